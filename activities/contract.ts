@@ -1,0 +1,123 @@
+// The contract between the workflows (which decide what happens when) and the activities (which
+// act on or check the cluster). Workflows import this file type-only. Every input carries what the
+// activity needs to be idempotent (run id, step key); every output is a small summary: big data
+// (backups, pod lists) stays in the cluster or on disk and is referred to by location and digest.
+import type { Plan } from '../plan/schema.js';
+
+export type CheckStatus = 'pass' | 'warn' | 'block';
+
+export interface Finding {
+  /** Stable id of the check, e.g. `outbound-policy`, `injection/demo-a`. */
+  check: string;
+  status: CheckStatus;
+  /** What was seen, in one or two sentences. */
+  reason: string;
+  /** What to do about a warn or block. */
+  fix?: string;
+}
+
+export interface PreflightReport {
+  findings: Finding[];
+  blocking: number;
+  warnings: number;
+}
+
+/** Where a backup lives and how to check it; the objects themselves stay on disk. */
+export interface BackupRef {
+  location: string;
+  /** sha256 of the manifest file, which holds one sha256 per object. */
+  manifestDigest: string;
+  objects: number;
+}
+
+/** Common input: the run and the step an activity acts for. Used as idempotency key. */
+export interface RunRef {
+  plan: Plan;
+  /** The migration's workflow id (stable across continue-as-new). */
+  runId: string;
+}
+
+export interface NamespaceRef extends RunRef {
+  namespace: string;
+}
+
+export interface RelabelResult {
+  /** The namespace's labels before this run first changed them (the compensation restores these). */
+  previousLabels: Record<string, string>;
+  /** False when the labels were already as planned (a retry or a re-run after a crash). */
+  changed: boolean;
+}
+
+export interface RestartResult {
+  /** `Kind/name` of each workload restarted (a namespace has tens, not thousands). */
+  workloads: string[];
+  /** How many of them were already restarted for this key before this attempt (a resumed attempt). */
+  alreadyRestarted: number;
+}
+
+export interface ProxyReport {
+  revision: string;
+  pods: number;
+  synced: number;
+  /** `pod: reason` for each pod not on the revision or not SYNCED (at most 20 listed). */
+  problems: string[];
+}
+
+export interface ProbeReport {
+  probes: number;
+  failed: number;
+  /** `probe: got X, expected Y` for each failure (at most 20 listed). */
+  failures: string[];
+}
+
+export interface DnsChange {
+  provider: 'manual' | 'webhook';
+  /** The address the records now point (or must be pointed) at. */
+  address: string;
+  records: string[];
+  /** False when the provider reported the records already pointed there. */
+  changed: boolean;
+}
+
+export interface MeshVerification {
+  namespaces: number;
+  onTarget: number;
+  onSource: number;
+  /** e.g. `pilot_xds_pushes{type="cds_senderr"} 3 -> 5`. Empty when nothing increased. */
+  errorIncreases: string[];
+  notes: string[];
+}
+
+export interface DecommissionResult {
+  deleted: string[];
+  backup: BackupRef;
+}
+
+export interface MigrationActivities {
+  // Before migration
+  preflight(input: RunRef): Promise<PreflightReport>;
+  backup(input: RunRef): Promise<BackupRef>;
+
+  // Each namespace
+  driftCheck(input: NamespaceRef & { backup: BackupRef }): Promise<{ drifted: boolean; details: string[] }>;
+  relabelNamespace(input: NamespaceRef): Promise<RelabelResult>;
+  restoreNamespaceLabels(input: NamespaceRef & { labels: Record<string, string> }): Promise<{ changed: boolean }>;
+  waitCaReady(input: NamespaceRef): Promise<{ root: string }>;
+  /** `key` makes the restart idempotent: a workload already restarted for this key is not restarted again. */
+  restartWorkloads(input: NamespaceRef & { key: string; expectRevision: string }): Promise<RestartResult>;
+  verifyProxies(input: NamespaceRef & { revision: string }): Promise<ProxyReport>;
+  verifyTraffic(input: NamespaceRef): Promise<ProbeReport>;
+  /** After a namespace rollback: which control plane's webhook would inject its new pods. Never changes anything. */
+  explainInjection(input: NamespaceRef): Promise<{ injectors: string[]; message: string }>;
+
+  // DNS cutover
+  checkGatewayStable(input: RunRef): Promise<{ address: string }>;
+  switchDns(input: RunRef & { to: 'target' | 'source' }): Promise<DnsChange>;
+  verifyDns(input: RunRef & { address: string }): Promise<{ resolved: string[] }>;
+
+  // After migration
+  verifyMesh(input: RunRef): Promise<MeshVerification>;
+  decommission(input: RunRef): Promise<DecommissionResult>;
+}
+
+export type ActivityName = keyof MigrationActivities;

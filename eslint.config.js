@@ -1,0 +1,42 @@
+// @ts-check
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import { builtinModules } from 'node:module';
+
+const nodeBuiltins = [...builtinModules, ...builtinModules.map((m) => `node:${m}`)];
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+    },
+  },
+  {
+    // Workflow code runs in Temporal's deterministic sandbox and is replayed: no I/O, no Node
+    // builtins, no value imports of activities, clients or the Kubernetes library. Activity types
+    // are imported with `import type` and called through proxyActivities.
+    files: ['workflows/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code must not use Node builtins (determinism).' })),
+        patterns: [
+          { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'Import activities type-only and call them through proxyActivities.' },
+          { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'], message: 'Workflow code may only use @temporalio/workflow and @temporalio/common.' },
+          { group: ['@kubernetes/*', 'pino', 'ws', 'dns-packet', 'yaml', 'commander'], message: 'No I/O libraries in workflow code.' },
+          { group: ['**/client/**', '**/worker/**', '**/twin/**'], message: 'Workflow code must not import clients, workers or the simulated cluster.' },
+        ],
+      }],
+      'no-restricted-globals': ['error',
+        { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' },
+        { name: 'setInterval', message: 'Use sleep() in a loop from @temporalio/workflow.' },
+        { name: 'process', message: 'No process access in workflow code.' },
+        { name: 'fetch', message: 'No I/O in workflow code: call an activity.' },
+      ],
+    },
+  },
+);

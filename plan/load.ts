@@ -1,0 +1,119 @@
+// Reading a plan file: parse YAML (JSON is YAML), validate with zod, and report every problem at
+// once with the path in the file, the line and what is expected.
+import { readFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
+import type { z } from 'zod';
+import { planSchema, type Plan } from './schema.js';
+
+export interface PlanProblem {
+  /** Dotted path in the file, e.g. `waves[0].concurrency`; empty for the whole document. */
+  path: string;
+  /** 1-based line and column of the offending value, when the file has it. */
+  line?: number;
+  column?: number;
+  message: string;
+}
+
+export class PlanError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: PlanProblem[],
+  ) {
+    super(
+      `${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}:\n` +
+        problems.map((p) => `  ${formatProblem(file, p)}`).join('\n'),
+    );
+    this.name = 'PlanError';
+  }
+}
+
+export function formatProblem(file: string, p: PlanProblem): string {
+  const where = p.line ? `${file}:${p.line}:${p.column ?? 1}` : file;
+  return `${where} ${p.path || '(plan)'}: ${p.message}`;
+}
+
+export function formatPath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((acc, k) => (typeof k === 'number' ? `${acc}[${k}]` : acc ? `${acc}.${String(k)}` : String(k)), '');
+}
+
+function nodeAt(root: Node | null | undefined, path: readonly PropertyKey[]): Node | undefined {
+  let node: Node | null | undefined = root;
+  let last: Node | undefined = root ?? undefined;
+  for (const key of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((it) => (it.key as { value?: unknown } | null)?.value === key);
+      if (!pair) return last;
+      node = (pair.value as Node | null) ?? (pair.key as Node);
+    } else if (isSeq(node) && typeof key === 'number') {
+      node = node.items[key] as Node | undefined;
+    } else return last;
+    if (node) last = node;
+  }
+  return last;
+}
+
+function describeIssue(issue: z.core.$ZodIssue): string {
+  switch (issue.code) {
+    case 'unrecognized_keys':
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling`;
+    case 'invalid_type':
+      return issue.input === undefined ? `required: ${issue.message.replace(/^Invalid input: /, '')}` : issue.message.replace(/^Invalid input: /, '');
+    default:
+      return issue.message;
+  }
+}
+
+/** Validate an already-parsed value; `doc` lets problems carry line numbers. */
+export function validatePlan(value: unknown, file = '<plan>', source?: { doc: ReturnType<typeof parseDocument>; lines: LineCounter }): Plan {
+  const result = planSchema.safeParse(value);
+  if (result.success) return result.data;
+  const problems = result.error.issues.map((issue): PlanProblem => {
+    const path = issue.path as PropertyKey[];
+    const problem: PlanProblem = { path: formatPath(path), message: describeIssue(issue) };
+    if (source) {
+      const node = nodeAt(source.doc.contents as Node, path);
+      if (node?.range) {
+        const pos = source.lines.linePos(node.range[0]);
+        problem.line = pos.line;
+        problem.column = pos.col;
+      }
+    }
+    return problem;
+  });
+  throw new PlanError(file, problems);
+}
+
+export function parsePlanText(text: string, file = '<plan>'): Plan {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    throw new PlanError(
+      file,
+      doc.errors.map((e) => ({ path: '', line: e.linePos?.[0].line, column: e.linePos?.[0].col, message: `not valid YAML/JSON: ${e.message.split('\n')[0]}` })),
+    );
+  }
+  return validatePlan(doc.toJS(), file, { doc, lines });
+}
+
+export interface LoadedPlan {
+  plan: Plan;
+  /** sha256 of the normalized plan: what was approved is what runs. */
+  digest: string;
+  file: string;
+}
+
+export async function loadPlan(file: string): Promise<LoadedPlan> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new PlanError(file, [{ path: '', message: `cannot read the plan file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+  }
+  const plan = parsePlanText(text, file);
+  return { plan, digest: planDigest(plan), file };
+}
+
+export function planDigest(plan: Plan): string {
+  return createHash('sha256').update(JSON.stringify(plan)).digest('hex');
+}

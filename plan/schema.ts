@@ -1,0 +1,208 @@
+// The migration plan: what the operator writes (YAML or JSON) and what the workflow receives after
+// validation. The workflow only ever sees the normalized form (durations in milliseconds, defaults
+// filled in), so its input is plain JSON and replays the same forever.
+import { z } from 'zod';
+
+// RFC 1123 label: what Kubernetes accepts as a namespace name.
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+// Label values: empty, or up to 63 of [A-Za-z0-9._-] starting and ending alphanumeric.
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+// Label keys: optional DNS subdomain prefix, then a name like a label value (non-empty).
+const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
+
+const namespaceName = z
+  .string()
+  .max(63, 'a namespace name has at most 63 characters')
+  .regex(DNS1123_LABEL, 'a namespace name: lower-case letters, digits and "-", starting and ending with a letter or digit');
+
+const labelKey = z.string().max(317).regex(LABEL_KEY, 'a label key such as "usergroup" or "istio.io/rev"');
+const labelValue = z
+  .string()
+  .max(63, 'a label value has at most 63 characters')
+  .regex(LABEL_VALUE, 'a label value: letters, digits, "-", "_", ".", starting and ending with a letter or digit');
+const labels = z.record(labelKey, labelValue);
+
+const revision = labelValue.min(1, 'a revision name such as "istio-1-16-5" (the value of istio.io/rev)');
+
+const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
+const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** A duration written as "30s", "5m", "24h", "1d" or a number of seconds; normalized to milliseconds. */
+export const duration = z
+  .union([z.number().nonnegative(), z.string()])
+  .transform((v, ctx) => {
+    if (typeof v === 'number') return Math.round(v * 1000);
+    const m = DURATION.exec(v.trim());
+    if (!m) {
+      ctx.addIssue({ code: 'custom', message: `a duration such as "30s", "5m" or "24h" (got "${v}")` });
+      return z.NEVER;
+    }
+    return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]);
+  });
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
+
+const gatewayRef = z.strictObject({
+  namespace: namespaceName,
+  service: namespaceName.describe('the gateway Service name'),
+  deployment: namespaceName.optional().describe('the gateway Deployment; defaults to the Service name'),
+  selector: labels.refine((l) => Object.keys(l).length > 0, 'at least one label that selects the gateway pods'),
+});
+
+const wave = z.strictObject({
+  name: z.string().min(1).max(63).regex(DNS1123_LABEL, 'a short name: lower-case letters, digits and "-"'),
+  concurrency: z.number().int('a whole number').min(1, 'at least 1 namespace at a time').max(50, 'at most 50 at once'),
+  namespaces: z.array(namespaceName).min(1, 'at least one namespace'),
+});
+
+const crossNamespaceProbe = z.strictObject({
+  from: namespaceName.describe('namespace the call is made from'),
+  url: httpUrl.describe('the URL called, usually http://SERVICE.NAMESPACE.svc.cluster.local:PORT/PATH'),
+  expectStatus: z.number().int().min(100).max(599).default(200),
+});
+
+const gatewayProbe = z.strictObject({
+  host: z.string().min(1).regex(/^[a-z0-9.-]+$/i, 'a host name such as "shop.y7test.com"'),
+  path: z.string().startsWith('/', 'a path starting with "/"').default('/'),
+  namespace: namespaceName.describe('the namespace whose workloads serve this host'),
+  expectStatus: z.number().int().min(100).max(599).default(200),
+});
+
+const dnsProvider = z.discriminatedUnion('type', [
+  z.strictObject({ type: z.literal('manual') }),
+  z.strictObject({
+    type: z.literal('webhook'),
+    url: httpUrl,
+    // The secret itself never goes into the plan (the plan is workflow input, stored in history).
+    secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'the NAME of an environment variable of the worker holding the shared secret'),
+  }),
+]);
+
+const hostPort = z
+  .string()
+  .regex(/^[^\s:]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/, 'a resolver address such as "10.0.0.2" or "127.0.0.1:5353"');
+
+export const planSchema = z
+  .strictObject({
+    apiVersion: z.literal('meshmove.dev/v1alpha1', { error: 'must be "meshmove.dev/v1alpha1"' }),
+    kind: z.literal('MigrationPlan', { error: 'must be "MigrationPlan"' }),
+    metadata: z.strictObject({
+      name: z.string().min(1).max(63).regex(DNS1123_LABEL, 'a name: lower-case letters, digits and "-"'),
+      description: z.string().optional(),
+    }),
+    cluster: z
+      .strictObject({
+        context: z.string().optional().describe('kubeconfig context; the current context when absent'),
+      })
+      .default({}),
+    source: z.strictObject({
+      revision,
+      istiodNamespace: namespaceName,
+      gateway: gatewayRef,
+    }),
+    target: z.strictObject({
+      revision,
+      istiodNamespace: namespaceName,
+      discoveryLabels: labels.refine((l) => Object.keys(l).length > 0, 'at least one label the target\'s discoverySelectors select on'),
+      gateway: gatewayRef,
+    }),
+    waves: z.array(wave).min(1, 'at least one wave'),
+    restart: z
+      .strictObject({
+        maxConcurrent: z.number().int().min(1).max(100).default(3),
+        timeout: duration.default(600),
+      })
+      .default({ maxConcurrent: 3, timeout: '10m' }),
+    gates: z
+      .strictObject({
+        start: z.boolean().default(true),
+        namespace: z.boolean().default(false),
+        dnsCutover: z.boolean().default(true),
+        decommission: z.boolean().default(true),
+        expiresAfter: duration.default(86_400),
+      })
+      .default({ start: true, namespace: false, dnsCutover: true, decommission: true, expiresAfter: '24h' }),
+    approvers: z.array(z.string().min(1)).default([]),
+    fourEyes: z.boolean().default(true),
+    rootCA: z.strictObject({ acceptDifferentRoots: z.boolean().default(false) }).default({ acceptDifferentRoots: false }),
+    verification: z
+      .strictObject({
+        crossNamespace: z.array(crossNamespaceProbe).default([]),
+        gateway: z.array(gatewayProbe).default([]),
+        metricsWindow: duration.default(30),
+        prometheusUrl: httpUrl.optional(),
+      })
+      .default({ crossNamespace: [], gateway: [], metricsWindow: '30s' }),
+    dns: z.strictObject({
+      provider: dnsProvider,
+      resolvers: z.array(hostPort).min(1, 'at least one resolver to verify the records through'),
+      ttl: duration,
+      stabilityWindow: duration.default(30),
+      records: z
+        .array(z.strictObject({ name: z.string().min(1).regex(/^[a-z0-9.-]+$/i, 'a DNS name'), type: z.enum(['A']).default('A') }))
+        .min(1, 'at least one record to cut over'),
+    }),
+    failurePolicy: z
+      .strictObject({
+        onNamespaceFailure: z.enum(['pause', 'rollback-namespace']).default('pause'),
+        failureBudget: z.number().int().min(1).default(1),
+      })
+      .default({ onNamespaceFailure: 'pause', failureBudget: 1 }),
+    backup: z.strictObject({ location: z.string().min(1, 'a directory for backups, e.g. ./backups') }),
+  })
+  .superRefine((plan, ctx) => {
+    const seen = new Map<string, string>();
+    plan.waves.forEach((w, wi) =>
+      w.namespaces.forEach((ns, ni) => {
+        const other = seen.get(ns);
+        if (other !== undefined) {
+          ctx.addIssue({ code: 'custom', path: ['waves', wi, 'namespaces', ni], message: `namespace "${ns}" is already planned at ${other}; each namespace moves once` });
+        } else seen.set(ns, `waves[${wi}].namespaces[${ni}]`);
+      }),
+    );
+    const waveNames = new Set<string>();
+    plan.waves.forEach((w, wi) => {
+      if (waveNames.has(w.name)) ctx.addIssue({ code: 'custom', path: ['waves', wi, 'name'], message: `wave name "${w.name}" is used twice` });
+      waveNames.add(w.name);
+    });
+    if (plan.source.revision === plan.target.revision && plan.source.istiodNamespace === plan.target.istiodNamespace) {
+      ctx.addIssue({ code: 'custom', path: ['target', 'revision'], message: 'the target control plane is the source one; give the target its own revision' });
+    }
+    for (const sys of [plan.source.istiodNamespace, plan.target.istiodNamespace]) {
+      if (seen.has(sys)) ctx.addIssue({ code: 'custom', path: ['waves'], message: `"${sys}" is a control-plane namespace; do not migrate it as a workload namespace` });
+    }
+    const anyGate = plan.gates.start || plan.gates.namespace || plan.gates.dnsCutover || plan.gates.decommission;
+    if (anyGate && plan.approvers.length === 0) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)' });
+    }
+    if (plan.fourEyes && anyGate && plan.approvers.length === 1) {
+      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'fourEyes needs at least two approvers, so that someone other than the starter can approve' });
+    }
+    plan.verification.crossNamespace.forEach((p, i) => {
+      if (!seen.has(p.from)) ctx.addIssue({ code: 'custom', path: ['verification', 'crossNamespace', i, 'from'], message: `"${p.from}" is not a planned namespace` });
+    });
+    plan.verification.gateway.forEach((p, i) => {
+      if (!seen.has(p.namespace)) ctx.addIssue({ code: 'custom', path: ['verification', 'gateway', i, 'namespace'], message: `"${p.namespace}" is not a planned namespace` });
+    });
+    if (plan.dns.ttl < 1000) ctx.addIssue({ code: 'custom', path: ['dns', 'ttl'], message: 'a TTL of at least 1s' });
+  });
+
+/** The plan as written (before defaults and normalization). */
+export type PlanInput = z.input<typeof planSchema>;
+/** The validated, normalized plan the workflow receives. Durations are milliseconds. */
+export type Plan = z.output<typeof planSchema>;
+export type Wave = Plan['waves'][number];
+export type GatewayRef = Plan['target']['gateway'];
+export type CrossNamespaceProbe = Plan['verification']['crossNamespace'][number];
+export type GatewayProbe = Plan['verification']['gateway'][number];
+export type DnsProviderConfig = Plan['dns']['provider'];
+
+/** Every planned namespace in migration order. */
+export function plannedNamespaces(plan: Pick<Plan, 'waves'>): string[] {
+  return plan.waves.flatMap((w) => w.namespaces);
+}
+
+/** The exact label change a namespace gets: set the revision and discovery labels, drop istio-injection. */
+export function relabelFor(plan: Pick<Plan, 'target'>): { set: Record<string, string>; remove: string[] } {
+  return { set: { 'istio.io/rev': plan.target.revision, ...plan.target.discoveryLabels }, remove: ['istio-injection'] };
+}
