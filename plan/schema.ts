@@ -94,7 +94,7 @@ export const planSchema = z
       .strictObject({
         context: z.string().optional().describe('kubeconfig context; the current context when absent'),
       })
-      .default({}),
+      .prefault({}),
     source: z.strictObject({
       revision,
       istiodNamespace: namespaceName,
@@ -110,34 +110,34 @@ export const planSchema = z
     restart: z
       .strictObject({
         maxConcurrent: z.number().int().min(1).max(100).default(3),
-        timeout: duration.default(600),
+        timeout: duration.prefault(600),
       })
-      .default({ maxConcurrent: 3, timeout: '10m' }),
+      .prefault({}),
     gates: z
       .strictObject({
         start: z.boolean().default(true),
         namespace: z.boolean().default(false),
         dnsCutover: z.boolean().default(true),
         decommission: z.boolean().default(true),
-        expiresAfter: duration.default(86_400),
+        expiresAfter: duration.prefault(86_400),
       })
-      .default({ start: true, namespace: false, dnsCutover: true, decommission: true, expiresAfter: '24h' }),
+      .prefault({}),
     approvers: z.array(z.string().min(1)).default([]),
     fourEyes: z.boolean().default(true),
-    rootCA: z.strictObject({ acceptDifferentRoots: z.boolean().default(false) }).default({ acceptDifferentRoots: false }),
+    rootCA: z.strictObject({ acceptDifferentRoots: z.boolean().default(false) }).prefault({}),
     verification: z
       .strictObject({
         crossNamespace: z.array(crossNamespaceProbe).default([]),
         gateway: z.array(gatewayProbe).default([]),
-        metricsWindow: duration.default(30),
+        metricsWindow: duration.prefault(30),
         prometheusUrl: httpUrl.optional(),
       })
-      .default({ crossNamespace: [], gateway: [], metricsWindow: '30s' }),
+      .prefault({}),
     dns: z.strictObject({
       provider: dnsProvider,
       resolvers: z.array(hostPort).min(1, 'at least one resolver to verify the records through'),
       ttl: duration,
-      stabilityWindow: duration.default(30),
+      stabilityWindow: duration.prefault(30),
       records: z
         .array(z.strictObject({ name: z.string().min(1).regex(/^[a-z0-9.-]+$/i, 'a DNS name'), type: z.enum(['A']).default('A') }))
         .min(1, 'at least one record to cut over'),
@@ -147,7 +147,7 @@ export const planSchema = z
         onNamespaceFailure: z.enum(['pause', 'rollback-namespace']).default('pause'),
         failureBudget: z.number().int().min(1).default(1),
       })
-      .default({ onNamespaceFailure: 'pause', failureBudget: 1 }),
+      .prefault({}),
     backup: z.strictObject({ location: z.string().min(1, 'a directory for backups, e.g. ./backups') }),
   })
   .superRefine((plan, ctx) => {

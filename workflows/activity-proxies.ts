@@ -1,0 +1,38 @@
+// How the workflows call the activities: timeouts and retry policies per kind of work. Activity
+// types are imported type-only; the worker registers the implementations.
+import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import type { MigrationActivities } from '../activities/contract.js';
+
+/** Knobs the tests turn down (a killed worker's activity is retried after the heartbeat timeout). */
+export interface EngineOptions {
+  /** How long an activity may go silent before Temporal retries it elsewhere. Default 30 s. */
+  heartbeatTimeoutMs?: number;
+  /** Continue-as-new once the history has this many events (the server suggests it at 4 Ki). */
+  maxHistoryEvents?: number;
+}
+
+const RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
+
+export interface Proxies {
+  /** Reads and single changes: seconds each, retried on transient errors. */
+  quick: MigrationActivities;
+  /** Waits (rollouts, CA, DNS, stability windows, probes): heartbeat, resumable. */
+  waiting: MigrationActivities;
+}
+
+export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 * 60_000): Proxies {
+  const quick: ActivityOptions = {
+    startToCloseTimeout: '2m',
+    retry: { ...RETRY, maximumAttempts: 6, nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError'] },
+  };
+  const waiting: ActivityOptions = {
+    // The activity enforces the plan's own timeouts; this bound only catches a lost worker.
+    startToCloseTimeout: longestWaitMs + 5 * 60_000,
+    heartbeatTimeout: options.heartbeatTimeoutMs ?? 30_000,
+    retry: { ...RETRY, maximumAttempts: 4, nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError', 'Timeout'] },
+  };
+  return {
+    quick: proxyActivities<MigrationActivities>(quick),
+    waiting: proxyActivities<MigrationActivities>(waiting),
+  };
+}

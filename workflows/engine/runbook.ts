@@ -1,0 +1,480 @@
+// The runbook engine: gates, steps that pause for an operator decision when they fail, compensations
+// run in reverse order, and the audit trail. Pure workflow code with no Istio knowledge; the
+// migration and namespace workflows are written with it.
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  isCancellation,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import {
+  gateDecisionSignal,
+  gateDecisionUpdate,
+  operatorDecisionSignal,
+  operatorDecisionUpdate,
+  rollbackSignal,
+  rollbackUpdate,
+  statusQuery,
+  type AuditEntry,
+  type DecisionKind,
+  type GateDecisionRequest,
+  type GateRecord,
+  type GateSummary,
+  type NamespaceStatus,
+  type OperatorDecisionRequest,
+  type PendingDecision,
+  type Phase,
+  type RollbackRequest,
+  type RunStatus,
+  type StepRecord,
+} from '../messages.js';
+import { summaryDigest } from './digest.js';
+
+/** A registered inverse of a change: opaque data the owning workflow knows how to execute. */
+export interface Compensation {
+  id: string;
+  title: string;
+  data: unknown;
+  done?: boolean;
+}
+
+/** Everything the engine keeps; plain JSON, carried across continue-as-new. */
+export interface RunbookState {
+  phase: Phase;
+  currentStep: string | null;
+  steps: StepRecord[];
+  gates: GateRecord[];
+  compensations: Compensation[];
+  audit: AuditEntry[];
+  namespaces: NamespaceStatus[];
+  /** Small results later phases need (backup reference, gateway address). */
+  results: Record<string, unknown>;
+  outcome?: string;
+  generation: number;
+}
+
+export interface RunbookConfig {
+  kind: RunStatus['kind'];
+  plan: string;
+  startedBy: string;
+  startedAt: string;
+  approvers: readonly string[];
+  fourEyes: boolean;
+  gateExpiryMs: number;
+}
+
+/** Thrown through the workflow when the run must roll back (a rejected or expired gate, a decision). */
+export class RollbackNeeded extends Error {
+  constructor(readonly why: string) {
+    super(why);
+    this.name = 'RollbackNeeded';
+  }
+}
+
+/** Thrown through the workflow when an operator aborts: stop now, undo nothing. */
+export class AbortRequested extends Error {
+  constructor(readonly why: string) {
+    super(why);
+    this.name = 'AbortRequested';
+  }
+}
+
+/** A step failed and the workflow asked not to pause for it (see StepOptions.pauseOnFailure). */
+export class StepFailed extends Error {
+  constructor(
+    readonly step: string,
+    readonly error: string,
+  ) {
+    super(`step "${step}" failed: ${error}`);
+    this.name = 'StepFailed';
+  }
+}
+
+export interface StepOptions<T> {
+  /** Decisions offered when the step fails for good. */
+  allowed?: DecisionKind[];
+  /**
+   * The inverse of what the step changed, registered when it succeeds. Several inverses are
+   * registered in the order given and so run in the opposite order.
+   */
+  compensation?: (result: T) => Omit<Compensation, 'done'>[] | undefined;
+  /** False: a failure does not wait for a decision but throws StepFailed (automatic handling). */
+  pauseOnFailure?: boolean;
+  /** One line for the checklist. */
+  summarize?: (result: T) => string;
+}
+
+export type StepResult<T> = { skipped: false; value: T } | { skipped: true };
+
+const FORWARD_DECISIONS: readonly string[] = ['approve', 'retry', 'skip'];
+const MAX_AUDIT = 5_000;
+
+export function nowIso(): string {
+  // Date is deterministic inside the workflow sandbox (it is the workflow task's time).
+  return new Date().toISOString();
+}
+
+/** The message of a failure, down to the activity's own error. */
+export function describeFailure(err: unknown): string {
+  let e: unknown = err;
+  const seen: string[] = [];
+  while (e instanceof Error) {
+    if (e.message && !seen.includes(e.message)) seen.push(e.message);
+    e = (e as { cause?: unknown }).cause;
+  }
+  // The innermost message is the activity's; outer ones are "Activity task failed".
+  return seen.length > 0 ? seen[seen.length - 1]! : String(err);
+}
+
+export class Runbook {
+  readonly state: RunbookState;
+  private pendingDecision: (PendingDecision & { decided?: OperatorDecisionRequest }) | null = null;
+  private rollbackRequest: RollbackRequest | null = null;
+  /** The scope of forward work; cancelled when someone asks for a rollback. */
+  private forwardScope: CancellationScope | null = null;
+
+  constructor(
+    private readonly config: RunbookConfig,
+    resume?: RunbookState,
+  ) {
+    this.state = resume ?? {
+      phase: 'preflight',
+      currentStep: null,
+      steps: [],
+      gates: [],
+      compensations: [],
+      audit: [],
+      namespaces: [],
+      results: {},
+      generation: 0,
+    };
+  }
+
+  /** Install the update, signal and query handlers. Call once, first thing in the workflow. */
+  install(): void {
+    setHandler(gateDecisionUpdate, (req) => this.applyGateDecision(req, 'update'), {
+      validator: (req) => this.refuse(this.checkGateDecision(req)),
+    });
+    setHandler(gateDecisionSignal, (req) => {
+      const why = this.checkGateDecision(req);
+      if (why) this.audit(req.by, `${req.verdict} ${req.gate}`, false, why, 'signal');
+      else this.applyGateDecision(req, 'signal');
+    });
+    setHandler(operatorDecisionUpdate, (req) => this.applyDecision(req, 'update'), {
+      validator: (req) => this.refuse(this.checkDecision(req)),
+    });
+    setHandler(operatorDecisionSignal, (req) => {
+      const why = this.checkDecision(req);
+      if (why) this.audit(req.by, `decide ${req.decision} ${req.step}`, false, why, 'signal');
+      else this.applyDecision(req, 'signal');
+    });
+    setHandler(rollbackUpdate, (req) => this.applyRollback(req, 'update'), {
+      validator: (req) => this.refuse(this.checkRollback(req)),
+    });
+    setHandler(rollbackSignal, (req) => {
+      const why = this.checkRollback(req);
+      if (why) this.audit(req.by, 'rollback', false, why, 'signal');
+      else this.applyRollback(req, 'signal');
+    });
+    setHandler(statusQuery, () => this.status());
+  }
+
+  // ---- authorization (pure checks: validators must not change state) ----
+
+  private refuse(why: string | null): void {
+    if (why) throw ApplicationFailure.nonRetryable(why, 'Refused');
+  }
+
+  private checkPerson(by: string, action: string): string | null {
+    if (!by || !by.trim()) return 'who is deciding is missing: pass --by NAME or set MESHMOVE_USER';
+    if (!this.config.approvers.includes(by)) {
+      return `${by} is not an approver of this plan (approvers: ${this.config.approvers.join(', ') || 'none'})`;
+    }
+    if (this.config.fourEyes && by === this.config.startedBy && FORWARD_DECISIONS.includes(action)) {
+      return `four-eyes: ${by} started this run and may not ${action} its gates or failed steps; ask another approver`;
+    }
+    return null;
+  }
+
+  checkGateDecision(req: GateDecisionRequest): string | null {
+    const gate = this.state.gates.find((g) => g.id === req.gate);
+    if (!gate) {
+      const open = this.state.gates.filter((g) => g.state === 'open').map((g) => g.id);
+      return `unknown gate "${req.gate}"${open.length ? `; open now: ${open.join(', ')}` : '; no gate is open'}`;
+    }
+    if (gate.state !== 'open') {
+      return `gate "${req.gate}" is not open: it was ${gate.state}${gate.decidedBy ? ` by ${gate.decidedBy}` : ''}${gate.decidedAt ? ` at ${gate.decidedAt}` : ''}`;
+    }
+    if (req.verdict !== 'approve' && req.verdict !== 'reject') return `verdict must be approve or reject, not "${String(req.verdict)}"`;
+    const who = this.checkPerson(req.by, req.verdict);
+    if (who) return who;
+    if (req.verdict === 'reject' && !req.reason?.trim()) return 'a rejection needs a reason (--reason)';
+    if (req.verdict === 'approve' && req.digest !== gate.digest) {
+      return `stale approval: gate "${gate.id}" now shows summary ${gate.digest}, you approved ${req.digest || '(none)'}; read it again with \`meshmove status\` and approve that`;
+    }
+    return null;
+  }
+
+  checkDecision(req: OperatorDecisionRequest): string | null {
+    const pending = this.pendingDecision;
+    if (!pending || pending.decided) return 'nothing is waiting for a decision';
+    if (req.step !== pending.step) return `the paused step is "${pending.step}", not "${req.step}"`;
+    if (!pending.allowed.includes(req.decision)) {
+      return `"${req.decision}" is not possible here; allowed: ${pending.allowed.join(', ')}`;
+    }
+    const who = this.checkPerson(req.by, req.decision);
+    if (who) return who;
+    if (req.decision !== 'retry' && !req.reason?.trim()) return `"${req.decision}" needs a reason (--reason)`;
+    return null;
+  }
+
+  checkRollback(req: RollbackRequest): string | null {
+    const phase = this.state.phase;
+    if (phase === 'completed' || phase === 'rolled-back' || phase === 'aborted') return `the run has ended (${phase})`;
+    if (phase === 'rolling-back' || this.rollbackRequest) return 'the run is already rolling back';
+    if (phase === 'decommissioning') return 'the source control plane is being removed; a rollback is no longer possible';
+    const who = this.checkPerson(req.by, 'rollback');
+    if (who) return who;
+    if (!req.reason?.trim()) return 'a rollback needs a reason (--reason)';
+    return null;
+  }
+
+  // ---- applying decisions ----
+
+  private applyGateDecision(req: GateDecisionRequest, via: AuditEntry['via']): GateRecord {
+    const gate = this.state.gates.find((g) => g.id === req.gate)!;
+    gate.state = req.verdict === 'approve' ? 'approved' : 'rejected';
+    gate.decidedBy = req.by;
+    gate.decidedAt = nowIso();
+    if (req.reason) gate.reason = req.reason;
+    this.audit(req.by, `${req.verdict} ${req.gate}`, true, req.reason, via);
+    return gate;
+  }
+
+  private applyDecision(req: OperatorDecisionRequest, via: AuditEntry['via']): AuditEntry {
+    this.pendingDecision!.decided = req;
+    return this.audit(req.by, `decide ${req.decision} ${req.step}`, true, req.reason, via);
+  }
+
+  private applyRollback(req: RollbackRequest, via: AuditEntry['via']): AuditEntry {
+    this.rollbackRequest = req;
+    this.forwardScope?.cancel();
+    return this.audit(req.by, 'rollback', true, req.reason, via);
+  }
+
+  audit(by: string, action: string, accepted: boolean, reason: string | undefined, via: AuditEntry['via']): AuditEntry {
+    const entry: AuditEntry = { at: nowIso(), by, action, accepted, via, ...(reason ? { reason } : {}) };
+    this.state.audit.push(entry);
+    // Keep the state bounded for very long runs: the oldest refusals go first, decisions stay.
+    if (this.state.audit.length > MAX_AUDIT) {
+      const idx = this.state.audit.findIndex((a) => !a.accepted);
+      this.state.audit.splice(idx >= 0 ? idx : 0, 1);
+    }
+    return entry;
+  }
+
+  // ---- the forward path ----
+
+  setPhase(phase: Phase): void {
+    this.state.phase = phase;
+  }
+
+  /** Interrupt the forward work from inside (an operator decided to roll back in a child). */
+  cancelForward(): void {
+    this.forwardScope?.cancel();
+  }
+
+  get rollbackRequested(): RollbackRequest | null {
+    return this.rollbackRequest;
+  }
+
+  /**
+   * Run forward work so that a rollback request (update, signal or workflow cancellation) interrupts
+   * it: the running activity is cancelled (it learns through its heartbeat), waits end, and
+   * RollbackNeeded is thrown.
+   */
+  async forward<T>(fn: () => Promise<T>): Promise<T> {
+    const scope = new CancellationScope();
+    this.forwardScope = scope;
+    try {
+      return await scope.run(fn);
+    } catch (err) {
+      if (isCancellation(err)) {
+        const req = this.rollbackRequest;
+        throw new RollbackNeeded(req ? `rollback requested by ${req.by}: ${req.reason}` : 'the workflow was cancelled');
+      }
+      throw err;
+    } finally {
+      this.forwardScope = null;
+    }
+  }
+
+  private stepRecord(id: string, title: string): StepRecord {
+    let rec = this.state.steps.find((s) => s.id === id);
+    if (!rec) {
+      rec = { id, title, state: 'pending', attempts: 0 };
+      this.state.steps.push(rec);
+    }
+    return rec;
+  }
+
+  /** Whether a step already finished (a continued-as-new run skips it). */
+  finished(id: string): boolean {
+    const rec = this.state.steps.find((s) => s.id === id);
+    return rec?.state === 'succeeded' || rec?.state === 'skipped';
+  }
+
+  /**
+   * Run one step. When it fails for good the run does not fail: it records the error and waits for
+   * an operator decision (retry, skip, rollback, abort).
+   */
+  async step<T>(id: string, title: string, run: () => Promise<T>, opts: StepOptions<T> = {}): Promise<StepResult<T>> {
+    const rec = this.stepRecord(id, title);
+    for (;;) {
+      rec.state = 'running';
+      rec.attempts += 1;
+      rec.startedAt ??= nowIso();
+      this.state.currentStep = id;
+      try {
+        const value = await run();
+        rec.state = 'succeeded';
+        rec.endedAt = nowIso();
+        delete rec.lastError;
+        if (opts.summarize) rec.summary = opts.summarize(value);
+        for (const comp of opts.compensation?.(value) ?? []) this.state.compensations.push({ ...comp });
+        this.state.currentStep = null;
+        return { skipped: false, value };
+      } catch (err) {
+        if (isCancellation(err)) {
+          rec.state = 'failed';
+          rec.lastError = 'interrupted by a rollback';
+          throw err;
+        }
+        rec.state = 'failed';
+        rec.lastError = describeFailure(err);
+        if (opts.pauseOnFailure === false) throw new StepFailed(id, rec.lastError);
+        const decision = await this.awaitDecision(id, rec.lastError, opts.allowed ?? ['retry', 'skip', 'rollback', 'abort']);
+        switch (decision.decision) {
+          case 'retry':
+            continue;
+          case 'skip':
+            rec.state = 'skipped';
+            rec.endedAt = nowIso();
+            this.state.currentStep = null;
+            return { skipped: true };
+          case 'rollback':
+            throw new RollbackNeeded(`${decision.by} decided to roll back at step "${id}": ${decision.reason ?? ''}`.trim());
+          case 'abort':
+            throw new AbortRequested(`${decision.by} aborted at step "${id}": ${decision.reason ?? ''}`.trim());
+        }
+      }
+    }
+  }
+
+  private async awaitDecision(step: string, error: string, allowed: DecisionKind[]): Promise<OperatorDecisionRequest> {
+    const pending: PendingDecision & { decided?: OperatorDecisionRequest } = { step, error, allowed, workflowId: workflowInfo().workflowId };
+    this.pendingDecision = pending;
+    try {
+      await condition(() => pending.decided !== undefined);
+      return pending.decided!;
+    } finally {
+      this.pendingDecision = null;
+    }
+  }
+
+  /**
+   * Open a gate and wait for a person. Approved → returns. Rejected or expired → RollbackNeeded.
+   * An already approved gate (a continued-as-new run) returns at once.
+   */
+  async gate(id: string, summary: GateSummary): Promise<void> {
+    const existing = this.state.gates.find((g) => g.id === id);
+    if (existing?.state === 'approved') return;
+    const openedAt = nowIso();
+    const reopenCount = this.state.gates.filter((g) => g.id === id).length;
+    const gate: GateRecord = {
+      id,
+      state: 'open',
+      summary,
+      digest: summaryDigest(`${workflowInfo().workflowId}\n${id}\n${reopenCount}\n${JSON.stringify(summary)}`),
+      openedAt,
+      expiresAt: new Date(Date.now() + this.config.gateExpiryMs).toISOString(),
+    };
+    // A re-opened gate replaces the old record so validators look at the current one.
+    this.state.gates = this.state.gates.filter((g) => g.id !== id || g.state !== 'open');
+    this.state.gates.push(gate);
+    let answered: boolean;
+    try {
+      answered = await condition(() => gate.state !== 'open', this.config.gateExpiryMs);
+    } catch (err) {
+      if (isCancellation(err) && gate.state === 'open') {
+        gate.state = 'rejected';
+        gate.decidedAt = nowIso();
+        gate.reason = 'closed: the run is rolling back';
+      }
+      throw err;
+    }
+    if (!answered) {
+      gate.state = 'expired';
+      gate.decidedAt = nowIso();
+      gate.reason = `no decision within ${Math.round(this.config.gateExpiryMs / 1000)}s`;
+      this.audit('meshmove', `expire ${id}`, true, 'an expired gate counts as rejected', 'workflow');
+      throw new RollbackNeeded(`gate "${id}" expired without a decision`);
+    }
+    if (gate.state === 'rejected') throw new RollbackNeeded(`gate "${id}" rejected by ${gate.decidedBy}: ${gate.reason ?? ''}`);
+  }
+
+  // ---- rollback ----
+
+  /**
+   * Run every registered compensation not yet done, newest first, where nothing can cancel it. A
+   * failing compensation waits for `retry` or `skip`: it is never swallowed.
+   */
+  async compensate(execute: (c: Compensation) => Promise<void>): Promise<void> {
+    await CancellationScope.nonCancellable(async () => {
+      for (let i = this.state.compensations.length - 1; i >= 0; i--) {
+        const c = this.state.compensations[i]!;
+        if (c.done) continue;
+        const result = await this.step(`undo:${c.id}`, `Undo: ${c.title}`, () => execute(c), { allowed: ['retry', 'skip'] });
+        c.done = true;
+        const rec = this.state.steps.find((s) => s.id === `undo:${c.id}`)!;
+        // The forward step is now compensated (or its undo skipped, as the record of the undo says).
+        if (!result.skipped) {
+          const fwd = this.state.steps.find((s) => s.id === c.id);
+          if (fwd) fwd.state = 'compensated';
+          rec.state = 'succeeded';
+        }
+      }
+    });
+  }
+
+  // ---- status ----
+
+  private pendingGate(): RunStatus['pendingGate'] {
+    const g = this.state.gates.find((x) => x.state === 'open');
+    return g ? { id: g.id, summary: g.summary, digest: g.digest, expiresAt: g.expiresAt, workflowId: workflowInfo().workflowId } : null;
+  }
+
+  status(): RunStatus {
+    const pd = this.pendingDecision;
+    return {
+      workflowId: workflowInfo().workflowId,
+      kind: this.config.kind,
+      plan: this.config.plan,
+      startedBy: this.config.startedBy,
+      startedAt: this.config.startedAt,
+      phase: this.state.phase,
+      currentStep: this.state.currentStep,
+      steps: this.state.steps,
+      gates: this.state.gates,
+      pendingGate: this.pendingGate(),
+      pendingDecision: pd && !pd.decided ? { step: pd.step, error: pd.error, allowed: pd.allowed, workflowId: pd.workflowId } : null,
+      namespaces: this.state.namespaces,
+      audit: this.state.audit,
+      backup: this.state.results.backup as RunStatus['backup'],
+      ...(this.state.outcome ? { outcome: this.state.outcome } : {}),
+      generation: this.state.generation,
+    };
+  }
+}

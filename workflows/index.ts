@@ -1,0 +1,3 @@
+// The workflows the worker registers.
+export { migrationWorkflow } from './migration.js';
+export { namespaceWorkflow } from './namespace.js';

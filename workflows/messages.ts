@@ -1,0 +1,153 @@
+// Messages shared by the workflows and the client: names, payload types and the status shape.
+// One definition each, so that no string literal is repeated between the two sides.
+import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+
+export const TASK_QUEUE = 'meshmove';
+
+export type GateVerdict = 'approve' | 'reject';
+export type DecisionKind = 'retry' | 'skip' | 'rollback' | 'abort';
+
+export interface GateDecisionRequest {
+  gate: string;
+  verdict: GateVerdict;
+  by: string;
+  /** The digest of the summary the person saw: an approval of an older summary is stale. */
+  digest: string;
+  /** Required to reject; optional comment on approve. */
+  reason?: string;
+}
+
+export interface OperatorDecisionRequest {
+  /** The paused step the decision is for (as shown in status); guards against deciding for the wrong step. */
+  step: string;
+  decision: DecisionKind;
+  by: string;
+  reason?: string;
+}
+
+export interface RollbackRequest {
+  by: string;
+  reason: string;
+}
+
+export type Phase =
+  | 'preflight'
+  | 'awaiting-start'
+  | 'namespaces'
+  | 'dns-cutover'
+  | 'verifying'
+  | 'decommissioning'
+  | 'rolling-back'
+  | 'completed'
+  | 'rolled-back'
+  | 'aborted';
+
+export const TERMINAL_PHASES: readonly Phase[] = ['completed', 'rolled-back', 'aborted'];
+
+export type StepState = 'pending' | 'running' | 'succeeded' | 'failed' | 'skipped' | 'compensating' | 'compensated';
+
+export interface StepRecord {
+  id: string;
+  title: string;
+  state: StepState;
+  attempts: number;
+  lastError?: string;
+  startedAt?: string;
+  endedAt?: string;
+  /** A one-line summary of what the step found or did. */
+  summary?: string;
+}
+
+export type GateState = 'open' | 'approved' | 'rejected' | 'expired';
+
+export interface GateRecord {
+  id: string;
+  state: GateState;
+  summary: GateSummary;
+  digest: string;
+  openedAt: string;
+  expiresAt: string;
+  decidedBy?: string;
+  decidedAt?: string;
+  reason?: string;
+}
+
+/** What a person approves: what happens next, in words and in commands. */
+export interface GateSummary {
+  title: string;
+  /** Bullet lines: namespaces, label changes, records... */
+  details: string[];
+  /** The equivalent manual commands, for people who think in kubectl. */
+  commands?: string[];
+}
+
+export interface PendingGate {
+  id: string;
+  summary: GateSummary;
+  digest: string;
+  expiresAt: string;
+  /** Which workflow holds the gate (a namespace's gate lives in its child workflow). */
+  workflowId: string;
+}
+
+export interface PendingDecision {
+  step: string;
+  error: string;
+  allowed: DecisionKind[];
+  workflowId: string;
+}
+
+export interface AuditEntry {
+  at: string;
+  by: string;
+  /** e.g. `approve start`, `decide retry restart`, `rollback`. */
+  action: string;
+  accepted: boolean;
+  /** The person's reason or comment, or why the request was refused. */
+  reason?: string;
+  /** `update` or `signal`: how the request arrived. */
+  via: 'update' | 'signal' | 'workflow';
+}
+
+export type NamespaceState = 'pending' | 'migrating' | 'migrated' | 'failed' | 'skipped' | 'rolling-back' | 'rolled-back';
+
+export interface NamespaceStatus {
+  name: string;
+  wave: string;
+  state: NamespaceState;
+  /** The child workflow working on it now (migration or rollback). */
+  workflowId?: string;
+  error?: string;
+}
+
+export interface RunStatus {
+  workflowId: string;
+  kind: 'migration' | 'namespace';
+  plan: string;
+  startedBy: string;
+  startedAt: string;
+  phase: Phase;
+  currentStep: string | null;
+  steps: StepRecord[];
+  gates: GateRecord[];
+  pendingGate: PendingGate | null;
+  pendingDecision: PendingDecision | null;
+  namespaces: NamespaceStatus[];
+  audit: AuditEntry[];
+  /** Where the backup is and its manifest digest (the objects stay on disk). */
+  backup?: { location: string; manifestDigest: string; objects: number };
+  /** Why the run ended, when it did. */
+  outcome?: string;
+  /** How many times the run continued as new (history kept small for big clusters). */
+  generation: number;
+}
+
+// Gate approvals and operator decisions are Updates (validated synchronously, with a reason on
+// refusal) and also Signals for tools that can only signal (same checks; refusals are audited).
+export const gateDecisionUpdate = defineUpdate<GateRecord, [GateDecisionRequest]>('gateDecision');
+export const operatorDecisionUpdate = defineUpdate<AuditEntry, [OperatorDecisionRequest]>('operatorDecision');
+export const rollbackUpdate = defineUpdate<AuditEntry, [RollbackRequest]>('requestRollback');
+export const gateDecisionSignal = defineSignal<[GateDecisionRequest]>('gateDecision');
+export const operatorDecisionSignal = defineSignal<[OperatorDecisionRequest]>('operatorDecision');
+export const rollbackSignal = defineSignal<[RollbackRequest]>('requestRollback');
+export const statusQuery = defineQuery<RunStatus>('status');

@@ -1,0 +1,330 @@
+// The migration: the field report's checklist as one durable run.
+//   before migration (preflight, backup) → gate start → namespaces, wave by wave (child workflows)
+//   → gate dns-cutover → DNS cutover and a durable wait of one TTL → after migration (verify)
+//   → gate decommission → decommission → completed.
+// A rejected or expired gate, an operator's rollback, or cancelling the workflow undoes everything
+// done so far, newest first: DNS back (and a TTL for clients to follow), then the namespaces in
+// reverse order of migration.
+import {
+  ApplicationFailure,
+  ChildWorkflowCancellationType,
+  ParentClosePolicy,
+  allHandlersFinished,
+  condition,
+  continueAsNew,
+  executeChild,
+  sleep,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { BackupRef, DnsChange, PreflightReport } from '../activities/contract.js';
+import type { Plan } from '../plan/schema.js';
+import { plannedNamespaces, relabelFor } from '../plan/schema.js';
+import { activityProxies, type EngineOptions } from './activity-proxies.js';
+import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
+import type { NamespaceStatus, RunStatus } from './messages.js';
+import { namespaceWorkflow, planForNamespace, type NamespaceOutcome } from './namespace.js';
+
+export interface MigrationInput {
+  plan: Plan;
+  /** sha256 of the normalized plan, computed by the client that validated it. */
+  planDigest: string;
+  startedBy: string;
+  options?: EngineOptions;
+  /** Set by continue-as-new: where the previous run left off. */
+  resume?: { state: RunbookState; startedAt: string };
+}
+
+export interface MigrationResult {
+  phase: RunStatus['phase'];
+  outcome: string;
+  namespaces: NamespaceStatus[];
+}
+
+type MigrationUndo =
+  | { kind: 'namespace'; namespace: string; wave: string; previousLabels: Record<string, string> }
+  | { kind: 'dns' };
+
+const DEFAULT_MAX_HISTORY = 8_000;
+
+export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
+  const { plan, startedBy } = input;
+  const runId = workflowInfo().workflowId;
+  const startedAt = input.resume?.startedAt ?? nowIso();
+  const rb = new Runbook(
+    {
+      kind: 'migration',
+      plan: plan.metadata.name,
+      startedBy,
+      startedAt,
+      approvers: plan.approvers,
+      fourEyes: plan.fourEyes,
+      gateExpiryMs: plan.gates.expiresAfter,
+    },
+    input.resume?.state,
+  );
+  rb.install();
+  const st = rb.state;
+  if (!input.resume) {
+    st.namespaces = plan.waves.flatMap((w) => w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })));
+  }
+  const longestWait = Math.max(plan.restart.timeout, plan.dns.stabilityWindow, plan.verification.metricsWindow * 2, 10 * 60_000);
+  const { quick, waiting } = activityProxies(input.options, longestWait);
+  const ref = { plan, runId };
+  const nsStatus = (name: string): NamespaceStatus => st.namespaces.find((n) => n.name === name)!;
+
+  const maybeContinueAsNew = async (): Promise<void> => {
+    const info = workflowInfo();
+    if (!info.continueAsNewSuggested && info.historyLength < (input.options?.maxHistoryEvents ?? DEFAULT_MAX_HISTORY)) return;
+    await condition(allHandlersFinished);
+    st.generation += 1;
+    await continueAsNew<typeof migrationWorkflow>({ ...input, resume: { state: st, startedAt } });
+  };
+
+  /** Start the child for one namespace; returns when it ends, having recorded the outcome. */
+  const migrateNamespace = async (name: string, wave: string): Promise<NamespaceOutcome> => {
+    const ns = nsStatus(name);
+    ns.state = 'migrating';
+    ns.workflowId = `${runId}/ns/${name}`;
+    delete ns.error;
+    const outcome = await executeChild(namespaceWorkflow, {
+      workflowId: ns.workflowId,
+      args: [{
+        runId, plan: planForNamespace(plan, name, wave), namespace: name, wave, startedBy, mode: 'migrate',
+        backup: st.results.backup as BackupRef | undefined,
+        onFailure: plan.failurePolicy.onNamespaceFailure, options: input.options,
+      }],
+      // A parent rollback cancels running namespaces; each undoes its own steps before it ends.
+      cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
+      parentClosePolicy: ParentClosePolicy.TERMINATE,
+    });
+    switch (outcome.outcome) {
+      case 'migrated':
+        ns.state = 'migrated';
+        st.compensations.push({
+          id: `namespace:${name}`,
+          title: `move ${name} back to ${plan.source.revision}`,
+          data: { kind: 'namespace', namespace: name, wave, previousLabels: outcome.previousLabels } satisfies MigrationUndo,
+        });
+        break;
+      case 'failed':
+        ns.state = 'failed';
+        ns.error = outcome.error;
+        break;
+      default:
+        ns.state = 'rolled-back';
+        break;
+    }
+    return outcome;
+  };
+
+  /**
+   * One wave: at most `concurrency` namespaces at once. Namespaces of earlier waves that are pending
+   * again (a failure-budget retry) run with it. Stops launching on rollback, abort or continue-as-new.
+   */
+  const runWave = async (waveIndex: number): Promise<void> => {
+    const wave = plan.waves[waveIndex]!;
+    const earlier = new Set(plan.waves.slice(0, waveIndex + 1).flatMap((w) => w.namespaces));
+    const queue = st.namespaces.filter((n) => earlier.has(n.name) && n.state === 'pending');
+    const running = new Map<string, Promise<{ name: string; outcome: NamespaceOutcome }>>();
+    let stop: RollbackNeeded | AbortRequested | null = null;
+    let pauseForContinue = false;
+    while (queue.length > 0 || running.size > 0) {
+      while (!stop && !pauseForContinue && running.size < wave.concurrency && queue.length > 0) {
+        const ns = queue.shift()!;
+        running.set(ns.name, migrateNamespace(ns.name, ns.wave).then((outcome) => ({ name: ns.name, outcome })));
+      }
+      if (running.size === 0) break;
+      const { name, outcome } = await Promise.race(running.values());
+      running.delete(name);
+      if (!stop && rb.rollbackRequested) stop = new RollbackNeeded(`rollback requested by ${rb.rollbackRequested.by}: ${rb.rollbackRequested.reason}`);
+      if (!stop && outcome.outcome === 'rollback-requested') stop = new RollbackNeeded(outcome.reason);
+      if (!stop && outcome.outcome === 'aborted') stop = new AbortRequested(outcome.reason);
+      if (stop) {
+        // Running namespaces undo their own steps when cancelled; wait for them.
+        if (!rb.rollbackRequested && stop instanceof RollbackNeeded) rb.cancelForward();
+        continue;
+      }
+      if (outcome.outcome === 'failed' && st.namespaces.filter((n) => n.state === 'failed').length >= plan.failurePolicy.failureBudget) {
+        // Decide with nothing in flight.
+        await Promise.all(running.values());
+        running.clear();
+        await decideOnFailedNamespaces();
+        queue.push(...st.namespaces.filter((n) => earlier.has(n.name) && n.state === 'pending' && !queue.includes(n)));
+      }
+      if (!pauseForContinue && queue.length > 0) {
+        const info = workflowInfo();
+        pauseForContinue = info.continueAsNewSuggested || info.historyLength >= (input.options?.maxHistoryEvents ?? DEFAULT_MAX_HISTORY);
+      }
+    }
+    if (stop) throw stop;
+    if (pauseForContinue) await maybeContinueAsNew();
+  };
+
+  /** The failure budget is spent: pause for `retry` (move the failed namespaces again) or `skip` (go on without them). */
+  const decideOnFailedNamespaces = async (): Promise<void> => {
+    const failed = st.namespaces.filter((n) => n.state === 'failed');
+    let asked = false;
+    const decided = await rb.step(`failure-budget`, `At most ${plan.failurePolicy.failureBudget} failed namespace(s)`, async () => {
+      if (!asked) {
+        asked = true;
+        throw ApplicationFailure.nonRetryable(
+          `${failed.length} namespace(s) failed and were moved back: ${failed.map((n) => `${n.name} (${n.error ?? 'failed'})`).join('; ')}. retry: move them again; skip: go on without them`,
+          'CheckFailed',
+        );
+      }
+      for (const n of failed) n.state = 'pending';
+      return failed.length;
+    });
+    if (decided.skipped) for (const n of failed) n.state = 'skipped';
+  };
+
+  const undo = async (c: Compensation): Promise<void> => {
+    const d = c.data as MigrationUndo;
+    if (d.kind === 'namespace') {
+      const ns = nsStatus(d.namespace);
+      ns.state = 'rolling-back';
+      ns.workflowId = `${runId}/ns/${d.namespace}/rollback`;
+      await executeChild(namespaceWorkflow, {
+        workflowId: ns.workflowId,
+        args: [{ runId, plan: planForNamespace(plan, d.namespace, d.wave), namespace: d.namespace, wave: d.wave, startedBy, mode: 'rollback', previousLabels: d.previousLabels, onFailure: 'pause', options: input.options }],
+        parentClosePolicy: ParentClosePolicy.TERMINATE,
+      });
+      ns.state = 'rolled-back';
+      return;
+    }
+    // DNS back to the old gateway, verified, then one TTL so clients follow before namespaces move.
+    const change = await quick.switchDns({ ...ref, to: 'source' });
+    if (change.provider === 'manual' && change.changed === false) {
+      await rb.gate('dns-revert', {
+        title: 'Point DNS back at the old gateway (manual provider)',
+        details: change.records.map((r) => `${r} → ${change.address}`),
+      });
+    }
+    await waiting.verifyDns({ ...ref, address: change.address });
+    await sleep(plan.dns.ttl);
+  };
+
+  try {
+    await rb.forward(async () => {
+      // ---- before migration ----
+      if (!rb.finished('preflight')) {
+        rb.setPhase('preflight');
+        await rb.step('preflight', 'Preflight checks', async () => {
+          const report: PreflightReport = await quick.preflight(ref);
+          st.results.preflight = { blocking: report.blocking, warnings: report.warnings, decommission: report.findings.find((f) => f.check.startsWith('decommission'))?.reason };
+          if (report.blocking > 0) {
+            const blocks = report.findings.filter((f) => f.status === 'block').map((f) => `${f.check}: ${f.reason}${f.fix ? ` (fix: ${f.fix})` : ''}`);
+            throw ApplicationFailure.nonRetryable(`${report.blocking} blocking finding(s): ${blocks.join('; ')}`, 'CheckFailed');
+          }
+          return report;
+        }, { summarize: (r) => `${r.findings.length} checks, ${r.warnings} warning(s), ${r.blocking} blocking` });
+      }
+      if (!rb.finished('backup')) {
+        await rb.step('backup', `Back up to ${plan.backup.location}`, async () => {
+          const backup = await quick.backup(ref);
+          st.results.backup = backup;
+          return backup;
+        }, { summarize: (b) => `${b.objects} objects, manifest sha256 ${b.manifestDigest.slice(0, 12)}…` });
+      }
+      if (plan.gates.start) {
+        rb.setPhase('awaiting-start');
+        const change = relabelFor(plan);
+        const pre = st.results.preflight as { warnings?: number } | undefined;
+        await rb.gate('start', {
+          title: `Move ${plannedNamespaces(plan).length} namespace(s) from ${plan.source.revision} to ${plan.target.revision}`,
+          details: [
+            ...plan.waves.map((w, i) => `wave ${i + 1} "${w.name}" (${w.concurrency} at a time): ${w.namespaces.join(', ')}`),
+            `each namespace: set ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(', ')}; remove ${change.remove.join(', ')}; rollout-restart workloads with a sidecar`,
+            `preflight: ${pre?.warnings ?? 0} warning(s); backup: ${(st.results.backup as BackupRef | undefined)?.location ?? 'skipped'}`,
+          ],
+          commands: [`kubectl label namespace NS ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(' ')} istio-injection- --overwrite`, 'kubectl rollout restart deployment,statefulset,daemonset -n NS'],
+        });
+      }
+
+      // ---- namespaces, wave by wave ----
+      rb.setPhase('namespaces');
+      for (let i = 0; i < plan.waves.length; i++) {
+        // A wave that continued as new mid-way runs again for what is still pending.
+        while (st.namespaces.some((n) => n.wave === plan.waves[i]!.name && n.state === 'pending')) await runWave(i);
+      }
+
+      // ---- DNS cutover ----
+      if (!rb.finished('dns-verify')) {
+        rb.setPhase('dns-cutover');
+        if (plan.gates.dnsCutover) {
+          await rb.gate('dns-cutover', {
+            title: `Point DNS at the new gateway ${plan.target.gateway.namespace}/${plan.target.gateway.service}`,
+            details: [
+              ...plan.dns.records.map((r) => `${r.type} ${r.name} → the new gateway's external address`),
+              `provider: ${plan.dns.provider.type}; then a wait of one TTL (${Math.round(plan.dns.ttl / 1000)}s) with both gateways serving`,
+              `namespaces migrated: ${st.namespaces.filter((n) => n.state === 'migrated').length}/${st.namespaces.length}`,
+            ],
+          });
+        }
+        const stable = await rb.step('gateway-stable', 'New gateway address is stable', () => waiting.checkGatewayStable(ref), {
+          summarize: (r) => `address ${r.address}`,
+        });
+        const address = stable.skipped ? undefined : stable.value.address;
+        const switched = await rb.step('dns-switch', 'Point the records at the new gateway', () => quick.switchDns({ ...ref, to: 'target' }), {
+          compensation: () => [{ id: 'dns-switch', title: 'point DNS back at the old gateway', data: { kind: 'dns' } satisfies MigrationUndo }],
+          summarize: (c: DnsChange) => `${c.records.length} record(s) → ${c.address} via ${c.provider}`,
+        });
+        if (!switched.skipped && switched.value.provider === 'manual' && !switched.value.changed) {
+          await rb.gate('dns-confirm', {
+            title: 'Change the DNS records (manual provider), then approve',
+            details: switched.value.records.map((r) => `${r} → ${switched.value.address}`),
+          });
+        }
+        const target = switched.skipped ? address : switched.value.address;
+        if (target) {
+          await rb.step('dns-verify', 'Resolvers answer the new address', () => waiting.verifyDns({ ...ref, address: target }), {
+            summarize: (r) => `resolved ${r.resolved.join(', ')}`,
+          });
+        }
+      }
+      if (!rb.finished('dns-ttl')) {
+        await rb.step('dns-ttl', `Wait one TTL (${Math.round(plan.dns.ttl / 1000)}s); the old gateway keeps serving`, () => sleep(plan.dns.ttl));
+      }
+
+      // ---- after migration ----
+      rb.setPhase('verifying');
+      if (!rb.finished('verify-mesh')) {
+        await rb.step('verify-mesh', 'Every proxy on the target; istiod errors not increasing', async () => {
+          const v = await waiting.verifyMesh(ref);
+          if (v.onSource > 0 || v.errorIncreases.length > 0) {
+            throw ApplicationFailure.nonRetryable(`${v.onSource} namespace(s) still have proxies on the source; error metrics increased: ${v.errorIncreases.join(', ') || 'none'}`, 'CheckFailed');
+          }
+          return v;
+        }, { summarize: (v) => `${v.onTarget}/${v.namespaces} namespaces on the target${v.notes.length ? `; ${v.notes.join('; ')}` : ''}` });
+      }
+      if (plan.gates.decommission) {
+        const scope = (st.results.preflight as { decommission?: string } | undefined)?.decommission;
+        await rb.gate('decommission', {
+          title: `Remove the old control plane ${plan.source.revision} (${plan.source.istiodNamespace}) — cannot be rolled back`,
+          details: [scope ?? 'the source revision\'s webhook configurations, istiod and gateway Deployments/Services; never CRDs', 'each object is backed up before it is deleted'],
+        });
+      }
+    });
+
+    // Past the decommission gate there is no automatic rollback: the old control plane is going away.
+    rb.setPhase('decommissioning');
+    await rb.step('decommission', `Remove ${plan.source.revision}'s objects (backed up first)`, () => quick.decommission(ref), {
+      allowed: ['retry', 'skip', 'abort'],
+      summarize: (d) => `${d.deleted.length} object(s) deleted; backup ${d.backup.location}`,
+    });
+    rb.setPhase('completed');
+    st.outcome = 'completed';
+  } catch (err) {
+    if (err instanceof AbortRequested) {
+      rb.setPhase('aborted');
+      st.outcome = err.why;
+    } else if (err instanceof RollbackNeeded) {
+      rb.setPhase('rolling-back');
+      st.outcome = err.why;
+      await rb.compensate(undo);
+      rb.setPhase('rolled-back');
+    } else throw err;
+  }
+  await condition(allHandlersFinished);
+  return { phase: st.phase, outcome: st.outcome ?? st.phase, namespaces: st.namespaces };
+}

@@ -1,0 +1,190 @@
+// One namespace's move, as a child workflow with its own steps, gate and compensation:
+// drift check → relabel → CA ready → rollout restart → proxies verified → traffic verified.
+// In `rollback` mode it moves a migrated namespace back: restore labels → restart → verify.
+import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import type { BackupRef } from '../activities/contract.js';
+import type { Plan } from '../plan/schema.js';
+import { relabelFor } from '../plan/schema.js';
+import { activityProxies, type EngineOptions } from './activity-proxies.js';
+import { AbortRequested, RollbackNeeded, Runbook, StepFailed, nowIso, type Compensation } from './engine/runbook.js';
+
+export interface NamespaceInput {
+  /** The migration's workflow id: activities key their idempotency on it. */
+  runId: string;
+  /** The plan trimmed to this namespace (keeps the parent's history small). */
+  plan: Plan;
+  namespace: string;
+  wave: string;
+  startedBy: string;
+  mode: 'migrate' | 'rollback';
+  /** rollback mode: the labels to put back. */
+  previousLabels?: Record<string, string>;
+  backup?: BackupRef;
+  /** migrate mode: `pause` waits for an operator on a failed step; `rollback-namespace` undoes this namespace and reports failure. */
+  onFailure: Plan['failurePolicy']['onNamespaceFailure'];
+  options?: EngineOptions;
+}
+
+export type NamespaceOutcome =
+  | { outcome: 'migrated'; previousLabels: Record<string, string> }
+  | { outcome: 'rolled-back'; reason: string }
+  /** The operator decided, inside this namespace, to roll back the whole run. */
+  | { outcome: 'rollback-requested'; reason: string }
+  | { outcome: 'failed'; error: string }
+  | { outcome: 'aborted'; reason: string };
+
+/** Inverses a namespace registers; executed newest first. */
+type NamespaceUndo =
+  | { kind: 'restore-labels'; labels: Record<string, string> }
+  | { kind: 'restart-back'; key: string }
+  | { kind: 'verify-source' };
+
+/** The plan with only this namespace planned (probes filtered by the activities). */
+export function planForNamespace(plan: Plan, namespace: string, wave: string): Plan {
+  return {
+    ...plan,
+    waves: [{ name: wave, concurrency: 1, namespaces: [namespace] }],
+    verification: {
+      ...plan.verification,
+      crossNamespace: plan.verification.crossNamespace.filter((p) => p.from === namespace),
+      gateway: plan.verification.gateway.filter((p) => p.namespace === namespace),
+    },
+  };
+}
+
+/**
+ * The inverses of a relabel, registered so that they run as: restore the labels, restart the
+ * workloads (new pods are injected by the source again), verify they are back on the source.
+ */
+function undoRelabel(runId: string, namespace: string, labels: Record<string, string>): Compensation[] {
+  return [
+    { id: 'verify-source', title: `verify ${namespace}'s proxies are back on the source`, data: { kind: 'verify-source' } satisfies NamespaceUndo },
+    { id: 'restart-back', title: `restart ${namespace}'s workloads onto the source sidecar`, data: { kind: 'restart-back', key: `${runId}/${namespace}/rollback` } satisfies NamespaceUndo },
+    { id: 'restore-labels', title: `restore ${namespace}'s labels`, data: { kind: 'restore-labels', labels } satisfies NamespaceUndo },
+  ];
+}
+
+export async function namespaceWorkflow(input: NamespaceInput): Promise<NamespaceOutcome> {
+  const { plan, namespace, runId } = input;
+  const rb = new Runbook({
+    kind: 'namespace',
+    plan: plan.metadata.name,
+    startedBy: input.startedBy,
+    startedAt: nowIso(),
+    approvers: plan.approvers,
+    fourEyes: plan.fourEyes,
+    gateExpiryMs: plan.gates.expiresAfter,
+  });
+  rb.install();
+  rb.state.namespaces = [{ name: namespace, wave: input.wave, state: input.mode === 'migrate' ? 'migrating' : 'rolling-back', workflowId: workflowInfo().workflowId }];
+  const { quick, waiting } = activityProxies(input.options, plan.restart.timeout);
+  const ref = { plan, runId, namespace };
+
+  const undo = async (c: Compensation): Promise<void> => {
+    const d = c.data as NamespaceUndo;
+    switch (d.kind) {
+      case 'restore-labels':
+        await quick.restoreNamespaceLabels({ ...ref, labels: d.labels });
+        return;
+      case 'restart-back':
+        await waiting.restartWorkloads({ ...ref, key: d.key, expectRevision: plan.source.revision });
+        return;
+      case 'verify-source': {
+        const report = await waiting.verifyProxies({ ...ref, revision: plan.source.revision });
+        if (report.problems.length > 0) {
+          // The field report's failed rollback: say which webhook still intercepts, if one does.
+          const why = await quick.explainInjection(ref);
+          throw ApplicationFailure.nonRetryable(`${report.pods - report.synced} of ${report.pods} pods are not back on ${plan.source.revision}: ${report.problems.join('; ')}. ${why.message}`, 'CheckFailed');
+        }
+        return;
+      }
+    }
+  };
+  const setNamespaceState = (state: 'migrated' | 'failed' | 'rolled-back', error?: string) => {
+    rb.state.namespaces[0] = { ...rb.state.namespaces[0]!, state, ...(error ? { error } : {}) };
+  };
+
+  if (input.mode === 'rollback') {
+    rb.setPhase('rolling-back');
+    rb.state.compensations.push(...undoRelabel(runId, namespace, input.previousLabels ?? {}));
+    await rb.compensate(undo);
+    rb.setPhase('rolled-back');
+    setNamespaceState('rolled-back');
+    return { outcome: 'rolled-back', reason: 'rolled back by the migration' };
+  }
+
+  const pauseOnFailure = input.onFailure === 'pause';
+  let previousLabels: Record<string, string> = {};
+  try {
+    await rb.forward(async () => {
+      rb.setPhase('namespaces');
+      if (plan.gates.namespace) {
+        const change = relabelFor(plan);
+        await rb.gate(`namespace:${namespace}`, {
+          title: `Move namespace ${namespace} to ${plan.target.revision}`,
+          details: [
+            `labels set: ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(', ')}; removed: ${change.remove.join(', ')}`,
+            `workloads with a sidecar are rollout-restarted, at most ${plan.restart.maxConcurrent} at once`,
+            `then verified: proxies SYNCED on ${plan.target.revision}, ${plan.verification.crossNamespace.length + plan.verification.gateway.length} traffic probe(s)`,
+          ],
+          commands: [
+            `kubectl label namespace ${namespace} ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(' ')} ${change.remove.map((k) => `${k}-`).join(' ')} --overwrite`,
+            `kubectl rollout restart deployment,statefulset,daemonset -n ${namespace}`,
+          ],
+        });
+      }
+      if (input.backup) {
+        const backup = input.backup;
+        await rb.step('drift-check', 'Labels and workloads are as backed up', async () => {
+          const r = await quick.driftCheck({ ...ref, backup });
+          if (r.drifted) throw ApplicationFailure.nonRetryable(`${namespace} changed since the backup: ${r.details.join('; ')}`, 'CheckFailed');
+          return r;
+        }, { pauseOnFailure: true });
+      }
+      const relabel = await rb.step('relabel', `Set istio.io/rev=${plan.target.revision} and discovery labels`, () => quick.relabelNamespace(ref), {
+        compensation: (r) => undoRelabel(runId, namespace, r.previousLabels),
+        summarize: (r) => (r.changed ? 'labels changed' : 'labels were already as planned'),
+        pauseOnFailure,
+      });
+      if (!relabel.skipped) previousLabels = relabel.value.previousLabels;
+      await rb.step('ca-ready', `istio-ca-root-cert holds ${plan.target.revision}'s root`, () => waiting.waitCaReady(ref), { pauseOnFailure });
+      await rb.step('restart', 'Rollout-restart workloads with a sidecar', () => waiting.restartWorkloads({ ...ref, key: `${runId}/${namespace}/migrate`, expectRevision: plan.target.revision }), {
+        summarize: (r) => `${r.workloads.length} workload(s) restarted${r.alreadyRestarted ? ` (${r.alreadyRestarted} resumed)` : ''}`,
+        pauseOnFailure,
+      });
+      await rb.step('verify-proxies', `Proxies SYNCED on ${plan.target.revision}, none on ${plan.source.revision}`, async () => {
+        const r = await waiting.verifyProxies({ ...ref, revision: plan.target.revision });
+        if (r.problems.length > 0) throw ApplicationFailure.nonRetryable(`${r.pods - r.synced} of ${r.pods} proxies not SYNCED on ${plan.target.revision}: ${r.problems.join('; ')}`, 'CheckFailed');
+        return r;
+      }, { summarize: (r) => `${r.synced}/${r.pods} proxies SYNCED`, pauseOnFailure });
+      await rb.step('verify-traffic', 'Cross-namespace calls and the new gateway answer', async () => {
+        const r = await waiting.verifyTraffic(ref);
+        if (r.failed > 0) throw ApplicationFailure.nonRetryable(`${r.failed} of ${r.probes} probes failed: ${r.failures.join('; ')}`, 'CheckFailed');
+        return r;
+      }, { summarize: (r) => `${r.probes} probe(s) passed`, pauseOnFailure });
+    });
+    setNamespaceState('migrated');
+    rb.setPhase('completed');
+    return { outcome: 'migrated', previousLabels };
+  } catch (err) {
+    if (err instanceof AbortRequested) {
+      rb.setPhase('aborted');
+      return { outcome: 'aborted', reason: err.why };
+    }
+    if (err instanceof RollbackNeeded || err instanceof StepFailed) {
+      rb.setPhase('rolling-back');
+      await rb.compensate(undo);
+      rb.setPhase('rolled-back');
+      if (err instanceof StepFailed) {
+        setNamespaceState('failed', err.error);
+        return { outcome: 'failed', error: err.message };
+      }
+      setNamespaceState('rolled-back');
+      // Cancelled by the parent (its rollback) vs. an operator's rollback decision here.
+      return rb.rollbackRequested || err.why === 'the workflow was cancelled'
+        ? { outcome: 'rolled-back', reason: err.why }
+        : { outcome: 'rollback-requested', reason: err.why };
+    }
+    throw err;
+  }
+}
