@@ -7,6 +7,7 @@
 // reverse order of migration.
 import {
   ApplicationFailure,
+  CancellationScope,
   ChildWorkflowCancellationType,
   ParentClosePolicy,
   allHandlersFinished,
@@ -325,6 +326,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       rb.setPhase('rolled-back');
     } else throw err;
   }
-  await condition(allHandlersFinished);
+  // Nothing may cancel the last wait: after a cancellation the run still ends with its summary.
+  await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   return { phase: st.phase, outcome: st.outcome ?? st.phase, namespaces: st.namespaces };
 }

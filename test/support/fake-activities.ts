@@ -1,0 +1,155 @@
+// Activities mocked at the activity boundary, for testing workflow logic: a tiny in-memory model of
+// the cluster (namespace labels, DNS) that records every call and can be told to fail.
+import { ApplicationFailure } from '@temporalio/common';
+import type { MigrationActivities } from '../../activities/contract.js';
+import { validatePlan } from '../../plan/load.js';
+import type { Plan, PlanInput } from '../../plan/schema.js';
+
+export class FakeCluster {
+  /** Every call, e.g. `relabelNamespace frontend`. */
+  readonly calls: string[] = [];
+  /** `activity namespace?` → how many more calls fail (Infinity: until cleared). */
+  readonly failures = new Map<string, number>();
+  readonly labels = new Map<string, Record<string, string>>();
+  dns = 'old-gateway';
+  preflightBlocking = 0;
+  /** Milliseconds a call of this activity takes (heartbeat-free; keep small). */
+  readonly delays = new Map<string, number>();
+
+  constructor(readonly plan: Plan) {
+    for (const ns of plan.waves.flatMap((w) => w.namespaces)) this.labels.set(ns, { 'istio-injection': 'enabled', team: ns });
+  }
+
+  failNext(activity: string, namespace?: string, times = Infinity): void {
+    this.failures.set(namespace ? `${activity} ${namespace}` : activity, times);
+  }
+
+  fix(activity: string, namespace?: string): void {
+    this.failures.delete(namespace ? `${activity} ${namespace}` : activity);
+  }
+
+  callsOf(activity: string): string[] {
+    return this.calls.filter((c) => c.split(' ')[0] === activity);
+  }
+
+  private async enter(activity: string, namespace?: string): Promise<void> {
+    const key = namespace ? `${activity} ${namespace}` : activity;
+    this.calls.push(key);
+    const delay = this.delays.get(activity);
+    if (delay) await new Promise((r) => setTimeout(r, delay));
+    const left = this.failures.get(key) ?? this.failures.get(activity) ?? 0;
+    if (left > 0) {
+      this.failures.set(this.failures.has(key) ? key : activity, left - 1);
+      throw ApplicationFailure.nonRetryable(`injected failure of ${key}`, 'CheckFailed');
+    }
+  }
+
+  activities(): MigrationActivities {
+    const plan = this.plan;
+    return {
+      preflight: async () => {
+        await this.enter('preflight');
+        return {
+          findings: [
+            { check: 'outbound-policy', status: 'pass', reason: 'ALLOW_ANY' },
+            ...(this.preflightBlocking ? [{ check: 'root-ca', status: 'block' as const, reason: 'different roots', fix: 'plug in a shared CA' }] : []),
+            { check: 'decommission-scope', status: 'pass', reason: 'would delete MutatingWebhookConfiguration/istio-sidecar-injector' },
+          ],
+          blocking: this.preflightBlocking,
+          warnings: 0,
+        };
+      },
+      backup: async () => {
+        await this.enter('backup');
+        return { location: '/tmp/backup', manifestDigest: 'ab'.repeat(32), objects: 12 };
+      },
+      driftCheck: async ({ namespace }) => {
+        await this.enter('driftCheck', namespace);
+        return { drifted: false, details: [] };
+      },
+      relabelNamespace: async ({ namespace }) => {
+        await this.enter('relabelNamespace', namespace);
+        const before = this.labels.get(namespace)!;
+        const changed = before['istio.io/rev'] !== plan.target.revision;
+        const next = { ...before, 'istio.io/rev': plan.target.revision, ...plan.target.discoveryLabels };
+        delete next['istio-injection'];
+        if (changed) this.labels.set(namespace, next);
+        return { previousLabels: changed ? before : { 'istio-injection': 'enabled', team: namespace }, changed };
+      },
+      restoreNamespaceLabels: async ({ namespace, labels }) => {
+        await this.enter('restoreNamespaceLabels', namespace);
+        this.labels.set(namespace, { ...labels });
+        return { changed: true };
+      },
+      waitCaReady: async ({ namespace }) => {
+        await this.enter('waitCaReady', namespace);
+        return { root: 'sha256:target' };
+      },
+      restartWorkloads: async ({ namespace, expectRevision }) => {
+        await this.enter('restartWorkloads', namespace);
+        return { workloads: [`Deployment/${namespace}-web@${expectRevision}`], alreadyRestarted: 0 };
+      },
+      verifyProxies: async ({ namespace, revision }) => {
+        await this.enter('verifyProxies', namespace);
+        return { revision, pods: 2, synced: 2, problems: [] };
+      },
+      verifyTraffic: async ({ namespace }) => {
+        await this.enter('verifyTraffic', namespace);
+        return { probes: 1, failed: 0, failures: [] };
+      },
+      explainInjection: async ({ namespace }) => {
+        await this.enter('explainInjection', namespace);
+        return { injectors: [], message: 'no webhook of the target matches' };
+      },
+      checkGatewayStable: async () => {
+        await this.enter('checkGatewayStable');
+        return { address: 'new-gateway' };
+      },
+      switchDns: async ({ to }) => {
+        await this.enter('switchDns');
+        const address = to === 'target' ? 'new-gateway' : 'old-gateway';
+        const changed = this.dns !== address;
+        this.dns = address;
+        return { provider: 'webhook', address, records: plan.dns.records.map((r) => r.name), changed };
+      },
+      verifyDns: async ({ address }) => {
+        await this.enter('verifyDns');
+        if (this.dns !== address) throw ApplicationFailure.nonRetryable(`DNS answers ${this.dns}, not ${address}`, 'CheckFailed');
+        return { resolved: [address] };
+      },
+      verifyMesh: async () => {
+        await this.enter('verifyMesh');
+        const n = plan.waves.flatMap((w) => w.namespaces).length;
+        return { namespaces: n, onTarget: n, onSource: 0, errorIncreases: [], notes: [] };
+      },
+      decommission: async () => {
+        await this.enter('decommission');
+        return { deleted: ['MutatingWebhookConfiguration/istio-sidecar-injector'], backup: { location: '/tmp/backup/decommission', manifestDigest: 'cd'.repeat(32), objects: 4 } };
+      },
+    };
+  }
+}
+
+/** A small valid plan for workflow tests; `overrides` are merged at the top level. */
+export function testPlan(overrides: Partial<PlanInput> = {}): Plan {
+  return validatePlan({
+    apiVersion: 'meshmove.dev/v1alpha1',
+    kind: 'MigrationPlan',
+    metadata: { name: 'engine-test' },
+    source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'istio-ingressgateway', selector: { istio: 'ingressgateway' } } },
+    target: {
+      revision: 'istio-1-16-5',
+      istiodNamespace: 'istio-1-16-5',
+      discoveryLabels: { usergroup: 'istio-1-16-5' },
+      gateway: { namespace: 'istio-1-16-5', service: 'istio-ingressgateway', selector: { istio: 'oss-public-api-ingressgateway' } },
+    },
+    waves: [
+      { name: 'canary', concurrency: 1, namespaces: ['inventory'] },
+      { name: 'rest', concurrency: 2, namespaces: ['payments', 'orders', 'frontend'] },
+    ],
+    approvers: ['alice', 'bob', 'carol'],
+    dns: { provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' }, resolvers: ['127.0.0.1:53'], ttl: '1s', stabilityWindow: '1s', records: [{ name: 'shop.y7test.com' }] },
+    backup: { location: '/tmp/meshmove-test-backups' },
+    ...overrides,
+  });
+}

@@ -1,0 +1,69 @@
+// A real Temporal server for tests: the Temporal CLI dev server, found or built by
+// scripts/temporal-cli.sh (no internet needed). A missing server fails the test with instructions.
+import { execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkflowHandle } from '@temporalio/client';
+import { installRuntime, workflowsPath } from '../../worker/worker.js';
+import { statusQuery, type RunStatus } from '../../workflows/messages.js';
+
+const script = fileURLToPath(new URL('../../scripts/temporal-cli.sh', import.meta.url));
+
+export function temporalCliPath(): string {
+  try {
+    return execFileSync('bash', [script], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] }).trim();
+  } catch (err) {
+    const stderr = (err as { stderr?: string }).stderr ?? '';
+    throw new Error(
+      `No Temporal CLI for the tests' dev server.\n${stderr}\n` +
+        'Run `bash scripts/temporal-cli.sh` (builds it with Go >= 1.25 from the Go module proxy), or set TEMPORAL_CLI_PATH.',
+    );
+  }
+}
+
+export interface DevServerOptions {
+  dbFilename?: string;
+  port?: number;
+}
+
+export async function startDevServer(opts: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
+  installRuntime();
+  return TestWorkflowEnvironment.createLocal({
+    server: {
+      executable: { type: 'existing-path', path: temporalCliPath() },
+      ip: '127.0.0.1',
+      ...(opts.dbFilename ? { dbFilename: opts.dbFilename } : {}),
+      ...(opts.port ? { port: opts.port } : {}),
+      extraArgs: ['--log-level', 'error'],
+    },
+  });
+}
+
+let bundled: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** Bundle the workflows once per test file. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundled ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: new DefaultLogger('WARN') });
+  return bundled;
+}
+
+/** Poll the status query until `predicate` holds (or fail with the last status seen). */
+export async function waitForStatus(
+  handle: WorkflowHandle,
+  predicate: (s: RunStatus) => boolean,
+  timeoutMs = 60_000,
+): Promise<RunStatus> {
+  const deadline = Date.now() + timeoutMs;
+  let last: RunStatus | undefined;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      last = await handle.query(statusQuery);
+      if (predicate(last)) return last;
+    } catch (err) {
+      lastErr = err; // not started yet, or a worker restarting
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out waiting for status; last: ${JSON.stringify(last ?? String(lastErr)).slice(0, 3000)}`);
+}

@@ -1,0 +1,299 @@
+// The runbook engine on a real Temporal dev server, with activities mocked at the activity
+// boundary: gates, operator decisions, compensation order, expiry, authorization, audit.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { migrationWorkflow } from '../../workflows/migration.js';
+import { TASK_QUEUE, gateDecisionSignal, gateDecisionUpdate, operatorDecisionUpdate, rollbackUpdate, statusQuery, type RunStatus } from '../../workflows/messages.js';
+import { FakeCluster, testPlan } from '../support/fake-activities.js';
+import { startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
+import type { Plan } from '../../plan/schema.js';
+
+let env: TestWorkflowEnvironment;
+let cluster: FakeCluster;
+let worker: Worker;
+let running: Promise<void>;
+// One worker for the file; each test swaps in its own fake cluster.
+const current: { cluster?: FakeCluster } = {};
+
+beforeAll(async () => {
+  env = await startDevServer();
+  const activities = new FakeCluster(testPlan()).activities();
+  // Dispatch each activity to the current test's fake cluster.
+  const dispatch = Object.fromEntries(
+    Object.keys(activities).map((name) => [name, (...args: unknown[]) => (current.cluster!.activities() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args)]),
+  );
+  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities: dispatch });
+  running = worker.run();
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+async function start(plan: Plan, startedBy = 'alice'): Promise<WorkflowHandle<typeof migrationWorkflow>> {
+  cluster = new FakeCluster(plan);
+  current.cluster = cluster;
+  return env.client.workflow.start(migrationWorkflow, {
+    taskQueue: TASK_QUEUE,
+    workflowId: `test-${randomUUID()}`,
+    args: [{ plan, planDigest: 'test', startedBy, options: { heartbeatTimeoutMs: 5_000 } }],
+  });
+}
+
+async function gateOpen(handle: WorkflowHandle, gate: string): Promise<RunStatus> {
+  return waitForStatus(handle, (s) => s.pendingGate?.id === gate);
+}
+
+async function approve(handle: WorkflowHandle, gate: string, by = 'bob'): Promise<void> {
+  const s = await gateOpen(handle, gate);
+  await handle.executeUpdate(gateDecisionUpdate, { args: [{ gate, verdict: 'approve', by, digest: s.pendingGate!.digest }] });
+}
+
+async function reject(handle: WorkflowHandle, gate: string, by = 'bob'): Promise<void> {
+  const s = await gateOpen(handle, gate);
+  await handle.executeUpdate(gateDecisionUpdate, { args: [{ gate, verdict: 'reject', by, digest: s.pendingGate!.digest, reason: 'not today' }] });
+}
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
+    return ((err as WorkflowUpdateFailedError).cause as Error).message;
+  }
+  throw new Error('the update was accepted');
+}
+
+/** Namespaces whose labels the fake cluster shows on the target revision. */
+function onTarget(plan: Plan): string[] {
+  return [...cluster.labels].filter(([, l]) => l['istio.io/rev'] === plan.target.revision).map(([n]) => n);
+}
+
+describe('migration workflow (engine)', () => {
+  it('runs every phase and gate to completion', async () => {
+    const plan = testPlan();
+    const handle = await start(plan);
+    await approve(handle, 'start');
+    await approve(handle, 'dns-cutover');
+    await approve(handle, 'decommission', 'carol');
+    const result = await handle.result();
+    expect(result.phase).toBe('completed');
+    expect(result.namespaces.map((n) => n.state)).toEqual(['migrated', 'migrated', 'migrated', 'migrated']);
+    expect(onTarget(plan).sort()).toEqual(['frontend', 'inventory', 'orders', 'payments']);
+    expect(cluster.dns).toBe('new-gateway');
+    // Phases in the checklist's order; the canary wave before the rest.
+    const order = ['preflight', 'backup', 'relabelNamespace inventory', 'switchDns', 'verifyDns', 'verifyMesh', 'decommission'];
+    const idx = order.map((c) => cluster.calls.indexOf(c));
+    expect(idx.every((v, i) => v >= 0 && (i === 0 || v > idx[i - 1]!))).toBe(true);
+    expect(cluster.calls.indexOf('verifyTraffic inventory')).toBeLessThan(cluster.calls.indexOf('relabelNamespace payments'));
+    const status = await handle.query(statusQuery);
+    expect(status.gates.map((g) => [g.id, g.state, g.decidedBy])).toEqual([
+      ['start', 'approved', 'bob'],
+      ['dns-cutover', 'approved', 'bob'],
+      ['decommission', 'approved', 'carol'],
+    ]);
+    expect(status.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'bob approve dns-cutover', 'carol approve decommission']);
+    expect(status.backup?.objects).toBe(12);
+  });
+
+  it('rejecting the start gate undoes nothing and ends rolled-back', async () => {
+    const handle = await start(testPlan());
+    await reject(handle, 'start');
+    const result = await handle.result();
+    expect(result.phase).toBe('rolled-back');
+    expect(cluster.callsOf('relabelNamespace')).toEqual([]);
+  });
+
+  it('rejecting dns-cutover moves every namespace back, newest first', async () => {
+    const plan = testPlan();
+    const handle = await start(plan);
+    await approve(handle, 'start');
+    await reject(handle, 'dns-cutover');
+    const result = await handle.result();
+    expect(result.phase).toBe('rolled-back');
+    expect(result.namespaces.every((n) => n.state === 'rolled-back')).toBe(true);
+    const migratedOrder = cluster.callsOf('verifyTraffic').map((c) => c.split(' ')[1]);
+    const restoredOrder = cluster.callsOf('restoreNamespaceLabels').map((c) => c.split(' ')[1]);
+    expect(restoredOrder).toEqual([...migratedOrder].reverse());
+    expect(onTarget(plan)).toEqual([]);
+    expect(cluster.labels.get('inventory')).toEqual({ 'istio-injection': 'enabled', team: 'inventory' });
+    expect(cluster.callsOf('switchDns')).toEqual([]);
+  });
+
+  it('rejecting decommission points DNS back before moving namespaces back', async () => {
+    const plan = testPlan();
+    const handle = await start(plan);
+    await approve(handle, 'start');
+    await approve(handle, 'dns-cutover');
+    await reject(handle, 'decommission');
+    const result = await handle.result();
+    expect(result.phase).toBe('rolled-back');
+    expect(cluster.dns).toBe('old-gateway');
+    const dnsBack = cluster.calls.lastIndexOf('switchDns');
+    const firstRestore = cluster.calls.findIndex((c) => c.startsWith('restoreNamespaceLabels'));
+    expect(dnsBack).toBeGreaterThan(0);
+    expect(dnsBack).toBeLessThan(firstRestore);
+    expect(cluster.callsOf('decommission')).toEqual([]);
+    const status = await handle.query(statusQuery);
+    expect(status.steps.find((s) => s.id === 'dns-switch')?.state).toBe('compensated');
+  });
+
+  it('a failed step pauses; retry after the fix succeeds', async () => {
+    const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
+    const handle = await start(plan);
+    cluster.failNext('restartWorkloads', 'inventory');
+    const paused = await waitForStatus(handle, (s) => s.namespaces.some((n) => n.name === 'inventory' && n.state === 'migrating') && s.phase === 'namespaces');
+    expect(paused.pendingDecision).toBeNull(); // the decision is in the namespace's own workflow
+    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
+    const s = await waitForStatus(child, (x) => x.pendingDecision !== null);
+    expect(s.pendingDecision).toMatchObject({ step: 'restart', allowed: ['retry', 'skip', 'rollback', 'abort'] });
+    expect(s.pendingDecision!.error).toContain('injected failure of restartWorkloads inventory');
+    // The fix, then the decision.
+    cluster.fix('restartWorkloads', 'inventory');
+    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'restart', decision: 'retry', by: 'bob' }] });
+    const result = await handle.result();
+    expect(result.phase).toBe('completed');
+    expect(cluster.callsOf('restartWorkloads').filter((c) => c.endsWith('inventory'))).toHaveLength(2);
+    const childStatus = await child.query(statusQuery);
+    expect(childStatus.steps.find((x) => x.id === 'restart')).toMatchObject({ state: 'succeeded', attempts: 2 });
+  });
+
+  it('skip passes over a failed step and records it', async () => {
+    const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
+    const handle = await start(plan);
+    cluster.failNext('verifyTraffic', 'orders');
+    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/orders`);
+    await waitForStatus(child, (x) => x.pendingDecision?.step === 'verify-traffic');
+    const why = await refusal(child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'verify-traffic', decision: 'skip', by: 'bob' }] }));
+    expect(why).toContain('needs a reason');
+    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'verify-traffic', decision: 'skip', by: 'bob', reason: 'probe target under maintenance' }] });
+    expect((await handle.result()).phase).toBe('completed');
+    const st = await child.query(statusQuery);
+    expect(st.steps.find((x) => x.id === 'verify-traffic')?.state).toBe('skipped');
+    expect(st.audit.at(-1)).toMatchObject({ by: 'bob', action: 'decide skip verify-traffic', accepted: true, reason: 'probe target under maintenance' });
+  });
+
+  it('rollback decided at a failed step undoes the whole run', async () => {
+    const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
+    const handle = await start(plan);
+    cluster.failNext('waitCaReady', 'payments');
+    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/payments`);
+    await waitForStatus(child, (x) => x.pendingDecision?.step === 'ca-ready');
+    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'ca-ready', decision: 'rollback', by: 'bob', reason: 'CA never arrives' }] });
+    const result = await handle.result();
+    expect(result.phase).toBe('rolled-back');
+    expect(onTarget(plan)).toEqual([]);
+    expect(cluster.callsOf('switchDns')).toEqual([]);
+  });
+
+  it('abort stops where it is and undoes nothing', async () => {
+    const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
+    const handle = await start(plan);
+    cluster.failNext('verifyProxies', 'inventory');
+    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
+    await waitForStatus(child, (x) => x.pendingDecision?.step === 'verify-proxies');
+    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'verify-proxies', decision: 'abort', by: 'bob', reason: 'investigate by hand' }] });
+    const result = await handle.result();
+    expect(result.phase).toBe('aborted');
+    expect(onTarget(plan)).toEqual(['inventory']);
+    expect(cluster.callsOf('restoreNamespaceLabels')).toEqual([]);
+  });
+
+  it('a blocking preflight pauses before the start gate', async () => {
+    const plan = testPlan();
+    const handle = await start(plan);
+    cluster.preflightBlocking = 1;
+    // The fake reads preflightBlocking at call time; set before the activity runs.
+    const s = await waitForStatus(handle, (x) => x.pendingDecision?.step === 'preflight' || x.pendingGate?.id === 'start');
+    if (s.pendingGate) throw new Error('preflight ran before the fault was set; test is racy');
+    expect(s.pendingDecision!.error).toContain('root-ca: different roots (fix: plug in a shared CA)');
+    cluster.preflightBlocking = 0;
+    await handle.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'preflight', decision: 'retry', by: 'bob' }] });
+    await gateOpen(handle, 'start');
+    await handle.executeUpdate(rollbackUpdate, { args: [{ by: 'bob', reason: 'rehearsal only' }] });
+    expect((await handle.result()).phase).toBe('rolled-back');
+  });
+
+  it('an expired gate counts as rejected', async () => {
+    const plan = testPlan({ gates: { expiresAfter: '2s' } });
+    const handle = await start(plan);
+    const result = await handle.result();
+    expect(result.phase).toBe('rolled-back');
+    const st = await handle.query(statusQuery);
+    expect(st.gates[0]).toMatchObject({ id: 'start', state: 'expired' });
+    expect(cluster.callsOf('relabelNamespace')).toEqual([]);
+  });
+
+  it('refuses unknown gates, strangers, the starter, stale digests and reasonless rejections, and audits signals', async () => {
+    const handle = await start(testPlan());
+    const s = await gateOpen(handle, 'start');
+    const digest = s.pendingGate!.digest;
+    const ask = (req: { gate?: string; verdict?: 'approve' | 'reject'; by?: string; digest?: string; reason?: string }) =>
+      refusal(handle.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'start', verdict: 'approve', by: 'bob', digest, ...req }] }));
+    expect(await ask({ gate: 'dns-cutover' })).toContain('unknown gate "dns-cutover"; open now: start');
+    expect(await ask({ by: 'mallory' })).toContain('mallory is not an approver');
+    expect(await ask({ by: 'alice' })).toContain('four-eyes: alice started this run');
+    expect(await ask({ digest: '0000000000000000' })).toContain('stale approval');
+    expect(await ask({ verdict: 'reject' })).toContain('needs a reason');
+    // The same refused decision by signal is recorded and ignored.
+    await handle.signal(gateDecisionSignal, { gate: 'start', verdict: 'approve', by: 'mallory', digest });
+    const after = await waitForStatus(handle, (x) => x.audit.length > 0);
+    expect(after.audit[0]).toMatchObject({ by: 'mallory', accepted: false, via: 'signal' });
+    expect(after.pendingGate?.id).toBe('start');
+    // A valid signal works like the update.
+    await handle.signal(gateDecisionSignal, { gate: 'start', verdict: 'approve', by: 'carol', digest });
+    await waitForStatus(handle, (x) => x.gates[0]?.state === 'approved');
+    expect(await ask({})).toContain('gate "start" is not open: it was approved by carol');
+    await handle.cancel();
+    expect((await handle.result()).phase).toBe('rolled-back');
+  });
+
+  it('rollback-namespace: a failing namespace is moved back, the budget pauses the run, retry moves it again', async () => {
+    const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false }, failurePolicy: { onNamespaceFailure: 'rollback-namespace', failureBudget: 1 } });
+    const handle = await start(plan);
+    cluster.failNext('verifyTraffic', 'inventory', 1);
+    const s = await waitForStatus(handle, (x) => x.pendingDecision?.step === 'failure-budget');
+    expect(s.namespaces.find((n) => n.name === 'inventory')).toMatchObject({ state: 'failed' });
+    expect(s.pendingDecision!.error).toContain('inventory');
+    // It was moved back by its own workflow before the run paused.
+    expect(cluster.labels.get('inventory')).toEqual({ 'istio-injection': 'enabled', team: 'inventory' });
+    await handle.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'failure-budget', decision: 'retry', by: 'bob' }] });
+    const result = await handle.result();
+    expect(result.phase).toBe('completed');
+    expect(result.namespaces.every((n) => n.state === 'migrated')).toBe(true);
+    expect(cluster.callsOf('relabelNamespace').filter((c) => c.endsWith('inventory'))).toHaveLength(2);
+  });
+
+  it('continues as new on big runs and keeps its gates, audit and compensations', async () => {
+    const namespaces = Array.from({ length: 24 }, (_, i) => `ns-${i}`);
+    const plan = testPlan({
+      waves: [{ name: 'all', concurrency: 4, namespaces }],
+      gates: { start: true, dnsCutover: true, decommission: false },
+      verification: { crossNamespace: [], gateway: [] },
+    });
+    const handle = env.client.workflow.getHandle((await (async () => {
+      cluster = new FakeCluster(plan);
+      current.cluster = cluster;
+      const h = await env.client.workflow.start(migrationWorkflow, {
+        taskQueue: TASK_QUEUE,
+        workflowId: `test-${randomUUID()}`,
+        args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 120 } }],
+      });
+      return h.workflowId;
+    })()));
+    await approve(handle, 'start');
+    await reject(handle, 'dns-cutover', 'carol');
+    const result = await handle.result();
+    expect(result.phase).toBe('rolled-back');
+    const st = await handle.query(statusQuery);
+    expect(st.generation).toBeGreaterThan(0);
+    expect(st.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'carol reject dns-cutover']);
+    expect(cluster.callsOf('restoreNamespaceLabels')).toHaveLength(24);
+    expect([...cluster.labels.values()].every((l) => l['istio.io/rev'] === undefined)).toBe(true);
+  });
+});
