@@ -108,7 +108,7 @@ export async function loadPlan(file: string): Promise<LoadedPlan> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new PlanError(file, [{ path: '', message: `cannot read the plan file: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}` }]);
+    throw new PlanError(file, [{ path: '', message: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read the plan file: ${(err as Error).message}` }]);
   }
   const plan = parsePlanText(text, file);
   return { plan, digest: planDigest(plan), file };

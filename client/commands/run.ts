@@ -1,0 +1,236 @@
+// Commands on runs: start, status, approve, reject, decide, rollback, list, history.
+import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import type { Command } from 'commander';
+import { loadPlan, PlanError } from '../../plan/load.js';
+import { migrationWorkflow } from '../../workflows/migration.js';
+import {
+  TASK_QUEUE,
+  TERMINAL_PHASES,
+  gateDecisionSignal,
+  gateDecisionUpdate,
+  operatorDecisionSignal,
+  operatorDecisionUpdate,
+  rollbackSignal,
+  rollbackUpdate,
+  type DecisionKind,
+  type RunStatus,
+} from '../../workflows/messages.js';
+import { CliError, ExitCode, actingIdentity, emit } from '../cli-kit.js';
+import { renderStatus } from '../render.js';
+import { connectClient, runStatus, whatWaits, type Attention, type ConnectOptions } from '../temporal.js';
+
+interface GlobalOpts extends ConnectOptions {
+  json?: boolean;
+  by?: string;
+}
+
+function globals(cmd: Command): GlobalOpts {
+  return cmd.optsWithGlobals() as GlobalOpts;
+}
+
+/** The run's status as scripts see it: the first thing waiting for a person, anywhere in the run. */
+export function statusJson(s: RunStatus, a: Attention): Record<string, unknown> {
+  return {
+    ...s,
+    pendingGate: a.gates[0] ?? null,
+    pendingDecision: a.decisions[0] ?? null,
+    pendingGates: a.gates,
+    pendingDecisions: a.decisions,
+    namespaceSteps: Object.fromEntries([...a.children].map(([ns, c]) => [ns, { currentStep: c.currentStep, steps: c.steps }])),
+  };
+}
+
+export function defaultRunId(planName: string, now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
+  return `${planName}-${stamp}`;
+}
+
+export async function startRun(client: Client, file: string, by: string, id?: string, options?: { heartbeatTimeoutMs?: number }): Promise<{ workflowId: string; planDigest: string }> {
+  const { plan, digest } = await loadPlan(file);
+  const workflowId = id ?? defaultRunId(plan.metadata.name);
+  await client.workflow.start(migrationWorkflow, {
+    taskQueue: TASK_QUEUE,
+    workflowId,
+    args: [{ plan, planDigest: digest, startedBy: by, ...(options ? { options } : {}) }],
+    memo: { plan: plan.metadata.name, startedBy: by },
+  });
+  return { workflowId, planDigest: digest };
+}
+
+/**
+ * Send a decision as an Update. A refusal comes back with the workflow's reason; the same request
+ * then goes as a Signal so that the workflow records the refused attempt in its audit trail.
+ */
+async function decideOrExplain<T>(update: () => Promise<T>, auditRefusal: () => Promise<void>): Promise<T> {
+  try {
+    return await update();
+  } catch (err) {
+    if (err instanceof WorkflowUpdateFailedError) {
+      await auditRefusal().catch(() => undefined);
+      throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`, ExitCode.failed);
+    }
+    throw err;
+  }
+}
+
+function pickGate(a: Attention, gate: string) {
+  const found = a.gates.find((g) => g.id === gate);
+  if (!found) {
+    const open = a.gates.map((g) => g.id);
+    // Let the workflow itself say why (unknown, or not open any more): it also audits the attempt.
+    return { id: gate, digest: '', workflowId: undefined, open };
+  }
+  return { id: found.id, digest: found.digest, workflowId: found.workflowId, open: [] };
+}
+
+async function gateVerdict(cmd: Command, id: string, gate: string, verdict: 'approve' | 'reject', reason: string | undefined, digestOpt?: string): Promise<void> {
+  const g = globals(cmd);
+  const by = actingIdentity(g.by);
+  const client = await connectClient(g);
+  const status = await runStatus(client, id);
+  const attention = await whatWaits(client, status);
+  const target = pickGate(attention, gate);
+  // A namespace gate lives in that namespace's workflow; an unknown gate goes to the run (which refuses it).
+  const handle = client.workflow.getHandle(target.workflowId ?? id);
+  const req = { gate, verdict, by, digest: digestOpt ?? target.digest, ...(reason ? { reason } : {}) };
+  const rec = await decideOrExplain(
+    () => handle.executeUpdate(gateDecisionUpdate, { args: [req] }),
+    () => handle.signal(gateDecisionSignal, req),
+  );
+  emit(g, { workflowId: handle.workflowId, gate: rec }, () => `${verdict === 'approve' ? '✓ approved' : '✗ rejected'} gate ${gate} of ${id} as ${by}`);
+}
+
+export function registerRunCommands(program: Command): void {
+  program
+    .command('start')
+    .description('validate a plan and start its migration run; prints the run id')
+    .argument('<plan>', 'the migration plan (YAML or JSON)')
+    .option('--id <id>', 'the run (workflow) id; default: PLAN-NAME-YYYYMMDD-HHMMSS')
+    .action(async (file: string, opts: { id?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const by = actingIdentity(g.by);
+      // Validate before connecting: a bad plan never reaches Temporal.
+      await loadPlan(file);
+      const client = await connectClient(g);
+      const { workflowId } = await startRun(client, file, by, opts.id).catch((err: Error) => {
+        if (err instanceof PlanError) throw err;
+        if (/already started|AlreadyStarted/i.test(err.message)) throw new CliError(`a run with id "${opts.id}" already exists`, ExitCode.badInput);
+        throw err;
+      });
+      emit(g, { workflowId }, () => `started ${workflowId}\n  follow it:  meshmove status ${workflowId} --watch`);
+    });
+
+  program
+    .command('status')
+    .description('the run as a checklist; --json for scripts')
+    .argument('<id>', 'run id')
+    .option('-w, --watch', 'redraw every 2 seconds until the run ends')
+    .action(async (id: string, opts: { watch?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const client = await connectClient(g);
+      for (;;) {
+        const s = await runStatus(client, id);
+        const a = await whatWaits(client, s);
+        if (g.json) emit(g, statusJson(s, a), () => '');
+        else {
+          if (opts.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
+          process.stdout.write(`${renderStatus(s, a)}\n`);
+        }
+        if (!opts.watch || TERMINAL_PHASES.includes(s.phase)) return;
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+    });
+
+  program
+    .command('approve')
+    .description('approve an open gate (as --by, $MESHMOVE_USER or your OS user)')
+    .argument('<id>', 'run id')
+    .argument('<gate>', 'gate id, e.g. start, dns-cutover, decommission, namespace:NS')
+    .option('--comment <text>', 'recorded with the approval')
+    .option('--digest <digest>', 'the summary digest you reviewed (default: the one shown now)')
+    .action((id: string, gate: string, opts: { comment?: string; digest?: string }, cmd: Command) => gateVerdict(cmd, id, gate, 'approve', opts.comment, opts.digest));
+
+  program
+    .command('reject')
+    .description('reject an open gate: the run rolls back everything done so far')
+    .argument('<id>', 'run id')
+    .argument('<gate>', 'gate id')
+    .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
+    .action((id: string, gate: string, opts: { reason: string }, cmd: Command) => gateVerdict(cmd, id, gate, 'reject', opts.reason));
+
+  program
+    .command('decide')
+    .description('answer a failed step: retry (after fixing the cause), skip, rollback or abort')
+    .argument('<id>', 'run id')
+    .argument('<decision>', 'retry | skip | rollback | abort')
+    .option('--reason <text>', 'why (required for skip, rollback and abort)')
+    .option('--namespace <ns>', 'which namespace, when several are waiting')
+    .option('--step <step>', 'which step, when several are waiting')
+    .action(async (id: string, decision: string, opts: { reason?: string; namespace?: string; step?: string }, cmd: Command) => {
+      const g = globals(cmd);
+      if (!['retry', 'skip', 'rollback', 'abort'].includes(decision)) {
+        throw new CliError(`decision must be retry, skip, rollback or abort (got "${decision}")`, ExitCode.badInput);
+      }
+      const by = actingIdentity(g.by);
+      const client = await connectClient(g);
+      const status = await runStatus(client, id);
+      const { decisions } = await whatWaits(client, status);
+      const matching = decisions.filter((d) => (!opts.namespace || d.namespace === opts.namespace) && (!opts.step || d.step === opts.step));
+      if (matching.length === 0) throw new CliError(`nothing in ${id} is waiting for a decision${opts.namespace ? ` in ${opts.namespace}` : ''}`, ExitCode.failed);
+      if (matching.length > 1) {
+        throw new CliError(`${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (--namespace ${d.namespace})` : ''}`).join(', ')}; say which`, ExitCode.badInput);
+      }
+      const d = matching[0]!;
+      const handle: WorkflowHandle = client.workflow.getHandle(d.workflowId);
+      const req = { step: d.step, decision: decision as DecisionKind, by, ...(opts.reason ? { reason: opts.reason } : {}) };
+      await decideOrExplain(
+        () => handle.executeUpdate(operatorDecisionUpdate, { args: [req] }),
+        () => handle.signal(operatorDecisionSignal, req),
+      );
+      emit(g, { workflowId: d.workflowId, step: d.step, decision }, () => `✓ ${decision} for step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} as ${by}`);
+    });
+
+  program
+    .command('rollback')
+    .description('roll the run back now: undo everything done so far, newest first')
+    .argument('<id>', 'run id')
+    .requiredOption('--reason <text>', 'why (recorded in the audit trail)')
+    .action(async (id: string, opts: { reason: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const by = actingIdentity(g.by);
+      const client = await connectClient(g);
+      await runStatus(client, id);
+      const handle = client.workflow.getHandle(id);
+      const req = { by, reason: opts.reason };
+      await decideOrExplain(() => handle.executeUpdate(rollbackUpdate, { args: [req] }), () => handle.signal(rollbackSignal, req));
+      emit(g, { workflowId: id, rollback: true }, () => `↶ rolling back ${id} (requested by ${by}); follow it: meshmove status ${id} --watch`);
+    });
+
+  program
+    .command('list')
+    .description('migration runs, newest first')
+    .option('--limit <n>', 'at most this many', '20')
+    .action(async (opts: { limit: string }, cmd: Command) => {
+      const g = globals(cmd);
+      const client = await connectClient(g);
+      const rows: { workflowId: string; status: string; startTime: string; plan?: unknown }[] = [];
+      for await (const w of client.workflow.list({ query: `WorkflowType = 'migrationWorkflow'` })) {
+        rows.push({ workflowId: w.workflowId, status: w.status.name, startTime: w.startTime.toISOString(), plan: w.memo?.plan });
+        if (rows.length >= Number(opts.limit)) break;
+      }
+      emit(g, rows, () => (rows.length ? rows.map((r) => `${r.workflowId}  ${r.status}  ${r.startTime}`).join('\n') : 'no migration runs'));
+    });
+
+  program
+    .command('history')
+    .description('the run\'s event history as JSON (for audits and replay tests)')
+    .argument('<id>', 'run id')
+    .action(async (id: string, _opts: unknown, cmd: Command) => {
+      const g = globals(cmd);
+      const client = await connectClient(g);
+      await runStatus(client, id);
+      const history = await client.workflow.getHandle(id).fetchHistory();
+      const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
+      process.stdout.write(`${historyToJSON(history)}\n`);
+    });
+}

@@ -1,0 +1,102 @@
+// Run status for people: the field report's checklist with a mark per item, the gates, and what
+// waits for a person with the command to answer it.
+import type { GateRecord, NamespaceStatus, RunStatus, StepRecord } from '../workflows/messages.js';
+import type { Attention } from './temporal.js';
+
+const MARK: Record<string, string> = {
+  pending: '·',
+  running: '▶',
+  succeeded: '✓',
+  failed: '✗',
+  skipped: '↷',
+  compensating: '↶',
+  compensated: '↶',
+  open: '?',
+  approved: '✓',
+  rejected: '✗',
+  expired: '⌛',
+  migrating: '▶',
+  migrated: '✓',
+  'rolling-back': '↶',
+  'rolled-back': '↶',
+};
+
+const SECTIONS: { title: string; steps: string[] }[] = [
+  { title: 'Before migration', steps: ['preflight', 'backup'] },
+  { title: 'DNS cutover', steps: ['gateway-stable', 'dns-switch', 'dns-verify', 'dns-ttl'] },
+  { title: 'After migration', steps: ['verify-mesh', 'decommission'] },
+];
+
+function stepLine(s: StepRecord): string {
+  const extra = [s.summary, s.attempts > 1 ? `attempt ${s.attempts}` : undefined, s.state === 'failed' ? s.lastError : undefined].filter(Boolean);
+  return `  ${MARK[s.state] ?? '?'} ${s.title}${extra.length ? ` — ${extra.join('; ')}` : ''}`;
+}
+
+function gateLine(g: GateRecord): string {
+  const who = g.decidedBy ? ` by ${g.decidedBy}` : '';
+  const why = g.reason ? ` (${g.reason})` : '';
+  return `  ${MARK[g.state]} gate ${g.id}: ${g.state}${who}${why}`;
+}
+
+function namespaceLine(n: NamespaceStatus, child?: RunStatus): string {
+  const step = child?.currentStep ? ` — ${child.currentStep}` : '';
+  const err = n.error ? ` — ${n.error}` : '';
+  return `${MARK[n.state] ?? '·'} ${n.name}${n.state === 'migrated' || n.state === 'pending' ? '' : ` (${n.state})`}${step}${err}`;
+}
+
+export function renderStatus(s: RunStatus, attention: Attention): string {
+  const lines: string[] = [];
+  lines.push(`${s.workflowId}  plan ${s.plan}  started by ${s.startedBy} at ${s.startedAt}`);
+  lines.push(`phase: ${s.phase}${s.currentStep ? `   step: ${s.currentStep}` : ''}${s.outcome && s.outcome !== s.phase ? `   (${s.outcome})` : ''}`);
+  const stepById = new Map(s.steps.map((x) => [x.id, x]));
+  const gate = (id: string) => s.gates.filter((g) => g.id === id).map(gateLine);
+
+  const [before, dns, after] = SECTIONS;
+  lines.push('', before!.title);
+  for (const id of before!.steps) if (stepById.has(id)) lines.push(stepLine(stepById.get(id)!));
+  lines.push(...gate('start'));
+
+  lines.push('', 'Namespaces');
+  const waves = [...new Set(s.namespaces.map((n) => n.wave))];
+  for (const w of waves) {
+    const ns = s.namespaces.filter((n) => n.wave === w);
+    const done = ns.filter((n) => n.state === 'migrated').length;
+    lines.push(`  wave ${w} (${done}/${ns.length}): ${ns.map((n) => namespaceLine(n, attention.children.get(n.name))).join('  ')}`);
+  }
+  const budget = stepById.get('failure-budget');
+  if (budget) lines.push(stepLine(budget));
+
+  lines.push('', dns!.title);
+  lines.push(...gate('dns-cutover'), ...gate('dns-confirm'));
+  for (const id of dns!.steps) if (stepById.has(id)) lines.push(stepLine(stepById.get(id)!));
+
+  lines.push('', after!.title);
+  const decom = stepById.get('decommission');
+  if (stepById.has('verify-mesh')) lines.push(stepLine(stepById.get('verify-mesh')!));
+  lines.push(...gate('decommission'));
+  if (decom) lines.push(stepLine(decom));
+
+  const undo = s.steps.filter((x) => x.id.startsWith('undo:'));
+  if (undo.length) {
+    lines.push('', 'Rollback (newest first)');
+    for (const u of undo) lines.push(stepLine(u));
+  }
+
+  if (attention.gates.length || attention.decisions.length) {
+    lines.push('', 'Waiting for a person');
+    for (const g of attention.gates) {
+      lines.push(`  gate ${g.id}: ${g.summary.title}  (expires ${g.expiresAt}, digest ${g.digest})`);
+      for (const d of g.summary.details) lines.push(`    - ${d}`);
+      for (const c of g.summary.commands ?? []) lines.push(`    $ ${c}`);
+      lines.push(`    → meshmove approve ${s.workflowId} ${g.id}     or: meshmove reject ${s.workflowId} ${g.id} --reason "…"`);
+    }
+    for (const d of attention.decisions) {
+      lines.push(`  step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} failed: ${d.error}`);
+      lines.push(`    → meshmove decide ${s.workflowId} ${d.allowed.join('|')}${d.namespace ? ` --namespace ${d.namespace}` : ''} [--reason "…"]`);
+    }
+  }
+  if (s.backup) lines.push('', `backup: ${s.backup.location} (${s.backup.objects} objects, manifest sha256 ${s.backup.manifestDigest.slice(0, 16)}…)`);
+  const refused = s.audit.filter((a) => !a.accepted).length;
+  lines.push(`audit: ${s.audit.length} entr${s.audit.length === 1 ? 'y' : 'ies'}${refused ? ` (${refused} refused)` : ''}; \`meshmove status ${s.workflowId} --json\` shows them`);
+  return lines.join('\n');
+}
