@@ -10,5 +10,7 @@ export default defineConfig({
     hookTimeout: 300_000,
     // CI prints each test so a failure is easy to place.
     reporters: process.env.CI ? ['verbose'] : ['default'],
+    // Machine logs (pino JSON on stderr) only for warnings and worse while testing.
+    env: { MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'error' },
   },
 });

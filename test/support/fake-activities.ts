@@ -15,6 +15,12 @@ export class FakeCluster {
   preflightBlocking = 0;
   /** Milliseconds a call of this activity takes (heartbeat-free; keep small). */
   readonly delays = new Map<string, number>();
+  /** Changes really applied, by what they are keyed on: proof that nothing is applied twice. */
+  readonly applied = new Map<string, number>();
+
+  private apply(key: string): void {
+    this.applied.set(key, (this.applied.get(key) ?? 0) + 1);
+  }
 
   constructor(readonly plan: Plan) {
     for (const ns of plan.waves.flatMap((w) => w.namespaces)) this.labels.set(ns, { 'istio-injection': 'enabled', team: ns });
@@ -73,7 +79,10 @@ export class FakeCluster {
         const changed = before['istio.io/rev'] !== plan.target.revision;
         const next = { ...before, 'istio.io/rev': plan.target.revision, ...plan.target.discoveryLabels };
         delete next['istio-injection'];
-        if (changed) this.labels.set(namespace, next);
+        if (changed) {
+          this.labels.set(namespace, next);
+          this.apply(`relabel ${namespace}`);
+        }
         return { previousLabels: changed ? before : { 'istio-injection': 'enabled', team: namespace }, changed };
       },
       restoreNamespaceLabels: async ({ namespace, labels }) => {
@@ -85,9 +94,12 @@ export class FakeCluster {
         await this.enter('waitCaReady', namespace);
         return { root: 'sha256:target' };
       },
-      restartWorkloads: async ({ namespace, expectRevision }) => {
+      restartWorkloads: async ({ namespace, expectRevision, key }) => {
+        // Keyed like the real activity: a workload already restarted for this key is only waited for.
+        const already = this.applied.has(`restart ${key}`);
+        if (!already) this.apply(`restart ${key}`);
         await this.enter('restartWorkloads', namespace);
-        return { workloads: [`Deployment/${namespace}-web@${expectRevision}`], alreadyRestarted: 0 };
+        return { workloads: [`Deployment/${namespace}-web@${expectRevision}`], alreadyRestarted: already ? 1 : 0 };
       },
       verifyProxies: async ({ namespace, revision }) => {
         await this.enter('verifyProxies', namespace);
