@@ -9,6 +9,7 @@ import { migrationWorkflow } from '../../workflows/migration.js';
 import { TASK_QUEUE, gateDecisionSignal, gateDecisionUpdate, operatorDecisionUpdate, rollbackUpdate, statusQuery, type RunStatus } from '../../workflows/messages.js';
 import { FakeCluster, testPlan } from '../support/fake-activities.js';
 import { startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
+import { recordHistory } from '../support/histories.js';
 import type { Plan } from '../../plan/schema.js';
 
 let env: TestWorkflowEnvironment;
@@ -99,6 +100,8 @@ describe('migration workflow (engine)', () => {
     ]);
     expect(status.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'bob approve dns-cutover', 'carol approve decommission']);
     expect(status.backup?.objects).toBe(12);
+    await recordHistory(env.client, handle.workflowId, 'happy-path');
+    await recordHistory(env.client, `${handle.workflowId}/ns/inventory`, 'happy-path-namespace');
   });
 
   it('rejecting the start gate undoes nothing and ends rolled-back', async () => {
@@ -123,6 +126,8 @@ describe('migration workflow (engine)', () => {
     expect(onTarget(plan)).toEqual([]);
     expect(cluster.labels.get('inventory')).toEqual({ 'istio-injection': 'enabled', team: 'inventory' });
     expect(cluster.callsOf('switchDns')).toEqual([]);
+    await recordHistory(env.client, handle.workflowId, 'reject-dns-cutover');
+    await recordHistory(env.client, `${handle.workflowId}/ns/inventory/rollback`, 'reject-dns-cutover-namespace-rollback');
   });
 
   it('rejecting decommission points DNS back before moving namespaces back', async () => {
@@ -161,6 +166,7 @@ describe('migration workflow (engine)', () => {
     expect(cluster.callsOf('restartWorkloads').filter((c) => c.endsWith('inventory'))).toHaveLength(2);
     const childStatus = await child.query(statusQuery);
     expect(childStatus.steps.find((x) => x.id === 'restart')).toMatchObject({ state: 'succeeded', attempts: 2 });
+    await recordHistory(env.client, child.workflowId, 'retry-namespace');
   });
 
   it('skip passes over a failed step and records it', async () => {
@@ -176,6 +182,7 @@ describe('migration workflow (engine)', () => {
     const st = await child.query(statusQuery);
     expect(st.steps.find((x) => x.id === 'verify-traffic')?.state).toBe('skipped');
     expect(st.audit.at(-1)).toMatchObject({ by: 'bob', action: 'decide skip verify-traffic', accepted: true, reason: 'probe target under maintenance' });
+    await recordHistory(env.client, child.workflowId, 'skip-namespace');
   });
 
   it('rollback decided at a failed step undoes the whole run', async () => {
@@ -251,6 +258,7 @@ describe('migration workflow (engine)', () => {
     expect(await ask({})).toContain('gate "start" is not open: it was approved by carol');
     await handle.cancel();
     expect((await handle.result()).phase).toBe('rolled-back');
+    await recordHistory(env.client, handle.workflowId, 'refusals-and-cancel');
   });
 
   it('rollback-namespace: a failing namespace is moved back, the budget pauses the run, retry moves it again', async () => {
@@ -295,5 +303,6 @@ describe('migration workflow (engine)', () => {
     expect(st.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'carol reject dns-cutover']);
     expect(cluster.callsOf('restoreNamespaceLabels')).toHaveLength(24);
     expect([...cluster.labels.values()].every((l) => l['istio.io/rev'] === undefined)).toBe(true);
+    await recordHistory(env.client, handle.workflowId, 'continue-as-new-last-run');
   });
 });

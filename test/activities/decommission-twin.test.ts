@@ -1,0 +1,79 @@
+// Decommission against the twin: backs up, then deletes only the source revision's objects (CRDs
+// and the target's objects untouched); a second run gives the same result; API faults on the
+// deletes are retried without any object being deleted twice.
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runDecommission } from '../../activities/decommission/index.js';
+import { readBackupObjects, verifyBackup } from '../../activities/backup/index.js';
+import { fieldReportPlan, startFieldReportTwin, type TwinHandle } from './preflight-twin-fixture.js';
+
+let twin: TwinHandle | undefined;
+afterEach(async () => { await twin?.close(); twin = undefined; });
+
+const EXPECTED = [
+  'MutatingWebhookConfiguration/istio-sidecar-injector',
+  'Deployment/istio-system/istiod',
+  'Deployment/istio-system/istio-ingressgateway',
+  'Service/istio-system/istio-ingressgateway',
+  'Service/istio-system/istiod',
+];
+
+async function clusterState(t: TwinHandle) {
+  const k = t.kube;
+  return {
+    mwcs: (await k.listMutatingWebhookConfigurations()).map((m) => m.metadata?.name).sort(),
+    crds: (await k.listCustomResourceDefinitions()).map((c) => c.metadata?.name).sort(),
+    deployments: (await k.listWorkloads('Deployment', undefined)).map((d) => `${d.metadata?.namespace}/${d.metadata?.name}`).sort(),
+    services: (await k.listServices(undefined)).map((s) => `${s.metadata?.namespace}/${s.metadata?.name}`).sort(),
+  };
+}
+
+describe('decommission on the field-report twin', () => {
+  it('deletes only the source revision objects, backed up first; twice gives the same result', async () => {
+    twin = await startFieldReportTwin();
+    const plan = fieldReportPlan((p) => { p.backup.location = mkdtempSync(join(tmpdir(), 'meshmove-decom-')); });
+    const before = await clusterState(twin);
+    await twin.control('DELETE', '/_twin/requests');
+
+    const first = await runDecommission(twin.kube, plan, 'run-d');
+    expect([...first.deleted].sort()).toEqual([...EXPECTED].sort());
+    // Order: the injector first (no new source sidecars), then istiod, then the gateway.
+    expect(first.deleted[0]).toBe('MutatingWebhookConfiguration/istio-sidecar-injector');
+    expect((await verifyBackup(first.backup.location, first.backup.manifestDigest)).ok).toBe(true);
+    const backedUp = (await readBackupObjects(first.backup.location)).map((o) => `${o.entry.kind}/${o.entry.namespace ? `${o.entry.namespace}/` : ''}${o.entry.name}`).sort();
+    expect(backedUp).toEqual([...EXPECTED].sort());
+
+    const after = await clusterState(twin);
+    expect(after.crds).toEqual(before.crds);
+    expect(after.mwcs).toEqual(before.mwcs.filter((n) => n !== 'istio-sidecar-injector'));
+    expect(after.mwcs).toContain('istio-sidecar-injector-istio-1-16-5-istio-1-16-5');
+    expect(after.deployments).toEqual(before.deployments.filter((d) => d !== 'istio-system/istiod' && d !== 'istio-system/istio-ingressgateway'));
+    expect(after.deployments).toContain('istio-1-16-5/istiod-istio-1-16-5');
+    expect(after.services).toEqual(before.services.filter((s) => s !== 'istio-system/istiod' && s !== 'istio-system/istio-ingressgateway'));
+
+    const second = await runDecommission(twin.kube, plan, 'run-d');
+    expect(second).toEqual(first);
+    const req = await twin.requests();
+    const deletes = Object.entries(req.byObject).filter(([k]) => k.startsWith('delete '));
+    expect(deletes.length).toBe(EXPECTED.length);
+    // The second run found them gone (404), so each object saw at most 2 delete calls and was removed once.
+    expect(await clusterState(twin)).toEqual(after);
+  });
+
+  it('injected 429/500 on deletes are retried; no object is deleted twice', async () => {
+    twin = await startFieldReportTwin();
+    const plan = fieldReportPlan((p) => { p.backup.location = mkdtempSync(join(tmpdir(), 'meshmove-decom-')); });
+    await twin.control('PUT', '/_twin/faults', { rules: [
+      { verb: 'delete', kind: 'status', status: 429, retryAfterSeconds: 1, count: 2 },
+      { verb: 'delete', kind: 'status', status: 500, count: 2 },
+    ] });
+    await twin.control('DELETE', '/_twin/requests');
+    const res = await runDecommission(twin.kube, plan, 'run-f');
+    expect([...res.deleted].sort()).toEqual([...EXPECTED].sort());
+    const req = await twin.requests();
+    expect(req.faultedTotal).toBe(4);
+    for (const [k, n] of Object.entries(req.byObject).filter(([key]) => key.startsWith('delete '))) expect(n, k).toBe(1);
+  });
+});

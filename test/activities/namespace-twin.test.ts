@@ -1,0 +1,196 @@
+// The per-namespace activities against the mesh twin through the real Kubernetes client over HTTP:
+// relabel → CA ready → restart → proxies SYNCED on the target → traffic probes, each run twice
+// with one change (the twin's request counters), a restart interrupted and resumed, retries on
+// injected 429/500/409, and the compensation back to the source.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Info } from '@temporalio/activity';
+import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
+import { PREVIOUS_LABELS_ANNOTATION } from '../../activities/namespace/labels.js';
+import { explainInjection, relabelNamespace, restartWorkloads, restoreNamespaceLabels, verifyProxies, verifyTraffic, waitCaReady } from '../../activities/namespace/index.js';
+import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import { parsePlanText } from '../../plan/load.js';
+import type { Plan } from '../../plan/schema.js';
+import { startTwin, type Twin } from '../../twin/index.js';
+
+const SCENARIO = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
+const PLAN = fileURLToPath(new URL('../../examples/plans/field-report.yaml', import.meta.url));
+const RUN = 'run-ns-1';
+const TARGET = 'istio-1-16-5';
+const SOURCE = 'default';
+
+let twin: Twin;
+let kube: KubeAccess;
+let plan: Plan;
+let deps: ClusterDeps;
+
+function run<T>(fn: () => Promise<T>, info: Partial<Info> = {}): Promise<T> {
+  return new MockActivityEnvironment(info).run(fn);
+}
+const ref = (namespace: string, p: Plan = plan) => ({ plan: p, runId: RUN, namespace });
+const patches = (key: string): number => twin.control.counters().byObject[key] ?? 0;
+
+beforeAll(async () => {
+  twin = await startTwin(SCENARIO, { randomPorts: true, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20 } });
+  kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 });
+  plan = parsePlanText(readFileSync(PLAN, 'utf8'));
+  deps = { kube, tuning: { pollMs: 50, caReadyTimeoutMs: 10_000, probeTimeoutMs: 20_000, proxySettleMs: 10_000 } };
+});
+afterAll(async () => {
+  await twin?.close();
+});
+
+async function workloadsIn(namespace: string): Promise<string[]> {
+  const [d, s, ds] = await Promise.all([kube.listWorkloads('Deployment', namespace), kube.listWorkloads('StatefulSet', namespace), kube.listWorkloads('DaemonSet', namespace)]);
+  return [...d.map((w) => `deployments/${namespace}/${w.metadata!.name!}`), ...s.map((w) => `statefulsets/${namespace}/${w.metadata!.name!}`), ...ds.map((w) => `daemonsets/${namespace}/${w.metadata!.name!}`)];
+}
+
+describe('one namespace, forward and back (orders)', () => {
+  const ns = 'orders';
+  let original: Record<string, string>;
+  let previous: Record<string, string>;
+
+  it('relabel: one patch, the second run changes nothing and returns the same previous labels', async () => {
+    original = { ...(await kube.getNamespace(ns))!.metadata!.labels };
+    expect(original['istio-injection']).toBe('enabled');
+    twin.control.resetCounters();
+    const first = await run(() => relabelNamespace(deps, ref(ns)));
+    const second = await run(() => relabelNamespace(deps, ref(ns)));
+    expect(first.changed).toBe(true);
+    expect(first.previousLabels).toEqual({ 'istio-injection': 'enabled' });
+    expect(second).toEqual({ changed: false, previousLabels: first.previousLabels });
+    expect(patches(`patch namespaces/${ns}`)).toBe(1);
+    const now = (await kube.getNamespace(ns))!.metadata!;
+    expect(now.labels).toMatchObject({ 'istio.io/rev': TARGET, usergroup: TARGET });
+    expect(now.labels).not.toHaveProperty('istio-injection');
+    expect(JSON.parse(now.annotations![PREVIOUS_LABELS_ANNOTATION]!)).toEqual({ [RUN]: { 'istio-injection': 'enabled' } });
+    previous = first.previousLabels;
+  });
+
+  it('CA ready: the namespace holds the target root', async () => {
+    const r = await run(() => waitCaReady(deps, ref(ns)));
+    expect(r.root).toMatch(/^sha256:[0-9a-f]{16}$/);
+  });
+
+  it('restart: one restart patch per workload, the rerun only waits', async () => {
+    const expected = await workloadsIn(ns);
+    expect(expected.length).toBeGreaterThan(0);
+    twin.control.resetCounters();
+    const key = `${RUN}/${ns}/forward`;
+    const first = await run(() => restartWorkloads(deps, { ...ref(ns), key, expectRevision: TARGET }));
+    expect(first.alreadyRestarted).toBe(0);
+    expect(first.workloads.length).toBe(expected.length);
+    const second = await run(() => restartWorkloads(deps, { ...ref(ns), key, expectRevision: TARGET }));
+    expect(second).toEqual({ workloads: first.workloads, alreadyRestarted: first.workloads.length });
+    for (const w of expected) expect(patches(`patch apps/${w}`), w).toBe(1);
+  });
+
+  it('proxies: every pod on the target and SYNCED in its syncz; against the source every pod is a problem', async () => {
+    const r = await run(() => verifyProxies(deps, { ...ref(ns), revision: TARGET }));
+    expect(r.problems).toEqual([]);
+    expect(r.pods).toBeGreaterThan(0);
+    expect(r.synced).toBe(r.pods);
+    const s = await run(() => verifyProxies({ ...deps, tuning: { ...deps.tuning, proxySettleMs: 0 } }, { ...ref(ns), revision: SOURCE }));
+    expect(s.synced).toBe(0);
+    expect(s.problems[0]).toMatch(new RegExp(`sidecar revision ${TARGET}, expected ${SOURCE}`));
+  });
+
+  it('traffic: the cross-namespace call (ALLOW_ANY passthrough) and the new gateway both answer, twice; probe Jobs cleaned up', async () => {
+    const first = await run(() => verifyTraffic(deps, ref(ns)));
+    expect(first).toEqual({ probes: 2, failed: 0, failures: [] });
+    const second = await run(() => verifyTraffic(deps, ref(ns)));
+    expect(second.failed).toBe(0);
+    const jobs = twin.control.counters().byObject;
+    const created = Object.entries(jobs).filter(([k]) => k.startsWith(`create batch/jobs/${ns}/`));
+    const deleted = Object.entries(jobs).filter(([k]) => k.startsWith(`delete batch/jobs/${ns}/`));
+    expect(created.length).toBe(1);
+    expect(deleted.length).toBe(1);
+  });
+
+  it('compensation: labels restored exactly (once), pods back on the source and SYNCED there', async () => {
+    twin.control.resetCounters();
+    const first = await run(() => restoreNamespaceLabels(deps, { ...ref(ns), labels: previous }));
+    const second = await run(() => restoreNamespaceLabels(deps, { ...ref(ns), labels: previous }));
+    expect(first.changed).toBe(true);
+    expect(second.changed).toBe(false);
+    expect(patches(`patch namespaces/${ns}`)).toBe(1);
+    const now = (await kube.getNamespace(ns))!.metadata!;
+    expect(now.labels).toEqual(original);
+    expect(now.annotations?.[PREVIOUS_LABELS_ANNOTATION]).toBeUndefined();
+
+    const explained = await run(() => explainInjection(deps, ref(ns)));
+    expect(explained.message).not.toMatch(/still intercepts/);
+    expect(explained.message).toMatch(/revision default/);
+
+    const back = await run(() => restartWorkloads(deps, { ...ref(ns), key: `${RUN}/${ns}/rollback`, expectRevision: SOURCE }));
+    expect(back.workloads.length).toBeGreaterThan(0);
+    const r = await run(() => verifyProxies(deps, { ...ref(ns), revision: SOURCE }));
+    expect(r.problems).toEqual([]);
+    expect(r.synced).toBe(r.pods);
+  });
+});
+
+describe('a restart interrupted mid-wait, then resumed from its heartbeat', () => {
+  it('restarts nothing twice', async () => {
+    const ns = 'payments';
+    const p: Plan = { ...plan, restart: { ...plan.restart, maxConcurrent: 1 } };
+    await run(() => relabelNamespace(deps, ref(ns, p)));
+    await run(() => waitCaReady(deps, ref(ns, p)));
+    const expected = await workloadsIn(ns);
+    twin.control.resetCounters();
+    const key = `${RUN}/${ns}/forward`;
+    // Slow the rollouts down so the first attempt is surely cancelled while it waits.
+    const slow: ClusterDeps = { ...deps, tuning: { ...deps.tuning, pollMs: 20 } };
+    const env = new MockActivityEnvironment();
+    let last: unknown;
+    env.on('heartbeat', (d: unknown) => {
+      last = d;
+      const inFlight = (d as { inFlight?: string[] }).inFlight ?? [];
+      if (inFlight.some((s) => s.endsWith(': restarted'))) env.cancel();
+    });
+    const interrupted = await env.run(() => restartWorkloads(slow, { ...ref(ns, p), key, expectRevision: TARGET })).then(() => 'finished', (e: unknown) => e);
+    expect(interrupted).not.toBe('finished');
+    expect((last as { key: string }).key).toBe(key);
+    const restartedBefore = expected.filter((w) => patches(`patch apps/${w}`) === 1).length;
+    expect(restartedBefore).toBe(1);
+
+    const resumed = await run(() => restartWorkloads(deps, { ...ref(ns, p), key, expectRevision: TARGET }), { heartbeatDetails: last });
+    expect(resumed.alreadyRestarted).toBe(1);
+    expect(resumed.workloads.length).toBe(expected.length);
+    for (const w of expected) expect(patches(`patch apps/${w}`), w).toBe(1);
+    const proxies = await run(() => verifyProxies(deps, { ...ref(ns, p), revision: TARGET }));
+    expect(proxies.problems).toEqual([]);
+  });
+});
+
+describe('the API under faults (429 with Retry-After, 500, 409)', () => {
+  it('relabel and restart still apply exactly once', async () => {
+    const ns = 'inventory';
+    const workloads = await workloadsIn(ns);
+    twin.control.resetCounters();
+    twin.control.setApiFaults({
+      rules: [
+        { verb: 'patch', resource: 'namespaces', kind: 'status', status: 429, retryAfterSeconds: 1, count: 1 },
+        { verb: 'patch', resource: 'namespaces', kind: 'status', status: 409, count: 1 },
+        { verb: 'get', resource: 'namespaces', kind: 'status', status: 500, count: 1 },
+        { verb: 'list', resource: 'pods', namespace: ns, kind: 'status', status: 500, count: 2 },
+        { verb: 'patch', resource: 'apps/deployments', kind: 'status', status: 503, count: 1 },
+      ],
+    });
+    try {
+      const r = await run(() => relabelNamespace(deps, ref(ns)));
+      expect(r.changed).toBe(true);
+      await run(() => waitCaReady(deps, ref(ns)));
+      const restarted = await run(() => restartWorkloads(deps, { ...ref(ns), key: `${RUN}/${ns}/forward`, expectRevision: TARGET }));
+      expect(restarted.workloads.length).toBe(workloads.length);
+    } finally {
+      twin.control.setApiFaults({ rules: [] });
+    }
+    const c = twin.control.counters();
+    expect(c.faultedTotal).toBeGreaterThanOrEqual(5);
+    expect(c.byObject[`patch namespaces/${ns}`]).toBe(1);
+    for (const w of workloads) expect(c.byObject[`patch apps/${w}`], w).toBe(1);
+  });
+});

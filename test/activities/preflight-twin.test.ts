@@ -1,0 +1,121 @@
+// Preflight against the twin through the real client: every check passes (or only warns) on the
+// field-report cluster, and each pitfall variant turns its check to block (or warn).
+import { afterEach, describe, expect, it } from 'vitest';
+import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
+import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
+import { runPreflight } from '../../activities/preflight/index.js';
+import type { Finding, PreflightReport } from '../../activities/contract.js';
+import { fieldReportPlan, startFieldReportTwin, type ScenarioDoc, type TwinHandle } from './preflight-twin-fixture.js';
+
+let twin: TwinHandle | undefined;
+afterEach(async () => {
+  await twin?.close();
+  twin = undefined;
+});
+
+const plan = fieldReportPlan();
+const byCheck = (r: PreflightReport, check: string): Finding | undefined => r.findings.find((f) => f.check === check);
+const statusOf = (r: PreflightReport, check: string) => byCheck(r, check)?.status;
+const blocks = (r: PreflightReport) => r.findings.filter((f) => f.status === 'block').map((f) => f.check);
+
+function targetCp(s: ScenarioDoc): ScenarioDoc {
+  return s.controlPlanes.find((c: { revision: string }) => c.revision === 'istio-1-16-5');
+}
+
+describe('preflight on the field-report twin', () => {
+  it('passes every check (warning only about istio-injection being removed)', async () => {
+    twin = await startFieldReportTwin();
+    const r = await runPreflight(twin.kube, plan);
+    expect(blocks(r)).toEqual([]);
+    for (const check of ['target/istiod', 'target/gateway', 'target/gateway-address', 'outbound-policy', 'discovery', 'discovery/source', 'injection', 'root-ca', 'proxy-status/target', 'proxy-status/source', 'pitfall/decommission-scope']) {
+      expect(statusOf(r, check), `${check}: ${byCheck(r, check)?.reason}`).toBe('pass');
+    }
+    expect(statusOf(r, 'injection/istio-injection')).toBe('warn');
+    // Preflight is read-only: no mutating request reached the API server.
+    expect((await twin.requests()).byObject).toEqual({});
+  });
+
+  it('REGISTRY_ONLY on the target blocks outbound-policy', async () => {
+    twin = await startFieldReportTwin((s) => { targetCp(s).outboundTrafficPolicy = 'REGISTRY_ONLY'; });
+    const r = await runPreflight(twin.kube, plan);
+    expect(statusOf(r, 'outbound-policy')).toBe('block');
+    expect(byCheck(r, 'outbound-policy')!.reason).toMatch(/REGISTRY_ONLY.*BlackHoleCluster/);
+  });
+
+  it('split root CAs block root-ca, and the plan can accept them (warn)', async () => {
+    twin = await startFieldReportTwin((s) => { s.sameRootCA = false; });
+    const r = await runPreflight(twin.kube, plan);
+    expect(statusOf(r, 'root-ca')).toBe('block');
+    expect(byCheck(r, 'root-ca')!.reason).toMatch(/overwrite each other/);
+    const accepted = await runPreflight(twin.kube, fieldReportPlan((p) => { p.rootCA.acceptDifferentRoots = true; }));
+    expect(statusOf(accepted, 'root-ca')).toBe('warn');
+  });
+
+  it('a namespace with both istio-injection and the target istio.io/rev warns', async () => {
+    twin = await startFieldReportTwin((s) => {
+      const ns = s.namespaces.find((n: { name: string }) => n.name === 'orders');
+      ns.labels = { ...ns.labels, 'istio-injection': 'enabled', 'istio.io/rev': 'istio-1-16-5' };
+    });
+    const r = await runPreflight(twin.kube, plan);
+    expect(statusOf(r, 'injection/istio-injection')).toBe('warn');
+    expect(byCheck(r, 'injection/istio-injection')!.reason).toMatch(/orders/);
+    expect(blocks(r)).toEqual([]);
+  });
+
+  it('no target webhook matching blocks injection for every planned namespace', async () => {
+    twin = await startFieldReportTwin();
+    expect(await twin.kube.deleteMutatingWebhookConfiguration('istio-sidecar-injector-istio-1-16-5-istio-1-16-5')).toBe('deleted');
+    const r = await runPreflight(twin.kube, plan);
+    for (const ns of ['inventory', 'payments', 'orders', 'frontend']) expect(statusOf(r, `injection/${ns}`)).toBe('block');
+    expect(byCheck(r, 'injection/orders')!.reason).toMatch(/no webhook would inject/);
+  });
+
+  it('two webhooks matching blocks injection', async () => {
+    twin = await startFieldReportTwin();
+    const kc = new KubeConfig();
+    kc.loadFromFile(twin.kubeconfigPath);
+    const api = kc.makeApiClient(AdmissionregistrationV1Api);
+    const original = await api.readMutatingWebhookConfiguration({ name: 'istio-sidecar-injector-istio-1-16-5-istio-1-16-5' });
+    const copy: V1MutatingWebhookConfiguration = { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'zz-copied-injector', labels: original.metadata?.labels }, webhooks: original.webhooks };
+    await api.createMutatingWebhookConfiguration({ body: copy });
+    const r = await runPreflight(twin.kube, plan);
+    expect(statusOf(r, 'injection/orders')).toBe('block');
+    expect(byCheck(r, 'injection/orders')!.reason).toMatch(/2 webhooks would inject.*zz-copied-injector/);
+  });
+
+  it('the target istiod not available blocks target/istiod and proxy-status/target', async () => {
+    twin = await startFieldReportTwin();
+    await twin.kube.patchWorkload('Deployment', 'istio-1-16-5', 'istiod-istio-1-16-5', { spec: { replicas: 0 } }, 'merge');
+    // The twin's controllers remove the pods and update the status.
+    await until(async () => (await twin!.kube.listPods('istio-1-16-5', { labelSelector: 'app=istiod' })).length === 0);
+    const r = await runPreflight(twin.kube, plan);
+    expect(statusOf(r, 'target/istiod')).toBe('block');
+    expect(statusOf(r, 'proxy-status/target')).toBe('block');
+    expect(byCheck(r, 'proxy-status/target')!.reason).toMatch(/no Running istiod pod/);
+  });
+
+  it('a STALE proxy on the target blocks proxy-status/target', async () => {
+    twin = await startFieldReportTwin();
+    // The target gateway's proxy is connected to the target istiod: make it STALE.
+    const faults = await twin.control<Record<string, unknown>>('GET', '/_twin/istio/faults');
+    await twin.control('PUT', '/_twin/istio/faults', { ...faults, staleProxies: { namespaces: ['istio-1-16-5'], pods: [] } });
+    const r = await runPreflight(twin.kube, plan);
+    expect(statusOf(r, 'proxy-status/target')).toBe('block');
+    expect(byCheck(r, 'proxy-status/target')!.reason).toMatch(/STALE/);
+  });
+
+  it('the target discovery label not applied by the plan blocks discovery (the 503 pitfall)', async () => {
+    twin = await startFieldReportTwin();
+    const r = await runPreflight(twin.kube, fieldReportPlan((p) => { p.target.discoveryLabels = { team: 'mesh' }; }));
+    expect(statusOf(r, 'discovery/orders')).toBe('block');
+    expect(byCheck(r, 'discovery/orders')!.reason).toMatch(/503/);
+  });
+});
+
+async function until(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

@@ -1,0 +1,117 @@
+// Shared by the twin's Istio tests: everything goes through the real client over HTTP, as an
+// activity would (port-forward to istiod, probe Jobs, plain HTTP with a Host header to gateways).
+import { request } from 'node:http';
+import { createServer, type AddressInfo, type Server } from 'node:net';
+import {
+  AppsV1Api,
+  BatchV1Api,
+  CoreV1Api,
+  KubeConfig,
+  PatchStrategy,
+  PortForward,
+  setHeaderOptions,
+  type V1Pod,
+} from '@kubernetes/client-node';
+
+export const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+export interface Clients {
+  kc: KubeConfig;
+  core: CoreV1Api;
+  apps: AppsV1Api;
+  batch: BatchV1Api;
+}
+
+export function clientsFor(kubeconfigPath: string): Clients {
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfigPath);
+  return { kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
+}
+
+export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await fn();
+      if (v !== undefined && v !== false) return v;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export function httpGet(url: string, host?: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { headers: host ? { host } : {} }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** `kubectl port-forward pod/NAME :remotePort` with client-node's PortForward; returns the local port. */
+export async function portForward(kc: KubeConfig, namespace: string, pod: string, remotePort: number): Promise<{ port: number; close: () => Promise<void> }> {
+  const pf = new PortForward(kc);
+  const server: Server = createServer((socket) => {
+    void pf.portForward(namespace, pod, [remotePort], socket, null, socket).catch(() => socket.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((r) => server.close(() => r())),
+  };
+}
+
+/** `kubectl rollout restart`: a new template annotation. */
+export async function rolloutRestart(c: Clients, namespace: string, name: string): Promise<void> {
+  const body = { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } };
+  await c.apps.patchNamespacedDeployment({ name, namespace, body }, MERGE);
+}
+
+/** The plan's relabel: istio.io/rev + discovery label, istio-injection removed, in one merge patch. */
+export async function relabelToTarget(c: Clients, namespace: string, discovery = true): Promise<void> {
+  const labels: Record<string, string | null> = { 'istio.io/rev': 'istio-1-16-5', 'istio-injection': null };
+  if (discovery) labels.usergroup = 'istio-1-16-5';
+  await c.core.patchNamespace({ name: namespace, body: { metadata: { labels } } }, MERGE);
+}
+
+export async function podsOf(c: Clients, namespace: string, app: string): Promise<V1Pod[]> {
+  return (await c.core.listNamespacedPod({ namespace, labelSelector: `app=${app}` })).items.filter((p) => !p.metadata?.deletionTimestamp);
+}
+
+/** Runs a probe Job per the probe-runner contract and returns the probe container's message. */
+export async function runProbe(c: Clients, namespace: string, name: string, url: string): Promise<string> {
+  await c.batch.createNamespacedJob({
+    namespace,
+    body: {
+      metadata: { name, namespace },
+      spec: {
+        backoffLimit: 0,
+        template: {
+          metadata: { labels: { 'meshmove.dev/probe': 'true' } },
+          spec: {
+            restartPolicy: 'Never',
+            containers: [{
+              name: 'probe',
+              image: 'curlimages/curl:8.8.0',
+              env: [{ name: 'URL', value: url }],
+              command: ['sh', '-c', 'curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$URL" > /dev/termination-log'],
+            }],
+          },
+        },
+      },
+    },
+  });
+  return eventually(`probe ${namespace}/${name}`, async () => {
+    const pods = await c.core.listNamespacedPod({ namespace, labelSelector: `job-name=${name}` });
+    const p = pods.items.find((x) => x.status?.phase === 'Succeeded');
+    return p?.status?.containerStatuses?.find((s) => s.name === 'probe')?.state?.terminated?.message;
+  });
+}

@@ -1,0 +1,70 @@
+// The access layer against the twin's strict API server: retries on injected 429/500/409 and
+// dropped connections with no mutation applied twice, port-forward to istiod's debug port, and
+// the classification of a port-forward to a pod that does not exist.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { ApplicationFailure } from '@temporalio/common';
+import { KubeErrorType } from '../../activities/kube/index.js';
+import { startFieldReportTwin, type TwinHandle } from '../activities/preflight-twin-fixture.js';
+
+let twin: TwinHandle;
+beforeAll(async () => { twin = await startFieldReportTwin(); });
+afterAll(async () => { await twin.close(); });
+beforeEach(async () => {
+  await twin.control('PUT', '/_twin/faults', { rules: [] });
+  await twin.control('DELETE', '/_twin/requests');
+});
+
+describe('KubeAccess on the twin', () => {
+  it('reads istiod /debug/syncz through a port-forward', async () => {
+    const body = await twin.kube.readIstiodDebug('istio-1-16-5', 'istio-1-16-5', '/debug/syncz');
+    expect(Array.isArray(JSON.parse(body))).toBe(true);
+    const metrics = await twin.kube.readIstiodDebug('default', 'istio-system', '/metrics');
+    expect(metrics).toMatch(/pilot_xds/);
+  });
+
+  it('a port-forward to a missing pod fails as NotFound, not as a hang', async () => {
+    const err = await twin.kube.withPortForward({ namespace: 'istio-system', name: 'no-such-pod' }, 15014, async () => {
+      const { localGet } = await import('../../activities/kube/index.js');
+      return localGet(0, '/', 1000);
+    }).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+  });
+
+  it('429 with Retry-After and 500 on a patch are retried; the namespace is patched once', async () => {
+    await twin.control('PUT', '/_twin/faults', { rules: [
+      { verb: 'patch', resource: 'namespaces', kind: 'status', status: 429, retryAfterSeconds: 1, count: 1 },
+      { verb: 'patch', resource: 'namespaces', kind: 'status', status: 500, count: 1 },
+    ] });
+    const ns = await twin.kube.patchNamespace('orders', { metadata: { labels: { 'meshmove-test': 'x' } } });
+    expect(ns.metadata?.labels?.['meshmove-test']).toBe('x');
+    const req = await twin.requests();
+    expect(req.faultedTotal).toBe(2);
+    expect(req.byObject['patch namespaces/orders']).toBe(1);
+  });
+
+  it('409 and dropped connections are retried', async () => {
+    await twin.control('PUT', '/_twin/faults', { rules: [
+      { verb: 'patch', resource: 'namespaces', kind: 'status', status: 409, count: 1 },
+      { verb: 'get', resource: 'namespaces', kind: 'drop', count: 1 },
+    ] });
+    await twin.kube.patchNamespace('payments', { metadata: { labels: { 'meshmove-test': 'y' } } });
+    expect((await twin.kube.getNamespace('payments'))?.metadata?.labels?.['meshmove-test']).toBe('y');
+    const req = await twin.requests();
+    expect(req.faultedTotal).toBe(2);
+    expect(req.byObject['patch namespaces/payments']).toBe(1);
+  });
+
+  it('a persistent 500 surfaces as a retryable KubeServerError for Temporal', async () => {
+    await twin.control('PUT', '/_twin/faults', { rules: [{ verb: 'list', resource: 'pods', kind: 'status', status: 500, rate: 1 }] });
+    const err = await twin.kube.listPods('orders').then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).type).toBe(KubeErrorType.serverError);
+    expect((err as ApplicationFailure).nonRetryable).toBe(false);
+  });
+
+  it('a 422 from the strict server is non-retryable KubeInvalid', async () => {
+    const err = await twin.kube.patchNamespace('orders', { metadata: { labels: { 'bad label!': 'x' } } }).then(() => undefined, (e: unknown) => e);
+    expect((err as ApplicationFailure).type).toBe(KubeErrorType.invalid);
+    expect((err as ApplicationFailure).nonRetryable).toBe(true);
+  });
+});
