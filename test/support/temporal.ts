@@ -18,6 +18,7 @@ export function temporalCliPath(): string {
     throw new Error(
       `No Temporal CLI for the tests' dev server.\n${stderr}\n` +
         'Run `bash scripts/temporal-cli.sh` (builds it with Go >= 1.25 from the Go module proxy), or set TEMPORAL_CLI_PATH.',
+      { cause: err },
     );
   }
 }

@@ -1,0 +1,30 @@
+// The lint rule that keeps workflows/ deterministic: it must flag Node builtins, value imports of
+// activities and I/O libraries, and raw timers, and allow type-only activity imports.
+import { describe, expect, it } from 'vitest';
+import { ESLint } from 'eslint';
+
+const eslint = new ESLint();
+
+async function ruleHits(code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: 'workflows/probe.ts' });
+  return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === 'no-restricted-globals').map((m) => m.message);
+}
+
+describe('workflow determinism lint', () => {
+  it.each([
+    ["import { readFileSync } from 'node:fs'; export const f = readFileSync;", 'Node builtins'],
+    ["import { createHash } from 'crypto'; export const f = createHash;", 'Node builtins'],
+    ["import { createActivities } from '../activities/index.js'; export const f = createActivities;", 'type-only'],
+    ["import { KubeConfig } from '@kubernetes/client-node'; export const f = KubeConfig;", 'No I/O libraries'],
+    ["import { Client } from '@temporalio/client'; export const f = Client;", '@temporalio/workflow'],
+    ['export const t = setTimeout(() => 1, 5);', 'sleep()'],
+  ])('flags %s', async (code, expected) => {
+    const hits = await ruleHits(code);
+    expect(hits.join('\n')).toContain(expected);
+  });
+
+  it('allows type-only activity imports and the workflow SDK', async () => {
+    const code = "import type { MigrationActivities } from '../activities/contract.js';\nimport { sleep } from '@temporalio/workflow';\nexport const f = (a: MigrationActivities) => [a, sleep];";
+    expect(await ruleHits(code)).toEqual([]);
+  });
+});
