@@ -4,6 +4,7 @@ import { PlanError } from '../plan/load.js';
 import { CliError, ExitCode } from './cli-kit.js';
 import { registerPlanCommands } from './commands/plan.js';
 import { registerRunCommands } from './commands/run.js';
+import { registerWorkerCommands } from './commands/worker.js';
 
 export function buildProgram(): Command {
   const program = new Command('meshmove')
@@ -16,6 +17,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerPlanCommands(program);
   registerRunCommands(program);
+  registerWorkerCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -1,5 +1,5 @@
 // Commands on runs: start, status, approve, reject, decide, rollback, list, history.
-import { WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadPlan, PlanError } from '../../plan/load.js';
 import { migrationWorkflow } from '../../workflows/migration.js';
@@ -69,6 +69,7 @@ async function decideOrExplain<T>(update: () => Promise<T>, auditRefusal: () => 
       await auditRefusal().catch(() => undefined);
       throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`, ExitCode.failed);
     }
+    if (err instanceof WorkflowNotFoundError) throw new CliError(`refused: the workflow has ended (${err.message})`, ExitCode.failed);
     throw err;
   }
 }
@@ -199,7 +200,8 @@ export function registerRunCommands(program: Command): void {
       const g = globals(cmd);
       const by = actingIdentity(g.by);
       const client = await connectClient(g);
-      await runStatus(client, id);
+      const status = await runStatus(client, id);
+      if (TERMINAL_PHASES.includes(status.phase)) throw new CliError(`refused: the run has ended (${status.phase})`, ExitCode.failed);
       const handle = client.workflow.getHandle(id);
       const req = { by, reason: opts.reason };
       await decideOrExplain(() => handle.executeUpdate(rollbackUpdate, { args: [req] }), () => handle.signal(rollbackSignal, req));

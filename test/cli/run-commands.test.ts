@@ -1,0 +1,133 @@
+// The CLI contract on a real Temporal dev server (activities mocked at the boundary): exit codes,
+// refusals with the workflow's reason, the audit trail, status --json, history for replay.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFile, mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import { TASK_QUEUE } from '../../workflows/messages.js';
+import { FakeCluster, testPlan } from '../support/fake-activities.js';
+import { startDevServer, workflowBundle } from '../support/temporal.js';
+import { meshmove } from '../support/cli.js';
+
+let env: TestWorkflowEnvironment;
+let worker: Worker;
+let running: Promise<void>;
+let planFile: string;
+let badPlanFile: string;
+const cluster = new FakeCluster(testPlan());
+const as = (who: string) => ({ TEMPORAL_ADDRESS: env.address, MESHMOVE_USER: who });
+
+beforeAll(async () => {
+  env = await startDevServer();
+  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities: cluster.activities() });
+  running = worker.run();
+  const dir = await mkdtemp(join(tmpdir(), 'meshmove-cli-'));
+  planFile = join(dir, 'plan.yaml');
+  const plan = {
+    apiVersion: 'meshmove.dev/v1alpha1', kind: 'MigrationPlan', metadata: { name: 'cli-test' },
+    source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'istio-ingressgateway', selector: { istio: 'ingressgateway' } } },
+    target: { revision: 'istio-1-16-5', istiodNamespace: 'istio-1-16-5', discoveryLabels: { usergroup: 'istio-1-16-5' }, gateway: { namespace: 'istio-1-16-5', service: 'istio-ingressgateway', selector: { istio: 'oss' } } },
+    waves: [{ name: 'canary', concurrency: 1, namespaces: ['inventory'] }, { name: 'rest', concurrency: 2, namespaces: ['payments', 'orders', 'frontend'] }],
+    approvers: ['alice', 'bob'],
+    dns: { provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' }, resolvers: ['127.0.0.1:53'], ttl: '1s', stabilityWindow: '1s', records: [{ name: 'shop.y7test.com' }] },
+    backup: { location: join(dir, 'backups') },
+  };
+  await writeFile(planFile, stringify(plan));
+  badPlanFile = join(dir, 'bad.yaml');
+  await writeFile(badPlanFile, stringify({ ...plan, waves: [{ name: 'w', concurrency: 0, namespaces: ['Bad_NS'] }], approvers: 'alice' }));
+});
+
+afterAll(async () => {
+  worker?.shutdown();
+  await running;
+  await env?.teardown();
+});
+
+describe('meshmove CLI on a real Temporal server', () => {
+  it('refuses a bad plan with every problem, exit 2, and starts nothing', async () => {
+    const r = await meshmove(['start', badPlanFile, '--id', 'never-started'], as('alice'));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('waves[0].concurrency');
+    expect(r.stderr).toContain('waves[0].namespaces[0]');
+    expect(r.stderr).toContain('approvers');
+    const s = await meshmove(['status', 'never-started'], as('alice'));
+    expect(s.code).toBe(2);
+    expect(s.stderr).toContain('no meshmove run with id "never-started"');
+  });
+
+  it('start → approvals with refusals → completed, with the audit trail', async () => {
+    const started = await meshmove(['start', planFile, '--id', 'cli-run-1', '--json'], as('alice'));
+    expect(started.code).toBe(0);
+    expect(JSON.parse(started.stdout)).toEqual({ workflowId: 'cli-run-1' });
+
+    const status = async () => JSON.parse((await meshmove(['status', 'cli-run-1', '--json'], as('bob'))).stdout) as { phase: string; pendingGate: { id: string; digest: string } | null; audit: { by: string; accepted: boolean; action: string; reason?: string }[] };
+    const gate = async (id: string) => {
+      for (let i = 0; i < 100; i++) {
+        const s = await status();
+        if (s.pendingGate?.id === id) return s.pendingGate;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`gate ${id} never opened`);
+    };
+    const start = await gate('start');
+
+    const stranger = await meshmove(['approve', 'cli-run-1', 'start'], as('mallory'));
+    expect(stranger.code).toBe(1);
+    expect(stranger.stderr).toContain('mallory is not an approver');
+    const starter = await meshmove(['approve', 'cli-run-1', 'start'], as('alice'));
+    expect(starter.code).toBe(1);
+    expect(starter.stderr).toContain('four-eyes');
+    const stale = await meshmove(['approve', 'cli-run-1', 'start', '--digest', 'ffffffffffffffff'], as('bob'));
+    expect(stale.code).toBe(1);
+    expect(stale.stderr).toContain('stale approval');
+    const unknown = await meshmove(['approve', 'cli-run-1', 'decommission'], as('bob'));
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('unknown gate "decommission"');
+
+    const ok = await meshmove(['approve', 'cli-run-1', 'start', '--digest', start.digest, '--comment', 'change window 42'], as('bob'));
+    expect(ok.code).toBe(0);
+    const again = await meshmove(['approve', 'cli-run-1', 'start'], as('bob'));
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('not open');
+
+    await gate('dns-cutover');
+    expect((await meshmove(['approve', 'cli-run-1', 'dns-cutover'], as('bob'))).code).toBe(0);
+    await gate('decommission');
+    expect((await meshmove(['approve', 'cli-run-1', 'decommission'], as('bob'))).code).toBe(0);
+    let final = await status();
+    for (let i = 0; i < 100 && final.phase !== 'completed'; i++) {
+      await new Promise((r) => setTimeout(r, 200));
+      final = await status();
+    }
+    expect(final.phase).toBe('completed');
+    // Refusals are in the audit trail with their reasons, next to the decisions.
+    const refused = final.audit.filter((a) => !a.accepted).map((a) => a.by);
+    expect(refused).toEqual(['mallory', 'alice', 'bob', 'bob', 'bob']);
+    expect(final.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'bob approve dns-cutover', 'bob approve decommission']);
+    expect(final.audit.find((a) => a.accepted)?.reason).toBe('change window 42');
+
+    const human = await meshmove(['status', 'cli-run-1'], as('bob'));
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('phase: completed');
+    expect(human.stdout).toMatch(/✓ gate start: approved by bob/);
+
+    const history = await meshmove(['history', 'cli-run-1'], as('bob'));
+    expect(history.code).toBe(0);
+    expect(JSON.parse(history.stdout).events.length).toBeGreaterThan(20);
+
+    const list = await meshmove(['list', '--json'], as('bob'));
+    expect(list.code).toBe(0);
+  });
+
+  it('decide and rollback: refusals exit 1, an unknown run exits 2', async () => {
+    expect((await meshmove(['decide', 'cli-run-1', 'retry'], as('bob'))).code).toBe(1);
+    expect((await meshmove(['decide', 'cli-run-1', 'maybe'], as('bob'))).code).toBe(2);
+    expect((await meshmove(['rollback', 'nope', '--reason', 'x'], as('bob'))).code).toBe(2);
+    const ended = await meshmove(['rollback', 'cli-run-1', '--reason', 'too late'], as('bob'));
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toContain('the run has ended (completed)');
+  });
+});
