@@ -2,8 +2,13 @@
 import { Command, CommanderError } from 'commander';
 import { PlanError } from '../plan/load.js';
 import { CliError, ExitCode } from './cli-kit.js';
+import { registerDemoCommand } from './commands/demo.js';
 import { registerPlanCommands } from './commands/plan.js';
+import { registerBackupCommands } from './commands/backup.js';
+import { registerInspectCommands } from './commands/inspect.js';
+import { registerPreflightCommands } from './commands/preflight.js';
 import { registerRunCommands } from './commands/run.js';
+import { registerTwinCommands } from './commands/twin.js';
 import { registerWorkerCommands } from './commands/worker.js';
 
 export function buildProgram(): Command {
@@ -15,9 +20,14 @@ export function buildProgram(): Command {
     .option('--namespace <ns>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE, else "default")')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  registerDemoCommand(program);
   registerPlanCommands(program);
   registerRunCommands(program);
   registerWorkerCommands(program);
+  registerPreflightCommands(program);
+  registerBackupCommands(program);
+  registerInspectCommands(program);
+  registerTwinCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

@@ -13,6 +13,7 @@ import {
   rollbackSignal,
   rollbackUpdate,
   type DecisionKind,
+  type GateRecord,
   type RunStatus,
 } from '../../workflows/messages.js';
 import { CliError, ExitCode, actingIdentity, emit } from '../cli-kit.js';
@@ -84,21 +85,41 @@ function pickGate(a: Attention, gate: string) {
   return { id: found.id, digest: found.digest, workflowId: found.workflowId, open: [] };
 }
 
-async function gateVerdict(cmd: Command, id: string, gate: string, verdict: 'approve' | 'reject', reason: string | undefined, digestOpt?: string): Promise<void> {
+/** Approve or reject a gate of a run, wherever it lives (the run or a namespace's workflow). */
+export async function sendGateVerdict(
+  client: Client,
+  runId: string,
+  gate: string,
+  req: { verdict: 'approve' | 'reject'; by: string; reason?: string; digest?: string },
+): Promise<{ workflowId: string; gate: GateRecord }> {
+  const status = await runStatus(client, runId);
+  const target = pickGate(await whatWaits(client, status), gate);
+  // A namespace gate lives in that namespace's workflow; an unknown gate goes to the run (which refuses it).
+  const handle = client.workflow.getHandle(target.workflowId ?? runId);
+  const full = { gate, verdict: req.verdict, by: req.by, digest: req.digest ?? target.digest, ...(req.reason ? { reason: req.reason } : {}) };
+  const rec = await decideOrExplain(
+    () => handle.executeUpdate(gateDecisionUpdate, { args: [full] }),
+    () => handle.signal(gateDecisionSignal, full),
+  );
+  return { workflowId: handle.workflowId, gate: rec };
+}
+
+/** Answer a paused step in the workflow that holds it. */
+export async function sendDecision(client: Client, pending: { workflowId: string; step: string }, decision: DecisionKind, by: string, reason?: string): Promise<void> {
+  const handle: WorkflowHandle = client.workflow.getHandle(pending.workflowId);
+  const req = { step: pending.step, decision, by, ...(reason ? { reason } : {}) };
+  await decideOrExplain(
+    () => handle.executeUpdate(operatorDecisionUpdate, { args: [req] }),
+    () => handle.signal(operatorDecisionSignal, req),
+  );
+}
+
+async function gateVerdict(cmd: Command, id: string, gate: string, verdict: 'approve' | 'reject', reason: string | undefined, digest?: string): Promise<void> {
   const g = globals(cmd);
   const by = actingIdentity(g.by);
   const client = await connectClient(g);
-  const status = await runStatus(client, id);
-  const attention = await whatWaits(client, status);
-  const target = pickGate(attention, gate);
-  // A namespace gate lives in that namespace's workflow; an unknown gate goes to the run (which refuses it).
-  const handle = client.workflow.getHandle(target.workflowId ?? id);
-  const req = { gate, verdict, by, digest: digestOpt ?? target.digest, ...(reason ? { reason } : {}) };
-  const rec = await decideOrExplain(
-    () => handle.executeUpdate(gateDecisionUpdate, { args: [req] }),
-    () => handle.signal(gateDecisionSignal, req),
-  );
-  emit(g, { workflowId: handle.workflowId, gate: rec }, () => `${verdict === 'approve' ? '✓ approved' : '✗ rejected'} gate ${gate} of ${id} as ${by}`);
+  const res = await sendGateVerdict(client, id, gate, { verdict, by, ...(reason ? { reason } : {}), ...(digest ? { digest } : {}) });
+  emit(g, res, () => `${verdict === 'approve' ? '✓ approved' : '✗ rejected'} gate ${gate} of ${id} as ${by}`);
 }
 
 export function registerRunCommands(program: Command): void {
@@ -182,12 +203,7 @@ export function registerRunCommands(program: Command): void {
         throw new CliError(`${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (--namespace ${d.namespace})` : ''}`).join(', ')}; say which`, ExitCode.badInput);
       }
       const d = matching[0]!;
-      const handle: WorkflowHandle = client.workflow.getHandle(d.workflowId);
-      const req = { step: d.step, decision: decision as DecisionKind, by, ...(opts.reason ? { reason: opts.reason } : {}) };
-      await decideOrExplain(
-        () => handle.executeUpdate(operatorDecisionUpdate, { args: [req] }),
-        () => handle.signal(operatorDecisionSignal, req),
-      );
+      await sendDecision(client, d, decision as DecisionKind, by, opts.reason);
       emit(g, { workflowId: d.workflowId, step: d.step, decision }, () => `✓ ${decision} for step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} as ${by}`);
     });
 

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
 import { AdmissionregistrationV1Api, KubeConfig } from '@kubernetes/client-node';
 import { runPreflight } from '../../activities/preflight/index.js';
+import type { ClientKubeAccess } from '../../activities/kube/index.js';
 import type { Finding, PreflightReport } from '../../activities/contract.js';
 import { fieldReportPlan, startFieldReportTwin, type ScenarioDoc, type TwinHandle } from './preflight-twin-fixture.js';
 
@@ -31,8 +32,12 @@ describe('preflight on the field-report twin', () => {
       expect(statusOf(r, check), `${check}: ${byCheck(r, check)?.reason}`).toBe('pass');
     }
     expect(statusOf(r, 'injection/istio-injection')).toBe('warn');
-    // Preflight is read-only: no mutating request reached the API server.
-    expect((await twin.requests()).byObject).toEqual({});
+    // Preflight is read-only: the client sent only reads (and port-forwards, which change nothing).
+    expect(Object.keys((twin.kube as ClientKubeAccess).requestCounts).sort()).toEqual(['get', 'list', 'portforward']);
+    // The API server saw no change to what a migration touches (the twin's own controllers do
+    // write istio-ca-root-cert and gateway status, so those are not counted here).
+    const touched = Object.keys((await twin.requests()).byObject).filter((k) => /namespaces|mutatingwebhookconfigurations|deployments|customresourcedefinitions/.test(k));
+    expect(touched).toEqual([]);
   });
 
   it('REGISTRY_ONLY on the target blocks outbound-policy', async () => {

@@ -120,7 +120,7 @@ describe('meshmove CLI on a real Temporal server', () => {
 
     const list = await meshmove(['list', '--json'], as('bob'));
     expect(list.code).toBe(0);
-  });
+  }, 400_000);
 
   it('decide and rollback: refusals exit 1, an unknown run exits 2', async () => {
     expect((await meshmove(['decide', 'cli-run-1', 'retry'], as('bob'))).code).toBe(1);
@@ -129,5 +129,5 @@ describe('meshmove CLI on a real Temporal server', () => {
     const ended = await meshmove(['rollback', 'cli-run-1', '--reason', 'too late'], as('bob'));
     expect(ended.code).toBe(1);
     expect(ended.stderr).toContain('the run has ended (completed)');
-  });
+  }, 300_000);
 });

@@ -77,7 +77,7 @@ export class FakeCluster {
         await this.enter('relabelNamespace', namespace);
         const before = this.labels.get(namespace)!;
         const changed = before['istio.io/rev'] !== plan.target.revision;
-        const next = { ...before, 'istio.io/rev': plan.target.revision, ...plan.target.discoveryLabels };
+        const next: Record<string, string> = { ...before, 'istio.io/rev': plan.target.revision, ...plan.target.discoveryLabels };
         delete next['istio-injection'];
         if (changed) {
           this.labels.set(namespace, next);

@@ -131,6 +131,19 @@ describe('CRUD and strict errors', () => {
   });
 });
 
+describe('seed', () => {
+  it('creates scenario objects namespaces first and labels existing namespaces', async () => {
+    await server.seed([
+      { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'seeded', namespace: 'seeded-ns' }, data: { a: '1' } },
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'seeded-ns', labels: { usergroup: 'istio-1-16-5' } } },
+      { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', labels: { 'istio-injection': 'enabled' } } },
+    ]);
+    expect((await core.readNamespacedConfigMap({ namespace: 'seeded-ns', name: 'seeded' })).data).toEqual({ a: '1' });
+    expect((await core.readNamespace({ name: 'default' })).metadata?.labels).toMatchObject({ 'istio-injection': 'enabled', 'kubernetes.io/metadata.name': 'default' });
+    await expect(server.seed([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bad', namespace: 'seeded-ns', labels: { x: 'bad value' } } }])).rejects.toThrow(/invalid/);
+  });
+});
+
 describe('patch', () => {
   it('applies merge, strategic merge, JSON patch and server-side apply; other content types get 415', async () => {
     await core.createNamespace({ body: { metadata: { name: 'patch-me', labels: { keep: 'yes', drop: 'yes' } } } });
@@ -277,6 +290,28 @@ describe('discovery and kubectl', () => {
     expect(deploy.stdout).toMatch(/kubectl-web\s+1\/1\s+1\s+1/);
     const vs = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'vs', '-n', 'demo-a', '-o', 'jsonpath={.items[*].spec.hosts[0]}'], { env });
     expect(vs.stdout).toBe('web.y7test.com');
+  });
+});
+
+describe('https', () => {
+  it('serves HTTPS with a CA generated at start, trusted through the kubeconfig', async () => {
+    const tls = await startApiServer({ tls: true, logger: pino({ level: 'silent' }) });
+    try {
+      expect(tls.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+$/);
+      expect(tls.kubeconfigYaml()).toContain('certificate-authority-data');
+      expect(tls.kubeconfigYaml()).not.toContain('insecure-skip-tls-verify');
+      const tkc = new k8s.KubeConfig();
+      tkc.loadFromString(tls.kubeconfigYaml('tls-twin'));
+      expect(tkc.getCurrentContext()).toBe('tls-twin');
+      const names = (await tkc.makeApiClient(k8s.CoreV1Api).listNamespace()).items.map((n) => n.metadata?.name);
+      expect(names).toContain('kube-system');
+      const kubeconfig = join(dir, 'tls-kubeconfig');
+      await tls.writeKubeconfig(kubeconfig);
+      const { stdout } = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'ns', 'default', '-o', 'name'], { env: { ...process.env, HOME: dir } });
+      expect(stdout.trim()).toBe('namespace/default');
+    } finally {
+      await tls.close();
+    }
   });
 });
 

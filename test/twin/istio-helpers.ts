@@ -1,7 +1,7 @@
 // Shared by the twin's Istio tests: everything goes through the real client over HTTP, as an
 // activity would (port-forward to istiod, probe Jobs, plain HTTP with a Host header to gateways).
 import { request } from 'node:http';
-import { createServer, type AddressInfo, type Server } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import {
   AppsV1Api,
   BatchV1Api,
@@ -45,7 +45,8 @@ export async function eventually<T>(what: string, fn: () => Promise<T | undefine
 
 export function httpGet(url: string, host?: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
-    const req = request(url, { headers: host ? { host } : {} }, (res) => {
+    // agent: false: no keep-alive socket lingering after the answer (it would hold port-forwards open).
+    const req = request(url, { agent: false, headers: host ? { host } : {} }, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (body += c));
@@ -59,13 +60,19 @@ export function httpGet(url: string, host?: string): Promise<{ status: number; b
 /** `kubectl port-forward pod/NAME :remotePort` with client-node's PortForward; returns the local port. */
 export async function portForward(kc: KubeConfig, namespace: string, pod: string, remotePort: number): Promise<{ port: number; close: () => Promise<void> }> {
   const pf = new PortForward(kc);
+  const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
     void pf.portForward(namespace, pod, [remotePort], socket, null, socket).catch(() => socket.destroy());
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((r) => server.close(() => r())),
+    close: () => new Promise<void>((r) => {
+      for (const s of sockets) s.destroy();
+      server.close(() => r());
+    }),
   };
 }
 
@@ -110,8 +117,8 @@ export async function runProbe(c: Clients, namespace: string, name: string, url:
     },
   });
   return eventually(`probe ${namespace}/${name}`, async () => {
-    const pods = await c.core.listNamespacedPod({ namespace, labelSelector: `job-name=${name}` });
-    const p = pods.items.find((x) => x.status?.phase === 'Succeeded');
+    const pods = await c.core.listNamespacedPod({ namespace, labelSelector: 'meshmove.dev/probe=true' });
+    const p = pods.items.find((x) => x.metadata?.ownerReferences?.some((o) => o.kind === 'Job' && o.name === name) && x.status?.phase === 'Succeeded');
     return p?.status?.containerStatuses?.find((s) => s.name === 'probe')?.state?.terminated?.message;
   });
 }

@@ -3,7 +3,7 @@
 // the classification of a port-forward to a pod that does not exist.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
-import { KubeErrorType } from '../../activities/kube/index.js';
+import { KubeErrorType, localGet } from '../../activities/kube/index.js';
 import { startFieldReportTwin, type TwinHandle } from '../activities/preflight-twin-fixture.js';
 
 let twin: TwinHandle;
@@ -23,11 +23,10 @@ describe('KubeAccess on the twin', () => {
   });
 
   it('a port-forward to a missing pod fails as NotFound, not as a hang', async () => {
-    const err = await twin.kube.withPortForward({ namespace: 'istio-system', name: 'no-such-pod' }, 15014, async () => {
-      const { localGet } = await import('../../activities/kube/index.js');
-      return localGet(0, '/', 1000);
-    }).then(() => undefined, (e: unknown) => e);
+    const err = await twin.kube.withPortForward({ namespace: 'istio-system', name: 'no-such-pod' }, 15014, (port) => localGet(port, '/', 5000)).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).type).toBe(KubeErrorType.notFound);
+    expect((err as ApplicationFailure).message).toContain('pods/no-such-pod/portforward in namespace istio-system');
   });
 
   it('429 with Retry-After and 500 on a patch are retried; the namespace is patched once', async () => {

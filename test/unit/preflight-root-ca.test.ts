@@ -25,7 +25,7 @@ describe('decideRootCa (table)', () => {
     { name: 'shared root everywhere', s: a, t: a, distinct: [['istio-system', 'istio-1-16-5', 'orders']], status: 'pass' },
     { name: 'split roots', s: a, t: b, distinct: [['istio-system'], ['istio-1-16-5']], status: 'block', reason: /overwrite each other/ },
     { name: 'split roots accepted by the plan', s: a, t: b, distinct: [['x'], ['y']], accept: true, status: 'warn' },
-    { name: 'istiod namespaces agree but the cluster holds two roots (mid-flip)', s: a, t: a, distinct: [['istio-system', 'istio-1-16-5'], ['orders']], status: 'block', reason: /2 different roots/ },
+    { name: 'istiod namespaces agree but the cluster holds two roots (mid-flip)', s: a, t: a, distinct: [['istio-system', 'istio-1-16-5'], ['orders']], status: 'block', reason: /2 different roots were seen/ },
     { name: 'target root not published', s: a, t: undefined, distinct: [['istio-system']], status: 'block', reason: /no istio-ca-root-cert\/root-cert.pem in istio-1-16-5 \(target\)/ },
   ];
   for (const c of cases) {

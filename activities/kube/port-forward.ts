@@ -1,0 +1,85 @@
+// kubectl port-forward, in-process: a loopback listener whose every connection becomes one
+// port-forward WebSocket to the pod through the apiserver (client-node's PortForward). This is how
+// istioctl reads istiod's debug endpoints on a real cluster: they refuse non-local callers, so the
+// service proxy is not enough (issue §7).
+import net from 'node:net';
+import { Writable } from 'node:stream';
+import { PortForward, type KubeConfig } from '@kubernetes/client-node';
+import type { ApplicationFailure } from '@temporalio/common';
+import { classifyKubeError, isKubeFailure, kubeFailure, type KubeCallTarget } from './errors.js';
+import type { PodRef } from './types.js';
+
+/** Runs one API request the way the access layer does (rate limit, retry, classification). */
+export type CallRunner = <T>(target: KubeCallTarget, fn: () => Promise<T>) => Promise<T>;
+
+interface Closable {
+  close(): void;
+  on?(event: 'close', cb: () => void): unknown;
+}
+
+export class PortForwarder {
+  constructor(
+    private readonly kc: KubeConfig,
+    private readonly run: CallRunner,
+  ) {}
+
+  async withPortForward<T>(pod: PodRef, port: number, fn: (localPort: number) => Promise<T>): Promise<T> {
+    const target: KubeCallTarget = { verb: 'portforward', resource: 'pods', group: '', namespace: pod.namespace, name: pod.name, subresource: 'portforward' };
+    const pf = new PortForward(this.kc);
+    const sockets = new Set<net.Socket>();
+    const tunnels = new Set<Closable>();
+    // The first tunnel failure explains a failed request better than "socket hang up".
+    let tunnelError: ApplicationFailure | undefined;
+    const server = net.createServer((socket) => {
+      sockets.add(socket);
+      socket.on('close', () => sockets.delete(socket));
+      socket.on('error', () => socket.destroy());
+      // Data the pod side writes to the error stream (e.g. "connection refused" inside the pod).
+      const errStream = new Writable({
+        write(chunk: Buffer, _enc, cb) {
+          // The first frame of the error channel carries only the port number (stripped by the
+          // client, leaving an empty chunk); anything else is the pod side reporting a failure.
+          const text = chunk.toString('utf8').trim();
+          if (text) {
+            if (!tunnelError) tunnelError = kubeFailure({ type: 'KubePortForward', retryable: true, message: `port-forward to ${pod.namespace}/${pod.name}:${port}: ${text}` });
+            socket.destroy();
+          }
+          cb();
+        },
+      });
+      socket.pause();
+      this.run(target, () => pf.portForward(pod.namespace, pod.name, [port], socket, errStream, socket))
+        .then((wsOrFactory) => {
+          const ws = (typeof wsOrFactory === 'function' ? wsOrFactory() : wsOrFactory) as Closable | null;
+          if (!ws) return socket.destroy();
+          tunnels.add(ws);
+          // Either side closing ends the other, so the HTTP client sees the end of the response.
+          ws.on?.('close', () => {
+            tunnels.delete(ws);
+            socket.end();
+          });
+          socket.on('close', () => ws.close());
+          socket.resume();
+        })
+        .catch((err: unknown) => {
+          if (!tunnelError) tunnelError = isKubeFailure(err) ? err : kubeFailure(classifyKubeError(err, target), err);
+          socket.destroy();
+        });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve());
+    });
+    const address = server.address();
+    const localPort = typeof address === 'object' && address ? address.port : 0;
+    try {
+      return await fn(localPort);
+    } catch (err) {
+      throw tunnelError ?? err;
+    } finally {
+      server.close();
+      for (const t of tunnels) t.close();
+      for (const s of sockets) s.destroy();
+    }
+  }
+}

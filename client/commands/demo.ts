@@ -1,0 +1,177 @@
+// `meshmove demo`: the main job on embedded defaults. A local Temporal dev server (persisted), the
+// simulated cluster of the field report, a worker, and the field report's plan, walked through in
+// the terminal gate by gate. Running it again resumes the same run; --fresh starts over.
+import { mkdir, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Command } from 'commander';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { createActivities } from '../../activities/index.js';
+import { createKubeAccess } from '../../activities/kube/index.js';
+import { createLogger } from '../../logging/logger.js';
+import { loadPlan, planDigest } from '../../plan/load.js';
+import { startTwin } from '../../twin/index.js';
+import { createWorker, installRuntime } from '../../worker/worker.js';
+import { migrationWorkflow } from '../../workflows/migration.js';
+import { TASK_QUEUE, TERMINAL_PHASES, statusQuery, type RunStatus } from '../../workflows/messages.js';
+import { CliError, ExitCode } from '../cli-kit.js';
+import { Presenter } from '../demo/presenter.js';
+import { defaultDataDir, startLocalTemporal } from '../local-temporal.js';
+import { whatWaits } from '../temporal.js';
+import { sendDecision, sendGateVerdict } from './run.js';
+
+const DEMO_RUN_ID = 'meshmove-demo';
+
+function example(rel: string): string {
+  // dist/client/commands → repo root, or client/commands → repo root.
+  for (const up of ['../../../', '../../']) {
+    const p = fileURLToPath(new URL(`${up}${rel}`, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  throw new CliError(`${rel} is missing from this installation`, ExitCode.failed);
+}
+
+interface DemoOptions {
+  fresh?: boolean;
+  autoApprove?: boolean;
+  dataDir: string;
+  scenario?: string;
+  plan?: string;
+  port: string;
+}
+
+export function registerDemoCommand(program: Command): void {
+  program
+    .command('demo')
+    .description("rehearse the field report's migration end to end: local Temporal + simulated cluster + worker, walked through gate by gate")
+    .option('--fresh', 'forget the previous demo run and start over')
+    .option('--auto-approve', 'approve every gate without asking (for scripts)')
+    .option('--data-dir <dir>', 'where the demo keeps its Temporal database, kubeconfig and backups', join(defaultDataDir(), 'demo'))
+    .option('--scenario <file>', 'the simulated cluster (default examples/twin/field-report.yaml)')
+    .option('--plan <file>', 'the plan (default examples/plans/field-report.yaml)')
+    .option('--port <n>', 'Temporal frontend port (the UI is on port+1000)', '17233')
+    .action((opts: DemoOptions) => runDemo(opts));
+}
+
+async function runDemo(opts: DemoOptions): Promise<void> {
+  installRuntime();
+  if (opts.fresh) await rm(opts.dataDir, { recursive: true, force: true });
+  await mkdir(opts.dataDir, { recursive: true });
+  const loaded = await loadPlan(opts.plan ?? example('examples/plans/field-report.yaml'));
+  // Backups of the rehearsal go next to its database, not into the current directory.
+  const plan = { ...loaded.plan, backup: { location: join(opts.dataDir, 'backups') } };
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  const stops: (() => Promise<unknown>)[] = [];
+  const stopAll = async () => {
+    for (const s of stops.reverse()) await s().catch(() => undefined);
+  };
+  let interrupted = false;
+  const onSignal = () => {
+    interrupted = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+
+  try {
+    say('meshmove demo — the field report\'s migration, rehearsed on a simulated cluster\n');
+    const port = Number(opts.port);
+    const server = await startLocalTemporal({ db: join(opts.dataDir, 'temporal.db'), port, uiPort: port + 1000 });
+    stops.push(() => server.stop());
+    say(`  Temporal      ${server.address}  (database ${server.db})`);
+    say(`  Temporal UI   ${server.uiUrl}`);
+
+    const twin = await startTwin(opts.scenario ?? example('examples/twin/field-report.yaml'), { kubeconfigPath: join(opts.dataDir, 'kubeconfig') });
+    stops.push(() => twin.close());
+    say(`  cluster       ${twin.apiUrl}  (kubectl --kubeconfig ${twin.kubeconfigPath} get ns,pods -A)`);
+    say(`  DNS           ${twin.dns.host}:${twin.dns.port}   gateways: ${Object.entries(twin.gateways).map(([k, g]) => `${k} ${g.address}:${g.port}`).join(', ')}`);
+
+    const logger = createLogger('demo-worker');
+    const activities = createActivities({
+      kube: (context) => createKubeAccess({ kubeconfig: twin.kubeconfigPath, context, logger }),
+      logger,
+      // The twin's DNS webhook checks this shared secret (never logged, never in history).
+      env: { ...process.env, [plan.dns.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'UNUSED']: twin.dnsWebhookSecret },
+    });
+    const worker = await createWorker({ target: { connectionOptions: { address: server.address }, namespace: 'default' }, activities });
+    const workerDone = worker.run();
+    stops.push(async () => {
+      worker.shutdown();
+      await workerDone;
+    });
+    say('  worker        running\n');
+
+    const client = new Client({ connection: await Connection.connect({ address: server.address }) });
+    const starter = plan.approvers[0] ?? 'operator';
+    const approver = plan.fourEyes ? (plan.approvers.find((a) => a !== starter) ?? starter) : starter;
+    const handle = client.workflow.getHandle(DEMO_RUN_ID);
+    const existing = await handle.describe().catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
+    if (existing && existing.status.name === 'RUNNING') {
+      say(`Resuming run ${DEMO_RUN_ID} from the database (use --fresh to start over).`);
+    } else if (existing) {
+      const s = await handle.query(statusQuery).catch(() => undefined);
+      say(`The demo run ${DEMO_RUN_ID} already ended (${s?.phase ?? existing.status.name}). Run \`meshmove demo --fresh\` to rehearse again.`);
+      if (s) summarize(s, plan.backup.location, server.uiUrl, []);
+      return;
+    } else {
+      await client.workflow.start(migrationWorkflow, {
+        taskQueue: TASK_QUEUE,
+        workflowId: DEMO_RUN_ID,
+        args: [{ plan, planDigest: planDigest(plan), startedBy: starter }],
+      });
+      say(`Started run ${DEMO_RUN_ID} as ${starter}. Gates are approved as ${approver}${plan.fourEyes ? ' (four-eyes: the starter may not approve)' : ''}.`);
+      say(`Follow it elsewhere too: TEMPORAL_ADDRESS=${server.address} meshmove status ${DEMO_RUN_ID} --watch\n`);
+    }
+
+    const presenter = new Presenter();
+    const answered = new Set<string>();
+    let final: RunStatus | undefined;
+    while (!interrupted) {
+      const s = await handle.query(statusQuery);
+      const a = await whatWaits(client, s);
+      presenter.update(s, a);
+      if (TERMINAL_PHASES.includes(s.phase)) {
+        final = s;
+        break;
+      }
+      const gate = a.gates[0];
+      if (gate && !answered.has(`${gate.workflowId}/${gate.digest}`)) {
+        const answer = await presenter.askGate(gate, approver, opts.autoApprove === true);
+        answered.add(`${gate.workflowId}/${gate.digest}`);
+        await sendGateVerdict(client, DEMO_RUN_ID, gate.id, { ...answer, by: approver, digest: gate.digest }).catch((err: Error) => say(`    ${err.message}`));
+        continue;
+      }
+      const d = a.decisions[0];
+      if (d && !answered.has(`${d.workflowId}/${d.step}/${d.error}`)) {
+        answered.add(`${d.workflowId}/${d.step}/${d.error}`);
+        const answer = await presenter.askDecision(d, approver, opts.autoApprove === true);
+        if (answer) await sendDecision(client, d, answer.decision, approver, answer.reason).catch((err: Error) => say(`    ${err.message}`));
+        continue;
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    if (final) {
+      presenter.finish();
+      summarize(final, plan.backup.location, server.uiUrl, presenter.phaseDurations);
+      if (final.phase !== 'completed') process.exitCode = ExitCode.failed;
+    } else {
+      say(`\nStopped. The run is kept in ${server.db}; \`meshmove demo\` resumes it.`);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stopAll();
+  }
+}
+
+function summarize(s: RunStatus, backupRoot: string, uiUrl: string, durations: [string, number][]): void {
+  const say = (line: string) => process.stdout.write(`${line}\n`);
+  say(`\n══ ${s.workflowId}: ${s.phase}${s.outcome && s.outcome !== s.phase ? ` — ${s.outcome}` : ''}`);
+  const by = (state: string) => s.namespaces.filter((n) => n.state === state).map((n) => n.name);
+  say(`  namespaces migrated: ${by('migrated').join(', ') || 'none'}${by('rolled-back').length ? `; moved back: ${by('rolled-back').join(', ')}` : ''}`);
+  for (const step of s.steps.filter((x) => x.summary)) say(`  ${step.title}: ${step.summary}`);
+  if (durations.length) say(`  time per phase: ${durations.map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)}s`).join(', ')}`);
+  say(`  decisions: ${s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`).join('; ') || 'none'}`);
+  say(`  backup: ${s.backup?.location ?? backupRoot}`);
+  say(`  history: meshmove history ${s.workflowId} > history.json   (Temporal UI: ${uiUrl}/namespaces/default/workflows/${s.workflowId})`);
+}

@@ -1,0 +1,101 @@
+// `meshmove twin serve` runs the simulated cluster (the twin) until interrupted;
+// `meshmove twin generate` writes a large scenario for scale tests.
+import { writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, type Command } from 'commander';
+import { generateScenarioYaml } from '../../scripts/gen-twin-scenario.js';
+import { startTwin, type Twin } from '../../twin/index.js';
+import { loadScenario, ScenarioError } from '../../twin/scenario.js';
+import { CliError, ExitCode, emit } from '../cli-kit.js';
+
+function portArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('a port number (0-65535; 0 picks a free one)');
+  return n;
+}
+
+function countArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('a whole number of at least 1');
+  return n;
+}
+
+/** What `twin serve` prints: where everything listens. */
+export function twinSummary(t: Twin): Record<string, unknown> {
+  return {
+    scenario: t.scenario.metadata.name,
+    apiUrl: t.apiUrl,
+    kubeconfig: t.kubeconfigPath,
+    context: t.context,
+    dns: `${t.dns.host}:${t.dns.port}`,
+    gateways: t.gateways,
+    control: t.controlUrls,
+    dnsWebhook: { url: `${t.apiUrl}/_twin/dns`, secretEnv: t.scenario.dns.webhookSecretEnv, usingDemoSecret: process.env[t.scenario.dns.webhookSecretEnv] ? false : true },
+  };
+}
+
+function human(t: Twin): string {
+  const lines = [
+    `twin "${t.scenario.metadata.name}" is running (Ctrl-C to stop)`,
+    `  API server:  ${t.apiUrl}`,
+    `  kubeconfig:  ${t.kubeconfigPath}  (context ${t.context})`,
+    `               kubectl --kubeconfig ${t.kubeconfigPath} get ns,pods -A`,
+    `  DNS:         ${t.dns.host}:${t.dns.port} (UDP and TCP)`,
+    ...Object.entries(t.gateways).map(([k, g]) => `  gateway:     ${k} → ${g.url}`),
+    `  control:     ${t.controlUrls.istio}  ${t.controlUrls.proxies}  ${t.controlUrls.istioFaults}`,
+    `               ${t.controlUrls.requests}  ${t.controlUrls.faults}  ${t.controlUrls.dns}`,
+    `  DNS webhook: POST ${t.apiUrl}/_twin/dns signed with $${t.scenario.dns.webhookSecretEnv}${process.env[t.scenario.dns.webhookSecretEnv] ? '' : ' (unset: using the demo secret "meshmove-demo-dns-secret")'}`,
+  ];
+  return lines.join('\n');
+}
+
+export function registerTwinCommands(program: Command): void {
+  const twin = program.command('twin').description('the simulated cluster: two Istio control planes served over the real Kubernetes API');
+
+  twin
+    .command('serve')
+    .description('run the twin described by a scenario file until interrupted')
+    .requiredOption('--scenario <file>', 'scenario YAML (e.g. examples/twin/field-report.yaml)')
+    .option('--port <n>', 'API server port (overrides the scenario; 0 = any free port)', portArg)
+    .option('--dns-port <n>', 'DNS port (overrides the scenario; 0 = any free port)', portArg)
+    .option('--random-ports', 'every port (API, DNS, gateways) picked free: several twins side by side')
+    .option('--kubeconfig-out <path>', 'write the kubeconfig here (default: a temp file removed on exit)')
+    .option('--json', 'print where it listens as JSON')
+    .action(async (opts: { scenario: string; port?: number; dnsPort?: number; randomPorts?: boolean; kubeconfigOut?: string; json?: boolean }) => {
+      try {
+        await loadScenario(opts.scenario);
+      } catch (err) {
+        if (err instanceof ScenarioError) throw new CliError(err.message, ExitCode.badInput, err.problems);
+        throw new CliError(`cannot read scenario ${opts.scenario}: ${(err as Error).message}`, ExitCode.badInput);
+      }
+      const t = await startTwin(opts.scenario, {
+        ...(opts.randomPorts ? { randomPorts: true } : {}),
+        ...(opts.port !== undefined ? { apiPort: opts.port } : {}),
+        ...(opts.dnsPort !== undefined ? { dnsPort: opts.dnsPort } : {}),
+        ...(opts.kubeconfigOut ? { kubeconfigPath: resolve(opts.kubeconfigOut) } : {}),
+      });
+      emit(opts, twinSummary(t), () => human(t));
+      await new Promise<void>((done) => {
+        let closing = false;
+        const stop = (): void => {
+          if (closing) return;
+          closing = true;
+          void t.close().then(done, done);
+        };
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+
+  twin
+    .command('generate')
+    .description('write a large scenario (the field report\'s control planes and N namespaces x M deployments)')
+    .requiredOption('--namespaces <n>', 'application namespaces', countArg)
+    .requiredOption('--deployments <m>', 'Deployments per namespace', countArg)
+    .option('-o, --output <file>', 'write to this file instead of stdout')
+    .action(async (opts: { namespaces: number; deployments: number; output?: string }) => {
+      const text = generateScenarioYaml({ namespaces: opts.namespaces, deployments: opts.deployments });
+      if (opts.output) await writeFile(opts.output, text);
+      else process.stdout.write(text);
+    });
+}

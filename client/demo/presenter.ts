@@ -1,0 +1,142 @@
+// The demo's terminal walk-through: progress lines as the run moves (phase, wave, namespace, step),
+// each gate with its summary and a prompt, each failed step with the decision to take.
+import { createInterface, type Interface } from 'node:readline/promises';
+import type { RunStatus, StepRecord } from '../../workflows/messages.js';
+import type { Attention } from '../temporal.js';
+
+export type GateAnswer = { verdict: 'approve' } | { verdict: 'reject'; reason: string };
+export type DecisionAnswer = { decision: 'retry' | 'skip' | 'rollback' | 'abort'; reason?: string };
+
+const PHASE_TITLE: Record<string, string> = {
+  preflight: 'Before migration: preflight checks and backup',
+  'awaiting-start': 'Before migration: waiting for the start gate',
+  namespaces: 'Namespaces, wave by wave',
+  'dns-cutover': 'DNS cutover',
+  verifying: 'After migration: verification',
+  decommissioning: 'Decommission the old control plane',
+  'rolling-back': 'Rolling back (newest change first)',
+  completed: 'Completed',
+  'rolled-back': 'Rolled back',
+  aborted: 'Aborted',
+};
+
+/** Prints what changed between two looks at a run; remembers what it printed. */
+export class Presenter {
+  private phase?: string;
+  private readonly seen = new Map<string, string>();
+  private readonly phaseStarted = new Map<string, number>();
+  readonly phaseDurations: [string, number][] = [];
+  private rl?: Interface;
+  private lastWait = '';
+
+  constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
+
+  private get tty(): boolean {
+    return (this.out as NodeJS.WriteStream).isTTY === true;
+  }
+
+  private say(line: string): void {
+    if (this.lastWait) {
+      // On a terminal the progress line is still open; elsewhere it already ended with a newline.
+      if (this.tty) this.out.write('\n');
+      this.lastWait = '';
+    }
+    this.out.write(`${line}\n`);
+  }
+
+  /** A one-line progress display for long waits (rewritten in place on a terminal). */
+  private waiting(line: string): void {
+    if (line === this.lastWait) return;
+    if (this.tty) this.out.write(`\r\x1b[2K${line}`);
+    else if (!this.lastWait) this.out.write(`${line}\n`);
+    this.lastWait = line;
+  }
+
+  update(s: RunStatus, a: Attention): void {
+    if (s.phase !== this.phase) {
+      const now = Date.now();
+      if (this.phase) this.phaseDurations.push([this.phase, now - (this.phaseStarted.get(this.phase) ?? now)]);
+      this.phaseStarted.set(s.phase, now);
+      this.phase = s.phase;
+      this.say(`\n▌ ${PHASE_TITLE[s.phase] ?? s.phase}`);
+    }
+    for (const step of s.steps) this.step('', step);
+    for (const g of s.gates) {
+      const key = `gate ${g.id}`;
+      const state = `${g.state}${g.decidedBy ? ` by ${g.decidedBy}` : ''}`;
+      if (this.seen.get(key) !== state && g.state !== 'open') this.say(`  ${g.state === 'approved' ? '✓' : '✗'} gate ${g.id}: ${state}${g.reason ? ` (${g.reason})` : ''}`);
+      this.seen.set(key, state);
+    }
+    for (const n of s.namespaces) {
+      const key = `ns ${n.name}`;
+      if (this.seen.get(key) !== n.state && n.state !== 'pending') {
+        const mark = n.state === 'migrated' ? '✓' : n.state === 'failed' ? '✗' : n.state === 'migrating' ? '▶' : '↶';
+        this.say(`  ${mark} namespace ${n.name} (wave ${n.wave}): ${n.state}${n.error ? ` — ${n.error}` : ''}`);
+      }
+      this.seen.set(key, n.state);
+      const child = a.children.get(n.name);
+      if (child) for (const step of child.steps) this.step(`${n.name}: `, step);
+    }
+    const running = [...a.children.values()].flatMap((c) => c.steps.filter((x) => x.state === 'running').map((x) => `${c.namespaces[0]?.name}: ${x.title}`));
+    const own = s.steps.find((x) => x.state === 'running');
+    const busy = [...(own ? [own.title] : []), ...running];
+    if (busy.length && !a.gates.length && !a.decisions.length) this.waiting(`    … ${busy.join(' | ')} (${new Date().toISOString().slice(11, 19)})`);
+  }
+
+  private step(prefix: string, step: StepRecord): void {
+    const key = `step ${prefix}${step.id}`;
+    const state = `${step.state}:${step.attempts}`;
+    if (this.seen.get(key) === state || step.state === 'running' || step.state === 'pending') {
+      this.seen.set(key, state);
+      return;
+    }
+    this.seen.set(key, state);
+    const mark = { succeeded: '✓', failed: '✗', skipped: '↷', compensated: '↶', compensating: '↶' }[step.state] ?? '·';
+    const tail = step.state === 'failed' ? ` — ${step.lastError}` : step.summary ? ` — ${step.summary}` : '';
+    this.say(`    ${mark} ${prefix}${step.title}${tail}`);
+  }
+
+  private async ask(question: string): Promise<string> {
+    this.rl ??= createInterface({ input: process.stdin, output: process.stdout });
+    return (await this.rl.question(question)).trim();
+  }
+
+  async askGate(gate: Attention['gates'][number], as: string, auto: boolean): Promise<GateAnswer> {
+    this.say(`\n  ? gate ${gate.id}: ${gate.summary.title}`);
+    for (const d of gate.summary.details) this.say(`      - ${d}`);
+    for (const c of gate.summary.commands ?? []) this.say(`      $ ${c}`);
+    if (auto) {
+      this.say(`    approving as ${as} (--auto-approve)`);
+      return { verdict: 'approve' };
+    }
+    for (;;) {
+      const a = (await this.ask(`    approve as ${as}? [y]es / [r]eject: `)).toLowerCase();
+      if (a === 'y' || a === 'yes') return { verdict: 'approve' };
+      if (a === 'r' || a === 'reject') {
+        const reason = await this.ask('    reason: ');
+        if (reason) return { verdict: 'reject', reason };
+      }
+    }
+  }
+
+  async askDecision(d: Attention['decisions'][number], as: string, auto: boolean): Promise<DecisionAnswer | null> {
+    this.say(`\n  ✗ step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} failed: ${d.error}`);
+    this.say(`    the run is paused; other terminals can answer with: meshmove decide RUN ${d.allowed.join('|')}`);
+    if (auto) {
+      this.say('    --auto-approve does not decide failures: waiting for a decision from another terminal');
+      return null;
+    }
+    for (;;) {
+      const a = (await this.ask(`    decide as ${as} [${d.allowed.join('/')}]: `)).toLowerCase() as DecisionAnswer['decision'];
+      if (!d.allowed.includes(a)) continue;
+      if (a === 'retry') return { decision: a };
+      const reason = await this.ask('    reason: ');
+      if (reason) return { decision: a, reason };
+    }
+  }
+
+  finish(): void {
+    if (this.phase) this.phaseDurations.push([this.phase, Date.now() - (this.phaseStarted.get(this.phase) ?? Date.now())]);
+    this.rl?.close();
+  }
+}

@@ -1,0 +1,84 @@
+// What every controller gets: the verbs (through admission and validation, as the real
+// controller-manager's API calls are), the store for reads and events, and the timings.
+import type { Logger } from '../../../logging/logger.js';
+import type { FaultController } from '../faults.js';
+import type { PodLogs } from '../logs.js';
+import type { ApiCore } from '../operations.js';
+import type { ResourceDef } from '../resources.js';
+import type { Store } from '../storage.js';
+import type { KubeObject, OwnerReference } from '../types.js';
+
+export interface ControllerContext {
+  core: ApiCore;
+  store: Store;
+  faults: FaultController;
+  logs: PodLogs;
+  logger: Logger;
+  podStartDelayMs: number;
+  rolloutPodDelayMs: number;
+  nodeName: string;
+}
+
+export function defOf(ctx: ControllerContext, group: string, resource: string): ResourceDef {
+  return ctx.core.registry.get(group, resource)!;
+}
+
+export function controllerRef(o: KubeObject): OwnerReference | undefined {
+  return (o.metadata.ownerReferences ?? []).find((r) => r.controller === true);
+}
+
+export function ownedBy(o: KubeObject, owner: KubeObject): boolean {
+  return controllerRef(o)?.uid === owner.metadata.uid;
+}
+
+export function ownerRefTo(owner: KubeObject, apiVersion: string, kind: string): OwnerReference {
+  return { apiVersion, kind, name: owner.metadata.name!, uid: owner.metadata.uid!, controller: true, blockOwnerDeletion: true };
+}
+
+/** FNV-1a 32 over a canonical JSON form, encoded like apimachinery's rand.SafeEncodeString. */
+export function templateHash(template: unknown): string {
+  const canonical = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map(canonical);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+    return v;
+  };
+  const s = JSON.stringify(canonical(template));
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
+  return String(h).split('').map((c) => alphabet[c.charCodeAt(0) % alphabet.length]).join('');
+}
+
+export function isPodActive(p: KubeObject): boolean {
+  const phase = (p.status as { phase?: string } | undefined)?.phase;
+  return !p.metadata.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed';
+}
+
+export interface Condition { type: string; status: 'True' | 'False' | 'Unknown'; reason?: string; message?: string; lastTransitionTime?: string; lastUpdateTime?: string }
+
+/** Sets a condition, keeping lastTransitionTime when the status does not change. */
+export function setCondition(conds: Condition[], c: Condition, now: string, withUpdateTime = false): Condition[] {
+  const prev = conds.find((x) => x.type === c.type);
+  const same = prev && prev.status === c.status && prev.reason === c.reason && prev.message === c.message;
+  const next: Condition = {
+    ...c,
+    ...(withUpdateTime ? { lastUpdateTime: same ? prev.lastUpdateTime ?? now : now } : {}),
+    lastTransitionTime: prev && prev.status === c.status ? prev.lastTransitionTime ?? now : now,
+  };
+  return [...conds.filter((x) => x.type !== c.type), next];
+}
+
+/** A warning Event like the controllers emit (best effort). */
+export async function recordEvent(ctx: ControllerContext, about: KubeObject, kind: string, type: 'Normal' | 'Warning', reason: string, message: string, component: string): Promise<void> {
+  const ns = about.metadata.namespace ?? 'default';
+  const now = ctx.core.now();
+  try {
+    await ctx.core.create(defOf(ctx, '', 'events'), 'v1', ns, {
+      metadata: { generateName: `${about.metadata.name ?? 'x'}.`, namespace: ns },
+      involvedObject: { kind, namespace: ns, name: about.metadata.name, uid: about.metadata.uid, apiVersion: about.apiVersion, resourceVersion: about.metadata.resourceVersion },
+      reason, message, type, source: { component }, firstTimestamp: now, lastTimestamp: now, count: 1, reportingComponent: component, reportingInstance: '',
+    });
+  } catch (e) {
+    ctx.logger.debug({ err: e }, 'event not recorded');
+  }
+}

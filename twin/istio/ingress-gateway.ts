@@ -1,0 +1,172 @@
+// An ingress gateway: a real HTTP server on its own loopback address (its "external IP"), and in the
+// cluster its Deployment (pods injected with the gateway template by its revision's webhook) and a
+// LoadBalancer Service whose status carries that address. A request is routed with the config of
+// the istiod the gateway's proxy is connected to (gateway-routing.ts); a gateway whose proxy is not
+// connected has no listeners and answers 503.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
+import type { Logger } from '../../logging/logger.js';
+import { IstioLabel, isDefaultRevision } from '../../mesh/naming.js';
+import type { GatewaySpec } from '../scenario.js';
+import { forwardToBackend, type AppBackends } from './app-backends.js';
+import type { ClusterView } from './cluster-view.js';
+import { routeRequest, type RouteDecision } from './gateway-routing.js';
+import { closeServer } from './injector-server.js';
+import type { Istiod } from './istiod.js';
+import { MERGE_PATCH, createIfMissing, retrying, type KubeClients } from './kube-client.js';
+import { endpointsAnnotation } from './pod-network.js';
+import type { SidecarConnections } from './sidecar-connections.js';
+import { TEMPLATES_ANNOTATION } from './sidecar-template.js';
+
+/** The port the gateway container listens on inside its pod (the Service's targetPort). */
+export const GATEWAY_CONTAINER_PORT = 8080;
+export const REASON_HEADER = 'x-twin-reason';
+
+export interface IngressGatewayOptions {
+  spec: GatewaySpec;
+  kube: KubeClients;
+  view: ClusterView;
+  connections: SidecarConnections;
+  istiodFor: (revision: string) => Istiod | undefined;
+  backends: AppBackends;
+  logger: Logger;
+}
+
+export class IngressGateway {
+  private server: Server | undefined;
+  port = 0;
+  requests = 0;
+
+  constructor(private readonly o: IngressGatewayOptions) {}
+
+  get name(): string {
+    return this.o.spec.name;
+  }
+
+  get namespace(): string {
+    return this.o.spec.namespace;
+  }
+
+  get address(): string {
+    return this.o.spec.address;
+  }
+
+  get url(): string {
+    return `http://${this.o.spec.address}:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const server = createServer((req, res) => void this.handle(req, res));
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(this.o.spec.port, this.o.spec.address, () => resolve());
+    });
+    this.server = server;
+    this.port = (server.address() as AddressInfo).port;
+  }
+
+  async close(): Promise<void> {
+    if (this.server) await closeServer(this.server);
+  }
+
+  /** Pod labels: the scenario's plus what makes its revision's webhook inject it (the gateway chart's). */
+  podLabels(): Record<string, string> {
+    const l: Record<string, string> = { ...this.o.spec.labels, [IstioLabel.inject]: 'true' };
+    if (!isDefaultRevision(this.o.spec.revision)) l[IstioLabel.rev] = this.o.spec.revision;
+    return l;
+  }
+
+  async install(): Promise<void> {
+    const { kube, spec } = this.o;
+    const deploy: V1Deployment = {
+      apiVersion: 'apps/v1',
+      kind: 'Deployment',
+      metadata: { name: spec.name, namespace: spec.namespace, labels: { ...spec.labels } },
+      spec: {
+        replicas: spec.replicas,
+        selector: { matchLabels: { ...spec.labels } },
+        template: {
+          metadata: {
+            labels: this.podLabels(),
+            annotations: { [TEMPLATES_ANNOTATION]: 'gateway', ...endpointsAnnotation({ [GATEWAY_CONTAINER_PORT]: `http://${spec.address}:${this.port}` }) },
+          },
+          spec: {
+            containers: [{ name: 'istio-proxy', image: 'auto', ports: [{ containerPort: GATEWAY_CONTAINER_PORT, name: 'http2', protocol: 'TCP' }] }],
+          },
+        },
+      },
+    };
+    const svc: V1Service = {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: { name: spec.name, namespace: spec.namespace, labels: { ...spec.labels } },
+      spec: {
+        type: 'LoadBalancer',
+        selector: { ...spec.labels },
+        ports: [{ name: 'http2', port: this.port, targetPort: GATEWAY_CONTAINER_PORT, protocol: 'TCP' }],
+      },
+    };
+    await createIfMissing(() => kube.apps.createNamespacedDeployment({ namespace: spec.namespace, body: deploy }));
+    await createIfMissing(() => kube.core.createNamespacedService({ namespace: spec.namespace, body: svc }));
+    // The cloud controller's part: publish the external address through the status subresource.
+    const status = { status: { loadBalancer: { ingress: [{ ip: spec.address, ports: [{ port: this.port, protocol: 'TCP' }] }] } } };
+    await retrying(() => kube.core.patchNamespacedServiceStatus({ name: spec.name, namespace: spec.namespace, body: status }, MERGE_PATCH));
+  }
+
+  /** The gateway's running pods and, of those, one whose proxy is connected. */
+  private connectedPod(): { pod?: V1Pod; revision?: string; reason: string } {
+    const pods = this.o.view.pods.list().filter((p) =>
+      p.metadata?.namespace === this.o.spec.namespace &&
+      Object.entries(this.o.spec.labels).every(([k, v]) => p.metadata?.labels?.[k] === v));
+    let reason = 'no gateway pod is running';
+    for (const p of pods) {
+      const c = this.o.connections.connection(p);
+      if (c.connected && c.revision) return { pod: p, revision: c.revision, reason: '' };
+      if (c.reason) reason = `gateway proxy ${p.metadata?.name ?? ''} not connected: ${c.reason}`;
+    }
+    return { reason };
+  }
+
+  /** Routing decision for a request, from the current cluster state. */
+  decide(hostHeader: string | undefined, path: string): RouteDecision {
+    const { pod, revision, reason } = this.connectedPod();
+    const istiod = revision ? this.o.istiodFor(revision) : undefined;
+    if (!pod || !istiod) return { status: 503, reason };
+    const view = this.o.view;
+    return routeRequest(hostHeader, path, {
+      podLabels: pod.metadata?.labels ?? {},
+      namespace: this.o.spec.namespace,
+      gateways: view.gateways.list(),
+      virtualServices: view.virtualServices.list(),
+      seesConfigIn: (ns) => istiod.seesConfigIn(ns),
+      discovers: (ns) => istiod.discovers(ns),
+      serviceExists: (ns, name) => view.services.get(name, ns) !== undefined,
+      hasEndpoints: (ns, name) => view.readyEndpoints(ns, name).length > 0,
+    });
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    this.requests++;
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const decision = this.decide(req.headers.host, req.url ?? '/');
+    if (decision.status === 404) {
+      res.writeHead(404, { [REASON_HEADER]: decision.reason }).end();
+      return;
+    }
+    if (decision.status === 503) {
+      res.writeHead(503, { 'Content-Type': 'text/plain', [REASON_HEADER]: decision.reason }).end('no healthy upstream');
+      return;
+    }
+    try {
+      const headers: Record<string, string> = {};
+      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'content-length') headers[k] = v;
+      const out = await forwardToBackend(this.o.backends, decision.destination, req.method ?? 'GET', req.url ?? '/', headers, Buffer.concat(chunks));
+      res.writeHead(out.status, { ...out.headers, 'x-twin-route': decision.virtualService }).end(out.body);
+    } catch (err) {
+      this.o.logger.warn({ err: String(err), gateway: this.name }, 'upstream failed');
+      res.writeHead(503, { 'Content-Type': 'text/plain', [REASON_HEADER]: 'upstream connect error' }).end('upstream connect error or disconnect/reset before headers');
+    }
+  }
+}

@@ -1,0 +1,92 @@
+// istiod's sidecar-injector webhook: POST /inject with an AdmissionReview (admission.k8s.io v1 or
+// v1beta1), answered with a JSONPatch injecting this revision's sidecar, or allowed unchanged when
+// the injector's own checks say no (opt-out, host network, kube-system). Reached by the API server
+// through the MWC's clientConfig.service → istiod Service → pod network annotation.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Logger } from '../../logging/logger.js';
+import { INJECT_PATH, injectorAccepts } from '../../mesh/injection.js';
+import { injectionPatch, type PodForInjection, type SidecarParams } from './sidecar-template.js';
+
+export interface AdmissionReviewRequest {
+  apiVersion?: string;
+  kind?: string;
+  request?: { uid?: string; namespace?: string; operation?: string; kind?: { kind?: string }; object?: PodForInjection & { metadata?: { namespace?: string } } };
+}
+
+/** The AdmissionReview answer for one request (pure; the server only frames it). */
+export function reviewResponse(review: AdmissionReviewRequest, params: SidecarParams): Record<string, unknown> {
+  const req = review.request;
+  const apiVersion = review.apiVersion ?? 'admission.k8s.io/v1';
+  const base = { apiVersion, kind: 'AdmissionReview' };
+  if (!req || typeof req.uid !== 'string') {
+    return { ...base, response: { uid: '', allowed: false, status: { code: 400, message: 'AdmissionReview has no request' } } };
+  }
+  const pod = req.object;
+  if (req.kind?.kind !== 'Pod' || req.operation !== 'CREATE' || !pod) {
+    return { ...base, response: { uid: req.uid, allowed: true } };
+  }
+  const namespace = req.namespace ?? pod.metadata?.namespace ?? '';
+  if (!injectorAccepts(pod as Parameters<typeof injectorAccepts>[0], namespace)) {
+    return { ...base, response: { uid: req.uid, allowed: true } };
+  }
+  const patch = injectionPatch(pod, params);
+  return {
+    ...base,
+    response: { uid: req.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') },
+  };
+}
+
+export interface InjectorServer {
+  /** `http://127.0.0.1:PORT`, what the istiod pods' endpoint annotation maps 15017 to. */
+  url: string;
+  port: number;
+  injections: () => number;
+  close(): Promise<void>;
+}
+
+export async function startInjectorServer(params: SidecarParams, logger: Logger, host = '127.0.0.1'): Promise<InjectorServer> {
+  let injections = 0;
+  const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (req.method !== 'POST' || path !== INJECT_PATH) {
+      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
+      return;
+    }
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      let review: AdmissionReviewRequest;
+      try {
+        review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReviewRequest;
+      } catch {
+        res.writeHead(400, { 'Content-Type': 'text/plain' }).end('could not decode body\n');
+        return;
+      }
+      const answer = reviewResponse(review, params);
+      if ((answer.response as { patch?: string }).patch) {
+        injections++;
+        logger.debug({ revision: params.revision, namespace: review.request?.namespace }, 'injected sidecar');
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer));
+    });
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://${host}:${port}`,
+    port,
+    injections: () => injections,
+    close: () => closeServer(server),
+  };
+}
+
+export function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}

@@ -1,0 +1,148 @@
+// The Istio side of the twin, assembled: shared informers, one Istiod per control plane, the
+// gateways, the app backends, sidecar connection tracking and the probe runner. It talks to the
+// cluster only through the Kubernetes API (KubeClients), so it can run against any API server.
+import type { Logger } from '../../logging/logger.js';
+import { IstioLabel } from '../../mesh/naming.js';
+import { rootCaIds, type Scenario } from '../scenario.js';
+import { startAppBackends, type AppBackends } from './app-backends.js';
+import { ClusterView, isPodReady } from './cluster-view.js';
+import { IstioFaultState } from './fault-state.js';
+import { IngressGateway } from './ingress-gateway.js';
+import { Istiod } from './istiod.js';
+import type { KubeClients } from './kube-client.js';
+import { ProbeRunner } from './probe-runner.js';
+import { createRootCa, rootFingerprint, type RootCa } from './root-ca.js';
+import { SidecarConnections } from './sidecar-connections.js';
+
+export interface MeshLayerOptions {
+  scenario: Scenario;
+  kube: KubeClients;
+  logger: Logger;
+  /** Gateway ports by `<namespace>/<name>`, overriding the scenario (tests pass 0). */
+  gatewayPorts?: Record<string, number>;
+  /** How long to wait for istiod pods to become Ready. */
+  readyTimeoutMs?: number;
+}
+
+export async function waitFor(what: string, cond: () => boolean, timeoutMs: number, intervalMs = 20): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+export class MeshLayer {
+  readonly view: ClusterView;
+  readonly faults: IstioFaultState;
+  readonly istiods = new Map<string, Istiod>();
+  readonly gateways: IngressGateway[] = [];
+  readonly roots = new Map<string, RootCa>();
+  readonly connections: SidecarConnections;
+  private probeRunner: ProbeRunner | undefined;
+  private backendsServer: AppBackends | undefined;
+
+  private constructor(private readonly o: MeshLayerOptions) {
+    this.view = new ClusterView(o.kube, o.logger);
+    this.faults = new IstioFaultState(o.scenario.faults.istio);
+    this.connections = new SidecarConnections(this.view, (rev) => this.istiods.get(rev)?.root.pem);
+  }
+
+  get backends(): AppBackends {
+    if (!this.backendsServer) throw new Error('mesh layer not started');
+    return this.backendsServer;
+  }
+
+  get probes(): ProbeRunner {
+    if (!this.probeRunner) throw new Error('mesh layer not started');
+    return this.probeRunner;
+  }
+
+  /** Installs the control planes and gateways (their namespaces must exist) and starts everything. */
+  static async start(o: MeshLayerOptions): Promise<MeshLayer> {
+    const m = new MeshLayer(o);
+    try {
+      await m.startAll();
+    } catch (err) {
+      await m.close();
+      throw err;
+    }
+    return m;
+  }
+
+  private async startAll(): Promise<void> {
+    const { scenario, kube, logger } = this.o;
+    this.view.start();
+    await this.view.synced();
+    this.backendsServer = await startAppBackends();
+    const ids = rootCaIds(scenario);
+    for (const cp of scenario.controlPlanes) {
+      const id = ids.get(cp.revision)!;
+      if (!this.roots.has(id)) this.roots.set(id, createRootCa(id));
+      const istiod = new Istiod({
+        spec: cp, root: this.roots.get(id)!, kube, view: this.view, connections: this.connections, faults: this.faults,
+        caRewriteDelayMs: scenario.timings.caRewriteDelayMs, logger: logger.child({ component: 'istiod', revision: cp.revision }),
+      });
+      this.istiods.set(cp.revision, istiod);
+      await istiod.startServers();
+      await istiod.install();
+      istiod.startControllers();
+    }
+    this.connections.start();
+    const istiodFor = (rev: string): Istiod | undefined => this.istiods.get(rev);
+    this.probeRunner = new ProbeRunner({ kube, view: this.view, connections: this.connections, istiodFor, backends: this.backendsServer, logger });
+    this.probeRunner.start();
+    // Pods are injected only once the injector answers (failurePolicy Fail): wait for istiod.
+    await waitFor('istiod pods to become Ready', () => [...this.istiods.values()].every((i) =>
+      this.view.pods.list().some((p) => p.metadata?.namespace === i.namespace && p.metadata.labels?.app === 'istiod' &&
+        p.metadata.labels[IstioLabel.rev] === i.revision && isPodReady(p))), this.o.readyTimeoutMs ?? 30_000);
+    await Promise.all([...this.istiods.values()].map((i) => i.meshConfigSynced()));
+    for (const g of scenario.gateways) {
+      const key = `${g.namespace}/${g.name}`;
+      const port = this.o.gatewayPorts?.[key] ?? g.port;
+      const gw = new IngressGateway({ spec: { ...g, port }, kube, view: this.view, connections: this.connections, istiodFor, backends: this.backendsServer, logger });
+      await gw.start();
+      await gw.install();
+      this.gateways.push(gw);
+    }
+  }
+
+  gateway(namespace: string, name: string): IngressGateway | undefined {
+    return this.gateways.find((g) => g.namespace === namespace && g.name === name);
+  }
+
+  /** Pods with a sidecar, where they are connected and why not (GET /_twin/istio/proxies). */
+  proxies(): Array<Record<string, unknown>> {
+    return this.view.pods.list().flatMap((p) => {
+      const c = this.connections.connection(p);
+      if (c.reason === 'no sidecar') return [];
+      return [{
+        pod: `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`,
+        revision: c.revision,
+        connected: c.connected,
+        ...(c.reason ? { reason: c.reason } : {}),
+        mountedRootFingerprint: rootFingerprint(this.connections.mountedRoot(p)),
+        stale: this.faults.proxyStale(p.metadata?.namespace ?? '', p.metadata?.name ?? ''),
+      }];
+    });
+  }
+
+  describe(): Record<string, unknown> {
+    return {
+      controlPlanes: [...this.istiods.values()].map((i) => i.describe()),
+      gateways: this.gateways.map((g) => ({ name: g.name, namespace: g.namespace, url: g.url, address: g.address, port: g.port, requests: g.requests })),
+      appBackends: this.backendsServer?.url ?? null,
+      faults: this.faults.get(),
+      recentProbes: this.probeRunner?.history.slice(-20) ?? [],
+    };
+  }
+
+  async close(): Promise<void> {
+    this.probeRunner?.stop();
+    this.connections.stop();
+    await Promise.all(this.gateways.map((g) => g.close()));
+    await Promise.all([...this.istiods.values()].map((i) => i.close()));
+    this.view.stop();
+    await this.backendsServer?.close();
+  }
+}
