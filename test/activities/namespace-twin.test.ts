@@ -7,11 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Info } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
 import { PREVIOUS_LABELS_ANNOTATION } from '../../activities/namespace/labels.js';
-import { explainInjection, relabelNamespace, restartWorkloads, restoreNamespaceLabels, verifyProxies, verifyTraffic, waitCaReady } from '../../activities/namespace/index.js';
+import { driftCheck, explainInjection, relabelNamespace, restartWorkloads, restoreNamespaceLabels, verifyProxies, verifyTraffic, waitCaReady } from '../../activities/namespace/index.js';
 import type { ClusterDeps } from '../../activities/namespace/deps.js';
 import { parsePlanText } from '../../plan/load.js';
+import { runBackup } from '../../activities/backup/index.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { Plan } from '../../plan/schema.js';
 import { startTwin, type Twin } from '../../twin/index.js';
 
@@ -36,7 +42,7 @@ beforeAll(async () => {
   twin = await startTwin(SCENARIO, { randomPorts: true, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20 } });
   kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 });
   plan = parsePlanText(readFileSync(PLAN, 'utf8'));
-  deps = { kube, tuning: { pollMs: 50, caReadyTimeoutMs: 10_000, probeTimeoutMs: 20_000, proxySettleMs: 10_000 } };
+  deps = { kube, tuning: { pollMs: 50, caReadyTimeoutMs: 10_000, caStableMs: 150, probeTimeoutMs: 20_000, proxySettleMs: 10_000 } };
 });
 afterAll(async () => {
   await twin?.close();
@@ -46,6 +52,28 @@ async function workloadsIn(namespace: string): Promise<string[]> {
   const [d, s, ds] = await Promise.all([kube.listWorkloads('Deployment', namespace), kube.listWorkloads('StatefulSet', namespace), kube.listWorkloads('DaemonSet', namespace)]);
   return [...d.map((w) => `deployments/${namespace}/${w.metadata!.name!}`), ...s.map((w) => `statefulsets/${namespace}/${w.metadata!.name!}`), ...ds.map((w) => `daemonsets/${namespace}/${w.metadata!.name!}`)];
 }
+
+describe('drift check against the before-migration backup', () => {
+  it('clean, then our own relabel is not drift, a hand-made change is', async () => {
+    const p: Plan = { ...plan, backup: { location: mkdtempSync(join(tmpdir(), 'meshmove-backup-')) } };
+    const backup = await runBackup(kube, p, RUN);
+    const ns = 'inventory';
+    expect(await run(() => driftCheck(deps, { ...ref(ns, p), backup }))).toEqual({ drifted: false, details: [] });
+    await run(() => relabelNamespace(deps, ref(ns, p)));
+    expect(await run(() => driftCheck(deps, { ...ref(ns, p), backup }))).toEqual({ drifted: false, details: [] });
+    await kube.patchNamespace(ns, { metadata: { labels: { owner: 'bob' } } }, 'merge');
+    const drifted = await run(() => driftCheck(deps, { ...ref(ns, p), backup }));
+    expect(drifted).toEqual({ drifted: true, details: ['namespace inventory: label owner=bob was added since the backup'] });
+    // Put it back for the tests below.
+    await kube.patchNamespace(ns, { metadata: { labels: { owner: null } } }, 'merge');
+    const r = await run(() => relabelNamespace(deps, ref(ns, p)));
+    await run(() => restoreNamespaceLabels(deps, { ...ref(ns, p), labels: r.previousLabels }));
+    const tampered = { ...backup, manifestDigest: '0'.repeat(64) };
+    const err = await run(() => driftCheck(deps, { ...ref(ns, p), backup: tampered })).catch((e: unknown) => e);
+    expect((err as ApplicationFailure).nonRetryable).toBe(true);
+    expect((err as Error).message).toMatch(/manifest .* changed since the backup/);
+  });
+});
 
 describe('one namespace, forward and back (orders)', () => {
   const ns = 'orders';
@@ -98,15 +126,18 @@ describe('one namespace, forward and back (orders)', () => {
   });
 
   it('traffic: the cross-namespace call (ALLOW_ANY passthrough) and the new gateway both answer, twice; probe Jobs cleaned up', async () => {
+    twin.control.resetCounters();
     const first = await run(() => verifyTraffic(deps, ref(ns)));
     expect(first).toEqual({ probes: 2, failed: 0, failures: [] });
     const second = await run(() => verifyTraffic(deps, ref(ns)));
-    expect(second.failed).toBe(0);
-    const jobs = twin.control.counters().byObject;
-    const created = Object.entries(jobs).filter(([k]) => k.startsWith(`create batch/jobs/${ns}/`));
-    const deleted = Object.entries(jobs).filter(([k]) => k.startsWith(`delete batch/jobs/${ns}/`));
-    expect(created.length).toBe(1);
-    expect(deleted.length).toBe(1);
+    expect(second).toEqual(first);
+    const c = twin.control.counters();
+    // One probe Job per run, the same deterministic name both times, each deleted after reading.
+    expect(c.byVerbResource['create batch/jobs']).toBe(2);
+    const deleted = Object.entries(c.byObject).filter(([k]) => k.startsWith(`delete batch/jobs/${ns}/`));
+    expect(deleted).toHaveLength(1);
+    expect(deleted[0]![1]).toBe(2);
+    expect(await kube.getJob(ns, deleted[0]![0].split('/').pop()!)).toBeUndefined();
   });
 
   it('compensation: labels restored exactly (once), pods back on the source and SYNCED there', async () => {
@@ -133,14 +164,17 @@ describe('one namespace, forward and back (orders)', () => {
 });
 
 describe('a restart interrupted mid-wait, then resumed from its heartbeat', () => {
-  it('restarts nothing twice', async () => {
-    const ns = 'payments';
+  it('restarts nothing twice and continues with the rest', async () => {
+    // orders has two workloads (a Deployment and a StatefulSet); one at a time, so the first
+    // attempt is cancelled with one restarted and one still to do. It is back on the source here.
+    const ns = 'orders';
     const p: Plan = { ...plan, restart: { ...plan.restart, maxConcurrent: 1 } };
     await run(() => relabelNamespace(deps, ref(ns, p)));
     await run(() => waitCaReady(deps, ref(ns, p)));
     const expected = await workloadsIn(ns);
+    expect(expected).toHaveLength(2);
     twin.control.resetCounters();
-    const key = `${RUN}/${ns}/forward`;
+    const key = `${RUN}/${ns}/forward-again`;
     // Slow the rollouts down so the first attempt is surely cancelled while it waits.
     const slow: ClusterDeps = { ...deps, tuning: { ...deps.tuning, pollMs: 20 } };
     const env = new MockActivityEnvironment();
@@ -192,5 +226,71 @@ describe('the API under faults (429 with Retry-After, 500, 409)', () => {
     expect(c.faultedTotal).toBeGreaterThanOrEqual(5);
     expect(c.byObject[`patch namespaces/${ns}`]).toBe(1);
     for (const w of workloads) expect(c.byObject[`patch apps/${w}`], w).toBe(1);
+  });
+});
+
+describe('a rollout that gets stuck', () => {
+  it('fails for good naming the workload and its pods; after the fix, retry only waits', async () => {
+    const ns = 'payments';
+    const p: Plan = { ...plan, restart: { maxConcurrent: 3, timeout: 1_500 } };
+    await run(() => relabelNamespace(deps, ref(ns, p)));
+    await run(() => waitCaReady(deps, ref(ns, p)));
+    twin.control.setApiFaults({ rules: [], stuckRollouts: [{ namespace: ns, name: 'payments' }] });
+    twin.control.resetCounters();
+    const key = `${RUN}/${ns}/forward`;
+    try {
+      const err = await run(() => restartWorkloads(deps, { ...ref(ns, p), key, expectRevision: TARGET })).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApplicationFailure);
+      expect((err as ApplicationFailure).type).toBe('RolloutStuck');
+      expect((err as ApplicationFailure).nonRetryable).toBe(true);
+      expect((err as Error).message).toMatch(/^Deployment\/payments in payments: rollout not complete after \d+s \(restart.timeout 2s\): .*; pods: payments-/);
+    } finally {
+      twin.control.setApiFaults({ rules: [], stuckRollouts: [] });
+    }
+    const retried = await run(() => restartWorkloads(deps, { ...ref(ns, p), key, expectRevision: TARGET }));
+    expect(retried).toEqual({ workloads: ['Deployment/payments'], alreadyRestarted: 1 });
+    expect(patches(`patch apps/deployments/${ns}/payments`)).toBe(1);
+  });
+});
+
+describe('the CA root pitfalls (facts §4)', () => {
+  it('a namespace whose istio-ca-root-cert never arrives: non-retryable, says the ConfigMap is missing', async () => {
+    const ns = 'frontend';
+    twin.control.setIstioFaults({ caNeverArrives: [ns] });
+    const kc = new KubeConfig();
+    kc.loadFromFile(twin.kubeconfigPath);
+    await kc.makeApiClient(CoreV1Api).deleteNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: ns });
+    try {
+      await run(() => relabelNamespace(deps, ref(ns)));
+      const quick: ClusterDeps = { ...deps, tuning: { ...deps.tuning, caReadyTimeoutMs: 600 } };
+      const err = await run(() => waitCaReady(quick, ref(ns))).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ApplicationFailure);
+      expect((err as ApplicationFailure).nonRetryable).toBe(true);
+      expect((err as ApplicationFailure).type).toBe('CaRootNotReady');
+      expect((err as Error).message).toMatch(/istio-ca-root-cert in frontend holds none.*The ConfigMap is missing/);
+    } finally {
+      twin.control.setIstioFaults({ caNeverArrives: [] });
+    }
+    // Once the controllers write again, the same activity passes.
+    const ok = await run(() => waitCaReady(deps, ref(ns)));
+    expect(ok.root).toMatch(/^sha256:/);
+  });
+});
+
+describe('two control planes with different roots', () => {
+  let split: Twin;
+  afterAll(async () => {
+    await split?.close();
+  });
+  it('the root flips between the two CAs: never stable, the failure names both writers', async () => {
+    split = await startTwin(SCENARIO, { randomPorts: true, sameRootCA: false, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20, caRewriteDelayMs: 60 } });
+    const k = createKubeAccess({ kubeconfig: split.kubeconfigPath, context: split.context, rateLimit: { qps: 1000, burst: 1000 } });
+    const d: ClusterDeps = { kube: k, tuning: { pollMs: 20, caReadyTimeoutMs: 1_500, caStableMs: 500 } };
+    const p: Plan = { ...plan, rootCA: { acceptDifferentRoots: true } };
+    await run(() => relabelNamespace(d, { plan: p, runId: RUN, namespace: 'inventory' }));
+    const err = await run(() => waitCaReady(d, { plan: p, runId: RUN, namespace: 'inventory' })).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).nonRetryable).toBe(true);
+    expect((err as Error).message).toMatch(/changed \d+ times while waiting: two namespace controllers with different roots keep overwriting it/);
   });
 });

@@ -40,3 +40,10 @@ describe('explainCaTimeout names the likely cause (facts §4)', () => {
     expect(explainCaTimeout({ ...base, current: pem(B), sourceRoot: pem(A) })).toMatch(/Another writer/);
   });
 });
+
+describe('explainCaTimeout with a flipping ConfigMap', () => {
+  it('names the two writers when the root kept changing', () => {
+    const msg = explainCaTimeout({ namespace: 'orders', targetRoot: pem(A), current: pem(A), sourceRoot: pem(B), targetRevision: 'new', sourceRevision: 'default', changes: 4 });
+    expect(msg).toMatch(/changed 4 times while waiting: two namespace controllers with different roots/);
+  });
+});

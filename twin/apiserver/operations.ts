@@ -145,7 +145,10 @@ export class ApiCore {
       do { name = `${admitted.metadata.generateName}${randomSuffix()}`; } while (this.store.get(def, namespace, name));
       admitted.metadata.name = name;
     }
-    if (def.resource === 'namespaces') defaultObject(def, admitted);
+    // Defaults apply again after mutating admission (as kube-apiserver does): what a webhook added
+    // (an injected container) is stored with its defaults, so a later status update does not look
+    // like a spec change.
+    defaultObject(def, admitted);
     const errs = validateObject(def, admitted);
     if (errs.length) throw Errors.invalid(def.group, def.kind, admitted.metadata.name ?? '', errs);
     if (this.store.get(def, namespace, admitted.metadata.name!)) throw Errors.alreadyExists(def.group, def.resource, admitted.metadata.name!);
