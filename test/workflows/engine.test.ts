@@ -305,4 +305,20 @@ describe('migration workflow (engine)', () => {
     expect([...cluster.labels.values()].every((l) => l['istio.io/rev'] === undefined)).toBe(true);
     await recordHistory(env.client, handle.workflowId, 'continue-as-new-last-run');
   });
+
+  it('a namespace gate lives in the namespace workflow; rejecting it rolls the run back', async () => {
+    const plan = testPlan({ gates: { start: false, namespace: true, dnsCutover: false, decommission: false } });
+    const handle = await start(plan);
+    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
+    const cs = await waitForStatus(child, (x) => x.pendingGate?.id === 'namespace:inventory');
+    expect(cs.pendingGate!.summary.commands?.[0]).toContain('kubectl label namespace inventory istio.io/rev=istio-1-16-5 usergroup=istio-1-16-5 istio-injection-');
+    await child.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'namespace:inventory', verdict: 'approve', by: 'bob', digest: cs.pendingGate!.digest }] });
+    const next = env.client.workflow.getHandle(`${handle.workflowId}/ns/payments`);
+    const ps = await waitForStatus(next, (x) => x.pendingGate?.id === 'namespace:payments');
+    await next.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'namespace:payments', verdict: 'reject', by: 'bob', digest: ps.pendingGate!.digest, reason: 'payments freeze' }] });
+    const result = await handle.result();
+    expect(result.phase).toBe('rolled-back');
+    expect(onTarget(plan)).toEqual([]);
+    expect(cluster.callsOf('relabelNamespace')).toEqual(['relabelNamespace inventory']);
+  });
 });
