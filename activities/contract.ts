@@ -80,7 +80,9 @@ export interface DnsChange {
 }
 
 export interface MeshVerification {
+  /** Planned namespaces checked. */
   namespaces: number;
+  /** Proxies (sidecars) of the planned namespaces connected to the target / still on the source. */
   onTarget: number;
   onSource: number;
   /** e.g. `pilot_xds_pushes{type="cds_senderr"} 3 -> 5`. Empty when nothing increased. */

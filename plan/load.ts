@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
-import { planSchema, type Plan } from './schema.js';
+import { crossFieldIssues, planSchema, type Plan } from './schema.js';
 
 export interface PlanProblem {
   /** Dotted path in the file, e.g. `waves[0].concurrency`; empty for the whole document. */
@@ -57,6 +57,8 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   switch (issue.code) {
     case 'unrecognized_keys':
       return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}: remove ${issue.keys.length > 1 ? 'them' : 'it'} or check the spelling`;
+    case 'invalid_key':
+      return `invalid key "${String(issue.path.at(-1))}": ${issue.issues[0]?.message ?? issue.message}`;
     case 'invalid_type':
       return issue.input === undefined ? `required: ${issue.message.replace(/^Invalid input: /, '')}` : issue.message.replace(/^Invalid input: /, '');
     default:
@@ -68,9 +70,14 @@ function describeIssue(issue: z.core.$ZodIssue): string {
 export function validatePlan(value: unknown, file = '<plan>', source?: { doc: ReturnType<typeof parseDocument>; lines: LineCounter }): Plan {
   const result = planSchema.safeParse(value);
   if (result.success) return result.data;
-  const problems = result.error.issues.map((issue): PlanProblem => {
-    const path = issue.path as PropertyKey[];
-    const problem: PlanProblem = { path: formatPath(path), message: describeIssue(issue) };
+  // zod runs cross-field checks only on an otherwise valid plan; run them here too, so that every
+  // problem is reported at once.
+  const issues: { path: PropertyKey[]; message: string }[] = [
+    ...result.error.issues.map((issue) => ({ path: issue.path as PropertyKey[], message: describeIssue(issue) })),
+    ...crossFieldIssues(value),
+  ];
+  const problems = issues.map(({ path, message }): PlanProblem => {
+    const problem: PlanProblem = { path: formatPath(path), message };
     if (source) {
       const node = nodeAt(source.doc.contents as Node, path);
       if (node?.range) {
@@ -81,12 +88,14 @@ export function validatePlan(value: unknown, file = '<plan>', source?: { doc: Re
     }
     return problem;
   });
+  // In file order, so the list reads top to bottom.
+  problems.sort((a, b) => (a.line ?? Infinity) - (b.line ?? Infinity) || (a.column ?? 0) - (b.column ?? 0));
   throw new PlanError(file, problems);
 }
 
 export function parsePlanText(text: string, file = '<plan>'): Plan {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: true, uniqueKeys: true });
   if (doc.errors.length > 0) {
     throw new PlanError(
       file,

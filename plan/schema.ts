@@ -82,6 +82,68 @@ const hostPort = z
   .string()
   .regex(/^[^\s:]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/, 'a resolver address such as "10.0.0.2" or "127.0.0.1:5353"');
 
+export interface CrossFieldIssue {
+  path: (string | number)[];
+  message: string;
+}
+
+const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
+const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/**
+ * Checks across fields (a namespace planned twice, probes from namespaces not planned, gates nobody
+ * may approve...). Written defensively so that it also runs on a plan that failed validation
+ * elsewhere: the person gets every problem at once.
+ */
+export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
+  const issues: CrossFieldIssue[] = [];
+  const plan = obj(input);
+  const waves = arr(plan.waves).map(obj);
+  const seen = new Map<string, string>();
+  waves.forEach((w, wi) =>
+    arr(w.namespaces).forEach((ns, ni) => {
+      if (typeof ns !== 'string') return;
+      const other = seen.get(ns);
+      if (other !== undefined) issues.push({ path: ['waves', wi, 'namespaces', ni], message: `namespace "${ns}" is already planned at ${other}; each namespace moves once` });
+      else seen.set(ns, `waves[${wi}].namespaces[${ni}]`);
+    }),
+  );
+  const waveNames = new Set<unknown>();
+  waves.forEach((w, wi) => {
+    if (typeof w.name === 'string' && waveNames.has(w.name)) issues.push({ path: ['waves', wi, 'name'], message: `wave name "${w.name}" is used twice` });
+    waveNames.add(w.name);
+  });
+  const source = obj(plan.source);
+  const target = obj(plan.target);
+  if (source.revision !== undefined && source.revision === target.revision && source.istiodNamespace === target.istiodNamespace) {
+    issues.push({ path: ['target', 'revision'], message: 'the target control plane is the source one; give the target its own revision' });
+  }
+  for (const sys of new Set([source.istiodNamespace, target.istiodNamespace])) {
+    if (typeof sys === 'string' && seen.has(sys)) issues.push({ path: ['waves'], message: `"${sys}" is a control-plane namespace; do not migrate it as a workload namespace` });
+  }
+  const gates = obj(plan.gates);
+  // Defaults: start, dnsCutover and decommission gates are on unless turned off.
+  const anyGate = gates.start !== false || gates.namespace === true || gates.dnsCutover !== false || gates.decommission !== false;
+  const approvers = Array.isArray(plan.approvers) ? plan.approvers : [];
+  if (anyGate && Array.isArray(plan.approvers) && approvers.length === 0) {
+    issues.push({ path: ['approvers'], message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)' });
+  }
+  if (plan.approvers === undefined && anyGate) {
+    issues.push({ path: ['approvers'], message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)' });
+  }
+  if (plan.fourEyes !== false && anyGate && approvers.length === 1) {
+    issues.push({ path: ['approvers'], message: 'fourEyes needs at least two approvers, so that someone other than the starter can approve' });
+  }
+  const verification = obj(plan.verification);
+  arr(verification.crossNamespace).map(obj).forEach((p, i) => {
+    if (typeof p.from === 'string' && !seen.has(p.from)) issues.push({ path: ['verification', 'crossNamespace', i, 'from'], message: `"${p.from}" is not a planned namespace` });
+  });
+  arr(verification.gateway).map(obj).forEach((p, i) => {
+    if (typeof p.namespace === 'string' && !seen.has(p.namespace)) issues.push({ path: ['verification', 'gateway', i, 'namespace'], message: `"${p.namespace}" is not a planned namespace` });
+  });
+  return issues;
+}
+
 export const planSchema = z
   .strictObject({
     apiVersion: z.literal('meshmove.dev/v1alpha1', { error: 'must be "meshmove.dev/v1alpha1"' }),
@@ -151,39 +213,8 @@ export const planSchema = z
     backup: z.strictObject({ location: z.string().min(1, 'a directory for backups, e.g. ./backups') }),
   })
   .superRefine((plan, ctx) => {
-    const seen = new Map<string, string>();
-    plan.waves.forEach((w, wi) =>
-      w.namespaces.forEach((ns, ni) => {
-        const other = seen.get(ns);
-        if (other !== undefined) {
-          ctx.addIssue({ code: 'custom', path: ['waves', wi, 'namespaces', ni], message: `namespace "${ns}" is already planned at ${other}; each namespace moves once` });
-        } else seen.set(ns, `waves[${wi}].namespaces[${ni}]`);
-      }),
-    );
-    const waveNames = new Set<string>();
-    plan.waves.forEach((w, wi) => {
-      if (waveNames.has(w.name)) ctx.addIssue({ code: 'custom', path: ['waves', wi, 'name'], message: `wave name "${w.name}" is used twice` });
-      waveNames.add(w.name);
-    });
-    if (plan.source.revision === plan.target.revision && plan.source.istiodNamespace === plan.target.istiodNamespace) {
-      ctx.addIssue({ code: 'custom', path: ['target', 'revision'], message: 'the target control plane is the source one; give the target its own revision' });
-    }
-    for (const sys of [plan.source.istiodNamespace, plan.target.istiodNamespace]) {
-      if (seen.has(sys)) ctx.addIssue({ code: 'custom', path: ['waves'], message: `"${sys}" is a control-plane namespace; do not migrate it as a workload namespace` });
-    }
-    const anyGate = plan.gates.start || plan.gates.namespace || plan.gates.dnsCutover || plan.gates.decommission;
-    if (anyGate && plan.approvers.length === 0) {
-      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)' });
-    }
-    if (plan.fourEyes && anyGate && plan.approvers.length === 1) {
-      ctx.addIssue({ code: 'custom', path: ['approvers'], message: 'fourEyes needs at least two approvers, so that someone other than the starter can approve' });
-    }
-    plan.verification.crossNamespace.forEach((p, i) => {
-      if (!seen.has(p.from)) ctx.addIssue({ code: 'custom', path: ['verification', 'crossNamespace', i, 'from'], message: `"${p.from}" is not a planned namespace` });
-    });
-    plan.verification.gateway.forEach((p, i) => {
-      if (!seen.has(p.namespace)) ctx.addIssue({ code: 'custom', path: ['verification', 'gateway', i, 'namespace'], message: `"${p.namespace}" is not a planned namespace` });
-    });
+    for (const issue of crossFieldIssues(plan)) ctx.addIssue({ code: 'custom', ...issue });
+    // Normalized durations are milliseconds here.
     if (plan.dns.ttl < 1000) ctx.addIssue({ code: 'custom', path: ['dns', 'ttl'], message: 'a TTL of at least 1s' });
   });
 

@@ -293,10 +293,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         await rb.step('verify-mesh', 'Every proxy on the target; istiod errors not increasing', async () => {
           const v = await waiting.verifyMesh(ref);
           if (v.onSource > 0 || v.errorIncreases.length > 0) {
-            throw ApplicationFailure.nonRetryable(`${v.onSource} namespace(s) still have proxies on the source; error metrics increased: ${v.errorIncreases.join(', ') || 'none'}`, 'CheckFailed');
+            throw ApplicationFailure.nonRetryable(`${v.onSource} proxies are still on the source; error metrics increased: ${v.errorIncreases.join(', ') || 'none'}`, 'CheckFailed');
           }
           return v;
-        }, { summarize: (v) => `${v.onTarget}/${v.namespaces} namespaces on the target${v.notes.length ? `; ${v.notes.join('; ')}` : ''}` });
+        }, { summarize: (v) => `${v.onTarget} proxies on the target, ${v.onSource} on the source, in ${v.namespaces} namespaces${v.notes.length ? `; ${v.notes.join('; ')}` : ''}` });
       }
       if (plan.gates.decommission) {
         const scope = (st.results.preflight as { decommission?: string } | undefined)?.decommission;

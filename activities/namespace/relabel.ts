@@ -1,0 +1,58 @@
+// relabelNamespace and its compensation restoreNamespaceLabels: one conditional merge patch each,
+// decided by labels.ts from what the namespace holds now.
+import { ApplicationFailure } from '@temporalio/common';
+import type { NamespaceRef, RelabelResult } from '../contract.js';
+import { KubeErrorType, mustExist } from '../kube/errors.js';
+import type { ClusterDeps } from './deps.js';
+import { decideRelabel, decideRestore, type NamespaceState } from './labels.js';
+
+/** A conditional patch racing another writer gets 409; re-read and decide again this many times. */
+const CONFLICT_ATTEMPTS = 5;
+
+async function readNamespace(deps: ClusterDeps, name: string): Promise<NamespaceState> {
+  const ns = mustExist(await deps.kube.getNamespace(name), { resource: 'namespaces', group: '', name }, 'the plan names a namespace the cluster does not have');
+  return {
+    labels: { ...(ns.metadata?.labels ?? {}) },
+    annotations: { ...(ns.metadata?.annotations ?? {}) },
+    ...(ns.metadata?.resourceVersion !== undefined ? { resourceVersion: ns.metadata.resourceVersion } : {}),
+  };
+}
+
+function isConflict(err: unknown): boolean {
+  return err instanceof ApplicationFailure && err.type === KubeErrorType.conflict;
+}
+
+async function withConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
+      // Someone changed the namespace between our read and patch: the next round re-reads it.
+    }
+  }
+}
+
+export async function relabelNamespace(deps: ClusterDeps, input: NamespaceRef): Promise<RelabelResult> {
+  return withConflictRetry(async () => {
+    const ns = await readNamespace(deps, input.namespace);
+    const d = decideRelabel(ns, input.plan, input.runId);
+    if (d.patch) {
+      await deps.kube.patchNamespace(input.namespace, d.patch, 'merge');
+      deps.logger?.info({ namespace: input.namespace, runId: input.runId, previous: d.previousLabels }, 'namespace relabeled');
+    }
+    return { previousLabels: d.previousLabels, changed: d.changed };
+  });
+}
+
+export async function restoreNamespaceLabels(deps: ClusterDeps, input: NamespaceRef & { labels: Record<string, string> }): Promise<{ changed: boolean }> {
+  return withConflictRetry(async () => {
+    const ns = await readNamespace(deps, input.namespace);
+    const d = decideRestore(ns, input.plan, input.runId, input.labels);
+    if (d.patch) {
+      await deps.kube.patchNamespace(input.namespace, d.patch, 'merge');
+      deps.logger?.info({ namespace: input.namespace, runId: input.runId, restored: input.labels }, 'namespace labels restored');
+    }
+    return { changed: d.changed };
+  });
+}

@@ -1,0 +1,151 @@
+// restartWorkloads: `kubectl rollout restart` for every workload whose pods carry a sidecar, at
+// most plan.restart.maxConcurrent rollouts in flight, each waited for as `kubectl rollout status`
+// does. The restart key written next to restartedAt makes it idempotent: a rerun, or an attempt
+// resumed after a worker crash, finds the key and only waits.
+import type { V1Pod } from '@kubernetes/client-node';
+import { ApplicationFailure } from '@temporalio/common';
+import type { NamespaceRef, RestartResult } from '../contract.js';
+import { sidecarRevision } from '../../mesh/syncz.js';
+import { nowMs, tuning, type ClusterDeps } from './deps.js';
+import {
+  decideRestart,
+  describePod,
+  podsOf,
+  RESTART_KEY_ANNOTATION,
+  restartBlocker,
+  restartPatch,
+  rolloutState,
+  templateRestartKey,
+  templateRestartedAt,
+  workloadId,
+  type AnyWorkload,
+  type WorkloadKind,
+} from './rollout.js';
+import { pollUntil, resumedDetails } from './waiting.js';
+
+export const RestartFailure = {
+  /** A rollout not complete within plan.restart.timeout, or one Kubernetes gave up on. */
+  stuck: 'RolloutStuck',
+  /** A workload a restart cannot roll (paused, OnDelete, partitioned). */
+  blocked: 'RolloutBlocked',
+  /** The rollout completed but the new pods got another sidecar (or none). */
+  wrongRevision: 'WrongSidecarRevision',
+} as const;
+
+const KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
+
+interface RestartProgress {
+  key: string;
+  /** Workloads whose rollout completed for this key. */
+  done: string[];
+  /** Workloads restarted for this key (by any attempt) or found restarted. */
+  targets: string[];
+  /** `Kind/name: status` of the rollouts in flight. */
+  inFlight?: string[];
+  /** When this execution began waiting (epoch ms): kept across a resumed attempt, fresh for a new execution. */
+  startedAt: number;
+}
+
+type Snapshot = { workloads: Map<string, { kind: WorkloadKind; w: AnyWorkload }>; pods: V1Pod[] };
+
+async function snapshot(deps: ClusterDeps, namespace: string): Promise<Snapshot> {
+  const [lists, pods] = await Promise.all([
+    Promise.all(KINDS.map(async (kind) => ({ kind, items: (await deps.kube.listWorkloads(kind, namespace)) as AnyWorkload[] }))),
+    deps.kube.listPods(namespace),
+  ]);
+  const workloads = new Map<string, { kind: WorkloadKind; w: AnyWorkload }>();
+  for (const { kind, items } of lists) for (const w of items) workloads.set(workloadId({ kind, name: w.metadata?.name ?? '' }), { kind, w });
+  return { workloads, pods };
+}
+
+export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & { key: string; expectRevision: string }): Promise<RestartResult> {
+  const { namespace, key, expectRevision, plan } = input;
+  const t = tuning(deps);
+  const resumed = resumedDetails<RestartProgress>((d) => (d as RestartProgress).key === key && Array.isArray((d as RestartProgress).done));
+  const done = new Set(resumed?.done ?? []);
+  // plan.restart.timeout runs from the restart, or from the start of this execution when it came
+  // later: an operator's retry after fixing a stuck rollout gets the full timeout again, while an
+  // attempt resumed after a worker crash keeps the original clock.
+  const startedAt = typeof resumed?.startedAt === 'number' ? resumed.startedAt : nowMs(deps);
+  const targets = new Set(resumed?.targets ?? []);
+
+  // First look: what needs a restart, what an earlier attempt already restarted.
+  const first = await snapshot(deps, namespace);
+  let alreadyRestarted = 0;
+  const blockers: string[] = [];
+  for (const [id, { kind, w }] of first.workloads) {
+    const action = decideRestart(kind, w, first.pods, key, expectRevision);
+    if (action.action === 'skip') continue;
+    if (action.action === 'wait') alreadyRestarted++;
+    targets.add(id);
+    if (action.action === 'restart') {
+      const b = restartBlocker(kind, w);
+      if (b) blockers.push(b);
+    }
+  }
+  if (blockers.length > 0) {
+    throw ApplicationFailure.create({ type: RestartFailure.blocked, nonRetryable: true, message: `cannot restart in namespace ${namespace}: ${blockers.join('; ')}` });
+  }
+
+  const order = [...targets].sort();
+  let snap: Snapshot | undefined = first;
+  const result = await pollUntil<RestartResult, string[]>({
+    intervalMs: t.pollMs,
+    now: () => nowMs(deps),
+    details: (inFlight) => ({ key, done: [...done].sort(), targets: order, inFlight, startedAt } satisfies RestartProgress),
+    onTimeout: () => new Error('unreachable: restart has per-workload deadlines'),
+    check: async () => {
+      const s = snap ?? (await snapshot(deps, namespace));
+      snap = undefined;
+      const inFlight: string[] = [];
+      const pending: string[] = [];
+      for (const id of order) {
+        if (done.has(id)) continue;
+        const entry = s.workloads.get(id);
+        // Deleted since the first look: nothing left to restart or wait for.
+        if (!entry) { done.add(id); continue; }
+        const { kind, w } = entry;
+        if (templateRestartKey(w) !== key) { pending.push(id); continue; }
+        const state = rolloutState(kind, w, s.pods, key);
+        if (state.done) {
+          // Judge the new pods only: old ones may still be terminating with the old sidecar.
+          const fresh = podsOf(kind, w, s.pods).filter((p) => !p.metadata?.deletionTimestamp && p.metadata?.annotations?.[RESTART_KEY_ANNOTATION] === key);
+          const wrong = fresh.filter((p) => sidecarRevision(p) !== expectRevision);
+          if (wrong.length > 0) {
+            const seen = [...new Set(wrong.map((p) => sidecarRevision(p) ?? 'no sidecar'))].join(', ');
+            throw ApplicationFailure.create({
+              type: RestartFailure.wrongRevision,
+              nonRetryable: true,
+              message: `${id} in ${namespace} rolled out but its new pods got ${seen} instead of sidecar revision ${expectRevision} (${wrong.slice(0, 3).map((p) => p.metadata?.name ?? '?').join(', ')}); another webhook intercepts the namespace: see explainInjection, fix the namespace labels or webhooks, then retry`,
+            });
+          }
+          done.add(id);
+          continue;
+        }
+        const since = Math.max(templateRestartedAt(w) ?? startedAt, startedAt);
+        const stuckFor = nowMs(deps) - since;
+        if (state.failed || stuckFor > plan.restart.timeout) {
+          const pods = podsOf(kind, w, s.pods).map(describePod).slice(0, 10);
+          throw ApplicationFailure.create({
+            type: RestartFailure.stuck,
+            nonRetryable: true,
+            message: `${id} in ${namespace}: rollout not complete ${state.failed ? '' : `after ${Math.round(stuckFor / 1000)}s (restart.timeout ${Math.round(plan.restart.timeout / 1000)}s)`}: ${state.message}; pods: ${pods.length ? pods.join(' | ') : 'none'}. Fix the workload, then decide retry (it will not be restarted again, only waited for)`.replace(/  +/g, ' '),
+          });
+        }
+        inFlight.push(`${id}: ${state.message}`);
+      }
+      const room = Math.max(0, plan.restart.maxConcurrent - inFlight.length);
+      const now = new Date(nowMs(deps));
+      for (const id of pending.slice(0, room)) {
+        const { kind } = s.workloads.get(id)!;
+        const name = id.slice(kind.length + 1);
+        await deps.kube.patchWorkload(kind, namespace, name, restartPatch(key, now), 'merge');
+        deps.logger?.info({ namespace, workload: id, key }, 'workload restarted');
+        inFlight.push(`${id}: restarted`);
+      }
+      if (done.size === order.length) return { done: true, value: { workloads: order, alreadyRestarted } };
+      return { done: false, progress: [...inFlight, ...pending.slice(room).map((id) => `${id}: queued`)] };
+    },
+  });
+  return result;
+}

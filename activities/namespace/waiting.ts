@@ -1,0 +1,53 @@
+// Paced waiting inside an activity: heartbeat every round (the workflow sees progress, and Temporal
+// delivers cancellation through heartbeats), sleep with the activity's cancellable sleep, and keep
+// the deadline in the heartbeat details so an attempt resumed after a worker crash keeps the
+// original deadline instead of starting a fresh one.
+import { activityInfo, heartbeat, sleep } from '@temporalio/activity';
+
+/** Heartbeat details of the previous attempt of this activity, if they look like `T`. */
+export function resumedDetails<T extends object>(isT: (v: object) => boolean): T | undefined {
+  const d: unknown = activityInfo().heartbeatDetails;
+  return d !== null && typeof d === 'object' && isT(d) ? (d as T) : undefined;
+}
+
+export type Poll<T, P> = { done: true; value: T } | { done: false; progress: P };
+
+export interface PollOptions<T, P> {
+  intervalMs: number;
+  /** Absolute deadline (epoch ms); undefined = until cancelled. */
+  deadline?: number;
+  now: () => number;
+  check: () => Promise<Poll<T, P>>;
+  /** What goes into each heartbeat besides the progress; keep it small and JSON. */
+  details: (progress: P | undefined) => object;
+  /** The error to throw when the deadline passes, built from the last progress seen. */
+  onTimeout: (last: P | undefined) => Error;
+}
+
+export async function pollUntil<T, P>(o: PollOptions<T, P>): Promise<T> {
+  let last: P | undefined;
+  for (;;) {
+    const r = await o.check();
+    if (r.done) return r.value;
+    last = r.progress;
+    heartbeat(o.details(last));
+    if (o.deadline !== undefined && o.now() >= o.deadline) throw o.onTimeout(last);
+    const wait = o.deadline === undefined ? o.intervalMs : Math.max(1, Math.min(o.intervalMs, o.deadline - o.now()));
+    // Activity sleep rejects with a CancelledFailure when the activity is cancelled.
+    await sleep(wait);
+  }
+}
+
+/** Runs `fn` on items with at most `limit` at once, keeping input order in the result. */
+export async function mapLimit<I, O>(items: readonly I[], limit: number, fn: (item: I, index: number) => Promise<O>): Promise<O[]> {
+  const out = new Array<O>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
+  return out;
+}

@@ -1,0 +1,78 @@
+// The plan: the shipped example is valid; bad plans get every problem at once, each with its path
+// and line; durations are normalized to milliseconds.
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { loadPlan, parsePlanText, PlanError } from '../../plan/load.js';
+import { relabelFor, type PlanInput } from '../../plan/schema.js';
+
+const valid: PlanInput = {
+  apiVersion: 'meshmove.dev/v1alpha1',
+  kind: 'MigrationPlan',
+  metadata: { name: 'p' },
+  source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'gw', selector: { istio: 'ingressgateway' } } },
+  target: { revision: 'canary', istiodNamespace: 'istio-canary', discoveryLabels: { usergroup: 'canary' }, gateway: { namespace: 'istio-canary', service: 'gw', selector: { istio: 'new' } } },
+  waves: [{ name: 'w1', concurrency: 2, namespaces: ['a', 'b'] }],
+  approvers: ['alice', 'bob'],
+  dns: { provider: { type: 'manual' }, resolvers: ['10.0.0.2'], ttl: '30s', records: [{ name: 'shop.example.com' }] },
+  backup: { location: './backups' },
+};
+
+function problems(plan: unknown): { path: string; message: string; line?: number }[] {
+  try {
+    parsePlanText(stringify(plan), 'plan.yaml');
+  } catch (err) {
+    if (err instanceof PlanError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('plan', () => {
+  it('the field-report example is valid and normalized', async () => {
+    const { plan, digest } = await loadPlan('examples/plans/field-report.yaml');
+    expect(plan.target.revision).toBe('istio-1-16-5');
+    expect(plan.dns.ttl).toBe(30_000);
+    expect(plan.restart.timeout).toBe(600_000);
+    expect(plan.gates.expiresAfter).toBe(86_400_000);
+    expect(digest).toMatch(/^[0-9a-f]{64}$/);
+    expect(relabelFor(plan)).toEqual({ set: { 'istio.io/rev': 'istio-1-16-5', usergroup: 'istio-1-16-5' }, remove: ['istio-injection'] });
+  });
+
+  it('defaults: gates on, four-eyes, pause on failure', () => {
+    const plan = parsePlanText(stringify(valid));
+    expect(plan.gates).toEqual({ start: true, namespace: false, dnsCutover: true, decommission: true, expiresAfter: 86_400_000 });
+    expect(plan.fourEyes).toBe(true);
+    expect(plan.failurePolicy).toEqual({ onNamespaceFailure: 'pause', failureBudget: 1 });
+    expect(plan.dns.stabilityWindow).toBe(30_000);
+  });
+
+  it.each([
+    [{ waves: [{ name: 'w1', concurrency: 0, namespaces: ['a'] }] }, 'waves[0].concurrency', 'at least 1'],
+    [{ waves: [{ name: 'w1', concurrency: 1, namespaces: ['Bad_NS'] }] }, 'waves[0].namespaces[0]', 'namespace name'],
+    [{ waves: [{ name: 'w1', concurrency: 1, namespaces: ['a', 'a'] }] }, 'waves[0].namespaces[1]', 'already planned'],
+    [{ waves: [{ name: 'w1', concurrency: 1, namespaces: ['istio-system'] }] }, 'waves', 'control-plane namespace'],
+    [{ approvers: [] }, 'approvers', 'nobody may approve'],
+    [{ approvers: ['alice'] }, 'approvers', 'fourEyes needs at least two'],
+    [{ target: { ...valid.target, revision: 'default', istiodNamespace: 'istio-system' } }, 'target.revision', 'its own revision'],
+    [{ target: { ...valid.target, discoveryLabels: { 'bad key!': 'x' } } }, 'target.discoveryLabels.bad key!', 'a label key such as'],
+    [{ dns: { ...valid.dns, ttl: '5 minutes' } }, 'dns.ttl', 'a duration such as'],
+    [{ dns: { ...valid.dns, provider: { type: 'webhook', url: 'ftp://x' } } }, 'dns.provider.url', 'http'],
+    [{ colour: 'red' }, '', 'unknown field "colour"'],
+    [{ verification: { crossNamespace: [{ from: 'zzz', url: 'http://x.y.svc:80/' }] } }, 'verification.crossNamespace[0].from', 'not a planned namespace'],
+  ])('refuses %j at %s', (patch, path, message) => {
+    const found = problems({ ...valid, ...patch });
+    expect(found.find((p) => p.path === path && p.message.includes(message)), JSON.stringify(found)).toBeDefined();
+  });
+
+  it('reports every problem at once, cross-field ones too, each with a line', () => {
+    const found = problems({ ...valid, metadata: { name: 'Bad' }, waves: [{ name: 'w', concurrency: 0, namespaces: ['a', 'a'] }], approvers: ['alice'] });
+    expect(found.map((p) => p.path)).toEqual(expect.arrayContaining(['metadata.name', 'waves[0].concurrency', 'waves[0].namespaces[1]', 'approvers']));
+    expect(found.every((p) => typeof p.line === 'number')).toBe(true);
+  });
+
+  it('not YAML at all, or a missing file', async () => {
+    expect(() => parsePlanText('just: [unclosed', 'p.yaml')).toThrow(/p\.yaml:1:\d+ \(plan\): not valid YAML\/JSON/);
+    expect(problems('a string, not a plan')[0]?.message).toContain('expected object');
+    await expect(loadPlan('/nonexistent/plan.yaml')).rejects.toThrow('no such file');
+  });
+});
