@@ -14,8 +14,12 @@ import { istioControlRoutes } from './istio/control-routes.js';
 import { istioCrds } from './istio/crds.js';
 import { KubeClients } from './istio/kube-client.js';
 import { MeshLayer, waitFor } from './istio/mesh-layer.js';
+import { rootCaFromPem } from './istio/root-ca.js';
 import { namespaceObject, namespaceObjects, scenarioNamespaces } from './istio/workloads.js';
 import { loadScenario, parseScenario, type IstioFaults, type Scenario } from './scenario.js';
+import { StateSaver, TwinStateError, packMounted, readTwinState, unpackMounted, writeTwinState } from './state.js';
+
+export { TwinStateError } from './state.js';
 
 export const TWIN_CONTEXT = 'meshmove-twin';
 
@@ -33,6 +37,14 @@ export interface TwinOverrides {
   logger?: Logger;
   /** How long startTwin waits for the scenario's pods to run and get their CA root. */
   readyTimeoutMs?: number;
+  /**
+   * The twin's state file (twin/state.ts). When it exists the cluster is restored from it instead of
+   * seeded from the scenario; the state is written there while the twin runs (after changes, at
+   * most a few seconds late) and on close().
+   */
+  statePath?: string;
+  /** Saving after changes: quiet period and longest delay (defaults 1 s and 5 s). */
+  stateSave?: { quietMs?: number; maxDelayMs?: number };
 }
 
 export interface TwinControl {
@@ -59,6 +71,12 @@ export interface Twin {
   api: ApiServer;
   mesh: MeshLayer;
   control: TwinControl;
+  /** Whether this twin was restored from its state file (else seeded from the scenario). */
+  restored: boolean;
+  /** The state file, when there is one. */
+  statePath?: string | undefined;
+  /** Writes the state file now (no-op without statePath). */
+  saveState(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -84,6 +102,10 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
   const loaded = typeof scenarioOrPath === 'string' ? await loadScenario(scenarioOrPath) : parseScenario(scenarioOrPath);
   const scenario = applyOverrides(loaded, overrides);
   const logger = overrides.logger ?? createLogger('twin', { scenario: scenario.metadata.name });
+  const state = overrides.statePath ? await readTwinState(overrides.statePath) : undefined;
+  if (state && state.scenario !== scenario.metadata.name) {
+    throw new TwinStateError(`twin state ${overrides.statePath ?? ''} was written by scenario "${state.scenario}", not "${scenario.metadata.name}": delete it (or use --fresh) to start from the scenario`);
+  }
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async (): Promise<void> => {
     for (const c of cleanups.reverse()) await c().catch((err: unknown) => logger.warn({ err: String(err) }, 'twin close step failed'));
@@ -91,9 +113,12 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
   try {
     const api = await startApiServer({
       port: scenario.ports.api,
+      // A restored twin asks for its previous port first, so kubeconfigs written before still work.
+      preferredPort: state?.ports.api,
       podStartDelayMs: scenario.timings.podStartDelayMs,
       rolloutPodDelayMs: scenario.timings.rolloutPodDelayMs,
       logger: logger.child({ component: 'twin-apiserver' }),
+      restore: state ? { resourceVersion: state.resourceVersion, objects: state.objects } : undefined,
     });
     cleanups.push(() => api.close());
 
@@ -107,31 +132,84 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
     const kubeconfigYaml = api.kubeconfigYaml(TWIN_CONTEXT);
     const kube = KubeClients.fromKubeconfigYaml(kubeconfigYaml);
 
-    // What must exist before istiod installs: the Istio CRDs and every namespace with its labels.
-    const nsLabels = new Map(scenario.namespaces.map((n) => [n.name, n.labels]));
-    await api.seed([...istioCrds(), ...scenarioNamespaces(scenario).map((n) => namespaceObject(n, nsLabels.get(n) ?? {}))]);
+    if (!state) {
+      // What must exist before istiod installs: the Istio CRDs and every namespace with its labels.
+      const nsLabels = new Map(scenario.namespaces.map((n) => [n.name, n.labels]));
+      await api.seed([...istioCrds(), ...scenarioNamespaces(scenario).map((n) => namespaceObject(n, nsLabels.get(n) ?? {}))]);
+    }
 
-    const mesh = await MeshLayer.start({ scenario, kube, logger: logger.child({ component: 'twin-istio' }) });
+    const mesh = await MeshLayer.start({
+      scenario, kube, logger: logger.child({ component: 'twin-istio' }),
+      restore: state ? { roots: state.roots.map((r) => rootCaFromPem(r.id, r.pem)), endpoints: state.endpoints, mounted: unpackMounted(state.mountedRoots) } : undefined,
+    });
     cleanups.push(() => mesh.close());
 
-    // The applications, after the injectors answer, then the Istio config and any other objects.
-    const apps = scenario.namespaces.flatMap((n) => namespaceObjects(n, mesh.backends.url).contents);
-    await api.seed([...apps, ...scenario.istioConfig, ...scenario.objects]);
+    if (!state) {
+      // The applications, after the injectors answer, then the Istio config and any other objects.
+      const apps = scenario.namespaces.flatMap((n) => namespaceObjects(n, mesh.backends.url).contents);
+      await api.seed([...apps, ...scenario.istioConfig, ...scenario.objects]);
+    } else {
+      // Servers that could not get their previous port: point the pods (and templates) at the new one.
+      const now = mesh.endpointUrls();
+      const moved = new Map(Object.entries(state.endpoints).filter(([role, url]) => now[role] !== undefined && now[role] !== url).map(([role, url]) => [url, now[role]!]));
+      if (moved.size) logger.info({ moved: Object.fromEntries(moved), objects: api.rewriteEndpoints(moved) }, 'restored twin: loopback servers moved, endpoint annotations rewritten');
+    }
 
     const gatewayAddress = new Map(mesh.gateways.map((g) => [`${g.namespace}/${g.name}`, g.address]));
-    const zone = new DnsZone(scenario.dns.records.map((r): ARecord => ({
+    const zone = new DnsZone(state ? state.dns : scenario.dns.records.map((r): ARecord => ({
       name: r.name, type: 'A', ttl: r.ttl, address: r.address ?? gatewayAddress.get(r.gateway ?? '') ?? '127.0.0.1',
     })));
-    const dns: DnsServer = await startDnsServer(zone, { port: scenario.ports.dns, logger: logger.child({ component: 'twin-dns' }) });
+    const dnsLogger = logger.child({ component: 'twin-dns' });
+    let dns: DnsServer;
+    if (state && scenario.ports.dns === 0 && state.ports.dns > 0) {
+      dns = await startDnsServer(zone, { port: state.ports.dns, logger: dnsLogger })
+        .catch(() => startDnsServer(zone, { port: 0, logger: dnsLogger }));
+    } else {
+      dns = await startDnsServer(zone, { port: scenario.ports.dns, logger: dnsLogger });
+    }
     cleanups.push(() => dns.close());
     const secret = dnsWebhookSecret(scenario);
     for (const r of [...dnsControlRoutes(zone, () => secret, () => ({ host: dns.host, port: dns.port })), ...istioControlRoutes(mesh)]) {
       api.registerControlRoute(r.method, r.path, r.handler);
     }
 
-    if (scenario.faults.api) api.faults.set(scenario.faults.api);
+    if (state) {
+      api.faults.set(state.faults.api as Partial<FaultConfig>);
+      mesh.faults.set(state.faults.istio);
+      await api.settle();
+    } else {
+      if (scenario.faults.api) api.faults.set(scenario.faults.api);
+      await waitForSteadyState(scenario, mesh, overrides.readyTimeoutMs ?? 30_000 + 5 * countPods(scenario));
+    }
 
-    await waitForSteadyState(scenario, mesh, overrides.readyTimeoutMs ?? 30_000 + 5 * countPods(scenario));
+    const statePath = overrides.statePath;
+    const saveState = async (): Promise<void> => {
+      if (!statePath) return;
+      const snap = api.snapshot();
+      await writeTwinState(statePath, {
+        scenario: scenario.metadata.name,
+        ports: { api: Number(new URL(api.url).port), dns: dns.port },
+        resourceVersion: snap.resourceVersion,
+        roots: [...mesh.roots.values()].map((r) => ({ id: r.id, pem: r.pem })),
+        endpoints: mesh.endpointUrls(),
+        mountedRoots: packMounted(mesh.connections.exportMounted()),
+        dns: zone.list(),
+        faults: { api: api.faults.get(), istio: mesh.faults.get() },
+        objectsJson: snap.objectsJson,
+      });
+    };
+    if (statePath) {
+      const saver = new StateSaver(saveState, { ...overrides.stateSave, logger });
+      const dirty = (): void => saver.markDirty();
+      const unsubscribe = [api.onChange(dirty), zone.onMutate(dirty), mesh.faults.onChange(dirty), api.faults.onChange(dirty), mesh.connections.onChange(dirty)];
+      // Runs first on close (cleanups run newest first): the final state, while everything is up.
+      cleanups.push(async () => {
+        saver.stop();
+        for (const u of unsubscribe) u();
+        await saver.flush();
+      });
+      await saver.flush();
+    }
 
     const gateways: Twin['gateways'] = {};
     for (const g of mesh.gateways) gateways[`${g.namespace}/${g.name}`] = { url: g.url, address: g.address, port: g.port };
@@ -163,9 +241,12 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
         counters: () => api.counters.snapshot(),
         resetCounters: () => api.counters.reset(),
       },
+      restored: state !== undefined,
+      statePath,
+      saveState,
       close: closeAll,
     };
-    logger.info({ api: api.url, dns: `${dns.host}:${dns.port}`, gateways }, 'twin ready');
+    logger.info({ api: api.url, dns: `${dns.host}:${dns.port}`, gateways, restored: twin.restored, statePath }, 'twin ready');
     return twin;
   } catch (err) {
     await closeAll();

@@ -11,7 +11,6 @@ import { createActivities } from '../../activities/index.js';
 import { createKubeAccess } from '../../activities/kube/index.js';
 import { createLogger } from '../../logging/logger.js';
 import { loadPlan, planDigest } from '../../plan/load.js';
-import { startTwin } from '../../twin/index.js';
 import { createWorker, installRuntime } from '../../worker/worker.js';
 import { migrationWorkflow } from '../../workflows/migration.js';
 import { TASK_QUEUE, TERMINAL_PHASES, statusQuery, type RunStatus } from '../../workflows/messages.js';
@@ -20,8 +19,11 @@ import { Presenter } from '../demo/presenter.js';
 import { defaultDataDir, startLocalTemporal } from '../local-temporal.js';
 import { whatWaits } from '../temporal.js';
 import { sendDecision, sendGateVerdict } from './run.js';
+import { startTwinOrExplain } from './twin.js';
 
 const DEMO_RUN_ID = 'meshmove-demo';
+/** The simulated cluster's state in the data dir (--fresh deletes it with the rest). */
+export const TWIN_STATE_FILE = 'twin-state.json';
 
 function example(rel: string): string {
   // dist/client/commands → repo root, or client/commands → repo root.
@@ -45,9 +47,9 @@ export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
     .description("rehearse the field report's migration end to end: local Temporal + simulated cluster + worker, walked through gate by gate")
-    .option('--fresh', 'forget the previous demo run and start over')
+    .option('--fresh', 'forget the previous demo run and its simulated cluster, and start over')
     .option('--auto-approve', 'approve every gate without asking (for scripts)')
-    .option('--data-dir <dir>', 'where the demo keeps its Temporal database, kubeconfig and backups', join(defaultDataDir(), 'demo'))
+    .option('--data-dir <dir>', 'where the demo keeps its Temporal database, simulated cluster (twin-state.json), kubeconfig and backups', join(defaultDataDir(), 'demo'))
     .option('--scenario <file>', 'the simulated cluster (default examples/twin/field-report.yaml)')
     .option('--plan <file>', 'the plan (default examples/plans/field-report.yaml)')
     .option('--port <n>', 'Temporal frontend port (the UI is on port+1000)', '17233')
@@ -81,9 +83,14 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`  Temporal      ${server.address}  (database ${server.db})`);
     say(`  Temporal UI   ${server.uiUrl}`);
 
-    const twin = await startTwin(opts.scenario ?? example('examples/twin/field-report.yaml'), { kubeconfigPath: join(opts.dataDir, 'kubeconfig') });
+    // The simulated cluster lives in the data dir too, so a resumed run finds the cluster it left.
+    const twin = await startTwinOrExplain(opts.scenario ?? example('examples/twin/field-report.yaml'), {
+      kubeconfigPath: join(opts.dataDir, 'kubeconfig'),
+      statePath: join(opts.dataDir, TWIN_STATE_FILE),
+    });
     stops.push(() => twin.close());
     say(`  cluster       ${twin.apiUrl}  (kubectl --kubeconfig ${twin.kubeconfigPath} get ns,pods -A)`);
+    say(`                ${twin.restored ? 'restored from' : 'saved to'} ${twin.statePath ?? ''}`);
     say(`  DNS           ${twin.dns.host}:${twin.dns.port}   gateways: ${Object.entries(twin.gateways).map(([k, g]) => `${k} ${g.address}:${g.port}`).join(', ')}`);
 
     const logger = createLogger('demo-worker');

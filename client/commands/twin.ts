@@ -4,7 +4,7 @@ import { writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { generateScenarioYaml } from '../../scripts/gen-twin-scenario.js';
-import { startTwin, type Twin } from '../../twin/index.js';
+import { startTwin, TwinStateError, type Twin, type TwinOverrides } from '../../twin/index.js';
 import { loadScenario, ScenarioError } from '../../twin/scenario.js';
 import { CliError, ExitCode, emit } from '../cli-kit.js';
 
@@ -29,6 +29,7 @@ export function twinSummary(t: Twin): Record<string, unknown> {
     context: t.context,
     dns: `${t.dns.host}:${t.dns.port}`,
     gateways: t.gateways,
+    state: t.statePath ? { path: t.statePath, restored: t.restored } : null,
     control: t.controlUrls,
     dnsWebhook: { url: `${t.apiUrl}/_twin/dns`, secretEnv: t.scenario.dns.webhookSecretEnv, usingDemoSecret: process.env[t.scenario.dns.webhookSecretEnv] ? false : true },
   };
@@ -39,6 +40,7 @@ function human(t: Twin): string {
     `twin "${t.scenario.metadata.name}" is running (Ctrl-C to stop)`,
     `  API server:  ${t.apiUrl}`,
     `  kubeconfig:  ${t.kubeconfigPath}  (context ${t.context})`,
+    ...(t.statePath ? [`  state:       ${t.statePath}  (${t.restored ? 'restored from it' : 'new'}; saved while running and on exit)`] : []),
     `               kubectl --kubeconfig ${t.kubeconfigPath} get ns,pods -A`,
     `  DNS:         ${t.dns.host}:${t.dns.port} (UDP and TCP)`,
     ...Object.entries(t.gateways).map(([k, g]) => `  gateway:     ${k} → ${g.url}`),
@@ -47,6 +49,16 @@ function human(t: Twin): string {
     `  DNS webhook: POST ${t.apiUrl}/_twin/dns signed with $${t.scenario.dns.webhookSecretEnv}${process.env[t.scenario.dns.webhookSecretEnv] ? '' : ' (unset: using the demo secret "meshmove-demo-dns-secret")'}`,
   ];
   return lines.join('\n');
+}
+
+/** startTwin, with a state file that cannot be restored reported as bad input (exit 2). */
+export async function startTwinOrExplain(scenario: string, overrides: TwinOverrides): Promise<Twin> {
+  try {
+    return await startTwin(scenario, overrides);
+  } catch (err) {
+    if (err instanceof TwinStateError) throw new CliError(err.message, ExitCode.badInput);
+    throw err;
+  }
 }
 
 export function registerTwinCommands(program: Command): void {
@@ -60,15 +72,17 @@ export function registerTwinCommands(program: Command): void {
     .option('--dns-port <n>', 'DNS port (overrides the scenario; 0 = any free port)', portArg)
     .option('--random-ports', 'every port (API, DNS, gateways) picked free: several twins side by side')
     .option('--kubeconfig-out <path>', 'write the kubeconfig here (default: a temp file removed on exit)')
+    .option('--state <file>', 'keep the cluster in this file: restored from it when it exists, saved while running and on exit')
     .option('--json', 'print where it listens as JSON')
-    .action(async (opts: { scenario: string; port?: number; dnsPort?: number; randomPorts?: boolean; kubeconfigOut?: string; json?: boolean }) => {
+    .action(async (opts: { scenario: string; port?: number; dnsPort?: number; randomPorts?: boolean; kubeconfigOut?: string; state?: string; json?: boolean }) => {
       try {
         await loadScenario(opts.scenario);
       } catch (err) {
         if (err instanceof ScenarioError) throw new CliError(err.message, ExitCode.badInput, err.problems);
         throw new CliError(`cannot read scenario ${opts.scenario}: ${(err as Error).message}`, ExitCode.badInput);
       }
-      const t = await startTwin(opts.scenario, {
+      const t = await startTwinOrExplain(opts.scenario, {
+        ...(opts.state ? { statePath: resolve(opts.state) } : {}),
         ...(opts.randomPorts ? { randomPorts: true } : {}),
         ...(opts.port !== undefined ? { apiPort: opts.port } : {}),
         ...(opts.dnsPort !== undefined ? { dnsPort: opts.dnsPort } : {}),

@@ -18,7 +18,8 @@ import { PortForwarder } from './portforward.js';
 import { ResourceRegistry } from './resources.js';
 import { Store } from './storage.js';
 import { generateServingCertificate, type ServingCertificate } from './tls.js';
-import type { KubeObject } from './types.js';
+import { ENDPOINTS_ANNOTATION } from './podnetwork.js';
+import { jsonClone, type KubeObject } from './types.js';
 import { WatchHub } from './watch.js';
 
 export { FaultController, type FaultConfig, type FaultRule, type WorkloadRef } from './faults.js';
@@ -40,6 +41,19 @@ export interface ApiServerOptions {
   logger?: Logger;
   /** Watch events kept per resource; a watch from before them gets 410 Gone (default 10,000). */
   watchCacheSize?: number;
+  /**
+   * Start from a snapshot (see snapshot()) instead of an empty cluster: the objects are put back as
+   * stored, with their resourceVersions, and the built-in objects are not created again.
+   */
+  restore?: StoreSnapshot | undefined;
+  /** Try this port first and fall back to any free one if it is taken (a restored twin's old port). */
+  preferredPort?: number | undefined;
+}
+
+/** Everything the store holds, as a snapshot file keeps it. */
+export interface StoreSnapshot {
+  resourceVersion: number;
+  objects: KubeObject[];
 }
 
 export interface ApiServer {
@@ -57,6 +71,17 @@ export interface ApiServer {
   appendPodLog(namespace: string, pod: string, text: string, container?: string): void;
   /** Resolves when the controllers have nothing queued (timers such as pod start may still be pending). */
   settle(): Promise<void>;
+  /** The stored objects as JSON text (each one as served), with the current resourceVersion. */
+  snapshot(): { resourceVersion: number; objectsJson: string[] };
+  /** Called after every stored change (for saving a snapshot when things change). */
+  onChange(fn: () => void): () => void;
+  /**
+   * Rewrites the twin's pod network annotation (twin.meshmove.dev/endpoints) in pods and pod
+   * templates, replacing each old URL by its new one: the loopback servers behind a restored
+   * twin's pods may listen on other ports. A trusted write (no admission, no new rollout: the
+   * template hash ignores that annotation). Returns how many objects changed.
+   */
+  rewriteEndpoints(urls: ReadonlyMap<string, string>): number;
   close(): Promise<void>;
 }
 
@@ -84,6 +109,13 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     podStartDelayMs: opts.podStartDelayMs ?? 50, rolloutPodDelayMs: opts.rolloutPodDelayMs ?? 50,
   });
 
+  if (opts.restore) {
+    restoreSnapshot(registry, store, core, opts.restore);
+  } else {
+    await createBuiltins();
+  }
+
+  async function createBuiltins(): Promise<void> {
   // What every cluster starts with.
   const ns = registry.get('', 'namespaces')!;
   for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) await core.create(ns, 'v1', '', { metadata: { name } });
@@ -94,6 +126,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }], addresses: [{ type: 'InternalIP', address: '172.18.0.2' }, { type: 'Hostname', address: NODE_NAME }], nodeInfo: { kubeletVersion: 'v1.32.0', containerRuntimeVersion: 'containerd://1.7.0', operatingSystem: 'linux', architecture: 'amd64' } },
   });
   await core.create(registry.get('', 'services')!, 'v1', 'default', { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { ports: [{ name: 'https', port: 443, targetPort: 6443 }] } });
+  }
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => { void api.handle(req, res); };
   let cert: ServingCertificate | undefined;
@@ -107,10 +140,19 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   server.keepAliveTimeout = 60_000;
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => api.upgrade(req, socket, head));
   server.on('clientError', (_e, socket) => socket.destroy());
-  await new Promise<void>((resolve, reject) => {
+  const listen = (port: number): Promise<void> => new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port ?? 0, host, () => { server.off('error', reject); resolve(); });
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
   });
+  if (opts.preferredPort && !opts.port) {
+    await listen(opts.preferredPort).catch((err: NodeJS.ErrnoException) => {
+      if (err.code !== 'EADDRINUSE') throw err;
+      logger.warn({ port: opts.preferredPort }, 'the previous API server port is taken; listening on another one');
+      return listen(0);
+    });
+  } else {
+    await listen(opts.port ?? 0);
+  }
   const port = (server.address() as AddressInfo).port;
   url = `${opts.tls ? 'https' : 'http'}://${host}:${port}`;
   logger.info({ url }, 'twin apiserver listening');
@@ -155,6 +197,48 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       logs.append(namespace, pod, container ?? ((p.spec?.containers ?? []) as Array<{ name: string }>)[0]?.name ?? '', text);
     },
     settle: () => controllers.idle(),
+    snapshot() {
+      const objectsJson: string[] = [];
+      for (const s of store.all()) objectsJson.push(s.json);
+      return { resourceVersion: store.currentRv(), objectsJson };
+    },
+    onChange(fn) {
+      return store.subscribe(() => fn());
+    },
+    rewriteEndpoints(urls) {
+      if (urls.size === 0) return 0;
+      const rewrite = (annotations: Record<string, string> | undefined): boolean => {
+        const raw = annotations?.[ENDPOINTS_ANNOTATION];
+        if (!annotations || raw === undefined) return false;
+        let parsed: unknown;
+        try { parsed = JSON.parse(raw); } catch { return false; }
+        if (typeof parsed !== 'object' || parsed === null) return false;
+        let changed = false;
+        const next: Record<string, unknown> = {};
+        for (const [port, url] of Object.entries(parsed as Record<string, unknown>)) {
+          const to = typeof url === 'string' ? urls.get(url) : undefined;
+          if (to !== undefined && to !== url) changed = true;
+          next[port] = to ?? url;
+        }
+        if (changed) annotations[ENDPOINTS_ANNOTATION] = JSON.stringify(next);
+        return changed;
+      };
+      let count = 0;
+      for (const [group, resource] of [['', 'pods'], ['apps', 'replicasets'], ['apps', 'deployments'], ['apps', 'statefulsets'], ['apps', 'daemonsets'], ['batch', 'jobs']] as const) {
+        const def = registry.get(group, resource);
+        if (!def) continue;
+        for (const s of store.list(def)) {
+          const copy = jsonClone(s.obj);
+          const template = (copy.spec as { template?: { metadata?: { annotations?: Record<string, string> } } } | undefined)?.template;
+          const a = rewrite(copy.metadata.annotations);
+          const b = rewrite(template?.metadata?.annotations);
+          if (!a && !b) continue;
+          store.put(def, copy, s.obj);
+          count++;
+        }
+      }
+      return count;
+    },
     async close() {
       controllers.stop();
       watches.closeAll();
@@ -165,4 +249,16 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
       });
     },
   };
+}
+
+/** Puts a snapshot back: CRDs first (so their resources are served), then namespaces, then the rest. */
+function restoreSnapshot(registry: ResourceRegistry, store: Store, core: ApiCore, snap: StoreSnapshot): void {
+  const rank = (o: KubeObject): number => (o.kind === 'CustomResourceDefinition' ? 0 : o.kind === 'Namespace' ? 1 : 2);
+  const ordered = snap.objects.map((o, i) => ({ o, i })).sort((a, b) => rank(a.o) - rank(b.o) || a.i - b.i).map((x) => x.o);
+  for (const o of ordered) {
+    const def = registry.byKind(String(o.apiVersion ?? ''), String(o.kind ?? ''));
+    if (!def) throw new Error(`restore: no resource serves ${String(o.apiVersion)} ${String(o.kind)} (${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''})`);
+    core.restoreObject(def, o);
+  }
+  store.advanceRv(snap.resourceVersion);
 }

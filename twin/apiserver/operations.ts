@@ -305,6 +305,23 @@ export class ApiCore {
     return this.store.put(def, next, prev);
   }
 
+  /**
+   * Puts back an object from a snapshot exactly as it was stored: no defaulting, admission or
+   * validation (a restored pod keeps its injected sidecar), its resourceVersion kept. CRDs start
+   * being served again; the Service IP and node port allocators move past what is restored.
+   */
+  restoreObject(def: ResourceDef, o: KubeObject): Stored {
+    const stored = this.store.restore(def, o);
+    this.afterStore(def, stored.obj);
+    if (def.group === '' && def.resource === 'services') {
+      const spec = (o.spec ?? {}) as { clusterIP?: string; ports?: Array<{ nodePort?: number }> };
+      const m = /^10\.96\.(\d+)\.(\d+)$/.exec(spec.clusterIP ?? '');
+      if (m) this.nextServiceIp = Math.max(this.nextServiceIp, Number(m[1]) * 250 + Number(m[2]));
+      for (const p of spec.ports ?? []) if (typeof p.nodePort === 'number') this.nextNodePort = Math.max(this.nextNodePort, p.nodePort + 1);
+    }
+    return stored;
+  }
+
   /** Garbage collection of dependents (background propagation), or orphaning them. */
   private cascade(ownerDef: ResourceDef, owner: KubeObject, orphan: boolean): void {
     const uid = owner.metadata.uid;

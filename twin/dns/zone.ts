@@ -21,6 +21,7 @@ export function isIpv4(address: string): boolean {
 export class DnsZone {
   private readonly records = new Map<string, ARecord>();
   private readonly listeners = new Set<(r: ARecord) => void>();
+  private readonly mutationListeners = new Set<() => void>();
   changes = 0;
 
   constructor(initial: readonly ARecord[] = []) {
@@ -48,11 +49,20 @@ export class DnsZone {
       this.changes++;
       for (const l of [...this.listeners]) l(next);
     }
+    if (changed) for (const l of [...this.mutationListeners]) l();
     return changed;
   }
 
   remove(name: string): boolean {
-    return this.records.delete(normalizeName(name));
+    const removed = this.records.delete(normalizeName(name));
+    if (removed) for (const l of [...this.mutationListeners]) l();
+    return removed;
+  }
+
+  /** Called after any change to the records, removals included (for saving the twin's state). */
+  onMutate(fn: () => void): () => void {
+    this.mutationListeners.add(fn);
+    return () => this.mutationListeners.delete(fn);
   }
 
   onChange(fn: (r: ARecord) => void): () => void {

@@ -3,8 +3,7 @@
 // in a header (the way Envoy would have picked the upstream cluster); requests through the API
 // server's service proxy or port-forward reach it too (the pods' endpoint annotation points here).
 import { createServer, request, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { closeServer } from './injector-server.js';
+import { closeServer, listenPreferring } from './injector-server.js';
 
 export const DESTINATION_HEADER = 'x-twin-destination';
 
@@ -24,7 +23,7 @@ export interface AppBackends {
   close(): Promise<void>;
 }
 
-export async function startAppBackends(host = '127.0.0.1'): Promise<AppBackends> {
+export async function startAppBackends(host = '127.0.0.1', preferredPort = 0): Promise<AppBackends> {
   const server: Server = createServer((req, res) => {
     const dest = req.headers[DESTINATION_HEADER];
     const [service, namespace] = typeof dest === 'string' && dest.includes('.') ? dest.split('.', 2) as [string, string] : [null, null];
@@ -32,11 +31,7 @@ export async function startAppBackends(host = '127.0.0.1'): Promise<AppBackends>
     req.resume();
     req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(reply)));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenPreferring(server, host, preferredPort);
   return { host, port, url: `http://${host}:${port}`, close: () => closeServer(server) };
 }
 

@@ -12,9 +12,9 @@ import type { GatewaySpec } from '../scenario.js';
 import { forwardToBackend, type AppBackends } from './app-backends.js';
 import type { ClusterView } from './cluster-view.js';
 import { routeRequest, type RouteDecision } from './gateway-routing.js';
-import { closeServer } from './injector-server.js';
+import { closeServer, listenPreferring } from './injector-server.js';
 import type { Istiod } from './istiod.js';
-import { MERGE_PATCH, createIfMissing, retrying, type KubeClients } from './kube-client.js';
+import { MERGE_PATCH, createIfMissing, isNotFound, retrying, type KubeClients } from './kube-client.js';
 import { endpointsAnnotation } from './pod-network.js';
 import type { SidecarConnections } from './sidecar-connections.js';
 import { TEMPLATES_ANNOTATION } from './sidecar-template.js';
@@ -56,14 +56,41 @@ export class IngressGateway {
     return `http://${this.o.spec.address}:${this.port}`;
   }
 
-  async start(): Promise<void> {
+  /** Listens on the spec's port, or when that is 0 on `preferredPort` (a restored twin's) if free, else any. */
+  async start(preferredPort = 0): Promise<void> {
     const server = createServer((req, res) => void this.handle(req, res));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.o.spec.port, this.o.spec.address, () => resolve());
-    });
+    if (this.o.spec.port === 0) {
+      this.port = await listenPreferring(server, this.o.spec.address, preferredPort);
+    } else {
+      await new Promise<void>((resolve, reject) => {
+        server.once('error', reject);
+        server.listen(this.o.spec.port, this.o.spec.address, () => resolve());
+      });
+      this.port = (server.address() as AddressInfo).port;
+    }
     this.server = server;
-    this.port = (server.address() as AddressInfo).port;
+  }
+
+  /**
+   * After a restore: the gateway's Service (if it still exists) publishes the port this gateway
+   * listens on now. Nothing is created: a deleted gateway stays deleted.
+   */
+  async refreshService(): Promise<void> {
+    const { kube, spec } = this.o;
+    let svc: V1Service;
+    try {
+      svc = await retrying(() => kube.core.readNamespacedService({ name: spec.name, namespace: spec.namespace }));
+    } catch (err) {
+      if (isNotFound(err)) return;
+      throw err;
+    }
+    const ports = svc.spec?.ports ?? [];
+    const published = svc.status?.loadBalancer?.ingress?.[0]?.ports?.[0]?.port;
+    if (ports.length === 1 && ports[0]!.port === this.port && published === this.port) return;
+    const body = { spec: { ports: [{ name: 'http2', port: this.port, targetPort: GATEWAY_CONTAINER_PORT, protocol: 'TCP' }] } };
+    await retrying(() => kube.core.patchNamespacedService({ name: spec.name, namespace: spec.namespace, body }, MERGE_PATCH));
+    const status = { status: { loadBalancer: { ingress: [{ ip: spec.address, ports: [{ port: this.port, protocol: 'TCP' }] }] } } };
+    await retrying(() => kube.core.patchNamespacedServiceStatus({ name: spec.name, namespace: spec.namespace, body: status }, MERGE_PATCH));
   }
 
   async close(): Promise<void> {

@@ -45,7 +45,7 @@ export interface InjectorServer {
   close(): Promise<void>;
 }
 
-export async function startInjectorServer(params: SidecarParams, logger: Logger, host = '127.0.0.1'): Promise<InjectorServer> {
+export async function startInjectorServer(params: SidecarParams, logger: Logger, host = '127.0.0.1', preferredPort = 0): Promise<InjectorServer> {
   let injections = 0;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').split('?')[0];
@@ -71,11 +71,7 @@ export async function startInjectorServer(params: SidecarParams, logger: Logger,
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(answer));
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenPreferring(server, host, preferredPort);
   return {
     url: `http://${host}:${port}`,
     port,
@@ -89,4 +85,25 @@ export function closeServer(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/**
+ * Listens on `preferred` (a restored twin's previous port, so the endpoints its pods carry stay
+ * right) and, when that port is taken or 0, on any free one. Returns the port.
+ */
+export async function listenPreferring(server: Server, host: string, preferred = 0): Promise<number> {
+  const listen = (port: number): Promise<void> => new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => { server.off('error', reject); resolve(); });
+  });
+  if (preferred > 0) {
+    try {
+      await listen(preferred);
+      return (server.address() as AddressInfo).port;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw err;
+    }
+  }
+  await listen(0);
+  return (server.address() as AddressInfo).port;
 }

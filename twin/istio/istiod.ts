@@ -114,11 +114,13 @@ export class Istiod {
   }
 
   /** Starts the servers behind the pods (their addresses go into the Deployment's pod template). */
-  async startServers(): Promise<void> {
+  async startServers(preferredPorts: { injector?: number | undefined; monitoring?: number | undefined } = {}): Promise<void> {
     const log = this.o.logger.child({ revision: this.revision });
     this.injector = await startInjectorServer(
       { revision: this.revision, version: this.version, discoveryAddress: discoveryAddress(this.namespace, this.revision), istiodNamespace: this.namespace },
       log,
+      '127.0.0.1',
+      preferredPorts.injector,
     );
     this.monitoring = await startMonitoringServer({
       revision: this.revision,
@@ -127,7 +129,7 @@ export class Istiod {
       isStale: (p) => this.o.faults.proxyStale(p.metadata?.namespace ?? '', p.metadata?.name ?? ''),
       pushErrors: () => this.pushErrors(),
       pushes: () => this.pushCount,
-    });
+    }, '127.0.0.1', preferredPorts.monitoring);
     this.unsubscribe.push(
       this.o.connections.onChange(() => { this.pushCount++; }),
       // Fold the errors so far into the base when rates change, so counters never go backwards.

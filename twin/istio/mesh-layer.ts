@@ -2,14 +2,14 @@
 // gateways, the app backends, sidecar connection tracking and the probe runner. It talks to the
 // cluster only through the Kubernetes API (KubeClients), so it can run against any API server.
 import type { Logger } from '../../logging/logger.js';
-import { IstioLabel } from '../../mesh/naming.js';
+import { IstioLabel, istiodServiceName } from '../../mesh/naming.js';
 import { rootCaIds, type Scenario } from '../scenario.js';
 import { startAppBackends, type AppBackends } from './app-backends.js';
 import { ClusterView, isPodReady } from './cluster-view.js';
 import { IstioFaultState } from './fault-state.js';
 import { IngressGateway } from './ingress-gateway.js';
 import { Istiod } from './istiod.js';
-import type { KubeClients } from './kube-client.js';
+import { isNotFound, retrying, type KubeClients } from './kube-client.js';
 import { ProbeRunner } from './probe-runner.js';
 import { createRootCa, rootFingerprint, type RootCa } from './root-ca.js';
 import { SidecarConnections } from './sidecar-connections.js';
@@ -22,6 +22,28 @@ export interface MeshLayerOptions {
   gatewayPorts?: Record<string, number>;
   /** How long to wait for istiod pods to become Ready. */
   readyTimeoutMs?: number;
+  /**
+   * The cluster was restored from a snapshot (its objects are already in the API server): reuse
+   * these roots and, where free, these ports; install nothing (what was deleted stays deleted);
+   * run no istiod whose Deployment is gone.
+   */
+  restore?: MeshRestore | undefined;
+}
+
+/** What the Istio layer keeps across a twin restart besides the cluster's objects. */
+export interface MeshRestore {
+  /** Root CA certificates by root id. */
+  roots: RootCa[];
+  /** The loopback URLs the layer served at, by role (see MeshLayer.endpointUrls()). */
+  endpoints: Record<string, string>;
+  /** The root each sidecar had mounted, by pod uid. */
+  mounted: ReadonlyMap<string, string>;
+}
+
+/** The port of a `http://host:port` URL, 0 when there is none. */
+function portOf(url: string | undefined): number {
+  const m = /:(\d+)\/?$/.exec(url ?? '');
+  return m ? Number(m[1]) : 0;
 }
 
 export async function waitFor(what: string, cond: () => boolean, timeoutMs: number, intervalMs = 20): Promise<void> {
@@ -72,11 +94,18 @@ export class MeshLayer {
 
   private async startAll(): Promise<void> {
     const { scenario, kube, logger } = this.o;
+    const restore = this.o.restore;
     this.view.start();
     await this.view.synced();
-    this.backendsServer = await startAppBackends();
+    this.backendsServer = await startAppBackends('127.0.0.1', portOf(restore?.endpoints.backends));
+    for (const r of restore?.roots ?? []) this.roots.set(r.id, r);
     const ids = rootCaIds(scenario);
     for (const cp of scenario.controlPlanes) {
+      if (restore && !(await deploymentExists(kube, cp.namespace, istiodServiceName(cp.revision)))) {
+        // Decommissioned before the snapshot: no istiod serves this revision any more.
+        logger.info({ revision: cp.revision }, 'restored cluster has no istiod Deployment for this control plane: not running it');
+        continue;
+      }
       const id = ids.get(cp.revision)!;
       if (!this.roots.has(id)) this.roots.set(id, createRootCa(id));
       const istiod = new Istiod({
@@ -84,10 +113,14 @@ export class MeshLayer {
         caRewriteDelayMs: scenario.timings.caRewriteDelayMs, logger: logger.child({ component: 'istiod', revision: cp.revision }),
       });
       this.istiods.set(cp.revision, istiod);
-      await istiod.startServers();
-      await istiod.install();
+      await istiod.startServers({
+        injector: portOf(restore?.endpoints[`istiod/${cp.revision}/injector`]),
+        monitoring: portOf(restore?.endpoints[`istiod/${cp.revision}/monitoring`]),
+      });
+      if (!restore) await istiod.install();
       istiod.startControllers();
     }
+    if (restore) this.connections.importMounted(restore.mounted);
     this.connections.start();
     const istiodFor = (rev: string): Istiod | undefined => this.istiods.get(rev);
     this.probeRunner = new ProbeRunner({ kube, view: this.view, connections: this.connections, istiodFor, backends: this.backendsServer, logger });
@@ -101,10 +134,24 @@ export class MeshLayer {
       const key = `${g.namespace}/${g.name}`;
       const port = this.o.gatewayPorts?.[key] ?? g.port;
       const gw = new IngressGateway({ spec: { ...g, port }, kube, view: this.view, connections: this.connections, istiodFor, backends: this.backendsServer, logger });
-      await gw.start();
-      await gw.install();
       this.gateways.push(gw);
+      await gw.start(portOf(restore?.endpoints[`gateway/${key}`]));
+      if (restore) await gw.refreshService();
+      else await gw.install();
     }
+  }
+
+  /** The loopback URLs behind the cluster's pods, by role: what a snapshot keeps to restore them. */
+  endpointUrls(): Record<string, string> {
+    const out: Record<string, string> = {};
+    if (this.backendsServer) out.backends = this.backendsServer.url;
+    for (const i of this.istiods.values()) {
+      const e = i.endpoints;
+      out[`istiod/${i.revision}/injector`] = e.injector;
+      out[`istiod/${i.revision}/monitoring`] = e.monitoring;
+    }
+    for (const g of this.gateways) out[`gateway/${g.namespace}/${g.name}`] = g.url;
+    return out;
   }
 
   gateway(namespace: string, name: string): IngressGateway | undefined {
@@ -144,5 +191,15 @@ export class MeshLayer {
     await Promise.all([...this.istiods.values()].map((i) => i.close()));
     this.view.stop();
     await this.backendsServer?.close();
+  }
+}
+
+async function deploymentExists(kube: KubeClients, namespace: string, name: string): Promise<boolean> {
+  try {
+    await retrying(() => kube.apps.readNamespacedDeployment({ name, namespace }));
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
   }
 }

@@ -2,10 +2,9 @@
 // /metrics with Istio's real metric names (facts §8). There is deliberately no
 // pilot_xds_push_errors_total: it does not exist in Istio since 1.3, whatever runbooks say.
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { V1Pod } from '@kubernetes/client-node';
 import { proxyId, type SynczEntry } from '../../mesh/syncz.js';
-import { closeServer } from './injector-server.js';
+import { closeServer, listenPreferring } from './injector-server.js';
 
 export const SENDERR_TYPES = ['cds_senderr', 'eds_senderr', 'lds_senderr', 'rds_senderr'] as const;
 export type SendErrType = (typeof SENDERR_TYPES)[number];
@@ -75,7 +74,7 @@ export interface MonitoringServer {
   close(): Promise<void>;
 }
 
-export async function startMonitoringServer(src: MonitoringSource, host = '127.0.0.1'): Promise<MonitoringServer> {
+export async function startMonitoringServer(src: MonitoringSource, host = '127.0.0.1', preferredPort = 0): Promise<MonitoringServer> {
   const started = Date.now();
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
@@ -99,10 +98,6 @@ export async function startMonitoringServer(src: MonitoringSource, host = '127.0
     }
     res.writeHead(404, { 'Content-Type': 'text/plain' }).end('404 page not found\n');
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, host, () => resolve());
-  });
-  const port = (server.address() as AddressInfo).port;
+  const port = await listenPreferring(server, host, preferredPort);
   return { url: `http://${host}:${port}`, port, close: () => closeServer(server) };
 }

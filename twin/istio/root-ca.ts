@@ -92,3 +92,8 @@ export function rootFingerprint(pem: string | undefined): string | null {
     return null;
   }
 }
+
+/** A root saved by a twin snapshot (the certificate only: nothing is signed with its key afterwards). */
+export function rootCaFromPem(id: string, pem: string): RootCa {
+  return { id, pem, fingerprint256: new X509Certificate(pem).fingerprint256 };
+}

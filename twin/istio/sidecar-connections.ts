@@ -73,6 +73,19 @@ export class SidecarConnections {
     return true;
   }
 
+  /** The root each running sidecar mounted, by pod uid (for a twin's snapshot). */
+  exportMounted(): Map<string, string> {
+    return new Map(this.mounted);
+  }
+
+  /**
+   * Before start(): the roots the sidecars of a restored twin had mounted (a pod keeps the root it
+   * started with, even if its namespace's ConfigMap changed since).
+   */
+  importMounted(mounted: ReadonlyMap<string, string>): void {
+    for (const [k, v] of mounted) this.mounted.set(k, v);
+  }
+
   mountedRoot(pod: V1Pod): string | undefined {
     return this.mounted.get(podKey(pod));
   }

@@ -3,6 +3,7 @@
 import type { Logger } from '../../../logging/logger.js';
 import type { FaultController } from '../faults.js';
 import type { PodLogs } from '../logs.js';
+import { ENDPOINTS_ANNOTATION } from '../podnetwork.js';
 import type { ApiCore } from '../operations.js';
 import type { ResourceDef } from '../resources.js';
 import type { Store } from '../storage.js';
@@ -35,8 +36,18 @@ export function ownerRefTo(owner: KubeObject, apiVersion: string, kind: string):
   return { apiVersion, kind, name: owner.metadata.name!, uid: owner.metadata.uid!, controller: true, blockOwnerDeletion: true };
 }
 
-/** FNV-1a 32 over a canonical JSON form, encoded like apimachinery's rand.SafeEncodeString. */
+/**
+ * FNV-1a 32 over a canonical JSON form, encoded like apimachinery's rand.SafeEncodeString. The
+ * twin's pod network annotation (twin.meshmove.dev/endpoints) is left out: it says where the twin
+ * serves a pod's ports, which a restored twin may rewrite without that being a new template.
+ */
 export function templateHash(template: unknown): string {
+  const annotations = (template as { metadata?: { annotations?: Record<string, string> } } | null)?.metadata?.annotations;
+  if (annotations && ENDPOINTS_ANNOTATION in annotations) {
+    const { [ENDPOINTS_ANNOTATION]: _ignored, ...rest } = annotations;
+    const t = template as { metadata: Record<string, unknown> };
+    template = { ...t, metadata: { ...t.metadata, annotations: rest } };
+  }
   const canonical = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(canonical);
     if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));

@@ -32,6 +32,9 @@ export class Kubelet {
       this.ctx.logs.forget(pod.metadata.namespace ?? '', pod.metadata.name ?? '');
       return;
     }
+    // A pod restored from a snapshot keeps its IP: new ones are allocated past it.
+    const ip = /^10\.244\.(\d+)\.(\d+)$/.exec(String((pod.status as { podIP?: string } | undefined)?.podIP ?? ''));
+    if (e.type === 'ADDED' && ip) this.nextIp = Math.max(this.nextIp, Number(ip[1]) * 250 + Number(ip[2]) - 1);
     if (e.type === 'ADDED' && (pod.status as { phase?: string } | undefined)?.phase === 'Pending') {
       const t = setTimeout(() => { this.timers.delete(key); this.start(key); }, this.ctx.podStartDelayMs);
       this.timers.set(key, t);
