@@ -54,7 +54,12 @@ export async function startLocalTemporal(opts: LocalTemporalOptions = {}): Promi
   const uiPort = opts.uiPort ?? port + 1000;
   const address = `127.0.0.1:${port}`;
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', db, '--log-level', 'error', '--namespace', 'default'];
-  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  // Its own process group: a Ctrl-C in the terminal reaches meshmove, which drains the worker first
+  // and then stops the server, instead of the server dying under a worker still reporting to it.
+  const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
   let output = '';
   child.stdout!.on('data', (d: Buffer) => { output += d.toString(); if (opts.verbose) process.stderr.write(d); });
   child.stderr!.on('data', (d: Buffer) => { output += d.toString(); if (opts.verbose) process.stderr.write(d); });
