@@ -37,7 +37,9 @@ export async function runCli(argv: string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return ExitCode.ok;
+    // Commands that report a failed check without throwing (preflight, backup verify, demo) set
+    // process.exitCode; the caller exits with what this returns, so carry it over.
+    return typeof process.exitCode === 'number' ? process.exitCode : ExitCode.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
       // --help and --version end here with exit code 0; usage errors are bad input.
