@@ -1,16 +1,14 @@
 // A local Temporal dev server for `meshmove dev` and `meshmove demo`: the Temporal CLI (found or
 // built by scripts/temporal-cli.sh) persisted to a SQLite file, so a run survives restarts.
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { Connection } from '@temporalio/client';
 import { CliError, ExitCode } from './cli-kit.js';
 
-const exec = promisify(execFile);
 
 export function defaultDataDir(): string {
   return join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'meshmove');
@@ -22,12 +20,16 @@ export async function findTemporalCli(): Promise<string> {
     .map((p) => fileURLToPath(new URL(p, import.meta.url)))
     .find((p) => existsSync(p));
   if (!script) throw new CliError('scripts/temporal-cli.sh is missing from this installation', ExitCode.failed);
-  try {
-    const { stdout } = await exec('bash', [script], { maxBuffer: 1 << 20 });
-    return stdout.trim();
-  } catch (err) {
-    throw new CliError(`no Temporal CLI available:\n${(err as { stderr?: string }).stderr ?? (err as Error).message}`, ExitCode.failed);
-  }
+  // The script's progress (a first build takes minutes) goes straight to the person's terminal.
+  const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let stdout = '';
+  child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+  const code = await new Promise<number | null>((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', resolve);
+  });
+  if (code !== 0) throw new CliError('no Temporal CLI available (see the message above)', ExitCode.failed);
+  return stdout.trim();
 }
 
 export interface LocalTemporal {
