@@ -1,8 +1,9 @@
 // The demo's terminal walk-through: progress lines as the run moves (phase, wave, namespace, step),
 // each gate with its summary and a prompt, each failed step with the decision to take.
-import { createInterface, type Interface } from 'node:readline/promises';
+import { createInterface, type Interface } from 'node:readline';
 import type { RunStatus, StepRecord } from '../../workflows/messages.js';
 import type { Attention } from '../temporal.js';
+import { CliError, ExitCode } from '../cli-kit.js';
 
 export type GateAnswer = { verdict: 'approve' } | { verdict: 'reject'; reason: string };
 export type DecisionAnswer = { decision: 'retry' | 'skip' | 'rollback' | 'abort'; reason?: string };
@@ -27,6 +28,10 @@ export class Presenter {
   private readonly phaseStarted = new Map<string, number>();
   readonly phaseDurations: [string, number][] = [];
   private rl?: Interface;
+  /** Lines typed (or piped) ahead of the question that takes them. */
+  private readonly lines: string[] = [];
+  private waiter?: (line: string | null) => void;
+  private inputClosed = false;
   private lastWait = '';
 
   constructor(private readonly out: NodeJS.WritableStream = process.stdout) {}
@@ -97,8 +102,25 @@ export class Presenter {
   }
 
   private async ask(question: string): Promise<string> {
-    this.rl ??= createInterface({ input: process.stdin, output: process.stdout });
-    return (await this.rl.question(question)).trim();
+    if (!this.rl) {
+      this.rl = createInterface({ input: process.stdin });
+      const deliver = (line: string | null) => {
+        const waiter = this.waiter;
+        this.waiter = undefined;
+        if (waiter) waiter(line);
+        else if (line !== null) this.lines.push(line);
+      };
+      this.rl.on('line', deliver);
+      this.rl.on('close', () => {
+        this.inputClosed = true;
+        deliver(null);
+      });
+    }
+    this.out.write(question);
+    const line = this.lines.shift() ?? (this.inputClosed ? null : await new Promise<string | null>((resolve) => (this.waiter = resolve)));
+    if (line === null) throw new CliError('no more input to answer with; use --auto-approve to run without a person', ExitCode.badInput);
+    if (!(this.out as NodeJS.WriteStream).isTTY) this.out.write(`${line}\n`);
+    return line.trim();
   }
 
   async askGate(gate: Attention['gates'][number], as: string, auto: boolean): Promise<GateAnswer> {

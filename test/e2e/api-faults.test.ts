@@ -5,11 +5,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
-import { startDevServer } from '../support/temporal.js';
 import {
-  Cli, HOSTS, NAMESPACES, STARTER, TARGET_REV, approveAllAndFinish, describeSeen, elapsed, gatewayRequest,
-  namespaceLabels, migratedLabels, podRevisions, putApiFaults, resolveA, startE2eTwin, startInProcessWorker,
-  targetGateway, tempDir, twinCounters, writePlan, type RunningWorker,
+  type Cli, startSingleTwinStack, stopStack, HOSTS, NAMESPACES, STARTER, TARGET_REV, approveAllAndFinish,
+  describeSeen, elapsed, gatewayRequest, namespaceLabels, migratedLabels, podRevisions, putApiFaults,
+  resolveA, targetGateway, twinCounters, type RunningWorker,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -20,19 +19,10 @@ let planFile: string;
 const fileStart = Date.now();
 
 beforeAll(async () => {
-  env = await startDevServer();
-  twin = await startE2eTwin();
-  worker = await startInProcessWorker(env.nativeConnection, twin);
-  cli = new Cli(() => env.address);
-  planFile = await writePlan(twin, await tempDir('faults'));
+  ({ env, twin, worker, cli, planFile } = await startSingleTwinStack('faults'));
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await twin?.close();
-  await env?.teardown();
-  console.log(`[e2e] api-faults.test.ts took ${elapsed(fileStart)}`);
-});
+afterAll(() => stopStack({ env, twin, worker }, 'api-faults.test.ts', fileStart));
 
 const READS = ['get', 'list'];
 const WRITES = ['create', 'update', 'patch', 'delete'];

@@ -5,10 +5,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
-import { startDevServer } from '../support/temporal.js';
 import {
-  APPROVER, Cli, NAMESPACES, STARTER, TERMINAL, approveWhenOpen, describeSeen, elapsed, namespaceLabels,
-  startE2eTwin, startInProcessWorker, tempDir, twinCounters, waitForRun, writePlan, type RunningWorker,
+  APPROVER, type Cli, startSingleTwinStack, stopStack, NAMESPACES, STARTER, TERMINAL, approveWhenOpen,
+  describeSeen, elapsed, namespaceLabels, twinCounters, waitForRun, writePlan, type RunningWorker,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -20,20 +19,10 @@ let planFile: string;
 const fileStart = Date.now();
 
 beforeAll(async () => {
-  env = await startDevServer();
-  twin = await startE2eTwin();
-  worker = await startInProcessWorker(env.nativeConnection, twin);
-  cli = new Cli(() => env.address);
-  dir = await tempDir('bad-input');
-  planFile = await writePlan(twin, dir);
+  ({ env, twin, worker, cli, dir, planFile } = await startSingleTwinStack('bad-input'));
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await twin?.close();
-  await env?.teardown();
-  console.log(`[e2e] bad-input.test.ts took ${elapsed(fileStart)}`);
-});
+afterAll(() => stopStack({ env, twin, worker }, 'bad-input.test.ts', fileStart));
 
 describe('bad input through the CLI', () => {
   it('an invalid plan: every problem named, exit 2, nothing started, nothing changed in the cluster', async () => {

@@ -6,12 +6,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
-import { startDevServer } from '../support/temporal.js';
 import {
-  APPROVER, Cli, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL,
-  approveWhenOpen, describeSeen, elapsed, gatewayRequest, kubeList, migratedLabels, namespaceLabels, podRevisions,
-  resolveA, sourceGateway, startE2eTwin, startInProcessWorker, targetGateway, tempDir, twinCounters, twinProxies,
-  waitForRun, writePlan, type RunningWorker,
+  APPROVER, type Cli, startSingleTwinStack, stopStack, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV,
+  TERMINAL, approveWhenOpen, describeSeen, elapsed, gatewayRequest, kubeList, migratedLabels,
+  namespaceLabels, podRevisions, resolveA, sourceGateway, targetGateway, twinCounters, twinProxies,
+  waitForRun, type RunningWorker,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -22,19 +21,10 @@ let planFile: string;
 const fileStart = Date.now();
 
 beforeAll(async () => {
-  env = await startDevServer();
-  twin = await startE2eTwin();
-  worker = await startInProcessWorker(env.nativeConnection, twin);
-  cli = new Cli(() => env.address);
-  planFile = await writePlan(twin, await tempDir('full'));
+  ({ env, twin, worker, cli, planFile } = await startSingleTwinStack('full'));
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await twin?.close();
-  await env?.teardown();
-  console.log(`[e2e] full-migration.test.ts took ${elapsed(fileStart)}`);
-});
+afterAll(() => stopStack({ env, twin, worker }, 'full-migration.test.ts', fileStart));
 
 const names = (objs: { metadata: { name: string } }[]) => objs.map((o) => o.metadata.name).sort();
 

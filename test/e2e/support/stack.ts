@@ -21,7 +21,8 @@ import { startTwin, type Twin, type TwinOverrides } from '../../../twin/index.js
 import { TASK_QUEUE, type PendingDecision, type PendingGate, type RunStatus } from '../../../workflows/messages.js';
 import { DEMO_DNS_SECRET } from '../../../twin/dns/webhook.js';
 import { meshmove, type CliResult } from '../../support/cli.js';
-import { workflowBundle } from '../../support/temporal.js';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { startDevServer, workflowBundle } from '../../support/temporal.js';
 
 const repo = (rel: string) => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
 export const FIELD_REPORT_SCENARIO = repo('examples/twin/field-report.yaml');
@@ -398,4 +399,29 @@ export async function backedUpLabels(location: string, ns: string): Promise<Reco
 export async function putApiFaults(twin: Twin, faults: unknown): Promise<void> {
   const res = await fetch(twin.controlUrls.faults!, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(faults) });
   if (!res.ok) throw new Error(`PUT /_twin/faults: ${res.status} ${await res.text()}`);
+}
+
+/** What most e2e files need: one Temporal dev server, one twin, one in-process worker, a matching plan. */
+export interface SingleTwinStack {
+  env: TestWorkflowEnvironment;
+  twin: Twin;
+  worker: RunningWorker;
+  cli: Cli;
+  dir: string;
+  planFile: string;
+}
+
+export async function startSingleTwinStack(label: string): Promise<SingleTwinStack> {
+  const env = await startDevServer();
+  const twin = await startE2eTwin();
+  const worker = await startInProcessWorker(env.nativeConnection, twin);
+  const dir = await tempDir(label);
+  return { env, twin, worker, cli: new Cli(() => env.address), dir, planFile: await writePlan(twin, dir) };
+}
+
+export async function stopStack(stack: Partial<Pick<SingleTwinStack, 'env' | 'twin' | 'worker'>>, file: string, since: number): Promise<void> {
+  await stack.worker?.stop();
+  await stack.twin?.close();
+  await stack.env?.teardown();
+  console.log(`[e2e] ${file} took ${elapsed(since)}`);
 }
