@@ -290,7 +290,7 @@ describe('migration workflow (engine)', () => {
       const h = await env.client.workflow.start(migrationWorkflow, {
         taskQueue: TASK_QUEUE,
         workflowId: `test-${randomUUID()}`,
-        args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 120 } }],
+        args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 50 } }],
       });
       return h.workflowId;
     })()));
