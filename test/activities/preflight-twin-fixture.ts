@@ -27,7 +27,7 @@ export interface TwinHandle {
   close(): Promise<void>;
   /** GET/PUT/DELETE on the twin's control API (/_twin/...). */
   control<T = unknown>(method: 'GET' | 'PUT' | 'DELETE' | 'POST', path: string, body?: unknown): Promise<T>;
-  requests(): Promise<{ byObject: Record<string, number>; byVerbResource: Record<string, number>; faulted: Record<string, number>; faultedTotal: number; total: number }>;
+  requests(): Promise<{ byObject: Record<string, number>; applied: Record<string, number>; byVerbResource: Record<string, number>; faulted: Record<string, number>; faultedTotal: number; total: number }>;
 }
 
 /** Start a twin; `change` edits the parsed scenario first (a pitfall variant). */

@@ -1,7 +1,9 @@
 // End to end under a flaky API server: the twin answers about 10% of the requests (seeded, so a run
-// is reproducible) with 429 (Retry-After), 500, 409 or a dropped connection. The migration still
-// completes through the CLI, and nothing is applied twice: each namespace is patched once, each
-// workload restarted once (the counters count only requests that reached the server's storage).
+// is reproducible) with 429 (Retry-After), 500, 409 or a dropped connection, and it carries out some
+// writes but loses their answers (the client cannot tell whether they happened and must retry).
+// The migration still completes through the CLI, and nothing is applied twice: each namespace is
+// relabeled once, each workload restarted once, each old object deleted once (the twin's `applied`
+// counters count the writes that changed what is stored).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
@@ -27,9 +29,20 @@ afterAll(() => stopStack({ env, twin, worker }, 'api-faults.test.ts', fileStart)
 const READS = ['get', 'list'];
 const WRITES = ['create', 'update', 'patch', 'delete'];
 
+/**
+ * The first write of each kind the migration makes (relabel, restart, probe Job, decommission) is
+ * carried out and its answer lost. These rules come first so that a drawn fault cannot pre-empt them.
+ */
+const LOST_ANSWERS = [
+  { verb: 'patch', resource: 'namespaces', name: 'orders', key: 'patch namespaces/orders' },
+  { verb: 'patch', resource: 'apps/deployments', namespace: 'payments', name: 'payments', key: 'patch apps/deployments/payments/payments' },
+  { verb: 'create', resource: 'batch/jobs', namespace: 'frontend', key: 'create batch/jobs' },
+  { verb: 'delete', resource: 'apps/deployments', namespace: 'istio-system', name: 'istiod', key: 'delete apps/deployments/istio-system/istiod' },
+] as const;
+
 /** ~10% of reads and writes fail (watches are left alone: they are long-lived streams). */
 function faultRules(seed: number) {
-  const rules: Record<string, unknown>[] = [];
+  const rules: Record<string, unknown>[] = LOST_ANSWERS.map(({ key: _key, ...match }) => ({ ...match, kind: 'lose-response', count: 1 }));
   for (const verb of [...READS, ...WRITES]) {
     rules.push({ verb, kind: 'status', status: 429, retryAfterSeconds: 1, rate: 0.03, seed: seed + rules.length });
     rules.push({ verb, kind: 'status', status: 500, rate: 0.03, seed: seed + rules.length });
@@ -51,6 +64,7 @@ describe('the migration on an API server that fails ~10% of requests', () => {
     const end = await approveAllAndFinish(cli, env.client, id);
     expect(end.status.phase, describeSeen(end)).toBe('completed');
     const counters = await twinCounters(twin);
+    const lostFaults = (await (await fetch(twin.controlUrls.faults!)).json() as { rules: Array<{ kind: string; count?: number }> }).rules.filter((r) => r.kind === 'lose-response');
     await putApiFaults(twin, { rules: [], stuckRollouts: [] });
     console.log(`[e2e] under API faults: ${elapsed(t0)}; ${counters.faultedTotal} of ${counters.total + counters.faultedTotal} requests faulted: ${JSON.stringify(counters.faulted)}`);
 
@@ -63,11 +77,15 @@ describe('the migration on an API server that fails ~10% of requests', () => {
     expect(s.phase).toBe('completed');
     expect(s.namespaces.every((n) => n.state === 'migrated')).toBe(true);
 
-    // Nothing applied twice: one namespace patch each, one restart per workload, five deletions.
-    for (const ns of NAMESPACES) expect(counters.byObject[`patch namespaces/${ns}`], `patch namespaces/${ns}`).toBe(1);
+    // Every lost answer was carried out and then asked again.
+    expect(lostFaults.map((r) => r.count)).toEqual(LOST_ANSWERS.map(() => 0));
+    for (const { key } of LOST_ANSWERS.filter((l) => l.verb !== 'create')) expect(counters.byObject[key], `${key} sent again after its answer was lost`).toBeGreaterThanOrEqual(2);
+
+    // Nothing applied twice: one namespace relabel each, one restart per workload, five deletions.
+    for (const ns of NAMESPACES) expect(counters.applied[`patch namespaces/${ns}`], `patch namespaces/${ns}`).toBe(1);
     for (const [res, ns, name] of [['deployments', 'inventory', 'inventory'], ['deployments', 'payments', 'payments'], ['deployments', 'orders', 'orders'], ['statefulsets', 'orders', 'orders-ledger'], ['deployments', 'frontend', 'frontend']] as const) {
       const key = `apps/${res}/${ns}/${name}`;
-      expect((counters.byObject[`patch ${key}`] ?? 0) + (counters.byObject[`update ${key}`] ?? 0), key).toBe(1);
+      expect((counters.applied[`patch ${key}`] ?? 0) + (counters.applied[`update ${key}`] ?? 0), key).toBe(1);
     }
     for (const key of [
       'delete admissionregistration.k8s.io/mutatingwebhookconfigurations/istio-sidecar-injector',
@@ -75,7 +93,10 @@ describe('the migration on an API server that fails ~10% of requests', () => {
       'delete apps/deployments/istio-system/istio-ingressgateway',
       'delete services/istio-system/istiod',
       'delete services/istio-system/istio-ingressgateway',
-    ]) expect(counters.byObject[key], key).toBe(1);
+    ]) expect(counters.applied[key], key).toBe(1);
+    // One probe Job per planned call, though the first create's answer was lost.
+    const jobCreates = Object.entries(counters.applied).filter(([k]) => k.startsWith('create batch/jobs/'));
+    expect(jobCreates.map(([, n]) => n), JSON.stringify(jobCreates)).toEqual([1, 1, 1]);
 
     // And the cluster is where it should be.
     for (const ns of NAMESPACES) {

@@ -1,5 +1,6 @@
-// The access layer against the twin's strict API server: retries on injected 429/500/409 and
-// dropped connections with no mutation applied twice, port-forward to istiod's debug port, and
+// The access layer against the twin's strict API server: retries on injected 429/500/409, dropped
+// connections and lost responses (the write happened, the answer never came) with no mutation
+// applied twice, port-forward to istiod's debug port, and
 // the classification of a port-forward to a pod that does not exist.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
@@ -51,6 +52,36 @@ describe('KubeAccess on the twin', () => {
     const req = await twin.requests();
     expect(req.faultedTotal).toBe(2);
     expect(req.byObject['patch namespaces/payments']).toBe(1);
+  });
+
+  it('a lost response to a patch is retried, and the retry changes nothing', async () => {
+    await twin.control('PUT', '/_twin/faults', { rules: [{ verb: 'patch', resource: 'namespaces', name: 'inventory', kind: 'lose-response', count: 1 }] });
+    const ns = await twin.kube.patchNamespace('inventory', { metadata: { labels: { 'meshmove-test': 'z' } } });
+    expect(ns.metadata?.labels?.['meshmove-test']).toBe('z');
+    const req = await twin.requests();
+    expect(req.faulted).toEqual({ 'patch namespaces': 1 });
+    // Both attempts reached the server; only the first changed the namespace.
+    expect(req.byObject['patch namespaces/inventory']).toBe(2);
+    expect(req.applied['patch namespaces/inventory']).toBe(1);
+    // A patch that does change something counts again.
+    await twin.kube.patchNamespace('inventory', { metadata: { labels: { 'meshmove-test': 'zz' } } });
+    expect((await twin.requests()).applied['patch namespaces/inventory']).toBe(2);
+  });
+
+  it('a lost response to a create or a delete: the retry finds the work done', async () => {
+    await twin.control('PUT', '/_twin/faults', { rules: [
+      { verb: 'create', resource: 'batch/jobs', kind: 'lose-response', count: 1 },
+      { verb: 'delete', resource: 'batch/jobs', kind: 'lose-response', count: 1 },
+    ] });
+    const job = { metadata: { name: 'lost-answer' }, spec: { template: { spec: { restartPolicy: 'Never', containers: [{ name: 'c', image: 'x' }] } } } };
+    const made = await twin.kube.createJob('orders', job);
+    expect(made.created).toBe(false);
+    expect(made.job.metadata?.name).toBe('lost-answer');
+    expect(await twin.kube.deleteJob('orders', 'lost-answer')).toBe('absent');
+    const req = await twin.requests();
+    expect(req.faultedTotal).toBe(2);
+    expect(req.applied['create batch/jobs/orders/lost-answer']).toBe(1);
+    expect(req.applied['delete batch/jobs/orders/lost-answer']).toBe(1);
   });
 
   it('a persistent 500 surfaces as a retryable KubeServerError for Temporal', async () => {

@@ -19,7 +19,14 @@ export interface CountersSnapshot {
   byVerbResource: Record<string, number>;
   /** Mutating verbs only: `patch namespaces/demo-a`, `patch apps/deployments/demo-a/web`. */
   byObject: Record<string, number>;
-  /** Requests answered by an injected fault, by `verb resource`; not in the maps above. */
+  /**
+   * Mutating requests that changed what is stored, by object (same keys as byObject; creates keyed
+   * by the created object). A write that changes nothing keeps the resourceVersion and is not
+   * counted, nor is a dry run or a refused write: this is "how many times was it applied".
+   */
+  applied: Record<string, number>;
+  /** Requests answered by an injected fault, by `verb resource`; not in the maps above, except a
+   * lost response: that request was carried out and is counted there too. */
   faulted: Record<string, number>;
   faultedTotal: number;
   /** Calls per `<configuration>/<webhook>`. */
@@ -36,6 +43,7 @@ export class RequestCounters {
   private faultedTotal = 0;
   private byVerbResource = new Map<string, number>();
   private byObject = new Map<string, number>();
+  private applied = new Map<string, number>();
   private faulted = new Map<string, number>();
   private webhooks = new Map<string, number>();
   private webhookCalls: WebhookCall[] = [];
@@ -45,6 +53,11 @@ export class RequestCounters {
     this.total++;
     bump(this.byVerbResource, `${verb} ${resourcePath}`);
     if (objectPath !== undefined && MUTATING.has(verb)) bump(this.byObject, `${verb} ${resourcePath}/${objectPath}`);
+  }
+
+  /** A mutating request changed the stored object (see CountersSnapshot.applied). */
+  recordApplied(verb: string, resourcePath: string, objectPath: string): void {
+    bump(this.applied, `${verb} ${resourcePath}/${objectPath}`);
   }
 
   recordFaulted(verb: string, resourcePath: string): void {
@@ -67,6 +80,7 @@ export class RequestCounters {
       total: this.total,
       byVerbResource: Object.fromEntries(this.byVerbResource),
       byObject: Object.fromEntries(this.byObject),
+      applied: Object.fromEntries(this.applied),
       faulted: Object.fromEntries(this.faulted),
       faultedTotal: this.faultedTotal,
       webhooks: Object.fromEntries(this.webhooks),
@@ -79,6 +93,7 @@ export class RequestCounters {
     this.faultedTotal = 0;
     this.byVerbResource.clear();
     this.byObject.clear();
+    this.applied.clear();
     this.faulted.clear();
     this.webhooks.clear();
     this.webhookCalls = [];

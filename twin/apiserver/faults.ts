@@ -1,5 +1,8 @@
-// Injected faults: API request faults (status, dropped connection, delay) chosen by a seeded PRNG
-// so runs are reproducible, and workload faults (rollouts whose new pods never become Ready).
+// Injected faults: API request faults (status, dropped connection, lost response, delay) chosen by a
+// seeded PRNG so runs are reproducible, and workload faults (rollouts whose new pods never become Ready).
+// `drop` closes the connection before the request is carried out; `lose-response` carries it out and
+// then closes the connection before the answer, so the client cannot tell whether its write happened
+// (the case that proves a retried write is not applied twice).
 import { z } from 'zod';
 
 export const FaultRuleSchema = z.object({
@@ -8,7 +11,7 @@ export const FaultRuleSchema = z.object({
   resource: z.string().optional(),
   namespace: z.string().optional(),
   name: z.string().optional(),
-  kind: z.enum(['status', 'drop', 'delay']),
+  kind: z.enum(['status', 'drop', 'lose-response', 'delay']),
   status: z.union([z.literal(429), z.literal(500), z.literal(409), z.literal(503)]).optional(),
   retryAfterSeconds: z.number().int().min(0).optional(),
   delayMs: z.number().int().min(0).optional(),
@@ -34,6 +37,7 @@ export interface RequestFacts { verb: string; group: string; resource: string; s
 export type FaultDecision =
   | { kind: 'status'; status: number; retryAfterSeconds?: number | undefined }
   | { kind: 'drop' }
+  | { kind: 'lose-response' }
   | { kind: 'delay'; delayMs: number };
 
 /** mulberry32: small, fast, good enough for reproducible fault draws. */
@@ -124,6 +128,7 @@ export class FaultController {
       switch (a.rule.kind) {
         case 'status': return { kind: 'status', status: a.rule.status!, retryAfterSeconds: a.rule.retryAfterSeconds };
         case 'drop': return { kind: 'drop' };
+        case 'lose-response': return { kind: 'lose-response' };
         case 'delay': return { kind: 'delay', delayMs: a.rule.delayMs ?? 1000 };
       }
     }

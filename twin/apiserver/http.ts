@@ -164,17 +164,18 @@ export class HttpApi {
       const r = route.route;
       const verb = this.verbOf(method, r, url.searchParams);
       if (!verb) throw Errors.methodNotAllowed();
-      const resourcePath = `${r.def.group ? `${r.def.group}/` : ''}${r.def.resource}${r.subresource ? `/${r.subresource}` : ''}`;
+      const resourcePath = resourcePathOf(r);
       const fault = this.d.faults.decide({ verb, group: r.def.group, resource: r.def.resource, subresource: r.subresource, namespace: r.namespace, name: r.name });
       if (fault) {
-        if (fault.kind !== 'delay') {
+        if (fault.kind === 'delay') await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
+        else {
           this.d.counters.recordFaulted(verb, resourcePath);
           if (fault.kind === 'drop') { req.socket.destroy(); return; }
-          throw statusFault(fault.status, fault.retryAfterSeconds ?? 1, r);
+          if (fault.kind === 'status') throw statusFault(fault.status, fault.retryAfterSeconds ?? 1, r);
+          loseResponse(res);
         }
-        await new Promise((resolve) => setTimeout(resolve, fault.delayMs));
       }
-      this.d.counters.record(verb, resourcePath, r.name === undefined ? undefined : r.namespace ? `${r.namespace}/${r.name}` : r.name);
+      this.d.counters.record(verb, resourcePath, r.name === undefined ? undefined : objectPathOf(r.namespace, r.name));
       const body = method === 'GET' ? Buffer.alloc(0) : await readBody(req);
       await this.dispatch(req, res, verb, r, url.searchParams, body);
     } catch (e) {
@@ -194,6 +195,11 @@ export class HttpApi {
     if (sub === 'log') return this.podLog(res, r, q);
     if (sub === 'portforward') throw Errors.badRequest('Upgrade request required');
     if (sub === 'scale') return this.scale(req, res, verb, r, body, writeOpts);
+    const applied = (obj: KubeObject): void => {
+      if (!dryRun) this.d.counters.recordApplied(verb, resourcePathOf(r), objectPathOf(obj.metadata.namespace, obj.metadata.name!));
+    };
+    // Read synchronously just before the write: nothing can interleave before the write reads it too.
+    const rvBefore = (): number | undefined => (r.name === undefined ? undefined : core.store.get(r.def, ns, r.name)?.rv);
     switch (verb) {
       case 'get': {
         const s = core.get(r.def, ns, r.name!);
@@ -214,6 +220,7 @@ export class HttpApi {
       }
       case 'create': {
         const s = await core.create(r.def, r.version, ns, decodeBody(req, body), writeOpts);
+        applied(s.obj);
         return sendJson(res, 201, core.outputJson(r.def, r.version, s));
       }
       case 'update': {
@@ -221,17 +228,23 @@ export class HttpApi {
           const s = core.get(r.def, ns, r.name!);
           return sendJson(res, 200, core.outputJson(r.def, r.version, s));
         }
+        const before = rvBefore();
         const s = await core.update(r.def, r.version, ns, r.name!, decodeBody(req, body), sub, writeOpts);
+        if (s.rv !== before) applied(s.obj);
         return sendJson(res, 200, core.outputJson(r.def, r.version, s));
       }
       case 'patch': {
+        const before = rvBefore();
         const { stored, created } = await core.patch(r.def, r.version, ns, r.name!, req.headers['content-type'] ?? '', body, sub, writeOpts);
+        if (created || stored.rv !== before) applied(stored.obj);
         return sendJson(res, created ? 201 : 200, core.outputJson(r.def, r.version, stored));
       }
       case 'delete': {
         const opts = deleteOptions(body, q);
         opts.dryRun = dryRun;
-        return sendJson(res, 200, core.delete(r.def, r.version, ns, r.name!, opts));
+        const gone = core.delete(r.def, r.version, ns, r.name!, opts);
+        if (!dryRun) this.d.counters.recordApplied(verb, resourcePathOf(r), objectPathOf(r.namespace, r.name!));
+        return sendJson(res, 200, gone);
       }
       case 'deletecollection': {
         const items = core.list(r.def, r.namespace, { labelSelector: q.get('labelSelector') ?? undefined, fieldSelector: q.get('fieldSelector') ?? undefined });
@@ -364,7 +377,8 @@ export class HttpApi {
       const fault = this.d.faults.decide({ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: r.namespace, name: r.name });
       if (fault && fault.kind !== 'delay') {
         this.d.counters.recordFaulted('create', 'pods/portforward');
-        if (fault.kind === 'drop') { socket.destroy(); return; }
+        // A port-forward changes nothing: a lost answer is a dropped connection.
+        if (fault.kind === 'drop' || fault.kind === 'lose-response') { socket.destroy(); return; }
         reject(statusFault(fault.status, fault.retryAfterSeconds ?? 1, r));
         return;
       }
@@ -408,6 +422,28 @@ export class HttpApi {
       res.writeHead(204); res.end();
     });
   }
+}
+
+function resourcePathOf(r: ResourceRoute): string {
+  return `${r.def.group ? `${r.def.group}/` : ''}${r.def.resource}${r.subresource ? `/${r.subresource}` : ''}`;
+}
+
+function objectPathOf(namespace: string | undefined, name: string): string {
+  return namespace ? `${namespace}/${name}` : name;
+}
+
+/** Carry the request out but never answer: the first byte of the response closes the connection instead. */
+function loseResponse(res: ServerResponse): void {
+  const cut = (): ServerResponse => {
+    res.socket?.destroy();
+    return res;
+  };
+  res.writeHead = cut as unknown as ServerResponse['writeHead'];
+  res.write = ((): boolean => {
+    cut();
+    return false;
+  }) as unknown as ServerResponse['write'];
+  res.end = cut as unknown as ServerResponse['end'];
 }
 
 function statusFault(status: number, retryAfterSeconds: number, r: ResourceRoute): ApiError {

@@ -341,7 +341,7 @@ export async function twinProxies(twin: Twin): Promise<TwinProxy[]> {
   return (await res.json()) as TwinProxy[];
 }
 
-export interface TwinCounters { byVerbResource: Record<string, number>; byObject: Record<string, number>; faulted: Record<string, number>; faultedTotal: number; total: number }
+export interface TwinCounters { byVerbResource: Record<string, number>; byObject: Record<string, number>; applied: Record<string, number>; faulted: Record<string, number>; faultedTotal: number; total: number }
 
 export async function twinCounters(twin: Twin): Promise<TwinCounters> {
   const res = await fetch(twin.controlUrls.requests!);
