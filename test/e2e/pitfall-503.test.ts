@@ -8,32 +8,24 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { startDevServer } from '../support/temporal.js';
 import {
-  APPROVER, Cli, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, Twins,
+  APPROVER, type Cli, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, type Twins,
   approveWhenOpen, describeSeen, elapsed, gatewayRequest, kubeGet, namespaceLabels, podRevisions, resolveA,
-  sourceGateway, startE2eTwin, startInProcessWorker, targetGateway, tempDir, twinCounters, waitForRun, writePlan,
+  sourceGateway, startE2eTwin, startMultiTwinStack, stopStack, targetGateway, tempDir, twinCounters, waitForRun, writePlan,
   type RunningWorker,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
+let twins: Twins;
 let worker: RunningWorker;
 let cli: Cli;
-const twins = new Twins();
 const fileStart = Date.now();
 
 beforeAll(async () => {
-  env = await startDevServer();
-  worker = await startInProcessWorker(env.nativeConnection, twins);
-  cli = new Cli(() => env.address);
+  ({ env, twins, worker, cli } = await startMultiTwinStack());
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await twins.closeAll();
-  await env?.teardown();
-  console.log(`[e2e] pitfall-503.test.ts took ${elapsed(fileStart)}`);
-});
+afterAll(() => stopStack({ env, twins, worker }, 'pitfall-503.test.ts', fileStart));
 
 describe("the field report's 503 pitfall is caught before DNS cutover", () => {
   it('discovery labels that the target does not select: preflight blocks; the run pauses in preflight having changed nothing', async () => {

@@ -7,32 +7,24 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import { statusQuery } from '../../workflows/messages.js';
-import { startDevServer } from '../support/temporal.js';
 import {
-  APPROVER, Cli, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, Twins,
+  APPROVER, type Cli, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, type Twins,
   approveWhenOpen, backedUpLabels, describeSeen, elapsed, gatewayRequest, migratedLabels, namespaceLabels, podRevisions,
-  putApiFaults, resolveA, sourceGateway, startE2eTwin, startInProcessWorker, targetGateway, tempDir, twinProxies, waitForRun, writePlan,
+  putApiFaults, resolveA, sourceGateway, startE2eTwin, startMultiTwinStack, stopStack, targetGateway, tempDir, twinProxies, waitForRun, writePlan,
   type RunningWorker,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
+let twins: Twins;
 let worker: RunningWorker;
 let cli: Cli;
-const twins = new Twins();
 const fileStart = Date.now();
 
 beforeAll(async () => {
-  env = await startDevServer();
-  worker = await startInProcessWorker(env.nativeConnection, twins);
-  cli = new Cli(() => env.address);
+  ({ env, twins, worker, cli } = await startMultiTwinStack());
 });
 
-afterAll(async () => {
-  await worker?.stop();
-  await twins.closeAll();
-  await env?.teardown();
-  console.log(`[e2e] rollback-and-recovery.test.ts took ${elapsed(fileStart)}`);
-});
+afterAll(() => stopStack({ env, twins, worker }, 'rollback-and-recovery.test.ts', fileStart));
 
 /** Every namespace back on the source: labels as backed up, every pod injected by the source, its proxy connected there. */
 async function expectBackOnSource(twin: Twin, backupLocation: string): Promise<void> {

@@ -5,17 +5,11 @@ import net, { type AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import { ENDPOINTS_ANNOTATION, startApiServer, type ApiServer } from '../../twin/apiserver/index.js';
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+// The API server is what is under test: an error while polling fails the test at once.
+const POLL = { intervalMs: 25, onError: 'throw' } as const;
 
 function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
@@ -128,7 +122,7 @@ describe('mutating admission webhook dispatch', () => {
 
   it('injects pods the ReplicaSet controller creates (generateName, empty name in the review)', async () => {
     await apps.createNamespacedDeployment({ namespace: 'only-b', body: { metadata: { name: 'web' }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } } } } });
-    const p = await until('an injected web pod', async () => (await core.listNamespacedPod({ namespace: 'only-b', labelSelector: 'app=web' })).items[0]);
+    const p = await eventually('an injected web pod', async () => (await core.listNamespacedPod({ namespace: 'only-b', labelSelector: 'app=web' })).items[0], 10_000, POLL);
     expect(p.metadata?.annotations?.['test/chain']).toBe('b');
     const review = webhook.reviews.at(-1)!.review.request;
     expect(review.name).toBe('');
@@ -138,7 +132,7 @@ describe('mutating admission webhook dispatch', () => {
   it('reaches a webhook by service reference through a Running pod’s annotated address', async () => {
     await core.createNamespacedService({ namespace: 'istio-system', body: { metadata: { name: 'istiod' }, spec: { selector: { app: 'istiod' }, ports: [{ name: 'https-webhook', port: 443, targetPort: 15017 as unknown as k8s.IntOrString }] } } });
     await core.createNamespacedPod({ namespace: 'istio-system', body: pod('istiod-1', { app: 'istiod' }, { [ENDPOINTS_ANNOTATION]: JSON.stringify({ 15017: `127.0.0.1:${webhookPort}` }) }) });
-    await until('istiod running', async () => (await core.readNamespacedPod({ namespace: 'istio-system', name: 'istiod-1' })).status?.phase === 'Running');
+    await eventually('istiod running', async () => (await core.readNamespacedPod({ namespace: 'istio-system', name: 'istiod-1' })).status?.phase === 'Running', 10_000, POLL);
     await admission.createMutatingWebhookConfiguration({ body: mwc('c-service', 'svc.c.example.com', { service: { namespace: 'istio-system', name: 'istiod', path: '/inject/c' } }, { matchLabels: { via: 'service' } }) });
     await core.createNamespace({ body: { metadata: { name: 'via-svc', labels: { via: 'service' } } } });
     const p = await core.createNamespacedPod({ namespace: 'via-svc', body: pod('p') });
@@ -174,7 +168,7 @@ describe('pod network: port-forward, service proxy, logs', () => {
     await core.createNamespace({ body: { metadata: { name: 'cp' } } });
     await core.createNamespacedPod({ namespace: 'cp', body: pod('istiod-x', { app: 'istiod' }, { [ENDPOINTS_ANNOTATION]: JSON.stringify({ 15014: `127.0.0.1:${debugPort}` }) }) });
     await core.createNamespacedService({ namespace: 'cp', body: { metadata: { name: 'istiod' }, spec: { selector: { app: 'istiod' }, ports: [{ name: 'http-monitoring', port: 15014, targetPort: 'http-monitoring' as unknown as k8s.IntOrString }] } } });
-    await until('istiod-x running', async () => (await core.readNamespacedPod({ namespace: 'cp', name: 'istiod-x' })).status?.phase === 'Running');
+    await eventually('istiod-x running', async () => (await core.readNamespacedPod({ namespace: 'cp', name: 'istiod-x' })).status?.phase === 'Running', 10_000, POLL);
   });
 
   it('forwards a local port to the pod through client-node PortForward, as istioctl does', async () => {

@@ -8,20 +8,14 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { eventually } from '../support/eventually.js';
 import { startApiServer, type ApiServer } from '../../twin/apiserver/index.js';
 
 const run = promisify(execFile);
 const { setHeaderOptions, PatchStrategy } = k8s;
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+// The API server is what is under test: an error while polling fails the test at once.
+const POLL = { intervalMs: 25, onError: 'throw' } as const;
 
 /** kubectl's DeploymentStatusViewer: done when the new ReplicaSet owns every available replica. */
 function deploymentRolledOut(d: k8s.V1Deployment): boolean {
@@ -68,10 +62,10 @@ const kubectl = (...args: string[]): Promise<{ stdout: string }> => run('/usr/bi
 describe('Deployment', () => {
   it('a rollout restart replaces every pod within maxSurge and ends fully rolled out', async () => {
     await apps.createNamespacedDeployment({ namespace: NS, body: { metadata: { name: 'web' }, spec: { replicas: 3, selector: { matchLabels: { app: 'web' } }, template: template('web') } } });
-    const before = await until('3 ready pods', async () => {
+    const before = await eventually('3 ready pods', async () => {
       const d = await apps.readNamespacedDeployment({ namespace: NS, name: 'web' });
       return deploymentRolledOut(d) && d;
-    });
+    }, 15_000, POLL);
     expect(before.status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual(['Available=True/MinimumReplicasAvailable', 'Progressing=True/NewReplicaSetAvailable']);
     const oldPods = (await podsOf('web')).map((p) => p.metadata!.name!);
     expect(oldPods).toHaveLength(3);
@@ -85,11 +79,11 @@ describe('Deployment', () => {
     }, () => undefined);
     const patched = await restart('web');
     expect(patched.metadata?.generation).toBe(2);
-    const after = await until('rollout complete', async () => {
+    const after = await eventually('rollout complete', async () => {
       const d = await apps.readNamespacedDeployment({ namespace: NS, name: 'web' });
       const pods = await podsOf('web');
       return deploymentRolledOut(d) && pods.length === 3 && pods.every((p) => !oldPods.includes(p.metadata!.name!)) && d;
-    });
+    }, 15_000, POLL);
     w.abort();
     expect(after.status).toMatchObject({ observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3 });
     expect(after.status?.unavailableReplicas).toBeUndefined();
@@ -104,11 +98,11 @@ describe('Deployment', () => {
 
   it('a stuck-rollout fault keeps the rollout incomplete until it is cleared', async () => {
     await apps.createNamespacedDeployment({ namespace: NS, body: { metadata: { name: 'stuck' }, spec: { replicas: 2, selector: { matchLabels: { app: 'stuck' } }, template: template('stuck') } } });
-    await until('stuck ready', async () => deploymentRolledOut(await apps.readNamespacedDeployment({ namespace: NS, name: 'stuck' })));
+    await eventually('stuck ready', async () => deploymentRolledOut(await apps.readNamespacedDeployment({ namespace: NS, name: 'stuck' })), 15_000, POLL);
     const oldPods = (await podsOf('stuck')).map((p) => p.metadata!.name!);
     server.faults.setStuckRollouts([{ namespace: NS, name: 'stuck' }]);
     await restart('stuck');
-    const crashing = await until('a crash-looping new pod', async () => (await podsOf('stuck')).find((p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff'));
+    const crashing = await eventually('a crash-looping new pod', async () => (await podsOf('stuck')).find((p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff'), 15_000, POLL);
     expect(crashing.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
     await new Promise((r) => setTimeout(r, 400));
     const d = await apps.readNamespacedDeployment({ namespace: NS, name: 'stuck' });
@@ -119,13 +113,13 @@ describe('Deployment', () => {
     await expect(kubectl('rollout', 'status', 'deployment/stuck', '-n', NS, '--timeout=1s')).rejects.toThrow(/timed out|exceeded/);
 
     server.faults.setStuckRollouts([]);
-    await until('rollout complete after the fault is cleared', async () => deploymentRolledOut(await apps.readNamespacedDeployment({ namespace: NS, name: 'stuck' })));
+    await eventually('rollout complete after the fault is cleared', async () => deploymentRolledOut(await apps.readNamespacedDeployment({ namespace: NS, name: 'stuck' })), 15_000, POLL);
     expect((await podsOf('stuck')).some((p) => oldPods.includes(p.metadata!.name!))).toBe(false);
   });
 
   it('deleting a Deployment garbage-collects its ReplicaSets and pods', async () => {
     await apps.deleteNamespacedDeployment({ namespace: NS, name: 'stuck' });
-    await until('no stuck pods', async () => (await podsOf('stuck')).length === 0);
+    await eventually('no stuck pods', async () => (await podsOf('stuck')).length === 0, 15_000, POLL);
     expect((await apps.listNamespacedReplicaSet({ namespace: NS, labelSelector: 'app=stuck' })).items).toEqual([]);
   });
 });
@@ -133,16 +127,16 @@ describe('Deployment', () => {
 describe('StatefulSet, DaemonSet, Job', () => {
   it('a StatefulSet rolls pods from the highest ordinal and ends with currentRevision == updateRevision', async () => {
     await apps.createNamespacedStatefulSet({ namespace: NS, body: { metadata: { name: 'db' }, spec: { replicas: 2, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: template('db') } } });
-    const first = await until('db ready', async () => {
+    const first = await eventually('db ready', async () => {
       const s = await apps.readNamespacedStatefulSet({ namespace: NS, name: 'db' });
       return s.status?.readyReplicas === 2 && s.status.currentRevision === s.status.updateRevision && s;
-    });
+    }, 15_000, POLL);
     expect((await podsOf('db')).map((p) => p.metadata?.name).sort()).toEqual(['db-0', 'db-1']);
     await apps.patchNamespacedStatefulSet({ namespace: NS, name: 'db', body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': 'now' } } } } } }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
-    const rolled = await until('db rolled', async () => {
+    const rolled = await eventually('db rolled', async () => {
       const s = await apps.readNamespacedStatefulSet({ namespace: NS, name: 'db' });
       return s.status?.updateRevision !== first.status?.updateRevision && s.status?.currentRevision === s.status?.updateRevision && s.status?.readyReplicas === 2 && s;
-    });
+    }, 15_000, POLL);
     expect(rolled.status).toMatchObject({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, currentReplicas: 2 });
     expect((await podsOf('db')).every((p) => p.metadata?.labels?.['controller-revision-hash'] === rolled.status?.updateRevision)).toBe(true);
     expect((await kubectl('rollout', 'status', 'statefulset/db', '-n', NS, '--timeout=10s')).stdout).toMatch(/(partitioned roll out complete: 2 new pods have been updated|rolling update complete)/);
@@ -150,15 +144,15 @@ describe('StatefulSet, DaemonSet, Job', () => {
 
   it('a DaemonSet runs one pod on the node and replaces it on a template change', async () => {
     await apps.createNamespacedDaemonSet({ namespace: NS, body: { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: template('agent') } } });
-    await until('agent ready', async () => (await apps.readNamespacedDaemonSet({ namespace: NS, name: 'agent' })).status?.numberReady === 1);
+    await eventually('agent ready', async () => (await apps.readNamespacedDaemonSet({ namespace: NS, name: 'agent' })).status?.numberReady === 1, 15_000, POLL);
     const [oldPod] = await podsOf('agent');
     expect(oldPod?.spec?.nodeName).toBe('twin-node-1');
     await apps.patchNamespacedDaemonSet({ namespace: NS, name: 'agent', body: { spec: { template: { metadata: { annotations: { x: '1' } } } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-    const ds = await until('agent updated', async () => {
+    const ds = await eventually('agent updated', async () => {
       const d = await apps.readNamespacedDaemonSet({ namespace: NS, name: 'agent' });
       const pods = await podsOf('agent');
       return d.status?.observedGeneration === 2 && d.status.updatedNumberScheduled === 1 && d.status.numberAvailable === 1 && pods.length === 1 && pods[0]!.metadata!.name !== oldPod!.metadata!.name && d;
-    });
+    }, 15_000, POLL);
     expect(ds.status).toMatchObject({ desiredNumberScheduled: 1, currentNumberScheduled: 1, numberReady: 1 });
     expect((await kubectl('rollout', 'status', 'daemonset/agent', '-n', NS, '--timeout=10s')).stdout).toContain('successfully rolled out');
   });
@@ -168,23 +162,23 @@ describe('StatefulSet, DaemonSet, Job', () => {
     await batch.createNamespacedJob({ namespace: NS, body: jobSpec('probe-ok') });
     await batch.createNamespacedJob({ namespace: NS, body: jobSpec('probe-bad') });
     const finish = async (job: string, phase: 'Succeeded' | 'Failed', exitCode: number): Promise<void> => {
-      const pod = await until(`${job} pod running`, async () => (await core.listNamespacedPod({ namespace: NS, labelSelector: `job-name=${job}` })).items.find((p) => p.status?.phase === 'Running'));
+      const pod = await eventually(`${job} pod running`, async () => (await core.listNamespacedPod({ namespace: NS, labelSelector: `job-name=${job}` })).items.find((p) => p.status?.phase === 'Running'), 15_000, POLL);
       expect(pod.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
       const status = { ...pod.status, phase, containerStatuses: [{ name: 'probe', image: 'curlimages/curl:8.8.0', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode, reason: exitCode ? 'Error' : 'Completed', message: `probe result ${exitCode}` } } }] };
       await core.replaceNamespacedPodStatus({ namespace: NS, name: pod.metadata!.name!, body: { ...pod, status } as k8s.V1Pod });
     };
     await finish('probe-ok', 'Succeeded', 0);
     await finish('probe-bad', 'Failed', 7);
-    const ok = await until('probe-ok complete', async () => {
+    const ok = await eventually('probe-ok complete', async () => {
       const j = await batch.readNamespacedJob({ namespace: NS, name: 'probe-ok' });
       return j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') && j;
-    });
+    }, 15_000, POLL);
     expect(ok.status?.succeeded).toBe(1);
     expect(ok.status?.completionTime).toBeTruthy();
-    const bad = await until('probe-bad failed', async () => {
+    const bad = await eventually('probe-bad failed', async () => {
       const j = await batch.readNamespacedJob({ namespace: NS, name: 'probe-bad' });
       return j.status?.conditions?.some((c) => c.type === 'Failed' && c.reason === 'BackoffLimitExceeded') && j;
-    });
+    }, 15_000, POLL);
     expect(bad.status?.failed).toBe(1);
     const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'job-name=probe-bad' })).items;
     expect(pods.map((p) => p.status?.containerStatuses?.[0]?.state?.terminated?.message)).toEqual(['probe result 7']);

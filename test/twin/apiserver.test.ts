@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
+import { eventually } from '../support/eventually.js';
 import { startApiServer, type ApiServer } from '../../twin/apiserver/index.js';
 
 const run = promisify(execFile);
@@ -26,15 +27,8 @@ async function apiError(p: Promise<unknown>): Promise<ApiErr> {
   throw new Error('expected the request to fail');
 }
 
-async function until<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 10_000): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v) return v;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
+// The API server is what is under test: an error while polling fails the test at once.
+const POLL = { intervalMs: 25, onError: 'throw' } as const;
 
 let server: ApiServer;
 let kc: k8s.KubeConfig;
@@ -205,10 +199,10 @@ describe('selectors', () => {
     expect(badSyntax.code).toBe(400);
 
     await apps.createNamespacedDeployment({ namespace: 'demo-a', body: deployment('fs') });
-    const running = await until('a Running fs pod', async () => {
+    const running = await eventually('a Running fs pod', async () => {
       const l = await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running,spec.nodeName=twin-node-1', labelSelector: 'app=fs' });
       return l.items.length === 1 ? l.items : undefined;
-    });
+    }, 10_000, POLL);
     expect(running[0]!.metadata?.namespace).toBe('demo-a');
     expect((await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Pending', labelSelector: 'app=fs' })).items).toEqual([]);
   });
@@ -235,7 +229,7 @@ describe('watch', () => {
     await core.createNamespacedConfigMap({ namespace: 'demo-a', body: { metadata: { name: 'other' } } });
     await core.patchNamespacedConfigMap({ namespace: 'demo-a', name: 'w1', body: { data: { v: 'b' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
     await core.deleteNamespacedConfigMap({ namespace: 'demo-a', name: 'w1' });
-    await until('three events', async () => events.length >= 3);
+    await eventually('three events', async () => events.length >= 3, 10_000, POLL);
     req.abort();
     expect(events).toEqual(['ADDED w1 a', 'MODIFIED w1 b', 'DELETED w1 b']);
   });
@@ -251,7 +245,7 @@ describe('watch', () => {
     await core.createNamespacedConfigMap({ namespace: 'inf', body: { metadata: { name: 'i1' } } });
     await core.createNamespacedConfigMap({ namespace: 'inf', body: { metadata: { name: 'i2' } } });
     await core.deleteNamespacedConfigMap({ namespace: 'inf', name: 'i1' });
-    await until('informer state', async () => seen.size === 1 && seen.has('i2'));
+    await eventually('informer state', async () => seen.size === 1 && seen.has('i2'), 10_000, POLL);
     await informer.stop();
 
     const rv = (await core.listNamespacedConfigMap({ namespace: 'inf' })).metadata!.resourceVersion!;
@@ -260,7 +254,7 @@ describe('watch', () => {
     const events: Array<{ type: string; code?: number }> = [];
     let done = false;
     await new k8s.Watch(kc).watch(path, { resourceVersion: rv }, (type, obj: { code?: number }) => events.push({ type, code: obj.code }), () => { done = true; });
-    await until('the watch to end', async () => done);
+    await eventually('the watch to end', async () => done, 10_000, POLL);
     expect(events).toEqual([{ type: 'ERROR', code: 410 }]);
   });
 });
@@ -281,7 +275,7 @@ describe('discovery and kubectl', () => {
     const kubeconfig = join(dir, 'kubeconfig');
     await server.writeKubeconfig(kubeconfig);
     await apps.createNamespacedDeployment({ namespace: 'demo-a', body: deployment('kubectl-web') });
-    await until('kubectl-web available', async () => (await apps.readNamespacedDeployment({ namespace: 'demo-a', name: 'kubectl-web' })).status?.availableReplicas === 1);
+    await eventually('kubectl-web available', async () => (await apps.readNamespacedDeployment({ namespace: 'demo-a', name: 'kubectl-web' })).status?.availableReplicas === 1, 10_000, POLL);
     const env = { ...process.env, HOME: dir, KUBECACHEDIR: join(dir, 'cache') };
     const { stdout } = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'ns,pods', '-A'], { env });
     expect(stdout).toMatch(/namespace\/demo-a\s+Active/);

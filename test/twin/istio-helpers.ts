@@ -12,6 +12,10 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
+import { eventually } from '../support/eventually.js';
+
+// Re-exported for the Istio tests that poll through these helpers.
+export { eventually };
 
 export const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -26,21 +30,6 @@ export function clientsFor(kubeconfigPath: string): Clients {
   const kc = new KubeConfig();
   kc.loadFromFile(kubeconfigPath);
   return { kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
-}
-
-export async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000, intervalMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v !== undefined && v !== false) return v;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, intervalMs));
-  }
 }
 
 export function httpGet(url: string, host?: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {

@@ -419,9 +419,33 @@ export async function startSingleTwinStack(label: string): Promise<SingleTwinSta
   return { env, twin, worker, cli: new Cli(() => env.address), dir, planFile: await writePlan(twin, dir) };
 }
 
-export async function stopStack(stack: Partial<Pick<SingleTwinStack, 'env' | 'twin' | 'worker'>>, file: string, since: number): Promise<void> {
+/**
+ * For files whose every test starts a twin of its own (`twins.add(await startE2eTwin({ context }))`):
+ * one Temporal dev server and one in-process worker that serves every twin added, by the plan's context.
+ */
+export interface MultiTwinStack {
+  env: TestWorkflowEnvironment;
+  twins: Twins;
+  worker: RunningWorker;
+  cli: Cli;
+}
+
+export async function startMultiTwinStack(): Promise<MultiTwinStack> {
+  const env = await startDevServer();
+  const twins = new Twins();
+  // Nothing is returned if the worker fails to start: stop the dev server here, or no one will.
+  const worker = await startInProcessWorker(env.nativeConnection, twins).catch(async (err: unknown) => {
+    await env.teardown();
+    throw err;
+  });
+  return { env, twins, worker, cli: new Cli(() => env.address) };
+}
+
+/** Stops what a stack started (the parts given: a beforeAll may have failed half way) and logs how long the file took. */
+export async function stopStack(stack: Partial<Pick<SingleTwinStack, 'env' | 'twin' | 'worker'> & Pick<MultiTwinStack, 'twins'>>, file: string, since: number): Promise<void> {
   await stack.worker?.stop();
   await stack.twin?.close();
+  await stack.twins?.closeAll();
   await stack.env?.teardown();
   console.log(`[e2e] ${file} took ${elapsed(since)}`);
 }
