@@ -1,7 +1,7 @@
 // `meshmove demo`: the main job on embedded defaults. A local Temporal dev server (persisted), the
 // simulated cluster of the field report, a worker, and the field report's plan, walked through in
 // the terminal gate by gate. Running it again resumes the same run; --fresh starts over.
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import { createKubeAccess } from '../../activities/kube/index.js';
-import { createLogger } from '../../logging/logger.js';
+import { createLogger, logToFile } from '../../logging/logger.js';
 import { loadPlan, planDigest } from '../../plan/load.js';
 import { createWorker, installRuntime } from '../../worker/worker.js';
 import { migrationWorkflow } from '../../workflows/migration.js';
@@ -57,9 +57,12 @@ export function registerDemoCommand(program: Command): void {
 }
 
 async function runDemo(opts: DemoOptions): Promise<void> {
-  installRuntime();
   if (opts.fresh) await rm(opts.dataDir, { recursive: true, force: true });
   await mkdir(opts.dataDir, { recursive: true });
+  // The terminal is the person's: the worker's and the cluster's JSON logs go to a file.
+  const logFile = join(opts.dataDir, 'meshmove.log');
+  logToFile(logFile);
+  installRuntime();
   const loaded = await loadPlan(opts.plan ?? example('examples/plans/field-report.yaml'));
   // Backups of the rehearsal go next to its database, not into the current directory.
   const plan = { ...loaded.plan, backup: { location: join(opts.dataDir, 'backups') } };
@@ -106,19 +109,32 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       worker.shutdown();
       await workerDone;
     });
-    say('  worker        running\n');
+    say(`  worker        running  (logs: ${logFile})\n`);
 
     const client = new Client({ connection: await Connection.connect({ address: server.address }) });
     const starter = plan.approvers[0] ?? 'operator';
     const approver = plan.fourEyes ? (plan.approvers.find((a) => a !== starter) ?? starter) : starter;
     const handle = client.workflow.getHandle(DEMO_RUN_ID);
+    const where = {
+      historyFile: join(opts.dataDir, 'history.json'),
+      ui: `${server.uiUrl}/namespaces/default/workflows/${DEMO_RUN_ID}`,
+      later: `meshmove dev --db ${server.db} --port ${port} --ui-port ${port + 1000}`,
+    };
+    // The local server stops with the demo: keep the history where the person can read it.
+    const saveHistory = async (): Promise<void> => {
+      const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
+      await writeFile(where.historyFile, `${historyToJSON(await handle.fetchHistory())}\n`);
+    };
     const existing = await handle.describe().catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
     if (existing && existing.status.name === 'RUNNING') {
       say(`Resuming run ${DEMO_RUN_ID} from the database (use --fresh to start over).`);
     } else if (existing) {
       const s = await handle.query(statusQuery).catch(() => undefined);
       say(`The demo run ${DEMO_RUN_ID} already ended (${s?.phase ?? existing.status.name}). Run \`meshmove demo --fresh\` to rehearse again.`);
-      if (s) summarize(s, plan.backup.location, server.uiUrl, []);
+      if (s) {
+        await saveHistory();
+        summarize(s, plan.backup.location, [], where);
+      }
       return;
     } else {
       await client.workflow.start(migrationWorkflow, {
@@ -159,7 +175,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     }
     if (final) {
       presenter.finish();
-      summarize(final, plan.backup.location, server.uiUrl, presenter.phaseDurations);
+      await saveHistory();
+      summarize(final, plan.backup.location, presenter.phaseDurations, where);
       if (final.phase !== 'completed') process.exitCode = ExitCode.failed;
     } else {
       say(`\nStopped. The run is kept in ${server.db}; \`meshmove demo\` resumes it.`);
@@ -171,7 +188,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   }
 }
 
-function summarize(s: RunStatus, backupRoot: string, uiUrl: string, durations: [string, number][]): void {
+function summarize(s: RunStatus, backupRoot: string, durations: [string, number][], where: { historyFile: string; ui: string; later: string }): void {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say(`\n══ ${s.workflowId}: ${s.phase}${s.outcome && s.outcome !== s.phase ? ` — ${s.outcome}` : ''}`);
   const by = (state: string) => s.namespaces.filter((n) => n.state === state).map((n) => n.name);
@@ -180,5 +197,6 @@ function summarize(s: RunStatus, backupRoot: string, uiUrl: string, durations: [
   if (durations.length) say(`  time per phase: ${durations.map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)}s`).join(', ')}`);
   say(`  decisions: ${s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`).join('; ') || 'none'}`);
   say(`  backup: ${s.backup?.location ?? backupRoot}`);
-  say(`  history: meshmove history ${s.workflowId} > history.json   (Temporal UI: ${uiUrl}/namespaces/default/workflows/${s.workflowId})`);
+  say(`  history: ${where.historyFile}`);
+  say(`  Temporal UI: ${where.ui} (while the demo runs; to browse the run later: ${where.later})`);
 }

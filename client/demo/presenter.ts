@@ -58,13 +58,9 @@ export class Presenter {
   }
 
   update(s: RunStatus, a: Attention): void {
-    if (s.phase !== this.phase) {
-      const now = Date.now();
-      if (this.phase) this.phaseDurations.push([this.phase, now - (this.phaseStarted.get(this.phase) ?? now)]);
-      this.phaseStarted.set(s.phase, now);
-      this.phase = s.phase;
-      this.say(`\n▌ ${PHASE_TITLE[s.phase] ?? s.phase}`);
-    }
+    // What ended since the last look mostly belongs to the phase that was running then: it is
+    // printed before the new phase's header (the very first header comes first).
+    if (this.phase === undefined) this.enterPhase(s.phase);
     for (const step of s.steps) this.step('', step);
     for (const g of s.gates) {
       const key = `gate ${g.id}`;
@@ -82,10 +78,19 @@ export class Presenter {
       const child = a.children.get(n.name);
       if (child) for (const step of child.steps) this.step(`${n.name}: `, step);
     }
+    if (s.phase !== this.phase) this.enterPhase(s.phase);
     const running = [...a.children.values()].flatMap((c) => c.steps.filter((x) => x.state === 'running').map((x) => `${c.namespaces[0]?.name}: ${x.title}`));
     const own = s.steps.find((x) => x.state === 'running');
     const busy = [...(own ? [own.title] : []), ...running];
     if (busy.length && !a.gates.length && !a.decisions.length) this.waiting(`    … ${busy.join(' | ')} (${new Date().toISOString().slice(11, 19)})`);
+  }
+
+  private enterPhase(phase: string): void {
+    const now = Date.now();
+    if (this.phase) this.phaseDurations.push([this.phase, now - (this.phaseStarted.get(this.phase) ?? now)]);
+    this.phaseStarted.set(phase, now);
+    this.phase = phase;
+    this.say(`\n▌ ${PHASE_TITLE[phase] ?? phase}`);
   }
 
   private step(prefix: string, step: StepRecord): void {
