@@ -81,7 +81,9 @@ export function describeTarget(t: KubeCallTarget): string {
 /** The RBAC rule a 403 says is missing, as `kubectl auth can-i` would phrase the question. */
 export function missingPermission(t: KubeCallTarget): string {
   const resource = t.subresource ? `${t.resource}/${t.subresource}` : t.resource;
-  const verb = t.verb === 'portforward' || t.verb === 'proxy' ? 'create' : t.verb === 'log' ? 'get' : t.verb;
+  // client-node's port-forward is a WebSocket upgrade: a GET, which kube-apiserver >= 1.35 also
+  // checks for create (KEP-4006). Service proxy and log reads are GETs.
+  const verb = t.verb === 'portforward' ? 'get and create' : t.verb === 'proxy' || t.verb === 'log' ? 'get' : t.verb;
   return `${verb} ${resource} (apiGroup "${t.group}")${t.namespace ? ` in namespace ${t.namespace}` : ' cluster-wide'}`;
 }
 

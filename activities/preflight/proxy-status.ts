@@ -32,7 +32,7 @@ export function decideProxyStatus(side: Side, revision: string, read: SynczRead)
       check,
       status: severity,
       reason: `cannot read the ${side} istiod's ${SYNCZ_PATH} (revision ${revision}): ${read.error}`,
-      fix: side === 'target' ? 'the target istiod must be Running and reachable by port-forward (RBAC: create pods/portforward in its namespace)' : 'check the source istiod pods',
+      fix: side === 'target' ? 'the target istiod must be Running and reachable by port-forward (RBAC: get and create pods/portforward in its namespace)' : 'check the source istiod pods',
     };
   }
   const stale = read.entries.map(proxySyncStatus).filter((p) => p.overall === SyncStatus.stale);

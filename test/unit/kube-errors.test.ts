@@ -54,7 +54,7 @@ describe('kubeFailure', () => {
 describe('missingPermission and retry-after parsing', () => {
   it('namespaced subresource', () => {
     expect(missingPermission({ verb: 'portforward', resource: 'pods', group: '', namespace: 'istio-1-16-5', name: 'istiod-x', subresource: 'portforward' }))
-      .toBe('create pods/portforward (apiGroup "") in namespace istio-1-16-5');
+      .toBe('get and create pods/portforward (apiGroup "") in namespace istio-1-16-5');
   });
   it('http date', () => {
     expect(parseRetryAfter(new Date(10_000).toUTCString(), undefined, 5_000)).toBe(5_000);

@@ -63,7 +63,12 @@ export const Errors = {
     return new ApiError(410, 'Expired', message);
   },
   forbidden(group: string, resource: string, name: string, why: string): ApiError {
-    return new ApiError(403, 'Forbidden', `${qualifiedResource(group, resource)} "${name}" is forbidden: ${why}`, details(group, resource, name));
+    // A request without a name (list, create) reads `pods is forbidden: …`, as kube-apiserver says it.
+    const what = name ? `${qualifiedResource(group, resource)} "${name}"` : qualifiedResource(group, resource);
+    return new ApiError(403, 'Forbidden', `${what} is forbidden: ${why}`, details(group, resource, name));
+  },
+  unauthorized(): ApiError {
+    return new ApiError(401, 'Unauthorized', 'Unauthorized', {});
   },
   invalid(group: string, kind: string, name: string, causes: FieldError[]): ApiError {
     const msgs = causes.map((c) => `${c.field}: ${c.message}`);

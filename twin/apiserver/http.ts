@@ -11,6 +11,7 @@ import { ApiError, Errors } from './errors.js';
 import { FaultConfigSchema, type FaultController } from './faults.js';
 import type { PodLogs } from './logs.js';
 import { PATCH_TYPES, type ApiCore, type DeleteOptions } from './operations.js';
+import type { Authorization, RequestAttributes } from './rbac.js';
 import type { PodNetwork } from './podnetwork.js';
 import type { PortForwarder } from './portforward.js';
 import { forward, podTarget, serviceTarget } from './proxy.js';
@@ -51,6 +52,7 @@ export interface HttpDeps {
   portForwarder: PortForwarder;
   serverAddress: () => string;
   logger: Logger;
+  auth: Authorization;
 }
 
 export function sendJson(res: ServerResponse, code: number, body: unknown, headers: Record<string, string> = {}): void {
@@ -117,6 +119,14 @@ export class HttpApi {
     return { kind: 'resource', route };
   }
 
+  /** Throws the 401 or 403 kube-apiserver would answer for this request. */
+  private authorize(req: IncomingMessage, a: RequestAttributes, verbs?: readonly string[]): void {
+    const denied = this.d.auth.check(req.headers.authorization, a, verbs);
+    if (!denied) return;
+    if (denied.code === 401) throw Errors.unauthorized();
+    throw Errors.forbidden(a.group, a.subresource ? `${a.resource}/${a.subresource}` : a.resource, a.name ?? '', denied.message);
+  }
+
   private verbOf(method: string, r: ResourceRoute, q: URLSearchParams): Verb | undefined {
     const watch = q.get('watch') === 'true' || q.get('watch') === '1';
     if (r.subresource === 'proxy' || r.subresource === 'log' || r.subresource === 'portforward') {
@@ -164,6 +174,7 @@ export class HttpApi {
       const r = route.route;
       const verb = this.verbOf(method, r, url.searchParams);
       if (!verb) throw Errors.methodNotAllowed();
+      this.authorize(req, { verb, group: r.def.group, resource: r.def.resource, subresource: r.subresource, namespace: r.namespace, name: r.name });
       const resourcePath = resourcePathOf(r);
       const fault = this.d.faults.decide({ verb, group: r.def.group, resource: r.def.resource, subresource: r.subresource, namespace: r.namespace, name: r.name });
       if (fault) {
@@ -374,6 +385,8 @@ export class HttpApi {
       const route = this.parseRoute(url.pathname);
       if (route.kind !== 'resource' || route.route.subresource !== 'portforward') { reject(Errors.unknownResource()); return; }
       const r = route.route;
+      // The WebSocket handshake is a GET; kube-apiserver (KEP-4006) also requires `create`.
+      this.authorize(req, { verb: 'get', group: '', resource: 'pods', subresource: 'portforward', namespace: r.namespace, name: r.name }, ['get', 'create']);
       const fault = this.d.faults.decide({ verb: 'create', group: '', resource: 'pods', subresource: 'portforward', namespace: r.namespace, name: r.name });
       if (fault && fault.kind !== 'delay') {
         this.d.counters.recordFaulted('create', 'pods/portforward');

@@ -16,6 +16,7 @@ import { ApiCore } from './operations.js';
 import { PodNetwork } from './podnetwork.js';
 import { PortForwarder } from './portforward.js';
 import { ResourceRegistry } from './resources.js';
+import { Authorization } from './rbac.js';
 import { Store } from './storage.js';
 import { generateServingCertificate, type ServingCertificate } from './tls.js';
 import { ENDPOINTS_ANNOTATION } from './podnetwork.js';
@@ -28,6 +29,8 @@ export { ENDPOINTS_ANNOTATION } from './podnetwork.js';
 export type { KubeObject } from './types.js';
 
 export const NODE_NAME = 'twin-node-1';
+/** The token of the kubeconfig the twin writes: the cluster admin. */
+const ADMIN_TOKEN = 'meshmove-twin';
 
 export interface ApiServerOptions {
   host?: string;
@@ -60,8 +63,14 @@ export interface ApiServer {
   url: string;
   /** PEM of the CA when tls is on. */
   caPem?: string | undefined;
-  kubeconfigYaml(contextName?: string): string;
-  writeKubeconfig(path: string, contextName?: string): Promise<void>;
+  /** A kubeconfig for this server; with `token` (from `authorization.issueToken`) one whose requests RBAC decides. */
+  kubeconfigYaml(contextName?: string, token?: string): string;
+  writeKubeconfig(path: string, contextName?: string, token?: string): Promise<void>;
+  /**
+   * Requests with the twin's own token are the cluster admin's; tokens issued here are authorized
+   * by the RBAC policy set here (deploy/rbac.yaml, say), with the 403s a real cluster gives.
+   */
+  authorization: Authorization;
   faults: FaultController;
   counters: RequestCounters;
   registerControlRoute(method: string, path: string, handler: ControlHandler): void;
@@ -102,7 +111,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const watches = new WatchHub(store, core);
   const portForwarder = new PortForwarder();
   let url = '';
-  const api = new HttpApi({ registry, core, watches, counters, faults, logs, network, portForwarder, serverAddress: () => url.replace(/^https?:\/\//, ''), logger });
+  const auth = new Authorization(ADMIN_TOKEN);
+  const api = new HttpApi({ registry, core, watches, counters, faults, logs, network, portForwarder, serverAddress: () => url.replace(/^https?:\/\//, ''), logger, auth });
 
   const controllers: Controllers = startControllers({
     core, store, faults, logs, logger, nodeName: NODE_NAME,
@@ -157,11 +167,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   url = `${opts.tls ? 'https' : 'http'}://${host}:${port}`;
   logger.info({ url }, 'twin apiserver listening');
 
-  const kubeconfigYaml = (contextName = 'meshmove-twin'): string => toYaml({
+  const kubeconfigYaml = (contextName = 'meshmove-twin', token = ADMIN_TOKEN): string => toYaml({
     apiVersion: 'v1', kind: 'Config', preferences: {},
     // client-node refuses plain http unless insecure-skip-tls-verify is set (there is no TLS to verify).
     clusters: [{ name: contextName, cluster: { server: url, ...(cert ? { 'certificate-authority-data': Buffer.from(cert.caPem).toString('base64') } : { 'insecure-skip-tls-verify': true }) } }],
-    users: [{ name: contextName, user: { token: 'meshmove-twin' } }],
+    users: [{ name: contextName, user: { token } }],
     contexts: [{ name: contextName, context: { cluster: contextName, user: contextName, namespace: 'default' } }],
     'current-context': contextName,
   });
@@ -170,7 +180,8 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     url,
     caPem: cert?.caPem,
     kubeconfigYaml,
-    writeKubeconfig: (path, contextName) => writeFile(path, kubeconfigYaml(contextName), { mode: 0o600 }),
+    writeKubeconfig: (path, contextName, token) => writeFile(path, kubeconfigYaml(contextName, token), { mode: 0o600 }),
+    authorization: auth,
     faults,
     counters,
     registerControlRoute: (method, path, handler) => api.registerControlRoute(method, path, handler),

@@ -18,6 +18,7 @@ import type { Tuning } from '../../../activities/namespace/deps.js';
 import { runStatus, whatWaits, type Attention } from '../../../client/temporal.js';
 import { loadScenario, type Scenario } from '../../../twin/scenario.js';
 import { startTwin, type Twin, type TwinOverrides } from '../../../twin/index.js';
+import { RbacPolicy, serviceAccountUser } from '../../../twin/apiserver/rbac.js';
 import { TASK_QUEUE, type PendingDecision, type PendingGate, type RunStatus } from '../../../workflows/messages.js';
 import { DEMO_DNS_SECRET } from '../../../twin/dns/webhook.js';
 import { meshmove, type CliResult } from '../../support/cli.js';
@@ -26,6 +27,7 @@ import { startDevServer, workflowBundle } from '../../support/temporal.js';
 
 const repo = (rel: string) => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
 export const FIELD_REPORT_SCENARIO = repo('examples/twin/field-report.yaml');
+export const RBAC_FILE = repo('deploy/rbac.yaml');
 export const FIELD_REPORT_PLAN = repo('examples/plans/field-report.yaml');
 
 export const SOURCE_REV = 'default';
@@ -76,10 +78,14 @@ export async function startE2eTwin(opts: E2eTwinOptions = {}): Promise<Twin> {
     timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20, caRewriteDelayMs: 200 },
     ...opts.overrides,
   });
-  if (!opts.context || opts.context === twin.context) return twin;
+  // Everything meshmove does in these tests (worker, preflight, inspect) runs as the worker's
+  // service account with exactly deploy/rbac.yaml's permissions: a missing one is a 403 here too.
+  twin.api.authorization.setPolicy(RbacPolicy.fromYaml(await readFile(RBAC_FILE, 'utf8')));
+  const token = twin.api.authorization.issueToken(serviceAccountUser('meshmove', 'meshmove-worker'));
+  const context = opts.context ?? twin.context;
   const kubeconfigPath = join(await tempDir('kubeconfig'), 'kubeconfig');
-  await twin.api.writeKubeconfig(kubeconfigPath, opts.context);
-  return { ...twin, context: opts.context, kubeconfigPath, kubeconfigYaml: twin.api.kubeconfigYaml(opts.context) };
+  await twin.api.writeKubeconfig(kubeconfigPath, context, token);
+  return { ...twin, context, kubeconfigPath, kubeconfigYaml: twin.api.kubeconfigYaml(context, token) };
 }
 
 /** Which twin a plan's cluster.context names: lets one worker serve every twin of a test file. */
