@@ -1,13 +1,14 @@
 // `meshmove demo`: the main job on embedded defaults. A local Temporal dev server (persisted), the
 // simulated cluster of the field report, a worker, and the field report's plan, walked through in
 // the terminal gate by gate. Running it again resumes the same run; --fresh starts over.
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
+import { RbacPolicy, serviceAccountUser } from '../../twin/apiserver/rbac.js';
 import { createKubeAccess } from '../../activities/kube/index.js';
 import { createLogger, logToFile } from '../../logging/logger.js';
 import { loadPlan, planDigest } from '../../plan/load.js';
@@ -96,9 +97,15 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`                ${twin.restored ? 'restored from' : 'saved to'} ${twin.statePath ?? ''}`);
     say(`  DNS           ${twin.dns.host}:${twin.dns.port}   gateways: ${Object.entries(twin.gateways).map(([k, g]) => `${k} ${g.address}:${g.port}`).join(', ')}`);
 
+    // The worker acts with exactly the permissions deploy/rbac.yaml gives its service account: the
+    // twin answers anything else with the 403 a real cluster would.
+    twin.api.authorization.setPolicy(RbacPolicy.fromYaml(await readFile(example('deploy/rbac.yaml'), 'utf8')));
+    const workerUser = serviceAccountUser('meshmove', 'meshmove-worker');
+    const workerKubeconfig = join(opts.dataDir, 'worker.kubeconfig');
+    await twin.api.writeKubeconfig(workerKubeconfig, twin.context, twin.api.authorization.issueToken(workerUser));
     const logger = createLogger('demo-worker');
     const activities = createActivities({
-      kube: (context) => createKubeAccess({ kubeconfig: twin.kubeconfigPath, context, logger }),
+      kube: (context) => createKubeAccess({ kubeconfig: workerKubeconfig, context, logger }),
       logger,
       // The twin's DNS webhook checks this shared secret (never logged, never in history).
       env: { ...process.env, [plan.dns.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'UNUSED']: twin.dnsWebhookSecret },
@@ -109,7 +116,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       worker.shutdown();
       await workerDone;
     });
-    say(`  worker        running  (logs: ${logFile})\n`);
+    say(`  worker        running as ${workerUser}, with deploy/rbac.yaml's permissions`);
+    say(`                logs: ${logFile}\n`);
 
     const client = new Client({ connection: await Connection.connect({ address: server.address }) });
     const starter = plan.approvers[0] ?? 'operator';
