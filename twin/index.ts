@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger, type Logger } from '../logging/logger.js';
 import { startApiServer, type ApiServer, type CountersSnapshot, type FaultConfig } from './apiserver/index.js';
+import { RbacPolicy, serviceAccountUser } from './apiserver/rbac.js';
 import { startDnsServer, type DnsServer } from './dns/server.js';
 import { DEMO_DNS_SECRET, dnsControlRoutes } from './dns/webhook.js';
 import { DnsZone, type ARecord } from './dns/zone.js';
@@ -32,6 +33,8 @@ export interface TwinOverrides {
   randomPorts?: boolean;
   /** Write the kubeconfig here (else into a temp dir removed on close). */
   kubeconfigPath?: string;
+  /** Serve the API over HTTPS with a generated CA (in the kubeconfig). kubectl sends bearer tokens only over HTTPS. */
+  tls?: boolean;
   sameRootCA?: boolean;
   timings?: Partial<Scenario['timings']>;
   logger?: Logger;
@@ -117,6 +120,7 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
       preferredPort: state?.ports.api,
       podStartDelayMs: scenario.timings.podStartDelayMs,
       rolloutPodDelayMs: scenario.timings.rolloutPodDelayMs,
+      tls: overrides.tls === true,
       logger: logger.child({ component: 'twin-apiserver' }),
       restore: state ? { resourceVersion: state.resourceVersion, objects: state.objects } : undefined,
     });
@@ -271,4 +275,20 @@ async function waitForSteadyState(s: Scenario, mesh: MeshLayer, timeoutMs: numbe
     mesh.faults.caBlocked(n.name) ||
     !istiods.some((i) => i.namespaceController.responsibleFor(n.name)) ||
     mesh.view.caRootIn(n.name) !== undefined), timeoutMs, 50);
+}
+
+/** The identity deploy/rbac.yaml binds: the meshmove worker's service account. */
+export const WORKER_USER = serviceAccountUser('meshmove', 'meshmove-worker');
+
+/**
+ * Authorize the twin's API by the RBAC objects in `rbacYaml` (deploy/rbac.yaml, say) and write a
+ * kubeconfig that acts as `user`: what that user may not do gets the 403 a real cluster gives. The
+ * twin's own kubeconfig stays the cluster admin's. Throws when the file grants `user` nothing.
+ */
+export async function writeKubeconfigAs(twin: Twin, rbacYaml: string, path: string, opts: { user?: string; context?: string } = {}): Promise<void> {
+  const user = opts.user ?? WORKER_USER;
+  const policy = RbacPolicy.fromYaml(rbacYaml);
+  if (!policy.grantsAnything(user)) throw new Error(`the RBAC file binds no role to ${user}`);
+  twin.api.authorization.setPolicy(policy);
+  await twin.api.writeKubeconfig(path, opts.context ?? twin.context, twin.api.authorization.issueToken(user));
 }

@@ -8,7 +8,6 @@ import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
-import { RbacPolicy, serviceAccountUser } from '../../twin/apiserver/rbac.js';
 import { createKubeAccess } from '../../activities/kube/index.js';
 import { createLogger, logToFile } from '../../logging/logger.js';
 import { loadPlan, planDigest } from '../../plan/load.js';
@@ -21,6 +20,7 @@ import { defaultDataDir, startLocalTemporal } from '../local-temporal.js';
 import { whatWaits } from '../temporal.js';
 import { sendDecision, sendGateVerdict } from './run.js';
 import { startTwinOrExplain } from './twin.js';
+import { WORKER_USER, writeKubeconfigAs } from '../../twin/index.js';
 
 const DEMO_RUN_ID = 'meshmove-demo';
 /** The simulated cluster's state in the data dir (--fresh deletes it with the rest). */
@@ -99,10 +99,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
 
     // The worker acts with exactly the permissions deploy/rbac.yaml gives its service account: the
     // twin answers anything else with the 403 a real cluster would.
-    twin.api.authorization.setPolicy(RbacPolicy.fromYaml(await readFile(example('deploy/rbac.yaml'), 'utf8')));
-    const workerUser = serviceAccountUser('meshmove', 'meshmove-worker');
     const workerKubeconfig = join(opts.dataDir, 'worker.kubeconfig');
-    await twin.api.writeKubeconfig(workerKubeconfig, twin.context, twin.api.authorization.issueToken(workerUser));
+    await writeKubeconfigAs(twin, await readFile(example('deploy/rbac.yaml'), 'utf8'), workerKubeconfig);
     const logger = createLogger('demo-worker');
     const activities = createActivities({
       kube: (context) => createKubeAccess({ kubeconfig: workerKubeconfig, context, logger }),
@@ -116,7 +114,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       worker.shutdown();
       await workerDone;
     });
-    say(`  worker        running as ${workerUser}, with deploy/rbac.yaml's permissions`);
+    say(`  worker        running as ${WORKER_USER}, with deploy/rbac.yaml's permissions`);
     say(`                logs: ${logFile}\n`);
 
     const client = new Client({ connection: await Connection.connect({ address: server.address }) });

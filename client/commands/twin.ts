@@ -1,10 +1,10 @@
 // `meshmove twin serve` runs the simulated cluster (the twin) until interrupted;
 // `meshmove twin generate` writes a large scenario for scale tests.
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import { generateScenarioYaml } from '../../scripts/gen-twin-scenario.js';
-import { startTwin, TwinStateError, type Twin, type TwinOverrides } from '../../twin/index.js';
+import { startTwin, TwinStateError, WORKER_USER, writeKubeconfigAs, type Twin, type TwinOverrides } from '../../twin/index.js';
 import { loadScenario, ScenarioError } from '../../twin/scenario.js';
 import { CliError, ExitCode, emit } from '../cli-kit.js';
 
@@ -51,6 +51,28 @@ function human(t: Twin): string {
   return lines.join('\n');
 }
 
+interface ServeOptions {
+  scenario: string;
+  port?: number;
+  dnsPort?: number;
+  randomPorts?: boolean;
+  kubeconfigOut?: string;
+  state?: string;
+  tls?: boolean;
+  rbac?: string;
+  as: string;
+  rbacKubeconfigOut?: string;
+  json?: boolean;
+}
+
+async function readRbacFile(path: string): Promise<string> {
+  try {
+    return await readFile(path, 'utf8');
+  } catch (err) {
+    throw new CliError(`--rbac ${path}: ${(err as Error).message}`, ExitCode.badInput);
+  }
+}
+
 /** startTwin, with a state file that cannot be restored reported as bad input (exit 2). */
 export async function startTwinOrExplain(scenario: string, overrides: TwinOverrides): Promise<Twin> {
   try {
@@ -73,22 +95,42 @@ export function registerTwinCommands(program: Command): void {
     .option('--random-ports', 'every port (API, DNS, gateways) picked free: several twins side by side')
     .option('--kubeconfig-out <path>', 'write the kubeconfig here (default: a temp file removed on exit)')
     .option('--state <file>', 'keep the cluster in this file: restored from it when it exists, saved while running and on exit')
+    .option('--tls', 'serve the API over HTTPS with a generated CA (written into the kubeconfig)')
+    .option('--rbac <file>', 'also write a kubeconfig that acts as --as, authorized by this RBAC file (e.g. deploy/rbac.yaml): rehearse with the worker\'s real permissions (implies --tls)')
+    .option('--as <user>', 'the user --rbac authorizes (system:serviceaccount:NS:NAME for a service account)', WORKER_USER)
+    .option('--rbac-kubeconfig-out <path>', 'where to write that kubeconfig (default: next to the admin one, with .rbac appended)')
     .option('--json', 'print where it listens as JSON')
-    .action(async (opts: { scenario: string; port?: number; dnsPort?: number; randomPorts?: boolean; kubeconfigOut?: string; state?: string; json?: boolean }) => {
+    .action(async (opts: ServeOptions) => {
       try {
         await loadScenario(opts.scenario);
       } catch (err) {
         if (err instanceof ScenarioError) throw new CliError(err.message, ExitCode.badInput, err.problems);
         throw new CliError(`cannot read scenario ${opts.scenario}: ${(err as Error).message}`, ExitCode.badInput);
       }
+      const rbacYaml = opts.rbac ? await readRbacFile(opts.rbac) : undefined;
       const t = await startTwinOrExplain(opts.scenario, {
         ...(opts.state ? { statePath: resolve(opts.state) } : {}),
         ...(opts.randomPorts ? { randomPorts: true } : {}),
         ...(opts.port !== undefined ? { apiPort: opts.port } : {}),
         ...(opts.dnsPort !== undefined ? { dnsPort: opts.dnsPort } : {}),
         ...(opts.kubeconfigOut ? { kubeconfigPath: resolve(opts.kubeconfigOut) } : {}),
+        // kubectl sends a kubeconfig's bearer token only over HTTPS: without it RBAC could not tell who asks.
+        ...(opts.tls || rbacYaml !== undefined ? { tls: true } : {}),
       });
-      emit(opts, twinSummary(t), () => human(t));
+      let restricted: { kubeconfig: string; user: string } | undefined;
+      if (rbacYaml !== undefined) {
+        const path = resolve(opts.rbacKubeconfigOut ?? `${t.kubeconfigPath}.rbac`);
+        try {
+          await writeKubeconfigAs(t, rbacYaml, path, { user: opts.as });
+        } catch (err) {
+          await t.close();
+          throw new CliError(`--rbac ${opts.rbac}: ${(err as Error).message} (check --as, or the file's bindings)`, ExitCode.badInput);
+        }
+        restricted = { kubeconfig: path, user: opts.as };
+      }
+      emit(opts, { ...twinSummary(t), ...(restricted ? { rbac: restricted } : {}) }, () => human(t) + (restricted
+        ? `\n  as ${restricted.user} (RBAC of ${opts.rbac}): kubeconfig ${restricted.kubeconfig}`
+        : ''));
       await new Promise<void>((done) => {
         let closing = false;
         const stop = (): void => {

@@ -77,8 +77,15 @@ export class RbacPolicy {
 
   /** From a multi-document YAML file such as deploy/rbac.yaml. */
   static fromYaml(text: string): RbacPolicy {
-    const objects = parseAllDocuments(text).map((d) => d.toJS() as KubeObject | null).filter((o): o is KubeObject => o !== null && typeof o === 'object');
+    const docs = parseAllDocuments(text);
+    const bad = docs.find((d) => d.errors.length > 0);
+    if (bad) throw new Error(`not valid YAML: ${bad.errors[0]!.message}`);
+    const objects = docs.map((d) => d.toJS() as KubeObject | null).filter((o): o is KubeObject => o !== null && typeof o === 'object');
     return RbacPolicy.fromObjects(objects);
+  }
+
+  grantsAnything(user: string): boolean {
+    return (this.grants.get(user) ?? []).some((g) => g.rules.length > 0);
   }
 
   allows(user: string, a: RequestAttributes): boolean {
@@ -97,6 +104,8 @@ export class RbacPolicy {
  * Who is asking, from the bearer token, and whether RBAC lets them. The twin's own token (and no
  * token) is the cluster admin, as a kubeconfig with system:masters would be: the Istio layer and
  * kubectl use it. Tokens issued here are authorized by the policy; any other token is a 401.
+ * kubectl sends a bearer token only over HTTPS (over plain HTTP it asks as the admin here), so a
+ * twin that restricts kubectl users serves HTTPS; client-node sends it either way.
  */
 export class Authorization {
   private readonly users = new Map<string, string>();

@@ -17,8 +17,7 @@ import { createKubeAccess } from '../../../activities/kube/index.js';
 import type { Tuning } from '../../../activities/namespace/deps.js';
 import { runStatus, whatWaits, type Attention } from '../../../client/temporal.js';
 import { loadScenario, type Scenario } from '../../../twin/scenario.js';
-import { startTwin, type Twin, type TwinOverrides } from '../../../twin/index.js';
-import { RbacPolicy, serviceAccountUser } from '../../../twin/apiserver/rbac.js';
+import { startTwin, writeKubeconfigAs, type Twin, type TwinOverrides } from '../../../twin/index.js';
 import { TASK_QUEUE, type PendingDecision, type PendingGate, type RunStatus } from '../../../workflows/messages.js';
 import { DEMO_DNS_SECRET } from '../../../twin/dns/webhook.js';
 import { meshmove, type CliResult } from '../../support/cli.js';
@@ -80,12 +79,10 @@ export async function startE2eTwin(opts: E2eTwinOptions = {}): Promise<Twin> {
   });
   // Everything meshmove does in these tests (worker, preflight, inspect) runs as the worker's
   // service account with exactly deploy/rbac.yaml's permissions: a missing one is a 403 here too.
-  twin.api.authorization.setPolicy(RbacPolicy.fromYaml(await readFile(RBAC_FILE, 'utf8')));
-  const token = twin.api.authorization.issueToken(serviceAccountUser('meshmove', 'meshmove-worker'));
   const context = opts.context ?? twin.context;
   const kubeconfigPath = join(await tempDir('kubeconfig'), 'kubeconfig');
-  await twin.api.writeKubeconfig(kubeconfigPath, context, token);
-  return { ...twin, context, kubeconfigPath, kubeconfigYaml: twin.api.kubeconfigYaml(context, token) };
+  await writeKubeconfigAs(twin, await readFile(RBAC_FILE, 'utf8'), kubeconfigPath, { context });
+  return { ...twin, context, kubeconfigPath, kubeconfigYaml: await readFile(kubeconfigPath, 'utf8') };
 }
 
 /** Which twin a plan's cluster.context names: lets one worker serve every twin of a test file. */
