@@ -35,9 +35,12 @@ function oid(dotted: string): Buffer {
   return tlv(0x06, Buffer.from(out));
 }
 
-function integer(bytes: Buffer): Buffer {
-  // DER integers are signed: a leading 1 bit needs a 0x00 pad.
-  return tlv(0x02, bytes[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), bytes]) : bytes);
+/** A non-negative DER INTEGER from big-endian bytes: minimal (no redundant leading 0x00), signed (a leading 1 bit gets a 0x00 pad). */
+export function derInteger(bytes: Buffer): Buffer {
+  let start = 0;
+  while (start < bytes.length - 1 && bytes[start] === 0) start++;
+  const body = bytes.subarray(start);
+  return tlv(0x02, body[0]! & 0x80 ? Buffer.concat([Buffer.from([0]), body]) : body);
 }
 
 function utcTime(d: Date): Buffer {
@@ -63,12 +66,11 @@ export function createRootCa(id: string, trustDomain = 'cluster.local'): RootCa 
   const now = new Date();
   const notAfter = new Date(now.getTime() + 10 * 365 * 86_400_000);
   const serial = randomBytes(16);
-  serial[0]! &= 0x7f;
   const basicConstraints = seq(oid('2.5.29.19'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, seq(tlv(0x01, Buffer.from([0xff])))));
   const keyUsage = seq(oid('2.5.29.15'), tlv(0x01, Buffer.from([0xff])), tlv(0x04, tlv(0x03, Buffer.from([0x01, 0x06])))); // keyCertSign, cRLSign
   const tbs = seq(
-    tlv(0xa0, integer(Buffer.from([2]))),
-    integer(serial),
+    tlv(0xa0, derInteger(Buffer.from([2]))),
+    derInteger(serial),
     ECDSA_WITH_SHA256,
     subject,
     seq(utcTime(now), utcTime(notAfter)),
