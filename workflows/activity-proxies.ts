@@ -18,6 +18,12 @@ export interface Proxies {
   quick: MigrationActivities;
   /** Waits (rollouts, CA, DNS, stability windows, probes): heartbeat, resumable. */
   waiting: MigrationActivities;
+  /**
+   * Work over the whole plan (preflight, backup, decommission): seconds on a small cluster, minutes
+   * on one with thousands of namespaces. They heartbeat after each part, so a lost worker is still
+   * noticed, but they are not cut off at two minutes.
+   */
+  scan: MigrationActivities;
 }
 
 export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 * 60_000): Proxies {
@@ -31,8 +37,14 @@ export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 
     heartbeatTimeout: options.heartbeatTimeoutMs ?? 30_000,
     retry: { ...RETRY, maximumAttempts: 4, nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError', 'Timeout'] },
   };
+  const scan: ActivityOptions = {
+    startToCloseTimeout: '30m',
+    heartbeatTimeout: options.heartbeatTimeoutMs ?? '2m',
+    retry: quick.retry,
+  };
   return {
     quick: proxyActivities<MigrationActivities>(quick),
     waiting: proxyActivities<MigrationActivities>(waiting),
+    scan: proxyActivities<MigrationActivities>(scan),
   };
 }

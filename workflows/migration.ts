@@ -69,7 +69,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     st.namespaces = plan.waves.flatMap((w) => w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })));
   }
   const longestWait = Math.max(plan.restart.timeout, plan.dns.stabilityWindow, plan.verification.metricsWindow * 2, 10 * 60_000);
-  const { quick, waiting } = activityProxies(input.options, longestWait);
+  const { quick, waiting, scan } = activityProxies(input.options, longestWait);
   const ref = { plan, runId };
   const nsStatus = (name: string): NamespaceStatus => st.namespaces.find((n) => n.name === name)!;
 
@@ -211,7 +211,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       if (!rb.finished('preflight')) {
         rb.setPhase('preflight');
         await rb.step('preflight', 'Preflight checks', async () => {
-          const report: PreflightReport = await quick.preflight(ref);
+          const report: PreflightReport = await scan.preflight(ref);
           st.results.preflight = { blocking: report.blocking, warnings: report.warnings, decommission: report.findings.find((f) => f.check.startsWith('decommission'))?.reason };
           if (report.blocking > 0) {
             const blocks = report.findings.filter((f) => f.status === 'block').map((f) => `${f.check}: ${f.reason}${f.fix ? ` (fix: ${f.fix})` : ''}`);
@@ -222,7 +222,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       }
       if (!rb.finished('backup')) {
         await rb.step('backup', `Back up to ${plan.backup.location}`, async () => {
-          const backup = await quick.backup(ref);
+          const backup = await scan.backup(ref);
           st.results.backup = backup;
           return backup;
         }, { summarize: (b) => `${b.objects} objects, manifest sha256 ${b.manifestDigest.slice(0, 12)}…` });
@@ -309,7 +309,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
     // Past the decommission gate there is no automatic rollback: the old control plane is going away.
     rb.setPhase('decommissioning');
-    await rb.step('decommission', `Remove ${plan.source.revision}'s objects (backed up first)`, () => quick.decommission(ref), {
+    await rb.step('decommission', `Remove ${plan.source.revision}'s objects (backed up first)`, () => scan.decommission(ref), {
       allowed: ['retry', 'skip', 'abort'],
       summarize: (d) => `${d.deleted.length} object(s) deleted; backup ${d.backup.location}`,
     });
