@@ -58,9 +58,8 @@ export class Presenter {
   }
 
   update(s: RunStatus, a: Attention): void {
-    // What ended since the last look mostly belongs to the phase that was running then: it is
-    // printed before the new phase's header (the very first header comes first).
-    if (this.phase === undefined) this.enterPhase(s.phase);
+    // What ended since the last look belongs to the phase that was running then (or, when a run is
+    // resumed, to the phases before it): it is printed before the new phase's header.
     for (const step of s.steps) this.step('', step);
     for (const g of s.gates) {
       const key = `gate ${g.id}`;
