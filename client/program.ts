@@ -8,6 +8,7 @@ import { registerBackupCommands } from './commands/backup.js';
 import { registerInspectCommands } from './commands/inspect.js';
 import { registerPreflightCommands } from './commands/preflight.js';
 import { registerRunCommands } from './commands/run.js';
+import { registerLabCommands } from './commands/lab.js';
 import { registerTwinCommands } from './commands/twin.js';
 import { registerWorkerCommands } from './commands/worker.js';
 
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
   registerBackupCommands(program);
   registerInspectCommands(program);
   registerTwinCommands(program);
+  registerLabCommands(program);
   for (const cmd of program.commands) cmd.exitOverride();
   return program;
 }

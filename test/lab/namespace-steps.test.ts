@@ -1,0 +1,105 @@
+// One namespace moved by meshmove's real activities on the lab's real control planes (two istiods
+// sharing one plug-in root CA, as the field report requires), authenticated as the worker's
+// ServiceAccount bound by exactly deploy/rbac.yaml: relabel → CA ready → restart → proxies SYNCED
+// in the real target istiod's syncz (read by port-forward through the apiserver), then the
+// compensation back to the source. Injection, the CA ConfigMap and syncz come from real istiod.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { applyNamespaces, FIELD_REPORT_NAMESPACES, startLab, writeWorkerKubeconfig, type Lab } from '../../lab/index.js';
+import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
+import { relabelNamespace, restartWorkloads, restoreNamespaceLabels, verifyProxies, waitCaReady } from '../../activities/namespace/index.js';
+import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import { fieldReportPlan } from '../activities/preflight-twin-fixture.js';
+import { eventually } from '../support/eventually.js';
+
+const RBAC = fileURLToPath(new URL('../../deploy/rbac.yaml', import.meta.url));
+const RUN = 'lab-run-1';
+const SOURCE = 'default';
+const TARGET = 'istio-1-16-5';
+const NS = 'inventory';
+
+let lab: Lab;
+let kube: KubeAccess;
+let deps: ClusterDeps;
+const plan = fieldReportPlan((p) => {
+  p.cluster.context = 'lab';
+});
+const ref = { plan, runId: RUN, namespace: NS };
+const run = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment().run(fn);
+
+interface PodJson {
+  metadata: { name: string; annotations?: Record<string, string>; deletionTimestamp?: string };
+  spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] };
+  status?: { phase?: string };
+}
+
+/** Who injected each live pod: the revision in sidecar.istio.io/status and the discovery address. */
+async function injectedBy(namespace: string): Promise<{ revision?: string; discovery?: string }[]> {
+  const list = JSON.parse(await lab.kube.kubectl(['get', 'pods', '-n', namespace, '-o', 'json'])) as { items: PodJson[] };
+  return list.items
+    .filter((p) => !p.metadata.deletionTimestamp)
+    .map((p) => {
+      const status = JSON.parse(p.metadata.annotations?.['sidecar.istio.io/status'] ?? '{}') as { revision?: string };
+      const proxy = p.spec.containers.find((c) => c.name === 'istio-proxy');
+      // PROXY_CONFIG holds only what differs from ProxyConfig's defaults (discovery at istiod.istio-system).
+      const pc = parse(proxy?.env?.find((e) => e.name === 'PROXY_CONFIG')?.value ?? '{}') as { discoveryAddress?: string };
+      return { ...(status.revision ? { revision: status.revision } : {}), discovery: pc.discoveryAddress ?? 'istiod.istio-system.svc:15012' };
+    });
+}
+
+beforeAll(async () => {
+  lab = await startLab({ sharedRoot: true, progress: (l) => process.stderr.write(`${l}\n`) });
+  await applyNamespaces(lab.kube, FIELD_REPORT_NAMESPACES);
+  const workerKubeconfig = path.join(lab.dir, 'worker.kubeconfig');
+  await writeWorkerKubeconfig(lab, readFileSync(RBAC, 'utf8'), workerKubeconfig);
+  kube = createKubeAccess({ kubeconfig: workerKubeconfig, context: 'lab' });
+  deps = { kube, tuning: { pollMs: 200, caReadyTimeoutMs: 60_000, caStableMs: 2_000, proxySettleMs: 30_000 } };
+  await eventually('the source injected every inventory pod', async () => {
+    const pods = await injectedBy(NS);
+    return pods.length === 2 && pods.every((p) => p.revision === SOURCE);
+  }, 60_000, 500);
+}, 1_800_000);
+
+afterAll(async () => {
+  await lab?.stop();
+});
+
+describe('one namespace, source → target → source, on real istiod', () => {
+  let previous: Record<string, string>;
+  it('relabel, CA ready (one shared root), restart: the target injects and its syncz lists every pod SYNCED', async () => {
+    const relabeled = await run(() => relabelNamespace(deps, ref));
+    previous = relabeled.previousLabels;
+    expect(previous).toEqual({ 'istio-injection': 'enabled' });
+    const ns = JSON.parse(await lab.kube.kubectl(['get', 'namespace', NS, '-o', 'json'])) as { metadata: { labels: Record<string, string> } };
+    expect(ns.metadata.labels['istio.io/rev']).toBe(TARGET);
+    expect(ns.metadata.labels.usergroup).toBe(TARGET);
+    expect(ns.metadata.labels['istio-injection']).toBeUndefined();
+
+    await run(() => waitCaReady(deps, ref));
+    const restarted = await run(() => restartWorkloads(deps, { ...ref, key: `${RUN}/${NS}/forward`, expectRevision: TARGET }));
+    expect(restarted.workloads.length).toBe(1);
+    const pods = await injectedBy(NS);
+    expect(pods.length).toBe(2);
+    for (const p of pods) expect(p).toEqual({ revision: TARGET, discovery: `istiod-${TARGET}.${TARGET}.svc:15012` });
+
+    const proxies = await run(() => verifyProxies(deps, { ...ref, revision: TARGET }));
+    expect(proxies.problems).toEqual([]);
+    expect(proxies.pods).toBe(2);
+    expect(proxies.synced).toBe(2);
+  });
+
+  it('compensation: labels restored, the source injects again and lists every pod SYNCED', async () => {
+    const restored = await run(() => restoreNamespaceLabels(deps, { ...ref, labels: previous }));
+    expect(restored.changed).toBe(true);
+    const back = await run(() => restartWorkloads(deps, { ...ref, key: `${RUN}/${NS}/rollback`, expectRevision: SOURCE }));
+    expect(back.workloads.length).toBe(1);
+    for (const p of await injectedBy(NS)) expect(p).toEqual({ revision: SOURCE, discovery: 'istiod.istio-system.svc:15012' });
+    const proxies = await run(() => verifyProxies(deps, { ...ref, revision: SOURCE }));
+    expect(proxies.problems).toEqual([]);
+    expect(proxies.synced).toBe(proxies.pods);
+  });
+});
