@@ -13,6 +13,7 @@ import { applyNamespaces, FIELD_REPORT_NAMESPACES, startLab, writeWorkerKubeconf
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
 import { relabelNamespace, restartWorkloads, restoreNamespaceLabels, verifyProxies, waitCaReady } from '../../activities/namespace/index.js';
 import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import { runDecommission } from '../../activities/decommission/index.js';
 import { fieldReportPlan } from '../activities/preflight-twin-fixture.js';
 import { eventually } from '../support/eventually.js';
 
@@ -101,5 +102,36 @@ describe('one namespace, source → target → source, on real istiod', () => {
     const proxies = await run(() => verifyProxies(deps, { ...ref, revision: SOURCE }));
     expect(proxies.problems).toEqual([]);
     expect(proxies.synced).toBe(proxies.pods);
+  });
+});
+
+const virtualService = (name: string, namespace: string) => `apiVersion: networking.istio.io/v1
+kind: VirtualService
+metadata: { name: ${name}, namespace: ${namespace} }
+spec:
+  hosts: [${name}.${namespace}.svc.cluster.local]
+  http: [{ route: [{ destination: { host: ${name}.${namespace}.svc.cluster.local } }] }]
+`;
+
+describe('decommission on real istiod', () => {
+  it('after every namespace moved and the source istiod is gone, Istio config can still be written', async () => {
+    for (const { name } of FIELD_REPORT_NAMESPACES) {
+      const r = { plan, runId: RUN, namespace: name };
+      await run(() => relabelNamespace(deps, r));
+      await run(() => waitCaReady(deps, r));
+      await run(() => restartWorkloads(deps, { ...r, key: `${RUN}/${name}/forward-2`, expectRevision: TARGET }));
+    }
+    // Before: the default validator (objectSelector {}, failurePolicy Fail) calls the source istiod.
+    await lab.kube.kubectl(['apply', '-f', '-'], virtualService('before', 'inventory'));
+
+    const p = { ...plan, backup: { ...plan.backup, location: path.join(lab.dir, 'backups') } };
+    await run(() => runDecommission(kube, p, RUN));
+    expect(await lab.kube.kubectl(['get', 'deployment', '-n', 'istio-system', '-o', 'name'])).not.toMatch(/deployment.apps\/istiod\b/);
+    // The cluster has no istiod of the source any more: its process goes as its pods went.
+    await lab.istio.find((r) => r.revision === SOURCE)!.process.stop();
+
+    await lab.kube.kubectl(['apply', '-f', '-'], virtualService('after', 'inventory'));
+    const vwc = (await lab.kube.kubectl(['get', 'validatingwebhookconfigurations', '-o', 'name'])).trim().split('\n');
+    expect(vwc).not.toContain('validatingwebhookconfiguration.admissionregistration.k8s.io/istio-validator-istio-system');
   });
 });

@@ -7,11 +7,15 @@ import { applyNamespaces, FIELD_REPORT_NAMESPACES, startLab, type Lab } from '..
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
 import { runPreflight } from '../../activities/preflight/index.js';
 import { readSyncz } from '../../activities/preflight/proxy-status.js';
+import { relabelNamespace, restoreNamespaceLabels, waitCaReady } from '../../activities/namespace/index.js';
+import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Finding, PreflightReport } from '../../activities/contract.js';
 import { fieldReportPlan } from '../activities/preflight-twin-fixture.js';
 import { eventually } from '../support/eventually.js';
 
 let lab: Lab;
+const runActivity = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment().run(fn);
 let kube: KubeAccess;
 const plan = fieldReportPlan((p) => {
   p.cluster.context = 'lab';
@@ -101,6 +105,28 @@ describe('real istiod on a real kube-apiserver', () => {
       expect(Array.isArray(entries)).toBe(true);
     }
   });
+
+  it('two namespace controllers with different roots rewrite istio-ca-root-cert non-stop, and waitCaReady does not pass (item 2)', async () => {
+    const ref = { plan, runId: 'lab-split-roots', namespace: 'orders' };
+    const deps: ClusterDeps = { kube, tuning: { pollMs: 200, caReadyTimeoutMs: 20_000, caStableMs: 2_000 } };
+    const relabeled = await runActivity(() => relabelNamespace(deps, ref));
+    // The fact: once both select the namespace, the ConfigMap changes again and again.
+    const versions = new Set<string>();
+    const until = Date.now() + 3_000;
+    while (Date.now() < until) {
+      const cm = await rootCertOf('orders');
+      if (cm) versions.add(cm.resourceVersion);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(versions.size, 'resourceVersions of istio-ca-root-cert seen in 3 s').toBeGreaterThan(3);
+    const outcome = await runActivity(() => waitCaReady(deps, ref)).then(
+      (r) => `passed: ${JSON.stringify(r)}`,
+      (err: Error) => `failed: ${err.name}: ${err.message}`,
+    );
+    // A check that fails, not a crash that happens to stop it.
+    expect(outcome).toMatch(/^failed: ApplicationFailure: /);
+    await runActivity(() => restoreNamespaceLabels(deps, { ...ref, labels: relabeled.previousLabels }));
+  }, 60_000);
 
   describe('preflight on the field-report cluster', () => {
     let report: PreflightReport;
