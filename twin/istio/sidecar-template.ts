@@ -5,6 +5,9 @@
 // that injection replaced, which is why the last webhook by name wins.
 import { CA_ROOT_CONFIGMAP, IstioAnnotation, IstioLabel } from '../../mesh/naming.js';
 
+/** ProxyConfig's built-in discoveryAddress. */
+const DEFAULT_DISCOVERY_ADDRESS = 'istiod.istio-system.svc:15012';
+
 export interface JsonPatchOp {
   op: 'add' | 'replace' | 'remove';
   path: string;
@@ -62,7 +65,9 @@ function proxyContainer(p: SidecarParams, podName: string, gateway: boolean): Co
       { name: 'CA_ADDR', value: p.discoveryAddress },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
-      { name: 'PROXY_CONFIG', value: JSON.stringify({ discoveryAddress: p.discoveryAddress }) },
+      // Istio's injector writes only what differs from ProxyConfig's defaults (pinned against real
+      // istiod by test/lab/twin-vs-real.test.ts): nothing for istiod in istio-system.
+      { name: 'PROXY_CONFIG', value: JSON.stringify(p.discoveryAddress === DEFAULT_DISCOVERY_ADDRESS ? {} : { discoveryAddress: p.discoveryAddress }) },
       { name: 'ISTIO_META_WORKLOAD_NAME', value: podName },
       { name: 'ISTIO_META_MESH_ID', value: 'cluster.local' },
       { name: 'ISTIO_META_CLUSTER_ID', value: 'Kubernetes' },
