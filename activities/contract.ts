@@ -92,6 +92,8 @@ export interface MeshVerification {
 
 export interface DecommissionResult {
   deleted: string[];
+  /** Shared objects repointed to the target instead of deleted (istiod-default-validator). */
+  moved?: string[];
   backup: BackupRef;
 }
 

@@ -64,6 +64,25 @@ export function injectorWebhookConfigName(rev: string, istiodNamespace: string):
   return `istio-sidecar-injector${revSuffix(rev)}${nsSuffix(istiodNamespace)}`;
 }
 
+/**
+ * The validating webhook configuration every install renders for its revision:
+ * `istio-validator[-<rev>]-<namespace>` (the namespace suffix even in istio-system), objectSelector
+ * `istio.io/rev In [<rev>]`: it validates only objects labeled with the revision.
+ */
+export function validatorWebhookConfigName(rev: string, istiodNamespace: string): string {
+  return `istio-validator${revSuffix(rev)}-${istiodNamespace}`;
+}
+
+/**
+ * The default revision's validator (`values.defaultRevision`, or `istioctl tag set default`): no
+ * objectSelector, so it validates every Istio object in the cluster; istiod turns its
+ * failurePolicy to Fail once it has seen itself reject a config, so it is fail-closed.
+ */
+export const DEFAULT_VALIDATOR_CONFIG = 'istiod-default-validator';
+
+/** Path of istiod's validation webhook (port 15017, beside /inject). */
+export const VALIDATE_PATH = '/validate';
+
 /** `istio-revision-tag-<tag>[-<namespace>]`. */
 export function revisionTagConfigName(tag: string, istiodNamespace: string): string {
   return `istio-revision-tag-${tag}${nsSuffix(istiodNamespace)}`;

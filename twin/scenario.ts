@@ -42,6 +42,8 @@ const controlPlane = z.strictObject({
   /** Revision tags (istio-revision-tag-<tag>[-<ns>] MWCs) pointing at this revision. */
   tags: z.array(name).default([]),
   replicas: z.number().int().min(1).max(5).default(1),
+  /** This istiod's own reaction time to another writer's istio-ca-root-cert (else timings.caRewriteDelayMs). */
+  caRewriteDelayMs: z.number().int().min(10).optional(),
 });
 
 const gateway = z.strictObject({
@@ -120,10 +122,10 @@ export const scenarioSchema = z
       .strictObject({
         podStartDelayMs: z.number().int().min(0).default(20),
         rolloutPodDelayMs: z.number().int().min(0).default(50),
-        /** How long a namespace controller waits before rewriting a ConfigMap another istiod changed. */
-        caRewriteDelayMs: z.number().int().min(10).default(1000),
+        /** How long a namespace controller waits before rewriting a ConfigMap another istiod changed (real istiods: within ~0.3 s). */
+        caRewriteDelayMs: z.number().int().min(10).default(300),
       })
-      .default({ podStartDelayMs: 20, rolloutPodDelayMs: 50, caRewriteDelayMs: 1000 }),
+      .default({ podStartDelayMs: 20, rolloutPodDelayMs: 50, caRewriteDelayMs: 300 }),
     /** true: every control plane shares one root; false: each has its own; absent: per control plane `rootCA`. */
     sameRootCA: z.boolean().optional(),
     controlPlanes: z.array(controlPlane).min(1, 'at least one control plane'),

@@ -1,9 +1,10 @@
 // `meshmove inspect namespace NS`: everything that decides where a namespace's pods get their
 // sidecar and config, in one read-only view: its labels; which webhook(s) inject new pods now and
 // after the plan's relabel (all matches, conflicts); which control planes discover it; the root in
-// its istio-ca-root-cert and whose it is; per pod the sidecar revision and SYNCED/STALE in the
-// syncz of that revision's istiod. Works without a plan: control planes are found by their istiod
-// Deployments (label app=istiod).
+// its istio-ca-root-cert and whose it is (each control plane's root read where it is its own: the
+// caBundle istiod patches into its injector, not the copy in its namespace, which may be another
+// control plane's); per pod the sidecar revision and SYNCED/STALE in the syncz of that revision's
+// istiod. Works without a plan: control planes are found by their istiod Deployments (label app=istiod).
 import type { Plan } from '../../plan/schema.js';
 import type { KubeAccess } from '../kube/types.js';
 import { injectingRevision, type InjectionDecision, type MutatingWebhookConfigurationLike } from '../../mesh/injection.js';
@@ -14,6 +15,7 @@ import { findProxy, sidecarRevision, type SynczEntry } from '../../mesh/syncz.js
 import { mustExist } from '../kube/errors.js';
 import { labelsAfterRelabel } from '../preflight/relabel.js';
 import { compareRoots, describeRoot, rootOwner } from '../preflight/root-ca.js';
+import { readOwnRoot } from '../preflight/own-root.js';
 import { readSyncz } from '../preflight/proxy-status.js';
 import { describeSelectors } from '../preflight/discovery.js';
 import type { SelectorLike } from '../../mesh/injection.js';
@@ -32,7 +34,8 @@ export interface InspectReport {
     afterRelabel?: InjectionDecision & { labels: Record<string, string> };
   };
   discovery: { revision: string; namespace: string; selectors: string; discoversNow: boolean; discoversAfterRelabel?: boolean; error?: string }[];
-  caRoot: { root: string; owner: string } | null;
+  /** The namespace's root, whose it is, and where each control plane's own root was read. */
+  caRoot: { root: string; owner: string; roots: { revision: string; namespace: string; root: string; from: string }[] } | null;
   pods: { name: string; sidecarRevision: string | null; sync: string; istiod?: string }[];
   notes: string[];
 }
@@ -69,9 +72,12 @@ export async function inspectNamespace(kube: KubeAccess, namespace: string, plan
   // Which control planes discover the namespace (and each one's root, for attribution).
   const discovery: InspectReport['discovery'] = [];
   const roots = new Map<string, string | undefined>();
+  const rootsFrom: NonNullable<InspectReport['caRoot']>['roots'] = [];
   for (const cp of cps) {
-    const [cm, root] = await Promise.all([kube.getConfigMap(cp.namespace, meshConfigMapName(cp.revision)), kube.getConfigMap(cp.namespace, CA_ROOT_CONFIGMAP)]);
-    roots.set(`${cp.namespace}/${cp.revision}`, root?.data?.[CA_ROOT_CERT_KEY]);
+    const others = cps.filter((o) => o !== cp);
+    const [cm, own] = await Promise.all([kube.getConfigMap(cp.namespace, meshConfigMapName(cp.revision)), readOwnRoot(kube, cp, others, mwcs)]);
+    roots.set(`${cp.namespace}/${cp.revision}`, own.pem);
+    rootsFrom.push({ revision: cp.revision, namespace: cp.namespace, root: describeRoot(own.pem), from: own.from });
     let selectors: SelectorLike[] = [];
     let error: string | undefined;
     try {
@@ -98,7 +104,7 @@ export async function inspectNamespace(kube: KubeAccess, namespace: string, plan
     const owner = plan
       ? rootOwner(pem, { source: roots.get(`${plan.source.istiodNamespace}/${plan.source.revision}`), target: roots.get(`${plan.target.istiodNamespace}/${plan.target.revision}`), sourceRevision: plan.source.revision, targetRevision: plan.target.revision })
       : owners.length > 0 ? owners.map((o) => `${o.revision} (${o.namespace})`).join(', ') : 'no control plane found publishing it';
-    caRoot = { root: describeRoot(pem), owner };
+    caRoot = { root: describeRoot(pem), owner, roots: rootsFrom };
   }
 
   // Per pod: sidecar revision and its sync state in that revision's istiod.
@@ -157,6 +163,7 @@ export function renderInspect(r: InspectReport): string {
     lines.push(`    ${d.revision} (${d.namespace}): ${d.discoversNow ? 'yes' : 'no'}${d.discoversAfterRelabel !== undefined ? `, after relabel ${d.discoversAfterRelabel ? 'yes' : 'no'}` : ''}  [selectors: ${d.selectors}]${d.error ? `  (${d.error})` : ''}`);
   }
   lines.push(`  istio-ca-root-cert: ${r.caRoot ? `${r.caRoot.root}, from ${r.caRoot.owner}` : 'absent'}`);
+  for (const x of r.caRoot?.roots ?? []) lines.push(`    ${x.revision}'s own root: ${x.root} (read from ${x.from})`);
   lines.push(`  pods (${r.pods.length}):`);
   for (const p of r.pods) lines.push(`    ${p.name}: ${p.sidecarRevision ? `sidecar ${p.sidecarRevision}, ${p.sync}` : p.sync}`);
   for (const n of r.notes) lines.push(`  note: ${n}`);

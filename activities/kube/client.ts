@@ -13,10 +13,12 @@ import {
   KubeConfig,
   Observable,
   PatchStrategy,
+  Watch,
   setHeaderOptions,
   type ConfigurationOptions,
   type RequestContext,
   type ResponseContext,
+  type V1ConfigMap,
   type V1Job,
   type V1Pod,
 } from '@kubernetes/client-node';
@@ -30,9 +32,11 @@ import type {
   HttpResult,
   KubeAccess,
   KubeObject,
+  KubeWatch,
   ListOptions,
   PatchType,
   PodRef,
+  WatchEventType,
   WorkloadByKind,
   WorkloadKind,
 } from './types.js';
@@ -244,6 +248,31 @@ export class ClientKubeAccess implements KubeAccess {
       namespace ? this.core.listNamespacedConfigMap({ namespace, ...opts, _continue, limit }, o) : this.core.listConfigMapForAllNamespaces({ ...opts, _continue, limit }, o));
   }
 
+  async watchConfigMaps(namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, cm: V1ConfigMap) => void): Promise<KubeWatch> {
+    const target: KubeCallTarget = { verb: 'watch', resource: 'configmaps', group: '', namespace };
+    await this.bucket.acquire();
+    this.requestCounts.watch = (this.requestCounts.watch ?? 0) + 1;
+    const params: Record<string, string | boolean> = { allowWatchBookmarks: true };
+    if (opts.labelSelector) params.labelSelector = opts.labelSelector;
+    if (opts.fieldSelector) params.fieldSelector = opts.fieldSelector;
+    if (opts.resourceVersion) params.resourceVersion = opts.resourceVersion;
+    let settle!: (err: Error | undefined) => void;
+    const ended = new Promise<Error | undefined>((r) => { settle = r; });
+    let status: { code?: number; message?: string } | undefined;
+    const controller = await new Watch(this.kubeConfig).watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, params, (type: string, obj: unknown) => {
+      if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onEvent(type, obj as V1ConfigMap);
+      else if (type === 'ERROR') status = obj as typeof status;
+    }, (err: unknown) => {
+      // client-node reports a refused watch as an Error with statusCode; an ERROR event carries a Status.
+      const code = (err as { statusCode?: unknown } | null)?.statusCode ?? status?.code;
+      if (err || status) {
+        const e = err as { message?: string } | null;
+        settle(kubeFailure(classifyKubeError({ code, message: status?.message ?? e?.message ?? String(err) }, target), err));
+      } else settle(undefined);
+    });
+    return { stop: () => controller.abort(), ended };
+  }
+
   getPod(namespace: string, name: string) {
     return this.getOrUndefined({ verb: 'get', resource: 'pods', group: '', namespace, name }, (o) => this.core.readNamespacedPod({ namespace, name }, o));
   }
@@ -390,6 +419,16 @@ export class ClientKubeAccess implements KubeAccess {
   deleteMutatingWebhookConfiguration(name: string) {
     return this.deleteIdempotent({ verb: 'delete', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name }, (o) =>
       this.admission.deleteMutatingWebhookConfiguration({ name }, o));
+  }
+
+  listValidatingWebhookConfigurations(opts: ListOptions = {}) {
+    return this.listAll({ verb: 'list', resource: 'validatingwebhookconfigurations', group: 'admissionregistration.k8s.io' }, (_continue, limit, o) =>
+      this.admission.listValidatingWebhookConfiguration({ ...opts, _continue, limit }, o));
+  }
+
+  patchValidatingWebhookConfiguration(name: string, patch: object, type: PatchType = 'merge') {
+    return this.call({ verb: 'patch', resource: 'validatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name }, () =>
+      this.admission.patchValidatingWebhookConfiguration({ name, body: patch }, this.patchOptions(type)));
   }
 
   // ---- apiextensions.k8s.io/v1

@@ -38,7 +38,7 @@ export type KubeErrorType = (typeof KubeErrorType)[keyof typeof KubeErrorType];
 
 /** What a call was trying to do; used in messages (and for the missing RBAC permission). */
 export interface KubeCallTarget {
-  verb: 'get' | 'list' | 'create' | 'update' | 'patch' | 'delete' | 'portforward' | 'proxy' | 'log';
+  verb: 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'portforward' | 'proxy' | 'log';
   /** Plural resource, e.g. `namespaces`, `mutatingwebhookconfigurations`, `virtualservices`. */
   resource: string;
   /** API group; '' for core. */
@@ -121,9 +121,13 @@ function headerValue(headers: unknown, name: string): string | undefined {
 /**
  * Classify whatever a call threw: a client-node `ApiException` (has `code`, `body`, `headers`),
  * a fetch/socket error (has `code` like ECONNRESET, or `type: 'system'`), an abort (timeout), or a
- * WebSocket handshake failure ("Unexpected server response: 403").
+ * WebSocket handshake failure: the error event of a refused upgrade, whose `error` carries the
+ * apiserver's answer (port-forward.ts keeps it), or only "Unexpected server response: 403".
  */
 export function classifyKubeError(err: unknown, target: KubeCallTarget): KubeErrorClass {
+  // A WebSocket (port-forward) fails with an error *event*; what failed is its `error`.
+  const inner = (err as { type?: unknown; error?: unknown } | null)?.error;
+  if ((err as { type?: unknown } | null)?.type === 'error' && inner !== undefined && inner !== null) return classifyKubeError(inner, target);
   const what = `${target.verb} ${describeTarget(target)}`;
   const e = (err ?? {}) as { code?: unknown; body?: unknown; headers?: unknown; name?: unknown; message?: unknown; type?: unknown; cause?: unknown };
   let status = typeof e.code === 'number' ? e.code : undefined;

@@ -5,11 +5,13 @@ export type {
   HttpResult,
   KubeAccess,
   KubeObject,
+  KubeWatch,
   ListOptions,
   PatchType,
   PodRef,
   Workload,
   WorkloadByKind,
+  WatchEventType,
   WorkloadKind,
 } from './types.js';
 export { createKubeAccess, loadKubeConfig, ClientKubeAccess, ISTIOD_DEBUG_PORT, localGet, type KubeAccessOptions } from './client.js';

@@ -12,6 +12,7 @@ import type {
   V1Pod,
   V1Service,
   V1StatefulSet,
+  V1ValidatingWebhookConfiguration,
 } from '@kubernetes/client-node';
 
 export interface ListOptions {
@@ -65,6 +66,15 @@ export interface HttpResult {
   body: string;
 }
 
+/** A watch event's type (BOOKMARK and ERROR are handled inside the watch). */
+export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
+
+/** An open watch. `ended` resolves when it ends for any reason: undefined when the server closed it normally, else the (classified) error. */
+export interface KubeWatch {
+  stop(): void;
+  readonly ended: Promise<Error | undefined>;
+}
+
 /** What a delete found: `absent` when the object was already gone (a rerun is not an error). */
 export type DeleteOutcome = 'deleted' | 'absent';
 
@@ -82,6 +92,13 @@ export interface KubeAccess {
   getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
   /** namespace undefined = all namespaces. */
   listConfigMaps(namespace: string | undefined, opts?: ListOptions): Promise<V1ConfigMap[]>;
+  /**
+   * Watch one namespace's ConfigMaps (e.g. fieldSelector `metadata.name=X`) for changes after
+   * `resourceVersion` (a GET's). Every write arrives as an event with its new resourceVersion.
+   * Resolves once the request is sent; a server-side end (timeout, 410 Gone) resolves `ended`:
+   * read again and watch anew.
+   */
+  watchConfigMaps(namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, cm: V1ConfigMap) => void): Promise<KubeWatch>;
   getPod(namespace: string, name: string): Promise<V1Pod | undefined>;
   /** namespace undefined = all namespaces. */
   listPods(namespace: string | undefined, opts?: ListOptions): Promise<V1Pod[]>;
@@ -108,6 +125,8 @@ export interface KubeAccess {
   listMutatingWebhookConfigurations(opts?: ListOptions): Promise<V1MutatingWebhookConfiguration[]>;
   getMutatingWebhookConfiguration(name: string): Promise<V1MutatingWebhookConfiguration | undefined>;
   deleteMutatingWebhookConfiguration(name: string): Promise<DeleteOutcome>;
+  listValidatingWebhookConfigurations(opts?: ListOptions): Promise<V1ValidatingWebhookConfiguration[]>;
+  patchValidatingWebhookConfiguration(name: string, patch: object, type?: PatchType): Promise<V1ValidatingWebhookConfiguration>;
 
   // ---- apiextensions.k8s.io/v1
   listCustomResourceDefinitions(opts?: ListOptions): Promise<V1CustomResourceDefinition[]>;

@@ -1,19 +1,33 @@
-// waitCaReady: until istio-ca-root-cert in the namespace holds the target istiod's root, which
-// restarted pods mount to verify the target istiod on :15012. The target's root is read where the
-// preflight root-CA check reads it (the ConfigMap in the target istiod's own namespace).
+// waitCaReady: until istio-ca-root-cert in the namespace holds the target istiod's root, to stay,
+// which restarted pods mount to verify the target istiod on :15012.
+//
+// The target's root is its own (preflight/own-root.ts: the caBundle istiod patches into its
+// injector webhook configuration), never the copy of istio-ca-root-cert in its namespace: on a
+// real cluster the target did not select its own namespace and the source's root sat there, so
+// the wait compared against the wrong root and passed.
+//
+// Every write is seen: the ConfigMap is watched (each write is an event with a new
+// resourceVersion), not sampled. On a real cluster two istiods with different roots rewrote it
+// within 0.3 s of each other, non-stop, and a 2 s poll never saw the flips. When the root keeps
+// changing between two roots (two writers), the step fails at once with both named; waiting longer
+// cannot help. Read-only, so idempotent; it heartbeats every round and a resumed attempt keeps the
+// first attempt's deadline.
 import { ApplicationFailure } from '@temporalio/common';
 import type { NamespaceRef } from '../contract.js';
 import { discovers } from '../../mesh/discovery.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import { CA_ROOT_CERT_KEY, CA_ROOT_CONFIGMAP, meshConfigMapName } from '../../mesh/naming.js';
 import { readControlPlaneRoots } from '../preflight/root-ca.js';
+import { isKubeFailure, KubeErrorType } from '../kube/errors.js';
+import type { KubeAccess, KubeWatch } from '../kube/types.js';
 import { nowMs, tuning, type ClusterDeps } from './deps.js';
-import { explainCaTimeout, holdsRoot, rootFingerprint } from './ca-root.js';
+import { decideCaWait, explainCaTimeout, holdsRoot, rootChanges, rootFingerprint, type CaObservation } from './ca-root.js';
 import { pollUntil, resumedDetails } from './waiting.js';
 
 export const CaFailure = {
   timeout: 'CaRootNotReady',
   noTargetRoot: 'TargetRootUnknown',
+  contested: 'CaRootContested',
 } as const;
 
 async function targetDiscovers(deps: ClusterDeps, input: NamespaceRef): Promise<boolean | undefined> {
@@ -30,24 +44,73 @@ async function targetDiscovers(deps: ClusterDeps, input: NamespaceRef): Promise<
   }
 }
 
+/** Every state of the namespace's istio-ca-root-cert: a GET, then a watch from its resourceVersion; again when the watch ends. */
+class CaRootWatch {
+  readonly history: CaObservation[] = [];
+  private watch: KubeWatch | undefined;
+  private open = false;
+  private lastRv: string | undefined;
+  private fatal: Error | undefined;
+
+  constructor(
+    private readonly kube: KubeAccess,
+    private readonly namespace: string,
+    private readonly now: () => number,
+  ) {}
+
+  private record(resourceVersion: string, pem: string | undefined): void {
+    if (resourceVersion === this.lastRv) return;
+    this.lastRv = resourceVersion;
+    this.history.push({ at: this.now(), resourceVersion, pem });
+  }
+
+  /** Opens the watch if it is not open (first call, or it ended): what changed meanwhile is read by a GET. */
+  async ensure(): Promise<void> {
+    if (this.fatal) throw this.fatal;
+    if (this.open) return;
+    const cm = await this.kube.getConfigMap(this.namespace, CA_ROOT_CONFIGMAP);
+    const rv = cm?.metadata?.resourceVersion;
+    this.record(rv ?? '', cm?.data?.[CA_ROOT_CERT_KEY]);
+    this.open = true;
+    try {
+      // Absent: watch from "now" (the server first replays what exists, so a create in between is not lost).
+      const w = await this.kube.watchConfigMaps(this.namespace, { fieldSelector: `metadata.name=${CA_ROOT_CONFIGMAP}`, ...(rv ? { resourceVersion: rv } : {}) }, (type, obj) => {
+        this.record(obj.metadata?.resourceVersion ?? '', type === 'DELETED' ? undefined : obj.data?.[CA_ROOT_CERT_KEY]);
+      });
+      this.watch = w;
+      void w.ended.then((err) => {
+        this.open = false;
+        this.watch = undefined;
+        // A watch we may not open would silently leave us sampling: say which permission is missing.
+        if (isKubeFailure(err) && (err.type === KubeErrorType.forbidden || err.type === KubeErrorType.unauthorized)) this.fatal = err;
+      });
+    } catch (err) {
+      this.open = false;
+      throw err;
+    }
+  }
+
+  stop(): void {
+    this.watch?.stop();
+  }
+}
+
 export async function waitCaReady(deps: ClusterDeps, input: NamespaceRef): Promise<{ root: string }> {
   const { plan, namespace } = input;
   const t = tuning(deps);
   const roots = await readControlPlaneRoots(deps.kube, plan);
-  const targetRoot = roots.target;
+  const targetRoot = roots.target.pem;
   if (targetRoot === undefined) {
     throw ApplicationFailure.create({
       type: CaFailure.noTargetRoot,
       nonRetryable: false,
-      message: `the target's root is unknown: no ${CA_ROOT_CONFIGMAP}/${CA_ROOT_CERT_KEY} in ${plan.target.istiodNamespace}; is istiod-${plan.target.revision} running?`,
+      message: `the target's own root is unknown: ${roots.target.from}; is istiod-${plan.target.revision} running?`,
     });
   }
   const resumed = resumedDetails<{ namespace: string; startedAt: number }>((d) => typeof (d as { startedAt?: unknown }).startedAt === 'number');
   const startedAt = resumed?.namespace === namespace ? resumed.startedAt : nowMs(deps);
-  let current: string | undefined;
-  let heldSince: number | undefined;
+  const watch = new CaRootWatch(deps.kube, namespace, () => nowMs(deps));
   let changes = 0;
-  let lastSeen: string | null = null;
   try {
     return await pollUntil<{ root: string }, string>({
       intervalMs: Math.min(t.pollMs, Math.max(50, Math.floor(t.caStableMs / 3))),
@@ -56,39 +119,45 @@ export async function waitCaReady(deps: ClusterDeps, input: NamespaceRef): Promi
       details: (holds) => ({ namespace, startedAt, holds, changes }),
       onTimeout: () => new CaTimeout(),
       check: async () => {
-        const now = nowMs(deps);
-        const cm = await deps.kube.getConfigMap(namespace, CA_ROOT_CONFIGMAP);
-        current = cm?.data?.[CA_ROOT_CERT_KEY];
-        const seen = rootFingerprint(current);
-        if (lastSeen !== null && seen !== lastSeen) changes++;
-        lastSeen = seen;
-        if (!holdsRoot(current, targetRoot)) {
-          heldSince = undefined;
-          return { done: false, progress: seen };
+        await watch.ensure();
+        const d = decideCaWait(watch.history, targetRoot, nowMs(deps), { stableMs: t.caStableMs });
+        if (d.state === 'ready') return { done: true, value: { root: rootFingerprint(targetRoot) } };
+        if (d.state === 'contested') {
+          const first = watch.history[0]!.at;
+          const secs = Math.max(1, Math.round((nowMs(deps) - first) / 1000));
+          const name = (fp: string): string => fp === rootFingerprint(targetRoot)
+            ? `the target ${plan.target.revision}'s own root ${fp} (read from ${roots.target.from})`
+            : roots.source.pem !== undefined && fp === rootFingerprint(roots.source.pem) ? `the source ${plan.source.revision}'s root ${fp}` : `${fp} (neither control plane's)`;
+          throw ApplicationFailure.create({
+            type: CaFailure.contested,
+            nonRetryable: true,
+            message: `istio-ca-root-cert in ${namespace} changed root ${d.changes} times in ${secs}s${d.lastChangeGapMs !== undefined ? ` (the last two writes ${d.lastChangeGapMs} ms apart)` : ''}: two writers keep rewriting it, between ${d.roots.map(name).join(' and ')}. Two namespace controllers with different roots both select ${namespace} (each writes the namespaces its discoverySelectors select, or every namespace before Istio 1.22) and will not stop; pods restarted now could mount either root and fail to verify their istiod. Plug the same root CA into both control planes (cacerts), or make the source's discoverySelectors stop selecting migrated namespaces, then retry.`,
+          });
         }
-        // Held once is not enough: with two CAs writing, it flips back within seconds.
-        heldSince ??= now;
-        if (now - heldSince >= t.caStableMs) return { done: true, value: { root: rootFingerprint(targetRoot) } };
-        return { done: false, progress: `${seen} (target root, held ${Math.round((now - heldSince) / 1000)}s)` };
+        changes = d.changes;
+        return { done: false, progress: d.progress };
       },
     });
   } catch (err) {
     if (!(err instanceof CaTimeout)) throw err;
+    const current = watch.history[watch.history.length - 1]?.pem;
     const explanation = explainCaTimeout({
       namespace,
       current,
       targetRoot,
-      ...(roots.source !== undefined ? { sourceRoot: roots.source } : {}),
+      ...(roots.source.pem !== undefined ? { sourceRoot: roots.source.pem } : {}),
       targetRevision: plan.target.revision,
       sourceRevision: plan.source.revision,
-      changes,
+      changes: rootChanges(watch.history),
       ...(await targetDiscovers(deps, input).then((d) => (d === undefined ? {} : { targetDiscovers: d }))),
     });
     throw ApplicationFailure.create({
       type: CaFailure.timeout,
       nonRetryable: true,
-      message: `the target's root did not arrive in ${namespace} within ${Math.round(t.caReadyTimeoutMs / 1000)}s: ${explanation}`,
+      message: `the target's root did not arrive in ${namespace} within ${Math.round(t.caReadyTimeoutMs / 1000)}s: ${explanation}${holdsRoot(current, targetRoot) ? '' : ` (the target's root was read from ${roots.target.from})`}`,
     });
+  } finally {
+    watch.stop();
   }
 }
 

@@ -1,5 +1,7 @@
 // Comparing CA roots as PEM text: the same certificate may differ in line wrapping, trailing
-// whitespace or CRLF, and a ConfigMap may carry a bundle (during a CA rotation). Pure.
+// whitespace or CRLF, and a ConfigMap may carry a bundle (during a CA rotation); and deciding, from
+// every write of istio-ca-root-cert seen while waiting, whether the target's root has arrived to
+// stay or two writers are fighting over it. Pure.
 import { createHash } from 'node:crypto';
 
 /** Base64 bodies of the CERTIFICATE blocks, whitespace removed, in order. */
@@ -25,6 +27,60 @@ export function holdsRoot(namespaceBundle: string | undefined, targetRoot: strin
   return want.length > 0 && want.every((c) => have.has(c));
 }
 
+/** One state of istio-ca-root-cert as seen by the watch (or a GET): each write has a new resourceVersion. */
+export interface CaObservation {
+  /** When it was seen (epoch ms). */
+  at: number;
+  resourceVersion: string;
+  /** root-cert.pem; undefined when the ConfigMap (or the key) is absent. */
+  pem: string | undefined;
+}
+
+/** How many changes from one root to another while waiting mean two writers (one is the expected source → target). */
+export const CA_CONTESTED_CHANGES = 3;
+
+export type CaWaitDecision =
+  | { state: 'ready' }
+  | { state: 'contested'; changes: number; roots: string[]; lastChangeGapMs: number | undefined }
+  | { state: 'waiting'; progress: string; changes: number };
+
+/** Changes from one root to a different one, in order (a delete and re-create of the same root is none). */
+export function rootChanges(history: readonly CaObservation[]): number {
+  let changes = 0;
+  let last: string | undefined;
+  for (const o of history) {
+    if (o.pem === undefined) continue;
+    const fp = [...new Set(pemCertificates(o.pem))].sort().join('|');
+    if (last !== undefined && fp !== last) changes++;
+    last = fp;
+  }
+  return changes;
+}
+
+/**
+ * Ready when the last state holds the target's root and no write has changed the root for
+ * `stableMs`; contested when the root changed `contestedChanges` times or more: besides the one
+ * expected change (to the target's root), someone put another root back, and the target put its
+ * own back again — two namespace controllers with different roots, which never stop.
+ */
+export function decideCaWait(history: readonly CaObservation[], targetRoot: string, now: number, opts: { stableMs: number; contestedChanges?: number }): CaWaitDecision {
+  const changes = rootChanges(history);
+  if (changes >= (opts.contestedChanges ?? CA_CONTESTED_CHANGES)) {
+    const seen = history.filter((o) => o.pem !== undefined);
+    const roots = [...new Set(seen.map((o) => rootFingerprint(o.pem)))];
+    const times = seen.map((o) => o.at);
+    const gap = times.length >= 2 ? times[times.length - 1]! - times[times.length - 2]! : undefined;
+    return { state: 'contested', changes, roots, lastChangeGapMs: gap };
+  }
+  const last = history[history.length - 1];
+  if (!last || !holdsRoot(last.pem, targetRoot)) return { state: 'waiting', progress: rootFingerprint(last?.pem), changes };
+  // Since when the target's root is there: the start of the trailing run of states holding it.
+  let since = last.at;
+  for (let i = history.length - 1; i >= 0 && holdsRoot(history[i]!.pem, targetRoot); i--) since = history[i]!.at;
+  if (now - since >= opts.stableMs) return { state: 'ready' };
+  return { state: 'waiting', progress: `${rootFingerprint(last.pem)} (target root, held ${Math.round((now - since) / 1000)}s)`, changes };
+}
+
 export interface CaWaitView {
   namespace: string;
   /** root-cert.pem now in the namespace, undefined when the ConfigMap (or key) is missing. */
@@ -47,10 +103,10 @@ export function explainCaTimeout(v: CaWaitView): string {
     return `${seen}. The target istiod does not discover ${v.namespace} (its discoverySelectors do not match the namespace labels), so its namespace controller may not write there: check the discovery labels of the relabel.`;
   }
   if ((v.changes ?? 0) >= 2) {
-    return `${seen}; it changed ${v.changes} times while waiting: two namespace controllers with different roots keep overwriting it (both control planes write istio-ca-root-cert; Istio 1.16 without ENABLE_ENHANCED_RESOURCE_SCOPING ignores discoverySelectors there). Pods restarted now could mount either root and fail to verify their istiod. Plug the same root CA into both control planes (cacerts), then retry.`;
+    return `${seen}; it changed ${v.changes} times while waiting: two namespace controllers with different roots keep overwriting it (each writes istio-ca-root-cert into the namespaces its discoverySelectors select, or every namespace before Istio 1.22). Pods restarted now could mount either root and fail to verify their istiod. Plug the same root CA into both control planes (cacerts), then retry.`;
   }
   if (v.current !== undefined && v.sourceRoot !== undefined && holdsRoot(v.current, v.sourceRoot) && !holdsRoot(v.sourceRoot, v.targetRoot)) {
-    return `${seen}, which is the source ${v.sourceRevision}'s root. The two control planes have different root CAs and both namespace controllers write istio-ca-root-cert (Istio 1.16 without ENABLE_ENHANCED_RESOURCE_SCOPING ignores discoverySelectors there), so the source keeps overwriting it: pods restarted now could not verify the target istiod. Plug the same root CA into both control planes (cacerts), then retry.`;
+    return `${seen}, which is the source ${v.sourceRevision}'s root. The two control planes have different root CAs and the source's namespace controller keeps overwriting it with its own root (it writes every namespace its discoverySelectors select, or every namespace before Istio 1.22): pods restarted now could not verify the target istiod. Plug the same root CA into both control planes (cacerts), then retry.`;
   }
   if (v.current === undefined) {
     return `${seen}. The ConfigMap is missing: the target istiod's namespace controller has not written it; check that istiod-${v.targetRevision} is running and its logs.`;

@@ -1,11 +1,14 @@
 // What the preflight checks read, fetched once per run and shared: the planned namespaces (one list
-// call, not one GET each), the webhook configurations, both mesh configs. Each check then decides
-// with a pure function over these views.
-import type { V1ConfigMap, V1MutatingWebhookConfiguration, V1Namespace } from '@kubernetes/client-node';
+// call, not one GET each), the webhook configurations, both mesh configs and istiod Deployments,
+// the Istio Gateways and VirtualServices. Each check then decides with a pure function over these views.
+import type { V1ConfigMap, V1Deployment, V1MutatingWebhookConfiguration, V1Namespace } from '@kubernetes/client-node';
 import type { Plan } from '../../plan/schema.js';
 import { plannedNamespaces } from '../../plan/schema.js';
-import type { KubeAccess } from '../kube/types.js';
-import { meshConfigMapName } from '../../mesh/naming.js';
+import type { KubeAccess, KubeObject } from '../kube/types.js';
+import { ISTIO_RESOURCES } from '../kube/istio-resources.js';
+import { MESH_CONFIG_KEY, istiodServiceName, meshConfigMapName } from '../../mesh/naming.js';
+import { parseMeshConfig } from '../../mesh/meshconfig.js';
+import { controlPlaneScope, istiodBuild, type ControlPlaneScope } from './scope.js';
 
 export type Side = 'source' | 'target';
 
@@ -14,27 +17,14 @@ export interface NamespaceView {
   labels: Record<string, string>;
 }
 
-export interface PreflightTuning {
-  /**
-   * How long the root-CA check watches istio-ca-root-cert for two CAs overwriting each other
-   * (see root-ca.ts), and how often it looks.
-   */
-  rootObservationMs: number;
-  rootSampleMs: number;
-}
-
-export const DEFAULT_PREFLIGHT_TUNING: PreflightTuning = { rootObservationMs: 3_000, rootSampleMs: 250 };
+const kindRef = (kind: string) => ISTIO_RESOURCES.find((r) => r.kind === kind)!;
 
 export class PreflightContext {
   private cache = new Map<string, Promise<unknown>>();
-  readonly tuning: PreflightTuning;
   constructor(
     readonly kube: KubeAccess,
     readonly plan: Plan,
-    tuning: Partial<PreflightTuning> = {},
-  ) {
-    this.tuning = { ...DEFAULT_PREFLIGHT_TUNING, ...tuning };
-  }
+  ) {}
 
   private once<T>(key: string, load: () => Promise<T>): Promise<T> {
     let p = this.cache.get(key) as Promise<T> | undefined;
@@ -71,5 +61,38 @@ export class PreflightContext {
   meshConfigMap(side: Side): Promise<V1ConfigMap | undefined> {
     const cp = this.plan[side];
     return this.once(`mesh/${side}`, () => this.kube.getConfigMap(cp.istiodNamespace, meshConfigMapName(cp.revision)));
+  }
+
+  /** Deployment `istiod[-<rev>]` in the side's istiod namespace; undefined if absent. */
+  istiodDeployment(side: Side): Promise<V1Deployment | undefined> {
+    const cp = this.plan[side];
+    return this.once(`istiod/${side}`, () => this.kube.getWorkload('Deployment', cp.istiodNamespace, istiodServiceName(cp.revision)));
+  }
+
+  /** How far the side's discoverySelectors reach, by its istiod's version (scope.ts). Throws on an unreadable mesh config. */
+  scope(side: Side): Promise<ControlPlaneScope> {
+    return this.once(`scope/${side}`, async () => {
+      const [d, cm] = await Promise.all([this.istiodDeployment(side), this.meshConfigMap(side)]);
+      return controlPlaneScope(istiodBuild(d), parseMeshConfig(cm?.data?.[MESH_CONFIG_KEY]).discoverySelectors);
+    });
+  }
+
+  /** Every networking.istio.io Gateway in the cluster (one paged list). */
+  istioGateways(): Promise<KubeObject[]> {
+    return this.once('gateways', () => this.kube.listCustomObjects(kindRef('Gateway'), undefined));
+  }
+
+  /** Every VirtualService in the cluster (one paged list). */
+  virtualServices(): Promise<KubeObject[]> {
+    return this.once('virtualservices', () => this.kube.listCustomObjects(kindRef('VirtualService'), undefined));
+  }
+
+  /** Labels of the target gateway's pods (Gateways select them); the plan's selector when none runs. */
+  targetGatewayPodLabels(): Promise<Record<string, string>> {
+    const gw = this.plan.target.gateway;
+    return this.once('target-gateway-pods', async () => {
+      const pods = await this.kube.listPods(gw.namespace, { labelSelector: Object.entries(gw.selector).map(([k, v]) => `${k}=${v}`).join(',') });
+      return { ...gw.selector, ...(pods[0]?.metadata?.labels ?? {}) };
+    });
   }
 }

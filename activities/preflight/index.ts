@@ -5,7 +5,7 @@
 import type { Finding, PreflightReport } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import type { KubeAccess } from '../kube/types.js';
-import { PreflightContext, type PreflightTuning } from './context.js';
+import { PreflightContext } from './context.js';
 import { checkTargetHealth } from './target-health.js';
 import { checkOutboundPolicy } from './outbound-policy.js';
 import { checkDiscovery } from './discovery.js';
@@ -23,7 +23,7 @@ export const PREFLIGHT_CHECKS: { id: string; title: string; run: (ctx: Preflight
   { id: 'injection', title: 'Sidecar injection', run: checkInjection },
   { id: 'root-ca', title: 'Root CA', run: checkRootCa },
   { id: 'proxy-status', title: 'Proxy status', run: checkProxyStatus },
-  { id: 'pitfall', title: 'Pitfall guards', run: async (ctx) => decideDecommissionScope(await readDecommissionScope(ctx.kube, ctx.plan), ctx.plan.source.revision) },
+  { id: 'pitfall', title: 'Pitfall guards', run: async (ctx) => decideDecommissionScope(await readDecommissionScope(ctx.kube, ctx.plan), ctx.plan.source.revision, ctx.plan.target.revision) },
 ];
 
 export interface PreflightOptions {
@@ -34,11 +34,10 @@ export interface PreflightOptions {
    * whole preflight, instead of reporting a block the next attempt would not see.
    */
   rethrowTransient?: boolean;
-  tuning?: Partial<PreflightTuning>;
 }
 
 export async function runPreflight(kube: KubeAccess, plan: Plan, opts: PreflightOptions = {}): Promise<PreflightReport> {
-  const ctx = new PreflightContext(kube, plan, opts.tuning);
+  const ctx = new PreflightContext(kube, plan);
   const findings: Finding[] = [];
   let done = 0;
   for (const c of PREFLIGHT_CHECKS) {
@@ -53,13 +52,15 @@ export async function runPreflight(kube: KubeAccess, plan: Plan, opts: Preflight
   return summarize(findings);
 }
 
-export { PreflightContext, DEFAULT_PREFLIGHT_TUNING, type PreflightTuning } from './context.js';
+export { PreflightContext } from './context.js';
 export { decideTargetHealth, deploymentHealth, externalAddress } from './target-health.js';
 export { decideOutboundPolicy } from './outbound-policy.js';
-export { decideDiscovery, describeSelectors } from './discovery.js';
+export { decideDiscovery, describeSelectors, requiredNamespaces } from './discovery.js';
 export { decideInjection, decideInjectionAll, describeMatches, injectionFor } from './injection.js';
 export { compareRoots, decideRootCa, describeRoot, readControlPlaneRoots, rootOwner } from './root-ca.js';
+export { readOwnRoot, rootFromOwnNamespace, rootFromWebhooks, type OwnRoot } from './own-root.js';
+export { controlPlaneScope, istiodBuild, type ControlPlaneScope } from './scope.js';
 export { decideProxyStatus, readSyncz } from './proxy-status.js';
-export { decommissionScope, decideDecommissionScope, readDecommissionScope, itemId, type DecommissionItem, type DecommissionScope } from './pitfall-guard.js';
+export { decommissionScope, decideDecommissionScope, describeDecommission, readDecommissionScope, itemId, targetValidationClientConfig, validatorMovePatch, type DecommissionItem, type DecommissionScope } from './pitfall-guard.js';
 export { labelsAfterRelabel } from './relabel.js';
 export { collapse, summarize } from './findings.js';

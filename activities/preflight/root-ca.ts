@@ -1,20 +1,14 @@
 // Check 6: do the two control planes share a root CA?
 //
-// Where each side's root is read: ConfigMap `istio-ca-root-cert` (key `root-cert.pem`) in that
-// istiod's OWN namespace. Every istiod's namespace controller publishes its root there (facts §4),
-// the ConfigMap is public (no Secret access, no private key on the wire), and it exists the same
-// way on a real cluster whatever the CA setup (self-signed `istio-ca-secret`, plugged-in `cacerts`,
-// an external CA), which reading a CA Secret would not.
+// Each side's root is read where it is really its own (own-root.ts): the caBundle istiod patches
+// into its injector webhook configuration — not istio-ca-root-cert in its namespace, which a
+// control plane whose discoverySelectors do not select its own namespace never writes (the other
+// control plane's root sits there: two different roots looked "the same" on a real cluster). The
+// finding says which source was used for each side.
 //
-// The trap (seen on the twin, and what Istio does before enhanced resource scoping): with
-// different roots BOTH namespace controllers write EVERY namespace, the other istiod's included,
-// so at any instant the two istiod namespaces can hold the same (last written) root, and one read
-// says "same". Two more observations close that gap, both valid on a real cluster:
-//   1. every `istio-ca-root-cert` in the cluster is listed (one call, field selector) and the
-//      distinct roots counted: more than one anywhere means two CAs are publishing;
-//   2. the ConfigMaps in both istiod namespaces are sampled over a short window: two writers with
-//      different roots keep overwriting each other (each rewrites what differs from its own root),
-//      so the content changes within seconds. Equal roots are never rewritten.
+// Besides, every istio-ca-root-cert in the cluster is listed (one call, field selector) and the
+// distinct roots counted: a root in the cluster that is neither control plane's, or two roots where
+// the control planes agree, means another writer.
 import { X509Certificate } from 'node:crypto';
 import type { Finding } from '../contract.js';
 import { CA_ROOT_CERT_KEY, CA_ROOT_CONFIGMAP } from '../../mesh/naming.js';
@@ -23,6 +17,8 @@ import type { KubeAccess } from '../kube/types.js';
 import type { Plan } from '../../plan/schema.js';
 import type { PreflightContext } from './context.js';
 import { nameList } from './findings.js';
+import { readOwnRoot, type OwnRoot } from './own-root.js';
+import type { ControlPlaneScope } from './scope.js';
 
 export type RootRelation = 'same' | 'overlap' | 'different' | 'unknown';
 
@@ -66,85 +62,88 @@ export function rootOwner(pem: string | undefined, roots: { source?: string; tar
 }
 
 export interface RootCaView {
-  sourceNamespace: string;
-  targetNamespace: string;
-  sourceRoot: string | undefined;
-  targetRoot: string | undefined;
+  sourceRevision: string;
+  targetRevision: string;
+  sourceRoot: OwnRoot;
+  targetRoot: OwnRoot;
   /** Distinct roots found in istio-ca-root-cert across the cluster → namespaces holding each. */
   distinct: { root: string; namespaces: string[] }[];
   acceptDifferentRoots: boolean;
+  /** How far the target's CA writer reaches (by its version), when known. */
+  targetScope?: ControlPlaneScope;
 }
 
-const CONSEQUENCE =
-  'both istiods\' namespace controllers write istio-ca-root-cert into every namespace and overwrite each other, and a proxy holding one root cannot verify the other istiod on :15012 (the field report\'s certificate mismatch)';
+function consequence(targetScope: ControlPlaneScope | undefined): string {
+  const where = targetScope === undefined
+    ? 'into the namespaces they select (every namespace for Istio before 1.22 without enhanced scoping)'
+    : targetScope.scoped
+      ? `into the namespaces their discoverySelectors select — the target's (${targetScope.basis}) from each namespace's relabel on, while the source keeps writing its own root there`
+      : `into every namespace (the target: ${targetScope.basis}), so already now`;
+  return `both istiods' namespace controllers write istio-ca-root-cert ${where}, and where both write they overwrite each other; a proxy holding one root cannot verify the other istiod on :15012 (the field report's certificate mismatch)`;
+}
+
+const side = (name: 'source' | 'target', rev: string, r: OwnRoot): string => `${name} ${rev} ${describeRoot(r.pem)} (read from ${r.from})`;
 
 export function decideRootCa(v: RootCaView): Finding {
   const check = 'root-ca';
-  if (v.sourceRoot === undefined || v.targetRoot === undefined) {
-    const missing = [v.sourceRoot === undefined ? `${v.sourceNamespace} (source)` : '', v.targetRoot === undefined ? `${v.targetNamespace} (target)` : ''].filter(Boolean).join(' and ');
-    return { check, status: 'block', reason: `cannot compare the roots: no ${CA_ROOT_CONFIGMAP}/${CA_ROOT_CERT_KEY} in ${missing}`, fix: 'check that the istiod of that side runs (its namespace controller publishes the root) and plan.*.istiodNamespace' };
-  }
-  const rel = compareRoots(v.sourceRoot, v.targetRoot);
   const accepted = v.acceptDifferentRoots;
   const blockOrWarn = accepted ? 'warn' : 'block';
   const fix = accepted
     ? 'accepted by plan.rootCA.acceptDifferentRoots: expect istio-ca-root-cert to flip and cross-control-plane mTLS to fail until every namespace is migrated'
     : 'give both control planes the same root (plug the same CA into the target as `cacerts`), or set plan.rootCA.acceptDifferentRoots: true if you accept the consequence';
+  const unknown = [
+    v.sourceRoot.pem === undefined ? `the source ${v.sourceRevision}'s own root is unknown (${v.sourceRoot.from})` : '',
+    v.targetRoot.pem === undefined ? `the target ${v.targetRevision}'s own root is unknown (${v.targetRoot.from})` : '',
+  ].filter(Boolean);
+  if (unknown.length > 0) {
+    return { check, status: 'block', reason: `cannot compare the roots: ${unknown.join('; ')}`, fix: "check that that side's istiod runs: it patches its root into its injector webhook configuration's caBundle; check plan.*.revision and istiodNamespace" };
+  }
+  const rel = compareRoots(v.sourceRoot.pem, v.targetRoot.pem);
+  const both = `${side('source', v.sourceRevision, v.sourceRoot)}, ${side('target', v.targetRevision, v.targetRoot)}`;
   if (rel === 'different' || rel === 'unknown') {
-    return { check, status: blockOrWarn, reason: `the roots differ: source ${describeRoot(v.sourceRoot)}, target ${describeRoot(v.targetRoot)}; ${CONSEQUENCE}`, fix };
+    return { check, status: blockOrWarn, reason: `the roots differ: ${both}; ${consequence(v.targetScope)}`, fix };
   }
   if (v.distinct.length > 1) {
     const where = v.distinct.map((d) => `${describeRoot(d.root)} in ${nameList(d.namespaces, 4)}`).join('; ');
-    return { check, status: blockOrWarn, reason: `the istiod namespaces hold the same root, but ${v.distinct.length} different roots were seen in istio-ca-root-cert across the cluster (${where}): two CAs are writing it; ${CONSEQUENCE}`, fix };
+    return { check, status: blockOrWarn, reason: `the control planes' own roots agree (${both}), but ${v.distinct.length} different roots were seen in istio-ca-root-cert across the cluster (${where}): another CA is writing it; ${consequence(v.targetScope)}`, fix };
   }
   if (rel === 'overlap') {
-    return { check, status: 'warn', reason: `the roots are bundles sharing a certificate (a CA rotation?): source ${describeRoot(v.sourceRoot)}, target ${describeRoot(v.targetRoot)}`, fix: 'finish the rotation before migrating, or confirm both bundles trust the same root' };
+    return { check, status: 'warn', reason: `the roots are bundles sharing a certificate (a CA rotation?): ${both}`, fix: 'finish the rotation before migrating, or confirm both bundles trust the same root' };
   }
-  return { check, status: 'pass', reason: `both control planes publish the same root ${describeRoot(v.targetRoot)}` };
+  return { check, status: 'pass', reason: `both control planes have the same root ${describeRoot(v.targetRoot.pem)} (the source's read from ${v.sourceRoot.from}; the target's from ${v.targetRoot.from})` };
 }
 
-/** Both sides' roots as published in their istiod namespaces. */
-export async function readControlPlaneRoots(kube: KubeAccess, plan: Pick<Plan, 'source' | 'target'>): Promise<{ source?: string; target?: string }> {
-  const [s, t] = await Promise.all([
-    kube.getConfigMap(plan.source.istiodNamespace, CA_ROOT_CONFIGMAP),
-    kube.getConfigMap(plan.target.istiodNamespace, CA_ROOT_CONFIGMAP),
-  ]);
-  return { source: s?.data?.[CA_ROOT_CERT_KEY], target: t?.data?.[CA_ROOT_CERT_KEY] };
+/** Each side's own root (own-root.ts), with one list of the webhook configurations. */
+export async function readControlPlaneRoots(kube: KubeAccess, plan: Pick<Plan, 'source' | 'target'>): Promise<{ source: OwnRoot; target: OwnRoot }> {
+  const source = { revision: plan.source.revision, namespace: plan.source.istiodNamespace };
+  const target = { revision: plan.target.revision, namespace: plan.target.istiodNamespace };
+  const mwcs = await kube.listMutatingWebhookConfigurations();
+  const [s, t] = await Promise.all([readOwnRoot(kube, source, [target], mwcs), readOwnRoot(kube, target, [source], mwcs)]);
+  return { source: s, target: t };
 }
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 export async function checkRootCa(ctx: PreflightContext): Promise<Finding[]> {
-  const [roots, all] = await Promise.all([
+  const [roots, all, targetScope] = await Promise.all([
     readControlPlaneRoots(ctx.kube, ctx.plan),
     ctx.kube.listConfigMaps(undefined, { fieldSelector: `metadata.name=${CA_ROOT_CONFIGMAP}` }),
+    ctx.scope('target').catch(() => undefined),
   ]);
   const byRoot = new Map<string, { root: string; namespaces: string[] }>();
-  const seen = (pem: string | undefined, where: string): void => {
-    if (!pem || pemCertificates(pem).length === 0) return;
+  for (const cm of all) {
+    const pem = cm.data?.[CA_ROOT_CERT_KEY];
+    if (!pem || pemCertificates(pem).length === 0) continue;
     const key = [...new Set(pemCertificates(pem))].sort().join('|');
     const entry = byRoot.get(key) ?? { root: pem, namespaces: [] };
-    if (!entry.namespaces.includes(where)) entry.namespaces.push(where);
+    entry.namespaces.push(cm.metadata?.namespace ?? '?');
     byRoot.set(key, entry);
-  };
-  for (const cm of all) seen(cm.data?.[CA_ROOT_CERT_KEY], cm.metadata?.namespace ?? '?');
-  // Watch the two istiod namespaces for a while (see the top of this file), unless the roots
-  // already differ (then the answer is known).
-  if (compareRoots(roots.source, roots.target) === 'same' && byRoot.size <= 1) {
-    const end = Date.now() + ctx.tuning.rootObservationMs;
-    while (Date.now() < end && byRoot.size <= 1) {
-      await sleep(ctx.tuning.rootSampleMs);
-      const again = await readControlPlaneRoots(ctx.kube, ctx.plan);
-      seen(again.source, `${ctx.plan.source.istiodNamespace} (later)`);
-      seen(again.target, `${ctx.plan.target.istiodNamespace} (later)`);
-    }
   }
   return [decideRootCa({
-    sourceNamespace: ctx.plan.source.istiodNamespace,
-    targetNamespace: ctx.plan.target.istiodNamespace,
+    sourceRevision: ctx.plan.source.revision,
+    targetRevision: ctx.plan.target.revision,
     sourceRoot: roots.source,
     targetRoot: roots.target,
     distinct: [...byRoot.values()],
     acceptDifferentRoots: ctx.plan.rootCA.acceptDifferentRoots,
+    ...(targetScope ? { targetScope } : {}),
   })];
 }

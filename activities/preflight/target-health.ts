@@ -1,11 +1,12 @@
 // Check 2: the target control plane is up before anything moves to it: `istiod-<rev>` Deployment
 // available in its namespace, its gateway Deployment available, the gateway Service has an
 // external address (DNS will point there).
-import type { V1Deployment, V1Service } from '@kubernetes/client-node';
+import type { V1Deployment } from '@kubernetes/client-node';
 import type { Finding } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import { istiodServiceName } from '../../mesh/naming.js';
 import type { PreflightContext } from './context.js';
+import { EXTERNAL_ADDRESS_SOURCES, externalAddress } from '../verify/gateway.js';
 
 export interface DeploymentHealth {
   name: string;
@@ -38,11 +39,8 @@ export function isAvailable(h: DeploymentHealth): boolean {
   return h.availableCondition === undefined || h.availableCondition === 'True';
 }
 
-/** The gateway Service's external address: `status.loadBalancer.ingress[0]` ip or hostname. */
-export function externalAddress(svc: V1Service | undefined): string | undefined {
-  const ing = svc?.status?.loadBalancer?.ingress?.[0];
-  return ing?.ip || ing?.hostname || undefined;
-}
+// One reading of a gateway's address for preflight, DNS cutover and the probes.
+export { externalAddress };
 
 export interface TargetHealthView {
   revision: string;
@@ -72,7 +70,7 @@ export function decideTargetHealth(v: TargetHealthView): Finding[] {
   if (!s.found) {
     out.push({ check: 'target/gateway-address', status: 'block', reason: `target gateway Service ${s.namespace}/${s.name} does not exist`, fix: 'create the gateway Service (type LoadBalancer) named in plan.target.gateway.service' });
   } else if (!s.address) {
-    out.push({ check: 'target/gateway-address', status: 'block', reason: `target gateway Service ${s.namespace}/${s.name} has no external address yet (status.loadBalancer.ingress is empty)`, fix: 'wait for the load balancer to be provisioned; DNS will be pointed at this address' });
+    out.push({ check: 'target/gateway-address', status: 'block', reason: `target gateway Service ${s.namespace}/${s.name} has no external address yet (${EXTERNAL_ADDRESS_SOURCES})`, fix: 'wait for the load balancer to be provisioned; DNS will be pointed at this address' });
   } else {
     out.push({ check: 'target/gateway-address', status: 'pass', reason: `target gateway Service ${s.namespace}/${s.name} has external address ${s.address}` });
   }
@@ -84,7 +82,7 @@ export async function checkTargetHealth(ctx: PreflightContext): Promise<Finding[
   const istiodName = istiodServiceName(t.revision);
   const gwDeployment = t.gateway.deployment ?? t.gateway.service;
   const [istiod, gateway, svc] = await Promise.all([
-    ctx.kube.getWorkload('Deployment', t.istiodNamespace, istiodName),
+    ctx.istiodDeployment('target'),
     ctx.kube.getWorkload('Deployment', t.gateway.namespace, gwDeployment),
     ctx.kube.getService(t.gateway.namespace, t.gateway.service),
   ]);

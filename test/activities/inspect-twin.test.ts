@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inspectNamespace, renderInspect } from '../../activities/inspect/index.js';
 import { fieldReportPlan, startFieldReportTwin, type TwinHandle } from './preflight-twin-fixture.js';
+import { asOnRealStack } from '../support/scenario-variants.js';
 
 let twin: TwinHandle;
 beforeAll(async () => { twin = await startFieldReportTwin(); });
@@ -47,5 +48,24 @@ describe('inspectNamespace on the field-report twin', () => {
 
   it('an unknown namespace is a non-retryable not-found', async () => {
     await expect(inspectNamespace(twin.kube, 'nope')).rejects.toMatchObject({ type: 'KubeNotFound', nonRetryable: true });
+  });
+});
+
+describe('inspectNamespace on the cluster as the real stack showed it (split roots, target scoped)', () => {
+  let split: TwinHandle;
+  beforeAll(async () => { split = await startFieldReportTwin(asOnRealStack); });
+  afterAll(async () => { await split.close(); });
+
+  it("attributes the namespace's root to the source, read from each control plane's own caBundle", async () => {
+    for (const plan of [fieldReportPlan(), undefined]) {
+      const r = await inspectNamespace(split.kube, 'orders', plan);
+      expect(r.caRoot?.owner, JSON.stringify(r.caRoot)).not.toMatch(/both|shared/);
+      expect(r.caRoot?.owner).toMatch(/^(source \(default\)|default \(istio-system\))$/);
+      expect(r.caRoot?.roots.find((x) => x.revision === 'istio-1-16-5')?.from).toMatch(/caBundle of MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5/);
+    }
+    // The copy in the target's own namespace is the source's too: the target never wrote there.
+    const own = await inspectNamespace(split.kube, 'istio-1-16-5', fieldReportPlan());
+    expect(own.caRoot?.owner).toBe('source (default)');
+    expect(renderInspect(own)).toMatch(/istio-ca-root-cert: sha256:\S+ .*from source \(default\)/);
   });
 });

@@ -20,6 +20,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Plan } from '../../plan/schema.js';
 import { startTwin, type Twin } from '../../twin/index.js';
+import { parseScenario } from '../../twin/scenario.js';
+import { rootFingerprint } from '../../activities/namespace/ca-root.js';
+import { asOnRealStack } from '../support/scenario-variants.js';
+import { parse } from 'yaml';
 
 const SCENARIO = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
 const PLAN = fileURLToPath(new URL('../../examples/plans/field-report.yaml', import.meta.url));
@@ -282,15 +286,54 @@ describe('two control planes with different roots', () => {
   afterAll(async () => {
     await split?.close();
   });
-  it('the root flips between the two CAs: never stable, the failure names both writers', async () => {
+  it('the root flips between the two CAs: fails fast as contested, naming both writers', async () => {
     split = await startTwin(SCENARIO, { randomPorts: true, sameRootCA: false, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20, caRewriteDelayMs: 60 } });
     const k = createKubeAccess({ kubeconfig: split.kubeconfigPath, context: split.context, rateLimit: { qps: 1000, burst: 1000 } });
-    const d: ClusterDeps = { kube: k, tuning: { pollMs: 20, caReadyTimeoutMs: 1_500, caStableMs: 500 } };
+    const d: ClusterDeps = { kube: k, tuning: { pollMs: 20, caReadyTimeoutMs: 5_000, caStableMs: 500 } };
     const p: Plan = { ...plan, rootCA: { acceptDifferentRoots: true } };
     await run(() => relabelNamespace(d, { plan: p, runId: RUN, namespace: 'inventory' }));
     const err = await run(() => waitCaReady(d, { plan: p, runId: RUN, namespace: 'inventory' })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
-    expect((err as Error).message).toMatch(/changed \d+ times while waiting: two namespace controllers with different roots keep overwriting it/);
+    expect((err as ApplicationFailure).type).toBe('CaRootContested');
+    expect((err as Error).message).toMatch(/two writers keep rewriting it/);
+  });
+});
+
+describe('waitCaReady on the cluster as the real stack showed it (split roots, target scoped, rewrites within ~0.3 s)', () => {
+  let real: Twin;
+  afterAll(async () => {
+    await real?.close();
+  });
+  it("compares against the target's own root and fails as contested within seconds, with the default 2 s pace", async () => {
+    const doc = asOnRealStack(parse(readFileSync(SCENARIO, 'utf8')) as { sameRootCA?: boolean; controlPlanes: { revision: string; caRewriteDelayMs?: number }[]; timings: Record<string, number> });
+    // The two istiods answer each other within ~0.3 s (the twin's default), not equally fast: the
+    // source here at once. Most of the time the ConfigMap then holds the source's root, which is
+    // what a 2 s sample saw ten seconds in a row on the real stack.
+    delete doc.timings.caRewriteDelayMs;
+    doc.controlPlanes.find((c) => c.revision === SOURCE)!.caRewriteDelayMs = 30;
+    real = await startTwin(parseScenario(doc, 'real-stack variant'), { randomPorts: true, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20 } });
+    const k = createKubeAccess({ kubeconfig: real.kubeconfigPath, context: real.context, rateLimit: { qps: 1000, burst: 1000 } });
+    // Default pace (poll 2 s) and stability window (10 s), as a real run has them.
+    const d: ClusterDeps = { kube: k, tuning: { caReadyTimeoutMs: 40_000 } };
+    const p: Plan = { ...plan, rootCA: { acceptDifferentRoots: true } };
+    const targetFp = rootFingerprint(real.mesh.istiods.get(TARGET)!.root.pem);
+    const sourceFp = rootFingerprint(real.mesh.istiods.get(SOURCE)!.root.pem);
+    await run(() => relabelNamespace(d, { plan: p, runId: RUN, namespace: 'inventory' }));
+    const env = new MockActivityEnvironment();
+    const beats: unknown[] = [];
+    env.on('heartbeat', (x: unknown) => beats.push(x));
+    const t0 = Date.now();
+    const err = await env.run(() => waitCaReady(d, { plan: p, runId: RUN, namespace: 'inventory' })).catch((e: unknown) => e);
+    const took = Date.now() - t0;
+    expect(err, 'waitCaReady passed while two istiods rewrite istio-ca-root-cert').toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).type).toBe('CaRootContested');
+    expect((err as ApplicationFailure).nonRetryable).toBe(true);
+    const msg = (err as Error).message;
+    expect(msg).toContain(targetFp);
+    expect(msg).toContain(sourceFp);
+    expect(msg).toMatch(/caBundle of MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5/);
+    expect(took).toBeLessThan(15_000);
+    expect(beats.length).toBeGreaterThan(0);
   });
 });

@@ -7,6 +7,7 @@ import { runPreflight } from '../../activities/preflight/index.js';
 import type { ClientKubeAccess } from '../../activities/kube/index.js';
 import type { Finding, PreflightReport } from '../../activities/contract.js';
 import { fieldReportPlan, startFieldReportTwin, type ScenarioDoc, type TwinHandle } from './preflight-twin-fixture.js';
+import { asOnRealStack } from '../support/scenario-variants.js';
 
 let twin: TwinHandle | undefined;
 afterEach(async () => {
@@ -28,7 +29,7 @@ describe('preflight on the field-report twin', () => {
     twin = await startFieldReportTwin();
     const r = await runPreflight(twin.kube, plan);
     expect(blocks(r)).toEqual([]);
-    for (const check of ['target/istiod', 'target/gateway', 'target/gateway-address', 'outbound-policy', 'discovery', 'discovery/source', 'injection', 'root-ca', 'proxy-status/target', 'proxy-status/source', 'pitfall/decommission-scope']) {
+    for (const check of ['target/istiod', 'target/gateway', 'target/gateway-address', 'outbound-policy', 'discovery', 'discovery/source', 'injection', 'root-ca', 'proxy-status/target', 'proxy-status/source', 'decommission/scope']) {
       expect(statusOf(r, check), `${check}: ${byCheck(r, check)?.reason}`).toBe('pass');
     }
     expect(statusOf(r, 'injection/istio-injection')).toBe('warn');
@@ -114,6 +115,66 @@ describe('preflight on the field-report twin', () => {
     const r = await runPreflight(twin.kube, fieldReportPlan((p) => { p.target.discoveryLabels = { team: 'mesh' }; }));
     expect(statusOf(r, 'discovery/orders')).toBe('block');
     expect(byCheck(r, 'discovery/orders')!.reason).toMatch(/503/);
+  });
+});
+
+describe('preflight on the cluster as the real stack showed it (split roots, target scoped by discoverySelectors)', () => {
+  it("root-ca reads each control plane's own root (its injector's caBundle) and blocks: the roots differ", async () => {
+    twin = await startFieldReportTwin(asOnRealStack);
+    // The trap: istio-ca-root-cert in the target's namespace holds the SOURCE's root (the target does
+    // not select its own namespace), so reading "the target's root" there says "same".
+    const inTargetNs = await twin.kube.getConfigMap('istio-1-16-5', 'istio-ca-root-cert');
+    const inSourceNs = await twin.kube.getConfigMap('istio-system', 'istio-ca-root-cert');
+    expect(inTargetNs?.data?.['root-cert.pem']).toBe(inSourceNs?.data?.['root-cert.pem']);
+    const r = await runPreflight(twin.kube, plan);
+    const f = byCheck(r, 'root-ca')!;
+    expect(f.status, f.reason).toBe('block');
+    expect(f.reason).not.toMatch(/same root/);
+    expect(f.reason).toMatch(/the roots differ/);
+    expect(f.reason).toMatch(/target .*read from the caBundle of MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5/);
+    expect(f.reason).toMatch(/source .*read from the caBundle of MutatingWebhookConfiguration istio-sidecar-injector\b/);
+  });
+
+  it("discovery blocks on the target's own namespace, where its gateway and the routes' Gateway live", async () => {
+    twin = await startFieldReportTwin((s) => { asOnRealStack(s); s.sameRootCA = true; });
+    const r = await runPreflight(twin.kube, plan);
+    const f = byCheck(r, 'discovery/istio-1-16-5')!;
+    expect(f, JSON.stringify(r.findings.map((x) => x.check))).toBeDefined();
+    expect(f.status).toBe('block');
+    expect(f.reason).toMatch(/target gateway/);
+    expect(f.reason).toMatch(/Gateway istio-1-16-5\/y7test-gateway/);
+    expect(f.reason).toMatch(/frontend\/shop/);
+    expect(f.fix).toMatch(/kubectl label namespace istio-1-16-5 usergroup=istio-1-16-5/);
+    // The source's Gateway (istio-system) does not select the target gateway's pods: not required.
+    expect(byCheck(r, 'discovery/istio-system')).toBeUndefined();
+    // Labeled as the fix says, the check passes.
+    await twin.kube.patchNamespace('istio-1-16-5', { metadata: { labels: { usergroup: 'istio-1-16-5' } } });
+    const again = await runPreflight(twin.kube, plan);
+    expect(byCheck(again, 'discovery/istio-1-16-5')).toBeUndefined();
+    expect(blocks(again)).toEqual([]);
+  });
+
+  it('an older target (1.16, no enhanced scoping) reads config everywhere: the same namespace only warns', async () => {
+    twin = await startFieldReportTwin();
+    const r = await runPreflight(twin.kube, plan);
+    const f = byCheck(r, 'discovery/istio-1-16-5')!;
+    expect(f.status).toBe('warn');
+    expect(f.reason).toMatch(/1\.16\.5/);
+  });
+
+  it('says what decommission does with istiod-default-validator and what it leaves behind', async () => {
+    twin = await startFieldReportTwin();
+    const r = await runPreflight(twin.kube, plan);
+    const v = byCheck(r, 'pitfall/default-validator')!;
+    expect(v.reason).toMatch(/istiod-default-validator.*every Istio object.*istiod.istio-system/);
+    expect(v.reason).toMatch(/repoint.*istiod-istio-1-16-5\.istio-1-16-5/);
+    const scope = byCheck(r, 'decommission/scope')!;
+    expect(scope.status).toBe('pass');
+    expect(scope.reason).toMatch(/ValidatingWebhookConfiguration\/istiod-default-validator/);
+    expect(scope.reason).toMatch(/leaves behind.*ValidatingWebhookConfiguration\/istio-validator-istio-system/);
+    expect(scope.reason).toMatch(/HorizontalPodAutoscaler/);
+    expect(scope.reason).toMatch(/istio-ca-secret/);
+    expect(scope.reason).toMatch(/Gateway istio-system\/y7test-gateway/);
   });
 });
 

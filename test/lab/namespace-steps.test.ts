@@ -131,7 +131,16 @@ describe('decommission on real istiod', () => {
     await lab.istio.find((r) => r.revision === SOURCE)!.process.stop();
 
     await lab.kube.kubectl(['apply', '-f', '-'], virtualService('after', 'inventory'));
-    const vwc = (await lab.kube.kubectl(['get', 'validatingwebhookconfigurations', '-o', 'name'])).trim().split('\n');
-    expect(vwc).not.toContain('validatingwebhookconfiguration.admissionregistration.k8s.io/istio-validator-istio-system');
+    // Moved to the target, as `istioctl tag set default` does: same calls as the target's own validator.
+    const vwc = async (name: string) => JSON.parse(await lab.kube.kubectl(['get', 'validatingwebhookconfiguration', name, '-o', 'json'])) as {
+      metadata: { labels?: Record<string, string> };
+      webhooks: { clientConfig: { url?: string } }[];
+    };
+    const moved = await vwc('istiod-default-validator');
+    const targetOwn = await vwc(`istio-validator-${TARGET}-${TARGET}`);
+    expect(moved.metadata.labels?.['istio.io/rev']).toBe(TARGET);
+    expect(moved.webhooks.map((w) => w.clientConfig.url)).toEqual(moved.webhooks.map(() => targetOwn.webhooks[0]!.clientConfig.url));
+    // And it still validates: an invalid object is refused by the target istiod.
+    await expect(lab.kube.kubectl(['apply', '-f', '-'], virtualService('after', 'inventory').replace(/hosts: \[[^\]]*\]/, 'hosts: [bad_host!]'))).rejects.toThrow(/denied the request|admission webhook/);
   });
 });

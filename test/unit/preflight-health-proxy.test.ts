@@ -33,6 +33,10 @@ describe('decideTargetHealth (table)', () => {
     expect(externalAddress({ status: { loadBalancer: { ingress: [{ hostname: 'lb.example' }] } } })).toBe('lb.example');
     expect(externalAddress({ status: { loadBalancer: {} } })).toBeUndefined();
   });
+
+  it('preflight accepts a gateway Service whose address is in spec.externalIPs', () => {
+    expect(externalAddress({ spec: { externalIPs: ['127.0.0.20'] }, status: { loadBalancer: {} } })).toBe('127.0.0.20');
+  });
 });
 
 describe('decideProxyStatus (table)', () => {

@@ -1,7 +1,10 @@
-// Mutating admission webhook dispatch as kube-apiserver does it: every webhook of every
+// Admission webhook dispatch as kube-apiserver does it. Mutating: every webhook of every
 // MutatingWebhookConfiguration, configurations in name order, whose rules, namespaceSelector and
 // objectSelector match, is called with an admission.k8s.io/v1 AdmissionReview; the returned
-// JSONPatch is applied before the next one. reinvocationPolicy IfNeeded is not honoured.
+// JSONPatch is applied before the next one (reinvocationPolicy IfNeeded is not honoured).
+// Validating: after the object passed schema validation, every matching webhook of every
+// ValidatingWebhookConfiguration is called (in name order here, in parallel in kube-apiserver:
+// the outcome is the same); one denial or a failed call with failurePolicy Fail rejects the write.
 import http from 'node:http';
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
@@ -55,7 +58,7 @@ export interface AdmissionDeps { store: Store; registry: ResourceRegistry; netwo
 
 class CallError extends Error {}
 
-export class MutatingAdmission {
+export class Admission {
   constructor(private readonly deps: AdmissionDeps) {}
 
   private namespaceLabels(a: AdmissionAttributes): Record<string, string> | undefined {
@@ -65,28 +68,47 @@ export class MutatingAdmission {
     return ns?.metadata.labels ?? {};
   }
 
-  /** Runs every matching webhook in order; returns the mutated object or throws the rejection. */
+  private configurations(resource: 'mutatingwebhookconfigurations' | 'validatingwebhookconfigurations'): KubeObject[] {
+    const def = this.deps.registry.get('admissionregistration.k8s.io', resource)!;
+    return this.deps.store.list(def).map((s) => s.obj).sort((x, y) => (x.metadata.name! < y.metadata.name! ? -1 : 1));
+  }
+
+  private matches(w: Webhook, a: AdmissionAttributes, nsLabels: Record<string, string> | undefined): boolean {
+    if (!(w.rules ?? []).some((r) => ruleMatches(r, a))) return false;
+    // The namespaceSelector applies to namespaced objects (and to namespaces themselves).
+    if (nsLabels !== undefined && !selectorMatches(w.namespaceSelector ?? {}, nsLabels)) return false;
+    return selectorMatches(w.objectSelector ?? {}, a.object.metadata.labels ?? {})
+      || (a.oldObject !== undefined && selectorMatches(w.objectSelector ?? {}, a.oldObject.metadata.labels ?? {}));
+  }
+
+  /** Runs every matching mutating webhook in order; returns the mutated object or throws the rejection. */
   async admit(a: AdmissionAttributes): Promise<KubeObject> {
-    const mwcDef = this.deps.registry.get('admissionregistration.k8s.io', 'mutatingwebhookconfigurations')!;
-    const configs = this.deps.store.list(mwcDef).map((s) => s.obj).sort((x, y) => (x.metadata.name! < y.metadata.name! ? -1 : 1));
+    const configs = this.configurations('mutatingwebhookconfigurations');
     if (configs.length === 0) return a.object;
     let object = a.object;
     const nsLabels = this.namespaceLabels(a);
     for (const mwc of configs) {
       for (const w of (mwc.webhooks ?? []) as Webhook[]) {
-        if (!(w.rules ?? []).some((r) => ruleMatches(r, a))) continue;
-        // The namespaceSelector applies to namespaced objects (and to namespaces themselves).
-        if (nsLabels !== undefined && !selectorMatches(w.namespaceSelector ?? {}, nsLabels)) continue;
-        const objMatch = selectorMatches(w.objectSelector ?? {}, object.metadata.labels ?? {})
-          || (a.oldObject !== undefined && selectorMatches(w.objectSelector ?? {}, a.oldObject.metadata.labels ?? {}));
-        if (!objMatch) continue;
-        object = await this.call(mwc.metadata.name!, w, { ...a, object });
+        if (!this.matches(w, { ...a, object }, nsLabels)) continue;
+        object = await this.call(mwc.metadata.name!, w, { ...a, object }, true);
       }
     }
     return object;
   }
 
-  private async call(configuration: string, w: Webhook, a: AdmissionAttributes): Promise<KubeObject> {
+  /** Runs every matching validating webhook; throws the first rejection. */
+  async validate(a: AdmissionAttributes): Promise<void> {
+    const configs = this.configurations('validatingwebhookconfigurations');
+    if (configs.length === 0) return;
+    const nsLabels = this.namespaceLabels(a);
+    for (const vwc of configs) {
+      for (const w of (vwc.webhooks ?? []) as Webhook[]) {
+        if (this.matches(w, a, nsLabels)) await this.call(vwc.metadata.name!, w, a, false);
+      }
+    }
+  }
+
+  private async call(configuration: string, w: Webhook, a: AdmissionAttributes, mutating: boolean): Promise<KubeObject> {
     const name = a.object.metadata.name ? a.object.metadata.name : `${a.object.metadata.generateName ?? ''}*`;
     const record = (outcome: 'patched' | 'allowed' | 'denied' | 'error-rejected' | 'error-ignored', message?: string): void =>
       this.deps.counters.recordWebhook({ configuration, webhook: w.name, operation: a.operation, resource: a.def.resource, namespace: a.namespace, name, outcome, ...(message ? { message } : {}), at: new Date().toISOString() });
@@ -130,7 +152,7 @@ export class MutatingAdmission {
       const code = typeof st.code === 'number' && st.code > 0 ? st.code : 403;
       throw new ApiError(code, typeof st.reason === 'string' && st.reason ? st.reason : 'Forbidden', `admission webhook "${w.name}" denied the request${msg}`, {});
     }
-    if (typeof response.patch !== 'string' || response.patch === '') { record('allowed'); return a.object; }
+    if (!mutating || typeof response.patch !== 'string' || response.patch === '') { record('allowed'); return a.object; }
     if (response.patchType !== 'JSONPatch') {
       record('error-rejected', `unsupported patchType ${String(response.patchType)}`);
       throw Errors.internal(`received invalid webhook response: unsupported patchType "${String(response.patchType)}" from webhook "${w.name}"`);

@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { writeFile } from 'node:fs/promises';
 import { stringify as toYaml } from 'yaml';
 import { createLogger, type Logger } from '../../logging/logger.js';
-import { MutatingAdmission } from './admission.js';
+import { Admission } from './admission.js';
 import { startControllers, type Controllers } from './controllers/index.js';
 import { RequestCounters } from './counters.js';
 import { FaultController } from './faults.js';
@@ -106,7 +106,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const faults = new FaultController();
   const logs = new PodLogs();
   const network = new PodNetwork(store, registry);
-  const admission = new MutatingAdmission({ store, registry, network, counters });
+  const admission = new Admission({ store, registry, network, counters });
   const core = new ApiCore(registry, store, admission);
   const watches = new WatchHub(store, core);
   const portForwarder = new PortForwarder();

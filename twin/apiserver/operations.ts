@@ -3,7 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import { parseSelectorString, requirementsMatch } from '../../mesh/labels.js';
-import type { MutatingAdmission } from './admission.js';
+import type { Admission } from './admission.js';
 import { ApiError, Errors, FieldErrors, type Status } from './errors.js';
 import { jsonPatch, mergePatch, strategicMerge } from './patch.js';
 import { apiVersionOf, builtinResources, type ResourceDef, type ResourceRegistry } from './resources.js';
@@ -55,7 +55,7 @@ export class ApiCore {
   constructor(
     readonly registry: ResourceRegistry,
     readonly store: Store,
-    private readonly admission: MutatingAdmission,
+    private readonly admission: Admission,
   ) {}
 
   private def(group: string, resource: string): ResourceDef {
@@ -152,6 +152,7 @@ export class ApiCore {
     const errs = validateObject(def, admitted);
     if (errs.length) throw Errors.invalid(def.group, def.kind, admitted.metadata.name ?? '', errs);
     if (this.store.get(def, namespace, admitted.metadata.name!)) throw Errors.alreadyExists(def.group, def.resource, admitted.metadata.name!);
+    await this.admission.validate({ operation: 'CREATE', def, version, namespace, object: admitted });
     this.beforeStore(def, admitted);
     if (opts.dryRun) return dryRunResult(admitted);
     const stored = this.store.put(def, admitted);
@@ -200,6 +201,8 @@ export class ApiCore {
     }
     const errs = validateObject(def, next, { old: prev });
     if (errs.length) throw Errors.invalid(def.group, def.kind, pm.name!, errs);
+    // As in kube-apiserver, validating webhooks see an update even when it turns out to change nothing.
+    await this.admission.validate({ operation: 'UPDATE', def, version, subresource, namespace: pm.namespace ?? '', object: next, oldObject: prev });
     // A write that changes nothing keeps the resourceVersion and emits no watch event.
     if (sameContent(next, prev)) return old;
     if (opts.dryRun) return dryRunResult(next);

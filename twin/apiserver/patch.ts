@@ -34,6 +34,7 @@ function mergeKeyFor(path: string[], field: string): string | undefined {
     case 'topologySpreadConstraints': return 'topologyKey';
     case 'conditions': return 'type';
     case 'ownerReferences': return 'uid';
+    case 'webhooks': return 'name';
     default: return undefined;
   }
 }

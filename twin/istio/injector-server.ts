@@ -1,11 +1,14 @@
-// istiod's sidecar-injector webhook: POST /inject with an AdmissionReview (admission.k8s.io v1 or
+// istiod's webhook server (port 15017): POST /inject with an AdmissionReview (admission.k8s.io v1 or
 // v1beta1), answered with a JSONPatch injecting this revision's sidecar, or allowed unchanged when
-// the injector's own checks say no (opt-out, host network, kube-system). Reached by the API server
-// through the MWC's clientConfig.service → istiod Service → pod network annotation.
+// the injector's own checks say no (opt-out, host network, kube-system); and POST /validate, the
+// config validation webhook (the twin accepts what its API server has already checked). Reached by
+// the API server through the webhook configurations' clientConfig.service → istiod Service → pod
+// network annotation.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../logging/logger.js';
 import { INJECT_PATH, injectorAccepts } from '../../mesh/injection.js';
+import { VALIDATE_PATH } from '../../mesh/naming.js';
 import { injectionPatch, type PodForInjection, type SidecarParams } from './sidecar-template.js';
 
 export interface AdmissionReviewRequest {
@@ -37,19 +40,29 @@ export function reviewResponse(review: AdmissionReviewRequest, params: SidecarPa
   };
 }
 
+/** The answer of the validation webhook: allowed (the twin does not re-implement Istio's validation). */
+export function validationResponse(review: AdmissionReviewRequest): Record<string, unknown> {
+  const base = { apiVersion: review.apiVersion ?? 'admission.k8s.io/v1', kind: 'AdmissionReview' };
+  const uid = review.request?.uid;
+  if (typeof uid !== 'string') return { ...base, response: { uid: '', allowed: false, status: { code: 400, message: 'AdmissionReview has no request' } } };
+  return { ...base, response: { uid, allowed: true } };
+}
+
 export interface InjectorServer {
   /** `http://127.0.0.1:PORT`, what the istiod pods' endpoint annotation maps 15017 to. */
   url: string;
   port: number;
   injections: () => number;
+  validations: () => number;
   close(): Promise<void>;
 }
 
 export async function startInjectorServer(params: SidecarParams, logger: Logger, host = '127.0.0.1', preferredPort = 0): Promise<InjectorServer> {
   let injections = 0;
+  let validations = 0;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').split('?')[0];
-    if (req.method !== 'POST' || path !== INJECT_PATH) {
+    if (req.method !== 'POST' || (path !== INJECT_PATH && path !== VALIDATE_PATH)) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
       return;
     }
@@ -61,6 +74,11 @@ export async function startInjectorServer(params: SidecarParams, logger: Logger,
         review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as AdmissionReviewRequest;
       } catch {
         res.writeHead(400, { 'Content-Type': 'text/plain' }).end('could not decode body\n');
+        return;
+      }
+      if (path === VALIDATE_PATH) {
+        validations++;
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(validationResponse(review)));
         return;
       }
       const answer = reviewResponse(review, params);
@@ -76,6 +94,7 @@ export async function startInjectorServer(params: SidecarParams, logger: Logger,
     url: `http://${host}:${port}`,
     port,
     injections: () => injections,
+    validations: () => validations,
     close: () => closeServer(server),
   };
 }

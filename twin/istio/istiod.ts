@@ -1,19 +1,24 @@
 // One istiod (control plane revision): its objects in the cluster, as Istio's chart installs them
-// (mesh ConfigMap, Deployment, Service, sidecar-injector MWC and revision tags), and the servers and
-// controllers behind its pods: the injector webhook, the namespace controller, discovery following
-// the mesh config's discoverySelectors live, and the monitoring port with syncz and metrics.
+// (mesh ConfigMap, Deployment, Service, sidecar-injector MWC and revision tags, the validating
+// webhook configurations), and the servers and controllers behind its pods: the injector and
+// validation webhooks, the webhook patcher (caBundle, failurePolicy), the namespace controller,
+// discovery following the mesh config's discoverySelectors live, and the monitoring port with
+// syncz and metrics.
 import type { V1ConfigMap, V1Deployment, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
-import { discovers, seesConfigIn, type ControlPlaneScope } from '../../mesh/discovery.js';
 import { istioInjectorWebhookConfiguration } from '../../mesh/injection.js';
 import { MeshConfigError, parseMeshConfig, renderMeshConfig, type MeshConfigView } from '../../mesh/meshconfig.js';
 import {
+  DEFAULT_VALIDATOR_CONFIG,
   IstioLabel,
   IstiodPort,
   MESH_CONFIG_KEY,
+  VALIDATE_PATH,
   discoveryAddress,
+  isDefaultRevision,
   istiodServiceName,
   meshConfigMapName,
+  validatorWebhookConfigName,
 } from '../../mesh/naming.js';
 import type { ControlPlaneSpec, IstioFaults } from '../scenario.js';
 import type { ClusterView } from './cluster-view.js';
@@ -25,7 +30,10 @@ import { NamespaceController } from './namespace-controller.js';
 import { ENDPOINTS_ANNOTATION } from './pod-network.js';
 import { Reflector } from './reflector.js';
 import type { RootCa } from './root-ca.js';
+import { configVisible, selectsNamespace, type IstiodScope } from './scoping.js';
 import type { SidecarConnections } from './sidecar-connections.js';
+import { WebhookPatcher } from './webhook-patcher.js';
+import type { LabelSelector } from '../../mesh/labels.js';
 
 export interface IstiodOptions {
   spec: ControlPlaneSpec;
@@ -47,6 +55,7 @@ export class Istiod {
   private injector: InjectorServer | undefined;
   private monitoring: MonitoringServer | undefined;
   readonly namespaceController: NamespaceController;
+  readonly webhookPatcher: WebhookPatcher;
   private readonly meshListeners = new Set<() => void>();
   private pushCount = 0;
   /** Push errors recorded before the current fault rates took effect. */
@@ -70,6 +79,7 @@ export class Istiod {
       rewriteDelayMs: o.caRewriteDelayMs,
       logger: o.logger,
     });
+    this.webhookPatcher = new WebhookPatcher({ revision: this.revision, rootPem: o.root.pem, kube: o.kube, logger: o.logger });
     this.errRates = o.faults.get().pushErrors.filter((p) => p.revision === this.revision);
   }
 
@@ -81,24 +91,24 @@ export class Istiod {
     return this.mesh;
   }
 
-  scope(): ControlPlaneScope {
+  scope(): IstiodScope {
     return {
       version: this.version,
-      ...(this.o.spec.enhancedResourceScoping !== undefined ? { enhancedResourceScoping: this.o.spec.enhancedResourceScoping } : {}),
-      discoverySelectors: this.mesh.discoverySelectors,
+      enhancedResourceScoping: this.o.spec.enhancedResourceScoping,
+      discoverySelectors: this.mesh.discoverySelectors as LabelSelector[],
     };
   }
 
   /** Whether this istiod discovers (builds services and endpoints for) the namespace, right now. */
   discovers(namespace: string): boolean {
     const labels = this.o.view.namespaceLabels(namespace);
-    return labels !== undefined && discovers(this.mesh.discoverySelectors, labels);
+    return labels !== undefined && selectsNamespace(this.mesh.discoverySelectors as LabelSelector[], labels);
   }
 
   /** Whether Istio config in the namespace reaches this istiod's push context. */
   seesConfigIn(namespace: string): boolean {
     const labels = this.o.view.namespaceLabels(namespace);
-    return labels !== undefined && seesConfigIn(this.scope(), labels);
+    return labels !== undefined && configVisible(this.scope(), labels);
   }
 
   onMeshConfigChange(fn: () => void): () => void {
@@ -226,13 +236,56 @@ export class Istiod {
     await createIfMissing(() => kube.core.createNamespacedConfigMap({ namespace: this.namespace, body: meshCm }));
     await createIfMissing(() => kube.core.createNamespacedService({ namespace: this.namespace, body: svc }));
     await createIfMissing(() => kube.apps.createNamespacedDeployment({ namespace: this.namespace, body: deploy }));
+    // The chart renders an empty caBundle and istiod patches its root in (webhook-patcher.ts); the
+    // twin creates them already patched, so a fresh cluster shows no writes to them.
+    const caBundle = Buffer.from(this.o.root.pem, 'utf8').toString('base64');
     const configs = [
       istioInjectorWebhookConfiguration(this.revision, { isDefault: spec.isDefault, istiodNamespace: this.namespace }),
       ...spec.tags.map((tag) => istioInjectorWebhookConfiguration(this.revision, { isDefault: tag === 'default', tag, istiodNamespace: this.namespace })),
     ];
     for (const mwc of configs) {
+      for (const w of mwc.webhooks) w.clientConfig = { ...w.clientConfig, caBundle };
       await createIfMissing(() => kube.admission.createMutatingWebhookConfiguration({ body: mwc as never }));
     }
+    for (const vwc of this.validatingWebhookConfigurations(caBundle)) {
+      await createIfMissing(() => kube.admission.createValidatingWebhookConfiguration({ body: vwc as never }));
+    }
+  }
+
+  /**
+   * The validating webhook configurations of the chart: `istio-validator[-rev]-<ns>` for objects
+   * labeled with the revision, and for the default revision (values.defaultRevision) also
+   * `istiod-default-validator`, which has no objectSelector: every Istio object in the cluster.
+   * failurePolicy is the chart's Ignore; the webhook patcher makes it Fail once istiod answers.
+   */
+  private validatingWebhookConfigurations(caBundle: string): Array<Record<string, unknown>> {
+    const revLabel = isDefaultRevision(this.revision) ? 'default' : this.revision;
+    const webhook = (name: string, objectSelector?: Record<string, unknown>) => ({
+      name,
+      clientConfig: { service: { name: istiodServiceName(this.revision), namespace: this.namespace, path: VALIDATE_PATH, port: 443 }, caBundle },
+      rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: ['security.istio.io', 'networking.istio.io', 'telemetry.istio.io', 'extensions.istio.io'], apiVersions: ['*'], resources: ['*'], scope: '*' }],
+      failurePolicy: 'Ignore',
+      sideEffects: 'None',
+      admissionReviewVersions: ['v1beta1', 'v1'],
+      timeoutSeconds: 10,
+      ...(objectSelector ? { objectSelector } : {}),
+    });
+    const labels = { app: 'istiod', istio: 'istiod', [IstioLabel.rev]: revLabel };
+    const out: Array<Record<string, unknown>> = [{
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'ValidatingWebhookConfiguration',
+      metadata: { name: validatorWebhookConfigName(this.revision, this.namespace), labels },
+      webhooks: [webhook('rev.validation.istio.io', { matchExpressions: [{ key: IstioLabel.rev, operator: 'In', values: [revLabel] }] })],
+    }];
+    if (this.o.spec.isDefault) {
+      out.push({
+        apiVersion: 'admissionregistration.k8s.io/v1',
+        kind: 'ValidatingWebhookConfiguration',
+        metadata: { name: DEFAULT_VALIDATOR_CONFIG, labels },
+        webhooks: [webhook('validation.istio.io')],
+      });
+    }
+    return out;
   }
 
   /** Follows the mesh ConfigMap (discoverySelectors, outbound policy) and runs the namespace controller. */
@@ -262,6 +315,16 @@ export class Istiod {
     this.namespaceController.start();
   }
 
+  /**
+   * Starts patching the webhook configurations (caBundle; failurePolicy Fail on the validating
+   * ones). Called once istiod's pods are Ready: real istiod makes its validators fail-closed only
+   * after it has seen its own webhook answer.
+   */
+  async startWebhookPatcher(): Promise<void> {
+    this.webhookPatcher.start();
+    await this.webhookPatcher.synced();
+  }
+
   async meshConfigSynced(): Promise<void> {
     await this.meshReflector?.synced;
   }
@@ -270,6 +333,7 @@ export class Istiod {
     for (const u of this.unsubscribe) u();
     this.meshReflector?.stop();
     this.namespaceController.stop();
+    this.webhookPatcher.stop();
     await Promise.all([this.injector?.close(), this.monitoring?.close()]);
   }
 
@@ -288,6 +352,7 @@ export class Istiod {
       connectedProxies: this.o.connections.connectedTo(this.revision).length,
       injections: this.injections(),
       caWrites: this.namespaceController.writes,
+      webhookPatches: this.webhookPatcher.patches,
       endpoints: this.injector && this.monitoring ? this.endpoints : null,
       pushErrors: this.pushErrors(),
       senderrTypes: SENDERR_TYPES,

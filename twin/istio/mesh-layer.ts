@@ -110,7 +110,7 @@ export class MeshLayer {
       if (!this.roots.has(id)) this.roots.set(id, createRootCa(id));
       const istiod = new Istiod({
         spec: cp, root: this.roots.get(id)!, kube, view: this.view, connections: this.connections, faults: this.faults,
-        caRewriteDelayMs: scenario.timings.caRewriteDelayMs, logger: logger.child({ component: 'istiod', revision: cp.revision }),
+        caRewriteDelayMs: cp.caRewriteDelayMs ?? scenario.timings.caRewriteDelayMs, logger: logger.child({ component: 'istiod', revision: cp.revision }),
       });
       this.istiods.set(cp.revision, istiod);
       await istiod.startServers({
@@ -130,6 +130,7 @@ export class MeshLayer {
       this.view.pods.list().some((p) => p.metadata?.namespace === i.namespace && p.metadata.labels?.app === 'istiod' &&
         p.metadata.labels[IstioLabel.rev] === i.revision && isPodReady(p))), this.o.readyTimeoutMs ?? 30_000);
     await Promise.all([...this.istiods.values()].map((i) => i.meshConfigSynced()));
+    await Promise.all([...this.istiods.values()].map((i) => i.startWebhookPatcher()));
     for (const g of scenario.gateways) {
       const key = `${g.namespace}/${g.name}`;
       const port = this.o.gatewayPorts?.[key] ?? g.port;

@@ -1,22 +1,24 @@
 // istiod's namespace controller (facts §4): writes ConfigMap istio-ca-root-cert (key root-cert.pem,
-// label istio.io/config=true) into every namespace it is responsible for, creating it when missing
-// and rewriting it when the key differs from its own root. Its leader lock lives in istiod's own
-// namespace, so two istiods in different namespaces both run it; without enhanced resource scoping
-// they both write every namespace and, with different roots, keep overwriting each other. The
-// rewrite after someone else's change waits `rewriteDelayMs`, which bounds how fast they flip.
+// label istio.io/config=true) into every namespace it is responsible for (scoping.ts: those its
+// discoverySelectors select, or every namespace before enhanced resource scoping — its own
+// namespace is not special), creating it when missing and rewriting it when the key differs from
+// its own root; it never deletes it, not even when a namespace stops matching. Its leader lock
+// lives in istiod's own namespace, so two istiods in different namespaces both run it; where both
+// select a namespace and their roots differ they keep overwriting each other, non-stop. The rewrite
+// after someone else's change waits `rewriteDelayMs` (real istiods: within ~0.3 s of each other).
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
-import { writesCaRoot, type ControlPlaneScope } from '../../mesh/discovery.js';
 import { CA_ROOT_CERT_KEY, CA_ROOT_CONFIGMAP, IstioLabel } from '../../mesh/naming.js';
 import type { ClusterView } from './cluster-view.js';
 import type { IstioFaultState } from './fault-state.js';
 import { MERGE_PATCH, isAlreadyExists, isNotFound, retrying, type KubeClients } from './kube-client.js';
+import { caWriterCovers, type IstiodScope } from './scoping.js';
 
 export interface NamespaceControllerOptions {
   revision: string;
   rootPem: string;
   /** The live scope (version, scoping flag, current discoverySelectors). */
-  scope: () => ControlPlaneScope;
+  scope: () => IstiodScope;
   kube: KubeClients;
   view: ClusterView;
   faults: IstioFaultState;
@@ -107,7 +109,7 @@ export class NamespaceController {
     const nsObj = this.o.view.namespaces.get(ns);
     if (!nsObj || nsObj.metadata?.deletionTimestamp || nsObj.status?.phase === 'Terminating') return false;
     if (this.o.faults.caBlocked(ns)) return false;
-    return writesCaRoot(this.o.scope(), ns, nsObj.metadata?.labels ?? {});
+    return caWriterCovers(this.o.scope(), ns, nsObj.metadata?.labels ?? {});
   }
 
   private async reconcile(ns: string): Promise<void> {
