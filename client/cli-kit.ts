@@ -11,6 +11,12 @@ export const ExitCode = {
 } as const;
 export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 
+/**
+ * Names the Kubernetes namespace of a failed step (`decide`). Not `--namespace`: that is the
+ * Temporal namespace, for every command, as in the Temporal CLI.
+ */
+export const K8S_NAMESPACE_FLAG = '--k8s-namespace';
+
 /** An error the CLI reports as one clear message (no stack) with its exit code. */
 export class CliError extends Error {
   constructor(

@@ -3,12 +3,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
+import net from 'node:net';
 import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { CliError, ExitCode } from './cli-kit.js';
-
 
 export function defaultDataDir(): string {
   return join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'meshmove');
@@ -46,15 +46,66 @@ export interface LocalTemporalOptions {
   uiPort?: number;
   /** Print the server's own output (default: only on failure). */
   verbose?: boolean;
+  /** Added to the refusal when a Temporal server already answers on the port (how to use that one). */
+  alreadyServingHint?: string;
+}
+
+export type PortOccupant = 'free' | 'temporal' | 'other';
+
+/** What listens on host:port: nothing, a Temporal frontend, or something else. */
+export async function whatAnswersOn(host: string, port: number): Promise<PortOccupant> {
+  const listening = await new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host, port });
+    socket.setTimeout(2_000, () => { socket.destroy(); resolve(true); }); // accepted but silent, or filtered: not ours to take
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    // ECONNREFUSED: free. Any other error the server's own bind will report.
+    socket.once('error', () => resolve(false));
+  });
+  if (!listening) return 'free';
+  try {
+    const conn = await Connection.connect({ address: `${host}:${port}`, connectTimeout: '2s' });
+    try {
+      await conn.workflowService.getSystemInfo({});
+      return 'temporal';
+    } finally {
+      await conn.close();
+    }
+  } catch {
+    return 'other';
+  }
+}
+
+/**
+ * Before starting a server: its ports must be free. The readiness check below cannot tell our server
+ * from another one already answering on the port, so without this `meshmove dev` silently attached
+ * its worker to someone else's server (two workers on one task queue) while its own server died on
+ * the taken port.
+ */
+async function refuseTakenPorts(host: string, port: number, uiPort: number, hint: string | undefined): Promise<void> {
+  const fix = 'stop it, or choose a free port with --port';
+  const frontend = await whatAnswersOn(host, port);
+  if (frontend === 'temporal') {
+    throw new CliError(
+      `a Temporal server already answers on ${host}:${port}, and it is not one this command started; refusing to attach to it. ` +
+        `To start a new one, ${fix}.${hint ? ` ${hint}` : ''}`,
+      ExitCode.failed,
+    );
+  }
+  if (frontend === 'other') throw new CliError(`port ${port} on ${host} is in use by something that is not a Temporal server: ${fix}.`, ExitCode.failed);
+  if ((await whatAnswersOn(host, uiPort)) !== 'free') {
+    throw new CliError(`the Temporal UI port ${uiPort} on ${host} is in use: stop what listens there, or choose other ports (see --help).`, ExitCode.failed);
+  }
 }
 
 export async function startLocalTemporal(opts: LocalTemporalOptions = {}): Promise<LocalTemporal> {
-  const cli = await findTemporalCli();
-  const db = opts.db ?? join(defaultDataDir(), 'temporal.db');
-  await mkdir(dirname(db), { recursive: true });
   const port = opts.port ?? 7233;
   const uiPort = opts.uiPort ?? port + 1000;
   const address = `127.0.0.1:${port}`;
+  // Before finding (perhaps building, for minutes) the Temporal CLI: a taken port fails at once.
+  await refuseTakenPorts('127.0.0.1', port, uiPort, opts.alreadyServingHint);
+  const cli = await findTemporalCli();
+  const db = opts.db ?? join(defaultDataDir(), 'temporal.db');
+  await mkdir(dirname(db), { recursive: true });
   const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', db, '--log-level', 'error', '--namespace', 'default'];
   // Its own process group: a Ctrl-C in the terminal reaches meshmove, which drains the worker first
   // and then stops the server, instead of the server dying under a worker still reporting to it.
@@ -75,6 +126,8 @@ export async function startLocalTemporal(opts: LocalTemporalOptions = {}): Promi
       const conn = await Connection.connect({ address, connectTimeout: '1s' });
       await conn.workflowService.getSystemInfo({});
       await conn.close();
+      // Whoever took the port since the check answers, while our server died on it.
+      if (exited) continue;
       break;
     } catch {
       if (Date.now() > deadline) {

@@ -2,6 +2,7 @@
 // waits for a person with the command to answer it.
 import type { GateRecord, NamespaceStatus, RunStatus, StepRecord } from '../workflows/messages.js';
 import type { Attention } from './temporal.js';
+import { K8S_NAMESPACE_FLAG } from './cli-kit.js';
 
 const MARK: Record<string, string> = {
   pending: '·',
@@ -92,7 +93,7 @@ export function renderStatus(s: RunStatus, attention: Attention): string {
     }
     for (const d of attention.decisions) {
       lines.push(`  step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} failed: ${d.error}`);
-      lines.push(`    → meshmove decide ${s.workflowId} ${d.allowed.join('|')}${d.namespace ? ` --namespace ${d.namespace}` : ''} [--reason "…"]`);
+      lines.push(`    → meshmove decide ${s.workflowId} ${d.allowed.join('|')}${d.namespace ? ` ${K8S_NAMESPACE_FLAG} ${d.namespace}` : ''} [--reason "…"]`);
     }
   }
   if (s.backup) lines.push('', `backup: ${s.backup.location} (${s.backup.objects} objects, manifest sha256 ${s.backup.manifestDigest.slice(0, 16)}…)`);

@@ -6,7 +6,7 @@ import type { DnsChange, RunRef } from '../contract.js';
 import type { GatewayRef } from '../../plan/schema.js';
 import { nowMs, tuning, type ClusterDeps } from '../namespace/deps.js';
 import { pollUntil, resumedDetails } from '../namespace/waiting.js';
-import { externalAddress, readGatewayService } from '../verify/gateway.js';
+import { EXTERNAL_ADDRESS_SOURCES, externalAddress, readGatewayService } from '../verify/gateway.js';
 import { createDnsProvider, dnsRequestId, type DnsProvider, type DnsRecordChange } from './provider.js';
 
 export interface DnsDeps extends ClusterDeps {
@@ -53,7 +53,7 @@ export async function checkGatewayStable(deps: DnsDeps, input: RunRef): Promise<
         nonRetryable: true,
         message: p?.address
           ? `the target gateway ${gw.namespace}/${gw.service}'s external address kept changing (last ${p.address}, stable for ${Math.round((nowMs(deps) - p.since) / 1000)}s, needed ${Math.round(window / 1000)}s)`
-          : `the target gateway Service ${gw.namespace}/${gw.service} has no external address (status.loadBalancer.ingress is empty): check its type (LoadBalancer) and the cloud load balancer`,
+          : `the target gateway Service ${gw.namespace}/${gw.service} has no external address (${EXTERNAL_ADDRESS_SOURCES}): check its type (LoadBalancer) and the cloud load balancer, or set spec.externalIPs`,
       }),
     check: async () => {
       const now = nowMs(deps);
@@ -72,7 +72,7 @@ export function recordChanges(input: RunRef, address: string): DnsRecordChange[]
 async function gatewayAddress(deps: ClusterDeps, gw: GatewayRef): Promise<string> {
   const address = externalAddress(await readGatewayService(deps, gw));
   if (address === undefined) {
-    throw ApplicationFailure.create({ type: DnsCutoverFailure.noAddress, nonRetryable: true, message: `gateway Service ${gw.namespace}/${gw.service} has no external address to point the records at` });
+    throw ApplicationFailure.create({ type: DnsCutoverFailure.noAddress, nonRetryable: true, message: `gateway Service ${gw.namespace}/${gw.service} has no external address to point the records at (${EXTERNAL_ADDRESS_SOURCES})` });
   }
   return address;
 }

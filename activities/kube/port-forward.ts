@@ -5,9 +5,62 @@
 import net from 'node:net';
 import { Writable } from 'node:stream';
 import { PortForward, type KubeConfig } from '@kubernetes/client-node';
+// The handler PortForward uses by default; the package index does not re-export it (1.4.x is pinned).
+import { WebSocketHandler } from '@kubernetes/client-node/dist/web-socket-handler.js';
 import type { ApplicationFailure } from '@temporalio/common';
+import WebSocket from 'ws';
 import { classifyKubeError, isKubeFailure, kubeFailure, type KubeCallTarget } from './errors.js';
 import type { PodRef } from './types.js';
+
+/** Enough for any Status the apiserver sends; a proxy's HTML error page is cut here. */
+const MAX_REFUSAL_BODY = 16 * 1024;
+
+/**
+ * A refused port-forward upgrade, shaped like client-node's ApiException (code, body, headers) so
+ * that `classifyKubeError` reads the apiserver's Status from it as from any other answer.
+ */
+export class UpgradeRefused extends Error {
+  constructor(
+    readonly code: number,
+    readonly body: string,
+    readonly headers: Record<string, string | string[] | undefined>,
+  ) {
+    super(`Unexpected server response: ${code}`);
+    this.name = 'UpgradeRefused';
+  }
+}
+
+/**
+ * A WebSocket that keeps the answer to a refused upgrade. Left alone, ws drops the body and
+ * reports only "Unexpected server response: 500", while kube-apiserver puts the cause in it (a
+ * Status: "error dialing backend: dial tcp …:10250: connect: connection refused" when it cannot
+ * reach the kubelet): read it, then fail the handshake with it.
+ */
+export function upgradeRefusalSocket(uri: string, protocols: string[], opts: WebSocket.ClientOptions): WebSocket {
+  const ws = new WebSocket(uri, protocols, opts);
+  ws.once('unexpected-response', (_req, res) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    let done = false;
+    const fail = () => {
+      if (done) return;
+      done = true;
+      // client-node rejects the connection with this error event; terminate() then closes the
+      // socket (its own "closed before the connection was established" comes second, unread).
+      ws.emit('error', new UpgradeRefused(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), res.headers));
+      ws.terminate();
+    };
+    res.on('data', (c: Buffer) => {
+      if (size < MAX_REFUSAL_BODY) chunks.push(c.subarray(0, MAX_REFUSAL_BODY - size));
+      size += c.length;
+      if (size >= MAX_REFUSAL_BODY) fail();
+    });
+    res.once('end', fail);
+    res.once('error', fail);
+    res.once('close', fail);
+  });
+  return ws;
+}
 
 /** Runs one API request the way the access layer does (rate limit, retry, classification). */
 export type CallRunner = <T>(target: KubeCallTarget, fn: () => Promise<T>) => Promise<T>;
@@ -25,7 +78,7 @@ export class PortForwarder {
 
   async withPortForward<T>(pod: PodRef, port: number, fn: (localPort: number) => Promise<T>): Promise<T> {
     const target: KubeCallTarget = { verb: 'portforward', resource: 'pods', group: '', namespace: pod.namespace, name: pod.name, subresource: 'portforward' };
-    const pf = new PortForward(this.kc);
+    const pf = new PortForward(this.kc, true, new WebSocketHandler(this.kc, upgradeRefusalSocket));
     const sockets = new Set<net.Socket>();
     const tunnels = new Set<Closable>();
     // The first tunnel failure explains a failed request better than "socket hang up".

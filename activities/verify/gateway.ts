@@ -7,14 +7,22 @@ import type { GatewayRef } from '../../plan/schema.js';
 import { mustExist } from '../kube/errors.js';
 import type { ClusterDeps } from '../namespace/deps.js';
 
-/** The first load-balancer ingress address (IP, else hostname); undefined while none is assigned. */
+/**
+ * Where clients reach the gateway: the first load-balancer ingress address (IP, else hostname),
+ * else the first of `spec.externalIPs` (bare metal, no cloud load balancer: kube-proxy answers on
+ * those IPs at the Service's ports; `kubectl get svc` lists both as EXTERNAL-IP). Undefined while
+ * neither is set. A load balancer, once assigned, is preferred: it is what the cloud publishes.
+ */
 export function externalAddress(svc: V1Service | undefined): string | undefined {
   for (const i of svc?.status?.loadBalancer?.ingress ?? []) {
     if (i.ip) return i.ip;
     if (i.hostname) return i.hostname;
   }
-  return undefined;
+  return svc?.spec?.externalIPs?.find((ip) => ip !== '');
 }
+
+/** What `externalAddress` reads, for messages when it finds nothing. */
+export const EXTERNAL_ADDRESS_SOURCES = 'status.loadBalancer.ingress and spec.externalIPs are empty';
 
 /** The Service port that carries plain HTTP: named http/http2 (Istio's convention), else 80, else the first. */
 export function httpPort(svc: V1Service | undefined): number | undefined {

@@ -82,7 +82,12 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   try {
     say('meshmove demo — the field report\'s migration, rehearsed on a simulated cluster\n');
     const port = Number(opts.port);
-    const server = await startLocalTemporal({ db: join(opts.dataDir, 'temporal.db'), port, uiPort: port + 1000 });
+    const server = await startLocalTemporal({
+      db: join(opts.dataDir, 'temporal.db'),
+      port,
+      uiPort: port + 1000,
+      alreadyServingHint: 'Another `meshmove demo` or `meshmove dev` may be running on it.',
+    });
     stops.push(() => server.stop());
     say(`  Temporal      ${server.address}  (database ${server.db})`);
     say(`  Temporal UI   ${server.uiUrl}`);

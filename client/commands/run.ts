@@ -16,7 +16,7 @@ import {
   type GateRecord,
   type RunStatus,
 } from '../../workflows/messages.js';
-import { CliError, ExitCode, actingIdentity, emit } from '../cli-kit.js';
+import { CliError, ExitCode, K8S_NAMESPACE_FLAG, actingIdentity, emit } from '../cli-kit.js';
 import { renderStatus } from '../render.js';
 import { connectClient, runStatus, whatWaits, type Attention, type ConnectOptions } from '../temporal.js';
 
@@ -122,6 +122,37 @@ async function gateVerdict(cmd: Command, id: string, gate: string, verdict: 'app
   emit(g, res, () => `${verdict === 'approve' ? '✓ approved' : '✗ rejected'} gate ${gate} of ${id} as ${by}`);
 }
 
+/**
+ * `--namespace` is the Temporal namespace (a global option, as in the Temporal CLI), and commander
+ * takes it wherever it appears. After `decide`, which also names a Kubernetes namespace, it reads as
+ * kubectl's `--namespace`: taken as Temporal's, the run was looked up in a Temporal namespace named
+ * after the Kubernetes one (issue 8). Guessing which was meant could answer the wrong step, so the
+ * form is refused as bad input, before anything is looked up.
+ */
+export function refuseNamespaceAfterCommand(cmd: Command, value: string | undefined): void {
+  const program = cmd.parent;
+  if (!program) return;
+  // The arguments as given: commander keeps them, but not in its typings.
+  const args = (program as unknown as { rawArgs?: string[] }).rawArgs ?? [];
+  const takesValue = (c: Command, arg: string) => c.options.some((o) => (o.long === arg || o.short === arg) && (o.required || o.optional));
+  // Skip the global options (and their values) that precede the command; the first operand is it.
+  let i = 0;
+  while (i < args.length && args[i] !== '--' && args[i]!.startsWith('-')) i += takesValue(program, args[i]!) ? 2 : 1;
+  for (let j = i + 1; j < args.length && args[j] !== '--'; j++) {
+    const arg = args[j]!;
+    if (arg === '--namespace' || arg.startsWith('--namespace=')) {
+      const ns = value ?? 'NS';
+      throw new CliError(
+        `--namespace after "${cmd.name()}" is ambiguous: it names the Temporal namespace, not a Kubernetes one. ` +
+          `For the Kubernetes namespace of a failed step use ${K8S_NAMESPACE_FLAG} ${ns}; ` +
+          `for the Temporal namespace put it before the command (meshmove --namespace ${ns} ${cmd.name()} ...) or set TEMPORAL_NAMESPACE.`,
+        ExitCode.badInput,
+      );
+    }
+    if (takesValue(cmd, arg) || takesValue(program, arg)) j++; // its value is not an option
+  }
+}
+
 export function registerRunCommands(program: Command): void {
   program
     .command('start')
@@ -186,10 +217,16 @@ export function registerRunCommands(program: Command): void {
     .argument('<id>', 'run id')
     .argument('<decision>', 'retry | skip | rollback | abort')
     .option('--reason <text>', 'why (required for skip, rollback and abort)')
-    .option('--namespace <ns>', 'which namespace, when several are waiting')
+    .option(`${K8S_NAMESPACE_FLAG} <ns>`, 'which Kubernetes namespace, when failed steps wait in several (see `meshmove status ID`)')
     .option('--step <step>', 'which step, when several are waiting')
-    .action(async (id: string, decision: string, opts: { reason?: string; namespace?: string; step?: string }, cmd: Command) => {
+    .addHelpText(
+      'after',
+      `\n--namespace is the Temporal namespace, as for every command (put it before the command:\n` +
+        `meshmove --namespace T decide ...); the Kubernetes namespace of a failed step is ${K8S_NAMESPACE_FLAG}.`,
+    )
+    .action(async (id: string, decision: string, opts: { reason?: string; k8sNamespace?: string; step?: string }, cmd: Command) => {
       const g = globals(cmd);
+      refuseNamespaceAfterCommand(cmd, g.namespace);
       if (!['retry', 'skip', 'rollback', 'abort'].includes(decision)) {
         throw new CliError(`decision must be retry, skip, rollback or abort (got "${decision}")`, ExitCode.badInput);
       }
@@ -197,10 +234,11 @@ export function registerRunCommands(program: Command): void {
       const client = await connectClient(g);
       const status = await runStatus(client, id);
       const { decisions } = await whatWaits(client, status);
-      const matching = decisions.filter((d) => (!opts.namespace || d.namespace === opts.namespace) && (!opts.step || d.step === opts.step));
-      if (matching.length === 0) throw new CliError(`nothing in ${id} is waiting for a decision${opts.namespace ? ` in ${opts.namespace}` : ''}`, ExitCode.failed);
+      const ns = opts.k8sNamespace;
+      const matching = decisions.filter((d) => (!ns || d.namespace === ns) && (!opts.step || d.step === opts.step));
+      if (matching.length === 0) throw new CliError(`nothing in ${id} is waiting for a decision${ns ? ` in ${ns}` : ''}`, ExitCode.failed);
       if (matching.length > 1) {
-        throw new CliError(`${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (--namespace ${d.namespace})` : ''}`).join(', ')}; say which`, ExitCode.badInput);
+        throw new CliError(`${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (${K8S_NAMESPACE_FLAG} ${d.namespace})` : ''}`).join(', ')}; say which`, ExitCode.badInput);
       }
       const d = matching[0]!;
       await sendDecision(client, d, decision as DecisionKind, by, opts.reason);

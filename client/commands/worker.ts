@@ -56,11 +56,22 @@ export function registerWorkerCommands(program: Command): void {
     .command('dev')
     .description('a local Temporal dev server persisted to SQLite, and a worker, in one command')
     .option('--db <file>', 'the SQLite database (runs survive restarts)', `${defaultDataDir()}/temporal.db`)
-    .option('--port <n>', 'Temporal frontend port', '7233')
-    .option('--ui-port <n>', 'Temporal UI port', '8233')
+    .option('--port <n>', 'Temporal frontend port (must be free)', '7233')
+    .option('--ui-port <n>', 'Temporal UI port (must be free)', '8233')
     .option('--kubeconfig <file>', 'kubeconfig for the clusters plans name')
+    .addHelpText(
+      'after',
+      '\nIf a Temporal server already answers on --port, dev refuses (exit 1) instead of attaching its worker to it.\n' +
+        'To run a worker against a server that is already running: meshmove worker --address 127.0.0.1:PORT',
+    )
     .action(async (opts: { db: string; port: string; uiPort: string; kubeconfig?: string }) => {
-      const server = await startLocalTemporal({ db: opts.db, port: Number(opts.port), uiPort: Number(opts.uiPort) });
+      const port = Number(opts.port);
+      const server = await startLocalTemporal({
+        db: opts.db,
+        port,
+        uiPort: Number(opts.uiPort),
+        alreadyServingHint: `To run only a worker against it: meshmove worker --address 127.0.0.1:${port}`,
+      });
       const worker = await startMeshmoveWorker({ address: server.address, namespace: 'default' }, opts).catch(async (err: unknown) => {
         await server.stop();
         throw err;

@@ -7,6 +7,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { checkGatewayStable, switchDns, verifyDns, type DnsDeps } from '../../activities/dns/index.js';
 import { createKubeAccess } from '../../activities/kube/index.js';
+import { CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import { parsePlanText } from '../../plan/load.js';
 import type { Plan } from '../../plan/schema.js';
 import { startTwin, type Twin } from '../../twin/index.js';
@@ -91,5 +92,27 @@ describe('DNS cutover through the webhook provider', () => {
     const r = await run(() => switchDns(deps, { plan: manual, runId: RUN, to: 'target' }));
     expect(r).toMatchObject({ provider: 'manual', changed: false });
     expect(twin.dns.zone.changes).toBe(before);
+  });
+});
+
+describe('a gateway Service published through spec.externalIPs (no load balancer)', () => {
+  it('the cutover finds its address there, waits for it to be stable and points the records at it', async () => {
+    const gw = plan.target.gateway;
+    const address = gatewayAddress(`${gw.namespace}/${gw.service}`);
+    const kc = new KubeConfig();
+    kc.loadFromFile(twin.kubeconfigPath);
+    const core = kc.makeApiClient(CoreV1Api);
+    const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+    // Bare metal: no cloud controller fills status.loadBalancer; kube-proxy answers on the IP
+    // the Service lists in spec.externalIPs.
+    await core.patchNamespacedServiceStatus({ name: gw.service, namespace: gw.namespace, body: { status: { loadBalancer: { ingress: null } } } }, merge);
+    await core.patchNamespacedService({ name: gw.service, namespace: gw.namespace, body: { spec: { externalIPs: [address] } } }, merge);
+    const svc = await core.readNamespacedService({ name: gw.service, namespace: gw.namespace });
+    expect(svc.status?.loadBalancer?.ingress ?? []).toEqual([]);
+
+    expect(await run(() => checkGatewayStable(deps, { plan, runId: RUN }))).toEqual({ address });
+    const r = await run(() => switchDns(deps, { plan, runId: RUN, to: 'target' }));
+    expect(r).toMatchObject({ address, records: ['shop.y7test.com', 'api.y7test.com'] });
+    expect(answers()).toMatchObject({ 'shop.y7test.com': address, 'api.y7test.com': address });
   });
 });

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { TASK_QUEUE } from '../../workflows/messages.js';
+import { runStatus, whatWaits } from '../../client/temporal.js';
 import { FakeCluster, testPlan } from '../support/fake-activities.js';
 import { startDevServer, workflowBundle } from '../support/temporal.js';
 import { meshmove } from '../support/cli.js';
@@ -17,6 +18,7 @@ let worker: Worker;
 let running: Promise<void>;
 let planFile: string;
 let badPlanFile: string;
+let planDoc: Record<string, unknown>;
 const cluster = new FakeCluster(testPlan());
 const as = (who: string) => ({ TEMPORAL_ADDRESS: env.address, MESHMOVE_USER: who });
 
@@ -36,6 +38,7 @@ beforeAll(async () => {
     backup: { location: join(dir, 'backups') },
   };
   await writeFile(planFile, stringify(plan));
+  planDoc = plan;
   badPlanFile = join(dir, 'bad.yaml');
   await writeFile(badPlanFile, stringify({ ...plan, waves: [{ name: 'w', concurrency: 0, namespaces: ['Bad_NS'] }], approvers: 'alice' }));
 });
@@ -129,5 +132,68 @@ describe('meshmove CLI on a real Temporal server', () => {
     const ended = await meshmove(['rollback', 'cli-run-1', '--reason', 'too late'], as('bob'));
     expect(ended.code).toBe(1);
     expect(ended.stderr).toContain('the run has ended (completed)');
+  }, 300_000);
+
+  it('decide --k8s-namespace answers one of two namespaces waiting; --namespace after decide is refused, not taken for Temporal\'s', async () => {
+    const file = join(tmpdir(), `meshmove-cli-decide-ns-${process.pid}.yaml`);
+    await writeFile(file, stringify({
+      ...planDoc,
+      metadata: { name: 'cli-decide-ns' },
+      gates: { start: false, dnsCutover: false, decommission: false },
+      waves: [{ name: 'both', concurrency: 2, namespaces: ['payments', 'orders'] }],
+    }));
+    const id = 'cli-decide-ns';
+    cluster.failNext('verifyTraffic', 'payments');
+    cluster.failNext('verifyTraffic', 'orders');
+    const waiting = async () => (await whatWaits(env.client, await runStatus(env.client, id))).decisions.map((d) => d.namespace).sort();
+    const until = async (what: string, ok: () => Promise<boolean>) => {
+      for (let i = 0; i < 300; i++) {
+        if (await ok()) return;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      throw new Error(`timed out waiting for ${what}`);
+    };
+    try {
+      expect((await meshmove(['start', file, '--id', id], as('alice'))).code).toBe(0);
+      await until('both namespaces to wait for a decision', async () => (await waiting().catch(() => [])).length === 2);
+
+      // Two wait: the CLI says which option picks one, and status shows the command for each.
+      const which = await meshmove(['decide', id, 'retry'], as('bob'));
+      expect(which.code).toBe(2);
+      expect(which.stderr).toContain('--k8s-namespace payments');
+      expect(which.stderr).toContain('--k8s-namespace orders');
+      const human = await meshmove(['status', id], as('bob'));
+      expect(human.stdout).toContain(`meshmove decide ${id} retry|skip|rollback|abort --k8s-namespace orders`);
+      expect(human.stdout).not.toMatch(/decide .* --namespace /);
+
+      // kubectl's habit: refused as ambiguous (bad input), before anything is looked up or changed.
+      const ambiguous = await meshmove(['decide', id, 'retry', '--namespace', 'orders'], as('bob'));
+      expect(ambiguous.code).toBe(2);
+      expect(ambiguous.stderr).toContain('Temporal namespace');
+      expect(ambiguous.stderr).toContain('--k8s-namespace orders');
+      const ambiguousEq = await meshmove(['decide', id, 'retry', '--reason', 'x', '--namespace=orders'], as('bob'));
+      expect(ambiguousEq.code).toBe(2);
+      expect(ambiguousEq.stderr).toContain('--k8s-namespace orders');
+      expect(await waiting()).toEqual(['orders', 'payments']);
+
+      // The Temporal namespace still goes before the command, next to --k8s-namespace.
+      cluster.fix('verifyTraffic', 'orders');
+      const retried = await meshmove(['--namespace', 'default', 'decide', id, 'retry', '--k8s-namespace', 'orders'], as('bob'));
+      expect(retried.stderr).toBe('');
+      expect(retried.code).toBe(0);
+      expect(retried.stdout).toContain('retry for step verify-traffic in orders as bob');
+      await until('orders to be migrated', async () => (await runStatus(env.client, id)).namespaces.find((n) => n.name === 'orders')?.state === 'migrated');
+      expect(await waiting()).toEqual(['payments']);
+
+      const skipped = await meshmove(['decide', id, 'skip', '--k8s-namespace=payments', '--reason', 'probe target under maintenance'], as('bob'));
+      expect(skipped.code).toBe(0);
+      await until('the run to complete', async () => (await runStatus(env.client, id)).phase === 'completed');
+
+      const help = await meshmove(['decide', '--help']);
+      expect(help.stdout).toContain('--k8s-namespace <ns>');
+    } finally {
+      cluster.fix('verifyTraffic', 'payments');
+      cluster.fix('verifyTraffic', 'orders');
+    }
   }, 300_000);
 });

@@ -24,6 +24,15 @@ describe('classifyKubeError', () => {
     { name: 'abort = timeout', err: Object.assign(new Error('The operation was aborted.'), { name: 'AbortError' }), type: KubeErrorType.timeout, retryable: true },
     { name: 'client-side misconfiguration', err: new Error('HTTP protocol is not allowed when skipTLSVerify is not set or false'), type: KubeErrorType.client, retryable: false },
     { name: 'websocket 403', err: new Error('Unexpected server response: 403'), type: KubeErrorType.forbidden, retryable: false },
+    {
+      // A refused port-forward upgrade, as the WebSocket's error event carries it (client-node
+      // rejects with the event): the Status body the apiserver sent is the reason.
+      name: 'websocket 500 with the Status body, inside an error event',
+      err: { type: 'error', message: 'Unexpected server response: 500', error: Object.assign(new Error('Unexpected server response: 500'), status(500, '', 'error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused')) },
+      type: KubeErrorType.serverError,
+      retryable: true,
+      contains: 'server error 500: error dialing backend: dial tcp 127.0.0.1:10250: connect: connection refused',
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

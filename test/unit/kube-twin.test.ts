@@ -28,6 +28,19 @@ describe('KubeAccess on the twin', () => {
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe(KubeErrorType.notFound);
     expect((err as ApplicationFailure).message).toContain('pods/no-such-pod/portforward in namespace istio-system');
+    expect((err as ApplicationFailure).message).toContain('pods "no-such-pod" not found');
+  });
+
+  it("a port-forward the apiserver refuses (500) carries the apiserver's reason, not only the status", async () => {
+    await twin.control('PUT', '/_twin/faults', { rules: [{ verb: 'create', resource: 'pods/portforward', kind: 'status', status: 500, rate: 1 }] });
+    const err = await twin.kube.readIstiodDebug('istio-1-16-5', 'istio-1-16-5', '/debug/syncz').then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    expect((err as ApplicationFailure).type).toBe(KubeErrorType.serverError);
+    expect((err as ApplicationFailure).nonRetryable).toBe(false);
+    // The twin answers as kube-apiserver does: a Status whose message says what failed.
+    expect((err as ApplicationFailure).message).toMatch(/pods\/istiod-[\w-]+\/portforward in namespace istio-1-16-5: server error 500: Internal error occurred: injected fault$/);
+    // Retried in-process like any 500, then left to Temporal.
+    expect((await twin.requests()).faulted['create pods/portforward']).toBe(4);
   });
 
   it('429 with Retry-After and 500 on a patch are retried; the namespace is patched once', async () => {
