@@ -1,6 +1,6 @@
 // How the workflows call the activities: timeouts and retry policies per kind of work. Activity
 // types are imported type-only; the worker registers the implementations.
-import { proxyActivities, type ActivityOptions } from '@temporalio/workflow';
+import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { MigrationActivities } from '../activities/contract.js';
 
 /** Knobs the tests turn down (a killed worker's activity is retried after the heartbeat timeout). */
@@ -10,6 +10,12 @@ export interface EngineOptions {
   /** Continue-as-new once the history has this many events (the server suggests it at 4 Ki). */
   maxHistoryEvents?: number;
 }
+
+/**
+ * patched() id of waiting for cancelled activities (see activityProxies): runs whose history was
+ * written without it replay with TRY_CANCEL.
+ */
+export const WAIT_FOR_CANCELLED_ACTIVITIES_PATCH = 'wait-for-cancelled-activities';
 
 const RETRY = { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s' } as const;
 
@@ -26,18 +32,29 @@ export interface Proxies {
   scan: MigrationActivities;
 }
 
-export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 * 60_000): Proxies {
+/**
+ * Whether a cancelled activity is waited for. With `true` (WAIT_CANCELLATION_COMPLETED) the
+ * workflow goes on (to its compensation) only once the activity has really stopped: it learns of the
+ * cancellation at its next heartbeat and ends, or it completes. With `false` (TRY_CANCEL, what runs
+ * started before this change replay with) the workflow goes on at once while the activity may still
+ * be acting: a compensating restart then fought the cancelled forward restart (issue 8).
+ */
+export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 * 60_000, waitForCancelled = true): Proxies {
+  const cancellationType = waitForCancelled ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : ActivityCancellationType.TRY_CANCEL;
   const quick: ActivityOptions = {
+    cancellationType,
     startToCloseTimeout: '2m',
     retry: { ...RETRY, maximumAttempts: 6, nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError'] },
   };
   const waiting: ActivityOptions = {
+    cancellationType,
     // The activity enforces the plan's own timeouts; this bound only catches a lost worker.
     startToCloseTimeout: longestWaitMs + 5 * 60_000,
     heartbeatTimeout: options.heartbeatTimeoutMs ?? 30_000,
     retry: { ...RETRY, maximumAttempts: 4, nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError', 'Timeout'] },
   };
   const scan: ActivityOptions = {
+    cancellationType,
     startToCloseTimeout: '30m',
     heartbeatTimeout: options.heartbeatTimeoutMs ?? '2m',
     retry: quick.retry,

@@ -56,6 +56,8 @@ export interface StepRecord {
   endedAt?: string;
   /** A one-line summary of what the step found or did. */
   summary?: string;
+  /** Who skipped the step after it failed, when and why (its lastError says what failed). */
+  skippedBy?: { by: string; at: string; reason?: string };
 }
 
 export type GateState = 'open' | 'approved' | 'rejected' | 'expired';
@@ -107,6 +109,10 @@ export interface AuditEntry {
   reason?: string;
   /** `update` or `signal`: how the request arrived. */
   via: 'update' | 'signal' | 'workflow';
+  /** Set in the run's trail for a decision made in a namespace's own workflow (its gate, its steps). */
+  namespace?: string;
+  /** The workflow that decided (the namespace's child workflow), with `namespace`. */
+  workflowId?: string;
 }
 
 export type NamespaceState = 'pending' | 'migrating' | 'migrated' | 'failed' | 'skipped' | 'rolling-back' | 'rolled-back';
@@ -151,3 +157,5 @@ export const gateDecisionSignal = defineSignal<[GateDecisionRequest]>('gateDecis
 export const operatorDecisionSignal = defineSignal<[OperatorDecisionRequest]>('operatorDecision');
 export const rollbackSignal = defineSignal<[RollbackRequest]>('requestRollback');
 export const statusQuery = defineQuery<RunStatus>('status');
+/** A namespace's workflow tells the run about each decision it recorded, so the run's audit trail is whole. */
+export const namespaceAuditSignal = defineSignal<[AuditEntry]>('namespaceAudit');

@@ -14,15 +14,18 @@ import {
   condition,
   continueAsNew,
   executeChild,
+  log,
+  patched,
+  setHandler,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { BackupRef, DnsChange, PreflightReport } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
 import { plannedNamespaces, relabelFor } from '../plan/schema.js';
-import { activityProxies, type EngineOptions } from './activity-proxies.js';
+import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
-import type { NamespaceStatus, RunStatus } from './messages.js';
+import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type RunStatus, type StepRecord } from './messages.js';
 import { namespaceWorkflow, planForNamespace, type NamespaceOutcome } from './namespace.js';
 
 export interface MigrationInput {
@@ -46,6 +49,32 @@ type MigrationUndo =
   | { kind: 'dns' };
 
 const DEFAULT_MAX_HISTORY = 8_000;
+/** patched() id of naming a skipped preflight in the start gate (older runs replay the old summary). */
+const START_GATE_SKIPPED_PREFLIGHT_PATCH = 'start-gate-names-skipped-preflight';
+
+/** What preflight left for the start gate: counts, and the blocking findings of the attempt that made them. */
+interface PreflightResults {
+  blocking: number;
+  warnings: number;
+  decommission?: string;
+  /** `check: reason (fix: …)` of each blocking finding. */
+  blocks?: string[];
+  /** The attempt of the preflight step that returned these findings. */
+  attempt?: number;
+}
+
+/**
+ * The start gate's line for a preflight an operator skipped after it failed: which blocking checks
+ * (or, if it did not get that far, the error), who skipped it, when and why. The approver signs this
+ * off with the rest of the summary (its digest).
+ */
+function skippedPreflightLine(rec: StepRecord, results: PreflightResults | undefined): string {
+  const who = rec.skippedBy ? `by ${rec.skippedBy.by} at ${rec.skippedBy.at}` : 'by an operator';
+  const why = rec.skippedBy?.reason ? `, reason: "${rec.skippedBy.reason}"` : '';
+  const blocks = results?.attempt === rec.attempts ? results.blocks ?? [] : [];
+  if (blocks.length > 0) return `preflight: ${blocks.length} blocking check(s) skipped ${who}${why}: ${blocks.join('; ')}`;
+  return `preflight: skipped ${who}${why}; it had failed: ${rec.lastError ?? 'unknown error'}`;
+}
 
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
   const { plan, startedBy } = input;
@@ -64,12 +93,26 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     input.resume?.state,
   );
   rb.install();
+  // A namespace's workflow reports each decision made there. Anyone may signal, so only entries
+  // naming one of this run's namespace workflows are taken; anything else is recorded as refused.
+  setHandler(namespaceAuditSignal, (reported: AuditEntry) => {
+    const entry: Partial<AuditEntry> = reported !== null && typeof reported === 'object' ? reported : {};
+    const ns = entry.namespace;
+    const child = `${runId}/ns/${ns ?? ''}`;
+    const fromChild = typeof ns === 'string' && rb.state.namespaces.some((n) => n.name === ns) && (entry.workflowId === child || entry.workflowId === `${child}/rollback`);
+    if (fromChild && typeof entry.at === 'string' && typeof entry.by === 'string' && typeof entry.action === 'string' && typeof entry.accepted === 'boolean') {
+      rb.appendAudit(entry as AuditEntry);
+      return;
+    }
+    log.warn('refused an audit entry that does not come from a namespace of this run', { namespace: ns, workflowId: entry.workflowId });
+    rb.audit(String(entry.by ?? ''), `report ${String(entry.action ?? '')}`.trim(), false, `not a namespace workflow of this run: ${String(entry.workflowId ?? 'no workflow id')}`, 'signal');
+  });
   const st = rb.state;
   if (!input.resume) {
     st.namespaces = plan.waves.flatMap((w) => w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })));
   }
   const longestWait = Math.max(plan.restart.timeout, plan.dns.stabilityWindow, plan.verification.metricsWindow * 2, 10 * 60_000);
-  const { quick, waiting, scan } = activityProxies(input.options, longestWait);
+  const { quick, waiting, scan } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
   const ref = { plan, runId };
   const nsStatus = (name: string): NamespaceStatus => st.namespaces.find((n) => n.name === name)!;
 
@@ -212,9 +255,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         rb.setPhase('preflight');
         await rb.step('preflight', 'Preflight checks', async () => {
           const report: PreflightReport = await scan.preflight(ref);
-          st.results.preflight = { blocking: report.blocking, warnings: report.warnings, decommission: report.findings.find((f) => f.check.startsWith('decommission'))?.reason };
+          const blocks = report.findings.filter((f) => f.status === 'block').map((f) => `${f.check}: ${f.reason}${f.fix ? ` (fix: ${f.fix})` : ''}`);
+          st.results.preflight = {
+            blocking: report.blocking, warnings: report.warnings, decommission: report.findings.find((f) => f.check.startsWith('decommission'))?.reason,
+            blocks, attempt: st.steps.find((s) => s.id === 'preflight')?.attempts,
+          } satisfies PreflightResults;
           if (report.blocking > 0) {
-            const blocks = report.findings.filter((f) => f.status === 'block').map((f) => `${f.check}: ${f.reason}${f.fix ? ` (fix: ${f.fix})` : ''}`);
             throw ApplicationFailure.nonRetryable(`${report.blocking} blocking finding(s): ${blocks.join('; ')}`, 'CheckFailed');
           }
           return report;
@@ -230,13 +276,16 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       if (plan.gates.start) {
         rb.setPhase('awaiting-start');
         const change = relabelFor(plan);
-        const pre = st.results.preflight as { warnings?: number } | undefined;
+        const pre = st.results.preflight as PreflightResults | undefined;
+        const preflightStep = st.steps.find((s) => s.id === 'preflight');
+        const skipped = preflightStep?.state === 'skipped' && patched(START_GATE_SKIPPED_PREFLIGHT_PATCH) ? [skippedPreflightLine(preflightStep, pre)] : [];
         await rb.gate('start', {
           title: `Move ${plannedNamespaces(plan).length} namespace(s) from ${plan.source.revision} to ${plan.target.revision}`,
           details: [
             ...plan.waves.map((w, i) => `wave ${i + 1} "${w.name}" (${w.concurrency} at a time): ${w.namespaces.join(', ')}`),
             `each namespace: set ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(', ')}; remove ${change.remove.join(', ')}; rollout-restart workloads with a sidecar`,
             `preflight: ${pre?.warnings ?? 0} warning(s); backup: ${(st.results.backup as BackupRef | undefined)?.location ?? 'skipped'}`,
+            ...skipped,
           ],
           commands: [`kubectl label namespace NS ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(' ')} istio-injection- --overwrite`, 'kubectl rollout restart deployment,statefulset,daemonset -n NS'],
         });

@@ -1,12 +1,13 @@
 // One namespace's move, as a child workflow with its own steps, gate and compensation:
 // drift check → relabel → CA ready → rollout restart → proxies verified → traffic verified.
 // In `rollback` mode it moves a migrated namespace back: restore labels → restart → verify.
-import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, getExternalWorkflowHandle, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { BackupRef } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
 import { relabelFor } from '../plan/schema.js';
-import { activityProxies, type EngineOptions } from './activity-proxies.js';
-import { AbortRequested, RollbackNeeded, Runbook, StepFailed, nowIso, type Compensation } from './engine/runbook.js';
+import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
+import { AbortRequested, RollbackNeeded, Runbook, StepFailed, describeFailure, nowIso, type Compensation } from './engine/runbook.js';
+import { namespaceAuditSignal, type AuditEntry } from './messages.js';
 
 export interface NamespaceInput {
   /** The migration's workflow id: activities key their idempotency on it. */
@@ -64,7 +65,35 @@ function undoRelabel(runId: string, namespace: string, labels: Record<string, st
   ];
 }
 
+/** patched() id of telling the run about each decision (runs recorded before it replay without the signals). */
+const AUDIT_TO_RUN_PATCH = 'namespace-audit-to-run';
+
 export async function namespaceWorkflow(input: NamespaceInput): Promise<NamespaceOutcome> {
+  // Each decision made here (this namespace's gate, its failed steps) also goes into the run's audit
+  // trail, which is the one `meshmove status` shows and continue-as-new carries.
+  const runWorkflowId = workflowInfo().parent?.workflowId;
+  const tellRun = runWorkflowId !== undefined && patched(AUDIT_TO_RUN_PATCH);
+  const told: Promise<void>[] = [];
+  const onAudit = (entry: AuditEntry): void => {
+    if (!tellRun || runWorkflowId === undefined) return;
+    const run = getExternalWorkflowHandle(runWorkflowId);
+    const tagged: AuditEntry = { ...entry, namespace: input.namespace, workflowId: workflowInfo().workflowId };
+    // Not cancellable: a rollback of the run cancels this workflow, and its decisions still count.
+    told.push(
+      CancellationScope.nonCancellable(() => run.signal(namespaceAuditSignal, tagged)).catch((err: unknown) => {
+        log.warn("a decision could not be added to the run's audit trail", { action: entry.action, by: entry.by, error: describeFailure(err) });
+      }),
+    );
+  };
+  try {
+    return await moveNamespace(input, onAudit);
+  } finally {
+    // The run has every decision before it learns that this namespace ended.
+    await Promise.all(told);
+  }
+}
+
+async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry) => void): Promise<NamespaceOutcome> {
   const { plan, namespace, runId } = input;
   const rb = new Runbook({
     kind: 'namespace',
@@ -74,10 +103,11 @@ export async function namespaceWorkflow(input: NamespaceInput): Promise<Namespac
     approvers: plan.approvers,
     fourEyes: plan.fourEyes,
     gateExpiryMs: plan.gates.expiresAfter,
+    onAudit,
   });
   rb.install();
   rb.state.namespaces = [{ name: namespace, wave: input.wave, state: input.mode === 'migrate' ? 'migrating' : 'rolling-back', workflowId: workflowInfo().workflowId }];
-  const { quick, waiting } = activityProxies(input.options, plan.restart.timeout);
+  const { quick, waiting } = activityProxies(input.options, plan.restart.timeout, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
   const ref = { plan, runId, namespace };
 
   const undo = async (c: Compensation): Promise<void> => {

@@ -2,6 +2,11 @@
 // most plan.restart.maxConcurrent rollouts in flight, each waited for as `kubectl rollout status`
 // does. The restart key written next to restartedAt makes it idempotent: a rerun, or an attempt
 // resumed after a worker crash, finds the key and only waits.
+// Two restarts of one namespace must never alternate (issue 8: a rollback's restart and the
+// still-running forward one re-patched each other's key, a dozen rolling restarts of each workload
+// in seconds). So the activity checks for its cancellation before every patch, and it stops for
+// good when a workload it restarted, or one still queued, now carries another meshmove restart key:
+// a newer step (the compensation's restart back) has taken the namespace over.
 import type { V1Pod } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { NamespaceRef, RestartResult } from '../contract.js';
@@ -21,7 +26,7 @@ import {
   type AnyWorkload,
   type WorkloadKind,
 } from './rollout.js';
-import { pollUntil, resumedDetails } from './waiting.js';
+import { pollUntil, resumedDetails, throwIfCancelled } from './waiting.js';
 
 export const RestartFailure = {
   /** A rollout not complete within plan.restart.timeout, or one Kubernetes gave up on. */
@@ -30,6 +35,8 @@ export const RestartFailure = {
   blocked: 'RolloutBlocked',
   /** The rollout completed but the new pods got another sidecar (or none). */
   wrongRevision: 'WrongSidecarRevision',
+  /** Another step wrote its own restart key on a workload of this restart while it ran. */
+  superseded: 'RestartSuperseded',
 } as const;
 
 const KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];
@@ -38,8 +45,10 @@ interface RestartProgress {
   key: string;
   /** Workloads whose rollout completed for this key. */
   done: string[];
-  /** Workloads restarted for this key (by any attempt) or found restarted. */
+  /** Workloads this restart is about: restarted for this key (by any attempt), found restarted, or queued. */
   targets: string[];
+  /** Workloads seen carrying this key (restarted by any attempt, or found so); absent in older details. */
+  restarted?: string[];
   /** `Kind/name: status` of the rollouts in flight. */
   inFlight?: string[];
   /** When this execution began waiting (epoch ms): kept across a resumed attempt, fresh for a new execution. */
@@ -68,15 +77,23 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
   // attempt resumed after a worker crash keeps the original clock.
   const startedAt = typeof resumed?.startedAt === 'number' ? resumed.startedAt : nowMs(deps);
   const targets = new Set(resumed?.targets ?? []);
+  // Workloads known to have carried our key, and the key each workload had at this execution's
+  // first look: another meshmove key appearing after either means another step restarts them.
+  const restarted = new Set(resumed?.restarted ?? []);
+  const keyAtFirstLook = new Map<string, string | undefined>();
 
   // First look: what needs a restart, what an earlier attempt already restarted.
   const first = await snapshot(deps, namespace);
   let alreadyRestarted = 0;
   const blockers: string[] = [];
   for (const [id, { kind, w }] of first.workloads) {
+    keyAtFirstLook.set(id, templateRestartKey(w));
     const action = decideRestart(kind, w, first.pods, key, expectRevision);
     if (action.action === 'skip') continue;
-    if (action.action === 'wait') alreadyRestarted++;
+    if (action.action === 'wait') {
+      alreadyRestarted++;
+      restarted.add(id);
+    }
     targets.add(id);
     if (action.action === 'restart') {
       const b = restartBlocker(kind, w);
@@ -92,11 +109,21 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
   const result = await pollUntil<RestartResult, string[]>({
     intervalMs: t.pollMs,
     now: () => nowMs(deps),
-    details: (inFlight) => ({ key, done: [...done].sort(), targets: order, inFlight, startedAt } satisfies RestartProgress),
+    details: (inFlight) => ({ key, done: [...done].sort(), targets: order, restarted: [...restarted].sort(), inFlight, startedAt } satisfies RestartProgress),
     onTimeout: () => new Error('unreachable: restart has per-workload deadlines'),
     check: async () => {
       const s = snap ?? (await snapshot(deps, namespace));
       snap = undefined;
+      // Whatever this round saw, a cancelled restart changes nothing more.
+      throwIfCancelled();
+      const superseded = supersededBy(s, order, done, key, restarted, keyAtFirstLook);
+      if (superseded) {
+        throw ApplicationFailure.create({
+          type: RestartFailure.superseded,
+          nonRetryable: true,
+          message: `${superseded.id} in ${namespace} now carries restart key "${superseded.key}", written by another step while this restart (key "${key}") ran; stopping without restarting anything again, so that the two restarts do not alternate`,
+        });
+      }
       const inFlight: string[] = [];
       const pending: string[] = [];
       for (const id of order) {
@@ -106,6 +133,7 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
         if (!entry) { done.add(id); continue; }
         const { kind, w } = entry;
         if (templateRestartKey(w) !== key) { pending.push(id); continue; }
+        restarted.add(id);
         const state = rolloutState(kind, w, s.pods, key);
         if (state.done) {
           // Judge the new pods only: old ones may still be terminating with the old sidecar.
@@ -139,7 +167,9 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
       for (const id of pending.slice(0, room)) {
         const { kind } = s.workloads.get(id)!;
         const name = id.slice(kind.length + 1);
+        throwIfCancelled();
         await deps.kube.patchWorkload(kind, namespace, name, restartPatch(key, now), 'merge');
+        restarted.add(id);
         deps.logger?.info({ namespace, workload: id, key }, 'workload restarted');
         inFlight.push(`${id}: restarted`);
       }
@@ -148,4 +178,29 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
     },
   });
   return result;
+}
+
+/**
+ * The first workload of this restart (not yet done) that carries another meshmove restart key
+ * than ours although it carried ours before, or although it carried a different one at our first
+ * look: another step wrote it while we ran. A workload without any key is not counted: only
+ * meshmove writes keys, and an absent one is what a restart still to do looks like.
+ */
+function supersededBy(
+  s: Snapshot,
+  order: readonly string[],
+  done: ReadonlySet<string>,
+  key: string,
+  restarted: ReadonlySet<string>,
+  keyAtFirstLook: ReadonlyMap<string, string | undefined>,
+): { id: string; key: string } | undefined {
+  for (const id of order) {
+    if (done.has(id)) continue;
+    const entry = s.workloads.get(id);
+    if (!entry) continue;
+    const now = templateRestartKey(entry.w);
+    if (now === undefined || now === key) continue;
+    if (restarted.has(id) || now !== keyAtFirstLook.get(id)) return { id, key: now };
+  }
+  return undefined;
 }

@@ -2,12 +2,24 @@
 // delivers cancellation through heartbeats), sleep with the activity's cancellable sleep, and keep
 // the deadline in the heartbeat details so an attempt resumed after a worker crash keeps the
 // original deadline instead of starting a fresh one.
-import { activityInfo, heartbeat, sleep } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, heartbeat, sleep } from '@temporalio/activity';
+import { CancelledFailure } from '@temporalio/common';
 
 /** Heartbeat details of the previous attempt of this activity, if they look like `T`. */
 export function resumedDetails<T extends object>(isT: (v: object) => boolean): T | undefined {
   const d: unknown = activityInfo().heartbeatDetails;
   return d !== null && typeof d === 'object' && isT(d) ? (d as T) : undefined;
+}
+
+/**
+ * Throws the activity's cancellation once Temporal has delivered it (through a heartbeat). Call it
+ * before each change an activity makes: a cancelled activity must not write any more, and the
+ * workflow waits for it to end before compensating (cancellationType WAIT_CANCELLATION_COMPLETED).
+ */
+export function throwIfCancelled(): void {
+  const signal = cancellationSignal();
+  if (!signal.aborted) return;
+  throw signal.reason instanceof CancelledFailure ? signal.reason : new CancelledFailure('activity cancelled');
 }
 
 export type Poll<T, P> = { done: true; value: T } | { done: false; progress: P };
@@ -27,6 +39,7 @@ export interface PollOptions<T, P> {
 export async function pollUntil<T, P>(o: PollOptions<T, P>): Promise<T> {
   let last: P | undefined;
   for (;;) {
+    throwIfCancelled();
     const r = await o.check();
     if (r.done) return r.value;
     last = r.progress;

@@ -63,6 +63,8 @@ export interface RunbookConfig {
   approvers: readonly string[];
   fourEyes: boolean;
   gateExpiryMs: number;
+  /** Called with each entry this runbook adds to its audit trail (a namespace tells its run). */
+  onAudit?: (entry: AuditEntry) => void;
 }
 
 /** Thrown through the workflow when the run must roll back (a rejected or expired gate, a decision). */
@@ -266,13 +268,19 @@ export class Runbook {
 
   audit(by: string, action: string, accepted: boolean, reason: string | undefined, via: AuditEntry['via']): AuditEntry {
     const entry: AuditEntry = { at: nowIso(), by, action, accepted, via, ...(reason ? { reason } : {}) };
+    this.appendAudit(entry);
+    this.config.onAudit?.(entry);
+    return entry;
+  }
+
+  /** Add an entry recorded elsewhere (a namespace's decision, with its time) to this trail. */
+  appendAudit(entry: AuditEntry): void {
     this.state.audit.push(entry);
     // Keep the state bounded for very long runs: the oldest refusals go first, decisions stay.
     if (this.state.audit.length > MAX_AUDIT) {
       const idx = this.state.audit.findIndex((a) => !a.accepted);
       this.state.audit.splice(idx >= 0 ? idx : 0, 1);
     }
-    return entry;
   }
 
   // ---- the forward path ----
@@ -335,6 +343,7 @@ export class Runbook {
     for (;;) {
       rec.state = 'running';
       rec.attempts += 1;
+      delete rec.skippedBy;
       rec.startedAt ??= nowIso();
       this.state.currentStep = id;
       try {
@@ -362,6 +371,7 @@ export class Runbook {
           case 'skip':
             rec.state = 'skipped';
             rec.endedAt = nowIso();
+            rec.skippedBy = { by: decision.by, at: rec.endedAt, ...(decision.reason ? { reason: decision.reason } : {}) };
             this.state.currentStep = null;
             return { skipped: true };
           case 'rollback':
