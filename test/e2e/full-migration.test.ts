@@ -60,6 +60,10 @@ describe('full migration of the field-report cluster through the CLI', () => {
     for (const step of ['preflight', 'backup', 'gateway-stable', 'dns-switch', 'dns-verify', 'dns-ttl', 'verify-mesh', 'decommission']) {
       expect(s.steps.find((x) => x.id === step)?.state, `step ${step}`).toBe('succeeded');
     }
+    // The decommission gate said what happens to istiod-default-validator and what stays behind.
+    const decommissionGate = s.gates.find((g) => g.id === 'decommission')!.summary.details.join('\n');
+    expect(decommissionGate).toMatch(/repoint ValidatingWebhookConfiguration\/istiod-default-validator from istiod.istio-system.svc\/validate to the target istiod istiod-istio-1-16-5.istio-1-16-5.svc\/validate/);
+    expect(decommissionGate).toMatch(/leaves behind: .*istio-validator-istio-system.*HorizontalPodAutoscaler.*istio-ca-secret/);
 
     // ---- every namespace on the target revision, with SYNCED proxies ----
     const proxies = await twinProxies(twin);
@@ -111,6 +115,17 @@ describe('full migration of the field-report cluster through the CLI', () => {
     // istio-system itself, its mesh config, and the Istio config objects stay.
     expect(names(await kubeList(twin, '/api/v1/namespaces')).includes('istio-system')).toBe(true);
     expect(names(await kubeList(twin, '/apis/networking.istio.io/v1beta1/namespaces/istio-system/gateways'))).toEqual(['y7test-gateway']);
+    // istiod-default-validator (every Istio object, fail-closed) now calls the target istiod: Istio
+    // config writes still work with the source istiod gone.
+    const validator = (await kubeList(twin, '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations')).find((v) => v.metadata.name === 'istiod-default-validator') as unknown as { metadata: { labels: Record<string, string> }; webhooks: { clientConfig: { service?: { name: string; namespace: string } } }[] };
+    expect(validator.metadata.labels['istio.io/rev']).toBe(TARGET_REV);
+    expect(validator.webhooks.map((w) => w.clientConfig.service)).toEqual([{ name: `istiod-${TARGET_REV}`, namespace: TARGET_REV, path: '/validate', port: 443 }]);
+    const write = await fetch(`${twin.apiUrl}/apis/networking.istio.io/v1beta1/namespaces/orders/virtualservices`, {
+      method: 'POST',
+      headers: { Authorization: 'Bearer meshmove-twin', 'Content-Type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'networking.istio.io/v1beta1', kind: 'VirtualService', metadata: { name: 'after-decommission', namespace: 'orders' }, spec: { hosts: ['after.y7test.com'], http: [{ route: [{ destination: { host: 'orders.orders.svc.cluster.local' } }] }] } }),
+    });
+    expect(write.status, await write.text()).toBe(201);
     // Every delete the run sent: the five source objects, and the probe Jobs meshmove itself created
     // to run the cross-namespace probes (cleaned up after reading their result).
     const deletes = Object.keys((await twinCounters(twin)).byObject).filter((k) => k.startsWith('delete '));
