@@ -11,7 +11,7 @@
 # committed. Each component is cached in ${XDG_CACHE_HOME:-$HOME/.cache}/meshmove/lab/<component>-<version>/
 # (meshmove's own Go programs under the hash of lab/go/), and the printed directory links them all, so a
 # second run is instant and a change to lab/go/ rebuilds only those programs.
-# A cold build takes about 10-15 minutes on 2 cores and about 7 GB of Go build cache.
+# A cold build takes 10-20 minutes on 2 cores and several GB of Go build cache.
 #
 # Environment: MESHMOVE_LAB_BIN=DIR uses DIR as it is (must hold every binary).
 # Progress goes to stderr; only the directory to stdout. Exit 1 with the fix when it cannot.
