@@ -52,3 +52,17 @@ function safeUserName(): string | undefined {
     return undefined;
   }
 }
+
+/** Runs until SIGINT or SIGTERM, then awaits `close` once (a second signal during it is ignored). */
+export function untilInterrupted(close: () => Promise<void>): Promise<void> {
+  return new Promise<void>((done) => {
+    let closing = false;
+    const stop = (): void => {
+      if (closing) return;
+      closing = true;
+      void close().then(done, done);
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+}

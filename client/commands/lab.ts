@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { applyNamespaces, FIELD_REPORT_NAMESPACES, KUBERNETES_VERSION, startLab, writeWorkerKubeconfig } from '../../lab/index.js';
-import { CliError, ExitCode, emit } from '../cli-kit.js';
+import { CliError, ExitCode, emit, untilInterrupted } from '../cli-kit.js';
 
 interface UpOptions {
   dir?: string;
@@ -55,15 +55,6 @@ export function registerLabCommands(program: Command): void {
         await l.stop();
         throw err;
       }
-      await new Promise<void>((done) => {
-        let closing = false;
-        const stop = (): void => {
-          if (closing) return;
-          closing = true;
-          void l.stop().then(done, done);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await untilInterrupted(() => l.stop());
     });
 }

@@ -6,7 +6,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import { generateScenarioYaml } from '../../scripts/gen-twin-scenario.js';
 import { startTwin, TwinStateError, WORKER_USER, writeKubeconfigAs, type Twin, type TwinOverrides } from '../../twin/index.js';
 import { loadScenario, ScenarioError } from '../../twin/scenario.js';
-import { CliError, ExitCode, emit } from '../cli-kit.js';
+import { CliError, ExitCode, emit, untilInterrupted } from '../cli-kit.js';
 
 function portArg(v: string): number {
   const n = Number(v);
@@ -131,16 +131,7 @@ export function registerTwinCommands(program: Command): void {
       emit(opts, { ...twinSummary(t), ...(restricted ? { rbac: restricted } : {}) }, () => human(t) + (restricted
         ? `\n  as ${restricted.user} (RBAC of ${opts.rbac}): kubeconfig ${restricted.kubeconfig}`
         : ''));
-      await new Promise<void>((done) => {
-        let closing = false;
-        const stop = (): void => {
-          if (closing) return;
-          closing = true;
-          void t.close().then(done, done);
-        };
-        process.once('SIGINT', stop);
-        process.once('SIGTERM', stop);
-      });
+      await untilInterrupted(() => t.close());
     });
 
   twin
