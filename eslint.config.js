@@ -17,6 +17,27 @@ export default tseslint.config(
     },
   },
   {
+    // The twin is the referee of meshmove's rehearsals: it reproduces the behaviour of kube-apiserver
+    // and istiod that test/lab/twin-vs-real.test.ts and test/lab/apiserver-vs-twin.test.ts pin, and
+    // never decides with the product's own functions (a wrong rule in mesh/ would be copied into the
+    // simulator and every end-to-end test would still pass). Istio's label, annotation, ConfigMap
+    // and port names stay shared: they are Istio's API, spelled once, and pinned by the lab tests.
+    files: ['twin/**/*.ts'],
+    rules: {
+      'no-restricted-imports': ['error', {
+        patterns: [
+          { group: ['**/mesh/*', '!**/mesh/naming.js'], message: "The twin must not decide with the product's mesh/ functions: implement Istio's or Kubernetes' behaviour in twin/ (pinned by test/lab)." },
+          {
+            group: ['**/mesh/naming.js'],
+            allowImportNames: ['IstioLabel', 'IstioAnnotation', 'CA_ROOT_CONFIGMAP', 'CA_ROOT_CERT_KEY', 'MESH_CONFIG_KEY', 'IstiodPort'],
+            message: "Only Istio's well-known names (labels, annotations, ConfigMap keys, ports) may come from mesh/naming.ts; object names a chart renders are decided in twin/istio/chart.ts.",
+          },
+          { group: ['**/activities', '**/activities/**', '**/workflows', '**/workflows/**', '**/plan', '**/plan/**', '**/client/**', '**/worker/**'], message: 'The twin is a cluster: it must not import the product.' },
+        ],
+      }],
+    },
+  },
+  {
     // Workflow code runs in Temporal's deterministic sandbox and is replayed: no I/O, no Node
     // builtins, no value imports of activities, clients or the Kubernetes library. Activity types
     // are imported with `import type` and called through proxyActivities.

@@ -1,9 +1,8 @@
 // The field-report plan, loaded for comparison with the field-report scenario.
-import { readFile } from 'node:fs/promises';
-import { parse } from 'yaml';
-import { planSchema, type Plan } from '../../plan/schema.js';
+import { fileURLToPath } from 'node:url';
+import { loadPlan } from '../../plan/load.js';
+import type { Plan } from '../../plan/schema.js';
 
 export async function loadPlanFile(): Promise<Plan> {
-  const text = await readFile(new URL('../../examples/plans/field-report.yaml', import.meta.url), 'utf8');
-  return planSchema.parse(parse(text));
+  return (await loadPlan(fileURLToPath(new URL('../../examples/plans/field-report.yaml', import.meta.url)))).plan;
 }

@@ -8,7 +8,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import { randomUUID } from 'node:crypto';
-import { selectorMatches, type LabelSelector } from '../../mesh/labels.js';
+import { labelSelectorMatches, type LabelSelector } from './label-selector.js';
 import type { RequestCounters } from './counters.js';
 import { ApiError, Errors } from './errors.js';
 import { jsonPatch } from './patch.js';
@@ -27,6 +27,7 @@ export interface AdmissionAttributes {
   namespace: string;
   object: KubeObject;
   oldObject?: KubeObject | undefined;
+  dryRun?: boolean | undefined;
 }
 
 interface Rule { operations?: string[]; apiGroups?: string[]; apiVersions?: string[]; resources?: string[]; scope?: string }
@@ -76,9 +77,9 @@ export class Admission {
   private matches(w: Webhook, a: AdmissionAttributes, nsLabels: Record<string, string> | undefined): boolean {
     if (!(w.rules ?? []).some((r) => ruleMatches(r, a))) return false;
     // The namespaceSelector applies to namespaced objects (and to namespaces themselves).
-    if (nsLabels !== undefined && !selectorMatches(w.namespaceSelector ?? {}, nsLabels)) return false;
-    return selectorMatches(w.objectSelector ?? {}, a.object.metadata.labels ?? {})
-      || (a.oldObject !== undefined && selectorMatches(w.objectSelector ?? {}, a.oldObject.metadata.labels ?? {}));
+    if (nsLabels !== undefined && !labelSelectorMatches(w.namespaceSelector ?? {}, nsLabels)) return false;
+    return labelSelectorMatches(w.objectSelector ?? {}, a.object.metadata.labels ?? {})
+      || (a.oldObject !== undefined && labelSelectorMatches(w.objectSelector ?? {}, a.oldObject.metadata.labels ?? {}));
   }
 
   /** Runs every matching mutating webhook in order; returns the mutated object or throws the rejection. */
@@ -122,9 +123,10 @@ export class Admission {
       request: {
         uid, kind: gvk, resource: gvr, requestKind: gvk, requestResource: gvr,
         ...(a.subresource ? { subResource: a.subresource, requestSubResource: a.subresource } : {}),
-        name: a.object.metadata.name ?? '', namespace: a.namespace, operation: a.operation,
+        // AdmissionRequest's name and namespace are omitempty: no name before generateName is resolved.
+        ...(a.object.metadata.name ? { name: a.object.metadata.name } : {}), ...(a.namespace ? { namespace: a.namespace } : {}), operation: a.operation,
         userInfo: { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] },
-        object: a.object, oldObject: a.oldObject ?? null, dryRun: false,
+        object: a.object, oldObject: a.oldObject ?? null, dryRun: a.dryRun === true,
         options: { kind: a.operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' },
       },
     };
@@ -146,11 +148,16 @@ export class Admission {
       throw Errors.internal(full);
     }
     if (response.allowed !== true) {
+      // webhookerrors.ToStatusErr: the webhook's own Status, its code raised to at least 400, its
+      // message (else reason) after "admission webhook ... denied the request".
       const st = isPlainObject(response.status) ? response.status : {};
-      const msg = typeof st.message === 'string' && st.message ? `: ${st.message}` : '';
-      record('denied', String(st.message ?? ''));
-      const code = typeof st.code === 'number' && st.code > 0 ? st.code : 403;
-      throw new ApiError(code, typeof st.reason === 'string' && st.reason ? st.reason : 'Forbidden', `admission webhook "${w.name}" denied the request${msg}`, {});
+      const message = typeof st.message === 'string' ? st.message : '';
+      const reason = typeof st.reason === 'string' ? st.reason : '';
+      record('denied', message);
+      const code = typeof st.code === 'number' && st.code >= 400 ? st.code : 400;
+      const deniedBy = `admission webhook "${w.name}" denied the request`;
+      const text = message ? `${deniedBy}: ${message}` : reason ? `${deniedBy}: ${reason}` : `${deniedBy} without explanation`;
+      throw new ApiError(code, reason, text, isPlainObject(st.details) ? st.details as never : undefined);
     }
     if (!mutating || typeof response.patch !== 'string' || response.patch === '') { record('allowed'); return a.object; }
     if (response.patchType !== 'JSONPatch') {
@@ -163,7 +170,7 @@ export class Admission {
       record('patched');
       return patched;
     } catch (e) {
-      const msg = e instanceof Error ? e.message : String(e);
+      const msg = e instanceof ApiError && e.why ? e.why : e instanceof Error ? e.message : String(e);
       record('error-rejected', msg);
       throw Errors.internal(`JSON Patch from webhook "${w.name}" could not be applied: ${msg}`);
     }

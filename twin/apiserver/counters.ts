@@ -19,6 +19,8 @@ export interface CountersSnapshot {
   byVerbResource: Record<string, number>;
   /** Mutating verbs only: `patch namespaces/demo-a`, `patch apps/deployments/demo-a/web`. */
   byObject: Record<string, number>;
+  /** Per user (the token's user; `admin` for the twin's own components and admin kubeconfigs): `verb resource` counts. */
+  byUser: Record<string, Record<string, number>>;
   /**
    * Mutating requests that changed what is stored, by object (same keys as byObject; creates keyed
    * by the created object). A write that changes nothing keeps the resourceVersion and is not
@@ -43,15 +45,21 @@ export class RequestCounters {
   private faultedTotal = 0;
   private byVerbResource = new Map<string, number>();
   private byObject = new Map<string, number>();
+  private byUser = new Map<string, Map<string, number>>();
   private applied = new Map<string, number>();
   private faulted = new Map<string, number>();
   private webhooks = new Map<string, number>();
   private webhookCalls: WebhookCall[] = [];
 
   /** resourcePath: `pods`, `apps/deployments`, `pods/status`; objectPath: `demo-a/web` or `demo-a`. */
-  record(verb: string, resourcePath: string, objectPath?: string): void {
+  record(verb: string, resourcePath: string, objectPath?: string, user?: string): void {
     this.total++;
     bump(this.byVerbResource, `${verb} ${resourcePath}`);
+    if (user !== undefined) {
+      let m = this.byUser.get(user);
+      if (!m) this.byUser.set(user, (m = new Map()));
+      bump(m, `${verb} ${resourcePath}`);
+    }
     if (objectPath !== undefined && MUTATING.has(verb)) bump(this.byObject, `${verb} ${resourcePath}/${objectPath}`);
   }
 
@@ -80,6 +88,7 @@ export class RequestCounters {
       total: this.total,
       byVerbResource: Object.fromEntries(this.byVerbResource),
       byObject: Object.fromEntries(this.byObject),
+      byUser: Object.fromEntries([...this.byUser].map(([u, m]) => [u, Object.fromEntries(m)])),
       applied: Object.fromEntries(this.applied),
       faulted: Object.fromEntries(this.faulted),
       faultedTotal: this.faultedTotal,
@@ -93,6 +102,7 @@ export class RequestCounters {
     this.faultedTotal = 0;
     this.byVerbResource.clear();
     this.byObject.clear();
+    this.byUser.clear();
     this.applied.clear();
     this.faulted.clear();
     this.webhooks.clear();

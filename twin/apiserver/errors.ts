@@ -7,13 +7,14 @@ export interface Status {
 }
 
 export class ApiError extends Error {
-  constructor(readonly code: number, readonly reason: string, message: string, readonly details?: StatusDetails, readonly headers: Record<string, string> = {}) {
+  /** `why`: what the twin knows but kube-apiserver does not say (for logs; not in the Status). */
+  constructor(readonly code: number, readonly reason: string, message: string, readonly details?: StatusDetails, readonly headers: Record<string, string> = {}, readonly why?: string) {
     super(message);
   }
 
   toStatus(): Status {
     // Field order as the real apiserver writes it.
-    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, reason: this.reason, ...(this.details ? { details: this.details } : {}), code: this.code };
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, ...(this.reason ? { reason: this.reason } : {}), ...(this.details ? { details: this.details } : {}), code: this.code };
   }
 }
 
@@ -23,7 +24,7 @@ export function qualifiedResource(group: string, resource: string): string {
 }
 
 function details(group: string, resource: string, name: string): StatusDetails {
-  const d: StatusDetails = { name, kind: resource };
+  const d: StatusDetails = { ...(name ? { name } : {}), kind: resource };
   if (group) d.group = group;
   return d;
 }
@@ -41,6 +42,10 @@ export const Errors = {
   conflict(group: string, resource: string, name: string, why = 'the object has been modified; please apply your changes to the latest version and try again'): ApiError {
     return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(group, resource)} "${name}": ${why}`, details(group, resource, name));
   },
+  /** A 409 whose subject is the Kind (`ConfigMap "x"`), as storage preconditions report it. */
+  conflictOnKind(group: string, kind: string, name: string, why: string): ApiError {
+    return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${group ? `${kind}.${group}` : kind} "${name}": ${why}`, details(group, kind, name));
+  },
   badRequest(message: string): ApiError {
     return new ApiError(400, 'BadRequest', message);
   },
@@ -48,7 +53,8 @@ export const Errors = {
     return new ApiError(405, 'MethodNotAllowed', message, {});
   },
   unsupportedMediaType(_contentType: string, accepted: string[]): ApiError {
-    return new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`, {});
+    // negotiation.errUnsupportedMediaType: a Status without details.
+    return new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
   },
   internal(message: string): ApiError {
     return new ApiError(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] });
@@ -70,11 +76,11 @@ export const Errors = {
   unauthorized(): ApiError {
     return new ApiError(401, 'Unauthorized', 'Unauthorized', {});
   },
+  /** apierrors.NewInvalid: `Kind.group "name" is invalid: <errors>`, an aggregate deduplicated as utilerrors does. */
   invalid(group: string, kind: string, name: string, causes: FieldError[]): ApiError {
-    const msgs = causes.map((c) => `${c.field}: ${c.message}`);
-    const message = `${kind} "${name}" is invalid: ${msgs.length === 1 ? msgs[0]! : `[${msgs.join(', ')}]`}`;
-    const d: StatusDetails = { name, kind, causes: causes.map((c) => ({ reason: c.reason, message: c.message, field: c.field })) };
-    if (group) d.group = group;
+    const msgs = [...new Set(causes.map((c) => `${c.field}: ${c.message}`))];
+    const message = `${group ? `${kind}.${group}` : kind} "${name}" is invalid: ${msgs.length === 1 ? msgs[0]! : `[${msgs.join(', ')}]`}`;
+    const d: StatusDetails = { ...(name ? { name } : {}), ...(group ? { group } : {}), kind, causes: causes.map((c) => ({ reason: c.reason, message: c.message, field: c.field })) };
     return new ApiError(422, 'Invalid', message, d);
   },
 };

@@ -4,11 +4,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parse as parseYaml } from 'yaml';
 import type { Logger } from '../../logging/logger.js';
-import { parseSelectorString } from '../../mesh/labels.js';
 import type { RequestCounters } from './counters.js';
 import { apiGroup, apiGroupList, apiResourceList, apiVersions, KUBE_VERSION } from './discovery.js';
 import { ApiError, Errors } from './errors.js';
 import { FaultConfigSchema, type FaultController } from './faults.js';
+import { parseLabelSelector } from './label-selector.js';
 import type { PodLogs } from './logs.js';
 import { PATCH_TYPES, type ApiCore, type DeleteOptions } from './operations.js';
 import type { Authorization, RequestAttributes } from './rbac.js';
@@ -124,7 +124,8 @@ export class HttpApi {
     const denied = this.d.auth.check(req.headers.authorization, a, verbs);
     if (!denied) return;
     if (denied.code === 401) throw Errors.unauthorized();
-    throw Errors.forbidden(a.group, a.subresource ? `${a.resource}/${a.subresource}` : a.resource, a.name ?? '', denied.message);
+    // NewForbidden names the resource without its subresource; the reason names both.
+    throw Errors.forbidden(a.group, a.resource, a.name ?? '', denied.message);
   }
 
   private verbOf(method: string, r: ResourceRoute, q: URLSearchParams): Verb | undefined {
@@ -174,7 +175,9 @@ export class HttpApi {
       const r = route.route;
       const verb = this.verbOf(method, r, url.searchParams);
       if (!verb) throw Errors.methodNotAllowed();
-      this.authorize(req, { verb, group: r.def.group, resource: r.def.resource, subresource: r.subresource, namespace: r.namespace, name: r.name });
+      // RequestInfo: a request for a namespace object is in that namespace (RoleBindings there apply).
+      const inNamespace = r.def.group === '' && r.def.resource === 'namespaces' && r.name !== undefined ? r.name : r.namespace;
+      this.authorize(req, { verb, group: r.def.group, resource: r.def.resource, subresource: r.subresource, namespace: inNamespace, name: r.name });
       const resourcePath = resourcePathOf(r);
       const fault = this.d.faults.decide({ verb, group: r.def.group, resource: r.def.resource, subresource: r.subresource, namespace: r.namespace, name: r.name });
       if (fault) {
@@ -186,7 +189,7 @@ export class HttpApi {
           loseResponse(res);
         }
       }
-      this.d.counters.record(verb, resourcePath, r.name === undefined ? undefined : objectPathOf(r.namespace, r.name));
+      this.d.counters.record(verb, resourcePath, r.name === undefined ? undefined : objectPathOf(r.namespace, r.name), this.d.auth.userOf(req.headers.authorization));
       const body = method === 'GET' ? Buffer.alloc(0) : await readBody(req);
       await this.dispatch(req, res, verb, r, url.searchParams, body);
     } catch (e) {
@@ -200,7 +203,7 @@ export class HttpApi {
     const ns = r.namespace ?? '';
     const dryRun = q.getAll('dryRun').includes('All');
     if (q.getAll('dryRun').some((v) => v !== 'All')) throw Errors.badRequest(`Invalid dry run value: ${q.getAll('dryRun').join(',')}`);
-    const writeOpts = { dryRun, fieldManager: q.get('fieldManager') ?? undefined };
+    const writeOpts = { dryRun, fieldManager: q.get('fieldManager') ?? undefined, force: q.get('force') === 'true' };
     const sub = r.subresource;
     if (sub === 'proxy') return this.proxy(req, res, r, q, body);
     if (sub === 'log') return this.podLog(res, r, q);
@@ -221,7 +224,7 @@ export class HttpApi {
       case 'watch': {
         const fieldSel = q.get('fieldSelector') ?? (r.name ? `metadata.name=${r.name}` : '');
         let labelReqs;
-        try { labelReqs = parseSelectorString(q.get('labelSelector') ?? ''); } catch (e) { throw Errors.badRequest((e as Error).message); }
+        try { labelReqs = parseLabelSelector(q.get('labelSelector') ?? ''); } catch (e) { throw Errors.badRequest((e as Error).message); }
         this.d.watches.serve(req, res, {
           def: r.def, version: r.version, namespace: r.namespace, labelReqs, fieldReqs: parseFieldSelector(r.def, fieldSel),
           resourceVersion: q.get('resourceVersion') ?? undefined, timeoutSeconds: q.has('timeoutSeconds') ? Number(q.get('timeoutSeconds')) : undefined,
@@ -395,7 +398,7 @@ export class HttpApi {
         reject(statusFault(fault.status, fault.retryAfterSeconds ?? 1, r));
         return;
       }
-      this.d.counters.record('create', 'pods/portforward', `${r.namespace ?? ''}/${r.name ?? ''}`);
+      this.d.counters.record('create', 'pods/portforward', `${r.namespace ?? ''}/${r.name ?? ''}`, this.d.auth.userOf(req.headers.authorization));
       const pod = this.d.core.get(r.def, r.namespace ?? '', r.name!).obj;
       if ((pod.status as { phase?: string } | undefined)?.phase !== 'Running') { reject(Errors.badRequest(`pod ${r.name!} is not running`)); return; }
       const ports = url.searchParams.getAll('ports').flatMap((p) => p.split(',')).map((p) => Number(p));

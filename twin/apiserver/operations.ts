@@ -2,10 +2,11 @@
 // controller-manager, go through admission and validation but not through HTTP, faults or counters).
 import { randomUUID } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import { parseSelectorString, requirementsMatch } from '../../mesh/labels.js';
 import type { Admission } from './admission.js';
 import { ApiError, Errors, FieldErrors, type Status } from './errors.js';
-import { jsonPatch, mergePatch, strategicMerge } from './patch.js';
+import { applyOwnership } from './field-manager.js';
+import { matchesAll, parseLabelSelector } from './label-selector.js';
+import { goJsonType, jsonPatch, mergePatch, strategicMerge } from './patch.js';
 import { apiVersionOf, builtinResources, type ResourceDef, type ResourceRegistry } from './resources.js';
 import { fieldsMatch, parseFieldSelector } from './selectors.js';
 import type { Store, Stored } from './storage.js';
@@ -21,7 +22,7 @@ export const PATCH_TYPES = {
 
 export interface ListOptions { labelSelector?: string | undefined; fieldSelector?: string | undefined }
 export interface DeleteOptions { preconditions?: { uid?: string; resourceVersion?: string }; propagationPolicy?: string; dryRun?: boolean }
-export interface WriteOptions { dryRun?: boolean; fieldManager?: string | undefined }
+export interface WriteOptions { dryRun?: boolean; fieldManager?: string | undefined; force?: boolean | undefined; /** Set by apply: the ownership to store. */ managedFields?: unknown[] | undefined }
 
 function dryRunResult(o: KubeObject): Stored {
   return { obj: o, json: JSON.stringify(o), rv: Number(o.metadata.resourceVersion ?? 0) };
@@ -43,7 +44,10 @@ function specPart(o: KubeObject): string {
 }
 
 function sameContent(a: KubeObject, b: KubeObject): boolean {
-  const strip = (o: KubeObject): string => JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined, managedFields: undefined } });
+  // A change of ownership alone is a write; a new timestamp on the same ownership is not.
+  const owners = (o: KubeObject): unknown => (o.metadata.managedFields as Array<{ manager?: string; operation?: string; fieldsV1?: unknown }> | undefined)
+    ?.map((e) => [e.manager, e.operation, e.fieldsV1]);
+  const strip = (o: KubeObject): string => JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined, managedFields: owners(o) } });
   return strip(a) === strip(b);
 }
 
@@ -85,13 +89,13 @@ export class ApiCore {
   list(def: ResourceDef, namespace: string | undefined, opts: ListOptions = {}): Stored[] {
     let labelReqs;
     try {
-      labelReqs = opts.labelSelector ? parseSelectorString(opts.labelSelector) : [];
+      labelReqs = opts.labelSelector ? parseLabelSelector(opts.labelSelector) : [];
     } catch (e) {
-      throw Errors.badRequest(`unable to parse requirement: ${(e as Error).message}`);
+      throw Errors.badRequest((e as Error).message);
     }
     const fieldReqs = opts.fieldSelector ? parseFieldSelector(def, opts.fieldSelector) : [];
     let items = this.store.list(def, namespace);
-    if (labelReqs.length) items = items.filter((s) => requirementsMatch(labelReqs, s.obj.metadata.labels));
+    if (labelReqs.length) items = items.filter((s) => matchesAll(labelReqs, s.obj.metadata.labels));
     if (fieldReqs.length) items = items.filter((s) => fieldsMatch(def, fieldReqs, s.obj));
     return items;
   }
@@ -132,11 +136,12 @@ export class ApiCore {
     m.creationTimestamp = this.now();
     delete m.deletionTimestamp;
     delete m.managedFields;
+    if (opts.managedFields) m.managedFields = opts.managedFields;
     if (def.tracksGeneration) m.generation = 1;
     else delete m.generation;
     if (def.subresources.includes('status')) delete o.status;
     defaultObject(def, o);
-    let admitted = await this.admission.admit({ operation: 'CREATE', def, version, namespace, object: o });
+    let admitted = await this.admission.admit({ operation: 'CREATE', def, version, namespace, object: o, dryRun: opts.dryRun === true });
     // A webhook's result is decoded again (it may have changed apiVersion/kind or metadata).
     if (admitted !== o) admitted = this.decode(def, version, admitted);
     if (!admitted.metadata.name && admitted.metadata.generateName) {
@@ -152,7 +157,7 @@ export class ApiCore {
     const errs = validateObject(def, admitted);
     if (errs.length) throw Errors.invalid(def.group, def.kind, admitted.metadata.name ?? '', errs);
     if (this.store.get(def, namespace, admitted.metadata.name!)) throw Errors.alreadyExists(def.group, def.resource, admitted.metadata.name!);
-    await this.admission.validate({ operation: 'CREATE', def, version, namespace, object: admitted });
+    await this.admission.validate({ operation: 'CREATE', def, version, namespace, object: admitted, dryRun: opts.dryRun === true });
     this.beforeStore(def, admitted);
     if (opts.dryRun) return dryRunResult(admitted);
     const stored = this.store.put(def, admitted);
@@ -196,13 +201,13 @@ export class ApiCore {
     defaultObject(def, next);
     if (def.tracksGeneration && subresource === undefined && specPart(next) !== specPart(prev)) m.generation = (pm.generation ?? 1) + 1;
     if (subresource === undefined) {
-      const admitted = await this.admission.admit({ operation: 'UPDATE', def, version, namespace: pm.namespace ?? '', object: next, oldObject: prev });
+      const admitted = await this.admission.admit({ operation: 'UPDATE', def, version, namespace: pm.namespace ?? '', object: next, oldObject: prev, dryRun: opts.dryRun === true });
       if (admitted !== next) next = this.decode(def, version, admitted);
     }
     const errs = validateObject(def, next, { old: prev });
     if (errs.length) throw Errors.invalid(def.group, def.kind, pm.name!, errs);
     // As in kube-apiserver, validating webhooks see an update even when it turns out to change nothing.
-    await this.admission.validate({ operation: 'UPDATE', def, version, subresource, namespace: pm.namespace ?? '', object: next, oldObject: prev });
+    await this.admission.validate({ operation: 'UPDATE', def, version, subresource, namespace: pm.namespace ?? '', object: next, oldObject: prev, dryRun: opts.dryRun === true });
     // A write that changes nothing keeps the resourceVersion and emits no watch event.
     if (sameContent(next, prev)) return old;
     if (opts.dryRun) return dryRunResult(next);
@@ -220,20 +225,25 @@ export class ApiCore {
   async patch(def: ResourceDef, version: string, namespace: string, name: string, contentType: string, body: Buffer, subresource?: string, opts: WriteOptions = {}): Promise<{ stored: Stored; created: boolean }> {
     const type = contentType.split(';')[0]!.trim().toLowerCase();
     const accepted = def.custom ? [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply] : [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply, PATCH_TYPES.strategic];
-    if (!(accepted as string[]).includes(type)) throw Errors.unsupportedMediaType(type, accepted);
+    if (!(accepted as string[]).includes(type)) {
+      // Built-in kinds: go-restful's route refuses the content type before the patch handler runs.
+      if (!def.custom) throw new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
+      throw Errors.unsupportedMediaType(type, accepted);
+    }
     if (type === PATCH_TYPES.apply) return this.apply(def, version, namespace, name, body, subresource, opts);
     let patchDoc: unknown;
     try {
       patchDoc = JSON.parse(body.toString('utf8'));
-    } catch (e) {
-      throw Errors.badRequest(`error decoding patch: ${(e as Error).message}`);
+    } catch {
+      // validateAndTranscodePatch: json.Valid fails.
+      throw Errors.badRequest('invalid JSON patch');
     }
     const old = this.get(def, namespace, name);
     const current = this.output(def, version, old.obj);
     let patched: unknown;
     if (type === PATCH_TYPES.json) patched = jsonPatch(current, patchDoc);
     else {
-      if (!isPlainObject(patchDoc)) throw Errors.badRequest('error decoding patch: a merge patch must be a JSON object');
+      if (!isPlainObject(patchDoc)) throw Errors.badRequest(`error decoding patch: json: cannot unmarshal ${goJsonType(patchDoc)} into Go value of type map[string]interface {}`);
       patched = type === PATCH_TYPES.merge ? mergePatch(current, patchDoc) : strategicMerge(current, patchDoc);
     }
     if (!isPlainObject(patched)) throw Errors.badRequest('the patched object is not a JSON object');
@@ -246,9 +256,10 @@ export class ApiCore {
     return { stored: await this.commitUpdate(def, version, old, incoming, subresource, opts), created: false };
   }
 
-  /** Server-side apply, simplified: no field ownership; the applied config is merged (strategic for built-ins). */
+  /** Server-side apply: field ownership by appliers (field-manager.ts); the applied config is merged (strategic for built-ins). */
   private async apply(def: ResourceDef, version: string, namespace: string, name: string, body: Buffer, subresource: string | undefined, opts: WriteOptions): Promise<{ stored: Stored; created: boolean }> {
-    if (!opts.fieldManager) throw Errors.badRequest('PATCH requests with apply content type require fieldManager to be set');
+    // ValidatePatchOptions: a 422 on PatchOptions, as kube-apiserver answers it.
+    if (!opts.fieldManager) throw Errors.invalid('meta.k8s.io', 'PatchOptions', '', [FieldErrors.required('fieldManager', 'is required for apply patch')]);
     let cfg: unknown;
     try {
       cfg = parseYaml(body.toString('utf8'));
@@ -260,13 +271,16 @@ export class ApiCore {
     if (!applied.apiVersion || !applied.kind) throw Errors.badRequest('apiVersion and kind are required in an applied configuration');
     if (!isPlainObject(applied.metadata) || applied.metadata.name !== name) throw Errors.badRequest(`the name of the object (${String(applied.metadata?.name)}) does not match the name on the URL (${name})`);
     const existing = this.store.get(def, namespace, name);
+    const ownership = applyOwnership(existing?.obj, applied, opts.fieldManager, opts.force === true, apiVersionOf(def, version), this.now());
     if (!existing) {
       if (subresource) throw Errors.notFound(def.group, def.resource, name);
-      return { stored: await this.create(def, version, namespace, applied, opts), created: true };
+      return { stored: await this.create(def, version, namespace, applied, { ...opts, managedFields: ownership.managedFields }), created: true };
     }
     const current = this.output(def, version, existing.obj);
     const merged = (def.custom ? mergePatch(current, applied) : strategicMerge(current, applied)) as KubeObject;
+    ownership.prune(merged);
     merged.metadata.resourceVersion = existing.obj.metadata.resourceVersion;
+    merged.metadata.managedFields = ownership.managedFields;
     return { stored: await this.commitUpdate(def, version, existing, this.decode(def, version, merged), subresource, opts), created: false };
   }
 
@@ -274,8 +288,9 @@ export class ApiCore {
   delete(def: ResourceDef, version: string, namespace: string, name: string, opts: DeleteOptions = {}): KubeObject | Status {
     const old = this.get(def, namespace, name);
     const pre = opts.preconditions ?? {};
-    if (pre.uid && pre.uid !== old.obj.metadata.uid) throw Errors.conflict(def.group, def.resource, name, `Precondition failed: UID in precondition: ${pre.uid}, UID in object meta: ${old.obj.metadata.uid ?? ''}`);
-    if (pre.resourceVersion && pre.resourceVersion !== old.obj.metadata.resourceVersion) throw Errors.conflict(def.group, def.resource, name, `Precondition failed: ResourceVersion in precondition: ${pre.resourceVersion}, ResourceVersion in object meta: ${old.obj.metadata.resourceVersion ?? ''}`);
+    // The registry's deletion preconditions name the Kind, not the resource (seen on kube-apiserver).
+    if (pre.uid && pre.uid !== old.obj.metadata.uid) throw Errors.conflictOnKind(def.group, def.kind, name, `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.obj.metadata.uid ?? ''}). The object might have been deleted and then recreated`);
+    if (pre.resourceVersion && pre.resourceVersion !== old.obj.metadata.resourceVersion) throw Errors.conflictOnKind(def.group, def.kind, name, `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.obj.metadata.resourceVersion ?? ''}). The object might have been modified`);
     if (opts.dryRun) return this.output(def, version, old.obj);
     if (def.group === '' && def.resource === 'namespaces') {
       if (PROTECTED_NAMESPACES.has(name)) throw Errors.forbidden('', 'namespaces', name, 'this namespace may not be deleted');
@@ -297,7 +312,8 @@ export class ApiCore {
     if (def.deleteReturnsObject) return this.output(def, version, removed.obj);
     const details: Status['details'] = { name, kind: def.resource, uid: removed.obj.metadata.uid! };
     if (def.group) details.group = def.group;
-    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details, code: 200 } as Status;
+    // As kube-apiserver writes it: no code on a Success.
+    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Success', details } as unknown as Status;
   }
 
   /** A write by a trusted in-process component (kubelet, scheduler binding): no admission or validation. */

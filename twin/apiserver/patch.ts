@@ -6,6 +6,11 @@ import { isPlainObject, jsonClone } from './types.js';
 type Json = unknown;
 type Obj = Record<string, unknown>;
 
+/** How encoding/json names a JSON value's type in an unmarshal error. */
+export function goJsonType(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v === 'object' ? 'object' : typeof v === 'boolean' ? 'bool' : typeof v;
+}
+
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isPlainObject(patch)) return jsonClone(patch);
   const out: Obj = isPlainObject(target) ? { ...target } : {};
@@ -48,7 +53,7 @@ function strategicList(path: string[], field: string, original: unknown, patch: 
   if (MERGED_PRIMITIVE_LISTS.has(field)) {
     const out = [...orig];
     for (const p of patch) if (!out.includes(p)) out.push(p);
-    return out;
+    return serverOrder(out, patch, orig, (x) => x);
   }
   if (!key) {
     // No merge key: the list is replaced (after dropping directive entries).
@@ -61,13 +66,45 @@ function strategicList(path: string[], field: string, original: unknown, patch: 
   for (const p of patch) {
     if (!isPlainObject(p)) throw Errors.badRequest(`unable to find api field in struct for the list ${field}: expected a map`);
     const keyValue = p[key];
-    if (keyValue === undefined) throw Errors.badRequest(`map: ${JSON.stringify(p)} does not contain declared merge key: ${key}`);
+    // kube-apiserver answers this one as a bare 500 (no reason), the map printed as Go prints it.
+    if (keyValue === undefined) throw new ApiError(500, '', `map: ${goMap(p)} does not contain declared merge key: ${key}`);
     const idx = out.findIndex((o) => isPlainObject(o) && o[key] === keyValue);
     if (p.$patch === 'delete') { if (idx >= 0) out.splice(idx, 1); continue; }
     if (idx >= 0) out[idx] = strategicMerge(out[idx], p, [...path, field, '[]']);
     else out.push(strategicMerge(undefined, p, [...path, field, '[]']));
   }
+  const keyOf = (x: unknown): unknown => (isPlainObject(x) ? x[key] : undefined);
+  return serverOrder(out, patch.filter((p) => !(isPlainObject(p) && p.$patch === 'delete')), orig, keyOf);
+}
+
+/**
+ * strategicpatch's normalizeElementOrder + mergeSortedSlice: the patch's items (in patch order)
+ * and the server-only items (in server order) are merged; a server-only item goes first only when
+ * both it and the next patch item were on the server and it came earlier there. So an item new to
+ * the list lands before the server's remaining ones.
+ */
+function serverOrder(merged: unknown[], patch: unknown[], server: unknown[], keyOf: (x: unknown) => unknown): unknown[] {
+  const patchKeys = patch.map(keyOf);
+  const serverKeys = server.map(keyOf);
+  const inPatch = merged.filter((m) => patchKeys.includes(keyOf(m))).sort((a, b) => patchKeys.indexOf(keyOf(a)) - patchKeys.indexOf(keyOf(b)));
+  const serverOnly = merged.filter((m) => !patchKeys.includes(keyOf(m))).sort((a, b) => serverKeys.indexOf(keyOf(a)) - serverKeys.indexOf(keyOf(b)));
+  const out: unknown[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < serverOnly.length || j < inPatch.length) {
+    if (j >= inPatch.length) { out.push(serverOnly[i++]); continue; }
+    if (i >= serverOnly.length) { out.push(inPatch[j++]); continue; }
+    const li = serverKeys.indexOf(keyOf(serverOnly[i]));
+    const ri = serverKeys.indexOf(keyOf(inPatch[j]));
+    if (li >= 0 && ri >= 0 && li < ri) out.push(serverOnly[i++]);
+    else out.push(inPatch[j++]);
+  }
   return out;
+}
+
+/** fmt's %v of a map[string]interface{}: `map[a:1 b:x]`, keys sorted. */
+function goMap(m: Record<string, unknown>): string {
+  return `map[${Object.keys(m).sort().map((k) => `${k}:${typeof m[k] === 'object' && m[k] !== null ? JSON.stringify(m[k]) : String(m[k])}`).join(' ')}]`;
 }
 
 export function strategicMerge(original: unknown, patch: unknown, path: string[] = []): unknown {
@@ -105,13 +142,15 @@ interface Operation { op: string; path: string; value?: unknown; from?: string }
 
 function parsePointer(p: string): string[] {
   if (p === '') return [];
-  if (!p.startsWith('/')) throw Errors.badRequest(`invalid JSON pointer "${p}"`);
+  if (!p.startsWith('/')) throw invalidPatch(`invalid JSON pointer "${p}"`);
   return p.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function invalidPatch(message: string): ApiError {
-  // jsonpatch Apply errors surface as 422 from the apiserver.
-  return new ApiError(422, 'Invalid', message);
+/** Why an operation did not apply (the apiserver does not say: see jsonPatch). */
+class PatchOperationError extends Error {}
+
+function invalidPatch(message: string): Error {
+  return new PatchOperationError(message);
 }
 
 function resolveParent(doc: unknown, tokens: string[], opPath: string): { parent: unknown; last: string } {
@@ -174,11 +213,27 @@ function deepEqual(a: unknown, b: unknown): boolean {
   return false;
 }
 
+/**
+ * RFC 6902 over a copy of `target`. A document that is not a list of operations is a 400; an
+ * operation that does not apply (a failed `test`, a missing path, an unknown op) is the 422 the
+ * apiserver answers with jsonpatch's reason dropped (NewGenericServerResponse): "the server
+ * rejected our request due to an error in our request", empty details.
+ */
 export function jsonPatch(target: unknown, ops: unknown): unknown {
-  if (!Array.isArray(ops)) throw Errors.badRequest('json: cannot unmarshal object into Go value of type jsonpatch.Patch');
-  let doc = jsonClone(target);
+  // The strict decode (fieldValidation defaults to Strict) into []handlers.jsonPatchOp fails first.
+  if (!Array.isArray(ops)) throw Errors.badRequest(`error decoding patch: json: cannot unmarshal ${goJsonType(ops)} into Go value of type []handlers.jsonPatchOp`);
+  try {
+    return applyOperations(jsonClone(target), ops);
+  } catch (e) {
+    if (!(e instanceof PatchOperationError)) throw e;
+    throw new ApiError(422, 'Invalid', 'the server rejected our request due to an error in our request', {}, {}, e.message);
+  }
+}
+
+function applyOperations(start: unknown, ops: unknown[]): unknown {
+  let doc = start;
   for (const raw of ops) {
-    if (!isPlainObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw Errors.badRequest('invalid JSON patch operation: op and path are required');
+    if (!isPlainObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw invalidPatch(`Unexpected kind: ${isPlainObject(raw) && typeof raw.op === 'string' ? raw.op : 'unknown'}`);
     const op = raw as unknown as Operation;
     switch (op.op) {
       case 'add':
@@ -213,7 +268,7 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
         break;
       }
       default:
-        throw Errors.badRequest(`Unexpected kind: ${op.op}`);
+        throw invalidPatch(`Unexpected kind: ${op.op}`);
     }
   }
   return doc;

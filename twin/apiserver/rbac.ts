@@ -124,6 +124,13 @@ export class Authorization {
     return token;
   }
 
+  /** Who sends a request with this Authorization header: the token's user, `admin` for the admin token or none, `unknown` for a token not issued here. */
+  userOf(authorizationHeader: string | undefined): string {
+    const token = /^Bearer\s+(.+)$/i.exec(authorizationHeader ?? '')?.[1]?.trim();
+    if (token === undefined || token === this.adminToken) return 'admin';
+    return this.users.get(token) ?? 'unknown';
+  }
+
   /**
    * undefined: allowed. Otherwise the status and message to answer with. Several verbs: all are
    * needed (a WebSocket port-forward is a GET that kube-apiserver also checks for `create`).

@@ -28,7 +28,9 @@ const PER_RESOURCE: Record<string, Record<string, FieldGetter>> = {
     'status.podIP': (o) => str(at(o, 'status', 'podIP')) ?? '',
     'status.nominatedNodeName': (o) => str(at(o, 'status', 'nominatedNodeName')) ?? '',
   },
-  '/namespaces': { 'status.phase': (o) => str(at(o, 'status', 'phase')) ?? '' },
+  // Namespaces: metadata.name and status.phase only (no metadata.namespace).
+  '/namespaces': { 'metadata.name': (o) => o.metadata.name, 'status.phase': (o) => str(at(o, 'status', 'phase')) ?? '' },
+  '/services': { 'spec.clusterIP': (o) => str(at(o, 'spec', 'clusterIP')) ?? '', 'spec.type': (o) => str(at(o, 'spec', 'type')) ?? '' },
   '/nodes': { 'spec.unschedulable': (o) => String(at(o, 'spec', 'unschedulable') === true) },
   '/secrets': { type: (o) => str(o.type) ?? '' },
   '/events': {
@@ -43,8 +45,21 @@ const PER_RESOURCE: Record<string, Record<string, FieldGetter>> = {
   'batch/jobs': { 'status.successful': (o) => str(at(o, 'status', 'succeeded')) ?? '0' },
 };
 
+const key = (def: ResourceDef): string => `${def.group}/${def.resource}`;
+
 export function fieldGetter(def: ResourceDef, field: string): FieldGetter | undefined {
-  return META[field] ?? PER_RESOURCE[`${def.group}/${def.resource}`]?.[field];
+  if (def.group === '' && def.resource === 'namespaces') return PER_RESOURCE['/namespaces']![field];
+  return META[field] ?? PER_RESOURCE[key(def)]?.[field];
+}
+
+/**
+ * The error for a field a resource does not select on: kinds that register their own field label
+ * conversion say "field label not supported"; the others fall back to
+ * runtime.DefaultMetaV1FieldSelectorConversion's message.
+ */
+function unsupportedField(def: ResourceDef, field: string): string {
+  if (PER_RESOURCE[key(def)]) return `field label not supported: ${field}`;
+  return `"${field}" is not a known field selector: only "metadata.name", "metadata.namespace"`;
 }
 
 /** Splits on unescaped `,`; `\,` `\=` `\\` are escapes as in fields.ParseSelector. */
@@ -81,7 +96,7 @@ export function parseFieldSelector(def: ResourceDef, s: string): FieldRequiremen
     if (!found) throw Errors.badRequest(`invalid selector: '${s}'; can't understand '${term}'`);
     const field = unescape(term.slice(0, found.idx)).trim();
     const value = unescape(term.slice(found.idx + found.op.length));
-    if (!fieldGetter(def, field)) throw Errors.badRequest(`field label not supported: ${field}`);
+    if (!fieldGetter(def, field)) throw Errors.badRequest(unsupportedField(def, field));
     reqs.push({ field, op: found.op === '!=' ? '!=' : '=', value });
   }
   return reqs;

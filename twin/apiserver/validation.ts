@@ -1,6 +1,6 @@
 // Defaulting and validation per kind, mirroring what kube-apiserver rejects (a strict subset of it):
 // object names, labels, annotations, pod specs and templates, selectors, services, webhooks.
-import { isDns1123Label, isDns1123Subdomain, isValidLabelKey, isValidLabelValue, selectorMatches, validateSelector, type LabelSelector } from '../../mesh/labels.js';
+import { isRfc1123Label, isRfc1123Subdomain, labelValueProblems, qualifiedNameProblems, labelSelectorMatches, labelSelectorProblems, type LabelSelector } from './label-selector.js';
 import { FieldErrors, type FieldError } from './errors.js';
 import type { ResourceDef } from './resources.js';
 import { isPlainObject, type KubeObject, jsonClone } from './types.js';
@@ -8,8 +8,6 @@ import { isPlainObject, type KubeObject, jsonClone } from './types.js';
 const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 const LABEL_MSG = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
 const DNS1035_MSG = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
-const LABEL_KEY_MSG = "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]') with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')";
-const LABEL_VALUE_MSG = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
 
 const isDns1035Label = (s: string): boolean => s.length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(s);
 const isIanaSvcName = (s: string): boolean => s.length <= 15 && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(s) && /[a-z]/.test(s) && !s.includes('--');
@@ -24,13 +22,13 @@ const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
 export function validateName(def: ResourceDef, name: string, field = 'metadata.name'): FieldError[] {
   switch (def.resource) {
     case 'namespaces':
-      return isDns1123Label(name) ? [] : [FieldErrors.invalid(field, name, LABEL_MSG)];
+      return isRfc1123Label(name) ? [] : [FieldErrors.invalid(field, name, LABEL_MSG)];
     case 'services':
       return isDns1035Label(name) ? [] : [FieldErrors.invalid(field, name, DNS1035_MSG)];
     case 'events':
       return /[/%]/.test(name) || name === '.' || name === '..' ? [FieldErrors.invalid(field, name, 'may not contain \'/\' or \'%\'')] : [];
     default:
-      return isDns1123Subdomain(name) ? [] : [FieldErrors.invalid(field, name, SUBDOMAIN_MSG)];
+      return isRfc1123Subdomain(name) ? [] : [FieldErrors.invalid(field, name, SUBDOMAIN_MSG)];
   }
 }
 
@@ -38,10 +36,11 @@ export function validateLabels(labels: unknown, field: string): FieldError[] {
   if (labels === undefined || labels === null) return [];
   if (!isPlainObject(labels)) return [FieldErrors.invalid(field, labels, 'must be a map of string to string')];
   const errs: FieldError[] = [];
+  // ValidateLabels: one error per problem of each key (IsQualifiedName) and value (IsValidLabelValue).
   for (const [k, v] of Object.entries(labels)) {
-    if (!isValidLabelKey(k)) errs.push(FieldErrors.invalid(field, k, LABEL_KEY_MSG));
+    for (const p of qualifiedNameProblems(k)) errs.push(FieldErrors.invalid(field, k, p));
     if (typeof v !== 'string') errs.push(FieldErrors.invalid(`${field}`, v, 'label values must be strings'));
-    else if (!isValidLabelValue(v)) errs.push(FieldErrors.invalid(field, v, LABEL_VALUE_MSG));
+    else for (const p of labelValueProblems(v)) errs.push(FieldErrors.invalid(field, v, p));
   }
   return errs;
 }
@@ -53,7 +52,7 @@ function validateAnnotations(ann: unknown, field: string): FieldError[] {
   let size = 0;
   for (const [k, v] of Object.entries(ann)) {
     // Annotation keys are qualified names with a lowercase prefix.
-    if (!isValidLabelKey(k.toLowerCase())) errs.push(FieldErrors.invalid(field, k, LABEL_KEY_MSG));
+    for (const p of qualifiedNameProblems(k.toLowerCase())) errs.push(FieldErrors.invalid(field, k, p));
     if (typeof v !== 'string') errs.push(FieldErrors.invalid(field, v, 'annotation values must be strings'));
     size += k.length + (typeof v === 'string' ? v.length : 0);
   }
@@ -85,7 +84,7 @@ function validateContainers(list: unknown, field: string, volumes: Set<string>, 
     if (!co) { errs.push(FieldErrors.invalid(f, c, 'must be an object')); return; }
     const name = co.name;
     if (typeof name !== 'string' || name === '') errs.push(FieldErrors.required(`${f}.name`));
-    else if (!isDns1123Label(name)) errs.push(FieldErrors.invalid(`${f}.name`, name, LABEL_MSG));
+    else if (!isRfc1123Label(name)) errs.push(FieldErrors.invalid(`${f}.name`, name, LABEL_MSG));
     else if (names.has(name)) errs.push(FieldErrors.duplicate(`${f}.name`, name));
     else names.add(name);
     if (typeof co.image !== 'string' || co.image.trim() === '') errs.push(FieldErrors.required(`${f}.image`));
@@ -123,7 +122,7 @@ export function validatePodSpec(spec: unknown, field: string, allowedRestart?: s
   const volumes = new Set<string>();
   arr(s.volumes).forEach((v, i) => {
     const name = obj(v)?.name;
-    if (typeof name !== 'string' || !isDns1123Label(name)) errs.push(FieldErrors.invalid(`${field}.volumes[${i}].name`, name ?? '', LABEL_MSG));
+    if (typeof name !== 'string' || !isRfc1123Label(name)) errs.push(FieldErrors.invalid(`${field}.volumes[${i}].name`, name ?? '', LABEL_MSG));
     else if (volumes.has(name)) errs.push(FieldErrors.duplicate(`${field}.volumes[${i}].name`, name));
     else volumes.add(name);
   });
@@ -149,7 +148,8 @@ function defaultContainers(list: unknown): void {
   }
 }
 
-export function defaultPodSpec(spec: unknown): void {
+/** Pod spec defaults; `pod`: also what only a Pod gets (enableServiceLinks, the ServiceAccount admission's default), not a template. */
+export function defaultPodSpec(spec: unknown, pod = false): void {
   const s = obj(spec);
   if (!s) return;
   s.restartPolicy ??= 'Always';
@@ -157,9 +157,11 @@ export function defaultPodSpec(spec: unknown): void {
   s.schedulerName ??= 'default-scheduler';
   s.terminationGracePeriodSeconds ??= 30;
   s.securityContext ??= {};
-  s.enableServiceLinks ??= true;
-  if (s.serviceAccountName === undefined && s.serviceAccount === undefined) s.serviceAccountName = 'default';
-  s.serviceAccount ??= s.serviceAccountName;
+  if (pod) {
+    s.enableServiceLinks ??= true;
+    if (s.serviceAccountName === undefined && s.serviceAccount === undefined) s.serviceAccountName = 'default';
+    s.serviceAccount ??= s.serviceAccountName;
+  }
   defaultContainers(s.containers);
   defaultContainers(s.initContainers);
 }
@@ -178,11 +180,11 @@ function validateTemplate(spec: Obj, field: string, allowedRestart: string[]): F
 function validateWorkloadSelector(spec: Obj, field: string): FieldError[] {
   const sel = spec.selector as LabelSelector | undefined;
   if (!obj(sel)) return [FieldErrors.required(`${field}.selector`)];
-  const problems = validateSelector(sel!);
+  const problems = labelSelectorProblems(sel!);
   if (problems.length) return problems.map((p) => FieldErrors.invalid(`${field}.selector`, sel, p));
   if (!sel!.matchLabels && !(sel!.matchExpressions ?? []).length) return [FieldErrors.invalid(`${field}.selector`, sel, 'empty selector is invalid for deployment')];
   const labels = obj(obj(obj(spec.template)?.metadata)?.labels) as Record<string, string> | undefined;
-  if (!selectorMatches(sel!, labels ?? {})) return [FieldErrors.invalid(`${field}.template.metadata.labels`, labels ?? {}, '`selector` does not match template `labels`')];
+  if (!labelSelectorMatches(sel!, labels ?? {})) return [FieldErrors.invalid(`${field}.template.metadata.labels`, labels ?? {}, '`selector` does not match template `labels`')];
   return [];
 }
 
@@ -192,6 +194,13 @@ export interface ValidationContext { old?: KubeObject | undefined }
 
 export function defaultObject(def: ResourceDef, o: KubeObject): void {
   const spec = obj(o.spec);
+  // omitempty maps: an empty one is not stored (kube-apiserver drops `data: {}`, `labels: {}`).
+  for (const m of [o.metadata as Record<string, unknown>, o as Record<string, unknown>]) {
+    for (const k of ['labels', 'annotations', 'data', 'binaryData', 'stringData']) {
+      const v = m[k];
+      if (isPlainObject(v) && Object.keys(v).length === 0) delete m[k];
+    }
+  }
   switch (`${def.group}/${def.resource}`) {
     case '/namespaces':
       o.spec = { finalizers: ['kubernetes'], ...(spec ?? {}) };
@@ -199,7 +208,7 @@ export function defaultObject(def: ResourceDef, o: KubeObject): void {
       o.metadata.labels = { ...(o.metadata.labels ?? {}), 'kubernetes.io/metadata.name': o.metadata.name ?? '' };
       break;
     case '/pods':
-      defaultPodSpec(o.spec);
+      defaultPodSpec(o.spec, true);
       o.status = { phase: 'Pending', qosClass: 'BestEffort', ...(obj(o.status) ?? {}) };
       break;
     case 'apps/deployments':
@@ -363,7 +372,7 @@ function validateService(o: KubeObject, old?: KubeObject): FieldError[] {
     if (typeof po.port !== 'number' || po.port < 1 || po.port > 65535) errs.push(FieldErrors.invalid(`${f}.port`, po.port ?? 0, 'must be between 1 and 65535, inclusive'));
     if (ports.length > 1 && (typeof po.name !== 'string' || po.name === '')) errs.push(FieldErrors.required(`${f}.name`));
     if (typeof po.name === 'string' && po.name !== '') {
-      if (!isDns1123Label(po.name)) errs.push(FieldErrors.invalid(`${f}.name`, po.name, LABEL_MSG));
+      if (!isRfc1123Label(po.name)) errs.push(FieldErrors.invalid(`${f}.name`, po.name, LABEL_MSG));
       if (names.has(po.name)) errs.push(FieldErrors.duplicate(`${f}.name`, po.name));
       names.add(po.name);
     }
@@ -387,7 +396,7 @@ function validateWebhooks(o: KubeObject): FieldError[] {
     const wo = obj(w) ?? {};
     const name = wo.name;
     if (typeof name !== 'string' || name === '') errs.push(FieldErrors.required(`${f}.name`));
-    else if (!isDns1123Subdomain(name) || name.split('.').length < 3) errs.push(FieldErrors.invalid(`${f}.name`, name, 'should be a domain with at least three segments separated by dots'));
+    else if (!isRfc1123Subdomain(name) || name.split('.').length < 3) errs.push(FieldErrors.invalid(`${f}.name`, name, 'should be a domain with at least three segments separated by dots'));
     else if (names.has(name)) errs.push(FieldErrors.duplicate(`${f}.name`, name));
     else names.add(name);
     const cc = obj(wo.clientConfig) ?? {};
@@ -403,7 +412,7 @@ function validateWebhooks(o: KubeObject): FieldError[] {
     const t = wo.timeoutSeconds;
     if (typeof t !== 'number' || t < 1 || t > 30) errs.push(FieldErrors.invalid(`${f}.timeoutSeconds`, t, 'the timeout value must be between 1 and 30 seconds'));
     for (const sel of ['namespaceSelector', 'objectSelector'] as const) {
-      for (const p of validateSelector((obj(wo[sel]) ?? {}) as LabelSelector)) errs.push(FieldErrors.invalid(`${f}.${sel}`, wo[sel], p));
+      for (const p of labelSelectorProblems((obj(wo[sel]) ?? {}) as LabelSelector)) errs.push(FieldErrors.invalid(`${f}.${sel}`, wo[sel], p));
     }
     arr(wo.rules).forEach((r, j) => {
       const ro = obj(r) ?? {};

@@ -2,7 +2,7 @@
 // resourceVersion; a version older than the event log gets an ERROR event with a 410 Status,
 // which is what client-node's informer expects before relisting.
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { requirementsMatch, type Requirement } from '../../mesh/labels.js';
+import { matchesAll, type Requirement } from './label-selector.js';
 import { Errors } from './errors.js';
 import type { ApiCore } from './operations.js';
 import type { ResourceDef } from './resources.js';
@@ -28,7 +28,7 @@ export class WatchHub {
   serve(req: IncomingMessage, res: ServerResponse, w: WatchRequest): void {
     const matches = (o: StoreEvent['stored']['obj']): boolean =>
       (w.namespace === undefined || !w.def.namespaced || o.metadata.namespace === w.namespace)
-      && (!w.labelReqs.length || requirementsMatch(w.labelReqs, o.metadata.labels))
+      && (!w.labelReqs.length || matchesAll(w.labelReqs, o.metadata.labels))
       && (!w.fieldReqs.length || fieldsMatch(w.def, w.fieldReqs, o));
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     res.flushHeaders();

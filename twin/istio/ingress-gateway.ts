@@ -7,7 +7,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
-import { IstioLabel, isDefaultRevision } from '../../mesh/naming.js';
+import { IstioLabel } from '../../mesh/naming.js';
+import { revisionLabel } from './chart.js';
 import type { GatewaySpec } from '../scenario.js';
 import { forwardToBackend, type AppBackends } from './app-backends.js';
 import type { ClusterView } from './cluster-view.js';
@@ -100,7 +101,8 @@ export class IngressGateway {
   /** Pod labels: the scenario's plus what makes its revision's webhook inject it (the gateway chart's). */
   podLabels(): Record<string, string> {
     const l: Record<string, string> = { ...this.o.spec.labels, [IstioLabel.inject]: 'true' };
-    if (!isDefaultRevision(this.o.spec.revision)) l[IstioLabel.rev] = this.o.spec.revision;
+    // The gateway chart labels pods with istio.io/rev only for a non-default revision.
+    if (revisionLabel(this.o.spec.revision) !== 'default') l[IstioLabel.rev] = this.o.spec.revision;
     return l;
   }
 

@@ -7,9 +7,27 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from '../../logging/logger.js';
-import { INJECT_PATH, injectorAccepts } from '../../mesh/injection.js';
-import { VALIDATE_PATH } from '../../mesh/naming.js';
+import { INJECTION_PATH, VALIDATION_PATH } from './chart.js';
 import { injectionPatch, type PodForInjection, type SidecarParams } from './sidecar-template.js';
+
+/** pkg/kube/inject's IgnoredNamespaces: never injected, whatever the webhooks select. */
+const IGNORED_NAMESPACES = new Set(['kube-system', 'kube-public', 'kube-node-lease', 'local-path-storage']);
+
+/**
+ * The injector's own decision once a webhook called it (pkg/kube/inject injectRequired, policy
+ * `enabled`, no never/always-inject selectors): host-network pods and the ignored namespaces get
+ * nothing; the sidecar.istio.io/inject label (else the annotation of the same name) decides when it
+ * is exactly "true" or "false"; any other value is logged as invalid and the policy injects.
+ */
+function injectionRequired(pod: PodForInjection, namespace: string): boolean {
+  if (pod.spec?.hostNetwork === true) return false;
+  if (IGNORED_NAMESPACES.has(namespace)) return false;
+  const labels = pod.metadata?.labels ?? {};
+  const choice = Object.prototype.hasOwnProperty.call(labels, 'sidecar.istio.io/inject')
+    ? labels['sidecar.istio.io/inject']
+    : pod.metadata?.annotations?.['sidecar.istio.io/inject'];
+  return choice !== 'false';
+}
 
 export interface AdmissionReviewRequest {
   apiVersion?: string;
@@ -30,7 +48,7 @@ export function reviewResponse(review: AdmissionReviewRequest, params: SidecarPa
     return { ...base, response: { uid: req.uid, allowed: true } };
   }
   const namespace = req.namespace ?? pod.metadata?.namespace ?? '';
-  if (!injectorAccepts(pod as Parameters<typeof injectorAccepts>[0], namespace)) {
+  if (!injectionRequired(pod, namespace)) {
     return { ...base, response: { uid: req.uid, allowed: true } };
   }
   const patch = injectionPatch(pod, params);
@@ -62,7 +80,7 @@ export async function startInjectorServer(params: SidecarParams, logger: Logger,
   let validations = 0;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
     const path = (req.url ?? '').split('?')[0];
-    if (req.method !== 'POST' || (path !== INJECT_PATH && path !== VALIDATE_PATH)) {
+    if (req.method !== 'POST' || (path !== INJECTION_PATH && path !== VALIDATION_PATH)) {
       res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found\n');
       return;
     }
@@ -76,7 +94,7 @@ export async function startInjectorServer(params: SidecarParams, logger: Logger,
         res.writeHead(400, { 'Content-Type': 'text/plain' }).end('could not decode body\n');
         return;
       }
-      if (path === VALIDATE_PATH) {
+      if (path === VALIDATION_PATH) {
         validations++;
         res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(validationResponse(review)));
         return;

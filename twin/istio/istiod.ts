@@ -6,26 +6,15 @@
 // syncz and metrics.
 import type { V1ConfigMap, V1Deployment, V1Service } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
-import { istioInjectorWebhookConfiguration } from '../../mesh/injection.js';
-import { MeshConfigError, parseMeshConfig, renderMeshConfig, type MeshConfigView } from '../../mesh/meshconfig.js';
-import {
-  DEFAULT_VALIDATOR_CONFIG,
-  IstioLabel,
-  IstiodPort,
-  MESH_CONFIG_KEY,
-  VALIDATE_PATH,
-  discoveryAddress,
-  isDefaultRevision,
-  istiodServiceName,
-  meshConfigMapName,
-  validatorWebhookConfigName,
-} from '../../mesh/naming.js';
+import { IstioLabel, IstiodPort, MESH_CONFIG_KEY } from '../../mesh/naming.js';
 import type { ControlPlaneSpec, IstioFaults } from '../scenario.js';
+import { injectorConfiguration, istiodName, meshConfigName, validatorConfigurations, xdsAddress } from './chart.js';
 import type { ClusterView } from './cluster-view.js';
 import type { IstioFaultState } from './fault-state.js';
 import { startInjectorServer, type InjectorServer } from './injector-server.js';
 import { createIfMissing, type KubeClients } from './kube-client.js';
 import { startMonitoringServer, SENDERR_TYPES, type MonitoringServer, type SendErrType } from './monitoring.js';
+import { meshConfigYaml, readMeshConfig, type IstiodMeshConfig } from './mesh-config.js';
 import { NamespaceController } from './namespace-controller.js';
 import { ENDPOINTS_ANNOTATION } from './pod-network.js';
 import { Reflector } from './reflector.js';
@@ -33,7 +22,6 @@ import type { RootCa } from './root-ca.js';
 import { configVisible, selectsNamespace, type IstiodScope } from './scoping.js';
 import type { SidecarConnections } from './sidecar-connections.js';
 import { WebhookPatcher } from './webhook-patcher.js';
-import type { LabelSelector } from '../../mesh/labels.js';
 
 export interface IstiodOptions {
   spec: ControlPlaneSpec;
@@ -50,7 +38,7 @@ export class Istiod {
   readonly revision: string;
   readonly namespace: string;
   readonly version: string;
-  private mesh: MeshConfigView;
+  private mesh: IstiodMeshConfig;
   private meshReflector: Reflector<V1ConfigMap> | undefined;
   private injector: InjectorServer | undefined;
   private monitoring: MonitoringServer | undefined;
@@ -87,7 +75,7 @@ export class Istiod {
     return this.o.root;
   }
 
-  get meshConfig(): MeshConfigView {
+  get meshConfig(): IstiodMeshConfig {
     return this.mesh;
   }
 
@@ -95,14 +83,14 @@ export class Istiod {
     return {
       version: this.version,
       enhancedResourceScoping: this.o.spec.enhancedResourceScoping,
-      discoverySelectors: this.mesh.discoverySelectors as LabelSelector[],
+      discoverySelectors: this.mesh.discoverySelectors,
     };
   }
 
   /** Whether this istiod discovers (builds services and endpoints for) the namespace, right now. */
   discovers(namespace: string): boolean {
     const labels = this.o.view.namespaceLabels(namespace);
-    return labels !== undefined && selectsNamespace(this.mesh.discoverySelectors as LabelSelector[], labels);
+    return labels !== undefined && selectsNamespace(this.mesh.discoverySelectors, labels);
   }
 
   /** Whether Istio config in the namespace reaches this istiod's push context. */
@@ -127,7 +115,7 @@ export class Istiod {
   async startServers(preferredPorts: { injector?: number | undefined; monitoring?: number | undefined } = {}): Promise<void> {
     const log = this.o.logger.child({ revision: this.revision });
     this.injector = await startInjectorServer(
-      { revision: this.revision, version: this.version, discoveryAddress: discoveryAddress(this.namespace, this.revision), istiodNamespace: this.namespace },
+      { revision: this.revision, version: this.version, discoveryAddress: xdsAddress(this.revision, this.namespace), istiodNamespace: this.namespace },
       log,
       '127.0.0.1',
       preferredPorts.injector,
@@ -163,14 +151,14 @@ export class Istiod {
   /** The objects the chart would install, created through the API (existing ones left alone). */
   async install(): Promise<void> {
     const { kube, spec } = this.o;
-    const name = istiodServiceName(this.revision);
+    const name = istiodName(this.revision);
     const podLabels = { app: 'istiod', [IstioLabel.rev]: this.revision, istio: 'pilot' };
     const meshCm: V1ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: meshConfigMapName(this.revision), namespace: this.namespace, labels: { [IstioLabel.rev]: this.revision, release: 'istio' } },
+      metadata: { name: meshConfigName(this.revision), namespace: this.namespace, labels: { [IstioLabel.rev]: this.revision, release: 'istio' } },
       data: {
-        [MESH_CONFIG_KEY]: renderMeshConfig({
+        [MESH_CONFIG_KEY]: meshConfigYaml({
           discoverySelectors: spec.discoverySelectors,
           outboundTrafficPolicyMode: spec.outboundTrafficPolicy,
           rootNamespace: this.namespace,
@@ -240,57 +228,20 @@ export class Istiod {
     // twin creates them already patched, so a fresh cluster shows no writes to them.
     const caBundle = Buffer.from(this.o.root.pem, 'utf8').toString('base64');
     const configs = [
-      istioInjectorWebhookConfiguration(this.revision, { isDefault: spec.isDefault, istiodNamespace: this.namespace }),
-      ...spec.tags.map((tag) => istioInjectorWebhookConfiguration(this.revision, { isDefault: tag === 'default', tag, istiodNamespace: this.namespace })),
+      injectorConfiguration(this.revision, { legacy: spec.isDefault, namespace: this.namespace, caBundle }),
+      ...spec.tags.map((tag) => injectorConfiguration(this.revision, { legacy: false, tag, namespace: this.namespace, caBundle })),
     ];
     for (const mwc of configs) {
-      for (const w of mwc.webhooks) w.clientConfig = { ...w.clientConfig, caBundle };
       await createIfMissing(() => kube.admission.createMutatingWebhookConfiguration({ body: mwc as never }));
     }
-    for (const vwc of this.validatingWebhookConfigurations(caBundle)) {
+    for (const vwc of validatorConfigurations(this.revision, this.namespace, spec.isDefault, caBundle)) {
       await createIfMissing(() => kube.admission.createValidatingWebhookConfiguration({ body: vwc as never }));
     }
   }
 
-  /**
-   * The validating webhook configurations of the chart: `istio-validator[-rev]-<ns>` for objects
-   * labeled with the revision, and for the default revision (values.defaultRevision) also
-   * `istiod-default-validator`, which has no objectSelector: every Istio object in the cluster.
-   * failurePolicy is the chart's Ignore; the webhook patcher makes it Fail once istiod answers.
-   */
-  private validatingWebhookConfigurations(caBundle: string): Array<Record<string, unknown>> {
-    const revLabel = isDefaultRevision(this.revision) ? 'default' : this.revision;
-    const webhook = (name: string, objectSelector?: Record<string, unknown>) => ({
-      name,
-      clientConfig: { service: { name: istiodServiceName(this.revision), namespace: this.namespace, path: VALIDATE_PATH, port: 443 }, caBundle },
-      rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: ['security.istio.io', 'networking.istio.io', 'telemetry.istio.io', 'extensions.istio.io'], apiVersions: ['*'], resources: ['*'], scope: '*' }],
-      failurePolicy: 'Ignore',
-      sideEffects: 'None',
-      admissionReviewVersions: ['v1beta1', 'v1'],
-      timeoutSeconds: 10,
-      ...(objectSelector ? { objectSelector } : {}),
-    });
-    const labels = { app: 'istiod', istio: 'istiod', [IstioLabel.rev]: revLabel };
-    const out: Array<Record<string, unknown>> = [{
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'ValidatingWebhookConfiguration',
-      metadata: { name: validatorWebhookConfigName(this.revision, this.namespace), labels },
-      webhooks: [webhook('rev.validation.istio.io', { matchExpressions: [{ key: IstioLabel.rev, operator: 'In', values: [revLabel] }] })],
-    }];
-    if (this.o.spec.isDefault) {
-      out.push({
-        apiVersion: 'admissionregistration.k8s.io/v1',
-        kind: 'ValidatingWebhookConfiguration',
-        metadata: { name: DEFAULT_VALIDATOR_CONFIG, labels },
-        webhooks: [webhook('validation.istio.io')],
-      });
-    }
-    return out;
-  }
-
   /** Follows the mesh ConfigMap (discoverySelectors, outbound policy) and runs the namespace controller. */
   startControllers(): void {
-    const name = meshConfigMapName(this.revision);
+    const name = meshConfigName(this.revision);
     const kube = this.o.kube;
     this.meshReflector = new Reflector<V1ConfigMap>({
       kc: kube.kc,
@@ -302,10 +253,10 @@ export class Istiod {
     this.meshReflector.on((event, cm) => {
       if (event === 'delete') return; // istiod keeps its last mesh config
       try {
-        this.mesh = parseMeshConfig(cm.data?.[MESH_CONFIG_KEY]);
+        this.mesh = readMeshConfig(cm.data?.[MESH_CONFIG_KEY]);
       } catch (err) {
         // istiod keeps the last valid config and logs, as it does for a bad mesh config.
-        this.o.logger.warn({ revision: this.revision, err: err instanceof MeshConfigError ? err.message : String(err) }, 'ignoring invalid mesh config');
+        this.o.logger.warn({ revision: this.revision, err: err instanceof Error ? err.message : String(err) }, 'ignoring invalid mesh config');
         return;
       }
       this.namespaceController.resyncAll();

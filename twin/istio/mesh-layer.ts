@@ -2,7 +2,8 @@
 // gateways, the app backends, sidecar connection tracking and the probe runner. It talks to the
 // cluster only through the Kubernetes API (KubeClients), so it can run against any API server.
 import type { Logger } from '../../logging/logger.js';
-import { IstioLabel, istiodServiceName } from '../../mesh/naming.js';
+import { IstioLabel } from '../../mesh/naming.js';
+import { istiodName } from './chart.js';
 import { rootCaIds, type Scenario } from '../scenario.js';
 import { startAppBackends, type AppBackends } from './app-backends.js';
 import { ClusterView, isPodReady } from './cluster-view.js';
@@ -101,7 +102,7 @@ export class MeshLayer {
     for (const r of restore?.roots ?? []) this.roots.set(r.id, r);
     const ids = rootCaIds(scenario);
     for (const cp of scenario.controlPlanes) {
-      if (restore && !(await deploymentExists(kube, cp.namespace, istiodServiceName(cp.revision)))) {
+      if (restore && !(await deploymentExists(kube, cp.namespace, istiodName(cp.revision)))) {
         // Decommissioned before the snapshot: no istiod serves this revision any more.
         logger.info({ revision: cp.revision }, 'restored cluster has no istiod Deployment for this control plane: not running it');
         continue;

@@ -3,7 +3,6 @@
 // pilot_xds_push_errors_total: it does not exist in Istio since 1.3, whatever runbooks say.
 import { createServer, type Server } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';
-import { proxyId, type SynczEntry } from '../../mesh/syncz.js';
 import { closeServer, listenPreferring } from './injector-server.js';
 
 export const SENDERR_TYPES = ['cds_senderr', 'eds_senderr', 'lds_senderr', 'rds_senderr'] as const;
@@ -23,18 +22,22 @@ export interface MonitoringSource {
 
 const NONCE_TYPES = ['cluster', 'listener', 'route', 'endpoint'] as const;
 
+/** One element of istiod's /debug/syncz (pilot/pkg/xds SyncStatus, JSON names). */
+export interface SynczRecord { cluster_id: string; proxy: string; istio_version: string; [sentOrAcked: string]: string }
+
 /** One syncz entry; a stale proxy has acked an older nonce for endpoints and routes. */
-export function synczEntry(pod: V1Pod, version: string, nonce: string, stale: boolean): SynczEntry {
-  const entry: Record<string, string> = {
+export function synczEntry(pod: V1Pod, version: string, nonce: string, stale: boolean): SynczRecord {
+  const entry: SynczRecord = {
     cluster_id: 'Kubernetes',
-    proxy: proxyId(pod.metadata?.name ?? '', pod.metadata?.namespace ?? ''),
+    // The proxy's id is <pod>.<namespace> (model.Proxy.ID of a sidecar).
+    proxy: `${pod.metadata?.name ?? ''}.${pod.metadata?.namespace ?? ''}`,
     istio_version: version,
   };
   for (const t of NONCE_TYPES) {
     entry[`${t}_sent`] = nonce;
     entry[`${t}_acked`] = stale && (t === 'endpoint' || t === 'route') ? `${nonce.split('/')[0]}/previous` : nonce;
   }
-  return entry as unknown as SynczEntry;
+  return entry;
 }
 
 export function renderMetrics(src: MonitoringSource): string {

@@ -20,7 +20,7 @@
 // passes it through to the original destination, REGISTRY_ONLY sends it to BlackHoleCluster → 502.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
-import { allowsPassthrough, type OutboundTrafficPolicyMode } from '../../mesh/meshconfig.js';
+import { passesThroughUnknownHosts, type OutboundMode } from './mesh-config.js';
 import { forwardToBackend, type AppBackends } from './app-backends.js';
 import type { ClusterView } from './cluster-view.js';
 import { parseServiceHost } from './gateway-routing.js';
@@ -63,7 +63,7 @@ export interface ProbeFacts {
   target: ProbeTarget | null;
   sidecar: SidecarConnection;
   /** Outbound policy of the sidecar's istiod (when it has one). */
-  outboundMode?: OutboundTrafficPolicyMode;
+  outboundMode?: OutboundMode;
   /** The sidecar's istiod discovers the target namespace. */
   targetDiscovered?: boolean;
   serviceExists: boolean;
@@ -85,7 +85,7 @@ export function planProbe(f: ProbeFacts): ProbePlan {
   if (f.sidecar.revision === null && !f.sidecar.connected && f.sidecar.reason === 'no sidecar') return reachable('plain');
   if (!f.sidecar.connected) return { kind: 'answer', code: NO_RESPONSE, why: `sidecar not connected: ${f.sidecar.reason ?? ''}` };
   if (f.targetDiscovered) return reachable('mesh');
-  if (allowsPassthrough(f.outboundMode ?? 'ALLOW_ANY')) return reachable('passthrough');
+  if (passesThroughUnknownHosts(f.outboundMode ?? 'ALLOW_ANY')) return reachable('passthrough');
   return { kind: 'answer', code: '502', why: 'REGISTRY_ONLY: target not in the registry of the sidecar\'s istiod → BlackHoleCluster' };
 }
 

@@ -9,7 +9,7 @@
 // ENABLE_ENHANCED_RESOURCE_SCOPING (which makes discoverySelectors scope the CA writer and config)
 // defaults off before 1.22, on in 1.22–1.24, and is always on from 1.25; without it the CA writer
 // writes every namespace and config of every namespace is read.
-import { selectorMatches, type LabelSelector } from '../../mesh/labels.js';
+import { labelSelectorMatches, type LabelSelector } from '../apiserver/label-selector.js';
 
 export interface IstiodScope {
   version: string;
@@ -37,7 +37,7 @@ export function scopedByDiscovery(s: Pick<IstiodScope, 'version' | 'enhancedReso
 
 /** Service discovery: the selectors are ORed; none = every namespace. */
 export function selectsNamespace(selectors: readonly LabelSelector[], labels: Record<string, string>): boolean {
-  return selectors.length === 0 || selectors.some((s) => selectorMatches(s, labels));
+  return selectors.length === 0 || selectors.some((s) => labelSelectorMatches(s, labels));
 }
 
 /** Namespaces no namespace controller writes into (kube-system only up to 1.21). */

@@ -5,8 +5,27 @@
 // running; a pod whose ConfigMap did not exist yet mounts it once it appears (the kubelet keeps
 // retrying the volume).
 import type { V1Pod } from '@kubernetes/client-node';
-import { hasSidecar, sidecarRevision } from '../../mesh/syncz.js';
 import type { ClusterView } from './cluster-view.js';
+
+/** The injector's record on the pod (sidecar.istio.io/status, JSON); undefined when not injected or unreadable. */
+function injectionStatus(pod: V1Pod): { revision?: unknown } | undefined {
+  const text = pod.metadata?.annotations?.['sidecar.istio.io/status'];
+  if (text === undefined) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+const hasSidecar = (pod: V1Pod): boolean => injectionStatus(pod) !== undefined;
+
+/** The revision of the istiod that injected the pod, as its injector wrote it. */
+function injectedRevision(pod: V1Pod): string | null {
+  const r = injectionStatus(pod)?.revision;
+  return typeof r === 'string' && r !== '' ? r : null;
+}
 
 export interface SidecarConnection {
   /** Revision of the injecting istiod, null without a sidecar. */
@@ -92,7 +111,7 @@ export class SidecarConnections {
 
   connection(pod: V1Pod): SidecarConnection {
     if (!hasSidecar(pod)) return { revision: null, connected: false, reason: 'no sidecar' };
-    const revision = sidecarRevision(pod);
+    const revision = injectedRevision(pod);
     if (revision === null) return { revision, connected: false, reason: 'sidecar.istio.io/status has no revision' };
     if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp) return { revision, connected: false, reason: 'pod not running' };
     const root = this.rootOf(revision);

@@ -1,5 +1,5 @@
 // Shared pieces of the workload controllers: pods from templates, owned-pod lookup, status writes.
-import type { Labels } from '../../../mesh/labels.js';
+import type { LabelMap as Labels } from '../label-selector.js';
 import type { ResourceDef } from '../resources.js';
 import { jsonClone, type KubeObject } from '../types.js';
 import { defOf, isPodActive, ownedBy, ownerRefTo, type ControllerContext } from './context.js';
