@@ -7,18 +7,22 @@
 // collection), kube-scheduler, istiod (injection, validation, namespace controller writing
 // istio-ca-root-cert, its own CA), the kubelet API's port-forward (served by kwok).
 // Stood in: kwok runs pods without containers (no image pull, probes or volumes: Running/Ready
-// about a second after scheduling), so no Envoy connects to istiod and no gateway serves traffic.
+// about a second after scheduling); lab/go/xds-standin connects a proxy per injected pod to the
+// istiod its injector named, serves the gateways (routing with their router proxies' xDS) and
+// completes meshmove's probe pods with the answer their sidecar's xDS gives.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { labBinaries } from './binaries.js';
+import { applyGateways, freePortOn, gatewayFlag, type LabGateway, type LabGatewaySpec } from './gateways.js';
 import { installIstio, makeSharedRootCa, type IstiodPorts, type IstioRevision, type IstioRevisionSpec } from './istio.js';
 import { kubeconfigYaml, startKubeControlPlane, type KubeControlPlane } from './kube.js';
 import { freePorts, startProcess, waitUntil, type LabProcess } from './processes.js';
 
 export { KUBERNETES_VERSION, LAB_NODE } from './kube.js';
 export { istiodName } from './istio.js';
+export { FIELD_REPORT_GATEWAYS, fieldReportIstioConfig, type LabGateway, type LabGatewaySpec } from './gateways.js';
 
 export interface LabOptions {
   /** Where logs, certificates and etcd live; a temporary directory by default (removed on stop). */
@@ -29,12 +33,18 @@ export interface LabOptions {
   revisions?: readonly Omit<IstioRevisionSpec, 'ports'>[];
   /** Both istiods sign with one plug-in root CA (as the field report requires); default: each its own self-signed root. */
   sharedRoot?: boolean;
+  /** Ingress gateways served by the stand-in with their router proxies' xDS (e.g. FIELD_REPORT_GATEWAYS); none by default. */
+  gateways?: readonly LabGatewaySpec[];
 }
 
 export interface Lab {
   dir: string;
   kube: KubeControlPlane;
   istio: IstioRevision[];
+  /** The gateways, each Service's external address and port (where the stand-in serves it). */
+  gateways: LabGateway[];
+  /** The stand-in's log (sidecar streams, gateway and probe decisions). */
+  standinLog: string;
   /** Stops every process (by PID, newest first) and removes a temporary directory. */
   stop(): Promise<void>;
 }
@@ -63,6 +73,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     portForwards: revisions.map((r, i) => ({ namespace: r.namespace, ports: { 15014: ports[i]!.monitoring, 8080: ports[i]!.http, 15010: ports[i]!.grpc } })),
   });
   const istio: IstioRevision[] = [];
+  const gateways: LabGateway[] = [];
   let standin: LabProcess | undefined;
   const stop = async () => {
     await standin?.stop();
@@ -76,20 +87,22 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       progress(`[lab] installing istiod revision ${spec.revision} in ${spec.namespace} from Istio's charts`);
       istio.push(await installIstio(kube, bin, dir, { ...spec, ports: ports[i]!, ...(pluginCa ? { pluginCa } : {}) }));
     }
+    for (const g of opts.gateways ?? []) gateways.push({ ...g, port: await freePortOn(g.address) });
+    await applyGateways(kube, gateways);
     // Sidecars: one ADS stream per injected pod to the istiod its injector named (plaintext to
-    // istiod's gRPC port, where Envoy would use mTLS on 15012).
+    // istiod's gRPC port, where Envoy would use mTLS on 15012); gateways and probe pods too.
     standin = startProcess({
       name: 'xds-standin',
       dir,
       command: bin.path('xds-standin'),
-      args: [`--kubeconfig=${kube.adminKubeconfig}`, ...istio.map((r) => `--istiod=${r.istiodName}.${r.namespace}.svc:15012=127.0.0.1:${r.ports.grpc}`)],
+      args: [`--kubeconfig=${kube.adminKubeconfig}`, ...istio.map((r) => `--istiod=${r.istiodName}.${r.namespace}.svc:15012=127.0.0.1:${r.ports.grpc}`), ...gateways.map(gatewayFlag)],
     });
     await waitUntil(standin, 'it has synced its pod cache', async () => readFileSync(standin!.logFile, 'utf8').includes('xds-standin: pod cache synced'), 30_000);
   } catch (err) {
     await stop();
     throw err;
   }
-  return { dir, kube, istio, stop };
+  return { dir, kube, istio, gateways, standinLog: standin.logFile, stop };
 }
 
 export interface LabNamespace {

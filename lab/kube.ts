@@ -7,7 +7,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import https from 'node:https';
 import path from 'node:path';
-import { stringify } from 'yaml';
+import { parseAllDocuments, stringify } from 'yaml';
 import type { LabBinaries } from './binaries.js';
 import { freePorts, startProcess, waitUntil, type LabProcess } from './processes.js';
 
@@ -172,7 +172,7 @@ export async function startKubeControlPlane(opts: StartKubeOptions): Promise<Kub
         forwards: Object.entries(rule.ports).map(([podPort, local]) => ({ ports: [Number(podPort)], target: { port: local, address: '127.0.0.1' } })),
       },
     }));
-    writeFileSync(kwokConfig, [readFileSync(bin.path('kwok-stages.yaml'), 'utf8'), ...forwards.map((f) => `---\n${f}`)].join('\n'));
+    writeFileSync(kwokConfig, [labKwokStages(readFileSync(bin.path('kwok-stages.yaml'), 'utf8')), ...forwards.map((f) => `---\n${f}`)].join('\n'));
     const kwok = startProcess({
       name: 'kwok',
       dir,
@@ -213,6 +213,22 @@ export async function startKubeControlPlane(opts: StartKubeOptions): Promise<Kub
     await stopAll();
     throw err;
   }
+}
+
+/** meshmove's probe pods: completed by the lab's probe stand-in with the status code, never by kwok. */
+export const PROBE_POD_LABEL = 'meshmove.dev/probe';
+
+/**
+ * kwok's own stages, except that its pod-complete stage (a Running pod owned by a Job turns
+ * Succeeded with empty termination messages) leaves meshmove's probe pods alone: lab/go/xds-standin
+ * completes those, with the status code their sidecar's xDS gives, as the probe's curl would.
+ */
+export function labKwokStages(stagesYaml: string): string {
+  const docs = parseAllDocuments(stagesYaml).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string }; spec?: { selector?: { matchExpressions?: unknown[] } } } | null);
+  const complete = docs.find((d) => d?.kind === 'Stage' && d.metadata?.name === 'pod-complete');
+  if (!complete?.spec?.selector?.matchExpressions) throw new Error("kwok's stages have no pod-complete Stage with matchExpressions: the probe stand-in cannot keep probe pods from kwok");
+  complete.spec.selector.matchExpressions.push({ key: `.metadata.labels["${PROBE_POD_LABEL}"]`, operator: 'DoesNotExist' });
+  return docs.filter((d) => d).map((d) => `---\n${stringify(d)}`).join('\n');
 }
 
 export function runKubectl(kubectlPath: string, kubeconfig: string, args: readonly string[], input?: string): Promise<string> {

@@ -4,8 +4,12 @@
 // (PROXY_CONFIG's discoveryAddress), as that pod's proxy: node id sidecar~<podIP>~<pod>.<ns>~...,
 // so the real istiod lists it in /debug/syncz and pushes it real CDS/LDS/EDS/RDS, which adsc ACKs.
 // A pod deleted, restarted or re-injected for another istiod moves its stream accordingly.
+// Gateway pods (injected with the gateway template: istio-proxy runs "proxy router") connect as
+// router proxies and serve their Service's external address (gateway.go); meshmove's probe pods
+// get a sidecar stream and are completed with the answer their sidecar's xDS gives (probe.go).
 //
 //	xds-standin --kubeconfig F --istiod istiod.istio-system.svc:15012=127.0.0.1:PORT [--istiod ...]
+//	            [--gateway NAMESPACE/SERVICE=EXTERNAL_IP:PORT ...]
 package main
 
 import (
@@ -22,8 +26,11 @@ import (
 	discovery "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/types/known/structpb"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	corelisters "k8s.io/client-go/listers/core/v1"
+	discoverylisters "k8s.io/client-go/listers/discovery/v1"
 	"k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -44,15 +51,55 @@ func (m mapping) Set(v string) error {
 }
 
 type stream struct {
-	local  string
-	ip     string
-	client *adsc.ADSC
+	local string
+	ip    string
+	close func()
+	// The stream of a router (gateway) or probe pod: routing state read by gateway.go / probe.go.
+	xds *xdsClient
 }
 
 type standin struct {
-	istiods mapping
-	mu      sync.Mutex
-	streams map[string]*stream
+	istiods  mapping
+	cs       kubernetes.Interface
+	pods     corelisters.PodLister
+	services corelisters.ServiceLister
+	slices   discoverylisters.EndpointSliceLister
+	mu       sync.Mutex
+	streams  map[string]*stream
+	probed   map[types.UID]bool
+}
+
+func (s *standin) xdsClientOf(key string) *xdsClient {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.streams[key]; st != nil {
+		return st.xds
+	}
+	return nil
+}
+
+// setXds registers a probe pod's stream (closed when the pod stops Running).
+func (s *standin) setXds(key string, c *xdsClient) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.streams[key]; cur != nil {
+		cur.close()
+	}
+	s.streams[key] = &stream{local: "probe", close: c.Close, xds: c}
+}
+
+// isRouter: injected with the gateway template, the proxy runs as a router (pilot-agent proxy router).
+func isRouter(pod *corev1.Pod) bool {
+	for _, c := range pod.Spec.Containers {
+		if c.Name == "istio-proxy" {
+			for _, a := range c.Args {
+				if a == "router" {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 // defaultDiscoveryAddress is ProxyConfig's built-in default: the injector writes into PROXY_CONFIG
@@ -87,8 +134,11 @@ func discoveryAddress(pod *corev1.Pod) (string, bool) {
 
 func (s *standin) reconcile(key string, pod *corev1.Pod) {
 	want := ""
-	if pod != nil && pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != "" {
+	running := pod != nil && pod.DeletionTimestamp == nil && pod.Status.Phase == corev1.PodRunning && pod.Status.PodIP != ""
+	injected := false
+	if running {
 		if addr, ok := discoveryAddress(pod); ok {
+			injected = true
 			if local, ok := s.istiods[addr]; ok {
 				want = local
 			} else {
@@ -99,15 +149,36 @@ func (s *standin) reconcile(key string, pod *corev1.Pod) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	cur := s.streams[key]
+	if running && isProbe(pod) {
+		if !s.probed[pod.UID] {
+			s.probed[pod.UID] = true
+			istiod := want
+			if injected && want == "" {
+				istiod = "unknown-istiod.invalid:15012"
+			}
+			go s.runProbe(pod.DeepCopy(), istiod)
+		}
+		return
+	}
 	if cur != nil && want != "" && cur.local == want && cur.ip == pod.Status.PodIP {
 		return
 	}
 	if cur != nil {
-		cur.client.Close()
+		cur.close()
 		delete(s.streams, key)
 		log.Printf("%s: stream to %s closed", key, cur.local)
 	}
 	if want == "" {
+		return
+	}
+	if isRouter(pod) {
+		c, err := dialXds(want, newNode("router", pod.Status.PodIP, pod.Name, pod.Namespace, pod.Labels))
+		if err != nil {
+			log.Printf("%s: cannot stream to %s: %v", key, want, err)
+			return
+		}
+		s.streams[key] = &stream{local: want, ip: pod.Status.PodIP, close: c.Close, xds: c}
+		log.Printf("%s: router stream to %s as %s", key, want, pod.Status.PodIP)
 		return
 	}
 	meta, _ := structpb.NewStruct(map[string]any{
@@ -131,7 +202,7 @@ func (s *standin) reconcile(key string, pod *corev1.Pod) {
 		log.Printf("%s: cannot stream to %s: %v", key, want, err)
 		return
 	}
-	s.streams[key] = &stream{local: want, ip: pod.Status.PodIP, client: c}
+	s.streams[key] = &stream{local: want, ip: pod.Status.PodIP, close: c.Close}
 	log.Printf("%s: stream to %s as %s", key, want, pod.Status.PodIP)
 }
 
@@ -147,6 +218,8 @@ func main() {
 	kubeconfig := flag.String("kubeconfig", "", "kubeconfig of the lab's apiserver")
 	istiods := mapping{}
 	flag.Var(istiods, "istiod", "DISCOVERY_ADDRESS=LOCAL_ADDRESS: where the stream of a pod injected with that discovery address goes (repeatable)")
+	var gateways gatewayFlags
+	flag.Var(&gateways, "gateway", "NAMESPACE/SERVICE=EXTERNAL_IP:PORT: serve that gateway Service's external address with its router pods' xDS (repeatable)")
 	flag.Parse()
 	cfg, err := clientcmd.BuildConfigFromFlags("", *kubeconfig)
 	if err != nil {
@@ -156,8 +229,13 @@ func main() {
 	if err != nil {
 		log.Fatalf("client: %v", err)
 	}
-	s := &standin{istiods: istiods, streams: map[string]*stream{}}
 	factory := informers.NewSharedInformerFactory(cs, 0)
+	s := &standin{
+		istiods: istiods, cs: cs, streams: map[string]*stream{}, probed: map[types.UID]bool{},
+		pods:     factory.Core().V1().Pods().Lister(),
+		services: factory.Core().V1().Services().Lister(),
+		slices:   factory.Discovery().V1().EndpointSlices().Lister(),
+	}
 	inf := factory.Core().V1().Pods().Informer()
 	_, _ = inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
 		AddFunc:    func(o any) { p := o.(*corev1.Pod); s.reconcile(p.Namespace+"/"+p.Name, p) },
@@ -171,6 +249,11 @@ func main() {
 	stop := make(chan struct{})
 	factory.Start(stop)
 	factory.WaitForCacheSync(stop)
+	for _, g := range gateways {
+		if err := s.serveGateway(g); err != nil {
+			log.Fatalf("%v", err)
+		}
+	}
 	fmt.Println("xds-standin: pod cache synced")
 	sig := make(chan os.Signal, 1)
 	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
@@ -178,7 +261,7 @@ func main() {
 	close(stop)
 	s.mu.Lock()
 	for _, st := range s.streams {
-		st.client.Close()
+		st.close()
 	}
 	s.mu.Unlock()
 }

@@ -1,0 +1,169 @@
+// End to end on the lab's real control planes (a real kube-apiserver, two real istiod revisions
+// installed from Istio's charts, the field report's layout), the way a user meets meshmove: the
+// CLI starts the field-report plan on a real Temporal dev server; a worker with the real
+// activities, as the ServiceAccount bound by exactly deploy/rbac.yaml, moves the cluster; gates are
+// answered through the CLI by a second person. Gateways and probe pods are answered by
+// lab/go/xds-standin from what the real istiods serve them over xDS; DNS is the twin's server.
+import { Resolver } from 'node:dns/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  APPROVER, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, approveWhenOpen, backedUpLabels, describeSeen,
+  elapsed, gatewayRequest, migratedLabels, tempDir, waitForRun,
+} from '../e2e/support/stack.js';
+import { kubectlJson, namespaceLabels, podRevisions, startLabStack, waitInjected, writeLabPlan, type LabStack } from './support/stack.js';
+
+let stack: LabStack;
+const fileStart = Date.now();
+
+beforeAll(async () => {
+  stack = await startLabStack();
+  console.log(`[lab e2e] stack up in ${elapsed(fileStart)}`);
+}, 1_800_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  console.log(`[lab e2e] migration.test.ts took ${elapsed(fileStart)}`);
+});
+
+async function resolveA(name: string): Promise<string[]> {
+  const r = new Resolver({ timeout: 2_000, tries: 2 });
+  r.setServers([stack.dns.resolver]);
+  return r.resolve4(name);
+}
+
+interface InspectView { pods: { name: string; sidecarRevision: string; sync: string; istiod: string }[] }
+
+/** `meshmove inspect namespace` as the worker: the revision istiod's syncz reports for each pod (read by port-forward). */
+async function inspect(ns: string): Promise<InspectView> {
+  const r = await stack.cli.run(['inspect', 'namespace', ns, '--kubeconfig', stack.kubeconfig, '--json']);
+  expect(r.code, `${r.stdout}\n${r.stderr}`).toBe(0);
+  return JSON.parse(r.stdout) as InspectView;
+}
+
+describe('preflight on real control planes', () => {
+  it("the 503 pitfall: discovery labels the target's discoverySelectors do not select, or a target that does not discover its own gateway's namespace, block before anything changes", async () => {
+    const dir = await tempDir('lab-503');
+    const typo = await writeLabPlan(stack, dir, (p) => {
+      p.target.discoveryLabels = { usergroup: 'istio-1-16' }; // the target selects usergroup=istio-1-16-5
+    }, 'typo.yaml');
+    const pre = await stack.cli.run(['preflight', typo, '--kubeconfig', stack.kubeconfig, '--json']);
+    expect(pre.code, pre.stdout + pre.stderr).toBe(1);
+    const report = JSON.parse(pre.stdout) as { findings: { check: string; status: string; reason: string }[] };
+    const blocking = report.findings.filter((f) => f.status === 'block');
+    expect(blocking.map((f) => f.check).sort(), JSON.stringify(blocking)).toEqual(NAMESPACES.map((ns) => `discovery/${ns}`).sort());
+    for (const f of blocking) expect(f.reason).toMatch(/503/);
+
+    // The target's own namespace (its Gateway and gateway Service) not selected: the real target
+    // istiod does not see them, and preflight blocks.
+    await stack.lab.kube.kubectl(['label', 'namespace', TARGET_REV, 'usergroup-']);
+    try {
+      const plan = await writeLabPlan(stack, dir, undefined, 'plan.yaml');
+      const r = await stack.cli.run(['preflight', plan, '--kubeconfig', stack.kubeconfig, '--json']);
+      expect(r.code, r.stdout + r.stderr).toBe(1);
+      const findings = (JSON.parse(r.stdout) as typeof report).findings.filter((f) => f.status === 'block');
+      expect(findings.map((f) => f.check), JSON.stringify(findings)).toEqual([`discovery/${TARGET_REV}`]);
+      expect(findings[0]!.reason).toContain(`the target gateway ${TARGET_REV}/istio-ingressgateway`);
+      // What the real target istiod serves its gateway then: no route for any host.
+      const served = await gatewayRequest(stack.target, 'shop.y7test.com', '/').catch((e: Error) => ({ status: 0, body: e.message }));
+      expect(served.status, served.body).not.toBe(200);
+    } finally {
+      await stack.lab.kube.kubectl(['label', 'namespace', TARGET_REV, `usergroup=${TARGET_REV}`, '--overwrite']);
+    }
+    // Nothing changed in the cluster.
+    for (const ns of NAMESPACES) expect(await namespaceLabels(stack.lab, ns), ns).toEqual({ 'kubernetes.io/metadata.name': ns, 'istio-injection': 'enabled' });
+  }, 300_000);
+
+  it('the webhook conflict: istio-injection=enabled beside istio.io/rev — the real injector takes the source, and preflight says so', async () => {
+    const ns = 'payments';
+    await stack.lab.kube.kubectl(['label', 'namespace', ns, `istio.io/rev=${TARGET_REV}`]);
+    try {
+      // A new pod of that namespace: the real webhooks decide who injects it.
+      await stack.lab.kube.kubectl(['delete', 'pod', '-n', ns, '-l', 'app=payments', '--wait=false']);
+      await waitInjected(stack.lab, SOURCE_REV, [ns]);
+      const plan = await writeLabPlan(stack, await tempDir('lab-conflict'));
+      const r = await stack.cli.run(['preflight', plan, '--kubeconfig', stack.kubeconfig, '--json']);
+      const findings = (JSON.parse(r.stdout) as { findings: { check: string; status: string; reason: string }[] }).findings;
+      const conflict = findings.filter((f) => f.status !== 'pass' && f.reason.includes(ns) && /istio-injection/.test(f.reason));
+      expect(conflict.length, JSON.stringify(findings.filter((f) => f.status !== 'pass'))).toBeGreaterThan(0);
+      expect(conflict.map((f) => f.reason).join('\n')).toMatch(/istio-sidecar-injector\/namespace\.sidecar-injector\.istio\.io → default|overrides istio\.io\/rev/);
+    } finally {
+      await stack.lab.kube.kubectl(['label', 'namespace', ns, 'istio.io/rev-']);
+    }
+  }, 300_000);
+});
+
+describe('the field-report migration through the CLI, on real control planes', () => {
+  it('rejected at dns-cutover: every namespace back on the source, labels byte-equal to the backup, DNS never moved', async () => {
+    const t0 = Date.now();
+    const plan = await writeLabPlan(stack, await tempDir('lab-reject'));
+    const id = 'lab-reject-dns-cutover';
+    await stack.cli.start(plan, id, STARTER);
+    await approveWhenOpen(stack.cli, stack.env.client, id, 'start');
+    const atGate = await waitForRun(stack.env.client, id, (s) => s.attention.gates.some((g) => g.id === 'dns-cutover') || s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), 'gate dns-cutover', 600_000);
+    expect(atGate.attention.gates.map((g) => g.id), describeSeen(atGate)).toEqual(['dns-cutover']);
+    for (const ns of NAMESPACES) expect(await namespaceLabels(stack.lab, ns), ns).toEqual(migratedLabels(ns));
+    for (const h of HOSTS) expect(await resolveA(h), h).toEqual([stack.source.address]);
+
+    const rejected = await stack.cli.run(['reject', id, 'dns-cutover', '--reason', 'lab e2e: the change window closed'], STARTER);
+    expect(rejected.code, rejected.stderr).toBe(0);
+    const end = await waitForRun(stack.env.client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the rollback', 600_000);
+    expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
+    const s = await stack.cli.status(id);
+    expect(s.namespaces.map((n) => [n.name, n.state])).toEqual(NAMESPACES.map((n) => [n, 'rolled-back']));
+    for (const ns of NAMESPACES) {
+      const backed = await backedUpLabels(s.backup!.location, ns);
+      expect(backed['istio-injection'], `${ns} backup`).toBe('enabled');
+      const now = await namespaceLabels(stack.lab, ns);
+      expect(JSON.stringify(Object.entries(now).sort()), `${ns} labels`).toBe(JSON.stringify(Object.entries(backed).sort()));
+    }
+    await waitInjected(stack.lab, SOURCE_REV);
+    for (const ns of NAMESPACES) {
+      for (const p of (await inspect(ns)).pods) expect(p, `${ns}/${p.name}`).toMatchObject({ sidecarRevision: SOURCE_REV, sync: 'SYNCED' });
+    }
+    expect((await gatewayRequest(stack.source, 'shop.y7test.com', '/')).status).toBe(200);
+    for (const h of HOSTS) expect(await resolveA(h), h).toEqual([stack.source.address]);
+    console.log(`[lab e2e] reject at dns-cutover: ${elapsed(t0)}`);
+  }, 900_000);
+
+  it('every gate approved: every namespace on the target, SYNCED in the real target istiod, served by the new gateway by its xDS, DNS moved, the source decommissioned', async () => {
+    const t0 = Date.now();
+    const plan = await writeLabPlan(stack, await tempDir('lab-full'));
+    const id = 'lab-full-migration';
+    // Before: the new gateway serves none of the hosts (the target istiod does not see the routes' namespaces yet).
+    expect((await gatewayRequest(stack.target, 'shop.y7test.com', '/')).status).toBe(404);
+    await stack.cli.start(plan, id, STARTER);
+    for (const gate of ['start', 'dns-cutover', 'decommission']) await approveWhenOpen(stack.cli, stack.env.client, id, gate, APPROVER);
+    const end = await waitForRun(stack.env.client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the end', 900_000);
+    expect(end.status.phase, describeSeen(end)).toBe('completed');
+    console.log(`[lab e2e] full migration: ${elapsed(t0)}`);
+
+    const s = await stack.cli.status(id);
+    expect(s.namespaces.map((n) => [n.name, n.state])).toEqual(NAMESPACES.map((n) => [n, 'migrated']));
+    expect(s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([`${APPROVER} approve start`, `${APPROVER} approve dns-cutover`, `${APPROVER} approve decommission`]);
+    for (const step of ['preflight', 'backup', 'gateway-stable', 'dns-switch', 'dns-verify', 'dns-ttl', 'verify-mesh', 'decommission']) {
+      expect(s.steps.find((x) => x.id === step)?.state, `step ${step}`).toBe('succeeded');
+    }
+    for (const ns of NAMESPACES) {
+      expect(await namespaceLabels(stack.lab, ns), ns).toEqual(migratedLabels(ns));
+      const revs = await podRevisions(stack.lab, ns);
+      expect(Object.values(revs).length, ns).toBe(2);
+      expect(Object.values(revs).every((r) => r === TARGET_REV), `${ns}: ${JSON.stringify(revs)}`).toBe(true);
+      for (const p of (await inspect(ns)).pods) expect(p, `${ns}/${p.name}`).toMatchObject({ sidecarRevision: TARGET_REV, sync: 'SYNCED', istiod: `${TARGET_REV}/${TARGET_REV}` });
+    }
+    // The new gateway routes every host by the target istiod's RDS/EDS to the right namespace.
+    for (const [host, path, ns] of [['shop.y7test.com', '/', 'frontend'], ['api.y7test.com', '/orders', 'orders'], ['api.y7test.com', '/payments', 'payments'], ['api.y7test.com', '/inventory', 'inventory']] as const) {
+      const r = await gatewayRequest(stack.target, host, path);
+      expect(r.status, `${host}${path}: ${r.body}`).toBe(200);
+      expect(JSON.parse(r.body)).toMatchObject({ namespace: ns, cluster: `outbound|8080||${ns}.${ns}.svc.cluster.local` });
+    }
+    expect((await gatewayRequest(stack.target, 'nowhere.example.com', '/')).status).toBe(404);
+    for (const h of HOSTS) expect(await resolveA(h), h).toEqual([stack.target.address]);
+    // Decommission removed the source's injector, istiod and gateway; the target's stay.
+    const names = async (args: string[]) => (await kubectlJson<{ items: { metadata: { name: string } }[] }>(stack.lab, ['get', ...args])).items.map((o) => o.metadata.name).sort();
+    expect(await names(['mutatingwebhookconfigurations'])).toEqual([`istio-sidecar-injector-${TARGET_REV}-${TARGET_REV}`]);
+    expect(await names(['deployments', '-n', 'istio-system'])).toEqual([]);
+    expect(await names(['deployments', '-n', TARGET_REV])).toEqual(['istio-ingressgateway', `istiod-${TARGET_REV}`]);
+    // Probe Jobs were cleaned up.
+    for (const ns of NAMESPACES) expect(await names(['jobs', '-n', ns]), ns).toEqual([]);
+  }, 1_200_000);
+});

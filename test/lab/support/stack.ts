@@ -1,0 +1,119 @@
+// The end-to-end stack on the lab's real control planes, as the twin's (test/e2e/support/stack.ts)
+// but with a real kube-apiserver and two real istiod revisions: the field-report namespaces, the
+// two ingress gateways (routing from their router proxies' xDS), the field report's Gateways and
+// VirtualServices, the twin's DNS server as the DNS provider (DNS is no part of a control plane),
+// a real Temporal dev server, and a worker with the real activities authenticated as the worker's
+// ServiceAccount bound by exactly deploy/rbac.yaml. The CLI is driven as in the twin's e2e.
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import { Worker } from '@temporalio/worker';
+import type { Lab, LabGateway } from '../../../lab/index.js';
+import { LAB_CONTEXT, startFieldReportLab, waitInjected, type FieldReportLab } from '../../../lab/field-report.js';
+import type { LabDns } from '../../../lab/dns.js';
+import type { Tuning } from '../../../activities/namespace/deps.js';
+import { TASK_QUEUE } from '../../../workflows/messages.js';
+import { startDevServer, workflowBundle } from '../../support/temporal.js';
+import { eventually } from '../../support/eventually.js';
+import {
+  Cli, E2E_TUNING, HOSTS, RBAC_FILE, dnsSecret, gatewayRequest, realActivities, writePlan,
+  type PlanDoc, type RunningWorker,
+} from '../../e2e/support/stack.js';
+
+export { LAB_CONTEXT };
+
+/** The twin's timings, with what real istiod and the real controllers need. */
+export const LAB_TUNING: Partial<Tuning> = {
+  ...E2E_TUNING,
+  caReadyTimeoutMs: 60_000,
+  caStableMs: 2_000,
+  probeTimeoutMs: 60_000,
+  proxySettleMs: 30_000,
+};
+
+export interface LabStack {
+  lab: Lab;
+  dns: LabDns;
+  env: TestWorkflowEnvironment;
+  worker: RunningWorker;
+  cli: Cli;
+  /** The worker's kubeconfig (its ServiceAccount token, context `lab`). */
+  kubeconfig: string;
+  source: LabGateway;
+  target: LabGateway;
+  stop(): Promise<void>;
+}
+
+export interface PodJson {
+  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
+  status?: { phase?: string };
+}
+
+export async function kubectlJson<T>(lab: Lab, args: string[]): Promise<T> {
+  return JSON.parse(await lab.kube.kubectl([...args, '-o', 'json'])) as T;
+}
+
+/** Live pods of a namespace and the revision that injected each (sidecar.istio.io/status), null = none. */
+export async function podRevisions(lab: Lab, ns: string): Promise<Record<string, string | null>> {
+  const { items } = await kubectlJson<{ items: PodJson[] }>(lab, ['get', 'pods', '-n', ns]);
+  return Object.fromEntries(items.filter((p) => !p.metadata.deletionTimestamp && !p.metadata.labels?.['meshmove.dev/probe']).map((p) => {
+    const raw = p.metadata.annotations?.['sidecar.istio.io/status'];
+    return [p.metadata.name, raw ? (JSON.parse(raw) as { revision?: string }).revision ?? null : null];
+  }));
+}
+
+export async function namespaceLabels(lab: Lab, ns: string): Promise<Record<string, string>> {
+  return (await kubectlJson<{ metadata: { labels?: Record<string, string> } }>(lab, ['get', 'namespace', ns])).metadata.labels ?? {};
+}
+
+export { waitInjected };
+
+export async function startLabStack(): Promise<LabStack> {
+  const parts: { cluster?: FieldReportLab; env?: TestWorkflowEnvironment; worker?: RunningWorker } = {};
+  const stop = async () => {
+    await parts.worker?.stop();
+    await parts.env?.teardown();
+    await parts.cluster?.stop();
+  };
+  try {
+    // MESHMOVE_LAB_DIR=DIR keeps the lab's logs (the stand-in's decisions, istiod's) after the run.
+    const dir = process.env.MESHMOVE_LAB_DIR ? await mkdtemp(join(process.env.MESHMOVE_LAB_DIR, 'lab-')) : undefined;
+    const cluster = (parts.cluster = await startFieldReportLab({
+      rbacYaml: await readFile(RBAC_FILE, 'utf8'),
+      hosts: HOSTS,
+      dnsSecret: dnsSecret(),
+      progress: (l: string) => process.stderr.write(`${l}\n`),
+      ...(dir ? { dir } : {}),
+    }));
+    const { lab, source, target, workerKubeconfig: kubeconfig } = cluster;
+    const env = (parts.env = await startDevServer());
+    const worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: await workflowBundle(),
+      activities: realActivities(() => kubeconfig, dnsSecret(), LAB_TUNING),
+    });
+    const running = worker.run();
+    parts.worker = {
+      worker,
+      stop: async () => {
+        if (worker.getState() === 'RUNNING') worker.shutdown();
+        await running.catch(() => undefined);
+      },
+    };
+    // The source gateway serves the site before anything moves (its router proxy's xDS from the source istiod).
+    await eventually('the source gateway serves shop.y7test.com', async () => (await gatewayRequest(source, 'shop.y7test.com', '/').catch(() => ({ status: 0 }))).status === 200, 60_000, 500);
+    return { lab, dns: cluster.dns, env, worker: parts.worker, cli: new Cli(() => env.address), kubeconfig, source, target, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** The field-report plan for this lab (context `lab`, the lab's DNS provider, backups under `dir`). */
+export function writeLabPlan(stack: LabStack, dir: string, edit?: (p: PlanDoc) => void, fileName?: string): Promise<string> {
+  return writePlan({ context: LAB_CONTEXT, dnsWebhookUrl: stack.dns.webhookUrl, dnsResolver: stack.dns.resolver }, dir, (p) => {
+    p.restart.timeout = '3m';
+    edit?.(p);
+  }, fileName);
+}
