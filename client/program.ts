@@ -8,6 +8,7 @@ import { registerBackupCommands } from './commands/backup.js';
 import { registerInspectCommands } from './commands/inspect.js';
 import { registerPreflightCommands } from './commands/preflight.js';
 import { registerRunCommands } from './commands/run.js';
+import { registerAuditCommands } from './commands/audit.js';
 import { registerLabCommands } from './commands/lab.js';
 import { registerTwinCommands } from './commands/twin.js';
 import { registerWorkerCommands } from './commands/worker.js';
@@ -17,6 +18,7 @@ export function buildProgram(): Command {
     .description('Move Istio workloads from one control plane to another as a durable, gated, reversible Temporal workflow.')
     .option('--json', 'machine-readable output')
     .option('--by <name>', 'who is acting (default: $MESHMOVE_USER, else your OS user name)')
+    .option('--key <file>', 'sign decisions with this SSH key: a private key, or a .pub whose key ssh-agent holds (default: $MESHMOVE_SIGNING_KEY, else the ssh-agent\'s only key)')
     .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or the temporal.toml profile, else localhost:7233)')
     .option('--namespace <ns>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE, else "default")')
     .showHelpAfterError('(run with --help for usage)')
@@ -24,6 +26,7 @@ export function buildProgram(): Command {
   registerDemoCommand(program);
   registerPlanCommands(program);
   registerRunCommands(program);
+  registerAuditCommands(program);
   registerWorkerCommands(program);
   registerPreflightCommands(program);
   registerBackupCommands(program);

@@ -1,6 +1,8 @@
 // Reading a plan file: parse YAML (JSON is YAML), validate with zod, and report every problem at
 // once with the path in the file, the line and what is expected.
 import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { LineCounter, parseDocument, isMap, isSeq, type Node } from 'yaml';
 import type { z } from 'zod';
@@ -76,7 +78,9 @@ export function validatePlan(value: unknown, file = '<plan>', source?: { doc: Re
     ...result.error.issues.map((issue) => ({ path: issue.path as PropertyKey[], message: describeIssue(issue) })),
     ...crossFieldIssues(value),
   ];
-  const problems = issues.map(({ path, message }): PlanProblem => {
+  // zod's own cross-field pass and ours may report the same problem: once each.
+  const unique = issues.filter((a, i) => issues.findIndex((b) => formatPath(b.path) === formatPath(a.path) && b.message === a.message) === i);
+  const problems = unique.map(({ path, message }): PlanProblem => {
     const problem: PlanProblem = { path: formatPath(path), message };
     if (source) {
       const node = nodeAt(source.doc.contents as Node, path);
@@ -102,7 +106,56 @@ export function parsePlanText(text: string, file = '<plan>'): Plan {
       doc.errors.map((e) => ({ path: '', line: e.linePos?.[0].line, column: e.linePos?.[0].col, message: `not valid YAML/JSON: ${e.message.split('\n')[0]}` })),
     );
   }
-  return validatePlan(doc.toJS(), file, { doc, lines });
+  const value: unknown = doc.toJS();
+  resolveAllowedSigners(value, file);
+  return validatePlan(value, file, { doc, lines });
+}
+
+/**
+ * Keys of one person in a git allowed_signers file (`principals [options] keytype base64 [comment]`,
+ * what `gpg.ssh.allowedSignersFile` names): lines whose principals match `name` and whose
+ * `namespaces=` option, if any, includes meshmove. Certificate authorities are not supported.
+ */
+export function keysFromAllowedSigners(text: string, name: string): string[] {
+  const keys: string[] = [];
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) continue;
+    const principals = line.split(/\s+/, 1)[0]!;
+    const key = /(?:^|\s)((?:ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa|sk-\S+)\s+[A-Za-z0-9+/=]+)(?:\s|$)/.exec(line.slice(principals.length));
+    if (!key) continue;
+    const options = line.slice(principals.length, principals.length + key.index).trim();
+    if (/(^|,)cert-authority(,|$)/.test(options)) continue;
+    const ns = /namespaces="([^"]*)"/.exec(options);
+    if (ns && !ns[1]!.split(',').includes('meshmove')) continue;
+    const glob = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    if (principals.split(',').some((p) => glob(p).test(name))) keys.push(key[1]!);
+  }
+  return keys;
+}
+
+/** Replace each approver's `allowedSigners: FILE` (relative to the plan) with the keys it lists for that name. */
+function resolveAllowedSigners(value: unknown, file: string): void {
+  const approvers = (value as { approvers?: unknown } | null)?.approvers;
+  if (!Array.isArray(approvers)) return;
+  const problems: PlanProblem[] = [];
+  approvers.forEach((a: unknown, i) => {
+    if (a === null || typeof a !== 'object' || !('allowedSigners' in a)) return;
+    const entry = a as { name?: unknown; keys?: unknown; allowedSigners?: unknown };
+    const path = resolve(dirname(file), String(entry.allowedSigners));
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      problems.push({ path: `approvers[${i}].allowedSigners`, message: `cannot read ${path}: ${(err as Error).message}` });
+      return;
+    }
+    const keys = keysFromAllowedSigners(text, String(entry.name));
+    if (keys.length === 0) problems.push({ path: `approvers[${i}].allowedSigners`, message: `${path} lists no key for "${String(entry.name)}" in namespace meshmove` });
+    entry.keys = [...(Array.isArray(entry.keys) ? (entry.keys as unknown[]) : []), ...keys];
+    delete entry.allowedSigners;
+  });
+  if (problems.length > 0) throw new PlanError(file, problems);
 }
 
 export interface LoadedPlan {

@@ -2,6 +2,7 @@
 // validation. The workflow only ever sees the normalized form (durations in milliseconds, defaults
 // filled in), so its input is plain JSON and replays the same forever.
 import { z } from 'zod';
+import { parsePublicKey } from '../workflows/identity/sshsig.js';
 
 // RFC 1123 label: what Kubernetes accepts as a namespace name.
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -82,6 +83,30 @@ const hostPort = z
   .string()
   .regex(/^[^\s:]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/, 'a resolver address such as "10.0.0.2" or "127.0.0.1:5353"');
 
+const publicKeyLine = z.string().superRefine((line, ctx) => {
+  try {
+    parsePublicKey(line);
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: `not a usable SSH public key: ${(err as Error).message}` });
+  }
+});
+
+/**
+ * A person who may decide: a name (with `identity: unverified`), or a name with SSH public keys,
+ * inline or read from a git allowed_signers file when the plan is loaded (so the plan's digest and
+ * the workflow's input hold the keys themselves). Normalized to `{name, keys, gates?}`.
+ */
+const approver = z
+  .union([
+    z.string().min(1),
+    z.strictObject({
+      name: z.string().min(1).regex(/^[^\s,]+$/, 'a name without spaces or commas'),
+      keys: z.array(publicKeyLine).default([]),
+      gates: z.array(z.string().min(1)).min(1).optional().describe('the gates this approver may decide (namespace = every namespace gate); all when absent'),
+    }),
+  ])
+  .transform((a) => (typeof a === 'string' ? { name: a, keys: [] as string[] } : a));
+
 export interface CrossFieldIssue {
   path: (string | number)[];
   message: string;
@@ -130,6 +155,16 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
   }
   if (plan.approvers === undefined && anyGate) {
     issues.push({ path: ['approvers'], message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)' });
+  }
+  if (plan.identity !== 'unverified') {
+    // Signed decisions (the default): each approver is a key, or several.
+    approvers.forEach((a, i) => {
+      const o = obj(a);
+      const keys = arr(o.keys);
+      if (typeof a === 'string' || (keys.length === 0 && o.allowedSigners === undefined)) {
+        issues.push({ path: ['approvers', i], message: `approver "${typeof a === 'string' ? a : String(o.name ?? '')}" has no key: give "keys" (SSH public keys) or "allowedSigners" (a git allowed_signers file), or set "identity: unverified" (names only, not signed)` });
+      }
+    });
   }
   if (plan.fourEyes !== false && anyGate && approvers.length === 1) {
     issues.push({ path: ['approvers'], message: 'fourEyes needs at least two approvers, so that someone other than the starter can approve' });
@@ -184,7 +219,9 @@ export const planSchema = z
         expiresAfter: duration.prefault(86_400),
       })
       .prefault({}),
-    approvers: z.array(z.string().min(1)).default([]),
+    /** `signed` (default): every decision is signed with an approver's SSH key. `unverified`: names only. */
+    identity: z.enum(['signed', 'unverified']).default('signed'),
+    approvers: z.array(approver).default([]),
     fourEyes: z.boolean().default(true),
     rootCA: z.strictObject({ acceptDifferentRoots: z.boolean().default(false) }).prefault({}),
     verification: z

@@ -1,6 +1,7 @@
 // Messages shared by the workflows and the client: names, payload types and the status shape.
 // One definition each, so that no string literal is repeated between the two sides.
 import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
+import type { SignedDecision } from './identity/decision.js';
 
 export const TASK_QUEUE = 'meshmove';
 
@@ -15,6 +16,8 @@ export interface GateDecisionRequest {
   digest: string;
   /** Required to reject; optional comment on approve. */
   reason?: string;
+  /** The signed decision (required by plans with signed identity; see workflows/identity/decision.ts). */
+  signed?: SignedDecision;
 }
 
 export interface OperatorDecisionRequest {
@@ -23,11 +26,13 @@ export interface OperatorDecisionRequest {
   decision: DecisionKind;
   by: string;
   reason?: string;
+  signed?: SignedDecision;
 }
 
 export interface RollbackRequest {
   by: string;
   reason: string;
+  signed?: SignedDecision;
 }
 
 export type Phase =
@@ -97,6 +102,8 @@ export interface PendingDecision {
   error: string;
   allowed: DecisionKind[];
   workflowId: string;
+  /** What a signed decision commits to: sha256 of the workflow, step, attempt and error. */
+  digest?: string;
 }
 
 export interface AuditEntry {
@@ -113,6 +120,8 @@ export interface AuditEntry {
   namespace?: string;
   /** The workflow that decided (the namespace's child workflow), with `namespace`. */
   workflowId?: string;
+  /** The evidence of a signed decision: the message, its SSHSIG signature and the key's fingerprint. */
+  signed?: SignedDecision & { key: string };
 }
 
 export type NamespaceState = 'pending' | 'migrating' | 'migrated' | 'failed' | 'skipped' | 'rolling-back' | 'rolled-back';
@@ -146,6 +155,15 @@ export interface RunStatus {
   outcome?: string;
   /** How many times the run continued as new (history kept small for big clusters). */
   generation: number;
+  /**
+   * Set when the run has more than STATUS_NAMESPACE_LIMIT namespaces: `namespaces` then lists only
+   * those running, failed or rolling back (at most the limit), so the query stays small; these
+   * count every namespace by state, and namespacesQuery pages through all of them.
+   */
+  namespaceCounts?: Partial<Record<NamespaceState, number>>;
+  namespacesOmitted?: number;
+  /** `signed`: every decision is signed; `unverified`: names only (a warning). Absent for older runs. */
+  identity?: 'signed' | 'unverified';
 }
 
 // Gate approvals and operator decisions are Updates (validated synchronously, with a reason on
@@ -157,5 +175,26 @@ export const gateDecisionSignal = defineSignal<[GateDecisionRequest]>('gateDecis
 export const operatorDecisionSignal = defineSignal<[OperatorDecisionRequest]>('operatorDecision');
 export const rollbackSignal = defineSignal<[RollbackRequest]>('requestRollback');
 export const statusQuery = defineQuery<RunStatus>('status');
+
+/** Above this many namespaces the status query lists only the ones that need looking at (see RunStatus.namespaceCounts). */
+export const STATUS_NAMESPACE_LIMIT = 200;
+/** Largest page namespacesQuery returns. */
+export const NAMESPACE_PAGE_LIMIT = 1000;
+export interface NamespacePage {
+  total: number;
+  offset: number;
+  items: NamespaceStatus[];
+}
+/** Every namespace of the run, a page at a time (`meshmove status --json` reads them all). */
+export const namespacesQuery = defineQuery<NamespacePage, [{ offset: number; limit: number }]>('namespaces');
+
+/** What the status query lists of a run's namespaces: all of them, or for a big run those running, failed or rolling back, with counts of all. */
+export function namespacesForStatus(all: readonly NamespaceStatus[]): Pick<RunStatus, 'namespaces' | 'namespaceCounts' | 'namespacesOmitted'> {
+  if (all.length <= STATUS_NAMESPACE_LIMIT) return { namespaces: [...all] };
+  const counts: Partial<Record<NamespaceState, number>> = {};
+  for (const n of all) counts[n.state] = (counts[n.state] ?? 0) + 1;
+  const listed = all.filter((n) => n.state === 'migrating' || n.state === 'failed' || n.state === 'rolling-back').slice(0, STATUS_NAMESPACE_LIMIT);
+  return { namespaces: listed, namespaceCounts: counts, namespacesOmitted: all.length - listed.length };
+}
 /** A namespace's workflow tells the run about each decision it recorded, so the run's audit trail is whole. */
 export const namespaceAuditSignal = defineSignal<[AuditEntry]>('namespaceAudit');

@@ -26,6 +26,7 @@ import { plannedNamespaces, relabelFor } from '../plan/schema.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
 import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type RunStatus, type StepRecord } from './messages.js';
+import { MAX_AGE_MS, MAX_SKEW_MS, planIdentity, sha256Hex, verifyDecision, type SignedDecision } from './identity/decision.js';
 import { namespaceWorkflow, planForNamespace, type NamespaceOutcome } from './namespace.js';
 
 export interface MigrationInput {
@@ -33,6 +34,8 @@ export interface MigrationInput {
   /** sha256 of the normalized plan, computed by the client that validated it. */
   planDigest: string;
   startedBy: string;
+  /** The starter's signed start (plans with signed identity): the plan digest, signed. */
+  start?: SignedDecision;
   options?: EngineOptions;
   /** Set by continue-as-new: where the previous run left off. */
   resume?: { state: RunbookState; startedAt: string };
@@ -61,7 +64,12 @@ interface PreflightResults {
   blocks?: string[];
   /** The attempt of the preflight step that returned these findings. */
   attempt?: number;
+  /** How the control planes' own roots relate (preflight's root CA check). */
+  rootRelation?: PreflightReport['rootRelation'];
 }
+
+/** patched() id of handing preflight's root relation to each namespace (its CA wait skips the stability window for one shared root). */
+const ROOT_RELATION_TO_NAMESPACES_PATCH = 'root-relation-to-namespaces';
 
 /**
  * The start gate's line for a preflight an operator skipped after it failed: which blocking checks
@@ -80,18 +88,33 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const { plan, startedBy } = input;
   const runId = workflowInfo().workflowId;
   const startedAt = input.resume?.startedAt ?? nowIso();
+  const identity = planIdentity(plan);
   const rb = new Runbook(
     {
       kind: 'migration',
       plan: plan.metadata.name,
       startedBy,
       startedAt,
-      approvers: plan.approvers,
+      approvers: identity.names,
       fourEyes: plan.fourEyes,
       gateExpiryMs: plan.gates.expiresAfter,
+      ...(identity.policy ? { identity: identity.policy } : {}),
     },
     input.resume?.state,
   );
+  if (identity.policy?.mode === 'signed' && !input.resume) {
+    // A start is a decision too: signed by an approver, for this run and exactly this plan. Whoever
+    // starts a run without such a signature (a raw client, the UI) gets a failed run, not a migration.
+    const now = Date.now();
+    const digest = sha256Hex(JSON.stringify(plan));
+    const v = verifyDecision(identity.policy, input.start, {
+      workflow: runId, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by: startedBy, reason: '',
+      window: { from: now - MAX_AGE_MS, to: now + MAX_SKEW_MS, what: 'the start of the run' }, now, usedNonces: [],
+    });
+    if (!v.ok) throw ApplicationFailure.nonRetryable(`start refused: ${v.why}`, 'Refused');
+    rb.state.starterKey = v.signer.fingerprint;
+    rb.state.nonces = [v.fields.nonce];
+  }
   rb.install();
   // A namespace's workflow reports each decision made there. Anyone may signal, so only entries
   // naming one of this run's namespace workflows are taken; anything else is recorded as refused.
@@ -130,12 +153,16 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     ns.state = 'migrating';
     ns.workflowId = `${runId}/ns/${name}`;
     delete ns.error;
+    const rootRelation = (st.results.preflight as PreflightResults | undefined)?.rootRelation;
+    const withRootRelation = rootRelation !== undefined && patched(ROOT_RELATION_TO_NAMESPACES_PATCH);
     const outcome = await executeChild(namespaceWorkflow, {
       workflowId: ns.workflowId,
       args: [{
         runId, plan: planForNamespace(plan, name, wave), namespace: name, wave, startedBy, mode: 'migrate',
+        ...(st.starterKey ? { starterKey: st.starterKey } : {}),
         backup: st.results.backup as BackupRef | undefined,
         onFailure: plan.failurePolicy.onNamespaceFailure, options: input.options,
+        ...(withRootRelation ? { rootRelation } : {}),
       }],
       // A parent rollback cancels running namespaces; each undoes its own steps before it ends.
       cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -230,7 +257,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       ns.workflowId = `${runId}/ns/${d.namespace}/rollback`;
       await executeChild(namespaceWorkflow, {
         workflowId: ns.workflowId,
-        args: [{ runId, plan: planForNamespace(plan, d.namespace, d.wave), namespace: d.namespace, wave: d.wave, startedBy, mode: 'rollback', previousLabels: d.previousLabels, onFailure: 'pause', options: input.options }],
+        args: [{
+          runId, plan: planForNamespace(plan, d.namespace, d.wave), namespace: d.namespace, wave: d.wave, startedBy, mode: 'rollback', previousLabels: d.previousLabels, onFailure: 'pause', options: input.options,
+          ...(st.starterKey ? { starterKey: st.starterKey } : {}),
+        }],
         parentClosePolicy: ParentClosePolicy.TERMINATE,
       });
       ns.state = 'rolled-back';
@@ -259,6 +289,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           st.results.preflight = {
             blocking: report.blocking, warnings: report.warnings, decommission: report.findings.find((f) => f.check.startsWith('decommission'))?.reason,
             blocks, attempt: st.steps.find((s) => s.id === 'preflight')?.attempts,
+            ...(report.rootRelation ? { rootRelation: report.rootRelation } : {}),
           } satisfies PreflightResults;
           if (report.blocking > 0) {
             throw ApplicationFailure.nonRetryable(`${report.blocking} blocking finding(s): ${blocks.join('; ')}`, 'CheckFailed');

@@ -8,6 +8,7 @@ import { relabelFor } from '../plan/schema.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, StepFailed, describeFailure, nowIso, type Compensation } from './engine/runbook.js';
 import { namespaceAuditSignal, type AuditEntry } from './messages.js';
+import { planIdentity } from './identity/decision.js';
 
 export interface NamespaceInput {
   /** The migration's workflow id: activities key their idempotency on it. */
@@ -17,6 +18,8 @@ export interface NamespaceInput {
   namespace: string;
   wave: string;
   startedBy: string;
+  /** Fingerprint of the key that signed the run's start (four-eyes by key). */
+  starterKey?: string;
   mode: 'migrate' | 'rollback';
   /** rollback mode: the labels to put back. */
   previousLabels?: Record<string, string>;
@@ -24,6 +27,8 @@ export interface NamespaceInput {
   /** migrate mode: `pause` waits for an operator on a failed step; `rollback-namespace` undoes this namespace and reports failure. */
   onFailure: Plan['failurePolicy']['onNamespaceFailure'];
   options?: EngineOptions;
+  /** How the control planes' own roots relate, as preflight found (absent in runs from before it was passed). */
+  rootRelation?: 'same' | 'overlap' | 'different' | 'unknown';
 }
 
 export type NamespaceOutcome =
@@ -95,16 +100,19 @@ export async function namespaceWorkflow(input: NamespaceInput): Promise<Namespac
 
 async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry) => void): Promise<NamespaceOutcome> {
   const { plan, namespace, runId } = input;
+  const identity = planIdentity(plan);
   const rb = new Runbook({
     kind: 'namespace',
     plan: plan.metadata.name,
     startedBy: input.startedBy,
     startedAt: nowIso(),
-    approvers: plan.approvers,
+    approvers: identity.names,
     fourEyes: plan.fourEyes,
     gateExpiryMs: plan.gates.expiresAfter,
+    ...(identity.policy ? { identity: identity.policy, namespace } : {}),
     onAudit,
   });
+  if (input.starterKey) rb.state.starterKey = input.starterKey;
   rb.install();
   rb.state.namespaces = [{ name: namespace, wave: input.wave, state: input.mode === 'migrate' ? 'migrating' : 'rolling-back', workflowId: workflowInfo().workflowId }];
   const { quick, waiting } = activityProxies(input.options, plan.restart.timeout, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
@@ -177,7 +185,7 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
         pauseOnFailure,
       });
       if (!relabel.skipped) previousLabels = relabel.value.previousLabels;
-      await rb.step('ca-ready', `istio-ca-root-cert holds ${plan.target.revision}'s root`, () => waiting.waitCaReady(ref), { pauseOnFailure });
+      await rb.step('ca-ready', `istio-ca-root-cert holds ${plan.target.revision}'s root`, () => waiting.waitCaReady(input.rootRelation ? { ...ref, rootRelation: input.rootRelation } : ref), { pauseOnFailure });
       await rb.step('restart', 'Rollout-restart workloads with a sidecar', () => waiting.restartWorkloads({ ...ref, key: `${runId}/${namespace}/migrate`, expectRevision: plan.target.revision }), {
         summarize: (r) => `${r.workloads.length} workload(s) restarted${r.alreadyRestarted ? ` (${r.alreadyRestarted} resumed)` : ''}`,
         pauseOnFailure,

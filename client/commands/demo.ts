@@ -1,6 +1,9 @@
 // `meshmove demo`: the main job on embedded defaults. A local Temporal dev server (persisted), the
 // simulated cluster of the field report, a worker, and the field report's plan, walked through in
 // the terminal gate by gate. Running it again resumes the same run; --fresh starts over.
+// `--real` rehearses the same plan on the lab's real control planes (kube-apiserver, etcd,
+// controllers, kwok, two real istiod revisions; built once from the Go module proxy), which live
+// only while the demo runs: it always starts over.
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -19,8 +22,12 @@ import { Presenter } from '../demo/presenter.js';
 import { defaultDataDir, startLocalTemporal } from '../local-temporal.js';
 import { whatWaits } from '../temporal.js';
 import { sendDecision, sendGateVerdict } from './run.js';
+import { loadSigner, signDecision, writeThrowawayKey, type DecisionSigner } from '../signing.js';
 import { startTwinOrExplain } from './twin.js';
 import { WORKER_USER, writeKubeconfigAs } from '../../twin/index.js';
+import { DEMO_DNS_SECRET } from '../../twin/dns/webhook.js';
+import { LAB_CONTEXT, startFieldReportLab } from '../../lab/field-report.js';
+import type { Plan } from '../../plan/schema.js';
 
 const DEMO_RUN_ID = 'meshmove-demo';
 /** The simulated cluster's state in the data dir (--fresh deletes it with the rest). */
@@ -42,6 +49,56 @@ interface DemoOptions {
   scenario?: string;
   plan?: string;
   port: string;
+  real?: boolean;
+}
+
+/** Where the rehearsal's cluster is, as the worker and the plan need it. */
+interface DemoCluster {
+  /** The worker's kubeconfig: its ServiceAccount, bound by exactly deploy/rbac.yaml. */
+  workerKubeconfig: string;
+  dnsSecret: string;
+  /** The plan as it must read for this cluster (its context, its DNS provider and resolver). */
+  plan: Plan;
+  close(): Promise<void>;
+}
+
+async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: string, say: (l: string) => void): Promise<DemoCluster> {
+  // The simulated cluster lives in the data dir too, so a resumed run finds the cluster it left.
+  const twin = await startTwinOrExplain(opts.scenario ?? example('examples/twin/field-report.yaml'), {
+    kubeconfigPath: join(opts.dataDir, 'kubeconfig'),
+    statePath: join(opts.dataDir, TWIN_STATE_FILE),
+  });
+  say(`  cluster       ${twin.apiUrl}  (kubectl --kubeconfig ${twin.kubeconfigPath} get ns,pods -A)`);
+  say(`                ${twin.restored ? 'restored from' : 'saved to'} ${twin.statePath ?? ''}`);
+  say(`  DNS           ${twin.dns.host}:${twin.dns.port}   gateways: ${Object.entries(twin.gateways).map(([k, g]) => `${k} ${g.address}:${g.port}`).join(', ')}`);
+  // The worker acts with exactly the permissions deploy/rbac.yaml gives its service account: the
+  // twin answers anything else with the 403 a real cluster would.
+  const workerKubeconfig = join(opts.dataDir, 'worker.kubeconfig');
+  await writeKubeconfigAs(twin, rbacYaml, workerKubeconfig);
+  return { workerKubeconfig, dnsSecret: twin.dnsWebhookSecret, plan, close: () => twin.close() };
+}
+
+async function startRealCluster(opts: DemoOptions, plan: Plan, rbacYaml: string, say: (l: string) => void): Promise<DemoCluster> {
+  if (opts.scenario) throw new CliError('--scenario describes a simulated cluster; --real runs the field report\'s cluster on real control planes (drop one of them)', ExitCode.badInput);
+  const dnsSecret = process.env.MESHMOVE_DNS_SECRET || DEMO_DNS_SECRET;
+  say('  cluster       starting real control planes (the first run builds them from the Go module proxy: 20-60 minutes on 2 cores)');
+  const cluster = await startFieldReportLab({
+    dir: join(opts.dataDir, 'lab'),
+    rbacYaml,
+    hosts: plan.dns.records.map((r) => r.name),
+    dnsSecret,
+    progress: (line) => say(`                ${line}`),
+  });
+  say(`  cluster       ${cluster.lab.kube.server}  (kubectl --kubeconfig ${cluster.adminKubeconfig} get ns,pods -A)`);
+  say(`                real: kube-apiserver, etcd, controller-manager, scheduler, istiod ${cluster.lab.istio.map((i) => i.revision).join(' and ')}; stood in: kwok's pods, the sidecars and gateways (routing from istiod's xDS)`);
+  say(`  DNS           ${cluster.dns.resolver}   gateways: ${cluster.lab.gateways.map((g) => `${g.namespace}/${g.name} ${g.address}:${g.port}`).join(', ')}`);
+  const provider = plan.dns.provider.type === 'webhook' ? { ...plan.dns.provider, url: cluster.dns.webhookUrl } : plan.dns.provider;
+  return {
+    workerKubeconfig: cluster.workerKubeconfig,
+    dnsSecret,
+    plan: { ...plan, cluster: { ...plan.cluster, context: LAB_CONTEXT }, dns: { ...plan.dns, provider, resolvers: [cluster.dns.resolver] } },
+    close: () => cluster.stop(),
+  };
 }
 
 export function registerDemoCommand(program: Command): void {
@@ -54,19 +111,30 @@ export function registerDemoCommand(program: Command): void {
     .option('--scenario <file>', 'the simulated cluster (default examples/twin/field-report.yaml)')
     .option('--plan <file>', 'the plan (default examples/plans/field-report.yaml)')
     .option('--port <n>', 'Temporal frontend port (the UI is on port+1000)', '17233')
-    .action((opts: DemoOptions) => runDemo(opts));
+    .option('--real', 'rehearse on real control planes (kube-apiserver, two istiod revisions) built from the Go module proxy, instead of the simulated cluster; always starts over')
+    .action((opts: DemoOptions, cmd: Command) => {
+      // The real cluster does not outlive the demo, so neither does its run: keep it apart from the twin's.
+      if (opts.real && cmd.getOptionValueSource('dataDir') === 'default') opts.dataDir = join(defaultDataDir(), 'demo-real');
+      return runDemo(opts);
+    });
 }
 
 async function runDemo(opts: DemoOptions): Promise<void> {
-  if (opts.fresh) await rm(opts.dataDir, { recursive: true, force: true });
+  if (opts.fresh || opts.real) await rm(opts.dataDir, { recursive: true, force: true });
   await mkdir(opts.dataDir, { recursive: true });
   // The terminal is the person's: the worker's and the cluster's JSON logs go to a file.
   const logFile = join(opts.dataDir, 'meshmove.log');
   logToFile(logFile);
   installRuntime();
   const loaded = await loadPlan(opts.plan ?? example('examples/plans/field-report.yaml'));
+  // Decisions are signed: the rehearsal's people get throwaway keys of their own, in the data dir.
+  const keys = await demoKeys(opts.dataDir, loaded.plan.identity === 'signed' ? loaded.plan.approvers.map((a) => a.name) : []);
   // Backups of the rehearsal go next to its database, not into the current directory.
-  const plan = { ...loaded.plan, backup: { location: join(opts.dataDir, 'backups') } };
+  let plan: Plan = {
+    ...loaded.plan,
+    backup: { location: join(opts.dataDir, 'backups') },
+    approvers: loaded.plan.approvers.map((a) => (keys.has(a.name) ? { ...a, keys: [keys.get(a.name)!.publicKey] } : a)),
+  };
   const say = (line: string) => process.stdout.write(`${line}\n`);
   const stops: (() => Promise<unknown>)[] = [];
   const stopAll = async () => {
@@ -80,7 +148,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    say('meshmove demo — the field report\'s migration, rehearsed on a simulated cluster\n');
+    say(`meshmove demo — the field report's migration, rehearsed on ${opts.real ? 'real control planes' : 'a simulated cluster'}\n`);
     const port = Number(opts.port);
     const server = await startLocalTemporal({
       db: join(opts.dataDir, 'temporal.db'),
@@ -92,26 +160,17 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`  Temporal      ${server.address}  (database ${server.db})`);
     say(`  Temporal UI   ${server.uiUrl}`);
 
-    // The simulated cluster lives in the data dir too, so a resumed run finds the cluster it left.
-    const twin = await startTwinOrExplain(opts.scenario ?? example('examples/twin/field-report.yaml'), {
-      kubeconfigPath: join(opts.dataDir, 'kubeconfig'),
-      statePath: join(opts.dataDir, TWIN_STATE_FILE),
-    });
-    stops.push(() => twin.close());
-    say(`  cluster       ${twin.apiUrl}  (kubectl --kubeconfig ${twin.kubeconfigPath} get ns,pods -A)`);
-    say(`                ${twin.restored ? 'restored from' : 'saved to'} ${twin.statePath ?? ''}`);
-    say(`  DNS           ${twin.dns.host}:${twin.dns.port}   gateways: ${Object.entries(twin.gateways).map(([k, g]) => `${k} ${g.address}:${g.port}`).join(', ')}`);
-
-    // The worker acts with exactly the permissions deploy/rbac.yaml gives its service account: the
-    // twin answers anything else with the 403 a real cluster would.
-    const workerKubeconfig = join(opts.dataDir, 'worker.kubeconfig');
-    await writeKubeconfigAs(twin, await readFile(example('deploy/rbac.yaml'), 'utf8'), workerKubeconfig);
+    const rbacYaml = await readFile(example('deploy/rbac.yaml'), 'utf8');
+    const cluster = await (opts.real ? startRealCluster : startSimulatedCluster)(opts, plan, rbacYaml, say);
+    stops.push(() => cluster.close());
+    plan = cluster.plan;
+    const workerKubeconfig = cluster.workerKubeconfig;
     const logger = createLogger('demo-worker');
     const activities = createActivities({
       kube: (context) => createKubeAccess({ kubeconfig: workerKubeconfig, context, logger }),
       logger,
       // The twin's DNS webhook checks this shared secret (never logged, never in history).
-      env: { ...process.env, [plan.dns.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'UNUSED']: twin.dnsWebhookSecret },
+      env: { ...process.env, [plan.dns.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'UNUSED']: cluster.dnsSecret },
     });
     const worker = await createWorker({ target: { connectionOptions: { address: server.address }, namespace: 'default' }, activities });
     const workerDone = worker.run();
@@ -123,8 +182,14 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`                logs: ${logFile}\n`);
 
     const client = new Client({ connection: await Connection.connect({ address: server.address }) });
-    const starter = plan.approvers[0] ?? 'operator';
-    const approver = plan.fourEyes ? (plan.approvers.find((a) => a !== starter) ?? starter) : starter;
+    const names = plan.approvers.map((a) => a.name);
+    const starter = names[0] ?? 'operator';
+    const approver = plan.fourEyes ? (names.find((a) => a !== starter) ?? starter) : starter;
+    const signerOf = (name: string) => keys.get(name)?.signer;
+    if (keys.size > 0) {
+      say(`  keys          throwaway SSH keys for ${[...keys.keys()].join(' and ')}, made for this rehearsal only: ${join(opts.dataDir, 'keys')}`);
+      say(`                every decision below is signed with them (ssh-keygen -Y sign -n meshmove -f ${join(opts.dataDir, 'keys', approver)} works too)\n`);
+    }
     const handle = client.workflow.getHandle(DEMO_RUN_ID);
     const where = {
       historyFile: join(opts.dataDir, 'history.json'),
@@ -148,10 +213,15 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       }
       return;
     } else {
+      const digest = planDigest(plan);
+      const starterSigner = signerOf(starter);
+      const start = starterSigner
+        ? await signDecision(await starterSigner(), { workflow: DEMO_RUN_ID, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by: starter, reason: '' })
+        : undefined;
       await client.workflow.start(migrationWorkflow, {
         taskQueue: TASK_QUEUE,
         workflowId: DEMO_RUN_ID,
-        args: [{ plan, planDigest: planDigest(plan), startedBy: starter }],
+        args: [{ plan, planDigest: digest, startedBy: starter, ...(start ? { start } : {}) }],
       });
       say(`Started run ${DEMO_RUN_ID} as ${starter}. Gates are approved as ${approver}${plan.fourEyes ? ' (four-eyes: the starter may not approve)' : ''}.`);
       say(`Follow it elsewhere too: TEMPORAL_ADDRESS=${server.address} meshmove status ${DEMO_RUN_ID} --watch\n`);
@@ -172,14 +242,14 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       if (gate && !answered.has(`${gate.workflowId}/${gate.digest}`)) {
         const answer = await presenter.askGate(gate, approver, opts.autoApprove === true);
         answered.add(`${gate.workflowId}/${gate.digest}`);
-        await sendGateVerdict(client, DEMO_RUN_ID, gate.id, { ...answer, by: approver, digest: gate.digest }).catch((err: Error) => say(`    ${err.message}`));
+        await sendGateVerdict(client, DEMO_RUN_ID, gate.id, { ...answer, by: approver, digest: gate.digest, signer: signerOf(approver) }).catch((err: Error) => say(`    ${err.message}`));
         continue;
       }
       const d = a.decisions[0];
       if (d && !answered.has(`${d.workflowId}/${d.step}/${d.error}`)) {
         answered.add(`${d.workflowId}/${d.step}/${d.error}`);
         const answer = await presenter.askDecision(d, approver, opts.autoApprove === true);
-        if (answer) await sendDecision(client, d, answer.decision, approver, answer.reason).catch((err: Error) => say(`    ${err.message}`));
+        if (answer) await sendDecision(client, d, answer.decision, approver, answer.reason, signerOf(approver), s.identity).catch((err: Error) => say(`    ${err.message}`));
         continue;
       }
       await new Promise((r) => setTimeout(r, 300));
@@ -197,6 +267,19 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     process.off('SIGTERM', onSignal);
     await stopAll();
   }
+}
+
+/** The demo's people's keys (`DATA/keys/NAME`), made once and kept so that a resumed run still knows them. */
+async function demoKeys(dataDir: string, names: string[]): Promise<Map<string, { publicKey: string; signer: () => Promise<DecisionSigner> }>> {
+  const dir = join(dataDir, 'keys');
+  await mkdir(dir, { recursive: true });
+  const out = new Map<string, { publicKey: string; signer: () => Promise<DecisionSigner> }>();
+  for (const name of names) {
+    const file = join(dir, name);
+    const publicKey = existsSync(`${file}.pub`) ? (await readFile(`${file}.pub`, 'utf8')).trim() : await writeThrowawayKey(file, `${name}@meshmove-demo`);
+    out.set(name, { publicKey, signer: () => loadSigner(file, {}) });
+  }
+  return out;
 }
 
 function summarize(s: RunStatus, backupRoot: string, durations: [string, number][], where: { historyFile: string; ui: string; later: string }): void {

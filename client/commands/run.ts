@@ -1,7 +1,7 @@
 // Commands on runs: start, status, approve, reject, decide, rollback, list, history.
-import { WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
 import type { Command } from 'commander';
-import { loadPlan, PlanError } from '../../plan/load.js';
+import { loadPlan } from '../../plan/load.js';
 import { migrationWorkflow } from '../../workflows/migration.js';
 import {
   TASK_QUEUE,
@@ -18,11 +18,29 @@ import {
 } from '../../workflows/messages.js';
 import { CliError, ExitCode, K8S_NAMESPACE_FLAG, actingIdentity, emit } from '../cli-kit.js';
 import { renderStatus } from '../render.js';
+import { loadSigner, signDecision, type DecisionSigner } from '../signing.js';
+import type { DecisionFields, SignedDecision } from '../../workflows/identity/decision.js';
 import { connectClient, runStatus, whatWaits, type Attention, type ConnectOptions } from '../temporal.js';
 
 interface GlobalOpts extends ConnectOptions {
   json?: boolean;
   by?: string;
+  key?: string;
+}
+
+/** Where a command's signing key comes from; asked only when the run signs its decisions. */
+export type SignerSource = () => Promise<DecisionSigner>;
+
+function signerFrom(g: GlobalOpts): SignerSource {
+  let signer: Promise<DecisionSigner> | undefined;
+  return () => (signer ??= loadSigner(g.key));
+}
+
+/** The signed form of a decision when the workflow asks for signed decisions; nothing otherwise. */
+async function signedIfRequired(identity: RunStatus['identity'], signer: SignerSource | undefined, fields: Omit<DecisionFields, 'at' | 'nonce'>): Promise<{ signed?: SignedDecision }> {
+  if (identity !== 'signed') return {};
+  if (!signer) throw new CliError('this run requires signed decisions and no signing key was given', ExitCode.badInput);
+  return { signed: await signDecision(await signer(), fields) };
 }
 
 function globals(cmd: Command): GlobalOpts {
@@ -46,16 +64,46 @@ export function defaultRunId(planName: string, now = new Date()): string {
   return `${planName}-${stamp}`;
 }
 
-export async function startRun(client: Client, file: string, by: string, id?: string, options?: { heartbeatTimeoutMs?: number }): Promise<{ workflowId: string; planDigest: string }> {
+export async function startRun(
+  client: Client,
+  file: string,
+  by: string,
+  id?: string,
+  options?: { heartbeatTimeoutMs?: number },
+  signer?: SignerSource,
+): Promise<{ workflowId: string; planDigest: string }> {
   const { plan, digest } = await loadPlan(file);
   const workflowId = id ?? defaultRunId(plan.metadata.name);
-  await client.workflow.start(migrationWorkflow, {
-    taskQueue: TASK_QUEUE,
-    workflowId,
-    args: [{ plan, planDigest: digest, startedBy: by, ...(options ? { options } : {}) }],
-    memo: { plan: plan.metadata.name, startedBy: by },
-  });
+  const { signed } = await signedIfRequired(plan.identity, signer, { workflow: workflowId, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by, reason: '' });
+  try {
+    await client.workflow.start(migrationWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId,
+      args: [{ plan, planDigest: digest, startedBy: by, ...(signed ? { start: signed } : {}), ...(options ? { options } : {}) }],
+      memo: { plan: plan.metadata.name, startedBy: by },
+      // A run id names one migration, forever: a finished run is never started again under it.
+      workflowIdReusePolicy: 'REJECT_DUPLICATE',
+      workflowIdConflictPolicy: 'FAIL',
+    });
+  } catch (err) {
+    if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyExists(client, workflowId);
+    throw err;
+  }
   return { workflowId, planDigest: digest };
+}
+
+/** The refusal of a start under the id of a run that exists: its state, and how to look at it. */
+async function alreadyExists(client: Client, workflowId: string): Promise<CliError> {
+  const handle = client.workflow.getHandle(workflowId);
+  const d = await handle.describe().catch(() => undefined);
+  const s = await runStatus(client, workflowId).catch(() => undefined);
+  const state = [d?.status.name, s ? `phase ${s.phase}` : undefined, s ? `started by ${s.startedBy} at ${s.startedAt}` : undefined].filter(Boolean).join(', ');
+  return new CliError(
+    `refused: a run with id "${workflowId}" already exists (${state || 'state unknown'}); nothing was started.\n` +
+      `  see it:  meshmove status ${workflowId}    its record: meshmove history ${workflowId}\n` +
+      '  start a new run under another id (--id), or without --id for a fresh one',
+    ExitCode.failed,
+  );
 }
 
 /**
@@ -90,13 +138,16 @@ export async function sendGateVerdict(
   client: Client,
   runId: string,
   gate: string,
-  req: { verdict: 'approve' | 'reject'; by: string; reason?: string; digest?: string },
+  req: { verdict: 'approve' | 'reject'; by: string; reason?: string; digest?: string; signer?: SignerSource },
 ): Promise<{ workflowId: string; gate: GateRecord }> {
   const status = await runStatus(client, runId);
   const target = pickGate(await whatWaits(client, status), gate);
   // A namespace gate lives in that namespace's workflow; an unknown gate goes to the run (which refuses it).
   const handle = client.workflow.getHandle(target.workflowId ?? runId);
-  const full = { gate, verdict: req.verdict, by: req.by, digest: req.digest ?? target.digest, ...(req.reason ? { reason: req.reason } : {}) };
+  const digest = req.digest ?? target.digest;
+  const namespace = status.namespaces.find((n) => n.workflowId === handle.workflowId)?.name ?? '-';
+  const signed = await signedIfRequired(status.identity, req.signer, { workflow: handle.workflowId, kind: 'gate', target: gate, namespace, verdict: req.verdict, digest, by: req.by, reason: req.reason ?? '' });
+  const full = { gate, verdict: req.verdict, by: req.by, digest, ...(req.reason ? { reason: req.reason } : {}), ...signed };
   const rec = await decideOrExplain(
     () => handle.executeUpdate(gateDecisionUpdate, { args: [full] }),
     () => handle.signal(gateDecisionSignal, full),
@@ -105,9 +156,18 @@ export async function sendGateVerdict(
 }
 
 /** Answer a paused step in the workflow that holds it. */
-export async function sendDecision(client: Client, pending: { workflowId: string; step: string }, decision: DecisionKind, by: string, reason?: string): Promise<void> {
+export async function sendDecision(
+  client: Client,
+  pending: { workflowId: string; step: string; digest?: string; namespace?: string },
+  decision: DecisionKind,
+  by: string,
+  reason?: string,
+  signer?: SignerSource,
+  identity?: RunStatus['identity'],
+): Promise<void> {
   const handle: WorkflowHandle = client.workflow.getHandle(pending.workflowId);
-  const req = { step: pending.step, decision, by, ...(reason ? { reason } : {}) };
+  const fields = { workflow: pending.workflowId, kind: 'decision' as const, target: pending.step, namespace: pending.namespace ?? '-', verdict: decision, digest: pending.digest ?? '-', by, reason: reason ?? '' };
+  const req = { step: pending.step, decision, by, ...(reason ? { reason } : {}), ...(await signedIfRequired(identity, signer, fields)) };
   await decideOrExplain(
     () => handle.executeUpdate(operatorDecisionUpdate, { args: [req] }),
     () => handle.signal(operatorDecisionSignal, req),
@@ -118,7 +178,7 @@ async function gateVerdict(cmd: Command, id: string, gate: string, verdict: 'app
   const g = globals(cmd);
   const by = actingIdentity(g.by);
   const client = await connectClient(g);
-  const res = await sendGateVerdict(client, id, gate, { verdict, by, ...(reason ? { reason } : {}), ...(digest ? { digest } : {}) });
+  const res = await sendGateVerdict(client, id, gate, { verdict, by, ...(reason ? { reason } : {}), ...(digest ? { digest } : {}), signer: signerFrom(g) });
   emit(g, res, () => `${verdict === 'approve' ? '✓ approved' : '✗ rejected'} gate ${gate} of ${id} as ${by}`);
 }
 
@@ -165,11 +225,7 @@ export function registerRunCommands(program: Command): void {
       // Validate before connecting: a bad plan never reaches Temporal.
       await loadPlan(file);
       const client = await connectClient(g);
-      const { workflowId } = await startRun(client, file, by, opts.id).catch((err: Error) => {
-        if (err instanceof PlanError) throw err;
-        if (/already started|AlreadyStarted/i.test(err.message)) throw new CliError(`a run with id "${opts.id}" already exists`, ExitCode.badInput);
-        throw err;
-      });
+      const { workflowId } = await startRun(client, file, by, opts.id, undefined, signerFrom(g));
       emit(g, { workflowId }, () => `started ${workflowId}\n  follow it:  meshmove status ${workflowId} --watch`);
     });
 
@@ -196,7 +252,7 @@ export function registerRunCommands(program: Command): void {
 
   program
     .command('approve')
-    .description('approve an open gate (as --by, $MESHMOVE_USER or your OS user)')
+    .description('approve an open gate (as --by, $MESHMOVE_USER or your OS user; signed with --key FILE, $MESHMOVE_SIGNING_KEY or ssh-agent)')
     .argument('<id>', 'run id')
     .argument('<gate>', 'gate id, e.g. start, dns-cutover, decommission, namespace:NS')
     .option('--comment <text>', 'recorded with the approval')
@@ -241,7 +297,7 @@ export function registerRunCommands(program: Command): void {
         throw new CliError(`${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (${K8S_NAMESPACE_FLAG} ${d.namespace})` : ''}`).join(', ')}; say which`, ExitCode.badInput);
       }
       const d = matching[0]!;
-      await sendDecision(client, d, decision as DecisionKind, by, opts.reason);
+      await sendDecision(client, d, decision as DecisionKind, by, opts.reason, signerFrom(g), status.identity);
       emit(g, { workflowId: d.workflowId, step: d.step, decision }, () => `✓ ${decision} for step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} as ${by}`);
     });
 
@@ -257,7 +313,8 @@ export function registerRunCommands(program: Command): void {
       const status = await runStatus(client, id);
       if (TERMINAL_PHASES.includes(status.phase)) throw new CliError(`refused: the run has ended (${status.phase})`, ExitCode.failed);
       const handle = client.workflow.getHandle(id);
-      const req = { by, reason: opts.reason };
+      const fields = { workflow: id, kind: 'rollback' as const, target: '-', namespace: '-', verdict: 'rollback', digest: '-', by, reason: opts.reason };
+      const req = { by, reason: opts.reason, ...(await signedIfRequired(status.identity, signerFrom(g), fields)) };
       await decideOrExplain(() => handle.executeUpdate(rollbackUpdate, { args: [req] }), () => handle.signal(rollbackSignal, req));
       emit(g, { workflowId: id, rollback: true }, () => `↶ rolling back ${id} (requested by ${by}); follow it: meshmove status ${id} --watch`);
     });

@@ -24,7 +24,7 @@ const run = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment
 beforeAll(async () => {
   twin = await startTwin(SCENARIO, { randomPorts: true });
   const kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 } });
-  plan = parsePlanText(readFileSync(PLAN, 'utf8'));
+  plan = parsePlanText(readFileSync(PLAN, 'utf8'), PLAN);
   // The plan names fixed ports; this twin listens on free ones.
   plan.dns.provider = { type: 'webhook', url: `${twin.apiUrl}/_twin/dns`, secretEnv: 'MESHMOVE_DNS_SECRET' };
   plan.dns.resolvers = [`${twin.dns.host}:${twin.dns.port}`];

@@ -45,7 +45,7 @@ const patches = (key: string): number => twin.control.counters().byObject[key] ?
 beforeAll(async () => {
   twin = await startTwin(SCENARIO, { randomPorts: true, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20 } });
   kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 });
-  plan = parsePlanText(readFileSync(PLAN, 'utf8'));
+  plan = parsePlanText(readFileSync(PLAN, 'utf8'), PLAN);
   deps = { kube, tuning: { pollMs: 50, caReadyTimeoutMs: 10_000, caStableMs: 150, probeTimeoutMs: 20_000, proxySettleMs: 10_000 } };
 });
 afterAll(async () => {

@@ -1,6 +1,7 @@
 // Start the mesh twin on the field-report scenario (optionally changed) and give tests the real
 // KubeAccess over HTTP plus the twin's control endpoints (faults, request counters).
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { startTwin } from '../../twin/index.js';
 import { parseScenario } from '../../twin/scenario.js';
@@ -12,7 +13,7 @@ export const SCENARIO = new URL('../../examples/twin/field-report.yaml', import.
 export const PLAN_FILE = new URL('../../examples/plans/field-report.yaml', import.meta.url);
 
 export function fieldReportPlan(patch?: (p: Plan) => void): Plan {
-  const p = parsePlanText(readFileSync(PLAN_FILE, 'utf8'));
+  const p = parsePlanText(readFileSync(PLAN_FILE, 'utf8'), fileURLToPath(PLAN_FILE));
   patch?.(p);
   return p;
 }

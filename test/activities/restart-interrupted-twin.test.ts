@@ -48,7 +48,7 @@ beforeAll(async () => {
   // controller stalls on a rollover when its scale-up waits on that timer (see the report of issue 8).
   twin = await startTwin(SCENARIO, { randomPorts: true, timings: { podStartDelayMs: 1_500, rolloutPodDelayMs: 0 } });
   kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 });
-  plan = parsePlanText(readFileSync(PLAN, 'utf8'));
+  plan = parsePlanText(readFileSync(PLAN, 'utf8'), PLAN);
   deps = { kube, tuning: { pollMs: 50, caReadyTimeoutMs: 10_000, caStableMs: 150, proxySettleMs: 10_000 } };
 }, 120_000);
 afterAll(async () => {

@@ -59,7 +59,7 @@ beforeAll(async () => {
   kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 });
   kc = new KubeConfig();
   kc.loadFromFile(twin.kubeconfigPath);
-  plan = parsePlanText(readFileSync(PLAN, 'utf8'));
+  plan = parsePlanText(readFileSync(PLAN, 'utf8'), PLAN);
   plan.verification.metricsWindow = 1_500;
   deps = { kube, tuning: { pollMs: 50, caReadyTimeoutMs: 10_000, caStableMs: 150, probeTimeoutMs: 20_000, proxySettleMs: 3_000 } };
 });

@@ -11,7 +11,12 @@ import { TASK_QUEUE } from '../../workflows/messages.js';
 import { runStatus, whatWaits } from '../../client/temporal.js';
 import { FakeCluster, testPlan } from '../support/fake-activities.js';
 import { startDevServer, workflowBundle } from '../support/temporal.js';
-import { meshmove } from '../support/cli.js';
+import { meshmove as runCli, type CliResult } from '../support/cli.js';
+import { readFile } from 'node:fs/promises';
+import { parseOpenSshPrivateKey } from '../../client/signing.js';
+import { readdirSync, readFileSync } from 'node:fs';
+import { HISTORY_DIR } from '../support/histories.js';
+import { makeKey } from '../support/ssh-keys.js';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
@@ -20,7 +25,17 @@ let planFile: string;
 let badPlanFile: string;
 let planDoc: Record<string, unknown>;
 const cluster = new FakeCluster(testPlan());
-const as = (who: string) => ({ TEMPORAL_ADDRESS: env.address, MESHMOVE_USER: who });
+// Everything the CLI printed in this file, to look for secrets in it.
+const printed: string[] = [];
+const meshmove = async (args: string[], env?: Record<string, string>): Promise<CliResult> => {
+  const r = await runCli(args, env);
+  printed.push(r.stdout, r.stderr);
+  return r;
+};
+
+// Each person signs with their own key, made by ssh-keygen (alice ed25519, bob ECDSA, mallory not in the plan).
+const keys = { alice: makeKey('alice', 'ed25519'), bob: makeKey('bob', 'ecdsa'), mallory: makeKey('mallory', 'ed25519') };
+const as = (who: string) => ({ TEMPORAL_ADDRESS: env.address, MESHMOVE_USER: who, MESHMOVE_SIGNING_KEY: keys[who as keyof typeof keys]?.file ?? '' });
 
 beforeAll(async () => {
   env = await startDevServer();
@@ -33,7 +48,7 @@ beforeAll(async () => {
     source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'istio-ingressgateway', selector: { istio: 'ingressgateway' } } },
     target: { revision: 'istio-1-16-5', istiodNamespace: 'istio-1-16-5', discoveryLabels: { usergroup: 'istio-1-16-5' }, gateway: { namespace: 'istio-1-16-5', service: 'istio-ingressgateway', selector: { istio: 'oss' } } },
     waves: [{ name: 'canary', concurrency: 1, namespaces: ['inventory'] }, { name: 'rest', concurrency: 2, namespaces: ['payments', 'orders', 'frontend'] }],
-    approvers: ['alice', 'bob'],
+    approvers: [{ name: 'alice', keys: [keys.alice.publicKey] }, { name: 'bob', keys: [keys.bob.publicKey] }],
     dns: { provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' }, resolvers: ['127.0.0.1:53'], ttl: '1s', stabilityWindow: '1s', records: [{ name: 'shop.y7test.com' }] },
     backup: { location: join(dir, 'backups') },
   };
@@ -196,4 +211,63 @@ describe('meshmove CLI on a real Temporal server', () => {
       cluster.fix('verifyTraffic', 'orders');
     }
   }, 300_000);
+
+  it('start under the id of a run that exists, ended or running, is refused with its state and how to see it', async () => {
+    const ended = await meshmove(['start', planFile, '--id', 'cli-run-1'], as('alice'));
+    expect(ended.code).toBe(1);
+    expect(ended.stderr).toContain('refused: a run with id "cli-run-1" already exists (COMPLETED, phase completed, started by alice');
+    expect(ended.stderr).toContain('meshmove status cli-run-1');
+    expect((await meshmove(['start', planFile, '--id', 'cli-running'], as('alice'))).code).toBe(0);
+    const running = await meshmove(['start', planFile, '--id', 'cli-running'], as('alice'));
+    expect(running.code).toBe(1);
+    expect(running.stderr).toContain('already exists (RUNNING');
+    await env.client.workflow.getHandle('cli-running').terminate('test over');
+  }, 120_000);
+
+  it('audit verify: every decision of a run verifies offline; a tampered history fails naming the entry', async () => {
+    const byId = await meshmove(['audit', 'verify', 'cli-run-1'], as('bob'));
+    expect(byId.code).toBe(0);
+    expect(byId.stdout).toContain('every decision verifies (4)');
+    expect(byId.stdout).toMatch(/✓ event 1 \(start\): \S+ {2}alice {2}start/);
+    const dir = await mkdtemp(join(tmpdir(), 'meshmove-audit-'));
+    const history = await meshmove(['history', 'cli-run-1'], as('bob'));
+    const file = join(dir, 'history.json');
+    await writeFile(file, history.stdout);
+    const offline = await meshmove(['audit', 'verify', file, '--plan', planFile]);
+    expect(offline.code).toBe(0);
+    expect(offline.stdout).toMatch(/✓ event \d+ \(update gateDecision\): \S+ {2}bob {2}approve dns-cutover, against digest/);
+    // Someone edits the record: the dns-cutover approval now claims another summary.
+    const doc = JSON.parse(history.stdout) as { events: { eventId: string; workflowExecutionUpdateAcceptedEventAttributes?: { acceptedRequest: { input: { args: { payloads: { data: string }[] } } } } }[] };
+    const ev = doc.events.find((e) => {
+      const p = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest.input.args.payloads[0];
+      return p && (JSON.parse(Buffer.from(p.data, 'base64').toString()) as { gate: string }).gate === 'dns-cutover';
+    })!;
+    const payload = ev.workflowExecutionUpdateAcceptedEventAttributes!.acceptedRequest.input.args.payloads[0]!;
+    const req = JSON.parse(Buffer.from(payload.data, 'base64').toString()) as { by: string };
+    payload.data = Buffer.from(JSON.stringify({ ...req, by: 'alice' })).toString('base64');
+    const tampered = join(dir, 'tampered.json');
+    await writeFile(tampered, JSON.stringify(doc));
+    const bad = await meshmove(['audit', 'verify', tampered]);
+    expect(bad.code).toBe(1);
+    expect(bad.stdout).toContain(`✗ event ${ev.eventId} (update gateDecision): the key`);
+    expect(bad.stdout).toContain('1 entry does not verify');
+  }, 120_000);
+
+  it('no private key material in histories or in what the CLI printed', async () => {
+    const history = (await meshmove(['history', 'cli-run-1'], as('bob'))).stdout;
+    const fixtures = readdirSync(HISTORY_DIR).map((f) => readFileSync(join(HISTORY_DIR, f), 'utf8'));
+    const decoded = (text: string) => [...text.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('latin1')).join('\n');
+    const haystacks = [history, decoded(history), ...fixtures, ...fixtures.map(decoded), printed.join('\n')];
+    for (const key of Object.values(keys)) {
+      // The secret itself (ed25519 seed, ECDSA scalar), in every form it could be written.
+      const d = Buffer.from(parseOpenSshPrivateKey(await readFile(key.file, 'utf8'), key.file).privateKey.export({ format: 'jwk' }).d!, 'base64url');
+      const forms = [d.toString('hex'), d.toString('base64').replace(/=+$/, ''), d.toString('base64url'), d.toString('latin1')];
+      for (const h of haystacks) {
+        expect(h).not.toContain('PRIVATE KEY');
+        for (const form of forms) expect(h.includes(form), `${key.name}'s private key`).toBe(false);
+      }
+    }
+    // The public keys and signatures do travel.
+    expect(decoded(history)).toContain('BEGIN SSH SIGNATURE');
+  }, 60_000);
 });

@@ -159,9 +159,22 @@ export function testPlan(overrides: Partial<PlanInput> = {}): Plan {
       { name: 'canary', concurrency: 1, namespaces: ['inventory'] },
       { name: 'rest', concurrency: 2, namespaces: ['payments', 'orders', 'frontend'] },
     ],
+    // The engine's flows with plain names; signed decisions are proven in test/workflows/signed-decisions.test.ts.
+    identity: 'unverified',
     approvers: ['alice', 'bob', 'carol'],
     dns: { provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' }, resolvers: ['127.0.0.1:53'], ttl: '1s', stabilityWindow: '1s', records: [{ name: 'shop.y7test.com' }] },
     backup: { location: '/tmp/meshmove-test-backups' },
     ...overrides,
   });
+}
+
+/**
+ * Activities that call whatever `current()` returns at call time: one worker for a test file, and
+ * each test swaps in its own fake cluster.
+ */
+export function dispatchingActivities(current: () => FakeCluster): ReturnType<FakeCluster['activities']> {
+  const names = Object.keys(new FakeCluster(testPlan()).activities());
+  return Object.fromEntries(
+    names.map((name) => [name, (...args: unknown[]) => (current().activities() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args)]),
+  ) as unknown as ReturnType<FakeCluster['activities']>;
 }

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
-import type { WorkflowHandle } from '@temporalio/client';
+import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { installRuntime, workflowsPath } from '../../worker/worker.js';
 import { statusQuery, type RunStatus } from '../../workflows/messages.js';
 
@@ -67,4 +67,15 @@ export async function waitForStatus(
     await new Promise((r) => setTimeout(r, 100));
   }
   throw new Error(`timed out waiting for status; last: ${JSON.stringify(last ?? String(lastErr)).slice(0, 3000)}`);
+}
+
+/** The reason an Update was refused with (fails the test if it was accepted). */
+export async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (err) {
+    if (!(err instanceof WorkflowUpdateFailedError)) throw err;
+    return (err.cause as Error).message;
+  }
+  throw new Error('the update was accepted');
 }

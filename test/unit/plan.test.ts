@@ -4,6 +4,13 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { loadPlan, parsePlanText, PlanError } from '../../plan/load.js';
 import { relabelFor, type PlanInput } from '../../plan/schema.js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+// Public halves of throwaway keys (the example plan's allowed_signers).
+const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGckc7obHWRGbT1sJ6qYoaGFcimPNQMAEaKNFCTulS7S alice@example';
+const BOB_KEY = 'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCWkCUVrxyThQR5+IzpsXBLtiS4vbdhBTfCAzsZhot5tEuffIbmgGbsJLg2IbyU7JucE9zjF8Fzmmihy7qk/R6E= bob@example';
 
 const valid: PlanInput = {
   apiVersion: 'meshmove.dev/v1alpha1',
@@ -12,7 +19,7 @@ const valid: PlanInput = {
   source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'gw', selector: { istio: 'ingressgateway' } } },
   target: { revision: 'canary', istiodNamespace: 'istio-canary', discoveryLabels: { usergroup: 'canary' }, gateway: { namespace: 'istio-canary', service: 'gw', selector: { istio: 'new' } } },
   waves: [{ name: 'w1', concurrency: 2, namespaces: ['a', 'b'] }],
-  approvers: ['alice', 'bob'],
+  approvers: [{ name: 'alice', keys: [ALICE_KEY] }, { name: 'bob', keys: [BOB_KEY] }],
   dns: { provider: { type: 'manual' }, resolvers: ['10.0.0.2'], ttl: '30s', records: [{ name: 'shop.example.com' }] },
   backup: { location: './backups' },
 };
@@ -44,6 +51,30 @@ describe('plan', () => {
     expect(plan.fourEyes).toBe(true);
     expect(plan.failurePolicy).toEqual({ onNamespaceFailure: 'pause', failureBudget: 1 });
     expect(plan.dns.stabilityWindow).toBe(30_000);
+    expect(plan.identity).toBe('signed');
+  });
+
+  it('approvers are keys: inline or from a git allowed_signers file, resolved into the plan (and its digest)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'meshmove-plan-'));
+    writeFileSync(join(dir, 'allowed_signers'), `# team\nalice,ops@* namespaces="git,meshmove" ${ALICE_KEY}\nbob namespaces="git" ${BOB_KEY}\nbob ${BOB_KEY}\n`);
+    writeFileSync(join(dir, 'plan.yaml'), stringify({ ...valid, approvers: [{ name: 'alice', allowedSigners: 'allowed_signers' }, { name: 'bob', allowedSigners: 'allowed_signers', gates: ['dns-cutover'] }] }));
+    const { plan } = await loadPlan(join(dir, 'plan.yaml'));
+    // bob's namespaces="git" line is not for meshmove; his plain line is.
+    expect(plan.approvers).toEqual([{ name: 'alice', keys: [ALICE_KEY.split(' ').slice(0, 2).join(' ')] }, { name: 'bob', keys: [BOB_KEY.split(' ').slice(0, 2).join(' ')], gates: ['dns-cutover'] }]);
+    writeFileSync(join(dir, 'nobody.yaml'), stringify({ ...valid, approvers: [{ name: 'carol', allowedSigners: 'allowed_signers' }, { name: 'bob', allowedSigners: 'missing' }] }));
+    const err = await loadPlan(join(dir, 'nobody.yaml')).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(PlanError);
+    expect((err as PlanError).problems.map((p) => p.path)).toEqual(['approvers[0].allowedSigners', 'approvers[1].allowedSigners']);
+    expect((err as PlanError).problems[0]!.message).toContain('lists no key for "carol"');
+  });
+
+  it('identity: names need "identity: unverified"; keys must be usable SSH keys', () => {
+    expect(problems({ ...valid, approvers: ['alice', 'bob'] })).toEqual([
+      expect.objectContaining({ path: 'approvers[0]', message: expect.stringContaining('approver "alice" has no key') }),
+      expect.objectContaining({ path: 'approvers[1]', message: expect.stringContaining('approver "bob" has no key') }),
+    ]);
+    expect(parsePlanText(stringify({ ...valid, identity: 'unverified', approvers: ['alice', 'bob'] })).approvers).toEqual([{ name: 'alice', keys: [] }, { name: 'bob', keys: [] }]);
+    expect(problems({ ...valid, approvers: [{ name: 'alice', keys: ['ssh-dss AAAAB3NzaC1kc3MAAACBAP'] }, { name: 'bob', keys: [BOB_KEY] }] })[0]).toMatchObject({ path: 'approvers[0].keys[0]', message: expect.stringContaining('not a usable SSH public key') });
   });
 
   it.each([

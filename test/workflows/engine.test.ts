@@ -4,11 +4,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
-import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { type WorkflowHandle } from '@temporalio/client';
 import { migrationWorkflow } from '../../workflows/migration.js';
 import { TASK_QUEUE, gateDecisionSignal, gateDecisionUpdate, operatorDecisionUpdate, rollbackUpdate, statusQuery, type RunStatus } from '../../workflows/messages.js';
 import { FakeCluster, testPlan } from '../support/fake-activities.js';
-import { startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
+import { refusal, startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
 import { recordHistory } from '../support/histories.js';
 import type { Plan } from '../../plan/schema.js';
 
@@ -68,16 +68,6 @@ async function approve(handle: WorkflowHandle, gate: string, by = 'bob'): Promis
 async function reject(handle: WorkflowHandle, gate: string, by = 'bob'): Promise<void> {
   const s = await gateOpen(handle, gate);
   await handle.executeUpdate(gateDecisionUpdate, { args: [{ gate, verdict: 'reject', by, digest: s.pendingGate!.digest, reason: 'not today' }] });
-}
-
-async function refusal(p: Promise<unknown>): Promise<string> {
-  try {
-    await p;
-  } catch (err) {
-    expect(err).toBeInstanceOf(WorkflowUpdateFailedError);
-    return ((err as WorkflowUpdateFailedError).cause as Error).message;
-  }
-  throw new Error('the update was accepted');
 }
 
 /** Namespaces whose labels the fake cluster shows on the target revision. */

@@ -17,6 +17,9 @@ import {
   rollbackSignal,
   rollbackUpdate,
   statusQuery,
+  namespacesQuery,
+  namespacesForStatus,
+  NAMESPACE_PAGE_LIMIT,
   type AuditEntry,
   type DecisionKind,
   type GateDecisionRequest,
@@ -31,6 +34,18 @@ import {
   type StepRecord,
 } from '../messages.js';
 import { summaryDigest } from './digest.js';
+import {
+  MAX_SKEW_MS,
+  UNVERIFIED_WARNING,
+  gateSummaryDigest,
+  parseDecisionMessage,
+  pausedStepDigest,
+  verifyDecision,
+  type DecisionKind as SignedKind,
+  type IdentityPolicy,
+  type SignedDecision,
+} from '../identity/decision.js';
+import { parseSignature } from '../identity/sshsig.js';
 
 /** A registered inverse of a change: opaque data the owning workflow knows how to execute. */
 export interface Compensation {
@@ -53,6 +68,10 @@ export interface RunbookState {
   results: Record<string, unknown>;
   outcome?: string;
   generation: number;
+  /** Fingerprint of the key that signed the run's start (four-eyes by key). */
+  starterKey?: string;
+  /** Nonces of the signed decisions taken: each signature counts once. */
+  nonces?: string[];
 }
 
 export interface RunbookConfig {
@@ -63,6 +82,10 @@ export interface RunbookConfig {
   approvers: readonly string[];
   fourEyes: boolean;
   gateExpiryMs: number;
+  /** Signed decisions (absent for runs started before them: names only). */
+  identity?: IdentityPolicy;
+  /** The Kubernetes namespace of a namespace's workflow (it is in what a person signs there). */
+  namespace?: string;
   /** Called with each entry this runbook adds to its audit trail (a namespace tells its run). */
   onAudit?: (entry: AuditEntry) => void;
 }
@@ -132,7 +155,7 @@ export function describeFailure(err: unknown): string {
 
 export class Runbook {
   readonly state: RunbookState;
-  private pendingDecision: (PendingDecision & { decided?: OperatorDecisionRequest }) | null = null;
+  private pendingDecision: (PendingDecision & { decided?: OperatorDecisionRequest; pausedAt: number }) | null = null;
   private rollbackRequest: RollbackRequest | null = null;
   /** The scope of forward work; cancelled when someone asks for a rollback. */
   private forwardScope: CancellationScope | null = null;
@@ -181,6 +204,11 @@ export class Runbook {
       else this.applyRollback(req, 'signal');
     });
     setHandler(statusQuery, () => this.status());
+    setHandler(namespacesQuery, ({ offset, limit }) => ({
+      total: this.state.namespaces.length,
+      offset,
+      items: this.state.namespaces.slice(Math.max(0, offset), Math.max(0, offset) + Math.min(Math.max(1, limit), NAMESPACE_PAGE_LIMIT)),
+    }));
   }
 
   // ---- authorization (pure checks: validators must not change state) ----
@@ -200,6 +228,34 @@ export class Runbook {
     return null;
   }
 
+  /**
+   * With signed decisions: is `signed` a fresh decision, signed by the key of `by`, for exactly this
+   * workflow, kind, target, verdict, digest and reason, within `window`? Four-eyes by key: the key
+   * that signed the start may not take a forward decision. Null when fine or when names are trusted.
+   */
+  private checkSigned(
+    kind: SignedKind,
+    target: string,
+    verdict: string,
+    digest: string,
+    by: string,
+    reason: string | undefined,
+    signed: SignedDecision | undefined,
+    window: { from: number; to: number; what: string },
+  ): string | null {
+    const policy = this.config.identity;
+    if (policy?.mode !== 'signed') return null;
+    const v = verifyDecision(policy, signed, {
+      workflow: workflowInfo().workflowId, kind, target, namespace: this.config.namespace ?? '-', verdict, digest, by, reason: reason ?? '',
+      window, now: Date.now(), usedNonces: this.state.nonces ?? [],
+    });
+    if (!v.ok) return v.why;
+    if (this.config.fourEyes && FORWARD_DECISIONS.includes(verdict) && this.state.starterKey === v.signer.fingerprint) {
+      return `four-eyes: the key ${v.signer.fingerprint} signed the start of this run and may not ${verdict} its gates or failed steps; ask another approver`;
+    }
+    return null;
+  }
+
   checkGateDecision(req: GateDecisionRequest): string | null {
     const gate = this.state.gates.find((g) => g.id === req.gate);
     if (!gate) {
@@ -210,7 +266,8 @@ export class Runbook {
       return `gate "${req.gate}" is not open: it was ${gate.state}${gate.decidedBy ? ` by ${gate.decidedBy}` : ''}${gate.decidedAt ? ` at ${gate.decidedAt}` : ''}`;
     }
     if (req.verdict !== 'approve' && req.verdict !== 'reject') return `verdict must be approve or reject, not "${String(req.verdict)}"`;
-    const who = this.checkPerson(req.by, req.verdict);
+    const window = { from: Date.parse(gate.openedAt), to: Date.parse(gate.expiresAt), what: `gate ${gate.id}'s open window` };
+    const who = this.checkPerson(req.by, req.verdict) ?? this.checkSigned('gate', gate.id, req.verdict, gate.digest, req.by, req.reason, req.signed, window);
     if (who) return who;
     if (req.verdict === 'reject' && !req.reason?.trim()) return 'a rejection needs a reason (--reason)';
     if (req.verdict === 'approve' && req.digest !== gate.digest) {
@@ -226,7 +283,8 @@ export class Runbook {
     if (!pending.allowed.includes(req.decision)) {
       return `"${req.decision}" is not possible here; allowed: ${pending.allowed.join(', ')}`;
     }
-    const who = this.checkPerson(req.by, req.decision);
+    const window = { from: pending.pausedAt, to: Date.now() + MAX_SKEW_MS, what: `the pause of step ${pending.step}` };
+    const who = this.checkPerson(req.by, req.decision) ?? this.checkSigned('decision', pending.step, req.decision, pending.digest ?? '-', req.by, req.reason, req.signed, window);
     if (who) return who;
     if (req.decision !== 'retry' && !req.reason?.trim()) return `"${req.decision}" needs a reason (--reason)`;
     return null;
@@ -237,7 +295,8 @@ export class Runbook {
     if (phase === 'completed' || phase === 'rolled-back' || phase === 'aborted') return `the run has ended (${phase})`;
     if (phase === 'rolling-back' || this.rollbackRequest) return 'the run is already rolling back';
     if (phase === 'decommissioning') return 'the source control plane is being removed; a rollback is no longer possible';
-    const who = this.checkPerson(req.by, 'rollback');
+    const window = { from: Date.parse(this.config.startedAt), to: Date.now() + MAX_SKEW_MS, what: 'the run' };
+    const who = this.checkPerson(req.by, 'rollback') ?? this.checkSigned('rollback', '-', 'rollback', '-', req.by, req.reason, req.signed, window);
     if (who) return who;
     if (!req.reason?.trim()) return 'a rollback needs a reason (--reason)';
     return null;
@@ -251,23 +310,30 @@ export class Runbook {
     gate.decidedBy = req.by;
     gate.decidedAt = nowIso();
     if (req.reason) gate.reason = req.reason;
-    this.audit(req.by, `${req.verdict} ${req.gate}`, true, req.reason, via);
+    this.audit(req.by, `${req.verdict} ${req.gate}`, true, req.reason, via, this.takeSigned(req.signed));
     return gate;
   }
 
   private applyDecision(req: OperatorDecisionRequest, via: AuditEntry['via']): AuditEntry {
     this.pendingDecision!.decided = req;
-    return this.audit(req.by, `decide ${req.decision} ${req.step}`, true, req.reason, via);
+    return this.audit(req.by, `decide ${req.decision} ${req.step}`, true, req.reason, via, this.takeSigned(req.signed));
   }
 
   private applyRollback(req: RollbackRequest, via: AuditEntry['via']): AuditEntry {
     this.rollbackRequest = req;
     this.forwardScope?.cancel();
-    return this.audit(req.by, 'rollback', true, req.reason, via);
+    return this.audit(req.by, 'rollback', true, req.reason, via, this.takeSigned(req.signed));
   }
 
-  audit(by: string, action: string, accepted: boolean, reason: string | undefined, via: AuditEntry['via']): AuditEntry {
-    const entry: AuditEntry = { at: nowIso(), by, action, accepted, via, ...(reason ? { reason } : {}) };
+  /** A verified decision is taken: its nonce is spent, and the evidence goes into the audit trail. */
+  private takeSigned(signed: SignedDecision | undefined): AuditEntry['signed'] {
+    if (this.config.identity?.mode !== 'signed' || !signed) return undefined;
+    (this.state.nonces ??= []).push(parseDecisionMessage(signed.message).nonce);
+    return { message: signed.message, signature: signed.signature, key: parseSignature(signed.signature).key.fingerprint };
+  }
+
+  audit(by: string, action: string, accepted: boolean, reason: string | undefined, via: AuditEntry['via'], signed?: AuditEntry['signed']): AuditEntry {
+    const entry: AuditEntry = { at: nowIso(), by, action, accepted, via, ...(reason ? { reason } : {}), ...(signed ? { signed } : {}) };
     this.appendAudit(entry);
     this.config.onAudit?.(entry);
     return entry;
@@ -364,7 +430,7 @@ export class Runbook {
         rec.state = 'failed';
         rec.lastError = describeFailure(err);
         if (opts.pauseOnFailure === false) throw new StepFailed(id, rec.lastError);
-        const decision = await this.awaitDecision(id, rec.lastError, opts.allowed ?? ['retry', 'skip', 'rollback', 'abort']);
+        const decision = await this.awaitDecision(id, rec.lastError, opts.allowed ?? ['retry', 'skip', 'rollback', 'abort'], rec.attempts);
         switch (decision.decision) {
           case 'retry':
             continue;
@@ -383,8 +449,13 @@ export class Runbook {
     }
   }
 
-  private async awaitDecision(step: string, error: string, allowed: DecisionKind[]): Promise<OperatorDecisionRequest> {
-    const pending: PendingDecision & { decided?: OperatorDecisionRequest } = { step, error, allowed, workflowId: workflowInfo().workflowId };
+  private async awaitDecision(step: string, error: string, allowed: DecisionKind[], attempt: number): Promise<OperatorDecisionRequest> {
+    const workflowId = workflowInfo().workflowId;
+    const pending: PendingDecision & { decided?: OperatorDecisionRequest; pausedAt: number } = {
+      step, error, allowed, workflowId, pausedAt: Date.now(),
+      // What a signed decision commits to (runs without signed decisions keep the older shape).
+      ...(this.config.identity ? { digest: pausedStepDigest(workflowId, step, attempt, error) } : {}),
+    };
     this.pendingDecision = pending;
     try {
       await condition(() => pending.decided !== undefined);
@@ -403,11 +474,16 @@ export class Runbook {
     if (existing?.state === 'approved') return;
     const openedAt = nowIso();
     const reopenCount = this.state.gates.filter((g) => g.id === id).length;
+    const workflowId = workflowInfo().workflowId;
+    const shown = this.config.identity?.mode === 'unverified' ? { ...summary, details: [...summary.details, UNVERIFIED_WARNING] } : summary;
     const gate: GateRecord = {
       id,
       state: 'open',
-      summary,
-      digest: summaryDigest(`${workflowInfo().workflowId}\n${id}\n${reopenCount}\n${JSON.stringify(summary)}`),
+      summary: shown,
+      // Runs started before signed decisions keep the digest their approvers were shown.
+      digest: this.config.identity
+        ? gateSummaryDigest(workflowId, id, reopenCount, shown)
+        : summaryDigest(`${workflowId}\n${id}\n${reopenCount}\n${JSON.stringify(summary)}`),
       openedAt,
       expiresAt: new Date(Date.now() + this.config.gateExpiryMs).toISOString(),
     };
@@ -479,12 +555,13 @@ export class Runbook {
       steps: this.state.steps,
       gates: this.state.gates,
       pendingGate: this.pendingGate(),
-      pendingDecision: pd && !pd.decided ? { step: pd.step, error: pd.error, allowed: pd.allowed, workflowId: pd.workflowId } : null,
-      namespaces: this.state.namespaces,
+      pendingDecision: pd && !pd.decided ? { step: pd.step, error: pd.error, allowed: pd.allowed, workflowId: pd.workflowId, ...(pd.digest ? { digest: pd.digest } : {}) } : null,
+      ...namespacesForStatus(this.state.namespaces),
       audit: this.state.audit,
       backup: this.state.results.backup as RunStatus['backup'],
       ...(this.state.outcome ? { outcome: this.state.outcome } : {}),
       generation: this.state.generation,
+      ...(this.config.identity ? { identity: this.config.identity.mode } : {}),
     };
   }
 }

@@ -23,6 +23,7 @@ import { DEMO_DNS_SECRET } from '../../../twin/dns/webhook.js';
 import { meshmove, type CliResult } from '../../support/cli.js';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { startDevServer, workflowBundle } from '../../support/temporal.js';
+import { makeKey, type TestKey } from '../../support/ssh-keys.js';
 
 const repo = (rel: string) => fileURLToPath(new URL(`../../../${rel}`, import.meta.url));
 export const FIELD_REPORT_SCENARIO = repo('examples/twin/field-report.yaml');
@@ -36,6 +37,13 @@ export const HOSTS = ['shop.y7test.com', 'api.y7test.com'] as const;
 /** Plan approvers: alice starts, bob approves (four-eyes). */
 export const STARTER = 'alice';
 export const APPROVER = 'bob';
+
+/** Each person's SSH key, made by ssh-keygen for this test process: alice ed25519, bob ECDSA P-256. */
+const KEYS = new Map<string, TestKey>();
+export function keyOf(who: string): TestKey {
+  if (!KEYS.has(who)) KEYS.set(who, makeKey(who, who === APPROVER ? 'ecdsa' : 'ed25519'));
+  return KEYS.get(who)!;
+}
 
 /**
  * Worker timings that are not in the plan (poll pace, how long the CA must stay stable...), short
@@ -109,21 +117,32 @@ export class Twins {
 export type PlanDoc = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
 /**
- * examples/plans/field-report.yaml adjusted to this twin (DNS webhook and resolver on its random
+ * examples/plans/field-report.yaml adjusted to this twin or lab (DNS webhook and resolver on their random
  * ports, backups in a temp dir) with short waits; `edit` changes the raw document further.
  * Returns the path of the plan file written.
  */
-export async function writePlan(twin: Twin, dir: string, edit?: (p: PlanDoc) => void, fileName = 'plan.yaml'): Promise<string> {
+/** Where a plan's cluster and DNS provider are: a twin's, or the lab's (test/lab/support/stack.ts). */
+export interface PlanTarget {
+  context: string;
+  dnsWebhookUrl: string;
+  /** host:port */
+  dnsResolver: string;
+}
+
+export async function writePlan(target: Twin | PlanTarget, dir: string, edit?: (p: PlanDoc) => void, fileName = 'plan.yaml'): Promise<string> {
+  const t: PlanTarget = 'apiUrl' in target ? { context: target.context, dnsWebhookUrl: `${target.apiUrl}/_twin/dns`, dnsResolver: `${target.dns.host}:${target.dns.port}` } : target;
   const doc = parse(await readFile(FIELD_REPORT_PLAN, 'utf8')) as PlanDoc;
-  doc.cluster = { context: twin.context };
-  doc.dns.provider.url = `${twin.apiUrl}/_twin/dns`;
-  doc.dns.resolvers = [`${twin.dns.host}:${twin.dns.port}`];
+  doc.cluster = { context: t.context };
+  doc.dns.provider.url = t.dnsWebhookUrl;
+  doc.dns.resolvers = [t.dnsResolver];
   doc.dns.ttl = '1s';
   doc.dns.stabilityWindow = '1s';
   doc.verification.metricsWindow = '1s';
   doc.restart.timeout = '2m';
   doc.gates.expiresAfter = '24h';
   doc.backup = { location: join(dir, 'backups') };
+  // The example's allowed_signers holds example keys: these people sign with their own.
+  doc.approvers = [STARTER, APPROVER].map((name) => ({ name, keys: [keyOf(name).publicKey] }));
   edit?.(doc);
   const file = join(dir, fileName);
   await writeFile(file, stringify(doc));
@@ -222,7 +241,7 @@ export class Cli {
   constructor(private readonly address: () => string) {}
 
   run(args: string[], who: string = APPROVER, timeoutMs = 90_000): Promise<CliResult> {
-    return meshmove(args, { TEMPORAL_ADDRESS: this.address(), MESHMOVE_USER: who }, timeoutMs);
+    return meshmove(args, { TEMPORAL_ADDRESS: this.address(), MESHMOVE_USER: who, MESHMOVE_SIGNING_KEY: keyOf(who).file }, timeoutMs);
   }
 
   /** `meshmove <args>` that must succeed (exit 0); fails the test with its output otherwise. */
