@@ -20,6 +20,11 @@ export interface PreflightReport {
   findings: Finding[];
   blocking: number;
   warnings: number;
+  /**
+   * The two control planes' own roots: `same` lets each namespace's CA wait skip the stability
+   * window (an overwrite between identical roots changes nothing). Absent when not read.
+   */
+  rootRelation?: 'same' | 'overlap' | 'different' | 'unknown';
 }
 
 /** Where a backup lives and how to check it; the objects themselves stay on disk. */
@@ -106,7 +111,8 @@ export interface MigrationActivities {
   driftCheck(input: NamespaceRef & { backup: BackupRef }): Promise<{ drifted: boolean; details: string[] }>;
   relabelNamespace(input: NamespaceRef): Promise<RelabelResult>;
   restoreNamespaceLabels(input: NamespaceRef & { labels: Record<string, string> }): Promise<{ changed: boolean }>;
-  waitCaReady(input: NamespaceRef): Promise<{ root: string }>;
+  /** rootRelation: preflight's comparison of the two control planes' roots (`same`: no stability window). */
+  waitCaReady(input: NamespaceRef & { rootRelation?: PreflightReport['rootRelation'] }): Promise<{ root: string }>;
   /** `key` makes the restart idempotent: a workload already restarted for this key is not restarted again. */
   restartWorkloads(input: NamespaceRef & { key: string; expectRevision: string }): Promise<RestartResult>;
   verifyProxies(input: NamespaceRef & { revision: string }): Promise<ProxyReport>;

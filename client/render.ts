@@ -45,10 +45,39 @@ function namespaceLine(n: NamespaceStatus, child?: RunStatus): string {
   return `${MARK[n.state] ?? '·'} ${n.name}${n.state === 'migrated' || n.state === 'pending' ? '' : ` (${n.state})`}${step}${err}`;
 }
 
+/** Order of the counts in a wave's line. */
+const STATE_ORDER: NamespaceStatus['state'][] = ['migrated', 'migrating', 'failed', 'rolling-back', 'rolled-back', 'skipped', 'pending'];
+
+/**
+ * Each wave as counts by state, then only the namespaces that need looking at: running, failed,
+ * rolling back, or waiting for a person. Stays readable with thousands of namespaces.
+ */
+export function namespaceLines(namespaces: readonly NamespaceStatus[], attention: Attention): string[] {
+  const waiting = new Set([
+    ...attention.decisions.map((d) => d.namespace).filter((n): n is string => n !== undefined),
+    ...namespaces.filter((n) => n.workflowId && attention.gates.some((g) => g.workflowId === n.workflowId)).map((n) => n.name),
+  ]);
+  const lines: string[] = [];
+  for (const w of [...new Set(namespaces.map((n) => n.wave))]) {
+    const ns = namespaces.filter((n) => n.wave === w);
+    const counts = new Map<string, number>();
+    for (const n of ns) counts.set(n.state, (counts.get(n.state) ?? 0) + 1);
+    const done = counts.get('migrated') ?? 0;
+    const rest = STATE_ORDER.filter((st) => st !== 'migrated' && counts.get(st)).map((st) => `${counts.get(st)} ${st}`);
+    lines.push(`  wave ${w} (${done}/${ns.length} migrated)${rest.length ? `: ${rest.join(', ')}` : ''}`);
+    for (const n of ns) {
+      const shown = n.state === 'migrating' || n.state === 'failed' || n.state === 'rolling-back' || waiting.has(n.name);
+      if (shown) lines.push(`    ${namespaceLine(n, attention.children.get(n.name))}${waiting.has(n.name) ? ' — waiting for a person' : ''}`);
+    }
+  }
+  return lines;
+}
+
 export function renderStatus(s: RunStatus, attention: Attention): string {
   const lines: string[] = [];
   lines.push(`${s.workflowId}  plan ${s.plan}  started by ${s.startedBy} at ${s.startedAt}`);
   lines.push(`phase: ${s.phase}${s.currentStep ? `   step: ${s.currentStep}` : ''}${s.outcome && s.outcome !== s.phase ? `   (${s.outcome})` : ''}`);
+  if (s.identity === 'unverified') lines.push('⚠ identity: unverified — this plan trusts the names people give; decisions are not signed');
   const stepById = new Map(s.steps.map((x) => [x.id, x]));
   const gate = (id: string) => s.gates.filter((g) => g.id === id).map(gateLine);
 
@@ -58,12 +87,7 @@ export function renderStatus(s: RunStatus, attention: Attention): string {
   lines.push(...gate('start'));
 
   lines.push('', 'Namespaces');
-  const waves = [...new Set(s.namespaces.map((n) => n.wave))];
-  for (const w of waves) {
-    const ns = s.namespaces.filter((n) => n.wave === w);
-    const done = ns.filter((n) => n.state === 'migrated').length;
-    lines.push(`  wave ${w} (${done}/${ns.length}): ${ns.map((n) => namespaceLine(n, attention.children.get(n.name))).join('  ')}`);
-  }
+  lines.push(...namespaceLines(s.namespaces, attention));
   const budget = stepById.get('failure-budget');
   if (budget) lines.push(stepLine(budget));
 

@@ -2,7 +2,7 @@
 // that holds them (a namespace's gate or failed step lives in its own child workflow).
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
 import { temporalTarget } from '../worker/connection.js';
-import { statusQuery, type PendingDecision, type PendingGate, type RunStatus } from '../workflows/messages.js';
+import { NAMESPACE_PAGE_LIMIT, namespacesQuery, statusQuery, type NamespaceStatus, type PendingDecision, type PendingGate, type RunStatus } from '../workflows/messages.js';
 import { CliError, ExitCode } from './cli-kit.js';
 
 export interface ConnectOptions {
@@ -24,10 +24,24 @@ export async function connectClient(opts: ConnectOptions = {}): Promise<Client> 
   }
 }
 
-/** The status of a run; an unknown id is bad input (exit 2). */
+/**
+ * The status of a run with every namespace: a big run's status query lists only the namespaces
+ * that need looking at, the rest are read page by page. An unknown id is bad input (exit 2).
+ */
 export async function runStatus(client: Client, workflowId: string): Promise<RunStatus> {
   try {
-    return await client.workflow.getHandle(workflowId).query(statusQuery);
+    const handle = client.workflow.getHandle(workflowId);
+    const s = await handle.query(statusQuery);
+    if (!s.namespacesOmitted) return s;
+    const all: NamespaceStatus[] = [];
+    for (let total = Infinity; all.length < total;) {
+      const page = await handle.query(namespacesQuery, { offset: all.length, limit: NAMESPACE_PAGE_LIMIT });
+      total = page.total;
+      if (page.items.length === 0) break;
+      all.push(...page.items);
+    }
+    const { namespacesOmitted: _omitted, ...rest } = s;
+    return { ...rest, namespaces: all };
   } catch (err) {
     if (err instanceof WorkflowNotFoundError || /not found/i.test((err as Error).message)) {
       throw new CliError(`no meshmove run with id "${workflowId}" (see \`meshmove list\`)`, ExitCode.badInput);

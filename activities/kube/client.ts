@@ -24,7 +24,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
 import { classifyKubeError, describeTarget, isKubeFailure, kubeFailure, KubeErrorType, type KubeCallTarget } from './errors.js';
-import { PortForwarder } from './port-forward.js';
+import { PortForwarder, type OpenForward } from './port-forward.js';
 import { DEFAULT_RATE_LIMIT, TokenBucket, type RateLimitOptions } from './rate-limit.js';
 import type {
   CustomResourceRef,
@@ -61,6 +61,16 @@ export interface KubeAccessOptions {
 
 /** Istio's debug/monitoring port on istiod (facts §6). */
 export const ISTIOD_DEBUG_PORT = 15014;
+/** How long an unused port-forward to istiod stays open. */
+const ISTIOD_FORWARD_IDLE_MS = 30_000;
+/** How long a list of a revision's istiod pods is reused. */
+const ISTIOD_POD_CACHE_MS = 5_000;
+
+interface DebugForward {
+  forward: Promise<OpenForward>;
+  agent: http.Agent;
+  idle?: NodeJS.Timeout;
+}
 
 const PATCH_CONTENT_TYPE: Record<PatchType, string> = {
   merge: PatchStrategy.MergePatch,
@@ -125,6 +135,8 @@ export class ClientKubeAccess implements KubeAccess {
   private readonly maxDelayMs: number;
   private readonly pageSize: number;
   private readonly forwarder: PortForwarder;
+  private readonly debugForwards = new Map<string, DebugForward>();
+  private readonly istiodPodCache = new Map<string, { at: number; pods: Promise<V1Pod[]> }>();
   /** Requests sent, by verb: lets tests and benchmarks show the API is used economically. */
   readonly requestCounts: Record<string, number> = {};
 
@@ -177,6 +189,9 @@ export class ClientKubeAccess implements KubeAccess {
       } catch (err) {
         if (isKubeFailure(err)) throw err;
         const c = classifyKubeError(err, target);
+        // A 409 Conflict means the object changed since the caller read it: sending the same
+        // conditional write again cannot succeed. The caller re-reads and decides again.
+        if (c.type === KubeErrorType.conflict) throw kubeFailure(c, err);
         const delay = c.retryAfterMs ?? Math.min(200 * 2 ** (attempt - 1), 2_000);
         if (!c.retryable || attempt >= this.attempts || delay > this.maxDelayMs) {
           throw kubeFailure(c, err);
@@ -248,8 +263,16 @@ export class ClientKubeAccess implements KubeAccess {
       namespace ? this.core.listNamespacedConfigMap({ namespace, ...opts, _continue, limit }, o) : this.core.listConfigMapForAllNamespaces({ ...opts, _continue, limit }, o));
   }
 
-  async watchConfigMaps(namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, cm: V1ConfigMap) => void): Promise<KubeWatch> {
-    const target: KubeCallTarget = { verb: 'watch', resource: 'configmaps', group: '', namespace };
+  watchConfigMaps(namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, cm: V1ConfigMap) => void): Promise<KubeWatch> {
+    return this.watch({ verb: 'watch', resource: 'configmaps', group: '', namespace }, `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, opts, onEvent);
+  }
+
+  watchWorkloads<K extends WorkloadKind>(kind: K, namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, w: WorkloadByKind[K]) => void): Promise<KubeWatch> {
+    const resource = workloadResource(kind);
+    return this.watch({ verb: 'watch', resource, group: 'apps', namespace }, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/${resource}`, opts, onEvent);
+  }
+
+  private async watch<T>(target: KubeCallTarget, path: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, obj: T) => void): Promise<KubeWatch> {
     await this.bucket.acquire();
     this.requestCounts.watch = (this.requestCounts.watch ?? 0) + 1;
     const params: Record<string, string | boolean> = { allowWatchBookmarks: true };
@@ -259,8 +282,8 @@ export class ClientKubeAccess implements KubeAccess {
     let settle!: (err: Error | undefined) => void;
     const ended = new Promise<Error | undefined>((r) => { settle = r; });
     let status: { code?: number; message?: string } | undefined;
-    const controller = await new Watch(this.kubeConfig).watch(`/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, params, (type: string, obj: unknown) => {
-      if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onEvent(type, obj as V1ConfigMap);
+    const controller = await new Watch(this.kubeConfig).watch(path, params, (type: string, obj: unknown) => {
+      if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onEvent(type, obj as T);
       else if (type === 'ERROR') status = obj as typeof status;
     }, (err: unknown) => {
       // client-node reports a refused watch as an Error with statusCode; an ERROR event carries a Status.
@@ -467,6 +490,18 @@ export class ClientKubeAccess implements KubeAccess {
 
   /** Running istiod pods of a revision, by name (istioctl's selection: app=istiod + istio.io/rev). */
   async istiodPods(revision: string, namespace: string): Promise<V1Pod[]> {
+    // Shared for a few seconds by the namespaces verified at the same time; dropped when a
+    // port-forward to one of them fails (istiod restarted).
+    const key = `${namespace}/${revision}`;
+    const cached = this.istiodPodCache.get(key);
+    if (cached && Date.now() - cached.at < ISTIOD_POD_CACHE_MS) return cached.pods;
+    const pods = this.listIstiodPods(revision, namespace);
+    this.istiodPodCache.set(key, { at: Date.now(), pods });
+    pods.catch(() => this.istiodPodCache.delete(key));
+    return pods;
+  }
+
+  private async listIstiodPods(revision: string, namespace: string): Promise<V1Pod[]> {
     const pods = await this.listPods(namespace, { labelSelector: `app=istiod,istio.io/rev=${revision}`, fieldSelector: 'status.phase=Running' });
     return pods
       // A pod being deleted still reports Running for its grace period; it may not answer.
@@ -492,8 +527,51 @@ export class ClientKubeAccess implements KubeAccess {
     return out;
   }
 
+  /**
+   * One port-forward per istiod pod, kept while it is used (closed after ISTIOD_FORWARD_IDLE_MS
+   * without a request) and shared by every namespace this worker verifies: requests go over
+   * keep-alive connections, each connection being one tunnel.
+   */
+  private debugForward(pod: PodRef): { key: string; entry: DebugForward; reused: boolean } {
+    const key = `${pod.namespace}/${pod.name}`;
+    let entry = this.debugForwards.get(key);
+    const reused = entry !== undefined;
+    if (!entry) {
+      const e: DebugForward = { forward: this.forwarder.open(pod, ISTIOD_DEBUG_PORT), agent: new http.Agent({ keepAlive: true, maxSockets: 4 }) };
+      e.forward.catch(() => this.dropDebugForward(key, e));
+      this.debugForwards.set(key, e);
+      entry = e;
+    }
+    if (entry.idle) clearTimeout(entry.idle);
+    const e = entry;
+    entry.idle = setTimeout(() => this.dropDebugForward(key, e), ISTIOD_FORWARD_IDLE_MS);
+    entry.idle.unref();
+    return { key, entry, reused };
+  }
+
+  private dropDebugForward(key: string, entry: DebugForward): void {
+    if (this.debugForwards.get(key) === entry) this.debugForwards.delete(key);
+    if (entry.idle) clearTimeout(entry.idle);
+    entry.agent.destroy();
+    entry.forward.then((f) => f.close(), () => undefined);
+  }
+
   private async debugGet(pod: PodRef, path: string): Promise<string> {
-    const res = await this.withPortForward(pod, ISTIOD_DEBUG_PORT, (port) => localGet(port, path, this.timeoutMs));
+    let res: HttpResult;
+    for (let attempt = 1; ; attempt++) {
+      const { key, entry, reused } = this.debugForward(pod);
+      try {
+        const f = await entry.forward;
+        res = await localGet(f.localPort, path, this.timeoutMs, entry.agent).catch((err: unknown) => Promise.reject(f.error() ?? err));
+        break;
+      } catch (err) {
+        this.dropDebugForward(key, entry);
+        this.istiodPodCache.clear();
+        // A forward kept from earlier requests may have gone stale: one more try on a fresh one.
+        if (reused && attempt === 1) continue;
+        throw err;
+      }
+    }
     if (res.status !== 200) {
       // istiod answering non-200 (e.g. 404 for an unknown debug path) will not change on retry.
       throw ApplicationFailure.create({
@@ -520,9 +598,10 @@ function noIstiod(revision: string, namespace: string): ApplicationFailure {
 }
 
 /** One HTTP GET to a forwarded loopback port; one connection (no keep-alive), so one stream. */
-export function localGet(port: number, path: string, timeoutMs: number): Promise<HttpResult> {
+/** GET on a local port (a port-forward): one connection per request, or the keep-alive `agent`'s. */
+export function localGet(port: number, path: string, timeoutMs: number, agent?: http.Agent): Promise<HttpResult> {
   return new Promise<HttpResult>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'GET', agent: false, headers: { connection: 'close' }, timeout: timeoutMs }, (res) => {
+    const req = http.request({ host: '127.0.0.1', port, path, method: 'GET', ...(agent ? { agent } : { agent: false, headers: { connection: 'close' } }), timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));

@@ -77,6 +77,21 @@ export class PortForwarder {
   ) {}
 
   async withPortForward<T>(pod: PodRef, port: number, fn: (localPort: number) => Promise<T>): Promise<T> {
+    const fwd = await this.open(pod, port);
+    try {
+      return await fn(fwd.localPort);
+    } catch (err) {
+      throw fwd.error() ?? err;
+    } finally {
+      fwd.close();
+    }
+  }
+
+  /**
+   * A loopback listener forwarding to the pod until closed: each connection to it is one tunnel
+   * (one port-forward request), so a keep-alive HTTP client reuses one tunnel for many requests.
+   */
+  async open(pod: PodRef, port: number): Promise<OpenForward> {
     const target: KubeCallTarget = { verb: 'portforward', resource: 'pods', group: '', namespace: pod.namespace, name: pod.name, subresource: 'portforward' };
     const pf = new PortForward(this.kc, true, new WebSocketHandler(this.kc, upgradeRefusalSocket));
     const sockets = new Set<net.Socket>();
@@ -125,14 +140,21 @@ export class PortForwarder {
     });
     const address = server.address();
     const localPort = typeof address === 'object' && address ? address.port : 0;
-    try {
-      return await fn(localPort);
-    } catch (err) {
-      throw tunnelError ?? err;
-    } finally {
-      server.close();
-      for (const t of tunnels) t.close();
-      for (const s of sockets) s.destroy();
-    }
+    return {
+      localPort,
+      error: () => tunnelError,
+      close: () => {
+        server.close();
+        for (const t of tunnels) t.close();
+        for (const s of sockets) s.destroy();
+      },
+    };
   }
+}
+
+export interface OpenForward {
+  localPort: number;
+  /** The first tunnel failure, which explains a failed request better than "socket hang up". */
+  error(): ApplicationFailure | undefined;
+  close(): void;
 }

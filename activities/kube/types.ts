@@ -113,6 +113,11 @@ export interface KubeAccess {
   getWorkload<K extends WorkloadKind>(kind: K, namespace: string, name: string): Promise<WorkloadByKind[K] | undefined>;
   listWorkloads<K extends WorkloadKind>(kind: K, namespace: string | undefined, opts?: ListOptions): Promise<WorkloadByKind[K][]>;
   patchWorkload<K extends WorkloadKind>(kind: K, namespace: string, name: string, patch: object, type?: PatchType): Promise<WorkloadByKind[K]>;
+  /**
+   * Watch one namespace's workloads of a kind. Without `resourceVersion` the server first sends
+   * every existing one as ADDED, then each change; `ended` resolves when the watch ends: watch anew.
+   */
+  watchWorkloads<K extends WorkloadKind>(kind: K, namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, w: WorkloadByKind[K]) => void): Promise<KubeWatch>;
   deleteWorkload(kind: WorkloadKind, namespace: string, name: string): Promise<DeleteOutcome>;
 
   // ---- batch/v1

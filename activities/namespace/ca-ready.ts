@@ -17,12 +17,12 @@ import type { NamespaceRef } from '../contract.js';
 import { discovers } from '../../mesh/discovery.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import { CA_ROOT_CERT_KEY, CA_ROOT_CONFIGMAP, meshConfigMapName } from '../../mesh/naming.js';
-import { readControlPlaneRoots } from '../preflight/root-ca.js';
+import { compareRoots, readControlPlaneRoots, type RootRelation } from '../preflight/root-ca.js';
 import { isKubeFailure, KubeErrorType } from '../kube/errors.js';
 import type { KubeAccess, KubeWatch } from '../kube/types.js';
 import { nowMs, tuning, type ClusterDeps } from './deps.js';
 import { decideCaWait, explainCaTimeout, holdsRoot, rootChanges, rootFingerprint, type CaObservation } from './ca-root.js';
-import { pollUntil, resumedDetails } from './waiting.js';
+import { Changes, pollUntil, resumedDetails } from './waiting.js';
 
 export const CaFailure = {
   timeout: 'CaRootNotReady',
@@ -51,6 +51,8 @@ class CaRootWatch {
   private open = false;
   private lastRv: string | undefined;
   private fatal: Error | undefined;
+  /** Each new state, and the end of the watch: the wait looks again at once. */
+  readonly changes = new Changes();
 
   constructor(
     private readonly kube: KubeAccess,
@@ -62,6 +64,7 @@ class CaRootWatch {
     if (resourceVersion === this.lastRv) return;
     this.lastRv = resourceVersion;
     this.history.push({ at: this.now(), resourceVersion, pem });
+    this.changes.notify();
   }
 
   /** Opens the watch if it is not open (first call, or it ended): what changed meanwhile is read by a GET. */
@@ -81,6 +84,7 @@ class CaRootWatch {
       void w.ended.then((err) => {
         this.open = false;
         this.watch = undefined;
+        this.changes.notify();
         // A watch we may not open would silently leave us sampling: say which permission is missing.
         if (isKubeFailure(err) && (err.type === KubeErrorType.forbidden || err.type === KubeErrorType.unauthorized)) this.fatal = err;
       });
@@ -95,11 +99,22 @@ class CaRootWatch {
   }
 }
 
-export async function waitCaReady(deps: ClusterDeps, input: NamespaceRef): Promise<{ root: string }> {
+/**
+ * How long the target's root must stay before it counts. The window catches two namespace
+ * controllers with different roots overwriting each other; when both control planes have the same
+ * root (preflight found so, and the roots read now agree) an overwrite changes nothing a pod
+ * mounts, so no window is needed.
+ */
+export function caStableWindowMs(configuredMs: number, preflight: RootRelation | undefined, now: RootRelation): number {
+  return preflight === 'same' && now === 'same' ? 0 : configuredMs;
+}
+
+export async function waitCaReady(deps: ClusterDeps, input: NamespaceRef & { rootRelation?: RootRelation }): Promise<{ root: string }> {
   const { plan, namespace } = input;
   const t = tuning(deps);
   const roots = await readControlPlaneRoots(deps.kube, plan);
   const targetRoot = roots.target.pem;
+  const stableMs = caStableWindowMs(t.caStableMs, input.rootRelation, compareRoots(roots.source.pem, roots.target.pem));
   if (targetRoot === undefined) {
     throw ApplicationFailure.create({
       type: CaFailure.noTargetRoot,
@@ -113,14 +128,15 @@ export async function waitCaReady(deps: ClusterDeps, input: NamespaceRef): Promi
   let changes = 0;
   try {
     return await pollUntil<{ root: string }, string>({
-      intervalMs: Math.min(t.pollMs, Math.max(50, Math.floor(t.caStableMs / 3))),
+      intervalMs: stableMs > 0 ? Math.min(t.pollMs, Math.max(50, Math.floor(stableMs / 3))) : t.pollMs,
+      changes: watch.changes,
       deadline: startedAt + t.caReadyTimeoutMs,
       now: () => nowMs(deps),
       details: (holds) => ({ namespace, startedAt, holds, changes }),
       onTimeout: () => new CaTimeout(),
       check: async () => {
         await watch.ensure();
-        const d = decideCaWait(watch.history, targetRoot, nowMs(deps), { stableMs: t.caStableMs });
+        const d = decideCaWait(watch.history, targetRoot, nowMs(deps), { stableMs });
         if (d.state === 'ready') return { done: true, value: { root: rootFingerprint(targetRoot) } };
         if (d.state === 'contested') {
           const first = watch.history[0]!.at;

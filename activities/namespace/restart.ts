@@ -15,6 +15,7 @@ import { nowMs, tuning, type ClusterDeps } from './deps.js';
 import {
   decideRestart,
   describePod,
+  kubectlRolloutStatus,
   podsOf,
   RESTART_KEY_ANNOTATION,
   restartBlocker,
@@ -26,7 +27,9 @@ import {
   type AnyWorkload,
   type WorkloadKind,
 } from './rollout.js';
-import { pollUntil, resumedDetails, throwIfCancelled } from './waiting.js';
+import { Changes, pollUntil, resumedDetails, throwIfCancelled } from './waiting.js';
+import { isKubeFailure, KubeErrorType } from '../kube/errors.js';
+import type { KubeWatch } from '../kube/types.js';
 
 export const RestartFailure = {
   /** A rollout not complete within plan.restart.timeout, or one Kubernetes gave up on. */
@@ -67,6 +70,87 @@ async function snapshot(deps: ClusterDeps, namespace: string): Promise<Snapshot>
   return { workloads, pods };
 }
 
+/**
+ * The namespace's workloads of the kinds being restarted, kept current by one watch per kind (the
+ * server first replays every object, then sends each change): rollout progress is read from each
+ * workload's status as it changes, without listing again. A watch that ends is opened anew after a
+ * list of its kind (what was deleted meanwhile); one that cannot be opened leaves that kind to a
+ * list every round.
+ */
+class WorkloadView {
+  readonly changes = new Changes();
+  private readonly open = new Map<WorkloadKind, KubeWatch>();
+  /** Kinds whose watch ended or never opened: listed at the next round. */
+  private readonly stale = new Set<WorkloadKind>();
+  private fatal: Error | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly deps: ClusterDeps,
+    private readonly namespace: string,
+    private readonly kinds: ReadonlySet<WorkloadKind>,
+    readonly workloads: Snapshot['workloads'],
+  ) {}
+
+  /**
+   * A patch's answer may arrive after the watch event of a later change (the controller's status
+   * update): the newer resourceVersion wins. Versions that do not compare as numbers (opaque on
+   * some servers) leave the kind to a list at the next round.
+   */
+  set(kind: WorkloadKind, w: AnyWorkload, fromList = false): void {
+    const id = workloadId({ kind, name: w.metadata?.name ?? '' });
+    const held = this.workloads.get(id)?.w.metadata?.resourceVersion;
+    const next = w.metadata?.resourceVersion;
+    const a = Number(held);
+    const b = Number(next);
+    if (held !== undefined && next !== undefined && Number.isSafeInteger(a) && Number.isSafeInteger(b)) {
+      if (b < a) return;
+    } else if (held !== undefined && !fromList) {
+      this.stale.add(kind);
+    }
+    this.workloads.set(id, { kind, w });
+  }
+
+  /** Brings every kind up to date: opens missing watches, lists kinds that had none. */
+  async ensure(): Promise<void> {
+    if (this.fatal) throw this.fatal;
+    for (const kind of this.kinds) {
+      if (this.stale.has(kind)) {
+        this.stale.delete(kind);
+        const items = (await this.deps.kube.listWorkloads(kind, this.namespace)) as AnyWorkload[];
+        const listed = new Set(items.map((w) => workloadId({ kind, name: w.metadata?.name ?? '' })));
+        for (const [id, e] of this.workloads) if (e.kind === kind && !listed.has(id)) this.workloads.delete(id);
+        for (const w of items) this.set(kind, w, true);
+      }
+      if (this.open.has(kind) || this.stopped) continue;
+      try {
+        const watch = await this.deps.kube.watchWorkloads(kind, this.namespace, {}, (type, w) => {
+          const id = workloadId({ kind, name: w.metadata?.name ?? '' });
+          if (type === 'DELETED') this.workloads.delete(id);
+          else this.workloads.set(id, { kind, w: w as AnyWorkload });
+          this.changes.notify();
+        });
+        this.open.set(kind, watch);
+        void watch.ended.then((err) => {
+          this.open.delete(kind);
+          this.stale.add(kind);
+          if (isKubeFailure(err) && (err.type === KubeErrorType.forbidden || err.type === KubeErrorType.unauthorized)) this.fatal = err;
+          this.changes.notify();
+        });
+      } catch (err) {
+        if (isKubeFailure(err) && (err.type === KubeErrorType.forbidden || err.type === KubeErrorType.unauthorized)) throw err;
+        // Not watchable now: this kind is listed every round until a watch opens.
+        this.stale.add(kind);
+      }
+    }
+  }
+
+  stop(): void {
+    this.stopped = true;
+    for (const w of this.open.values()) w.stop();
+  }
+}
+
 export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & { key: string; expectRevision: string }): Promise<RestartResult> {
   const { namespace, key, expectRevision, plan } = input;
   const t = tuning(deps);
@@ -105,79 +189,102 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
   }
 
   const order = [...targets].sort();
-  let snap: Snapshot | undefined = first;
-  const result = await pollUntil<RestartResult, string[]>({
-    intervalMs: t.pollMs,
-    now: () => nowMs(deps),
-    details: (inFlight) => ({ key, done: [...done].sort(), targets: order, restarted: [...restarted].sort(), inFlight, startedAt } satisfies RestartProgress),
-    onTimeout: () => new Error('unreachable: restart has per-workload deadlines'),
-    check: async () => {
-      const s = snap ?? (await snapshot(deps, namespace));
-      snap = undefined;
-      // Whatever this round saw, a cancelled restart changes nothing more.
-      throwIfCancelled();
-      const superseded = supersededBy(s, order, done, key, restarted, keyAtFirstLook);
-      if (superseded) {
-        throw ApplicationFailure.create({
-          type: RestartFailure.superseded,
-          nonRetryable: true,
-          message: `${superseded.id} in ${namespace} now carries restart key "${superseded.key}", written by another step while this restart (key "${key}") ran; stopping without restarting anything again, so that the two restarts do not alternate`,
-        });
-      }
-      const inFlight: string[] = [];
-      const pending: string[] = [];
-      for (const id of order) {
-        if (done.has(id)) continue;
-        const entry = s.workloads.get(id);
-        // Deleted since the first look: nothing left to restart or wait for.
-        if (!entry) { done.add(id); continue; }
-        const { kind, w } = entry;
-        if (templateRestartKey(w) !== key) { pending.push(id); continue; }
-        restarted.add(id);
-        const state = rolloutState(kind, w, s.pods, key);
-        if (state.done) {
-          // Judge the new pods only: old ones may still be terminating with the old sidecar.
-          const fresh = podsOf(kind, w, s.pods).filter((p) => !p.metadata?.deletionTimestamp && p.metadata?.annotations?.[RESTART_KEY_ANNOTATION] === key);
-          const wrong = fresh.filter((p) => sidecarRevision(p) !== expectRevision);
-          if (wrong.length > 0) {
-            const seen = [...new Set(wrong.map((p) => sidecarRevision(p) ?? 'no sidecar'))].join(', ');
-            throw ApplicationFailure.create({
-              type: RestartFailure.wrongRevision,
-              nonRetryable: true,
-              message: `${id} in ${namespace} rolled out but its new pods got ${seen} instead of sidecar revision ${expectRevision} (${wrong.slice(0, 3).map((p) => p.metadata?.name ?? '?').join(', ')}); another webhook intercepts the namespace: see explainInjection, fix the namespace labels or webhooks, then retry`,
-            });
-          }
-          done.add(id);
-          continue;
-        }
-        const since = Math.max(templateRestartedAt(w) ?? startedAt, startedAt);
-        const stuckFor = nowMs(deps) - since;
-        if (state.failed || stuckFor > plan.restart.timeout) {
-          const pods = podsOf(kind, w, s.pods).map(describePod).slice(0, 10);
+  const kinds = new Set(order.map((id) => first.workloads.get(id)?.kind).filter((k): k is WorkloadKind => k !== undefined));
+  const view = new WorkloadView(deps, namespace, kinds, first.workloads);
+  // Pods are listed only to judge workloads whose status says rolled out (old pods gone, new pods'
+  // sidecar revision), and to describe a stuck rollout.
+  let pods: V1Pod[] | undefined = first.pods;
+  try {
+    return await pollUntil<RestartResult, string[]>({
+      intervalMs: t.pollMs,
+      changes: view.changes,
+      now: () => nowMs(deps),
+      details: (inFlight) => ({ key, done: [...done].sort(), targets: order, restarted: [...restarted].sort(), inFlight, startedAt } satisfies RestartProgress),
+      onTimeout: () => new Error('unreachable: restart has per-workload deadlines'),
+      check: async () => {
+        await view.ensure();
+        const s: Snapshot = { workloads: view.workloads, pods: pods ?? [] };
+        // Whatever this round saw, a cancelled restart changes nothing more.
+        throwIfCancelled();
+        const superseded = supersededBy(s, order, done, key, restarted, keyAtFirstLook);
+        if (superseded) {
           throw ApplicationFailure.create({
-            type: RestartFailure.stuck,
+            type: RestartFailure.superseded,
             nonRetryable: true,
-            message: `${id} in ${namespace}: rollout not complete ${state.failed ? '' : `after ${Math.round(stuckFor / 1000)}s (restart.timeout ${Math.round(plan.restart.timeout / 1000)}s)`}: ${state.message}; pods: ${pods.length ? pods.join(' | ') : 'none'}. Fix the workload, then decide retry (it will not be restarted again, only waited for)`.replace(/  +/g, ' '),
+            message: `${superseded.id} in ${namespace} now carries restart key "${superseded.key}", written by another step while this restart (key "${key}") ran; stopping without restarting anything again, so that the two restarts do not alternate`,
           });
         }
-        inFlight.push(`${id}: ${state.message}`);
-      }
-      const room = Math.max(0, plan.restart.maxConcurrent - inFlight.length);
-      const now = new Date(nowMs(deps));
-      for (const id of pending.slice(0, room)) {
-        const { kind } = s.workloads.get(id)!;
-        const name = id.slice(kind.length + 1);
-        throwIfCancelled();
-        await deps.kube.patchWorkload(kind, namespace, name, restartPatch(key, now), 'merge');
-        restarted.add(id);
-        deps.logger?.info({ namespace, workload: id, key }, 'workload restarted');
-        inFlight.push(`${id}: restarted`);
-      }
-      if (done.size === order.length) return { done: true, value: { workloads: order, alreadyRestarted } };
-      return { done: false, progress: [...inFlight, ...pending.slice(room).map((id) => `${id}: queued`)] };
-    },
-  });
-  return result;
+        const inFlight: string[] = [];
+        const pending: string[] = [];
+        const rolledOut: string[] = [];
+        for (const id of order) {
+          if (done.has(id)) continue;
+          const entry = s.workloads.get(id);
+          // Deleted since the first look: nothing left to restart or wait for.
+          if (!entry) { done.add(id); continue; }
+          const { kind, w } = entry;
+          if (templateRestartKey(w) !== key) { pending.push(id); continue; }
+          restarted.add(id);
+          const status = kubectlRolloutStatus(kind, w);
+          if (status.done) { rolledOut.push(id); continue; }
+          const since = Math.max(templateRestartedAt(w) ?? startedAt, startedAt);
+          const stuckFor = nowMs(deps) - since;
+          if (status.failed || stuckFor > plan.restart.timeout) {
+            const podList = podsOf(kind, w, await deps.kube.listPods(namespace)).map(describePod).slice(0, 10);
+            throw ApplicationFailure.create({
+              type: RestartFailure.stuck,
+              nonRetryable: true,
+              message: `${id} in ${namespace}: rollout not complete ${status.failed ? '' : `after ${Math.round(stuckFor / 1000)}s (restart.timeout ${Math.round(plan.restart.timeout / 1000)}s)`}: ${status.message}; pods: ${podList.length ? podList.join(' | ') : 'none'}. Fix the workload, then decide retry (it will not be restarted again, only waited for)`.replace(/  +/g, ' '),
+            });
+          }
+          inFlight.push(`${id}: ${status.message}`);
+        }
+        // Rolled out by status: judged by their pods (old ones gone, the new ones' sidecar) with one
+        // pod list, once nothing else rolls, or sooner when queued workloads wait for their slot (so
+        // that a wrong sidecar revision stops the restart before it goes further).
+        const judgeNow = rolledOut.length > 0 && (pending.length > 0 || inFlight.length === 0);
+        if (!judgeNow) for (const id of rolledOut) inFlight.push(`${id}: rolled out, pods to check`);
+        if (judgeNow) {
+          // The first round may judge with the first look's pods; afterwards, pods as they are now.
+          pods = pods ?? (await deps.kube.listPods(namespace));
+          for (const id of rolledOut) {
+            const { kind, w } = s.workloads.get(id)!;
+            const state = rolloutState(kind, w, pods, key);
+            if (!state.done) { inFlight.push(`${id}: ${state.message}`); continue; }
+            // Judge the new pods only: old ones may still be terminating with the old sidecar.
+            const fresh = podsOf(kind, w, pods).filter((p) => !p.metadata?.deletionTimestamp && p.metadata?.annotations?.[RESTART_KEY_ANNOTATION] === key);
+            const wrong = fresh.filter((p) => sidecarRevision(p) !== expectRevision);
+            if (wrong.length > 0) {
+              const seen = [...new Set(wrong.map((p) => sidecarRevision(p) ?? 'no sidecar'))].join(', ');
+              throw ApplicationFailure.create({
+                type: RestartFailure.wrongRevision,
+                nonRetryable: true,
+                message: `${id} in ${namespace} rolled out but its new pods got ${seen} instead of sidecar revision ${expectRevision} (${wrong.slice(0, 3).map((p) => p.metadata?.name ?? '?').join(', ')}); another webhook intercepts the namespace: see explainInjection, fix the namespace labels or webhooks, then retry`,
+              });
+            }
+            done.add(id);
+          }
+        }
+        // Pods seen are stale from now on: the next judgement lists them again.
+        pods = undefined;
+        const room = Math.max(0, plan.restart.maxConcurrent - inFlight.length);
+        const now = new Date(nowMs(deps));
+        for (const id of pending.slice(0, room)) {
+          const { kind } = s.workloads.get(id)!;
+          const name = id.slice(kind.length + 1);
+          throwIfCancelled();
+          view.set(kind, (await deps.kube.patchWorkload(kind, namespace, name, restartPatch(key, now), 'merge')) as AnyWorkload);
+          restarted.add(id);
+          deps.logger?.info({ namespace, workload: id, key }, 'workload restarted');
+          inFlight.push(`${id}: restarted`);
+        }
+        if (done.size === order.length) return { done: true, value: { workloads: order, alreadyRestarted } };
+        return { done: false, progress: [...inFlight, ...pending.slice(room).map((id) => `${id}: queued`)] };
+      },
+    });
+  } finally {
+    view.stop();
+  }
 }
 
 /**

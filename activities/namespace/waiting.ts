@@ -26,6 +26,8 @@ export type Poll<T, P> = { done: true; value: T } | { done: false; progress: P }
 
 export interface PollOptions<T, P> {
   intervalMs: number;
+  /** Look again sooner at first: the pace starts here and doubles up to intervalMs (what is waited for is often only a moment away). */
+  firstIntervalMs?: number;
   /** Absolute deadline (epoch ms); undefined = until cancelled. */
   deadline?: number;
   now: () => number;
@@ -34,10 +36,44 @@ export interface PollOptions<T, P> {
   details: (progress: P | undefined) => object;
   /** The error to throw when the deadline passes, built from the last progress seen. */
   onTimeout: (last: P | undefined) => Error;
+  /**
+   * Something that changes when what is waited for may have changed (a watch's events): the next
+   * round runs as soon as it does, instead of after `intervalMs`, which then only paces heartbeats
+   * and the fallback when the watch is gone.
+   */
+  changes?: Changes;
+}
+
+/**
+ * A "something changed" flag a wait can sleep on. A change while the waiter is busy is not lost:
+ * the next wait() returns at once.
+ */
+export class Changes {
+  private dirty = false;
+  private waiter: (() => void) | undefined;
+
+  notify(): void {
+    const w = this.waiter;
+    this.waiter = undefined;
+    if (w) w();
+    else this.dirty = true;
+  }
+
+  /** Resolves at the next change (at once if one happened since the last wait). */
+  next(): Promise<void> {
+    if (this.dirty) {
+      this.dirty = false;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => {
+      this.waiter = resolve;
+    });
+  }
 }
 
 export async function pollUntil<T, P>(o: PollOptions<T, P>): Promise<T> {
   let last: P | undefined;
+  let pace = Math.min(o.firstIntervalMs ?? o.intervalMs, o.intervalMs);
   for (;;) {
     throwIfCancelled();
     const r = await o.check();
@@ -45,9 +81,16 @@ export async function pollUntil<T, P>(o: PollOptions<T, P>): Promise<T> {
     last = r.progress;
     heartbeat(o.details(last));
     if (o.deadline !== undefined && o.now() >= o.deadline) throw o.onTimeout(last);
-    const wait = o.deadline === undefined ? o.intervalMs : Math.max(1, Math.min(o.intervalMs, o.deadline - o.now()));
+    const wait = o.deadline === undefined ? pace : Math.max(1, Math.min(pace, o.deadline - o.now()));
+    pace = Math.min(pace * 2, o.intervalMs);
     // Activity sleep rejects with a CancelledFailure when the activity is cancelled.
-    await sleep(wait);
+    if (o.changes) {
+      const paced = sleep(wait);
+      paced.catch(() => undefined); // a cancellation after a change woke us is seen by throwIfCancelled
+      await Promise.race([paced, o.changes.next()]);
+    } else {
+      await sleep(wait);
+    }
   }
 }
 

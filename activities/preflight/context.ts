@@ -1,6 +1,7 @@
 // What the preflight checks read, fetched once per run and shared: the planned namespaces (one list
 // call, not one GET each), the webhook configurations, both mesh configs and istiod Deployments,
 // the Istio Gateways and VirtualServices. Each check then decides with a pure function over these views.
+import type { RootRelation } from './root-ca.js';
 import type { V1ConfigMap, V1Deployment, V1MutatingWebhookConfiguration, V1Namespace } from '@kubernetes/client-node';
 import type { Plan } from '../../plan/schema.js';
 import { plannedNamespaces } from '../../plan/schema.js';
@@ -21,6 +22,8 @@ const kindRef = (kind: string) => ISTIO_RESOURCES.find((r) => r.kind === kind)!;
 
 export class PreflightContext {
   private cache = new Map<string, Promise<unknown>>();
+  /** Set by the root CA check: how the two control planes' own roots relate. */
+  rootRelation: RootRelation | undefined;
   constructor(
     readonly kube: KubeAccess,
     readonly plan: Plan,

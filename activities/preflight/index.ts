@@ -49,7 +49,7 @@ export async function runPreflight(kube: KubeAccess, plan: Plan, opts: Preflight
     }
     opts.onProgress?.(++done, PREFLIGHT_CHECKS.length, c.id);
   }
-  return summarize(findings);
+  return { ...summarize(findings), ...(ctx.rootRelation ? { rootRelation: ctx.rootRelation } : {}) };
 }
 
 export { PreflightContext } from './context.js';

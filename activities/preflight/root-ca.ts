@@ -128,6 +128,7 @@ export async function checkRootCa(ctx: PreflightContext): Promise<Finding[]> {
     ctx.kube.listConfigMaps(undefined, { fieldSelector: `metadata.name=${CA_ROOT_CONFIGMAP}` }),
     ctx.scope('target').catch(() => undefined),
   ]);
+  ctx.rootRelation = compareRoots(roots.source.pem, roots.target.pem);
   const byRoot = new Map<string, { root: string; namespaces: string[] }>();
   for (const cm of all) {
     const pem = cm.data?.[CA_ROOT_CERT_KEY];

@@ -88,6 +88,8 @@ export async function verifyProxies(deps: ClusterDeps, input: NamespaceRef & { r
   try {
     return await pollUntil<ProxyReport, ProxyReport>({
       intervalMs: t.pollMs,
+      // Proxies restarted a moment ago connect within a second or so: look again soon.
+      firstIntervalMs: Math.min(t.pollMs, 200),
       deadline: start + t.proxySettleMs,
       now: () => nowMs(deps),
       details: (r) => ({ namespace, revision, pods: r?.pods, synced: r?.synced, problems: r?.problems.length }),

@@ -21,6 +21,18 @@ const PHASE_TITLE: Record<string, string> = {
   aborted: 'Aborted',
 };
 
+/** Runs with more namespaces than this are followed as counts by state; only failures get their own lines. */
+export const PRESENTER_NAMESPACE_LINES_UP_TO = 20;
+const COUNT_ORDER = ['migrated', 'migrating', 'failed', 'rolling-back', 'rolled-back', 'skipped', 'pending'] as const;
+
+/** `120 migrated, 20 migrating, 59 pending` (the run's counts, or counted from the namespaces listed). */
+export function namespaceCounts(s: RunStatus): { total: number; line: string; migrated: number } {
+  const counts: Record<string, number> = { ...(s.namespaceCounts ?? {}) };
+  if (!s.namespaceCounts) for (const n of s.namespaces) counts[n.state] = (counts[n.state] ?? 0) + 1;
+  const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  return { total, migrated: counts.migrated ?? 0, line: COUNT_ORDER.filter((st) => counts[st]).map((st) => `${counts[st]} ${st}`).join(', ') };
+}
+
 /** Prints what changed between two looks at a run; remembers what it printed. */
 export class Presenter {
   private phase?: string;
@@ -67,20 +79,29 @@ export class Presenter {
       if (this.seen.get(key) !== state && g.state !== 'open') this.say(`  ${g.state === 'approved' ? '✓' : '✗'} gate ${g.id}: ${state}${g.reason ? ` (${g.reason})` : ''}`);
       this.seen.set(key, state);
     }
+    const counts = namespaceCounts(s);
+    const big = counts.total > PRESENTER_NAMESPACE_LINES_UP_TO;
+    const quiet = (state: string): boolean => big && (state === 'migrating' || state === 'migrated' || state === 'running' || state === 'succeeded');
+    if (big && counts.migrated > 0) {
+      // One line per tenth of the run migrated, instead of one per namespace.
+      const tenth = Math.floor((counts.migrated * 10) / counts.total);
+      if (this.seen.get('ns-tenth') !== String(tenth)) this.say(`  namespaces: ${counts.line}`);
+      this.seen.set('ns-tenth', String(tenth));
+    }
     for (const n of s.namespaces) {
       const key = `ns ${n.name}`;
-      if (this.seen.get(key) !== n.state && n.state !== 'pending') {
+      if (this.seen.get(key) !== n.state && n.state !== 'pending' && !quiet(n.state)) {
         const mark = n.state === 'migrated' ? '✓' : n.state === 'failed' ? '✗' : n.state === 'migrating' ? '▶' : '↶';
         this.say(`  ${mark} namespace ${n.name} (wave ${n.wave}): ${n.state}${n.error ? ` — ${n.error}` : ''}`);
       }
       this.seen.set(key, n.state);
       const child = a.children.get(n.name);
-      if (child) for (const step of child.steps) this.step(`${n.name}: `, step);
+      if (child) for (const step of child.steps) if (!quiet(step.state)) this.step(`${n.name}: `, step);
     }
     if (s.phase !== this.phase) this.enterPhase(s.phase);
     const running = [...a.children.values()].flatMap((c) => c.steps.filter((x) => x.state === 'running').map((x) => `${c.namespaces[0]?.name}: ${x.title}`));
     const own = s.steps.find((x) => x.state === 'running');
-    const busy = [...(own ? [own.title] : []), ...running];
+    const busy = [...(own ? [own.title] : []), ...(big ? [`namespaces: ${counts.line}`] : running)];
     if (busy.length && !a.gates.length && !a.decisions.length) this.waiting(`    … ${busy.join(' | ')} (${new Date().toISOString().slice(11, 19)})`);
   }
 

@@ -1,10 +1,10 @@
-// The access layer against the twin's strict API server: retries on injected 429/500/409, dropped
+// The access layer against the twin's strict API server: retries on injected 429/500, dropped
 // connections and lost responses (the write happened, the answer never came) with no mutation
 // applied twice, port-forward to istiod's debug port, and
 // the classification of a port-forward to a pod that does not exist.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
-import { KubeErrorType, localGet } from '../../activities/kube/index.js';
+import { createKubeAccess, KubeErrorType, localGet } from '../../activities/kube/index.js';
 import { startFieldReportTwin, type TwinHandle } from '../activities/preflight-twin-fixture.js';
 
 let twin: TwinHandle;
@@ -23,6 +23,15 @@ describe('KubeAccess on the twin', () => {
     expect(metrics).toMatch(/pilot_xds/);
   });
 
+  it('keeps one port-forward per istiod pod for the reads that follow (one tunnel, not one per read)', async () => {
+    const kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, rateLimit: { qps: 500, burst: 500 } });
+    for (let i = 0; i < 5; i++) expect(Array.isArray(JSON.parse(await kube.readIstiodDebug('istio-1-16-5', 'istio-1-16-5', '/debug/syncz')))).toBe(true);
+    const req = await twin.requests();
+    expect(req.byVerbResource['create pods/portforward']).toBe(1);
+    // The istiod pods are listed once for reads close together.
+    expect(req.byVerbResource['list pods']).toBe(1);
+  });
+
   it('a port-forward to a missing pod fails as NotFound, not as a hang', async () => {
     const err = await twin.kube.withPortForward({ namespace: 'istio-system', name: 'no-such-pod' }, 15014, (port) => localGet(port, '/', 5000)).then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
@@ -33,7 +42,9 @@ describe('KubeAccess on the twin', () => {
 
   it("a port-forward the apiserver refuses (500) carries the apiserver's reason, not only the status", async () => {
     await twin.control('PUT', '/_twin/faults', { rules: [{ verb: 'create', resource: 'pods/portforward', kind: 'status', status: 500, rate: 1 }] });
-    const err = await twin.kube.readIstiodDebug('istio-1-16-5', 'istio-1-16-5', '/debug/syncz').then(() => undefined, (e: unknown) => e);
+    // A fresh access: twin.kube keeps the port-forward opened by the test before.
+    const kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, rateLimit: { qps: 500, burst: 500 }, maxInProcessDelayMs: 3_000 });
+    const err = await kube.readIstiodDebug('istio-1-16-5', 'istio-1-16-5', '/debug/syncz').then(() => undefined, (e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe(KubeErrorType.serverError);
     expect((err as ApplicationFailure).nonRetryable).toBe(false);
@@ -55,11 +66,15 @@ describe('KubeAccess on the twin', () => {
     expect(req.byObject['patch namespaces/orders']).toBe(1);
   });
 
-  it('409 and dropped connections are retried', async () => {
+  it('a dropped connection is retried; a 409 is not resent unchanged (the caller re-reads and decides again)', async () => {
     await twin.control('PUT', '/_twin/faults', { rules: [
       { verb: 'patch', resource: 'namespaces', kind: 'status', status: 409, count: 1 },
       { verb: 'get', resource: 'namespaces', kind: 'drop', count: 1 },
     ] });
+    const conflict = await twin.kube.patchNamespace('payments', { metadata: { labels: { 'meshmove-test': 'y' } } }).catch((e: unknown) => e);
+    expect(conflict).toMatchObject({ type: 'KubeConflict', nonRetryable: false });
+    expect((await twin.requests()).faulted).toEqual({ 'patch namespaces': 1 });
+    // The next write (the caller's, after its re-read) goes through.
     await twin.kube.patchNamespace('payments', { metadata: { labels: { 'meshmove-test': 'y' } } });
     expect((await twin.kube.getNamespace('payments'))?.metadata?.labels?.['meshmove-test']).toBe('y');
     const req = await twin.requests();

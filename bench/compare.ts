@@ -1,0 +1,227 @@
+// meshmove against the hand-written kubectl script, side by side, one after the other in one run,
+// each on a fresh twin of the same scenario (N namespaces x D single-replica Deployments, the twin's
+// default delays, the field report's control planes with one shared root):
+//   meshmove: a real Temporal dev server, a worker with the real activities in its own process, the
+//             plan's canary wave then the rest at --concurrency, timed from the start gate's approval
+//             until every namespace is migrated (and until the run completed);
+//   script:   bench/kubectl-script.ts with the real kubectl binary at the same concurrency.
+// Prints one JSON document (stdout, or --out FILE) and a short table (stderr).
+//   npm run bench:compare -- --namespaces 200 [--deployments 5] [--concurrency 20] [--only meshmove|script] [--qps 50/100] [--out FILE]
+import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parse } from 'yaml';
+import proto from '@temporalio/proto';
+const { temporal } = proto;
+import type { Client } from '@temporalio/client';
+import { planDigest } from '../plan/load.js';
+import { startTwin, writeKubeconfigAs, WORKER_USER, type Twin } from '../twin/index.js';
+import { migrationWorkflow } from '../workflows/migration.js';
+import { TASK_QUEUE, TERMINAL_PHASES, statusQuery, type RunStatus } from '../workflows/messages.js';
+import { sendGateVerdict } from '../client/commands/run.js';
+import { startDevServer } from '../test/support/temporal.js';
+import { benchPlan, benchScenario, repoFile, SCRIPT_RBAC, SCRIPT_USER, type BenchShape } from './scenario.js';
+import { runKubectlScript, type ScriptResult } from './kubectl-script.js';
+
+const { values: args } = parseArgs({
+  options: {
+    namespaces: { type: 'string', default: '200' },
+    deployments: { type: 'string', default: '5' },
+    concurrency: { type: 'string', default: '20' },
+    only: { type: 'string' },
+    out: { type: 'string' },
+    kubectl: { type: 'string' },
+    label: { type: 'string', default: '' },
+    qps: { type: 'string' },
+  },
+});
+const shape: BenchShape = { namespaces: Number(args.namespaces), deployments: Number(args.deployments), concurrency: Number(args.concurrency) };
+const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+function findKubectl(): string {
+  if (args.kubectl) return args.kubectl;
+  try {
+    return execFileSync('bash', ['-c', 'command -v kubectl'], { encoding: 'utf8' }).trim();
+  } catch {
+    // scripts/lab-tools.sh builds and caches one for the lab.
+    return execFileSync('bash', [repoFile('scripts/lab-tools.sh'), 'kubectl'], { encoding: 'utf8' }).trim();
+  }
+}
+
+type Counts = Record<string, number>;
+function perNamespace(byVerb: Counts | undefined, n: number): { total: number; byVerb: Record<string, number> } {
+  const entries = Object.entries(byVerb ?? {}).sort((a, b) => b[1] - a[1]);
+  const total = entries.reduce((s, [, v]) => s + v, 0);
+  return { total: round(total / n), byVerb: Object.fromEntries(entries.map(([k, v]) => [k, round(v / n)])) };
+}
+const round = (x: number): number => Math.round(x * 100) / 100;
+
+async function freshTwin(user: 'worker' | 'script', dir: string): Promise<Twin & { kubeconfigPath: string; caFile: string }> {
+  const twin = await startTwin(await benchScenario(shape), { randomPorts: true, tls: true, readyTimeoutMs: 600_000 });
+  const kubeconfigPath = join(dir, `${user}.kubeconfig`);
+  if (user === 'worker') await writeKubeconfigAs(twin, await readFile(repoFile('deploy/rbac.yaml'), 'utf8'), kubeconfigPath);
+  else await writeKubeconfigAs(twin, SCRIPT_RBAC, kubeconfigPath, { user: SCRIPT_USER });
+  // The DNS webhook is on the twin's HTTPS port too: the worker trusts the twin's CA for it.
+  const kc = parse(await readFile(kubeconfigPath, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
+  const caFile = join(dir, `${user}-ca.pem`);
+  await writeFile(caFile, Buffer.from(kc.clusters[0]!.cluster['certificate-authority-data'] ?? '', 'base64'));
+  twin.control.resetCounters();
+  return { ...twin, kubeconfigPath, caFile };
+}
+
+// ---------------------------------------------------------------------------------------------
+
+async function runScript(dir: string): Promise<ScriptResult & { requestsPerNamespace: ReturnType<typeof perNamespace> }> {
+  const twin = await freshTwin('script', dir);
+  try {
+    const plan = await benchPlan(twin, shape, dir);
+    const r = await runKubectlScript(findKubectl(), twin.kubeconfigPath, plan);
+    return { ...r, requestsPerNamespace: perNamespace(twin.control.counters().byUser[SCRIPT_USER], shape.namespaces) };
+  } finally {
+    await twin.close();
+  }
+}
+
+/** VmHWM: the peak resident set; VmRSS: now. */
+function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }));
+    return m ? round(Number(m[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function spawnWorker(address: string, twin: Twin & { kubeconfigPath: string; caFile: string }): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', repoFile('bench/worker.ts')], {
+    env: { ...process.env, BENCH_ADDRESS: address, BENCH_KUBECONFIG: twin.kubeconfigPath, BENCH_DNS_SECRET: twin.dnsWebhookSecret, NODE_EXTRA_CA_CERTS: twin.caFile, MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn', ...(args.qps ? { BENCH_QPS: args.qps } : {}) },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('worker ready')) resolve(child);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
+  });
+}
+
+interface HistoryFigures { runs: number; events: number; bytes: number; perRun: { events: number; bytes: number }[] }
+async function historyOf(client: Client, workflowId: string): Promise<HistoryFigures> {
+  const perRun: { events: number; bytes: number }[] = [];
+  for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    const h = await client.workflow.getHandle(workflowId, w.runId).fetchHistory();
+    perRun.push({ events: h.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(h).finish().byteLength });
+  }
+  return { runs: perRun.length, events: perRun.reduce((s, r) => s + r.events, 0), bytes: perRun.reduce((s, r) => s + r.bytes, 0), perRun };
+}
+
+async function waitFor(client: Client, id: string, pred: (s: RunStatus) => boolean, timeoutMs: number): Promise<RunStatus> {
+  const h = client.workflow.getHandle(id);
+  const deadline = Date.now() + timeoutMs;
+  let last: RunStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await h.query(statusQuery).catch(() => last);
+    if (last && (pred(last) || TERMINAL_PHASES.includes(last.phase))) return last;
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`timed out; last status phase ${last?.phase}, namespaces ${JSON.stringify(countStates(last))}`);
+}
+function countStates(s: RunStatus | undefined): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const n of s?.namespaces ?? []) c[n.state] = (c[n.state] ?? 0) + 1;
+  return c;
+}
+
+async function runMeshmove(dir: string) {
+  const env = await startDevServer();
+  const twin = await freshTwin('worker', dir);
+  let worker: ChildProcess | undefined;
+  try {
+    const plan = await benchPlan(twin, shape, dir);
+    worker = await spawnWorker(env.connection.options.address ?? '', twin);
+    const client = env.client;
+    const id = `bench-${shape.namespaces}-${Date.now()}`;
+    const t0 = Date.now();
+    await client.workflow.start(migrationWorkflow, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ plan, planDigest: planDigest(plan), startedBy: 'alice' }] });
+    await waitFor(client, id, (s) => s.pendingGate?.id === 'start', 600_000);
+    const toGateMs = Date.now() - t0;
+    // Requests from here until every namespace is migrated: the namespaces' own work.
+    twin.control.resetCounters();
+    const tApprove = Date.now();
+    await sendGateVerdict(client, id, 'start', { verdict: 'approve', by: 'bob' });
+    const allMigrated = await waitFor(client, id, (s) => s.namespaces.every((n) => n.state === 'migrated'), 3 * 3600_000);
+    const migratedMs = Date.now() - tApprove;
+    const requestsPerNamespace = perNamespace(twin.control.counters().byUser[WORKER_USER], shape.namespaces);
+    const rssAtMigrated = rssMiB(worker.pid!, 'VmRSS');
+    const end = await waitFor(client, id, (s) => TERMINAL_PHASES.includes(s.phase), 3600_000);
+    const completedMs = Date.now() - tApprove;
+    const rss = rssMiB(worker.pid!, 'VmHWM');
+    const status = await client.workflow.getHandle(id).query(statusQuery);
+    // A big run's status lists only the namespaces still moving: the child is named by its id.
+    const names = plan.waves.flatMap((w) => w.namespaces);
+    const childId = `${id}/ns/${names[Math.min(1, names.length - 1)]!}`;
+    const figures = {
+      phase: end.phase,
+      namespaceStates: countStates(allMigrated),
+      startToGateMs: toGateMs,
+      wallMs: migratedMs,
+      approvalToCompletedMs: completedMs,
+      workerPeakRssMiB: rss,
+      parentHistory: await historyOf(client, id),
+      childHistory: { workflowId: childId, ...(await historyOf(client, childId)) },
+      statusQueryBytes: Buffer.byteLength(JSON.stringify(status)),
+      continueAsNew: status.generation,
+      workerRssAtMigratedMiB: rssAtMigrated,
+      requestsPerNamespace,
+    };
+    return figures;
+  } finally {
+    if (worker && worker.exitCode === null) {
+      const exited = new Promise((r) => worker!.once('exit', r));
+      worker.kill('SIGTERM');
+      await exited;
+    }
+    await twin.close();
+    await env.teardown();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+const dir = await mkdtemp(join(tmpdir(), 'meshmove-bench-'));
+const result: Record<string, unknown> = { label: args.label, shape, at: new Date().toISOString(), host: { cpus: (await import('node:os')).cpus().length } };
+log(`bench: ${shape.namespaces} namespaces x ${shape.deployments} Deployments, concurrency ${shape.concurrency}`);
+let mesh: Awaited<ReturnType<typeof runMeshmove>> | undefined;
+let script: Awaited<ReturnType<typeof runScript>> | undefined;
+if (args.only !== 'script') {
+  log('running meshmove ...');
+  mesh = await runMeshmove(join(await mkdtemp(join(dir, 'meshmove-')), ''));
+  result.meshmove = mesh;
+}
+if (args.only !== 'meshmove') {
+  log('running the kubectl script ...');
+  script = await runScript(await mkdtemp(join(dir, 'script-')));
+  result.script = script;
+}
+if (mesh && script) result.ratio = round(mesh.wallMs / script.wallMs);
+const json = JSON.stringify(result, null, 2);
+if (args.out) await writeFile(args.out, `${json}\n`);
+process.stdout.write(`${json}\n`);
+
+const s = (ms: number | undefined): string => (ms === undefined ? '-' : `${(ms / 1000).toFixed(1)} s`);
+log('');
+log(`                               meshmove        kubectl script`);
+log(`wall (approval→all migrated)  ${s(mesh?.wallMs).padEnd(15)} ${s(script?.wallMs)}`);
+if (mesh && script) log(`ratio meshmove/script         ${result.ratio as number}`);
+log(`API requests per namespace    ${String(mesh?.requestsPerNamespace.total ?? '-').padEnd(15)} ${script?.requestsPerNamespace.total ?? '-'}`);
+if (mesh) {
+  log(`  meshmove by verb: ${Object.entries(mesh.requestsPerNamespace.byVerb).map(([k, v]) => `${k} ${v}`).join(', ')}`);
+  log(`parent history                ${mesh.parentHistory.events} events, ${mesh.parentHistory.bytes} B in ${mesh.parentHistory.runs} run(s)`);
+  log(`child history                 ${mesh.childHistory.events} events, ${mesh.childHistory.bytes} B`);
+  log(`status query                  ${mesh.statusQueryBytes} B`);
+  log(`worker peak RSS               ${mesh.workerPeakRssMiB} MiB (${mesh.workerRssAtMigratedMiB} MiB when all were migrated)`);
+}
+if (script) log(`  script by verb: ${Object.entries(script.requestsPerNamespace.byVerb).map(([k, v]) => `${k} ${v}`).join(', ')}; ${script.commands} kubectl commands (${script.kubectlVersion})`);
