@@ -30,7 +30,7 @@ export interface DevServerOptions {
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
   installRuntime();
-  return TestWorkflowEnvironment.createLocal({
+  const start = () => TestWorkflowEnvironment.createLocal({
     server: {
       executable: { type: 'existing-path', path: temporalCliPath() },
       ip: '127.0.0.1',
@@ -39,6 +39,17 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<TestW
       extraArgs: ['--log-level', 'error'],
     },
   });
+  // The SDK's core waits a fixed 5 s for the dev server to answer (sdk-core ephemeral_server), which
+  // a 2-core machine running several test files at once sometimes exceeds: start it again, at most
+  // twice more, on that error only.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await start();
+    } catch (err) {
+      if (attempt >= 3 || !/did not start within/.test((err as Error).message)) throw err;
+      process.stderr.write(`[test] the Temporal dev server did not answer within the SDK's 5 s (attempt ${attempt}); starting it again\n`);
+    }
+  }
 }
 
 let bundled: Promise<WorkflowBundleWithSourceMap> | undefined;
