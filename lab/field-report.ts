@@ -41,19 +41,20 @@ export interface FieldReportLabOptions {
 }
 
 interface PodJson {
-  metadata: { labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
-  status?: { phase?: string };
+  metadata: { name: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
 }
 
-/** Live app pods of a namespace and the revision that injected each (sidecar.istio.io/status), null = none. */
-export async function podRevisionsOf(lab: Lab, ns: string): Promise<(string | null)[]> {
+/** Live app pods of a namespace (probe pods left out) and the revision that injected each (sidecar.istio.io/status), null = none. */
+export async function podRevisions(lab: Lab, ns: string): Promise<Record<string, string | null>> {
   const { items } = JSON.parse(await lab.kube.kubectl(['get', 'pods', '-n', ns, '-o', 'json'])) as { items: PodJson[] };
-  return items
-    .filter((p) => !p.metadata.deletionTimestamp && !p.metadata.labels?.['meshmove.dev/probe'])
-    .map((p) => {
-      const raw = p.metadata.annotations?.['sidecar.istio.io/status'];
-      return raw ? ((JSON.parse(raw) as { revision?: string }).revision ?? null) : null;
-    });
+  return Object.fromEntries(
+    items
+      .filter((p) => !p.metadata.deletionTimestamp && !p.metadata.labels?.['meshmove.dev/probe'])
+      .map((p) => {
+        const raw = p.metadata.annotations?.['sidecar.istio.io/status'];
+        return [p.metadata.name, raw ? ((JSON.parse(raw) as { revision?: string }).revision ?? null) : null];
+      }),
+  );
 }
 
 /** Every app pod of the field-report namespaces exists and was injected by `revision`. */
@@ -61,7 +62,7 @@ export async function waitInjected(lab: Lab, revision: string, namespaces = FIEL
   const deadline = Date.now() + 90_000;
   const injected = async () => {
     for (const ns of namespaces) {
-      const revs = await podRevisionsOf(lab, ns);
+      const revs = Object.values(await podRevisions(lab, ns));
       if (revs.length !== 2 || revs.some((r) => r !== revision)) return false;
     }
     return true;

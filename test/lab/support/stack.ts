@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Lab, LabGateway } from '../../../lab/index.js';
-import { LAB_CONTEXT, startFieldReportLab, waitInjected, type FieldReportLab } from '../../../lab/field-report.js';
+import { LAB_CONTEXT, podRevisions, startFieldReportLab, waitInjected, type FieldReportLab } from '../../../lab/field-report.js';
 import type { LabDns } from '../../../lab/dns.js';
 import type { Tuning } from '../../../activities/namespace/deps.js';
 import { TASK_QUEUE } from '../../../workflows/messages.js';
@@ -44,29 +44,15 @@ export interface LabStack {
   stop(): Promise<void>;
 }
 
-export interface PodJson {
-  metadata: { name: string; namespace: string; labels?: Record<string, string>; annotations?: Record<string, string>; deletionTimestamp?: string };
-  status?: { phase?: string };
-}
-
 export async function kubectlJson<T>(lab: Lab, args: string[]): Promise<T> {
   return JSON.parse(await lab.kube.kubectl([...args, '-o', 'json'])) as T;
-}
-
-/** Live pods of a namespace and the revision that injected each (sidecar.istio.io/status), null = none. */
-export async function podRevisions(lab: Lab, ns: string): Promise<Record<string, string | null>> {
-  const { items } = await kubectlJson<{ items: PodJson[] }>(lab, ['get', 'pods', '-n', ns]);
-  return Object.fromEntries(items.filter((p) => !p.metadata.deletionTimestamp && !p.metadata.labels?.['meshmove.dev/probe']).map((p) => {
-    const raw = p.metadata.annotations?.['sidecar.istio.io/status'];
-    return [p.metadata.name, raw ? (JSON.parse(raw) as { revision?: string }).revision ?? null : null];
-  }));
 }
 
 export async function namespaceLabels(lab: Lab, ns: string): Promise<Record<string, string>> {
   return (await kubectlJson<{ metadata: { labels?: Record<string, string> } }>(lab, ['get', 'namespace', ns])).metadata.labels ?? {};
 }
 
-export { waitInjected };
+export { podRevisions, waitInjected };
 
 export async function startLabStack(): Promise<LabStack> {
   const parts: { cluster?: FieldReportLab; env?: TestWorkflowEnvironment; worker?: RunningWorker } = {};
