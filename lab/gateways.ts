@@ -5,7 +5,6 @@
 // lab/go/xds-standin listens on that address and port and routes each request with the xDS that
 // the gateway pod's router proxy got from its real istiod (see gateway.go there): the routing
 // decision, 404 NR and 503 UH are istiod's; only the 200 of the upstream is synthesized.
-import net from 'node:net';
 import { stringify } from 'yaml';
 import type { KubeControlPlane } from './kube.js';
 
@@ -32,18 +31,6 @@ export const FIELD_REPORT_GATEWAYS: readonly LabGatewaySpec[] = [
   { name: 'istio-ingressgateway', namespace: 'istio-system', revision: 'default', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' }, address: '127.0.0.10' },
   { name: 'istio-ingressgateway', namespace: 'istio-1-16-5', revision: 'istio-1-16-5', labels: { istio: 'oss-public-api-ingressgateway', app: 'istio-ingressgateway' }, address: '127.0.0.20' },
 ];
-
-/** A port free on `address` now (closed again before use). */
-export function freePortOn(address: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, address, () => {
-      const a = server.address();
-      server.close(() => (typeof a === 'object' && a ? resolve(a.port) : reject(new Error(`no free port on ${address}`))));
-    });
-  });
-}
 
 export function gatewayFlag(g: LabGateway): string {
   return `--gateway=${g.namespace}/${g.name}=${g.address}:${g.port}`;

@@ -15,10 +15,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { labBinaries } from './binaries.js';
-import { applyGateways, freePortOn, gatewayFlag, type LabGateway, type LabGatewaySpec } from './gateways.js';
+import { applyGateways, gatewayFlag, type LabGateway, type LabGatewaySpec } from './gateways.js';
 import { installIstio, makeSharedRootCa, type IstiodPorts, type IstioRevision, type IstioRevisionSpec } from './istio.js';
 import { kubeconfigYaml, startKubeControlPlane, type KubeControlPlane } from './kube.js';
-import { freePorts, startProcess, waitUntil, type LabProcess } from './processes.js';
+import { freePort, freePorts } from './ports.js';
+import { startProcess, waitUntil, type LabProcess } from './processes.js';
 
 export { KUBERNETES_VERSION, LAB_NODE } from './kube.js';
 export { istiodName } from './istio.js';
@@ -87,7 +88,7 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       progress(`[lab] installing istiod revision ${spec.revision} in ${spec.namespace} from Istio's charts`);
       istio.push(await installIstio(kube, bin, dir, { ...spec, ports: ports[i]!, ...(pluginCa ? { pluginCa } : {}) }));
     }
-    for (const g of opts.gateways ?? []) gateways.push({ ...g, port: await freePortOn(g.address) });
+    for (const g of opts.gateways ?? []) gateways.push({ ...g, port: await freePort(g.address) });
     await applyGateways(kube, gateways);
     // Sidecars: one ADS stream per injected pod to the istiod its injector named (plaintext to
     // istiod's gRPC port, where Envoy would use mTLS on 15012); gateways and probe pods too.

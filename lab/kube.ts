@@ -9,7 +9,8 @@ import https from 'node:https';
 import path from 'node:path';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { LabBinaries } from './binaries.js';
-import { freePorts, startProcess, waitUntil, type LabProcess } from './processes.js';
+import { freePorts } from './ports.js';
+import { startProcess, waitUntil, type LabProcess } from './processes.js';
 
 export const LAB_NODE = 'lab-node';
 export const KUBERNETES_VERSION = 'v1.37.2';

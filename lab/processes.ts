@@ -3,7 +3,6 @@
 // and every process is stopped by PID on teardown (SIGTERM, then SIGKILL after a grace period).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 
 export interface LabProcess {
@@ -73,24 +72,6 @@ export function startProcess(opts: StartProcessOptions): LabProcess {
       await new Promise<void>((resolve) => log.end(resolve));
     },
   };
-}
-
-/** A free TCP port on 127.0.0.1 (the OS picks; closed again before use, so take ports just before starting). */
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const addr = server.address();
-      server.close(() => (typeof addr === 'object' && addr ? resolve(addr.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-export async function freePorts(n: number): Promise<number[]> {
-  const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freePort());
-  return [...ports];
 }
 
 /**

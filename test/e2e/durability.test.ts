@@ -4,7 +4,6 @@
 // nothing was applied twice: each namespace relabeled once, each workload restarted once.
 import { afterAll, describe, expect, it } from 'vitest';
 import type { ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { NativeConnection } from '@temporalio/worker';
 import { Client, Connection } from '@temporalio/client';
@@ -18,6 +17,7 @@ import {
   spawnWorkerProcess, startE2eTwin, startInProcessWorker, tempDir, twinCounters, waitForRun, writePlan,
   type TwinCounters,
 } from './support/stack.js';
+import { freePort } from '../../lab/ports.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 const fileStart = Date.now();
@@ -42,14 +42,6 @@ function expectEachChangeOnce(c: TwinCounters): void {
     const writes = ['patch', 'update'].map((v) => c.byObject[`${v} ${res}/${ns}/${name}`] ?? 0).reduce((a, b) => a + b);
     expect(writes, `writes to ${res}/${ns}/${name}: ${JSON.stringify(Object.entries(c.byObject).filter(([k]) => k.includes(`/${ns}/`)))}`).toBe(1);
   }
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 async function waitForCounter(twin: Twin, key: string, timeoutMs = 180_000): Promise<void> {

@@ -3,7 +3,6 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -16,6 +15,7 @@ import { FakeCluster, testPlan } from '../support/fake-activities.js';
 import { serveFakeCluster } from '../support/rpc-activities.js';
 import { startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
 import { installRuntime } from '../../worker/worker.js';
+import { freePort } from '../../lab/ports.js';
 
 const cleanups: (() => Promise<unknown> | unknown)[] = [];
 afterAll(async () => {
@@ -32,14 +32,6 @@ function spawnWorker(address: string, clusterUrl: string, activities: string[]):
     child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('worker ready')) resolve(child); });
     child.on('exit', (code) => reject(new Error(`worker process exited with ${code} before it was ready`)));
   });
-}
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((r) => srv.close(r));
-  return port;
 }
 
 describe('durability', () => {
