@@ -17,6 +17,8 @@ import { parse } from 'yaml';
 import proto from '@temporalio/proto';
 const { temporal } = proto;
 import type { Client } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { workflowsPath } from '../worker/bundle.js';
 import { planDigest } from '../plan/load.js';
 import { startTwin, writeKubeconfigAs, WORKER_USER, type Twin } from '../twin/index.js';
 import { migrationWorkflow } from '../workflows/migration.js';
@@ -95,9 +97,17 @@ function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
   }
 }
 
-function spawnWorker(address: string, twin: Twin & { kubeconfigPath: string; caFile: string }): Promise<ChildProcess> {
+/** The workflows bundled once, as `npm run build` does for `meshmove worker` (dist/workflows.bundle.js). */
+async function bundleWorkflows(dir: string): Promise<string> {
+  const codePath = join(dir, 'workflows.bundle.js');
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: new DefaultLogger('WARN') });
+  await writeFile(codePath, code);
+  return codePath;
+}
+
+function spawnWorker(address: string, twin: Twin & { kubeconfigPath: string; caFile: string }, bundle: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', repoFile('bench/worker.ts')], {
-    env: { ...process.env, BENCH_ADDRESS: address, BENCH_KUBECONFIG: twin.kubeconfigPath, BENCH_DNS_SECRET: twin.dnsWebhookSecret, NODE_EXTRA_CA_CERTS: twin.caFile, MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn', ...(args.qps ? { BENCH_QPS: args.qps } : {}) },
+    env: { ...process.env, BENCH_ADDRESS: address, BENCH_KUBECONFIG: twin.kubeconfigPath, BENCH_DNS_SECRET: twin.dnsWebhookSecret, NODE_EXTRA_CA_CERTS: twin.caFile, MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn', BENCH_WORKFLOW_BUNDLE: bundle, ...(args.qps ? { BENCH_QPS: args.qps } : {}) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -141,7 +151,7 @@ async function runMeshmove(dir: string) {
   let worker: ChildProcess | undefined;
   try {
     const plan = await benchPlan(twin, shape, dir);
-    worker = await spawnWorker(env.connection.options.address ?? '', twin);
+    worker = await spawnWorker(env.connection.options.address ?? '', twin, await bundleWorkflows(dir));
     const client = env.client;
     const id = `bench-${shape.namespaces}-${Date.now()}`;
     const t0 = Date.now();

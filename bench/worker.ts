@@ -5,6 +5,8 @@
 //   BENCH_DNS_SECRET   the twin's DNS webhook secret
 //   BENCH_TUNING       JSON of activity timings (optional; absent = the defaults a user gets)
 //   BENCH_QPS          client-side rate limit, `qps/burst` (optional; absent = the default)
+//   BENCH_WORKFLOW_BUNDLE  the workflows bundled beforehand, as `npm run build` bundles them for
+//                      `meshmove worker` (absent: bundled at start, webpack's memory in the peak RSS)
 import { createActivities } from '../activities/index.js';
 import { createKubeAccess } from '../activities/kube/index.js';
 import type { Tuning } from '../activities/namespace/deps.js';
@@ -20,6 +22,7 @@ const worker = await createWorker({
     env: { MESHMOVE_DNS_SECRET: process.env.BENCH_DNS_SECRET! },
     ...(process.env.BENCH_TUNING ? { tuning: JSON.parse(process.env.BENCH_TUNING) as Partial<Tuning> } : {}),
   }),
+  ...(process.env.BENCH_WORKFLOW_BUNDLE ? { workflowBundle: { codePath: process.env.BENCH_WORKFLOW_BUNDLE } } : {}),
 });
 process.stdout.write('worker ready\n');
 await worker.run();

@@ -1,18 +1,11 @@
 // The meshmove worker: the workflows (bundled for Temporal's sandbox) and the activities built from
 // their dependencies, on one task queue.
-import { fileURLToPath } from 'node:url';
-import { existsSync } from 'node:fs';
 import { NativeConnection, Runtime, Worker, type WorkerOptions, type LogLevel } from '@temporalio/worker';
 import type { MigrationActivities } from '../activities/contract.js';
 import { createLogger } from '../logging/logger.js';
 import { TASK_QUEUE } from '../workflows/messages.js';
 import type { TemporalTarget } from './connection.js';
-
-/** The workflows entry: TypeScript source in a checkout (tests), compiled JS in dist/. */
-export function workflowsPath(): string {
-  const ts = fileURLToPath(new URL('../workflows/index.ts', import.meta.url));
-  return existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
-}
+import { prebuiltBundle, workflowsPath } from './bundle.js';
 
 let runtimeInstalled = false;
 
@@ -38,7 +31,7 @@ export interface MeshmoveWorkerOptions {
   target: TemporalTarget;
   activities: MigrationActivities;
   taskQueue?: string;
-  /** A prebuilt bundle (tests bundle once per file); otherwise the workflows are bundled at start. */
+  /** A bundle made beforehand (tests bundle once per file); else the build's, else bundled at start. */
   workflowBundle?: WorkerOptions['workflowBundle'];
   connection?: NativeConnection;
   identity?: string;
@@ -51,7 +44,19 @@ export async function createWorker(opts: MeshmoveWorkerOptions): Promise<Worker>
     namespace: opts.target.namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     activities: opts.activities,
-    ...(opts.workflowBundle ? { workflowBundle: opts.workflowBundle } : { workflowsPath: workflowsPath() }),
+    ...workflowCode(opts.workflowBundle),
     ...(opts.identity ? { identity: opts.identity } : {}),
   });
+}
+
+function workflowCode(given: WorkerOptions['workflowBundle']): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  if (given) return { workflowBundle: given };
+  const prebuilt = prebuiltBundle();
+  const log = createLogger('worker');
+  if (prebuilt) {
+    log.info({ bundle: prebuilt.codePath }, 'workflows from the build\'s bundle');
+    return { workflowBundle: prebuilt };
+  }
+  log.info({ workflowsPath: workflowsPath() }, 'no current prebuilt bundle: bundling the workflows at start');
+  return { workflowsPath: workflowsPath() };
 }

@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { installRuntime, workflowsPath } from '../../worker/worker.js';
+import { installRuntime } from '../../worker/worker.js';
+import { workflowsPath } from '../../worker/bundle.js';
 import { statusQuery, type RunStatus } from '../../workflows/messages.js';
 
 const script = fileURLToPath(new URL('../../scripts/temporal-cli.sh', import.meta.url));

@@ -2,7 +2,8 @@
 // MESHMOVE_TEST_CLUSTER_URL (the test's fake cluster), MESHMOVE_TEST_ACTIVITIES (comma list).
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { TASK_QUEUE } from '../../workflows/messages.js';
-import { installRuntime, workflowsPath } from '../../worker/worker.js';
+import { installRuntime } from '../../worker/worker.js';
+import { workflowsPath } from '../../worker/bundle.js';
 import { rpcActivities } from './rpc-activities.js';
 
 installRuntime();

@@ -5,7 +5,8 @@
 //   MESHMOVE_E2E_TUNING      JSON of activity timings (optional)
 import { NativeConnection, Worker } from '@temporalio/worker';
 import { TASK_QUEUE } from '../../../workflows/messages.js';
-import { installRuntime, workflowsPath } from '../../../worker/worker.js';
+import { installRuntime } from '../../../worker/worker.js';
+import { workflowsPath } from '../../../worker/bundle.js';
 import type { Tuning } from '../../../activities/namespace/deps.js';
 import { realActivities } from './stack.js';
 
