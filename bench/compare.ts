@@ -7,6 +7,9 @@
 //   script:   bench/kubectl-script.ts with the real kubectl binary at the same concurrency.
 // Prints one JSON document (stdout, or --out FILE) and a short table (stderr).
 //   npm run bench:compare -- --namespaces 200 [--deployments 5] [--concurrency 20] [--only meshmove|script] [--qps 50/100] [--out FILE]
+//     [--pod-start-ms MS]   realistic rollouts: each new pod takes MS to become ready (default: the
+//                           twin's 20 ms); the table then shows the physical limit, the sum of the
+//                           namespaces' rollout times divided by the concurrency, and each run against it
 import { spawn, type ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
@@ -38,9 +41,26 @@ const { values: args } = parseArgs({
     kubectl: { type: 'string' },
     label: { type: 'string', default: '' },
     qps: { type: 'string' },
+    'pod-start-ms': { type: 'string' },
   },
 });
-const shape: BenchShape = { namespaces: Number(args.namespaces), deployments: Number(args.deployments), concurrency: Number(args.concurrency) };
+const podStartMs = args['pod-start-ms'] === undefined ? undefined : Number(args['pod-start-ms']);
+const shape: BenchShape = {
+  namespaces: Number(args.namespaces),
+  deployments: Number(args.deployments),
+  concurrency: Number(args.concurrency),
+  ...(podStartMs === undefined ? {} : { timings: { podStartDelayMs: podStartMs } }),
+};
+/**
+ * The physical limit of the restarts alone: a namespace's single-replica Deployments roll out side by
+ * side, each new pod ready after the pod start delay (+ the twin's step between rollout pods), so a
+ * namespace takes one rollout; the canary alone, then the rest `concurrency` at a time.
+ */
+function physicalLimitMs(): number | undefined {
+  if (podStartMs === undefined) return undefined;
+  const rollout = podStartMs + (shape.timings?.rolloutPodDelayMs ?? 50);
+  return rollout + (rollout * (shape.namespaces - 1)) / shape.concurrency;
+}
 const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 function findKubectl(): string {
@@ -217,6 +237,11 @@ if (args.only !== 'meshmove') {
   result.script = script;
 }
 if (mesh && script) result.ratio = round(mesh.wallMs / script.wallMs);
+const limit = physicalLimitMs();
+if (limit !== undefined) {
+  result.physicalLimitMs = Math.round(limit);
+  result.overPhysicalLimit = { ...(mesh ? { meshmove: round(mesh.wallMs / limit) } : {}), ...(script ? { script: round(script.wallMs / limit) } : {}) };
+}
 const json = JSON.stringify(result, null, 2);
 if (args.out) await writeFile(args.out, `${json}\n`);
 process.stdout.write(`${json}\n`);
@@ -226,6 +251,11 @@ log('');
 log(`                               meshmove        kubectl script`);
 log(`wall (approval→all migrated)  ${s(mesh?.wallMs).padEnd(15)} ${s(script?.wallMs)}`);
 if (mesh && script) log(`ratio meshmove/script         ${result.ratio as number}`);
+if (limit !== undefined) {
+  const over = (ms: number | undefined) => (ms === undefined ? '-' : `${round(ms / limit)}x`);
+  log(`${`physical limit (${podStartMs} ms pods)`.padEnd(30)}${s(limit)}`);
+  log(`wall / physical limit         ${over(mesh?.wallMs).padEnd(15)} ${over(script?.wallMs)}`);
+}
 log(`API requests per namespace    ${String(mesh?.requestsPerNamespace.total ?? '-').padEnd(15)} ${script?.requestsPerNamespace.total ?? '-'}`);
 if (mesh) {
   log(`  meshmove by verb: ${Object.entries(mesh.requestsPerNamespace.byVerb).map(([k, v]) => `${k} ${v}`).join(', ')}`);

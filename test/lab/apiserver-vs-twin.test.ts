@@ -12,6 +12,7 @@
 //   - resourceVersion preconditions: stale PUT, stale merge patch, stale delete precondition → 409;
 //   - 422 Invalid bodies (bad names, label values, a Deployment whose selector misses its template);
 //   - 415 for a patch with a content type that is not a patch type;
+//   - watches: a streaming list (sendInitialEvents) and its end-of-initial-events bookmark, a plain watch;
 //   - 403 Forbidden for the worker's ServiceAccount bound by deploy/rbac.yaml, and what it may do;
 //   - admission: mutating webhooks in name order before validating ones, what each sees, a denial,
 //     a failing fail-closed webhook and an ignored fail-open one.
@@ -350,6 +351,20 @@ const CASES: Case[] = [
           await s.apps.createNamespacedDeployment({ namespace: NS, body: deployment('immutable') });
           return outcome(s.apps.patchNamespacedDeployment({ namespace: NS, name: 'immutable', body: { spec: { selector: { matchLabels: { app: 'other' } }, template: { metadata: { labels: { app: 'other' } } } } } }, patchAs(PatchStrategy.StrategicMergePatch)));
         })(),
+      };
+    },
+  },
+  {
+    name: 'watch: a streaming list (sendInitialEvents, as client-go and kubectl 1.37 send it) ends its initial events with an annotated bookmark; a plain watch',
+    async run(s) {
+      const watch = (extra: string) => s.raw('GET', `/api/v1/namespaces/${NS}/configmaps?watch=true&labelSelector=tier%3Dweb&timeoutSeconds=1${extra}`);
+      const events = (o: Outcome) => (typeof o.body !== 'string' ? o : o.body.trim().split('\n').map((line) => {
+        const e = JSON.parse(line) as { type: string; object: { kind?: string; metadata?: { name?: string; annotations?: Record<string, string> } } };
+        return [e.type, e.object.kind ?? null, e.object.metadata?.name ?? null, e.object.metadata?.annotations?.['k8s.io/initial-events-end'] ?? null];
+      }));
+      return {
+        streaming: events(await watch('&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true')),
+        plain: events(await watch('')),
       };
     },
   },

@@ -229,6 +229,7 @@ export class HttpApi {
           def: r.def, version: r.version, namespace: r.namespace, labelReqs, fieldReqs: parseFieldSelector(r.def, fieldSel),
           resourceVersion: q.get('resourceVersion') ?? undefined, timeoutSeconds: q.has('timeoutSeconds') ? Number(q.get('timeoutSeconds')) : undefined,
           allowBookmarks: q.get('allowWatchBookmarks') === 'true',
+          sendInitialEvents: q.get('sendInitialEvents') === 'true',
         });
         return;
       }

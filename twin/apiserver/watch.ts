@@ -1,6 +1,9 @@
 // Watch streams: newline-delimited JSON events over a chunked response, resumable from a
 // resourceVersion; a version older than the event log gets an ERROR event with a 410 Status,
-// which is what client-node's informer expects before relisting.
+// which is what client-node's informer expects before relisting. A streaming list
+// (`sendInitialEvents=true`, what client-go's reflectors and kubectl 1.37 send) gets the current state
+// as ADDED events and then a BOOKMARK annotated `k8s.io/initial-events-end`, as kube-apiserver sends:
+// the client counts its cache as synced only on that bookmark.
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { matchesAll, type Requirement } from './label-selector.js';
 import { Errors } from './errors.js';
@@ -18,6 +21,7 @@ export interface WatchRequest {
   resourceVersion?: string | undefined;
   timeoutSeconds?: number | undefined;
   allowBookmarks: boolean;
+  sendInitialEvents?: boolean;
 }
 
 export class WatchHub {
@@ -47,9 +51,16 @@ export class WatchHub {
       send(type, this.core.outputJson(w.def, w.version, e.stored));
     };
 
+    const bookmarkJson = (annotations?: Record<string, string>): string =>
+      JSON.stringify({ kind: w.def.kind, apiVersion: w.def.group ? `${w.def.group}/${w.version}` : w.version, metadata: { resourceVersion: String(this.store.currentRv()), ...(annotations ? { annotations } : {}) } });
     const rvParam = w.resourceVersion;
     let sinceRv: number;
-    if (rvParam === undefined || rvParam === '' || rvParam === '0') {
+    if (w.sendInitialEvents) {
+      // resourceVersionMatch=NotOlderThan: the state now is at least as new as any version asked for.
+      for (const s of this.store.list(w.def, w.namespace)) if (matches(s.obj)) send('ADDED', this.core.outputJson(w.def, w.version, s));
+      sinceRv = this.store.currentRv();
+      send('BOOKMARK', bookmarkJson({ 'k8s.io/initial-events-end': 'true' }));
+    } else if (rvParam === undefined || rvParam === '' || rvParam === '0') {
       // No version: the current state as ADDED events, then changes.
       for (const s of this.store.list(w.def, w.namespace)) if (matches(s.obj)) send('ADDED', this.core.outputJson(w.def, w.version, s));
       sinceRv = this.store.currentRv();
@@ -75,7 +86,7 @@ export class WatchHub {
     let bookmark: NodeJS.Timeout | undefined;
     if (w.allowBookmarks) {
       bookmark = setInterval(() => {
-        send('BOOKMARK', JSON.stringify({ kind: w.def.kind, apiVersion: w.def.group ? `${w.def.group}/${w.version}` : w.version, metadata: { resourceVersion: String(this.store.currentRv()) } }));
+        send('BOOKMARK', bookmarkJson());
       }, 30_000);
       bookmark.unref();
     }
