@@ -10,26 +10,21 @@
 //     [--pod-start-ms MS]   realistic rollouts: each new pod takes MS to become ready (default: the
 //                           twin's 20 ms); the table then shows the physical limit, the sum of the
 //                           namespaces' rollout times divided by the concurrency, and each run against it
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { parse } from 'yaml';
-import proto from '@temporalio/proto';
-const { temporal } = proto;
-import type { Client } from '@temporalio/client';
-import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
-import { workflowsPath } from '../worker/bundle.js';
 import { planDigest } from '../plan/load.js';
-import { startTwin, writeKubeconfigAs, WORKER_USER, type Twin } from '../twin/index.js';
+import { WORKER_USER } from '../twin/index.js';
 import { migrationWorkflow } from '../workflows/migration.js';
-import { TASK_QUEUE, TERMINAL_PHASES, statusQuery, type RunStatus } from '../workflows/messages.js';
+import { TASK_QUEUE, TERMINAL_PHASES, statusQuery } from '../workflows/messages.js';
 import { sendGateVerdict } from '../client/commands/run.js';
 import { startDevServer } from '../test/support/temporal.js';
-import { benchPlan, benchScenario, repoFile, SCRIPT_RBAC, SCRIPT_USER, type BenchShape } from './scenario.js';
+import { benchPlan, repoFile, SCRIPT_USER, type BenchShape } from './scenario.js';
 import { runKubectlScript, type ScriptResult } from './kubectl-script.js';
+import { bundleWorkflows, countStates, freshTwin, historyOf, log, round, rssMiB, spawnWorker, stopWorker, waitFor } from './stack.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -61,7 +56,6 @@ function physicalLimitMs(): number | undefined {
   const rollout = podStartMs + (shape.timings?.rolloutPodDelayMs ?? 50);
   return rollout + (rollout * (shape.namespaces - 1)) / shape.concurrency;
 }
-const log = (line: string): void => void process.stderr.write(`${line}\n`);
 
 function findKubectl(): string {
   if (args.kubectl) return args.kubectl;
@@ -79,25 +73,11 @@ function perNamespace(byVerb: Counts | undefined, n: number): { total: number; b
   const total = entries.reduce((s, [, v]) => s + v, 0);
   return { total: round(total / n), byVerb: Object.fromEntries(entries.map(([k, v]) => [k, round(v / n)])) };
 }
-const round = (x: number): number => Math.round(x * 100) / 100;
-
-async function freshTwin(user: 'worker' | 'script', dir: string): Promise<Twin & { kubeconfigPath: string; caFile: string }> {
-  const twin = await startTwin(await benchScenario(shape), { randomPorts: true, tls: true, readyTimeoutMs: 600_000 });
-  const kubeconfigPath = join(dir, `${user}.kubeconfig`);
-  if (user === 'worker') await writeKubeconfigAs(twin, await readFile(repoFile('deploy/rbac.yaml'), 'utf8'), kubeconfigPath);
-  else await writeKubeconfigAs(twin, SCRIPT_RBAC, kubeconfigPath, { user: SCRIPT_USER });
-  // The DNS webhook is on the twin's HTTPS port too: the worker trusts the twin's CA for it.
-  const kc = parse(await readFile(kubeconfigPath, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
-  const caFile = join(dir, `${user}-ca.pem`);
-  await writeFile(caFile, Buffer.from(kc.clusters[0]!.cluster['certificate-authority-data'] ?? '', 'base64'));
-  twin.control.resetCounters();
-  return { ...twin, kubeconfigPath, caFile };
-}
 
 // ---------------------------------------------------------------------------------------------
 
 async function runScript(dir: string): Promise<ScriptResult & { requestsPerNamespace: ReturnType<typeof perNamespace> }> {
-  const twin = await freshTwin('script', dir);
+  const twin = await freshTwin(shape, 'script', dir);
   try {
     const plan = await benchPlan(twin, shape, dir);
     const r = await runKubectlScript(findKubectl(), twin.kubeconfigPath, plan);
@@ -107,71 +87,13 @@ async function runScript(dir: string): Promise<ScriptResult & { requestsPerNames
   }
 }
 
-/** VmHWM: the peak resident set; VmRSS: now. */
-function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
-  try {
-    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }));
-    return m ? round(Number(m[1]) / 1024) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** The workflows bundled once, as `npm run build` does for `meshmove worker` (dist/workflows.bundle.js). */
-async function bundleWorkflows(dir: string): Promise<string> {
-  const codePath = join(dir, 'workflows.bundle.js');
-  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: new DefaultLogger('WARN') });
-  await writeFile(codePath, code);
-  return codePath;
-}
-
-function spawnWorker(address: string, twin: Twin & { kubeconfigPath: string; caFile: string }, bundle: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', repoFile('bench/worker.ts')], {
-    env: { ...process.env, BENCH_ADDRESS: address, BENCH_KUBECONFIG: twin.kubeconfigPath, BENCH_DNS_SECRET: twin.dnsWebhookSecret, NODE_EXTRA_CA_CERTS: twin.caFile, MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn', BENCH_WORKFLOW_BUNDLE: bundle, ...(args.qps ? { BENCH_QPS: args.qps } : {}) },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('worker ready')) resolve(child);
-    });
-    child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
-  });
-}
-
-interface HistoryFigures { runs: number; events: number; bytes: number; perRun: { events: number; bytes: number }[] }
-async function historyOf(client: Client, workflowId: string): Promise<HistoryFigures> {
-  const perRun: { events: number; bytes: number }[] = [];
-  for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    const h = await client.workflow.getHandle(workflowId, w.runId).fetchHistory();
-    perRun.push({ events: h.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(h).finish().byteLength });
-  }
-  return { runs: perRun.length, events: perRun.reduce((s, r) => s + r.events, 0), bytes: perRun.reduce((s, r) => s + r.bytes, 0), perRun };
-}
-
-async function waitFor(client: Client, id: string, pred: (s: RunStatus) => boolean, timeoutMs: number): Promise<RunStatus> {
-  const h = client.workflow.getHandle(id);
-  const deadline = Date.now() + timeoutMs;
-  let last: RunStatus | undefined;
-  while (Date.now() < deadline) {
-    last = await h.query(statusQuery).catch(() => last);
-    if (last && (pred(last) || TERMINAL_PHASES.includes(last.phase))) return last;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`timed out; last status phase ${last?.phase}, namespaces ${JSON.stringify(countStates(last))}`);
-}
-function countStates(s: RunStatus | undefined): Record<string, number> {
-  const c: Record<string, number> = {};
-  for (const n of s?.namespaces ?? []) c[n.state] = (c[n.state] ?? 0) + 1;
-  return c;
-}
-
 async function runMeshmove(dir: string) {
   const env = await startDevServer();
-  const twin = await freshTwin('worker', dir);
+  const twin = await freshTwin(shape, 'worker', dir);
   let worker: ChildProcess | undefined;
   try {
     const plan = await benchPlan(twin, shape, dir);
-    worker = await spawnWorker(env.connection.options.address ?? '', twin, await bundleWorkflows(dir));
+    worker = await spawnWorker(env.connection.options.address ?? '', twin, await bundleWorkflows(dir), args.qps ? { BENCH_QPS: args.qps } : {});
     const client = env.client;
     const id = `bench-${shape.namespaces}-${Date.now()}`;
     const t0 = Date.now();
@@ -209,11 +131,7 @@ async function runMeshmove(dir: string) {
     };
     return figures;
   } finally {
-    if (worker && worker.exitCode === null) {
-      const exited = new Promise((r) => worker!.once('exit', r));
-      worker.kill('SIGTERM');
-      await exited;
-    }
+    await stopWorker(worker);
     await twin.close();
     await env.teardown();
   }

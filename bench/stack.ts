@@ -1,0 +1,120 @@
+// What the benchmarks share: a fresh twin of a bench shape with a kubeconfig for its user, the
+// workflows bundled beforehand (as `npm run build` bundles them for `meshmove worker`), the worker
+// in its own process (so its RSS is its own), and readings of status, histories and memory.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import proto from '@temporalio/proto';
+import type { Client } from '@temporalio/client';
+import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
+import { startTwin, writeKubeconfigAs, type Twin } from '../twin/index.js';
+import { workflowsPath } from '../worker/bundle.js';
+import { TERMINAL_PHASES, statusQuery, type RunStatus } from '../workflows/messages.js';
+import { benchScenario, repoFile, SCRIPT_RBAC, SCRIPT_USER, type BenchShape } from './scenario.js';
+
+const { temporal } = proto;
+
+export type BenchTwin = Twin & { kubeconfigPath: string; caFile: string };
+
+export const round = (x: number): number => Math.round(x * 100) / 100;
+export const log = (line: string): void => void process.stderr.write(`${line}\n`);
+
+/** A twin of `shape`, with a kubeconfig for the worker (deploy/rbac.yaml) or the script's user. */
+export async function freshTwin(shape: BenchShape, user: 'worker' | 'script', dir: string): Promise<BenchTwin> {
+  const twin = await startTwin(await benchScenario(shape), { randomPorts: true, tls: true, readyTimeoutMs: 600_000 });
+  const kubeconfigPath = join(dir, `${user}.kubeconfig`);
+  if (user === 'worker') await writeKubeconfigAs(twin, await readFile(repoFile('deploy/rbac.yaml'), 'utf8'), kubeconfigPath);
+  else await writeKubeconfigAs(twin, SCRIPT_RBAC, kubeconfigPath, { user: SCRIPT_USER });
+  // The DNS webhook is on the twin's HTTPS port too: the worker trusts the twin's CA for it.
+  const kc = parse(await readFile(kubeconfigPath, 'utf8')) as { clusters: { cluster: Record<string, string> }[] };
+  const caFile = join(dir, `${user}-ca.pem`);
+  await writeFile(caFile, Buffer.from(kc.clusters[0]!.cluster['certificate-authority-data'] ?? '', 'base64'));
+  twin.control.resetCounters();
+  return { ...twin, kubeconfigPath, caFile };
+}
+
+/** VmHWM: the peak resident set; VmRSS: now. */
+export function rssMiB(pid: number, field: 'VmHWM' | 'VmRSS'): number | undefined {
+  try {
+    const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' }));
+    return m ? round(Number(m[1]) / 1024) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The workflows bundled once, as `npm run build` does for `meshmove worker` (dist/workflows.bundle.js). */
+export async function bundleWorkflows(dir: string): Promise<string> {
+  const codePath = join(dir, 'workflows.bundle.js');
+  const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: new DefaultLogger('WARN') });
+  await writeFile(codePath, code);
+  return codePath;
+}
+
+/** bench/worker.ts in its own process; resolves once it polls. `env` adds BENCH_QPS, BENCH_TUNING. */
+export function spawnWorker(address: string, twin: BenchTwin, bundle: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', repoFile('bench/worker.ts')], {
+    env: {
+      ...process.env,
+      BENCH_ADDRESS: address,
+      BENCH_KUBECONFIG: twin.kubeconfigPath,
+      BENCH_DNS_SECRET: twin.dnsWebhookSecret,
+      NODE_EXTRA_CA_CERTS: twin.caFile,
+      MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn',
+      BENCH_WORKFLOW_BUNDLE: bundle,
+      ...env,
+    },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('worker ready')) resolve(child);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
+  });
+}
+
+/** SIGTERM and wait (the worker drains); nothing if it has exited. */
+export async function stopWorker(worker: ChildProcess | undefined): Promise<void> {
+  if (!worker || worker.exitCode !== null || worker.signalCode !== null) return;
+  const exited = new Promise((r) => worker.once('exit', r));
+  worker.kill('SIGTERM');
+  await exited;
+}
+
+export interface HistoryFigures { runs: number; events: number; bytes: number; perRun: { events: number; bytes: number }[] }
+
+/** Events and encoded bytes of every run of a workflow id (continue-as-new makes several). */
+export async function historyOf(client: Client, workflowId: string): Promise<HistoryFigures> {
+  const perRun: { events: number; bytes: number }[] = [];
+  for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
+    const h = await client.workflow.getHandle(workflowId, w.runId).fetchHistory();
+    perRun.push({ events: h.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(h).finish().byteLength });
+  }
+  return { runs: perRun.length, events: perRun.reduce((s, r) => s + r.events, 0), bytes: perRun.reduce((s, r) => s + r.bytes, 0), perRun };
+}
+
+export function countStates(s: RunStatus | undefined): Record<string, number> {
+  const c: Record<string, number> = {};
+  for (const n of s?.namespaces ?? []) c[n.state] = (c[n.state] ?? 0) + 1;
+  return c;
+}
+
+/** Polls the status query until `pred` holds or the run ended. */
+export async function waitFor(client: Client, id: string, pred: (s: RunStatus) => boolean, timeoutMs: number, intervalMs = 250): Promise<RunStatus> {
+  const h = client.workflow.getHandle(id);
+  const deadline = Date.now() + timeoutMs;
+  let last: RunStatus | undefined;
+  while (Date.now() < deadline) {
+    last = await h.query(statusQuery).catch(() => last);
+    if (last && (pred(last) || TERMINAL_PHASES.includes(last.phase))) return last;
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out; last status phase ${last?.phase}, namespaces ${JSON.stringify(countStates(last))}`);
+}
+
+/** The p-th quantile (0..1) of a sample, nearest rank. */
+export function quantile(sorted: readonly number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? Number.NaN;
+}
