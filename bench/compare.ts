@@ -10,6 +10,7 @@
 //     [--pod-start-ms MS]   realistic rollouts: each new pod takes MS to become ready (default: the
 //                           twin's 20 ms); the table then shows the physical limit, the sum of the
 //                           namespaces' rollout times divided by the concurrency, and each run against it
+//     [--worker-heap-mb MB] the worker's V8 old-space cap (--max-old-space-size), as a memory limit would set it
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     label: { type: 'string', default: '' },
     qps: { type: 'string' },
     'pod-start-ms': { type: 'string' },
+    'worker-heap-mb': { type: 'string' },
   },
 });
 const podStartMs = args['pod-start-ms'] === undefined ? undefined : Number(args['pod-start-ms']);
@@ -93,7 +95,7 @@ async function runMeshmove(dir: string) {
   let worker: ChildProcess | undefined;
   try {
     const plan = await benchPlan(twin, shape, dir);
-    worker = await spawnWorker(env.connection.options.address ?? '', twin, await bundleWorkflows(dir), args.qps ? { BENCH_QPS: args.qps } : {});
+    worker = await spawnWorker(env.connection.options.address ?? '', twin, await bundleWorkflows(dir), args.qps ? { BENCH_QPS: args.qps } : {}, args['worker-heap-mb'] ? Number(args['worker-heap-mb']) : undefined);
     const client = env.client;
     const id = `bench-${shape.namespaces}-${Date.now()}`;
     const t0 = Date.now();

@@ -52,9 +52,13 @@ export async function bundleWorkflows(dir: string): Promise<string> {
   return codePath;
 }
 
-/** bench/worker.ts in its own process; resolves once it polls. `env` adds BENCH_QPS, BENCH_TUNING. */
-export function spawnWorker(address: string, twin: BenchTwin, bundle: string, env: NodeJS.ProcessEnv = {}): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', repoFile('bench/worker.ts')], {
+/**
+ * bench/worker.ts in its own process; resolves once it polls. `env` adds BENCH_QPS, BENCH_TUNING;
+ * `heapMiB` caps V8's old space (--max-old-space-size), as a container's memory limit would.
+ */
+export function spawnWorker(address: string, twin: BenchTwin, bundle: string, env: NodeJS.ProcessEnv = {}, heapMiB?: number): Promise<ChildProcess> {
+  const node = heapMiB ? [`--max-old-space-size=${heapMiB}`] : [];
+  const child = spawn(process.execPath, [...node, '--import', 'tsx', repoFile('bench/worker.ts')], {
     env: {
       ...process.env,
       BENCH_ADDRESS: address,
