@@ -2,9 +2,16 @@
 // proxy, cached by version) and prints their directory. A missing toolchain or a failed build is an
 // error with the script's own explanation, never a silent skip.
 import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-const script = fileURLToPath(new URL('../scripts/lab-tools.sh', import.meta.url));
+/** scripts/lab-tools.sh: beside lab/ in a checkout, two levels up from dist/lab/ when built. */
+export function labToolsScript(): string {
+  const candidates = ['../scripts/lab-tools.sh', '../../scripts/lab-tools.sh'].map((p) => fileURLToPath(new URL(p, import.meta.url)));
+  const found = candidates.find((p) => existsSync(p));
+  if (!found) throw new Error(`scripts/lab-tools.sh is missing from this installation (looked at ${candidates.join(', ')})`);
+  return found;
+}
 
 export interface LabBinaries {
   dir: string;
@@ -31,7 +38,7 @@ let found: Promise<LabBinaries> | undefined;
  */
 export function labBinaries(progress: (line: string) => void = () => {}): Promise<LabBinaries> {
   found ??= new Promise<LabBinaries>((resolve, reject) => {
-    const child = spawn('bash', [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('bash', [labToolsScript()], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
