@@ -40,6 +40,11 @@ const { values: args } = parseArgs({
 
 const ms = (t: proto.google.protobuf.ITimestamp | null | undefined): number => Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
 
+/** The bench plan with every namespace in one wave, one namespace at a time. */
+function oneAtATime(base: Plan): Plan {
+  return { ...base, waves: [{ ...base.waves[0]!, namespaces: base.waves.flatMap((w) => w.namespaces), concurrency: 1 }] };
+}
+
 /** The migration started on a fresh worker; the caller approves `start` when it wants to. */
 async function startRun(client: Client, plan: Plan, label: string): Promise<string> {
   const id = `bench-latency-${label}-${Date.now()}`;
@@ -66,7 +71,7 @@ async function measureApprovals(dir: string, n: number) {
   let worker: ChildProcess | undefined;
   try {
     const base = await benchPlan(twin, shape, dir);
-    const plan: Plan = { ...base, gates: { ...base.gates, namespace: true }, waves: [{ ...base.waves[0]!, namespaces: base.waves.flatMap((w) => w.namespaces), concurrency: 1 }] };
+    const plan: Plan = { ...oneAtATime(base), gates: { ...base.gates, namespace: true } };
     worker = await spawnWorker(env.connection.options.address ?? '', twin, await bundleWorkflows(dir));
     const id = await startRun(env.client, plan, 'approvals');
     const samples: { namespace: string; ackMs: number; scheduledMs: number; startedMs?: number; activity: string }[] = [];
@@ -112,7 +117,7 @@ async function measureKills(dir: string, kills: number, podStartMs: number) {
   let worker: ChildProcess | undefined;
   try {
     const base = await benchPlan(twin, shape, dir);
-    const plan: Plan = { ...base, waves: [{ ...base.waves[0]!, namespaces: base.waves.flatMap((w) => w.namespaces), concurrency: 1 }] };
+    const plan = oneAtATime(base);
     worker = await spawnWorker(address, twin, bundle);
     const id = await startRun(env.client, plan, 'kills');
     const samples: { namespace: string; resumedMs: number; migratedMs: number; newWorkerReadyMs: number }[] = [];

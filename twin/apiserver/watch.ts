@@ -55,15 +55,12 @@ export class WatchHub {
       JSON.stringify({ kind: w.def.kind, apiVersion: w.def.group ? `${w.def.group}/${w.version}` : w.version, metadata: { resourceVersion: String(this.store.currentRv()), ...(annotations ? { annotations } : {}) } });
     const rvParam = w.resourceVersion;
     let sinceRv: number;
-    if (w.sendInitialEvents) {
-      // resourceVersionMatch=NotOlderThan: the state now is at least as new as any version asked for.
+    // No version, or a streaming list (resourceVersionMatch=NotOlderThan: the state now is at least as
+    // new as any version asked for): the current state as ADDED events, then changes.
+    if (w.sendInitialEvents || rvParam === undefined || rvParam === '' || rvParam === '0') {
       for (const s of this.store.list(w.def, w.namespace)) if (matches(s.obj)) send('ADDED', this.core.outputJson(w.def, w.version, s));
       sinceRv = this.store.currentRv();
-      send('BOOKMARK', bookmarkJson({ 'k8s.io/initial-events-end': 'true' }));
-    } else if (rvParam === undefined || rvParam === '' || rvParam === '0') {
-      // No version: the current state as ADDED events, then changes.
-      for (const s of this.store.list(w.def, w.namespace)) if (matches(s.obj)) send('ADDED', this.core.outputJson(w.def, w.version, s));
-      sinceRv = this.store.currentRv();
+      if (w.sendInitialEvents) send('BOOKMARK', bookmarkJson({ 'k8s.io/initial-events-end': 'true' }));
     } else {
       sinceRv = Number(rvParam);
       if (!Number.isFinite(sinceRv)) {
