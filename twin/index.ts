@@ -17,7 +17,7 @@ import { KubeClients } from './istio/kube-client.js';
 import { MeshLayer, waitFor } from './istio/mesh-layer.js';
 import { rootCaFromPem } from './istio/root-ca.js';
 import { namespaceObject, namespaceObjects, scenarioNamespaces } from './istio/workloads.js';
-import { loadScenario, parseScenario, type IstioFaults, type Scenario } from './scenario.js';
+import { loadScenario, parseScenario, type IstioFaults, type IstioFaultsInput, type Scenario } from './scenario.js';
 import { StateSaver, TwinStateError, packMounted, readTwinState, unpackMounted, writeTwinState } from './state.js';
 
 export { TwinStateError } from './state.js';
@@ -52,7 +52,8 @@ export interface TwinOverrides {
 
 export interface TwinControl {
   istioFaults(): IstioFaults;
-  setIstioFaults(f: Partial<IstioFaults>): IstioFaults;
+  /** Replaces the named faults (defaults applied, as PUT /_twin/istio/faults does); throws on invalid input. */
+  setIstioFaults(f: Partial<IstioFaultsInput>): IstioFaults;
   apiFaults(): FaultConfig;
   setApiFaults(f: Partial<FaultConfig>): void;
   counters(): CountersSnapshot;
@@ -70,6 +71,11 @@ export interface Twin {
   gateways: Record<string, { url: string; address: string; port: number }>;
   /** Where the control routes are. */
   controlUrls: Record<string, string>;
+  /**
+   * The proxies' request metrics (istio_requests_total): `url`/stats/prometheus/<ns>/<workload>
+   * in Prometheus text format, and `sdUrl` listing the workloads for Prometheus's http_sd_configs.
+   */
+  stats: { url: string; sdUrl: string };
   dnsWebhookSecret: string;
   api: ApiServer;
   mesh: MeshLayer;
@@ -225,12 +231,14 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
       context: TWIN_CONTEXT,
       dns: { host: dns.host, port: dns.port, zone },
       gateways,
+      stats: { url: mesh.stats.url, sdUrl: mesh.stats.sdUrl },
       controlUrls: {
         requests: `${api.url}/_twin/requests`,
         faults: `${api.url}/_twin/faults`,
         istio: `${api.url}/_twin/istio`,
         istioFaults: `${api.url}/_twin/istio/faults`,
         proxies: `${api.url}/_twin/istio/proxies`,
+        istioCall: `${api.url}/_twin/istio/call`,
         dns: `${api.url}/_twin/dns`,
         dnsRecord: `${api.url}/_twin/dns/records/NAME`,
       },
@@ -250,7 +258,7 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
       saveState,
       close: closeAll,
     };
-    logger.info({ api: api.url, dns: `${dns.host}:${dns.port}`, gateways, restored: twin.restored, statePath }, 'twin ready');
+    logger.info({ api: api.url, dns: `${dns.host}:${dns.port}`, gateways, stats: twin.stats.sdUrl, restored: twin.restored, statePath }, 'twin ready');
     return twin;
   } catch (err) {
     await closeAll();

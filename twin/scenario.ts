@@ -109,8 +109,27 @@ export const istioFaultsSchema = z.strictObject({
       perSecond: z.number().positive().max(1000).default(1),
     }))
     .default([]),
+  /**
+   * Requests that fail with `status` at this rate, deterministically (rate 0.5 fails every 2nd
+   * matching request): those reaching pods of `namespace` (the app answers the error), or those
+   * through `gateway` "<ns>/<name>" (the gateway aborts them). With `revision`, only requests whose
+   * destination pod's sidecar was injected by that revision: "errors rise once the namespace runs
+   * on the new control plane".
+   */
+  requestErrors: z
+    .array(z.strictObject({
+      namespace: name.optional(),
+      gateway: z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, '"<namespace>/<name>" of a gateway').optional(),
+      revision: z.string().min(1).optional(),
+      rate: z.number().gt(0).max(1),
+      status: z.number().int().min(100).max(599).default(500),
+    }).refine((e) => (e.namespace === undefined) !== (e.gateway === undefined), 'exactly one of namespace or gateway'))
+    .default([]),
 });
 export type IstioFaults = z.output<typeof istioFaultsSchema>;
+export type RequestErrorFault = IstioFaults['requestErrors'][number];
+/** Istio faults as written (defaults not yet applied), e.g. a requestErrors entry without status. */
+export type IstioFaultsInput = z.input<typeof istioFaultsSchema>;
 
 export const scenarioSchema = z
   .strictObject({
@@ -144,11 +163,11 @@ export const scenarioSchema = z
       .default({ webhookSecretEnv: 'MESHMOVE_DNS_SECRET', records: [] }),
     faults: z
       .strictObject({
-        istio: istioFaultsSchema.default({ caNeverArrives: [], staleProxies: { namespaces: [], pods: [] }, pushErrors: [] }),
+        istio: istioFaultsSchema.default({ caNeverArrives: [], staleProxies: { namespaces: [], pods: [] }, pushErrors: [], requestErrors: [] }),
         /** Handed as-is to the API server's fault injector (error rates, stuck rollouts, ...). */
         api: z.record(z.string(), z.unknown()).optional(),
       })
-      .default({ istio: { caNeverArrives: [], staleProxies: { namespaces: [], pods: [] }, pushErrors: [] } }),
+      .default({ istio: { caNeverArrives: [], staleProxies: { namespaces: [], pods: [] }, pushErrors: [], requestErrors: [] } }),
   })
   .superRefine((s, ctx) => {
     const cps = new Set<string>();
@@ -183,6 +202,9 @@ export const scenarioSchema = z
     });
     s.faults.istio.pushErrors.forEach((p, i) => {
       if (!cps.has(p.revision)) ctx.addIssue({ code: 'custom', path: ['faults', 'istio', 'pushErrors', i, 'revision'], message: `no control plane has revision "${p.revision}"` });
+    });
+    s.faults.istio.requestErrors.forEach((e, i) => {
+      if (e.gateway !== undefined && !gwIds.has(e.gateway)) ctx.addIssue({ code: 'custom', path: ['faults', 'istio', 'requestErrors', i, 'gateway'], message: `no gateway "${e.gateway}" in this scenario` });
     });
   });
 

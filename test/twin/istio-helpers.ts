@@ -47,6 +47,12 @@ export function httpGet(url: string, host?: string): Promise<{ status: number; b
 }
 
 /** `kubectl port-forward pod/NAME :remotePort` with client-node's PortForward; returns the local port. */
+/** A JSON request to a control route (`body` as sent, so a test can send a malformed one). */
+export async function sendJson(method: 'POST' | 'PUT', url: string, body: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(url, { method, headers: { 'content-type': 'application/json' }, body });
+  return { status: res.status, body: await res.text() };
+}
+
 export async function portForward(kc: KubeConfig, namespace: string, pod: string, remotePort: number): Promise<{ port: number; close: () => Promise<void> }> {
   const pf = new PortForward(kc);
   const sockets = new Set<Socket>();

@@ -2,7 +2,9 @@
 // cluster its Deployment (pods injected with the gateway template by its revision's webhook) and a
 // LoadBalancer Service whose status carries that address. A request is routed with the config of
 // the istiod the gateway's proxy is connected to (gateway-routing.ts); a gateway whose proxy is not
-// connected has no listeners and answers 503.
+// connected has no listeners and answers 503. Every answer is counted as Envoy's stats filter
+// counts it (reporter="source", the gateway's workload; request-metrics.ts), and a requestErrors
+// fault on the gateway aborts requests before they reach the destination.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { V1Deployment, V1Pod, V1Service } from '@kubernetes/client-node';
@@ -10,14 +12,16 @@ import type { Logger } from '../../logging/logger.js';
 import { IstioLabel } from '../../mesh/naming.js';
 import { revisionLabel } from './chart.js';
 import type { GatewaySpec } from '../scenario.js';
-import { forwardToBackend, type AppBackends } from './app-backends.js';
 import type { ClusterView } from './cluster-view.js';
 import { routeRequest, type RouteDecision } from './gateway-routing.js';
 import { closeServer, listenPreferring } from './injector-server.js';
 import type { Istiod } from './istiod.js';
 import { MERGE_PATCH, createIfMissing, isNotFound, retrying, type KubeClients } from './kube-client.js';
 import { endpointsAnnotation } from './pod-network.js';
+import type { RequestErrorInjector } from './request-errors.js';
+import { clusterService, podIdentity, ResponseFlag, TRUST_DOMAIN, type RequestMetrics, type ServiceRef, type WorkloadIdentity } from './request-metrics.js';
 import type { SidecarConnections } from './sidecar-connections.js';
+import type { Upstreams } from './upstream.js';
 import { TEMPLATES_ANNOTATION } from './sidecar-template.js';
 
 /** The port the gateway container listens on inside its pod (the Service's targetPort). */
@@ -30,7 +34,9 @@ export interface IngressGatewayOptions {
   view: ClusterView;
   connections: SidecarConnections;
   istiodFor: (revision: string) => Istiod | undefined;
-  backends: AppBackends;
+  upstreams: Upstreams;
+  metrics: RequestMetrics;
+  errors: RequestErrorInjector;
   logger: Logger;
 }
 
@@ -144,10 +150,14 @@ export class IngressGateway {
   }
 
   /** The gateway's running pods and, of those, one whose proxy is connected. */
-  private connectedPod(): { pod?: V1Pod; revision?: string; reason: string } {
-    const pods = this.o.view.pods.list().filter((p) =>
+  private gatewayPods(): V1Pod[] {
+    return this.o.view.pods.list().filter((p) =>
       p.metadata?.namespace === this.o.spec.namespace &&
       Object.entries(this.o.spec.labels).every(([k, v]) => p.metadata?.labels?.[k] === v));
+  }
+
+  private connectedPod(): { pod?: V1Pod; revision?: string; reason: string } {
+    const pods = this.gatewayPods();
     let reason = 'no gateway pod is running';
     for (const p of pods) {
       const c = this.o.connections.connection(p);
@@ -175,27 +185,70 @@ export class IngressGateway {
     });
   }
 
+  /** The gateway proxy as it reports itself: from one of its pods, else from the spec. */
+  private identity(pod: V1Pod | undefined): WorkloadIdentity {
+    const p = pod ?? this.gatewayPods()[0];
+    if (p) return podIdentity(p);
+    const labels = this.podLabels();
+    const { name, namespace } = this.o.spec;
+    return {
+      workload: name, namespace, principal: `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/default`,
+      app: labels.app ?? 'unknown', version: labels.version ?? 'unknown',
+      canonicalService: labels[IstioLabel.canonicalName] ?? labels.app ?? name, canonicalRevision: labels[IstioLabel.canonicalRevision] ?? labels.version ?? 'latest',
+    };
+  }
+
+  private report(source: WorkloadIdentity, service: ServiceRef | null, destination: WorkloadIdentity | null, code: number, flags: string): void {
+    this.o.metrics.record(source, { reporter: 'source', source, destination, service, responseCode: code, responseFlags: flags, connectionSecurityPolicy: 'unknown' });
+  }
+
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     this.requests++;
     const chunks: Buffer[] = [];
     for await (const c of req) chunks.push(c as Buffer);
+    const { pod } = this.connectedPod();
+    const source = this.identity(pod);
     const decision = this.decide(req.headers.host, req.url ?? '/');
     if (decision.status === 404) {
+      this.report(source, null, null, 404, ResponseFlag.noRoute);
       res.writeHead(404, { [REASON_HEADER]: decision.reason }).end();
       return;
     }
     if (decision.status === 503) {
+      const d = decision.destination;
+      // A destination with a cluster but no ready endpoint: UH; no cluster for it (not discovered,
+      // no such service): NC; the gateway itself without config: no service at all.
+      const flags = !d ? ResponseFlag.noHealthyUpstream : decision.reason.startsWith('no healthy upstream') ? ResponseFlag.noHealthyUpstream : ResponseFlag.noCluster;
+      this.report(source, d ? clusterService(d.service, d.namespace) : null, null, 503, flags);
       res.writeHead(503, { 'Content-Type': 'text/plain', [REASON_HEADER]: decision.reason }).end('no healthy upstream');
       return;
     }
-    try {
-      const headers: Record<string, string> = {};
-      for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'content-length') headers[k] = v;
-      const out = await forwardToBackend(this.o.backends, decision.destination, req.method ?? 'GET', req.url ?? '/', headers, Buffer.concat(chunks));
-      res.writeHead(out.status, { ...out.headers, 'x-twin-route': decision.virtualService }).end(out.body);
-    } catch (err) {
-      this.o.logger.warn({ err: String(err), gateway: this.name }, 'upstream failed');
-      res.writeHead(503, { 'Content-Type': 'text/plain', [REASON_HEADER]: 'upstream connect error' }).end('upstream connect error or disconnect/reset before headers');
+    const service = clusterService(decision.destination.service, decision.destination.namespace);
+    const target = this.o.upstreams.pick(decision.destination.namespace, decision.destination.service);
+    if (!target) {
+      this.report(source, service, null, 503, ResponseFlag.noHealthyUpstream);
+      res.writeHead(503, { 'Content-Type': 'text/plain', [REASON_HEADER]: `no healthy upstream for ${service.host}` }).end('no healthy upstream');
+      return;
     }
+    const aborted = this.o.errors.next({ kind: 'gateway', gateway: `${this.namespace}/${this.name}`, revision: this.o.upstreams.revisionOf(target) });
+    if (aborted !== undefined) {
+      this.report(source, service, null, aborted, ResponseFlag.faultInjected);
+      res.writeHead(aborted, { 'Content-Type': 'text/plain', [REASON_HEADER]: 'injected request error at the gateway (requestErrors fault)' }).end('fault filter abort');
+      return;
+    }
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'content-length') headers[k] = v;
+    const destSidecar = this.o.connections.connection(target).reason !== 'no sidecar';
+    const out = await this.o.upstreams.send(target, {
+      peer: source, mtls: destSidecar, service: decision.destination,
+      method: req.method ?? 'GET', path: req.url ?? '/', headers, body: Buffer.concat(chunks),
+    });
+    this.report(source, service, out.destination, out.status, out.flags);
+    if (out.reason) {
+      if (out.flags === ResponseFlag.upstreamConnectFailure) this.o.logger.warn({ reason: out.reason, gateway: this.name }, 'upstream failed');
+      res.writeHead(out.status, { ...out.headers, 'x-twin-route': decision.virtualService, [REASON_HEADER]: out.reason }).end(out.body);
+      return;
+    }
+    res.writeHead(out.status, { ...out.headers, 'x-twin-route': decision.virtualService }).end(out.body);
   }
 }

@@ -1,5 +1,6 @@
 // The Istio side of the twin, assembled: shared informers, one Istiod per control plane, the
-// gateways, the app backends, sidecar connection tracking and the probe runner. It talks to the
+// gateways, the app backends, sidecar connection tracking, in-mesh calls and the probe runner, and
+// the proxies' request metrics with the stats server Prometheus scrapes. It talks to the
 // cluster only through the Kubernetes API (KubeClients), so it can run against any API server.
 import type { Logger } from '../../logging/logger.js';
 import { IstioLabel } from '../../mesh/naming.js';
@@ -11,9 +12,14 @@ import { IstioFaultState } from './fault-state.js';
 import { IngressGateway } from './ingress-gateway.js';
 import { Istiod } from './istiod.js';
 import { isNotFound, retrying, type KubeClients } from './kube-client.js';
+import { MeshCalls } from './mesh-call.js';
 import { ProbeRunner } from './probe-runner.js';
+import { RequestErrorInjector } from './request-errors.js';
+import { podIdentity, RequestMetrics } from './request-metrics.js';
 import { createRootCa, rootFingerprint, type RootCa } from './root-ca.js';
 import { SidecarConnections } from './sidecar-connections.js';
+import { startStatsServer, type StatsServer, type StatsTarget } from './stats-server.js';
+import { Upstreams } from './upstream.js';
 
 export interface MeshLayerOptions {
   scenario: Scenario;
@@ -62,13 +68,42 @@ export class MeshLayer {
   readonly gateways: IngressGateway[] = [];
   readonly roots = new Map<string, RootCa>();
   readonly connections: SidecarConnections;
+  /** istio_requests_total of every proxy, by reporting workload. */
+  readonly metrics = new RequestMetrics();
+  readonly requestErrors: RequestErrorInjector;
   private probeRunner: ProbeRunner | undefined;
+  private meshCalls: MeshCalls | undefined;
   private backendsServer: AppBackends | undefined;
+  private statsServer: StatsServer | undefined;
 
   private constructor(private readonly o: MeshLayerOptions) {
     this.view = new ClusterView(o.kube, o.logger);
     this.faults = new IstioFaultState(o.scenario.faults.istio);
     this.connections = new SidecarConnections(this.view, (rev) => this.istiods.get(rev)?.root.pem);
+    this.requestErrors = new RequestErrorInjector(this.faults);
+  }
+
+  /** Calls from inside the mesh (probe Jobs, POST /_twin/istio/call). */
+  get calls(): MeshCalls {
+    if (!this.meshCalls) throw new Error('mesh layer not started');
+    return this.meshCalls;
+  }
+
+  get stats(): StatsServer {
+    if (!this.statsServer) throw new Error('mesh layer not started');
+    return this.statsServer;
+  }
+
+  /** Workloads with a running, sidecar-injected pod: what Prometheus finds to scrape. */
+  statsTargets(): StatsTarget[] {
+    const out = new Map<string, StatsTarget>();
+    for (const p of this.view.pods.list()) {
+      if (p.status?.phase !== 'Running' || p.metadata?.deletionTimestamp) continue;
+      if (this.connections.connection(p).reason === 'no sidecar') continue;
+      const id = podIdentity(p);
+      out.set(`${id.namespace}/${id.workload}`, { namespace: id.namespace, workload: id.workload });
+    }
+    return [...out.values()];
   }
 
   get backends(): AppBackends {
@@ -124,7 +159,10 @@ export class MeshLayer {
     if (restore) this.connections.importMounted(restore.mounted);
     this.connections.start();
     const istiodFor = (rev: string): Istiod | undefined => this.istiods.get(rev);
-    this.probeRunner = new ProbeRunner({ kube, view: this.view, connections: this.connections, istiodFor, backends: this.backendsServer, logger });
+    const upstreams = new Upstreams({ view: this.view, connections: this.connections, backends: this.backendsServer, metrics: this.metrics, errors: this.requestErrors });
+    this.meshCalls = new MeshCalls({ view: this.view, connections: this.connections, istiodFor, upstreams, metrics: this.metrics });
+    this.statsServer = await startStatsServer({ metrics: this.metrics, running: () => this.statsTargets(), preferredPort: portOf(restore?.endpoints.stats) });
+    this.probeRunner = new ProbeRunner({ kube, view: this.view, calls: this.meshCalls, logger });
     this.probeRunner.start();
     // Pods are injected only once the injector answers (failurePolicy Fail): wait for istiod.
     await waitFor('istiod pods to become Ready', () => [...this.istiods.values()].every((i) =>
@@ -135,7 +173,10 @@ export class MeshLayer {
     for (const g of scenario.gateways) {
       const key = `${g.namespace}/${g.name}`;
       const port = this.o.gatewayPorts?.[key] ?? g.port;
-      const gw = new IngressGateway({ spec: { ...g, port }, kube, view: this.view, connections: this.connections, istiodFor, backends: this.backendsServer, logger });
+      const gw = new IngressGateway({
+        spec: { ...g, port }, kube, view: this.view, connections: this.connections, istiodFor,
+        upstreams, metrics: this.metrics, errors: this.requestErrors, logger,
+      });
       this.gateways.push(gw);
       await gw.start(portOf(restore?.endpoints[`gateway/${key}`]));
       if (restore) await gw.refreshService();
@@ -147,6 +188,7 @@ export class MeshLayer {
   endpointUrls(): Record<string, string> {
     const out: Record<string, string> = {};
     if (this.backendsServer) out.backends = this.backendsServer.url;
+    if (this.statsServer) out.stats = this.statsServer.url;
     for (const i of this.istiods.values()) {
       const e = i.endpoints;
       out[`istiod/${i.revision}/injector`] = e.injector;
@@ -181,6 +223,7 @@ export class MeshLayer {
       controlPlanes: [...this.istiods.values()].map((i) => i.describe()),
       gateways: this.gateways.map((g) => ({ name: g.name, namespace: g.namespace, url: g.url, address: g.address, port: g.port, requests: g.requests })),
       appBackends: this.backendsServer?.url ?? null,
+      stats: this.statsServer ? { url: this.statsServer.url, sdUrl: this.statsServer.sdUrl } : null,
       faults: this.faults.get(),
       recentProbes: this.probeRunner?.history.slice(-20) ?? [],
     };
@@ -188,11 +231,13 @@ export class MeshLayer {
 
   async close(): Promise<void> {
     this.probeRunner?.stop();
+    this.requestErrors.stop();
     this.connections.stop();
     await Promise.all(this.gateways.map((g) => g.close()));
     await Promise.all([...this.istiods.values()].map((i) => i.close()));
     this.view.stop();
     await this.backendsServer?.close();
+    await this.statsServer?.close();
   }
 }
 

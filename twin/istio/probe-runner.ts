@@ -14,19 +14,19 @@
 //   exitCode 0, and the probe container's terminated.message = the status code ("200", "502",
 //   "000"). The Job controller then completes the Job. Read the result from the pod, not the Job.
 //
-// How the call is evaluated (facts §7): no sidecar → a plain call; a sidecar not connected to its
-// istiod (root CA mismatch, no CA ConfigMap) → traffic is captured by an Envoy without config →
-// 000; target namespace discovered by the sidecar's istiod → routed; not discovered → ALLOW_ANY
-// passes it through to the original destination, REGISTRY_ONLY sends it to BlackHoleCluster → 502.
+// How the call is evaluated (facts §7, planProbe below; executed by mesh-call.ts, shared with
+// POST /_twin/istio/call): no sidecar → a plain call; a sidecar not connected to its istiod (root
+// CA mismatch, no CA ConfigMap) → traffic is captured by an Envoy without config → 000; target
+// namespace discovered by the sidecar's istiod → routed; not discovered → ALLOW_ANY passes it
+// through to the original destination, REGISTRY_ONLY sends it to BlackHoleCluster → 502.
 import type { V1Pod } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
 import { passesThroughUnknownHosts, type OutboundMode } from './mesh-config.js';
-import { forwardToBackend, type AppBackends } from './app-backends.js';
 import type { ClusterView } from './cluster-view.js';
 import { parseServiceHost } from './gateway-routing.js';
-import type { Istiod } from './istiod.js';
 import { MERGE_PATCH, isNotFound, retrying, type KubeClients } from './kube-client.js';
-import type { SidecarConnection, SidecarConnections } from './sidecar-connections.js';
+import type { MeshCalls } from './mesh-call.js';
+import type { SidecarConnection } from './sidecar-connections.js';
 
 export const PROBE_LABEL = 'meshmove.dev/probe';
 export const PROBE_CONTAINER = 'probe';
@@ -92,9 +92,8 @@ export function planProbe(f: ProbeFacts): ProbePlan {
 export interface ProbeRunnerOptions {
   kube: KubeClients;
   view: ClusterView;
-  connections: SidecarConnections;
-  istiodFor: (revision: string) => Istiod | undefined;
-  backends: AppBackends;
+  /** Executes the probe's call as the pod's sidecar would. */
+  calls: MeshCalls;
   logger: Logger;
 }
 
@@ -146,25 +145,10 @@ export class ProbeRunner {
 
   /** Evaluates the pod's call and returns the status code string. */
   async evaluate(pod: V1Pod): Promise<{ code: string; why: string; url: string }> {
-    const ns = pod.metadata?.namespace ?? '';
     const container = (pod.spec?.containers ?? []).find((c) => c.name === PROBE_CONTAINER);
     const url = container?.env?.find((e) => e.name === PROBE_URL_ENV)?.value ?? '';
-    const target = parseProbeUrl(url, ns);
-    const sidecar = this.o.connections.connection(pod);
-    const istiod = sidecar.revision ? this.o.istiodFor(sidecar.revision) : undefined;
-    const view = this.o.view;
-    const plan = planProbe({
-      target,
-      sidecar,
-      ...(istiod ? { outboundMode: istiod.meshConfig.outboundTrafficPolicyMode } : {}),
-      ...(istiod && target ? { targetDiscovered: istiod.discovers(target.namespace) } : {}),
-      serviceExists: target ? view.services.get(target.service, target.namespace) !== undefined : false,
-      hasEndpoints: target ? view.readyEndpoints(target.namespace, target.service).length > 0 : false,
-    });
-    if (plan.kind === 'answer') return { code: plan.code, why: plan.why, url };
     try {
-      const res = await forwardToBackend(this.o.backends, plan.target, 'GET', plan.target.path);
-      return { code: String(res.status), why: `${plan.via} call`, url };
+      return { ...(await this.o.calls.call(pod, url)), url };
     } catch (err) {
       return { code: NO_RESPONSE, why: `call failed: ${String(err)}`, url };
     }
