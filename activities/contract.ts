@@ -95,6 +95,42 @@ export interface MeshVerification {
   notes: string[];
 }
 
+/** Requests per second and 5xx ratio of one namespace, from Prometheus. */
+export interface TrafficRates {
+  requestRate: number;
+  /** 0..1; undefined when the namespace had no requests in the window (0/0). */
+  errorRatio?: number;
+}
+
+/** Traffic before the first relabel: what each namespace's and gateway's later figures are compared with. */
+export interface TrafficBaseline {
+  at: string;
+  window: string;
+  /** Planned namespaces with requests in the window. */
+  namespaces: Record<string, TrafficRates>;
+  /** Planned namespaces with no series in the window (their later checks compare against 0% errors). */
+  quiet: string[];
+  /** Requests per second through each gateway; absent when Prometheus had no series for it. */
+  sourceGateway?: number;
+  targetGateway?: number;
+  /** The queries asked, for the audit trail. */
+  queries: string[];
+}
+
+export interface NamespaceTrafficCheck {
+  namespace: string;
+  errorRatio: number;
+  requestRate: number;
+  summary: string;
+}
+
+export interface GatewayTraffic {
+  /** Requests per second through the new and the old gateway at the end of the wait. */
+  target?: number;
+  source?: number;
+  summary: string;
+}
+
 export interface DecommissionResult {
   deleted: string[];
   /** Shared objects repointed to the target instead of deleted (istiod-default-validator). */
@@ -124,6 +160,15 @@ export interface MigrationActivities {
   checkGatewayStable(input: RunRef): Promise<{ address: string }>;
   switchDns(input: RunRef & { to: 'target' | 'source' }): Promise<DnsChange>;
   verifyDns(input: RunRef & { address: string }): Promise<{ resolved: string[] }>;
+
+  // Traffic analysis (plan.analysis): Prometheus answers, meshmove compares
+  trafficBaseline(input: RunRef): Promise<TrafficBaseline>;
+  /** After the namespace's move: waits one analysis window, then compares its error rate with its baseline. */
+  checkNamespaceTraffic(input: NamespaceRef & { baseline?: TrafficRates }): Promise<NamespaceTrafficCheck>;
+  /** After the DNS TTL: waits until the new gateway carries requests and the old one fewer than in the baseline. */
+  awaitGatewayShift(input: RunRef & { sourceBaseline?: number }): Promise<GatewayTraffic>;
+  /** Before the decommission gate: waits until the old gateway's request rate has been 0 for a whole window. */
+  awaitGatewayDrained(input: RunRef): Promise<GatewayTraffic>;
 
   // After migration
   verifyMesh(input: RunRef): Promise<MeshVerification>;

@@ -18,6 +18,7 @@ import { waitCaReady } from './namespace/ca-ready.js';
 import { restartWorkloads } from './namespace/restart.js';
 import { verifyProxies, verifyTraffic, explainInjection, verifyMesh } from './verify/index.js';
 import { checkGatewayStable, switchDns, verifyDns } from './dns/index.js';
+import { awaitGatewayDrained, awaitGatewayShift, checkNamespaceTraffic, trafficBaseline } from './analysis/index.js';
 
 export interface ActivityDeps {
   /** One KubeAccess, or a factory keyed by plan.cluster.context (undefined = current context). */
@@ -72,6 +73,11 @@ export function createActivities(deps: ActivityDeps): MigrationActivities {
     checkGatewayStable: (input) => checkGatewayStable(cluster(input.plan), input),
     switchDns: (input) => switchDns(cluster(input.plan), input),
     verifyDns: (input) => verifyDns(cluster(input.plan), input),
+
+    trafficBaseline: (input) => trafficBaseline(deps, input),
+    checkNamespaceTraffic: (input) => checkNamespaceTraffic(deps, input),
+    awaitGatewayShift: (input) => awaitGatewayShift(deps, input),
+    awaitGatewayDrained: (input) => awaitGatewayDrained(deps, input),
 
     verifyMesh: (input) => verifyMesh(cluster(input.plan), input),
   };

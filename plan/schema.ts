@@ -69,13 +69,44 @@ const gatewayProbe = z.strictObject({
   expectStatus: z.number().int().min(100).max(599).default(200),
 });
 
+const envName = z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'the NAME of an environment variable of the worker');
+
+/**
+ * Traffic analysis against Prometheus (the field report's metric checks), as Argo Rollouts' and
+ * Flagger's analyses do: PromQL over istio_requests_total is evaluated by Prometheus; meshmove only
+ * compares the numbers. An unreachable Prometheus or an empty answer fails the check, never passes it.
+ */
+const analysis = z.strictObject({
+  prometheus: z.strictObject({
+    url: httpUrl.describe('the Prometheus that scrapes the sidecars and gateways, e.g. http://prometheus.istio-system:9090'),
+    // The header itself never goes into the plan (the plan is workflow input, stored in history).
+    authHeaderEnv: envName.optional().describe('environment variable of the worker holding the whole Authorization header value, e.g. "Bearer ..."'),
+    timeout: duration.prefault(10),
+  }),
+  /** How often a waiting check asks Prometheus again. */
+  interval: duration.prefault(10),
+  /** Error and request rate of each planned namespace and both gateways, taken once before the first relabel. */
+  baseline: z.strictObject({ window: duration.prefault(300) }).prefault({}),
+  /** After a namespace's restart: its error rate over `window` may exceed its baseline by at most `maxErrorRateIncrease` (0.01 = one percentage point). */
+  namespace: z
+    .strictObject({
+      window: duration.prefault(60),
+      maxErrorRateIncrease: z.number().min(0, 'a fraction between 0 and 1, e.g. 0.01').max(1, 'a fraction between 0 and 1, e.g. 0.01').default(0.01),
+    })
+    .prefault({}),
+  /** After the DNS TTL: the new gateway carries requests and the old one carries fewer than at the baseline, within `timeout`. */
+  cutover: z.strictObject({ window: duration.prefault(60), timeout: duration.prefault(600) }).prefault({}),
+  /** Before the decommission gate opens: the old gateway's request rate stays 0 for `window`; after `timeout` the step fails and the run waits for a decision. */
+  drain: z.strictObject({ window: duration.prefault(120), timeout: duration.prefault(3600) }).prefault({}),
+});
+
 const dnsProvider = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('manual') }),
   z.strictObject({
     type: z.literal('webhook'),
     url: httpUrl,
     // The secret itself never goes into the plan (the plan is workflow input, stored in history).
-    secretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/, 'the NAME of an environment variable of the worker holding the shared secret'),
+    secretEnv: envName.describe('the environment variable of the worker holding the shared secret'),
   }),
 ]);
 
@@ -229,9 +260,10 @@ export const planSchema = z
         crossNamespace: z.array(crossNamespaceProbe).default([]),
         gateway: z.array(gatewayProbe).default([]),
         metricsWindow: duration.prefault(30),
-        prometheusUrl: httpUrl.optional(),
+        prometheusUrl: z.never({ error: 'moved: name the Prometheus in analysis.prometheus.url (and its thresholds under analysis)' }).optional(),
       })
       .prefault({}),
+    analysis: analysis.optional(),
     dns: z.strictObject({
       provider: dnsProvider,
       resolvers: z.array(hostPort).min(1, 'at least one resolver to verify the records through'),
@@ -264,6 +296,7 @@ export type GatewayRef = Plan['target']['gateway'];
 export type CrossNamespaceProbe = Plan['verification']['crossNamespace'][number];
 export type GatewayProbe = Plan['verification']['gateway'][number];
 export type DnsProviderConfig = Plan['dns']['provider'];
+export type AnalysisConfig = NonNullable<Plan['analysis']>;
 
 /** Every planned namespace in migration order. */
 export function plannedNamespaces(plan: Pick<Plan, 'waves'>): string[] {

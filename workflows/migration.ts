@@ -20,9 +20,10 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { BackupRef, DnsChange, PreflightReport } from '../activities/contract.js';
+import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
 import { plannedNamespaces, relabelFor } from '../plan/schema.js';
+import { gatewayRequestRate, namespaceErrorRatio } from '../mesh/traffic-queries.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
 import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type RunStatus, type StepRecord } from './messages.js';
@@ -84,6 +85,29 @@ function skippedPreflightLine(rec: StepRecord, results: PreflightResults | undef
   return `preflight: skipped ${who}${why}; it had failed: ${rec.lastError ?? 'unknown error'}`;
 }
 
+/** One line for the baseline step: how much traffic, the worst error rate, the old gateway's load. */
+function baselineSummary(b: TrafficBaseline): string {
+  const measured = Object.entries(b.namespaces);
+  const worst = measured.reduce<[string, number] | undefined>((w, [ns, r]) => (r.errorRatio !== undefined && r.errorRatio > (w?.[1] ?? 0) ? [ns, r.errorRatio] : w), undefined);
+  const total = measured.reduce((n, [, r]) => n + r.requestRate, 0);
+  return [
+    `${measured.length} namespace(s) with traffic (${total.toFixed(2)} req/s), ${b.quiet.length} without`,
+    worst ? `highest error rate ${(worst[1] * 100).toFixed(2)}% (${worst[0]})` : 'no errors',
+    `old gateway ${b.sourceGateway === undefined ? 'not measured' : `${b.sourceGateway.toFixed(2)} req/s`}`,
+  ].join('; ');
+}
+
+/** What the analysis will ask Prometheus, shown in the start gate (the same PromQL the activities send). */
+function analysisLines(plan: Plan): string[] {
+  const a = plan.analysis;
+  if (!a) return [];
+  const oldGw = { namespace: plan.source.gateway.namespace, workload: plan.source.gateway.deployment ?? plan.source.gateway.service };
+  return [
+    `traffic analysis via ${a.prometheus.url}: each namespace's error rate after its move ≤ its baseline + ${(a.namespace.maxErrorRateIncrease * 100).toFixed(2)}%, e.g. ${namespaceErrorRatio('NS', a.namespace.window)}`,
+    `before decommission: the old gateway at 0 req/s for ${Math.round(a.drain.window / 1000)}s: ${gatewayRequestRate(oldGw, a.drain.window)}`,
+  ];
+}
+
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
   const { plan, startedBy } = input;
   const runId = workflowInfo().workflowId;
@@ -134,7 +158,11 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   if (!input.resume) {
     st.namespaces = plan.waves.flatMap((w) => w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })));
   }
-  const longestWait = Math.max(plan.restart.timeout, plan.dns.stabilityWindow, plan.verification.metricsWindow * 2, 10 * 60_000);
+  const analysis = plan.analysis;
+  const longestWait = Math.max(
+    plan.restart.timeout, plan.dns.stabilityWindow, plan.verification.metricsWindow * 2, 10 * 60_000,
+    analysis ? Math.max(analysis.cutover.timeout, analysis.drain.timeout) : 0,
+  );
   const { quick, waiting, scan } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
   const ref = { plan, runId };
   const nsStatus = (name: string): NamespaceStatus => st.namespaces.find((n) => n.name === name)!;
@@ -155,6 +183,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     delete ns.error;
     const rootRelation = (st.results.preflight as PreflightResults | undefined)?.rootRelation;
     const withRootRelation = rootRelation !== undefined && patched(ROOT_RELATION_TO_NAMESPACES_PATCH);
+    const baseline = st.results.trafficBaseline as TrafficBaseline | undefined;
     const outcome = await executeChild(namespaceWorkflow, {
       workflowId: ns.workflowId,
       args: [{
@@ -163,6 +192,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         backup: st.results.backup as BackupRef | undefined,
         onFailure: plan.failurePolicy.onNamespaceFailure, options: input.options,
         ...(withRootRelation ? { rootRelation } : {}),
+        ...(baseline?.namespaces[name] ? { baseline: baseline.namespaces[name] } : {}),
       }],
       // A parent rollback cancels running namespaces; each undoes its own steps before it ends.
       cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
@@ -317,9 +347,19 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
             `each namespace: set ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(', ')}; remove ${change.remove.join(', ')}; rollout-restart workloads with a sidecar`,
             `preflight: ${pre?.warnings ?? 0} warning(s); backup: ${(st.results.backup as BackupRef | undefined)?.location ?? 'skipped'}`,
             ...skipped,
+            ...analysisLines(plan),
           ],
           commands: [`kubectl label namespace NS ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(' ')} istio-injection- --overwrite`, 'kubectl rollout restart deployment,statefulset,daemonset -n NS'],
         });
+      }
+
+      if (analysis && !rb.finished('traffic-baseline')) {
+        // Before the first relabel: what each namespace's error rate is compared with later.
+        await rb.step('traffic-baseline', `Traffic baseline over ${Math.round(analysis.baseline.window / 1000)}s (Prometheus)`, async () => {
+          const b = await waiting.trafficBaseline(ref);
+          st.results.trafficBaseline = b;
+          return b;
+        }, { summarize: baselineSummary });
       }
 
       // ---- namespaces, wave by wave ----
@@ -367,6 +407,13 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         await rb.step('dns-ttl', `Wait one TTL (${Math.round(plan.dns.ttl / 1000)}s); the old gateway keeps serving`, () => sleep(plan.dns.ttl));
       }
 
+      if (analysis && !rb.finished('traffic-shift')) {
+        const sourceBaseline = (st.results.trafficBaseline as TrafficBaseline | undefined)?.sourceGateway;
+        await rb.step('traffic-shift', 'The new gateway carries the traffic, the old one falls (Prometheus)',
+          () => waiting.awaitGatewayShift({ ...ref, ...(sourceBaseline !== undefined ? { sourceBaseline } : {}) }),
+          { summarize: (r) => r.summary });
+      }
+
       // ---- after migration ----
       rb.setPhase('verifying');
       if (!rb.finished('verify-mesh')) {
@@ -378,11 +425,20 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           return v;
         }, { summarize: (v) => `${v.onTarget} proxies on the target, ${v.onSource} on the source, in ${v.namespaces} namespaces${v.notes.length ? `; ${v.notes.join('; ')}` : ''}` });
       }
+      if (analysis && !rb.finished('gateway-drained')) {
+        // The field report: take the old control plane down only once its gateway carries nothing.
+        await rb.step('gateway-drained', `No request through the old gateway for ${Math.round(analysis.drain.window / 1000)}s (Prometheus)`,
+          () => waiting.awaitGatewayDrained(ref), { summarize: (r) => r.summary });
+      }
       if (plan.gates.decommission) {
         const scope = (st.results.preflight as { decommission?: string } | undefined)?.decommission;
         await rb.gate('decommission', {
           title: `Remove the old control plane ${plan.source.revision} (${plan.source.istiodNamespace}) — cannot be rolled back`,
-          details: [scope ?? 'the source revision\'s webhook configurations, istiod and gateway Deployments/Services; never CRDs', 'each object is backed up before it is deleted'],
+          details: [
+            scope ?? 'the source revision\'s webhook configurations, istiod and gateway Deployments/Services; never CRDs',
+            'each object is backed up before it is deleted',
+            ...(analysis ? [`old gateway: ${st.steps.find((s) => s.id === 'gateway-drained')?.summary ?? 'drain not measured (step skipped)'}`] : []),
+          ],
         });
       }
     });

@@ -2,7 +2,7 @@
 // drift check → relabel → CA ready → rollout restart → proxies verified → traffic verified.
 // In `rollback` mode it moves a migrated namespace back: restore labels → restart → verify.
 import { ApplicationFailure, CancellationScope, getExternalWorkflowHandle, log, patched, workflowInfo } from '@temporalio/workflow';
-import type { BackupRef } from '../activities/contract.js';
+import type { BackupRef, TrafficRates } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
 import { relabelFor } from '../plan/schema.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
@@ -29,6 +29,8 @@ export interface NamespaceInput {
   options?: EngineOptions;
   /** How the control planes' own roots relate, as preflight found (absent in runs from before it was passed). */
   rootRelation?: 'same' | 'overlap' | 'different' | 'unknown';
+  /** plan.analysis: this namespace's traffic before the first relabel (absent: it had none). */
+  baseline?: TrafficRates;
 }
 
 export type NamespaceOutcome =
@@ -115,7 +117,8 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
   if (input.starterKey) rb.state.starterKey = input.starterKey;
   rb.install();
   rb.state.namespaces = [{ name: namespace, wave: input.wave, state: input.mode === 'migrate' ? 'migrating' : 'rolling-back', workflowId: workflowInfo().workflowId }];
-  const { quick, waiting } = activityProxies(input.options, plan.restart.timeout, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
+  const longestWait = plan.analysis ? Math.max(plan.restart.timeout, plan.analysis.namespace.window + 60_000) : plan.restart.timeout;
+  const { quick, waiting } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
   const ref = { plan, runId, namespace };
 
   const undo = async (c: Compensation): Promise<void> => {
@@ -200,6 +203,13 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
         if (r.failed > 0) throw ApplicationFailure.nonRetryable(`${r.failed} of ${r.probes} probes failed: ${r.failures.join('; ')}`, 'CheckFailed');
         return r;
       }, { summarize: (r) => `${r.probes} probe(s) passed`, pauseOnFailure });
+      const analysis = plan.analysis;
+      if (analysis) {
+        // Plans without an analysis block never had this step, so their histories replay unchanged.
+        await rb.step('verify-metrics', `Error rate within the baseline + ${(analysis.namespace.maxErrorRateIncrease * 100).toFixed(2)}% (Prometheus)`,
+          () => waiting.checkNamespaceTraffic({ ...ref, ...(input.baseline ? { baseline: input.baseline } : {}) }),
+          { summarize: (r) => r.summary, pauseOnFailure });
+      }
     });
     setNamespaceState('migrated');
     rb.setPhase('completed');

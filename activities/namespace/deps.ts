@@ -51,6 +51,6 @@ export function tuning(deps: ClusterDeps): Tuning {
   return { ...DEFAULT_TUNING, ...deps.tuning };
 }
 
-export function nowMs(deps: ClusterDeps): number {
+export function nowMs(deps: Pick<ClusterDeps, 'now'>): number {
   return deps.now ? deps.now() : Date.now();
 }

@@ -10,8 +10,6 @@ export {
   compareCounters,
   isErrorSeries,
   seriesKey,
-  promScalar,
-  compareErrorRatio,
   NONEXISTENT_PUSH_ERRORS_METRIC,
   type Sample,
   type CounterComparison,

@@ -7,7 +7,7 @@ import { plannedNamespaces, type Plan } from '../../plan/schema.js';
 import { findProxy, sidecarRevision, SyncStatus, type SynczEntry } from '../../mesh/syncz.js';
 import { nowMs, tuning, type ClusterDeps } from '../namespace/deps.js';
 import { mapLimit, resumedDetails } from '../namespace/waiting.js';
-import { compareCounters, compareErrorRatio, errorCounters, NONEXISTENT_PUSH_ERRORS_METRIC, promScalar } from './metrics.js';
+import { compareCounters, errorCounters, NONEXISTENT_PUSH_ERRORS_METRIC } from './metrics.js';
 import { podsToVerify, readSyncz } from './proxies.js';
 
 export const PUSH_ERRORS_NOTE =
@@ -64,46 +64,6 @@ export function censusNamespace(
   return c;
 }
 
-async function promQuery(url: string, query: string, timeoutMs: number): Promise<number | undefined> {
-  const res = await fetch(`${url.replace(/\/$/, '')}/api/v1/query?query=${encodeURIComponent(query)}`, { signal: AbortSignal.timeout(timeoutMs) });
-  if (!res.ok) throw new Error(`${res.status} ${(await res.text()).slice(0, 120)}`);
-  return promScalar(await res.json());
-}
-
-/** Window in Prometheus duration syntax, at least 1m so rate() has samples. */
-function promWindow(ms: number): string {
-  return `${Math.max(60, Math.round(ms / 1000))}s`;
-}
-
-async function prometheusChecks(deps: ClusterDeps, plan: Plan, url: string): Promise<{ findings: string[]; notes: string[] }> {
-  const w = promWindow(plan.verification.metricsWindow);
-  const t = tuning(deps).httpTimeoutMs;
-  const findings: string[] = [];
-  const notes: string[] = [];
-  const ratio = (offset: string) =>
-    `sum(rate(istio_requests_total{reporter="destination",response_code=~"5.."}[${w}]${offset})) / sum(rate(istio_requests_total{reporter="destination"}[${w}]${offset}))`;
-  try {
-    const [before, after] = await Promise.all([promQuery(url, ratio(' offset 1d'), t), promQuery(url, ratio(''), t)]);
-    const worse = compareErrorRatio(before, after);
-    if (worse) findings.push(`error rate: ${worse} (now vs the same window a day earlier)`);
-    notes.push(`Prometheus: 5xx ratio ${fmtRatio(after)} now, ${fmtRatio(before)} a day earlier`);
-  } catch (err) {
-    notes.push(`Prometheus error-rate query failed: ${(err as Error).message}`);
-  }
-  const gw = plan.source.gateway;
-  try {
-    const old = await promQuery(url, `sum(rate(istio_requests_total{reporter="source",source_workload="${gw.deployment ?? gw.service}",source_workload_namespace="${gw.namespace}"}[${w}]))`, t);
-    notes.push(`old gateway ${gw.namespace}/${gw.deployment ?? gw.service}: ${old === undefined ? 'unknown' : `${old.toFixed(3)} req/s`}${old === 0 ? ' (zero: safe to decommission)' : ''}`);
-  } catch (err) {
-    notes.push(`Prometheus old-gateway query failed: ${(err as Error).message}`);
-  }
-  return { findings, notes };
-}
-
-function fmtRatio(n: number | undefined): string {
-  return n === undefined ? 'unknown' : `${(n * 100).toFixed(2)}%`;
-}
-
 export async function verifyMesh(deps: ClusterDeps, input: RunRef): Promise<MeshVerification> {
   const { plan } = input;
   const t = tuning(deps);
@@ -154,12 +114,8 @@ export async function verifyMesh(deps: ClusterDeps, input: RunRef): Promise<Mesh
   }
   for (const pod of Object.keys(progress.first)) if (!(pod in second)) notes.push(`istiod pod ${pod} is gone since the first read`);
 
-  if (plan.verification.prometheusUrl) {
-    const p = await prometheusChecks(deps, plan, plan.verification.prometheusUrl);
-    errorIncreases.push(...p.findings);
-    notes.push(...p.notes);
-  } else {
-    notes.push('no prometheusUrl in the plan: the error-rate comparison and "old gateway traffic is zero" are not checked; the gateway probes of each namespace stand in for them');
+  if (!plan.analysis) {
+    notes.push('no analysis in the plan: the error-rate comparison and "old gateway traffic is zero" are not checked; the gateway probes of each namespace stand in for them (name a Prometheus in analysis.prometheus.url)');
   }
   return { namespaces: namespaces.length, onTarget, onSource, errorIncreases, notes };
 }

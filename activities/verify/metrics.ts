@@ -1,4 +1,4 @@
-// istiod's error counters from its /metrics (Prometheus text format) and Prometheus query results,
+// istiod's error counters from its /metrics (Prometheus text format),
 // parsed and compared purely. Which series count as "push/send errors" follows facts §8: the
 // checklist's pilot_xds_push_errors_total does not exist in Istio.
 
@@ -76,24 +76,4 @@ export function compareCounters(before: Record<string, number>, after: Record<st
 
 function fmt(n: number): string {
   return Number.isInteger(n) ? String(n) : n.toFixed(3);
-}
-
-/** The scalar of an instant-vector query answer (`/api/v1/query`); 0 for an empty vector, undefined if unreadable. */
-export function promScalar(body: unknown): number | undefined {
-  if (!body || typeof body !== 'object') return undefined;
-  const b = body as { status?: unknown; data?: { resultType?: unknown; result?: unknown } };
-  if (b.status !== 'success' || !b.data) return undefined;
-  if (b.data.resultType === 'scalar' && Array.isArray(b.data.result)) return Number(b.data.result[1]);
-  if (b.data.resultType !== 'vector' || !Array.isArray(b.data.result)) return undefined;
-  if (b.data.result.length === 0) return 0;
-  const v = (b.data.result[0] as { value?: unknown[] }).value;
-  const n = Array.isArray(v) ? Number(v[1]) : NaN;
-  return Number.isFinite(n) ? n : undefined;
-}
-
-/** Error ratio now versus the same window a day earlier: worse by more than the tolerance is a finding. */
-export function compareErrorRatio(before: number | undefined, after: number | undefined, tolerance = 0.005): string | undefined {
-  if (before === undefined || after === undefined) return undefined;
-  if (after > before + tolerance) return `5xx ratio ${(before * 100).toFixed(2)}% -> ${(after * 100).toFixed(2)}%`;
-  return undefined;
 }

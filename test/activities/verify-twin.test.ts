@@ -74,7 +74,7 @@ describe('verifyMesh before anything moved', () => {
     expect(r.onTarget).toBe(0);
     expect(r.onSource).toBeGreaterThan(0);
     expect(r.notes.join('\n')).toMatch(/pilot_xds_push_errors_total .* does not exist in Istio/);
-    expect(r.notes.join('\n')).toMatch(/no prometheusUrl in the plan.*the gateway probes of each namespace stand in/);
+    expect(r.notes.join('\n')).toMatch(/no analysis in the plan.*the gateway probes of each namespace stand in/);
   });
 });
 

@@ -8,6 +8,8 @@ import type { Plan, PlanInput } from '../../plan/schema.js';
 export class FakeCluster {
   /** Every call, e.g. `relabelNamespace frontend`. */
   readonly calls: string[] = [];
+  /** What checkNamespaceTraffic was given as each namespace's baseline. */
+  readonly trafficBaselines = new Map<string, { requestRate: number; errorRatio?: number } | undefined>();
   /** `activity namespace?` → how many more calls fail (Infinity: until cleared). */
   readonly failures = new Map<string, number>();
   readonly labels = new Map<string, Record<string, string>>();
@@ -128,6 +130,23 @@ export class FakeCluster {
         await this.enter('verifyDns');
         if (this.dns !== address) throw ApplicationFailure.nonRetryable(`DNS answers ${this.dns}, not ${address}`, 'CheckFailed');
         return { resolved: [address] };
+      },
+      trafficBaseline: async () => {
+        await this.enter('trafficBaseline');
+        return { at: new Date(0).toISOString(), window: '300s', namespaces: Object.fromEntries(plan.waves.flatMap((w) => w.namespaces).map((ns) => [ns, { requestRate: 1, errorRatio: 0 }])), quiet: [], sourceGateway: 2, queries: [] };
+      },
+      checkNamespaceTraffic: async ({ namespace, baseline }) => {
+        await this.enter('checkNamespaceTraffic', namespace);
+        this.trafficBaselines.set(namespace, baseline);
+        return { namespace, errorRatio: baseline?.errorRatio ?? 0, requestRate: 1, summary: 'error rate 0.00%' };
+      },
+      awaitGatewayShift: async () => {
+        await this.enter('awaitGatewayShift');
+        return { target: 2, source: 0.5, summary: 'new gateway 2 req/s, old gateway 0.5 req/s' };
+      },
+      awaitGatewayDrained: async () => {
+        await this.enter('awaitGatewayDrained');
+        return { source: 0, summary: 'the old gateway has carried no request for 120s' };
       },
       verifyMesh: async () => {
         await this.enter('verifyMesh');

@@ -101,6 +101,30 @@ describe('plan', () => {
     expect(found.every((p) => typeof p.line === 'number')).toBe(true);
   });
 
+  it('analysis: defaults in milliseconds; bad values and the old prometheusUrl named with the fix', () => {
+    const plan = parsePlanText(stringify({ ...valid, analysis: { prometheus: { url: 'http://prom:9090' } } }));
+    expect(plan.analysis).toEqual({
+      prometheus: { url: 'http://prom:9090', timeout: 10_000 },
+      interval: 10_000,
+      baseline: { window: 300_000 },
+      namespace: { window: 60_000, maxErrorRateIncrease: 0.01 },
+      cutover: { window: 60_000, timeout: 600_000 },
+      drain: { window: 120_000, timeout: 3_600_000 },
+    });
+    expect(parsePlanText(stringify(valid)).analysis).toBeUndefined();
+    const found = problems({
+      ...valid,
+      verification: { prometheusUrl: 'http://prom:9090' },
+      analysis: { prometheus: { url: 'prom:9090', authHeaderEnv: 'lower-case' }, namespace: { maxErrorRateIncrease: 5 }, drain: { window: 'soon' } },
+    });
+    const at = (path: string) => found.find((p) => p.path === path)?.message ?? `nothing at ${path}: ${JSON.stringify(found)}`;
+    expect(at('verification.prometheusUrl')).toContain('moved: name the Prometheus in analysis.prometheus.url');
+    expect(at('analysis.prometheus.url')).toContain('an http:// or https:// URL');
+    expect(at('analysis.prometheus.authHeaderEnv')).toContain('the NAME of an environment variable');
+    expect(at('analysis.namespace.maxErrorRateIncrease')).toContain('a fraction between 0 and 1');
+    expect(at('analysis.drain.window')).toContain('a duration such as "30s"');
+  });
+
   it('not YAML at all, or a missing file', async () => {
     expect(() => parsePlanText('just: [unclosed', 'p.yaml')).toThrow(/p\.yaml:1:\d+ \(plan\): not valid YAML\/JSON/);
     expect(problems('a string, not a plan')[0]?.message).toContain('expected object');

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compareCounters, compareErrorRatio, errorCounters, parsePrometheusText, promScalar, seriesKey } from '../../activities/verify/metrics.js';
+import { compareCounters, errorCounters, parsePrometheusText, seriesKey } from '../../activities/verify/metrics.js';
 
 const METRICS = `# HELP pilot_xds_pushes Pilot build and send errors for lds, rds, cds and eds.
 # TYPE pilot_xds_pushes counter
@@ -51,20 +51,4 @@ describe('compareCounters', () => {
   for (const [name, before, after, inc, resets] of cases) {
     it(name, () => expect(compareCounters(before, after)).toEqual({ increases: inc, resets }));
   }
-});
-
-describe('Prometheus answers', () => {
-  const cases: Array<[string, unknown, number | undefined]> = [
-    ['vector', { status: 'success', data: { resultType: 'vector', result: [{ metric: {}, value: [1, '0.25'] }] } }, 0.25],
-    ['empty vector', { status: 'success', data: { resultType: 'vector', result: [] } }, 0],
-    ['scalar', { status: 'success', data: { resultType: 'scalar', result: [1, '3'] } }, 3],
-    ['NaN (0/0)', { status: 'success', data: { resultType: 'vector', result: [{ value: [1, 'NaN'] }] } }, undefined],
-    ['error', { status: 'error', error: 'bad' }, undefined],
-  ];
-  for (const [name, body, v] of cases) it(name, () => expect(promScalar(body)).toBe(v));
-  it('error ratio worse beyond tolerance', () => {
-    expect(compareErrorRatio(0.001, 0.002)).toBeUndefined();
-    expect(compareErrorRatio(0.001, 0.02)).toBe('5xx ratio 0.10% -> 2.00%');
-    expect(compareErrorRatio(undefined, 0.02)).toBeUndefined();
-  });
 });

@@ -264,6 +264,27 @@ describe('migration workflow (engine)', () => {
     await recordHistory(env.client, handle.workflowId, 'refusals-and-cancel');
   });
 
+  it('with plan.analysis: a baseline before the first relabel, each namespace judged after its probes, the gateways after the TTL, drained before decommission', async () => {
+    const plan = testPlan({ analysis: { prometheus: { url: 'http://127.0.0.1:9090' }, drain: { window: '2m' } } });
+    const handle = await start(plan);
+    await approve(handle, 'start');
+    await approve(handle, 'dns-cutover');
+    const gate = await gateOpen(handle, 'decommission');
+    expect(gate.pendingGate!.summary.details).toContain('old gateway: the old gateway has carried no request for 120s');
+    await approve(handle, 'decommission', 'carol');
+    expect((await handle.result()).phase).toBe('completed');
+    const order = ['backup', 'trafficBaseline', 'relabelNamespace inventory', 'verifyTraffic inventory', 'checkNamespaceTraffic inventory', 'relabelNamespace payments', 'verifyDns', 'awaitGatewayShift', 'verifyMesh', 'awaitGatewayDrained', 'decommission'];
+    const idx = order.map((c) => cluster.calls.indexOf(c));
+    expect(idx.every((v, i) => v >= 0 && (i === 0 || v > idx[i - 1]!)), cluster.calls.join(', ')).toBe(true);
+    // Each namespace is compared with its own baseline.
+    expect(cluster.trafficBaselines.get('orders')).toEqual({ requestRate: 1, errorRatio: 0 });
+    const status = await handle.query(statusQuery);
+    expect(status.steps.map((st) => st.id)).toEqual(expect.arrayContaining(['traffic-baseline', 'traffic-shift', 'gateway-drained']));
+    expect(status.steps.find((st) => st.id === 'traffic-baseline')!.summary).toBe('4 namespace(s) with traffic (4.00 req/s), 0 without; no errors; old gateway 2.00 req/s');
+    await recordHistory(env.client, handle.workflowId, 'analysis');
+    await recordHistory(env.client, `${handle.workflowId}/ns/inventory`, 'analysis-namespace');
+  });
+
   it('rollback-namespace: a failing namespace is moved back, the budget pauses the run, retry moves it again', async () => {
     const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false }, failurePolicy: { onNamespaceFailure: 'rollback-namespace', failureBudget: 1 } });
     const handle = await start(plan);
