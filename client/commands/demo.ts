@@ -28,6 +28,7 @@ import { WORKER_USER, writeKubeconfigAs } from '../../twin/index.js';
 import { DEMO_DNS_SECRET } from '../../twin/dns/webhook.js';
 import { LAB_CONTEXT, startFieldReportLab } from '../../lab/field-report.js';
 import type { Plan } from '../../plan/schema.js';
+import { startDemoTraffic, type DemoTraffic } from '../demo/traffic.js';
 
 const DEMO_RUN_ID = 'meshmove-demo';
 /** The simulated cluster's state in the data dir (--fresh deletes it with the rest). */
@@ -49,6 +50,7 @@ interface DemoOptions {
   scenario?: string;
   plan?: string;
   port: string;
+  prometheusPort: string;
   real?: boolean;
 }
 
@@ -59,6 +61,8 @@ interface DemoCluster {
   dnsSecret: string;
   /** The plan as it must read for this cluster (its context, its DNS provider and resolver). */
   plan: Plan;
+  /** Live traffic and Prometheus (the simulated cluster only: its proxies export istio_requests_total). */
+  traffic?: DemoTraffic;
   close(): Promise<void>;
 }
 
@@ -75,12 +79,23 @@ async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: st
   // twin answers anything else with the 403 a real cluster would.
   const workerKubeconfig = join(opts.dataDir, 'worker.kubeconfig');
   await writeKubeconfigAs(twin, rbacYaml, workerKubeconfig);
-  return { workerKubeconfig, dnsSecret: twin.dnsWebhookSecret, plan, close: () => twin.close() };
+  const traffic = await startDemoTraffic({ dataDir: opts.dataDir, twin, plan, prometheusPort: Number(opts.prometheusPort), say }).catch(async (err: unknown) => {
+    await twin.close();
+    throw err;
+  });
+  return {
+    workerKubeconfig, dnsSecret: twin.dnsWebhookSecret, plan: traffic.plan, traffic,
+    close: async () => {
+      await traffic.close();
+      await twin.close();
+    },
+  };
 }
 
 async function startRealCluster(opts: DemoOptions, plan: Plan, rbacYaml: string, say: (l: string) => void): Promise<DemoCluster> {
   if (opts.scenario) throw new CliError('--scenario describes a simulated cluster; --real runs the field report\'s cluster on real control planes (drop one of them)', ExitCode.badInput);
   const dnsSecret = process.env.MESHMOVE_DNS_SECRET || DEMO_DNS_SECRET;
+  say('  traffic       none on --real: the lab\'s stand-in proxies export no istio_requests_total, so the traffic analysis is off');
   say('  cluster       starting real control planes (the first run builds them from the Go module proxy: 20-60 minutes on 2 cores)');
   const cluster = await startFieldReportLab({
     dir: join(opts.dataDir, 'lab'),
@@ -111,6 +126,7 @@ export function registerDemoCommand(program: Command): void {
     .option('--scenario <file>', 'the simulated cluster (default examples/twin/field-report.yaml)')
     .option('--plan <file>', 'the plan (default examples/plans/field-report.yaml)')
     .option('--port <n>', 'Temporal frontend port (the UI is on port+1000)', '17233')
+    .option('--prometheus-port <n>', 'where the demo\'s Prometheus listens, when one is installed (bash scripts/prometheus.sh)', '19090')
     .option('--real', 'rehearse on real control planes (kube-apiserver, two istiod revisions) built from the Go module proxy, instead of the simulated cluster; always starts over')
     .action((opts: DemoOptions, cmd: Command) => {
       // The real cluster does not outlive the demo, so neither does its run: keep it apart from the twin's.
@@ -213,6 +229,10 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       }
       return;
     } else {
+      if (cluster.traffic?.prometheus) {
+        say('Waiting for Prometheus to scrape the first requests (the baseline needs them)...');
+        if (!(await cluster.traffic.untilScraped(30_000))) say('  Prometheus has not seen any request yet: the baseline may find none.');
+      }
       const digest = planDigest(plan);
       const starterSigner = signerOf(starter);
       const start = starterSigner
@@ -230,10 +250,16 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const presenter = new Presenter();
     const answered = new Set<string>();
     let final: RunStatus | undefined;
+    let trafficShownAt = Date.now();
     while (!interrupted) {
       const s = await handle.query(statusQuery);
       const a = await whatWaits(client, s);
       presenter.update(s, a);
+      cluster.traffic?.setPhase(s.phase);
+      if (cluster.traffic && Date.now() - trafficShownAt >= 10_000) {
+        presenter.note(`  ⇄ traffic ${cluster.traffic.progressLine()}`);
+        trafficShownAt = Date.now();
+      }
       if (TERMINAL_PHASES.includes(s.phase)) {
         final = s;
         break;
@@ -258,6 +284,10 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       presenter.finish();
       await saveHistory();
       summarize(final, plan.backup.location, presenter.phaseDurations, where);
+      if (cluster.traffic) {
+        say('\n  live traffic during the rehearsal:');
+        for (const line of await cluster.traffic.finish()) say(`    ${line}`);
+      }
       if (final.phase !== 'completed') process.exitCode = ExitCode.failed;
     } else {
       say(`\nStopped. The run is kept in ${server.db}; \`meshmove demo\` resumes it.`);

@@ -69,6 +69,11 @@ export class Presenter {
     this.lastWait = line;
   }
 
+  /** A line of its own between the run's progress (e.g. the live traffic's counts). */
+  note(line: string): void {
+    this.say(line);
+  }
+
   update(s: RunStatus, a: Attention): void {
     // What ended since the last look belongs to the phase that was running then (or, when a run is
     // resumed, to the phases before it): it is printed before the new phase's header.
