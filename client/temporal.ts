@@ -1,6 +1,8 @@
 // The Temporal client for CLI commands, and the routing of gates and decisions to the workflow
 // that holds them (a namespace's gate or failed step lives in its own child workflow).
 import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { defaultPayloadConverter } from '@temporalio/common';
+import { describeWaitProgress } from '../activities/analysis/progress.js';
 import { temporalTarget } from '../worker/connection.js';
 import { NAMESPACE_PAGE_LIMIT, namespacesQuery, statusQuery, type NamespaceStatus, type PendingDecision, type PendingGate, type RunStatus } from '../workflows/messages.js';
 import { CliError, ExitCode } from './cli-kit.js';
@@ -58,6 +60,27 @@ export interface Attention {
 }
 
 /** Everything of a run that waits for a person: its own gate/decision and those of running namespaces. */
+/**
+ * What the analysis waits of these workflows report in their heartbeats (last rate, run of zeros,
+ * deadline): one line each. Anything unreadable is left out; this is a view, not a verdict.
+ */
+export async function waitProgress(client: Client, workflowIds: readonly string[], now = Date.now()): Promise<string[]> {
+  const lines = await Promise.all(workflowIds.map(async (id) => {
+    const d = await client.workflow.getHandle(id).describe().catch(() => undefined);
+    return (d?.raw.pendingActivities ?? []).flatMap((pa) => {
+      const payload = pa.heartbeatDetails?.payloads?.[0];
+      if (!payload) return [];
+      try {
+        const line = describeWaitProgress(defaultPayloadConverter.fromPayload(payload), now);
+        return line ? [line] : [];
+      } catch {
+        return [];
+      }
+    });
+  }));
+  return lines.flat();
+}
+
 export async function whatWaits(client: Client, status: RunStatus): Promise<Attention> {
   const gates: PendingGate[] = status.pendingGate ? [status.pendingGate] : [];
   const decisions: Attention['decisions'] = status.pendingDecision ? [status.pendingDecision] : [];

@@ -17,6 +17,7 @@ import type { GatewayTraffic, NamespaceRef, NamespaceTrafficCheck, RunRef, Traff
 import { nowMs, type ClusterDeps } from '../namespace/deps.js';
 import { pollUntil, resumedDetails, throwIfCancelled } from '../namespace/waiting.js';
 import { describeAnswer, drained, judgeNamespace, judgeShift, nextDrainState, perSecond, type DrainState } from './judge.js';
+import type { DrainProgress, ShiftProgress, WindowProgress } from './progress.js';
 import { PrometheusQueryError, queryInstant, type PromAnswer, type PrometheusEndpoint } from './prometheus.js';
 
 export const AnalysisFailure = {
@@ -123,11 +124,6 @@ export async function trafficBaseline(deps: AnalysisDeps, input: RunRef): Promis
   return baseline;
 }
 
-interface WindowProgress {
-  phase: 'namespace-window';
-  since: number;
-}
-
 /** Sleeps until `since + ms`, heartbeating the window's start so a resumed attempt keeps it. */
 async function waitWindow(progress: WindowProgress, ms: number, intervalMs: number, now: () => number): Promise<void> {
   for (;;) {
@@ -154,12 +150,6 @@ export async function checkNamespaceTraffic(deps: AnalysisDeps, input: Namespace
   });
   if (!verdict.ok) throw ApplicationFailure.create({ type: AnalysisFailure.regression, nonRetryable: true, message: verdict.reason });
   return { namespace: input.namespace, errorRatio: ratio!, requestRate: rate ?? 0, summary: `${verdict.summary}, ${perSecond(rate ?? 0)}` };
-}
-
-interface ShiftProgress {
-  phase: 'gateway-shift';
-  deadline: number;
-  last?: string;
 }
 
 export async function awaitGatewayShift(deps: AnalysisDeps, input: RunRef & { sourceBaseline?: number }): Promise<GatewayTraffic> {
@@ -194,11 +184,6 @@ export async function awaitGatewayShift(deps: AnalysisDeps, input: RunRef & { so
   });
 }
 
-interface DrainProgress extends DrainState {
-  phase: 'gateway-drain';
-  deadline: number;
-}
-
 export async function awaitGatewayDrained(deps: AnalysisDeps, input: RunRef): Promise<GatewayTraffic> {
   const a = analysisOf(input.plan);
   const ep = endpoint(deps, a);
@@ -220,7 +205,7 @@ export async function awaitGatewayDrained(deps: AnalysisDeps, input: RunRef): Pr
       }
       return { done: false, progress: state };
     },
-    details: (s) => ({ phase: 'gateway-drain', deadline, ...s }) satisfies DrainProgress,
+    details: (s) => ({ phase: 'gateway-drain', deadline, window: a.drain.window, ...s }) satisfies DrainProgress,
     onTimeout: () => ApplicationFailure.create({
       type: AnalysisFailure.regression,
       nonRetryable: true,

@@ -20,7 +20,7 @@ import { CliError, ExitCode, K8S_NAMESPACE_FLAG, actingIdentity, emit } from '..
 import { renderStatus } from '../render.js';
 import { loadSigner, signDecision, type DecisionSigner } from '../signing.js';
 import type { DecisionFields, SignedDecision } from '../../workflows/identity/decision.js';
-import { connectClient, runStatus, whatWaits, type Attention, type ConnectOptions } from '../temporal.js';
+import { connectClient, runStatus, waitProgress, whatWaits, type Attention, type ConnectOptions } from '../temporal.js';
 
 interface GlobalOpts extends ConnectOptions {
   json?: boolean;
@@ -244,6 +244,10 @@ export function registerRunCommands(program: Command): void {
         else {
           if (opts.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
           process.stdout.write(`${renderStatus(s, a)}\n`);
+          if (!TERMINAL_PHASES.includes(s.phase)) {
+            const ids = [id, ...[...a.children.values()].map((c) => c.workflowId)];
+            for (const line of await waitProgress(client, ids)) process.stdout.write(`  waiting: ${line}\n`);
+          }
         }
         if (!opts.watch || TERMINAL_PHASES.includes(s.phase)) return;
         await new Promise((r) => setTimeout(r, 2000));

@@ -241,6 +241,10 @@ describe('traffic evidence through a real Prometheus', () => {
     await cli.start(r.planFile, id, STARTER);
     await approveWhenOpen(cli, env.client, id, 'start');
     await approveWhenOpen(cli, env.client, id, 'dns-cutover');
+    // While it waits, `meshmove status` says what the wait sees.
+    await waitForRun(env.client, id, (x) => x.status.currentStep === 'gateway-drained' || x.attention.decisions.length > 0, 'the drain wait');
+    const during = await cli.run(['status', id]);
+    expect(during.stdout).toMatch(/waiting: old gateway still at [\d.]+ req\/s; gives up in \d+s/);
     const paused = await waitForRun(env.client, id, (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), 'the drain failure');
     const s = await cli.status(id);
     expect(s.pendingDecision, describeSeen(paused)).toMatchObject({ step: 'gateway-drained' });

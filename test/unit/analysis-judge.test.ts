@@ -3,6 +3,7 @@
 // test/e2e/traffic-analysis.test.ts).
 import { describe, expect, it } from 'vitest';
 import { drained, judgeNamespace, judgeShift, nextDrainState, type ShiftReading } from '../../activities/analysis/judge.js';
+import { describeWaitProgress } from '../../activities/analysis/progress.js';
 import { errorRatioByNamespace, gatewayRequestRate, namespaceErrorRatio, promDuration } from '../../mesh/traffic-queries.js';
 
 describe('judgeNamespace', () => {
@@ -73,4 +74,18 @@ describe('queries', () => {
     );
     expect(promDuration(200)).toBe('1s');
   });
+});
+
+describe('describeWaitProgress (what `meshmove status` shows while a wait runs)', () => {
+  const now = 100_000;
+  const cases: Array<[string, unknown, string | undefined]> = [
+    ['drain, traffic still there', { phase: 'gateway-drain', deadline: 160_000, last: 2, window: 120_000 }, 'old gateway still at 2.000 req/s; gives up in 60s'],
+    ['drain, zeros running', { phase: 'gateway-drain', deadline: 160_000, zeroSince: 70_000, last: 0, window: 120_000 }, 'old gateway at 0 req/s for 30s of 120s; gives up in 60s'],
+    ['drain, nothing measured', { phase: 'gateway-drain', deadline: 90_000 }, 'old gateway not measured yet; gives up in 1s'],
+    ['shift', { phase: 'gateway-shift', deadline: 130_000, last: 'the new gateway carries no requests yet (empty (no series))' }, 'the new gateway carries no requests yet (empty (no series)); gives up in 30s'],
+    ['namespace window', { phase: 'namespace-window', since: 95_000 }, 'measuring the error rate after the move for 5s'],
+    ['another activity', { phase: 'metrics-window', firstAt: 1 }, undefined],
+    ['no details', null, undefined],
+  ];
+  for (const [name, details, line] of cases) it(name, () => expect(describeWaitProgress(details, now)).toBe(line));
 });
