@@ -2,7 +2,7 @@
 // act on or check the cluster). Workflows import this file type-only. Every input carries what the
 // activity needs to be idempotent (run id, step key); every output is a small summary: big data
 // (backups, pod lists) stays in the cluster or on disk and is referred to by location and digest.
-import type { Plan } from '../plan/schema.js';
+import type { Plan, WaveResolution } from '../plan/schema.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'block';
 
@@ -138,8 +138,19 @@ export interface DecommissionResult {
   backup: BackupRef;
 }
 
+/** The concrete namespaces of each wave (`select` waves resolved against the cluster). */
+export interface WaveSelection extends WaveResolution {
+  /**
+   * Namespaces the source revision injects that no wave takes (they would lose their injector at
+   * the decommission): at most 20 names, `count` all of them. Absent when there are none.
+   */
+  unmatched?: { count: number; names: string[] };
+}
+
 export interface MigrationActivities {
   // Before migration
+  /** The plan's `select` waves resolved against the namespaces now in the cluster; changes nothing. */
+  resolveWaves(input: RunRef): Promise<WaveSelection>;
   preflight(input: RunRef): Promise<PreflightReport>;
   backup(input: RunRef): Promise<BackupRef>;
 

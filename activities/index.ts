@@ -12,6 +12,7 @@ import type { DnsProvider } from './dns/provider.js';
 import { runPreflight } from './preflight/index.js';
 import { runBackup } from './backup/index.js';
 import { runDecommission } from './decommission/index.js';
+import { resolveWaves } from './waves/index.js';
 import { driftCheck } from './namespace/drift.js';
 import { relabelNamespace, restoreNamespaceLabels } from './namespace/relabel.js';
 import { waitCaReady } from './namespace/ca-ready.js';
@@ -57,6 +58,7 @@ export function createActivities(deps: ActivityDeps): MigrationActivities {
   const cluster = (plan: Plan) => ({ kube: kubeFor(plan), logger: deps.logger, env: deps.env, tuning: deps.tuning, now: deps.now, dnsProvider: deps.dnsProvider });
 
   return {
+    resolveWaves: (input) => resolveWaves(kubeFor(input.plan), input),
     preflight: ({ plan }) => runPreflight(kubeFor(plan), plan, { rethrowTransient: true, onProgress: (done, total, id) => heartbeatIfActivity({ done, total, check: id }) }),
     backup: ({ plan, runId }) => runBackup(kubeFor(plan), plan, runId, { progress: (step) => heartbeatIfActivity({ step }) }),
     decommission: ({ plan, runId }) => runDecommission(kubeFor(plan), plan, runId, { progress: (step) => heartbeatIfActivity({ step }) }),

@@ -50,11 +50,66 @@ const gatewayRef = z.strictObject({
   selector: labels.refine((l) => Object.keys(l).length > 0, 'at least one label that selects the gateway pods'),
 });
 
-const wave = z.strictObject({
-  name: z.string().min(1).max(63).regex(DNS1123_LABEL, 'a short name: lower-case letters, digits and "-"'),
-  concurrency: z.number().int('a whole number').min(1, 'at least 1 namespace at a time').max(50, 'at most 50 at once'),
-  namespaces: z.array(namespaceName).min(1, 'at least one namespace'),
-});
+// A glob over namespace names: `*` any run of characters, `?` one character.
+const NAME_GLOB = /^[a-z0-9*?]([-a-z0-9*?]*[a-z0-9*?])?$/;
+const nameGlob = z
+  .string()
+  .max(63, 'a name pattern has at most 63 characters')
+  .regex(NAME_GLOB, 'a namespace name or a pattern with "*" (any characters) and "?" (one character), e.g. "shop-*"');
+const PERCENT = /^(\d{1,3})%$/;
+
+const selectorExpression = z
+  .strictObject({
+    key: labelKey,
+    operator: z.enum(['In', 'NotIn', 'Exists', 'DoesNotExist'], { error: 'one of In, NotIn, Exists, DoesNotExist' }),
+    values: z.array(labelValue).optional(),
+  })
+  .superRefine((e, ctx) => {
+    const n = e.values?.length ?? 0;
+    if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `at least one value with operator ${e.operator}` });
+    if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `no values with operator ${e.operator}` });
+  });
+
+/**
+ * A wave chosen from the cluster instead of by name. Every criterion given must hold (AND); the
+ * list is resolved once, before the start gate, and shown there. The control-plane namespaces, the
+ * namespaces named by any wave and those taken by an earlier wave are never selected.
+ */
+const waveSelect = z
+  .strictObject({
+    matchLabels: labels.optional().describe('labels the namespace must have, e.g. {team: shop}'),
+    matchExpressions: z.array(selectorExpression).optional(),
+    injectedBy: z.literal('source', { error: 'only "source": the namespaces whose new pods the source revision injects' }).optional(),
+    names: z.array(nameGlob).min(1, 'at least one name or pattern').optional().describe('names or patterns; a namespace matching any of them'),
+    exclude: z.array(nameGlob).optional().describe('names or patterns never taken by this wave'),
+    limit: z
+      .union([
+        z.number().int('a whole number of namespaces').min(1, 'at least 1 namespace'),
+        z.string().regex(PERCENT, 'a count such as 5, or a percentage such as "10%"').refine((p) => {
+          const n = Number(PERCENT.exec(p)?.[1]);
+          return n >= 1 && n <= 100;
+        }, 'a percentage between "1%" and "100%"'),
+      ])
+      .optional()
+      .describe('at most this many (or this share, rounded up) of the namespaces matched, first by name'),
+  })
+  .refine((s) => s.matchLabels !== undefined || s.matchExpressions !== undefined || s.injectedBy !== undefined || s.names !== undefined, {
+    message: 'say which namespaces: give matchLabels, matchExpressions, injectedBy or names (select alone would take every namespace)',
+  });
+
+const wave = z
+  .strictObject({
+    name: z.string().min(1).max(63).regex(DNS1123_LABEL, 'a short name: lower-case letters, digits and "-"'),
+    concurrency: z.number().int('a whole number').min(1, 'at least 1 namespace at a time').max(50, 'at most 50 at once'),
+    namespaces: z.array(namespaceName).min(1, 'at least one namespace').optional(),
+    select: waveSelect.optional(),
+  })
+  .superRefine((w, ctx) => {
+    if (w.namespaces === undefined && w.select === undefined) ctx.addIssue({ code: 'custom', path: ['namespaces'], message: 'required: the namespaces of this wave, or "select" to choose them by label, injection or name pattern' });
+    if (w.namespaces !== undefined && w.select !== undefined) ctx.addIssue({ code: 'custom', path: ['select'], message: 'give either "namespaces" or "select", not both' });
+  })
+  // A select wave's `namespaces` stays empty until the run resolves it (resolvedPlan).
+  .transform(({ select, ...w }) => ({ ...w, namespaces: w.namespaces ?? [], ...(select ? { select } : {}) }));
 
 const crossNamespaceProbe = z.strictObject({
   from: namespaceName.describe('namespace the call is made from'),
@@ -156,6 +211,8 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
   const plan = obj(input);
   const waves = arr(plan.waves).map(obj);
   const seen = new Map<string, string>();
+  // Select waves are resolved against the cluster at run time: checks that need the whole list wait for it.
+  const selects = waves.some((w) => w.select !== undefined);
   waves.forEach((w, wi) =>
     arr(w.namespaces).forEach((ns, ni) => {
       if (typeof ns !== 'string') return;
@@ -202,10 +259,10 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
   }
   const verification = obj(plan.verification);
   arr(verification.crossNamespace).map(obj).forEach((p, i) => {
-    if (typeof p.from === 'string' && !seen.has(p.from)) issues.push({ path: ['verification', 'crossNamespace', i, 'from'], message: `"${p.from}" is not a planned namespace` });
+    if (typeof p.from === 'string' && !selects && !seen.has(p.from)) issues.push({ path: ['verification', 'crossNamespace', i, 'from'], message: `"${p.from}" is not a planned namespace` });
   });
   arr(verification.gateway).map(obj).forEach((p, i) => {
-    if (typeof p.namespace === 'string' && !seen.has(p.namespace)) issues.push({ path: ['verification', 'gateway', i, 'namespace'], message: `"${p.namespace}" is not a planned namespace` });
+    if (typeof p.namespace === 'string' && !selects && !seen.has(p.namespace)) issues.push({ path: ['verification', 'gateway', i, 'namespace'], message: `"${p.namespace}" is not a planned namespace` });
   });
   return issues;
 }
@@ -298,9 +355,48 @@ export type GatewayProbe = Plan['verification']['gateway'][number];
 export type DnsProviderConfig = Plan['dns']['provider'];
 export type AnalysisConfig = NonNullable<Plan['analysis']>;
 
-/** Every planned namespace in migration order. */
+export type WaveSelect = NonNullable<Wave['select']>;
+
+/**
+ * Every planned namespace in migration order. A plan with `select` waves lists only its named
+ * namespaces until resolved: the run works on `resolvedPlan(plan, resolution)`.
+ */
 export function plannedNamespaces(plan: Pick<Plan, 'waves'>): string[] {
   return plan.waves.flatMap((w) => w.namespaces);
+}
+
+/** Whether some wave chooses its namespaces from the cluster (and so must be resolved before the run moves anything). */
+export function hasSelectWaves(plan: Pick<Plan, 'waves'>): boolean {
+  return plan.waves.some((w) => w.select !== undefined);
+}
+
+/** How a select wave chooses, in one line for the start gate, e.g. `names inv*; injected by the source; at most 10%`. */
+export function describeSelect(select: WaveSelect): string {
+  const parts: string[] = [];
+  if (select.matchLabels) parts.push(`labels ${Object.entries(select.matchLabels).map(([k, v]) => `${k}=${v}`).join(',')}`);
+  for (const e of select.matchExpressions ?? []) parts.push(`${e.key} ${e.operator}${e.values?.length ? ` (${e.values.join(',')})` : ''}`);
+  if (select.injectedBy) parts.push('injected by the source');
+  if (select.names) parts.push(`names ${select.names.join(',')}`);
+  if (select.exclude) parts.push(`except ${select.exclude.join(',')}`);
+  if (select.limit !== undefined) parts.push(`at most ${select.limit}`);
+  return parts.join('; ');
+}
+
+/** Each wave's concrete namespaces, as resolved once before the start gate. */
+export interface WaveResolution {
+  waves: { name: string; namespaces: string[] }[];
+}
+
+/**
+ * The plan the run works on: each `select` wave replaced by the namespaces it resolved to (a name
+ * wave like any other). Name waves are kept as written.
+ */
+export function resolvedPlan<P extends Pick<Plan, 'waves'>>(plan: P, resolution: WaveResolution): P {
+  const found = new Map(resolution.waves.map((w) => [w.name, w.namespaces]));
+  return {
+    ...plan,
+    waves: plan.waves.map((w) => (w.select === undefined ? w : { name: w.name, concurrency: w.concurrency, namespaces: [...(found.get(w.name) ?? [])] })),
+  };
 }
 
 /** The exact label change a namespace gets: set the revision and discovery labels, drop istio-injection. */

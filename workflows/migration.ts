@@ -20,9 +20,9 @@ import {
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
-import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline } from '../activities/contract.js';
+import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline, WaveSelection } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
-import { plannedNamespaces, relabelFor } from '../plan/schema.js';
+import { describeSelect, hasSelectWaves, plannedNamespaces, relabelFor, resolvedPlan } from '../plan/schema.js';
 import { gatewayRequestRate, namespaceErrorRatio } from '../mesh/traffic-queries.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
@@ -108,8 +108,24 @@ function analysisLines(plan: Plan): string[] {
   ];
 }
 
+/** The start gate's line for one wave: its namespaces, and for a `select` wave how they were chosen. */
+function waveLine(written: Plan['waves'][number], namespaces: readonly string[], i: number): string {
+  if (!written.select) return `wave ${i + 1} "${written.name}" (${written.concurrency} at a time): ${namespaces.join(', ')}`;
+  const resolved = namespaces.length > 0 ? namespaces.join(', ') : 'no namespace matched: this wave moves nothing';
+  return `wave ${i + 1} "${written.name}" (${written.concurrency} at a time; select: ${describeSelect(written.select)}): ${resolved}`;
+}
+
+/** The start gate's line for the namespaces the source still injects that no wave takes. */
+function unmatchedLine(u: NonNullable<WaveSelection['unmatched']>): string {
+  const more = u.count > u.names.length ? ` and ${u.count - u.names.length} more` : '';
+  return `not in any wave, still injected by the source (no sidecar for their new pods after the decommission): ${u.names.join(', ')}${more}`;
+}
+
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
-  const { plan, startedBy } = input;
+  const { startedBy } = input;
+  // The plan as written stays the input (replay, continue-as-new); once its `select` waves are
+  // resolved, everything from preflight on works on the resolved plan (waves with namespaces only).
+  let plan = input.plan;
   const runId = workflowInfo().workflowId;
   const startedAt = input.resume?.startedAt ?? nowIso();
   const identity = planIdentity(plan);
@@ -130,7 +146,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     // A start is a decision too: signed by an approver, for this run and exactly this plan. Whoever
     // starts a run without such a signature (a raw client, the UI) gets a failed run, not a migration.
     const now = Date.now();
-    const digest = sha256Hex(JSON.stringify(plan));
+    const digest = sha256Hex(JSON.stringify(input.plan));
     const v = verifyDecision(identity.policy, input.start, {
       workflow: runId, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by: startedBy, reason: '',
       window: { from: now - MAX_AGE_MS, to: now + MAX_SKEW_MS, what: 'the start of the run' }, now, usedNonces: [],
@@ -155,6 +171,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     rb.audit(String(entry.by ?? ''), `report ${String(entry.action ?? '')}`.trim(), false, `not a namespace workflow of this run: ${String(entry.workflowId ?? 'no workflow id')}`, 'signal');
   });
   const st = rb.state;
+  const selects = hasSelectWaves(input.plan);
+  const selection = (): WaveSelection | undefined => st.results.waves as WaveSelection | undefined;
+  if (selects && selection()) plan = resolvedPlan(input.plan, selection()!);
   if (!input.resume) {
     st.namespaces = plan.waves.flatMap((w) => w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })));
   }
@@ -164,7 +183,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     analysis ? Math.max(analysis.cutover.timeout, analysis.drain.timeout) : 0,
   );
   const { quick, waiting, scan } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
-  const ref = { plan, runId };
+  let ref = { plan, runId };
   const nsStatus = (name: string): NamespaceStatus => st.namespaces.find((n) => n.name === name)!;
 
   const maybeContinueAsNew = async (): Promise<void> => {
@@ -311,6 +330,30 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   try {
     await rb.forward(async () => {
       // ---- before migration ----
+      if (selects && !rb.finished('resolve-waves')) {
+        // Once, before anything reads the cluster for the plan: the list the start gate shows (and
+        // its digest covers) is the list that moves; a namespace created later is not taken.
+        rb.setPhase('preflight');
+        await rb.step('resolve-waves', 'Resolve the waves chosen by selector', async () => {
+          const found = await quick.resolveWaves({ plan: input.plan, runId });
+          const total = found.waves.reduce((n, w) => n + w.namespaces.length, 0);
+          if (total === 0) {
+            throw ApplicationFailure.nonRetryable(
+              `no wave selected any namespace (${input.plan.waves.map((w) => `"${w.name}": ${w.select ? describeSelect(w.select) : 'by name'}`).join('; ')}); label the namespaces or change the plan, then retry`,
+              'CheckFailed',
+            );
+          }
+          st.results.waves = found;
+          plan = resolvedPlan(input.plan, found);
+          ref = { plan, runId };
+          st.namespaces = plan.waves.flatMap((w) => w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })));
+          return found;
+        }, {
+          allowed: ['retry', 'abort'],
+          // The start gate lists every name; the checklist line stays short on big runs.
+          summarize: (r) => r.waves.map((w) => `${w.name}: ${w.namespaces.length === 0 ? 'none' : w.namespaces.length > 10 ? `${w.namespaces.length} namespaces (${w.namespaces.slice(0, 3).join(', ')}, …)` : w.namespaces.join(', ')}`).join('; '),
+        });
+      }
       if (!rb.finished('preflight')) {
         rb.setPhase('preflight');
         await rb.step('preflight', 'Preflight checks', async () => {
@@ -343,7 +386,8 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         await rb.gate('start', {
           title: `Move ${plannedNamespaces(plan).length} namespace(s) from ${plan.source.revision} to ${plan.target.revision}`,
           details: [
-            ...plan.waves.map((w, i) => `wave ${i + 1} "${w.name}" (${w.concurrency} at a time): ${w.namespaces.join(', ')}`),
+            ...input.plan.waves.map((w, i) => waveLine(w, plan.waves[i]!.namespaces, i)),
+            ...(selection()?.unmatched ? [unmatchedLine(selection()!.unmatched!)] : []),
             `each namespace: set ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(', ')}; remove ${change.remove.join(', ')}; rollout-restart workloads with a sidecar`,
             `preflight: ${pre?.warnings ?? 0} warning(s); backup: ${(st.results.backup as BackupRef | undefined)?.location ?? 'skipped'}`,
             ...skipped,

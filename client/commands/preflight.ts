@@ -5,6 +5,8 @@ import type { Command } from 'commander';
 import { loadPlan } from '../../plan/load.js';
 import type { Finding, PreflightReport } from '../../activities/contract.js';
 import { runPreflight } from '../../activities/preflight/index.js';
+import { resolveWaves } from '../../activities/waves/index.js';
+import { hasSelectWaves, resolvedPlan } from '../../plan/schema.js';
 import { emit, ExitCode } from '../cli-kit.js';
 import { addKubeOptions, asCliError, kubeForCli, type KubeCliOptions } from './kube-options.js';
 
@@ -52,15 +54,23 @@ export function registerPreflightCommands(program: Command): void {
       .argument('<plan>', 'the plan (YAML or JSON)'),
   ).action(async (file: string, _opts: unknown, cmd: Command) => {
     const opts = cmd.optsWithGlobals<KubeCliOptions & { json?: boolean }>();
-    const { plan } = await loadPlan(file);
-    const kube = kubeForCli(opts, plan.cluster.context);
+    const loaded = (await loadPlan(file)).plan;
+    const kube = kubeForCli(opts, loaded.cluster.context);
     let report: PreflightReport;
+    let plan = loaded;
+    let resolvedNote = '';
     try {
+      // Select waves are resolved now, as the run would resolve them before its own preflight.
+      if (hasSelectWaves(loaded)) {
+        const selection = await resolveWaves(kube, { plan: loaded, runId: 'preflight' });
+        plan = resolvedPlan(loaded, selection);
+        resolvedNote = `\nWaves chosen by selector, as resolved now: ${selection.waves.map((w) => `${w.name}: ${w.namespaces.join(', ') || 'none'}`).join('; ')}`;
+      }
       report = await runPreflight(kube, plan);
     } catch (err) {
       throw asCliError(err);
     }
-    emit(opts, report, () => renderPreflight(report, `Preflight of plan "${plan.metadata.name}" (${plan.source.revision} → ${plan.target.revision}) on context ${kube.contextName}`));
+    emit(opts, report, () => renderPreflight(report, `Preflight of plan "${plan.metadata.name}" (${plan.source.revision} → ${plan.target.revision}) on context ${kube.contextName}${resolvedNote}`));
     if (report.blocking > 0) process.exitCode = ExitCode.failed;
   });
 }

@@ -2,6 +2,8 @@
 // the cluster (namespace labels, DNS) that records every call and can be told to fail.
 import { ApplicationFailure } from '@temporalio/common';
 import type { MigrationActivities } from '../../activities/contract.js';
+import { resolveWaveSelection } from '../../activities/waves/resolve.js';
+import { istioInjectorWebhookConfiguration } from '../../mesh/injection.js';
 import { validatePlan } from '../../plan/load.js';
 import type { Plan, PlanInput } from '../../plan/schema.js';
 
@@ -26,6 +28,11 @@ export class FakeCluster {
 
   constructor(readonly plan: Plan) {
     for (const ns of plan.waves.flatMap((w) => w.namespaces)) this.labels.set(ns, { 'istio-injection': 'enabled', team: ns });
+  }
+
+  /** A namespace that no wave names (for `select` waves to find). */
+  addNamespace(name: string, labels: Record<string, string> = { 'istio-injection': 'enabled', team: name }): void {
+    this.labels.set(name, { ...labels });
   }
 
   failNext(activity: string, namespace?: string, times = Infinity): void {
@@ -55,6 +62,12 @@ export class FakeCluster {
   activities(): MigrationActivities {
     const plan = this.plan;
     return {
+      resolveWaves: async ({ plan: p }) => {
+        await this.enter('resolveWaves');
+        // Decided from this fake's namespace labels, with the injectors the chart renders for both revisions.
+        const webhooks = [p.source, p.target].map((cp) => istioInjectorWebhookConfiguration(cp.revision, { isDefault: cp.revision === 'default', istiodNamespace: cp.istiodNamespace }));
+        return resolveWaveSelection(p, [...this.labels].map(([name, labels]) => ({ name, labels })), webhooks);
+      },
       preflight: async () => {
         await this.enter('preflight');
         return {
@@ -131,9 +144,9 @@ export class FakeCluster {
         if (this.dns !== address) throw ApplicationFailure.nonRetryable(`DNS answers ${this.dns}, not ${address}`, 'CheckFailed');
         return { resolved: [address] };
       },
-      trafficBaseline: async () => {
+      trafficBaseline: async ({ plan: p }) => {
         await this.enter('trafficBaseline');
-        return { at: new Date(0).toISOString(), window: '300s', namespaces: Object.fromEntries(plan.waves.flatMap((w) => w.namespaces).map((ns) => [ns, { requestRate: 1, errorRatio: 0 }])), quiet: [], sourceGateway: 2, queries: [] };
+        return { at: new Date(0).toISOString(), window: '300s', namespaces: Object.fromEntries(p.waves.flatMap((w) => w.namespaces).map((ns) => [ns, { requestRate: 1, errorRatio: 0 }])), quiet: [], sourceGateway: 2, queries: [] };
       },
       checkNamespaceTraffic: async ({ namespace, baseline }) => {
         await this.enter('checkNamespaceTraffic', namespace);
@@ -148,9 +161,9 @@ export class FakeCluster {
         await this.enter('awaitGatewayDrained');
         return { source: 0, summary: 'the old gateway has carried no request for 120s' };
       },
-      verifyMesh: async () => {
+      verifyMesh: async ({ plan: p }) => {
         await this.enter('verifyMesh');
-        const n = plan.waves.flatMap((w) => w.namespaces).length;
+        const n = p.waves.flatMap((w) => w.namespaces).length;
         return { namespaces: n, onTarget: n, onSource: 0, errorIncreases: [], notes: [] };
       },
       decommission: async () => {

@@ -345,4 +345,96 @@ describe('migration workflow (engine)', () => {
     expect(onTarget(plan)).toEqual([]);
     expect(cluster.callsOf('relabelNamespace')).toEqual(['relabelNamespace inventory']);
   });
+
+  it('select waves: resolved once before the start gate, shown there and in status; a namespace created later is not moved', async () => {
+    const plan = testPlan({
+      waves: [
+        { name: 'canary', concurrency: 1, select: { names: ['inv*'] } },
+        { name: 'rest', concurrency: 2, select: { injectedBy: 'source', exclude: ['legacy'] } },
+        { name: 'stragglers', concurrency: 1, select: { matchLabels: { tier: 'none' } } },
+      ],
+    });
+    cluster = new FakeCluster(plan);
+    current.cluster = cluster;
+    for (const ns of ['inventory', 'payments', 'orders', 'frontend', 'legacy']) cluster.addNamespace(ns);
+    cluster.addNamespace('istio-system'); // the source's own namespace (istio-injection=enabled): never taken
+    cluster.addNamespace('tools', { team: 'tools' }); // not injected by the source
+    const handle = await env.client.workflow.start(migrationWorkflow, {
+      taskQueue: TASK_QUEUE, workflowId: `test-${randomUUID()}`, args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 5_000 } }],
+    });
+    const gate = await gateOpen(handle, 'start');
+    expect(gate.pendingGate!.summary.title).toBe('Move 4 namespace(s) from default to istio-1-16-5');
+    expect(gate.pendingGate!.summary.details.slice(0, 3)).toEqual([
+      'wave 1 "canary" (1 at a time; select: names inv*): inventory',
+      'wave 2 "rest" (2 at a time; select: injected by the source; except legacy): frontend, orders, payments',
+      'wave 3 "stragglers" (1 at a time; select: labels tier=none): no namespace matched: this wave moves nothing',
+    ]);
+    expect(gate.pendingGate!.summary.details).toContain('not in any wave, still injected by the source (no sidecar for their new pods after the decommission): legacy');
+    expect(gate.namespaces.map((n) => `${n.wave}/${n.name}`)).toEqual(['canary/inventory', 'rest/frontend', 'rest/orders', 'rest/payments']);
+    expect(gate.steps.find((st) => st.id === 'resolve-waves')?.summary).toBe('canary: inventory; rest: frontend, orders, payments; stragglers: none');
+    // Resolved before preflight, so preflight and backup saw the concrete list.
+    expect(cluster.calls.slice(0, 3)).toEqual(['resolveWaves', 'preflight', 'backup']);
+    // Created while the gate is open: matches the select, but the list was fixed and approved.
+    cluster.addNamespace('inventory-2');
+    await approve(handle, 'start');
+    await approve(handle, 'dns-cutover');
+    await approve(handle, 'decommission', 'carol');
+    const result = await handle.result();
+    expect(result.phase).toBe('completed');
+    expect(result.namespaces.map((n) => `${n.name} ${n.state}`)).toEqual(['inventory migrated', 'frontend migrated', 'orders migrated', 'payments migrated']);
+    expect(onTarget(plan).sort()).toEqual(['frontend', 'inventory', 'orders', 'payments']);
+    expect(cluster.callsOf('relabelNamespace').sort()).toEqual(['relabelNamespace frontend', 'relabelNamespace inventory', 'relabelNamespace orders', 'relabelNamespace payments']);
+    expect(cluster.callsOf('resolveWaves')).toHaveLength(1);
+    expect(cluster.calls.indexOf('verifyTraffic inventory')).toBeLessThan(cluster.calls.indexOf('relabelNamespace frontend'));
+    const status = await handle.query(statusQuery);
+    expect(status.namespaces.map((n) => n.name)).toEqual(['inventory', 'frontend', 'orders', 'payments']);
+  });
+
+  it('select waves that resolve to nothing pause the run; retry after labelling resolves again', async () => {
+    const plan = testPlan({ gates: { start: true, dnsCutover: false, decommission: false }, waves: [{ name: 'all', concurrency: 2, select: { matchLabels: { movable: 'yes' } } }] });
+    cluster = new FakeCluster(plan);
+    current.cluster = cluster;
+    cluster.addNamespace('orders');
+    const handle = await env.client.workflow.start(migrationWorkflow, {
+      taskQueue: TASK_QUEUE, workflowId: `test-${randomUUID()}`, args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 5_000 } }],
+    });
+    const paused = await waitForStatus(handle, (x) => x.pendingDecision?.step === 'resolve-waves');
+    expect(paused.pendingDecision!.error).toContain('no wave selected any namespace ("all": labels movable=yes)');
+    expect(paused.pendingDecision!.allowed).toEqual(['retry', 'abort']);
+    expect(cluster.callsOf('preflight')).toEqual([]);
+    cluster.addNamespace('orders', { 'istio-injection': 'enabled', movable: 'yes' });
+    await handle.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'resolve-waves', decision: 'retry', by: 'bob' }] });
+    const gate = await gateOpen(handle, 'start');
+    expect(gate.pendingGate!.summary.details[0]).toBe('wave 1 "all" (2 at a time; select: labels movable=yes): orders');
+    await approve(handle, 'start');
+    const result = await handle.result();
+    expect(result.phase).toBe('completed');
+    expect(onTarget(plan)).toEqual(['orders']);
+  });
+
+  it('select waves: continue-as-new keeps the resolution and does not resolve again', async () => {
+    const names = Array.from({ length: 12 }, (_, i) => `ns-${String(i).padStart(2, '0')}`);
+    const plan = testPlan({
+      waves: [{ name: 'all', concurrency: 4, select: { names: ['ns-*'] } }],
+      gates: { start: true, dnsCutover: false, decommission: false },
+      verification: { crossNamespace: [], gateway: [] },
+    });
+    cluster = new FakeCluster(plan);
+    current.cluster = cluster;
+    for (const ns of names) cluster.addNamespace(ns);
+    const handle = await env.client.workflow.start(migrationWorkflow, {
+      taskQueue: TASK_QUEUE, workflowId: `test-${randomUUID()}`, args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 50 } }],
+    });
+    await gateOpen(handle, 'start');
+    cluster.addNamespace('ns-99');
+    await approve(handle, 'start');
+    // The handle follows the continued runs to the last one's result.
+    const result = await handle.result();
+    expect(result.phase).toBe('completed');
+    const st = await env.client.workflow.getHandle(handle.workflowId).query(statusQuery);
+    expect(st.generation).toBeGreaterThan(0);
+    expect(result.namespaces.map((n) => n.name)).toEqual(names);
+    expect(cluster.callsOf('resolveWaves')).toHaveLength(1);
+    expect(cluster.callsOf('relabelNamespace').map((c) => c.split(' ')[1]).sort()).toEqual(names);
+  });
 });
