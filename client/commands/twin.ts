@@ -1,5 +1,6 @@
 // `meshmove twin serve` runs the simulated cluster (the twin) until interrupted;
-// `meshmove twin generate` writes a large scenario for scale tests.
+// `meshmove twin generate` writes a large scenario for scale tests; `meshmove twin snapshot` exports
+// a cluster's shape as a scenario (client/snapshot).
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
@@ -7,6 +8,8 @@ import { generateScenarioYaml } from '../../scripts/gen-twin-scenario.js';
 import { startTwin, TwinStateError, WORKER_USER, writeKubeconfigAs, type Twin, type TwinOverrides } from '../../twin/index.js';
 import { loadScenario, ScenarioError } from '../../twin/scenario.js';
 import { CliError, ExitCode, emit, untilInterrupted } from '../cli-kit.js';
+import { runSnapshot, type SnapshotCliOptions } from '../snapshot/command.js';
+import { addKubeOptions } from './kube-options.js';
 
 function portArg(v: string): number {
   const n = Number(v);
@@ -145,4 +148,14 @@ export function registerTwinCommands(program: Command): void {
       if (opts.output) await writeFile(opts.output, text);
       else process.stdout.write(text);
     });
+
+  addKubeOptions(
+    twin
+      .command('snapshot')
+      .description('export a cluster\'s shape (control planes, gateways, namespaces, workloads, Istio config) as a twin scenario; read-only, never Secrets or ConfigMap data')
+      .option('-o, --output <file>', 'write the scenario here (default: stdout)')
+      .option('--plan <file>', 'a plan: its DNS records (resolved through its resolvers) and the twin ports its DNS webhook and resolver expect')
+      .option('--anonymize', 'replace namespace, workload, gateway, config and host names by pseudonyms (consistently); Istio\'s own names stay')
+      .option('--json', 'print a summary (counts) as JSON; needs -o'),
+  ).action((_o: unknown, cmd: Command) => runSnapshot(cmd.optsWithGlobals<SnapshotCliOptions>()));
 }
