@@ -79,14 +79,23 @@ async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: st
   // twin answers anything else with the 403 a real cluster would.
   const workerKubeconfig = join(opts.dataDir, 'worker.kubeconfig');
   await writeKubeconfigAs(twin, rbacYaml, workerKubeconfig);
-  const traffic = await startDemoTraffic({ dataDir: opts.dataDir, twin, plan, prometheusPort: Number(opts.prometheusPort), say }).catch(async (err: unknown) => {
+  // The rehearsal's DNS is the twin's, whatever the plan names (a plan from `plan init` has placeholders):
+  // its signed webhook changes the records, its server answers them.
+  const secretEnv = plan.dns.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'MESHMOVE_DNS_SECRET';
+  const webhookUrl = `${twin.apiUrl}/_twin/dns`;
+  const resolver = `${twin.dns.host}:${twin.dns.port}`;
+  const onTwin: Plan = { ...plan, dns: { ...plan.dns, provider: { type: 'webhook', url: webhookUrl, secretEnv }, resolvers: [resolver] } };
+  if (plan.dns.provider.type !== 'webhook' || plan.dns.provider.url !== webhookUrl || plan.dns.resolvers.join() !== resolver) {
+    say(`                the plan's DNS is rehearsed on the twin's: webhook ${twin.apiUrl}/_twin/dns, resolver ${twin.dns.host}:${twin.dns.port}`);
+  }
+  const traffic = await startDemoTraffic({ dataDir: opts.dataDir, twin, plan: onTwin, prometheusPort: Number(opts.prometheusPort), say }).catch(async (err: unknown) => {
     await twin.close();
     throw err;
   });
   return {
-    workerKubeconfig, dnsSecret: twin.dnsWebhookSecret, plan: traffic.plan, traffic,
+    workerKubeconfig, dnsSecret: twin.dnsWebhookSecret, plan: traffic?.plan ?? onTwin, ...(traffic ? { traffic } : {}),
     close: async () => {
-      await traffic.close();
+      await traffic?.close();
       await twin.close();
     },
   };

@@ -10,7 +10,7 @@ import { createLogger } from '../../logging/logger.js';
 import { queryInstant } from '../../activities/analysis/prometheus.js';
 import type { LoadHandle } from '../../traffic/load.js';
 import { renderLoadReport, renderProgressLine } from '../../traffic/report.js';
-import { prometheusTrafficTotals, startRehearsalTraffic } from '../rehearsal-traffic.js';
+import { prometheusTrafficTotals, rehearsalTargets, startRehearsalTraffic } from '../rehearsal-traffic.js';
 
 export interface DemoTraffic {
   /** The plan with its analysis pointed at the demo's Prometheus (unchanged without one, or when it has its own). */
@@ -39,9 +39,17 @@ function demoAnalysis(url: string): NonNullable<Plan['analysis']> {
   };
 }
 
-export async function startDemoTraffic(o: { dataDir: string; twin: Twin; plan: Plan; prometheusPort: number; say: (line: string) => void }): Promise<DemoTraffic> {
+/** Live traffic and Prometheus for the rehearsal; undefined when the plan has no probe to send traffic to. */
+export async function startDemoTraffic(o: { dataDir: string; twin: Twin; plan: Plan; prometheusPort: number; say: (line: string) => void }): Promise<DemoTraffic | undefined> {
   const { twin, say } = o;
   let plan = o.plan;
+  const gateways = Object.values(twin.gateways);
+  const port = gateways[0]?.port;
+  if (port === undefined || rehearsalTargets(plan, port, twin.controlUrls.istioCall).length === 0) {
+    // Without requests the analysis could only fail ("no requests measured"): it stays off too.
+    say('  traffic       none: the plan has no gateway or cross-namespace probes to send traffic to (verification.gateway, verification.crossNamespace), so no live traffic and no traffic analysis');
+    return undefined;
+  }
   let prometheus: PrometheusServer | undefined;
   let binary: string | undefined;
   try {
@@ -62,8 +70,6 @@ export async function startDemoTraffic(o: { dataDir: string; twin: Twin; plan: P
     say(`  Prometheus    ${prometheus.url}  (scrapes istio_requests_total from every proxy; ${prometheus.logFile})`);
     if (!plan.analysis) plan = { ...plan, analysis: demoAnalysis(prometheus.url) };
   }
-  const gateways = Object.values(twin.gateways);
-  const port = gateways[0]!.port;
   if (gateways.some((g) => g.port !== port)) say(`  traffic       the gateways listen on different ports: clients use ${port}, so requests to the other gateway fail`);
   let phase = 'before-start';
   const load = startRehearsalTraffic({ plan, gatewayPort: port, callUrl: twin.controlUrls.istioCall!, ratePerSecond: 5, maxDurationMs: 4 * 3_600_000, phase: () => phase });
