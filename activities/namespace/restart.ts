@@ -127,7 +127,9 @@ class WorkloadView {
         const watch = await this.deps.kube.watchWorkloads(kind, this.namespace, {}, (type, w) => {
           const id = workloadId({ kind, name: w.metadata?.name ?? '' });
           if (type === 'DELETED') this.workloads.delete(id);
-          else this.workloads.set(id, { kind, w: w as AnyWorkload });
+          // A watch opened without a resourceVersion replays from the server's watch cache, which may
+          // lag behind our own patch: the newer resourceVersion wins here too.
+          else this.set(kind, w as AnyWorkload);
           this.changes.notify();
         });
         this.open.set(kind, watch);
