@@ -7,7 +7,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import {
   type Cli, startSingleTwinStack, stopStack, NAMESPACES, STARTER, approveAllAndFinish, describeSeen, elapsed,
-  migratedLabels, namespaceLabels, podRevisions, waitForRun, writePlan, type RunningWorker, TARGET_REV,
+  backedUpLabels, migratedLabels, namespaceLabels, podRevisions, waitForRun, writePlan, type RunningWorker, TARGET_REV,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -79,6 +79,9 @@ describe('waves by selector through the CLI', () => {
     const late = await namespaceLabels(twin, 'late-arrival');
     expect(late['istio-injection']).toBe('enabled');
     expect(late['istio.io/rev']).toBeUndefined();
+    // The backup holds the resolved namespaces, not the one created later.
+    for (const ns of NAMESPACES) expect(await backedUpLabels(after.backup!.location, ns), ns).toMatchObject({ 'istio-injection': 'enabled' });
+    await expect(backedUpLabels(after.backup!.location, 'late-arrival')).rejects.toThrow(/not in the backup/);
     // The start gate the approver signed showed the list that moved.
     expect(after.gates.find((g) => g.id === 'start')!.summary.details.slice(0, 2)).toEqual(details.slice(0, 2));
   });

@@ -9,6 +9,7 @@ import { partialKubeAccess } from '../../activities/kube/index.js';
 import type { KubeWatch, WatchEventType } from '../../activities/kube/types.js';
 import { restartWorkloads } from '../../activities/namespace/restart.js';
 import type { Plan } from '../../plan/schema.js';
+import type { RestartResult } from '../../activities/contract.js';
 
 const NS = 'inventory';
 const KEY_ANNOTATION = 'meshmove.dev/restart-key';
@@ -40,7 +41,7 @@ describe('restartWorkloads with a lagging watch', () => {
   it('keeps its own patch over an older replayed object, and completes', { timeout: 20_000 }, async () => {
     let patched = false;
     const kube = partialKubeAccess({
-      listWorkloads: (kind) => Promise.resolve(kind === 'Deployment' ? [patched ? deployment('run/inventory/rollback', 12, 3, 2) : deployment('run/inventory/forward', 10, 2, 2)] : []),
+      listWorkloads: (kind: string) => Promise.resolve(kind === 'Deployment' ? [patched ? deployment('run/inventory/rollback', 12, 3, 2) : deployment('run/inventory/forward', 10, 2, 2)] : []),
       listPods: () => Promise.resolve([patched ? pod('default', 'run/inventory/rollback') : pod('istio-1-16-5', 'run/inventory/forward')]),
       patchWorkload: () => {
         patched = true;
@@ -55,7 +56,7 @@ describe('restartWorkloads with a lagging watch', () => {
       },
     } as never);
     const plan = { restart: { timeout: 30_000, maxConcurrent: 3 } } as unknown as Plan;
-    const r = await new MockActivityEnvironment().run(() => restartWorkloads({ kube, tuning: { pollMs: 50 } }, { plan, runId: 'run', namespace: NS, key: 'run/inventory/rollback', expectRevision: 'default' }));
+    const r: RestartResult = await new MockActivityEnvironment().run(() => restartWorkloads({ kube, tuning: { pollMs: 50 } }, { plan, runId: 'run', namespace: NS, key: 'run/inventory/rollback', expectRevision: 'default' }));
     expect(r.workloads).toEqual(['Deployment/inventory']);
     expect(patched).toBe(true);
   });
