@@ -4,7 +4,7 @@
 // from inside the mesh, through the cluster's call endpoint (the twin's /_twin/istio/call).
 import type { Plan } from '../plan/schema.js';
 import { startLoad, type LoadHandle, type LoadTarget } from '../traffic/load.js';
-import { queryInstant } from '../activities/analysis/prometheus.js';
+import { queryInstant, singleValue } from '../activities/analysis/prometheus.js';
 import { promDuration } from '../mesh/traffic-queries.js';
 
 export interface RehearsalTrafficOptions {
@@ -61,10 +61,22 @@ export async function prometheusTrafficTotals(url: string, spanMs: number, timeo
     `sum(increase(istio_requests_total{reporter="source"}[${span}]))`,
     `sum(increase(istio_requests_total{reporter="source",response_code!~"[23].."}[${span}])) or vector(0)`,
   ];
-  const [all, failed] = await Promise.all(queries.map(async (q) => {
-    const a = await queryInstant({ url, timeoutMs }, q);
-    return a.resultType === 'scalar' ? a.value : a.samples[0]?.value;
-  }));
+  const [all, failed] = await Promise.all(queries.map(async (q) => singleValue(await queryInstant({ url, timeoutMs }, q))));
   if (all === undefined) throw new Error(`Prometheus ${url} has no istio_requests_total series (${queries[0]} answered empty): it did not scrape the proxies`);
   return { requests: all, failed: failed ?? 0, queries };
+}
+
+/**
+ * Whether Prometheus has scraped requests into the mesh's namespaces within `ms` (asked every
+ * 500 ms; an unreachable Prometheus counts as not yet): a baseline needs a few samples first.
+ */
+export async function untilPrometheusSeesTraffic(url: string, ms: number, rateWindowMs: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  const q = `sum(rate(istio_requests_total{reporter="destination"}[${promDuration(rateWindowMs)}]))`;
+  while (Date.now() < deadline) {
+    const a = await queryInstant({ url, timeoutMs: 2_000 }, q).catch(() => undefined);
+    if (a?.resultType === 'vector' && (a.samples[0]?.value ?? 0) > 0) return true;
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  return false;
 }

@@ -18,7 +18,7 @@ import { nowMs, type ClusterDeps } from '../namespace/deps.js';
 import { pollUntil, resumedDetails, throwIfCancelled } from '../namespace/waiting.js';
 import { describeAnswer, drained, judgeNamespace, judgeShift, nextDrainState, perSecond, type DrainState } from './judge.js';
 import type { DrainProgress, ShiftProgress, WindowProgress } from './progress.js';
-import { PrometheusQueryError, queryInstant, type PromAnswer, type PrometheusEndpoint } from './prometheus.js';
+import { PrometheusQueryError, queryInstant, singleValue, type PromAnswer, type PrometheusEndpoint } from './prometheus.js';
 
 export const AnalysisFailure = {
   /** Prometheus could not be asked (down, timeout, 5xx): retried, then the step fails. */
@@ -67,14 +67,8 @@ async function ask(ep: PrometheusEndpoint, query: string): Promise<PromAnswer> {
   }
 }
 
-/** The single number of an aggregated answer; undefined for an empty vector. */
-function single(answer: PromAnswer): number | undefined {
-  if (answer.resultType === 'scalar') return answer.value;
-  return answer.samples[0]?.value;
-}
-
 async function askNumber(ep: PrometheusEndpoint, query: string): Promise<number | undefined> {
-  return single(await ask(ep, query));
+  return singleValue(await ask(ep, query));
 }
 
 function byNamespace(answer: PromAnswer): Map<string, number> {

@@ -234,3 +234,8 @@ export async function queryInstant(ep: PrometheusEndpoint, query: string, at?: D
   if (!parsed.ok) return fail(parsed.reason, `HTTP ${status}: ${parsed.detail}`, { status, answer: text });
   return parsed.answer;
 }
+
+/** The single number of an aggregated answer (a scalar, or a vector's first sample); undefined for an empty vector. */
+export function singleValue(answer: PromAnswer): number | undefined {
+  return answer.resultType === 'scalar' ? answer.value : answer.samples[0]?.value;
+}

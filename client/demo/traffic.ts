@@ -7,10 +7,9 @@ import type { Plan } from '../../plan/schema.js';
 import type { Twin } from '../../twin/index.js';
 import { findPrometheus, startPrometheus, type PrometheusServer } from '../../lab/prometheus.js';
 import { createLogger } from '../../logging/logger.js';
-import { queryInstant } from '../../activities/analysis/prometheus.js';
 import type { LoadHandle } from '../../traffic/load.js';
 import { renderLoadReport, renderProgressLine } from '../../traffic/report.js';
-import { prometheusTrafficTotals, rehearsalTargets, startRehearsalTraffic } from '../rehearsal-traffic.js';
+import { prometheusTrafficTotals, rehearsalTargets, startRehearsalTraffic, untilPrometheusSeesTraffic } from '../rehearsal-traffic.js';
 
 export interface DemoTraffic {
   /** The plan with its analysis pointed at the demo's Prometheus (unchanged without one, or when it has its own). */
@@ -81,16 +80,7 @@ export async function startDemoTraffic(o: { dataDir: string; twin: Twin; plan: P
     load,
     setPhase: (p) => (phase = p),
     progressLine: () => renderProgressLine(load.snapshot()),
-    untilScraped: async (ms) => {
-      if (!prometheus) return false;
-      const deadline = Date.now() + ms;
-      while (Date.now() < deadline) {
-        const a = await queryInstant({ url: prometheus.url, timeoutMs: 2_000 }, 'sum(rate(istio_requests_total{reporter="destination"}[10s]))').catch(() => undefined);
-        if (a?.resultType === 'vector' && (a.samples[0]?.value ?? 0) > 0) return true;
-        await new Promise((r) => setTimeout(r, 500));
-      }
-      return false;
-    },
+    untilScraped: async (ms) => (prometheus ? untilPrometheusSeesTraffic(prometheus.url, ms, 10_000) : false),
     finish: async () => {
       const report = await load.stop();
       const lines = renderLoadReport(report).split('\n');

@@ -12,13 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { runStatus } from '../../client/temporal.js';
-import { prometheusTrafficTotals, startRehearsalTraffic } from '../../client/rehearsal-traffic.js';
+import { prometheusTrafficTotals, startRehearsalTraffic, untilPrometheusSeesTraffic } from '../../client/rehearsal-traffic.js';
 import { loadPlan } from '../../plan/load.js';
 import { freePort } from '../../lab/ports.js';
 import type { PrometheusServer } from '../../lab/prometheus.js';
 import type { LoadHandle, LoadReport } from '../../traffic/load.js';
 import { renderLoadReport } from '../../traffic/report.js';
-import { queryInstant } from '../../activities/analysis/prometheus.js';
 import type { Twin } from '../../twin/index.js';
 import { startTestPrometheus } from '../support/prometheus.js';
 import {
@@ -115,14 +114,7 @@ async function liveTraffic(r: Rehearsal, phase: () => string): Promise<LoadHandl
 
 /** Until Prometheus has scraped requests from the load (the baseline needs a few samples). */
 async function prometheusSeesTraffic(prom: PrometheusServer): Promise<void> {
-  const deadline = Date.now() + 30_000;
-  const q = 'sum(rate(istio_requests_total{reporter="destination"}[5s]))';
-  while (Date.now() < deadline) {
-    const a = await queryInstant({ url: prom.url, timeoutMs: 5_000 }, q).catch(() => undefined);
-    if (a?.resultType === 'vector' && (a.samples[0]?.value ?? 0) > 0) return;
-    await new Promise((res) => setTimeout(res, 500));
-  }
-  throw new Error(`Prometheus ${prom.url} saw no traffic within 30s (${q})`);
+  if (!(await untilPrometheusSeesTraffic(prom.url, 30_000, 5_000))) throw new Error(`Prometheus ${prom.url} saw no traffic within 30s`);
 }
 
 function show(name: string, report: LoadReport): void {
