@@ -3,6 +3,7 @@
 // control plane's own, which roots are the same, where a DNS record points) is testable without a
 // cluster. What the scenario format cannot say is collected in `lost`, which the file's header lists.
 import { digest, istiodRevisions, type ClusterShape, type ServiceShape, type WorkloadShape } from './read.js';
+import { webhookRevision } from '../../mesh/injection.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import { IstioLabel, injectorWebhookConfigName, istiodServiceName, meshConfigMapName } from '../../mesh/naming.js';
 import type { Plan } from '../../plan/schema.js';
@@ -70,10 +71,21 @@ function webhookService(w: { clientConfig?: { service?: { name?: string; namespa
   return s?.name && s.namespace ? `${s.namespace}/${s.name}` : undefined;
 }
 
-/** A control plane's own webhook configuration: its injector, or a revision tag calling its istiod. */
+/**
+ * A control plane's own webhook configuration: its injector, or a revision tag calling its istiod.
+ * The Service it calls names the istiod; an injector called by URL (an external or remote istiod,
+ * `istiodRemote.injectionURL`) is told by its revision the way the product tells it (webhookRevision).
+ */
 function ownerOf(mwc: ClusterShape['mutatingWebhooks'][number], istiods: ReadonlyMap<string, { namespace: string; revision: string }>): { namespace: string; revision: string } | undefined {
   for (const w of mwc.webhooks ?? []) {
     const owner = istiods.get(webhookService(w) ?? '');
+    if (owner) return owner;
+  }
+  const byRevision = [...istiods.values()];
+  for (const w of mwc.webhooks ?? []) {
+    if (webhookService(w)) continue;
+    const rev = webhookRevision(mwc, w);
+    const owner = byRevision.find((i) => i.revision === rev);
     if (owner) return owner;
   }
   return undefined;

@@ -106,6 +106,20 @@ describe('scenarioFromCluster', () => {
     expect(JSON.stringify(s)).not.toContain('annotations');
   });
 
+  it('an injector called by URL (an external istiod) is the control plane\'s own by its istio.io/rev, not a foreign object', () => {
+    const byUrl = { url: 'https://istiod.example.com:15017/inject', caBundle: Buffer.from('root').toString('base64') };
+    const withUrl = {
+      ...shape,
+      mutatingWebhooks: [
+        ...shape.mutatingWebhooks,
+        { metadata: { name: 'istio-sidecar-injector-1-16-remote', labels: { 'istio.io/rev': '1-16' } }, webhooks: [{ name: 'rev.namespace.sidecar-injector.istio.io', clientConfig: byUrl }] },
+        { metadata: { name: 'unknown-url-hook' }, webhooks: [{ name: 'x.example.com', clientConfig: byUrl }] },
+      ],
+    } as typeof shape;
+    const names = parseScenario(scenarioFromCluster(withUrl, { plan }).scenario).objects.map((o) => o.metadata.name);
+    expect(names).toEqual(['unknown-url-hook', 'vault-agent-injector']);
+  });
+
   it('DNS: the gateway the answer points at, else the plan\'s source gateway', () => {
     expect(s.dns.records).toEqual([
       { name: 'cart.example.com', gateway: 'istio-system/istio-ingressgateway', ttl: 60 },

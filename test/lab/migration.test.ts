@@ -5,11 +5,18 @@
 // answered through the CLI by a second person. Gateways and probe pods are answered by
 // lab/go/xds-standin from what the real istiods serve them over xDS; DNS is the twin's server.
 import { Resolver } from 'node:dns/promises';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   APPROVER, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, approveWhenOpen, backedUpLabels, describeSeen,
   elapsed, gatewayRequest, migratedLabels, tempDir, waitForRun,
 } from '../e2e/support/stack.js';
+import { loadPlan } from '../../plan/load.js';
+import { plannedNamespaces } from '../../plan/schema.js';
+import { startTwin } from '../../twin/index.js';
+import { loadScenario } from '../../twin/scenario.js';
+import { httpGet } from '../twin/istio-helpers.js';
 import { kubectlJson, namespaceLabels, podRevisions, startLabStack, waitInjected, writeLabPlan, type LabStack } from './support/stack.js';
 
 let stack: LabStack;
@@ -89,6 +96,87 @@ describe('preflight on real control planes', () => {
     } finally {
       await stack.lab.kube.kubectl(['label', 'namespace', ns, 'istio.io/rev-']);
     }
+  }, 300_000);
+});
+
+describe('from the real cluster to a plan and a rehearsal', () => {
+  // Issue 12's proof on real control planes: `plan init` and `twin snapshot` read a real
+  // kube-apiserver with two real istiod revisions (as a person would, with the admin kubeconfig),
+  // and selector waves resolve against it. Read-only: the cluster is as the migrations below expect.
+  const admin = () => stack.lab.kube.adminKubeconfig;
+
+  it('plan init proposes the field-report plan: same control planes, discovery labels, gateways, namespaces and hosts; preflight over it blocks nothing', async () => {
+    const dir = await tempDir('lab-plan-init');
+    const out = join(dir, 'proposed.yaml');
+    const r = await stack.cli.run(['plan', 'init', '--kubeconfig', admin(), '-o', out]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    const { plan } = await loadPlan(out);
+    const { plan: lab } = await loadPlan(await writeLabPlan(stack, dir));
+    expect(plan.source).toEqual(lab.source);
+    expect(plan.target).toEqual(lab.target);
+    expect([...plannedNamespaces(plan)].sort()).toEqual([...NAMESPACES].sort());
+    expect(plan.dns.records.map((d) => d.name).sort()).toEqual([...HOSTS].sort());
+    const text = await readFile(out, 'utf8');
+    console.log(`[lab e2e] the plan plan init wrote for the lab's real cluster:\n${text}`);
+    // Preflight over it, as the worker's ServiceAccount: its findings' statuses match those over the lab's plan.
+    const pf = async (file: string) => {
+      const res = await stack.cli.run(['preflight', file, '--kubeconfig', stack.kubeconfig, '--json']);
+      const report = JSON.parse(res.stdout) as { findings: { check: string; status: string }[] };
+      return { code: res.code, statuses: Object.fromEntries(report.findings.map((f) => [f.check, f.status])) };
+    };
+    // plan init leaves the DNS provider as a placeholder: give both the lab's provider.
+    const proposed = await writeLabPlan(stack, dir, (p) => {
+      p.waves = plan.waves.map((w) => ({ ...w })) as typeof p.waves;
+    }, 'proposed-waves.yaml');
+    const [mine, theirs] = await Promise.all([pf(proposed), pf(await writeLabPlan(stack, dir))]);
+    expect(mine.code).toBe(0);
+    expect(mine.statuses).toEqual(theirs.statuses);
+  }, 300_000);
+
+  it('twin snapshot of the real cluster is a scenario the twin serves, and the twin snapshots back to the same scenario', async () => {
+    const dir = await tempDir('lab-snapshot');
+    const first = join(dir, 'lab.yaml');
+    const r = await stack.cli.run(['twin', 'snapshot', '--kubeconfig', admin(), '-o', first]);
+    expect(r.code, r.stdout + r.stderr).toBe(0);
+    console.log(`[lab e2e] snapshot of the lab: ${r.stdout.trim()}`);
+    const twin = await startTwin(first, { randomPorts: true });
+    try {
+      const second = join(dir, 'twin.yaml');
+      const again = await stack.cli.run(['twin', 'snapshot', '--kubeconfig', twin.kubeconfigPath, '-o', second]);
+      expect(again.code, again.stdout + again.stderr).toBe(0);
+      // The same cluster read back, but for what the twin picks itself: its gateways' listening ports
+      // (the lab's are taken) and the context's name in the description.
+      const comparable = async (file: string) => {
+        const s = await loadScenario(file);
+        return { ...s, metadata: { ...s.metadata, description: '' }, gateways: s.gateways.map((g) => ({ ...g, port: 0 })) };
+      };
+      const [a, b] = await Promise.all([comparable(first), comparable(second)]);
+      expect(b).toEqual(a);
+      // Recognized as the control planes' own injectors (by their istio.io/rev; the lab's istiods are
+      // called by URL), so no webhook configuration and no caBundle is carried as a foreign object.
+      expect(a.objects.filter((o) => o.kind === 'MutatingWebhookConfiguration')).toEqual([]);
+      expect(await readFile(first, 'utf8')).not.toMatch(/^\s*caBundle:/m);
+      // The twin serves the real cluster's routes through the source gateway, as the lab does.
+      for (const [host, path, ns] of [['shop.y7test.com', '/', 'frontend'], ['api.y7test.com', '/payments', 'payments']] as const) {
+        const res = await httpGet(`${twin.gateways['istio-system/istio-ingressgateway']!.url}${path}`, host);
+        expect(res.status, `${host}${path}: ${res.body}`).toBe(200);
+        expect(JSON.parse(res.body)).toMatchObject({ namespace: ns });
+      }
+    } finally {
+      await twin.close();
+    }
+  }, 300_000);
+
+  it('selector waves resolve on the real cluster as the run would: every namespace the source injects', async () => {
+    const plan = await writeLabPlan(stack, await tempDir('lab-select'), (p) => {
+      p.waves = [
+        { name: 'canary', concurrency: 1, select: { names: ['inv*'] } },
+        { name: 'rest', concurrency: 2, select: { injectedBy: 'source' } },
+      ];
+    }, 'select.yaml');
+    const pre = await stack.cli.run(['preflight', plan, '--kubeconfig', stack.kubeconfig]);
+    expect(pre.code, pre.stdout + pre.stderr).toBe(0);
+    expect(pre.stdout).toContain('Waves chosen by selector, as resolved now: canary: inventory; rest: frontend, orders, payments');
   }, 300_000);
 });
 
