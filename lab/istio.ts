@@ -10,12 +10,13 @@
 //   them; the real process runs beside those pods, and the kubelet API's port-forward of their
 //   debug port (15014) reaches it — the same route `kubectl port-forward` takes.
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { parseAllDocuments, stringify } from 'yaml';
 import type { LabBinaries } from './binaries.js';
+import { issueCertificate } from '../twin/pki.js';
 import { kubeconfigYaml, type KubeControlPlane } from './kube.js';
 import { startProcess, waitUntil, type LabProcess } from './processes.js';
 
@@ -56,22 +57,14 @@ export interface IstioRevision extends IstioRevisionSpec {
 
 /**
  * One root CA for several istiods (what the field report's migration needs: both control planes
- * signing with the same root), made with openssl as Istio's own docs make plug-in CAs.
+ * signing with the same root), in the plug-in CA files Istio's docs describe (cacerts).
  */
 export async function makeSharedRootCa(dir: string): Promise<Record<string, string>> {
   mkdirSync(dir, { recursive: true });
-  const key = path.join(dir, 'ca-key.pem');
-  const cert = path.join(dir, 'ca-cert.pem');
-  await execFileP('openssl', [
-    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '3650',
-    '-subj', '/O=cluster.local/CN=meshmove lab shared root',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
-    '-keyout', key, '-out', cert,
-  ]).catch((err: { stderr?: string; message: string }) => {
-    throw new Error(`openssl could not make the lab's shared root CA (is openssl installed?): ${err.stderr ?? err.message}`);
-  });
-  const certPem = readFileSync(cert, 'utf8');
-  return { 'ca-cert.pem': certPem, 'ca-key.pem': readFileSync(key, 'utf8'), 'root-cert.pem': certPem, 'cert-chain.pem': certPem };
+  const root = await issueCertificate({ subject: { organization: 'cluster.local', commonName: 'meshmove lab shared root' }, ca: true, validDays: 3650 });
+  writeFileSync(path.join(dir, 'ca-cert.pem'), root.pem);
+  writeFileSync(path.join(dir, 'ca-key.pem'), root.keyPem, { mode: 0o600 });
+  return { 'ca-cert.pem': root.pem, 'ca-key.pem': root.keyPem, 'root-cert.pem': root.pem, 'cert-chain.pem': root.pem };
 }
 
 export function istiodName(revision: string): string {

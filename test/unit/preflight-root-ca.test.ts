@@ -5,8 +5,8 @@ import { rootFromOwnNamespace, rootFromWebhooks } from '../../activities/preflig
 import { createRootCa } from '../../twin/istio/root-ca.js';
 import { sourceMwc, targetMwc } from './preflight-fixtures.js';
 
-const a = createRootCa('a').pem;
-const b = createRootCa('b').pem;
+const a = (await createRootCa('a')).pem;
+const b = (await createRootCa('b')).pem;
 const rewrapped = a.replace(/\n/g, '\r\n');
 
 describe('compareRoots', () => {

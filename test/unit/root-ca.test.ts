@@ -1,30 +1,55 @@
-// The twin's hand-made X.509 roots: DER integers are minimal and signed, so every certificate
-// parses (a serial whose first byte drew 0x00 used to make an invalid certificate, 1 in ~256).
+// The simulators' certificates (twin/pki.ts): the twin's roots parse and are self-signed CAs, and a
+// serving certificate from generateServingCertificate is accepted by Node's TLS for its address.
 import { X509Certificate } from 'node:crypto';
+import { createServer, get } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { createRootCa, derInteger } from '../../twin/istio/root-ca.js';
-
-describe('derInteger', () => {
-  const cases: Array<[string, number[], number[]]> = [
-    ['small', [0x02], [0x02, 0x01, 0x02]],
-    ['zero', [0x00], [0x02, 0x01, 0x00]],
-    ['leading 1 bit: padded', [0x80, 0x01], [0x02, 0x03, 0x00, 0x80, 0x01]],
-    ['redundant leading zero: dropped', [0x00, 0x12, 0x34], [0x02, 0x02, 0x12, 0x34]],
-    ['leading zero that keeps it positive: kept', [0x00, 0x92], [0x02, 0x02, 0x00, 0x92]],
-    ['several leading zeros', [0x00, 0x00, 0x00, 0x7f], [0x02, 0x01, 0x7f]],
-  ];
-  for (const [name, input, want] of cases) it(name, () => expect([...derInteger(Buffer.from(input))]).toEqual(want));
-});
+import { createRootCa } from '../../twin/istio/root-ca.js';
+import { generateServingCertificate } from '../../twin/apiserver/tls.js';
 
 describe('createRootCa', () => {
-  it('makes a parseable self-signed CA every time', () => {
-    for (let i = 0; i < 300; i++) {
-      const root = createRootCa(`r${i}`);
+  it('makes a parseable self-signed CA every time', async () => {
+    const fingerprints = new Set<string>();
+    for (let i = 0; i < 100; i++) {
+      const root = await createRootCa(`r${i}`);
       const cert = new X509Certificate(root.pem);
       expect(cert.ca).toBe(true);
       expect(cert.subject).toContain('O=cluster.local');
       expect(cert.checkIssued(cert)).toBe(true);
       expect(cert.verify(cert.publicKey)).toBe(true);
+      expect(cert.fingerprint256).toBe(root.fingerprint256);
+      fingerprints.add(root.fingerprint256);
+    }
+    expect(fingerprints.size).toBe(100);
+  });
+});
+
+describe('generateServingCertificate', () => {
+  it('a server certificate for the loopback address, issued by its CA, that TLS clients trusting the CA accept', async () => {
+    const c = await generateServingCertificate('127.0.0.1');
+    const ca = new X509Certificate(c.caPem);
+    const leaf = new X509Certificate(c.certPem);
+    expect(ca.ca).toBe(true);
+    expect(leaf.ca).toBe(false);
+    expect(leaf.checkIssued(ca)).toBe(true);
+    expect(leaf.verify(ca.publicKey)).toBe(true);
+    expect(leaf.checkIP('127.0.0.1')).toBe('127.0.0.1');
+    const server = createServer({ cert: c.certPem, key: c.keyPem }, (_req, res) => res.end('ok'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const body = await new Promise<string>((resolve, reject) => {
+        get({ host: '127.0.0.1', port, ca: c.caPem, agent: false }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve(text));
+        }).on('error', reject);
+      });
+      expect(body).toBe('ok');
+      // A client that does not trust that CA refuses it.
+      await expect(new Promise((resolve, reject) => get({ host: '127.0.0.1', port, agent: false }, resolve).on('error', reject))).rejects.toThrow(/self-signed|unable to verify|certificate/);
+    } finally {
+      server.close();
     }
   });
 });

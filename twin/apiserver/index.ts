@@ -35,7 +35,7 @@ const ADMIN_TOKEN = 'meshmove-twin';
 export interface ApiServerOptions {
   host?: string;
   port?: number;
-  /** HTTPS with a CA generated at start (needs the openssl binary). */
+  /** HTTPS with a CA generated at start. */
   tls?: boolean;
   /** Delay before the kubelet stand-in marks a new pod Running and Ready (default 50 ms). */
   podStartDelayMs?: number;

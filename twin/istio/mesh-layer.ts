@@ -143,7 +143,7 @@ export class MeshLayer {
         continue;
       }
       const id = ids.get(cp.revision)!;
-      if (!this.roots.has(id)) this.roots.set(id, createRootCa(id));
+      if (!this.roots.has(id)) this.roots.set(id, await createRootCa(id));
       const istiod = new Istiod({
         spec: cp, root: this.roots.get(id)!, kube, view: this.view, connections: this.connections, faults: this.faults,
         caRewriteDelayMs: cp.caRewriteDelayMs ?? scenario.timings.caRewriteDelayMs, logger: logger.child({ component: 'istiod', revision: cp.revision }),
