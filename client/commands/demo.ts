@@ -24,9 +24,7 @@ import { whatWaits } from '../temporal.js';
 import { sendDecision, sendGateVerdict } from './run.js';
 import { loadSigner, signDecision, writeThrowawayKey, type DecisionSigner } from '../signing.js';
 import { startTwinOrExplain } from './twin.js';
-import { WORKER_USER, writeKubeconfigAs } from '../../twin/index.js';
-import { DEMO_DNS_SECRET } from '../../twin/dns/webhook.js';
-import { LAB_CONTEXT, startFieldReportLab } from '../../lab/field-report.js';
+import { WORKER_USER } from '../../worker/service-account.js';
 import type { Plan } from '../../plan/schema.js';
 import { startDemoTraffic, type DemoTraffic } from '../demo/traffic.js';
 
@@ -78,6 +76,7 @@ async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: st
   // The worker acts with exactly the permissions deploy/rbac.yaml gives its service account: the
   // twin answers anything else with the 403 a real cluster would.
   const workerKubeconfig = join(opts.dataDir, 'worker.kubeconfig');
+  const { writeKubeconfigAs } = await import('../../twin/index.js');
   await writeKubeconfigAs(twin, rbacYaml, workerKubeconfig);
   // The rehearsal's DNS is the twin's, whatever the plan names (a plan from `plan init` has placeholders):
   // its signed webhook changes the records, its server answers them.
@@ -103,6 +102,8 @@ async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: st
 
 async function startRealCluster(opts: DemoOptions, plan: Plan, rbacYaml: string, say: (l: string) => void): Promise<DemoCluster> {
   if (opts.scenario) throw new CliError('--scenario describes a simulated cluster; --real runs the field report\'s cluster on real control planes (drop one of them)', ExitCode.badInput);
+  // The simulators load when the demo runs, never with `meshmove worker`.
+  const [{ DEMO_DNS_SECRET }, { LAB_CONTEXT, startFieldReportLab }] = await Promise.all([import('../../twin/dns/webhook.js'), import('../../lab/field-report.js')]);
   const dnsSecret = process.env.MESHMOVE_DNS_SECRET || DEMO_DNS_SECRET;
   say('  traffic       none on --real: the lab\'s stand-in proxies export no istio_requests_total, so the traffic analysis is off');
   say('  cluster       starting real control planes (the first run builds them from the Go module proxy: 20-60 minutes on 2 cores)');

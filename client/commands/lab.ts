@@ -4,7 +4,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Command } from 'commander';
-import { applyNamespaces, FIELD_REPORT_NAMESPACES, KUBERNETES_VERSION, startLab, writeWorkerKubeconfig } from '../../lab/index.js';
+import type * as LabModule from '../../lab/index.js';
 import { CliError, ExitCode, emit, untilInterrupted } from '../cli-kit.js';
 
 interface UpOptions {
@@ -29,6 +29,8 @@ export function registerLabCommands(program: Command): void {
             throw new CliError(`--rbac ${opts.rbac}: ${err.message}`, ExitCode.badInput);
           })
         : undefined;
+      // The lab is a simulator: loaded when this command runs, never by `meshmove worker`.
+      const { applyNamespaces, FIELD_REPORT_NAMESPACES, KUBERNETES_VERSION, startLab, writeWorkerKubeconfig }: typeof LabModule = await import('../../lab/index.js');
       const l = await startLab({ ...(opts.dir ? { dir: path.resolve(opts.dir) } : {}), progress: (line) => process.stderr.write(`${line}\n`) });
       try {
         if (opts.namespaces) await applyNamespaces(l.kube, FIELD_REPORT_NAMESPACES);

@@ -4,12 +4,16 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { generateScenarioYaml } from '../../scripts/gen-twin-scenario.js';
-import { startTwin, TwinStateError, WORKER_USER, writeKubeconfigAs, type Twin, type TwinOverrides } from '../../twin/index.js';
-import { loadScenario, ScenarioError } from '../../twin/scenario.js';
+import type { Twin, TwinOverrides } from '../../twin/index.js';
 import { CliError, ExitCode, emit, untilInterrupted } from '../cli-kit.js';
 import { runSnapshot, type SnapshotCliOptions } from '../snapshot/command.js';
 import { addKubeOptions } from './kube-options.js';
+import { WORKER_USER } from '../../worker/service-account.js';
+
+// The twin is the simulator: its modules load when a twin or demo command runs, so `meshmove worker`
+// (what a cluster runs) never loads them (test/unit/import-graph.test.ts).
+const twinModule = () => import('../../twin/index.js');
+const scenarioModule = () => import('../../twin/scenario.js');
 
 function portArg(v: string): number {
   const n = Number(v);
@@ -78,6 +82,7 @@ async function readRbacFile(path: string): Promise<string> {
 
 /** startTwin, with a state file that cannot be restored reported as bad input (exit 2). */
 export async function startTwinOrExplain(scenario: string, overrides: TwinOverrides): Promise<Twin> {
+  const { startTwin, TwinStateError } = await twinModule();
   try {
     return await startTwin(scenario, overrides);
   } catch (err) {
@@ -104,6 +109,7 @@ export function registerTwinCommands(program: Command): void {
     .option('--rbac-kubeconfig-out <path>', 'where to write that kubeconfig (default: next to the admin one, with .rbac appended)')
     .option('--json', 'print where it listens as JSON')
     .action(async (opts: ServeOptions) => {
+      const { loadScenario, ScenarioError } = await scenarioModule();
       try {
         await loadScenario(opts.scenario);
       } catch (err) {
@@ -124,7 +130,7 @@ export function registerTwinCommands(program: Command): void {
       if (rbacYaml !== undefined) {
         const path = resolve(opts.rbacKubeconfigOut ?? `${t.kubeconfigPath}.rbac`);
         try {
-          await writeKubeconfigAs(t, rbacYaml, path, { user: opts.as });
+          await (await twinModule()).writeKubeconfigAs(t, rbacYaml, path, { user: opts.as });
         } catch (err) {
           await t.close();
           throw new CliError(`--rbac ${opts.rbac}: ${(err as Error).message} (check --as, or the file's bindings)`, ExitCode.badInput);
@@ -144,6 +150,7 @@ export function registerTwinCommands(program: Command): void {
     .requiredOption('--deployments <m>', 'Deployments per namespace', countArg)
     .option('-o, --output <file>', 'write to this file instead of stdout')
     .action(async (opts: { namespaces: number; deployments: number; output?: string }) => {
+      const { generateScenarioYaml } = await import('../../scripts/gen-twin-scenario.js');
       const text = generateScenarioYaml({ namespaces: opts.namespaces, deployments: opts.deployments });
       if (opts.output) await writeFile(opts.output, text);
       else process.stdout.write(text);

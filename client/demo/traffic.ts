@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type { Plan } from '../../plan/schema.js';
 import type { Twin } from '../../twin/index.js';
-import { findPrometheus, startPrometheus, type PrometheusServer } from '../../lab/prometheus.js';
+import type { PrometheusServer } from '../../lab/prometheus.js';
 import { createLogger } from '../../logging/logger.js';
 import type { LoadHandle } from '../../traffic/load.js';
 import { renderLoadReport, renderProgressLine } from '../../traffic/report.js';
@@ -49,6 +49,7 @@ export async function startDemoTraffic(o: { dataDir: string; twin: Twin; plan: P
     say('  traffic       none: the plan has no gateway or cross-namespace probes to send traffic to (verification.gateway, verification.crossNamespace), so no live traffic and no traffic analysis');
     return undefined;
   }
+  const { findPrometheus, startPrometheus } = await import('../../lab/prometheus.js');
   let prometheus: PrometheusServer | undefined;
   let binary: string | undefined;
   try {

@@ -3,7 +3,6 @@
 import { writeFile } from 'node:fs/promises';
 import { loadPlan, PlanError } from '../../plan/load.js';
 import type { Plan } from '../../plan/schema.js';
-import { parseScenario, ScenarioError } from '../../twin/scenario.js';
 import { CliError, ExitCode, emit } from '../cli-kit.js';
 import { asCliError, kubeForCli, type KubeCliOptions } from '../commands/kube-options.js';
 import { anonymizeScenario } from './anonymize.js';
@@ -55,6 +54,8 @@ export async function runSnapshot(opts: SnapshotCliOptions, now: () => Date = ()
   }).catch((err: unknown) => Promise.reject(asCliError(err)));
   const result = scenarioFromCluster(shape, { plan });
   const scenario = opts.anonymize ? anonymizeScenario(result.scenario) : result.scenario;
+  // Checked against the twin's own schema; the twin loads only when a snapshot is taken.
+  const { parseScenario, ScenarioError } = await import('../../twin/scenario.js');
   try {
     parseScenario(scenario, 'snapshot');
   } catch (err) {
