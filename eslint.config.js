@@ -17,6 +17,18 @@ export default tseslint.config(
     },
   },
   {
+    // Type-aware rules for the product's code: a promise nobody awaits is a step that may run after
+    // its caller moved on (in a workflow, a command Temporal never sees in order) or an error nobody
+    // handles. The project service gives these rules the compiler's types.
+    files: ['workflows/**/*.ts', 'activities/**/*.ts', 'worker/**/*.ts', 'client/**/*.ts', 'plan/**/*.ts', 'mesh/**/*.ts', 'logging/**/*.ts', 'traffic/**/*.ts'],
+    languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
+    rules: {
+      '@typescript-eslint/no-floating-promises': 'error',
+      '@typescript-eslint/no-misused-promises': 'error',
+      '@typescript-eslint/await-thenable': 'error',
+    },
+  },
+  {
     // The twin is the referee of meshmove's rehearsals: it reproduces the behaviour of kube-apiserver
     // and istiod that test/lab/twin-vs-real.test.ts and test/lab/apiserver-vs-twin.test.ts pin, and
     // never decides with the product's own functions (a wrong rule in mesh/ would be copied into the
