@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     // The Temporal core bridge is a native module: worker threads that each load it crash
-    // (temporal-notes.md). Separate processes are safe.
+    // (docs/temporal-notes.md). Separate processes are safe.
     pool: 'forks',
     include: ['test/**/*.test.ts'],
     testTimeout: 120_000,

@@ -1,5 +1,5 @@
-// Which namespaces an istiod sees (facts §3) and which ones its namespace controller writes the CA
-// root into (facts §4). Pure: the twin's istiod and the activities' preflight decide the same way.
+// Which namespaces an istiod sees (docs/istio-facts.md §3) and which ones its namespace controller writes the CA
+// root into (docs/istio-facts.md §4). Pure: the twin's istiod and the activities' preflight decide the same way.
 import { selectorMatches, type LabelSelector, type Labels } from './labels.js';
 import type { SelectorLike } from './injection.js';
 

@@ -1,4 +1,4 @@
-// Which webhook injects a pod (facts §2): the kube-apiserver evaluates every
+// Which webhook injects a pod (docs/istio-facts.md §2): the kube-apiserver evaluates every
 // MutatingWebhookConfiguration's webhooks against the namespace labels (namespaceSelector) and the
 // pod labels (objectSelector) at pod CREATE, calls the matching ones in configuration-name order,
 // and Istio's injector replaces an earlier injection, so the last match wins. Unlike
@@ -78,7 +78,7 @@ export interface InjectorWebhooksOptions {
 const NOT_OPTED_OUT = { key: IstioLabel.inject, operator: 'NotIn', values: ['false'] };
 
 /**
- * The webhook entries of the istiod chart's MWC for `rev` (facts §2 table). A tag's webhooks select
+ * The webhook entries of the istiod chart's MWC for `rev` (docs/istio-facts.md §2 table). A tag's webhooks select
  * on the tag name but call the revision's istiod.
  */
 export function istioInjectorWebhooks(rev: string, opts: InjectorWebhooksOptions): MutatingWebhookLike[] {

@@ -1,4 +1,4 @@
-// The parts of istiod's mesh config (ConfigMap `istio[-<rev>]`, key `mesh`, YAML; facts §7) that the
+// The parts of istiod's mesh config (ConfigMap `istio[-<rev>]`, key `mesh`, YAML; docs/istio-facts.md §7) that the
 // migration depends on: which namespaces it discovers and where unknown outbound traffic goes.
 import { parse, stringify } from 'yaml';
 import type { SelectorLike } from './injection.js';
@@ -17,7 +17,7 @@ export interface MeshConfigView {
   discoverySelectors: SelectorLike[];
   /** ALLOW_ANY when absent (Istio's default). */
   outboundTrafficPolicyMode: OutboundTrafficPolicyMode;
-  /** Where the CA and shared config live; Istio defaults it to istio-system (facts §5 pitfall). */
+  /** Where the CA and shared config live; Istio defaults it to istio-system (docs/istio-facts.md §5 pitfall). */
   rootNamespace?: string;
   trustDomain?: string;
 }

@@ -1,4 +1,4 @@
-// Names and well-known keys Istio's charts and istiod use (facts §2, §4, §5, §7). The twin creates
+// Names and well-known keys Istio's charts and istiod use (docs/istio-facts.md §2, §4, §5, §7). The twin creates
 // objects under these names and the activities look them up by the same functions, so a name is
 // spelled once.
 
@@ -23,7 +23,7 @@ export const IstioLabel = {
 } as const;
 
 export const IstioAnnotation = {
-  /** JSON written by the injector; its `revision` is the injecting istiod's revision (facts §5). */
+  /** JSON written by the injector; its `revision` is the injecting istiod's revision (docs/istio-facts.md §5). */
   sidecarStatus: 'sidecar.istio.io/status',
   /** Legacy per-pod opt-out still honoured by the injector. */
   inject: 'sidecar.istio.io/inject',
@@ -58,7 +58,7 @@ function nsSuffix(istiodNamespace: string): string {
 /**
  * The istiod chart's MWC name: `istio-sidecar-injector[-<rev>]`, plus `-<namespace>` outside
  * istio-system. For revision istio-1-16-5 in namespace istio-1-16-5 that is
- * `istio-sidecar-injector-istio-1-16-5-istio-1-16-5` (facts §2 Correction).
+ * `istio-sidecar-injector-istio-1-16-5-istio-1-16-5` (docs/istio-facts.md §2 Correction).
  */
 export function injectorWebhookConfigName(rev: string, istiodNamespace: string): string {
   return `istio-sidecar-injector${revSuffix(rev)}${nsSuffix(istiodNamespace)}`;
@@ -93,7 +93,7 @@ export function istiodServiceName(rev: string): string {
   return `istiod${revSuffix(rev)}`;
 }
 
-/** IstiodHost: `istiod[-<rev>].<ns>.svc` (facts §5). */
+/** IstiodHost: `istiod[-<rev>].<ns>.svc` (docs/istio-facts.md §5). */
 export function istiodHost(istiodNamespace: string, rev: string): string {
   return `${istiodServiceName(rev)}.${istiodNamespace}.svc`;
 }
@@ -103,7 +103,7 @@ export function discoveryAddress(istiodNamespace: string, rev: string): string {
   return `${istiodHost(istiodNamespace, rev)}:${IstiodPort.xds}`;
 }
 
-/** ConfigMap `istio` or `istio-<rev>` in istiod's namespace, key `mesh` (facts §7). */
+/** ConfigMap `istio` or `istio-<rev>` in istiod's namespace, key `mesh` (docs/istio-facts.md §7). */
 export function meshConfigMapName(rev: string): string {
   return `istio${revSuffix(rev)}`;
 }

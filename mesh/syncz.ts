@@ -1,5 +1,5 @@
-// istiod's /debug/syncz and how istioctl proxy-status reads it (facts §6), plus which revision a
-// pod's sidecar belongs to (facts §5: the `revision` in sidecar.istio.io/status, never a pod label).
+// istiod's /debug/syncz and how istioctl proxy-status reads it (docs/istio-facts.md §6), plus which revision a
+// pod's sidecar belongs to (docs/istio-facts.md §5: the `revision` in sidecar.istio.io/status, never a pod label).
 import { IstioAnnotation } from './naming.js';
 
 export const XDS_TYPES = ['cluster', 'listener', 'route', 'endpoint', 'extensionconfig'] as const;

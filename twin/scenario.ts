@@ -33,7 +33,7 @@ const controlPlane = z.strictObject({
   /** The default revision: its MWC also has the istio-injection=enabled webhooks. */
   isDefault: z.boolean().default(false),
   version: z.string().regex(/^\d+\.\d+/, 'an Istio version such as "1.16.5"').default('1.16.5'),
-  /** ENABLE_ENHANCED_RESOURCE_SCOPING; absent = the version's default (facts §3). */
+  /** ENABLE_ENHANCED_RESOURCE_SCOPING; absent = the version's default (docs/istio-facts.md §3). */
   enhancedResourceScoping: z.boolean().optional(),
   discoverySelectors: z.array(labelSelector).default([]),
   outboundTrafficPolicy: z.enum(OUTBOUND_MODES).default('ALLOW_ANY'),

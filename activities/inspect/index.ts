@@ -66,7 +66,7 @@ export async function inspectNamespace(kube: KubeAccess, namespace: string, plan
   const injection: InspectReport['injection'] = { now: injectingRevision(configs, labels, {}) };
   if (after) injection.afterRelabel = { ...injectingRevision(configs, after, {}), labels: after };
   if (IstioLabel.injection in labels && IstioLabel.rev in labels) {
-    notes.push(`both istio-injection=${labels[IstioLabel.injection]} and istio.io/rev=${labels[IstioLabel.rev]} are set: istio-injection wins (facts §2, istioctl analyze IST0123)`);
+    notes.push(`both istio-injection=${labels[IstioLabel.injection]} and istio.io/rev=${labels[IstioLabel.rev]} are set: istio-injection wins (docs/istio-facts.md §2, istioctl analyze IST0123)`);
   }
 
   // Which control planes discover the namespace (and each one's root, for attribution).

@@ -96,7 +96,7 @@ export interface CaWaitView {
   changes?: number;
 }
 
-/** The likely cause of a CA that never arrives (facts §4), for the failure message. */
+/** The likely cause of a CA that never arrives (docs/istio-facts.md §4), for the failure message. */
 export function explainCaTimeout(v: CaWaitView): string {
   const seen = `istio-ca-root-cert in ${v.namespace} holds ${rootFingerprint(v.current)}, the target ${v.targetRevision}'s root is ${rootFingerprint(v.targetRoot)}`;
   if (v.targetDiscovers === false) {

@@ -60,7 +60,7 @@ export class PreflightContext {
     return this.once('mwcs', () => this.kube.listMutatingWebhookConfigurations());
   }
 
-  /** ConfigMap `istio`/`istio-<rev>` in the side's istiod namespace (facts §7); undefined if absent. */
+  /** ConfigMap `istio`/`istio-<rev>` in the side's istiod namespace (docs/istio-facts.md §7); undefined if absent. */
   meshConfigMap(side: Side): Promise<V1ConfigMap | undefined> {
     const cp = this.plan[side];
     return this.once(`mesh/${side}`, () => this.kube.getConfigMap(cp.istiodNamespace, meshConfigMapName(cp.revision)));

@@ -1,7 +1,7 @@
 // Check 5: for each planned namespace, which webhook(s) inject new pods now and which would after
 // the relabel (every match evaluated, not istioctl's first-match). Block when no webhook of the
 // target would inject, or when more than one would (Istio's injector replaces an earlier
-// injection, so the last by name silently wins: facts §2). Warn on istio-injection: it overrides
+// injection, so the last by name silently wins: docs/istio-facts.md §2). Warn on istio-injection: it overrides
 // istio.io/rev, and the relabel removes it in the same patch.
 import type { Finding } from '../contract.js';
 import { injectingRevision, type InjectionDecision, type MutatingWebhookConfigurationLike, type WebhookMatch } from '../../mesh/injection.js';
@@ -82,7 +82,7 @@ export function decideInjectionAll(namespaces: readonly NamespaceView[], configs
     out.push({
       check: 'injection/istio-injection',
       status: 'warn',
-      reason: `${nameList(names)} ha${names.length === 1 ? 's' : 've'} the istio-injection label, which overrides istio.io/rev (facts §2: a namespace with both is injected by the default webhook); the relabel removes it in the same patch that sets istio.io/rev=${plan.target.revision}`,
+      reason: `${nameList(names)} ha${names.length === 1 ? 's' : 've'} the istio-injection label, which overrides istio.io/rev (docs/istio-facts.md §2: a namespace with both is injected by the default webhook); the relabel removes it in the same patch that sets istio.io/rev=${plan.target.revision}`,
       fix: 'nothing to do: shown so the label\'s removal is expected; a namespace rollback puts it back',
     });
   }

@@ -1,7 +1,7 @@
 // Check 3: the target's outbound policy. During the migration a migrated pod calls namespaces that
 // are not migrated yet, which its (target) istiod does not know: with ALLOW_ANY that traffic goes
 // to PassthroughCluster and works; with REGISTRY_ONLY it goes to BlackHoleCluster and fails
-// (facts §7). Absent counts as ALLOW_ANY.
+// (docs/istio-facts.md §7). Absent counts as ALLOW_ANY.
 import type { Finding } from '../contract.js';
 import { MESH_CONFIG_KEY, meshConfigMapName } from '../../mesh/naming.js';
 import { allowsPassthrough, parseMeshConfig } from '../../mesh/meshconfig.js';

@@ -5,7 +5,7 @@
 // MutatingWebhookConfiguration(s), its istiod Deployment and Service, its gateway Deployment and
 // Service — and only when nothing marks them as belonging to someone else. Never CRDs, never
 // namespaces, never shared cluster objects (revision tags, ClusterRoles): nothing like
-// `istioctl uninstall --purge` (facts §9), which would take the target down with the source.
+// `istioctl uninstall --purge` (docs/istio-facts.md §9), which would take the target down with the source.
 //
 // One shared object must change: istiod-default-validator, the default revision's validating
 // webhook. It has no objectSelector (every Istio object in the cluster), is fail-closed once istiod
@@ -240,7 +240,7 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
   }
 
   // Target-side pods still pointing at the source istiod (CA_ADDR defaults to istiod.istio-system,
-  // facts §5): deleting the source istiod Service would break their certificate renewal.
+  // docs/istio-facts.md §5): deleting the source istiod Service would break their certificate renewal.
   const hosts = [istiodHost(source.istiodNamespace, source.revision)];
   for (const pod of v.targetPods) {
     const refs = sourceIstiodReferences(pod, hosts);

@@ -2,7 +2,7 @@
 // 1.16–1.21 with ENABLE_ENHANCED_RESOURCE_SCOPING=true) scope its CA writer and the Istio config it
 // reads by them: a namespace it does not select gets no istio-ca-root-cert from it — its own
 // namespace included — and its Gateways and VirtualServices are ignored. Older istiods write the
-// root into every namespace and read config everywhere (facts §3, §4; seen on a real istiod).
+// root into every namespace and read config everywhere (docs/istio-facts.md §3, §4; seen on a real istiod).
 //
 // Read from the istiod Deployment: the image tag of its `discovery` container and the env var. An
 // unreadable version (a digest, `latest`, a vendor's tag) is taken as current Istio — scoped — and

@@ -1,5 +1,5 @@
 // istiod's error counters from its /metrics (Prometheus text format),
-// parsed and compared purely. Which series count as "push/send errors" follows facts §8: the
+// parsed and compared purely. Which series count as "push/send errors" follows docs/istio-facts.md §8: the
 // checklist's pilot_xds_push_errors_total does not exist in Istio.
 
 export interface Sample {
@@ -38,7 +38,7 @@ export function seriesKey(s: Pick<Sample, 'name' | 'labels'>): string {
   return l.length ? `${s.name}{${l.join(',')}}` : s.name;
 }
 
-/** The metric this project's users look for but Istio removed in 1.3 (facts §8). */
+/** The metric this project's users look for but Istio removed in 1.3 (docs/istio-facts.md §8). */
 export const NONEXISTENT_PUSH_ERRORS_METRIC = 'pilot_xds_push_errors_total';
 
 /** The error series watched between the two reads. */

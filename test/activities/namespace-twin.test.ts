@@ -257,7 +257,7 @@ describe('a rollout that gets stuck', () => {
   });
 });
 
-describe('the CA root pitfalls (facts §4)', () => {
+describe('the CA root pitfalls (docs/istio-facts.md §4)', () => {
   it('a namespace whose istio-ca-root-cert never arrives: non-retryable, says the ConfigMap is missing', async () => {
     const ns = 'frontend';
     twin.control.setIstioFaults({ caNeverArrives: [ns] });

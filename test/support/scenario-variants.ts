@@ -15,7 +15,7 @@ export const TARGET_REVISION = 'istio-1-16-5';
 
 /**
  * The field-report cluster as the first run on a real kube-apiserver with real istiods found it
- * (../shared/reference/real-control-plane.md): two different self-signed roots, and a target whose
+ * (docs/real-control-plane.md): two different self-signed roots, and a target whose
  * discoverySelectors scope the CA writer and Istio config (a current istiod: 1.25+ always does).
  * Its own namespace istio-1-16-5 is not selected, so the target never writes istio-ca-root-cert
  * there (the source's root sits in that copy) and ignores the Gateway that lives there.

@@ -1,5 +1,5 @@
 // The twin's control planes as the real ones behaved on a real kube-apiserver
-// (../shared/reference/real-control-plane.md): where each namespace controller writes
+// (docs/real-control-plane.md): where each namespace controller writes
 // istio-ca-root-cert, how two of them with different roots fight over it, whose root is in each
 // webhook configuration's caBundle, and the validating webhooks of a default install — including
 // istiod-default-validator refusing every Istio write once its istiod is gone.

@@ -73,7 +73,7 @@ describe('gateway routing', () => {
   });
 });
 
-describe('probe planning (facts §7)', () => {
+describe('probe planning (docs/istio-facts.md §7)', () => {
   const target = parseProbeUrl('http://payments.payments.svc.cluster.local:8080/healthz', 'orders');
   const base: ProbeFacts = { target, sidecar: { revision: 'istio-1-16-5', connected: true }, outboundMode: 'ALLOW_ANY', targetDiscovered: true, serviceExists: true, hasEndpoints: true };
   it.each([

@@ -1,4 +1,4 @@
-// discoverySelectors (facts §3) and the CA writer's scope (facts §4), with Istio's own vectors.
+// discoverySelectors (docs/istio-facts.md §3) and the CA writer's scope (docs/istio-facts.md §4), with Istio's own vectors.
 import { describe, expect, it } from 'vitest';
 import {
   caWriterExcludes,
@@ -16,7 +16,7 @@ const set2 = [
   { matchExpressions: [{ key: 'istio-tag', operator: 'NotIn', values: ['istio-canary', 'istio-prod'] }] },
 ];
 
-describe('discovers (facts §3 vectors)', () => {
+describe('discovers (docs/istio-facts.md §3 vectors)', () => {
   it.each([
     [set1, { 'pilot-discovery': 'enabled' }, true],
     [set1, {}, false],
@@ -44,7 +44,7 @@ describe('discovers (facts §3 vectors)', () => {
   });
 });
 
-describe('enhanced resource scoping and the CA writer (facts §3, §4)', () => {
+describe('enhanced resource scoping and the CA writer (docs/istio-facts.md §3, §4)', () => {
   it.each([
     ['1.16.5', undefined, false],
     ['1.16.5', true, true],
@@ -81,7 +81,7 @@ describe('enhanced resource scoping and the CA writer (facts §3, §4)', () => {
   });
 });
 
-describe('mesh config (facts §7)', () => {
+describe('mesh config (docs/istio-facts.md §7)', () => {
   it('defaults: all namespaces, ALLOW_ANY', () => {
     expect(parseMeshConfig(undefined)).toEqual({ discoverySelectors: [], outboundTrafficPolicyMode: 'ALLOW_ANY' });
     expect(parseMeshConfig('{}')).toEqual({ discoverySelectors: [], outboundTrafficPolicyMode: 'ALLOW_ANY' });

@@ -1,4 +1,4 @@
-// Webhook selection, every row of facts §2 and its consequences, evaluated on the MWCs the chart
+// Webhook selection, every row of docs/istio-facts.md §2 and its consequences, evaluated on the MWCs the chart
 // generates (built by the same function the twin uses to create them).
 import { describe, expect, it } from 'vitest';
 import {
@@ -25,7 +25,7 @@ const community = istioInjectorWebhookConfiguration('istio-1-16-5', { isDefault:
 const prodTag = istioInjectorWebhookConfiguration('istio-1-16-5', { isDefault: false, tag: 'prod', istiodNamespace: 'istio-1-16-5' });
 const defaultTag = istioInjectorWebhookConfiguration('istio-1-16-5', { isDefault: true, tag: 'default', istiodNamespace: 'istio-1-16-5' });
 
-describe('naming (facts §2, §5, §7)', () => {
+describe('naming (docs/istio-facts.md §2, §5, §7)', () => {
   it.each([
     ['default', 'istio-system', 'istio-sidecar-injector'],
     ['', 'istio-system', 'istio-sidecar-injector'],
@@ -95,7 +95,7 @@ describe('the chart MWCs', () => {
 type Row = [string, MutatingWebhookConfigurationLike[], Record<string, string>, Record<string, string>, string | null, string[]];
 const both = [vendor, community];
 
-describe('which webhook injects (facts §2 rows and consequences)', () => {
+describe('which webhook injects (docs/istio-facts.md §2 rows and consequences)', () => {
   const rows: Row[] = [
     ['istio-injection=enabled → default namespace webhook', both, { 'istio-injection': 'enabled' }, {}, 'default', [`istio-sidecar-injector/${WebhookName.namespace}`]],
     ['istio.io/rev=istio-1-16-5 → the revision', both, { 'istio.io/rev': 'istio-1-16-5' }, {}, 'istio-1-16-5', [`istio-sidecar-injector-istio-1-16-5-istio-1-16-5/${WebhookName.revNamespace}`]],
@@ -121,7 +121,7 @@ describe('which webhook injects (facts §2 rows and consequences)', () => {
   });
 
   it('default tag beside the old default injector: both match, name order, last wins, conflict', () => {
-    // facts §9: with the `default` tag the old istio-sidecar-injector must be deleted or pods get injected twice
+    // docs/istio-facts.md §9: with the `default` tag the old istio-sidecar-injector must be deleted or pods get injected twice
     const d = injectingRevision([defaultTag, vendor], { 'istio-injection': 'enabled' }, {});
     expect(d.matches.map((m) => m.configName)).toEqual(['istio-revision-tag-default-istio-1-16-5', 'istio-sidecar-injector']);
     expect(d.revision).toBe('default');

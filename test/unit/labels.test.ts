@@ -5,7 +5,7 @@ import {
   type LabelSelector, type Labels,
 } from '../../mesh/labels.js';
 
-// istio-facts.md §1, each row in both forms: the structured LabelSelector and the string syntax.
+// docs/istio-facts.md §1, each row in both forms: the structured LabelSelector and the string syntax.
 const FACT_VECTORS: Array<{ name: string; sel: LabelSelector; str: string; labels: Labels; match: boolean }> = [
   { name: 'x=y', sel: { matchLabels: { x: 'y' } }, str: 'x=y', labels: { x: 'y' }, match: true },
   { name: 'x=y,z=w', sel: { matchLabels: { x: 'y', z: 'w' } }, str: 'x=y,z=w', labels: { x: 'y', z: 'w' }, match: true },
@@ -36,7 +36,7 @@ const FACT_VECTORS: Array<{ name: string; sel: LabelSelector; str: string; label
   },
 ];
 
-describe('label selectors: istio-facts.md §1 vectors', () => {
+describe('label selectors: docs/istio-facts.md §1 vectors', () => {
   it.each(FACT_VECTORS)('structured $name → $match', ({ sel, labels, match }) => {
     expect(selectorMatches(sel, labels)).toBe(match);
   });

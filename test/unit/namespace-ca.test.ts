@@ -25,7 +25,7 @@ describe('root comparison', () => {
   });
 });
 
-describe('explainCaTimeout names the likely cause (facts §4)', () => {
+describe('explainCaTimeout names the likely cause (docs/istio-facts.md §4)', () => {
   const base = { namespace: 'orders', targetRoot: pem(A), targetRevision: 'new', sourceRevision: 'default' };
   it('source keeps overwriting with a different root', () => {
     expect(explainCaTimeout({ ...base, current: pem(B), sourceRoot: pem(B) })).toMatch(/source default's root.*different root CAs.*overwriting/);

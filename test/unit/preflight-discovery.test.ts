@@ -16,7 +16,7 @@ describe('decideDiscovery (table)', () => {
     { name: 'already discovered before migration: warn', target: usergroup, source: [], namespaces: [ns('orders', { usergroup: 'istio-1-16-5' })], expect: { discovery: 'pass', 'discovery/before-migration': 'warn' } },
     { name: 'target without selectors discovers all: warn about scope', target: [], source: [], namespaces: [ns('orders')], expect: { discovery: 'pass', 'discovery/target-scope': 'warn' } },
     { name: 'source loses the namespace once istio-injection is removed: block', target: usergroup, source: [{ matchLabels: { 'istio-injection': 'enabled' } }], namespaces: [ns('orders', { 'istio-injection': 'enabled' })], expect: { 'discovery/source': 'block' } },
-    { name: 'NotIn with absent key keeps selecting (facts §3)', target: [{ matchExpressions: [{ key: 'usergroup', operator: 'In', values: ['istio-1-16-5'] }] }], source: [{ matchExpressions: [{ key: 'istio-tag', operator: 'NotIn', values: ['canary'] }] }], namespaces: [ns('orders')], expect: { discovery: 'pass', 'discovery/source': 'pass' } },
+    { name: 'NotIn with absent key keeps selecting (docs/istio-facts.md §3)', target: [{ matchExpressions: [{ key: 'usergroup', operator: 'In', values: ['istio-1-16-5'] }] }], source: [{ matchExpressions: [{ key: 'istio-tag', operator: 'NotIn', values: ['canary'] }] }], namespaces: [ns('orders')], expect: { discovery: 'pass', 'discovery/source': 'pass' } },
     { name: 'a planned namespace that does not exist: block', target: usergroup, source: [], namespaces: [], missing: ['ghost'], expect: { 'namespace/ghost': 'block' } },
   ];
   for (const c of cases) {

@@ -1,4 +1,4 @@
-// proxy-status semantics (facts §6) and the sidecar revision (facts §5).
+// proxy-status semantics (docs/istio-facts.md §6) and the sidecar revision (docs/istio-facts.md §5).
 import { describe, expect, it } from 'vitest';
 import { findProxy, hasSidecar, parseSyncz, proxySyncStatus, sidecarRevision, xdsTypeStatus } from '../../mesh/syncz.js';
 
@@ -48,7 +48,7 @@ describe('sidecarRevision', () => {
     [status({ containers: ['istio-proxy'], revision: 'istio-1-16-5' }), 'istio-1-16-5', true],
     [status({ containers: ['istio-proxy'] }), null, true],
     [{ metadata: { annotations: { 'sidecar.istio.io/status': '{bad' } } }, null, false],
-    // an istio.io/rev label is not how the revision is recorded (facts §5 Correction)
+    // an istio.io/rev label is not how the revision is recorded (docs/istio-facts.md §5 Correction)
     [{ metadata: { labels: { 'istio.io/rev': 'x' } } }, null, false],
   ])('%j → %s', (pod, rev, injected) => {
     expect(sidecarRevision(pod)).toBe(rev);

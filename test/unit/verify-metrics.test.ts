@@ -26,7 +26,7 @@ describe('parsePrometheusText', () => {
   });
 });
 
-describe('errorCounters: the metrics that exist (facts §8)', () => {
+describe('errorCounters: the metrics that exist (docs/istio-facts.md §8)', () => {
   it('keeps *_senderr pushes, rejects and internal errors; not ordinary pushes', () => {
     expect(errorCounters(METRICS)).toEqual({
       'pilot_xds_pushes{type="cds_senderr"}': 3,

@@ -1,4 +1,4 @@
-// An HTTP call made from inside a pod, evaluated the way the pod's sidecar handles it (facts §7):
+// An HTTP call made from inside a pod, evaluated the way the pod's sidecar handles it (docs/istio-facts.md §7):
 // no sidecar → a plain call; a sidecar not connected to its istiod → an Envoy without config
 // captures the traffic → no response (000); target namespace discovered by the sidecar's istiod →
 // routed in the mesh (mutual TLS when the destination has a sidecar); not discovered → ALLOW_ANY

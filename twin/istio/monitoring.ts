@@ -1,5 +1,5 @@
-// istiod's monitoring port (15014): /debug/syncz as istioctl proxy-status reads it (facts §6) and
-// /metrics with Istio's real metric names (facts §8). There is deliberately no
+// istiod's monitoring port (15014): /debug/syncz as istioctl proxy-status reads it (docs/istio-facts.md §6) and
+// /metrics with Istio's real metric names (docs/istio-facts.md §8). There is deliberately no
 // pilot_xds_push_errors_total: it does not exist in Istio since 1.3, whatever runbooks say.
 import { createServer, type Server } from 'node:http';
 import type { V1Pod } from '@kubernetes/client-node';

@@ -1,4 +1,4 @@
-// istiod's namespace controller (facts §4): writes ConfigMap istio-ca-root-cert (key root-cert.pem,
+// istiod's namespace controller (docs/istio-facts.md §4): writes ConfigMap istio-ca-root-cert (key root-cert.pem,
 // label istio.io/config=true) into every namespace it is responsible for (scoping.ts: those its
 // discoverySelectors select, or every namespace before enhanced resource scoping — its own
 // namespace is not special), creating it when missing and rewriting it when the key differs from

@@ -14,7 +14,7 @@
 //   exitCode 0, and the probe container's terminated.message = the status code ("200", "502",
 //   "000"). The Job controller then completes the Job. Read the result from the pod, not the Job.
 //
-// How the call is evaluated (facts §7, planProbe below; executed by mesh-call.ts, shared with
+// How the call is evaluated (docs/istio-facts.md §7, planProbe below; executed by mesh-call.ts, shared with
 // POST /_twin/istio/call): no sidecar → a plain call; a sidecar not connected to its istiod (root
 // CA mismatch, no CA ConfigMap) → traffic is captured by an Envoy without config → 000; target
 // namespace discovered by the sidecar's istiod → routed; not discovered → ALLOW_ANY passes it

@@ -1,6 +1,6 @@
 // Which istiod each sidecar is connected to. A sidecar dials the istiod its injection pointed at
-// (the `revision` in sidecar.istio.io/status, facts §5) and verifies istiod's TLS with the root it
-// mounted from istio-ca-root-cert when the pod started (facts §4): a different root → no
+// (the `revision` in sidecar.istio.io/status, docs/istio-facts.md §5) and verifies istiod's TLS with the root it
+// mounted from istio-ca-root-cert when the pod started (docs/istio-facts.md §4): a different root → no
 // connection. The mounted root is what the namespace's ConfigMap held when the pod was first seen
 // running; a pod whose ConfigMap did not exist yet mounts it once it appears (the kubelet keeps
 // retrying the volume).

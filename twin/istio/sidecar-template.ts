@@ -1,4 +1,4 @@
-// What istiod's injector adds to a pod (facts §5): the istio-proxy container (or, for gateway pods,
+// What istiod's injector adds to a pod (docs/istio-facts.md §5): the istio-proxy container (or, for gateway pods,
 // the real image in place of "auto"), istio-init, the volumes the proxy mounts (the root cert from
 // istio-ca-root-cert among them), the canonical labels and sidecar.istio.io/status with the
 // revision. Pure: pod in, RFC 6902 JSONPatch out. A pod injected before (two webhooks matching) has
@@ -61,7 +61,7 @@ function proxyContainer(p: SidecarParams, podName: string, gateway: boolean): Co
     env: [
       { name: 'JWT_POLICY', value: 'third-party-jwt' },
       { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
-      // The chart derives CA_ADDR from global.istioNamespace; the twin assumes it was set (facts §5 pitfall).
+      // The chart derives CA_ADDR from global.istioNamespace; the twin assumes it was set (docs/istio-facts.md §5 pitfall).
       { name: 'CA_ADDR', value: p.discoveryAddress },
       { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
@@ -104,7 +104,7 @@ function sidecarVolumes(): Volume[] {
     { name: 'istio-data', emptyDir: {} },
     { name: 'istio-podinfo', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } }] } },
     { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] } },
-    // pilot-agent reads the root from here to verify istiod's TLS on :15012 (facts §4).
+    // pilot-agent reads the root from here to verify istiod's TLS on :15012 (docs/istio-facts.md §4).
     { name: 'istiod-ca-cert', configMap: { name: CA_ROOT_CONFIGMAP } },
   ];
 }
