@@ -11,6 +11,12 @@ export function workflowsPath(): string {
   return existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/index.js', import.meta.url));
 }
 
+/** The workflow interceptors (workflows/interceptors.ts: the decision counter), bundled with the workflows. */
+export function workflowInterceptorsPath(): string {
+  const ts = fileURLToPath(new URL('../workflows/interceptors.ts', import.meta.url));
+  return existsSync(ts) ? ts : fileURLToPath(new URL('../workflows/interceptors.js', import.meta.url));
+}
+
 /** Where `npm run build` writes the bundle: dist/workflows.bundle.js. */
 export function bundleFile(): string {
   return path.join(path.dirname(path.dirname(workflowsPath())), 'workflows.bundle.js');

@@ -1,17 +1,32 @@
 // The meshmove worker: the workflows (bundled for Temporal's sandbox) and the activities built from
 // their dependencies, on one task queue.
-import { NativeConnection, Runtime, Worker, type WorkerOptions, type LogLevel } from '@temporalio/worker';
+import { NativeConnection, Runtime, Worker, type WorkerOptions, type LogLevel, type InjectedSinks } from '@temporalio/worker';
+import type { Duration } from '@temporalio/common';
 import type { MigrationActivities } from '../activities/contract.js';
 import { createLogger } from '../logging/logger.js';
 import { TASK_QUEUE } from '../workflows/messages.js';
+import type { MeshmoveMetricsSinks } from '../workflows/interceptors.js';
 import type { TemporalTarget } from './connection.js';
-import { prebuiltBundle, workflowsPath } from './bundle.js';
+import { prebuiltBundle, workflowInterceptorsPath, workflowsPath } from './bundle.js';
+import { activityFailureType, type MeshmoveMetrics } from './metrics.js';
 
 let runtimeInstalled = false;
 
-/** Route the SDK's own logs into pino JSON. Must run before anything creates the runtime. */
-export function installRuntime(): void {
-  if (runtimeInstalled) return;
+export interface RuntimeOptions {
+  /**
+   * Serve the SDK's own metrics (Temporal's runtime telemetry: polls, task latencies, slots...) in
+   * the Prometheus format on this address (HOST:PORT). Off unless given: `meshmove worker
+   * --http-address` gives a loopback port and serves them, with meshmove's, on its /metrics.
+   */
+  prometheusBindAddress?: string;
+}
+
+/**
+ * Route the SDK's logs into pino JSON and, when asked, export its metrics. Must run before anything
+ * creates the runtime; the first call wins (returns false when the runtime was already installed).
+ */
+export function installRuntime(opts: RuntimeOptions = {}): boolean {
+  if (runtimeInstalled) return false;
   runtimeInstalled = true;
   const log = createLogger('temporal-sdk');
   const at = (level: 'trace' | 'debug' | 'info' | 'warn' | 'error') => (message: string, meta?: Record<string, unknown>) => log[level](meta ?? {}, message);
@@ -24,7 +39,9 @@ export function installRuntime(): void {
       warn: at('warn'),
       error: at('error'),
     },
+    ...(opts.prometheusBindAddress ? { telemetryOptions: { metrics: { prometheus: { bindAddress: opts.prometheusBindAddress } } } } : {}),
   });
+  return true;
 }
 
 export interface MeshmoveWorkerOptions {
@@ -35,17 +52,51 @@ export interface MeshmoveWorkerOptions {
   workflowBundle?: WorkerOptions['workflowBundle'];
   connection?: NativeConnection;
   identity?: string;
+  /** Count activity failures and operator decisions here (worker/metrics.ts); absent = not counted. */
+  metrics?: MeshmoveMetrics;
+  /** On shutdown, how long activities in flight get to finish or heartbeat out before they are cancelled (SDK default 0). */
+  shutdownGraceTime?: Duration;
 }
 
 export async function createWorker(opts: MeshmoveWorkerOptions): Promise<Worker> {
   const connection = opts.connection ?? (await NativeConnection.connect(opts.target.connectionOptions));
+  const code = workflowCode(opts.workflowBundle);
   return Worker.create({
     connection,
     namespace: opts.target.namespace,
     taskQueue: opts.taskQueue ?? TASK_QUEUE,
     activities: opts.activities,
-    ...workflowCode(opts.workflowBundle),
+    ...code,
     ...(opts.identity ? { identity: opts.identity } : {}),
+    ...(opts.shutdownGraceTime !== undefined ? { shutdownGraceTime: opts.shutdownGraceTime } : {}),
+    interceptors: {
+      // The decision counter; a bundle has the interceptors it was bundled with (the build's has
+      // this one: worker/write-bundle.ts).
+      ...(code.workflowsPath ? { workflowModules: [workflowInterceptorsPath()] } : {}),
+      ...(opts.metrics ? { activity: [activityFailureCounter(opts.metrics)] } : {}),
+    },
+    sinks: metricSinks(opts.metrics),
+  });
+}
+
+/** The workflows' decision reports (workflows/interceptors.ts), counted when there are metrics; never during replay. */
+function metricSinks(metrics: MeshmoveMetrics | undefined): InjectedSinks<MeshmoveMetricsSinks> {
+  return { meshmoveMetrics: { decision: { fn: (_info, d) => metrics?.decision(d), callDuringReplay: false } } };
+}
+
+/** An activity inbound interceptor: each failed attempt counted by activity and failure type. */
+function activityFailureCounter(metrics: MeshmoveMetrics): NonNullable<NonNullable<WorkerOptions['interceptors']>['activity']>[number] {
+  return (ctx) => ({
+    inbound: {
+      async execute(input, next) {
+        try {
+          return await next(input);
+        } catch (err) {
+          metrics.activityFailure(ctx.info.activityType, activityFailureType(err));
+          throw err;
+        }
+      },
+    },
   });
 }
 

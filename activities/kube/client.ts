@@ -59,6 +59,30 @@ export interface KubeAccessOptions {
   logger?: Logger;
 }
 
+/**
+ * What one API request came to: an HTTP status when the server answered, else the error type
+ * (KubeNetwork, KubeTimeout...). A watch is reported when it is opened.
+ */
+export interface KubeRequestOutcome {
+  verb: string;
+  /** The request succeeded (2xx; for a watch: it was opened). */
+  ok: boolean;
+  status?: number;
+  errorType?: string;
+}
+let kubeRequestObserver: ((outcome: KubeRequestOutcome) => void) | undefined;
+/** One process-wide observer of every API request (the worker's metrics); undefined removes it. Keep it cheap: it runs per request. */
+export function observeKubeRequests(observer: ((outcome: KubeRequestOutcome) => void) | undefined): void {
+  kubeRequestObserver = observer;
+}
+function reportKubeRequest(outcome: KubeRequestOutcome): void {
+  try {
+    kubeRequestObserver?.(outcome);
+  } catch {
+    // an observer's bug must not fail a request
+  }
+}
+
 /** Istio's debug/monitoring port on istiod (facts §6). */
 export const ISTIOD_DEBUG_PORT = 15014;
 /** How long an unused port-forward to istiod stays open. */
@@ -185,10 +209,16 @@ export class ClientKubeAccess implements KubeAccess {
       await this.bucket.acquire();
       this.requestCounts[target.verb] = (this.requestCounts[target.verb] ?? 0) + 1;
       try {
-        return await fn();
+        const result = await fn();
+        reportKubeRequest({ verb: target.verb, ok: true });
+        return result;
       } catch (err) {
-        if (isKubeFailure(err)) throw err;
+        if (isKubeFailure(err)) {
+          reportKubeRequest({ verb: target.verb, ok: false, errorType: err.type ?? undefined });
+          throw err;
+        }
         const c = classifyKubeError(err, target);
+        reportKubeRequest({ verb: target.verb, ok: false, ...(c.status !== undefined ? { status: c.status } : {}), errorType: c.type });
         // A 409 Conflict means the object changed since the caller read it: sending the same
         // conditional write again cannot succeed. The caller re-reads and decides again.
         if (c.type === KubeErrorType.conflict) throw kubeFailure(c, err);
@@ -199,6 +229,19 @@ export class ClientKubeAccess implements KubeAccess {
         this.opts.logger?.warn({ target: describeTarget(target), verb: target.verb, errorType: c.type, status: c.status, attempt, delayMs: delay }, 'kube call failed, retrying');
         await sleep(delay);
       }
+    }
+  }
+
+  /** A create where "already exists" returns the object that is there (created=false) instead of failing. */
+  private async createOrExisting<T>(target: KubeCallTarget, create: () => Promise<T>, get: () => Promise<T | undefined>): Promise<{ object: T; created: boolean }> {
+    try {
+      return { object: await this.call(target, create), created: true };
+    } catch (err) {
+      if (isKubeFailure(err) && err.type === KubeErrorType.alreadyExists && target.name) {
+        const existing = await get();
+        if (existing) return { object: existing, created: false };
+      }
+      throw err;
     }
   }
 
@@ -263,6 +306,21 @@ export class ClientKubeAccess implements KubeAccess {
       namespace ? this.core.listNamespacedConfigMap({ namespace, ...opts, _continue, limit }, o) : this.core.listConfigMapForAllNamespaces({ ...opts, _continue, limit }, o));
   }
 
+  async createConfigMap(namespace: string, cm: V1ConfigMap): Promise<{ configMap: V1ConfigMap; created: boolean }> {
+    const name = cm.metadata?.name;
+    // A retried create whose first attempt did land, or an object of that name from before: the caller decides.
+    const r = await this.createOrExisting({ verb: 'create', resource: 'configmaps', group: '', namespace, name }, () => this.core.createNamespacedConfigMap({ namespace, body: cm }, this.requestOptions()), () => this.getConfigMap(namespace, name!));
+    return { configMap: r.object, created: r.created };
+  }
+
+  replaceConfigMap(namespace: string, name: string, cm: V1ConfigMap) {
+    return this.call({ verb: 'update', resource: 'configmaps', group: '', namespace, name }, () => this.core.replaceNamespacedConfigMap({ namespace, name, body: cm }, this.requestOptions()));
+  }
+
+  deleteConfigMap(namespace: string, name: string) {
+    return this.deleteIdempotent({ verb: 'delete', resource: 'configmaps', group: '', namespace, name }, (o) => this.core.deleteNamespacedConfigMap({ namespace, name }, o));
+  }
+
   watchConfigMaps(namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, cm: V1ConfigMap) => void): Promise<KubeWatch> {
     return this.watch({ verb: 'watch', resource: 'configmaps', group: '', namespace }, `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, opts, onEvent);
   }
@@ -290,9 +348,12 @@ export class ClientKubeAccess implements KubeAccess {
       const code = (err as { statusCode?: unknown } | null)?.statusCode ?? status?.code;
       if (err || status) {
         const e = err as { message?: string } | null;
-        settle(kubeFailure(classifyKubeError({ code, message: status?.message ?? e?.message ?? String(err) }, target), err));
+        const c = classifyKubeError({ code, message: status?.message ?? e?.message ?? String(err) }, target);
+        reportKubeRequest({ verb: target.verb, ok: false, ...(c.status !== undefined ? { status: c.status } : {}), errorType: c.type });
+        settle(kubeFailure(c, err));
       } else settle(undefined);
     });
+    reportKubeRequest({ verb: target.verb, ok: true });
     return { stop: () => controller.abort(), ended };
   }
 
@@ -404,17 +465,9 @@ export class ClientKubeAccess implements KubeAccess {
 
   async createJob(namespace: string, job: V1Job): Promise<{ job: V1Job; created: boolean }> {
     const name = job.metadata?.name;
-    try {
-      const created = await this.call({ verb: 'create', resource: 'jobs', group: 'batch', namespace, name }, () => this.batch.createNamespacedJob({ namespace, body: job }, this.requestOptions()));
-      return { job: created, created: true };
-    } catch (err) {
-      // A retried create whose first attempt did land: the Job is there, which is what we wanted.
-      if (isKubeFailure(err) && err.type === KubeErrorType.alreadyExists && name) {
-        const existing = await this.getJob(namespace, name);
-        if (existing) return { job: existing, created: false };
-      }
-      throw err;
-    }
+    // A retried create whose first attempt did land: the Job is there, which is what we wanted.
+    const r = await this.createOrExisting({ verb: 'create', resource: 'jobs', group: 'batch', namespace, name }, () => this.batch.createNamespacedJob({ namespace, body: job }, this.requestOptions()), () => this.getJob(namespace, name!));
+    return { job: r.object, created: r.created };
   }
 
   getJob(namespace: string, name: string) {

@@ -92,6 +92,11 @@ export interface KubeAccess {
   getConfigMap(namespace: string, name: string): Promise<V1ConfigMap | undefined>;
   /** namespace undefined = all namespaces. */
   listConfigMaps(namespace: string | undefined, opts?: ListOptions): Promise<V1ConfigMap[]>;
+  /** created=false when a ConfigMap of that name already exists (it is left as it is and returned). */
+  createConfigMap(namespace: string, cm: V1ConfigMap): Promise<{ configMap: V1ConfigMap; created: boolean }>;
+  /** PUT: the whole object; without metadata.resourceVersion it overwrites whatever is there. */
+  replaceConfigMap(namespace: string, name: string, cm: V1ConfigMap): Promise<V1ConfigMap>;
+  deleteConfigMap(namespace: string, name: string): Promise<DeleteOutcome>;
   /**
    * Watch one namespace's ConfigMaps (e.g. fieldSelector `metadata.name=X`) for changes after
    * `resourceVersion` (a GET's). Every write arrives as an event with its new resourceVersion.
