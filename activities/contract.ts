@@ -27,10 +27,11 @@ export interface PreflightReport {
   rootRelation?: 'same' | 'overlap' | 'different' | 'unknown';
 }
 
-/** Where a backup lives and how to check it; the objects themselves stay on disk. */
+/** Where a backup lives and how to check it; the objects themselves stay on disk or in the cluster. */
 export interface BackupRef {
+  /** A directory of the worker that wrote it, or `cluster:<namespace>/<backup id>` (ConfigMaps any worker can read). */
   location: string;
-  /** sha256 of the manifest file, which holds one sha256 per object. */
+  /** sha256 of the manifest, which holds one sha256 per object. */
   manifestDigest: string;
   objects: number;
 }

@@ -16,6 +16,29 @@ const namespaceName = z
   .max(63, 'a namespace name has at most 63 characters')
   .regex(DNS1123_LABEL, 'a namespace name: lower-case letters, digits and "-", starting and ending with a letter or digit');
 
+// Where backups go: a directory of the worker's machine (one machine), or ConfigMaps in a namespace
+// of the cluster, which every worker of the task queue can read (activities/backup/cluster-store.ts).
+const backupSchema = z
+  .strictObject({
+    location: z.string().min(1, 'a directory for backups, e.g. ./backups').optional(),
+    cluster: z
+      .strictObject({ namespace: namespaceName.describe('an existing namespace for the backup ConfigMaps, e.g. meshmove-backups') })
+      .optional(),
+  })
+  .superRefine((b, ctx) => {
+    if (b.location === undefined && b.cluster === undefined) {
+      ctx.addIssue({ code: 'custom', path: [], message: 'where backups go: location (a directory, e.g. ./backups, for a worker on one machine) or cluster.namespace (ConfigMaps in an existing namespace, e.g. meshmove-backups, that every worker can read)' });
+    }
+    if (b.location !== undefined && b.cluster !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'backups go to one place: remove either location (a directory) or cluster (ConfigMaps in the cluster)' });
+    }
+  });
+
+/** Where a plan's backups go, for people: the directory, or `cluster:<namespace>`. */
+export function backupTarget(b: { location?: string; cluster?: { namespace: string } }): string {
+  return b.cluster ? `cluster:${b.cluster.namespace}` : (b.location ?? '');
+}
+
 const labelKey = z.string().max(317).regex(LABEL_KEY, 'a label key such as "usergroup" or "istio.io/rev"');
 const labelValue = z
   .string()
@@ -336,7 +359,7 @@ export const planSchema = z
         failureBudget: z.number().int().min(1).default(1),
       })
       .prefault({}),
-    backup: z.strictObject({ location: z.string().min(1, 'a directory for backups, e.g. ./backups') }),
+    backup: backupSchema,
   })
   .superRefine((plan, ctx) => {
     for (const issue of crossFieldIssues(plan)) ctx.addIssue({ code: 'custom', ...issue });

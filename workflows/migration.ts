@@ -22,7 +22,7 @@ import {
 } from '@temporalio/workflow';
 import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline, WaveSelection } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
-import { describeSelect, hasSelectWaves, plannedNamespaces, relabelFor, resolvedPlan } from '../plan/schema.js';
+import { backupTarget, describeSelect, hasSelectWaves, plannedNamespaces, relabelFor, resolvedPlan } from '../plan/schema.js';
 import { gatewayRequestRate, namespaceErrorRatio } from '../mesh/traffic-queries.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
@@ -371,7 +371,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         }, { summarize: (r) => `${r.findings.length} checks, ${r.warnings} warning(s), ${r.blocking} blocking` });
       }
       if (!rb.finished('backup')) {
-        await rb.step('backup', `Back up to ${plan.backup.location}`, async () => {
+        await rb.step('backup', `Back up to ${backupTarget(plan.backup)}`, async () => {
           const backup = await scan.backup(ref);
           st.results.backup = backup;
           return backup;

@@ -1,26 +1,43 @@
-// A backup on disk: one JSON file per object and a manifest holding each file's sha256, written
-// last (atomically), so "the manifest exists" means "the backup is complete". The workflow only
-// keeps the location and the manifest's digest; `verifyBackup` re-hashes everything.
+// A backup: one JSON text per object and a manifest holding each one's sha256, written last, so
+// "the manifest exists" means "the backup is complete". The workflow only keeps the location and
+// the manifest's digest; `verifyBackup` re-hashes everything.
 //
-// Layout of <location>/<runId>/:
+// Where the bytes live is a `BackupStore`: a directory on the worker's disk (one machine), or
+// ConfigMaps in the cluster itself (cluster-store.ts), which any worker of the task queue can
+// read. The manifest format, the digests and the checks are the same for both.
+//
+// Directory layout of <location>/<runId>/:
 //   manifest.json
 //   objects/<group>.<Kind>/<namespace or _cluster>/<name>.json
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
+import { ApplicationFailure } from '@temporalio/common';
 import type { BackupRef } from '../contract.js';
 import type { KubeObject } from '../kube/types.js';
 
 export const MANIFEST_FILE = 'manifest.json';
 export const BACKUP_FORMAT = 'meshmove-backup/v1';
 
+/** Where one piece of an object's text is in a cluster store: a ConfigMap's data key. */
+export interface ChunkRef {
+  configMap: string;
+  key: string;
+  /** sha256 of the piece's UTF-8 bytes. */
+  sha256: string;
+}
+
 export interface ManifestEntry {
+  /** The object's path in a directory store; its stable id in any store. */
   file: string;
   apiVersion: string;
   kind: string;
   namespace?: string;
   name: string;
+  /** sha256 of the object's whole JSON text. */
   sha256: string;
+  /** Cluster store only: the pieces, in order, whose concatenation is the text. */
+  chunks?: ChunkRef[];
 }
 
 export interface BackupManifest {
@@ -34,7 +51,37 @@ export interface BackupManifest {
   objects: ManifestEntry[];
 }
 
-const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
+/** What a store found for one manifest entry: the bytes, or why there are none (or why they cannot be trusted). */
+export interface StoredObject {
+  data?: Buffer;
+  problems: string[];
+}
+
+/**
+ * Where one backup's bytes live. Every method is idempotent; `writeManifest` is called last and
+ * only after `writeObjects` succeeded.
+ */
+export interface BackupStore {
+  /** For people and `BackupRef.location`: a directory, or `cluster:<namespace>/<backup id>`. */
+  readonly location: string;
+  /**
+   * The manifest's exact text; undefined when there is none (no backup, or an unfinished one).
+   * With `expectedDigest` (the one the workflow recorded) a store may answer from what it read before.
+   */
+  readManifestText(expectedDigest?: string): Promise<string | undefined>;
+  /** Remove what an unfinished attempt left; only called when there is no manifest. */
+  clearPartial(): Promise<void>;
+  /** Store the objects' texts (already in manifest order); each one's chunks for its manifest entry (undefined for a directory). */
+  writeObjects(objects: { file: string; text: string }[]): Promise<(ChunkRef[] | undefined)[]>;
+  /** The commit point: from now on the backup is complete. */
+  writeManifest(text: string): Promise<void>;
+  /** The stored bytes of these entries, keyed by `file`; a piece's own digest is checked here. */
+  readObjects(entries: ManifestEntry[]): Promise<Map<string, StoredObject>>;
+  /** One line per stored thing the manifest does not list (something added to a finished backup). */
+  unlisted(manifest: BackupManifest): Promise<string[]>;
+}
+
+export const sha256 = (data: string | Buffer): string => createHash('sha256').update(data).digest('hex');
 
 /** Secrets never go into a backup, whatever a caller passes. */
 export function isSecretKind(o: KubeObject): boolean {
@@ -57,9 +104,14 @@ export function cleanObject(o: KubeObject): KubeObject {
   return copy;
 }
 
+/** A run id usable as a directory name and as a cluster backup's id. */
+export function checkBackupId(id: string): string {
+  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) throw new Error(`a run id usable as a directory name (got "${id}")`);
+  return id;
+}
+
 export function backupDir(location: string, runId: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(runId)) throw new Error(`a run id usable as a directory name (got "${runId}")`);
-  return resolve(location, runId);
+  return resolve(location, checkBackupId(runId));
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -78,20 +130,90 @@ async function writeAtomic(file: string, data: string): Promise<void> {
   await rename(tmp, file);
 }
 
-export async function readManifest(dir: string): Promise<{ manifest: BackupManifest; digest: string } | undefined> {
-  let text: string;
-  try {
-    text = await readFile(join(dir, MANIFEST_FILE), 'utf8');
-  } catch {
-    return undefined;
+/** A backup in a directory of this machine: `<location>/<run id>/`. */
+export class DirectoryBackupStore implements BackupStore {
+  readonly location: string;
+  constructor(dir: string) {
+    this.location = resolve(dir);
   }
+
+  async readManifestText(): Promise<string | undefined> {
+    try {
+      return await readFile(join(this.location, MANIFEST_FILE), 'utf8');
+    } catch {
+      return undefined;
+    }
+  }
+
+  async clearPartial(): Promise<void> {
+    await rm(join(this.location, 'objects'), { recursive: true, force: true });
+  }
+
+  async writeObjects(objects: { file: string; text: string }[]): Promise<undefined[]> {
+    for (const o of objects) await writeAtomic(join(this.location, ...o.file.split('/')), o.text);
+    return objects.map(() => undefined);
+  }
+
+  writeManifest(text: string): Promise<void> {
+    return writeAtomic(join(this.location, MANIFEST_FILE), text);
+  }
+
+  async readObjects(entries: ManifestEntry[]): Promise<Map<string, StoredObject>> {
+    const out = new Map<string, StoredObject>();
+    for (const e of entries) {
+      try {
+        out.set(e.file, { data: await readFile(join(this.location, ...e.file.split('/'))), problems: [] });
+      } catch {
+        out.set(e.file, { problems: [`${e.file}: missing`] });
+      }
+    }
+    return out;
+  }
+
+  async unlisted(manifest: BackupManifest): Promise<string[]> {
+    const listed = new Set(manifest.objects.map((e) => e.file));
+    const out: string[] = [];
+    const walk = async (d: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(d, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const p = join(d, e.name);
+        if (e.isDirectory()) await walk(p);
+        else {
+          const f = relative(this.location, p).split(sep).join('/');
+          if (!listed.has(f)) out.push(`${f}: not in the manifest`);
+        }
+      }
+    };
+    await walk(join(this.location, 'objects'));
+    return out;
+  }
+}
+
+/** A string is a directory (the form every caller used before stores). */
+function storeOf(s: BackupStore | string): BackupStore {
+  return typeof s === 'string' ? new DirectoryBackupStore(s) : s;
+}
+
+export function parseManifest(text: string, where: string): BackupManifest {
   const manifest = JSON.parse(text) as BackupManifest;
-  if (manifest.format !== BACKUP_FORMAT) throw new Error(`${join(dir, MANIFEST_FILE)} is not a meshmove backup manifest (format "${String(manifest.format)}")`);
-  return { manifest, digest: sha256(text) };
+  if (manifest.format !== BACKUP_FORMAT) throw new Error(`${where} is not a meshmove backup manifest (format "${String(manifest.format)}")`);
+  return manifest;
+}
+
+export async function readManifest(from: BackupStore | string, expectedDigest?: string): Promise<{ manifest: BackupManifest; digest: string } | undefined> {
+  const store = storeOf(from);
+  const text = await store.readManifestText(expectedDigest);
+  if (text === undefined) return undefined;
+  return { manifest: parseManifest(text, `the manifest of ${store.location}`), digest: sha256(text) };
 }
 
 export interface WriteBackupInput {
-  dir: string;
+  store: BackupStore | string;
   runId: string;
   purpose: string;
   plan: string;
@@ -101,24 +223,33 @@ export interface WriteBackupInput {
 }
 
 /**
- * Write a complete backup into `dir`. Only called when there is no manifest yet: leftovers of a
- * crashed attempt are removed first, so the result is one backup, never a mix of two.
+ * Write a complete backup into the store. Only called when there is no manifest yet: leftovers of
+ * a crashed attempt are removed first, so the result is one backup, never a mix of two.
  */
 export async function writeBackup(input: WriteBackupInput): Promise<BackupRef> {
-  await rm(join(input.dir, 'objects'), { recursive: true, force: true });
-  const entries: ManifestEntry[] = [];
-  const seen = new Set<string>();
+  const store = storeOf(input.store);
+  await store.clearPartial();
+  const texts = new Map<string, { o: KubeObject; text: string }>();
   for (const raw of input.objects) {
     if (isSecretKind(raw)) continue;
     const o = cleanObject(raw);
     const file = objectFile(o);
-    if (seen.has(file)) continue;
-    seen.add(file);
-    const text = `${JSON.stringify(o, null, 2)}\n`;
-    await writeAtomic(join(input.dir, ...file.split('/')), text);
-    entries.push({ file, apiVersion: o.apiVersion ?? '', kind: o.kind ?? '', ...(o.metadata?.namespace ? { namespace: o.metadata.namespace } : {}), name: o.metadata?.name ?? '', sha256: sha256(text) });
+    if (!texts.has(file)) texts.set(file, { o, text: `${JSON.stringify(o, null, 2)}\n` });
   }
-  entries.sort((a, b) => (a.file < b.file ? -1 : a.file > b.file ? 1 : 0));
+  const files = [...texts.keys()].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const chunks = await store.writeObjects(files.map((file) => ({ file, text: texts.get(file)!.text })));
+  const entries: ManifestEntry[] = files.map((file, i) => {
+    const { o, text } = texts.get(file)!;
+    return {
+      file,
+      apiVersion: o.apiVersion ?? '',
+      kind: o.kind ?? '',
+      ...(o.metadata?.namespace ? { namespace: o.metadata.namespace } : {}),
+      name: o.metadata?.name ?? '',
+      sha256: sha256(text),
+      ...(chunks[i] ? { chunks: chunks[i] } : {}),
+    };
+  });
   const manifest: BackupManifest = {
     format: BACKUP_FORMAT,
     runId: input.runId,
@@ -129,8 +260,8 @@ export async function writeBackup(input: WriteBackupInput): Promise<BackupRef> {
     objects: entries,
   };
   const text = `${JSON.stringify(manifest, null, 2)}\n`;
-  await writeAtomic(join(input.dir, MANIFEST_FILE), text);
-  return { location: input.dir, manifestDigest: sha256(text), objects: entries.length };
+  await store.writeManifest(text);
+  return { location: store.location, manifestDigest: sha256(text), objects: entries.length };
 }
 
 export interface VerifyResult {
@@ -138,68 +269,61 @@ export interface VerifyResult {
   location: string;
   manifestDigest?: string;
   objects: number;
-  /** One line per problem: missing, changed or unexpected file, or a manifest not the expected one. */
+  /** One line per problem: missing, changed or unexpected object, or a manifest not the expected one. */
   problems: string[];
 }
 
-async function listFiles(root: string): Promise<string[]> {
-  const out: string[] = [];
-  async function walk(d: string): Promise<void> {
-    let entries;
-    try {
-      entries = await readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else out.push(relative(root, p).split(sep).join('/'));
-    }
-  }
-  await walk(join(root, 'objects'));
-  return out;
-}
+/** The text "there is no manifest" starts with (existingBackup tells "incomplete" from "tampered" by it). */
+export const NO_MANIFEST = 'no manifest';
 
-/** Re-hash every file against the manifest; `expectedDigest` also pins the manifest itself. */
-export async function verifyBackup(dir: string, expectedDigest?: string): Promise<VerifyResult> {
-  const location = resolve(dir);
+/** Re-hash every object against the manifest; `expectedDigest` also pins the manifest itself. */
+export async function verifyBackup(from: BackupStore | string, expectedDigest?: string): Promise<VerifyResult> {
+  const store = storeOf(from);
+  const location = store.location;
   let read;
   try {
-    read = await readManifest(location);
+    read = await readManifest(store);
   } catch (err) {
+    // The cluster did not answer (or refused): that says nothing about the backup, so it is no verdict.
+    if (err instanceof ApplicationFailure) throw err;
     return { ok: false, location, objects: 0, problems: [`manifest unreadable: ${(err as Error).message}`] };
   }
-  if (!read) return { ok: false, location, objects: 0, problems: [`no ${MANIFEST_FILE} in ${location}: not a backup, or an incomplete one`] };
+  if (!read) return { ok: false, location, objects: 0, problems: [`${NO_MANIFEST} in ${location}: not a backup, or an incomplete one`] };
   const problems: string[] = [];
   if (expectedDigest !== undefined && expectedDigest !== read.digest) problems.push(`${MANIFEST_FILE} changed: sha256 ${read.digest}, expected ${expectedDigest}`);
-  const listed = new Set<string>();
+  const stored = await store.readObjects(read.manifest.objects);
   for (const e of read.manifest.objects) {
-    listed.add(e.file);
-    let data: Buffer;
-    try {
-      data = await readFile(join(location, ...e.file.split('/')));
-    } catch {
-      problems.push(`${e.file}: missing`);
-      continue;
-    }
-    const got = sha256(data);
+    const s = stored.get(e.file) ?? { problems: [`${e.file}: missing`] };
+    problems.push(...s.problems);
+    if (!s.data) continue;
+    const got = sha256(s.data);
     if (got !== e.sha256) problems.push(`${e.file}: sha256 ${got}, manifest says ${e.sha256}`);
   }
-  for (const f of await listFiles(location)) if (!listed.has(f)) problems.push(`${f}: not in the manifest`);
+  problems.push(...(await store.unlisted(read.manifest)));
   return { ok: problems.length === 0, location, manifestDigest: read.digest, objects: read.manifest.objects.length, problems };
 }
 
-/** Read objects back (drift checks, restores). */
-export async function readBackupObjects(dir: string, filter?: (e: ManifestEntry) => boolean): Promise<{ entry: ManifestEntry; object: KubeObject }[]> {
-  const read = await readManifest(resolve(dir));
-  if (!read) throw new Error(`no ${MANIFEST_FILE} in ${dir}`);
-  const out: { entry: ManifestEntry; object: KubeObject }[] = [];
-  for (const e of read.manifest.objects) {
-    if (filter && !filter(e)) continue;
-    out.push({ entry: e, object: JSON.parse(await readFile(join(resolve(dir), ...e.file.split('/')), 'utf8')) as KubeObject });
-  }
-  return out;
+/**
+ * Objects back from the backup (drift checks, restores), each checked against its manifest digest;
+ * `expectedDigest` pins the manifest (the one the workflow recorded). Throws naming what is wrong.
+ */
+export async function readBackupObjects(
+  from: BackupStore | string,
+  filter?: (e: ManifestEntry) => boolean,
+  expectedDigest?: string,
+): Promise<{ entry: ManifestEntry; object: KubeObject }[]> {
+  const store = storeOf(from);
+  const read = await readManifest(store, expectedDigest);
+  if (!read) throw new Error(`${NO_MANIFEST} in ${store.location}`);
+  if (expectedDigest !== undefined && read.digest !== expectedDigest) throw new Error(`the backup manifest in ${store.location} changed since the backup (sha256 ${read.digest}, recorded ${expectedDigest})`);
+  const entries = read.manifest.objects.filter((e) => !filter || filter(e));
+  const stored = await store.readObjects(entries);
+  return entries.map((entry) => {
+    const s = stored.get(entry.file);
+    if (!s?.data) throw new Error(`${entry.file} is missing from the backup in ${store.location}${s?.problems.length ? `: ${s.problems.join('; ')}` : ''}`);
+    if (s.problems.length > 0 || sha256(s.data) !== entry.sha256) throw new Error(`${entry.file} in the backup ${store.location} does not match its manifest digest`);
+    return { entry, object: JSON.parse(s.data.toString('utf8')) as KubeObject };
+  });
 }
 
 export { exists as pathExists };

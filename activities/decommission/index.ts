@@ -22,17 +22,16 @@ import {
   type DecommissionItem,
   type DecommissionKind,
 } from '../preflight/pitfall-guard.js';
-import { backupOnce } from '../backup/index.js';
-import { backupDir, readManifest } from '../backup/store.js';
+import { backupOnce, storeForPlan } from '../backup/index.js';
+import { readManifest } from '../backup/store.js';
 
 export const DecommissionErrorType = { unsafe: 'DecommissionUnsafe', notMoved: 'DefaultValidatorNotMoved' } as const;
 
 /** Order: repoint the default validator, stop injecting the old sidecar, then istiod, then the old gateway. */
 const ORDER: Record<DecommissionKind, number> = { ValidatingWebhookConfiguration: -1, MutatingWebhookConfiguration: 0, Deployment: 1, Service: 2 };
 
-export function decommissionDir(plan: Pick<Plan, 'backup'>, runId: string): string {
-  return backupDir(plan.backup.location, `${runId}-decommission`);
-}
+/** The decommission backup's id: its own backup next to the run's before-migration one. */
+export const decommissionBackupId = (runId: string): string => `${runId}-decommission`;
 
 async function getValidator(kube: KubeAccess, name: string) {
   return (await kube.listValidatingWebhookConfigurations({ fieldSelector: `metadata.name=${name}` }))[0];
@@ -91,15 +90,15 @@ export interface DecommissionOptions {
 }
 
 export async function runDecommission(kube: KubeAccess, plan: Plan, runId: string, opts: DecommissionOptions = {}): Promise<DecommissionResult> {
-  const dir = decommissionDir(plan, runId);
+  const store = storeForPlan(kube, plan, decommissionBackupId(runId), { runId, purpose: 'decommission' });
   let backup: BackupRef;
-  if (!(await readManifest(dir))) {
+  if (!(await readManifest(store))) {
     const scope = await readDecommissionScope(kube, plan);
     if (scope.blockers.length > 0) {
       throw ApplicationFailure.create({ type: DecommissionErrorType.unsafe, nonRetryable: true, message: `decommission of revision ${plan.source.revision} stopped before changing anything: ${scope.blockers.join('; ')}` });
     }
     opts.progress?.('backup');
-    ({ ref: backup } = await backupOnce(dir, { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName }, async () => {
+    ({ ref: backup } = await backupOnce(store, { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName }, async () => {
       const objs: KubeObject[] = [];
       const items: Pick<DecommissionItem, 'kind' | 'name' | 'namespace'>[] = [...scope.move.map((m) => ({ kind: 'ValidatingWebhookConfiguration' as const, name: m.name })), ...scope.delete];
       for (const i of items) {
@@ -109,9 +108,9 @@ export async function runDecommission(kube: KubeAccess, plan: Plan, runId: strin
       return objs;
     }, opts.now));
   } else {
-    ({ ref: backup } = await backupOnce(dir, { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName }, () => Promise.reject(new Error('unreachable: the backup exists'))));
+    ({ ref: backup } = await backupOnce(store, { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName }, () => Promise.reject(new Error('unreachable: the backup exists'))));
   }
-  const manifest = (await readManifest(dir))!.manifest;
+  const manifest = (await readManifest(store))!.manifest;
   const items = manifest.objects
     .map((e) => ({ kind: e.kind as DecommissionKind, namespace: e.namespace, name: e.name }))
     .sort((a, b) => ORDER[a.kind] - ORDER[b.kind] || itemId(a).localeCompare(itemId(b)));

@@ -1,16 +1,15 @@
 // driftCheck: is the namespace still as the before-migration backup recorded it? Its labels (the
 // relabel's own change, recognised by this run's record, is not drift) and its workloads (each
 // still there, none added, and nothing changed that decides injection). The comparison is pure;
-// the activity reads only this namespace's files of the backup, each checked against the manifest.
-import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+// the activity reads only this namespace's objects of the backup, each checked against the manifest,
+// from wherever the backup is (a directory, or ConfigMaps in the cluster that any worker can read).
 import { ApplicationFailure } from '@temporalio/common';
 import type { BackupRef, NamespaceRef } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import { relabelFor } from '../../plan/schema.js';
-import { readManifest, type ManifestEntry } from '../backup/store.js';
-import type { KubeObject } from '../kube/types.js';
+import { openBackupStore } from '../backup/index.js';
+import { readBackupObjects } from '../backup/store.js';
+import type { KubeAccess, KubeObject } from '../kube/types.js';
 import { IstioAnnotation, IstioLabel } from '../../mesh/naming.js';
 import type { ClusterDeps } from './deps.js';
 import { readPreviousLabelsRecord, type Labels } from './labels.js';
@@ -24,7 +23,7 @@ export const DriftFailure = { backupUnusable: 'BackupUnusable' } as const;
 export interface WorkloadView {
   /** `Kind/name` */
   id: string;
-  /** Pod template labels and annotations that decide injection (facts §2). */
+  /** Pod template labels and annotations that decide injection (docs/istio-facts.md §2). */
   injection: Record<string, string>;
 }
 
@@ -96,26 +95,21 @@ function unusable(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: DriftFailure.backupUnusable, nonRetryable: true, message });
 }
 
-/** This namespace's objects from the backup, each file checked against its manifest digest. */
-export async function readNamespaceBackup(backup: BackupRef, namespace: string): Promise<{ ns?: KubeObject; workloads: { kind: string; object: KubeObject }[] }> {
-  const dir = resolve(backup.location);
-  const read = await readManifest(dir).catch((err: unknown) => {
-    throw unusable(`the backup in ${dir} cannot be read: ${(err as Error).message}`);
-  });
-  if (!read) throw unusable(`no backup manifest in ${dir}`);
-  if (read.digest !== backup.manifestDigest) throw unusable(`the backup manifest in ${dir} changed since the backup (sha256 ${read.digest}, recorded ${backup.manifestDigest})`);
-  const load = async (e: ManifestEntry): Promise<KubeObject> => {
-    const data = await readFile(join(dir, ...e.file.split('/'))).catch(() => {
-      throw unusable(`${e.file} is missing from the backup in ${dir}`);
-    });
-    if (createHash('sha256').update(data).digest('hex') !== e.sha256) throw unusable(`${e.file} in the backup ${dir} does not match its manifest digest`);
-    return JSON.parse(data.toString('utf8')) as KubeObject;
-  };
-  const nsEntry = read.manifest.objects.find((e) => e.kind === 'Namespace' && e.name === namespace && e.namespace === undefined);
-  const wlEntries = read.manifest.objects.filter((e) => WORKLOAD_KINDS.has(e.kind) && e.namespace === namespace);
+/** This namespace's objects from the backup (a directory or the cluster), each checked against its manifest digest. */
+export async function readNamespaceBackup(backup: BackupRef, namespace: string, kube?: KubeAccess): Promise<{ ns?: KubeObject; workloads: { kind: string; object: KubeObject }[] }> {
+  let read;
+  try {
+    const store = openBackupStore(backup.location, kube && (() => kube));
+    read = await readBackupObjects(store, (e) => (e.kind === 'Namespace' && e.name === namespace && e.namespace === undefined) || (WORKLOAD_KINDS.has(e.kind) && e.namespace === namespace), backup.manifestDigest);
+  } catch (err) {
+    // The cluster did not answer: retryable as classified. Anything else is the backup itself.
+    if (err instanceof ApplicationFailure) throw err;
+    throw unusable(`the backup ${backup.location} cannot be used: ${(err as Error).message}`);
+  }
+  const ns = read.find((r) => r.entry.kind === 'Namespace');
   return {
-    ...(nsEntry ? { ns: await load(nsEntry) } : {}),
-    workloads: await Promise.all(wlEntries.map(async (e) => ({ kind: e.kind, object: await load(e) }))),
+    ...(ns ? { ns: ns.object } : {}),
+    workloads: read.filter((r) => r.entry.kind !== 'Namespace').map((r) => ({ kind: r.entry.kind, object: r.object })),
   };
 }
 
@@ -128,7 +122,7 @@ async function currentWorkloads(deps: ClusterDeps, namespace: string): Promise<W
 
 export async function driftCheck(deps: ClusterDeps, input: NamespaceRef & { backup: BackupRef }): Promise<{ drifted: boolean; details: string[] }> {
   const { namespace } = input;
-  const b = await readNamespaceBackup(input.backup, namespace);
+  const b = await readNamespaceBackup(input.backup, namespace, deps.kube);
   const [ns, workloads] = await Promise.all([deps.kube.getNamespace(namespace), currentWorkloads(deps, namespace)]);
   if (!b.ns) return { drifted: true, details: [`namespace ${namespace} is not in the backup ${input.backup.location}: take a new backup before migrating it`] };
   if (!ns) return { drifted: true, details: [`namespace ${namespace} no longer exists`] };

@@ -26,6 +26,7 @@ import { loadSigner, signDecision, writeThrowawayKey, type DecisionSigner } from
 import { startTwinOrExplain } from './twin.js';
 import { WORKER_USER } from '../../worker/service-account.js';
 import type { Plan } from '../../plan/schema.js';
+import { backupTarget } from '../../plan/schema.js';
 import { startDemoTraffic, type DemoTraffic } from '../demo/traffic.js';
 
 const DEMO_RUN_ID = 'meshmove-demo';
@@ -235,7 +236,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       say(`The demo run ${DEMO_RUN_ID} already ended (${s?.phase ?? existing.status.name}). Run \`meshmove demo --fresh\` to rehearse again.`);
       if (s) {
         await saveHistory();
-        summarize(s, plan.backup.location, [], where);
+        summarize(s, backupTarget(plan.backup), [], where);
       }
       return;
     } else {
@@ -293,7 +294,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     if (final) {
       presenter.finish();
       await saveHistory();
-      summarize(final, plan.backup.location, presenter.phaseDurations, where);
+      summarize(final, backupTarget(plan.backup), presenter.phaseDurations, where);
       if (cluster.traffic) {
         say('\n  live traffic during the rehearsal:');
         for (const line of await cluster.traffic.finish()) say(`    ${line}`);
