@@ -3,11 +3,18 @@
 import { describe, expect, it } from 'vitest';
 import { ESLint } from 'eslint';
 
-const eslint = new ESLint();
+// The probe file does not exist: the type-aware rules get it from TypeScript's default project.
+const eslint = new ESLint({
+  overrideConfig: { files: ['workflows/probe.ts'], languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['workflows/probe.ts'] } } } },
+});
+
+const RULES = ['no-restricted-imports', 'no-restricted-globals', '@typescript-eslint/no-floating-promises'];
 
 async function ruleHits(code: string): Promise<string[]> {
   const [result] = await eslint.lintText(code, { filePath: 'workflows/probe.ts' });
-  return result!.messages.filter((m) => m.ruleId === 'no-restricted-imports' || m.ruleId === 'no-restricted-globals').map((m) => m.message);
+  const fatal = result!.messages.filter((m) => m.fatal).map((m) => m.message);
+  if (fatal.length) throw new Error(`eslint could not lint the probe: ${fatal.join('; ')}`);
+  return result!.messages.filter((m) => RULES.includes(m.ruleId ?? '')).map((m) => m.message);
 }
 
 describe('workflow determinism lint', () => {
@@ -18,6 +25,7 @@ describe('workflow determinism lint', () => {
     ["import { KubeConfig } from '@kubernetes/client-node'; export const f = KubeConfig;", 'No I/O libraries'],
     ["import { Client } from '@temporalio/client'; export const f = Client;", '@temporalio/workflow'],
     ['export const t = setTimeout(() => 1, 5);', 'sleep()'],
+    ["import { sleep } from '@temporalio/workflow'; export function f(): void { sleep(10); }", 'Promises must be awaited'],
   ])('flags %s', async (code, expected) => {
     const hits = await ruleHits(code);
     expect(hits.join('\n')).toContain(expected);
