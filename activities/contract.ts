@@ -2,7 +2,7 @@
 // act on or check the cluster). Workflows import this file type-only. Every input carries what the
 // activity needs to be idempotent (run id, step key); every output is a small summary: big data
 // (backups, pod lists) stays in the cluster or on disk and is referred to by location and digest.
-import type { Plan, WaveResolution } from '../plan/schema.js';
+import type { NotifyEventKind, NotifyWebhook, Plan, WaveResolution } from '../plan/schema.js';
 
 export type CheckStatus = 'pass' | 'warn' | 'block';
 
@@ -185,6 +185,52 @@ export interface MigrationActivities {
   // After migration
   verifyMesh(input: RunRef): Promise<MeshVerification>;
   decommission(input: RunRef): Promise<DecommissionResult>;
+}
+
+/**
+ * One notification (plan.notify): what happened, in words, with the digest a person approves and the
+ * exact commands to approve, reject or decide. The activity formats it for the webhook (Slack or
+ * plain JSON) and signs it; see activities/notify/index.ts for the signature.
+ */
+export interface NotifyEvent {
+  event: NotifyEventKind;
+  /** Stable across retries of the same notification: a receiver drops a repeated delivery by it. */
+  deliveryId: string;
+  at: string;
+  /** The run (the migration's workflow id) and the workflow that waits (a namespace's child for its gate). */
+  runId: string;
+  workflowId: string;
+  /** The Temporal namespace (commands name it when it is not "default"). */
+  temporalNamespace: string;
+  plan: string;
+  cluster: string;
+  /** The Kubernetes namespace, for a namespace's gate or failed step. */
+  namespace?: string;
+  phase: string;
+  /** One line: what happened and what is asked. */
+  summary: string;
+  details: string[];
+  gate?: string;
+  /** The digest of the gate's summary (what an approval commits to), or of a paused step (signed runs). */
+  digest?: string;
+  expiresAt?: string;
+  step?: string;
+  error?: string;
+  allowed?: string[];
+  outcome?: string;
+  /** The exact meshmove commands, as the CLI spells them. */
+  commands: string[];
+}
+
+export interface NotifyResult {
+  webhook: string;
+  status: number;
+  attempt: number;
+}
+
+/** Delivery of notifications: a signed HTTP POST per webhook and event; never touches the cluster. */
+export interface NotifyActivities {
+  notify(input: { webhook: NotifyWebhook; event: NotifyEvent }): Promise<NotifyResult>;
 }
 
 export type ActivityName = keyof MigrationActivities;

@@ -5,7 +5,7 @@
 import { Context } from '@temporalio/activity';
 import type { Logger } from '../logging/logger.js';
 import type { Plan } from '../plan/schema.js';
-import type { MigrationActivities } from './contract.js';
+import type { MigrationActivities, NotifyActivities } from './contract.js';
 import type { KubeAccess } from './kube/types.js';
 import type { Tuning } from './namespace/deps.js';
 import type { DnsProvider } from './dns/provider.js';
@@ -20,6 +20,7 @@ import { restartWorkloads } from './namespace/restart.js';
 import { verifyProxies, verifyTraffic, explainInjection, verifyMesh } from './verify/index.js';
 import { checkGatewayStable, switchDns, verifyDns } from './dns/index.js';
 import { awaitGatewayDrained, awaitGatewayShift, checkNamespaceTraffic, trafficBaseline } from './analysis/index.js';
+import { createNotifyActivities } from './notify/index.js';
 
 export interface ActivityDeps {
   /** One KubeAccess, or a factory keyed by plan.cluster.context (undefined = current context). */
@@ -43,7 +44,7 @@ export function heartbeatIfActivity(details: unknown): void {
   }
 }
 
-export function createActivities(deps: ActivityDeps): MigrationActivities {
+export function createActivities(deps: ActivityDeps): MigrationActivities & NotifyActivities {
   const kubes = new Map<string, KubeAccess>();
   const kubeFor = (plan: Plan): KubeAccess => {
     if (typeof deps.kube !== 'function') return deps.kube;
@@ -82,5 +83,8 @@ export function createActivities(deps: ActivityDeps): MigrationActivities {
     awaitGatewayDrained: (input) => awaitGatewayDrained(deps, input),
 
     verifyMesh: (input) => verifyMesh(cluster(input.plan), input),
+
+    // plan.notify: signed webhooks (the secret read here, from deps.env / the worker's environment)
+    ...createNotifyActivities({ env: deps.env, logger: deps.logger, now: deps.now }),
   };
 }

@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import { CliError, ExitCode } from './cli-kit.js';
+import { devServerSearchAttributeArgs } from '../workflows/search-attributes.js';
 
 export function defaultDataDir(): string {
   return join(process.env.XDG_DATA_HOME ?? join(homedir(), '.local', 'share'), 'meshmove');
@@ -106,7 +107,10 @@ export async function startLocalTemporal(opts: LocalTemporalOptions = {}): Promi
   const cli = await findTemporalCli();
   const db = opts.db ?? join(defaultDataDir(), 'temporal.db');
   await mkdir(dirname(db), { recursive: true });
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', db, '--log-level', 'error', '--namespace', 'default'];
+  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', db, '--log-level', 'error', '--namespace', 'default',
+    // The Meshmove* search attributes (`meshmove list --waiting`, the UI's filters); an existing
+    // database keeps them, and registering them again is a no-op.
+    ...devServerSearchAttributeArgs()];
   // Its own process group: a Ctrl-C in the terminal reaches meshmove, which drains the worker first
   // and then stops the server, instead of the server dying under a worker still reporting to it.
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });

@@ -6,6 +6,8 @@ import { describeWaitProgress } from '../activities/analysis/progress.js';
 import { temporalTarget } from '../worker/connection.js';
 import { NAMESPACE_PAGE_LIMIT, namespacesQuery, statusQuery, type NamespaceStatus, type PendingDecision, type PendingGate, type RunStatus } from '../workflows/messages.js';
 import { CliError, ExitCode } from './cli-kit.js';
+import { CLUSTER_ATTRIBUTE, PHASE_ATTRIBUTE, PLAN_ATTRIBUTE, SEARCH_ATTRIBUTES, clusterAttribute, registerSearchAttributesCommand } from '../workflows/search-attributes.js';
+import type { Plan } from '../plan/schema.js';
 
 export interface ConnectOptions {
   address?: string;
@@ -103,4 +105,63 @@ export async function whatWaits(client: Client, status: RunStatus): Promise<Atte
 
 export function handleFor(client: Client, workflowId: string): WorkflowHandle {
   return client.workflow.getHandle(workflowId);
+}
+
+/** Whether the client's namespace has the Meshmove* search attributes registered (as Keyword). */
+export interface SearchAttributeSupport {
+  ok: boolean;
+  /** Those not registered (all of them when the check itself failed). */
+  missing: string[];
+  /** Why not, and the exact command that registers them; absent when ok. */
+  hint?: string;
+}
+
+/**
+ * Ask the namespace which custom search attributes it has (the operator service). A run upserts its
+ * attributes only when all are there: an upsert of an unregistered one fails the workflow task.
+ */
+export async function searchAttributeSupport(client: Client): Promise<SearchAttributeSupport> {
+  const namespace = client.options.namespace;
+  const names = SEARCH_ATTRIBUTES.map((k) => k.name);
+  const register = registerSearchAttributesCommand(namespace);
+  try {
+    const res = await client.connection.operatorService.listSearchAttributes({ namespace });
+    const have = res.customAttributes ?? {};
+    const missing = names.filter((n) => !(n in have));
+    if (missing.length === 0) return { ok: true, missing };
+    return {
+      ok: false,
+      missing,
+      hint: `the Temporal namespace "${namespace}" has no search attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: ` +
+        `runs are not findable by plan, phase or what waits (meshmove list --waiting, the UI).\n  register them once: ${registerSearchAttributesCommand(namespace, missing)}`,
+    };
+  } catch (err) {
+    return {
+      ok: false,
+      missing: names,
+      hint: `could not read the search attributes of the Temporal namespace "${namespace}" (${(err as Error).message}); ` +
+        `if they are not registered, register them once: ${register}`,
+    };
+  }
+}
+
+/**
+ * What a run's start carries when the namespace has the search attributes: the input flag that lets
+ * the workflow upsert them, and their first values (findable before its first workflow task).
+ */
+export function searchAttributeStart(plan: Plan, support: SearchAttributeSupport): {
+  input: { searchAttributes?: true };
+  options: { typedSearchAttributes?: { key: typeof PLAN_ATTRIBUTE; value: string }[] };
+} {
+  if (!support.ok) return { input: {}, options: {} };
+  return {
+    input: { searchAttributes: true },
+    options: {
+      typedSearchAttributes: [
+        { key: PLAN_ATTRIBUTE, value: plan.metadata.name },
+        { key: CLUSTER_ATTRIBUTE, value: clusterAttribute(plan.cluster.context) },
+        { key: PHASE_ATTRIBUTE, value: 'preflight' },
+      ],
+    },
+  };
 }

@@ -188,6 +188,56 @@ const dnsProvider = z.discriminatedUnion('type', [
   }),
 ]);
 
+/** What a webhook is told about: a gate opened, a failed step waits for a decision, the run ended. */
+export const NOTIFY_EVENTS = ['gate-opened', 'decision-needed', 'run-ended'] as const;
+export type NotifyEventKind = (typeof NOTIFY_EVENTS)[number];
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** https, or http to this machine only (a local receiver, a test): the payload carries run details. */
+const webhookUrl = z.string().superRefine((v, ctx) => {
+  let u: URL;
+  try {
+    u = new URL(v);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: `an https:// URL such as "https://hooks.slack.com/services/..." (got "${v}")` });
+    return;
+  }
+  if (u.protocol === 'https:') return;
+  if (u.protocol === 'http:' && (LOOPBACK_HOSTS.has(u.hostname) || /^127\./.test(u.hostname))) return;
+  ctx.addIssue({
+    code: 'custom',
+    message: u.protocol === 'http:'
+      ? `http:// only to this machine (localhost, 127.0.0.1, [::1]); use https:// for ${u.hostname}`
+      : `an https:// URL (got a ${u.protocol} URL)`,
+  });
+});
+
+const notifyWebhook = z.strictObject({
+  name: z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a name for the webhook: lower-case letters, digits and "-", e.g. "ops-slack"'),
+  url: webhookUrl,
+  format: z.enum(['slack', 'json'], { error: '"slack" (an incoming-webhook payload: text and blocks) or "json" (the event as JSON)' }).default('json'),
+  // The secret itself never goes into the plan (the plan is workflow input, stored in history).
+  secretEnv: envName.describe('the environment variable of the worker holding the HMAC secret the requests are signed with'),
+  events: z
+    .array(z.enum(NOTIFY_EVENTS, { error: `one of ${NOTIFY_EVENTS.join(', ')}` }))
+    .min(1, `at least one event (${NOTIFY_EVENTS.join(', ')}), or leave "events" out for all of them`)
+    .optional()
+    .describe('which events this webhook receives; all when absent'),
+});
+export type NotifyWebhook = z.output<typeof notifyWebhook>;
+
+/** notify: signed webhooks told when a person is needed (a gate, a failed step) and when the run ends. */
+const notify = z.strictObject({
+  webhooks: z.array(notifyWebhook).min(1, 'at least one webhook, or leave "notify" out').superRefine((hooks, ctx) => {
+    const seen = new Set<string>();
+    hooks.forEach((h, i) => {
+      if (seen.has(h.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${h.name}" names two webhooks: give each its own name` });
+      seen.add(h.name);
+    });
+  }),
+});
+
 const hostPort = z
   .string()
   .regex(/^[^\s:]+(:\d{1,5})?$|^\[[0-9a-fA-F:]+\](:\d{1,5})?$/, 'a resolver address such as "10.0.0.2" or "127.0.0.1:5353"');
@@ -344,6 +394,7 @@ export const planSchema = z
       })
       .prefault({}),
     analysis: analysis.optional(),
+    notify: notify.optional(),
     dns: z.strictObject({
       provider: dnsProvider,
       resolvers: z.array(hostPort).min(1, 'at least one resolver to verify the records through'),

@@ -9,6 +9,8 @@ export interface EngineOptions {
   heartbeatTimeoutMs?: number;
   /** Continue-as-new once the history has this many events (the server suggests it at 4 Ki). */
   maxHistoryEvents?: number;
+  /** Notifications (plan.notify): one request's bound, attempts in all, and the wait for them at the run's end. */
+  notify?: { timeoutMs?: number; attempts?: number; endWaitMs?: number };
 }
 
 /**

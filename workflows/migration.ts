@@ -26,9 +26,10 @@ import { backupTarget, describeSelect, hasSelectWaves, plannedNamespaces, relabe
 import { gatewayRequestRate, namespaceErrorRatio } from '../mesh/traffic-queries.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
-import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type RunStatus, type StepRecord } from './messages.js';
+import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type Phase, type RunStatus, type StepRecord } from './messages.js';
 import { MAX_AGE_MS, MAX_SKEW_MS, planIdentity, sha256Hex, verifyDecision, type SignedDecision } from './identity/decision.js';
 import { namespaceWorkflow, planForNamespace, type NamespaceOutcome } from './namespace.js';
+import { RunObserver } from './observe.js';
 
 export interface MigrationInput {
   plan: Plan;
@@ -40,6 +41,12 @@ export interface MigrationInput {
   options?: EngineOptions;
   /** Set by continue-as-new: where the previous run left off. */
   resume?: { state: RunbookState; startedAt: string };
+  /**
+   * Upsert the Meshmove* search attributes (workflows/search-attributes.ts). Set by a client that
+   * found them registered in the namespace: upserting an unregistered one fails the workflow task.
+   * Absent in runs recorded before them, which replay without the upserts.
+   */
+  searchAttributes?: boolean;
 }
 
 export interface MigrationResult {
@@ -129,6 +136,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const runId = workflowInfo().workflowId;
   const startedAt = input.resume?.startedAt ?? nowIso();
   const identity = planIdentity(plan);
+  // Search attributes and notifications follow the runbook's lifecycle (off for older runs: see observe.ts).
+  const observer: RunObserver = new RunObserver({
+    searchAttributes: input.searchAttributes === true, plan: input.plan, runId, options: input.options,
+    phase: (): Phase => rb.state.phase,
+    onNotifyFailed: (what, why) => rb.audit('meshmove', what, false, why, 'workflow'),
+  });
   const rb = new Runbook(
     {
       kind: 'migration',
@@ -139,6 +152,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       fourEyes: plan.fourEyes,
       gateExpiryMs: plan.gates.expiresAfter,
       ...(identity.policy ? { identity: identity.policy } : {}),
+      observer,
     },
     input.resume?.state,
   );
@@ -156,6 +170,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     rb.state.nonces = [v.fields.nonce];
   }
   rb.install();
+  observer.started();
   // A namespace's workflow reports each decision made there. Anyone may signal, so only entries
   // naming one of this run's namespace workflows are taken; anything else is recorded as refused.
   setHandler(namespaceAuditSignal, (reported: AuditEntry) => {
@@ -211,6 +226,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         backup: st.results.backup as BackupRef | undefined,
         onFailure: plan.failurePolicy.onNamespaceFailure, options: input.options,
         ...(withRootRelation ? { rootRelation } : {}),
+        ...(input.searchAttributes ? { searchAttributes: true } : {}),
         ...(baseline?.namespaces[name] ? { baseline: baseline.namespaces[name] } : {}),
       }],
       // A parent rollback cancels running namespaces; each undoes its own steps before it ends.
@@ -309,6 +325,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         args: [{
           runId, plan: planForNamespace(plan, d.namespace, d.wave), namespace: d.namespace, wave: d.wave, startedBy, mode: 'rollback', previousLabels: d.previousLabels, onFailure: 'pause', options: input.options,
           ...(st.starterKey ? { starterKey: st.starterKey } : {}),
+          ...(input.searchAttributes ? { searchAttributes: true } : {}),
         }],
         parentClosePolicy: ParentClosePolicy.TERMINATE,
       });
@@ -506,6 +523,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       rb.setPhase('rolled-back');
     } else throw err;
   }
+  // Nothing waits for a person any more; the webhooks hear how the run ended (given a little time).
+  observer.ended(st.phase, st.outcome ?? st.phase);
+  await observer.settle();
   // Nothing may cancel the last wait: after a cancellation the run still ends with its summary.
   await CancellationScope.nonCancellable(() => condition(allHandlersFinished));
   return { phase: st.phase, outcome: st.outcome ?? st.phase, namespaces: st.namespaces };

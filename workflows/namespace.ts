@@ -7,8 +7,9 @@ import type { Plan } from '../plan/schema.js';
 import { relabelFor } from '../plan/schema.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, StepFailed, describeFailure, nowIso, type Compensation } from './engine/runbook.js';
-import { namespaceAuditSignal, type AuditEntry } from './messages.js';
+import { namespaceAuditSignal, type AuditEntry, type Phase } from './messages.js';
 import { planIdentity } from './identity/decision.js';
+import { RunObserver } from './observe.js';
 
 export interface NamespaceInput {
   /** The migration's workflow id: activities key their idempotency on it. */
@@ -31,6 +32,8 @@ export interface NamespaceInput {
   rootRelation?: 'same' | 'overlap' | 'different' | 'unknown';
   /** plan.analysis: this namespace's traffic before the first relabel (absent: it had none). */
   baseline?: TrafficRates;
+  /** Upsert the Meshmove* search attributes (the run's input flag; absent in older runs). */
+  searchAttributes?: boolean;
 }
 
 export type NamespaceOutcome =
@@ -103,6 +106,12 @@ export async function namespaceWorkflow(input: NamespaceInput): Promise<Namespac
 async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry) => void): Promise<NamespaceOutcome> {
   const { plan, namespace, runId } = input;
   const identity = planIdentity(plan);
+  // This namespace's gate and failed steps wait here: its own search attributes and notifications.
+  const observer: RunObserver = new RunObserver({
+    searchAttributes: input.searchAttributes === true, plan, runId, namespace, options: input.options,
+    phase: (): Phase => rb.state.phase,
+    onNotifyFailed: (what, why) => rb.audit('meshmove', what, false, why, 'workflow'),
+  });
   const rb = new Runbook({
     kind: 'namespace',
     plan: plan.metadata.name,
@@ -113,9 +122,22 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
     gateExpiryMs: plan.gates.expiresAfter,
     ...(identity.policy ? { identity: identity.policy, namespace } : {}),
     onAudit,
+    observer,
   });
   if (input.starterKey) rb.state.starterKey = input.starterKey;
   rb.install();
+  observer.started();
+  try {
+    return await moveNamespaceWith(input, rb);
+  } finally {
+    // The run, not each namespace, tells the webhooks that it ended.
+    observer.ended(rb.state.phase, rb.state.phase, false);
+    await observer.settle();
+  }
+}
+
+async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<NamespaceOutcome> {
+  const { plan, namespace, runId } = input;
   rb.state.namespaces = [{ name: namespace, wave: input.wave, state: input.mode === 'migrate' ? 'migrating' : 'rolling-back', workflowId: workflowInfo().workflowId }];
   const longestWait = plan.analysis ? Math.max(plan.restart.timeout, plan.analysis.namespace.window + 60_000) : plan.restart.timeout;
   const { quick, waiting } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));

@@ -20,7 +20,7 @@ import { TASK_QUEUE, TERMINAL_PHASES, statusQuery, type RunStatus } from '../../
 import { CliError, ExitCode } from '../cli-kit.js';
 import { Presenter } from '../demo/presenter.js';
 import { defaultDataDir, startLocalTemporal } from '../local-temporal.js';
-import { whatWaits } from '../temporal.js';
+import { searchAttributeStart, searchAttributeSupport, whatWaits } from '../temporal.js';
 import { sendDecision, sendGateVerdict } from './run.js';
 import { loadSigner, signDecision, writeThrowawayKey, type DecisionSigner } from '../signing.js';
 import { startTwinOrExplain } from './twin.js';
@@ -249,10 +249,13 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       const start = starterSigner
         ? await signDecision(await starterSigner(), { workflow: DEMO_RUN_ID, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by: starter, reason: '' })
         : undefined;
+      // The demo's dev server registers the search attributes (an older database may lack them: then none).
+      const withAttributes = searchAttributeStart(plan, await searchAttributeSupport(client));
       await client.workflow.start(migrationWorkflow, {
         taskQueue: TASK_QUEUE,
         workflowId: DEMO_RUN_ID,
-        args: [{ plan, planDigest: digest, startedBy: starter, ...(start ? { start } : {}) }],
+        args: [{ plan, planDigest: digest, startedBy: starter, ...(start ? { start } : {}), ...withAttributes.input }],
+        ...withAttributes.options,
       });
       say(`Started run ${DEMO_RUN_ID} as ${starter}. Gates are approved as ${approver}${plan.fourEyes ? ' (four-eyes: the starter may not approve)' : ''}.`);
       say(`Follow it elsewhere too: TEMPORAL_ADDRESS=${server.address} meshmove status ${DEMO_RUN_ID} --watch\n`);

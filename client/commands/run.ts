@@ -20,7 +20,9 @@ import { CliError, ExitCode, K8S_NAMESPACE_FLAG, actingIdentity, emit } from '..
 import { renderStatus } from '../render.js';
 import { loadSigner, signDecision, type DecisionSigner } from '../signing.js';
 import type { DecisionFields, SignedDecision } from '../../workflows/identity/decision.js';
-import { connectClient, runStatus, waitProgress, whatWaits, type Attention, type ConnectOptions } from '../temporal.js';
+import { connectClient, runStatus, searchAttributeStart, searchAttributeSupport, waitProgress, whatWaits, type Attention, type ConnectOptions } from '../temporal.js';
+import { CLUSTER_ATTRIBUTE, PENDING_ATTRIBUTE, PHASE_ATTRIBUTE, PLAN_ATTRIBUTE } from '../../workflows/search-attributes.js';
+import type { Phase } from '../../workflows/messages.js';
 
 interface GlobalOpts extends ConnectOptions {
   json?: boolean;
@@ -71,16 +73,20 @@ export async function startRun(
   id?: string,
   options?: { heartbeatTimeoutMs?: number },
   signer?: SignerSource,
-): Promise<{ workflowId: string; planDigest: string }> {
+): Promise<{ workflowId: string; planDigest: string; searchAttributes: boolean; searchAttributesHint?: string }> {
   const { plan, digest } = await loadPlan(file);
   const workflowId = id ?? defaultRunId(plan.metadata.name);
   const { signed } = await signedIfRequired(plan.identity, signer, { workflow: workflowId, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by, reason: '' });
+  // Search attributes only where the namespace has them: an unregistered one would fail the run's workflow tasks.
+  const sa = await searchAttributeSupport(client);
+  const withAttributes = searchAttributeStart(plan, sa);
   try {
     await client.workflow.start(migrationWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId,
-      args: [{ plan, planDigest: digest, startedBy: by, ...(signed ? { start: signed } : {}), ...(options ? { options } : {}) }],
+      args: [{ plan, planDigest: digest, startedBy: by, ...(signed ? { start: signed } : {}), ...(options ? { options } : {}), ...withAttributes.input }],
       memo: { plan: plan.metadata.name, startedBy: by },
+      ...withAttributes.options,
       // A run id names one migration, forever: a finished run is never started again under it.
       workflowIdReusePolicy: 'REJECT_DUPLICATE',
       workflowIdConflictPolicy: 'FAIL',
@@ -89,7 +95,7 @@ export async function startRun(
     if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyExists(client, workflowId);
     throw err;
   }
-  return { workflowId, planDigest: digest };
+  return { workflowId, planDigest: digest, searchAttributes: sa.ok, ...(sa.hint ? { searchAttributesHint: sa.hint } : {}) };
 }
 
 /** The refusal of a start under the id of a run that exists: its state, and how to look at it. */
@@ -225,8 +231,9 @@ export function registerRunCommands(program: Command): void {
       // Validate before connecting: a bad plan never reaches Temporal.
       await loadPlan(file);
       const client = await connectClient(g);
-      const { workflowId } = await startRun(client, file, by, opts.id, undefined, signerFrom(g));
-      emit(g, { workflowId }, () => `started ${workflowId}\n  follow it:  meshmove status ${workflowId} --watch`);
+      const { workflowId, searchAttributes, searchAttributesHint } = await startRun(client, file, by, opts.id, undefined, signerFrom(g));
+      if (searchAttributesHint) process.stderr.write(`note: ${searchAttributesHint}\n  this run was started without search attributes; it works the same otherwise.\n`);
+      emit(g, { workflowId, searchAttributes }, () => `started ${workflowId}\n  follow it:  meshmove status ${workflowId} --watch`);
     });
 
   program
@@ -325,17 +332,19 @@ export function registerRunCommands(program: Command): void {
 
   program
     .command('list')
-    .description('migration runs, newest first')
+    .description('migration runs, newest first; --waiting: those waiting for a person (a gate or a failed step)')
     .option('--limit <n>', 'at most this many', '20')
-    .action(async (opts: { limit: string }, cmd: Command) => {
+    .option('--waiting', 'only runs waiting for a person: an open gate, or a failed step waiting for a decision (in the run or one of its namespaces)')
+    .option('--phase <phase>', `only runs in this phase (${PHASES.join(', ')})`)
+    .action(async (opts: { limit: string; waiting?: boolean; phase?: string }, cmd: Command) => {
       const g = globals(cmd);
-      const client = await connectClient(g);
-      const rows: { workflowId: string; status: string; startTime: string; plan?: unknown }[] = [];
-      for await (const w of client.workflow.list({ query: `WorkflowType = 'migrationWorkflow'` })) {
-        rows.push({ workflowId: w.workflowId, status: w.status.name, startTime: w.startTime.toISOString(), plan: w.memo?.plan });
-        if (rows.length >= Number(opts.limit)) break;
+      if (opts.phase !== undefined && !PHASES.includes(opts.phase as Phase)) {
+        throw new CliError(`--phase must be one of ${PHASES.join(', ')} (got "${opts.phase}")`, ExitCode.badInput);
       }
-      emit(g, rows, () => (rows.length ? rows.map((r) => `${r.workflowId}  ${r.status}  ${r.startTime}`).join('\n') : 'no migration runs'));
+      const client = await connectClient(g);
+      const rows = await listRuns(client, { limit: Number(opts.limit), ...(opts.waiting ? { waiting: true } : {}), ...(opts.phase ? { phase: opts.phase as Phase } : {}) });
+      const what = opts.waiting ? 'no run waits for a person' : 'no migration runs';
+      emit(g, rows, () => (rows.length ? rows.map(listLine).join('\n') : `${what}${opts.phase ? ` in phase ${opts.phase}` : ''}`));
     });
 
   program
@@ -350,4 +359,63 @@ export function registerRunCommands(program: Command): void {
       const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
       process.stdout.write(`${historyToJSON(history)}\n`);
     });
+}
+
+const PHASES: readonly Phase[] = ['preflight', 'awaiting-start', 'namespaces', 'dns-cutover', 'verifying', 'decommissioning', 'rolling-back', 'completed', 'rolled-back', 'aborted'];
+
+export interface RunRow {
+  workflowId: string;
+  status: string;
+  startTime: string;
+  plan?: unknown;
+  phase?: string;
+  cluster?: string;
+  /** What waits for a person: a gate id (`start`, `namespace:NS`, ...) or `decision:STEP`. */
+  waiting?: string;
+  /** The Kubernetes namespace whose workflow waits (its gate or failed step), and that workflow. */
+  namespace?: string;
+  waitingIn?: string;
+}
+
+function listLine(r: RunRow): string {
+  const waits = r.waiting ? `  waiting: ${r.waiting}${r.namespace && !r.waiting.endsWith(`:${r.namespace}`) ? ` in ${r.namespace}` : ''}` : '';
+  return `${r.workflowId}  ${r.status}  ${r.phase ?? '-'}  ${r.startTime}${waits}`;
+}
+
+/**
+ * Runs, newest first, from the visibility store. `waiting`: those with MeshmovePendingGate set (an
+ * open gate, or `decision:STEP`), in the run itself or in one of its namespace workflows (shown
+ * under the run's id); `phase`: MeshmovePhase. Both need the search attributes registered.
+ */
+export async function listRuns(client: Client, opts: { limit: number; waiting?: boolean; phase?: Phase }): Promise<RunRow[]> {
+  if (opts.waiting || opts.phase) {
+    const sa = await searchAttributeSupport(client);
+    if (!sa.ok) throw new CliError(`cannot filter by ${opts.waiting ? 'what waits' : 'phase'}: ${sa.hint ?? 'the search attributes are not registered'}\n  runs started before that are not findable this way; \`meshmove list\` lists them all`, ExitCode.failed);
+  }
+  const clauses = [opts.waiting ? `(WorkflowType = 'migrationWorkflow' OR WorkflowType = 'namespaceWorkflow')` : `WorkflowType = 'migrationWorkflow'`];
+  if (opts.waiting) clauses.push(`ExecutionStatus = 'Running'`, `${PENDING_ATTRIBUTE.name} IS NOT NULL`);
+  if (opts.phase) clauses.push(`${PHASE_ATTRIBUTE.name} = '${opts.phase}'`);
+  const rows: RunRow[] = [];
+  const seen = new Map<string, RunRow>();
+  for await (const w of client.workflow.list({ query: clauses.join(' AND ') })) {
+    const child = w.type === 'namespaceWorkflow';
+    const runId = child ? w.parentExecution?.workflowId ?? w.workflowId.replace(/\/ns\/.*$/, '') : w.workflowId;
+    const waiting = w.typedSearchAttributes.get(PENDING_ATTRIBUTE);
+    const row: RunRow = {
+      workflowId: runId,
+      status: w.status.name,
+      startTime: w.startTime.toISOString(),
+      plan: w.typedSearchAttributes.get(PLAN_ATTRIBUTE) ?? w.memo?.plan,
+      ...(w.typedSearchAttributes.get(PHASE_ATTRIBUTE) ? { phase: w.typedSearchAttributes.get(PHASE_ATTRIBUTE) } : {}),
+      ...(w.typedSearchAttributes.get(CLUSTER_ATTRIBUTE) ? { cluster: w.typedSearchAttributes.get(CLUSTER_ATTRIBUTE) } : {}),
+      ...(waiting ? { waiting } : {}),
+      ...(child ? { namespace: /\/ns\/([^/]+)/.exec(w.workflowId)?.[1] ?? '', waitingIn: w.workflowId } : {}),
+    };
+    // A run shows once: its own wait, else its first namespace's (the rest: meshmove status RUN).
+    if (seen.has(runId)) continue;
+    seen.set(runId, row);
+    rows.push(row);
+    if (rows.length >= opts.limit) break;
+  }
+  return rows;
 }

@@ -6,7 +6,7 @@ import type { ActivityName } from '../../activities/contract.js';
 import { partialKubeAccess } from '../../activities/kube/index.js';
 import { fieldReportPlan } from './preflight-twin-fixture.js';
 
-const ALL: ActivityName[] = ['preflight', 'backup', 'driftCheck', 'relabelNamespace', 'restoreNamespaceLabels', 'waitCaReady', 'restartWorkloads', 'verifyProxies', 'verifyTraffic', 'explainInjection', 'checkGatewayStable', 'switchDns', 'verifyDns', 'trafficBaseline', 'resolveWaves', 'checkNamespaceTraffic', 'awaitGatewayShift', 'awaitGatewayDrained', 'verifyMesh', 'decommission'];
+const ALL: (ActivityName | 'notify')[] = ['notify', 'preflight', 'backup', 'driftCheck', 'relabelNamespace', 'restoreNamespaceLabels', 'waitCaReady', 'restartWorkloads', 'verifyProxies', 'verifyTraffic', 'explainInjection', 'checkGatewayStable', 'switchDns', 'verifyDns', 'trafficBaseline', 'resolveWaves', 'checkNamespaceTraffic', 'awaitGatewayShift', 'awaitGatewayDrained', 'verifyMesh', 'decommission'];
 
 describe('createActivities', () => {
   it('provides every activity of the contract', () => {

@@ -79,7 +79,7 @@ describe('meshmove CLI on a real Temporal server', () => {
   it('start → approvals with refusals → completed, with the audit trail', async () => {
     const started = await meshmove(['start', planFile, '--id', 'cli-run-1', '--json'], as('alice'));
     expect(started.code).toBe(0);
-    expect(JSON.parse(started.stdout)).toEqual({ workflowId: 'cli-run-1' });
+    expect(JSON.parse(started.stdout)).toEqual({ workflowId: 'cli-run-1', searchAttributes: true });
 
     const status = async () => JSON.parse((await meshmove(['status', 'cli-run-1', '--json'], as('bob'))).stdout) as { phase: string; pendingGate: { id: string; digest: string } | null; audit: { by: string; accepted: boolean; action: string; reason?: string }[] };
     const gate = async (id: string) => {

@@ -8,6 +8,7 @@ import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/clie
 import { installRuntime } from '../../worker/worker.js';
 import { workflowsPath } from '../../worker/bundle.js';
 import { statusQuery, type RunStatus } from '../../workflows/messages.js';
+import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
 const script = fileURLToPath(new URL('../../scripts/temporal-cli.sh', import.meta.url));
 
@@ -27,6 +28,8 @@ export function temporalCliPath(): string {
 export interface DevServerOptions {
   dbFilename?: string;
   port?: number;
+  /** Register the Meshmove* search attributes, as `meshmove dev` does (default); false: a team's server without them. */
+  searchAttributes?: boolean;
 }
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
@@ -38,6 +41,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<TestW
       ...(opts.dbFilename ? { dbFilename: opts.dbFilename } : {}),
       ...(opts.port ? { port: opts.port } : {}),
       extraArgs: ['--log-level', 'error'],
+      ...(opts.searchAttributes === false ? {} : { searchAttributes: [...SEARCH_ATTRIBUTES] }),
     },
   });
   // The SDK's core waits a fixed 5 s for the dev server to answer (sdk-core ephemeral_server), which

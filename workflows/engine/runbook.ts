@@ -88,6 +88,22 @@ export interface RunbookConfig {
   namespace?: string;
   /** Called with each entry this runbook adds to its audit trail (a namespace tells its run). */
   onAudit?: (entry: AuditEntry) => void;
+  /** Told of the run's lifecycle (search attributes, notifications); the engine knows of neither. */
+  observer?: RunbookObserver;
+}
+
+/**
+ * What happens in a runbook that someone outside may want to know, as it happens: phase changes,
+ * a gate opening and closing, a failed step starting and ending its wait for a decision. Called
+ * synchronously from workflow code: an observer may issue workflow commands (upsert search
+ * attributes, start an activity) but must not await or throw.
+ */
+export interface RunbookObserver {
+  phaseChanged?(phase: Phase): void;
+  gateOpened?(gate: GateRecord): void;
+  gateClosed?(gate: GateRecord): void;
+  decisionWaiting?(pending: PendingDecision & { attempt: number }): void;
+  decisionEnded?(pending: PendingDecision, decided: OperatorDecisionRequest | undefined): void;
 }
 
 /** Thrown through the workflow when the run must roll back (a rejected or expired gate, a decision). */
@@ -352,7 +368,9 @@ export class Runbook {
   // ---- the forward path ----
 
   setPhase(phase: Phase): void {
+    const changed = this.state.phase !== phase;
     this.state.phase = phase;
+    if (changed) this.config.observer?.phaseChanged?.(phase);
   }
 
   /** Interrupt the forward work from inside (an operator decided to roll back in a child). */
@@ -457,11 +475,14 @@ export class Runbook {
       ...(this.config.identity ? { digest: pausedStepDigest(workflowId, step, attempt, error) } : {}),
     };
     this.pendingDecision = pending;
+    const { decided: _d, pausedAt: _p, ...shown } = pending;
+    this.config.observer?.decisionWaiting?.({ ...shown, attempt });
     try {
       await condition(() => pending.decided !== undefined);
       return pending.decided!;
     } finally {
       this.pendingDecision = null;
+      this.config.observer?.decisionEnded?.(shown, pending.decided);
     }
   }
 
@@ -490,6 +511,7 @@ export class Runbook {
     // A re-opened gate replaces the old record so validators look at the current one.
     this.state.gates = this.state.gates.filter((g) => g.id !== id || g.state !== 'open');
     this.state.gates.push(gate);
+    this.config.observer?.gateOpened?.(gate);
     let answered: boolean;
     try {
       answered = await condition(() => gate.state !== 'open', this.config.gateExpiryMs);
@@ -499,6 +521,7 @@ export class Runbook {
         gate.decidedAt = nowIso();
         gate.reason = 'closed: the run is rolling back';
       }
+      this.config.observer?.gateClosed?.(gate);
       throw err;
     }
     if (!answered) {
@@ -506,8 +529,9 @@ export class Runbook {
       gate.decidedAt = nowIso();
       gate.reason = `no decision within ${Math.round(this.config.gateExpiryMs / 1000)}s`;
       this.audit('meshmove', `expire ${id}`, true, 'an expired gate counts as rejected', 'workflow');
-      throw new RollbackNeeded(`gate "${id}" expired without a decision`);
     }
+    this.config.observer?.gateClosed?.(gate);
+    if (!answered) throw new RollbackNeeded(`gate "${id}" expired without a decision`);
     if (gate.state === 'rejected') throw new RollbackNeeded(`gate "${id}" rejected by ${gate.decidedBy}: ${gate.reason ?? ''}`);
   }
 
