@@ -10,7 +10,18 @@ export default tseslint.config(
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
-    languageOptions: { globals: { process: 'readonly', console: 'readonly', URL: 'readonly', Buffer: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', setInterval: 'readonly', clearInterval: 'readonly' } },
+    languageOptions: {
+      globals: {
+        process: 'readonly',
+        console: 'readonly',
+        URL: 'readonly',
+        Buffer: 'readonly',
+        setTimeout: 'readonly',
+        clearTimeout: 'readonly',
+        setInterval: 'readonly',
+        clearInterval: 'readonly',
+      },
+    },
     rules: {
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
       '@typescript-eslint/consistent-type-imports': 'error',
@@ -20,7 +31,16 @@ export default tseslint.config(
     // Type-aware rules for the product's code: a promise nobody awaits is a step that may run after
     // its caller moved on (in a workflow, a command Temporal never sees in order) or an error nobody
     // handles. The project service gives these rules the compiler's types.
-    files: ['workflows/**/*.ts', 'activities/**/*.ts', 'worker/**/*.ts', 'client/**/*.ts', 'plan/**/*.ts', 'mesh/**/*.ts', 'logging/**/*.ts', 'traffic/**/*.ts'],
+    files: [
+      'workflows/**/*.ts',
+      'activities/**/*.ts',
+      'worker/**/*.ts',
+      'client/**/*.ts',
+      'plan/**/*.ts',
+      'mesh/**/*.ts',
+      'logging/**/*.ts',
+      'traffic/**/*.ts',
+    ],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
       '@typescript-eslint/no-floating-promises': 'error',
@@ -36,17 +56,37 @@ export default tseslint.config(
     // and port names stay shared: they are Istio's API, spelled once, and pinned by the lab tests.
     files: ['twin/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        patterns: [
-          { group: ['**/mesh/*', '!**/mesh/naming.js'], message: "The twin must not decide with the product's mesh/ functions: implement Istio's or Kubernetes' behaviour in twin/ (pinned by test/lab)." },
-          {
-            group: ['**/mesh/naming.js'],
-            allowImportNames: ['IstioLabel', 'IstioAnnotation', 'CA_ROOT_CONFIGMAP', 'CA_ROOT_CERT_KEY', 'MESH_CONFIG_KEY', 'IstiodPort'],
-            message: "Only Istio's well-known names (labels, annotations, ConfigMap keys, ports) may come from mesh/naming.ts; object names a chart renders are decided in twin/istio/chart.ts.",
-          },
-          { group: ['**/activities', '**/activities/**', '**/workflows', '**/workflows/**', '**/plan', '**/plan/**', '**/client/**', '**/worker/**'], message: 'The twin is a cluster: it must not import the product.' },
-        ],
-      }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/mesh/*', '!**/mesh/naming.js'],
+              message:
+                "The twin must not decide with the product's mesh/ functions: implement Istio's or Kubernetes' behaviour in twin/ (pinned by test/lab).",
+            },
+            {
+              group: ['**/mesh/naming.js'],
+              allowImportNames: ['IstioLabel', 'IstioAnnotation', 'CA_ROOT_CONFIGMAP', 'CA_ROOT_CERT_KEY', 'MESH_CONFIG_KEY', 'IstiodPort'],
+              message:
+                "Only Istio's well-known names (labels, annotations, ConfigMap keys, ports) may come from mesh/naming.ts; object names a chart renders are decided in twin/istio/chart.ts.",
+            },
+            {
+              group: [
+                '**/activities',
+                '**/activities/**',
+                '**/workflows',
+                '**/workflows/**',
+                '**/plan',
+                '**/plan/**',
+                '**/client/**',
+                '**/worker/**',
+              ],
+              message: 'The twin is a cluster: it must not import the product.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -55,16 +95,30 @@ export default tseslint.config(
     // are imported with `import type` and called through proxyActivities.
     files: ['workflows/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', {
-        paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code must not use Node builtins (determinism).' })),
-        patterns: [
-          { group: ['**/activities', '**/activities/**'], allowTypeImports: true, message: 'Import activities type-only and call them through proxyActivities.' },
-          { group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'], message: 'Workflow code may only use @temporalio/workflow and @temporalio/common.' },
-          { group: ['@kubernetes/*', 'pino', 'ws', 'dns-packet', 'yaml', 'commander'], message: 'No I/O libraries in workflow code.' },
-          { group: ['**/client/**', '**/worker/**', '**/twin/**'], message: 'Workflow code must not import clients, workers or the simulated cluster.' },
-        ],
-      }],
-      'no-restricted-globals': ['error',
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: nodeBuiltins.map((name) => ({ name, message: 'Workflow code must not use Node builtins (determinism).' })),
+          patterns: [
+            {
+              group: ['**/activities', '**/activities/**'],
+              allowTypeImports: true,
+              message: 'Import activities type-only and call them through proxyActivities.',
+            },
+            {
+              group: ['@temporalio/client', '@temporalio/worker', '@temporalio/activity', '@temporalio/testing'],
+              message: 'Workflow code may only use @temporalio/workflow and @temporalio/common.',
+            },
+            { group: ['@kubernetes/*', 'pino', 'ws', 'dns-packet', 'yaml', 'commander'], message: 'No I/O libraries in workflow code.' },
+            {
+              group: ['**/client/**', '**/worker/**', '**/twin/**'],
+              message: 'Workflow code must not import clients, workers or the simulated cluster.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
         { name: 'setTimeout', message: 'Use sleep() from @temporalio/workflow.' },
         { name: 'setInterval', message: 'Use sleep() in a loop from @temporalio/workflow.' },
         { name: 'process', message: 'No process access in workflow code.' },

@@ -56,11 +56,22 @@ export function createActivities(deps: ActivityDeps): MigrationActivities & Noti
     }
     return k;
   };
-  const cluster = (plan: Plan) => ({ kube: kubeFor(plan), logger: deps.logger, env: deps.env, tuning: deps.tuning, now: deps.now, dnsProvider: deps.dnsProvider });
+  const cluster = (plan: Plan) => ({
+    kube: kubeFor(plan),
+    logger: deps.logger,
+    env: deps.env,
+    tuning: deps.tuning,
+    now: deps.now,
+    dnsProvider: deps.dnsProvider,
+  });
 
   return {
     resolveWaves: (input) => resolveWaves(kubeFor(input.plan), input),
-    preflight: ({ plan }) => runPreflight(kubeFor(plan), plan, { rethrowTransient: true, onProgress: (done, total, id) => heartbeatIfActivity({ done, total, check: id }) }),
+    preflight: ({ plan }) =>
+      runPreflight(kubeFor(plan), plan, {
+        rethrowTransient: true,
+        onProgress: (done, total, id) => heartbeatIfActivity({ done, total, check: id }),
+      }),
     backup: ({ plan, runId }) => runBackup(kubeFor(plan), plan, runId, { progress: (step) => heartbeatIfActivity({ step }) }),
     decommission: ({ plan, runId }) => runDecommission(kubeFor(plan), plan, runId, { progress: (step) => heartbeatIfActivity({ step }) }),
 

@@ -95,11 +95,21 @@ async function runMeshmove(dir: string) {
   let worker: ChildProcess | undefined;
   try {
     const plan = await benchPlan(twin, shape, dir);
-    worker = await spawnWorker(env.connection.options.address ?? '', twin, await bundleWorkflows(dir), args.qps ? { BENCH_QPS: args.qps } : {}, args['worker-heap-mb'] ? Number(args['worker-heap-mb']) : undefined);
+    worker = await spawnWorker(
+      env.connection.options.address ?? '',
+      twin,
+      await bundleWorkflows(dir),
+      args.qps ? { BENCH_QPS: args.qps } : {},
+      args['worker-heap-mb'] ? Number(args['worker-heap-mb']) : undefined,
+    );
     const client = env.client;
     const id = `bench-${shape.namespaces}-${Date.now()}`;
     const t0 = Date.now();
-    await client.workflow.start(migrationWorkflow, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ plan, planDigest: planDigest(plan), startedBy: 'alice' }] });
+    await client.workflow.start(migrationWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: id,
+      args: [{ plan, planDigest: planDigest(plan), startedBy: 'alice' }],
+    });
     await waitFor(client, id, (s) => s.pendingGate?.id === 'start', 600_000);
     const toGateMs = Date.now() - t0;
     // Requests from here until every namespace is migrated: the namespaces' own work.
@@ -142,7 +152,12 @@ async function runMeshmove(dir: string) {
 // ---------------------------------------------------------------------------------------------
 
 const dir = await mkdtemp(join(tmpdir(), 'meshmove-bench-'));
-const result: Record<string, unknown> = { label: args.label, shape, at: new Date().toISOString(), host: { cpus: (await import('node:os')).cpus().length } };
+const result: Record<string, unknown> = {
+  label: args.label,
+  shape,
+  at: new Date().toISOString(),
+  host: { cpus: (await import('node:os')).cpus().length },
+};
 log(`bench: ${shape.namespaces} namespaces x ${shape.deployments} Deployments, concurrency ${shape.concurrency}`);
 let mesh: Awaited<ReturnType<typeof runMeshmove>> | undefined;
 let script: Awaited<ReturnType<typeof runScript>> | undefined;
@@ -160,7 +175,10 @@ if (mesh && script) result.ratio = round(mesh.wallMs / script.wallMs);
 const limit = physicalLimitMs();
 if (limit !== undefined) {
   result.physicalLimitMs = Math.round(limit);
-  result.overPhysicalLimit = { ...(mesh ? { meshmove: round(mesh.wallMs / limit) } : {}), ...(script ? { script: round(script.wallMs / limit) } : {}) };
+  result.overPhysicalLimit = {
+    ...(mesh ? { meshmove: round(mesh.wallMs / limit) } : {}),
+    ...(script ? { script: round(script.wallMs / limit) } : {}),
+  };
 }
 const json = JSON.stringify(result, null, 2);
 if (args.out) await writeFile(args.out, `${json}\n`);
@@ -176,12 +194,25 @@ if (limit !== undefined) {
   log(`${`physical limit (${podStartMs} ms pods)`.padEnd(30)}${s(limit)}`);
   log(`wall / physical limit         ${over(mesh?.wallMs).padEnd(15)} ${over(script?.wallMs)}`);
 }
-log(`API requests per namespace    ${String(mesh?.requestsPerNamespace.total ?? '-').padEnd(15)} ${script?.requestsPerNamespace.total ?? '-'}`);
+log(
+  `API requests per namespace    ${String(mesh?.requestsPerNamespace.total ?? '-').padEnd(15)} ${script?.requestsPerNamespace.total ?? '-'}`,
+);
 if (mesh) {
-  log(`  meshmove by verb: ${Object.entries(mesh.requestsPerNamespace.byVerb).map(([k, v]) => `${k} ${v}`).join(', ')}`);
-  log(`parent history                ${mesh.parentHistory.events} events, ${mesh.parentHistory.bytes} B in ${mesh.parentHistory.runs} run(s)`);
+  log(
+    `  meshmove by verb: ${Object.entries(mesh.requestsPerNamespace.byVerb)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+  );
+  log(
+    `parent history                ${mesh.parentHistory.events} events, ${mesh.parentHistory.bytes} B in ${mesh.parentHistory.runs} run(s)`,
+  );
   log(`child history                 ${mesh.childHistory.events} events, ${mesh.childHistory.bytes} B`);
   log(`status query                  ${mesh.statusQueryBytes} B`);
   log(`worker peak RSS               ${mesh.workerPeakRssMiB} MiB (${mesh.workerRssAtMigratedMiB} MiB when all were migrated)`);
 }
-if (script) log(`  script by verb: ${Object.entries(script.requestsPerNamespace.byVerb).map(([k, v]) => `${k} ${v}`).join(', ')}; ${script.commands} kubectl commands (${script.kubectlVersion})`);
+if (script)
+  log(
+    `  script by verb: ${Object.entries(script.requestsPerNamespace.byVerb)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}; ${script.commands} kubectl commands (${script.kubectlVersion})`,
+  );

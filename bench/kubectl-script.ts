@@ -39,7 +39,14 @@ export async function runKubectlScript(kubectl: string, kubeconfig: string, plan
   const times: number[] = [];
   const one = async (ns: string): Promise<void> => {
     const t0 = Date.now();
-    await k('label', 'namespace', ns, ...Object.entries(change.set).map(([a, b]) => `${a}=${b}`), ...change.remove.map((a) => `${a}-`), '--overwrite');
+    await k(
+      'label',
+      'namespace',
+      ns,
+      ...Object.entries(change.set).map(([a, b]) => `${a}=${b}`),
+      ...change.remove.map((a) => `${a}-`),
+      '--overwrite',
+    );
     await k('wait', '--for=create', 'configmap/istio-ca-root-cert', '-n', ns, '--timeout=120s');
     await k('rollout', 'restart', 'deployment', '-n', ns);
     await k('rollout', 'status', 'deployment', '-n', ns, '--timeout=300s');
@@ -50,5 +57,11 @@ export async function runKubectlScript(kubectl: string, kubeconfig: string, plan
   const wallMs = Date.now() - t0;
   times.sort((a, b) => a - b);
   const q = (p: number): number => times[Math.min(times.length - 1, Math.floor(p * times.length))] ?? 0;
-  return { kubectl, kubectlVersion: await kubectlVersion(kubectl), commands, wallMs, perNamespaceMs: { p50: q(0.5), p95: q(0.95), max: times[times.length - 1] ?? 0 } };
+  return {
+    kubectl,
+    kubectlVersion: await kubectlVersion(kubectl),
+    commands,
+    wallMs,
+    perNamespaceMs: { p50: q(0.5), p95: q(0.95), max: times[times.length - 1] ?? 0 },
+  };
 }

@@ -38,7 +38,8 @@ const { values: args } = parseArgs({
   },
 });
 
-const ms = (t: proto.google.protobuf.ITimestamp | null | undefined): number => Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+const ms = (t: proto.google.protobuf.ITimestamp | null | undefined): number =>
+  Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
 
 /** The bench plan with every namespace in one wave, one namespace at a time. */
 function oneAtATime(base: Plan): Plan {
@@ -48,7 +49,11 @@ function oneAtATime(base: Plan): Plan {
 /** The migration started on a fresh worker; the caller approves `start` when it wants to. */
 async function startRun(client: Client, plan: Plan, label: string): Promise<string> {
   const id = `bench-latency-${label}-${Date.now()}`;
-  await client.workflow.start(migrationWorkflow, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ plan, planDigest: planDigest(plan), startedBy: 'alice' }] });
+  await client.workflow.start(migrationWorkflow, {
+    taskQueue: TASK_QUEUE,
+    workflowId: id,
+    args: [{ plan, planDigest: planDigest(plan), startedBy: 'alice' }],
+  });
   await waitFor(client, id, (s) => s.pendingGate?.id === 'start', 600_000);
   await sendGateVerdict(client, id, 'start', { verdict: 'approve', by: 'bob' });
   return id;
@@ -60,8 +65,15 @@ function firstActivityAfterUpdate(events: HistoryEvent[]): { scheduledAt: number
   if (decided < 0) return undefined;
   const scheduled = events.slice(decided).find((e) => e.activityTaskScheduledEventAttributes);
   if (!scheduled) return undefined;
-  const started = events.find((e) => e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(scheduled.eventId));
-  return { scheduledAt: ms(scheduled.eventTime), ...(started ? { startedAt: ms(started.eventTime) } : {}), type: scheduled.activityTaskScheduledEventAttributes!.activityType?.name ?? '?' };
+  const started = events.find(
+    (e) =>
+      e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(scheduled.eventId),
+  );
+  return {
+    scheduledAt: ms(scheduled.eventTime),
+    ...(started ? { startedAt: ms(started.eventTime) } : {}),
+    type: scheduled.activityTaskScheduledEventAttributes!.activityType?.name ?? '?',
+  };
 }
 
 async function measureApprovals(dir: string, n: number) {
@@ -91,7 +103,13 @@ async function measureApprovals(dir: string, n: number) {
         if (!first?.startedAt) await new Promise((r) => setTimeout(r, 100));
       }
       if (!first) throw new Error(`no activity after the approval of ${gate} within 120 s`);
-      samples.push({ namespace, ackMs, scheduledMs: first.scheduledAt - t0, ...(first.startedAt ? { startedMs: first.startedAt - t0 } : {}), activity: first.type });
+      samples.push({
+        namespace,
+        ackMs,
+        scheduledMs: first.scheduledAt - t0,
+        ...(first.startedAt ? { startedMs: first.startedAt - t0 } : {}),
+        activity: first.type,
+      });
     }
     const end = await waitFor(env.client, id, () => false, 600_000).catch(() => undefined);
     return { phase: end?.phase, samples };
@@ -102,10 +120,20 @@ async function measureApprovals(dir: string, n: number) {
   }
 }
 
-interface PendingActivity { activityType?: { name?: string | null } | null; attempt?: number | null; state?: number | null }
+interface PendingActivity {
+  activityType?: { name?: string | null } | null;
+  attempt?: number | null;
+  state?: number | null;
+}
 async function restartInFlight(client: Client, workflowId: string): Promise<PendingActivity | undefined> {
-  const d = await client.workflow.getHandle(workflowId).describe().catch(() => undefined);
-  return (d?.raw.pendingActivities as PendingActivity[] | undefined)?.find((a) => a.activityType?.name === 'restartWorkloads' && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED);
+  const d = await client.workflow
+    .getHandle(workflowId)
+    .describe()
+    .catch(() => undefined);
+  return (d?.raw.pendingActivities as PendingActivity[] | undefined)?.find(
+    (a) =>
+      a.activityType?.name === 'restartWorkloads' && a.state === temporal.api.enums.v1.PendingActivityState.PENDING_ACTIVITY_STATE_STARTED,
+  );
 }
 
 async function measureKills(dir: string, kills: number, podStartMs: number) {
@@ -160,7 +188,9 @@ const summary = (xs: number[]) => {
 
 const dir = await mkdtemp(join(tmpdir(), 'meshmove-latency-'));
 const result: Record<string, unknown> = { at: new Date().toISOString() };
-log(`latency: ${args.approvals} namespace approvals, then ${args.kills} worker kills during a rollout (pods ready after ${args['pod-start-ms']} ms)`);
+log(
+  `latency: ${args.approvals} namespace approvals, then ${args.kills} worker kills during a rollout (pods ready after ${args['pod-start-ms']} ms)`,
+);
 const approvals = await measureApprovals(await mkdtemp(join(dir, 'approvals-')), Number(args.approvals));
 const kills = await measureKills(await mkdtemp(join(dir, 'kills-')), Number(args.kills), Number(args['pod-start-ms']));
 const figures = {
@@ -176,7 +206,9 @@ const json = JSON.stringify(result, null, 2);
 if (args.out) await writeFile(args.out, `${json}\n`);
 process.stdout.write(`${json}\n`);
 const row = (name: string, f: { n: number; p50: number; p95: number; max: number }) =>
-  log(`${name.padEnd(40)} p50 ${String(round(f.p50)).padStart(7)} ms   p95 ${String(round(f.p95)).padStart(7)} ms   max ${String(round(f.max)).padStart(7)} ms   (n=${f.n})`);
+  log(
+    `${name.padEnd(40)} p50 ${String(round(f.p50)).padStart(7)} ms   p95 ${String(round(f.p95)).padStart(7)} ms   max ${String(round(f.max)).padStart(7)} ms   (n=${f.n})`,
+  );
 log('');
 row('approval → acknowledged', figures.approvalAckMs);
 row('approval → next activity scheduled', figures.approvalToActivityScheduledMs);
@@ -184,4 +216,6 @@ row('approval → next activity started', figures.approvalToActivityStartedMs);
 row('worker SIGKILL → new worker polling', figures.killToNewWorkerReadyMs);
 row('worker SIGKILL → restart running again', figures.killToResumedMs);
 row('worker SIGKILL → namespace migrated', figures.killToMigratedMs);
-log(`runs ended: approvals ${approvals.phase}, kills ${kills.phase}; first activity after a namespace approval: ${[...new Set(approvals.samples.map((x) => x.activity))].join(', ')}`);
+log(
+  `runs ended: approvals ${approvals.phase}, kills ${kills.phase}; first activity after a namespace approval: ${[...new Set(approvals.samples.map((x) => x.activity))].join(', ')}`,
+);

@@ -56,7 +56,13 @@ export async function bundleWorkflows(dir: string): Promise<string> {
  * bench/worker.ts in its own process; resolves once it polls. `env` adds BENCH_QPS, BENCH_TUNING;
  * `heapMiB` caps V8's old space (--max-old-space-size), as a container's memory limit would.
  */
-export function spawnWorker(address: string, twin: BenchTwin, bundle: string, env: NodeJS.ProcessEnv = {}, heapMiB?: number): Promise<ChildProcess> {
+export function spawnWorker(
+  address: string,
+  twin: BenchTwin,
+  bundle: string,
+  env: NodeJS.ProcessEnv = {},
+  heapMiB?: number,
+): Promise<ChildProcess> {
   const node = heapMiB ? [`--max-old-space-size=${heapMiB}`] : [];
   const child = spawn(process.execPath, [...node, '--import', 'tsx', repoFile('bench/worker.ts')], {
     env: {
@@ -87,7 +93,12 @@ export async function stopWorker(worker: ChildProcess | undefined): Promise<void
   await exited;
 }
 
-export interface HistoryFigures { runs: number; events: number; bytes: number; perRun: { events: number; bytes: number }[] }
+export interface HistoryFigures {
+  runs: number;
+  events: number;
+  bytes: number;
+  perRun: { events: number; bytes: number }[];
+}
 
 /** Events and encoded bytes of every run of a workflow id (continue-as-new makes several). */
 export async function historyOf(client: Client, workflowId: string): Promise<HistoryFigures> {
@@ -106,7 +117,13 @@ export function countStates(s: RunStatus | undefined): Record<string, number> {
 }
 
 /** Polls the status query until `pred` holds or the run ended. */
-export async function waitFor(client: Client, id: string, pred: (s: RunStatus) => boolean, timeoutMs: number, intervalMs = 250): Promise<RunStatus> {
+export async function waitFor(
+  client: Client,
+  id: string,
+  pred: (s: RunStatus) => boolean,
+  timeoutMs: number,
+  intervalMs = 250,
+): Promise<RunStatus> {
   const h = client.workflow.getHandle(id);
   const deadline = Date.now() + timeoutMs;
   let last: RunStatus | undefined;

@@ -18,7 +18,12 @@ const qps = process.env.BENCH_QPS ? process.env.BENCH_QPS.split('/').map(Number)
 const worker = await createWorker({
   target: { connectionOptions: { address: process.env.BENCH_ADDRESS! }, namespace: 'default' },
   activities: createActivities({
-    kube: (context) => createKubeAccess({ kubeconfig, ...(context ? { context } : {}), ...(qps ? { rateLimit: { qps: qps[0]!, burst: qps[1] ?? qps[0]! * 2 } } : {}) }),
+    kube: (context) =>
+      createKubeAccess({
+        kubeconfig,
+        ...(context ? { context } : {}),
+        ...(qps ? { rateLimit: { qps: qps[0]!, burst: qps[1] ?? qps[0]! * 2 } } : {}),
+      }),
     env: { MESHMOVE_DNS_SECRET: process.env.BENCH_DNS_SECRET! },
     ...(process.env.BENCH_TUNING ? { tuning: JSON.parse(process.env.BENCH_TUNING) as Partial<Tuning> } : {}),
   }),

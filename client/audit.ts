@@ -5,7 +5,16 @@
 import { defaultPayloadConverter, type Payload } from '@temporalio/common';
 import { historyFromJSON } from '@temporalio/common/lib/proto-utils.js';
 import type { temporal } from '@temporalio/proto';
-import { MAX_AGE_MS, MAX_SKEW_MS, gateAllowed, parseDecisionMessage, planIdentity, sha256Hex, type IdentityPolicy, type SignedDecision } from '../workflows/identity/decision.js';
+import {
+  MAX_AGE_MS,
+  MAX_SKEW_MS,
+  gateAllowed,
+  parseDecisionMessage,
+  planIdentity,
+  sha256Hex,
+  type IdentityPolicy,
+  type SignedDecision,
+} from '../workflows/identity/decision.js';
 import { verifySignature } from '../workflows/identity/sshsig.js';
 import type { Plan } from '../plan/schema.js';
 import type { AuditEntry, GateDecisionRequest, OperatorDecisionRequest, RollbackRequest } from '../workflows/messages.js';
@@ -54,7 +63,13 @@ interface Claim {
 }
 
 /** Verify one signed decision against the policy and what was asked; the reason when it does not hold. */
-function check(policy: IdentityPolicy, workflowId: string, signed: SignedDecision | undefined, claim: Claim, arrivedMs: number): { ok: true; text: string } | { ok: false; why: string } {
+function check(
+  policy: IdentityPolicy,
+  workflowId: string,
+  signed: SignedDecision | undefined,
+  claim: Claim,
+  arrivedMs: number,
+): { ok: true; text: string } | { ok: false; why: string } {
   if (!signed) return { ok: false, why: 'unsigned' };
   let f;
   let key;
@@ -75,14 +90,23 @@ function check(policy: IdentityPolicy, workflowId: string, signed: SignedDecisio
     f.reason !== claim.reason && 'another reason',
     claim.digest !== undefined && f.digest !== claim.digest && `digest ${f.digest}`,
   ].filter(Boolean);
-  if (diffs.length > 0) return { ok: false, why: `the signed message says ${diffs.join(', ')}, the record says ${claim.kind} ${claim.target} ${claim.verdict} by ${claim.by}` };
-  if (claim.kind === 'gate' && !gateAllowed(approver, claim.target)) return { ok: false, why: `${claim.by} may not decide gate ${claim.target}` };
+  if (diffs.length > 0)
+    return {
+      ok: false,
+      why: `the signed message says ${diffs.join(', ')}, the record says ${claim.kind} ${claim.target} ${claim.verdict} by ${claim.by}`,
+    };
+  if (claim.kind === 'gate' && !gateAllowed(approver, claim.target))
+    return { ok: false, why: `${claim.by} may not decide gate ${claim.target}` };
   const at = Date.parse(f.at);
-  if (arrivedMs && (at > arrivedMs + MAX_SKEW_MS || arrivedMs - at > MAX_AGE_MS)) return { ok: false, why: `signed at ${f.at}, but recorded at ${new Date(arrivedMs).toISOString()}` };
+  if (arrivedMs && (at > arrivedMs + MAX_SKEW_MS || arrivedMs - at > MAX_AGE_MS))
+    return { ok: false, why: `signed at ${f.at}, but recorded at ${new Date(arrivedMs).toISOString()}` };
   const what = claim.kind === 'start' ? 'start' : claim.kind === 'rollback' ? 'rollback' : `${claim.verdict} ${claim.target}`;
   const against = f.digest !== '-' ? `, against ${claim.kind === 'start' ? 'plan' : 'digest'} ${f.digest.slice(0, 16)}…` : '';
   const ns = f.namespace !== '-' ? ` in ${f.namespace}` : '';
-  return { ok: true, text: `${f.at}  ${claim.by}  ${what}${ns}${against}${claim.reason ? ` ("${claim.reason}")` : ''}  key ${key.fingerprint}` };
+  return {
+    ok: true,
+    text: `${f.at}  ${claim.by}  ${what}${ns}${against}${claim.reason ? ` ("${claim.reason}")` : ''}  key ${key.fingerprint}`,
+  };
 }
 
 function claimOf(name: string, req: unknown): Claim | undefined {
@@ -105,8 +129,10 @@ function claimOfAudit(e: AuditEntry): Claim | undefined {
   const [verb, ...rest] = e.action.split(' ');
   if (verb === 'start') return { kind: 'start', target: '-', verdict: 'start', by: e.by, reason: '' };
   if (verb === 'rollback') return { kind: 'rollback', target: '-', verdict: 'rollback', by: e.by, reason: e.reason ?? '' };
-  if (verb === 'approve' || verb === 'reject') return { kind: 'gate', target: rest.join(' '), verdict: verb, by: e.by, reason: e.reason ?? '' };
-  if (verb === 'decide') return { kind: 'decision', target: rest.slice(1).join(' '), verdict: rest[0] ?? '', by: e.by, reason: e.reason ?? '' };
+  if (verb === 'approve' || verb === 'reject')
+    return { kind: 'gate', target: rest.join(' '), verdict: verb, by: e.by, reason: e.reason ?? '' };
+  if (verb === 'decide')
+    return { kind: 'decision', target: rest.slice(1).join(' '), verdict: rest[0] ?? '', by: e.by, reason: e.reason ?? '' };
   return undefined;
 }
 
@@ -119,22 +145,61 @@ export function verifyHistory(json: unknown, opts: { workflowId?: string; truste
   const history = historyFromJSON(wrapped.history ?? json);
   const events = history.events ?? [];
   const started = events[0]?.workflowExecutionStartedEventAttributes;
-  const input = decode<{ plan: Plan; planDigest?: string; startedBy: string; start?: SignedDecision; runId?: string; namespace?: string; mode?: string; resume?: { state: { audit: AuditEntry[] } } }>(started?.input?.payloads as Payload[]);
+  const input = decode<{
+    plan: Plan;
+    planDigest?: string;
+    startedBy: string;
+    start?: SignedDecision;
+    runId?: string;
+    namespace?: string;
+    mode?: string;
+    resume?: { state: { audit: AuditEntry[] } };
+  }>(started?.input?.payloads as Payload[]);
   if (!input?.plan) throw new Error('not a meshmove run history: its first event has no plan');
   const plan = opts.trusted ?? input.plan;
   const { policy } = planIdentity(plan);
-  const startWorkflow = input.start ? (() => { try { return parseDecisionMessage(input.start.message).workflow; } catch { return undefined; } })() : undefined;
-  const workflowId = opts.workflowId ?? wrapped.workflowId ?? startWorkflow ?? (input.namespace && input.runId ? `${input.runId}/ns/${input.namespace}${input.mode === 'rollback' ? '/rollback' : ''}` : '?');
-  const report: AuditReport = { workflowId, identity: policy?.mode ?? 'names only (a run from before signed decisions)', keys: [], lines: [], failures: 0 };
+  const startWorkflow = input.start
+    ? (() => {
+        try {
+          return parseDecisionMessage(input.start.message).workflow;
+        } catch {
+          return undefined;
+        }
+      })()
+    : undefined;
+  const workflowId =
+    opts.workflowId ??
+    wrapped.workflowId ??
+    startWorkflow ??
+    (input.namespace && input.runId ? `${input.runId}/ns/${input.namespace}${input.mode === 'rollback' ? '/rollback' : ''}` : '?');
+  const report: AuditReport = {
+    workflowId,
+    identity: policy?.mode ?? 'names only (a run from before signed decisions)',
+    keys: [],
+    lines: [],
+    failures: 0,
+  };
   if (policy?.mode !== 'signed') {
-    report.lines.push({ where: 'plan', ok: false, text: 'this run did not sign its decisions (identity unverified): there is nothing to verify; names were trusted' });
+    report.lines.push({
+      where: 'plan',
+      ok: false,
+      text: 'this run did not sign its decisions (identity unverified): there is nothing to verify; names were trusted',
+    });
     report.failures = 1;
     return report;
   }
   report.keys = policy.approvers.flatMap((a) => a.keys.map((k) => `${a.name} ${k.split(/\s+/).slice(0, 2).join(' ')}`));
   report.planDigest = sha256Hex(JSON.stringify(input.plan));
   const add = (where: string, r: ReturnType<typeof check>, signal = false) => {
-    if (signal) report.lines.push({ where, ok: true, info: true, text: r.ok ? `valid signature (the workflow's audit trail says whether it was taken): ${r.text}` : `refused by the workflow: ${r.why}` });
+    if (signal)
+      report.lines.push({
+        where,
+        ok: true,
+        info: true,
+        text: r.ok
+          ? `valid signature (the workflow's audit trail says whether it was taken): ${r.text}`
+          : `refused by the workflow: ${r.why}`,
+      });
     else if (r.ok) report.lines.push({ where, ok: true, text: r.text });
     else {
       report.lines.push({ where, ok: false, text: r.why });
@@ -142,13 +207,26 @@ export function verifyHistory(json: unknown, opts: { workflowId?: string; truste
     }
   };
   if (opts.trusted && sha256Hex(JSON.stringify(opts.trusted)) !== report.planDigest) {
-    report.lines.push({ where: 'event 1', ok: false, text: `the run's plan is not the trusted plan (digest ${report.planDigest} vs ${sha256Hex(JSON.stringify(opts.trusted))})` });
+    report.lines.push({
+      where: 'event 1',
+      ok: false,
+      text: `the run's plan is not the trusted plan (digest ${report.planDigest} vs ${sha256Hex(JSON.stringify(opts.trusted))})`,
+    });
     report.failures += 1;
   }
   const isChild = input.namespace !== undefined && input.runId !== undefined;
   if (!isChild) {
     // A continued run carries its original start: the signature still holds, its time is the first run's.
-    add('event 1 (start)', check(policy, workflowId, input.start, { kind: 'start', target: '-', verdict: 'start', by: input.startedBy, reason: '', digest: report.planDigest }, input.resume ? 0 : eventMs(events[0]!)));
+    add(
+      'event 1 (start)',
+      check(
+        policy,
+        workflowId,
+        input.start,
+        { kind: 'start', target: '-', verdict: 'start', by: input.startedBy, reason: '', digest: report.planDigest },
+        input.resume ? 0 : eventMs(events[0]!),
+      ),
+    );
   }
   // A run that continued as new carries the audit trail of its earlier runs, evidence included.
   (input.resume?.state.audit ?? []).forEach((e, i) => {
@@ -182,6 +260,9 @@ export function renderReport(r: AuditReport): string {
   for (const l of r.lines) lines.push(`  ${l.ok ? (l.info ? '·' : '✓') : '✗'} ${l.where}: ${l.text}`);
   if (r.identity !== 'signed') lines.push('  ✗ not verifiable: decisions were not signed');
   else if (r.failures === 0) lines.push(`  every decision verifies (${r.lines.filter((l) => l.ok && !l.info).length})`);
-  else lines.push(`  ✗ ${r.failures} entr${r.failures === 1 ? 'y does' : 'ies do'} not verify: the history was altered, or a decision was not signed by its approver`);
+  else
+    lines.push(
+      `  ✗ ${r.failures} entr${r.failures === 1 ? 'y does' : 'ies do'} not verify: the history was altered, or a decision was not signed by its approver`,
+    );
   return lines.join('\n');
 }

@@ -57,8 +57,14 @@ export type PortOccupant = 'free' | 'temporal' | 'other';
 export async function whatAnswersOn(host: string, port: number): Promise<PortOccupant> {
   const listening = await new Promise<boolean>((resolve) => {
     const socket = net.connect({ host, port });
-    socket.setTimeout(2_000, () => { socket.destroy(); resolve(true); }); // accepted but silent, or filtered: not ours to take
-    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.setTimeout(2_000, () => {
+      socket.destroy();
+      resolve(true);
+    }); // accepted but silent, or filtered: not ours to take
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
     // ECONNREFUSED: free. Any other error the server's own bind will report.
     socket.once('error', () => resolve(false));
   });
@@ -92,9 +98,13 @@ async function refuseTakenPorts(host: string, port: number, uiPort: number, hint
       ExitCode.failed,
     );
   }
-  if (frontend === 'other') throw new CliError(`port ${port} on ${host} is in use by something that is not a Temporal server: ${fix}.`, ExitCode.failed);
+  if (frontend === 'other')
+    throw new CliError(`port ${port} on ${host} is in use by something that is not a Temporal server: ${fix}.`, ExitCode.failed);
   if ((await whatAnswersOn(host, uiPort)) !== 'free') {
-    throw new CliError(`the Temporal UI port ${uiPort} on ${host} is in use: stop what listens there, or choose other ports (see --help).`, ExitCode.failed);
+    throw new CliError(
+      `the Temporal UI port ${uiPort} on ${host} is in use: stop what listens there, or choose other ports (see --help).`,
+      ExitCode.failed,
+    );
   }
 }
 
@@ -107,10 +117,25 @@ export async function startLocalTemporal(opts: LocalTemporalOptions = {}): Promi
   const cli = await findTemporalCli();
   const db = opts.db ?? join(defaultDataDir(), 'temporal.db');
   await mkdir(dirname(db), { recursive: true });
-  const args = ['server', 'start-dev', '--ip', '127.0.0.1', '--port', String(port), '--ui-port', String(uiPort), '--db-filename', db, '--log-level', 'error', '--namespace', 'default',
+  const args = [
+    'server',
+    'start-dev',
+    '--ip',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--ui-port',
+    String(uiPort),
+    '--db-filename',
+    db,
+    '--log-level',
+    'error',
+    '--namespace',
+    'default',
     // The Meshmove* search attributes (`meshmove list --waiting`, the UI's filters); an existing
     // database keeps them, and registering them again is a no-op.
-    ...devServerSearchAttributeArgs()];
+    ...devServerSearchAttributeArgs(),
+  ];
   // Its own process group: a Ctrl-C in the terminal reaches meshmove, which drains the worker first
   // and then stops the server, instead of the server dying under a worker still reporting to it.
   const child = spawn(cli, args, { stdio: ['ignore', 'pipe', 'pipe'], detached: true });
@@ -118,14 +143,23 @@ export async function startLocalTemporal(opts: LocalTemporalOptions = {}): Promi
   process.once('exit', killOnExit);
   child.once('exit', () => process.off('exit', killOnExit));
   let output = '';
-  child.stdout!.on('data', (d: Buffer) => { output += d.toString(); if (opts.verbose) process.stderr.write(d); });
-  child.stderr!.on('data', (d: Buffer) => { output += d.toString(); if (opts.verbose) process.stderr.write(d); });
+  child.stdout!.on('data', (d: Buffer) => {
+    output += d.toString();
+    if (opts.verbose) process.stderr.write(d);
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    output += d.toString();
+    if (opts.verbose) process.stderr.write(d);
+  });
   let exited = false;
-  child.on('exit', () => { exited = true; });
+  child.on('exit', () => {
+    exited = true;
+  });
 
   const deadline = Date.now() + 60_000;
   for (;;) {
-    if (exited) throw new CliError(`the Temporal dev server exited at start (is port ${port} in use?):\n${output.slice(-2000)}`, ExitCode.failed);
+    if (exited)
+      throw new CliError(`the Temporal dev server exited at start (is port ${port} in use?):\n${output.slice(-2000)}`, ExitCode.failed);
     try {
       const conn = await Connection.connect({ address, connectTimeout: '1s' });
       await conn.workflowService.getSystemInfo({});

@@ -18,7 +18,10 @@ export function buildProgram(): Command {
     .description('Move Istio workloads from one control plane to another as a durable, gated, reversible Temporal workflow.')
     .option('--json', 'machine-readable output')
     .option('--by <name>', 'who is acting (default: $MESHMOVE_USER, else your OS user name)')
-    .option('--key <file>', 'sign decisions with this SSH key: a private key, or a .pub whose key ssh-agent holds (default: $MESHMOVE_SIGNING_KEY, else the ssh-agent\'s only key)')
+    .option(
+      '--key <file>',
+      "sign decisions with this SSH key: a private key, or a .pub whose key ssh-agent holds (default: $MESHMOVE_SIGNING_KEY, else the ssh-agent's only key)",
+    )
     .option('--address <host:port>', 'Temporal frontend (default: $TEMPORAL_ADDRESS or the temporal.toml profile, else localhost:7233)')
     .option('--namespace <ns>', 'Temporal namespace (default: $TEMPORAL_NAMESPACE, else "default")')
     .showHelpAfterError('(run with --help for usage)')

@@ -62,7 +62,8 @@ export async function prometheusTrafficTotals(url: string, spanMs: number, timeo
     `sum(increase(istio_requests_total{reporter="source",response_code!~"[23].."}[${span}])) or vector(0)`,
   ];
   const [all, failed] = await Promise.all(queries.map(async (q) => singleValue(await queryInstant({ url, timeoutMs }, q))));
-  if (all === undefined) throw new Error(`Prometheus ${url} has no istio_requests_total series (${queries[0]} answered empty): it did not scrape the proxies`);
+  if (all === undefined)
+    throw new Error(`Prometheus ${url} has no istio_requests_total series (${queries[0]} answered empty): it did not scrape the proxies`);
   return { requests: all, failed: failed ?? 0, queries };
 }
 

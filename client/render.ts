@@ -29,7 +29,9 @@ const SECTIONS: { title: string; steps: string[] }[] = [
 ];
 
 function stepLine(s: StepRecord): string {
-  const extra = [s.summary, s.attempts > 1 ? `attempt ${s.attempts}` : undefined, s.state === 'failed' ? s.lastError : undefined].filter(Boolean);
+  const extra = [s.summary, s.attempts > 1 ? `attempt ${s.attempts}` : undefined, s.state === 'failed' ? s.lastError : undefined].filter(
+    Boolean,
+  );
   return `  ${MARK[s.state] ?? '?'} ${s.title}${extra.length ? ` — ${extra.join('; ')}` : ''}`;
 }
 
@@ -67,7 +69,8 @@ export function namespaceLines(namespaces: readonly NamespaceStatus[], attention
     lines.push(`  wave ${w} (${done}/${ns.length} migrated)${rest.length ? `: ${rest.join(', ')}` : ''}`);
     for (const n of ns) {
       const shown = n.state === 'migrating' || n.state === 'failed' || n.state === 'rolling-back' || waiting.has(n.name);
-      if (shown) lines.push(`    ${namespaceLine(n, attention.children.get(n.name))}${waiting.has(n.name) ? ' — waiting for a person' : ''}`);
+      if (shown)
+        lines.push(`    ${namespaceLine(n, attention.children.get(n.name))}${waiting.has(n.name) ? ' — waiting for a person' : ''}`);
     }
   }
   return lines;
@@ -76,7 +79,9 @@ export function namespaceLines(namespaces: readonly NamespaceStatus[], attention
 export function renderStatus(s: RunStatus, attention: Attention): string {
   const lines: string[] = [];
   lines.push(`${s.workflowId}  plan ${s.plan}  started by ${s.startedBy} at ${s.startedAt}`);
-  lines.push(`phase: ${s.phase}${s.currentStep ? `   step: ${s.currentStep}` : ''}${s.outcome && s.outcome !== s.phase ? `   (${s.outcome})` : ''}`);
+  lines.push(
+    `phase: ${s.phase}${s.currentStep ? `   step: ${s.currentStep}` : ''}${s.outcome && s.outcome !== s.phase ? `   (${s.outcome})` : ''}`,
+  );
   if (s.identity === 'unverified') lines.push('⚠ identity: unverified — this plan trusts the names people give; decisions are not signed');
   const stepById = new Map(s.steps.map((x) => [x.id, x]));
   const gate = (id: string) => s.gates.filter((g) => g.id === id).map(gateLine);
@@ -117,11 +122,16 @@ export function renderStatus(s: RunStatus, attention: Attention): string {
     }
     for (const d of attention.decisions) {
       lines.push(`  step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} failed: ${d.error}`);
-      lines.push(`    → meshmove decide ${s.workflowId} ${d.allowed.join('|')}${d.namespace ? ` ${K8S_NAMESPACE_FLAG} ${d.namespace}` : ''} [--reason "…"]`);
+      lines.push(
+        `    → meshmove decide ${s.workflowId} ${d.allowed.join('|')}${d.namespace ? ` ${K8S_NAMESPACE_FLAG} ${d.namespace}` : ''} [--reason "…"]`,
+      );
     }
   }
-  if (s.backup) lines.push('', `backup: ${s.backup.location} (${s.backup.objects} objects, manifest sha256 ${s.backup.manifestDigest.slice(0, 16)}…)`);
+  if (s.backup)
+    lines.push('', `backup: ${s.backup.location} (${s.backup.objects} objects, manifest sha256 ${s.backup.manifestDigest.slice(0, 16)}…)`);
   const refused = s.audit.filter((a) => !a.accepted).length;
-  lines.push(`audit: ${s.audit.length} entr${s.audit.length === 1 ? 'y' : 'ies'}${refused ? ` (${refused} refused)` : ''}; \`meshmove status ${s.workflowId} --json\` shows them`);
+  lines.push(
+    `audit: ${s.audit.length} entr${s.audit.length === 1 ? 'y' : 'ies'}${refused ? ` (${refused} refused)` : ''}; \`meshmove status ${s.workflowId} --json\` shows them`,
+  );
   return lines.join('\n');
 }

@@ -31,14 +31,22 @@ const b64url = (b: Uint8Array) => Buffer.from(b).toString('base64url');
 /** A private key in OpenSSH's format (`-----BEGIN OPENSSH PRIVATE KEY-----`), unencrypted. */
 export function parseOpenSshPrivateKey(text: string, file: string): { key: PublicKey; privateKey: KeyObject } {
   const m = /-----BEGIN OPENSSH PRIVATE KEY-----([\s\S]*?)-----END OPENSSH PRIVATE KEY-----/.exec(text);
-  if (!m) throw new CliError(`${file}: not an OpenSSH private key (ssh-keygen writes one; a .pub file is used through ssh-agent)`, ExitCode.badInput);
+  if (!m)
+    throw new CliError(
+      `${file}: not an OpenSSH private key (ssh-keygen writes one; a .pub file is used through ssh-agent)`,
+      ExitCode.badInput,
+    );
   const r = new SshReader(base64Decode(m[1]!));
-  if (Buffer.from(r.bytes(15)).toString('latin1') !== 'openssh-key-v1\0') throw new CliError(`${file}: not an openssh-key-v1 key`, ExitCode.badInput);
+  if (Buffer.from(r.bytes(15)).toString('latin1') !== 'openssh-key-v1\0')
+    throw new CliError(`${file}: not an openssh-key-v1 key`, ExitCode.badInput);
   const cipher = r.text();
   r.text(); // kdf
   r.string(); // kdf options
   if (cipher !== 'none') {
-    throw new CliError(`${file} is protected by a passphrase: add it to ssh-agent (ssh-add ${file}) and sign through the agent (--key ${file}.pub)`, ExitCode.badInput);
+    throw new CliError(
+      `${file} is protected by a passphrase: add it to ssh-agent (ssh-add ${file}) and sign through the agent (--key ${file}.pub)`,
+      ExitCode.badInput,
+    );
   }
   if (r.uint32() !== 1) throw new CliError(`${file}: only files with one key are supported`, ExitCode.badInput);
   const key = publicKeyFromBlob(r.string());
@@ -65,8 +73,15 @@ export function parseOpenSshPrivateKey(text: string, file: string): { key: Publi
     };
     const dd = big(d);
     jwk = {
-      kty: 'RSA', n: b64url(n), e: b64url(e), d: b64url(d), p: b64url(pp), q: b64url(qq), qi: b64url(iqmp),
-      dp: b64url(bytes(dd % (big(pp) - 1n))), dq: b64url(bytes(dd % (big(qq) - 1n))),
+      kty: 'RSA',
+      n: b64url(n),
+      e: b64url(e),
+      d: b64url(d),
+      p: b64url(pp),
+      q: b64url(qq),
+      qi: b64url(iqmp),
+      dp: b64url(bytes(dd % (big(pp) - 1n))),
+      dq: b64url(bytes(dd % (big(qq) - 1n))),
     };
   }
   return { key, privateKey: createPrivateKey({ key: jwk, format: 'jwk' }) };
@@ -175,8 +190,13 @@ export async function loadSigner(keyFile?: string, env: NodeJS.ProcessEnv = proc
       } catch (err) {
         throw new CliError(`${file}: ${(err as Error).message}`, ExitCode.badInput);
       }
-      if (!sock) throw new CliError(`${file} is a public key: its private key must be in ssh-agent, and SSH_AUTH_SOCK is not set`, ExitCode.badInput);
-      if (!(await agentKeys(sock)).some((k) => k.fingerprint === pub.fingerprint)) throw new CliError(`ssh-agent does not hold the key of ${file} (${pub.fingerprint}); ssh-add it`, ExitCode.badInput);
+      if (!sock)
+        throw new CliError(
+          `${file} is a public key: its private key must be in ssh-agent, and SSH_AUTH_SOCK is not set`,
+          ExitCode.badInput,
+        );
+      if (!(await agentKeys(sock)).some((k) => k.fingerprint === pub.fingerprint))
+        throw new CliError(`ssh-agent does not hold the key of ${file} (${pub.fingerprint}); ssh-add it`, ExitCode.badInput);
       return agentSigner(sock, pub);
     }
     const { key, privateKey } = parseOpenSshPrivateKey(text, file);
@@ -185,13 +205,24 @@ export async function loadSigner(keyFile?: string, env: NodeJS.ProcessEnv = proc
   if (sock) {
     const keys = await agentKeys(sock);
     if (keys.length === 1) return agentSigner(sock, keys[0]!);
-    if (keys.length > 1) throw new CliError(`ssh-agent holds ${keys.length} keys (${keys.map((k) => k.fingerprint).join(', ')}): say which with --key FILE.pub`, ExitCode.badInput);
+    if (keys.length > 1)
+      throw new CliError(
+        `ssh-agent holds ${keys.length} keys (${keys.map((k) => k.fingerprint).join(', ')}): say which with --key FILE.pub`,
+        ExitCode.badInput,
+      );
   }
-  throw new CliError('decisions are signed: pass --key FILE (your SSH private key, or its .pub with the key in ssh-agent), set MESHMOVE_SIGNING_KEY, or run ssh-agent with your key', ExitCode.badInput);
+  throw new CliError(
+    'decisions are signed: pass --key FILE (your SSH private key, or its .pub with the key in ssh-agent), set MESHMOVE_SIGNING_KEY, or run ssh-agent with your key',
+    ExitCode.badInput,
+  );
 }
 
 /** Sign a decision now: the fields, this moment and a fresh nonce. */
-export async function signDecision(signer: DecisionSigner, fields: Omit<DecisionFields, 'at' | 'nonce'>, now = new Date()): Promise<SignedDecision> {
+export async function signDecision(
+  signer: DecisionSigner,
+  fields: Omit<DecisionFields, 'at' | 'nonce'>,
+  now = new Date(),
+): Promise<SignedDecision> {
   const message = decisionMessage({ ...fields, at: now.toISOString(), nonce: randomBytes(16).toString('hex') });
   return { message, signature: await signer.sign(message) };
 }
@@ -209,10 +240,25 @@ export async function writeThrowawayKey(file: string, comment: string): Promise<
   const seed = Buffer.from(jwk.d!, 'base64url');
   const blob = Buffer.concat([sshString('ssh-ed25519'), sshString(pub)]);
   const check = randomBytes(4);
-  let priv = Buffer.concat([check, check, sshString('ssh-ed25519'), sshString(pub), sshString(Buffer.concat([seed, pub])), sshString(comment)]);
+  let priv = Buffer.concat([
+    check,
+    check,
+    sshString('ssh-ed25519'),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(comment),
+  ]);
   const pad = Buffer.from(Array.from({ length: (8 - (priv.length % 8)) % 8 }, (_, i) => i + 1));
   priv = Buffer.concat([priv, pad]);
-  const body = Buffer.concat([Buffer.from('openssh-key-v1\0', 'latin1'), sshString('none'), sshString('none'), sshString(''), Buffer.from([0, 0, 0, 1]), sshString(blob), sshString(priv)]);
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0', 'latin1'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    Buffer.from([0, 0, 0, 1]),
+    sshString(blob),
+    sshString(priv),
+  ]);
   const lines = body.toString('base64').match(/.{1,70}/g) ?? [];
   await writeFile(file, `-----BEGIN OPENSSH PRIVATE KEY-----\n${lines.join('\n')}\n-----END OPENSSH PRIVATE KEY-----\n`, { mode: 0o600 });
   const line = `ssh-ed25519 ${blob.toString('base64')} ${comment}`;

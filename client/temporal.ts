@@ -4,9 +4,24 @@ import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describeWaitProgress } from '../activities/analysis/progress.js';
 import { temporalTarget } from '../worker/connection.js';
-import { NAMESPACE_PAGE_LIMIT, namespacesQuery, statusQuery, type NamespaceStatus, type PendingDecision, type PendingGate, type RunStatus } from '../workflows/messages.js';
+import {
+  NAMESPACE_PAGE_LIMIT,
+  namespacesQuery,
+  statusQuery,
+  type NamespaceStatus,
+  type PendingDecision,
+  type PendingGate,
+  type RunStatus,
+} from '../workflows/messages.js';
 import { CliError, ExitCode } from './cli-kit.js';
-import { CLUSTER_ATTRIBUTE, PHASE_ATTRIBUTE, PLAN_ATTRIBUTE, SEARCH_ATTRIBUTES, clusterAttribute, registerSearchAttributesCommand } from '../workflows/search-attributes.js';
+import {
+  CLUSTER_ATTRIBUTE,
+  PHASE_ATTRIBUTE,
+  PLAN_ATTRIBUTE,
+  SEARCH_ATTRIBUTES,
+  clusterAttribute,
+  registerSearchAttributesCommand,
+} from '../workflows/search-attributes.js';
 import type { Plan } from '../plan/schema.js';
 
 export interface ConnectOptions {
@@ -17,7 +32,9 @@ export interface ConnectOptions {
 export async function connectClient(opts: ConnectOptions = {}): Promise<Client> {
   const target = temporalTarget(opts);
   try {
-    const connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: '5s' } as Parameters<typeof Connection.connect>[0]);
+    const connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: '5s' } as Parameters<
+      typeof Connection.connect
+    >[0]);
     return new Client({ connection, namespace: target.namespace });
   } catch (err) {
     throw new CliError(
@@ -67,19 +84,24 @@ export interface Attention {
  * deadline): one line each. Anything unreadable is left out; this is a view, not a verdict.
  */
 export async function waitProgress(client: Client, workflowIds: readonly string[], now = Date.now()): Promise<string[]> {
-  const lines = await Promise.all(workflowIds.map(async (id) => {
-    const d = await client.workflow.getHandle(id).describe().catch(() => undefined);
-    return (d?.raw.pendingActivities ?? []).flatMap((pa) => {
-      const payload = pa.heartbeatDetails?.payloads?.[0];
-      if (!payload) return [];
-      try {
-        const line = describeWaitProgress(defaultPayloadConverter.fromPayload(payload), now);
-        return line ? [line] : [];
-      } catch {
-        return [];
-      }
-    });
-  }));
+  const lines = await Promise.all(
+    workflowIds.map(async (id) => {
+      const d = await client.workflow
+        .getHandle(id)
+        .describe()
+        .catch(() => undefined);
+      return (d?.raw.pendingActivities ?? []).flatMap((pa) => {
+        const payload = pa.heartbeatDetails?.payloads?.[0];
+        if (!payload) return [];
+        try {
+          const line = describeWaitProgress(defaultPayloadConverter.fromPayload(payload), now);
+          return line ? [line] : [];
+        } catch {
+          return [];
+        }
+      });
+    }),
+  );
   return lines.flat();
 }
 
@@ -132,14 +154,16 @@ export async function searchAttributeSupport(client: Client): Promise<SearchAttr
     return {
       ok: false,
       missing,
-      hint: `the Temporal namespace "${namespace}" has no search attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: ` +
+      hint:
+        `the Temporal namespace "${namespace}" has no search attribute${missing.length > 1 ? 's' : ''} ${missing.join(', ')}: ` +
         `runs are not findable by plan, phase or what waits (meshmove list --waiting, the UI).\n  register them once: ${registerSearchAttributesCommand(namespace, missing)}`,
     };
   } catch (err) {
     return {
       ok: false,
       missing: names,
-      hint: `could not read the search attributes of the Temporal namespace "${namespace}" (${(err as Error).message}); ` +
+      hint:
+        `could not read the search attributes of the Temporal namespace "${namespace}" (${(err as Error).message}); ` +
         `if they are not registered, register them once: ${register}`,
     };
   }
@@ -149,7 +173,10 @@ export async function searchAttributeSupport(client: Client): Promise<SearchAttr
  * What a run's start carries when the namespace has the search attributes: the input flag that lets
  * the workflow upsert them, and their first values (findable before its first workflow task).
  */
-export function searchAttributeStart(plan: Plan, support: SearchAttributeSupport): {
+export function searchAttributeStart(
+  plan: Plan,
+  support: SearchAttributeSupport,
+): {
   input: { searchAttributes?: true };
   options: { typedSearchAttributes?: { key: typeof PLAN_ATTRIBUTE; value: string }[] };
 } {

@@ -23,13 +23,19 @@ export async function startLabDns(records: readonly ARecord[], secret: string): 
   const zone = new DnsZone(records);
   const logger = createLogger('lab-dns');
   const dns: DnsServer = await startDnsServer(zone, { port: 0, logger });
-  const routes = dnsControlRoutes(zone, () => secret, () => ({ host: dns.host, port: dns.port }));
+  const routes = dnsControlRoutes(
+    zone,
+    () => secret,
+    () => ({ host: dns.host, port: dns.port }),
+  );
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       const path = (req.url ?? '/').split('?')[0]!;
-      const route = routes.find((r) => r.method === req.method && (r.path.endsWith('*') ? path.startsWith(r.path.slice(0, -1)) : path === r.path));
+      const route = routes.find(
+        (r) => r.method === req.method && (r.path.endsWith('*') ? path.startsWith(r.path.slice(0, -1)) : path === r.path),
+      );
       if (!route) {
         res.writeHead(404).end();
         return;

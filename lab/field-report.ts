@@ -68,7 +68,10 @@ export async function waitInjected(lab: Lab, revision: string, namespaces = FIEL
     return true;
   };
   while (!(await injected())) {
-    if (Date.now() > deadline) throw new Error(`not every pod of ${namespaces.join(', ')} was injected by ${revision} within 90s (kwok's and istiod's logs are in ${lab.dir})`);
+    if (Date.now() > deadline)
+      throw new Error(
+        `not every pod of ${namespaces.join(', ')} was injected by ${revision} within 90s (kwok's and istiod's logs are in ${lab.dir})`,
+      );
     await sleep(500);
   }
 }
@@ -80,17 +83,30 @@ export async function startFieldReportLab(opts: FieldReportLabOptions): Promise<
     await parts.lab?.stop();
   };
   try {
-    const lab = (parts.lab = await startLab({ sharedRoot: true, gateways: FIELD_REPORT_GATEWAYS, ...(opts.progress ? { progress: opts.progress } : {}), ...(opts.dir ? { dir: opts.dir } : {}) }));
+    const lab = (parts.lab = await startLab({
+      sharedRoot: true,
+      gateways: FIELD_REPORT_GATEWAYS,
+      ...(opts.progress ? { progress: opts.progress } : {}),
+      ...(opts.dir ? { dir: opts.dir } : {}),
+    }));
     // A correct install of the target: its discoverySelectors select its own namespace (its Gateway
     // and gateway Service live there).
     await lab.kube.kubectl(['label', 'namespace', LAB_TARGET_REVISION, `usergroup=${LAB_TARGET_REVISION}`, '--overwrite']);
     await applyNamespaces(lab.kube, FIELD_REPORT_NAMESPACES);
-    await lab.kube.kubectl(['apply', '-f', '-'], fieldReportIstioConfig(lab.gateways).map((d) => `---\n${stringify(d)}`).join('\n'));
+    await lab.kube.kubectl(
+      ['apply', '-f', '-'],
+      fieldReportIstioConfig(lab.gateways)
+        .map((d) => `---\n${stringify(d)}`)
+        .join('\n'),
+    );
     const workerKubeconfig = join(lab.dir, 'worker.kubeconfig');
     await writeWorkerKubeconfig(lab, opts.rbacYaml, workerKubeconfig);
     const source = lab.gateways.find((g) => g.namespace === 'istio-system')!;
     const target = lab.gateways.find((g) => g.namespace === LAB_TARGET_REVISION)!;
-    parts.dns = await startLabDns(opts.hosts.map((name) => ({ name, type: 'A', address: source.address, ttl: 1 })), opts.dnsSecret);
+    parts.dns = await startLabDns(
+      opts.hosts.map((name) => ({ name, type: 'A', address: source.address, ttl: 1 })),
+      opts.dnsSecret,
+    );
     await waitInjected(lab, LAB_SOURCE_REVISION);
     return { lab, dns: parts.dns, source, target, workerKubeconfig, adminKubeconfig: lab.kube.adminKubeconfig, stop };
   } catch (err) {

@@ -28,8 +28,20 @@ export interface LabGateway extends LabGatewaySpec {
 
 /** The field report's two gateways, at the addresses the twin uses. */
 export const FIELD_REPORT_GATEWAYS: readonly LabGatewaySpec[] = [
-  { name: 'istio-ingressgateway', namespace: 'istio-system', revision: 'default', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' }, address: '127.0.0.10' },
-  { name: 'istio-ingressgateway', namespace: 'istio-1-16-5', revision: 'istio-1-16-5', labels: { istio: 'oss-public-api-ingressgateway', app: 'istio-ingressgateway' }, address: '127.0.0.20' },
+  {
+    name: 'istio-ingressgateway',
+    namespace: 'istio-system',
+    revision: 'default',
+    labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
+    address: '127.0.0.10',
+  },
+  {
+    name: 'istio-ingressgateway',
+    namespace: 'istio-1-16-5',
+    revision: 'istio-1-16-5',
+    labels: { istio: 'oss-public-api-ingressgateway', app: 'istio-ingressgateway' },
+    address: '127.0.0.20',
+  },
 ];
 
 export function gatewayFlag(g: LabGateway): string {
@@ -49,7 +61,11 @@ export function gatewayObjects(g: LabGateway): unknown[] {
         selector: { matchLabels: { ...g.labels } },
         template: {
           metadata: { labels: podLabels, annotations: { 'inject.istio.io/templates': 'gateway' } },
-          spec: { containers: [{ name: 'istio-proxy', image: 'auto', ports: [{ containerPort: GATEWAY_TARGET_PORT, name: 'http2', protocol: 'TCP' }] }] },
+          spec: {
+            containers: [
+              { name: 'istio-proxy', image: 'auto', ports: [{ containerPort: GATEWAY_TARGET_PORT, name: 'http2', protocol: 'TCP' }] },
+            ],
+          },
         },
       },
     },
@@ -68,12 +84,30 @@ export function gatewayObjects(g: LabGateway): unknown[] {
 
 export async function applyGateways(kube: KubeControlPlane, gateways: readonly LabGateway[]): Promise<void> {
   if (gateways.length === 0) return;
-  await kube.kubectl(['apply', '-f', '-'], gateways.flatMap(gatewayObjects).map((d) => `---\n${stringify(d)}`).join('\n'));
+  await kube.kubectl(
+    ['apply', '-f', '-'],
+    gateways
+      .flatMap(gatewayObjects)
+      .map((d) => `---\n${stringify(d)}`)
+      .join('\n'),
+  );
   // The cloud controller's part: publish the external address in the status (the apiserver refuses
   // loopback addresses in spec.externalIPs: "may not be in the loopback range").
   for (const g of gateways) {
-    const status = { status: { loadBalancer: { ingress: [{ ip: g.address, ipMode: 'VIP', ports: [{ port: g.port, protocol: 'TCP' }] }] } } };
-    await kube.kubectl(['patch', 'service', g.name, '-n', g.namespace, '--subresource=status', '--type=merge', '-p', JSON.stringify(status)]);
+    const status = {
+      status: { loadBalancer: { ingress: [{ ip: g.address, ipMode: 'VIP', ports: [{ port: g.port, protocol: 'TCP' }] }] } },
+    };
+    await kube.kubectl([
+      'patch',
+      'service',
+      g.name,
+      '-n',
+      g.namespace,
+      '--subresource=status',
+      '--type=merge',
+      '-p',
+      JSON.stringify(status),
+    ]);
   }
 }
 
@@ -88,13 +122,20 @@ export function fieldReportIstioConfig(gateways: readonly LabGateway[]): unknown
       apiVersion: 'networking.istio.io/v1',
       kind: 'Gateway',
       metadata: { name: 'y7test-gateway', namespace: g.namespace },
-      spec: { selector: { istio: g.labels.istio }, servers: [{ port: { number: g.port, name: 'http', protocol: 'HTTP' }, hosts: ['*.y7test.com'] }] },
+      spec: {
+        selector: { istio: g.labels.istio },
+        servers: [{ port: { number: g.port, name: 'http', protocol: 'HTTP' }, hosts: ['*.y7test.com'] }],
+      },
     })),
     {
       apiVersion: 'networking.istio.io/v1',
       kind: 'VirtualService',
       metadata: { name: 'shop', namespace: 'frontend' },
-      spec: { hosts: ['shop.y7test.com'], gateways: gatewayRefs, http: [{ route: [{ destination: { host: 'frontend.frontend.svc.cluster.local', port: { number: 8080 } } }] }] },
+      spec: {
+        hosts: ['shop.y7test.com'],
+        gateways: gatewayRefs,
+        http: [{ route: [{ destination: { host: 'frontend.frontend.svc.cluster.local', port: { number: 8080 } } }] }],
+      },
     },
     {
       apiVersion: 'networking.istio.io/v1',

@@ -71,7 +71,10 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
     dir,
     bin,
     // istioctl and meshmove read istiod's debug endpoints by port-forward to its pod's 15014.
-    portForwards: revisions.map((r, i) => ({ namespace: r.namespace, ports: { 15014: ports[i]!.monitoring, 8080: ports[i]!.http, 15010: ports[i]!.grpc } })),
+    portForwards: revisions.map((r, i) => ({
+      namespace: r.namespace,
+      ports: { 15014: ports[i]!.monitoring, 8080: ports[i]!.http, 15010: ports[i]!.grpc },
+    })),
   });
   const istio: IstioRevision[] = [];
   const gateways: LabGateway[] = [];
@@ -96,9 +99,18 @@ export async function startLab(opts: LabOptions = {}): Promise<Lab> {
       name: 'xds-standin',
       dir,
       command: bin.path('xds-standin'),
-      args: [`--kubeconfig=${kube.adminKubeconfig}`, ...istio.map((r) => `--istiod=${r.istiodName}.${r.namespace}.svc:15012=127.0.0.1:${r.ports.grpc}`), ...gateways.map(gatewayFlag)],
+      args: [
+        `--kubeconfig=${kube.adminKubeconfig}`,
+        ...istio.map((r) => `--istiod=${r.istiodName}.${r.namespace}.svc:15012=127.0.0.1:${r.ports.grpc}`),
+        ...gateways.map(gatewayFlag),
+      ],
     });
-    await waitUntil(standin, 'it has synced its pod cache', async () => readFileSync(standin!.logFile, 'utf8').includes('xds-standin: pod cache synced'), 30_000);
+    await waitUntil(
+      standin,
+      'it has synced its pod cache',
+      async () => readFileSync(standin!.logFile, 'utf8').includes('xds-standin: pod cache synced'),
+      30_000,
+    );
   } catch (err) {
     await stop();
     throw err;

@@ -61,7 +61,11 @@ export interface IstioRevision extends IstioRevisionSpec {
  */
 export async function makeSharedRootCa(dir: string): Promise<Record<string, string>> {
   mkdirSync(dir, { recursive: true });
-  const root = await issueCertificate({ subject: { organization: 'cluster.local', commonName: 'meshmove lab shared root' }, ca: true, validDays: 3650 });
+  const root = await issueCertificate({
+    subject: { organization: 'cluster.local', commonName: 'meshmove lab shared root' },
+    ca: true,
+    validDays: 3650,
+  });
   writeFileSync(path.join(dir, 'ca-cert.pem'), root.pem);
   writeFileSync(path.join(dir, 'ca-key.pem'), root.keyPem, { mode: 0o600 });
   return { 'ca-cert.pem': root.pem, 'ca-key.pem': root.keyPem, 'root-cert.pem': root.pem, 'cert-chain.pem': root.pem };
@@ -71,7 +75,12 @@ export function istiodName(revision: string): string {
   return revision === 'default' ? 'istiod' : `istiod-${revision}`;
 }
 
-type K8sObject = { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; labels?: Record<string, string> }; [k: string]: unknown };
+type K8sObject = {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [k: string]: unknown;
+};
 
 export async function renderIstio(bin: LabBinaries, spec: IstioRevisionSpec): Promise<K8sObject[]> {
   const sets = ['profile=minimal', `values.global.istioNamespace=${spec.namespace}`];
@@ -80,7 +89,11 @@ export async function renderIstio(bin: LabBinaries, spec: IstioRevisionSpec): Pr
   (spec.discoverySelectors ?? []).forEach((sel, i) => {
     for (const [k, v] of Object.entries(sel.matchLabels)) sets.push(`meshConfig.discoverySelectors[${i}].matchLabels.${k}=${v}`);
   });
-  const { stdout } = await execFileP(bin.path('istio-render'), sets.flatMap((s) => ['--set', s]), { maxBuffer: 64 * 1024 * 1024 }).catch((err: { stderr?: string; message: string }) => {
+  const { stdout } = await execFileP(
+    bin.path('istio-render'),
+    sets.flatMap((s) => ['--set', s]),
+    { maxBuffer: 64 * 1024 * 1024 },
+  ).catch((err: { stderr?: string; message: string }) => {
     throw new Error(`istio-render ${sets.join(' ')} failed: ${err.stderr ?? err.message}`);
   });
   return parseAllDocuments(stdout)
@@ -120,10 +133,14 @@ export async function installIstio(kube: KubeControlPlane, bin: LabBinaries, dir
   const rest = objects.filter((o) => o.kind !== 'CustomResourceDefinition');
   const apply = async (objs: K8sObject[]) => {
     if (objs.length === 0) return;
-    await kube.kubectl(['apply', '--server-side', '--force-conflicts', '--field-manager=lab-install', '-f', '-'], objs.map((o) => `---\n${stringify(o)}`).join('\n'));
+    await kube.kubectl(
+      ['apply', '--server-side', '--force-conflicts', '--field-manager=lab-install', '-f', '-'],
+      objs.map((o) => `---\n${stringify(o)}`).join('\n'),
+    );
   };
   await apply(crds);
-  if (crds.length) await kube.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...crds.map((c) => `crd/${c.metadata.name}`)]);
+  if (crds.length)
+    await kube.kubectl(['wait', '--for=condition=Established', '--timeout=60s', ...crds.map((c) => `crd/${c.metadata.name}`)]);
   await apply(rest);
 
   // The real process, authenticated as the chart's own ServiceAccount.
@@ -136,11 +153,15 @@ export async function installIstio(kube: KubeControlPlane, bin: LabBinaries, dir
     for (const [file, pem] of Object.entries(spec.pluginCa)) writeFileSync(path.join(caDir, file), pem, { mode: 0o600 });
   }
   const kubeconfig = path.join(home, 'kubeconfig');
-  writeFileSync(kubeconfig, kubeconfigYaml(kube.server, kube.caPem, `system:serviceaccount:${spec.namespace}:${name}`, token), { mode: 0o600 });
+  writeFileSync(kubeconfig, kubeconfigYaml(kube.server, kube.caPem, `system:serviceaccount:${spec.namespace}:${name}`, token), {
+    mode: 0o600,
+  });
 
   const deployment = objects.find((o) => o.kind === 'Deployment' && o.metadata.name === name);
-  const container = ((deployment?.spec as { template: { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } } } | undefined)?.template.spec.containers ?? [])
-    .find((c) => c.name === 'discovery');
+  const container = (
+    (deployment?.spec as { template: { spec: { containers: { name: string; env?: { name: string; value?: string }[] }[] } } } | undefined)
+      ?.template.spec.containers ?? []
+  ).find((c) => c.name === 'discovery');
   if (!container) throw new Error(`the rendered chart has no Deployment ${spec.namespace}/${name} with a discovery container`);
   const env: Record<string, string> = {};
   for (const e of container.env ?? []) if (typeof e.value === 'string') env[e.name] = e.value;

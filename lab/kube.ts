@@ -89,15 +89,23 @@ export async function startKubeControlPlane(opts: StartKubeOptions): Promise<Kub
       dir,
       command: bin.path('etcd'),
       args: [
-        '--name', 'lab',
-        '--data-dir', path.join(dir, 'etcd'),
-        '--listen-client-urls', `http://127.0.0.1:${etcdClient}`,
-        '--advertise-client-urls', `http://127.0.0.1:${etcdClient}`,
-        '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`,
-        '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
-        '--initial-cluster', `lab=http://127.0.0.1:${etcdPeer}`,
+        '--name',
+        'lab',
+        '--data-dir',
+        path.join(dir, 'etcd'),
+        '--listen-client-urls',
+        `http://127.0.0.1:${etcdClient}`,
+        '--advertise-client-urls',
+        `http://127.0.0.1:${etcdClient}`,
+        '--listen-peer-urls',
+        `http://127.0.0.1:${etcdPeer}`,
+        '--initial-advertise-peer-urls',
+        `http://127.0.0.1:${etcdPeer}`,
+        '--initial-cluster',
+        `lab=http://127.0.0.1:${etcdPeer}`,
         '--unsafe-no-fsync', // tests only: durability of the lab's etcd is not under test
-        '--log-level', 'warn',
+        '--log-level',
+        'warn',
       ],
     });
     processes.push(etcd);
@@ -129,51 +137,79 @@ export async function startKubeControlPlane(opts: StartKubeOptions): Promise<Kub
     processes.push(apiserver);
     // The apiserver writes its self-signed serving certificate (and the CA that signed it) at start.
     let caPem = '';
-    await waitUntil(apiserver, 'its serving certificate is written', async () => {
-      caPem = readFileSync(path.join(pki, 'apiserver.crt'), 'utf8');
-      return caPem.includes('BEGIN CERTIFICATE');
-    }, 30_000);
-    await waitUntil(apiserver, '/readyz answers ok', async () => (await httpsGet(`${server}/readyz`, caPem, adminToken)).status === 200, 60_000);
+    await waitUntil(
+      apiserver,
+      'its serving certificate is written',
+      async () => {
+        caPem = readFileSync(path.join(pki, 'apiserver.crt'), 'utf8');
+        return caPem.includes('BEGIN CERTIFICATE');
+      },
+      30_000,
+    );
+    await waitUntil(
+      apiserver,
+      '/readyz answers ok',
+      async () => (await httpsGet(`${server}/readyz`, caPem, adminToken)).status === 200,
+      60_000,
+    );
 
     const adminKubeconfig = path.join(dir, 'admin.kubeconfig');
     writeFileSync(adminKubeconfig, kubeconfigYaml(server, caPem, 'lab-admin', adminToken), { mode: 0o600 });
     const caFile = path.join(pki, 'ca.crt');
     writeFileSync(caFile, caPem);
 
-    processes.push(startProcess({
-      name: 'kube-controller-manager',
-      dir,
-      command: bin.path('kube-controller-manager'),
-      args: [
-        `--kubeconfig=${adminKubeconfig}`,
-        `--service-account-private-key-file=${saKey}`,
-        `--root-ca-file=${caFile}`,
-        '--use-service-account-credentials=false',
-        '--leader-elect=false',
-        '--bind-address=127.0.0.1',
-        `--secure-port=${kcmPort}`,
-        '--v=1',
-      ],
-    }));
-    processes.push(startProcess({
-      name: 'kube-scheduler',
-      dir,
-      command: bin.path('kube-scheduler'),
-      args: [`--kubeconfig=${adminKubeconfig}`, '--leader-elect=false', '--bind-address=127.0.0.1', `--secure-port=${schedPort}`, '--v=1'],
-    }));
+    processes.push(
+      startProcess({
+        name: 'kube-controller-manager',
+        dir,
+        command: bin.path('kube-controller-manager'),
+        args: [
+          `--kubeconfig=${adminKubeconfig}`,
+          `--service-account-private-key-file=${saKey}`,
+          `--root-ca-file=${caFile}`,
+          '--use-service-account-credentials=false',
+          '--leader-elect=false',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${kcmPort}`,
+          '--v=1',
+        ],
+      }),
+    );
+    processes.push(
+      startProcess({
+        name: 'kube-scheduler',
+        dir,
+        command: bin.path('kube-scheduler'),
+        args: [
+          `--kubeconfig=${adminKubeconfig}`,
+          '--leader-elect=false',
+          '--bind-address=127.0.0.1',
+          `--secure-port=${schedPort}`,
+          '--v=1',
+        ],
+      }),
+    );
 
     // kwok: its own fast node and pod stages, plus the kubelet API's port-forward rules.
     const kwokConfig = path.join(dir, 'kwok.yaml');
-    const forwards = opts.portForwards.map((rule, i) => stringify({
-      apiVersion: 'kwok.x-k8s.io/v1alpha1',
-      kind: 'ClusterPortForward',
-      metadata: { name: `lab-forward-${i}` },
-      spec: {
-        selector: { matchNamespaces: [rule.namespace] },
-        forwards: Object.entries(rule.ports).map(([podPort, local]) => ({ ports: [Number(podPort)], target: { port: local, address: '127.0.0.1' } })),
-      },
-    }));
-    writeFileSync(kwokConfig, [labKwokStages(readFileSync(bin.path('kwok-stages.yaml'), 'utf8')), ...forwards.map((f) => `---\n${f}`)].join('\n'));
+    const forwards = opts.portForwards.map((rule, i) =>
+      stringify({
+        apiVersion: 'kwok.x-k8s.io/v1alpha1',
+        kind: 'ClusterPortForward',
+        metadata: { name: `lab-forward-${i}` },
+        spec: {
+          selector: { matchNamespaces: [rule.namespace] },
+          forwards: Object.entries(rule.ports).map(([podPort, local]) => ({
+            ports: [Number(podPort)],
+            target: { port: local, address: '127.0.0.1' },
+          })),
+        },
+      }),
+    );
+    writeFileSync(
+      kwokConfig,
+      [labKwokStages(readFileSync(bin.path('kwok-stages.yaml'), 'utf8')), ...forwards.map((f) => `---\n${f}`)].join('\n'),
+    );
     const kwok = startProcess({
       name: 'kwok',
       dir,
@@ -194,20 +230,37 @@ export async function startKubeControlPlane(opts: StartKubeOptions): Promise<Kub
     processes.push(kwok);
 
     const kubectl = (args: readonly string[], input?: string) => runKubectl(bin.path('kubectl'), adminKubeconfig, args, input);
-    await kubectl(['apply', '-f', '-'], stringify({
-      apiVersion: 'v1',
-      kind: 'Node',
-      metadata: { name: LAB_NODE, annotations: { 'kwok.x-k8s.io/node': 'fake' }, labels: { 'kubernetes.io/hostname': LAB_NODE, type: 'kwok' } },
-    }));
-    await waitUntil(kwok, `node ${LAB_NODE} is Ready`, async () => {
-      const out = await kubectl(['get', 'node', LAB_NODE, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
-      return out.trim() === 'True';
-    }, 60_000);
+    await kubectl(
+      ['apply', '-f', '-'],
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Node',
+        metadata: {
+          name: LAB_NODE,
+          annotations: { 'kwok.x-k8s.io/node': 'fake' },
+          labels: { 'kubernetes.io/hostname': LAB_NODE, type: 'kwok' },
+        },
+      }),
+    );
+    await waitUntil(
+      kwok,
+      `node ${LAB_NODE} is Ready`,
+      async () => {
+        const out = await kubectl(['get', 'node', LAB_NODE, '-o', 'jsonpath={.status.conditions[?(@.type=="Ready")].status}']);
+        return out.trim() === 'True';
+      },
+      60_000,
+    );
     // The controllers create each namespace's `default` ServiceAccount; pods cannot be admitted before.
-    await waitUntil(processes[2]!, 'the default ServiceAccount exists', async () => {
-      await kubectl(['get', 'serviceaccount', 'default', '-n', 'default']);
-      return true;
-    }, 60_000);
+    await waitUntil(
+      processes[2]!,
+      'the default ServiceAccount exists',
+      async () => {
+        await kubectl(['get', 'serviceaccount', 'default', '-n', 'default']);
+        return true;
+      },
+      60_000,
+    );
 
     return { server, caPem, adminToken, adminKubeconfig, processes, kubectl };
   } catch (err) {
@@ -225,11 +278,17 @@ export const PROBE_POD_LABEL = 'meshmove.dev/probe';
  * completes those, with the status code their sidecar's xDS gives, as the probe's curl would.
  */
 export function labKwokStages(stagesYaml: string): string {
-  const docs = parseAllDocuments(stagesYaml).map((d) => d.toJS() as { kind?: string; metadata?: { name?: string }; spec?: { selector?: { matchExpressions?: unknown[] } } } | null);
+  const docs = parseAllDocuments(stagesYaml).map(
+    (d) => d.toJS() as { kind?: string; metadata?: { name?: string }; spec?: { selector?: { matchExpressions?: unknown[] } } } | null,
+  );
   const complete = docs.find((d) => d?.kind === 'Stage' && d.metadata?.name === 'pod-complete');
-  if (!complete?.spec?.selector?.matchExpressions) throw new Error("kwok's stages have no pod-complete Stage with matchExpressions: the probe stand-in cannot keep probe pods from kwok");
+  if (!complete?.spec?.selector?.matchExpressions)
+    throw new Error("kwok's stages have no pod-complete Stage with matchExpressions: the probe stand-in cannot keep probe pods from kwok");
   complete.spec.selector.matchExpressions.push({ key: `.metadata.labels["${PROBE_POD_LABEL}"]`, operator: 'DoesNotExist' });
-  return docs.filter((d) => d).map((d) => `---\n${stringify(d)}`).join('\n');
+  return docs
+    .filter((d) => d)
+    .map((d) => `---\n${stringify(d)}`)
+    .join('\n');
 }
 
 export function runKubectl(kubectlPath: string, kubeconfig: string, args: readonly string[], input?: string): Promise<string> {
@@ -240,7 +299,9 @@ export function runKubectl(kubectlPath: string, kubeconfig: string, args: readon
     child.stdout.on('data', (d: Buffer) => (out += d.toString()));
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', reject);
-    child.on('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err.trim() || `exit ${code}`}`))));
+    child.on('exit', (code) =>
+      code === 0 ? resolve(out) : reject(new Error(`kubectl ${args.join(' ')}: ${err.trim() || `exit ${code}`}`)),
+    );
     child.stdin.end(input ?? '');
   });
 }

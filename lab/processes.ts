@@ -84,7 +84,9 @@ export async function waitUntil(proc: LabProcess, what: string, check: () => Pro
   while (Date.now() < deadline) {
     const exit = proc.exited();
     if (exit) {
-      throw new Error(`${proc.name} exited (code ${exit.code}, signal ${exit.signal}) before ${what}. Last lines of ${proc.logFile}:\n${logTail(proc.logFile)}`);
+      throw new Error(
+        `${proc.name} exited (code ${exit.code}, signal ${exit.signal}) before ${what}. Last lines of ${proc.logFile}:\n${logTail(proc.logFile)}`,
+      );
     }
     try {
       if (await check()) return;
@@ -93,5 +95,7 @@ export async function waitUntil(proc: LabProcess, what: string, check: () => Pro
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-  throw new Error(`${proc.name}: ${what} not reached within ${timeoutMs / 1000}s${lastErr ? ` (last error: ${lastErr})` : ''}. Last lines of ${proc.logFile}:\n${logTail(proc.logFile)}`);
+  throw new Error(
+    `${proc.name}: ${what} not reached within ${timeoutMs / 1000}s${lastErr ? ` (last error: ${lastErr})` : ''}. Last lines of ${proc.logFile}:\n${logTail(proc.logFile)}`,
+  );
 }

@@ -21,7 +21,9 @@ export const MIN_PROMETHEUS_VERSION = [2, 42] as const;
 
 /** scripts/prometheus.sh: beside lab/ in a checkout, two levels up from dist/lab/ when built. */
 export function prometheusScript(): string | undefined {
-  return ['../scripts/prometheus.sh', '../../scripts/prometheus.sh'].map((p) => fileURLToPath(new URL(p, import.meta.url))).find((p) => existsSync(p));
+  return ['../scripts/prometheus.sh', '../../scripts/prometheus.sh']
+    .map((p) => fileURLToPath(new URL(p, import.meta.url)))
+    .find((p) => existsSync(p));
 }
 
 function fix(): string {
@@ -90,7 +92,10 @@ export function findPrometheus(env: NodeJS.ProcessEnv = process.env): string {
   const cache = prometheusCacheDir(env);
   let cached: string[] = [];
   try {
-    cached = readdirSync(cache).filter((d) => d.startsWith('prometheus-')).sort(compareVersionDirs).reverse();
+    cached = readdirSync(cache)
+      .filter((d) => d.startsWith('prometheus-'))
+      .sort(compareVersionDirs)
+      .reverse();
   } catch {
     // no cache yet
   }

@@ -6,12 +6,18 @@ import { pino, type Logger } from 'pino';
 export type { Logger };
 
 function rootLogger(destination: pino.DestinationStream): Logger {
-  return pino({
-    level: process.env.MESHMOVE_LOG_LEVEL ?? 'info',
-    base: { app: 'meshmove' },
-    // Secrets must never reach a log line, whatever a caller passes in.
-    redact: { paths: ['*.secret', '*.token', '*.password', '*.apiKey', '*.authorization', 'headers.authorization'], censor: '[redacted]' },
-  }, destination);
+  return pino(
+    {
+      level: process.env.MESHMOVE_LOG_LEVEL ?? 'info',
+      base: { app: 'meshmove' },
+      // Secrets must never reach a log line, whatever a caller passes in.
+      redact: {
+        paths: ['*.secret', '*.token', '*.password', '*.apiKey', '*.authorization', 'headers.authorization'],
+        censor: '[redacted]',
+      },
+    },
+    destination,
+  );
 }
 
 let root: Logger | undefined;

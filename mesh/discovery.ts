@@ -17,7 +17,10 @@ export interface NamespaceLabels {
   labels?: Labels;
 }
 
-export function discoveredNamespaces(discoverySelectors: readonly SelectorLike[] | null | undefined, namespaces: readonly NamespaceLabels[]): string[] {
+export function discoveredNamespaces(
+  discoverySelectors: readonly SelectorLike[] | null | undefined,
+  namespaces: readonly NamespaceLabels[],
+): string[] {
   return namespaces.filter((n) => discovers(discoverySelectors, n.labels)).map((n) => n.name);
 }
 

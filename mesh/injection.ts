@@ -98,22 +98,28 @@ export function istioInjectorWebhooks(rev: string, opts: InjectorWebhooksOptions
   const hooks: MutatingWebhookLike[] = [
     {
       ...base(WebhookName.revNamespace),
-      namespaceSelector: { matchExpressions: [
-        { key: IstioLabel.rev, operator: 'In', values: [selected] },
-        { key: IstioLabel.injection, operator: 'DoesNotExist' },
-      ] },
+      namespaceSelector: {
+        matchExpressions: [
+          { key: IstioLabel.rev, operator: 'In', values: [selected] },
+          { key: IstioLabel.injection, operator: 'DoesNotExist' },
+        ],
+      },
       objectSelector: { matchExpressions: [{ ...NOT_OPTED_OUT, values: ['false'] }] },
     },
     {
       ...base(WebhookName.revObject),
-      namespaceSelector: { matchExpressions: [
-        { key: IstioLabel.rev, operator: 'DoesNotExist' },
-        { key: IstioLabel.injection, operator: 'DoesNotExist' },
-      ] },
-      objectSelector: { matchExpressions: [
-        { ...NOT_OPTED_OUT, values: ['false'] },
-        { key: IstioLabel.rev, operator: 'In', values: [selected] },
-      ] },
+      namespaceSelector: {
+        matchExpressions: [
+          { key: IstioLabel.rev, operator: 'DoesNotExist' },
+          { key: IstioLabel.injection, operator: 'DoesNotExist' },
+        ],
+      },
+      objectSelector: {
+        matchExpressions: [
+          { ...NOT_OPTED_OUT, values: ['false'] },
+          { key: IstioLabel.rev, operator: 'In', values: [selected] },
+        ],
+      },
     },
   ];
   if (opts.isDefault) {
@@ -125,14 +131,18 @@ export function istioInjectorWebhooks(rev: string, opts: InjectorWebhooksOptions
       },
       {
         ...base(WebhookName.object),
-        namespaceSelector: { matchExpressions: [
-          { key: IstioLabel.injection, operator: 'DoesNotExist' },
-          { key: IstioLabel.rev, operator: 'DoesNotExist' },
-        ] },
-        objectSelector: { matchExpressions: [
-          { key: IstioLabel.inject, operator: 'In', values: ['true'] },
-          { key: IstioLabel.rev, operator: 'DoesNotExist' },
-        ] },
+        namespaceSelector: {
+          matchExpressions: [
+            { key: IstioLabel.injection, operator: 'DoesNotExist' },
+            { key: IstioLabel.rev, operator: 'DoesNotExist' },
+          ],
+        },
+        objectSelector: {
+          matchExpressions: [
+            { key: IstioLabel.inject, operator: 'In', values: ['true'] },
+            { key: IstioLabel.rev, operator: 'DoesNotExist' },
+          ],
+        },
       },
     );
   }
@@ -151,7 +161,10 @@ export function istioInjectorWebhookConfiguration(
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
     metadata: {
-      name: opts.tag !== undefined ? revisionTagConfigName(opts.tag, opts.istiodNamespace) : injectorWebhookConfigName(rev, opts.istiodNamespace),
+      name:
+        opts.tag !== undefined
+          ? revisionTagConfigName(opts.tag, opts.istiodNamespace)
+          : injectorWebhookConfigName(rev, opts.istiodNamespace),
       labels,
     },
     webhooks: istioInjectorWebhooks(rev, opts),
@@ -248,10 +261,13 @@ export const NEVER_INJECTED_NAMESPACES: readonly string[] = ['kube-system', 'kub
  * pods, the never-injected namespaces and an explicit opt-out (label, or the legacy annotation)
  * get no sidecar; everything else is injected (policy `enabled`).
  */
-export function injectorAccepts(pod: {
-  metadata?: { namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
-  spec?: { hostNetwork?: boolean };
-}, namespace?: string): boolean {
+export function injectorAccepts(
+  pod: {
+    metadata?: { namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+    spec?: { hostNetwork?: boolean };
+  },
+  namespace?: string,
+): boolean {
   if (pod.spec?.hostNetwork) return false;
   const ns = namespace ?? pod.metadata?.namespace ?? '';
   if (NEVER_INJECTED_NAMESPACES.includes(ns)) return false;

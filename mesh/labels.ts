@@ -4,11 +4,22 @@
 
 export type Labels = Record<string, string>;
 export type SelectorOperator = 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
-export interface LabelSelectorRequirement { key: string; operator: SelectorOperator; values?: string[] }
-export interface LabelSelector { matchLabels?: Labels; matchExpressions?: LabelSelectorRequirement[] }
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: SelectorOperator;
+  values?: string[];
+}
+export interface LabelSelector {
+  matchLabels?: Labels;
+  matchExpressions?: LabelSelectorRequirement[];
+}
 
 /** One requirement of a parsed selector; `=` also stands for `==`, `!` is DoesNotExist. */
-export interface Requirement { key: string; op: '=' | '!=' | 'in' | 'notin' | 'exists' | '!'; values: string[] }
+export interface Requirement {
+  key: string;
+  op: '=' | '!=' | 'in' | 'notin' | 'exists' | '!';
+  values: string[];
+}
 
 const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -44,13 +55,19 @@ function requirementMatches(r: Requirement, labels: Labels | undefined): boolean
   const present = has(labels, r.key);
   const value = present ? labels![r.key] : undefined;
   switch (r.op) {
-    case '=': return present && value === r.values[0];
-    case '!=': return !present || value !== r.values[0];
-    case 'in': return present && r.values.includes(value!);
+    case '=':
+      return present && value === r.values[0];
+    case '!=':
+      return !present || value !== r.values[0];
+    case 'in':
+      return present && r.values.includes(value!);
     // NotIn is true when the key is absent (apimachinery Requirement.Matches).
-    case 'notin': return !present || !r.values.includes(value!);
-    case 'exists': return present;
-    case '!': return !present;
+    case 'notin':
+      return !present || !r.values.includes(value!);
+    case 'exists':
+      return present;
+    case '!':
+      return !present;
   }
 }
 
@@ -62,13 +79,16 @@ export function requirementsMatch(reqs: Requirement[], labels: Labels | undefine
 function requirementProblem(r: Requirement): string | undefined {
   if (!isValidLabelKey(r.key)) return `invalid label key "${r.key}": must be a qualified name`;
   switch (r.op) {
-    case '=': case '!=':
+    case '=':
+    case '!=':
       if (r.values.length !== 1) return `exact-match compatibility requires one single value for key "${r.key}"`;
       break;
-    case 'in': case 'notin':
+    case 'in':
+    case 'notin':
       if (r.values.length === 0) return `for 'in', 'notin' operators, values set can't be empty (key "${r.key}")`;
       break;
-    case 'exists': case '!':
+    case 'exists':
+    case '!':
       if (r.values.length !== 0) return `values set must be empty for exists and does not exist (key "${r.key}")`;
       break;
   }
@@ -112,10 +132,12 @@ export function validateSelector(sel: LabelSelector): string[] {
     if (!isValidLabelKey(e.key)) problems.push(`${where}.key: invalid label key "${e.key}"`);
     const values = e.values ?? [];
     switch (e.operator) {
-      case 'In': case 'NotIn':
+      case 'In':
+      case 'NotIn':
         if (values.length === 0) problems.push(`${where}.values: must be specified when \`operator\` is 'In' or 'NotIn'`);
         break;
-      case 'Exists': case 'DoesNotExist':
+      case 'Exists':
+      case 'DoesNotExist':
         if (values.length > 0) problems.push(`${where}.values: may not be specified when \`operator\` is 'Exists' or 'DoesNotExist'`);
         break;
       default:
@@ -129,12 +151,18 @@ export function validateSelector(sel: LabelSelector): string[] {
 export function requirementToString(r: Requirement): string {
   const values = [...r.values].sort();
   switch (r.op) {
-    case '=': return `${r.key}=${r.values[0] ?? ''}`;
-    case '!=': return `${r.key}!=${r.values[0] ?? ''}`;
-    case 'in': return `${r.key} in (${values.join(',')})`;
-    case 'notin': return `${r.key} notin (${values.join(',')})`;
-    case 'exists': return r.key;
-    case '!': return `!${r.key}`;
+    case '=':
+      return `${r.key}=${r.values[0] ?? ''}`;
+    case '!=':
+      return `${r.key}!=${r.values[0] ?? ''}`;
+    case 'in':
+      return `${r.key} in (${values.join(',')})`;
+    case 'notin':
+      return `${r.key} notin (${values.join(',')})`;
+    case 'exists':
+      return r.key;
+    case '!':
+      return `!${r.key}`;
   }
 }
 
@@ -150,9 +178,7 @@ export function selectorToString(sel: LabelSelector): string {
 
 // ---- string syntax (apimachinery labels.Parse) ----
 
-type Token =
-  | { kind: 'id'; text: string }
-  | { kind: 'in' | 'notin' | '!' | '=' | '==' | '!=' | '(' | ')' | ',' | '<' | '>' | 'end' };
+type Token = { kind: 'id'; text: string } | { kind: 'in' | 'notin' | '!' | '=' | '==' | '!=' | '(' | ')' | ',' | '<' | '>' | 'end' };
 
 function tokenize(s: string): Token[] {
   const out: Token[] = [];
@@ -161,10 +187,17 @@ function tokenize(s: string): Token[] {
   const special = new Set(['!', '=', '(', ')', ',', '<', '>']);
   while (i < s.length) {
     const c = s[i]!;
-    if (/\s/.test(c)) { i++; continue; }
+    if (/\s/.test(c)) {
+      i++;
+      continue;
+    }
     if (special.has(c)) {
       const two = s.slice(i, i + 2);
-      if (two === '==' || two === '!=') { out.push({ kind: two }); i += 2; continue; }
+      if (two === '==' || two === '!=') {
+        out.push({ kind: two });
+        i += 2;
+        continue;
+      }
       out.push({ kind: c as '!' | '=' | '(' | ')' | ',' | '<' | '>' });
       i++;
       continue;
@@ -187,12 +220,17 @@ export function parseSelectorString(s: string): Requirement[] {
   let pos = 0;
   const peek = (): Token => tokens[pos]!;
   const next = (): Token => tokens[pos++]!;
-  const fail = (msg: string): never => { throw new Error(`unable to parse requirement: ${msg} in selector "${s}"`); };
+  const fail = (msg: string): never => {
+    throw new Error(`unable to parse requirement: ${msg} in selector "${s}"`);
+  };
   const reqs: Requirement[] = [];
   if (peek().kind === 'end') return reqs;
   for (;;) {
     let negated = false;
-    if (peek().kind === '!') { negated = true; next(); }
+    if (peek().kind === '!') {
+      negated = true;
+      next();
+    }
     const keyTok = next();
     if (keyTok.kind !== 'id') fail(`found '${keyTok.kind}', expected: identifier`);
     const key = (keyTok as { text: string }).text;
@@ -207,22 +245,32 @@ export function parseSelectorString(s: string): Requirement[] {
       next();
       const v = peek();
       let value = '';
-      if (v.kind === 'id') { value = v.text; next(); }
-      else if (v.kind === 'in' || v.kind === 'notin') { value = v.kind; next(); }
-      else if (v.kind !== ',' && v.kind !== 'end') fail(`found '${v.kind}', expected: identifier`);
+      if (v.kind === 'id') {
+        value = v.text;
+        next();
+      } else if (v.kind === 'in' || v.kind === 'notin') {
+        value = v.kind;
+        next();
+      } else if (v.kind !== ',' && v.kind !== 'end') fail(`found '${v.kind}', expected: identifier`);
       req = { key, op: after.kind === '!=' ? '!=' : '=', values: [value] };
     } else if (after.kind === 'in' || after.kind === 'notin') {
       next();
       if (next().kind !== '(') fail(`found '${tokens[pos - 1]!.kind}', expected: '('`);
       const values: string[] = [];
       // `()` is the set holding the empty string, as in apimachinery's parseValues.
-      if (peek().kind === ')') { next(); values.push(''); }
-      else {
+      if (peek().kind === ')') {
+        next();
+        values.push('');
+      } else {
         for (;;) {
           const t = peek();
-          if (t.kind === 'id') { values.push(t.text); next(); }
-          else if (t.kind === 'in' || t.kind === 'notin') { values.push(t.kind); next(); }
-          else if (t.kind === ',' || t.kind === ')') values.push('');
+          if (t.kind === 'id') {
+            values.push(t.text);
+            next();
+          } else if (t.kind === 'in' || t.kind === 'notin') {
+            values.push(t.kind);
+            next();
+          } else if (t.kind === ',' || t.kind === ')') values.push('');
           else fail(`found '${t.kind}', expected: ',', ')' or identifier`);
           const sep = next();
           if (sep.kind === ')') break;

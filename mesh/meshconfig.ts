@@ -47,7 +47,8 @@ export function parseMeshConfig(text: string | undefined | null): MeshConfigView
   if (ds !== undefined && ds !== null) {
     if (!Array.isArray(ds)) throw new MeshConfigError('discoverySelectors must be a list of label selectors');
     ds.forEach((s, i) => {
-      if (s === null || typeof s !== 'object' || Array.isArray(s)) throw new MeshConfigError(`discoverySelectors[${i}] must be a label selector`);
+      if (s === null || typeof s !== 'object' || Array.isArray(s))
+        throw new MeshConfigError(`discoverySelectors[${i}] must be a label selector`);
     });
     view.discoverySelectors = ds as SelectorLike[];
   }

@@ -107,7 +107,9 @@ export interface SidecarStatus {
 }
 
 /** Any pod-shaped object (a V1Pod fits). */
-export type PodLike = { metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> } };
+export type PodLike = {
+  metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
+};
 
 export function sidecarStatus(pod: PodLike): SidecarStatus | null {
   const raw = pod.metadata?.annotations?.[IstioAnnotation.sidecarStatus];

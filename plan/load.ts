@@ -62,14 +62,20 @@ function describeIssue(issue: z.core.$ZodIssue): string {
     case 'invalid_key':
       return `invalid key "${String(issue.path.at(-1))}": ${issue.issues[0]?.message ?? issue.message}`;
     case 'invalid_type':
-      return issue.input === undefined ? `required: ${issue.message.replace(/^Invalid input: /, '')}` : issue.message.replace(/^Invalid input: /, '');
+      return issue.input === undefined
+        ? `required: ${issue.message.replace(/^Invalid input: /, '')}`
+        : issue.message.replace(/^Invalid input: /, '');
     default:
       return issue.message;
   }
 }
 
 /** Validate an already-parsed value; `doc` lets problems carry line numbers. */
-export function validatePlan(value: unknown, file = '<plan>', source?: { doc: ReturnType<typeof parseDocument>; lines: LineCounter }): Plan {
+export function validatePlan(
+  value: unknown,
+  file = '<plan>',
+  source?: { doc: ReturnType<typeof parseDocument>; lines: LineCounter },
+): Plan {
   const result = planSchema.safeParse(value);
   if (result.success) return result.data;
   // zod runs cross-field checks only on an otherwise valid plan; run them here too, so that every
@@ -79,7 +85,9 @@ export function validatePlan(value: unknown, file = '<plan>', source?: { doc: Re
     ...crossFieldIssues(value),
   ];
   // zod's own cross-field pass and ours may report the same problem: once each.
-  const unique = issues.filter((a, i) => issues.findIndex((b) => formatPath(b.path) === formatPath(a.path) && b.message === a.message) === i);
+  const unique = issues.filter(
+    (a, i) => issues.findIndex((b) => formatPath(b.path) === formatPath(a.path) && b.message === a.message) === i,
+  );
   const problems = unique.map(({ path, message }): PlanProblem => {
     const problem: PlanProblem = { path: formatPath(path), message };
     if (source) {
@@ -103,7 +111,12 @@ export function parsePlanText(text: string, file = '<plan>'): Plan {
   if (doc.errors.length > 0) {
     throw new PlanError(
       file,
-      doc.errors.map((e) => ({ path: '', line: e.linePos?.[0].line, column: e.linePos?.[0].col, message: `not valid YAML/JSON: ${e.message.split('\n')[0]}` })),
+      doc.errors.map((e) => ({
+        path: '',
+        line: e.linePos?.[0].line,
+        column: e.linePos?.[0].col,
+        message: `not valid YAML/JSON: ${e.message.split('\n')[0]}`,
+      })),
     );
   }
   const value: unknown = doc.toJS();
@@ -122,13 +135,21 @@ export function keysFromAllowedSigners(text: string, name: string): string[] {
     const line = raw.trim();
     if (!line || line.startsWith('#')) continue;
     const principals = line.split(/\s+/, 1)[0]!;
-    const key = /(?:^|\s)((?:ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa|sk-\S+)\s+[A-Za-z0-9+/=]+)(?:\s|$)/.exec(line.slice(principals.length));
+    const key = /(?:^|\s)((?:ssh-ed25519|ecdsa-sha2-nistp\d+|ssh-rsa|sk-\S+)\s+[A-Za-z0-9+/=]+)(?:\s|$)/.exec(
+      line.slice(principals.length),
+    );
     if (!key) continue;
     const options = line.slice(principals.length, principals.length + key.index).trim();
     if (/(^|,)cert-authority(,|$)/.test(options)) continue;
     const ns = /namespaces="([^"]*)"/.exec(options);
     if (ns && !ns[1]!.split(',').includes('meshmove')) continue;
-    const glob = (p: string) => new RegExp(`^${p.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+    const glob = (p: string) =>
+      new RegExp(
+        `^${p
+          .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+          .replace(/\*/g, '.*')
+          .replace(/\?/g, '.')}$`,
+      );
     if (principals.split(',').some((p) => glob(p).test(name))) keys.push(key[1]!);
   }
   return keys;
@@ -151,7 +172,11 @@ function resolveAllowedSigners(value: unknown, file: string): void {
       return;
     }
     const keys = keysFromAllowedSigners(text, String(entry.name));
-    if (keys.length === 0) problems.push({ path: `approvers[${i}].allowedSigners`, message: `${path} lists no key for "${String(entry.name)}" in namespace meshmove` });
+    if (keys.length === 0)
+      problems.push({
+        path: `approvers[${i}].allowedSigners`,
+        message: `${path} lists no key for "${String(entry.name)}" in namespace meshmove`,
+      });
     entry.keys = [...(Array.isArray(entry.keys) ? (entry.keys as unknown[]) : []), ...keys];
     delete entry.allowedSigners;
   });
@@ -170,7 +195,12 @@ export async function loadPlan(file: string): Promise<LoadedPlan> {
   try {
     text = await readFile(file, 'utf8');
   } catch (err) {
-    throw new PlanError(file, [{ path: '', message: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read the plan file: ${(err as Error).message}` }]);
+    throw new PlanError(file, [
+      {
+        path: '',
+        message: (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `cannot read the plan file: ${(err as Error).message}`,
+      },
+    ]);
   }
   const plan = parsePlanText(text, file);
   return { plan, digest: planDigest(plan), file };

@@ -27,10 +27,19 @@ const backupSchema = z
   })
   .superRefine((b, ctx) => {
     if (b.location === undefined && b.cluster === undefined) {
-      ctx.addIssue({ code: 'custom', path: [], message: 'where backups go: location (a directory, e.g. ./backups, for a worker on one machine) or cluster.namespace (ConfigMaps in an existing namespace, e.g. meshmove-backups, that every worker can read)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: [],
+        message:
+          'where backups go: location (a directory, e.g. ./backups, for a worker on one machine) or cluster.namespace (ConfigMaps in an existing namespace, e.g. meshmove-backups, that every worker can read)',
+      });
     }
     if (b.location !== undefined && b.cluster !== undefined) {
-      ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'backups go to one place: remove either location (a directory) or cluster (ConfigMaps in the cluster)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['cluster'],
+        message: 'backups go to one place: remove either location (a directory) or cluster (ConfigMaps in the cluster)',
+      });
     }
   });
 
@@ -52,17 +61,15 @@ const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 
 /** A duration written as "30s", "5m", "24h", "1d" or a number of seconds; normalized to milliseconds. */
-export const duration = z
-  .union([z.number().nonnegative(), z.string()])
-  .transform((v, ctx) => {
-    if (typeof v === 'number') return Math.round(v * 1000);
-    const m = DURATION.exec(v.trim());
-    if (!m) {
-      ctx.addIssue({ code: 'custom', message: `a duration such as "30s", "5m" or "24h" (got "${v}")` });
-      return z.NEVER;
-    }
-    return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]);
-  });
+export const duration = z.union([z.number().nonnegative(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return Math.round(v * 1000);
+  const m = DURATION.exec(v.trim());
+  if (!m) {
+    ctx.addIssue({ code: 'custom', message: `a duration such as "30s", "5m" or "24h" (got "${v}")` });
+    return z.NEVER;
+  }
+  return Math.round(Number(m[1]) * UNIT_MS[m[2] as keyof typeof UNIT_MS]);
+});
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'an http:// or https:// URL' });
 
@@ -89,8 +96,10 @@ const selectorExpression = z
   })
   .superRefine((e, ctx) => {
     const n = e.values?.length ?? 0;
-    if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `at least one value with operator ${e.operator}` });
-    if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0) ctx.addIssue({ code: 'custom', path: ['values'], message: `no values with operator ${e.operator}` });
+    if ((e.operator === 'In' || e.operator === 'NotIn') && n === 0)
+      ctx.addIssue({ code: 'custom', path: ['values'], message: `at least one value with operator ${e.operator}` });
+    if ((e.operator === 'Exists' || e.operator === 'DoesNotExist') && n > 0)
+      ctx.addIssue({ code: 'custom', path: ['values'], message: `no values with operator ${e.operator}` });
   });
 
 /**
@@ -103,15 +112,22 @@ const waveSelect = z
     matchLabels: labels.optional().describe('labels the namespace must have, e.g. {team: shop}'),
     matchExpressions: z.array(selectorExpression).optional(),
     injectedBy: z.literal('source', { error: 'only "source": the namespaces whose new pods the source revision injects' }).optional(),
-    names: z.array(nameGlob).min(1, 'at least one name or pattern').optional().describe('names or patterns; a namespace matching any of them'),
+    names: z
+      .array(nameGlob)
+      .min(1, 'at least one name or pattern')
+      .optional()
+      .describe('names or patterns; a namespace matching any of them'),
     exclude: z.array(nameGlob).optional().describe('names or patterns never taken by this wave'),
     limit: z
       .union([
         z.number().int('a whole number of namespaces').min(1, 'at least 1 namespace'),
-        z.string().regex(PERCENT, 'a count such as 5, or a percentage such as "10%"').refine((p) => {
-          const n = Number(PERCENT.exec(p)?.[1]);
-          return n >= 1 && n <= 100;
-        }, 'a percentage between "1%" and "100%"'),
+        z
+          .string()
+          .regex(PERCENT, 'a count such as 5, or a percentage such as "10%"')
+          .refine((p) => {
+            const n = Number(PERCENT.exec(p)?.[1]);
+            return n >= 1 && n <= 100;
+          }, 'a percentage between "1%" and "100%"'),
       ])
       .optional()
       .describe('at most this many (or this share, rounded up) of the namespaces matched, first by name'),
@@ -128,8 +144,14 @@ const wave = z
     select: waveSelect.optional(),
   })
   .superRefine((w, ctx) => {
-    if (w.namespaces === undefined && w.select === undefined) ctx.addIssue({ code: 'custom', path: ['namespaces'], message: 'required: the namespaces of this wave, or "select" to choose them by label, injection or name pattern' });
-    if (w.namespaces !== undefined && w.select !== undefined) ctx.addIssue({ code: 'custom', path: ['select'], message: 'give either "namespaces" or "select", not both' });
+    if (w.namespaces === undefined && w.select === undefined)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['namespaces'],
+        message: 'required: the namespaces of this wave, or "select" to choose them by label, injection or name pattern',
+      });
+    if (w.namespaces !== undefined && w.select !== undefined)
+      ctx.addIssue({ code: 'custom', path: ['select'], message: 'give either "namespaces" or "select", not both' });
   })
   // A select wave's `namespaces` stays empty until the run resolves it (resolvedPlan).
   .transform(({ select, ...w }) => ({ ...w, namespaces: w.namespaces ?? [], ...(select ? { select } : {}) }));
@@ -141,7 +163,10 @@ const crossNamespaceProbe = z.strictObject({
 });
 
 const gatewayProbe = z.strictObject({
-  host: z.string().min(1).regex(/^[a-z0-9.-]+$/i, 'a host name such as "shop.y7test.com"'),
+  host: z
+    .string()
+    .min(1)
+    .regex(/^[a-z0-9.-]+$/i, 'a host name such as "shop.y7test.com"'),
   path: z.string().startsWith('/', 'a path starting with "/"').default('/'),
   namespace: namespaceName.describe('the namespace whose workloads serve this host'),
   expectStatus: z.number().int().min(100).max(599).default(200),
@@ -158,7 +183,9 @@ const analysis = z.strictObject({
   prometheus: z.strictObject({
     url: httpUrl.describe('the Prometheus that scrapes the sidecars and gateways, e.g. http://prometheus.istio-system:9090'),
     // The header itself never goes into the plan (the plan is workflow input, stored in history).
-    authHeaderEnv: envName.optional().describe('environment variable of the worker holding the whole Authorization header value, e.g. "Bearer ..."'),
+    authHeaderEnv: envName
+      .optional()
+      .describe('environment variable of the worker holding the whole Authorization header value, e.g. "Bearer ..."'),
     timeout: duration.prefault(10),
   }),
   /** How often a waiting check asks Prometheus again. */
@@ -169,7 +196,11 @@ const analysis = z.strictObject({
   namespace: z
     .strictObject({
       window: duration.prefault(60),
-      maxErrorRateIncrease: z.number().min(0, 'a fraction between 0 and 1, e.g. 0.01').max(1, 'a fraction between 0 and 1, e.g. 0.01').default(0.01),
+      maxErrorRateIncrease: z
+        .number()
+        .min(0, 'a fraction between 0 and 1, e.g. 0.01')
+        .max(1, 'a fraction between 0 and 1, e.g. 0.01')
+        .default(0.01),
     })
     .prefault({}),
   /** After the DNS TTL: the new gateway carries requests and the old one carries fewer than at the baseline, within `timeout`. */
@@ -207,16 +238,23 @@ const webhookUrl = z.string().superRefine((v, ctx) => {
   if (u.protocol === 'http:' && (LOOPBACK_HOSTS.has(u.hostname) || /^127\./.test(u.hostname))) return;
   ctx.addIssue({
     code: 'custom',
-    message: u.protocol === 'http:'
-      ? `http:// only to this machine (localhost, 127.0.0.1, [::1]); use https:// for ${u.hostname}`
-      : `an https:// URL (got a ${u.protocol} URL)`,
+    message:
+      u.protocol === 'http:'
+        ? `http:// only to this machine (localhost, 127.0.0.1, [::1]); use https:// for ${u.hostname}`
+        : `an https:// URL (got a ${u.protocol} URL)`,
   });
 });
 
 const notifyWebhook = z.strictObject({
-  name: z.string().min(1).max(63).regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a name for the webhook: lower-case letters, digits and "-", e.g. "ops-slack"'),
+  name: z
+    .string()
+    .min(1)
+    .max(63)
+    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a name for the webhook: lower-case letters, digits and "-", e.g. "ops-slack"'),
   url: webhookUrl,
-  format: z.enum(['slack', 'json'], { error: '"slack" (an incoming-webhook payload: text and blocks) or "json" (the event as JSON)' }).default('json'),
+  format: z
+    .enum(['slack', 'json'], { error: '"slack" (an incoming-webhook payload: text and blocks) or "json" (the event as JSON)' })
+    .default('json'),
   // The secret itself never goes into the plan (the plan is workflow input, stored in history).
   secretEnv: envName.describe('the environment variable of the worker holding the HMAC secret the requests are signed with'),
   events: z
@@ -229,13 +267,17 @@ export type NotifyWebhook = z.output<typeof notifyWebhook>;
 
 /** notify: signed webhooks told when a person is needed (a gate, a failed step) and when the run ends. */
 const notify = z.strictObject({
-  webhooks: z.array(notifyWebhook).min(1, 'at least one webhook, or leave "notify" out').superRefine((hooks, ctx) => {
-    const seen = new Set<string>();
-    hooks.forEach((h, i) => {
-      if (seen.has(h.name)) ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${h.name}" names two webhooks: give each its own name` });
-      seen.add(h.name);
-    });
-  }),
+  webhooks: z
+    .array(notifyWebhook)
+    .min(1, 'at least one webhook, or leave "notify" out')
+    .superRefine((hooks, ctx) => {
+      const seen = new Set<string>();
+      hooks.forEach((h, i) => {
+        if (seen.has(h.name))
+          ctx.addIssue({ code: 'custom', path: [i, 'name'], message: `"${h.name}" names two webhooks: give each its own name` });
+        seen.add(h.name);
+      });
+    }),
 });
 
 const hostPort = z
@@ -259,9 +301,16 @@ const approver = z
   .union([
     z.string().min(1),
     z.strictObject({
-      name: z.string().min(1).regex(/^[^\s,]+$/, 'a name without spaces or commas'),
+      name: z
+        .string()
+        .min(1)
+        .regex(/^[^\s,]+$/, 'a name without spaces or commas'),
       keys: z.array(publicKeyLine).default([]),
-      gates: z.array(z.string().min(1)).min(1).optional().describe('the gates this approver may decide (namespace = every namespace gate); all when absent'),
+      gates: z
+        .array(z.string().min(1))
+        .min(1)
+        .optional()
+        .describe('the gates this approver may decide (namespace = every namespace gate); all when absent'),
     }),
   ])
   .transform((a) => (typeof a === 'string' ? { name: a, keys: [] as string[] } : a));
@@ -272,7 +321,8 @@ export interface CrossFieldIssue {
 }
 
 const arr = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
-const obj = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const obj = (v: unknown): Record<string, unknown> =>
+  v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 
 /**
  * Checks across fields (a namespace planned twice, probes from namespaces not planned, gates nobody
@@ -290,13 +340,18 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
     arr(w.namespaces).forEach((ns, ni) => {
       if (typeof ns !== 'string') return;
       const other = seen.get(ns);
-      if (other !== undefined) issues.push({ path: ['waves', wi, 'namespaces', ni], message: `namespace "${ns}" is already planned at ${other}; each namespace moves once` });
+      if (other !== undefined)
+        issues.push({
+          path: ['waves', wi, 'namespaces', ni],
+          message: `namespace "${ns}" is already planned at ${other}; each namespace moves once`,
+        });
       else seen.set(ns, `waves[${wi}].namespaces[${ni}]`);
     }),
   );
   const waveNames = new Set<unknown>();
   waves.forEach((w, wi) => {
-    if (typeof w.name === 'string' && waveNames.has(w.name)) issues.push({ path: ['waves', wi, 'name'], message: `wave name "${w.name}" is used twice` });
+    if (typeof w.name === 'string' && waveNames.has(w.name))
+      issues.push({ path: ['waves', wi, 'name'], message: `wave name "${w.name}" is used twice` });
     waveNames.add(w.name);
   });
   const source = obj(plan.source);
@@ -305,17 +360,24 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
     issues.push({ path: ['target', 'revision'], message: 'the target control plane is the source one; give the target its own revision' });
   }
   for (const sys of new Set([source.istiodNamespace, target.istiodNamespace])) {
-    if (typeof sys === 'string' && seen.has(sys)) issues.push({ path: ['waves'], message: `"${sys}" is a control-plane namespace; do not migrate it as a workload namespace` });
+    if (typeof sys === 'string' && seen.has(sys))
+      issues.push({ path: ['waves'], message: `"${sys}" is a control-plane namespace; do not migrate it as a workload namespace` });
   }
   const gates = obj(plan.gates);
   // Defaults: start, dnsCutover and decommission gates are on unless turned off.
   const anyGate = gates.start !== false || gates.namespace === true || gates.dnsCutover !== false || gates.decommission !== false;
   const approvers = Array.isArray(plan.approvers) ? plan.approvers : [];
   if (anyGate && Array.isArray(plan.approvers) && approvers.length === 0) {
-    issues.push({ path: ['approvers'], message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)' });
+    issues.push({
+      path: ['approvers'],
+      message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)',
+    });
   }
   if (plan.approvers === undefined && anyGate) {
-    issues.push({ path: ['approvers'], message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)' });
+    issues.push({
+      path: ['approvers'],
+      message: 'gates are required but nobody may approve them: list the approvers (user names as given by --by or $MESHMOVE_USER)',
+    });
   }
   if (plan.identity !== 'unverified') {
     // Signed decisions (the default): each approver is a key, or several.
@@ -323,20 +385,32 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
       const o = obj(a);
       const keys = arr(o.keys);
       if (typeof a === 'string' || (keys.length === 0 && o.allowedSigners === undefined)) {
-        issues.push({ path: ['approvers', i], message: `approver "${typeof a === 'string' ? a : String(o.name ?? '')}" has no key: give "keys" (SSH public keys) or "allowedSigners" (a git allowed_signers file), or set "identity: unverified" (names only, not signed)` });
+        issues.push({
+          path: ['approvers', i],
+          message: `approver "${typeof a === 'string' ? a : String(o.name ?? '')}" has no key: give "keys" (SSH public keys) or "allowedSigners" (a git allowed_signers file), or set "identity: unverified" (names only, not signed)`,
+        });
       }
     });
   }
   if (plan.fourEyes !== false && anyGate && approvers.length === 1) {
-    issues.push({ path: ['approvers'], message: 'fourEyes needs at least two approvers, so that someone other than the starter can approve' });
+    issues.push({
+      path: ['approvers'],
+      message: 'fourEyes needs at least two approvers, so that someone other than the starter can approve',
+    });
   }
   const verification = obj(plan.verification);
-  arr(verification.crossNamespace).map(obj).forEach((p, i) => {
-    if (typeof p.from === 'string' && !selects && !seen.has(p.from)) issues.push({ path: ['verification', 'crossNamespace', i, 'from'], message: `"${p.from}" is not a planned namespace` });
-  });
-  arr(verification.gateway).map(obj).forEach((p, i) => {
-    if (typeof p.namespace === 'string' && !selects && !seen.has(p.namespace)) issues.push({ path: ['verification', 'gateway', i, 'namespace'], message: `"${p.namespace}" is not a planned namespace` });
-  });
+  arr(verification.crossNamespace)
+    .map(obj)
+    .forEach((p, i) => {
+      if (typeof p.from === 'string' && !selects && !seen.has(p.from))
+        issues.push({ path: ['verification', 'crossNamespace', i, 'from'], message: `"${p.from}" is not a planned namespace` });
+    });
+  arr(verification.gateway)
+    .map(obj)
+    .forEach((p, i) => {
+      if (typeof p.namespace === 'string' && !selects && !seen.has(p.namespace))
+        issues.push({ path: ['verification', 'gateway', i, 'namespace'], message: `"${p.namespace}" is not a planned namespace` });
+    });
   return issues;
 }
 
@@ -361,7 +435,7 @@ export const planSchema = z
     target: z.strictObject({
       revision,
       istiodNamespace: namespaceName,
-      discoveryLabels: labels.refine((l) => Object.keys(l).length > 0, 'at least one label the target\'s discoverySelectors select on'),
+      discoveryLabels: labels.refine((l) => Object.keys(l).length > 0, "at least one label the target's discoverySelectors select on"),
       gateway: gatewayRef,
     }),
     waves: z.array(wave).min(1, 'at least one wave'),
@@ -390,7 +464,9 @@ export const planSchema = z
         crossNamespace: z.array(crossNamespaceProbe).default([]),
         gateway: z.array(gatewayProbe).default([]),
         metricsWindow: duration.prefault(30),
-        prometheusUrl: z.never({ error: 'moved: name the Prometheus in analysis.prometheus.url (and its thresholds under analysis)' }).optional(),
+        prometheusUrl: z
+          .never({ error: 'moved: name the Prometheus in analysis.prometheus.url (and its thresholds under analysis)' })
+          .optional(),
       })
       .prefault({}),
     analysis: analysis.optional(),
@@ -401,7 +477,15 @@ export const planSchema = z
       ttl: duration,
       stabilityWindow: duration.prefault(30),
       records: z
-        .array(z.strictObject({ name: z.string().min(1).regex(/^[a-z0-9.-]+$/i, 'a DNS name'), type: z.enum(['A']).default('A') }))
+        .array(
+          z.strictObject({
+            name: z
+              .string()
+              .min(1)
+              .regex(/^[a-z0-9.-]+$/i, 'a DNS name'),
+            type: z.enum(['A']).default('A'),
+          }),
+        )
         .min(1, 'at least one record to cut over'),
     }),
     failurePolicy: z
@@ -447,7 +531,12 @@ export function hasSelectWaves(plan: Pick<Plan, 'waves'>): boolean {
 /** How a select wave chooses, in one line for the start gate, e.g. `names inv*; injected by the source; at most 10%`. */
 export function describeSelect(select: WaveSelect): string {
   const parts: string[] = [];
-  if (select.matchLabels) parts.push(`labels ${Object.entries(select.matchLabels).map(([k, v]) => `${k}=${v}`).join(',')}`);
+  if (select.matchLabels)
+    parts.push(
+      `labels ${Object.entries(select.matchLabels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(',')}`,
+    );
   for (const e of select.matchExpressions ?? []) parts.push(`${e.key} ${e.operator}${e.values?.length ? ` (${e.values.join(',')})` : ''}`);
   if (select.injectedBy) parts.push('injected by the source');
   if (select.names) parts.push(`names ${select.names.join(',')}`);
@@ -469,7 +558,9 @@ export function resolvedPlan<P extends Pick<Plan, 'waves'>>(plan: P, resolution:
   const found = new Map(resolution.waves.map((w) => [w.name, w.namespaces]));
   return {
     ...plan,
-    waves: plan.waves.map((w) => (w.select === undefined ? w : { name: w.name, concurrency: w.concurrency, namespaces: [...(found.get(w.name) ?? [])] })),
+    waves: plan.waves.map((w) =>
+      w.select === undefined ? w : { name: w.name, concurrency: w.concurrency, namespaces: [...(found.get(w.name) ?? [])] },
+    ),
   };
 }
 

@@ -17,9 +17,17 @@ function arg(name: string, fallback: number): number {
 const namespaces = arg('namespaces', 2000);
 const deployments = arg('deployments', 5);
 const lists = arg('lists', 20);
-const percentile = (xs: number[], p: number): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!; };
+const percentile = (xs: number[], p: number): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)]!;
+};
 
-interface Seeded { url: string; kubeconfig: string; seedMs: number; allPodsRunningMs: number }
+interface Seeded {
+  url: string;
+  kubeconfig: string;
+  seedMs: number;
+  allPodsRunningMs: number;
+}
 
 /** Starts the server, seeds it and waits for every pod to be Running. */
 async function serveSeeded(): Promise<{ seeded: Seeded; close: () => Promise<void> }> {
@@ -33,8 +41,17 @@ async function serveSeeded(): Promise<{ seeded: Seeded; close: () => Promise<voi
     objects.push({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: ns, labels: { 'istio-injection': 'enabled' } } });
     for (let d = 0; d < deployments; d++) {
       objects.push({
-        apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: `app-${d}`, namespace: ns },
-        spec: { replicas: 1, selector: { matchLabels: { app: `app-${d}` } }, template: { metadata: { labels: { app: `app-${d}`, version: 'v1' } }, spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1.0', ports: [{ containerPort: 8080, name: 'http' }] }] } } },
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: `app-${d}`, namespace: ns },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: `app-${d}` } },
+          template: {
+            metadata: { labels: { app: `app-${d}`, version: 'v1' } },
+            spec: { containers: [{ name: 'app', image: 'registry.example.com/app:1.0', ports: [{ containerPort: 8080, name: 'http' }] }] },
+          },
+        },
       });
     }
   }
@@ -44,14 +61,23 @@ async function serveSeeded(): Promise<{ seeded: Seeded; close: () => Promise<voi
   const want = namespaces * deployments;
   for (;;) {
     await server.settle();
-    const running = (await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running', limit: 1 })).metadata?.remainingItemCount ?? 0;
+    const running =
+      (await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running', limit: 1 })).metadata?.remainingItemCount ?? 0;
     if (running + 1 >= want) break;
     await new Promise((r) => setTimeout(r, 200));
   }
   // Let the last status writes (ReplicaSets, Deployments) land before measuring.
   await new Promise((r) => setTimeout(r, 1000));
   await server.settle();
-  return { seeded: { url: server.url, kubeconfig: server.kubeconfigYaml(), seedMs: Math.round(tSeeded - t0), allPodsRunningMs: Math.round(performance.now() - t0) }, close: () => server.close() };
+  return {
+    seeded: {
+      url: server.url,
+      kubeconfig: server.kubeconfigYaml(),
+      seedMs: Math.round(tSeeded - t0),
+      allPodsRunningMs: Math.round(performance.now() - t0),
+    },
+    close: () => server.close(),
+  };
 }
 
 if (process.argv.includes('--serve')) {
@@ -66,13 +92,18 @@ if (process.argv.includes('--serve')) {
   if (process.argv.includes('--same-process')) {
     ({ seeded, close } = await serveSeeded());
   } else {
-    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2), '--serve'], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...process.argv.slice(2), '--serve'], {
+      stdio: ['pipe', 'pipe', 'inherit'],
+    });
     const line = await new Promise<string>((resolve, reject) => {
       createInterface({ input: child.stdout! }).once('line', resolve);
       child.once('exit', (code) => reject(new Error(`server process exited with ${String(code)}`)));
     });
     seeded = JSON.parse(line) as Seeded;
-    close = async () => { child.stdin!.end(); await new Promise((r) => child.once('exit', r)); };
+    close = async () => {
+      child.stdin!.end();
+      await new Promise((r) => child.once('exit', r));
+    };
   }
   const kc = new k8s.KubeConfig();
   kc.loadFromString(seeded.kubeconfig);
@@ -92,13 +123,21 @@ if (process.argv.includes('--serve')) {
     await r.arrayBuffer();
     raw.push(performance.now() - s);
   }
-  console.log(JSON.stringify({
-    namespaces, deployments, pods: count,
-    seedMs: seeded.seedMs,
-    allPodsRunningMs: seeded.allPodsRunningMs,
-    clientNodeListMs: { p50: Math.round(percentile(times, 50)), p95: Math.round(percentile(times, 95)) },
-    rawHttpListMs: { p50: Math.round(percentile(raw, 50)), p95: Math.round(percentile(raw, 95)) },
-    serverProcess: !process.argv.includes('--same-process') ? 'child' : 'same',
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        namespaces,
+        deployments,
+        pods: count,
+        seedMs: seeded.seedMs,
+        allPodsRunningMs: seeded.allPodsRunningMs,
+        clientNodeListMs: { p50: Math.round(percentile(times, 50)), p95: Math.round(percentile(times, 95)) },
+        rawHttpListMs: { p50: Math.round(percentile(raw, 50)), p95: Math.round(percentile(raw, 95)) },
+        serverProcess: !process.argv.includes('--same-process') ? 'child' : 'same',
+      },
+      null,
+      2,
+    ),
+  );
   await close();
 }

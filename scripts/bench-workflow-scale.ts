@@ -9,7 +9,9 @@ import { migrationWorkflow } from '../workflows/migration.js';
 import { FakeCluster, testPlan } from '../test/support/fake-activities.js';
 import { startDevServer, waitForStatus, workflowBundle } from '../test/support/temporal.js';
 
-const { values } = parseArgs({ options: { namespaces: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '50' } } });
+const { values } = parseArgs({
+  options: { namespaces: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '50' } },
+});
 const n = Number(values.namespaces);
 const concurrency = Number(values.concurrency);
 const namespaces = Array.from({ length: n }, (_, i) => `app-${String(i).padStart(4, '0')}`);
@@ -41,7 +43,9 @@ try {
     args: [{ plan, planDigest: 'bench', startedBy: 'alice' }],
   });
   const s = await waitForStatus(handle, (x) => x.pendingGate?.id === 'start', 120_000);
-  await handle.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'start', verdict: 'approve', by: 'bob', digest: s.pendingGate!.digest }] });
+  await handle.executeUpdate(gateDecisionUpdate, {
+    args: [{ gate: 'start', verdict: 'approve', by: 'bob', digest: s.pendingGate!.digest }],
+  });
   const result = await handle.result();
   const wall = Date.now() - t0;
   const status = await handle.query(statusQuery);
@@ -55,21 +59,34 @@ try {
   }
   const child = await env.client.workflow.getHandle(`${handle.workflowId}/ns/${namespaces[1]}`).fetchHistory();
   const statusBytes = JSON.stringify(status).length;
-  console.log(JSON.stringify({
-    namespaces: n,
-    concurrency,
-    phase: result.phase,
-    wallSeconds: +(wall / 1000).toFixed(1),
-    namespacesPerSecond: +(n / (wall / 1000)).toFixed(1),
-    parentRuns: runs.length,
-    continueAsNew: status.generation,
-    parentEventsPerRun: runs.map((r) => r.events),
-    parentHistoryKiBPerRun: runs.map((r) => Math.round(r.bytes / 1024)),
-    childEvents: child.events?.length ?? 0,
-    childHistoryKiB: Math.round(JSON.stringify(child).length / 1024),
-    statusQueryKiB: Math.round(statusBytes / 1024),
-    limits: { eventsWarn: 10_240, eventsError: 51_200, bytesWarnMiB: 10, bytesErrorMiB: 50, payloadWarnKiB: 512, payloadErrorKiB: 2048 },
-  }, null, 2));
+  console.log(
+    JSON.stringify(
+      {
+        namespaces: n,
+        concurrency,
+        phase: result.phase,
+        wallSeconds: +(wall / 1000).toFixed(1),
+        namespacesPerSecond: +(n / (wall / 1000)).toFixed(1),
+        parentRuns: runs.length,
+        continueAsNew: status.generation,
+        parentEventsPerRun: runs.map((r) => r.events),
+        parentHistoryKiBPerRun: runs.map((r) => Math.round(r.bytes / 1024)),
+        childEvents: child.events?.length ?? 0,
+        childHistoryKiB: Math.round(JSON.stringify(child).length / 1024),
+        statusQueryKiB: Math.round(statusBytes / 1024),
+        limits: {
+          eventsWarn: 10_240,
+          eventsError: 51_200,
+          bytesWarnMiB: 10,
+          bytesErrorMiB: 50,
+          payloadWarnKiB: 512,
+          payloadErrorKiB: 2048,
+        },
+      },
+      null,
+      2,
+    ),
+  );
 } finally {
   worker.shutdown();
   await running;

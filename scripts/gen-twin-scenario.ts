@@ -21,26 +21,70 @@ export function generateScenario(o: GenerateOptions): ScenarioInput {
   return {
     apiVersion: 'meshmove.dev/v1alpha1',
     kind: 'TwinScenario',
-    metadata: { name: `generated-${o.namespaces}x${o.deployments}`, description: `${o.namespaces} namespaces x ${o.deployments} deployments` },
+    metadata: {
+      name: `generated-${o.namespaces}x${o.deployments}`,
+      description: `${o.namespaces} namespaces x ${o.deployments} deployments`,
+    },
     ports: { api: 0, dns: 0 },
     // One shared root: two differing roots would have both namespace controllers rewrite every namespace forever.
     sameRootCA: true,
     controlPlanes: [
       { revision: 'default', namespace: 'istio-system', isDefault: true, version: '1.14.6' },
-      { revision: 'istio-1-16-5', namespace: 'istio-1-16-5', version: '1.16.5', discoverySelectors: [{ matchLabels: { usergroup: 'istio-1-16-5' } }] },
+      {
+        revision: 'istio-1-16-5',
+        namespace: 'istio-1-16-5',
+        version: '1.16.5',
+        discoverySelectors: [{ matchLabels: { usergroup: 'istio-1-16-5' } }],
+      },
     ],
     gateways: [
-      { name: 'istio-ingressgateway', namespace: 'istio-system', revision: 'default', labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' }, address: '127.0.0.10', port: 0 },
-      { name: 'istio-ingressgateway', namespace: 'istio-1-16-5', revision: 'istio-1-16-5', labels: { istio: 'oss-public-api-ingressgateway', app: 'istio-ingressgateway' }, address: '127.0.0.20', port: 0 },
+      {
+        name: 'istio-ingressgateway',
+        namespace: 'istio-system',
+        revision: 'default',
+        labels: { istio: 'ingressgateway', app: 'istio-ingressgateway' },
+        address: '127.0.0.10',
+        port: 0,
+      },
+      {
+        name: 'istio-ingressgateway',
+        namespace: 'istio-1-16-5',
+        revision: 'istio-1-16-5',
+        labels: { istio: 'oss-public-api-ingressgateway', app: 'istio-ingressgateway' },
+        address: '127.0.0.20',
+        port: 0,
+      },
     ],
     namespaces: Array.from({ length: o.namespaces }, (_, i) => ({
       name: `app-${String(i + 1).padStart(width, '0')}`,
-      labels: (i < migratedCount ? { 'istio.io/rev': 'istio-1-16-5', usergroup: 'istio-1-16-5' } : { 'istio-injection': 'enabled' }) as Record<string, string>,
-      workloads: Array.from({ length: o.deployments }, (_, j) => ({ kind: 'Deployment' as const, name: `svc-${j + 1}`, replicas: o.replicas ?? 1 })),
+      labels: (i < migratedCount
+        ? { 'istio.io/rev': 'istio-1-16-5', usergroup: 'istio-1-16-5' }
+        : { 'istio-injection': 'enabled' }) as Record<string, string>,
+      workloads: Array.from({ length: o.deployments }, (_, j) => ({
+        kind: 'Deployment' as const,
+        name: `svc-${j + 1}`,
+        replicas: o.replicas ?? 1,
+      })),
     })),
     istioConfig: [
-      { apiVersion: 'networking.istio.io/v1beta1', kind: 'Gateway', metadata: { name: 'y7test-gateway', namespace: 'istio-system' }, spec: { selector: { istio: 'ingressgateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*.y7test.com'] }] } },
-      { apiVersion: 'networking.istio.io/v1beta1', kind: 'Gateway', metadata: { name: 'y7test-gateway', namespace: 'istio-1-16-5' }, spec: { selector: { istio: 'oss-public-api-ingressgateway' }, servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*.y7test.com'] }] } },
+      {
+        apiVersion: 'networking.istio.io/v1beta1',
+        kind: 'Gateway',
+        metadata: { name: 'y7test-gateway', namespace: 'istio-system' },
+        spec: {
+          selector: { istio: 'ingressgateway' },
+          servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*.y7test.com'] }],
+        },
+      },
+      {
+        apiVersion: 'networking.istio.io/v1beta1',
+        kind: 'Gateway',
+        metadata: { name: 'y7test-gateway', namespace: 'istio-1-16-5' },
+        spec: {
+          selector: { istio: 'oss-public-api-ingressgateway' },
+          servers: [{ port: { number: 80, name: 'http', protocol: 'HTTP' }, hosts: ['*.y7test.com'] }],
+        },
+      },
     ],
   };
 }

@@ -54,7 +54,12 @@ export const sendHttp: HttpSend = (x) =>
       res.on('end', () => {
         const h = x.reasonHeader ? res.headers[x.reasonHeader.toLowerCase()] : undefined;
         const reason = typeof h === 'string' ? h : undefined;
-        finish({ kind: 'response', status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8'), ...(reason ? { reason } : {}) });
+        finish({
+          kind: 'response',
+          status: res.statusCode ?? 0,
+          body: Buffer.concat(chunks).toString('utf8'),
+          ...(reason ? { reason } : {}),
+        });
       });
       res.on('error', (err) => finish({ kind: TrafficFailure.Connection, reason: `response broken: ${errorText(err)}` }));
       res.on('aborted', () => finish({ kind: TrafficFailure.Connection, reason: 'response aborted' }));

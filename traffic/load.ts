@@ -8,7 +8,15 @@ import { isOkStatus, TrafficFailure } from './failures.js';
 import { sendHttp, type HttpOutcome, type HttpSend } from './http.js';
 import { LatencyHistogram, type LatencySummary } from './latency.js';
 import { isLoopbackAddress } from './loopback.js';
-import { parseLoadOptions, targetLabel, type HostTarget, type LoadOptions, type LoadOptionsInput, type LoadTarget, type MeshTarget } from './options.js';
+import {
+  parseLoadOptions,
+  targetLabel,
+  type HostTarget,
+  type LoadOptions,
+  type LoadOptionsInput,
+  type LoadTarget,
+  type MeshTarget,
+} from './options.js';
 import { createTtlResolver, type TtlResolver } from './resolver.js';
 
 export { LoadOptionsError, LOAD_LIMITS, type LoadOptionsInput, type LoadTarget } from './options.js';
@@ -110,7 +118,11 @@ export function startLoad(input: LoadOptionsInput, deps: LoadDeps = {}): LoadHan
   const t0 = now();
   const intervalMs = 1000 / opts.ratePerSecond;
 
-  let sent = 0, ok = 0, failed = 0, dropped = 0, refused = 0;
+  let sent = 0,
+    ok = 0,
+    failed = 0,
+    dropped = 0,
+    refused = 0;
   const byStatus: Record<string, number> = {};
   const byPhase: Record<string, { sent: number; failed: number }> = {};
   const byAddress: Record<string, number> = {};
@@ -118,7 +130,10 @@ export function startLoad(input: LoadOptionsInput, deps: LoadDeps = {}): LoadHan
   const latency = new LatencyHistogram();
   const inFlight = new Set<Promise<void>>();
   const states: TargetState[] = opts.targets.map((target) => ({
-    target, label: targetLabel(target), inFlight: 0, counts: { sent: 0, ok: 0, failed: 0, dropped: 0 },
+    target,
+    label: targetLabel(target),
+    inFlight: 0,
+    counts: { sent: 0, ok: 0, failed: 0, dropped: 0 },
   }));
 
   let stopping = false;
@@ -133,7 +148,11 @@ export function startLoad(input: LoadOptionsInput, deps: LoadDeps = {}): LoadHan
       elapsedMs: Math.round((endedAt ?? now()) - t0),
       running: endedAt === undefined,
       ...(stopReason ? { stopReason } : {}),
-      sent, ok, failed, dropped, refused,
+      sent,
+      ok,
+      failed,
+      dropped,
+      refused,
       inFlight: inFlight.size,
       byStatus: { ...byStatus },
       byPhase: Object.fromEntries(Object.entries(byPhase).map(([k, v]) => [k, { ...v }])),
@@ -177,7 +196,10 @@ export function startLoad(input: LoadOptionsInput, deps: LoadDeps = {}): LoadHan
       return {
         ok: false,
         outcome: {
-          status: 0, kind: TrafficFailure.Refused, address: r.address, answered: false,
+          status: 0,
+          kind: TrafficFailure.Refused,
+          address: r.address,
+          answered: false,
           reason: `refused: ${host} is ${r.address}, outside loopback (127.0.0.0/8, ::1), and allowNonLoopback is false; nothing sent`,
         },
       };
@@ -188,7 +210,13 @@ export function startLoad(input: LoadOptionsInput, deps: LoadDeps = {}): LoadHan
   function fromTransport(o: HttpOutcome, address: string): Outcome {
     if (o.kind !== 'response') return { status: 0, kind: o.kind, reason: o.reason, address, answered: false };
     if (isOkStatus(o.status)) return { status: o.status, address, answered: true };
-    return { status: o.status, kind: TrafficFailure.HttpStatus, reason: `HTTP ${o.status}${o.reason ? `: ${o.reason}` : ''}`, address, answered: true };
+    return {
+      status: o.status,
+      kind: TrafficFailure.HttpStatus,
+      reason: `HTTP ${o.status}${o.reason ? `: ${o.reason}` : ''}`,
+      address,
+      answered: true,
+    };
   }
 
   async function requestHost(t: HostTarget, started: number): Promise<Outcome> {
@@ -197,8 +225,13 @@ export function startLoad(input: LoadOptionsInput, deps: LoadDeps = {}): LoadHan
     byAddress[a.address] = (byAddress[a.address] ?? 0) + 1;
     const bare = t.host.includes(':') && !t.host.startsWith('[') ? `[${t.host}]` : t.host;
     const o = await send({
-      address: a.address, port: t.port, method: 'GET', path: t.path, host: t.port === 80 ? bare : `${bare}:${t.port}`,
-      timeoutMs: deadlineLeft(started), ...(opts.reasonHeader ? { reasonHeader: opts.reasonHeader } : {}),
+      address: a.address,
+      port: t.port,
+      method: 'GET',
+      path: t.path,
+      host: t.port === 80 ? bare : `${bare}:${t.port}`,
+      timeoutMs: deadlineLeft(started),
+      ...(opts.reasonHeader ? { reasonHeader: opts.reasonHeader } : {}),
     });
     return fromTransport(o, a.address);
   }
@@ -208,22 +241,44 @@ export function startLoad(input: LoadOptionsInput, deps: LoadDeps = {}): LoadHan
     const a = await addressFor(call.hostname);
     if (!a.ok) return a.outcome;
     const o = await send({
-      address: a.address, port: Number(call.port || 80), method: 'POST', path: `${call.pathname}${call.search}`, host: call.host,
-      body: JSON.stringify({ from: t.from, url: t.url }), timeoutMs: deadlineLeft(started), keepBodyBytes: MESH_ANSWER_BYTES,
+      address: a.address,
+      port: Number(call.port || 80),
+      method: 'POST',
+      path: `${call.pathname}${call.search}`,
+      host: call.host,
+      body: JSON.stringify({ from: t.from, url: t.url }),
+      timeoutMs: deadlineLeft(started),
+      keepBodyBytes: MESH_ANSWER_BYTES,
     });
     if (o.kind !== 'response') return { status: 0, kind: o.kind, reason: `call endpoint: ${o.reason}`, answered: false };
     if (o.status !== 200) {
-      return { status: 0, kind: TrafficFailure.CallEndpoint, reason: `call endpoint answered HTTP ${o.status}${o.body ? `: ${o.body.slice(0, 200)}` : ''}`, answered: false };
+      return {
+        status: 0,
+        kind: TrafficFailure.CallEndpoint,
+        reason: `call endpoint answered HTTP ${o.status}${o.body ? `: ${o.body.slice(0, 200)}` : ''}`,
+        answered: false,
+      };
     }
     let answer: z.infer<typeof MeshAnswerSchema>;
     try {
       answer = MeshAnswerSchema.parse(JSON.parse(o.body));
     } catch {
-      return { status: 0, kind: TrafficFailure.CallEndpoint, reason: `call endpoint answer is not {"status": number}: ${o.body.slice(0, 200)}`, answered: false };
+      return {
+        status: 0,
+        kind: TrafficFailure.CallEndpoint,
+        reason: `call endpoint answer is not {"status": number}: ${o.body.slice(0, 200)}`,
+        answered: false,
+      };
     }
-    if (answer.status === 0) return { status: 0, kind: TrafficFailure.MeshNoResponse, reason: answer.reason ?? 'no HTTP response', answered: false };
+    if (answer.status === 0)
+      return { status: 0, kind: TrafficFailure.MeshNoResponse, reason: answer.reason ?? 'no HTTP response', answered: false };
     if (isOkStatus(answer.status)) return { status: answer.status, answered: true };
-    return { status: answer.status, kind: TrafficFailure.HttpStatus, reason: `HTTP ${answer.status}${answer.reason ? `: ${answer.reason}` : ''}`, answered: true };
+    return {
+      status: answer.status,
+      kind: TrafficFailure.HttpStatus,
+      reason: `HTTP ${answer.status}${answer.reason ? `: ${answer.reason}` : ''}`,
+      answered: true,
+    };
   }
 
   function launch(s: TargetState): void {
@@ -235,25 +290,36 @@ export function startLoad(input: LoadOptionsInput, deps: LoadDeps = {}): LoadHan
     phaseCounts.sent++;
     const started = now();
     const at = new Date().toISOString();
-    const work = (s.target.kind === 'host' ? requestHost(s.target, started) : requestMesh(s.target, started))
-      .catch((err: unknown): Outcome => ({ status: 0, kind: TrafficFailure.Connection, reason: `unexpected: ${String(err)}`, answered: false }));
-    const p = work.then((o) => {
-      s.inFlight--;
-      byStatus[String(o.status)] = (byStatus[String(o.status)] ?? 0) + 1;
-      if (o.answered) latency.record(now() - started);
-      if (!o.kind) {
-        ok++;
-        s.counts.ok++;
-        return;
-      }
-      failed++;
-      s.counts.failed++;
-      phaseCounts.failed++;
-      if (o.kind === TrafficFailure.Refused) refused++;
-      if (failures.length < MAX_FAILURE_SAMPLES) {
-        failures.push({ at, target: s.label, status: o.status, kind: o.kind, reason: o.reason ?? '', phase, ...(o.address ? { address: o.address } : {}) });
-      }
-    }).finally(() => inFlight.delete(p));
+    const work = (s.target.kind === 'host' ? requestHost(s.target, started) : requestMesh(s.target, started)).catch(
+      (err: unknown): Outcome => ({ status: 0, kind: TrafficFailure.Connection, reason: `unexpected: ${String(err)}`, answered: false }),
+    );
+    const p = work
+      .then((o) => {
+        s.inFlight--;
+        byStatus[String(o.status)] = (byStatus[String(o.status)] ?? 0) + 1;
+        if (o.answered) latency.record(now() - started);
+        if (!o.kind) {
+          ok++;
+          s.counts.ok++;
+          return;
+        }
+        failed++;
+        s.counts.failed++;
+        phaseCounts.failed++;
+        if (o.kind === TrafficFailure.Refused) refused++;
+        if (failures.length < MAX_FAILURE_SAMPLES) {
+          failures.push({
+            at,
+            target: s.label,
+            status: o.status,
+            kind: o.kind,
+            reason: o.reason ?? '',
+            phase,
+            ...(o.address ? { address: o.address } : {}),
+          });
+        }
+      })
+      .finally(() => inFlight.delete(p));
     inFlight.add(p);
   }
 

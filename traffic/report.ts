@@ -23,7 +23,10 @@ function counts(record: Record<string, number>, format: (key: string, n: number)
 function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: readonly string[]): string =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)))
+      .join('  ')
+      .trimEnd();
   return [line(header), ...rows.map(line)];
 }
 
@@ -47,7 +50,8 @@ export function renderLoadReport(r: LoadReport): string {
   lines.push(...table(['', 'sent', 'failed', 'dropped'], rows));
   if (r.failures.length > 0) {
     lines.push('', `First ${r.failures.length} failure${r.failures.length === 1 ? '' : 's'}:`);
-    for (const f of r.failures) lines.push(`  ${f.at}  [${f.phase}] ${f.target}  ${f.status === 0 ? 'no response' : f.status}  ${f.kind}: ${f.reason}`);
+    for (const f of r.failures)
+      lines.push(`  ${f.at}  [${f.phase}] ${f.target}  ${f.status === 0 ? 'no response' : f.status}  ${f.kind}: ${f.reason}`);
   }
   return lines.join('\n');
 }

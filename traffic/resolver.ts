@@ -13,8 +13,7 @@ export interface ARecordAnswer {
 }
 
 export type Resolution =
-  | { ok: true; address: string; addresses: readonly string[]; ttlSeconds: number; cached: boolean }
-  | { ok: false; reason: string };
+  { ok: true; address: string; addresses: readonly string[]; ttlSeconds: number; cached: boolean } | { ok: false; reason: string };
 
 export interface TtlResolver {
   resolve(name: string): Promise<Resolution>;

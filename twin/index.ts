@@ -113,7 +113,9 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
   const logger = overrides.logger ?? createLogger('twin', { scenario: scenario.metadata.name });
   const state = overrides.statePath ? await readTwinState(overrides.statePath) : undefined;
   if (state && state.scenario !== scenario.metadata.name) {
-    throw new TwinStateError(`twin state ${overrides.statePath ?? ''} was written by scenario "${state.scenario}", not "${scenario.metadata.name}": delete it (or use --fresh) to start from the scenario`);
+    throw new TwinStateError(
+      `twin state ${overrides.statePath ?? ''} was written by scenario "${state.scenario}", not "${scenario.metadata.name}": delete it (or use --fresh) to start from the scenario`,
+    );
   }
   const cleanups: Array<() => Promise<void>> = [];
   const closeAll = async (): Promise<void> => {
@@ -149,8 +151,16 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
     }
 
     const mesh = await MeshLayer.start({
-      scenario, kube, logger: logger.child({ component: 'twin-istio' }),
-      restore: state ? { roots: state.roots.map((r) => rootCaFromPem(r.id, r.pem)), endpoints: state.endpoints, mounted: unpackMounted(state.mountedRoots) } : undefined,
+      scenario,
+      kube,
+      logger: logger.child({ component: 'twin-istio' }),
+      restore: state
+        ? {
+            roots: state.roots.map((r) => rootCaFromPem(r.id, r.pem)),
+            endpoints: state.endpoints,
+            mounted: unpackMounted(state.mountedRoots),
+          }
+        : undefined,
     });
     cleanups.push(() => mesh.close());
 
@@ -161,25 +171,48 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
     } else {
       // Servers that could not get their previous port: point the pods (and templates) at the new one.
       const now = mesh.endpointUrls();
-      const moved = new Map(Object.entries(state.endpoints).filter(([role, url]) => now[role] !== undefined && now[role] !== url).map(([role, url]) => [url, now[role]!]));
-      if (moved.size) logger.info({ moved: Object.fromEntries(moved), objects: api.rewriteEndpoints(moved) }, 'restored twin: loopback servers moved, endpoint annotations rewritten');
+      const moved = new Map(
+        Object.entries(state.endpoints)
+          .filter(([role, url]) => now[role] !== undefined && now[role] !== url)
+          .map(([role, url]) => [url, now[role]!]),
+      );
+      if (moved.size)
+        logger.info(
+          { moved: Object.fromEntries(moved), objects: api.rewriteEndpoints(moved) },
+          'restored twin: loopback servers moved, endpoint annotations rewritten',
+        );
     }
 
     const gatewayAddress = new Map(mesh.gateways.map((g) => [`${g.namespace}/${g.name}`, g.address]));
-    const zone = new DnsZone(state ? state.dns : scenario.dns.records.map((r): ARecord => ({
-      name: r.name, type: 'A', ttl: r.ttl, address: r.address ?? gatewayAddress.get(r.gateway ?? '') ?? '127.0.0.1',
-    })));
+    const zone = new DnsZone(
+      state
+        ? state.dns
+        : scenario.dns.records.map((r): ARecord => ({
+            name: r.name,
+            type: 'A',
+            ttl: r.ttl,
+            address: r.address ?? gatewayAddress.get(r.gateway ?? '') ?? '127.0.0.1',
+          })),
+    );
     const dnsLogger = logger.child({ component: 'twin-dns' });
     let dns: DnsServer;
     if (state && scenario.ports.dns === 0 && state.ports.dns > 0) {
-      dns = await startDnsServer(zone, { port: state.ports.dns, logger: dnsLogger })
-        .catch(() => startDnsServer(zone, { port: 0, logger: dnsLogger }));
+      dns = await startDnsServer(zone, { port: state.ports.dns, logger: dnsLogger }).catch(() =>
+        startDnsServer(zone, { port: 0, logger: dnsLogger }),
+      );
     } else {
       dns = await startDnsServer(zone, { port: scenario.ports.dns, logger: dnsLogger });
     }
     cleanups.push(() => dns.close());
     const secret = dnsWebhookSecret(scenario);
-    for (const r of [...dnsControlRoutes(zone, () => secret, () => ({ host: dns.host, port: dns.port })), ...istioControlRoutes(mesh)]) {
+    for (const r of [
+      ...dnsControlRoutes(
+        zone,
+        () => secret,
+        () => ({ host: dns.host, port: dns.port }),
+      ),
+      ...istioControlRoutes(mesh),
+    ]) {
       api.registerControlRoute(r.method, r.path, r.handler);
     }
 
@@ -211,7 +244,13 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
     if (statePath) {
       const saver = new StateSaver(saveState, { ...overrides.stateSave, logger });
       const dirty = (): void => saver.markDirty();
-      const unsubscribe = [api.onChange(dirty), zone.onMutate(dirty), mesh.faults.onChange(dirty), api.faults.onChange(dirty), mesh.connections.onChange(dirty)];
+      const unsubscribe = [
+        api.onChange(dirty),
+        zone.onMutate(dirty),
+        mesh.faults.onChange(dirty),
+        api.faults.onChange(dirty),
+        mesh.connections.onChange(dirty),
+      ];
       // Runs first on close (cleanups run newest first): the final state, while everything is up.
       cleanups.push(async () => {
         saver.stop();
@@ -258,7 +297,10 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
       saveState,
       close: closeAll,
     };
-    logger.info({ api: api.url, dns: `${dns.host}:${dns.port}`, gateways, stats: twin.stats.sdUrl, restored: twin.restored, statePath }, 'twin ready');
+    logger.info(
+      { api: api.url, dns: `${dns.host}:${dns.port}`, gateways, stats: twin.stats.sdUrl, restored: twin.restored, statePath },
+      'twin ready',
+    );
     return twin;
   } catch (err) {
     await closeAll();
@@ -274,15 +316,28 @@ function countPods(s: Scenario): number {
 async function waitForSteadyState(s: Scenario, mesh: MeshLayer, timeoutMs: number): Promise<void> {
   const appNamespaces = new Set(s.namespaces.map((n) => n.name));
   const expected = countPods(s);
-  await waitFor('the scenario\'s pods to run', () => {
-    const pods = mesh.view.pods.list().filter((p) => appNamespaces.has(p.metadata?.namespace ?? ''));
-    return pods.length >= expected && pods.every((p) => p.status?.phase === 'Running');
-  }, timeoutMs, 50);
+  await waitFor(
+    "the scenario's pods to run",
+    () => {
+      const pods = mesh.view.pods.list().filter((p) => appNamespaces.has(p.metadata?.namespace ?? ''));
+      return pods.length >= expected && pods.every((p) => p.status?.phase === 'Running');
+    },
+    timeoutMs,
+    50,
+  );
   const istiods = [...mesh.istiods.values()];
-  await waitFor('istio-ca-root-cert in every namespace', () => s.namespaces.every((n) =>
-    mesh.faults.caBlocked(n.name) ||
-    !istiods.some((i) => i.namespaceController.responsibleFor(n.name)) ||
-    mesh.view.caRootIn(n.name) !== undefined), timeoutMs, 50);
+  await waitFor(
+    'istio-ca-root-cert in every namespace',
+    () =>
+      s.namespaces.every(
+        (n) =>
+          mesh.faults.caBlocked(n.name) ||
+          !istiods.some((i) => i.namespaceController.responsibleFor(n.name)) ||
+          mesh.view.caRootIn(n.name) !== undefined,
+      ),
+    timeoutMs,
+    50,
+  );
 }
 
 /** The identity deploy/rbac.yaml binds: the meshmove worker's service account. */
@@ -293,7 +348,12 @@ export const WORKER_USER = serviceAccountUser('meshmove', 'meshmove-worker');
  * kubeconfig that acts as `user`: what that user may not do gets the 403 a real cluster gives. The
  * twin's own kubeconfig stays the cluster admin's. Throws when the file grants `user` nothing.
  */
-export async function writeKubeconfigAs(twin: Twin, rbacYaml: string, path: string, opts: { user?: string; context?: string } = {}): Promise<void> {
+export async function writeKubeconfigAs(
+  twin: Twin,
+  rbacYaml: string,
+  path: string,
+  opts: { user?: string; context?: string } = {},
+): Promise<void> {
   const user = opts.user ?? WORKER_USER;
   const policy = RbacPolicy.fromYaml(rbacYaml);
   if (!policy.grantsAnything(user)) throw new Error(`the RBAC file binds no role to ${user}`);

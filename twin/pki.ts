@@ -67,12 +67,19 @@ function keyUsage(bits: number): asn1js.BitString {
 }
 
 function altName(name: string): pkijs.GeneralName {
-  if (isIP(name) === 4) return new pkijs.GeneralName({ type: 7, value: new asn1js.OctetString({ valueHex: Uint8Array.from(name.split('.').map(Number)).buffer }) });
+  if (isIP(name) === 4)
+    return new pkijs.GeneralName({
+      type: 7,
+      value: new asn1js.OctetString({ valueHex: Uint8Array.from(name.split('.').map(Number)).buffer }),
+    });
   return new pkijs.GeneralName({ type: 2, value: name });
 }
 
 function pem(label: string, der: ArrayBuffer): string {
-  const b64 = Buffer.from(der).toString('base64').replace(/(.{64})/g, '$1\n').replace(/\n$/, '');
+  const b64 = Buffer.from(der)
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .replace(/\n$/, '');
   return `-----BEGIN ${label}-----\n${b64}\n-----END ${label}-----\n`;
 }
 

@@ -32,7 +32,10 @@ const controlPlane = z.strictObject({
   namespace: name.describe("istiod's namespace"),
   /** The default revision: its MWC also has the istio-injection=enabled webhooks. */
   isDefault: z.boolean().default(false),
-  version: z.string().regex(/^\d+\.\d+/, 'an Istio version such as "1.16.5"').default('1.16.5'),
+  version: z
+    .string()
+    .regex(/^\d+\.\d+/, 'an Istio version such as "1.16.5"')
+    .default('1.16.5'),
   /** ENABLE_ENHANCED_RESOURCE_SCOPING; absent = the version's default (docs/istio-facts.md §3). */
   enhancedResourceScoping: z.boolean().optional(),
   discoverySelectors: z.array(labelSelector).default([]),
@@ -82,10 +85,16 @@ const kubeObject = z.looseObject({
 
 const dnsRecord = z
   .strictObject({
-    name: z.string().min(1).regex(/^[a-z0-9.-]+$/i, 'a DNS name'),
+    name: z
+      .string()
+      .min(1)
+      .regex(/^[a-z0-9.-]+$/i, 'a DNS name'),
     address: loopback.optional(),
     /** `<namespace>/<name>` of a scenario gateway: the record points at its address. */
-    gateway: z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, '"<namespace>/<name>" of a gateway').optional(),
+    gateway: z
+      .string()
+      .regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, '"<namespace>/<name>" of a gateway')
+      .optional(),
     ttl: z.number().int().min(0).max(86_400).default(30),
   })
   .refine((r) => (r.address === undefined) !== (r.gateway === undefined), 'exactly one of address or gateway');
@@ -103,11 +112,13 @@ export const istioFaultsSchema = z.strictObject({
   staleProxies: staleFault.default({ namespaces: [], pods: [] }),
   /** Push errors that keep increasing at this rate in an istiod's /metrics. */
   pushErrors: z
-    .array(z.strictObject({
-      revision: z.string().min(1),
-      type: z.enum(['cds_senderr', 'eds_senderr', 'lds_senderr', 'rds_senderr']).default('cds_senderr'),
-      perSecond: z.number().positive().max(1000).default(1),
-    }))
+    .array(
+      z.strictObject({
+        revision: z.string().min(1),
+        type: z.enum(['cds_senderr', 'eds_senderr', 'lds_senderr', 'rds_senderr']).default('cds_senderr'),
+        perSecond: z.number().positive().max(1000).default(1),
+      }),
+    )
     .default([]),
   /**
    * Requests that fail with `status` at this rate, deterministically (rate 0.5 fails every 2nd
@@ -117,13 +128,20 @@ export const istioFaultsSchema = z.strictObject({
    * on the new control plane".
    */
   requestErrors: z
-    .array(z.strictObject({
-      namespace: name.optional(),
-      gateway: z.string().regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, '"<namespace>/<name>" of a gateway').optional(),
-      revision: z.string().min(1).optional(),
-      rate: z.number().gt(0).max(1),
-      status: z.number().int().min(100).max(599).default(500),
-    }).refine((e) => (e.namespace === undefined) !== (e.gateway === undefined), 'exactly one of namespace or gateway'))
+    .array(
+      z
+        .strictObject({
+          namespace: name.optional(),
+          gateway: z
+            .string()
+            .regex(/^[a-z0-9-]+\/[a-z0-9-]+$/, '"<namespace>/<name>" of a gateway')
+            .optional(),
+          revision: z.string().min(1).optional(),
+          rate: z.number().gt(0).max(1),
+          status: z.number().int().min(100).max(599).default(500),
+        })
+        .refine((e) => (e.namespace === undefined) !== (e.gateway === undefined), 'exactly one of namespace or gateway'),
+    )
     .default([]),
 });
 export type IstioFaults = z.output<typeof istioFaultsSchema>;
@@ -157,13 +175,21 @@ export const scenarioSchema = z
     dns: z
       .strictObject({
         /** Env var holding the webhook secret; unset → the demo secret (see DEMO_DNS_SECRET). */
-        webhookSecretEnv: z.string().regex(/^[A-Z_][A-Z0-9_]*$/).default('MESHMOVE_DNS_SECRET'),
+        webhookSecretEnv: z
+          .string()
+          .regex(/^[A-Z_][A-Z0-9_]*$/)
+          .default('MESHMOVE_DNS_SECRET'),
         records: z.array(dnsRecord).default([]),
       })
       .default({ webhookSecretEnv: 'MESHMOVE_DNS_SECRET', records: [] }),
     faults: z
       .strictObject({
-        istio: istioFaultsSchema.default({ caNeverArrives: [], staleProxies: { namespaces: [], pods: [] }, pushErrors: [], requestErrors: [] }),
+        istio: istioFaultsSchema.default({
+          caNeverArrives: [],
+          staleProxies: { namespaces: [], pods: [] },
+          pushErrors: [],
+          requestErrors: [],
+        }),
         /** Handed as-is to the API server's fault injector (error rates, stuck rollouts, ...). */
         api: z.record(z.string(), z.unknown()).optional(),
       })
@@ -172,39 +198,63 @@ export const scenarioSchema = z
   .superRefine((s, ctx) => {
     const cps = new Set<string>();
     s.controlPlanes.forEach((cp, i) => {
-      if (cps.has(cp.revision)) ctx.addIssue({ code: 'custom', path: ['controlPlanes', i, 'revision'], message: `revision "${cp.revision}" is defined twice` });
+      if (cps.has(cp.revision))
+        ctx.addIssue({ code: 'custom', path: ['controlPlanes', i, 'revision'], message: `revision "${cp.revision}" is defined twice` });
       cps.add(cp.revision);
     });
     if (s.controlPlanes.filter((cp) => cp.isDefault).length > 1) {
-      ctx.addIssue({ code: 'custom', path: ['controlPlanes'], message: 'at most one control plane may be the default revision (use a revision tag for the other)' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['controlPlanes'],
+        message: 'at most one control plane may be the default revision (use a revision tag for the other)',
+      });
     }
     const nsNames = new Set<string>();
     s.namespaces.forEach((n, i) => {
-      if (nsNames.has(n.name)) ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `namespace "${n.name}" is listed twice` });
+      if (nsNames.has(n.name))
+        ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'name'], message: `namespace "${n.name}" is listed twice` });
       nsNames.add(n.name);
       const wl = new Set<string>();
       n.workloads.forEach((w, j) => {
-        if (wl.has(w.name)) ctx.addIssue({ code: 'custom', path: ['namespaces', i, 'workloads', j, 'name'], message: `workload "${w.name}" is listed twice in "${n.name}"` });
+        if (wl.has(w.name))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['namespaces', i, 'workloads', j, 'name'],
+            message: `workload "${w.name}" is listed twice in "${n.name}"`,
+          });
         wl.add(w.name);
       });
     });
     const addresses = new Map<string, number>();
     const gwIds = new Set<string>();
     s.gateways.forEach((g, i) => {
-      if (!cps.has(g.revision)) ctx.addIssue({ code: 'custom', path: ['gateways', i, 'revision'], message: `no control plane has revision "${g.revision}"` });
+      if (!cps.has(g.revision))
+        ctx.addIssue({ code: 'custom', path: ['gateways', i, 'revision'], message: `no control plane has revision "${g.revision}"` });
       const key = `${g.address}:${g.port}`;
-      if (g.port !== 0 && addresses.has(key)) ctx.addIssue({ code: 'custom', path: ['gateways', i, 'address'], message: `${key} is used by another gateway` });
+      if (g.port !== 0 && addresses.has(key))
+        ctx.addIssue({ code: 'custom', path: ['gateways', i, 'address'], message: `${key} is used by another gateway` });
       addresses.set(key, i);
       gwIds.add(`${g.namespace}/${g.name}`);
     });
     s.dns.records.forEach((r, i) => {
-      if (r.gateway !== undefined && !gwIds.has(r.gateway)) ctx.addIssue({ code: 'custom', path: ['dns', 'records', i, 'gateway'], message: `no gateway "${r.gateway}" in this scenario` });
+      if (r.gateway !== undefined && !gwIds.has(r.gateway))
+        ctx.addIssue({ code: 'custom', path: ['dns', 'records', i, 'gateway'], message: `no gateway "${r.gateway}" in this scenario` });
     });
     s.faults.istio.pushErrors.forEach((p, i) => {
-      if (!cps.has(p.revision)) ctx.addIssue({ code: 'custom', path: ['faults', 'istio', 'pushErrors', i, 'revision'], message: `no control plane has revision "${p.revision}"` });
+      if (!cps.has(p.revision))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['faults', 'istio', 'pushErrors', i, 'revision'],
+          message: `no control plane has revision "${p.revision}"`,
+        });
     });
     s.faults.istio.requestErrors.forEach((e, i) => {
-      if (e.gateway !== undefined && !gwIds.has(e.gateway)) ctx.addIssue({ code: 'custom', path: ['faults', 'istio', 'requestErrors', i, 'gateway'], message: `no gateway "${e.gateway}" in this scenario` });
+      if (e.gateway !== undefined && !gwIds.has(e.gateway))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['faults', 'istio', 'requestErrors', i, 'gateway'],
+          message: `no gateway "${e.gateway}" in this scenario`,
+        });
     });
   });
 
@@ -233,7 +283,11 @@ function pathString(path: ReadonlyArray<PropertyKey>): string {
 
 export function parseScenario(value: unknown, source = 'scenario'): Scenario {
   const r = scenarioSchema.safeParse(value);
-  if (!r.success) throw new ScenarioError(source, r.error.issues.map((i) => ({ path: pathString(i.path), message: i.message })));
+  if (!r.success)
+    throw new ScenarioError(
+      source,
+      r.error.issues.map((i) => ({ path: pathString(i.path), message: i.message })),
+    );
   return r.data;
 }
 
@@ -253,5 +307,10 @@ export async function loadScenario(path: string): Promise<Scenario> {
 
 /** Root id per revision after applying the `sameRootCA` switch. */
 export function rootCaIds(s: Pick<Scenario, 'sameRootCA' | 'controlPlanes'>): Map<string, string> {
-  return new Map(s.controlPlanes.map((cp) => [cp.revision, s.sameRootCA === true ? 'shared' : s.sameRootCA === false ? `own-${cp.revision}` : cp.rootCA]));
+  return new Map(
+    s.controlPlanes.map((cp) => [
+      cp.revision,
+      s.sameRootCA === true ? 'shared' : s.sameRootCA === false ? `own-${cp.revision}` : cp.rootCA,
+    ]),
+  );
 }

@@ -39,7 +39,9 @@ const stateHeaderSchema = z.object({
 });
 
 export type TwinStateHeader = z.infer<typeof stateHeaderSchema>;
-export interface TwinState extends TwinStateHeader { objects: KubeObject[] }
+export interface TwinState extends TwinStateHeader {
+  objects: KubeObject[];
+}
 
 export class TwinStateError extends Error {}
 
@@ -62,7 +64,12 @@ export async function readTwinState(path: string): Promise<TwinState | undefined
   const objects = z.array(objectSchema).safeParse((json as { objects?: unknown } | null)?.objects);
   if (!header.success || !objects.success) {
     const issues = [...(header.error?.issues ?? []), ...(objects.error?.issues.map((i) => ({ ...i, path: ['objects', ...i.path] })) ?? [])];
-    throw new TwinStateError(`twin state ${path} is not a meshmove twin state file: ${issues.slice(0, 5).map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+    throw new TwinStateError(
+      `twin state ${path} is not a meshmove twin state file: ${issues
+        .slice(0, 5)
+        .map((i) => `${i.path.join('.')}: ${i.message}`)
+        .join('; ')}`,
+    );
   }
   return { ...header.data, objects: objects.data as unknown as KubeObject[] };
 }
@@ -108,7 +115,10 @@ export class StateSaver {
   private stopped = false;
   saves = 0;
 
-  constructor(private readonly save: () => Promise<void>, private readonly o: StateSaverOptions) {}
+  constructor(
+    private readonly save: () => Promise<void>,
+    private readonly o: StateSaverOptions,
+  ) {}
 
   markDirty(): void {
     if (this.stopped) return;
@@ -117,19 +127,36 @@ export class StateSaver {
     const quiet = this.o.quietMs ?? 1000;
     const latest = this.dirtySince + (this.o.maxDelayMs ?? 5000);
     if (this.timer) clearTimeout(this.timer);
-    this.timer = setTimeout(() => { this.timer = undefined; void this.flush(); }, Math.max(0, Math.min(quiet, latest - now)));
+    this.timer = setTimeout(
+      () => {
+        this.timer = undefined;
+        void this.flush();
+      },
+      Math.max(0, Math.min(quiet, latest - now)),
+    );
     this.timer.unref();
   }
 
   /** Saves now (after any save in progress); errors are logged, not thrown. */
   async flush(): Promise<void> {
     while (this.saving) await this.saving;
-    if (this.timer) { clearTimeout(this.timer); this.timer = undefined; }
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = undefined;
+    }
     this.dirtySince = undefined;
-    this.saving = this.save().then(
-      () => { this.saves++; },
-      (err: unknown) => { this.o.logger.warn({ err: String(err) }, 'saving the twin state failed'); },
-    ).finally(() => { this.saving = undefined; });
+    this.saving = this.save()
+      .then(
+        () => {
+          this.saves++;
+        },
+        (err: unknown) => {
+          this.o.logger.warn({ err: String(err) }, 'saving the twin state failed');
+        },
+      )
+      .finally(() => {
+        this.saving = undefined;
+      });
     await this.saving;
   }
 
@@ -148,7 +175,11 @@ export function packMounted(mounted: ReadonlyMap<string, string>): TwinStateHead
   const pods: Record<string, number> = {};
   for (const [pod, pem] of mounted) {
     let i = index.get(pem);
-    if (i === undefined) { i = pems.length; pems.push(pem); index.set(pem, i); }
+    if (i === undefined) {
+      i = pems.length;
+      pems.push(pem);
+      index.set(pem, i);
+    }
     pods[pod] = i;
   }
   return { pems, pods };

@@ -45,7 +45,11 @@ interface Family {
 }
 
 function key(labels: Labels): string {
-  return JSON.stringify(Object.keys(labels).sort().map((k) => [k, labels[k]]));
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((k) => [k, labels[k]]),
+  );
 }
 
 function escapeLabel(v: string): string {
@@ -103,7 +107,9 @@ export class MetricRegistry {
     for (const f of this.families.values()) {
       out.push(`# HELP ${f.name} ${f.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`, `# TYPE ${f.name} ${f.type}`);
       for (const { labels, value } of f.series.values()) {
-        const ls = Object.entries(labels).map(([k, v]) => `${k}="${escapeLabel(v)}"`).join(',');
+        const ls = Object.entries(labels)
+          .map(([k, v]) => `${k}="${escapeLabel(v)}"`)
+          .join(',');
         out.push(`${f.name}${ls ? `{${ls}}` : ''} ${formatValue(value)}`);
       }
     }
@@ -123,16 +129,34 @@ export function activityFailureType(err: unknown): string {
 /** meshmove's metrics of one worker process. */
 export class MeshmoveMetrics {
   readonly registry = new MetricRegistry();
-  readonly kubeRequests = this.registry.counter('meshmove_kube_requests_total', 'Kubernetes API requests sent by the activities, by verb and status class (code="none": no answer).');
-  readonly kubeErrors = this.registry.counter('meshmove_kube_request_errors_total', 'Failed Kubernetes API requests, by verb and error type.');
-  readonly activityFailures = this.registry.counter('meshmove_activity_failures_total', 'Activity attempts that failed, by activity and failure type.');
-  readonly decisions = this.registry.counter('meshmove_decisions_total', 'Operator decisions handled by the workflows, by message (gate, step, run), decision, via (update, signal) and outcome.');
+  readonly kubeRequests = this.registry.counter(
+    'meshmove_kube_requests_total',
+    'Kubernetes API requests sent by the activities, by verb and status class (code="none": no answer).',
+  );
+  readonly kubeErrors = this.registry.counter(
+    'meshmove_kube_request_errors_total',
+    'Failed Kubernetes API requests, by verb and error type.',
+  );
+  readonly activityFailures = this.registry.counter(
+    'meshmove_activity_failures_total',
+    'Activity attempts that failed, by activity and failure type.',
+  );
+  readonly decisions = this.registry.counter(
+    'meshmove_decisions_total',
+    'Operator decisions handled by the workflows, by message (gate, step, run), decision, via (update, signal) and outcome.',
+  );
   readonly runs = this.registry.gauge('meshmove_runs', 'Running migrations by phase.');
-  readonly gatesOpen = this.registry.gauge('meshmove_gates_open', 'Open approval gates by run and gate (a namespace\'s gate is gate="namespace").');
-  readonly gateAge = this.registry.gauge('meshmove_gate_open_seconds', 'Seconds the oldest open gate of this run and gate id has been open.');
+  readonly gatesOpen = this.registry.gauge(
+    'meshmove_gates_open',
+    'Open approval gates by run and gate (a namespace\'s gate is gate="namespace").',
+  );
+  readonly gateAge = this.registry.gauge(
+    'meshmove_gate_open_seconds',
+    'Seconds the oldest open gate of this run and gate id has been open.',
+  );
   readonly decisionsPending = this.registry.gauge('meshmove_decisions_pending', 'Failed steps waiting for an operator decision, by run.');
   readonly namespaces = this.registry.gauge('meshmove_namespaces', 'Namespaces of each running migration by state.');
-  readonly statusErrors = this.registry.counter('meshmove_status_refresh_errors_total', 'Failed reads of the running migrations\' status.');
+  readonly statusErrors = this.registry.counter('meshmove_status_refresh_errors_total', "Failed reads of the running migrations' status.");
 
   constructor() {
     // Counters exist from the start (a scrape before the first event sees 0, not nothing).

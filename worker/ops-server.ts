@@ -52,7 +52,9 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   return Promise.race([
     p.finally(() => clearTimeout(timer)),
-    new Promise<T>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms); }),
+    new Promise<T>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+    }),
   ]);
 }
 
@@ -70,16 +72,29 @@ export async function kubeApiAnswers(kubeconfig: string | undefined, timeoutMs: 
     const opts: https.RequestOptions = { method: 'GET', headers: { accept: 'application/json' }, timeout: timeoutMs };
     await kc.applyToHTTPSOptions(opts);
     const lib = base.protocol === 'https:' ? https : http;
-    const status = await withTimeout(new Promise<number>((resolve, reject) => {
-      const req = lib.request({ ...opts, protocol: base.protocol, hostname: base.hostname, port: base.port, path: `${base.pathname.replace(/\/$/, '')}/version` }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-        res.on('error', reject);
-      });
-      req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-      req.on('error', reject);
-      req.end();
-    }), timeoutMs + 500, 'GET /version');
+    const status = await withTimeout(
+      new Promise<number>((resolve, reject) => {
+        const req = lib.request(
+          {
+            ...opts,
+            protocol: base.protocol,
+            hostname: base.hostname,
+            port: base.port,
+            path: `${base.pathname.replace(/\/$/, '')}/version`,
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+            res.on('error', reject);
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs} ms`)));
+        req.on('error', reject);
+        req.end();
+      }),
+      timeoutMs + 500,
+      'GET /version',
+    );
     if (status >= 200 && status < 300) return { ok: true, reason: `Kubernetes API server ${server} answers` };
     return { ok: false, reason: `Kubernetes API server ${server}: GET /version answered ${status}` };
   } catch (err) {
@@ -178,7 +193,10 @@ export function startOpsServer(opts: OpsServerOptions): Promise<OpsServer> {
           return text(res, c.ok ? 200 : 503, `${c.reason}\n`);
         }
         case '/metrics': {
-          const [sdk] = await Promise.all([opts.sdkMetricsUrl ? sdkExposition(opts.sdkMetricsUrl) : Promise.resolve(undefined), opts.runGauges?.refresh()]);
+          const [sdk] = await Promise.all([
+            opts.sdkMetricsUrl ? sdkExposition(opts.sdkMetricsUrl) : Promise.resolve(undefined),
+            opts.runGauges?.refresh(),
+          ]);
           const up = `# HELP meshmove_sdk_metrics_up Whether the Temporal SDK's own metrics were read for this scrape.\n# TYPE meshmove_sdk_metrics_up gauge\nmeshmove_sdk_metrics_up ${sdk === undefined ? 0 : 1}\n`;
           return text(res, 200, `${sdk ?? ''}${opts.metrics.registry.render()}${up}`, 'text/plain; version=0.0.4; charset=utf-8');
         }
@@ -197,10 +215,11 @@ export function startOpsServer(opts: OpsServerOptions): Promise<OpsServer> {
       const a = server.address() as AddressInfo;
       resolve({
         address: { host: opts.address.host, port: a.port },
-        close: () => new Promise<void>((r) => {
-          server.close(() => r());
-          server.closeAllConnections();
-        }),
+        close: () =>
+          new Promise<void>((r) => {
+            server.close(() => r());
+            server.closeAllConnections();
+          }),
       });
     });
   });

@@ -29,12 +29,14 @@ export function gateLabel(id: string): string {
 async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
   const out: R[] = new Array(items.length);
   let next = 0;
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  }));
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        out[i] = await fn(items[i]!);
+      }
+    }),
+  );
   return out;
 }
 
@@ -48,7 +50,10 @@ export class RunGauges {
   private readAt = 0;
   private inFlight: Promise<void> | undefined;
 
-  constructor(private readonly metrics: MeshmoveMetrics, opts: RunGaugeOptions) {
+  constructor(
+    private readonly metrics: MeshmoveMetrics,
+    opts: RunGaugeOptions,
+  ) {
     this.client = new Client({ connection: opts.connection, namespace: opts.namespace });
     this.cacheMs = opts.cacheMs ?? 5_000;
     this.maxRuns = opts.maxRuns ?? 50;
@@ -64,28 +69,50 @@ export class RunGauges {
   async refresh(): Promise<void> {
     await this.readIfStale();
     const now = this.now();
-    this.metrics.gateAge.replace(this.openGates.map((g) => ({ labels: { run: g.run, gate: g.gate }, value: Math.max(0, (now - g.oldest) / 1000) })));
+    this.metrics.gateAge.replace(
+      this.openGates.map((g) => ({ labels: { run: g.run, gate: g.gate }, value: Math.max(0, (now - g.oldest) / 1000) })),
+    );
   }
 
   private async readIfStale(): Promise<void> {
     if (this.now() - this.readAt < this.cacheMs) return;
     this.inFlight ??= this.read()
-      .then(() => { this.readAt = this.now(); })
-      .catch(() => { this.metrics.statusErrors.inc(); })
-      .finally(() => { this.inFlight = undefined; });
+      .then(() => {
+        this.readAt = this.now();
+      })
+      .catch(() => {
+        this.metrics.statusErrors.inc();
+      })
+      .finally(() => {
+        this.inFlight = undefined;
+      });
     let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.inFlight, new Promise<void>((r) => { timer = setTimeout(r, this.timeoutMs); })]);
+    await Promise.race([
+      this.inFlight,
+      new Promise<void>((r) => {
+        timer = setTimeout(r, this.timeoutMs);
+      }),
+    ]);
     clearTimeout(timer);
   }
 
   private async read(): Promise<void> {
     const ids: string[] = [];
-    for await (const wf of this.client.workflow.list({ query: "WorkflowType = 'migrationWorkflow' AND ExecutionStatus = 'Running'", pageSize: this.maxRuns })) {
+    for await (const wf of this.client.workflow.list({
+      query: "WorkflowType = 'migrationWorkflow' AND ExecutionStatus = 'Running'",
+      pageSize: this.maxRuns,
+    })) {
       ids.push(wf.workflowId);
       if (ids.length >= this.maxRuns) break;
     }
-    const statuses = (await mapLimited(ids, 8, (id) => this.client.workflow.getHandle(id).query(statusQuery).catch(() => undefined)))
-      .filter((s): s is RunStatus => s !== undefined);
+    const statuses = (
+      await mapLimited(ids, 8, (id) =>
+        this.client.workflow
+          .getHandle(id)
+          .query(statusQuery)
+          .catch(() => undefined),
+      )
+    ).filter((s): s is RunStatus => s !== undefined);
     if (statuses.length < ids.length) this.metrics.statusErrors.inc({}, ids.length - statuses.length);
 
     const now = this.now();
@@ -114,8 +141,15 @@ export class RunGauges {
       const counts: Partial<Record<NamespaceState, number>> = s.namespaceCounts ?? {};
       if (!s.namespaceCounts) for (const n of s.namespaces) counts[n.state] = (counts[n.state] ?? 0) + 1;
       for (const [state, value] of Object.entries(counts)) namespaces.push({ labels: { run, state }, value: value ?? 0 });
-      const active = s.namespaces.filter((n) => (n.state === 'migrating' || n.state === 'rolling-back') && n.workflowId).slice(0, this.maxChildren);
-      const children = await mapLimited(active, 8, (n) => this.client.workflow.getHandle(n.workflowId!).query(statusQuery).catch(() => undefined));
+      const active = s.namespaces
+        .filter((n) => (n.state === 'migrating' || n.state === 'rolling-back') && n.workflowId)
+        .slice(0, this.maxChildren);
+      const children = await mapLimited(active, 8, (n) =>
+        this.client.workflow
+          .getHandle(n.workflowId!)
+          .query(statusQuery)
+          .catch(() => undefined),
+      );
       for (const c of children) {
         if (!c) continue; // starting or just ended: the next reading sees it
         addGates(run, c.gates);

@@ -47,7 +47,7 @@ export async function serveWorker(opts: ServeOptions): Promise<ServedWorker> {
   if (http) {
     const port = await freeLoopbackPort();
     if (installRuntime({ prometheusBindAddress: `127.0.0.1:${port}` })) sdkMetricsUrl = `http://127.0.0.1:${port}/metrics`;
-    else log.warn('the Temporal runtime was installed before the worker: the SDK\'s own metrics are not exported');
+    else log.warn("the Temporal runtime was installed before the worker: the SDK's own metrics are not exported");
   } else installRuntime();
 
   const metrics = http ? new MeshmoveMetrics() : undefined;
@@ -90,7 +90,10 @@ export async function serveWorker(opts: ServeOptions): Promise<ServedWorker> {
     if (stopping) return;
     stopping = true;
     probes.shutdownBegins();
-    log.info({ state: worker.getState(), inFlightActivities: worker.getStatus().numInFlightActivities }, 'shutting down: not ready, draining the activities in flight');
+    log.info(
+      { state: worker.getState(), inFlightActivities: worker.getStatus().numInFlightActivities },
+      'shutting down: not ready, draining the activities in flight',
+    );
     if (worker.getState() === 'RUNNING' || worker.getState() === 'INITIALIZED') worker.shutdown();
   };
   return {

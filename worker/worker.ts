@@ -29,7 +29,8 @@ export function installRuntime(opts: RuntimeOptions = {}): boolean {
   if (runtimeInstalled) return false;
   runtimeInstalled = true;
   const log = createLogger('temporal-sdk');
-  const at = (level: 'trace' | 'debug' | 'info' | 'warn' | 'error') => (message: string, meta?: Record<string, unknown>) => log[level](meta ?? {}, message);
+  const at = (level: 'trace' | 'debug' | 'info' | 'warn' | 'error') => (message: string, meta?: Record<string, unknown>) =>
+    log[level](meta ?? {}, message);
   Runtime.install({
     logger: {
       log: (level: LogLevel, message: string, meta?: Record<string, unknown>) => at(level.toLowerCase() as 'info')(message, meta),
@@ -105,7 +106,7 @@ function workflowCode(given: WorkerOptions['workflowBundle']): Pick<WorkerOption
   const prebuilt = prebuiltBundle();
   const log = createLogger('worker');
   if (prebuilt) {
-    log.info({ bundle: prebuilt.codePath }, 'workflows from the build\'s bundle');
+    log.info({ bundle: prebuilt.codePath }, "workflows from the build's bundle");
     return { workflowBundle: prebuilt };
   }
   log.info({ workflowsPath: workflowsPath() }, 'no current prebuilt bundle: bundling the workflows at start');

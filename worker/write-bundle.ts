@@ -4,6 +4,10 @@ import { writeFileSync } from 'node:fs';
 import { bundleWorkflowCode, DefaultLogger } from '@temporalio/worker';
 import { bundleFile, workflowInterceptorsPath, workflowsPath } from './bundle.js';
 
-const { code } = await bundleWorkflowCode({ workflowsPath: workflowsPath(), workflowInterceptorModules: [workflowInterceptorsPath()], logger: new DefaultLogger('WARN') });
+const { code } = await bundleWorkflowCode({
+  workflowsPath: workflowsPath(),
+  workflowInterceptorModules: [workflowInterceptorsPath()],
+  logger: new DefaultLogger('WARN'),
+});
 writeFileSync(bundleFile(), code);
 process.stderr.write(`workflows bundled into ${bundleFile()} (${(code.length / 1e6).toFixed(1)} MB)\n`);

@@ -46,14 +46,22 @@ export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 
   const quick: ActivityOptions = {
     cancellationType,
     startToCloseTimeout: '2m',
-    retry: { ...RETRY, maximumAttempts: 6, nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError'] },
+    retry: {
+      ...RETRY,
+      maximumAttempts: 6,
+      nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError'],
+    },
   };
   const waiting: ActivityOptions = {
     cancellationType,
     // The activity enforces the plan's own timeouts; this bound only catches a lost worker.
     startToCloseTimeout: longestWaitMs + 5 * 60_000,
     heartbeatTimeout: options.heartbeatTimeoutMs ?? 30_000,
-    retry: { ...RETRY, maximumAttempts: 4, nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError', 'Timeout'] },
+    retry: {
+      ...RETRY,
+      maximumAttempts: 4,
+      nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError', 'Timeout'],
+    },
   };
   const scan: ActivityOptions = {
     cancellationType,

@@ -41,8 +41,10 @@ const { meshmoveMetrics } = proxySinks<MeshmoveMetricsSinks>();
 export function decisionOf(name: string, arg: unknown): Pick<DecisionMetric, 'message' | 'decision'> | undefined {
   const a = (arg ?? {}) as { verdict?: unknown; decision?: unknown };
   const known = (v: unknown, allowed: readonly string[]) => (typeof v === 'string' && allowed.includes(v) ? v : 'other');
-  if (name === gateDecisionUpdate.name || name === gateDecisionSignal.name) return { message: 'gate', decision: known(a.verdict, ['approve', 'reject']) };
-  if (name === operatorDecisionUpdate.name || name === operatorDecisionSignal.name) return { message: 'step', decision: known(a.decision, ['retry', 'skip', 'rollback', 'abort']) };
+  if (name === gateDecisionUpdate.name || name === gateDecisionSignal.name)
+    return { message: 'gate', decision: known(a.verdict, ['approve', 'reject']) };
+  if (name === operatorDecisionUpdate.name || name === operatorDecisionSignal.name)
+    return { message: 'step', decision: known(a.decision, ['retry', 'skip', 'rollback', 'abort']) };
   if (name === rollbackUpdate.name || name === rollbackSignal.name) return { message: 'run', decision: 'rollback' };
   return undefined;
 }

@@ -189,11 +189,15 @@ export interface NamespacePage {
 export const namespacesQuery = defineQuery<NamespacePage, [{ offset: number; limit: number }]>('namespaces');
 
 /** What the status query lists of a run's namespaces: all of them, or for a big run those running, failed or rolling back, with counts of all. */
-export function namespacesForStatus(all: readonly NamespaceStatus[]): Pick<RunStatus, 'namespaces' | 'namespaceCounts' | 'namespacesOmitted'> {
+export function namespacesForStatus(
+  all: readonly NamespaceStatus[],
+): Pick<RunStatus, 'namespaces' | 'namespaceCounts' | 'namespacesOmitted'> {
   if (all.length <= STATUS_NAMESPACE_LIMIT) return { namespaces: [...all] };
   const counts: Partial<Record<NamespaceState, number>> = {};
   for (const n of all) counts[n.state] = (counts[n.state] ?? 0) + 1;
-  const listed = all.filter((n) => n.state === 'migrating' || n.state === 'failed' || n.state === 'rolling-back').slice(0, STATUS_NAMESPACE_LIMIT);
+  const listed = all
+    .filter((n) => n.state === 'migrating' || n.state === 'failed' || n.state === 'rolling-back')
+    .slice(0, STATUS_NAMESPACE_LIMIT);
   return { namespaces: listed, namespaceCounts: counts, namespacesOmitted: all.length - listed.length };
 }
 /** A namespace's workflow tells the run about each decision it recorded, so the run's audit trail is whole. */

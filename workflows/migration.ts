@@ -55,9 +55,7 @@ export interface MigrationResult {
   namespaces: NamespaceStatus[];
 }
 
-type MigrationUndo =
-  | { kind: 'namespace'; namespace: string; wave: string; previousLabels: Record<string, string> }
-  | { kind: 'dns' };
+type MigrationUndo = { kind: 'namespace'; namespace: string; wave: string; previousLabels: Record<string, string> } | { kind: 'dns' };
 
 const DEFAULT_MAX_HISTORY = 8_000;
 /** patched() id of naming a skipped preflight in the start gate (older runs replay the old summary). */
@@ -87,7 +85,7 @@ const ROOT_RELATION_TO_NAMESPACES_PATCH = 'root-relation-to-namespaces';
 function skippedPreflightLine(rec: StepRecord, results: PreflightResults | undefined): string {
   const who = rec.skippedBy ? `by ${rec.skippedBy.by} at ${rec.skippedBy.at}` : 'by an operator';
   const why = rec.skippedBy?.reason ? `, reason: "${rec.skippedBy.reason}"` : '';
-  const blocks = results?.attempt === rec.attempts ? results.blocks ?? [] : [];
+  const blocks = results?.attempt === rec.attempts ? (results.blocks ?? []) : [];
   if (blocks.length > 0) return `preflight: ${blocks.length} blocking check(s) skipped ${who}${why}: ${blocks.join('; ')}`;
   return `preflight: skipped ${who}${why}; it had failed: ${rec.lastError ?? 'unknown error'}`;
 }
@@ -95,7 +93,10 @@ function skippedPreflightLine(rec: StepRecord, results: PreflightResults | undef
 /** One line for the baseline step: how much traffic, the worst error rate, the old gateway's load. */
 function baselineSummary(b: TrafficBaseline): string {
   const measured = Object.entries(b.namespaces);
-  const worst = measured.reduce<[string, number] | undefined>((w, [ns, r]) => (r.errorRatio !== undefined && r.errorRatio > (w?.[1] ?? 0) ? [ns, r.errorRatio] : w), undefined);
+  const worst = measured.reduce<[string, number] | undefined>(
+    (w, [ns, r]) => (r.errorRatio !== undefined && r.errorRatio > (w?.[1] ?? 0) ? [ns, r.errorRatio] : w),
+    undefined,
+  );
   const total = measured.reduce((n, [, r]) => n + r.requestRate, 0);
   return [
     `${measured.length} namespace(s) with traffic (${total.toFixed(2)} req/s), ${b.quiet.length} without`,
@@ -138,7 +139,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const identity = planIdentity(plan);
   // Search attributes and notifications follow the runbook's lifecycle (off for older runs: see observe.ts).
   const observer: RunObserver = new RunObserver({
-    searchAttributes: input.searchAttributes === true, plan: input.plan, runId, options: input.options,
+    searchAttributes: input.searchAttributes === true,
+    plan: input.plan,
+    runId,
+    options: input.options,
     phase: (): Phase => rb.state.phase,
     onNotifyFailed: (what, why) => rb.audit('meshmove', what, false, why, 'workflow'),
   });
@@ -162,8 +166,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     const now = Date.now();
     const digest = sha256Hex(JSON.stringify(input.plan));
     const v = verifyDecision(identity.policy, input.start, {
-      workflow: runId, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by: startedBy, reason: '',
-      window: { from: now - MAX_AGE_MS, to: now + MAX_SKEW_MS, what: 'the start of the run' }, now, usedNonces: [],
+      workflow: runId,
+      kind: 'start',
+      target: '-',
+      namespace: '-',
+      verdict: 'start',
+      digest,
+      by: startedBy,
+      reason: '',
+      window: { from: now - MAX_AGE_MS, to: now + MAX_SKEW_MS, what: 'the start of the run' },
+      now,
+      usedNonces: [],
     });
     if (!v.ok) throw ApplicationFailure.nonRetryable(`start refused: ${v.why}`, 'Refused');
     rb.state.starterKey = v.signer.fingerprint;
@@ -177,13 +190,28 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     const entry: Partial<AuditEntry> = reported !== null && typeof reported === 'object' ? reported : {};
     const ns = entry.namespace;
     const child = `${runId}/ns/${ns ?? ''}`;
-    const fromChild = typeof ns === 'string' && rb.state.namespaces.some((n) => n.name === ns) && (entry.workflowId === child || entry.workflowId === `${child}/rollback`);
-    if (fromChild && typeof entry.at === 'string' && typeof entry.by === 'string' && typeof entry.action === 'string' && typeof entry.accepted === 'boolean') {
+    const fromChild =
+      typeof ns === 'string' &&
+      rb.state.namespaces.some((n) => n.name === ns) &&
+      (entry.workflowId === child || entry.workflowId === `${child}/rollback`);
+    if (
+      fromChild &&
+      typeof entry.at === 'string' &&
+      typeof entry.by === 'string' &&
+      typeof entry.action === 'string' &&
+      typeof entry.accepted === 'boolean'
+    ) {
       rb.appendAudit(entry as AuditEntry);
       return;
     }
     log.warn('refused an audit entry that does not come from a namespace of this run', { namespace: ns, workflowId: entry.workflowId });
-    rb.audit(String(entry.by ?? ''), `report ${String(entry.action ?? '')}`.trim(), false, `not a namespace workflow of this run: ${String(entry.workflowId ?? 'no workflow id')}`, 'signal');
+    rb.audit(
+      String(entry.by ?? ''),
+      `report ${String(entry.action ?? '')}`.trim(),
+      false,
+      `not a namespace workflow of this run: ${String(entry.workflowId ?? 'no workflow id')}`,
+      'signal',
+    );
   });
   const st = rb.state;
   const selects = hasSelectWaves(input.plan);
@@ -194,7 +222,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   }
   const analysis = plan.analysis;
   const longestWait = Math.max(
-    plan.restart.timeout, plan.dns.stabilityWindow, plan.verification.metricsWindow * 2, 10 * 60_000,
+    plan.restart.timeout,
+    plan.dns.stabilityWindow,
+    plan.verification.metricsWindow * 2,
+    10 * 60_000,
     analysis ? Math.max(analysis.cutover.timeout, analysis.drain.timeout) : 0,
   );
   const { quick, waiting, scan } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
@@ -220,15 +251,23 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     const baseline = st.results.trafficBaseline as TrafficBaseline | undefined;
     const outcome = await executeChild(namespaceWorkflow, {
       workflowId: ns.workflowId,
-      args: [{
-        runId, plan: planForNamespace(plan, name, wave), namespace: name, wave, startedBy, mode: 'migrate',
-        ...(st.starterKey ? { starterKey: st.starterKey } : {}),
-        backup: st.results.backup as BackupRef | undefined,
-        onFailure: plan.failurePolicy.onNamespaceFailure, options: input.options,
-        ...(withRootRelation ? { rootRelation } : {}),
-        ...(input.searchAttributes ? { searchAttributes: true } : {}),
-        ...(baseline?.namespaces[name] ? { baseline: baseline.namespaces[name] } : {}),
-      }],
+      args: [
+        {
+          runId,
+          plan: planForNamespace(plan, name, wave),
+          namespace: name,
+          wave,
+          startedBy,
+          mode: 'migrate',
+          ...(st.starterKey ? { starterKey: st.starterKey } : {}),
+          backup: st.results.backup as BackupRef | undefined,
+          onFailure: plan.failurePolicy.onNamespaceFailure,
+          options: input.options,
+          ...(withRootRelation ? { rootRelation } : {}),
+          ...(input.searchAttributes ? { searchAttributes: true } : {}),
+          ...(baseline?.namespaces[name] ? { baseline: baseline.namespaces[name] } : {}),
+        },
+      ],
       // A parent rollback cancels running namespaces; each undoes its own steps before it ends.
       cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
       parentClosePolicy: ParentClosePolicy.TERMINATE,
@@ -267,12 +306,16 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     while (queue.length > 0 || running.size > 0) {
       while (!stop && !pauseForContinue && running.size < wave.concurrency && queue.length > 0) {
         const ns = queue.shift()!;
-        running.set(ns.name, migrateNamespace(ns.name, ns.wave).then((outcome) => ({ name: ns.name, outcome })));
+        running.set(
+          ns.name,
+          migrateNamespace(ns.name, ns.wave).then((outcome) => ({ name: ns.name, outcome })),
+        );
       }
       if (running.size === 0) break;
       const { name, outcome } = await Promise.race(running.values());
       running.delete(name);
-      if (!stop && rb.rollbackRequested) stop = new RollbackNeeded(`rollback requested by ${rb.rollbackRequested.by}: ${rb.rollbackRequested.reason}`);
+      if (!stop && rb.rollbackRequested)
+        stop = new RollbackNeeded(`rollback requested by ${rb.rollbackRequested.by}: ${rb.rollbackRequested.reason}`);
       if (!stop && outcome.outcome === 'rollback-requested') stop = new RollbackNeeded(outcome.reason);
       if (!stop && outcome.outcome === 'aborted') stop = new AbortRequested(outcome.reason);
       if (stop) {
@@ -322,11 +365,21 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       ns.workflowId = `${runId}/ns/${d.namespace}/rollback`;
       await executeChild(namespaceWorkflow, {
         workflowId: ns.workflowId,
-        args: [{
-          runId, plan: planForNamespace(plan, d.namespace, d.wave), namespace: d.namespace, wave: d.wave, startedBy, mode: 'rollback', previousLabels: d.previousLabels, onFailure: 'pause', options: input.options,
-          ...(st.starterKey ? { starterKey: st.starterKey } : {}),
-          ...(input.searchAttributes ? { searchAttributes: true } : {}),
-        }],
+        args: [
+          {
+            runId,
+            plan: planForNamespace(plan, d.namespace, d.wave),
+            namespace: d.namespace,
+            wave: d.wave,
+            startedBy,
+            mode: 'rollback',
+            previousLabels: d.previousLabels,
+            onFailure: 'pause',
+            options: input.options,
+            ...(st.starterKey ? { starterKey: st.starterKey } : {}),
+            ...(input.searchAttributes ? { searchAttributes: true } : {}),
+          },
+        ],
         parentClosePolicy: ParentClosePolicy.TERMINATE,
       });
       ns.state = 'rolled-back';
@@ -351,76 +404,119 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         // Once, before anything reads the cluster for the plan: the list the start gate shows (and
         // its digest covers) is the list that moves; a namespace created later is not taken.
         rb.setPhase('preflight');
-        await rb.step('resolve-waves', 'Resolve the waves chosen by selector', async () => {
-          const found = await quick.resolveWaves({ plan: input.plan, runId });
-          const total = found.waves.reduce((n, w) => n + w.namespaces.length, 0);
-          if (total === 0) {
-            throw ApplicationFailure.nonRetryable(
-              `no wave selected any namespace (${input.plan.waves.map((w) => `"${w.name}": ${w.select ? describeSelect(w.select) : 'by name'}`).join('; ')}); label the namespaces or change the plan, then retry`,
-              'CheckFailed',
+        await rb.step(
+          'resolve-waves',
+          'Resolve the waves chosen by selector',
+          async () => {
+            const found = await quick.resolveWaves({ plan: input.plan, runId });
+            const total = found.waves.reduce((n, w) => n + w.namespaces.length, 0);
+            if (total === 0) {
+              throw ApplicationFailure.nonRetryable(
+                `no wave selected any namespace (${input.plan.waves.map((w) => `"${w.name}": ${w.select ? describeSelect(w.select) : 'by name'}`).join('; ')}); label the namespaces or change the plan, then retry`,
+                'CheckFailed',
+              );
+            }
+            st.results.waves = found;
+            plan = resolvedPlan(input.plan, found);
+            ref = { plan, runId };
+            st.namespaces = plan.waves.flatMap((w) =>
+              w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })),
             );
-          }
-          st.results.waves = found;
-          plan = resolvedPlan(input.plan, found);
-          ref = { plan, runId };
-          st.namespaces = plan.waves.flatMap((w) => w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })));
-          return found;
-        }, {
-          allowed: ['retry', 'abort'],
-          // The start gate lists every name; the checklist line stays short on big runs.
-          summarize: (r) => r.waves.map((w) => `${w.name}: ${w.namespaces.length === 0 ? 'none' : w.namespaces.length > 10 ? `${w.namespaces.length} namespaces (${w.namespaces.slice(0, 3).join(', ')}, …)` : w.namespaces.join(', ')}`).join('; '),
-        });
+            return found;
+          },
+          {
+            allowed: ['retry', 'abort'],
+            // The start gate lists every name; the checklist line stays short on big runs.
+            summarize: (r) =>
+              r.waves
+                .map(
+                  (w) =>
+                    `${w.name}: ${w.namespaces.length === 0 ? 'none' : w.namespaces.length > 10 ? `${w.namespaces.length} namespaces (${w.namespaces.slice(0, 3).join(', ')}, …)` : w.namespaces.join(', ')}`,
+                )
+                .join('; '),
+          },
+        );
       }
       if (!rb.finished('preflight')) {
         rb.setPhase('preflight');
-        await rb.step('preflight', 'Preflight checks', async () => {
-          const report: PreflightReport = await scan.preflight(ref);
-          const blocks = report.findings.filter((f) => f.status === 'block').map((f) => `${f.check}: ${f.reason}${f.fix ? ` (fix: ${f.fix})` : ''}`);
-          st.results.preflight = {
-            blocking: report.blocking, warnings: report.warnings, decommission: report.findings.find((f) => f.check.startsWith('decommission'))?.reason,
-            blocks, attempt: st.steps.find((s) => s.id === 'preflight')?.attempts,
-            ...(report.rootRelation ? { rootRelation: report.rootRelation } : {}),
-          } satisfies PreflightResults;
-          if (report.blocking > 0) {
-            throw ApplicationFailure.nonRetryable(`${report.blocking} blocking finding(s): ${blocks.join('; ')}`, 'CheckFailed');
-          }
-          return report;
-        }, { summarize: (r) => `${r.findings.length} checks, ${r.warnings} warning(s), ${r.blocking} blocking` });
+        await rb.step(
+          'preflight',
+          'Preflight checks',
+          async () => {
+            const report: PreflightReport = await scan.preflight(ref);
+            const blocks = report.findings
+              .filter((f) => f.status === 'block')
+              .map((f) => `${f.check}: ${f.reason}${f.fix ? ` (fix: ${f.fix})` : ''}`);
+            st.results.preflight = {
+              blocking: report.blocking,
+              warnings: report.warnings,
+              decommission: report.findings.find((f) => f.check.startsWith('decommission'))?.reason,
+              blocks,
+              attempt: st.steps.find((s) => s.id === 'preflight')?.attempts,
+              ...(report.rootRelation ? { rootRelation: report.rootRelation } : {}),
+            } satisfies PreflightResults;
+            if (report.blocking > 0) {
+              throw ApplicationFailure.nonRetryable(`${report.blocking} blocking finding(s): ${blocks.join('; ')}`, 'CheckFailed');
+            }
+            return report;
+          },
+          { summarize: (r) => `${r.findings.length} checks, ${r.warnings} warning(s), ${r.blocking} blocking` },
+        );
       }
       if (!rb.finished('backup')) {
-        await rb.step('backup', `Back up to ${backupTarget(plan.backup)}`, async () => {
-          const backup = await scan.backup(ref);
-          st.results.backup = backup;
-          return backup;
-        }, { summarize: (b) => `${b.objects} objects, manifest sha256 ${b.manifestDigest.slice(0, 12)}…` });
+        await rb.step(
+          'backup',
+          `Back up to ${backupTarget(plan.backup)}`,
+          async () => {
+            const backup = await scan.backup(ref);
+            st.results.backup = backup;
+            return backup;
+          },
+          { summarize: (b) => `${b.objects} objects, manifest sha256 ${b.manifestDigest.slice(0, 12)}…` },
+        );
       }
       if (plan.gates.start) {
         rb.setPhase('awaiting-start');
         const change = relabelFor(plan);
         const pre = st.results.preflight as PreflightResults | undefined;
         const preflightStep = st.steps.find((s) => s.id === 'preflight');
-        const skipped = preflightStep?.state === 'skipped' && patched(START_GATE_SKIPPED_PREFLIGHT_PATCH) ? [skippedPreflightLine(preflightStep, pre)] : [];
+        const skipped =
+          preflightStep?.state === 'skipped' && patched(START_GATE_SKIPPED_PREFLIGHT_PATCH)
+            ? [skippedPreflightLine(preflightStep, pre)]
+            : [];
         await rb.gate('start', {
           title: `Move ${plannedNamespaces(plan).length} namespace(s) from ${plan.source.revision} to ${plan.target.revision}`,
           details: [
             ...input.plan.waves.map((w, i) => waveLine(w, plan.waves[i]!.namespaces, i)),
             ...(selection()?.unmatched ? [unmatchedLine(selection()!.unmatched!)] : []),
-            `each namespace: set ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(', ')}; remove ${change.remove.join(', ')}; rollout-restart workloads with a sidecar`,
+            `each namespace: set ${Object.entries(change.set)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ')}; remove ${change.remove.join(', ')}; rollout-restart workloads with a sidecar`,
             `preflight: ${pre?.warnings ?? 0} warning(s); backup: ${(st.results.backup as BackupRef | undefined)?.location ?? 'skipped'}`,
             ...skipped,
             ...analysisLines(plan),
           ],
-          commands: [`kubectl label namespace NS ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(' ')} istio-injection- --overwrite`, 'kubectl rollout restart deployment,statefulset,daemonset -n NS'],
+          commands: [
+            `kubectl label namespace NS ${Object.entries(change.set)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')} istio-injection- --overwrite`,
+            'kubectl rollout restart deployment,statefulset,daemonset -n NS',
+          ],
         });
       }
 
       if (analysis && !rb.finished('traffic-baseline')) {
         // Before the first relabel: what each namespace's error rate is compared with later.
-        await rb.step('traffic-baseline', `Traffic baseline over ${Math.round(analysis.baseline.window / 1000)}s (Prometheus)`, async () => {
-          const b = await waiting.trafficBaseline(ref);
-          st.results.trafficBaseline = b;
-          return b;
-        }, { summarize: baselineSummary });
+        await rb.step(
+          'traffic-baseline',
+          `Traffic baseline over ${Math.round(analysis.baseline.window / 1000)}s (Prometheus)`,
+          async () => {
+            const b = await waiting.trafficBaseline(ref);
+            st.results.trafficBaseline = b;
+            return b;
+          },
+          { summarize: baselineSummary },
+        );
       }
 
       // ---- namespaces, wave by wave ----
@@ -447,10 +543,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           summarize: (r) => `address ${r.address}`,
         });
         const address = stable.skipped ? undefined : stable.value.address;
-        const switched = await rb.step('dns-switch', 'Point the records at the new gateway', () => quick.switchDns({ ...ref, to: 'target' }), {
-          compensation: () => [{ id: 'dns-switch', title: 'point DNS back at the old gateway', data: { kind: 'dns' } satisfies MigrationUndo }],
-          summarize: (c: DnsChange) => `${c.records.length} record(s) → ${c.address} via ${c.provider}`,
-        });
+        const switched = await rb.step(
+          'dns-switch',
+          'Point the records at the new gateway',
+          () => quick.switchDns({ ...ref, to: 'target' }),
+          {
+            compensation: () => [
+              { id: 'dns-switch', title: 'point DNS back at the old gateway', data: { kind: 'dns' } satisfies MigrationUndo },
+            ],
+            summarize: (c: DnsChange) => `${c.records.length} record(s) → ${c.address} via ${c.provider}`,
+          },
+        );
         if (!switched.skipped && switched.value.provider === 'manual' && !switched.value.changed) {
           await rb.gate('dns-confirm', {
             title: 'Change the DNS records (manual provider), then approve',
@@ -465,40 +568,62 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         }
       }
       if (!rb.finished('dns-ttl')) {
-        await rb.step('dns-ttl', `Wait one TTL (${Math.round(plan.dns.ttl / 1000)}s); the old gateway keeps serving`, () => sleep(plan.dns.ttl));
+        await rb.step('dns-ttl', `Wait one TTL (${Math.round(plan.dns.ttl / 1000)}s); the old gateway keeps serving`, () =>
+          sleep(plan.dns.ttl),
+        );
       }
 
       if (analysis && !rb.finished('traffic-shift')) {
         const sourceBaseline = (st.results.trafficBaseline as TrafficBaseline | undefined)?.sourceGateway;
-        await rb.step('traffic-shift', 'The new gateway carries the traffic, the old one falls (Prometheus)',
+        await rb.step(
+          'traffic-shift',
+          'The new gateway carries the traffic, the old one falls (Prometheus)',
           () => waiting.awaitGatewayShift({ ...ref, ...(sourceBaseline !== undefined ? { sourceBaseline } : {}) }),
-          { summarize: (r) => r.summary });
+          { summarize: (r) => r.summary },
+        );
       }
 
       // ---- after migration ----
       rb.setPhase('verifying');
       if (!rb.finished('verify-mesh')) {
-        await rb.step('verify-mesh', 'Every proxy on the target; istiod errors not increasing', async () => {
-          const v = await waiting.verifyMesh(ref);
-          if (v.onSource > 0 || v.errorIncreases.length > 0) {
-            throw ApplicationFailure.nonRetryable(`${v.onSource} proxies are still on the source; error metrics increased: ${v.errorIncreases.join(', ') || 'none'}`, 'CheckFailed');
-          }
-          return v;
-        }, { summarize: (v) => `${v.onTarget} proxies on the target, ${v.onSource} on the source, in ${v.namespaces} namespaces${v.notes.length ? `; ${v.notes.join('; ')}` : ''}` });
+        await rb.step(
+          'verify-mesh',
+          'Every proxy on the target; istiod errors not increasing',
+          async () => {
+            const v = await waiting.verifyMesh(ref);
+            if (v.onSource > 0 || v.errorIncreases.length > 0) {
+              throw ApplicationFailure.nonRetryable(
+                `${v.onSource} proxies are still on the source; error metrics increased: ${v.errorIncreases.join(', ') || 'none'}`,
+                'CheckFailed',
+              );
+            }
+            return v;
+          },
+          {
+            summarize: (v) =>
+              `${v.onTarget} proxies on the target, ${v.onSource} on the source, in ${v.namespaces} namespaces${v.notes.length ? `; ${v.notes.join('; ')}` : ''}`,
+          },
+        );
       }
       if (analysis && !rb.finished('gateway-drained')) {
         // The field report: take the old control plane down only once its gateway carries nothing.
-        await rb.step('gateway-drained', `No request through the old gateway for ${Math.round(analysis.drain.window / 1000)}s (Prometheus)`,
-          () => waiting.awaitGatewayDrained(ref), { summarize: (r) => r.summary });
+        await rb.step(
+          'gateway-drained',
+          `No request through the old gateway for ${Math.round(analysis.drain.window / 1000)}s (Prometheus)`,
+          () => waiting.awaitGatewayDrained(ref),
+          { summarize: (r) => r.summary },
+        );
       }
       if (plan.gates.decommission) {
         const scope = (st.results.preflight as { decommission?: string } | undefined)?.decommission;
         await rb.gate('decommission', {
           title: `Remove the old control plane ${plan.source.revision} (${plan.source.istiodNamespace}) — cannot be rolled back`,
           details: [
-            scope ?? 'the source revision\'s webhook configurations, istiod and gateway Deployments/Services; never CRDs',
+            scope ?? "the source revision's webhook configurations, istiod and gateway Deployments/Services; never CRDs",
             'each object is backed up before it is deleted',
-            ...(analysis ? [`old gateway: ${st.steps.find((s) => s.id === 'gateway-drained')?.summary ?? 'drain not measured (step skipped)'}`] : []),
+            ...(analysis
+              ? [`old gateway: ${st.steps.find((s) => s.id === 'gateway-drained')?.summary ?? 'drain not measured (step skipped)'}`]
+              : []),
           ],
         });
       }

@@ -46,9 +46,7 @@ export type NamespaceOutcome =
 
 /** Inverses a namespace registers; executed newest first. */
 type NamespaceUndo =
-  | { kind: 'restore-labels'; labels: Record<string, string> }
-  | { kind: 'restart-back'; key: string }
-  | { kind: 'verify-source' };
+  { kind: 'restore-labels'; labels: Record<string, string> } | { kind: 'restart-back'; key: string } | { kind: 'verify-source' };
 
 /** The plan with only this namespace planned (probes filtered by the activities). */
 export function planForNamespace(plan: Plan, namespace: string, wave: string): Plan {
@@ -69,8 +67,16 @@ export function planForNamespace(plan: Plan, namespace: string, wave: string): P
  */
 function undoRelabel(runId: string, namespace: string, labels: Record<string, string>): Compensation[] {
   return [
-    { id: 'verify-source', title: `verify ${namespace}'s proxies are back on the source`, data: { kind: 'verify-source' } satisfies NamespaceUndo },
-    { id: 'restart-back', title: `restart ${namespace}'s workloads onto the source sidecar`, data: { kind: 'restart-back', key: `${runId}/${namespace}/rollback` } satisfies NamespaceUndo },
+    {
+      id: 'verify-source',
+      title: `verify ${namespace}'s proxies are back on the source`,
+      data: { kind: 'verify-source' } satisfies NamespaceUndo,
+    },
+    {
+      id: 'restart-back',
+      title: `restart ${namespace}'s workloads onto the source sidecar`,
+      data: { kind: 'restart-back', key: `${runId}/${namespace}/rollback` } satisfies NamespaceUndo,
+    },
     { id: 'restore-labels', title: `restore ${namespace}'s labels`, data: { kind: 'restore-labels', labels } satisfies NamespaceUndo },
   ];
 }
@@ -91,7 +97,11 @@ export async function namespaceWorkflow(input: NamespaceInput): Promise<Namespac
     // Not cancellable: a rollback of the run cancels this workflow, and its decisions still count.
     told.push(
       CancellationScope.nonCancellable(() => run.signal(namespaceAuditSignal, tagged)).catch((err: unknown) => {
-        log.warn("a decision could not be added to the run's audit trail", { action: entry.action, by: entry.by, error: describeFailure(err) });
+        log.warn("a decision could not be added to the run's audit trail", {
+          action: entry.action,
+          by: entry.by,
+          error: describeFailure(err),
+        });
       }),
     );
   };
@@ -108,7 +118,11 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
   const identity = planIdentity(plan);
   // This namespace's gate and failed steps wait here: its own search attributes and notifications.
   const observer: RunObserver = new RunObserver({
-    searchAttributes: input.searchAttributes === true, plan, runId, namespace, options: input.options,
+    searchAttributes: input.searchAttributes === true,
+    plan,
+    runId,
+    namespace,
+    options: input.options,
     phase: (): Phase => rb.state.phase,
     onNotifyFailed: (what, why) => rb.audit('meshmove', what, false, why, 'workflow'),
   });
@@ -138,7 +152,14 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
 
 async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<NamespaceOutcome> {
   const { plan, namespace, runId } = input;
-  rb.state.namespaces = [{ name: namespace, wave: input.wave, state: input.mode === 'migrate' ? 'migrating' : 'rolling-back', workflowId: workflowInfo().workflowId }];
+  rb.state.namespaces = [
+    {
+      name: namespace,
+      wave: input.wave,
+      state: input.mode === 'migrate' ? 'migrating' : 'rolling-back',
+      workflowId: workflowInfo().workflowId,
+    },
+  ];
   const longestWait = plan.analysis ? Math.max(plan.restart.timeout, plan.analysis.namespace.window + 60_000) : plan.restart.timeout;
   const { quick, waiting } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
   const ref = { plan, runId, namespace };
@@ -157,7 +178,10 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
         if (report.problems.length > 0) {
           // The field report's failed rollback: say which webhook still intercepts, if one does.
           const why = await quick.explainInjection(ref);
-          throw ApplicationFailure.nonRetryable(`${report.pods - report.synced} of ${report.pods} pods are not back on ${plan.source.revision}: ${report.problems.join('; ')}. ${why.message}`, 'CheckFailed');
+          throw ApplicationFailure.nonRetryable(
+            `${report.pods - report.synced} of ${report.pods} pods are not back on ${plan.source.revision}: ${report.problems.join('; ')}. ${why.message}`,
+            'CheckFailed',
+          );
         }
         return;
       }
@@ -186,51 +210,94 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
         await rb.gate(`namespace:${namespace}`, {
           title: `Move namespace ${namespace} to ${plan.target.revision}`,
           details: [
-            `labels set: ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(', ')}; removed: ${change.remove.join(', ')}`,
+            `labels set: ${Object.entries(change.set)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(', ')}; removed: ${change.remove.join(', ')}`,
             `workloads with a sidecar are rollout-restarted, at most ${plan.restart.maxConcurrent} at once`,
             `then verified: proxies SYNCED on ${plan.target.revision}, ${plan.verification.crossNamespace.length + plan.verification.gateway.length} traffic probe(s)`,
           ],
           commands: [
-            `kubectl label namespace ${namespace} ${Object.entries(change.set).map(([k, v]) => `${k}=${v}`).join(' ')} ${change.remove.map((k) => `${k}-`).join(' ')} --overwrite`,
+            `kubectl label namespace ${namespace} ${Object.entries(change.set)
+              .map(([k, v]) => `${k}=${v}`)
+              .join(' ')} ${change.remove.map((k) => `${k}-`).join(' ')} --overwrite`,
             `kubectl rollout restart deployment,statefulset,daemonset -n ${namespace}`,
           ],
         });
       }
       if (input.backup) {
         const backup = input.backup;
-        await rb.step('drift-check', 'Labels and workloads are as backed up', async () => {
-          const r = await quick.driftCheck({ ...ref, backup });
-          if (r.drifted) throw ApplicationFailure.nonRetryable(`${namespace} changed since the backup: ${r.details.join('; ')}`, 'CheckFailed');
-          return r;
-        }, { pauseOnFailure: true });
+        await rb.step(
+          'drift-check',
+          'Labels and workloads are as backed up',
+          async () => {
+            const r = await quick.driftCheck({ ...ref, backup });
+            if (r.drifted)
+              throw ApplicationFailure.nonRetryable(`${namespace} changed since the backup: ${r.details.join('; ')}`, 'CheckFailed');
+            return r;
+          },
+          { pauseOnFailure: true },
+        );
       }
-      const relabel = await rb.step('relabel', `Set istio.io/rev=${plan.target.revision} and discovery labels`, () => quick.relabelNamespace(ref), {
-        compensation: (r) => undoRelabel(runId, namespace, r.previousLabels),
-        summarize: (r) => (r.changed ? 'labels changed' : 'labels were already as planned'),
-        pauseOnFailure,
-      });
+      const relabel = await rb.step(
+        'relabel',
+        `Set istio.io/rev=${plan.target.revision} and discovery labels`,
+        () => quick.relabelNamespace(ref),
+        {
+          compensation: (r) => undoRelabel(runId, namespace, r.previousLabels),
+          summarize: (r) => (r.changed ? 'labels changed' : 'labels were already as planned'),
+          pauseOnFailure,
+        },
+      );
       if (!relabel.skipped) previousLabels = relabel.value.previousLabels;
-      await rb.step('ca-ready', `istio-ca-root-cert holds ${plan.target.revision}'s root`, () => waiting.waitCaReady(input.rootRelation ? { ...ref, rootRelation: input.rootRelation } : ref), { pauseOnFailure });
-      await rb.step('restart', 'Rollout-restart workloads with a sidecar', () => waiting.restartWorkloads({ ...ref, key: `${runId}/${namespace}/migrate`, expectRevision: plan.target.revision }), {
-        summarize: (r) => `${r.workloads.length} workload(s) restarted${r.alreadyRestarted ? ` (${r.alreadyRestarted} resumed)` : ''}`,
-        pauseOnFailure,
-      });
-      await rb.step('verify-proxies', `Proxies SYNCED on ${plan.target.revision}, none on ${plan.source.revision}`, async () => {
-        const r = await waiting.verifyProxies({ ...ref, revision: plan.target.revision });
-        if (r.problems.length > 0) throw ApplicationFailure.nonRetryable(`${r.pods - r.synced} of ${r.pods} proxies not SYNCED on ${plan.target.revision}: ${r.problems.join('; ')}`, 'CheckFailed');
-        return r;
-      }, { summarize: (r) => `${r.synced}/${r.pods} proxies SYNCED`, pauseOnFailure });
-      await rb.step('verify-traffic', 'Cross-namespace calls and the new gateway answer', async () => {
-        const r = await waiting.verifyTraffic(ref);
-        if (r.failed > 0) throw ApplicationFailure.nonRetryable(`${r.failed} of ${r.probes} probes failed: ${r.failures.join('; ')}`, 'CheckFailed');
-        return r;
-      }, { summarize: (r) => `${r.probes} probe(s) passed`, pauseOnFailure });
+      await rb.step(
+        'ca-ready',
+        `istio-ca-root-cert holds ${plan.target.revision}'s root`,
+        () => waiting.waitCaReady(input.rootRelation ? { ...ref, rootRelation: input.rootRelation } : ref),
+        { pauseOnFailure },
+      );
+      await rb.step(
+        'restart',
+        'Rollout-restart workloads with a sidecar',
+        () => waiting.restartWorkloads({ ...ref, key: `${runId}/${namespace}/migrate`, expectRevision: plan.target.revision }),
+        {
+          summarize: (r) => `${r.workloads.length} workload(s) restarted${r.alreadyRestarted ? ` (${r.alreadyRestarted} resumed)` : ''}`,
+          pauseOnFailure,
+        },
+      );
+      await rb.step(
+        'verify-proxies',
+        `Proxies SYNCED on ${plan.target.revision}, none on ${plan.source.revision}`,
+        async () => {
+          const r = await waiting.verifyProxies({ ...ref, revision: plan.target.revision });
+          if (r.problems.length > 0)
+            throw ApplicationFailure.nonRetryable(
+              `${r.pods - r.synced} of ${r.pods} proxies not SYNCED on ${plan.target.revision}: ${r.problems.join('; ')}`,
+              'CheckFailed',
+            );
+          return r;
+        },
+        { summarize: (r) => `${r.synced}/${r.pods} proxies SYNCED`, pauseOnFailure },
+      );
+      await rb.step(
+        'verify-traffic',
+        'Cross-namespace calls and the new gateway answer',
+        async () => {
+          const r = await waiting.verifyTraffic(ref);
+          if (r.failed > 0)
+            throw ApplicationFailure.nonRetryable(`${r.failed} of ${r.probes} probes failed: ${r.failures.join('; ')}`, 'CheckFailed');
+          return r;
+        },
+        { summarize: (r) => `${r.probes} probe(s) passed`, pauseOnFailure },
+      );
       const analysis = plan.analysis;
       if (analysis) {
         // Plans without an analysis block never had this step, so their histories replay unchanged.
-        await rb.step('verify-metrics', `Error rate within the baseline + ${(analysis.namespace.maxErrorRateIncrease * 100).toFixed(2)}% (Prometheus)`,
+        await rb.step(
+          'verify-metrics',
+          `Error rate within the baseline + ${(analysis.namespace.maxErrorRateIncrease * 100).toFixed(2)}% (Prometheus)`,
           () => waiting.checkNamespaceTraffic({ ...ref, ...(input.baseline ? { baseline: input.baseline } : {}) }),
-          { summarize: (r) => r.summary, pauseOnFailure });
+          { summarize: (r) => r.summary, pauseOnFailure },
+        );
       }
     });
     setNamespaceState('migrated');

@@ -57,7 +57,13 @@ export function gateCommands(temporalNamespace: string, runId: string, gate: str
 }
 
 /** The commands that answer a failed step, one per allowed decision. */
-export function decisionCommands(temporalNamespace: string, runId: string, step: string, allowed: readonly DecisionKind[], namespace?: string): string[] {
+export function decisionCommands(
+  temporalNamespace: string,
+  runId: string,
+  step: string,
+  allowed: readonly DecisionKind[],
+  namespace?: string,
+): string[] {
   const where = `${namespace ? ` ${K8S_NAMESPACE_FLAG} ${namespace}` : ''} --step ${step}`;
   return allowed.map((d) => meshmove(temporalNamespace, `decide ${runId} ${d}${where}${d === 'retry' ? '' : ' --reason "WHY"'}`));
 }
@@ -72,13 +78,15 @@ export class RunObserver implements RunbookObserver {
     const n = cfg.options?.notify;
     this.notifier = cfg.plan.notify
       ? proxyActivities<NotifyActivities>({
-        startToCloseTimeout: n?.timeoutMs ?? NOTIFY_DEFAULTS.timeoutMs,
-        retry: {
-          initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '10s',
-          maximumAttempts: n?.attempts ?? NOTIFY_DEFAULTS.attempts,
-          nonRetryableErrorTypes: ['NotifyConfig', 'NotifyRejected'],
-        },
-      })
+          startToCloseTimeout: n?.timeoutMs ?? NOTIFY_DEFAULTS.timeoutMs,
+          retry: {
+            initialInterval: '1s',
+            backoffCoefficient: 2,
+            maximumInterval: '10s',
+            maximumAttempts: n?.attempts ?? NOTIFY_DEFAULTS.attempts,
+            nonRetryableErrorTypes: ['NotifyConfig', 'NotifyRejected'],
+          },
+        })
       : undefined;
   }
 
@@ -138,12 +146,13 @@ export class RunObserver implements RunbookObserver {
   ended(phase: Phase, outcome: string, notify = true): void {
     this.waiting.length = 0;
     this.upsert({ [PHASE_ATTRIBUTE.name]: phase, [PENDING_ATTRIBUTE.name]: null });
-    if (notify) this.notify('run-ended', `${this.cfg.runId}/run-ended`, {
-      summary: `Run ${this.cfg.runId} ended: ${phase}`,
-      details: outcome === phase ? [] : [outcome],
-      outcome,
-      commands: [meshmove(workflowInfo().namespace, `status ${this.cfg.runId}`)],
-    });
+    if (notify)
+      this.notify('run-ended', `${this.cfg.runId}/run-ended`, {
+        summary: `Run ${this.cfg.runId} ended: ${phase}`,
+        details: outcome === phase ? [] : [outcome],
+        outcome,
+        commands: [meshmove(workflowInfo().namespace, `status ${this.cfg.runId}`)],
+      });
   }
 
   /** Give notifications still being delivered a little time (bounded), then go on regardless. */
@@ -156,7 +165,9 @@ export class RunObserver implements RunbookObserver {
   // ---- internals ----
 
   private signingNote(): string[] {
-    return this.cfg.plan.identity === 'signed' ? ['decisions are signed: meshmove signs with --key FILE, $MESHMOVE_SIGNING_KEY or the ssh-agent\'s key'] : [];
+    return this.cfg.plan.identity === 'signed'
+      ? ["decisions are signed: meshmove signs with --key FILE, $MESHMOVE_SIGNING_KEY or the ssh-agent's key"]
+      : [];
   }
 
   private wait(item: string): void {
@@ -173,7 +184,12 @@ export class RunObserver implements RunbookObserver {
   /** One upsert of the attributes that changed (none: no command). */
   private upsert(values: Record<string, string | null>): void {
     if (!this.cfg.searchAttributes) return;
-    const keys = { [PLAN_ATTRIBUTE.name]: PLAN_ATTRIBUTE, [CLUSTER_ATTRIBUTE.name]: CLUSTER_ATTRIBUTE, [PHASE_ATTRIBUTE.name]: PHASE_ATTRIBUTE, [PENDING_ATTRIBUTE.name]: PENDING_ATTRIBUTE };
+    const keys = {
+      [PLAN_ATTRIBUTE.name]: PLAN_ATTRIBUTE,
+      [CLUSTER_ATTRIBUTE.name]: CLUSTER_ATTRIBUTE,
+      [PHASE_ATTRIBUTE.name]: PHASE_ATTRIBUTE,
+      [PENDING_ATTRIBUTE.name]: PENDING_ATTRIBUTE,
+    };
     const pairs = Object.entries(values)
       .filter(([name, value]) => !this.upserted.has(name) || this.upserted.get(name) !== value)
       .map(([name, value]) => {
@@ -183,14 +199,26 @@ export class RunObserver implements RunbookObserver {
     if (pairs.length > 0) upsertSearchAttributes(pairs);
   }
 
-  private notify(event: NotifyEventKind, deliveryId: string, fields: Omit<NotifyEvent, 'event' | 'deliveryId' | 'at' | 'runId' | 'workflowId' | 'temporalNamespace' | 'plan' | 'cluster' | 'phase'>): void {
+  private notify(
+    event: NotifyEventKind,
+    deliveryId: string,
+    fields: Omit<NotifyEvent, 'event' | 'deliveryId' | 'at' | 'runId' | 'workflowId' | 'temporalNamespace' | 'plan' | 'cluster' | 'phase'>,
+  ): void {
     const notifier = this.notifier;
     const hooks = (this.cfg.plan.notify?.webhooks ?? []).filter((w) => !w.events || w.events.includes(event));
     if (!notifier || hooks.length === 0) return;
     const info = workflowInfo();
     const e: NotifyEvent = {
-      event, deliveryId, at: nowIso(), runId: this.cfg.runId, workflowId: info.workflowId, temporalNamespace: info.namespace,
-      plan: this.cfg.plan.metadata.name, cluster: clusterAttribute(this.cfg.plan.cluster.context), phase: this.cfg.phase(), ...fields,
+      event,
+      deliveryId,
+      at: nowIso(),
+      runId: this.cfg.runId,
+      workflowId: info.workflowId,
+      temporalNamespace: info.namespace,
+      plan: this.cfg.plan.metadata.name,
+      cluster: clusterAttribute(this.cfg.plan.cluster.context),
+      phase: this.cfg.phase(),
+      ...fields,
     };
     for (const webhook of hooks) {
       this.outstanding += 1;

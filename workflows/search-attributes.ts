@@ -29,7 +29,10 @@ export function clusterAttribute(context: string | undefined): string {
 }
 
 /** The Temporal CLI command that registers every attribute in a namespace (all Keyword). */
-export function registerSearchAttributesCommand(namespace: string, names: readonly string[] = SEARCH_ATTRIBUTES.map((k) => k.name)): string {
+export function registerSearchAttributesCommand(
+  namespace: string,
+  names: readonly string[] = SEARCH_ATTRIBUTES.map((k) => k.name),
+): string {
   return `temporal operator search-attribute create --namespace ${namespace} ${names.map((n) => `--name ${n}`).join(' ')} --type Keyword`;
 }
 

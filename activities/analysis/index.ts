@@ -10,8 +10,14 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { AnalysisConfig, Plan } from '../../plan/schema.js';
 import { plannedNamespaces } from '../../plan/schema.js';
 import {
-  BY_NAMESPACE, errorRatioByNamespace, gatewayRequestRate, namespaceErrorRatio, namespaceRequestRate, promDuration,
-  requestRateByNamespace, type GatewayWorkload,
+  BY_NAMESPACE,
+  errorRatioByNamespace,
+  gatewayRequestRate,
+  namespaceErrorRatio,
+  namespaceRequestRate,
+  promDuration,
+  requestRateByNamespace,
+  type GatewayWorkload,
 } from '../../mesh/traffic-queries.js';
 import type { GatewayTraffic, NamespaceRef, NamespaceTrafficCheck, RunRef, TrafficBaseline, TrafficRates } from '../contract.js';
 import { nowMs, type ClusterDeps } from '../namespace/deps.js';
@@ -34,7 +40,12 @@ export const AnalysisFailure = {
 type AnalysisDeps = Pick<ClusterDeps, 'env' | 'now' | 'logger'>;
 
 function analysisOf(plan: Plan): AnalysisConfig {
-  if (!plan.analysis) throw ApplicationFailure.create({ type: AnalysisFailure.config, nonRetryable: true, message: 'the plan has no analysis block: nothing to ask Prometheus' });
+  if (!plan.analysis)
+    throw ApplicationFailure.create({
+      type: AnalysisFailure.config,
+      nonRetryable: true,
+      message: 'the plan has no analysis block: nothing to ask Prometheus',
+    });
   return plan.analysis;
 }
 
@@ -44,7 +55,11 @@ function endpoint(deps: AnalysisDeps, a: AnalysisConfig): PrometheusEndpoint {
   if (name) {
     const value = (deps.env ?? process.env)[name];
     if (!value) {
-      throw ApplicationFailure.create({ type: AnalysisFailure.config, nonRetryable: true, message: `analysis.prometheus.authHeaderEnv names ${name}, which is not set in the worker's environment: set it to the Authorization header value (e.g. "Bearer <token>")` });
+      throw ApplicationFailure.create({
+        type: AnalysisFailure.config,
+        nonRetryable: true,
+        message: `analysis.prometheus.authHeaderEnv names ${name}, which is not set in the worker's environment: set it to the Authorization header value (e.g. "Bearer <token>")`,
+      });
     }
     ep.authHeader = value;
   }
@@ -110,7 +125,13 @@ export async function trafficBaseline(deps: AnalysisDeps, input: RunRef): Promis
     const ratio = finite(errors.get(ns));
     namespaces[ns] = ratio === undefined ? { requestRate: rate } : { requestRate: rate, errorRatio: ratio };
   }
-  const baseline: TrafficBaseline = { at: new Date(nowMs(deps)).toISOString(), window: promDuration(w), namespaces, quiet, queries: Object.values(queries) };
+  const baseline: TrafficBaseline = {
+    at: new Date(nowMs(deps)).toISOString(),
+    window: promDuration(w),
+    namespaces,
+    quiet,
+    queries: Object.values(queries),
+  };
   const s = finite(source);
   const t = finite(target);
   if (s !== undefined) baseline.sourceGateway = s;
@@ -129,18 +150,28 @@ async function waitWindow(progress: WindowProgress, ms: number, intervalMs: numb
   }
 }
 
-export async function checkNamespaceTraffic(deps: AnalysisDeps, input: NamespaceRef & { baseline?: TrafficRates }): Promise<NamespaceTrafficCheck> {
+export async function checkNamespaceTraffic(
+  deps: AnalysisDeps,
+  input: NamespaceRef & { baseline?: TrafficRates },
+): Promise<NamespaceTrafficCheck> {
   const a = analysisOf(input.plan);
   const ep = endpoint(deps, a);
   const now = () => nowMs(deps);
   // Only traffic after the move counts: the window starts when this check does.
-  const progress = resumedDetails<WindowProgress>((d) => (d as WindowProgress).phase === 'namespace-window') ?? { phase: 'namespace-window', since: now() };
+  const progress = resumedDetails<WindowProgress>((d) => (d as WindowProgress).phase === 'namespace-window') ?? {
+    phase: 'namespace-window',
+    since: now(),
+  };
   await waitWindow(progress, a.namespace.window, a.interval, now);
   const query = namespaceErrorRatio(input.namespace, a.namespace.window);
   const [ratio, rate] = await Promise.all([askNumber(ep, query), askNumber(ep, namespaceRequestRate(input.namespace, a.namespace.window))]);
   const verdict = judgeNamespace({
-    namespace: input.namespace, errorRatio: ratio, baselineErrorRatio: input.baseline?.errorRatio,
-    maxIncrease: a.namespace.maxErrorRateIncrease, window: promDuration(a.namespace.window), query,
+    namespace: input.namespace,
+    errorRatio: ratio,
+    baselineErrorRatio: input.baseline?.errorRatio,
+    maxIncrease: a.namespace.maxErrorRateIncrease,
+    window: promDuration(a.namespace.window),
+    query,
   });
   if (!verdict.ok) throw ApplicationFailure.create({ type: AnalysisFailure.regression, nonRetryable: true, message: verdict.reason });
   return { namespace: input.namespace, errorRatio: ratio!, requestRate: rate ?? 0, summary: `${verdict.summary}, ${perSecond(rate ?? 0)}` };
@@ -151,7 +182,10 @@ export async function awaitGatewayShift(deps: AnalysisDeps, input: RunRef & { so
   const ep = endpoint(deps, a);
   const now = () => nowMs(deps);
   const w = a.cutover.window;
-  const queries = { target: gatewayRequestRate(gatewayWorkload(input.plan.target.gateway), w), source: gatewayRequestRate(gatewayWorkload(input.plan.source.gateway), w) };
+  const queries = {
+    target: gatewayRequestRate(gatewayWorkload(input.plan.target.gateway), w),
+    source: gatewayRequestRate(gatewayWorkload(input.plan.source.gateway), w),
+  };
   const resumed = resumedDetails<ShiftProgress>((d) => (d as ShiftProgress).phase === 'gateway-shift');
   const deadline = resumed?.deadline ?? now() + a.cutover.timeout;
   return pollUntil<GatewayTraffic, string>({
@@ -170,11 +204,12 @@ export async function awaitGatewayShift(deps: AnalysisDeps, input: RunRef & { so
       return { done: false, progress: v.reason };
     },
     details: (last) => ({ phase: 'gateway-shift', deadline, ...(last ? { last } : {}) }) satisfies ShiftProgress,
-    onTimeout: (last) => ApplicationFailure.create({
-      type: AnalysisFailure.regression,
-      nonRetryable: true,
-      message: `traffic did not move to the new gateway within ${promDuration(a.cutover.timeout)} after the TTL: ${last ?? 'no answer'} (queries: ${queries.target}; ${queries.source})`,
-    }),
+    onTimeout: (last) =>
+      ApplicationFailure.create({
+        type: AnalysisFailure.regression,
+        nonRetryable: true,
+        message: `traffic did not move to the new gateway within ${promDuration(a.cutover.timeout)} after the TTL: ${last ?? 'no answer'} (queries: ${queries.target}; ${queries.source})`,
+      }),
   });
 }
 
@@ -185,7 +220,12 @@ export async function awaitGatewayDrained(deps: AnalysisDeps, input: RunRef): Pr
   const query = gatewayRequestRate(gatewayWorkload(input.plan.source.gateway), a.drain.window);
   const resumed = resumedDetails<DrainProgress>((d) => (d as DrainProgress).phase === 'gateway-drain');
   const deadline = resumed?.deadline ?? now() + a.drain.timeout;
-  let state: DrainState = resumed ? { ...(resumed.zeroSince !== undefined ? { zeroSince: resumed.zeroSince } : {}), ...(resumed.last !== undefined ? { last: resumed.last } : {}) } : {};
+  let state: DrainState = resumed
+    ? {
+        ...(resumed.zeroSince !== undefined ? { zeroSince: resumed.zeroSince } : {}),
+        ...(resumed.last !== undefined ? { last: resumed.last } : {}),
+      }
+    : {};
   let lastAnswer: number | undefined;
   return pollUntil<GatewayTraffic, DrainState>({
     intervalMs: a.interval,
@@ -195,15 +235,22 @@ export async function awaitGatewayDrained(deps: AnalysisDeps, input: RunRef): Pr
       lastAnswer = await askNumber(ep, query);
       state = nextDrainState(state, lastAnswer, now());
       if (drained(state, now(), a.drain.window)) {
-        return { done: true, value: { source: 0, summary: `the old gateway has carried no request for ${promDuration(now() - state.zeroSince!)} (query: ${query})` } };
+        return {
+          done: true,
+          value: {
+            source: 0,
+            summary: `the old gateway has carried no request for ${promDuration(now() - state.zeroSince!)} (query: ${query})`,
+          },
+        };
       }
       return { done: false, progress: state };
     },
     details: (s) => ({ phase: 'gateway-drain', deadline, window: a.drain.window, ...s }) satisfies DrainProgress,
-    onTimeout: () => ApplicationFailure.create({
-      type: AnalysisFailure.regression,
-      nonRetryable: true,
-      message: `the old gateway still carries traffic after ${promDuration(a.drain.timeout)}: Prometheus answered ${describeAnswer(lastAnswer)}${finite(lastAnswer) ? ` (${perSecond(lastAnswer!)})` : ''} to ${query}; decommission stays closed. Find who still resolves or pins the old address, then retry`,
-    }),
+    onTimeout: () =>
+      ApplicationFailure.create({
+        type: AnalysisFailure.regression,
+        nonRetryable: true,
+        message: `the old gateway still carries traffic after ${promDuration(a.drain.timeout)}: Prometheus answered ${describeAnswer(lastAnswer)}${finite(lastAnswer) ? ` (${perSecond(lastAnswer!)})` : ''} to ${query}; decommission stays closed. Find who still resolves or pins the old address, then retry`,
+      }),
   });
 }

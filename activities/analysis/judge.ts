@@ -69,13 +69,23 @@ export function judgeShift(r: ShiftReading): Verdict {
     return { ok: false, reason: `the new gateway carries no requests yet (${describeAnswer(r.target)})` };
   }
   if (r.source === undefined || Number.isNaN(r.source)) {
-    if (r.sourceBaseline === undefined) return { ok: true, summary: `new gateway ${perSecond(r.target)}; the old gateway had no requests before either` };
-    return { ok: false, reason: `the old gateway's requests are not measured any more (${describeAnswer(r.source)}; it had ${perSecond(r.sourceBaseline)} in the baseline): is it still scraped?` };
+    if (r.sourceBaseline === undefined)
+      return { ok: true, summary: `new gateway ${perSecond(r.target)}; the old gateway had no requests before either` };
+    return {
+      ok: false,
+      reason: `the old gateway's requests are not measured any more (${describeAnswer(r.source)}; it had ${perSecond(r.sourceBaseline)} in the baseline): is it still scraped?`,
+    };
   }
   if (r.sourceBaseline !== undefined && r.source >= r.sourceBaseline && r.source > 0) {
-    return { ok: false, reason: `the old gateway still carries ${perSecond(r.source)}, not less than its baseline ${perSecond(r.sourceBaseline)}; the new one ${perSecond(r.target)}` };
+    return {
+      ok: false,
+      reason: `the old gateway still carries ${perSecond(r.source)}, not less than its baseline ${perSecond(r.sourceBaseline)}; the new one ${perSecond(r.target)}`,
+    };
   }
-  return { ok: true, summary: `new gateway ${perSecond(r.target)}, old gateway ${perSecond(r.source)}${r.sourceBaseline !== undefined ? ` (baseline ${perSecond(r.sourceBaseline)})` : ''}` };
+  return {
+    ok: true,
+    summary: `new gateway ${perSecond(r.target)}, old gateway ${perSecond(r.source)}${r.sourceBaseline !== undefined ? ` (baseline ${perSecond(r.sourceBaseline)})` : ''}`,
+  };
 }
 
 export interface DrainState {

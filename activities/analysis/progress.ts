@@ -25,10 +25,12 @@ export interface DrainProgress extends DrainState {
 export function describeWaitProgress(details: unknown, now: number): string | undefined {
   if (details === null || typeof details !== 'object') return undefined;
   const d = details as { phase?: unknown; deadline?: number; zeroSince?: number; last?: number | string; window?: number; since?: number };
-  const left = (deadline: number | undefined) => (deadline === undefined ? '' : `; gives up in ${promDuration(Math.max(0, deadline - now))}`);
+  const left = (deadline: number | undefined) =>
+    deadline === undefined ? '' : `; gives up in ${promDuration(Math.max(0, deadline - now))}`;
   switch (d.phase) {
     case 'gateway-drain':
-      if (d.zeroSince !== undefined) return `old gateway at 0 req/s for ${promDuration(now - d.zeroSince)}${d.window ? ` of ${promDuration(d.window)}` : ''}${left(d.deadline)}`;
+      if (d.zeroSince !== undefined)
+        return `old gateway at 0 req/s for ${promDuration(now - d.zeroSince)}${d.window ? ` of ${promDuration(d.window)}` : ''}${left(d.deadline)}`;
       return `old gateway ${typeof d.last === 'number' ? `still at ${perSecond(d.last)}` : 'not measured yet'}${left(d.deadline)}`;
     case 'gateway-shift':
       return `${typeof d.last === 'string' ? d.last : 'waiting for the first answer'}${left(d.deadline)}`;

@@ -121,7 +121,8 @@ export function parseQueryAnswer(body: unknown): Parsed {
     const samples: PromSample[] = [];
     for (const s of result) {
       const value = isRecord(s) ? pairValue(s.value) : undefined;
-      if (!isRecord(s) || value === undefined) return { ok: false, reason: 'bad-answer', detail: 'a vector sample without metric and [time, "value"]' };
+      if (!isRecord(s) || value === undefined)
+        return { ok: false, reason: 'bad-answer', detail: 'a vector sample without metric and [time, "value"]' };
       const labels: Record<string, string> = {};
       if (isRecord(s.metric)) for (const [k, v] of Object.entries(s.metric)) if (typeof v === 'string') labels[k] = v;
       samples.push({ labels, value });
@@ -228,7 +229,10 @@ export async function queryInstant(ep: PrometheusEndpoint, query: string, at?: D
   try {
     body = JSON.parse(text);
   } catch {
-    return fail('bad-answer', `HTTP ${status} with a body that is not JSON: ${JSON.stringify(text.slice(0, 200))}`, { status, answer: text });
+    return fail('bad-answer', `HTTP ${status} with a body that is not JSON: ${JSON.stringify(text.slice(0, 200))}`, {
+      status,
+      answer: text,
+    });
   }
   const parsed = parseQueryAnswer(body);
   if (!parsed.ok) return fail(parsed.reason, `HTTP ${status}: ${parsed.detail}`, { status, answer: text });

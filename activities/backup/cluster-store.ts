@@ -16,7 +16,15 @@ import type { V1ConfigMap } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubeAccess } from '../kube/types.js';
 import { isKubeFailure, KubeErrorType } from '../kube/errors.js';
-import { checkBackupId, sha256, type BackupManifest, type BackupStore, type ChunkRef, type ManifestEntry, type StoredObject } from './store.js';
+import {
+  checkBackupId,
+  sha256,
+  type BackupManifest,
+  type BackupStore,
+  type ChunkRef,
+  type ManifestEntry,
+  type StoredObject,
+} from './store.js';
 
 /** Well under the 1 MiB a ConfigMap may hold, with room for keys and metadata. */
 export const CHUNK_BYTES = 512 * 1024;
@@ -46,13 +54,19 @@ export function clusterLocation(namespace: string, backupId: string): string {
 export function parseClusterLocation(location: string): { namespace: string; backupId: string } | undefined {
   if (!location.startsWith(CLUSTER_PREFIX)) return undefined;
   const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([A-Za-z0-9][A-Za-z0-9._-]*)$/.exec(location.slice(CLUSTER_PREFIX.length));
-  if (!m) throw new Error(`"${location}" is not a cluster backup location: cluster:<namespace>/<run id>, e.g. cluster:meshmove-backups/my-run`);
+  if (!m)
+    throw new Error(`"${location}" is not a cluster backup location: cluster:<namespace>/<run id>, e.g. cluster:meshmove-backups/my-run`);
   return { namespace: m[1]!, backupId: m[3]! };
 }
 
 /** The head ConfigMap's name: readable, and unique per id even when lower-casing or cutting would merge two. */
 export function headName(backupId: string): string {
-  const slug = checkBackupId(backupId).toLowerCase().replace(/[^a-z0-9-]+/g, '-').slice(0, 40).replace(/^-+|-+$/g, '') || 'run';
+  const slug =
+    checkBackupId(backupId)
+      .toLowerCase()
+      .replace(/[^a-z0-9-]+/g, '-')
+      .slice(0, 40)
+      .replace(/^-+|-+$/g, '') || 'run';
   return `meshmove-backup-${slug}-${sha256(backupId).slice(0, 10)}`;
 }
 
@@ -81,7 +95,11 @@ interface Packed {
 }
 
 /** Pack the objects' pieces into ConfigMaps of at most `chunkBytes` data bytes, in order. */
-export function packObjects(base: string, objects: { text: string }[], chunkBytes = CHUNK_BYTES): { configMaps: Packed[]; chunks: ChunkRef[][] } {
+export function packObjects(
+  base: string,
+  objects: { text: string }[],
+  chunkBytes = CHUNK_BYTES,
+): { configMaps: Packed[]; chunks: ChunkRef[][] } {
   const configMaps: Packed[] = [];
   const chunks: ChunkRef[][] = [];
   let current: Packed | undefined;
@@ -171,7 +189,10 @@ export class ClusterBackupStore implements BackupStore {
       if (isKubeFailure(err) && (err.type === KubeErrorType.forbidden || err.type === KubeErrorType.notFound)) {
         const ns = await this.kube.getNamespace(this.namespace).catch(() => 'unknown' as const);
         if (ns === undefined) throw unavailable(this.noNamespace());
-        if (err.type === KubeErrorType.forbidden) throw unavailable(`${what} in ${this.namespace}: ${err.message}; apply the meshmove-worker-backups Role and RoleBinding of deploy/rbac.yaml in "${this.namespace}"`);
+        if (err.type === KubeErrorType.forbidden)
+          throw unavailable(
+            `${what} in ${this.namespace}: ${err.message}; apply the meshmove-worker-backups Role and RoleBinding of deploy/rbac.yaml in "${this.namespace}"`,
+          );
       }
       throw err;
     }
@@ -207,21 +228,25 @@ export class ClusterBackupStore implements BackupStore {
     const whole = head.data?.[HEAD_MANIFEST_KEY];
     if (whole !== undefined) return whole;
     const partsText = head.data?.[HEAD_PARTS_KEY];
-    if (partsText === undefined) throw new Error(`ConfigMap ${this.namespace}/${this.head} has neither ${HEAD_MANIFEST_KEY} nor ${HEAD_PARTS_KEY}`);
+    if (partsText === undefined)
+      throw new Error(`ConfigMap ${this.namespace}/${this.head} has neither ${HEAD_MANIFEST_KEY} nor ${HEAD_PARTS_KEY}`);
     const parts = JSON.parse(partsText) as { configMap: string; sha256: string }[];
     this.manifestParts = new Set(parts.map((p) => p.configMap));
     const pieces: string[] = [];
     for (const p of parts) {
       const piece = (await this.get(p.configMap))?.data?.[PART_KEY];
       if (piece === undefined) throw new Error(`manifest piece ${this.namespace}/${p.configMap} is missing`);
-      if (sha256(piece) !== p.sha256) throw new Error(`manifest piece ${this.namespace}/${p.configMap} does not match its digest in ${this.head}`);
+      if (sha256(piece) !== p.sha256)
+        throw new Error(`manifest piece ${this.namespace}/${p.configMap} does not match its digest in ${this.head}`);
       pieces.push(piece);
     }
     return pieces.join('');
   }
 
   private async listMine(): Promise<V1ConfigMap[]> {
-    return this.guard('listing backup ConfigMaps', () => this.kube.listConfigMaps(this.namespace, { labelSelector: `${BackupLabel.backup}=${this.label}` }));
+    return this.guard('listing backup ConfigMaps', () =>
+      this.kube.listConfigMaps(this.namespace, { labelSelector: `${BackupLabel.backup}=${this.label}` }),
+    );
   }
 
   async clearPartial(): Promise<void> {
@@ -251,16 +276,24 @@ export class ClusterBackupStore implements BackupStore {
   async writeManifest(text: string): Promise<void> {
     const pieces = splitUtf8(text, this.chunkBytes);
     // Small (nearly always): the head holds it. Large: the head holds the pieces' names and digests.
-    const parts = pieces.length === 1 ? [] : pieces.map((piece, i) => ({ configMap: `${this.head}-m-${String(i).padStart(4, '0')}`, piece }));
+    const parts =
+      pieces.length === 1 ? [] : pieces.map((piece, i) => ({ configMap: `${this.head}-m-${String(i).padStart(4, '0')}`, piece }));
     for (const p of parts) await this.put(this.configMap(p.configMap, 'manifest-part', { [PART_KEY]: p.piece }));
     const head = this.configMap(
       this.head,
       'manifest',
-      parts.length === 0 ? { [HEAD_MANIFEST_KEY]: text } : { [HEAD_PARTS_KEY]: JSON.stringify(parts.map((p) => ({ configMap: p.configMap, sha256: sha256(p.piece) }))) },
+      parts.length === 0
+        ? { [HEAD_MANIFEST_KEY]: text }
+        : { [HEAD_PARTS_KEY]: JSON.stringify(parts.map((p) => ({ configMap: p.configMap, sha256: sha256(p.piece) }))) },
     );
     const { created } = await this.guard(`writing ${this.head}`, () => this.kube.createConfigMap(this.namespace, head));
     // Never overwrite a head: another attempt finished meanwhile. The retry verifies and reuses it.
-    if (!created) throw ApplicationFailure.create({ type: BackupStoreErrorType.raced, nonRetryable: false, message: `${this.location} was completed by another attempt meanwhile; the retry checks it` });
+    if (!created)
+      throw ApplicationFailure.create({
+        type: BackupStoreErrorType.raced,
+        nonRetryable: false,
+        message: `${this.location} was completed by another attempt meanwhile; the retry checks it`,
+      });
     this.cache.clear();
   }
 
@@ -281,14 +314,20 @@ export class ClusterBackupStore implements BackupStore {
         if (got !== c.sha256) problems.push(`${e.file}: piece ${c.configMap}/${c.key} sha256 ${got}, manifest says ${c.sha256}`);
         pieces.push(piece);
       }
-      out.set(e.file, problems.length > 0 && pieces.length < (e.chunks?.length ?? 1) ? { problems } : { data: Buffer.from(pieces.join(''), 'utf8'), problems });
+      out.set(
+        e.file,
+        problems.length > 0 && pieces.length < (e.chunks?.length ?? 1)
+          ? { problems }
+          : { data: Buffer.from(pieces.join(''), 'utf8'), problems },
+      );
     }
     return out;
   }
 
   async unlisted(manifest: BackupManifest): Promise<string[]> {
     const keys = new Map<string, Set<string>>();
-    for (const e of manifest.objects) for (const c of e.chunks ?? []) (keys.get(c.configMap) ?? keys.set(c.configMap, new Set()).get(c.configMap)!).add(c.key);
+    for (const e of manifest.objects)
+      for (const c of e.chunks ?? []) (keys.get(c.configMap) ?? keys.set(c.configMap, new Set()).get(c.configMap)!).add(c.key);
     const out: string[] = [];
     for (const cm of await this.listMine()) {
       const name = cm.metadata?.name ?? '';

@@ -36,7 +36,8 @@ export async function collectBackupObjects(kube: KubeAccess, plan: Plan, progres
   for (const ns of await kube.listNamespaces()) if (planned.has(ns.metadata?.name ?? '')) out.push(typed(ns, 'v1', 'Namespace'));
 
   progress?.('mutatingwebhookconfigurations');
-  for (const m of await kube.listMutatingWebhookConfigurations()) out.push(typed(m, 'admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration'));
+  for (const m of await kube.listMutatingWebhookConfigurations())
+    out.push(typed(m, 'admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration'));
 
   progress?.('customresourcedefinitions');
   for (const c of await kube.listCustomResourceDefinitions()) {
@@ -48,7 +49,8 @@ export async function collectBackupObjects(kube: KubeAccess, plan: Plan, progres
     for (const o of await kube.listCustomObjects(r, undefined)) {
       const obj = typed(o, `${r.group}/${r.version}`, r.kind);
       const inPlanned = planned.has(o.metadata?.namespace ?? '');
-      const gatewayOf = r.kind === 'Gateway' && (gatewaySelects(obj, plan.source.gateway.selector) || gatewaySelects(obj, plan.target.gateway.selector));
+      const gatewayOf =
+        r.kind === 'Gateway' && (gatewaySelects(obj, plan.source.gateway.selector) || gatewaySelects(obj, plan.target.gateway.selector));
       if (inPlanned || gatewayOf) out.push(obj);
     }
   }

@@ -19,7 +19,12 @@ export interface BackupOptions {
 }
 
 /** The store of backup `backupId` (the run id, or `<run id>-decommission`) where the plan says. */
-export function storeForPlan(kube: KubeAccess, plan: Pick<Plan, 'backup'>, backupId: string, meta: { runId?: string; purpose?: string } = {}): BackupStore {
+export function storeForPlan(
+  kube: KubeAccess,
+  plan: Pick<Plan, 'backup'>,
+  backupId: string,
+  meta: { runId?: string; purpose?: string } = {},
+): BackupStore {
   const b = plan.backup;
   if (b.cluster) return new ClusterBackupStore(kube, b.cluster.namespace, backupId, meta);
   return new DirectoryBackupStore(backupDir(b.location!, backupId));
@@ -42,13 +47,22 @@ export async function existingBackup(store: BackupStore | string): Promise<Backu
   if (v.problems.some((p) => p.startsWith(NO_MANIFEST))) return undefined;
   if (!v.ok) {
     // Someone changed a finished backup: redoing it would hide that, and the cluster may have moved on.
-    throw ApplicationFailure.create({ type: BackupErrorType.corrupt, nonRetryable: true, message: `the backup in ${v.location} does not match its manifest: ${v.problems.slice(0, 5).join('; ')}` });
+    throw ApplicationFailure.create({
+      type: BackupErrorType.corrupt,
+      nonRetryable: true,
+      message: `the backup in ${v.location} does not match its manifest: ${v.problems.slice(0, 5).join('; ')}`,
+    });
   }
   return { location: v.location, manifestDigest: v.manifestDigest!, objects: v.objects };
 }
 
 /** Back up `objects()` into `store` once: a rerun returns the finished backup. */
-export async function backupOnce(store: BackupStore | string, meta: { runId: string; purpose: string; plan: string; context: string }, objects: () => Promise<KubeObject[]>, now?: () => Date): Promise<{ ref: BackupRef; reused: boolean }> {
+export async function backupOnce(
+  store: BackupStore | string,
+  meta: { runId: string; purpose: string; plan: string; context: string },
+  objects: () => Promise<KubeObject[]>,
+  now?: () => Date,
+): Promise<{ ref: BackupRef; reused: boolean }> {
   const done = await existingBackup(store);
   if (done) return { ref: done, reused: true };
   const ref = await writeBackup({ store, ...meta, objects: await objects(), now });
@@ -58,7 +72,12 @@ export async function backupOnce(store: BackupStore | string, meta: { runId: str
 export async function runBackup(kube: KubeAccess, plan: Plan, runId: string, opts: BackupOptions = {}): Promise<BackupRef> {
   const purpose = 'before-migration';
   const store = storeForPlan(kube, plan, runId, { runId, purpose });
-  const { ref } = await backupOnce(store, { runId, purpose, plan: plan.metadata.name, context: kube.contextName }, () => collectBackupObjects(kube, plan, opts.progress), opts.now);
+  const { ref } = await backupOnce(
+    store,
+    { runId, purpose, plan: plan.metadata.name, context: kube.contextName },
+    () => collectBackupObjects(kube, plan, opts.progress),
+    opts.now,
+  );
   return ref;
 }
 

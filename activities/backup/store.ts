@@ -93,7 +93,8 @@ export function objectFile(o: KubeObject): string {
   const group = (o.apiVersion ?? 'v1').includes('/') ? (o.apiVersion ?? '').split('/')[0]! : 'core';
   const ns = o.metadata?.namespace ?? '_cluster';
   const name = o.metadata?.name ?? '';
-  if (!/^[a-z0-9][-a-z0-9.:]*$/.test(name) || !/^[-a-z0-9_]+$/.test(ns)) throw new Error(`cannot back up an object with name "${name}" in "${ns}"`);
+  if (!/^[a-z0-9][-a-z0-9.:]*$/.test(name) || !/^[-a-z0-9_]+$/.test(ns))
+    throw new Error(`cannot back up an object with name "${name}" in "${ns}"`);
   return ['objects', `${group}.${o.kind ?? 'Unknown'}`, ns, `${name}.json`].join('/');
 }
 
@@ -201,11 +202,15 @@ function storeOf(s: BackupStore | string): BackupStore {
 
 export function parseManifest(text: string, where: string): BackupManifest {
   const manifest = JSON.parse(text) as BackupManifest;
-  if (manifest.format !== BACKUP_FORMAT) throw new Error(`${where} is not a meshmove backup manifest (format "${String(manifest.format)}")`);
+  if (manifest.format !== BACKUP_FORMAT)
+    throw new Error(`${where} is not a meshmove backup manifest (format "${String(manifest.format)}")`);
   return manifest;
 }
 
-export async function readManifest(from: BackupStore | string, expectedDigest?: string): Promise<{ manifest: BackupManifest; digest: string } | undefined> {
+export async function readManifest(
+  from: BackupStore | string,
+  expectedDigest?: string,
+): Promise<{ manifest: BackupManifest; digest: string } | undefined> {
   const store = storeOf(from);
   const text = await store.readManifestText(expectedDigest);
   if (text === undefined) return undefined;
@@ -290,7 +295,8 @@ export async function verifyBackup(from: BackupStore | string, expectedDigest?: 
   }
   if (!read) return { ok: false, location, objects: 0, problems: [`${NO_MANIFEST} in ${location}: not a backup, or an incomplete one`] };
   const problems: string[] = [];
-  if (expectedDigest !== undefined && expectedDigest !== read.digest) problems.push(`${MANIFEST_FILE} changed: sha256 ${read.digest}, expected ${expectedDigest}`);
+  if (expectedDigest !== undefined && expectedDigest !== read.digest)
+    problems.push(`${MANIFEST_FILE} changed: sha256 ${read.digest}, expected ${expectedDigest}`);
   const stored = await store.readObjects(read.manifest.objects);
   for (const e of read.manifest.objects) {
     const s = stored.get(e.file) ?? { problems: [`${e.file}: missing`] };
@@ -315,13 +321,20 @@ export async function readBackupObjects(
   const store = storeOf(from);
   const read = await readManifest(store, expectedDigest);
   if (!read) throw new Error(`${NO_MANIFEST} in ${store.location}`);
-  if (expectedDigest !== undefined && read.digest !== expectedDigest) throw new Error(`the backup manifest in ${store.location} changed since the backup (sha256 ${read.digest}, recorded ${expectedDigest})`);
+  if (expectedDigest !== undefined && read.digest !== expectedDigest)
+    throw new Error(
+      `the backup manifest in ${store.location} changed since the backup (sha256 ${read.digest}, recorded ${expectedDigest})`,
+    );
   const entries = read.manifest.objects.filter((e) => !filter || filter(e));
   const stored = await store.readObjects(entries);
   return entries.map((entry) => {
     const s = stored.get(entry.file);
-    if (!s?.data) throw new Error(`${entry.file} is missing from the backup in ${store.location}${s?.problems.length ? `: ${s.problems.join('; ')}` : ''}`);
-    if (s.problems.length > 0 || sha256(s.data) !== entry.sha256) throw new Error(`${entry.file} in the backup ${store.location} does not match its manifest digest`);
+    if (!s?.data)
+      throw new Error(
+        `${entry.file} is missing from the backup in ${store.location}${s?.problems.length ? `: ${s.problems.join('; ')}` : ''}`,
+      );
+    if (s.problems.length > 0 || sha256(s.data) !== entry.sha256)
+      throw new Error(`${entry.file} in the backup ${store.location} does not match its manifest digest`);
     return { entry, object: JSON.parse(s.data.toString('utf8')) as KubeObject };
   });
 }

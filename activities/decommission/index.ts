@@ -28,7 +28,12 @@ import { readManifest } from '../backup/store.js';
 export const DecommissionErrorType = { unsafe: 'DecommissionUnsafe', notMoved: 'DefaultValidatorNotMoved' } as const;
 
 /** Order: repoint the default validator, stop injecting the old sidecar, then istiod, then the old gateway. */
-const ORDER: Record<DecommissionKind, number> = { ValidatingWebhookConfiguration: -1, MutatingWebhookConfiguration: 0, Deployment: 1, Service: 2 };
+const ORDER: Record<DecommissionKind, number> = {
+  ValidatingWebhookConfiguration: -1,
+  MutatingWebhookConfiguration: 0,
+  Deployment: 1,
+  Service: 2,
+};
 
 /** The decommission backup's id: its own backup next to the run's before-migration one. */
 export const decommissionBackupId = (runId: string): string => `${runId}-decommission`;
@@ -60,27 +65,43 @@ async function fetchItem(kube: KubeAccess, i: Pick<DecommissionItem, 'kind' | 'n
 
 async function deleteItem(kube: KubeAccess, i: Pick<DecommissionItem, 'kind' | 'namespace' | 'name'>): Promise<'deleted' | 'absent'> {
   switch (i.kind) {
-    case 'MutatingWebhookConfiguration': return kube.deleteMutatingWebhookConfiguration(i.name);
-    case 'Deployment': return kube.deleteWorkload('Deployment', i.namespace!, i.name);
-    case 'Service': return kube.deleteService(i.namespace!, i.name);
-    case 'ValidatingWebhookConfiguration': throw new Error(`unreachable: ${itemId(i)} is moved, never deleted`);
+    case 'MutatingWebhookConfiguration':
+      return kube.deleteMutatingWebhookConfiguration(i.name);
+    case 'Deployment':
+      return kube.deleteWorkload('Deployment', i.namespace!, i.name);
+    case 'Service':
+      return kube.deleteService(i.namespace!, i.name);
+    case 'ValidatingWebhookConfiguration':
+      throw new Error(`unreachable: ${itemId(i)} is moved, never deleted`);
   }
 }
 
 /** Points the validator's webhooks at the target's validation webhook; nothing when it already does. */
 async function moveValidator(kube: KubeAccess, plan: Plan, name: string): Promise<void> {
-  const [current, vwcs, mwcs] = await Promise.all([getValidator(kube, name), kube.listValidatingWebhookConfigurations(), kube.listMutatingWebhookConfigurations()]);
+  const [current, vwcs, mwcs] = await Promise.all([
+    getValidator(kube, name),
+    kube.listValidatingWebhookConfigurations(),
+    kube.listMutatingWebhookConfigurations(),
+  ]);
   if (!current) return; // deleted by someone since the backup: nothing calls the source any more
   const to = targetValidationClientConfig(plan, vwcs, mwcs);
   if (!to) {
-    throw ApplicationFailure.create({ type: DecommissionErrorType.notMoved, nonRetryable: true, message: `cannot move ${name} to the target ${plan.target.revision}: the target has no validating webhook (nor injector) to point it at; nothing was deleted` });
+    throw ApplicationFailure.create({
+      type: DecommissionErrorType.notMoved,
+      nonRetryable: true,
+      message: `cannot move ${name} to the target ${plan.target.revision}: the target has no validating webhook (nor injector) to point it at; nothing was deleted`,
+    });
   }
   const patch = validatorMovePatch(current, to.config, plan.target.revision);
   if (!patch) return;
   const moved = await kube.patchValidatingWebhookConfiguration(name, patch, 'merge');
   if (!validatorPointsAt(moved, to.config, plan.target.revision)) {
     // Retryable: another writer changed it meanwhile; the next attempt reads it again.
-    throw ApplicationFailure.create({ type: DecommissionErrorType.notMoved, nonRetryable: false, message: `${name} does not point at the target after the patch (changed meanwhile?); nothing was deleted` });
+    throw ApplicationFailure.create({
+      type: DecommissionErrorType.notMoved,
+      nonRetryable: false,
+      message: `${name} does not point at the target after the patch (changed meanwhile?); nothing was deleted`,
+    });
   }
 }
 
@@ -89,26 +110,47 @@ export interface DecommissionOptions {
   now?: () => Date;
 }
 
-export async function runDecommission(kube: KubeAccess, plan: Plan, runId: string, opts: DecommissionOptions = {}): Promise<DecommissionResult> {
+export async function runDecommission(
+  kube: KubeAccess,
+  plan: Plan,
+  runId: string,
+  opts: DecommissionOptions = {},
+): Promise<DecommissionResult> {
   const store = storeForPlan(kube, plan, decommissionBackupId(runId), { runId, purpose: 'decommission' });
   let backup: BackupRef;
   if (!(await readManifest(store))) {
     const scope = await readDecommissionScope(kube, plan);
     if (scope.blockers.length > 0) {
-      throw ApplicationFailure.create({ type: DecommissionErrorType.unsafe, nonRetryable: true, message: `decommission of revision ${plan.source.revision} stopped before changing anything: ${scope.blockers.join('; ')}` });
+      throw ApplicationFailure.create({
+        type: DecommissionErrorType.unsafe,
+        nonRetryable: true,
+        message: `decommission of revision ${plan.source.revision} stopped before changing anything: ${scope.blockers.join('; ')}`,
+      });
     }
     opts.progress?.('backup');
-    ({ ref: backup } = await backupOnce(store, { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName }, async () => {
-      const objs: KubeObject[] = [];
-      const items: Pick<DecommissionItem, 'kind' | 'name' | 'namespace'>[] = [...scope.move.map((m) => ({ kind: 'ValidatingWebhookConfiguration' as const, name: m.name })), ...scope.delete];
-      for (const i of items) {
-        const o = await fetchItem(kube, i);
-        if (o) objs.push(o);
-      }
-      return objs;
-    }, opts.now));
+    ({ ref: backup } = await backupOnce(
+      store,
+      { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName },
+      async () => {
+        const objs: KubeObject[] = [];
+        const items: Pick<DecommissionItem, 'kind' | 'name' | 'namespace'>[] = [
+          ...scope.move.map((m) => ({ kind: 'ValidatingWebhookConfiguration' as const, name: m.name })),
+          ...scope.delete,
+        ];
+        for (const i of items) {
+          const o = await fetchItem(kube, i);
+          if (o) objs.push(o);
+        }
+        return objs;
+      },
+      opts.now,
+    ));
   } else {
-    ({ ref: backup } = await backupOnce(store, { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName }, () => Promise.reject(new Error('unreachable: the backup exists'))));
+    ({ ref: backup } = await backupOnce(
+      store,
+      { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName },
+      () => Promise.reject(new Error('unreachable: the backup exists')),
+    ));
   }
   const manifest = (await readManifest(store))!.manifest;
   const items = manifest.objects

@@ -20,7 +20,14 @@ export const DnsCutoverFailure = {
 } as const;
 
 function provider(deps: DnsDeps, input: RunRef): DnsProvider {
-  return deps.dnsProvider ?? createDnsProvider(input.plan.dns.provider, { env: deps.env ?? process.env, timeoutMs: tuning(deps).httpTimeoutMs, now: () => nowMs(deps) });
+  return (
+    deps.dnsProvider ??
+    createDnsProvider(input.plan.dns.provider, {
+      env: deps.env ?? process.env,
+      timeoutMs: tuning(deps).httpTimeoutMs,
+      now: () => nowMs(deps),
+    })
+  );
 }
 
 interface StableProgress {
@@ -72,7 +79,11 @@ export function recordChanges(input: RunRef, address: string): DnsRecordChange[]
 async function gatewayAddress(deps: ClusterDeps, gw: GatewayRef): Promise<string> {
   const address = externalAddress(await readGatewayService(deps, gw));
   if (address === undefined) {
-    throw ApplicationFailure.create({ type: DnsCutoverFailure.noAddress, nonRetryable: true, message: `gateway Service ${gw.namespace}/${gw.service} has no external address to point the records at (${EXTERNAL_ADDRESS_SOURCES})` });
+    throw ApplicationFailure.create({
+      type: DnsCutoverFailure.noAddress,
+      nonRetryable: true,
+      message: `gateway Service ${gw.namespace}/${gw.service} has no external address to point the records at (${EXTERNAL_ADDRESS_SOURCES})`,
+    });
   }
   return address;
 }
@@ -83,7 +94,10 @@ export async function switchDns(deps: DnsDeps, input: RunRef & { to: 'target' | 
   const records = recordChanges(input, address);
   const p = provider(deps, input);
   const r = await p.apply(records, address, { runId: input.runId, requestId: dnsRequestId(input.runId, records) });
-  deps.logger?.info({ runId: input.runId, to: input.to, address, records: records.map((x) => x.name), provider: p.type, changed: r.changed }, 'dns records switched');
+  deps.logger?.info(
+    { runId: input.runId, to: input.to, address, records: records.map((x) => x.name), provider: p.type, changed: r.changed },
+    'dns records switched',
+  );
   return { provider: p.type, address, records: records.map((x) => x.name), changed: r.changed };
 }
 
@@ -96,13 +110,15 @@ export interface ResolverAnswer {
 
 /** Pure: every record answers exactly the address through every resolver. */
 export function dnsSettled(answers: readonly ResolverAnswer[], address: string): boolean {
-  return answers.length > 0 && answers.every((a) => Array.isArray(a.answers) && a.answers.length > 0 && a.answers.every((x) => x === address));
+  return (
+    answers.length > 0 && answers.every((a) => Array.isArray(a.answers) && a.answers.length > 0 && a.answers.every((x) => x === address))
+  );
 }
 
 export function describeAnswers(answers: readonly ResolverAnswer[], address: string): string[] {
   return answers
     .filter((a) => !(Array.isArray(a.answers) && a.answers.length > 0 && a.answers.every((x) => x === address)))
-    .map((a) => `${a.name} via ${a.resolver}: ${Array.isArray(a.answers) ? (a.answers.join(', ') || 'no answer') : a.answers.error}`);
+    .map((a) => `${a.name} via ${a.resolver}: ${Array.isArray(a.answers) ? a.answers.join(', ') || 'no answer' : a.answers.error}`);
 }
 
 async function resolveAll(resolvers: readonly string[], names: readonly string[], timeoutMs: number): Promise<ResolverAnswer[]> {
@@ -126,7 +142,9 @@ async function resolveAll(resolvers: readonly string[], names: readonly string[]
 export async function verifyDns(deps: DnsDeps, input: RunRef & { address: string }): Promise<{ resolved: string[] }> {
   const t = tuning(deps);
   const names = input.plan.dns.records.map((r) => r.name);
-  const resumed = resumedDetails<{ address: string; startedAt: number }>((d) => typeof (d as { startedAt?: unknown }).startedAt === 'number');
+  const resumed = resumedDetails<{ address: string; startedAt: number }>(
+    (d) => typeof (d as { startedAt?: unknown }).startedAt === 'number',
+  );
   const startedAt = resumed && resumed.address === input.address ? resumed.startedAt : nowMs(deps);
   return pollUntil<{ resolved: string[] }, string[]>({
     intervalMs: t.pollMs,

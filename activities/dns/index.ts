@@ -1,5 +1,16 @@
 // DNS cutover activities and the provider interface, for createActivities(deps).
-export { checkGatewayStable, switchDns, verifyDns, observeAddress, dnsSettled, describeAnswers, recordChanges, DnsCutoverFailure, type DnsDeps, type ResolverAnswer } from './cutover.js';
+export {
+  checkGatewayStable,
+  switchDns,
+  verifyDns,
+  observeAddress,
+  dnsSettled,
+  describeAnswers,
+  recordChanges,
+  DnsCutoverFailure,
+  type DnsDeps,
+  type ResolverAnswer,
+} from './cutover.js';
 export {
   createDnsProvider,
   dnsRequestId,

@@ -98,7 +98,11 @@ export class WebhookDnsProvider implements DnsProvider {
 
   async apply(records: DnsRecordChange[], _address: string, ctx: ApplyContext): Promise<ApplyResult> {
     const secret = this.secret();
-    const rawBody = JSON.stringify({ records: records.map((r) => ({ name: r.name, type: r.type, address: r.address, ttl: r.ttl })), runId: ctx.runId, requestId: ctx.requestId });
+    const rawBody = JSON.stringify({
+      records: records.map((r) => ({ name: r.name, type: r.type, address: r.address, ttl: r.ttl })),
+      runId: ctx.runId,
+      requestId: ctx.requestId,
+    });
     const ts = String(Math.floor((this.o.now ? this.o.now() : Date.now()) / 1000));
     let res: Response;
     try {
@@ -109,14 +113,19 @@ export class WebhookDnsProvider implements DnsProvider {
         signal: AbortSignal.timeout(this.o.timeoutMs),
       });
     } catch (err) {
-      throw ApplicationFailure.create({ type: DnsFailure.unavailable, nonRetryable: false, message: `DNS webhook ${this.o.url} could not be reached: ${(err as Error).message}` });
+      throw ApplicationFailure.create({
+        type: DnsFailure.unavailable,
+        nonRetryable: false,
+        message: `DNS webhook ${this.o.url} could not be reached: ${(err as Error).message}`,
+      });
     }
     const text = await res.text().catch(() => '');
     if (res.ok) {
       let changed = true;
       try {
         const body: unknown = JSON.parse(text);
-        if (body && typeof body === 'object' && typeof (body as { changed?: unknown }).changed === 'boolean') changed = (body as { changed: boolean }).changed;
+        if (body && typeof body === 'object' && typeof (body as { changed?: unknown }).changed === 'boolean')
+          changed = (body as { changed: boolean }).changed;
       } catch {
         // A receiver that answers 2xx without JSON made the change as far as we can tell.
       }
@@ -133,6 +142,17 @@ export class WebhookDnsProvider implements DnsProvider {
   }
 }
 
-export function createDnsProvider(cfg: DnsProviderConfig, opts: { env: Record<string, string | undefined>; timeoutMs: number; now?: () => number }): DnsProvider {
-  return cfg.type === 'manual' ? new ManualDnsProvider() : new WebhookDnsProvider({ url: cfg.url, secretEnv: cfg.secretEnv, env: opts.env, timeoutMs: opts.timeoutMs, ...(opts.now ? { now: opts.now } : {}) });
+export function createDnsProvider(
+  cfg: DnsProviderConfig,
+  opts: { env: Record<string, string | undefined>; timeoutMs: number; now?: () => number },
+): DnsProvider {
+  return cfg.type === 'manual'
+    ? new ManualDnsProvider()
+    : new WebhookDnsProvider({
+        url: cfg.url,
+        secretEnv: cfg.secretEnv,
+        env: opts.env,
+        timeoutMs: opts.timeoutMs,
+        ...(opts.now ? { now: opts.now } : {}),
+      });
 }

@@ -10,7 +10,14 @@ import type { KubeAccess } from '../kube/types.js';
 import { injectingRevision, type InjectionDecision, type MutatingWebhookConfigurationLike } from '../../mesh/injection.js';
 import { discovers } from '../../mesh/discovery.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
-import { CA_ROOT_CERT_KEY, CA_ROOT_CONFIGMAP, IstioLabel, MESH_CONFIG_KEY, meshConfigMapName, revisionOfIstiodService } from '../../mesh/naming.js';
+import {
+  CA_ROOT_CERT_KEY,
+  CA_ROOT_CONFIGMAP,
+  IstioLabel,
+  MESH_CONFIG_KEY,
+  meshConfigMapName,
+  revisionOfIstiodService,
+} from '../../mesh/naming.js';
 import { findProxy, sidecarRevision, type SynczEntry } from '../../mesh/syncz.js';
 import { mustExist } from '../kube/errors.js';
 import { labelsAfterRelabel } from '../preflight/relabel.js';
@@ -33,7 +40,14 @@ export interface InspectReport {
     /** With a plan: after its relabel (the labels it would have are listed too). */
     afterRelabel?: InjectionDecision & { labels: Record<string, string> };
   };
-  discovery: { revision: string; namespace: string; selectors: string; discoversNow: boolean; discoversAfterRelabel?: boolean; error?: string }[];
+  discovery: {
+    revision: string;
+    namespace: string;
+    selectors: string;
+    discoversNow: boolean;
+    discoversAfterRelabel?: boolean;
+    error?: string;
+  }[];
   /** The namespace's root, whose it is, and where each control plane's own root was read. */
   caRoot: { root: string; owner: string; roots: { revision: string; namespace: string; root: string; from: string }[] } | null;
   pods: { name: string; sidecarRevision: string | null; sync: string; istiod?: string }[];
@@ -57,7 +71,12 @@ export async function inspectNamespace(kube: KubeAccess, namespace: string, plan
   const notes: string[] = [];
   const [mwcs, cps, caCm, pods] = await Promise.all([
     kube.listMutatingWebhookConfigurations(),
-    plan ? Promise.resolve([{ revision: plan.source.revision, namespace: plan.source.istiodNamespace }, { revision: plan.target.revision, namespace: plan.target.istiodNamespace }]) : findControlPlanes(kube),
+    plan
+      ? Promise.resolve([
+          { revision: plan.source.revision, namespace: plan.source.istiodNamespace },
+          { revision: plan.target.revision, namespace: plan.target.istiodNamespace },
+        ])
+      : findControlPlanes(kube),
     kube.getConfigMap(namespace, CA_ROOT_CONFIGMAP),
     kube.listPods(namespace),
   ]);
@@ -66,7 +85,9 @@ export async function inspectNamespace(kube: KubeAccess, namespace: string, plan
   const injection: InspectReport['injection'] = { now: injectingRevision(configs, labels, {}) };
   if (after) injection.afterRelabel = { ...injectingRevision(configs, after, {}), labels: after };
   if (IstioLabel.injection in labels && IstioLabel.rev in labels) {
-    notes.push(`both istio-injection=${labels[IstioLabel.injection]} and istio.io/rev=${labels[IstioLabel.rev]} are set: istio-injection wins (docs/istio-facts.md §2, istioctl analyze IST0123)`);
+    notes.push(
+      `both istio-injection=${labels[IstioLabel.injection]} and istio.io/rev=${labels[IstioLabel.rev]} are set: istio-injection wins (docs/istio-facts.md §2, istioctl analyze IST0123)`,
+    );
   }
 
   // Which control planes discover the namespace (and each one's root, for attribution).
@@ -75,7 +96,10 @@ export async function inspectNamespace(kube: KubeAccess, namespace: string, plan
   const rootsFrom: NonNullable<InspectReport['caRoot']>['roots'] = [];
   for (const cp of cps) {
     const others = cps.filter((o) => o !== cp);
-    const [cm, own] = await Promise.all([kube.getConfigMap(cp.namespace, meshConfigMapName(cp.revision)), readOwnRoot(kube, cp, others, mwcs)]);
+    const [cm, own] = await Promise.all([
+      kube.getConfigMap(cp.namespace, meshConfigMapName(cp.revision)),
+      readOwnRoot(kube, cp, others, mwcs),
+    ]);
     roots.set(`${cp.namespace}/${cp.revision}`, own.pem);
     rootsFrom.push({ revision: cp.revision, namespace: cp.namespace, root: describeRoot(own.pem), from: own.from });
     let selectors: SelectorLike[] = [];
@@ -102,8 +126,15 @@ export async function inspectNamespace(kube: KubeAccess, namespace: string, plan
   if (pem) {
     const owners = cps.filter((cp) => compareRoots(pem, roots.get(`${cp.namespace}/${cp.revision}`)) === 'same');
     const owner = plan
-      ? rootOwner(pem, { source: roots.get(`${plan.source.istiodNamespace}/${plan.source.revision}`), target: roots.get(`${plan.target.istiodNamespace}/${plan.target.revision}`), sourceRevision: plan.source.revision, targetRevision: plan.target.revision })
-      : owners.length > 0 ? owners.map((o) => `${o.revision} (${o.namespace})`).join(', ') : 'no control plane found publishing it';
+      ? rootOwner(pem, {
+          source: roots.get(`${plan.source.istiodNamespace}/${plan.source.revision}`),
+          target: roots.get(`${plan.target.istiodNamespace}/${plan.target.revision}`),
+          sourceRevision: plan.source.revision,
+          targetRevision: plan.target.revision,
+        })
+      : owners.length > 0
+        ? owners.map((o) => `${o.revision} (${o.namespace})`).join(', ')
+        : 'no control plane found publishing it';
     caRoot = { root: describeRoot(pem), owner, roots: rootsFrom };
   }
 
@@ -152,15 +183,27 @@ function decisionText(d: InjectionDecision): string {
 export function renderInspect(r: InspectReport): string {
   const lines: string[] = [];
   lines.push(`namespace ${r.namespace}`);
-  lines.push(`  labels: ${Object.entries(r.labels).map(([k, v]) => `${k}=${v}`).join(', ') || '(none)'}`);
+  lines.push(
+    `  labels: ${
+      Object.entries(r.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ') || '(none)'
+    }`,
+  );
   lines.push(`  injection now: ${decisionText(r.injection.now)}`);
   if (r.injection.afterRelabel) {
-    lines.push(`  after relabel (${Object.entries(r.injection.afterRelabel.labels).map(([k, v]) => `${k}=${v}`).join(', ')}):`);
+    lines.push(
+      `  after relabel (${Object.entries(r.injection.afterRelabel.labels)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(', ')}):`,
+    );
     lines.push(`    ${decisionText(r.injection.afterRelabel)}`);
   }
   lines.push('  discovered by:');
   for (const d of r.discovery) {
-    lines.push(`    ${d.revision} (${d.namespace}): ${d.discoversNow ? 'yes' : 'no'}${d.discoversAfterRelabel !== undefined ? `, after relabel ${d.discoversAfterRelabel ? 'yes' : 'no'}` : ''}  [selectors: ${d.selectors}]${d.error ? `  (${d.error})` : ''}`);
+    lines.push(
+      `    ${d.revision} (${d.namespace}): ${d.discoversNow ? 'yes' : 'no'}${d.discoversAfterRelabel !== undefined ? `, after relabel ${d.discoversAfterRelabel ? 'yes' : 'no'}` : ''}  [selectors: ${d.selectors}]${d.error ? `  (${d.error})` : ''}`,
+    );
   }
   lines.push(`  istio-ca-root-cert: ${r.caRoot ? `${r.caRoot.root}, from ${r.caRoot.owner}` : 'absent'}`);
   for (const x of r.caRoot?.roots ?? []) lines.push(`    ${x.revision}'s own root: ${x.root} (read from ${x.from})`);

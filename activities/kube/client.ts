@@ -128,7 +128,11 @@ export function loadKubeConfig(opts: Pick<KubeAccessOptions, 'kubeconfig' | 'con
     kc.setCurrentContext(opts.context);
   }
   if (!kc.getCurrentCluster()) {
-    throw ApplicationFailure.create({ type: KubeErrorType.config, nonRetryable: true, message: `the kubeconfig ${opts.kubeconfig ?? '(default)'} has no cluster for context "${kc.getCurrentContext()}"` });
+    throw ApplicationFailure.create({
+      type: KubeErrorType.config,
+      nonRetryable: true,
+      message: `the kubeconfig ${opts.kubeconfig ?? '(default)'} has no cluster for context "${kc.getCurrentContext()}"`,
+    });
   }
   return kc;
 }
@@ -226,14 +230,21 @@ export class ClientKubeAccess implements KubeAccess {
         if (!c.retryable || attempt >= this.attempts || delay > this.maxDelayMs) {
           throw kubeFailure(c, err);
         }
-        this.opts.logger?.warn({ target: describeTarget(target), verb: target.verb, errorType: c.type, status: c.status, attempt, delayMs: delay }, 'kube call failed, retrying');
+        this.opts.logger?.warn(
+          { target: describeTarget(target), verb: target.verb, errorType: c.type, status: c.status, attempt, delayMs: delay },
+          'kube call failed, retrying',
+        );
         await sleep(delay);
       }
     }
   }
 
   /** A create where "already exists" returns the object that is there (created=false) instead of failing. */
-  private async createOrExisting<T>(target: KubeCallTarget, create: () => Promise<T>, get: () => Promise<T | undefined>): Promise<{ object: T; created: boolean }> {
+  private async createOrExisting<T>(
+    target: KubeCallTarget,
+    create: () => Promise<T>,
+    get: () => Promise<T | undefined>,
+  ): Promise<{ object: T; created: boolean }> {
     try {
       return { object: await this.call(target, create), created: true };
     } catch (err) {
@@ -266,7 +277,10 @@ export class ClientKubeAccess implements KubeAccess {
   }
 
   /** Lists in pages (`limit`/`continue`) so a 10,000-pod cluster is not one giant response. */
-  private async listAll<T>(target: KubeCallTarget, page: (cont: string | undefined, limit: number, o: ConfigurationOptions) => Promise<Page<T>>): Promise<T[]> {
+  private async listAll<T>(
+    target: KubeCallTarget,
+    page: (cont: string | undefined, limit: number, o: ConfigurationOptions) => Promise<Page<T>>,
+  ): Promise<T[]> {
     const out: T[] = [];
     let cont: string | undefined;
     do {
@@ -290,47 +304,87 @@ export class ClientKubeAccess implements KubeAccess {
 
   listNamespaces(opts: ListOptions = {}) {
     return this.listAll({ verb: 'list', resource: 'namespaces', group: '' }, (_continue, limit, o) =>
-      this.core.listNamespace({ ...opts, _continue, limit }, o));
+      this.core.listNamespace({ ...opts, _continue, limit }, o),
+    );
   }
 
   patchNamespace(name: string, patch: object, type: PatchType = 'merge') {
-    return this.call({ verb: 'patch', resource: 'namespaces', group: '', name }, () => this.core.patchNamespace({ name, body: patch }, this.patchOptions(type)));
+    return this.call({ verb: 'patch', resource: 'namespaces', group: '', name }, () =>
+      this.core.patchNamespace({ name, body: patch }, this.patchOptions(type)),
+    );
   }
 
   getConfigMap(namespace: string, name: string) {
-    return this.getOrUndefined({ verb: 'get', resource: 'configmaps', group: '', namespace, name }, (o) => this.core.readNamespacedConfigMap({ namespace, name }, o));
+    return this.getOrUndefined({ verb: 'get', resource: 'configmaps', group: '', namespace, name }, (o) =>
+      this.core.readNamespacedConfigMap({ namespace, name }, o),
+    );
   }
 
   listConfigMaps(namespace: string | undefined, opts: ListOptions = {}) {
     return this.listAll({ verb: 'list', resource: 'configmaps', group: '', namespace }, (_continue, limit, o) =>
-      namespace ? this.core.listNamespacedConfigMap({ namespace, ...opts, _continue, limit }, o) : this.core.listConfigMapForAllNamespaces({ ...opts, _continue, limit }, o));
+      namespace
+        ? this.core.listNamespacedConfigMap({ namespace, ...opts, _continue, limit }, o)
+        : this.core.listConfigMapForAllNamespaces({ ...opts, _continue, limit }, o),
+    );
   }
 
   async createConfigMap(namespace: string, cm: V1ConfigMap): Promise<{ configMap: V1ConfigMap; created: boolean }> {
     const name = cm.metadata?.name;
     // A retried create whose first attempt did land, or an object of that name from before: the caller decides.
-    const r = await this.createOrExisting({ verb: 'create', resource: 'configmaps', group: '', namespace, name }, () => this.core.createNamespacedConfigMap({ namespace, body: cm }, this.requestOptions()), () => this.getConfigMap(namespace, name!));
+    const r = await this.createOrExisting(
+      { verb: 'create', resource: 'configmaps', group: '', namespace, name },
+      () => this.core.createNamespacedConfigMap({ namespace, body: cm }, this.requestOptions()),
+      () => this.getConfigMap(namespace, name!),
+    );
     return { configMap: r.object, created: r.created };
   }
 
   replaceConfigMap(namespace: string, name: string, cm: V1ConfigMap) {
-    return this.call({ verb: 'update', resource: 'configmaps', group: '', namespace, name }, () => this.core.replaceNamespacedConfigMap({ namespace, name, body: cm }, this.requestOptions()));
+    return this.call({ verb: 'update', resource: 'configmaps', group: '', namespace, name }, () =>
+      this.core.replaceNamespacedConfigMap({ namespace, name, body: cm }, this.requestOptions()),
+    );
   }
 
   deleteConfigMap(namespace: string, name: string) {
-    return this.deleteIdempotent({ verb: 'delete', resource: 'configmaps', group: '', namespace, name }, (o) => this.core.deleteNamespacedConfigMap({ namespace, name }, o));
+    return this.deleteIdempotent({ verb: 'delete', resource: 'configmaps', group: '', namespace, name }, (o) =>
+      this.core.deleteNamespacedConfigMap({ namespace, name }, o),
+    );
   }
 
-  watchConfigMaps(namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, cm: V1ConfigMap) => void): Promise<KubeWatch> {
-    return this.watch({ verb: 'watch', resource: 'configmaps', group: '', namespace }, `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`, opts, onEvent);
+  watchConfigMaps(
+    namespace: string,
+    opts: ListOptions & { resourceVersion?: string },
+    onEvent: (type: WatchEventType, cm: V1ConfigMap) => void,
+  ): Promise<KubeWatch> {
+    return this.watch(
+      { verb: 'watch', resource: 'configmaps', group: '', namespace },
+      `/api/v1/namespaces/${encodeURIComponent(namespace)}/configmaps`,
+      opts,
+      onEvent,
+    );
   }
 
-  watchWorkloads<K extends WorkloadKind>(kind: K, namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, w: WorkloadByKind[K]) => void): Promise<KubeWatch> {
+  watchWorkloads<K extends WorkloadKind>(
+    kind: K,
+    namespace: string,
+    opts: ListOptions & { resourceVersion?: string },
+    onEvent: (type: WatchEventType, w: WorkloadByKind[K]) => void,
+  ): Promise<KubeWatch> {
     const resource = workloadResource(kind);
-    return this.watch({ verb: 'watch', resource, group: 'apps', namespace }, `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/${resource}`, opts, onEvent);
+    return this.watch(
+      { verb: 'watch', resource, group: 'apps', namespace },
+      `/apis/apps/v1/namespaces/${encodeURIComponent(namespace)}/${resource}`,
+      opts,
+      onEvent,
+    );
   }
 
-  private async watch<T>(target: KubeCallTarget, path: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, obj: T) => void): Promise<KubeWatch> {
+  private async watch<T>(
+    target: KubeCallTarget,
+    path: string,
+    opts: ListOptions & { resourceVersion?: string },
+    onEvent: (type: WatchEventType, obj: T) => void,
+  ): Promise<KubeWatch> {
     await this.bucket.acquire();
     this.requestCounts.watch = (this.requestCounts.watch ?? 0) + 1;
     const params: Record<string, string | boolean> = { allowWatchBookmarks: true };
@@ -338,56 +392,83 @@ export class ClientKubeAccess implements KubeAccess {
     if (opts.fieldSelector) params.fieldSelector = opts.fieldSelector;
     if (opts.resourceVersion) params.resourceVersion = opts.resourceVersion;
     let settle!: (err: Error | undefined) => void;
-    const ended = new Promise<Error | undefined>((r) => { settle = r; });
-    let status: { code?: number; message?: string } | undefined;
-    const controller = await new Watch(this.kubeConfig).watch(path, params, (type: string, obj: unknown) => {
-      if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onEvent(type, obj as T);
-      else if (type === 'ERROR') status = obj as typeof status;
-    }, (err: unknown) => {
-      // client-node reports a refused watch as an Error with statusCode; an ERROR event carries a Status.
-      const code = (err as { statusCode?: unknown } | null)?.statusCode ?? status?.code;
-      if (err || status) {
-        const e = err as { message?: string } | null;
-        const c = classifyKubeError({ code, message: status?.message ?? e?.message ?? String(err) }, target);
-        reportKubeRequest({ verb: target.verb, ok: false, ...(c.status !== undefined ? { status: c.status } : {}), errorType: c.type });
-        settle(kubeFailure(c, err));
-      } else settle(undefined);
+    const ended = new Promise<Error | undefined>((r) => {
+      settle = r;
     });
+    let status: { code?: number; message?: string } | undefined;
+    const controller = await new Watch(this.kubeConfig).watch(
+      path,
+      params,
+      (type: string, obj: unknown) => {
+        if (type === 'ADDED' || type === 'MODIFIED' || type === 'DELETED') onEvent(type, obj as T);
+        else if (type === 'ERROR') status = obj as typeof status;
+      },
+      (err: unknown) => {
+        // client-node reports a refused watch as an Error with statusCode; an ERROR event carries a Status.
+        const code = (err as { statusCode?: unknown } | null)?.statusCode ?? status?.code;
+        if (err || status) {
+          const e = err as { message?: string } | null;
+          const c = classifyKubeError({ code, message: status?.message ?? e?.message ?? String(err) }, target);
+          reportKubeRequest({ verb: target.verb, ok: false, ...(c.status !== undefined ? { status: c.status } : {}), errorType: c.type });
+          settle(kubeFailure(c, err));
+        } else settle(undefined);
+      },
+    );
     reportKubeRequest({ verb: target.verb, ok: true });
     return { stop: () => controller.abort(), ended };
   }
 
   getPod(namespace: string, name: string) {
-    return this.getOrUndefined({ verb: 'get', resource: 'pods', group: '', namespace, name }, (o) => this.core.readNamespacedPod({ namespace, name }, o));
+    return this.getOrUndefined({ verb: 'get', resource: 'pods', group: '', namespace, name }, (o) =>
+      this.core.readNamespacedPod({ namespace, name }, o),
+    );
   }
 
   listPods(namespace: string | undefined, opts: ListOptions = {}) {
     return this.listAll({ verb: 'list', resource: 'pods', group: '', namespace }, (_continue, limit, o) =>
-      namespace ? this.core.listNamespacedPod({ namespace, ...opts, _continue, limit }, o) : this.core.listPodForAllNamespaces({ ...opts, _continue, limit }, o));
+      namespace
+        ? this.core.listNamespacedPod({ namespace, ...opts, _continue, limit }, o)
+        : this.core.listPodForAllNamespaces({ ...opts, _continue, limit }, o),
+    );
   }
 
   readPodLog(namespace: string, name: string, container?: string) {
     return this.call({ verb: 'log', resource: 'pods', group: '', namespace, name, subresource: 'log' }, () =>
-      this.core.readNamespacedPodLog({ namespace, name, container }, this.requestOptions()));
+      this.core.readNamespacedPodLog({ namespace, name, container }, this.requestOptions()),
+    );
   }
 
   getService(namespace: string, name: string) {
-    return this.getOrUndefined({ verb: 'get', resource: 'services', group: '', namespace, name }, (o) => this.core.readNamespacedService({ namespace, name }, o));
+    return this.getOrUndefined({ verb: 'get', resource: 'services', group: '', namespace, name }, (o) =>
+      this.core.readNamespacedService({ namespace, name }, o),
+    );
   }
 
   listServices(namespace: string | undefined, opts: ListOptions = {}) {
     return this.listAll({ verb: 'list', resource: 'services', group: '', namespace }, (_continue, limit, o) =>
-      namespace ? this.core.listNamespacedService({ namespace, ...opts, _continue, limit }, o) : this.core.listServiceForAllNamespaces({ ...opts, _continue, limit }, o));
+      namespace
+        ? this.core.listNamespacedService({ namespace, ...opts, _continue, limit }, o)
+        : this.core.listServiceForAllNamespaces({ ...opts, _continue, limit }, o),
+    );
   }
 
   deleteService(namespace: string, name: string) {
-    return this.deleteIdempotent({ verb: 'delete', resource: 'services', group: '', namespace, name }, (o) => this.core.deleteNamespacedService({ namespace, name }, o));
+    return this.deleteIdempotent({ verb: 'delete', resource: 'services', group: '', namespace, name }, (o) =>
+      this.core.deleteNamespacedService({ namespace, name }, o),
+    );
   }
 
   async proxyServiceGet(namespace: string, service: string, port: number | string, path: string): Promise<HttpResult> {
     const rel = path.startsWith('/') ? path : `/${path}`;
     const url = `/api/v1/namespaces/${encodeURIComponent(namespace)}/services/${encodeURIComponent(`${service}:${port}`)}/proxy${rel}`;
-    const target: KubeCallTarget = { verb: 'proxy', resource: 'services', group: '', namespace, name: `${service}:${port}`, subresource: 'proxy' };
+    const target: KubeCallTarget = {
+      verb: 'proxy',
+      resource: 'services',
+      group: '',
+      namespace,
+      name: `${service}:${port}`,
+      subresource: 'proxy',
+    };
     // The proxied service's own status (e.g. a 503 from the app) is the answer, not an API error:
     // only a failure to reach the apiserver is classified.
     return this.call(target, () => this.rawGet(url));
@@ -401,12 +482,15 @@ export class ClientKubeAccess implements KubeAccess {
     const lib = base.protocol === 'https:' ? https : http;
     const basePath = base.pathname.replace(/\/$/, '');
     return new Promise<HttpResult>((resolve, reject) => {
-      const req = lib.request({ ...opts, protocol: base.protocol, hostname: base.hostname, port: base.port, path: `${basePath}${path}` }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      });
+      const req = lib.request(
+        { ...opts, protocol: base.protocol, hostname: base.hostname, port: base.port, path: `${basePath}${path}` },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+          res.on('error', reject);
+        },
+      );
       req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { name: 'TimeoutError' })));
       req.on('error', reject);
       req.end();
@@ -419,9 +503,12 @@ export class ClientKubeAccess implements KubeAccess {
     const t: KubeCallTarget = { verb: 'get', resource: workloadResource(kind), group: 'apps', namespace, name };
     return this.getOrUndefined(t, (o) => {
       switch (kind) {
-        case 'Deployment': return this.apps.readNamespacedDeployment({ namespace, name }, o);
-        case 'StatefulSet': return this.apps.readNamespacedStatefulSet({ namespace, name }, o);
-        default: return this.apps.readNamespacedDaemonSet({ namespace, name }, o);
+        case 'Deployment':
+          return this.apps.readNamespacedDeployment({ namespace, name }, o);
+        case 'StatefulSet':
+          return this.apps.readNamespacedStatefulSet({ namespace, name }, o);
+        default:
+          return this.apps.readNamespacedDaemonSet({ namespace, name }, o);
       }
     }) as Promise<WorkloadByKind[K] | undefined>;
   }
@@ -431,21 +518,39 @@ export class ClientKubeAccess implements KubeAccess {
     return this.listAll(t, (_continue, limit, o): Promise<Page<WorkloadByKind[K]>> => {
       const q = { ...opts, _continue, limit };
       switch (kind) {
-        case 'Deployment': return (namespace ? this.apps.listNamespacedDeployment({ namespace, ...q }, o) : this.apps.listDeploymentForAllNamespaces(q, o)) as Promise<Page<WorkloadByKind[K]>>;
-        case 'StatefulSet': return (namespace ? this.apps.listNamespacedStatefulSet({ namespace, ...q }, o) : this.apps.listStatefulSetForAllNamespaces(q, o)) as Promise<Page<WorkloadByKind[K]>>;
-        default: return (namespace ? this.apps.listNamespacedDaemonSet({ namespace, ...q }, o) : this.apps.listDaemonSetForAllNamespaces(q, o)) as Promise<Page<WorkloadByKind[K]>>;
+        case 'Deployment':
+          return (
+            namespace ? this.apps.listNamespacedDeployment({ namespace, ...q }, o) : this.apps.listDeploymentForAllNamespaces(q, o)
+          ) as Promise<Page<WorkloadByKind[K]>>;
+        case 'StatefulSet':
+          return (
+            namespace ? this.apps.listNamespacedStatefulSet({ namespace, ...q }, o) : this.apps.listStatefulSetForAllNamespaces(q, o)
+          ) as Promise<Page<WorkloadByKind[K]>>;
+        default:
+          return (
+            namespace ? this.apps.listNamespacedDaemonSet({ namespace, ...q }, o) : this.apps.listDaemonSetForAllNamespaces(q, o)
+          ) as Promise<Page<WorkloadByKind[K]>>;
       }
     });
   }
 
-  patchWorkload<K extends WorkloadKind>(kind: K, namespace: string, name: string, patch: object, type: PatchType = 'strategic'): Promise<WorkloadByKind[K]> {
+  patchWorkload<K extends WorkloadKind>(
+    kind: K,
+    namespace: string,
+    name: string,
+    patch: object,
+    type: PatchType = 'strategic',
+  ): Promise<WorkloadByKind[K]> {
     const t: KubeCallTarget = { verb: 'patch', resource: workloadResource(kind), group: 'apps', namespace, name };
     return this.call(t, () => {
       const o = this.patchOptions(type);
       switch (kind) {
-        case 'Deployment': return this.apps.patchNamespacedDeployment({ namespace, name, body: patch }, o);
-        case 'StatefulSet': return this.apps.patchNamespacedStatefulSet({ namespace, name, body: patch }, o);
-        default: return this.apps.patchNamespacedDaemonSet({ namespace, name, body: patch }, o);
+        case 'Deployment':
+          return this.apps.patchNamespacedDeployment({ namespace, name, body: patch }, o);
+        case 'StatefulSet':
+          return this.apps.patchNamespacedStatefulSet({ namespace, name, body: patch }, o);
+        default:
+          return this.apps.patchNamespacedDaemonSet({ namespace, name, body: patch }, o);
       }
     }) as Promise<WorkloadByKind[K]>;
   }
@@ -454,9 +559,12 @@ export class ClientKubeAccess implements KubeAccess {
     const t: KubeCallTarget = { verb: 'delete', resource: workloadResource(kind), group: 'apps', namespace, name };
     return this.deleteIdempotent(t, (o) => {
       switch (kind) {
-        case 'Deployment': return this.apps.deleteNamespacedDeployment({ namespace, name }, o);
-        case 'StatefulSet': return this.apps.deleteNamespacedStatefulSet({ namespace, name }, o);
-        default: return this.apps.deleteNamespacedDaemonSet({ namespace, name }, o);
+        case 'Deployment':
+          return this.apps.deleteNamespacedDeployment({ namespace, name }, o);
+        case 'StatefulSet':
+          return this.apps.deleteNamespacedStatefulSet({ namespace, name }, o);
+        default:
+          return this.apps.deleteNamespacedDaemonSet({ namespace, name }, o);
       }
     });
   }
@@ -466,52 +574,69 @@ export class ClientKubeAccess implements KubeAccess {
   async createJob(namespace: string, job: V1Job): Promise<{ job: V1Job; created: boolean }> {
     const name = job.metadata?.name;
     // A retried create whose first attempt did land: the Job is there, which is what we wanted.
-    const r = await this.createOrExisting({ verb: 'create', resource: 'jobs', group: 'batch', namespace, name }, () => this.batch.createNamespacedJob({ namespace, body: job }, this.requestOptions()), () => this.getJob(namespace, name!));
+    const r = await this.createOrExisting(
+      { verb: 'create', resource: 'jobs', group: 'batch', namespace, name },
+      () => this.batch.createNamespacedJob({ namespace, body: job }, this.requestOptions()),
+      () => this.getJob(namespace, name!),
+    );
     return { job: r.object, created: r.created };
   }
 
   getJob(namespace: string, name: string) {
-    return this.getOrUndefined({ verb: 'get', resource: 'jobs', group: 'batch', namespace, name }, (o) => this.batch.readNamespacedJob({ namespace, name }, o));
+    return this.getOrUndefined({ verb: 'get', resource: 'jobs', group: 'batch', namespace, name }, (o) =>
+      this.batch.readNamespacedJob({ namespace, name }, o),
+    );
   }
 
   deleteJob(namespace: string, name: string) {
     // Background propagation removes the Job's pods too (the default for Jobs orphans them).
     return this.deleteIdempotent({ verb: 'delete', resource: 'jobs', group: 'batch', namespace, name }, (o) =>
-      this.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' }, o));
+      this.batch.deleteNamespacedJob({ namespace, name, propagationPolicy: 'Background' }, o),
+    );
   }
 
   // ---- admissionregistration.k8s.io/v1
 
   listMutatingWebhookConfigurations(opts: ListOptions = {}) {
-    return this.listAll({ verb: 'list', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io' }, (_continue, limit, o) =>
-      this.admission.listMutatingWebhookConfiguration({ ...opts, _continue, limit }, o));
+    return this.listAll(
+      { verb: 'list', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io' },
+      (_continue, limit, o) => this.admission.listMutatingWebhookConfiguration({ ...opts, _continue, limit }, o),
+    );
   }
 
   getMutatingWebhookConfiguration(name: string) {
-    return this.getOrUndefined({ verb: 'get', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name }, (o) =>
-      this.admission.readMutatingWebhookConfiguration({ name }, o));
+    return this.getOrUndefined(
+      { verb: 'get', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name },
+      (o) => this.admission.readMutatingWebhookConfiguration({ name }, o),
+    );
   }
 
   deleteMutatingWebhookConfiguration(name: string) {
-    return this.deleteIdempotent({ verb: 'delete', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name }, (o) =>
-      this.admission.deleteMutatingWebhookConfiguration({ name }, o));
+    return this.deleteIdempotent(
+      { verb: 'delete', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name },
+      (o) => this.admission.deleteMutatingWebhookConfiguration({ name }, o),
+    );
   }
 
   listValidatingWebhookConfigurations(opts: ListOptions = {}) {
-    return this.listAll({ verb: 'list', resource: 'validatingwebhookconfigurations', group: 'admissionregistration.k8s.io' }, (_continue, limit, o) =>
-      this.admission.listValidatingWebhookConfiguration({ ...opts, _continue, limit }, o));
+    return this.listAll(
+      { verb: 'list', resource: 'validatingwebhookconfigurations', group: 'admissionregistration.k8s.io' },
+      (_continue, limit, o) => this.admission.listValidatingWebhookConfiguration({ ...opts, _continue, limit }, o),
+    );
   }
 
   patchValidatingWebhookConfiguration(name: string, patch: object, type: PatchType = 'merge') {
     return this.call({ verb: 'patch', resource: 'validatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name }, () =>
-      this.admission.patchValidatingWebhookConfiguration({ name, body: patch }, this.patchOptions(type)));
+      this.admission.patchValidatingWebhookConfiguration({ name, body: patch }, this.patchOptions(type)),
+    );
   }
 
   // ---- apiextensions.k8s.io/v1
 
   listCustomResourceDefinitions(opts: ListOptions = {}) {
     return this.listAll({ verb: 'list', resource: 'customresourcedefinitions', group: 'apiextensions.k8s.io' }, (_continue, limit, o) =>
-      this.apiext.listCustomResourceDefinition({ ...opts, _continue, limit }, o));
+      this.apiext.listCustomResourceDefinition({ ...opts, _continue, limit }, o),
+    );
   }
 
   // ---- custom objects
@@ -521,7 +646,9 @@ export class ClientKubeAccess implements KubeAccess {
     try {
       return await this.listAll<KubeObject>(t, (_continue, limit, o) => {
         const q = { group: ref.group, version: ref.version, plural: ref.plural, ...opts, _continue, limit };
-        return (namespace ? this.custom.listNamespacedCustomObject({ ...q, namespace }, o) : this.custom.listCustomObjectForAllNamespaces(q, o)) as Promise<Page<KubeObject>>;
+        return (
+          namespace ? this.custom.listNamespacedCustomObject({ ...q, namespace }, o) : this.custom.listCustomObjectForAllNamespaces(q, o)
+        ) as Promise<Page<KubeObject>>;
       });
     } catch (err) {
       // The type is not served (its CRD is not installed): there are none of it.
@@ -531,8 +658,14 @@ export class ClientKubeAccess implements KubeAccess {
   }
 
   getCustomObject(ref: CustomResourceRef, namespace: string, name: string) {
-    return this.getOrUndefined({ verb: 'get', resource: ref.plural, group: ref.group, namespace, name }, (o) =>
-      this.custom.getNamespacedCustomObject({ group: ref.group, version: ref.version, plural: ref.plural, namespace, name }, o) as Promise<KubeObject>);
+    return this.getOrUndefined(
+      { verb: 'get', resource: ref.plural, group: ref.group, namespace, name },
+      (o) =>
+        this.custom.getNamespacedCustomObject(
+          { group: ref.group, version: ref.version, plural: ref.plural, namespace, name },
+          o,
+        ) as Promise<KubeObject>,
+    );
   }
 
   // ---- istiod debug
@@ -555,11 +688,16 @@ export class ClientKubeAccess implements KubeAccess {
   }
 
   private async listIstiodPods(revision: string, namespace: string): Promise<V1Pod[]> {
-    const pods = await this.listPods(namespace, { labelSelector: `app=istiod,istio.io/rev=${revision}`, fieldSelector: 'status.phase=Running' });
-    return pods
-      // A pod being deleted still reports Running for its grace period; it may not answer.
-      .filter((p) => !p.metadata?.deletionTimestamp)
-      .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
+    const pods = await this.listPods(namespace, {
+      labelSelector: `app=istiod,istio.io/rev=${revision}`,
+      fieldSelector: 'status.phase=Running',
+    });
+    return (
+      pods
+        // A pod being deleted still reports Running for its grace period; it may not answer.
+        .filter((p) => !p.metadata?.deletionTimestamp)
+        .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''))
+    );
   }
 
   async readIstiodDebug(revision: string, namespace: string, path: string): Promise<string> {
@@ -590,7 +728,10 @@ export class ClientKubeAccess implements KubeAccess {
     let entry = this.debugForwards.get(key);
     const reused = entry !== undefined;
     if (!entry) {
-      const e: DebugForward = { forward: this.forwarder.open(pod, ISTIOD_DEBUG_PORT), agent: new http.Agent({ keepAlive: true, maxSockets: 4 }) };
+      const e: DebugForward = {
+        forward: this.forwarder.open(pod, ISTIOD_DEBUG_PORT),
+        agent: new http.Agent({ keepAlive: true, maxSockets: 4 }),
+      };
       e.forward.catch(() => this.dropDebugForward(key, e));
       this.debugForwards.set(key, e);
       entry = e;
@@ -606,7 +747,10 @@ export class ClientKubeAccess implements KubeAccess {
     if (this.debugForwards.get(key) === entry) this.debugForwards.delete(key);
     if (entry.idle) clearTimeout(entry.idle);
     entry.agent.destroy();
-    entry.forward.then((f) => f.close(), () => undefined);
+    entry.forward.then(
+      (f) => f.close(),
+      () => undefined,
+    );
   }
 
   private async debugGet(pod: PodRef, path: string): Promise<string> {
@@ -654,12 +798,22 @@ function noIstiod(revision: string, namespace: string): ApplicationFailure {
 /** GET on a local port (a port-forward): one connection per request, or the keep-alive `agent`'s. */
 export function localGet(port: number, path: string, timeoutMs: number, agent?: http.Agent): Promise<HttpResult> {
   return new Promise<HttpResult>((resolve, reject) => {
-    const req = http.request({ host: '127.0.0.1', port, path, method: 'GET', ...(agent ? { agent } : { agent: false, headers: { connection: 'close' } }), timeout: timeoutMs }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port,
+        path,
+        method: 'GET',
+        ...(agent ? { agent } : { agent: false, headers: { connection: 'close' } }),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(Object.assign(new Error(`GET ${path} through port-forward timed out`), { name: 'TimeoutError' })));
     req.on('error', reject);
     req.end();

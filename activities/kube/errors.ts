@@ -68,8 +68,18 @@ interface StatusBody {
 }
 
 const NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
-  'ECONNABORTED', 'UND_ERR_SOCKET', 'UND_ERR_CONNECT_TIMEOUT', 'ERR_STREAM_PREMATURE_CLOSE',
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ECONNABORTED',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CONNECT_TIMEOUT',
+  'ERR_STREAM_PREMATURE_CLOSE',
 ]);
 
 export function describeTarget(t: KubeCallTarget): string {
@@ -127,9 +137,18 @@ function headerValue(headers: unknown, name: string): string | undefined {
 export function classifyKubeError(err: unknown, target: KubeCallTarget): KubeErrorClass {
   // A WebSocket (port-forward) fails with an error *event*; what failed is its `error`.
   const inner = (err as { type?: unknown; error?: unknown } | null)?.error;
-  if ((err as { type?: unknown } | null)?.type === 'error' && inner !== undefined && inner !== null) return classifyKubeError(inner, target);
+  if ((err as { type?: unknown } | null)?.type === 'error' && inner !== undefined && inner !== null)
+    return classifyKubeError(inner, target);
   const what = `${target.verb} ${describeTarget(target)}`;
-  const e = (err ?? {}) as { code?: unknown; body?: unknown; headers?: unknown; name?: unknown; message?: unknown; type?: unknown; cause?: unknown };
+  const e = (err ?? {}) as {
+    code?: unknown;
+    body?: unknown;
+    headers?: unknown;
+    name?: unknown;
+    message?: unknown;
+    type?: unknown;
+    cause?: unknown;
+  };
   let status = typeof e.code === 'number' ? e.code : undefined;
   const text = typeof e.message === 'string' ? e.message : String(err);
   // The WebSocket library reports a refused upgrade only in its message.
@@ -140,9 +159,18 @@ export function classifyKubeError(err: unknown, target: KubeCallTarget): KubeErr
     if (e.name === 'AbortError' || e.name === 'TimeoutError' || /aborted|timed? ?out/i.test(text)) {
       return { type: KubeErrorType.timeout, retryable: true, message: `${what}: no answer within the client timeout` };
     }
-    const code = typeof e.code === 'string' ? e.code : typeof (e.cause as { code?: unknown } | undefined)?.code === 'string' ? String((e.cause as { code: string }).code) : undefined;
+    const code =
+      typeof e.code === 'string'
+        ? e.code
+        : typeof (e.cause as { code?: unknown } | undefined)?.code === 'string'
+          ? String((e.cause as { code: string }).code)
+          : undefined;
     if ((code && NETWORK_CODES.has(code)) || e.type === 'system' || /socket hang up|network|ECONN|EPIPE/i.test(text)) {
-      return { type: KubeErrorType.network, retryable: true, message: `${what}: the API server could not be reached (${code ?? text.split('\n')[0]})` };
+      return {
+        type: KubeErrorType.network,
+        retryable: true,
+        message: `${what}: the API server could not be reached (${code ?? text.split('\n')[0]})`,
+      };
     }
     // Anything else without a status failed inside the client (e.g. "HTTP protocol is not allowed
     // when skipTLSVerify is not set", an unreadable certificate): repeating it repeats it.
@@ -153,29 +181,62 @@ export function classifyKubeError(err: unknown, target: KubeCallTarget): KubeErr
   const serverMsg = body?.message ? `: ${body.message}` : '';
   const reason = body?.reason;
   if (status === 401) {
-    return { type: KubeErrorType.unauthorized, retryable: false, status, message: `${what}: the API server rejected the credentials (401); check the kubeconfig user and that its token or certificate is still valid` };
+    return {
+      type: KubeErrorType.unauthorized,
+      retryable: false,
+      status,
+      message: `${what}: the API server rejected the credentials (401); check the kubeconfig user and that its token or certificate is still valid`,
+    };
   }
   if (status === 403) {
-    return { type: KubeErrorType.forbidden, retryable: false, status, message: `${what} is forbidden (403); missing permission: ${missingPermission(target)}${serverMsg}` };
+    return {
+      type: KubeErrorType.forbidden,
+      retryable: false,
+      status,
+      message: `${what} is forbidden (403); missing permission: ${missingPermission(target)}${serverMsg}`,
+    };
   }
   if (status === 404) {
     return { type: KubeErrorType.notFound, retryable: false, status, message: `${describeTarget(target)} not found${serverMsg}` };
   }
   if (status === 409) {
-    if (reason === 'AlreadyExists') return { type: KubeErrorType.alreadyExists, retryable: false, status, message: `${describeTarget(target)} already exists` };
-    return { type: KubeErrorType.conflict, retryable: true, status, message: `${what}: conflict (409), the object changed meanwhile; re-read and retry${serverMsg}` };
+    if (reason === 'AlreadyExists')
+      return { type: KubeErrorType.alreadyExists, retryable: false, status, message: `${describeTarget(target)} already exists` };
+    return {
+      type: KubeErrorType.conflict,
+      retryable: true,
+      status,
+      message: `${what}: conflict (409), the object changed meanwhile; re-read and retry${serverMsg}`,
+    };
   }
   if (status === 422) {
     const causes = body?.details?.causes?.map((c) => `${c.field ?? ''} ${c.message ?? ''}`.trim()).join('; ');
-    return { type: KubeErrorType.invalid, retryable: false, status, message: `${what} was rejected as invalid (422)${serverMsg}${causes ? ` [${causes}]` : ''}` };
+    return {
+      type: KubeErrorType.invalid,
+      retryable: false,
+      status,
+      message: `${what} was rejected as invalid (422)${serverMsg}${causes ? ` [${causes}]` : ''}`,
+    };
   }
   if (status === 429) {
     const retryAfterMs = parseRetryAfter(headerValue(e.headers, 'retry-after'), body);
-    return { type: KubeErrorType.throttled, retryable: true, status, retryAfterMs, message: `${what}: throttled by the API server (429)${retryAfterMs !== undefined ? `, retry after ${Math.ceil(retryAfterMs / 1000)}s` : ''}` };
+    return {
+      type: KubeErrorType.throttled,
+      retryable: true,
+      status,
+      retryAfterMs,
+      message: `${what}: throttled by the API server (429)${retryAfterMs !== undefined ? `, retry after ${Math.ceil(retryAfterMs / 1000)}s` : ''}`,
+    };
   }
   if (status >= 500) {
     const retryAfterMs = parseRetryAfter(headerValue(e.headers, 'retry-after'), body);
-    return { type: KubeErrorType.serverError, retryable: true, status, retryAfterMs, message: `${what}: server error ${status}${serverMsg}` };
+    return {
+      type: KubeErrorType.serverError,
+      retryable: true,
+      status,
+      retryAfterMs,
+      message: `${what}: server error ${status}${serverMsg}`,
+    };
   }
   if (status === 408) return { type: KubeErrorType.timeout, retryable: true, status, message: `${what}: server-side timeout (408)` };
   return { type: KubeErrorType.badRequest, retryable: false, status, message: `${what}: rejected (${status})${serverMsg}` };

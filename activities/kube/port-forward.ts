@@ -92,7 +92,14 @@ export class PortForwarder {
    * (one port-forward request), so a keep-alive HTTP client reuses one tunnel for many requests.
    */
   async open(pod: PodRef, port: number): Promise<OpenForward> {
-    const target: KubeCallTarget = { verb: 'portforward', resource: 'pods', group: '', namespace: pod.namespace, name: pod.name, subresource: 'portforward' };
+    const target: KubeCallTarget = {
+      verb: 'portforward',
+      resource: 'pods',
+      group: '',
+      namespace: pod.namespace,
+      name: pod.name,
+      subresource: 'portforward',
+    };
     const pf = new PortForward(this.kc, true, new WebSocketHandler(this.kc, upgradeRefusalSocket));
     const sockets = new Set<net.Socket>();
     const tunnels = new Set<Closable>();
@@ -109,7 +116,12 @@ export class PortForwarder {
           // client, leaving an empty chunk); anything else is the pod side reporting a failure.
           const text = chunk.toString('utf8').trim();
           if (text) {
-            if (!tunnelError) tunnelError = kubeFailure({ type: 'KubePortForward', retryable: true, message: `port-forward to ${pod.namespace}/${pod.name}:${port}: ${text}` });
+            if (!tunnelError)
+              tunnelError = kubeFailure({
+                type: 'KubePortForward',
+                retryable: true,
+                message: `port-forward to ${pod.namespace}/${pod.name}:${port}: ${text}`,
+              });
             socket.destroy();
           }
           cb();

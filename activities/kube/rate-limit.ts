@@ -29,7 +29,8 @@ export class TokenBucket {
     private readonly now: () => number = () => performance.now(),
     private readonly sleep: (ms: number) => Promise<void> = (ms) => new Promise((r) => setTimeout(r, ms)),
   ) {
-    if (!(opts.qps > 0) || !(opts.burst >= 1)) throw new Error(`rate limit needs qps > 0 and burst >= 1 (got qps=${opts.qps}, burst=${opts.burst})`);
+    if (!(opts.qps > 0) || !(opts.burst >= 1))
+      throw new Error(`rate limit needs qps > 0 and burst >= 1 (got qps=${opts.qps}, burst=${opts.burst})`);
     this.tokens = opts.burst;
     this.last = now();
   }

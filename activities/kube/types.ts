@@ -103,7 +103,11 @@ export interface KubeAccess {
    * Resolves once the request is sent; a server-side end (timeout, 410 Gone) resolves `ended`:
    * read again and watch anew.
    */
-  watchConfigMaps(namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, cm: V1ConfigMap) => void): Promise<KubeWatch>;
+  watchConfigMaps(
+    namespace: string,
+    opts: ListOptions & { resourceVersion?: string },
+    onEvent: (type: WatchEventType, cm: V1ConfigMap) => void,
+  ): Promise<KubeWatch>;
   getPod(namespace: string, name: string): Promise<V1Pod | undefined>;
   /** namespace undefined = all namespaces. */
   listPods(namespace: string | undefined, opts?: ListOptions): Promise<V1Pod[]>;
@@ -117,12 +121,23 @@ export interface KubeAccess {
   // ---- apps/v1
   getWorkload<K extends WorkloadKind>(kind: K, namespace: string, name: string): Promise<WorkloadByKind[K] | undefined>;
   listWorkloads<K extends WorkloadKind>(kind: K, namespace: string | undefined, opts?: ListOptions): Promise<WorkloadByKind[K][]>;
-  patchWorkload<K extends WorkloadKind>(kind: K, namespace: string, name: string, patch: object, type?: PatchType): Promise<WorkloadByKind[K]>;
+  patchWorkload<K extends WorkloadKind>(
+    kind: K,
+    namespace: string,
+    name: string,
+    patch: object,
+    type?: PatchType,
+  ): Promise<WorkloadByKind[K]>;
   /**
    * Watch one namespace's workloads of a kind. Without `resourceVersion` the server first sends
    * every existing one as ADDED, then each change; `ended` resolves when the watch ends: watch anew.
    */
-  watchWorkloads<K extends WorkloadKind>(kind: K, namespace: string, opts: ListOptions & { resourceVersion?: string }, onEvent: (type: WatchEventType, w: WorkloadByKind[K]) => void): Promise<KubeWatch>;
+  watchWorkloads<K extends WorkloadKind>(
+    kind: K,
+    namespace: string,
+    opts: ListOptions & { resourceVersion?: string },
+    onEvent: (type: WatchEventType, w: WorkloadByKind[K]) => void,
+  ): Promise<KubeWatch>;
   deleteWorkload(kind: WorkloadKind, namespace: string, name: string): Promise<DeleteOutcome>;
 
   // ---- batch/v1

@@ -77,9 +77,13 @@ class CaRootWatch {
     this.open = true;
     try {
       // Absent: watch from "now" (the server first replays what exists, so a create in between is not lost).
-      const w = await this.kube.watchConfigMaps(this.namespace, { fieldSelector: `metadata.name=${CA_ROOT_CONFIGMAP}`, ...(rv ? { resourceVersion: rv } : {}) }, (type, obj) => {
-        this.record(obj.metadata?.resourceVersion ?? '', type === 'DELETED' ? undefined : obj.data?.[CA_ROOT_CERT_KEY]);
-      });
+      const w = await this.kube.watchConfigMaps(
+        this.namespace,
+        { fieldSelector: `metadata.name=${CA_ROOT_CONFIGMAP}`, ...(rv ? { resourceVersion: rv } : {}) },
+        (type, obj) => {
+          this.record(obj.metadata?.resourceVersion ?? '', type === 'DELETED' ? undefined : obj.data?.[CA_ROOT_CERT_KEY]);
+        },
+      );
       this.watch = w;
       void w.ended.then((err) => {
         this.open = false;
@@ -122,7 +126,9 @@ export async function waitCaReady(deps: ClusterDeps, input: NamespaceRef & { roo
       message: `the target's own root is unknown: ${roots.target.from}; is istiod-${plan.target.revision} running?`,
     });
   }
-  const resumed = resumedDetails<{ namespace: string; startedAt: number }>((d) => typeof (d as { startedAt?: unknown }).startedAt === 'number');
+  const resumed = resumedDetails<{ namespace: string; startedAt: number }>(
+    (d) => typeof (d as { startedAt?: unknown }).startedAt === 'number',
+  );
   const startedAt = resumed?.namespace === namespace ? resumed.startedAt : nowMs(deps);
   const watch = new CaRootWatch(deps.kube, namespace, () => nowMs(deps));
   let changes = 0;
@@ -141,9 +147,12 @@ export async function waitCaReady(deps: ClusterDeps, input: NamespaceRef & { roo
         if (d.state === 'contested') {
           const first = watch.history[0]!.at;
           const secs = Math.max(1, Math.round((nowMs(deps) - first) / 1000));
-          const name = (fp: string): string => fp === rootFingerprint(targetRoot)
-            ? `the target ${plan.target.revision}'s own root ${fp} (read from ${roots.target.from})`
-            : roots.source.pem !== undefined && fp === rootFingerprint(roots.source.pem) ? `the source ${plan.source.revision}'s root ${fp}` : `${fp} (neither control plane's)`;
+          const name = (fp: string): string =>
+            fp === rootFingerprint(targetRoot)
+              ? `the target ${plan.target.revision}'s own root ${fp} (read from ${roots.target.from})`
+              : roots.source.pem !== undefined && fp === rootFingerprint(roots.source.pem)
+                ? `the source ${plan.source.revision}'s root ${fp}`
+                : `${fp} (neither control plane's)`;
           throw ApplicationFailure.create({
             type: CaFailure.contested,
             nonRetryable: true,

@@ -63,7 +63,12 @@ export function rootChanges(history: readonly CaObservation[]): number {
  * expected change (to the target's root), someone put another root back, and the target put its
  * own back again — two namespace controllers with different roots, which never stop.
  */
-export function decideCaWait(history: readonly CaObservation[], targetRoot: string, now: number, opts: { stableMs: number; contestedChanges?: number }): CaWaitDecision {
+export function decideCaWait(
+  history: readonly CaObservation[],
+  targetRoot: string,
+  now: number,
+  opts: { stableMs: number; contestedChanges?: number },
+): CaWaitDecision {
   const changes = rootChanges(history);
   if (changes >= (opts.contestedChanges ?? CA_CONTESTED_CHANGES)) {
     const seen = history.filter((o) => o.pem !== undefined);
@@ -105,7 +110,12 @@ export function explainCaTimeout(v: CaWaitView): string {
   if ((v.changes ?? 0) >= 2) {
     return `${seen}; it changed ${v.changes} times while waiting: two namespace controllers with different roots keep overwriting it (each writes istio-ca-root-cert into the namespaces its discoverySelectors select, or every namespace before Istio 1.22). Pods restarted now could mount either root and fail to verify their istiod. Plug the same root CA into both control planes (cacerts), then retry.`;
   }
-  if (v.current !== undefined && v.sourceRoot !== undefined && holdsRoot(v.current, v.sourceRoot) && !holdsRoot(v.sourceRoot, v.targetRoot)) {
+  if (
+    v.current !== undefined &&
+    v.sourceRoot !== undefined &&
+    holdsRoot(v.current, v.sourceRoot) &&
+    !holdsRoot(v.sourceRoot, v.targetRoot)
+  ) {
     return `${seen}, which is the source ${v.sourceRevision}'s root. The two control planes have different root CAs and the source's namespace controller keeps overwriting it with its own root (it writes every namespace its discoverySelectors select, or every namespace before Istio 1.22): pods restarted now could not verify the target istiod. Plug the same root CA into both control planes (cacerts), then retry.`;
   }
   if (v.current === undefined) {

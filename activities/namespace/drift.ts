@@ -84,10 +84,14 @@ export function compareWithBackup(i: DriftInput): { drifted: boolean; details: s
       continue;
     }
     for (const k of [...new Set([...Object.keys(w.injection), ...Object.keys(n.injection)])].sort()) {
-      if (w.injection[k] !== n.injection[k]) details.push(`${id}: pod template ${k} changed from ${w.injection[k] ?? '(absent)'} to ${n.injection[k] ?? '(absent)'} since the backup`);
+      if (w.injection[k] !== n.injection[k])
+        details.push(
+          `${id}: pod template ${k} changed from ${w.injection[k] ?? '(absent)'} to ${n.injection[k] ?? '(absent)'} since the backup`,
+        );
     }
   }
-  for (const id of now.keys()) if (!before.has(id)) details.push(`${id} was created since the backup (it will be restarted like the others)`);
+  for (const id of now.keys())
+    if (!before.has(id)) details.push(`${id} was created since the backup (it will be restarted like the others)`);
   return { drifted: details.length > 0, details: details.slice(0, 50) };
 }
 
@@ -96,11 +100,21 @@ function unusable(message: string): ApplicationFailure {
 }
 
 /** This namespace's objects from the backup (a directory or the cluster), each checked against its manifest digest. */
-export async function readNamespaceBackup(backup: BackupRef, namespace: string, kube?: KubeAccess): Promise<{ ns?: KubeObject; workloads: { kind: string; object: KubeObject }[] }> {
+export async function readNamespaceBackup(
+  backup: BackupRef,
+  namespace: string,
+  kube?: KubeAccess,
+): Promise<{ ns?: KubeObject; workloads: { kind: string; object: KubeObject }[] }> {
   let read;
   try {
     const store = openBackupStore(backup.location, kube && (() => kube));
-    read = await readBackupObjects(store, (e) => (e.kind === 'Namespace' && e.name === namespace && e.namespace === undefined) || (WORKLOAD_KINDS.has(e.kind) && e.namespace === namespace), backup.manifestDigest);
+    read = await readBackupObjects(
+      store,
+      (e) =>
+        (e.kind === 'Namespace' && e.name === namespace && e.namespace === undefined) ||
+        (WORKLOAD_KINDS.has(e.kind) && e.namespace === namespace),
+      backup.manifestDigest,
+    );
   } catch (err) {
     // The cluster did not answer: retryable as classified. Anything else is the backup itself.
     if (err instanceof ApplicationFailure) throw err;
@@ -115,16 +129,25 @@ export async function readNamespaceBackup(backup: BackupRef, namespace: string, 
 
 async function currentWorkloads(deps: ClusterDeps, namespace: string): Promise<WorkloadView[]> {
   const lists = await Promise.all(
-    (['Deployment', 'StatefulSet', 'DaemonSet'] as const).map(async (kind) => (await deps.kube.listWorkloads(kind, namespace)).map((w) => workloadView(kind, w))),
+    (['Deployment', 'StatefulSet', 'DaemonSet'] as const).map(async (kind) =>
+      (await deps.kube.listWorkloads(kind, namespace)).map((w) => workloadView(kind, w)),
+    ),
   );
   return lists.flat();
 }
 
-export async function driftCheck(deps: ClusterDeps, input: NamespaceRef & { backup: BackupRef }): Promise<{ drifted: boolean; details: string[] }> {
+export async function driftCheck(
+  deps: ClusterDeps,
+  input: NamespaceRef & { backup: BackupRef },
+): Promise<{ drifted: boolean; details: string[] }> {
   const { namespace } = input;
   const b = await readNamespaceBackup(input.backup, namespace, deps.kube);
   const [ns, workloads] = await Promise.all([deps.kube.getNamespace(namespace), currentWorkloads(deps, namespace)]);
-  if (!b.ns) return { drifted: true, details: [`namespace ${namespace} is not in the backup ${input.backup.location}: take a new backup before migrating it`] };
+  if (!b.ns)
+    return {
+      drifted: true,
+      details: [`namespace ${namespace} is not in the backup ${input.backup.location}: take a new backup before migrating it`],
+    };
   if (!ns) return { drifted: true, details: [`namespace ${namespace} no longer exists`] };
   return compareWithBackup({
     namespace,

@@ -10,7 +10,11 @@ import { decideRelabel, decideRestore, type NamespaceState } from './labels.js';
 const CONFLICT_ATTEMPTS = 5;
 
 async function readNamespace(deps: ClusterDeps, name: string): Promise<NamespaceState> {
-  const ns = mustExist(await deps.kube.getNamespace(name), { resource: 'namespaces', group: '', name }, 'the plan names a namespace the cluster does not have');
+  const ns = mustExist(
+    await deps.kube.getNamespace(name),
+    { resource: 'namespaces', group: '', name },
+    'the plan names a namespace the cluster does not have',
+  );
   return {
     labels: { ...(ns.metadata?.labels ?? {}) },
     annotations: { ...(ns.metadata?.annotations ?? {}) },
@@ -45,7 +49,10 @@ export async function relabelNamespace(deps: ClusterDeps, input: NamespaceRef): 
   });
 }
 
-export async function restoreNamespaceLabels(deps: ClusterDeps, input: NamespaceRef & { labels: Record<string, string> }): Promise<{ changed: boolean }> {
+export async function restoreNamespaceLabels(
+  deps: ClusterDeps,
+  input: NamespaceRef & { labels: Record<string, string> },
+): Promise<{ changed: boolean }> {
   return withConflictRetry(async () => {
     const ns = await readNamespace(deps, input.namespace);
     const d = decideRestore(ns, input.plan, input.runId, input.labels);

@@ -66,7 +66,8 @@ async function snapshot(deps: ClusterDeps, namespace: string): Promise<Snapshot>
     deps.kube.listPods(namespace),
   ]);
   const workloads = new Map<string, { kind: WorkloadKind; w: AnyWorkload }>();
-  for (const { kind, items } of lists) for (const w of items) workloads.set(workloadId({ kind, name: w.metadata?.name ?? '' }), { kind, w });
+  for (const { kind, items } of lists)
+    for (const w of items) workloads.set(workloadId({ kind, name: w.metadata?.name ?? '' }), { kind, w });
   return { workloads, pods };
 }
 
@@ -153,7 +154,10 @@ class WorkloadView {
   }
 }
 
-export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & { key: string; expectRevision: string }): Promise<RestartResult> {
+export async function restartWorkloads(
+  deps: ClusterDeps,
+  input: NamespaceRef & { key: string; expectRevision: string },
+): Promise<RestartResult> {
   const { namespace, key, expectRevision, plan } = input;
   const t = tuning(deps);
   const resumed = resumedDetails<RestartProgress>((d) => (d as RestartProgress).key === key && Array.isArray((d as RestartProgress).done));
@@ -187,7 +191,11 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
     }
   }
   if (blockers.length > 0) {
-    throw ApplicationFailure.create({ type: RestartFailure.blocked, nonRetryable: true, message: `cannot restart in namespace ${namespace}: ${blockers.join('; ')}` });
+    throw ApplicationFailure.create({
+      type: RestartFailure.blocked,
+      nonRetryable: true,
+      message: `cannot restart in namespace ${namespace}: ${blockers.join('; ')}`,
+    });
   }
 
   const order = [...targets].sort();
@@ -201,7 +209,8 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
       intervalMs: t.pollMs,
       changes: view.changes,
       now: () => nowMs(deps),
-      details: (inFlight) => ({ key, done: [...done].sort(), targets: order, restarted: [...restarted].sort(), inFlight, startedAt } satisfies RestartProgress),
+      details: (inFlight) =>
+        ({ key, done: [...done].sort(), targets: order, restarted: [...restarted].sort(), inFlight, startedAt }) satisfies RestartProgress,
       onTimeout: () => new Error('unreachable: restart has per-workload deadlines'),
       check: async () => {
         await view.ensure();
@@ -223,20 +232,35 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
           if (done.has(id)) continue;
           const entry = s.workloads.get(id);
           // Deleted since the first look: nothing left to restart or wait for.
-          if (!entry) { done.add(id); continue; }
+          if (!entry) {
+            done.add(id);
+            continue;
+          }
           const { kind, w } = entry;
-          if (templateRestartKey(w) !== key) { pending.push(id); continue; }
+          if (templateRestartKey(w) !== key) {
+            pending.push(id);
+            continue;
+          }
           restarted.add(id);
           const status = kubectlRolloutStatus(kind, w);
-          if (status.done) { rolledOut.push(id); continue; }
+          if (status.done) {
+            rolledOut.push(id);
+            continue;
+          }
           const since = Math.max(templateRestartedAt(w) ?? startedAt, startedAt);
           const stuckFor = nowMs(deps) - since;
           if (status.failed || stuckFor > plan.restart.timeout) {
-            const podList = podsOf(kind, w, await deps.kube.listPods(namespace)).map(describePod).slice(0, 10);
+            const podList = podsOf(kind, w, await deps.kube.listPods(namespace))
+              .map(describePod)
+              .slice(0, 10);
             throw ApplicationFailure.create({
               type: RestartFailure.stuck,
               nonRetryable: true,
-              message: `${id} in ${namespace}: rollout not complete ${status.failed ? '' : `after ${Math.round(stuckFor / 1000)}s (restart.timeout ${Math.round(plan.restart.timeout / 1000)}s)`}: ${status.message}; pods: ${podList.length ? podList.join(' | ') : 'none'}. Fix the workload, then decide retry (it will not be restarted again, only waited for)`.replace(/  +/g, ' '),
+              message:
+                `${id} in ${namespace}: rollout not complete ${status.failed ? '' : `after ${Math.round(stuckFor / 1000)}s (restart.timeout ${Math.round(plan.restart.timeout / 1000)}s)`}: ${status.message}; pods: ${podList.length ? podList.join(' | ') : 'none'}. Fix the workload, then decide retry (it will not be restarted again, only waited for)`.replace(
+                  /  +/g,
+                  ' ',
+                ),
             });
           }
           inFlight.push(`${id}: ${status.message}`);
@@ -252,16 +276,26 @@ export async function restartWorkloads(deps: ClusterDeps, input: NamespaceRef & 
           for (const id of rolledOut) {
             const { kind, w } = s.workloads.get(id)!;
             const state = rolloutState(kind, w, pods, key);
-            if (!state.done) { inFlight.push(`${id}: ${state.message}`); continue; }
+            if (!state.done) {
+              inFlight.push(`${id}: ${state.message}`);
+              continue;
+            }
             // Judge the new pods only: old ones may still be terminating with the old sidecar.
-            const fresh = podsOf(kind, w, pods).filter((p) => !p.metadata?.deletionTimestamp && p.metadata?.annotations?.[RESTART_KEY_ANNOTATION] === key);
+            const fresh = podsOf(kind, w, pods).filter(
+              (p) => !p.metadata?.deletionTimestamp && p.metadata?.annotations?.[RESTART_KEY_ANNOTATION] === key,
+            );
             const wrong = fresh.filter((p) => sidecarRevision(p) !== expectRevision);
             if (wrong.length > 0) {
               const seen = [...new Set(wrong.map((p) => sidecarRevision(p) ?? 'no sidecar'))].join(', ');
               throw ApplicationFailure.create({
                 type: RestartFailure.wrongRevision,
                 nonRetryable: true,
-                message: `${id} in ${namespace} rolled out but its new pods got ${seen} instead of sidecar revision ${expectRevision} (${wrong.slice(0, 3).map((p) => p.metadata?.name ?? '?').join(', ')}); another webhook intercepts the namespace: see explainInjection, fix the namespace labels or webhooks, then retry`,
+                message: `${id} in ${namespace} rolled out but its new pods got ${seen} instead of sidecar revision ${expectRevision} (${wrong
+                  .slice(0, 3)
+                  .map((p) => p.metadata?.name ?? '?')
+                  .join(
+                    ', ',
+                  )}); another webhook intercepts the namespace: see explainInjection, fix the namespace labels or webhooks, then retry`,
               });
             }
             done.add(id);

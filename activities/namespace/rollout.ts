@@ -25,7 +25,13 @@ export function workloadId(w: WorkloadRef): string {
 /** The restart as a merge patch of the pod template's annotations (kubectl uses RFC 3339 time). */
 export function restartPatch(key: string, now: Date): object {
   return {
-    spec: { template: { metadata: { annotations: { [RESTARTED_AT_ANNOTATION]: now.toISOString().replace(/\.\d{3}Z$/, 'Z'), [RESTART_KEY_ANNOTATION]: key } } } },
+    spec: {
+      template: {
+        metadata: {
+          annotations: { [RESTARTED_AT_ANNOTATION]: now.toISOString().replace(/\.\d{3}Z$/, 'Z'), [RESTART_KEY_ANNOTATION]: key },
+        },
+      },
+    },
   };
 }
 
@@ -71,7 +77,13 @@ export type RestartAction =
  * What to do with one workload. A workload whose pods all already run `expectRevision` needs no
  * restart (e.g. a compensation for a namespace whose pods were never restarted).
  */
-export function decideRestart(kind: WorkloadKind, w: AnyWorkload, pods: readonly V1Pod[], key: string, expectRevision: string): RestartAction {
+export function decideRestart(
+  kind: WorkloadKind,
+  w: AnyWorkload,
+  pods: readonly V1Pod[],
+  key: string,
+  expectRevision: string,
+): RestartAction {
   if (templateRestartKey(w) === key) return { action: 'wait' };
   const own = podsOf(kind, w, pods).filter((p) => !isTerminating(p));
   if (!own.some(hasSidecar)) return { action: 'skip', reason: 'no-sidecar' };
@@ -90,9 +102,11 @@ export function restartBlocker(kind: WorkloadKind, w: AnyWorkload): string | und
   }
   if (kind === 'StatefulSet') {
     const s = (w as V1StatefulSet).spec?.updateStrategy;
-    if (s?.type === 'OnDelete') return `${id} uses updateStrategy OnDelete: its pods are replaced only when deleted; delete them yourself or switch it to RollingUpdate`;
+    if (s?.type === 'OnDelete')
+      return `${id} uses updateStrategy OnDelete: its pods are replaced only when deleted; delete them yourself or switch it to RollingUpdate`;
     const partition = s?.rollingUpdate?.partition ?? 0;
-    if (partition > 0) return `${id} has rollingUpdate.partition=${partition}: pods with an ordinal below ${partition} would keep the old sidecar; set the partition to 0`;
+    if (partition > 0)
+      return `${id} has rollingUpdate.partition=${partition}: pods with an ordinal below ${partition} would keep the old sidecar; set the partition to 0`;
   }
   if (kind === 'DaemonSet' && (w as V1DaemonSet).spec?.updateStrategy?.type === 'OnDelete') {
     return `${id} uses updateStrategy OnDelete: its pods are replaced only when deleted; delete them yourself or switch it to RollingUpdate`;
@@ -113,7 +127,14 @@ export function rolloutState(kind: WorkloadKind, w: AnyWorkload, pods: readonly 
   const base = kubectlRolloutStatus(kind, w);
   if (!base.done) return base;
   const old = podsOf(kind, w, pods).filter((p) => !isTerminating(p) && p.metadata?.annotations?.[RESTART_KEY_ANNOTATION] !== key);
-  if (old.length > 0) return { done: false, message: `${old.length} old pod(s) still running: ${old.slice(0, 3).map((p) => p.metadata?.name ?? '?').join(', ')}` };
+  if (old.length > 0)
+    return {
+      done: false,
+      message: `${old.length} old pod(s) still running: ${old
+        .slice(0, 3)
+        .map((p) => p.metadata?.name ?? '?')
+        .join(', ')}`,
+    };
   return base;
 }
 
@@ -124,30 +145,46 @@ export function kubectlRolloutStatus(kind: WorkloadKind, w: AnyWorkload): Rollou
     const st = d.status ?? {};
     if (generation > (st.observedGeneration ?? 0)) return { done: false, message: 'waiting for deployment spec update to be observed' };
     const progressing = (st.conditions ?? []).find((c) => c.type === 'Progressing');
-    if (progressing?.reason === 'ProgressDeadlineExceeded') return { done: false, failed: true, message: `deployment exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}` };
+    if (progressing?.reason === 'ProgressDeadlineExceeded')
+      return {
+        done: false,
+        failed: true,
+        message: `deployment exceeded its progress deadline${progressing.message ? `: ${progressing.message}` : ''}`,
+      };
     const want = d.spec?.replicas ?? 1;
     const updated = st.updatedReplicas ?? 0;
     if (updated < want) return { done: false, message: `${updated} out of ${want} new replicas have been updated` };
-    if ((st.replicas ?? 0) > updated) return { done: false, message: `${(st.replicas ?? 0) - updated} old replicas are pending termination` };
-    if ((st.availableReplicas ?? 0) < updated) return { done: false, message: `${st.availableReplicas ?? 0} of ${updated} updated replicas are available` };
+    if ((st.replicas ?? 0) > updated)
+      return { done: false, message: `${(st.replicas ?? 0) - updated} old replicas are pending termination` };
+    if ((st.availableReplicas ?? 0) < updated)
+      return { done: false, message: `${st.availableReplicas ?? 0} of ${updated} updated replicas are available` };
     return { done: true, message: 'successfully rolled out' };
   }
   if (kind === 'StatefulSet') {
     const s = w as V1StatefulSet;
     const st = s.status;
-    if (!st || !st.observedGeneration || generation > st.observedGeneration) return { done: false, message: 'waiting for statefulset spec update to be observed' };
+    if (!st || !st.observedGeneration || generation > st.observedGeneration)
+      return { done: false, message: 'waiting for statefulset spec update to be observed' };
     const want = s.spec?.replicas ?? 1;
     if ((st.readyReplicas ?? 0) < want) return { done: false, message: `waiting for ${want - (st.readyReplicas ?? 0)} pods to be ready` };
-    if ((st.updatedReplicas ?? 0) < want) return { done: false, message: `${st.updatedReplicas ?? 0} out of ${want} new pods have been updated` };
-    if (st.updateRevision !== st.currentRevision) return { done: false, message: `waiting for statefulset rolling update to complete ${st.updatedReplicas ?? 0} pods at revision ${st.updateRevision ?? '?'}` };
+    if ((st.updatedReplicas ?? 0) < want)
+      return { done: false, message: `${st.updatedReplicas ?? 0} out of ${want} new pods have been updated` };
+    if (st.updateRevision !== st.currentRevision)
+      return {
+        done: false,
+        message: `waiting for statefulset rolling update to complete ${st.updatedReplicas ?? 0} pods at revision ${st.updateRevision ?? '?'}`,
+      };
     return { done: true, message: 'rolling update complete' };
   }
   const ds = w as V1DaemonSet;
   const st = ds.status;
-  if (!st || generation > (st.observedGeneration ?? 0)) return { done: false, message: 'waiting for daemon set spec update to be observed' };
+  if (!st || generation > (st.observedGeneration ?? 0))
+    return { done: false, message: 'waiting for daemon set spec update to be observed' };
   const desired = st.desiredNumberScheduled ?? 0;
-  if ((st.updatedNumberScheduled ?? 0) < desired) return { done: false, message: `${st.updatedNumberScheduled ?? 0} out of ${desired} new pods have been updated` };
-  if ((st.numberAvailable ?? 0) < desired) return { done: false, message: `${st.numberAvailable ?? 0} of ${desired} updated pods are available` };
+  if ((st.updatedNumberScheduled ?? 0) < desired)
+    return { done: false, message: `${st.updatedNumberScheduled ?? 0} out of ${desired} new pods have been updated` };
+  if ((st.numberAvailable ?? 0) < desired)
+    return { done: false, message: `${st.numberAvailable ?? 0} of ${desired} updated pods are available` };
   return { done: true, message: 'successfully rolled out' };
 }
 

@@ -26,10 +26,14 @@ export function slackPayload(e: NotifyEvent): { text: string; blocks: unknown[] 
     { type: 'header', text: { type: 'plain_text', text: clip(e.summary, HEADER_MAX) } },
     { type: 'section', text: { type: 'mrkdwn', text: clip(`${ICON[e.event]} ${where}, phase *${e.phase}*`, SECTION_MAX) } },
   ];
-  if (e.details.length > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(e.details.map((d) => `• ${d}`).join('\n'), SECTION_MAX) } });
+  if (e.details.length > 0)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(e.details.map((d) => `• ${d}`).join('\n'), SECTION_MAX) } });
   if (e.error) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`*error:* ${e.error}`, SECTION_MAX) } });
-  if (e.commands.length > 0) blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`\`\`\`\n${e.commands.join('\n')}\n\`\`\``, SECTION_MAX) } });
-  const context = [e.digest ? `digest \`${e.digest}\`` : '', e.expiresAt ? `expires ${e.expiresAt}` : '', `at ${e.at}`].filter(Boolean).join(' · ');
+  if (e.commands.length > 0)
+    blocks.push({ type: 'section', text: { type: 'mrkdwn', text: clip(`\`\`\`\n${e.commands.join('\n')}\n\`\`\``, SECTION_MAX) } });
+  const context = [e.digest ? `digest \`${e.digest}\`` : '', e.expiresAt ? `expires ${e.expiresAt}` : '', `at ${e.at}`]
+    .filter(Boolean)
+    .join(' · ');
   blocks.push({ type: 'context', elements: [{ type: 'mrkdwn', text: clip(context, SECTION_MAX) }] });
   return { text: `${e.summary} — ${where}`, blocks };
 }

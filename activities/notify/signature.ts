@@ -24,10 +24,20 @@ export function signBody(secret: string, timestamp: number, body: string): strin
  * Whether `signature` is the v1 signature of `body` at `timestamp` with `secret`, and the timestamp
  * within `toleranceS` of `nowS`. Returns why not, or null when it verifies.
  */
-export function verifySignature(secret: string, timestamp: string | undefined, body: string, signature: string | undefined, nowS = Math.floor(Date.now() / 1000), toleranceS = 300): string | null {
+export function verifySignature(
+  secret: string,
+  timestamp: string | undefined,
+  body: string,
+  signature: string | undefined,
+  nowS = Math.floor(Date.now() / 1000),
+  toleranceS = 300,
+): string | null {
   if (!timestamp || !/^\d+$/.test(timestamp)) return `missing or malformed ${TIMESTAMP_HEADER}`;
   if (Math.abs(nowS - Number(timestamp)) > toleranceS) return `${TIMESTAMP_HEADER} is more than ${toleranceS}s from now`;
-  const given = signature?.split(',').map((s) => s.trim()).find((s) => s.startsWith(`${SIGNATURE_VERSION}=`));
+  const given = signature
+    ?.split(',')
+    .map((s) => s.trim())
+    .find((s) => s.startsWith(`${SIGNATURE_VERSION}=`));
   if (!given) return `missing ${SIGNATURE_HEADER} (${SIGNATURE_VERSION}=...)`;
   const expected = Buffer.from(signBody(secret, Number(timestamp), body));
   const got = Buffer.from(given);

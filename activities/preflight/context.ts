@@ -94,7 +94,11 @@ export class PreflightContext {
   targetGatewayPodLabels(): Promise<Record<string, string>> {
     const gw = this.plan.target.gateway;
     return this.once('target-gateway-pods', async () => {
-      const pods = await this.kube.listPods(gw.namespace, { labelSelector: Object.entries(gw.selector).map(([k, v]) => `${k}=${v}`).join(',') });
+      const pods = await this.kube.listPods(gw.namespace, {
+        labelSelector: Object.entries(gw.selector)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(','),
+      });
       return { ...gw.selector, ...(pods[0]?.metadata?.labels ?? {}) };
     });
   }

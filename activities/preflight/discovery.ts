@@ -100,14 +100,19 @@ export function requiredNamespaces(
 
 function decideRequired(v: DiscoveryView): Finding[] {
   const out: Finding[] = [];
-  const scope = v.targetScope ?? { scoped: true, basis: 'its version unknown: taken as current Istio, where discoverySelectors scope config' };
+  const scope = v.targetScope ?? {
+    scoped: true,
+    basis: 'its version unknown: taken as current Istio, where discoverySelectors scope config',
+  };
   for (const r of v.required ?? []) {
     if (r.labels === undefined || discovers(v.target, r.labels)) continue;
     const check = `discovery/${r.name}`;
     const sel = describeSelectors(v.target);
     const withLabels = { ...r.labels, ...v.plan.target.discoveryLabels };
     const fix = discovers(v.target, withLabels)
-      ? `label it with the target's discovery labels: kubectl label namespace ${r.name} ${Object.entries(v.plan.target.discoveryLabels).map(([k, val]) => `${k}=${val}`).join(' ')}`
+      ? `label it with the target's discovery labels: kubectl label namespace ${r.name} ${Object.entries(v.plan.target.discoveryLabels)
+          .map(([k, val]) => `${k}=${val}`)
+          .join(' ')}`
       : `make the target's discoverySelectors (${sel}) select namespace ${r.name}`;
     const holds = `which holds ${r.needs.join(' and ')}`;
     if (scope.scoped) {
@@ -137,7 +142,12 @@ export function describeSelectors(sels: readonly SelectorLike[]): string {
 export function decideDiscovery(v: DiscoveryView): Finding[] {
   const out: Finding[] = [];
   for (const name of v.missing) {
-    out.push({ check: `namespace/${name}`, status: 'block', reason: `planned namespace ${name} does not exist`, fix: 'remove it from the plan\'s waves or create it' });
+    out.push({
+      check: `namespace/${name}`,
+      status: 'block',
+      reason: `planned namespace ${name} does not exist`,
+      fix: "remove it from the plan's waves or create it",
+    });
   }
   const perNs: Finding[] = [];
   const alreadyDiscovered: string[] = [];
@@ -157,7 +167,14 @@ export function decideDiscovery(v: DiscoveryView): Finding[] {
     if (!discovers(v.source, after)) sourceLoses.push(ns.name);
     perNs.push({ check: `discovery/${ns.name}`, status: 'pass', reason: '' });
   }
-  out.push(...collapse('discovery', perNs, (passed) => `the target discovers ${passed.length === v.namespaces.length ? 'every planned namespace' : nameList(passed)} once relabeled (${describeSelectors(v.target)})`));
+  out.push(
+    ...collapse(
+      'discovery',
+      perNs,
+      (passed) =>
+        `the target discovers ${passed.length === v.namespaces.length ? 'every planned namespace' : nameList(passed)} once relabeled (${describeSelectors(v.target)})`,
+    ),
+  );
   out.push(...decideRequired(v));
   if (alreadyDiscovered.length > 0) {
     out.push({
@@ -180,10 +197,14 @@ export function decideDiscovery(v: DiscoveryView): Finding[] {
       check: 'discovery/source',
       status: 'block',
       reason: `after the relabel the source's discoverySelectors (${describeSelectors(v.source)}) would no longer select ${nameList(sourceLoses)}: the old gateway, which serves traffic until DNS moves, would answer 503 for them and old proxies could not reach them`,
-      fix: 'widen the source\'s discoverySelectors to keep selecting migrated namespaces (or use discovery labels the source also selects) until DNS is cut over',
+      fix: "widen the source's discoverySelectors to keep selecting migrated namespaces (or use discovery labels the source also selects) until DNS is cut over",
     });
   } else if (v.namespaces.length > 0) {
-    out.push({ check: 'discovery/source', status: 'pass', reason: `the source keeps discovering migrated namespaces (${describeSelectors(v.source)})` });
+    out.push({
+      check: 'discovery/source',
+      status: 'pass',
+      reason: `the source keeps discovering migrated namespaces (${describeSelectors(v.source)})`,
+    });
   }
   return out;
 }
@@ -192,28 +213,60 @@ async function selectors(ctx: PreflightContext, side: Side): Promise<SelectorLik
   const cm = await ctx.meshConfigMap(side);
   const cp = ctx.plan[side];
   const where = `ConfigMap ${cp.istiodNamespace}/${meshConfigMapName(cp.revision)}`;
-  if (!cm) return { check: `discovery/${side}-config`, status: 'block', reason: `the ${side}'s mesh config ${where} does not exist`, fix: `check plan.${side}.revision and istiodNamespace` };
+  if (!cm)
+    return {
+      check: `discovery/${side}-config`,
+      status: 'block',
+      reason: `the ${side}'s mesh config ${where} does not exist`,
+      fix: `check plan.${side}.revision and istiodNamespace`,
+    };
   try {
     return parseMeshConfig(cm.data?.[MESH_CONFIG_KEY]).discoverySelectors;
   } catch (err) {
-    return { check: `discovery/${side}-config`, status: 'block', reason: `the ${side}'s mesh config in ${where} cannot be read: ${(err as Error).message}`, fix: `fix the "${MESH_CONFIG_KEY}" key of ${where}` };
+    return {
+      check: `discovery/${side}-config`,
+      status: 'block',
+      reason: `the ${side}'s mesh config in ${where} cannot be read: ${(err as Error).message}`,
+      fix: `fix the "${MESH_CONFIG_KEY}" key of ${where}`,
+    };
   }
 }
 
 export async function checkDiscovery(ctx: PreflightContext): Promise<Finding[]> {
-  const [{ present, missing }, target, source] = await Promise.all([ctx.plannedNamespaces(), selectors(ctx, 'target'), selectors(ctx, 'source')]);
+  const [{ present, missing }, target, source] = await Promise.all([
+    ctx.plannedNamespaces(),
+    selectors(ctx, 'target'),
+    selectors(ctx, 'source'),
+  ]);
   if (!Array.isArray(target) || !Array.isArray(source)) {
     return [target, source].filter((x): x is Finding => !Array.isArray(x));
   }
   const [all, gateways, virtualServices, podLabels, targetScope] = await Promise.all([
-    ctx.allNamespaces(), ctx.istioGateways(), ctx.virtualServices(), ctx.targetGatewayPodLabels(), ctx.scope('target'),
+    ctx.allNamespaces(),
+    ctx.istioGateways(),
+    ctx.virtualServices(),
+    ctx.targetGatewayPodLabels(),
+    ctx.scope('target'),
   ]);
   const labels = new Map(all.map((n) => [n.metadata?.name ?? '', { ...(n.metadata?.labels ?? {}) }]));
-  const required = requiredNamespaces(ctx.plan, labels, gateways as KubeObject[] as GatewayLike[], virtualServices as VirtualServiceLike[], podLabels);
+  const required = requiredNamespaces(
+    ctx.plan,
+    labels,
+    gateways as KubeObject[] as GatewayLike[],
+    virtualServices as VirtualServiceLike[],
+    podLabels,
+  );
   try {
     return decideDiscovery({ plan: ctx.plan, namespaces: present, missing, target, source, required, targetScope });
   } catch (err) {
     // An invalid selector operator makes istiod reject the config too.
-    return [{ check: 'discovery', status: 'block', reason: `a discoverySelector is invalid: ${(err as Error).message}`, fix: 'fix the selector in the mesh config' }];
+    return [
+      {
+        check: 'discovery',
+        status: 'block',
+        reason: `a discoverySelector is invalid: ${(err as Error).message}`,
+        fix: 'fix the selector in the mesh config',
+      },
+    ];
   }
 }

@@ -25,7 +25,10 @@ export function collapse(check: string, items: readonly Finding[], passSummary: 
     out.push({
       check: `${check}/more`,
       status: worst(hidden.map((f) => f.status)),
-      reason: `${hidden.length} more namespace(s) with the same kind of problem: ${hidden.slice(0, 10).map((f) => f.check.slice(check.length + 1)).join(', ')}${hidden.length > 10 ? ', ...' : ''}`,
+      reason: `${hidden.length} more namespace(s) with the same kind of problem: ${hidden
+        .slice(0, 10)
+        .map((f) => f.check.slice(check.length + 1))
+        .join(', ')}${hidden.length > 10 ? ', ...' : ''}`,
       fix: 'see the findings above; run `meshmove inspect namespace NS` for any of them',
     });
   }

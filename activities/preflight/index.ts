@@ -23,7 +23,12 @@ export const PREFLIGHT_CHECKS: { id: string; title: string; run: (ctx: Preflight
   { id: 'injection', title: 'Sidecar injection', run: checkInjection },
   { id: 'root-ca', title: 'Root CA', run: checkRootCa },
   { id: 'proxy-status', title: 'Proxy status', run: checkProxyStatus },
-  { id: 'pitfall', title: 'Pitfall guards', run: async (ctx) => decideDecommissionScope(await readDecommissionScope(ctx.kube, ctx.plan), ctx.plan.source.revision, ctx.plan.target.revision) },
+  {
+    id: 'pitfall',
+    title: 'Pitfall guards',
+    run: async (ctx) =>
+      decideDecommissionScope(await readDecommissionScope(ctx.kube, ctx.plan), ctx.plan.source.revision, ctx.plan.target.revision),
+  },
 ];
 
 export interface PreflightOptions {
@@ -45,7 +50,12 @@ export async function runPreflight(kube: KubeAccess, plan: Plan, opts: Preflight
       findings.push(...(await c.run(ctx)));
     } catch (err) {
       if (opts.rethrowTransient && isKubeFailure(err) && !err.nonRetryable) throw err;
-      findings.push({ check: c.id, status: 'block', reason: `the check could not run: ${(err as Error).message}`, fix: 'fix access to the cluster (see the message) and run preflight again' });
+      findings.push({
+        check: c.id,
+        status: 'block',
+        reason: `the check could not run: ${(err as Error).message}`,
+        fix: 'fix access to the cluster (see the message) and run preflight again',
+      });
     }
     opts.onProgress?.(++done, PREFLIGHT_CHECKS.length, c.id);
   }
@@ -61,6 +71,16 @@ export { compareRoots, decideRootCa, describeRoot, readControlPlaneRoots, rootOw
 export { readOwnRoot, rootFromOwnNamespace, rootFromWebhooks, type OwnRoot } from './own-root.js';
 export { controlPlaneScope, istiodBuild, type ControlPlaneScope } from './scope.js';
 export { decideProxyStatus, readSyncz } from './proxy-status.js';
-export { decommissionScope, decideDecommissionScope, describeDecommission, readDecommissionScope, itemId, targetValidationClientConfig, validatorMovePatch, type DecommissionItem, type DecommissionScope } from './pitfall-guard.js';
+export {
+  decommissionScope,
+  decideDecommissionScope,
+  describeDecommission,
+  readDecommissionScope,
+  itemId,
+  targetValidationClientConfig,
+  validatorMovePatch,
+  type DecommissionItem,
+  type DecommissionScope,
+} from './pitfall-guard.js';
 export { labelsAfterRelabel } from './relabel.js';
 export { collapse, summarize } from './findings.js';

@@ -4,7 +4,12 @@
 // injection, so the last by name silently wins: docs/istio-facts.md §2). Warn on istio-injection: it overrides
 // istio.io/rev, and the relabel removes it in the same patch.
 import type { Finding } from '../contract.js';
-import { injectingRevision, type InjectionDecision, type MutatingWebhookConfigurationLike, type WebhookMatch } from '../../mesh/injection.js';
+import {
+  injectingRevision,
+  type InjectionDecision,
+  type MutatingWebhookConfigurationLike,
+  type WebhookMatch,
+} from '../../mesh/injection.js';
 import { IstioLabel, injectorWebhookConfigName } from '../../mesh/naming.js';
 import type { Plan } from '../../plan/schema.js';
 import type { NamespaceView, PreflightContext } from './context.js';
@@ -22,7 +27,11 @@ export interface InjectionView {
 }
 
 /** A pod with no labels: what a Deployment's new pod gets from the namespace alone. */
-export function injectionFor(configs: readonly MutatingWebhookConfigurationLike[], labels: Record<string, string>, plan: Pick<Plan, 'target'>): InjectionView {
+export function injectionFor(
+  configs: readonly MutatingWebhookConfigurationLike[],
+  labels: Record<string, string>,
+  plan: Pick<Plan, 'target'>,
+): InjectionView {
   return { now: injectingRevision(configs, labels, {}), after: injectingRevision(configs, labelsAfterRelabel(labels, plan), {}) };
 }
 
@@ -61,13 +70,17 @@ export function decideInjection(ns: NamespaceView, v: InjectionView, plan: Pick<
       check: `${check}/istio-injection`,
       status: 'warn',
       reason: `${ns.name} has ${IstioLabel.injection}=${ns.labels[IstioLabel.injection]}, which overrides istio.io/rev (the default webhook would keep injecting); the relabel removes it in the same patch that sets istio.io/rev=${target}`,
-      fix: 'nothing to do: shown so the label\'s disappearance is expected; a rollback puts it back',
+      fix: "nothing to do: shown so the label's disappearance is expected; a rollback puts it back",
     });
   }
   return out;
 }
 
-export function decideInjectionAll(namespaces: readonly NamespaceView[], configs: readonly MutatingWebhookConfigurationLike[], plan: Pick<Plan, 'target'>): Finding[] {
+export function decideInjectionAll(
+  namespaces: readonly NamespaceView[],
+  configs: readonly MutatingWebhookConfigurationLike[],
+  plan: Pick<Plan, 'target'>,
+): Finding[] {
   const per: Finding[] = [];
   const warns: Finding[] = [];
   for (const ns of namespaces) {
@@ -75,7 +88,12 @@ export function decideInjectionAll(namespaces: readonly NamespaceView[], configs
       (f.check.endsWith('/istio-injection') ? warns : per).push(f);
     }
   }
-  const out = collapse('injection', per, (passed) => `exactly one webhook, the target's, would inject new pods of ${passed.length === namespaces.length ? 'every planned namespace' : nameList(passed)} after the relabel`);
+  const out = collapse(
+    'injection',
+    per,
+    (passed) =>
+      `exactly one webhook, the target's, would inject new pods of ${passed.length === namespaces.length ? 'every planned namespace' : nameList(passed)} after the relabel`,
+  );
   // The istio-injection notes are per namespace but of one kind: one line names them all.
   if (warns.length > 0) {
     const names = warns.map((w) => w.check.slice('injection/'.length, -'/istio-injection'.length));
@@ -83,7 +101,7 @@ export function decideInjectionAll(namespaces: readonly NamespaceView[], configs
       check: 'injection/istio-injection',
       status: 'warn',
       reason: `${nameList(names)} ha${names.length === 1 ? 's' : 've'} the istio-injection label, which overrides istio.io/rev (docs/istio-facts.md §2: a namespace with both is injected by the default webhook); the relabel removes it in the same patch that sets istio.io/rev=${plan.target.revision}`,
-      fix: 'nothing to do: shown so the label\'s removal is expected; a namespace rollback puts it back',
+      fix: "nothing to do: shown so the label's removal is expected; a namespace rollback puts it back",
     });
   }
   return out;
@@ -94,6 +112,13 @@ export async function checkInjection(ctx: PreflightContext): Promise<Finding[]> 
   try {
     return decideInjectionAll(present, mwcs as MutatingWebhookConfigurationLike[], ctx.plan);
   } catch (err) {
-    return [{ check: 'injection', status: 'block', reason: `a webhook selector cannot be evaluated: ${(err as Error).message}`, fix: 'fix the MutatingWebhookConfiguration; the apiserver rejects the same selector' }];
+    return [
+      {
+        check: 'injection',
+        status: 'block',
+        reason: `a webhook selector cannot be evaluated: ${(err as Error).message}`,
+        fix: 'fix the MutatingWebhookConfiguration; the apiserver rejects the same selector',
+      },
+    ];
   }
 }

@@ -19,13 +19,23 @@ export function decideOutboundPolicy(v: OutboundPolicyView): Finding {
   const check = 'outbound-policy';
   const where = `ConfigMap ${v.namespace}/${v.configMap}`;
   if (!v.found) {
-    return { check, status: 'block', reason: `the target's mesh config ${where} does not exist, so its outbound policy cannot be checked`, fix: `check plan.target.revision and istiodNamespace: istiod of that revision reads its mesh config from ${where}` };
+    return {
+      check,
+      status: 'block',
+      reason: `the target's mesh config ${where} does not exist, so its outbound policy cannot be checked`,
+      fix: `check plan.target.revision and istiodNamespace: istiod of that revision reads its mesh config from ${where}`,
+    };
   }
   let mode: string;
   try {
     mode = parseMeshConfig(v.meshText).outboundTrafficPolicyMode;
   } catch (err) {
-    return { check, status: 'block', reason: `the target's mesh config in ${where} cannot be read: ${(err as Error).message}`, fix: `fix the "${MESH_CONFIG_KEY}" key of ${where}` };
+    return {
+      check,
+      status: 'block',
+      reason: `the target's mesh config in ${where} cannot be read: ${(err as Error).message}`,
+      fix: `fix the "${MESH_CONFIG_KEY}" key of ${where}`,
+    };
   }
   if (!allowsPassthrough(mode as Parameters<typeof allowsPassthrough>[0])) {
     return {
@@ -35,11 +45,22 @@ export function decideOutboundPolicy(v: OutboundPolicyView): Finding {
       fix: `set meshConfig.outboundTrafficPolicy.mode: ALLOW_ANY in ${where} (at least for the migration), or add ServiceEntries for every not-yet-migrated service`,
     };
   }
-  return { check, status: 'pass', reason: `the target's outboundTrafficPolicy.mode is ${mode}${v.meshText && /outboundTrafficPolicy/.test(v.meshText) ? '' : ' (absent = ALLOW_ANY)'}: calls to not-yet-migrated namespaces pass through` };
+  return {
+    check,
+    status: 'pass',
+    reason: `the target's outboundTrafficPolicy.mode is ${mode}${v.meshText && /outboundTrafficPolicy/.test(v.meshText) ? '' : ' (absent = ALLOW_ANY)'}: calls to not-yet-migrated namespaces pass through`,
+  };
 }
 
 export async function checkOutboundPolicy(ctx: PreflightContext): Promise<Finding[]> {
   const cm = await ctx.meshConfigMap('target');
   const t = ctx.plan.target;
-  return [decideOutboundPolicy({ configMap: meshConfigMapName(t.revision), namespace: t.istiodNamespace, found: cm !== undefined, meshText: cm?.data?.[MESH_CONFIG_KEY] })];
+  return [
+    decideOutboundPolicy({
+      configMap: meshConfigMapName(t.revision),
+      namespace: t.istiodNamespace,
+      found: cm !== undefined,
+      meshText: cm?.data?.[MESH_CONFIG_KEY],
+    }),
+  ];
 }

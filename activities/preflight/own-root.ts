@@ -13,7 +13,16 @@
 // no caBundle is there is istio-ca-root-cert in its own namespace used, and only if that control
 // plane's CA writer certainly covers the namespace and no other control plane's does.
 import type { V1Deployment, V1MutatingWebhookConfiguration, V1Namespace } from '@kubernetes/client-node';
-import { CA_ROOT_CERT_KEY, CA_ROOT_CONFIGMAP, IstioLabel, MESH_CONFIG_KEY, injectorWebhookConfigName, istiodServiceName, meshConfigMapName, revisionOfIstiodService } from '../../mesh/naming.js';
+import {
+  CA_ROOT_CERT_KEY,
+  CA_ROOT_CONFIGMAP,
+  IstioLabel,
+  MESH_CONFIG_KEY,
+  injectorWebhookConfigName,
+  istiodServiceName,
+  meshConfigMapName,
+  revisionOfIstiodService,
+} from '../../mesh/naming.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import { pemCertificates } from '../namespace/ca-root.js';
 import type { KubeAccess } from '../kube/types.js';
@@ -43,7 +52,10 @@ function ownWebhookConfigs(cp: ControlPlaneRef, mwcs: readonly V1MutatingWebhook
     const labels = m.metadata?.labels ?? {};
     if (m.metadata?.name === chart) return 0;
     if (labels[IstioLabel.rev] === cp.revision) return labels[IstioLabel.tag] === undefined ? 1 : 2;
-    const callsIt = (m.webhooks ?? []).some((w) => w.clientConfig?.service?.namespace === cp.namespace && revisionOfIstiodService(w.clientConfig.service.name ?? '') === cp.revision);
+    const callsIt = (m.webhooks ?? []).some(
+      (w) =>
+        w.clientConfig?.service?.namespace === cp.namespace && revisionOfIstiodService(w.clientConfig.service.name ?? '') === cp.revision,
+    );
     return callsIt ? 3 : 9;
   };
   return mwcs.filter((m) => rank(m) < 9).sort((a, b) => rank(a) - rank(b));
@@ -52,10 +64,15 @@ function ownWebhookConfigs(cp: ControlPlaneRef, mwcs: readonly V1MutatingWebhook
 /** The root istiod patched into its own injector's caBundle, if any (pure). */
 export function rootFromWebhooks(cp: ControlPlaneRef, mwcs: readonly V1MutatingWebhookConfiguration[]): OwnRoot | undefined {
   for (const m of ownWebhookConfigs(cp, mwcs)) {
-    const bundles = [...new Set((m.webhooks ?? []).map((w) => decodeBundle(w.clientConfig?.caBundle)).filter((p): p is string => p !== undefined))];
+    const bundles = [
+      ...new Set((m.webhooks ?? []).map((w) => decodeBundle(w.clientConfig?.caBundle)).filter((p): p is string => p !== undefined)),
+    ];
     // Webhooks of one configuration that disagree are mid-rotation or edited by hand: not a clear answer.
     if (bundles.length !== 1) continue;
-    return { pem: bundles[0]!, from: `the caBundle of MutatingWebhookConfiguration ${m.metadata?.name ?? '?'}, which istiod-${cp.revision} patches with its own root` };
+    return {
+      pem: bundles[0]!,
+      from: `the caBundle of MutatingWebhookConfiguration ${m.metadata?.name ?? '?'}, which istiod-${cp.revision} patches with its own root`,
+    };
   }
   return undefined;
 }
@@ -77,10 +94,14 @@ export function rootFromOwnNamespace(v: OwnNamespaceView): OwnRoot {
   const where = `${CA_ROOT_CONFIGMAP} in ${v.cp.namespace}`;
   if (v.pem === undefined || pemCertificates(v.pem).length === 0) return { from: `${v.noCaBundle}, and there is no ${where}` };
   if (v.writesOwn !== true) {
-    return { from: `${v.noCaBundle}, and ${where} is not necessarily its own: ${v.writesOwn === false ? `istiod-${v.cp.revision}'s discoverySelectors do not select ${v.cp.namespace}, so its CA writer does not write there` : `whether istiod-${v.cp.revision} writes there could not be told`}` };
+    return {
+      from: `${v.noCaBundle}, and ${where} is not necessarily its own: ${v.writesOwn === false ? `istiod-${v.cp.revision}'s discoverySelectors do not select ${v.cp.namespace}, so its CA writer does not write there` : `whether istiod-${v.cp.revision} writes there could not be told`}`,
+    };
   }
   if (v.othersWriting.length > 0) {
-    return { from: `${v.noCaBundle}, and ${where} is not necessarily its own: ${v.othersWriting.join(', ')} also write${v.othersWriting.length === 1 ? 's' : ''} there` };
+    return {
+      from: `${v.noCaBundle}, and ${where} is not necessarily its own: ${v.othersWriting.join(', ')} also write${v.othersWriting.length === 1 ? 's' : ''} there`,
+    };
   }
   return { pem: v.pem, from: `${where} (${v.noCaBundle}; only istiod-${v.cp.revision} writes that namespace)` };
 }
@@ -108,12 +129,20 @@ async function scopeOf(kube: KubeAccess, cp: ControlPlaneRef): Promise<ScopeRead
  * Each control plane's own root. `mwcs` may be passed when already listed. Never reads a Secret.
  * `others` are the other control planes in the cluster (for the fallback's "nobody else writes it").
  */
-export async function readOwnRoot(kube: KubeAccess, cp: ControlPlaneRef, others: readonly ControlPlaneRef[], mwcs?: readonly V1MutatingWebhookConfiguration[]): Promise<OwnRoot> {
+export async function readOwnRoot(
+  kube: KubeAccess,
+  cp: ControlPlaneRef,
+  others: readonly ControlPlaneRef[],
+  mwcs?: readonly V1MutatingWebhookConfiguration[],
+): Promise<OwnRoot> {
   const configs = mwcs ?? (await kube.listMutatingWebhookConfigurations());
   const fromWebhook = rootFromWebhooks(cp, configs);
   if (fromWebhook) return fromWebhook;
   const noCaBundle = `no caBundle on istiod-${cp.revision}'s injector (MutatingWebhookConfiguration ${injectorWebhookConfigName(cp.revision, cp.namespace)})`;
-  const [cm, ns] = await Promise.all([kube.getConfigMap(cp.namespace, CA_ROOT_CONFIGMAP), kube.getNamespace(cp.namespace) as Promise<V1Namespace | undefined>]);
+  const [cm, ns] = await Promise.all([
+    kube.getConfigMap(cp.namespace, CA_ROOT_CONFIGMAP),
+    kube.getNamespace(cp.namespace) as Promise<V1Namespace | undefined>,
+  ]);
   const labels = ns?.metadata?.labels ?? {};
   const covers = async (x: ControlPlaneRef): Promise<boolean | undefined> => {
     const s = await scopeOf(kube, x);

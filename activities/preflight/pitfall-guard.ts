@@ -19,7 +19,14 @@
 // Everything else of the source install stays, and the scope says what: the other validator, the
 // ConfigMaps, the Gateway objects, and what meshmove's RBAC does not let it see (HPA, PDB,
 // ServiceAccounts, RBAC, the CA Secret).
-import type { V1ConfigMap, V1Deployment, V1MutatingWebhookConfiguration, V1Pod, V1Service, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
+import type {
+  V1ConfigMap,
+  V1Deployment,
+  V1MutatingWebhookConfiguration,
+  V1Pod,
+  V1Service,
+  V1ValidatingWebhookConfiguration,
+} from '@kubernetes/client-node';
 import type { Finding } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import { selectorMatches } from '../../mesh/labels.js';
@@ -128,12 +135,18 @@ const callsIstiod = (c: WebhookClientConfig | undefined, namespace: string, revi
  * (`istio-validator-<rev>-<ns>`, or another labeled with its revision), else its injector's with
  * the validation path. Undefined when the target has neither.
  */
-export function targetValidationClientConfig(plan: Pick<Plan, 'target'>, vwcs: readonly V1ValidatingWebhookConfiguration[], mwcs: readonly V1MutatingWebhookConfiguration[]): { config: WebhookClientConfig; from: string } | undefined {
+export function targetValidationClientConfig(
+  plan: Pick<Plan, 'target'>,
+  vwcs: readonly V1ValidatingWebhookConfiguration[],
+  mwcs: readonly V1MutatingWebhookConfiguration[],
+): { config: WebhookClientConfig; from: string } | undefined {
   const t = plan.target;
-  const own = vwcs.find((c) => c.metadata?.name === validatorWebhookConfigName(t.revision, t.istiodNamespace))
-    ?? vwcs.find((c) => c.metadata?.name !== DEFAULT_VALIDATOR_CONFIG && c.metadata?.labels?.[IstioLabel.rev] === t.revision);
+  const own =
+    vwcs.find((c) => c.metadata?.name === validatorWebhookConfigName(t.revision, t.istiodNamespace)) ??
+    vwcs.find((c) => c.metadata?.name !== DEFAULT_VALIDATOR_CONFIG && c.metadata?.labels?.[IstioLabel.rev] === t.revision);
   const fromVwc = own?.webhooks?.[0]?.clientConfig as WebhookClientConfig | undefined;
-  if (fromVwc && (fromVwc.service || fromVwc.url)) return { config: structuredClone(fromVwc), from: `ValidatingWebhookConfiguration ${own!.metadata?.name ?? '?'}` };
+  if (fromVwc && (fromVwc.service || fromVwc.url))
+    return { config: structuredClone(fromVwc), from: `ValidatingWebhookConfiguration ${own!.metadata?.name ?? '?'}` };
   const inj = mwcs.find((c) => c.metadata?.name === injectorWebhookConfigName(t.revision, t.istiodNamespace));
   const c = inj?.webhooks?.[0]?.clientConfig as WebhookClientConfig | undefined;
   if (!c || !(c.service || c.url)) return undefined;
@@ -150,7 +163,8 @@ export function targetValidationClientConfig(plan: Pick<Plan, 'target'>, vwcs: r
 /** Whether a validator already calls `to` (caBundle aside: the target istiod re-patches it) and is labeled for the revision. */
 export function validatorPointsAt(vwc: V1ValidatingWebhookConfiguration, to: WebhookClientConfig, revision: string): boolean {
   if (vwc.metadata?.labels?.[IstioLabel.rev] !== revision) return false;
-  const same = (c: WebhookClientConfig | undefined): boolean => JSON.stringify(c?.service ?? null) === JSON.stringify(to.service ?? null) && (c?.url ?? null) === (to.url ?? null);
+  const same = (c: WebhookClientConfig | undefined): boolean =>
+    JSON.stringify(c?.service ?? null) === JSON.stringify(to.service ?? null) && (c?.url ?? null) === (to.url ?? null);
   return (vwc.webhooks ?? []).every((w) => same(w.clientConfig as WebhookClientConfig));
 }
 
@@ -178,12 +192,20 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
     const named = name === expectedMwc;
     if (!named && labelRev !== source.revision) continue;
     const id = itemId({ kind: 'MutatingWebhookConfiguration', name });
-    if (name === targetMwc || labelRev === target.revision) { out.kept.push({ id, why: `it belongs to the target revision ${target.revision}` }); continue; }
-    if (labelRev !== undefined && labelRev !== source.revision) { out.kept.push({ id, why: `it is labeled istio.io/rev=${labelRev}, not ${source.revision}` }); continue; }
+    if (name === targetMwc || labelRev === target.revision) {
+      out.kept.push({ id, why: `it belongs to the target revision ${target.revision}` });
+      continue;
+    }
+    if (labelRev !== undefined && labelRev !== source.revision) {
+      out.kept.push({ id, why: `it is labeled istio.io/rev=${labelRev}, not ${source.revision}` });
+      continue;
+    }
     const tag = cfg.metadata?.labels?.[IstioLabel.tag];
     if (tag !== undefined) {
       out.kept.push({ id, why: `it is revision tag "${tag}" (shared by name with whatever namespaces use the tag)` });
-      out.notes.push(`revision tag "${tag}" (${name}) still points at the source revision ${source.revision}: namespaces labeled istio.io/rev=${tag} keep getting the source's sidecar; move the tag to ${target.revision} (istioctl tag set ${tag} --revision ${target.revision} --overwrite) before decommission`);
+      out.notes.push(
+        `revision tag "${tag}" (${name}) still points at the source revision ${source.revision}: namespaces labeled istio.io/rev=${tag} keep getting the source's sidecar; move the tag to ${target.revision} (istioctl tag set ${tag} --revision ${target.revision} --overwrite) before decommission`,
+      );
       continue;
     }
     const elsewhere = (cfg.webhooks ?? [])
@@ -194,7 +216,11 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
       out.kept.push({ id, why: `its webhooks call ${elsewhere.map((s) => `${s.namespace}/${s.name}`).join(', ')}, not the source istiod` });
       continue;
     }
-    out.delete.push({ kind: 'MutatingWebhookConfiguration', name, why: named ? `the source revision's injector (chart name ${expectedMwc})` : `labeled istio.io/rev=${source.revision}` });
+    out.delete.push({
+      kind: 'MutatingWebhookConfiguration',
+      name,
+      why: named ? `the source revision's injector (chart name ${expectedMwc})` : `labeled istio.io/rev=${source.revision}`,
+    });
   }
 
   // istiod Deployment and Service.
@@ -206,36 +232,73 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
     const id = itemId({ kind: 'Deployment', namespace: source.istiodNamespace, name: sourceIstiod });
     const other = istiodOwned(v.istiodDeployment.metadata?.labels);
     if (other) out.kept.push({ id, why: other });
-    else out.delete.push({ kind: 'Deployment', namespace: source.istiodNamespace, name: sourceIstiod, why: `the source revision's istiod` });
+    else
+      out.delete.push({ kind: 'Deployment', namespace: source.istiodNamespace, name: sourceIstiod, why: `the source revision's istiod` });
   }
   if (v.istiodService) {
     const id = itemId({ kind: 'Service', namespace: source.istiodNamespace, name: sourceIstiod });
     const selRev = v.istiodService.spec?.selector?.[IstioLabel.rev];
-    const other = istiodOwned(v.istiodService.metadata?.labels) ?? (selRev !== undefined && selRev !== source.revision ? `it selects istiod pods of revision ${selRev}` : undefined);
+    const other =
+      istiodOwned(v.istiodService.metadata?.labels) ??
+      (selRev !== undefined && selRev !== source.revision ? `it selects istiod pods of revision ${selRev}` : undefined);
     if (other) out.kept.push({ id, why: other });
-    else out.delete.push({ kind: 'Service', namespace: source.istiodNamespace, name: sourceIstiod, why: `the source revision's istiod Service` });
+    else
+      out.delete.push({
+        kind: 'Service',
+        namespace: source.istiodNamespace,
+        name: sourceIstiod,
+        why: `the source revision's istiod Service`,
+      });
   }
 
   // The source gateway, unless it is (or selects) the target's.
   const gw = source.gateway;
   const gwDeployment = gw.deployment ?? gw.service;
-  const sameObject = gw.namespace === target.gateway.namespace && (gw.service === target.gateway.service || gwDeployment === (target.gateway.deployment ?? target.gateway.service));
+  const sameObject =
+    gw.namespace === target.gateway.namespace &&
+    (gw.service === target.gateway.service || gwDeployment === (target.gateway.deployment ?? target.gateway.service));
   if (sameObject) {
-    out.blockers.push(`the source and target gateways are the same object (${gw.namespace}/${gw.service}): decommission would remove the gateway serving the migrated traffic`);
+    out.blockers.push(
+      `the source and target gateways are the same object (${gw.namespace}/${gw.service}): decommission would remove the gateway serving the migrated traffic`,
+    );
   } else {
     if (v.gatewayService) {
       const id = itemId({ kind: 'Service', namespace: gw.namespace, name: gw.service });
       const sel = v.gatewayService.spec?.selector;
-      if (sel && Object.keys(sel).length > 0 && gw.namespace === target.gateway.namespace && selectorMatches({ matchLabels: sel }, target.gateway.selector)) {
-        out.kept.push({ id, why: `its selector also selects the target gateway's pods (${Object.entries(sel).map(([k, val]) => `${k}=${val}`).join(',')})` });
-        out.blockers.push(`the source gateway Service ${gw.namespace}/${gw.service} also selects the target gateway's pods; deleting it could take traffic the target serves: give the gateways distinct selectors first`);
-      } else out.delete.push({ kind: 'Service', namespace: gw.namespace, name: gw.service, why: 'the source gateway Service (plan.source.gateway)' });
+      if (
+        sel &&
+        Object.keys(sel).length > 0 &&
+        gw.namespace === target.gateway.namespace &&
+        selectorMatches({ matchLabels: sel }, target.gateway.selector)
+      ) {
+        out.kept.push({
+          id,
+          why: `its selector also selects the target gateway's pods (${Object.entries(sel)
+            .map(([k, val]) => `${k}=${val}`)
+            .join(',')})`,
+        });
+        out.blockers.push(
+          `the source gateway Service ${gw.namespace}/${gw.service} also selects the target gateway's pods; deleting it could take traffic the target serves: give the gateways distinct selectors first`,
+        );
+      } else
+        out.delete.push({
+          kind: 'Service',
+          namespace: gw.namespace,
+          name: gw.service,
+          why: 'the source gateway Service (plan.source.gateway)',
+        });
     }
     if (v.gatewayDeployment) {
       const id = itemId({ kind: 'Deployment', namespace: gw.namespace, name: gwDeployment });
       const other = istiodOwned(v.gatewayDeployment.metadata?.labels);
       if (other) out.kept.push({ id, why: other });
-      else out.delete.push({ kind: 'Deployment', namespace: gw.namespace, name: gwDeployment, why: 'the source gateway Deployment (plan.source.gateway)' });
+      else
+        out.delete.push({
+          kind: 'Deployment',
+          namespace: gw.namespace,
+          name: gwDeployment,
+          why: 'the source gateway Deployment (plan.source.gateway)',
+        });
     }
   }
 
@@ -245,7 +308,9 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
   for (const pod of v.targetPods) {
     const refs = sourceIstiodReferences(pod, hosts);
     if (refs.length > 0) {
-      out.blockers.push(`target-side pod ${pod.metadata?.namespace}/${pod.metadata?.name} still refers to the source istiod (${refs.slice(0, 2).join('; ')}): set global.istioNamespace / CA_ADDR of the target to its own istiod before decommission`);
+      out.blockers.push(
+        `target-side pod ${pod.metadata?.namespace}/${pod.metadata?.name} still refers to the source istiod (${refs.slice(0, 2).join('; ')}): set global.istioNamespace / CA_ADDR of the target to its own istiod before decommission`,
+      );
     }
   }
   // Validating webhook configurations that call the source istiod (or carry its revision).
@@ -260,33 +325,52 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
       const to = targetValidationClientConfig(v.plan, v.vwcs, v.mwcs);
       const from = describeClientConfig(hooks[0]?.clientConfig as WebhookClientConfig);
       if (!to) {
-        out.blockers.push(`${id} validates every Istio object${failClosed ? ' and is fail-closed' : ''} and calls the source istiod ${from}, and the target ${target.revision} has no validating webhook (nor injector) to repoint it to: with the source istiod gone every Istio config write would be refused; install the target's validator (istioctl tag set default --revision ${target.revision}) first`);
+        out.blockers.push(
+          `${id} validates every Istio object${failClosed ? ' and is fail-closed' : ''} and calls the source istiod ${from}, and the target ${target.revision} has no validating webhook (nor injector) to repoint it to: with the source istiod gone every Istio config write would be refused; install the target's validator (istioctl tag set default --revision ${target.revision}) first`,
+        );
         continue;
       }
-      out.move.push({ name, from, to: to.config, toFrom: to.from, why: `the default validator (no objectSelector: every Istio object in the cluster; failurePolicy ${failClosed ? 'Fail: fail-closed' : 'Ignore, until istiod turns it to Fail'})` });
+      out.move.push({
+        name,
+        from,
+        to: to.config,
+        toFrom: to.from,
+        why: `the default validator (no objectSelector: every Istio object in the cluster; failurePolicy ${failClosed ? 'Fail: fail-closed' : 'Ignore, until istiod turns it to Fail'})`,
+      });
       continue;
     }
     const sel = hooks[0]?.objectSelector?.matchExpressions?.find((e) => e.key === IstioLabel.rev)?.values?.join(',');
-    out.leftBehind.push(`${id} (${sel ? `validates only Istio objects labeled istio.io/rev=${sel}` : 'calls the source istiod'}${failClosed ? '; fail-closed: once the source istiod is gone, writes of such objects are refused until it is deleted' : ''})`);
+    out.leftBehind.push(
+      `${id} (${sel ? `validates only Istio objects labeled istio.io/rev=${sel}` : 'calls the source istiod'}${failClosed ? '; fail-closed: once the source istiod is gone, writes of such objects are refused until it is deleted' : ''})`,
+    );
   }
 
   // What else of the source install stays.
-  const cms = (v.sourceConfigMaps ?? []).map((c) => c.metadata?.name ?? '').filter(Boolean).sort();
+  const cms = (v.sourceConfigMaps ?? [])
+    .map((c) => c.metadata?.name ?? '')
+    .filter(Boolean)
+    .sort();
   if (cms.length > 0) out.leftBehind.push(`ConfigMaps ${source.istiodNamespace}/{${nameList(cms, 8)}}`);
-  for (const g of v.sourceGateways ?? []) out.leftBehind.push(`Gateway ${g.metadata?.namespace ?? '?'}/${g.metadata?.name ?? '?'} (networking.istio.io)`);
+  for (const g of v.sourceGateways ?? [])
+    out.leftBehind.push(`Gateway ${g.metadata?.namespace ?? '?'}/${g.metadata?.name ?? '?'} (networking.istio.io)`);
   const istiodRef = `${source.istiodNamespace}/${sourceIstiod}`;
   out.leftBehind.push(
     `not visible to meshmove's RBAC, as Istio's chart installs them: HorizontalPodAutoscaler and PodDisruptionBudget ${istiodRef} (orphaned once the Deployment is gone), ServiceAccounts in ${source.istiodNamespace}, the revision's ClusterRoles/ClusterRoleBindings and Roles/RoleBindings, and Secret ${source.istiodNamespace}/istio-ca-secret (or cacerts): the source CA's private key`,
     `namespace ${source.istiodNamespace} and every CustomResourceDefinition`,
   );
-  out.notes.push(`kept: every CustomResourceDefinition (${v.istioCrds} *.istio.io), every namespace, RBAC and everything of revision ${target.revision}`);
+  out.notes.push(
+    `kept: every CustomResourceDefinition (${v.istioCrds} *.istio.io), every namespace, RBAC and everything of revision ${target.revision}`,
+  );
   return out;
 }
 
 /** The decommission in one sentence set: what it moves, deletes and leaves behind (the gate shows it). */
 export function describeDecommission(scope: DecommissionScope, sourceRevision: string, targetRevision: string): string {
   const list = scope.delete.map((i) => itemId(i));
-  const moves = scope.move.map((m) => `repoint ValidatingWebhookConfiguration/${m.name} from ${m.from} to the target istiod ${describeClientConfig(m.to)} (copied from ${m.toFrom}; labeled istio.io/rev=${targetRevision}), so Istio config writes keep being validated`);
+  const moves = scope.move.map(
+    (m) =>
+      `repoint ValidatingWebhookConfiguration/${m.name} from ${m.from} to the target istiod ${describeClientConfig(m.to)} (copied from ${m.toFrom}; labeled istio.io/rev=${targetRevision}), so Istio config writes keep being validated`,
+  );
   return [
     `decommission of revision ${sourceRevision} would ${moves.length ? `first ${moves.join('; ')}; then ` : ''}delete only these ${list.length} objects: ${list.join(', ')}`,
     `It leaves behind: ${scope.leftBehind.join('; ')}`,
@@ -300,17 +384,32 @@ export function decideDecommissionScope(scope: DecommissionScope, sourceRevision
   out.push({
     check: 'decommission/scope',
     status: scope.blockers.length > 0 ? 'block' : list.length === 0 ? 'warn' : 'pass',
-    reason: scope.blockers.length > 0
-      ? `decommission of revision ${sourceRevision} would not be safe: ${scope.blockers.join('; ')}`
+    reason:
+      scope.blockers.length > 0
+        ? `decommission of revision ${sourceRevision} would not be safe: ${scope.blockers.join('; ')}`
+        : list.length === 0
+          ? `nothing of the source revision ${sourceRevision} was found to decommission (check plan.source)`
+          : describeDecommission(scope, sourceRevision, targetRevision),
+    ...(scope.blockers.length > 0
+      ? { fix: 'fix the listed problems; meshmove never deletes shared objects, so decommission would stop here' }
       : list.length === 0
-        ? `nothing of the source revision ${sourceRevision} was found to decommission (check plan.source)`
-        : describeDecommission(scope, sourceRevision, targetRevision),
-    ...(scope.blockers.length > 0 ? { fix: 'fix the listed problems; meshmove never deletes shared objects, so decommission would stop here' } : list.length === 0 ? { fix: 'check plan.source.revision, istiodNamespace and gateway' } : {}),
+        ? { fix: 'check plan.source.revision, istiodNamespace and gateway' }
+        : {}),
   });
   out.push({
     check: 'pitfall/never-deleted',
     status: scope.notes.some((n) => n.startsWith('revision tag')) ? 'warn' : 'pass',
-    reason: [...scope.notes, ...(scope.kept.length ? [`also kept: ${nameList(scope.kept.map((k) => `${k.id} (${k.why})`), 6)}`] : [])].join('; '),
+    reason: [
+      ...scope.notes,
+      ...(scope.kept.length
+        ? [
+            `also kept: ${nameList(
+              scope.kept.map((k) => `${k.id} (${k.why})`),
+              6,
+            )}`,
+          ]
+        : []),
+    ].join('; '),
     ...(scope.notes.some((n) => n.startsWith('revision tag')) ? { fix: 'move revision tags that point at the source to the target' } : {}),
   });
   for (const m of scope.move) {
@@ -329,7 +428,18 @@ export async function readDecommissionScope(kube: KubeAccess, plan: Pick<Plan, '
   const gwDeployment = s.gateway.deployment ?? s.gateway.service;
   const gatewayRef = ISTIO_RESOURCES.find((r) => r.kind === 'Gateway')!;
   const gatewayNamespaces = [...new Set([s.istiodNamespace, s.gateway.namespace])];
-  const [mwcs, vwcs, sourceConfigMaps, sourceGateways, istiodDeployment, istiodService, gatewayDeployment, gatewayService, targetPods, crds] = await Promise.all([
+  const [
+    mwcs,
+    vwcs,
+    sourceConfigMaps,
+    sourceGateways,
+    istiodDeployment,
+    istiodService,
+    gatewayDeployment,
+    gatewayService,
+    targetPods,
+    crds,
+  ] = await Promise.all([
     kube.listMutatingWebhookConfigurations(),
     kube.listValidatingWebhookConfigurations(),
     kube.listConfigMaps(s.istiodNamespace),
@@ -338,7 +448,11 @@ export async function readDecommissionScope(kube: KubeAccess, plan: Pick<Plan, '
     kube.getService(s.istiodNamespace, istiodServiceName(s.revision)),
     kube.getWorkload('Deployment', s.gateway.namespace, gwDeployment),
     kube.getService(s.gateway.namespace, s.gateway.service),
-    kube.listPods(plan.target.gateway.namespace, { labelSelector: Object.entries(plan.target.gateway.selector).map(([k, v]) => `${k}=${v}`).join(',') }),
+    kube.listPods(plan.target.gateway.namespace, {
+      labelSelector: Object.entries(plan.target.gateway.selector)
+        .map(([k, v]) => `${k}=${v}`)
+        .join(','),
+    }),
     kube.listCustomResourceDefinitions(),
   ]);
   return decommissionScope({

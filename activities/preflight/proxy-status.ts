@@ -32,12 +32,21 @@ export function decideProxyStatus(side: Side, revision: string, read: SynczRead)
       check,
       status: severity,
       reason: `cannot read the ${side} istiod's ${SYNCZ_PATH} (revision ${revision}): ${read.error}`,
-      fix: side === 'target' ? 'the target istiod must be Running and reachable by port-forward (RBAC: get and create pods/portforward in its namespace)' : 'check the source istiod pods',
+      fix:
+        side === 'target'
+          ? 'the target istiod must be Running and reachable by port-forward (RBAC: get and create pods/portforward in its namespace)'
+          : 'check the source istiod pods',
     };
   }
   const stale = read.entries.map(proxySyncStatus).filter((p) => p.overall === SyncStatus.stale);
   if (stale.length > 0) {
-    const listed = stale.slice(0, 20).map((p) => `${p.proxy} (${Object.entries(p.perType).filter(([, s]) => s === SyncStatus.stale).map(([t]) => t).join(',')}${p.neverAcknowledged.length ? ', never acknowledged' : ''})`);
+    const listed = stale.slice(0, 20).map(
+      (p) =>
+        `${p.proxy} (${Object.entries(p.perType)
+          .filter(([, s]) => s === SyncStatus.stale)
+          .map(([t]) => t)
+          .join(',')}${p.neverAcknowledged.length ? ', never acknowledged' : ''})`,
+    );
     return {
       check,
       status: severity,
@@ -45,7 +54,11 @@ export function decideProxyStatus(side: Side, revision: string, read: SynczRead)
       fix: 'find why those proxies do not acknowledge config (their istio-proxy logs: rejected config, version skew) before moving more pods to this control plane',
     };
   }
-  return { check, status: 'pass', reason: `no STALE proxy among the ${read.entries.length} connected to the ${side} istiod (revision ${revision})` };
+  return {
+    check,
+    status: 'pass',
+    reason: `no STALE proxy among the ${read.entries.length} connected to the ${side} istiod (revision ${revision})`,
+  };
 }
 
 export async function checkProxyStatus(ctx: PreflightContext): Promise<Finding[]> {

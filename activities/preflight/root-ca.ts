@@ -50,7 +50,10 @@ export function describeRoot(pem: string | undefined): string {
 }
 
 /** Which side a namespace's root belongs to. */
-export function rootOwner(pem: string | undefined, roots: { source?: string; target?: string; sourceRevision: string; targetRevision: string }): string {
+export function rootOwner(
+  pem: string | undefined,
+  roots: { source?: string; target?: string; sourceRevision: string; targetRevision: string },
+): string {
   if (pem === undefined) return 'none (no istio-ca-root-cert)';
   const s = compareRoots(pem, roots.source);
   const t = compareRoots(pem, roots.target);
@@ -74,11 +77,12 @@ export interface RootCaView {
 }
 
 function consequence(targetScope: ControlPlaneScope | undefined): string {
-  const where = targetScope === undefined
-    ? 'into the namespaces they select (every namespace for Istio before 1.22 without enhanced scoping)'
-    : targetScope.scoped
-      ? `into the namespaces their discoverySelectors select — the target's (${targetScope.basis}) from each namespace's relabel on, while the source keeps writing its own root there`
-      : `into every namespace (the target: ${targetScope.basis}), so already now`;
+  const where =
+    targetScope === undefined
+      ? 'into the namespaces they select (every namespace for Istio before 1.22 without enhanced scoping)'
+      : targetScope.scoped
+        ? `into the namespaces their discoverySelectors select — the target's (${targetScope.basis}) from each namespace's relabel on, while the source keeps writing its own root there`
+        : `into every namespace (the target: ${targetScope.basis}), so already now`;
   return `both istiods' namespace controllers write istio-ca-root-cert ${where}, and where both write they overwrite each other; a proxy holding one root cannot verify the other istiod on :15012 (the field report's certificate mismatch)`;
 }
 
@@ -96,7 +100,12 @@ export function decideRootCa(v: RootCaView): Finding {
     v.targetRoot.pem === undefined ? `the target ${v.targetRevision}'s own root is unknown (${v.targetRoot.from})` : '',
   ].filter(Boolean);
   if (unknown.length > 0) {
-    return { check, status: 'block', reason: `cannot compare the roots: ${unknown.join('; ')}`, fix: "check that that side's istiod runs: it patches its root into its injector webhook configuration's caBundle; check plan.*.revision and istiodNamespace" };
+    return {
+      check,
+      status: 'block',
+      reason: `cannot compare the roots: ${unknown.join('; ')}`,
+      fix: "check that that side's istiod runs: it patches its root into its injector webhook configuration's caBundle; check plan.*.revision and istiodNamespace",
+    };
   }
   const rel = compareRoots(v.sourceRoot.pem, v.targetRoot.pem);
   const both = `${side('source', v.sourceRevision, v.sourceRoot)}, ${side('target', v.targetRevision, v.targetRoot)}`;
@@ -105,16 +114,33 @@ export function decideRootCa(v: RootCaView): Finding {
   }
   if (v.distinct.length > 1) {
     const where = v.distinct.map((d) => `${describeRoot(d.root)} in ${nameList(d.namespaces, 4)}`).join('; ');
-    return { check, status: blockOrWarn, reason: `the control planes' own roots agree (${both}), but ${v.distinct.length} different roots were seen in istio-ca-root-cert across the cluster (${where}): another CA is writing it; ${consequence(v.targetScope)}`, fix };
+    return {
+      check,
+      status: blockOrWarn,
+      reason: `the control planes' own roots agree (${both}), but ${v.distinct.length} different roots were seen in istio-ca-root-cert across the cluster (${where}): another CA is writing it; ${consequence(v.targetScope)}`,
+      fix,
+    };
   }
   if (rel === 'overlap') {
-    return { check, status: 'warn', reason: `the roots are bundles sharing a certificate (a CA rotation?): ${both}`, fix: 'finish the rotation before migrating, or confirm both bundles trust the same root' };
+    return {
+      check,
+      status: 'warn',
+      reason: `the roots are bundles sharing a certificate (a CA rotation?): ${both}`,
+      fix: 'finish the rotation before migrating, or confirm both bundles trust the same root',
+    };
   }
-  return { check, status: 'pass', reason: `both control planes have the same root ${describeRoot(v.targetRoot.pem)} (the source's read from ${v.sourceRoot.from}; the target's from ${v.targetRoot.from})` };
+  return {
+    check,
+    status: 'pass',
+    reason: `both control planes have the same root ${describeRoot(v.targetRoot.pem)} (the source's read from ${v.sourceRoot.from}; the target's from ${v.targetRoot.from})`,
+  };
 }
 
 /** Each side's own root (own-root.ts), with one list of the webhook configurations. */
-export async function readControlPlaneRoots(kube: KubeAccess, plan: Pick<Plan, 'source' | 'target'>): Promise<{ source: OwnRoot; target: OwnRoot }> {
+export async function readControlPlaneRoots(
+  kube: KubeAccess,
+  plan: Pick<Plan, 'source' | 'target'>,
+): Promise<{ source: OwnRoot; target: OwnRoot }> {
   const source = { revision: plan.source.revision, namespace: plan.source.istiodNamespace };
   const target = { revision: plan.target.revision, namespace: plan.target.istiodNamespace };
   const mwcs = await kube.listMutatingWebhookConfigurations();
@@ -138,13 +164,15 @@ export async function checkRootCa(ctx: PreflightContext): Promise<Finding[]> {
     entry.namespaces.push(cm.metadata?.namespace ?? '?');
     byRoot.set(key, entry);
   }
-  return [decideRootCa({
-    sourceRevision: ctx.plan.source.revision,
-    targetRevision: ctx.plan.target.revision,
-    sourceRoot: roots.source,
-    targetRoot: roots.target,
-    distinct: [...byRoot.values()],
-    acceptDifferentRoots: ctx.plan.rootCA.acceptDifferentRoots,
-    ...(targetScope ? { targetScope } : {}),
-  })];
+  return [
+    decideRootCa({
+      sourceRevision: ctx.plan.source.revision,
+      targetRevision: ctx.plan.target.revision,
+      sourceRoot: roots.source,
+      targetRoot: roots.target,
+      distinct: [...byRoot.values()],
+      acceptDifferentRoots: ctx.plan.rootCA.acceptDifferentRoots,
+      ...(targetScope ? { targetScope } : {}),
+    }),
+  ];
 }

@@ -41,7 +41,10 @@ export function istiodBuild(d: V1Deployment | undefined): IstiodBuild {
   const ref = (c.image ?? '').split('@')[0]!;
   const tag = ref.lastIndexOf(':') > ref.lastIndexOf('/') ? ref.slice(ref.lastIndexOf(':') + 1) : '';
   if (istioMinorVersion(tag)) out.version = tag.replace(/^v/, '');
-  const flag = c.env?.find((e) => e.name === SCOPING_ENV)?.value?.trim().toLowerCase();
+  const flag = c.env
+    ?.find((e) => e.name === SCOPING_ENV)
+    ?.value?.trim()
+    .toLowerCase();
   if (flag === 'true' || flag === '1') out.scopingFlag = true;
   else if (flag === 'false' || flag === '0') out.scopingFlag = false;
   return out;
@@ -50,7 +53,11 @@ export function istiodBuild(d: V1Deployment | undefined): IstiodBuild {
 export function controlPlaneScope(build: IstiodBuild, discoverySelectors: readonly SelectorLike[]): ControlPlaneScope {
   if (build.version === undefined) {
     const what = build.image ? `its image ${build.image} names no Istio version` : 'its istiod Deployment was not found';
-    return { scoped: true, basis: `${what}: taken as current Istio (1.22+), where discoverySelectors scope the CA writer and config`, discoverySelectors };
+    return {
+      scoped: true,
+      basis: `${what}: taken as current Istio (1.22+), where discoverySelectors scope the CA writer and config`,
+      discoverySelectors,
+    };
   }
   const scoped = enhancedResourceScoping(build.version, build.scopingFlag);
   const flag = build.scopingFlag === undefined ? '' : ` with ${SCOPING_ENV}=${String(build.scopingFlag)}`;

@@ -63,16 +63,35 @@ export function decideTargetHealth(v: TargetHealthView): Finding[] {
     return { check, status: 'pass', reason: `${what} Deployment ${h.namespace}/${h.name} available (${h.available}/${h.desired})` };
   };
   const out = [
-    dep(v.istiod, `target istiod (revision ${v.revision})`, 'target/istiod', `install the target control plane (revision ${v.revision}) and wait until istiod is ready`),
+    dep(
+      v.istiod,
+      `target istiod (revision ${v.revision})`,
+      'target/istiod',
+      `install the target control plane (revision ${v.revision}) and wait until istiod is ready`,
+    ),
     dep(v.gateway, 'target gateway', 'target/gateway', 'install the target ingress gateway and wait until it is ready'),
   ];
   const s = v.gatewayService;
   if (!s.found) {
-    out.push({ check: 'target/gateway-address', status: 'block', reason: `target gateway Service ${s.namespace}/${s.name} does not exist`, fix: 'create the gateway Service (type LoadBalancer) named in plan.target.gateway.service' });
+    out.push({
+      check: 'target/gateway-address',
+      status: 'block',
+      reason: `target gateway Service ${s.namespace}/${s.name} does not exist`,
+      fix: 'create the gateway Service (type LoadBalancer) named in plan.target.gateway.service',
+    });
   } else if (!s.address) {
-    out.push({ check: 'target/gateway-address', status: 'block', reason: `target gateway Service ${s.namespace}/${s.name} has no external address yet (${EXTERNAL_ADDRESS_SOURCES})`, fix: 'wait for the load balancer to be provisioned; DNS will be pointed at this address' });
+    out.push({
+      check: 'target/gateway-address',
+      status: 'block',
+      reason: `target gateway Service ${s.namespace}/${s.name} has no external address yet (${EXTERNAL_ADDRESS_SOURCES})`,
+      fix: 'wait for the load balancer to be provisioned; DNS will be pointed at this address',
+    });
   } else {
-    out.push({ check: 'target/gateway-address', status: 'pass', reason: `target gateway Service ${s.namespace}/${s.name} has external address ${s.address}` });
+    out.push({
+      check: 'target/gateway-address',
+      status: 'pass',
+      reason: `target gateway Service ${s.namespace}/${s.name} has external address ${s.address}`,
+    });
   }
   return out;
 }

@@ -32,7 +32,11 @@ export function httpPort(svc: V1Service | undefined): number | undefined {
 }
 
 export async function readGatewayService(deps: ClusterDeps, gw: GatewayRef): Promise<V1Service> {
-  return mustExist(await deps.kube.getService(gw.namespace, gw.service), { resource: 'services', group: '', namespace: gw.namespace, name: gw.service }, 'the plan names a gateway Service the cluster does not have');
+  return mustExist(
+    await deps.kube.getService(gw.namespace, gw.service),
+    { resource: 'services', group: '', namespace: gw.namespace, name: gw.service },
+    'the plan names a gateway Service the cluster does not have',
+  );
 }
 
 export interface HttpProbeResult {
@@ -43,11 +47,22 @@ export interface HttpProbeResult {
 
 export function httpGetWithHost(address: string, port: number, host: string, path: string, timeoutMs: number): Promise<HttpProbeResult> {
   return new Promise((resolve) => {
-    const req = http.request({ host: address, port, path, method: 'GET', agent: false, headers: { host, connection: 'close', 'user-agent': 'meshmove-probe' }, timeout: timeoutMs }, (res) => {
-      res.resume();
-      res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
-      res.on('error', (e) => resolve({ status: res.statusCode ?? 0, error: e.message }));
-    });
+    const req = http.request(
+      {
+        host: address,
+        port,
+        path,
+        method: 'GET',
+        agent: false,
+        headers: { host, connection: 'close', 'user-agent': 'meshmove-probe' },
+        timeout: timeoutMs,
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve({ status: res.statusCode ?? 0 }));
+        res.on('error', (e) => resolve({ status: res.statusCode ?? 0, error: e.message }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`no answer within ${timeoutMs}ms`)));
     req.on('error', (e) => resolve({ status: 0, error: e.message }));
     req.end();

@@ -5,7 +5,13 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { NamespaceRef } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import { mustExist } from '../kube/errors.js';
-import { injectingRevision, WebhookName, type MutatingWebhookConfigurationLike, type SelectorLike, type WebhookMatch } from '../../mesh/injection.js';
+import {
+  injectingRevision,
+  WebhookName,
+  type MutatingWebhookConfigurationLike,
+  type SelectorLike,
+  type WebhookMatch,
+} from '../../mesh/injection.js';
 import { IstioLabel } from '../../mesh/naming.js';
 import type { ClusterDeps } from '../namespace/deps.js';
 
@@ -20,7 +26,8 @@ export interface InjectionExplanation {
 export function explainSelector(sel: SelectorLike | undefined, labels: Record<string, string>): string {
   if (!sel) return '{} (every namespace)';
   const parts: string[] = [];
-  for (const [k, v] of Object.entries(sel.matchLabels ?? {})) parts.push(`${k}=${v} (has ${k in labels ? `${k}=${labels[k]}` : 'no such label'})`);
+  for (const [k, v] of Object.entries(sel.matchLabels ?? {}))
+    parts.push(`${k}=${v} (has ${k in labels ? `${k}=${labels[k]}` : 'no such label'})`);
   for (const e of sel.matchExpressions ?? []) {
     const have = e.key in labels ? `has ${e.key}=${labels[e.key]}` : `no ${e.key} label`;
     parts.push(`${e.key} ${e.operator}${e.values && e.values.length ? ` [${e.values.join(',')}]` : ''} (${have})`);
@@ -44,7 +51,8 @@ export function podLabelVariants(pods: readonly Pick<V1Pod, 'metadata'>[]): Reco
 }
 
 function fixFor(m: WebhookMatch, namespace: string, labels: Record<string, string>, plan: Pick<Plan, 'source' | 'target'>): string {
-  const never = 'Do not delete the Istio CRDs (the field report\'s advice): they are shared with the source control plane, and deleting them removes every Gateway, VirtualService and policy of both.';
+  const never =
+    "Do not delete the Istio CRDs (the field report's advice): they are shared with the source control plane, and deleting them removes every Gateway, VirtualService and policy of both.";
   switch (m.webhookName) {
     case WebhookName.revNamespace:
       return m.tag !== undefined
@@ -86,7 +94,9 @@ export function explain(
   if (matches.length === 0) {
     lines.push(`No webhook injects new pods of namespace ${namespace} (labels: ${labelText}): they would start without a sidecar.`);
   } else {
-    lines.push(`New pods of namespace ${namespace} (labels: ${labelText}) get the sidecar of revision ${plainRevision ?? 'none'}${conflict ? ' (several webhooks match: the apiserver calls them in name order and the last injection wins)' : ''}.`);
+    lines.push(
+      `New pods of namespace ${namespace} (labels: ${labelText}) get the sidecar of revision ${plainRevision ?? 'none'}${conflict ? ' (several webhooks match: the apiserver calls them in name order and the last injection wins)' : ''}.`,
+    );
   }
   const targetMatches = matches.filter((m) => m.revision === target);
   for (const m of targetMatches) {
@@ -96,7 +106,8 @@ export function explain(
       `The target's webhook still intercepts: MutatingWebhookConfiguration ${m.configName}, webhook ${m.webhookName} (revision ${target}${m.tag !== undefined ? `, tag ${m.tag}` : ''}) matches because its namespaceSelector ${explainSelector(hook?.namespaceSelector, labels)}${hook?.objectSelector ? ` and objectSelector ${explainSelector(hook.objectSelector, {})}` : ''} hold. Fix: ${fixFor(m, namespace, labels, plan)}`,
     );
   }
-  if (targetMatches.length === 0 && plainRevision === plan.source.revision) lines.push(`No webhook of the target ${target} matches; a restart puts the pods back on ${plan.source.revision}.`);
+  if (targetMatches.length === 0 && plainRevision === plan.source.revision)
+    lines.push(`No webhook of the target ${target} matches; a restart puts the pods back on ${plan.source.revision}.`);
   return { injectors, message: lines.join(' '), targetIntercepts: targetMatches.length > 0 };
 }
 
@@ -107,6 +118,12 @@ export async function explainInjection(deps: ClusterDeps, input: NamespaceRef): 
     deps.kube.listPods(input.namespace),
   ]);
   const namespace = mustExist(ns, { resource: 'namespaces', group: '', name: input.namespace });
-  const e = explain(input.namespace, namespace.metadata?.labels ?? {}, configs as MutatingWebhookConfigurationLike[], podLabelVariants(pods), input.plan);
+  const e = explain(
+    input.namespace,
+    namespace.metadata?.labels ?? {},
+    configs as MutatingWebhookConfigurationLike[],
+    podLabelVariants(pods),
+    input.plan,
+  );
   return { injectors: e.injectors, message: e.message };
 }

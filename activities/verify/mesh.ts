@@ -49,7 +49,9 @@ export function censusNamespace(
     const connectedToSource = sourceSyncz ? findProxy(sourceSyncz, name, namespace) !== null : false;
     if (rev === plan.source.revision || connectedToSource) {
       c.onSource++;
-      c.problems.push(`${namespace}/${name}: ${rev === plan.source.revision ? `sidecar revision ${rev}` : 'connected to the source istiod'}`);
+      c.problems.push(
+        `${namespace}/${name}: ${rev === plan.source.revision ? `sidecar revision ${rev}` : 'connected to the source istiod'}`,
+      );
       continue;
     }
     if (rev !== plan.target.revision) {
@@ -72,7 +74,11 @@ export async function verifyMesh(deps: ClusterDeps, input: RunRef): Promise<Mesh
 
   // First metrics read, or the one an earlier attempt took (the window keeps its start).
   const resumed = resumedDetails<MetricsProgress>((d) => (d as MetricsProgress).phase === 'metrics-window');
-  const progress: MetricsProgress = resumed ?? { phase: 'metrics-window', firstAt: nowMs(deps), first: await readErrorCounters(deps, plan) };
+  const progress: MetricsProgress = resumed ?? {
+    phase: 'metrics-window',
+    firstAt: nowMs(deps),
+    first: await readErrorCounters(deps, plan),
+  };
   heartbeat(progress);
 
   // Census while the window runs.
@@ -93,7 +99,10 @@ export async function verifyMesh(deps: ClusterDeps, input: RunRef): Promise<Mesh
   const onTarget = censuses.reduce((n, c) => n + c.onTarget, 0);
   const onSource = censuses.reduce((n, c) => n + c.onSource, 0);
   const problems = censuses.flatMap((c) => c.problems);
-  if (problems.length) notes.push(`proxies not on the target or not SYNCED: ${problems.slice(0, 20).join('; ')}${problems.length > 20 ? ` ... and ${problems.length - 20} more` : ''}`);
+  if (problems.length)
+    notes.push(
+      `proxies not on the target or not SYNCED: ${problems.slice(0, 20).join('; ')}${problems.length > 20 ? ` ... and ${problems.length - 20} more` : ''}`,
+    );
 
   for (;;) {
     const left = progress.firstAt + plan.verification.metricsWindow - nowMs(deps);
@@ -115,7 +124,9 @@ export async function verifyMesh(deps: ClusterDeps, input: RunRef): Promise<Mesh
   for (const pod of Object.keys(progress.first)) if (!(pod in second)) notes.push(`istiod pod ${pod} is gone since the first read`);
 
   if (!plan.analysis) {
-    notes.push('no analysis in the plan: the error-rate comparison and "old gateway traffic is zero" are not checked; the gateway probes of each namespace stand in for them (name a Prometheus in analysis.prometheus.url)');
+    notes.push(
+      'no analysis in the plan: the error-rate comparison and "old gateway traffic is zero" are not checked; the gateway probes of each namespace stand in for them (name a Prometheus in analysis.prometheus.url)',
+    );
   }
   return { namespaces: namespaces.length, onTarget, onSource, errorIncreases, notes };
 }

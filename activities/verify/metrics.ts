@@ -34,7 +34,9 @@ export function parsePrometheusText(text: string): Sample[] {
 }
 
 export function seriesKey(s: Pick<Sample, 'name' | 'labels'>): string {
-  const l = Object.keys(s.labels).sort().map((k) => `${k}="${s.labels[k]}"`);
+  const l = Object.keys(s.labels)
+    .sort()
+    .map((k) => `${k}="${s.labels[k]}"`);
   return l.length ? `${s.name}{${l.join(',')}}` : s.name;
 }
 
@@ -44,7 +46,12 @@ export const NONEXISTENT_PUSH_ERRORS_METRIC = 'pilot_xds_push_errors_total';
 /** The error series watched between the two reads. */
 export function isErrorSeries(s: Pick<Sample, 'name' | 'labels'>): boolean {
   if (s.name === 'pilot_xds_pushes') return /_senderr$/.test(s.labels.type ?? '');
-  return s.name === 'pilot_total_xds_rejects' || s.name === 'pilot_total_xds_internal_errors' || s.name === 'pilot_xds_push_context_errors' || s.name === 'pilot_xds_write_timeout';
+  return (
+    s.name === 'pilot_total_xds_rejects' ||
+    s.name === 'pilot_total_xds_internal_errors' ||
+    s.name === 'pilot_xds_push_context_errors' ||
+    s.name === 'pilot_xds_write_timeout'
+  );
 }
 
 /** series key → value, error series only. Histogram parts are not counters of errors: excluded by name. */

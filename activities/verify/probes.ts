@@ -84,7 +84,11 @@ export function probeOutcome(pod: V1Pod | undefined): ProbeOutcome {
   const msg = (term.message ?? '').trim();
   const status = /^\d{3}$/.test(msg) ? Number(msg) : undefined;
   return status === undefined
-    ? { done: true, status: undefined, detail: `probe exited ${term.exitCode}${term.reason ? ` (${term.reason})` : ''} without a status code${msg ? `: ${msg.slice(0, 100)}` : ''}` }
+    ? {
+        done: true,
+        status: undefined,
+        detail: `probe exited ${term.exitCode}${term.reason ? ` (${term.reason})` : ''} without a status code${msg ? `: ${msg.slice(0, 100)}` : ''}`,
+      }
     : { done: true, status };
 }
 
@@ -100,7 +104,11 @@ export function probesFor(plan: Pick<Plan, 'verification'>, namespace: string): 
   };
 }
 
-async function runCrossNamespaceProbe(deps: ClusterDeps, input: NamespaceRef, probe: CrossNamespaceProbe): Promise<{ status: number | undefined; detail?: string }> {
+async function runCrossNamespaceProbe(
+  deps: ClusterDeps,
+  input: NamespaceRef,
+  probe: CrossNamespaceProbe,
+): Promise<{ status: number | undefined; detail?: string }> {
   const t = tuning(deps);
   const name = probeJobName(input.runId, probe);
   const ns = input.namespace;
@@ -114,11 +122,17 @@ async function runCrossNamespaceProbe(deps: ClusterDeps, input: NamespaceRef, pr
       deadline: start + t.probeTimeoutMs,
       now: () => nowMs(deps),
       details: (state) => ({ namespace: ns, probe: probe.url, state }),
-      onTimeout: (state) => new ProbeTimeout(`probe pod did not finish within ${Math.round(t.probeTimeoutMs / 1000)}s: ${state ?? 'no pod'}`),
+      onTimeout: (state) =>
+        new ProbeTimeout(`probe pod did not finish within ${Math.round(t.probeTimeoutMs / 1000)}s: ${state ?? 'no pod'}`),
       check: async () => {
         const pods = await deps.kube.listPods(ns, { labelSelector: `${PROBE_JOB_LABEL}=${name}` });
         // A Job of the same name deleted a moment ago may still have a pod around: only this Job's count.
-        const mine = pods.filter((p) => uid === undefined || (p.metadata?.ownerReferences ?? []).length === 0 || p.metadata?.ownerReferences?.some((o) => o.uid === uid));
+        const mine = pods.filter(
+          (p) =>
+            uid === undefined ||
+            (p.metadata?.ownerReferences ?? []).length === 0 ||
+            p.metadata?.ownerReferences?.some((o) => o.uid === uid),
+        );
         const results = mine.map(probeOutcome);
         const finished = results.find((r): r is ProbeOutcome & { done: true } => r.done);
         if (finished) return { done: true, value: finished };
@@ -140,12 +154,19 @@ async function runCrossNamespaceProbe(deps: ClusterDeps, input: NamespaceRef, pr
 
 class ProbeTimeout extends Error {}
 
-async function runGatewayProbe(deps: ClusterDeps, plan: Plan, probe: GatewayProbe): Promise<{ status: number | undefined; detail?: string }> {
+async function runGatewayProbe(
+  deps: ClusterDeps,
+  plan: Plan,
+  probe: GatewayProbe,
+): Promise<{ status: number | undefined; detail?: string }> {
   const svc = await readGatewayService(deps, plan.target.gateway);
   const address = externalAddress(svc);
   const port = httpPort(svc);
   if (address === undefined || port === undefined) {
-    return { status: undefined, detail: `the target gateway Service ${plan.target.gateway.namespace}/${plan.target.gateway.service} has no external address${port === undefined ? ' or port' : ''}` };
+    return {
+      status: undefined,
+      detail: `the target gateway Service ${plan.target.gateway.namespace}/${plan.target.gateway.service} has no external address${port === undefined ? ' or port' : ''}`,
+    };
   }
   const r = await httpGetWithHost(address, port, probe.host, probe.path, tuning(deps).httpTimeoutMs);
   return { status: r.status, ...(r.error !== undefined ? { detail: `${address}:${port}: ${r.error}` } : {}) };

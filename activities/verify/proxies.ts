@@ -39,12 +39,18 @@ export function judgeProxies(namespace: string, pods: readonly V1Pod[], syncz: r
     }
     const sync = findProxy(syncz, name, namespace);
     if (!sync) {
-      problems.push(`${name}: not connected to istiod-${revision} (absent from its syncz)${p.status?.phase && p.status.phase !== 'Running' ? `; pod ${p.status.phase}` : ''}`);
+      problems.push(
+        `${name}: not connected to istiod-${revision} (absent from its syncz)${p.status?.phase && p.status.phase !== 'Running' ? `; pod ${p.status.phase}` : ''}`,
+      );
     } else if (sync.overall === SyncStatus.synced) {
       synced++;
     } else {
-      const types = Object.entries(sync.perType).filter(([, s]) => s !== SyncStatus.synced && s !== SyncStatus.notSent).map(([t]) => t);
-      problems.push(`${name}: ${sync.overall}${types.length ? ` (${types.join(', ')}${sync.neverAcknowledged.length ? ', never acknowledged' : ''})` : ''}`);
+      const types = Object.entries(sync.perType)
+        .filter(([, s]) => s !== SyncStatus.synced && s !== SyncStatus.notSent)
+        .map(([t]) => t);
+      problems.push(
+        `${name}: ${sync.overall}${types.length ? ` (${types.join(', ')}${sync.neverAcknowledged.length ? ', never acknowledged' : ''})` : ''}`,
+      );
     }
   }
   const listed = problems.slice(0, MAX_PROBLEMS);
@@ -71,7 +77,11 @@ export async function readSyncz(deps: ClusterDeps, revision: string, istiodNames
     try {
       out.push(...parseSyncz(JSON.parse(body)));
     } catch (err) {
-      throw ApplicationFailure.create({ type: 'SynczUnreadable', nonRetryable: false, message: `/debug/syncz of ${istiodNamespace}/${pod} is not a syncz listing: ${(err as Error).message}` });
+      throw ApplicationFailure.create({
+        type: 'SynczUnreadable',
+        nonRetryable: false,
+        message: `/debug/syncz of ${istiodNamespace}/${pod} is not a syncz listing: ${(err as Error).message}`,
+      });
     }
   }
   return out;

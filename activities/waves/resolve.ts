@@ -23,7 +23,12 @@ export const UNMATCHED_LISTED = 20;
 
 /** `*` any run of characters, `?` exactly one; the rest literal. */
 export function globMatches(pattern: string, name: string): boolean {
-  const re = new RegExp(`^${pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.')}$`);
+  const re = new RegExp(
+    `^${pattern
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.')}$`,
+  );
   return re.test(name);
 }
 
@@ -46,7 +51,10 @@ function injectedBy(configs: readonly MutatingWebhookConfigurationLike[], ns: Na
 
 function selects(select: WaveSelect, ns: NamespaceInfo, source: string, configs: readonly MutatingWebhookConfigurationLike[]): boolean {
   if (select.matchLabels !== undefined || select.matchExpressions !== undefined) {
-    const sel: LabelSelector = { ...(select.matchLabels ? { matchLabels: select.matchLabels } : {}), ...(select.matchExpressions ? { matchExpressions: select.matchExpressions } : {}) };
+    const sel: LabelSelector = {
+      ...(select.matchLabels ? { matchLabels: select.matchLabels } : {}),
+      ...(select.matchExpressions ? { matchExpressions: select.matchExpressions } : {}),
+    };
     if (!selectorMatches(sel, ns.labels)) return false;
   }
   if (select.injectedBy === 'source' && injectedBy(configs, ns) !== source) return false;
@@ -58,8 +66,10 @@ function selects(select: WaveSelect, ns: NamespaceInfo, source: string, configs:
 /** The namespaces no select wave may take: both control planes' own namespaces and the never-injected ones. */
 export function controlPlaneNamespaces(plan: Pick<Plan, 'source' | 'target'>): Set<string> {
   return new Set([
-    plan.source.istiodNamespace, plan.target.istiodNamespace,
-    plan.source.gateway.namespace, plan.target.gateway.namespace,
+    plan.source.istiodNamespace,
+    plan.target.istiodNamespace,
+    plan.source.gateway.namespace,
+    plan.target.gateway.namespace,
     ...NEVER_INJECTED_NAMESPACES,
   ]);
 }
@@ -80,11 +90,15 @@ export function resolveWaveSelection(
   const waves = plan.waves.map((w) => {
     if (!w.select) return { name: w.name, namespaces: [...w.namespaces] };
     const select = w.select;
-    const matched = sorted.filter((ns) => !never.has(ns.name) && !named.has(ns.name) && !taken.has(ns.name) && selects(select, ns, plan.source.revision, webhooks));
+    const matched = sorted.filter(
+      (ns) => !never.has(ns.name) && !named.has(ns.name) && !taken.has(ns.name) && selects(select, ns, plan.source.revision, webhooks),
+    );
     const chosen = matched.slice(0, limitCount(select.limit, matched.length)).map((ns) => ns.name);
     for (const n of chosen) taken.add(n);
     return { name: w.name, namespaces: chosen };
   });
-  const left = sorted.filter((ns) => !never.has(ns.name) && !named.has(ns.name) && !taken.has(ns.name) && injectedBy(webhooks, ns) === plan.source.revision).map((ns) => ns.name);
+  const left = sorted
+    .filter((ns) => !never.has(ns.name) && !named.has(ns.name) && !taken.has(ns.name) && injectedBy(webhooks, ns) === plan.source.revision)
+    .map((ns) => ns.name);
   return { waves, ...(left.length > 0 ? { unmatched: { count: left.length, names: left.slice(0, UNMATCHED_LISTED) } } : {}) };
 }

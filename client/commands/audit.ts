@@ -27,7 +27,7 @@ async function fetchRun(opts: ConnectOptions, id: string): Promise<{ workflowId:
 }
 
 export function registerAuditCommands(program: Command): void {
-  const audit = program.command('audit').description('check a run\'s decisions');
+  const audit = program.command('audit').description("check a run's decisions");
   audit
     .command('verify')
     .description('re-verify every signed decision of a run offline: a file from `meshmove history`, or a run id (with its namespaces)')
@@ -41,7 +41,10 @@ export function registerAuditCommands(program: Command): void {
         try {
           sources = [{ json: JSON.parse(await readFile(what, 'utf8')) as unknown }];
         } catch (err) {
-          throw new CliError(`${what} is not a history file (JSON from \`meshmove history\`): ${(err as Error).message}`, ExitCode.badInput);
+          throw new CliError(
+            `${what} is not a history file (JSON from \`meshmove history\`): ${(err as Error).message}`,
+            ExitCode.badInput,
+          );
         }
       } else sources = await fetchRun(g, what);
       const reports: AuditReport[] = [];

@@ -14,7 +14,10 @@ export function registerBackupCommands(program: Command): void {
     backup
       .command('verify')
       .description('check every object of a backup against the sha256 digests of its manifest')
-      .argument('<location>', 'the backup as `meshmove status` shows it: a directory (<backup.location>/<run id>), or cluster:<namespace>/<run id> for backup.cluster')
+      .argument(
+        '<location>',
+        'the backup as `meshmove status` shows it: a directory (<backup.location>/<run id>), or cluster:<namespace>/<run id> for backup.cluster',
+      )
       .option('--digest <sha256>', 'also require the manifest itself to have this sha256 (the workflow records it)'),
   ).action(async (location: string, _o: unknown, cmd: Command) => {
     const opts = cmd.optsWithGlobals<{ json?: boolean; digest?: string } & KubeCliOptions>();

@@ -73,7 +73,11 @@ async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: st
   });
   say(`  cluster       ${twin.apiUrl}  (kubectl --kubeconfig ${twin.kubeconfigPath} get ns,pods -A)`);
   say(`                ${twin.restored ? 'restored from' : 'saved to'} ${twin.statePath ?? ''}`);
-  say(`  DNS           ${twin.dns.host}:${twin.dns.port}   gateways: ${Object.entries(twin.gateways).map(([k, g]) => `${k} ${g.address}:${g.port}`).join(', ')}`);
+  say(
+    `  DNS           ${twin.dns.host}:${twin.dns.port}   gateways: ${Object.entries(twin.gateways)
+      .map(([k, g]) => `${k} ${g.address}:${g.port}`)
+      .join(', ')}`,
+  );
   // The worker acts with exactly the permissions deploy/rbac.yaml gives its service account: the
   // twin answers anything else with the 403 a real cluster would.
   const workerKubeconfig = join(opts.dataDir, 'worker.kubeconfig');
@@ -86,14 +90,25 @@ async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: st
   const resolver = `${twin.dns.host}:${twin.dns.port}`;
   const onTwin: Plan = { ...plan, dns: { ...plan.dns, provider: { type: 'webhook', url: webhookUrl, secretEnv }, resolvers: [resolver] } };
   if (plan.dns.provider.type !== 'webhook' || plan.dns.provider.url !== webhookUrl || plan.dns.resolvers.join() !== resolver) {
-    say(`                the plan's DNS is rehearsed on the twin's: webhook ${twin.apiUrl}/_twin/dns, resolver ${twin.dns.host}:${twin.dns.port}`);
+    say(
+      `                the plan's DNS is rehearsed on the twin's: webhook ${twin.apiUrl}/_twin/dns, resolver ${twin.dns.host}:${twin.dns.port}`,
+    );
   }
-  const traffic = await startDemoTraffic({ dataDir: opts.dataDir, twin, plan: onTwin, prometheusPort: Number(opts.prometheusPort), say }).catch(async (err: unknown) => {
+  const traffic = await startDemoTraffic({
+    dataDir: opts.dataDir,
+    twin,
+    plan: onTwin,
+    prometheusPort: Number(opts.prometheusPort),
+    say,
+  }).catch(async (err: unknown) => {
     await twin.close();
     throw err;
   });
   return {
-    workerKubeconfig, dnsSecret: twin.dnsWebhookSecret, plan: traffic?.plan ?? onTwin, ...(traffic ? { traffic } : {}),
+    workerKubeconfig,
+    dnsSecret: twin.dnsWebhookSecret,
+    plan: traffic?.plan ?? onTwin,
+    ...(traffic ? { traffic } : {}),
     close: async () => {
       await traffic?.close();
       await twin.close();
@@ -102,11 +117,18 @@ async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: st
 }
 
 async function startRealCluster(opts: DemoOptions, plan: Plan, rbacYaml: string, say: (l: string) => void): Promise<DemoCluster> {
-  if (opts.scenario) throw new CliError('--scenario describes a simulated cluster; --real runs the field report\'s cluster on real control planes (drop one of them)', ExitCode.badInput);
+  if (opts.scenario)
+    throw new CliError(
+      "--scenario describes a simulated cluster; --real runs the field report's cluster on real control planes (drop one of them)",
+      ExitCode.badInput,
+    );
   // The simulators load when the demo runs, never with `meshmove worker`.
-  const [{ DEMO_DNS_SECRET }, { LAB_CONTEXT, startFieldReportLab }] = await Promise.all([import('../../twin/dns/webhook.js'), import('../../lab/field-report.js')]);
+  const [{ DEMO_DNS_SECRET }, { LAB_CONTEXT, startFieldReportLab }] = await Promise.all([
+    import('../../twin/dns/webhook.js'),
+    import('../../lab/field-report.js'),
+  ]);
   const dnsSecret = process.env.MESHMOVE_DNS_SECRET || DEMO_DNS_SECRET;
-  say('  traffic       none on --real: the lab\'s stand-in proxies export no istio_requests_total, so the traffic analysis is off');
+  say("  traffic       none on --real: the lab's stand-in proxies export no istio_requests_total, so the traffic analysis is off");
   say('  cluster       starting real control planes (the first run builds them from the Go module proxy: 20-60 minutes on 2 cores)');
   const cluster = await startFieldReportLab({
     dir: join(opts.dataDir, 'lab'),
@@ -116,13 +138,21 @@ async function startRealCluster(opts: DemoOptions, plan: Plan, rbacYaml: string,
     progress: (line) => say(`                ${line}`),
   });
   say(`  cluster       ${cluster.lab.kube.server}  (kubectl --kubeconfig ${cluster.adminKubeconfig} get ns,pods -A)`);
-  say(`                real: kube-apiserver, etcd, controller-manager, scheduler, istiod ${cluster.lab.istio.map((i) => i.revision).join(' and ')}; stood in: kwok's pods, the sidecars and gateways (routing from istiod's xDS)`);
-  say(`  DNS           ${cluster.dns.resolver}   gateways: ${cluster.lab.gateways.map((g) => `${g.namespace}/${g.name} ${g.address}:${g.port}`).join(', ')}`);
+  say(
+    `                real: kube-apiserver, etcd, controller-manager, scheduler, istiod ${cluster.lab.istio.map((i) => i.revision).join(' and ')}; stood in: kwok's pods, the sidecars and gateways (routing from istiod's xDS)`,
+  );
+  say(
+    `  DNS           ${cluster.dns.resolver}   gateways: ${cluster.lab.gateways.map((g) => `${g.namespace}/${g.name} ${g.address}:${g.port}`).join(', ')}`,
+  );
   const provider = plan.dns.provider.type === 'webhook' ? { ...plan.dns.provider, url: cluster.dns.webhookUrl } : plan.dns.provider;
   return {
     workerKubeconfig: cluster.workerKubeconfig,
     dnsSecret,
-    plan: { ...plan, cluster: { ...plan.cluster, context: LAB_CONTEXT }, dns: { ...plan.dns, provider, resolvers: [cluster.dns.resolver] } },
+    plan: {
+      ...plan,
+      cluster: { ...plan.cluster, context: LAB_CONTEXT },
+      dns: { ...plan.dns, provider, resolvers: [cluster.dns.resolver] },
+    },
     close: () => cluster.stop(),
   };
 }
@@ -130,15 +160,24 @@ async function startRealCluster(opts: DemoOptions, plan: Plan, rbacYaml: string,
 export function registerDemoCommand(program: Command): void {
   program
     .command('demo')
-    .description("rehearse the field report's migration end to end: local Temporal + simulated cluster + worker, walked through gate by gate")
+    .description(
+      "rehearse the field report's migration end to end: local Temporal + simulated cluster + worker, walked through gate by gate",
+    )
     .option('--fresh', 'forget the previous demo run and its simulated cluster, and start over')
     .option('--auto-approve', 'approve every gate without asking (for scripts)')
-    .option('--data-dir <dir>', 'where the demo keeps its Temporal database, simulated cluster (twin-state.json), kubeconfig and backups', join(defaultDataDir(), 'demo'))
+    .option(
+      '--data-dir <dir>',
+      'where the demo keeps its Temporal database, simulated cluster (twin-state.json), kubeconfig and backups',
+      join(defaultDataDir(), 'demo'),
+    )
     .option('--scenario <file>', 'the simulated cluster (default examples/twin/field-report.yaml)')
     .option('--plan <file>', 'the plan (default examples/plans/field-report.yaml)')
     .option('--port <n>', 'Temporal frontend port (the UI is on port+1000)', '17233')
-    .option('--prometheus-port <n>', 'where the demo\'s Prometheus listens, when one is installed (bash scripts/prometheus.sh)', '19090')
-    .option('--real', 'rehearse on real control planes (kube-apiserver, two istiod revisions) built from the Go module proxy, instead of the simulated cluster; always starts over')
+    .option('--prometheus-port <n>', "where the demo's Prometheus listens, when one is installed (bash scripts/prometheus.sh)", '19090')
+    .option(
+      '--real',
+      'rehearse on real control planes (kube-apiserver, two istiod revisions) built from the Go module proxy, instead of the simulated cluster; always starts over',
+    )
     .action((opts: DemoOptions, cmd: Command) => {
       // The real cluster does not outlive the demo, so neither does its run: keep it apart from the twin's.
       if (opts.real && cmd.getOptionValueSource('dataDir') === 'default') opts.dataDir = join(defaultDataDir(), 'demo-real');
@@ -214,8 +253,12 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     const approver = plan.fourEyes ? (names.find((a) => a !== starter) ?? starter) : starter;
     const signerOf = (name: string) => keys.get(name)?.signer;
     if (keys.size > 0) {
-      say(`  keys          throwaway SSH keys for ${[...keys.keys()].join(' and ')}, made for this rehearsal only: ${join(opts.dataDir, 'keys')}`);
-      say(`                every decision below is signed with them (ssh-keygen -Y sign -n meshmove -f ${join(opts.dataDir, 'keys', approver)} works too)\n`);
+      say(
+        `  keys          throwaway SSH keys for ${[...keys.keys()].join(' and ')}, made for this rehearsal only: ${join(opts.dataDir, 'keys')}`,
+      );
+      say(
+        `                every decision below is signed with them (ssh-keygen -Y sign -n meshmove -f ${join(opts.dataDir, 'keys', approver)} works too)\n`,
+      );
     }
     const handle = client.workflow.getHandle(DEMO_RUN_ID);
     const where = {
@@ -228,12 +271,16 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
       await writeFile(where.historyFile, `${historyToJSON(await handle.fetchHistory())}\n`);
     };
-    const existing = await handle.describe().catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
+    const existing = await handle
+      .describe()
+      .catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
     if (existing && existing.status.name === 'RUNNING') {
       say(`Resuming run ${DEMO_RUN_ID} from the database (use --fresh to start over).`);
     } else if (existing) {
       const s = await handle.query(statusQuery).catch(() => undefined);
-      say(`The demo run ${DEMO_RUN_ID} already ended (${s?.phase ?? existing.status.name}). Run \`meshmove demo --fresh\` to rehearse again.`);
+      say(
+        `The demo run ${DEMO_RUN_ID} already ended (${s?.phase ?? existing.status.name}). Run \`meshmove demo --fresh\` to rehearse again.`,
+      );
       if (s) {
         await saveHistory();
         summarize(s, backupTarget(plan.backup), [], where);
@@ -247,7 +294,16 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       const digest = planDigest(plan);
       const starterSigner = signerOf(starter);
       const start = starterSigner
-        ? await signDecision(await starterSigner(), { workflow: DEMO_RUN_ID, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by: starter, reason: '' })
+        ? await signDecision(await starterSigner(), {
+            workflow: DEMO_RUN_ID,
+            kind: 'start',
+            target: '-',
+            namespace: '-',
+            verdict: 'start',
+            digest,
+            by: starter,
+            reason: '',
+          })
         : undefined;
       // The demo's dev server registers the search attributes (an older database may lack them: then none).
       const withAttributes = searchAttributeStart(plan, await searchAttributeSupport(client));
@@ -257,7 +313,9 @@ async function runDemo(opts: DemoOptions): Promise<void> {
         args: [{ plan, planDigest: digest, startedBy: starter, ...(start ? { start } : {}), ...withAttributes.input }],
         ...withAttributes.options,
       });
-      say(`Started run ${DEMO_RUN_ID} as ${starter}. Gates are approved as ${approver}${plan.fourEyes ? ' (four-eyes: the starter may not approve)' : ''}.`);
+      say(
+        `Started run ${DEMO_RUN_ID} as ${starter}. Gates are approved as ${approver}${plan.fourEyes ? ' (four-eyes: the starter may not approve)' : ''}.`,
+      );
       say(`Follow it elsewhere too: TEMPORAL_ADDRESS=${server.address} meshmove status ${DEMO_RUN_ID} --watch\n`);
     }
 
@@ -282,14 +340,22 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       if (gate && !answered.has(`${gate.workflowId}/${gate.digest}`)) {
         const answer = await presenter.askGate(gate, approver, opts.autoApprove === true);
         answered.add(`${gate.workflowId}/${gate.digest}`);
-        await sendGateVerdict(client, DEMO_RUN_ID, gate.id, { ...answer, by: approver, digest: gate.digest, signer: signerOf(approver) }).catch((err: Error) => say(`    ${err.message}`));
+        await sendGateVerdict(client, DEMO_RUN_ID, gate.id, {
+          ...answer,
+          by: approver,
+          digest: gate.digest,
+          signer: signerOf(approver),
+        }).catch((err: Error) => say(`    ${err.message}`));
         continue;
       }
       const d = a.decisions[0];
       if (d && !answered.has(`${d.workflowId}/${d.step}/${d.error}`)) {
         answered.add(`${d.workflowId}/${d.step}/${d.error}`);
         const answer = await presenter.askDecision(d, approver, opts.autoApprove === true);
-        if (answer) await sendDecision(client, d, answer.decision, approver, answer.reason, signerOf(approver), s.identity).catch((err: Error) => say(`    ${err.message}`));
+        if (answer)
+          await sendDecision(client, d, answer.decision, approver, answer.reason, signerOf(approver), s.identity).catch((err: Error) =>
+            say(`    ${err.message}`),
+          );
         continue;
       }
       await new Promise((r) => setTimeout(r, 300));
@@ -314,26 +380,45 @@ async function runDemo(opts: DemoOptions): Promise<void> {
 }
 
 /** The demo's people's keys (`DATA/keys/NAME`), made once and kept so that a resumed run still knows them. */
-async function demoKeys(dataDir: string, names: string[]): Promise<Map<string, { publicKey: string; signer: () => Promise<DecisionSigner> }>> {
+async function demoKeys(
+  dataDir: string,
+  names: string[],
+): Promise<Map<string, { publicKey: string; signer: () => Promise<DecisionSigner> }>> {
   const dir = join(dataDir, 'keys');
   await mkdir(dir, { recursive: true });
   const out = new Map<string, { publicKey: string; signer: () => Promise<DecisionSigner> }>();
   for (const name of names) {
     const file = join(dir, name);
-    const publicKey = existsSync(`${file}.pub`) ? (await readFile(`${file}.pub`, 'utf8')).trim() : await writeThrowawayKey(file, `${name}@meshmove-demo`);
+    const publicKey = existsSync(`${file}.pub`)
+      ? (await readFile(`${file}.pub`, 'utf8')).trim()
+      : await writeThrowawayKey(file, `${name}@meshmove-demo`);
     out.set(name, { publicKey, signer: () => loadSigner(file, {}) });
   }
   return out;
 }
 
-function summarize(s: RunStatus, backupRoot: string, durations: [string, number][], where: { historyFile: string; ui: string; later: string }): void {
+function summarize(
+  s: RunStatus,
+  backupRoot: string,
+  durations: [string, number][],
+  where: { historyFile: string; ui: string; later: string },
+): void {
   const say = (line: string) => process.stdout.write(`${line}\n`);
   say(`\n══ ${s.workflowId}: ${s.phase}${s.outcome && s.outcome !== s.phase ? ` — ${s.outcome}` : ''}`);
   const by = (state: string) => s.namespaces.filter((n) => n.state === state).map((n) => n.name);
-  say(`  namespaces migrated: ${by('migrated').join(', ') || 'none'}${by('rolled-back').length ? `; moved back: ${by('rolled-back').join(', ')}` : ''}`);
+  say(
+    `  namespaces migrated: ${by('migrated').join(', ') || 'none'}${by('rolled-back').length ? `; moved back: ${by('rolled-back').join(', ')}` : ''}`,
+  );
   for (const step of s.steps.filter((x) => x.summary)) say(`  ${step.title}: ${step.summary}`);
   if (durations.length) say(`  time per phase: ${durations.map(([p, ms]) => `${p} ${(ms / 1000).toFixed(1)}s`).join(', ')}`);
-  say(`  decisions: ${s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`).join('; ') || 'none'}`);
+  say(
+    `  decisions: ${
+      s.audit
+        .filter((a) => a.accepted)
+        .map((a) => `${a.by} ${a.action}`)
+        .join('; ') || 'none'
+    }`,
+  );
   say(`  backup: ${s.backup?.location ?? backupRoot}`);
   say(`  history: ${where.historyFile}`);
   say(`  Temporal UI: ${where.ui} (while the demo runs; to browse the run later: ${where.later})`);

@@ -11,7 +11,9 @@ export function registerInspectCommands(program: Command): void {
   addKubeOptions(
     inspect
       .command('namespace')
-      .description('labels, injecting webhooks (now and after the relabel), discovering control planes, CA root and per-pod sync state of a namespace')
+      .description(
+        'labels, injecting webhooks (now and after the relabel), discovering control planes, CA root and per-pod sync state of a namespace',
+      )
       .argument('<ns>', 'the namespace')
       .option('--plan <file>', 'a plan: also show what its relabel would change'),
   ).action(async (ns: string, _o: unknown, cmd: Command) => {

@@ -13,7 +13,7 @@ export interface KubeCliOptions {
 export function addKubeOptions(cmd: Command): Command {
   return cmd
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)')
-    .option('--context <name>', 'kubeconfig context (default: the plan\'s cluster.context, else the current context)');
+    .option('--context <name>', "kubeconfig context (default: the plan's cluster.context, else the current context)");
 }
 
 export function kubeForCli(opts: KubeCliOptions, planContext?: string): KubeAccess {

@@ -15,7 +15,9 @@ interface UpOptions {
 }
 
 export function registerLabCommands(program: Command): void {
-  const lab = program.command('lab').description('real control planes on this machine: kube-apiserver, etcd, controllers, kwok and two real istiod revisions');
+  const lab = program
+    .command('lab')
+    .description('real control planes on this machine: kube-apiserver, etcd, controllers, kwok and two real istiod revisions');
   lab
     .command('up')
     .description("start the lab with the field report's layout and keep it running until Ctrl-C")
@@ -30,8 +32,12 @@ export function registerLabCommands(program: Command): void {
           })
         : undefined;
       // The lab is a simulator: loaded when this command runs, never by `meshmove worker`.
-      const { applyNamespaces, FIELD_REPORT_NAMESPACES, KUBERNETES_VERSION, startLab, writeWorkerKubeconfig }: typeof LabModule = await import('../../lab/index.js');
-      const l = await startLab({ ...(opts.dir ? { dir: path.resolve(opts.dir) } : {}), progress: (line) => process.stderr.write(`${line}\n`) });
+      const { applyNamespaces, FIELD_REPORT_NAMESPACES, KUBERNETES_VERSION, startLab, writeWorkerKubeconfig }: typeof LabModule =
+        await import('../../lab/index.js');
+      const l = await startLab({
+        ...(opts.dir ? { dir: path.resolve(opts.dir) } : {}),
+        progress: (line) => process.stderr.write(`${line}\n`),
+      });
       try {
         if (opts.namespaces) await applyNamespaces(l.kube, FIELD_REPORT_NAMESPACES);
         const worker = rbacYaml ? path.join(l.dir, 'worker.kubeconfig') : undefined;
@@ -42,17 +48,24 @@ export function registerLabCommands(program: Command): void {
           kubeconfig: l.kube.adminKubeconfig,
           context: 'lab',
           ...(worker ? { worker: { kubeconfig: worker, user: workerUser } } : {}),
-          istiod: l.istio.map((r) => ({ revision: r.revision, namespace: r.namespace, pid: r.process.pid, http: `http://127.0.0.1:${r.ports.http}` })),
+          istiod: l.istio.map((r) => ({
+            revision: r.revision,
+            namespace: r.namespace,
+            pid: r.process.pid,
+            http: `http://127.0.0.1:${r.ports.http}`,
+          })),
           logs: l.dir,
         };
-        emit(opts, summary, () => [
-          `lab is running (Ctrl-C to stop): Kubernetes ${KUBERNETES_VERSION} at ${l.kube.server}`,
-          `  kubeconfig:  ${l.kube.adminKubeconfig}  (context lab, admin)`,
-          ...(worker ? [`  worker:      ${worker}  (${workerUser}, RBAC of ${opts.rbac})`] : []),
-          ...l.istio.map((r) => `  istiod:      ${r.revision} in ${r.namespace} (pid ${r.process.pid})`),
-          `  logs:        ${l.dir}`,
-          `               kubectl --kubeconfig ${l.kube.adminKubeconfig} get ns,pods -A`,
-        ].join('\n'));
+        emit(opts, summary, () =>
+          [
+            `lab is running (Ctrl-C to stop): Kubernetes ${KUBERNETES_VERSION} at ${l.kube.server}`,
+            `  kubeconfig:  ${l.kube.adminKubeconfig}  (context lab, admin)`,
+            ...(worker ? [`  worker:      ${worker}  (${workerUser}, RBAC of ${opts.rbac})`] : []),
+            ...l.istio.map((r) => `  istiod:      ${r.revision} in ${r.namespace} (pid ${r.process.pid})`),
+            `  logs:        ${l.dir}`,
+            `               kubectl --kubeconfig ${l.kube.adminKubeconfig} get ns,pods -A`,
+          ].join('\n'),
+        );
       } catch (err) {
         await l.stop();
         throw err;

@@ -18,7 +18,10 @@ interface PlanInitCliOptions extends KubeCliOptions {
 }
 
 async function exists(file: string): Promise<boolean> {
-  return stat(file).then(() => true, () => false);
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
 }
 
 /** Write through a temporary file and rename, so a failed run never leaves half a plan. */
@@ -44,9 +47,15 @@ export function registerPlanCommands(program: Command): void {
       const ns = plannedNamespaces(p);
       const selected = p.waves.filter((w) => w.select).length;
       // Select waves are resolved against the cluster when the run starts (or by `meshmove preflight`).
-      const what = selected > 0 ? `${ns.length} named namespace(s) and ${selected} wave(s) chosen by selector (resolved when the run starts)` : `${ns.length} namespace(s)`;
-      emit(cmd.optsWithGlobals(), { valid: true, name: p.metadata.name, digest, namespaces: ns.length, selectWaves: selected, waves: p.waves.length }, () =>
-        `✓ ${file} is a valid plan "${p.metadata.name}": ${what} in ${p.waves.length} wave(s), ${p.source.revision} → ${p.target.revision}\n  digest ${digest}`,
+      const what =
+        selected > 0
+          ? `${ns.length} named namespace(s) and ${selected} wave(s) chosen by selector (resolved when the run starts)`
+          : `${ns.length} namespace(s)`;
+      emit(
+        cmd.optsWithGlobals(),
+        { valid: true, name: p.metadata.name, digest, namespaces: ns.length, selectWaves: selected, waves: p.waves.length },
+        () =>
+          `✓ ${file} is a valid plan "${p.metadata.name}": ${what} in ${p.waves.length} wave(s), ${p.source.revision} → ${p.target.revision}\n  digest ${digest}`,
       );
     });
 
@@ -88,7 +97,12 @@ export function registerPlanCommands(program: Command): void {
       return;
     }
     const pf = summary.preflight;
-    const pfText = pf === null ? 'preflight not run' : 'error' in pf ? `preflight could not run: ${pf.error}` : `preflight: ${pf.blocking} blocking, ${pf.warnings} warning(s), ${pf.passed} passed (written as comments)`;
+    const pfText =
+      pf === null
+        ? 'preflight not run'
+        : 'error' in pf
+          ? `preflight could not run: ${pf.error}`
+          : `preflight: ${pf.blocking} blocking, ${pf.warnings} warning(s), ${pf.passed} passed (written as comments)`;
     process.stdout.write(
       `✓ wrote ${opts.output}: plan "${p.metadata.name}", ${p.source.revision} (${p.source.istiodNamespace}) → ${p.target.revision} (${p.target.istiodNamespace}), ` +
         `${plannedNamespaces(p).length} namespace(s) in ${p.waves.length} wave(s), ${p.dns.records.length} DNS record(s)\n  ${pfText}\n` +

@@ -35,8 +35,15 @@ export function renderPreflight(r: PreflightReport, header: string): string {
     }
     lines.push('');
   };
-  for (const s of SECTIONS) section(s.title, r.findings.filter((f) => s.prefix.includes(f.check.split('/')[0]!)));
-  section('Other', r.findings.filter((f) => !used.has(f)));
+  for (const s of SECTIONS)
+    section(
+      s.title,
+      r.findings.filter((f) => s.prefix.includes(f.check.split('/')[0]!)),
+    );
+  section(
+    'Other',
+    r.findings.filter((f) => !used.has(f)),
+  );
   const passed = r.findings.filter((f) => f.status === 'pass').length;
   lines.push(
     r.blocking > 0
@@ -70,7 +77,12 @@ export function registerPreflightCommands(program: Command): void {
     } catch (err) {
       throw asCliError(err);
     }
-    emit(opts, report, () => renderPreflight(report, `Preflight of plan "${plan.metadata.name}" (${plan.source.revision} → ${plan.target.revision}) on context ${kube.contextName}${resolvedNote}`));
+    emit(opts, report, () =>
+      renderPreflight(
+        report,
+        `Preflight of plan "${plan.metadata.name}" (${plan.source.revision} → ${plan.target.revision}) on context ${kube.contextName}${resolvedNote}`,
+      ),
+    );
     if (report.blocking > 0) process.exitCode = ExitCode.failed;
   });
 }

@@ -1,5 +1,11 @@
 // Commands on runs: start, status, approve, reject, decide, rollback, list, history.
-import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError, WorkflowUpdateFailedError, type Client, type WorkflowHandle } from '@temporalio/client';
+import {
+  WorkflowExecutionAlreadyStartedError,
+  WorkflowNotFoundError,
+  WorkflowUpdateFailedError,
+  type Client,
+  type WorkflowHandle,
+} from '@temporalio/client';
 import type { Command } from 'commander';
 import { loadPlan } from '../../plan/load.js';
 import { migrationWorkflow } from '../../workflows/migration.js';
@@ -20,7 +26,16 @@ import { CliError, ExitCode, K8S_NAMESPACE_FLAG, actingIdentity, emit } from '..
 import { renderStatus } from '../render.js';
 import { loadSigner, signDecision, type DecisionSigner } from '../signing.js';
 import type { DecisionFields, SignedDecision } from '../../workflows/identity/decision.js';
-import { connectClient, runStatus, searchAttributeStart, searchAttributeSupport, waitProgress, whatWaits, type Attention, type ConnectOptions } from '../temporal.js';
+import {
+  connectClient,
+  runStatus,
+  searchAttributeStart,
+  searchAttributeSupport,
+  waitProgress,
+  whatWaits,
+  type Attention,
+  type ConnectOptions,
+} from '../temporal.js';
 import { CLUSTER_ATTRIBUTE, PENDING_ATTRIBUTE, PHASE_ATTRIBUTE, PLAN_ATTRIBUTE } from '../../workflows/search-attributes.js';
 import type { Phase } from '../../workflows/messages.js';
 
@@ -39,7 +54,11 @@ function signerFrom(g: GlobalOpts): SignerSource {
 }
 
 /** The signed form of a decision when the workflow asks for signed decisions; nothing otherwise. */
-async function signedIfRequired(identity: RunStatus['identity'], signer: SignerSource | undefined, fields: Omit<DecisionFields, 'at' | 'nonce'>): Promise<{ signed?: SignedDecision }> {
+async function signedIfRequired(
+  identity: RunStatus['identity'],
+  signer: SignerSource | undefined,
+  fields: Omit<DecisionFields, 'at' | 'nonce'>,
+): Promise<{ signed?: SignedDecision }> {
   if (identity !== 'signed') return {};
   if (!signer) throw new CliError('this run requires signed decisions and no signing key was given', ExitCode.badInput);
   return { signed: await signDecision(await signer(), fields) };
@@ -76,7 +95,16 @@ export async function startRun(
 ): Promise<{ workflowId: string; planDigest: string; searchAttributes: boolean; searchAttributesHint?: string }> {
   const { plan, digest } = await loadPlan(file);
   const workflowId = id ?? defaultRunId(plan.metadata.name);
-  const { signed } = await signedIfRequired(plan.identity, signer, { workflow: workflowId, kind: 'start', target: '-', namespace: '-', verdict: 'start', digest, by, reason: '' });
+  const { signed } = await signedIfRequired(plan.identity, signer, {
+    workflow: workflowId,
+    kind: 'start',
+    target: '-',
+    namespace: '-',
+    verdict: 'start',
+    digest,
+    by,
+    reason: '',
+  });
   // Search attributes only where the namespace has them: an unregistered one would fail the run's workflow tasks.
   const sa = await searchAttributeSupport(client);
   const withAttributes = searchAttributeStart(plan, sa);
@@ -84,7 +112,16 @@ export async function startRun(
     await client.workflow.start(migrationWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId,
-      args: [{ plan, planDigest: digest, startedBy: by, ...(signed ? { start: signed } : {}), ...(options ? { options } : {}), ...withAttributes.input }],
+      args: [
+        {
+          plan,
+          planDigest: digest,
+          startedBy: by,
+          ...(signed ? { start: signed } : {}),
+          ...(options ? { options } : {}),
+          ...withAttributes.input,
+        },
+      ],
       memo: { plan: plan.metadata.name, startedBy: by },
       ...withAttributes.options,
       // A run id names one migration, forever: a finished run is never started again under it.
@@ -103,7 +140,9 @@ async function alreadyExists(client: Client, workflowId: string): Promise<CliErr
   const handle = client.workflow.getHandle(workflowId);
   const d = await handle.describe().catch(() => undefined);
   const s = await runStatus(client, workflowId).catch(() => undefined);
-  const state = [d?.status.name, s ? `phase ${s.phase}` : undefined, s ? `started by ${s.startedBy} at ${s.startedAt}` : undefined].filter(Boolean).join(', ');
+  const state = [d?.status.name, s ? `phase ${s.phase}` : undefined, s ? `started by ${s.startedBy} at ${s.startedAt}` : undefined]
+    .filter(Boolean)
+    .join(', ');
   return new CliError(
     `refused: a run with id "${workflowId}" already exists (${state || 'state unknown'}); nothing was started.\n` +
       `  see it:  meshmove status ${workflowId}    its record: meshmove history ${workflowId}\n` +
@@ -152,7 +191,16 @@ export async function sendGateVerdict(
   const handle = client.workflow.getHandle(target.workflowId ?? runId);
   const digest = req.digest ?? target.digest;
   const namespace = status.namespaces.find((n) => n.workflowId === handle.workflowId)?.name ?? '-';
-  const signed = await signedIfRequired(status.identity, req.signer, { workflow: handle.workflowId, kind: 'gate', target: gate, namespace, verdict: req.verdict, digest, by: req.by, reason: req.reason ?? '' });
+  const signed = await signedIfRequired(status.identity, req.signer, {
+    workflow: handle.workflowId,
+    kind: 'gate',
+    target: gate,
+    namespace,
+    verdict: req.verdict,
+    digest,
+    by: req.by,
+    reason: req.reason ?? '',
+  });
   const full = { gate, verdict: req.verdict, by: req.by, digest, ...(req.reason ? { reason: req.reason } : {}), ...signed };
   const rec = await decideOrExplain(
     () => handle.executeUpdate(gateDecisionUpdate, { args: [full] }),
@@ -172,7 +220,16 @@ export async function sendDecision(
   identity?: RunStatus['identity'],
 ): Promise<void> {
   const handle: WorkflowHandle = client.workflow.getHandle(pending.workflowId);
-  const fields = { workflow: pending.workflowId, kind: 'decision' as const, target: pending.step, namespace: pending.namespace ?? '-', verdict: decision, digest: pending.digest ?? '-', by, reason: reason ?? '' };
+  const fields = {
+    workflow: pending.workflowId,
+    kind: 'decision' as const,
+    target: pending.step,
+    namespace: pending.namespace ?? '-',
+    verdict: decision,
+    digest: pending.digest ?? '-',
+    by,
+    reason: reason ?? '',
+  };
   const req = { step: pending.step, decision, by, ...(reason ? { reason } : {}), ...(await signedIfRequired(identity, signer, fields)) };
   await decideOrExplain(
     () => handle.executeUpdate(operatorDecisionUpdate, { args: [req] }),
@@ -180,11 +237,24 @@ export async function sendDecision(
   );
 }
 
-async function gateVerdict(cmd: Command, id: string, gate: string, verdict: 'approve' | 'reject', reason: string | undefined, digest?: string): Promise<void> {
+async function gateVerdict(
+  cmd: Command,
+  id: string,
+  gate: string,
+  verdict: 'approve' | 'reject',
+  reason: string | undefined,
+  digest?: string,
+): Promise<void> {
   const g = globals(cmd);
   const by = actingIdentity(g.by);
   const client = await connectClient(g);
-  const res = await sendGateVerdict(client, id, gate, { verdict, by, ...(reason ? { reason } : {}), ...(digest ? { digest } : {}), signer: signerFrom(g) });
+  const res = await sendGateVerdict(client, id, gate, {
+    verdict,
+    by,
+    ...(reason ? { reason } : {}),
+    ...(digest ? { digest } : {}),
+    signer: signerFrom(g),
+  });
   emit(g, res, () => `${verdict === 'approve' ? '✓ approved' : '✗ rejected'} gate ${gate} of ${id} as ${by}`);
 }
 
@@ -232,7 +302,10 @@ export function registerRunCommands(program: Command): void {
       await loadPlan(file);
       const client = await connectClient(g);
       const { workflowId, searchAttributes, searchAttributesHint } = await startRun(client, file, by, opts.id, undefined, signerFrom(g));
-      if (searchAttributesHint) process.stderr.write(`note: ${searchAttributesHint}\n  this run was started without search attributes; it works the same otherwise.\n`);
+      if (searchAttributesHint)
+        process.stderr.write(
+          `note: ${searchAttributesHint}\n  this run was started without search attributes; it works the same otherwise.\n`,
+        );
       emit(g, { workflowId, searchAttributes }, () => `started ${workflowId}\n  follow it:  meshmove status ${workflowId} --watch`);
     });
 
@@ -263,12 +336,16 @@ export function registerRunCommands(program: Command): void {
 
   program
     .command('approve')
-    .description('approve an open gate (as --by, $MESHMOVE_USER or your OS user; signed with --key FILE, $MESHMOVE_SIGNING_KEY or ssh-agent)')
+    .description(
+      'approve an open gate (as --by, $MESHMOVE_USER or your OS user; signed with --key FILE, $MESHMOVE_SIGNING_KEY or ssh-agent)',
+    )
     .argument('<id>', 'run id')
     .argument('<gate>', 'gate id, e.g. start, dns-cutover, decommission, namespace:NS')
     .option('--comment <text>', 'recorded with the approval')
     .option('--digest <digest>', 'the summary digest you reviewed (default: the one shown now)')
-    .action((id: string, gate: string, opts: { comment?: string; digest?: string }, cmd: Command) => gateVerdict(cmd, id, gate, 'approve', opts.comment, opts.digest));
+    .action((id: string, gate: string, opts: { comment?: string; digest?: string }, cmd: Command) =>
+      gateVerdict(cmd, id, gate, 'approve', opts.comment, opts.digest),
+    );
 
   program
     .command('reject')
@@ -305,11 +382,18 @@ export function registerRunCommands(program: Command): void {
       const matching = decisions.filter((d) => (!ns || d.namespace === ns) && (!opts.step || d.step === opts.step));
       if (matching.length === 0) throw new CliError(`nothing in ${id} is waiting for a decision${ns ? ` in ${ns}` : ''}`, ExitCode.failed);
       if (matching.length > 1) {
-        throw new CliError(`${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (${K8S_NAMESPACE_FLAG} ${d.namespace})` : ''}`).join(', ')}; say which`, ExitCode.badInput);
+        throw new CliError(
+          `${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (${K8S_NAMESPACE_FLAG} ${d.namespace})` : ''}`).join(', ')}; say which`,
+          ExitCode.badInput,
+        );
       }
       const d = matching[0]!;
       await sendDecision(client, d, decision as DecisionKind, by, opts.reason, signerFrom(g), status.identity);
-      emit(g, { workflowId: d.workflowId, step: d.step, decision }, () => `✓ ${decision} for step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} as ${by}`);
+      emit(
+        g,
+        { workflowId: d.workflowId, step: d.step, decision },
+        () => `✓ ${decision} for step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} as ${by}`,
+      );
     });
 
   program
@@ -324,17 +408,36 @@ export function registerRunCommands(program: Command): void {
       const status = await runStatus(client, id);
       if (TERMINAL_PHASES.includes(status.phase)) throw new CliError(`refused: the run has ended (${status.phase})`, ExitCode.failed);
       const handle = client.workflow.getHandle(id);
-      const fields = { workflow: id, kind: 'rollback' as const, target: '-', namespace: '-', verdict: 'rollback', digest: '-', by, reason: opts.reason };
+      const fields = {
+        workflow: id,
+        kind: 'rollback' as const,
+        target: '-',
+        namespace: '-',
+        verdict: 'rollback',
+        digest: '-',
+        by,
+        reason: opts.reason,
+      };
       const req = { by, reason: opts.reason, ...(await signedIfRequired(status.identity, signerFrom(g), fields)) };
-      await decideOrExplain(() => handle.executeUpdate(rollbackUpdate, { args: [req] }), () => handle.signal(rollbackSignal, req));
-      emit(g, { workflowId: id, rollback: true }, () => `↶ rolling back ${id} (requested by ${by}); follow it: meshmove status ${id} --watch`);
+      await decideOrExplain(
+        () => handle.executeUpdate(rollbackUpdate, { args: [req] }),
+        () => handle.signal(rollbackSignal, req),
+      );
+      emit(
+        g,
+        { workflowId: id, rollback: true },
+        () => `↶ rolling back ${id} (requested by ${by}); follow it: meshmove status ${id} --watch`,
+      );
     });
 
   program
     .command('list')
     .description('migration runs, newest first; --waiting: those waiting for a person (a gate or a failed step)')
     .option('--limit <n>', 'at most this many', '20')
-    .option('--waiting', 'only runs waiting for a person: an open gate, or a failed step waiting for a decision (in the run or one of its namespaces)')
+    .option(
+      '--waiting',
+      'only runs waiting for a person: an open gate, or a failed step waiting for a decision (in the run or one of its namespaces)',
+    )
     .option('--phase <phase>', `only runs in this phase (${PHASES.join(', ')})`)
     .action(async (opts: { limit: string; waiting?: boolean; phase?: string }, cmd: Command) => {
       const g = globals(cmd);
@@ -342,14 +445,18 @@ export function registerRunCommands(program: Command): void {
         throw new CliError(`--phase must be one of ${PHASES.join(', ')} (got "${opts.phase}")`, ExitCode.badInput);
       }
       const client = await connectClient(g);
-      const rows = await listRuns(client, { limit: Number(opts.limit), ...(opts.waiting ? { waiting: true } : {}), ...(opts.phase ? { phase: opts.phase as Phase } : {}) });
+      const rows = await listRuns(client, {
+        limit: Number(opts.limit),
+        ...(opts.waiting ? { waiting: true } : {}),
+        ...(opts.phase ? { phase: opts.phase as Phase } : {}),
+      });
       const what = opts.waiting ? 'no run waits for a person' : 'no migration runs';
       emit(g, rows, () => (rows.length ? rows.map(listLine).join('\n') : `${what}${opts.phase ? ` in phase ${opts.phase}` : ''}`));
     });
 
   program
     .command('history')
-    .description('the run\'s event history as JSON (for audits and replay tests)')
+    .description("the run's event history as JSON (for audits and replay tests)")
     .argument('<id>', 'run id')
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const g = globals(cmd);
@@ -361,7 +468,18 @@ export function registerRunCommands(program: Command): void {
     });
 }
 
-const PHASES: readonly Phase[] = ['preflight', 'awaiting-start', 'namespaces', 'dns-cutover', 'verifying', 'decommissioning', 'rolling-back', 'completed', 'rolled-back', 'aborted'];
+const PHASES: readonly Phase[] = [
+  'preflight',
+  'awaiting-start',
+  'namespaces',
+  'dns-cutover',
+  'verifying',
+  'decommissioning',
+  'rolling-back',
+  'completed',
+  'rolled-back',
+  'aborted',
+];
 
 export interface RunRow {
   workflowId: string;
@@ -378,7 +496,9 @@ export interface RunRow {
 }
 
 function listLine(r: RunRow): string {
-  const waits = r.waiting ? `  waiting: ${r.waiting}${r.namespace && !r.waiting.endsWith(`:${r.namespace}`) ? ` in ${r.namespace}` : ''}` : '';
+  const waits = r.waiting
+    ? `  waiting: ${r.waiting}${r.namespace && !r.waiting.endsWith(`:${r.namespace}`) ? ` in ${r.namespace}` : ''}`
+    : '';
   return `${r.workflowId}  ${r.status}  ${r.phase ?? '-'}  ${r.startTime}${waits}`;
 }
 
@@ -390,16 +510,22 @@ function listLine(r: RunRow): string {
 export async function listRuns(client: Client, opts: { limit: number; waiting?: boolean; phase?: Phase }): Promise<RunRow[]> {
   if (opts.waiting || opts.phase) {
     const sa = await searchAttributeSupport(client);
-    if (!sa.ok) throw new CliError(`cannot filter by ${opts.waiting ? 'what waits' : 'phase'}: ${sa.hint ?? 'the search attributes are not registered'}\n  runs started before that are not findable this way; \`meshmove list\` lists them all`, ExitCode.failed);
+    if (!sa.ok)
+      throw new CliError(
+        `cannot filter by ${opts.waiting ? 'what waits' : 'phase'}: ${sa.hint ?? 'the search attributes are not registered'}\n  runs started before that are not findable this way; \`meshmove list\` lists them all`,
+        ExitCode.failed,
+      );
   }
-  const clauses = [opts.waiting ? `(WorkflowType = 'migrationWorkflow' OR WorkflowType = 'namespaceWorkflow')` : `WorkflowType = 'migrationWorkflow'`];
+  const clauses = [
+    opts.waiting ? `(WorkflowType = 'migrationWorkflow' OR WorkflowType = 'namespaceWorkflow')` : `WorkflowType = 'migrationWorkflow'`,
+  ];
   if (opts.waiting) clauses.push(`ExecutionStatus = 'Running'`, `${PENDING_ATTRIBUTE.name} IS NOT NULL`);
   if (opts.phase) clauses.push(`${PHASE_ATTRIBUTE.name} = '${opts.phase}'`);
   const rows: RunRow[] = [];
   const seen = new Map<string, RunRow>();
   for await (const w of client.workflow.list({ query: clauses.join(' AND ') })) {
     const child = w.type === 'namespaceWorkflow';
-    const runId = child ? w.parentExecution?.workflowId ?? w.workflowId.replace(/\/ns\/.*$/, '') : w.workflowId;
+    const runId = child ? (w.parentExecution?.workflowId ?? w.workflowId.replace(/\/ns\/.*$/, '')) : w.workflowId;
     const waiting = w.typedSearchAttributes.get(PENDING_ATTRIBUTE);
     const row: RunRow = {
       workflowId: runId,

@@ -38,7 +38,11 @@ export function twinSummary(t: Twin): Record<string, unknown> {
     gateways: t.gateways,
     state: t.statePath ? { path: t.statePath, restored: t.restored } : null,
     control: t.controlUrls,
-    dnsWebhook: { url: `${t.apiUrl}/_twin/dns`, secretEnv: t.scenario.dns.webhookSecretEnv, usingDemoSecret: process.env[t.scenario.dns.webhookSecretEnv] ? false : true },
+    dnsWebhook: {
+      url: `${t.apiUrl}/_twin/dns`,
+      secretEnv: t.scenario.dns.webhookSecretEnv,
+      usingDemoSecret: process.env[t.scenario.dns.webhookSecretEnv] ? false : true,
+    },
   };
 }
 
@@ -47,7 +51,9 @@ function human(t: Twin): string {
     `twin "${t.scenario.metadata.name}" is running (Ctrl-C to stop)`,
     `  API server:  ${t.apiUrl}`,
     `  kubeconfig:  ${t.kubeconfigPath}  (context ${t.context})`,
-    ...(t.statePath ? [`  state:       ${t.statePath}  (${t.restored ? 'restored from it' : 'new'}; saved while running and on exit)`] : []),
+    ...(t.statePath
+      ? [`  state:       ${t.statePath}  (${t.restored ? 'restored from it' : 'new'}; saved while running and on exit)`]
+      : []),
     `               kubectl --kubeconfig ${t.kubeconfigPath} get ns,pods -A`,
     `  DNS:         ${t.dns.host}:${t.dns.port} (UDP and TCP)`,
     ...Object.entries(t.gateways).map(([k, g]) => `  gateway:     ${k} → ${g.url}`),
@@ -104,7 +110,10 @@ export function registerTwinCommands(program: Command): void {
     .option('--kubeconfig-out <path>', 'write the kubeconfig here (default: a temp file removed on exit)')
     .option('--state <file>', 'keep the cluster in this file: restored from it when it exists, saved while running and on exit')
     .option('--tls', 'serve the API over HTTPS with a generated CA (written into the kubeconfig)')
-    .option('--rbac <file>', 'also write a kubeconfig that acts as --as, authorized by this RBAC file (e.g. deploy/rbac.yaml): rehearse with the worker\'s real permissions (implies --tls)')
+    .option(
+      '--rbac <file>',
+      "also write a kubeconfig that acts as --as, authorized by this RBAC file (e.g. deploy/rbac.yaml): rehearse with the worker's real permissions (implies --tls)",
+    )
     .option('--as <user>', 'the user --rbac authorizes (system:serviceaccount:NS:NAME for a service account)', WORKER_USER)
     .option('--rbac-kubeconfig-out <path>', 'where to write that kubeconfig (default: next to the admin one, with .rbac appended)')
     .option('--json', 'print where it listens as JSON')
@@ -137,15 +146,17 @@ export function registerTwinCommands(program: Command): void {
         }
         restricted = { kubeconfig: path, user: opts.as };
       }
-      emit(opts, { ...twinSummary(t), ...(restricted ? { rbac: restricted } : {}) }, () => human(t) + (restricted
-        ? `\n  as ${restricted.user} (RBAC of ${opts.rbac}): kubeconfig ${restricted.kubeconfig}`
-        : ''));
+      emit(
+        opts,
+        { ...twinSummary(t), ...(restricted ? { rbac: restricted } : {}) },
+        () => human(t) + (restricted ? `\n  as ${restricted.user} (RBAC of ${opts.rbac}): kubeconfig ${restricted.kubeconfig}` : ''),
+      );
       await untilInterrupted(() => t.close());
     });
 
   twin
     .command('generate')
-    .description('write a large scenario (the field report\'s control planes and N namespaces x M deployments)')
+    .description("write a large scenario (the field report's control planes and N namespaces x M deployments)")
     .requiredOption('--namespaces <n>', 'application namespaces', countArg)
     .requiredOption('--deployments <m>', 'Deployments per namespace', countArg)
     .option('-o, --output <file>', 'write to this file instead of stdout')
@@ -159,10 +170,18 @@ export function registerTwinCommands(program: Command): void {
   addKubeOptions(
     twin
       .command('snapshot')
-      .description('export a cluster\'s shape (control planes, gateways, namespaces, workloads, Istio config) as a twin scenario; read-only, never Secrets or ConfigMap data')
+      .description(
+        "export a cluster's shape (control planes, gateways, namespaces, workloads, Istio config) as a twin scenario; read-only, never Secrets or ConfigMap data",
+      )
       .option('-o, --output <file>', 'write the scenario here (default: stdout)')
-      .option('--plan <file>', 'a plan: its DNS records (resolved through its resolvers) and the twin ports its DNS webhook and resolver expect')
-      .option('--anonymize', 'replace namespace, workload, gateway, config and host names by pseudonyms (consistently); Istio\'s own names stay')
+      .option(
+        '--plan <file>',
+        'a plan: its DNS records (resolved through its resolvers) and the twin ports its DNS webhook and resolver expect',
+      )
+      .option(
+        '--anonymize',
+        "replace namespace, workload, gateway, config and host names by pseudonyms (consistently); Istio's own names stay",
+      )
       .option('--json', 'print a summary (counts) as JSON; needs -o'),
   ).action((_o: unknown, cmd: Command) => runSnapshot(cmd.optsWithGlobals<SnapshotCliOptions>()));
 }

@@ -56,15 +56,29 @@ export function registerWorkerCommands(program: Command): void {
     .command('worker')
     .description('run a meshmove worker against the Temporal service of TEMPORAL_ADDRESS / --address')
     .option('--kubeconfig <file>', 'kubeconfig for the clusters plans name (default: $KUBECONFIG, ~/.kube/config, in-cluster)')
-    .option('--http-address <host:port>', 'serve GET /healthz (liveness), /readyz (readiness: Temporal and the API server answer) and /metrics (Prometheus: the SDK\'s and meshmove\'s) here, e.g. 0.0.0.0:9464 (default: $MESHMOVE_HTTP_ADDRESS; none: off)')
-    .option('--shutdown-grace <duration>', `on SIGTERM/SIGINT, how long activities in flight get to finish or heartbeat out before they are cancelled (default: $MESHMOVE_SHUTDOWN_GRACE, else ${DEFAULT_SHUTDOWN_GRACE})`)
+    .option(
+      '--http-address <host:port>',
+      "serve GET /healthz (liveness), /readyz (readiness: Temporal and the API server answer) and /metrics (Prometheus: the SDK's and meshmove's) here, e.g. 0.0.0.0:9464 (default: $MESHMOVE_HTTP_ADDRESS; none: off)",
+    )
+    .option(
+      '--shutdown-grace <duration>',
+      `on SIGTERM/SIGINT, how long activities in flight get to finish or heartbeat out before they are cancelled (default: $MESHMOVE_SHUTDOWN_GRACE, else ${DEFAULT_SHUTDOWN_GRACE})`,
+    )
     .action(async (opts: WorkerCommandOptions, cmd: Command) => {
       const g = cmd.optsWithGlobals() as ConnectOptions;
       const httpAddress = opts.httpAddress ?? (process.env.MESHMOVE_HTTP_ADDRESS || undefined);
       const shutdownGrace = opts.shutdownGrace ?? (process.env.MESHMOVE_SHUTDOWN_GRACE || undefined);
-      const served = await startMeshmoveWorker(g, { ...opts, ...(httpAddress ? { httpAddress } : {}), ...(shutdownGrace ? { shutdownGrace } : {}) });
-      const http = served.http ? `; /healthz /readyz /metrics on http://${served.http.host.includes(':') ? `[${served.http.host}]` : served.http.host}:${served.http.port}` : '';
-      process.stderr.write(`meshmove worker polling task queue "${served.worker.options.taskQueue}" on ${temporalTarget(g).connectionOptions.address}${http} (Ctrl-C to stop)\n`);
+      const served = await startMeshmoveWorker(g, {
+        ...opts,
+        ...(httpAddress ? { httpAddress } : {}),
+        ...(shutdownGrace ? { shutdownGrace } : {}),
+      });
+      const http = served.http
+        ? `; /healthz /readyz /metrics on http://${served.http.host.includes(':') ? `[${served.http.host}]` : served.http.host}:${served.http.port}`
+        : '';
+      process.stderr.write(
+        `meshmove worker polling task queue "${served.worker.options.taskQueue}" on ${temporalTarget(g).connectionOptions.address}${http} (Ctrl-C to stop)\n`,
+      );
       await runUntilSignal(served);
     });
 
@@ -88,7 +102,10 @@ export function registerWorkerCommands(program: Command): void {
         uiPort: Number(opts.uiPort),
         alreadyServingHint: `To run only a worker against it: meshmove worker --address 127.0.0.1:${port}`,
       });
-      const worker = await startMeshmoveWorker({ address: server.address, namespace: 'default' }, { ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), shutdownGrace: '0' }).catch(async (err: unknown) => {
+      const worker = await startMeshmoveWorker(
+        { address: server.address, namespace: 'default' },
+        { ...(opts.kubeconfig ? { kubeconfig: opts.kubeconfig } : {}), shutdownGrace: '0' },
+      ).catch(async (err: unknown) => {
         await server.stop();
         throw err;
       });

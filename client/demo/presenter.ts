@@ -30,7 +30,13 @@ export function namespaceCounts(s: RunStatus): { total: number; line: string; mi
   const counts: Record<string, number> = { ...(s.namespaceCounts ?? {}) };
   if (!s.namespaceCounts) for (const n of s.namespaces) counts[n.state] = (counts[n.state] ?? 0) + 1;
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
-  return { total, migrated: counts.migrated ?? 0, line: COUNT_ORDER.filter((st) => counts[st]).map((st) => `${counts[st]} ${st}`).join(', ') };
+  return {
+    total,
+    migrated: counts.migrated ?? 0,
+    line: COUNT_ORDER.filter((st) => counts[st])
+      .map((st) => `${counts[st]} ${st}`)
+      .join(', '),
+  };
 }
 
 /** Prints what changed between two looks at a run; remembers what it printed. */
@@ -81,12 +87,14 @@ export class Presenter {
     for (const g of s.gates) {
       const key = `gate ${g.id}`;
       const state = `${g.state}${g.decidedBy ? ` by ${g.decidedBy}` : ''}`;
-      if (this.seen.get(key) !== state && g.state !== 'open') this.say(`  ${g.state === 'approved' ? '✓' : '✗'} gate ${g.id}: ${state}${g.reason ? ` (${g.reason})` : ''}`);
+      if (this.seen.get(key) !== state && g.state !== 'open')
+        this.say(`  ${g.state === 'approved' ? '✓' : '✗'} gate ${g.id}: ${state}${g.reason ? ` (${g.reason})` : ''}`);
       this.seen.set(key, state);
     }
     const counts = namespaceCounts(s);
     const big = counts.total > PRESENTER_NAMESPACE_LINES_UP_TO;
-    const quiet = (state: string): boolean => big && (state === 'migrating' || state === 'migrated' || state === 'running' || state === 'succeeded');
+    const quiet = (state: string): boolean =>
+      big && (state === 'migrating' || state === 'migrated' || state === 'running' || state === 'succeeded');
     if (big && counts.migrated > 0) {
       // One line per tenth of the run migrated, instead of one per namespace.
       const tenth = Math.floor((counts.migrated * 10) / counts.total);
@@ -104,10 +112,13 @@ export class Presenter {
       if (child) for (const step of child.steps) if (!quiet(step.state)) this.step(`${n.name}: `, step);
     }
     if (s.phase !== this.phase) this.enterPhase(s.phase);
-    const running = [...a.children.values()].flatMap((c) => c.steps.filter((x) => x.state === 'running').map((x) => `${c.namespaces[0]?.name}: ${x.title}`));
+    const running = [...a.children.values()].flatMap((c) =>
+      c.steps.filter((x) => x.state === 'running').map((x) => `${c.namespaces[0]?.name}: ${x.title}`),
+    );
     const own = s.steps.find((x) => x.state === 'running');
     const busy = [...(own ? [own.title] : []), ...(big ? [`namespaces: ${counts.line}`] : running)];
-    if (busy.length && !a.gates.length && !a.decisions.length) this.waiting(`    … ${busy.join(' | ')} (${new Date().toISOString().slice(11, 19)})`);
+    if (busy.length && !a.gates.length && !a.decisions.length)
+      this.waiting(`    … ${busy.join(' | ')} (${new Date().toISOString().slice(11, 19)})`);
   }
 
   private enterPhase(phase: string): void {

@@ -39,14 +39,22 @@ function demoAnalysis(url: string): NonNullable<Plan['analysis']> {
 }
 
 /** Live traffic and Prometheus for the rehearsal; undefined when the plan has no probe to send traffic to. */
-export async function startDemoTraffic(o: { dataDir: string; twin: Twin; plan: Plan; prometheusPort: number; say: (line: string) => void }): Promise<DemoTraffic | undefined> {
+export async function startDemoTraffic(o: {
+  dataDir: string;
+  twin: Twin;
+  plan: Plan;
+  prometheusPort: number;
+  say: (line: string) => void;
+}): Promise<DemoTraffic | undefined> {
   const { twin, say } = o;
   let plan = o.plan;
   const gateways = Object.values(twin.gateways);
   const port = gateways[0]?.port;
   if (port === undefined || rehearsalTargets(plan, port, twin.controlUrls.istioCall).length === 0) {
     // Without requests the analysis could only fail ("no requests measured"): it stays off too.
-    say('  traffic       none: the plan has no gateway or cross-namespace probes to send traffic to (verification.gateway, verification.crossNamespace), so no live traffic and no traffic analysis');
+    say(
+      '  traffic       none: the plan has no gateway or cross-namespace probes to send traffic to (verification.gateway, verification.crossNamespace), so no live traffic and no traffic analysis',
+    );
     return undefined;
   }
   const { findPrometheus, startPrometheus } = await import('../../lab/prometheus.js');
@@ -70,10 +78,20 @@ export async function startDemoTraffic(o: { dataDir: string; twin: Twin; plan: P
     say(`  Prometheus    ${prometheus.url}  (scrapes istio_requests_total from every proxy; ${prometheus.logFile})`);
     if (!plan.analysis) plan = { ...plan, analysis: demoAnalysis(prometheus.url) };
   }
-  if (gateways.some((g) => g.port !== port)) say(`  traffic       the gateways listen on different ports: clients use ${port}, so requests to the other gateway fail`);
+  if (gateways.some((g) => g.port !== port))
+    say(`  traffic       the gateways listen on different ports: clients use ${port}, so requests to the other gateway fail`);
   let phase = 'before-start';
-  const load = startRehearsalTraffic({ plan, gatewayPort: port, callUrl: twin.controlUrls.istioCall!, ratePerSecond: 5, maxDurationMs: 4 * 3_600_000, phase: () => phase });
-  say(`  traffic       ${Object.keys(load.snapshot().perTarget).length} targets at 5 req/s each, through DNS ${twin.dns.host}:${twin.dns.port} (honouring the TTL) and the mesh`);
+  const load = startRehearsalTraffic({
+    plan,
+    gatewayPort: port,
+    callUrl: twin.controlUrls.istioCall!,
+    ratePerSecond: 5,
+    maxDurationMs: 4 * 3_600_000,
+    phase: () => phase,
+  });
+  say(
+    `  traffic       ${Object.keys(load.snapshot().perTarget).length} targets at 5 req/s each, through DNS ${twin.dns.host}:${twin.dns.port} (honouring the TTL) and the mesh`,
+  );
 
   return {
     plan,
@@ -88,7 +106,9 @@ export async function startDemoTraffic(o: { dataDir: string; twin: Twin; plan: P
       if (prometheus) {
         try {
           const t = await prometheusTrafficTotals(prometheus.url, report.elapsedMs);
-          lines.push(`Prometheus over the same ${(report.elapsedMs / 1000).toFixed(0)} s: ${t.requests.toFixed(0)} requests reported by the proxies, ${t.failed.toFixed(0)} failed (increase() extrapolates at the edges).`);
+          lines.push(
+            `Prometheus over the same ${(report.elapsedMs / 1000).toFixed(0)} s: ${t.requests.toFixed(0)} requests reported by the proxies, ${t.failed.toFixed(0)} failed (increase() extrapolates at the edges).`,
+          );
         } catch (err) {
           lines.push(`Prometheus could not confirm the figures: ${(err as Error).message}`);
         }

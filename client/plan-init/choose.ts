@@ -23,16 +23,22 @@ export interface SideChoice {
   basis: string;
 }
 
-const describeCp = (c: ControlPlaneInfo): string => `${c.revision} (istiod in ${c.namespace}, injects ${c.injectedNamespaces} namespace(s))`;
+const describeCp = (c: ControlPlaneInfo): string =>
+  `${c.revision} (istiod in ${c.namespace}, injects ${c.injectedNamespaces} namespace(s))`;
 
 function found(cps: readonly ControlPlaneInfo[]): string {
-  return cps.length === 0 ? 'no control plane (no Deployment labeled app=istiod)' : `control planes found: ${cps.map(describeCp).join('; ')}`;
+  return cps.length === 0
+    ? 'no control plane (no Deployment labeled app=istiod)'
+    : `control planes found: ${cps.map(describeCp).join('; ')}`;
 }
 
 function byRevision(cps: readonly ControlPlaneInfo[], rev: string, flag: string): ControlPlaneInfo {
   const matches = cps.filter((c) => c.revision === rev);
   if (matches.length === 0) throw new PlanInitError(`${flag} ${rev}: no control plane of that revision; ${found(cps)}`);
-  if (matches.length > 1) throw new PlanInitError(`${flag} ${rev}: istiods of that revision run in several namespaces (${matches.map((m) => m.namespace).join(', ')}); meshmove plans one per revision`);
+  if (matches.length > 1)
+    throw new PlanInitError(
+      `${flag} ${rev}: istiods of that revision run in several namespaces (${matches.map((m) => m.namespace).join(', ')}); meshmove plans one per revision`,
+    );
   return matches[0]!;
 }
 
@@ -44,38 +50,68 @@ function byRevision(cps: readonly ControlPlaneInfo[], rev: string, flag: string)
 export function chooseSides(cps: readonly ControlPlaneInfo[], flags: { source?: string; target?: string }): SideChoice {
   const hint = 'name them with --source REV --target REV';
   if (flags.source !== undefined && flags.target !== undefined) {
-    if (flags.source === flags.target) throw new PlanInitError(`--source and --target are both ${flags.source}: they must differ; ${found(cps)}`);
-    return { source: byRevision(cps, flags.source, '--source'), target: byRevision(cps, flags.target, '--target'), basis: 'given with --source and --target' };
+    if (flags.source === flags.target)
+      throw new PlanInitError(`--source and --target are both ${flags.source}: they must differ; ${found(cps)}`);
+    return {
+      source: byRevision(cps, flags.source, '--source'),
+      target: byRevision(cps, flags.target, '--target'),
+      basis: 'given with --source and --target',
+    };
   }
   if (cps.length < 2) throw new PlanInitError(`a migration needs two control planes, the source and the target; ${found(cps)}`);
   if (flags.source !== undefined || flags.target !== undefined) {
     const given = flags.source !== undefined ? byRevision(cps, flags.source, '--source') : byRevision(cps, flags.target!, '--target');
     const others = cps.filter((c) => c !== given);
-    if (others.length !== 1) throw new PlanInitError(`${cps.length} control planes: cannot tell the ${flags.source !== undefined ? 'target' : 'source'}; ${found(cps)}; ${hint}`);
+    if (others.length !== 1)
+      throw new PlanInitError(
+        `${cps.length} control planes: cannot tell the ${flags.source !== undefined ? 'target' : 'source'}; ${found(cps)}; ${hint}`,
+      );
     return flags.source !== undefined
       ? { source: given, target: others[0]!, basis: `source given with --source; the target is the only other control plane` }
       : { source: others[0]!, target: given, basis: `target given with --target; the source is the only other control plane` };
   }
-  if (cps.length > 2) throw new PlanInitError(`${cps.length} control planes: cannot tell which is the source and which the target; ${found(cps)}; ${hint}`);
+  if (cps.length > 2)
+    throw new PlanInitError(`${cps.length} control planes: cannot tell which is the source and which the target; ${found(cps)}; ${hint}`);
   const [a, b] = [cps[0]!, cps[1]!];
   if (a.injectedNamespaces === b.injectedNamespaces) {
-    throw new PlanInitError(`both control planes inject ${a.injectedNamespaces} namespace(s): cannot tell the source from the target; ${found(cps)}; ${hint}`);
+    throw new PlanInitError(
+      `both control planes inject ${a.injectedNamespaces} namespace(s): cannot tell the source from the target; ${found(cps)}; ${hint}`,
+    );
   }
   const [source, target] = a.injectedNamespaces > b.injectedNamespaces ? [a, b] : [b, a];
-  return { source, target, basis: `not given: ${source.revision} injects ${source.injectedNamespaces} namespace(s) today, ${target.revision} ${target.injectedNamespaces}, so ${source.revision} is the source` };
+  return {
+    source,
+    target,
+    basis: `not given: ${source.revision} injects ${source.injectedNamespaces} namespace(s) today, ${target.revision} ${target.injectedNamespaces}, so ${source.revision} is the source`,
+  };
 }
 
 /** The control plane's ingress gateway: its revision's (or in its namespace), with an addressed LoadBalancer Service first. */
-export function chooseGateway(gateways: readonly GatewayInfo[], cp: Pick<ControlPlaneInfo, 'revision' | 'namespace'>): { chosen?: GatewayInfo; others: GatewayInfo[] } {
+export function chooseGateway(
+  gateways: readonly GatewayInfo[],
+  cp: Pick<ControlPlaneInfo, 'revision' | 'namespace'>,
+): { chosen?: GatewayInfo; others: GatewayInfo[] } {
   const own = gateways.filter((g) => g.revision === cp.revision || (g.revision === undefined && g.namespace === cp.namespace));
   const rank = (g: GatewayInfo): number =>
-    (g.service ? 0 : 4) + (g.service?.type === 'LoadBalancer' ? 0 : 2) + (g.service?.address ? 0 : 1) + (g.namespace === cp.namespace ? 0 : 0.5);
-  const sorted = [...own].sort((x, y) => rank(x) - rank(y) || `${x.namespace}/${x.deployment}`.localeCompare(`${y.namespace}/${y.deployment}`));
+    (g.service ? 0 : 4) +
+    (g.service?.type === 'LoadBalancer' ? 0 : 2) +
+    (g.service?.address ? 0 : 1) +
+    (g.namespace === cp.namespace ? 0 : 0.5);
+  const sorted = [...own].sort(
+    (x, y) => rank(x) - rank(y) || `${x.namespace}/${x.deployment}`.localeCompare(`${y.namespace}/${y.deployment}`),
+  );
   return sorted.length > 0 ? { chosen: sorted[0]!, others: sorted.slice(1) } : { others: [] };
 }
 
 /** Labels that say how a pod is injected, not which gateway it is. */
-const NOT_IDENTITY = new Set<string>([IstioLabel.rev, IstioLabel.inject, IstioLabel.tlsMode, IstioLabel.canonicalName, IstioLabel.canonicalRevision, 'pod-template-hash']);
+const NOT_IDENTITY = new Set<string>([
+  IstioLabel.rev,
+  IstioLabel.inject,
+  IstioLabel.tlsMode,
+  IstioLabel.canonicalName,
+  IstioLabel.canonicalRevision,
+  'pod-template-hash',
+]);
 
 /**
  * The selector of the gateway's pods: its `istio` label when it has one (what Istio Gateway
@@ -105,7 +141,11 @@ export interface DiscoveryLabelsChoice {
 export function chooseDiscoveryLabels(selectors: readonly SelectorLike[], targetRevision: string): DiscoveryLabelsChoice {
   const standIn = { [IstioLabel.rev]: targetRevision };
   if (selectors.length === 0) {
-    return { labels: standIn, derived: true, note: `the target has no discoverySelectors (it discovers every namespace): no label is needed; istio.io/rev=${targetRevision}, which the relabel sets anyway, stands in because the field may not be empty` };
+    return {
+      labels: standIn,
+      derived: true,
+      note: `the target has no discoverySelectors (it discovers every namespace): no label is needed; istio.io/rev=${targetRevision}, which the relabel sets anyway, stands in because the field may not be empty`,
+    };
   }
   for (const s of selectors) {
     const ml = s.matchLabels ?? {};
@@ -116,12 +156,12 @@ export function chooseDiscoveryLabels(selectors: readonly SelectorLike[], target
     } catch {
       ok = false; // an invalid operator: istiod rejects it too
     }
-    if (ok) return { labels: { ...ml }, derived: true, note: 'from the matchLabels of the target\'s discoverySelectors' };
+    if (ok) return { labels: { ...ml }, derived: true, note: "from the matchLabels of the target's discoverySelectors" };
   }
   return {
     labels: standIn,
     derived: false,
-    note: 'CANNOT BE DERIVED: no discoverySelector of the target is satisfied by its matchLabels alone (only matchExpressions, or expressions that exclude them). Set here the labels that make the target\'s discoverySelectors select a namespace; until then preflight blocks on discovery',
+    note: "CANNOT BE DERIVED: no discoverySelector of the target is satisfied by its matchLabels alone (only matchExpressions, or expressions that exclude them). Set here the labels that make the target's discoverySelectors select a namespace; until then preflight blocks on discovery",
   };
 }
 
@@ -145,7 +185,9 @@ export const MAX_WAVE_CONCURRENCY = 50;
  * gateway host first), then waves growing ×2 and then ×3, concurrency growing with them up to 50.
  */
 export function suggestWaves(candidates: readonly WaveCandidate[]): WaveSuggestion[] {
-  const sorted = [...candidates].sort((a, b) => a.workloads - b.workloads || (a.hosts ?? 0) - (b.hosts ?? 0) || a.name.localeCompare(b.name));
+  const sorted = [...candidates].sort(
+    (a, b) => a.workloads - b.workloads || (a.hosts ?? 0) - (b.hosts ?? 0) || a.name.localeCompare(b.name),
+  );
   const n = sorted.length;
   if (n === 0) return [];
   const canary = n < 10 ? 1 : n < 100 ? 2 : 3;
@@ -176,10 +218,18 @@ export interface GatewayHosts {
  * The hosts of the VirtualServices bound (spec.gateways) to an Istio Gateway that selects the
  * gateway's pods: what DNS points at that gateway today.
  */
-export function hostsBoundTo(podLabels: Record<string, string>, istioGateways: readonly KubeObject[], virtualServices: readonly KubeObject[]): GatewayHosts {
+export function hostsBoundTo(
+  podLabels: Record<string, string>,
+  istioGateways: readonly KubeObject[],
+  virtualServices: readonly KubeObject[],
+): GatewayHosts {
   const selecting = new Set(
     istioGateways
-      .filter((g) => Object.keys((g.spec as { selector?: object } | undefined)?.selector ?? {}).length > 0 && gatewaySelectsPods(g as never, podLabels))
+      .filter(
+        (g) =>
+          Object.keys((g.spec as { selector?: object } | undefined)?.selector ?? {}).length > 0 &&
+          gatewaySelectsPods(g as never, podLabels),
+      )
       .map((g) => `${g.metadata?.namespace ?? ''}/${g.metadata?.name ?? ''}`),
   );
   const hosts = new Map<string, Set<string>>();
@@ -208,7 +258,10 @@ export function hostsBoundTo(podLabels: Record<string, string>, istioGateways: r
 
 /** A metadata.name from the revisions: lower-case DNS label, at most 63 characters. */
 export function planName(source: string, target: string): string {
-  const raw = `${source}-to-${target}`.toLowerCase().replace(/[^a-z0-9-]+/g, '-').replace(/-+/g, '-');
+  const raw = `${source}-to-${target}`
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/-+/g, '-');
   const cut = raw.slice(0, 63).replace(/^-+|-+$/g, '');
   return cut || 'migration';
 }

@@ -60,12 +60,34 @@ export function renderPlanYaml(plan: PlanInput, notes: readonly PlanNote[]): str
   // Layout: a blank line between top-level sections, selectors and short lists inline.
   if (isMap(doc.contents)) {
     doc.contents.items.forEach((p, i) => {
-      if (i > 0 && isScalar(p.key) && ['cluster', 'source', 'target', 'waves', 'restart', 'gates', 'identity', 'rootCA', 'verification', 'dns', 'failurePolicy', 'backup'].includes(String(p.key.value))) {
+      if (
+        i > 0 &&
+        isScalar(p.key) &&
+        [
+          'cluster',
+          'source',
+          'target',
+          'waves',
+          'restart',
+          'gates',
+          'identity',
+          'rootCA',
+          'verification',
+          'dns',
+          'failurePolicy',
+          'backup',
+        ].includes(String(p.key.value))
+      ) {
         p.key.spaceBefore = true;
       }
     });
   }
-  for (const path of [['source', 'gateway', 'selector'], ['target', 'gateway', 'selector'], ['target', 'discoveryLabels'], ['dns', 'resolvers']]) {
+  for (const path of [
+    ['source', 'gateway', 'selector'],
+    ['target', 'gateway', 'selector'],
+    ['target', 'discoveryLabels'],
+    ['dns', 'resolvers'],
+  ]) {
     const node = doc.getIn(path, true);
     if (isMap(node) || isSeq(node)) node.flow = true;
   }

@@ -19,7 +19,13 @@ export interface PlanDraft {
   plan: PlanInput;
   notes: PlanNote[];
   /** Planned namespaces, the others by why they are not planned. */
-  namespaces: { planned: string[]; onTarget: string[]; otherRevision: { name: string; revision: string }[]; notInjected: string[]; excluded: string[] };
+  namespaces: {
+    planned: string[];
+    onTarget: string[];
+    otherRevision: { name: string; revision: string }[];
+    notInjected: string[];
+    excluded: string[];
+  };
   gateways: { source?: GatewayInfo; target?: GatewayInfo };
   dnsHosts: string[];
 }
@@ -53,26 +59,42 @@ export function keyNobodyHolds(): string {
   return `ssh-ed25519 ${blob.toString('base64')} placeholder-key-nobody-holds`;
 }
 
-function gatewayRef(g: GatewayInfo | undefined, cp: ControlPlaneInfo): { namespace: string; service: string; deployment?: string; selector: Record<string, string> } {
+function gatewayRef(
+  g: GatewayInfo | undefined,
+  cp: ControlPlaneInfo,
+): { namespace: string; service: string; deployment?: string; selector: Record<string, string> } {
   if (!g) return { namespace: cp.namespace, service: 'istio-ingressgateway', selector: { istio: 'ingressgateway' } };
   const service = g.service?.name ?? g.deployment;
-  return { namespace: g.namespace, service, ...(g.deployment !== service ? { deployment: g.deployment } : {}), selector: gatewaySelector(g) };
+  return {
+    namespace: g.namespace,
+    service,
+    ...(g.deployment !== service ? { deployment: g.deployment } : {}),
+    selector: gatewaySelector(g),
+  };
 }
 
 function describeGateway(g: GatewayInfo | undefined, cp: ControlPlaneInfo, others: readonly GatewayInfo[], side: string): string {
-  if (!g) return `CHANGE-ME: no ingress gateway of revision ${cp.revision} found (Deployments whose pods carry the gateway injection template, "ingressgateway" in their name or istio/app label, or that an Istio Gateway selects); these values are a guess`;
+  if (!g)
+    return `CHANGE-ME: no ingress gateway of revision ${cp.revision} found (Deployments whose pods carry the gateway injection template, "ingressgateway" in their name or istio/app label, or that an Istio Gateway selects); these values are a guess`;
   const svc = g.service
     ? `Service ${g.namespace}/${g.service.name} (${g.service.type ?? 'ClusterIP'}, external address ${g.service.address ?? 'none yet'})`
     : `no Service selects its pods (CHANGE-ME: the service name below is the Deployment's)`;
-  const sel = g.podLabels.istio ? 'its pods\' istio label' : g.service && Object.keys(g.service.selector).length > 0 ? 'its Service\'s selector' : 'its pods\' labels';
-  const more = others.length > 0 ? `; other gateways of this revision: ${others.map((o) => `${o.namespace}/${o.deployment}`).join(', ')}` : '';
+  const sel = g.podLabels.istio
+    ? "its pods' istio label"
+    : g.service && Object.keys(g.service.selector).length > 0
+      ? "its Service's selector"
+      : "its pods' labels";
+  const more =
+    others.length > 0 ? `; other gateways of this revision: ${others.map((o) => `${o.namespace}/${o.deployment}`).join(', ')}` : '';
   return `the ${side} gateway: Deployment ${g.namespace}/${g.deployment}, ${svc}; selector from ${sel}${more}`;
 }
 
 function describeControlPlane(cp: ControlPlaneInfo, side: string): string {
   return [
     `${side}: istiod-${cp.revision} in ${cp.namespace}, Istio ${cp.version ?? `version unknown (${cp.image ?? 'no image'})`}; injects ${cp.injectedNamespaces} namespace(s) today`,
-    cp.meshConfigError ? `mesh config: ${cp.meshConfigError}` : `mesh config: discoverySelectors ${cp.discoverySelectors.length === 0 ? 'none (it discovers every namespace)' : cp.discoverySelectorsText}; outboundTrafficPolicy ${cp.outboundTrafficPolicy ?? 'ALLOW_ANY'}`,
+    cp.meshConfigError
+      ? `mesh config: ${cp.meshConfigError}`
+      : `mesh config: discoverySelectors ${cp.discoverySelectors.length === 0 ? 'none (it discovers every namespace)' : cp.discoverySelectorsText}; outboundTrafficPolicy ${cp.outboundTrafficPolicy ?? 'ALLOW_ANY'}`,
     `root CA: ${cp.root ?? 'not readable'} (${cp.rootFrom})`,
   ].join('\n');
 }
@@ -94,7 +116,12 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
   for (const h of bound.hosts) for (const ns of h.namespaces) hostsPerNs.set(ns, (hostsPerNs.get(ns) ?? 0) + 1);
 
   // Who moves: the namespaces the source injects today, except control-plane and gateway namespaces.
-  const excludedNs = new Set([source.namespace, target.namespace, ...inv.controlPlanes.map((c) => c.namespace), ...[src.chosen, tgt.chosen].flatMap((g) => (g ? [g.namespace] : []))]);
+  const excludedNs = new Set([
+    source.namespace,
+    target.namespace,
+    ...inv.controlPlanes.map((c) => c.namespace),
+    ...[src.chosen, tgt.chosen].flatMap((g) => (g ? [g.namespace] : [])),
+  ]);
   const plannedInfo: NamespaceInfo[] = [];
   const onTarget: string[] = [];
   const otherRevision: { name: string; revision: string }[] = [];
@@ -123,7 +150,12 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
     },
     cluster: { context: inv.context },
     source: { revision: source.revision, istiodNamespace: source.namespace, gateway: gatewayRef(src.chosen, source) },
-    target: { revision: target.revision, istiodNamespace: target.namespace, discoveryLabels: discovery.labels, gateway: gatewayRef(tgt.chosen, target) },
+    target: {
+      revision: target.revision,
+      istiodNamespace: target.namespace,
+      discoveryLabels: discovery.labels,
+      gateway: gatewayRef(tgt.chosen, target),
+    },
     waves: waves.length > 0 ? waves : [{ name: 'canary', concurrency: 1, namespaces: ['change-me'] }],
     restart: { maxConcurrent: 3, timeout: '10m' },
     gates: { start: true, namespace: false, dnsCutover: true, decommission: true, expiresAfter: '24h' },
@@ -145,14 +177,19 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
 
   // ---- the comments
   const cpList = inv.controlPlanes.map((c) => `${c.revision} in ${c.namespace} (injects ${c.injectedNamespaces})`).join('; ');
-  note([], [
-    `Proposed by \`meshmove plan init\` from context ${inv.context}${opts.generatedAt ? ` at ${opts.generatedAt}` : ''} (read-only).`,
-    `Control planes found: ${cpList}.`,
-    `Source and target: ${sides.basis}.`,
-    inv.revisionTags.length > 0 ? `Revision tags: ${inv.revisionTags.map((t) => `${t.tag} -> ${t.revision} (${t.webhookConfiguration})`).join('; ')}.` : 'Revision tags: none.',
-    'Before using it, replace every CHANGE-ME: the approvers (their keys), dns.resolvers, dns.ttl and',
-    'dns.provider; add verification probes. Then:  meshmove plan validate FILE  and  meshmove preflight FILE',
-  ].join('\n'));
+  note(
+    [],
+    [
+      `Proposed by \`meshmove plan init\` from context ${inv.context}${opts.generatedAt ? ` at ${opts.generatedAt}` : ''} (read-only).`,
+      `Control planes found: ${cpList}.`,
+      `Source and target: ${sides.basis}.`,
+      inv.revisionTags.length > 0
+        ? `Revision tags: ${inv.revisionTags.map((t) => `${t.tag} -> ${t.revision} (${t.webhookConfiguration})`).join('; ')}.`
+        : 'Revision tags: none.',
+      'Before using it, replace every CHANGE-ME: the approvers (their keys), dns.resolvers, dns.ttl and',
+      'dns.provider; add verification probes. Then:  meshmove plan validate FILE  and  meshmove preflight FILE',
+    ].join('\n'),
+  );
 
   note(['metadata', 'name'], 'a short name; it becomes part of the workflow id', 'after');
   note(['cluster', 'context'], 'the kubeconfig context this plan was read from', 'after');
@@ -168,9 +205,14 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
       : `CHANGE-ME: ${source.revision} injects no namespace today: nothing to move was found; "change-me" keeps the plan valid`,
   ];
   if (onTarget.length > 0) waveLines.push(`Already injected by the target ${target.revision} (not planned): ${names(onTarget)}.`);
-  if (otherRevision.length > 0) waveLines.push(`Injected by another revision (not planned): ${names(otherRevision.map((o) => `${o.name} (${o.revision})`))}.`);
-  if (notInjected.length > 0) waveLines.push(`No sidecar injection today (not planned): ${notInjected.length} namespace(s): ${names(notInjected)}.`);
-  if (excluded.length > 0) waveLines.push(`Control-plane or gateway namespaces injected by the source (never planned as workload namespaces): ${names(excluded)}.`);
+  if (otherRevision.length > 0)
+    waveLines.push(`Injected by another revision (not planned): ${names(otherRevision.map((o) => `${o.name} (${o.revision})`))}.`);
+  if (notInjected.length > 0)
+    waveLines.push(`No sidecar injection today (not planned): ${notInjected.length} namespace(s): ${names(notInjected)}.`);
+  if (excluded.length > 0)
+    waveLines.push(
+      `Control-plane or gateway namespaces injected by the source (never planned as workload namespaces): ${names(excluded)}.`,
+    );
   const conflicts = plannedInfo.filter((n) => n.conflict).map((n) => n.name);
   if (conflicts.length > 0) waveLines.push(`More than one webhook injects these today: ${names(conflicts)} (see preflight below).`);
   note(['waves'], waveLines.join('\n'));
@@ -181,19 +223,27 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
 
   note(['restart'], 'the rollout restart that gives pods the new sidecar');
   note(['gates'], 'human approvals between phases: all on (namespace: true adds one per namespace)');
-  note(['identity'], 'signed: every decision is signed with an approver\'s SSH key and verified in the workflow', 'after');
-  note(['approvers'], [
-    'CHANGE-ME: who may start the run and approve its gates. The two entries below are placeholders whose',
-    'keys were generated and their private halves discarded: the plan validates, but nobody can start it',
-    'until you put your approvers here, e.g.  - { name: alice, allowedSigners: allowed_signers }  (a git',
-    'allowed_signers file relative to this plan) or  keys: ["ssh-ed25519 AAAA... alice@laptop"].',
-    '`identity: unverified` would accept plain names instead (not signed; a warning at every gate).',
-  ].join('\n'));
+  note(['identity'], "signed: every decision is signed with an approver's SSH key and verified in the workflow", 'after');
+  note(
+    ['approvers'],
+    [
+      'CHANGE-ME: who may start the run and approve its gates. The two entries below are placeholders whose',
+      'keys were generated and their private halves discarded: the plan validates, but nobody can start it',
+      'until you put your approvers here, e.g.  - { name: alice, allowedSigners: allowed_signers }  (a git',
+      'allowed_signers file relative to this plan) or  keys: ["ssh-ed25519 AAAA... alice@laptop"].',
+      '`identity: unverified` would accept plain names instead (not signed; a warning at every gate).',
+    ].join('\n'),
+  );
   note(['fourEyes'], 'whoever started the run may not approve its gates (needs two approvers)', 'after');
   const sameRoot = source.root !== undefined && source.root === target.root;
-  note(['rootCA'], source.root && target.root
-    ? sameRoot ? `the two control planes share one root CA (${source.root})` : `the control planes' roots differ (source ${source.root}, target ${target.root}): see preflight`
-    : 'a root CA could not be read; preflight says more');
+  note(
+    ['rootCA'],
+    source.root && target.root
+      ? sameRoot
+        ? `the two control planes share one root CA (${source.root})`
+        : `the control planes' roots differ (source ${source.root}, target ${target.root}): see preflight`
+      : 'a root CA could not be read; preflight says more',
+  );
 
   const probeExample = [
     'Probes are left to you (commented examples; uncomment under verification and adapt):',
@@ -210,12 +260,21 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
   note(['verification', 'metricsWindow'], 'istiod push-error metrics are read twice this far apart', 'after');
 
   note(['dns'], 'Traffic analysis against Prometheus (analysis:) is off; see examples/plans/field-report.yaml to add it.');
-  note(['dns', 'provider', 'type'], 'manual: a person changes the records and confirms at the dnsCutover gate; or type: webhook with url and secretEnv', 'after');
-  note(['dns', 'resolvers'], `CHANGE-ME: the resolvers the records are checked through after the change (${RESOLVER_PLACEHOLDER} never answers)`, 'after');
-  note(['dns', 'ttl'], 'CHANGE-ME: the records\' current TTL (the old gateway stays up at least this long)', 'after');
-  const recordNote = bound.hosts.length > 0
-    ? `the hosts of the VirtualServices bound to a Gateway that selects the source gateway's pods (${bound.hosts.map((h) => `${h.name}: ${h.namespaces.join(', ')}`).join('; ')})`
-    : `CHANGE-ME: no VirtualService host is bound to the source gateway${src.chosen ? '' : ' (no source gateway found)'}; name the records DNS points at it`;
+  note(
+    ['dns', 'provider', 'type'],
+    'manual: a person changes the records and confirms at the dnsCutover gate; or type: webhook with url and secretEnv',
+    'after',
+  );
+  note(
+    ['dns', 'resolvers'],
+    `CHANGE-ME: the resolvers the records are checked through after the change (${RESOLVER_PLACEHOLDER} never answers)`,
+    'after',
+  );
+  note(['dns', 'ttl'], "CHANGE-ME: the records' current TTL (the old gateway stays up at least this long)", 'after');
+  const recordNote =
+    bound.hosts.length > 0
+      ? `the hosts of the VirtualServices bound to a Gateway that selects the source gateway's pods (${bound.hosts.map((h) => `${h.name}: ${h.namespaces.join(', ')}`).join('; ')})`
+      : `CHANGE-ME: no VirtualService host is bound to the source gateway${src.chosen ? '' : ' (no source gateway found)'}; name the records DNS points at it`;
   note(['dns', 'records'], bound.skipped.length > 0 ? `${recordNote}; not usable as records: ${names(bound.skipped)}` : recordNote);
   note(['failurePolicy', 'onNamespaceFailure'], '"rollback-namespace": undo that namespace and go on', 'after');
   note(['backup', 'location'], 'one folder per run, with a manifest of sha256 digests', 'after');

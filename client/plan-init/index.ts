@@ -101,7 +101,12 @@ export async function initPlan(kube: KubeAccess, opts: PlanInitOptions = {}): Pr
         text: `Preflight over this plan when it was written: ${report.blocking} blocking, ${report.warnings} warning(s), ${passed} passed.${report.blocking + report.warnings > 0 ? ' Each warning and block is written next to the field it concerns (or here).' : ''}`,
       });
       notes.push(...findingNotes(report));
-      preflight = { blocking: report.blocking, warnings: report.warnings, passed, findings: report.findings.filter((f) => f.status !== 'pass') };
+      preflight = {
+        blocking: report.blocking,
+        warnings: report.warnings,
+        passed,
+        findings: report.findings.filter((f) => f.status !== 'pass'),
+      };
     } catch (err) {
       notes.push({ path: [], where: 'before', text: `Preflight could not run over this plan: ${(err as Error).message}` });
       preflight = { error: (err as Error).message };

@@ -132,13 +132,23 @@ export async function readInventory(kube: KubeAccess): Promise<ClusterInventory>
 
   const revisionTags: RevisionTag[] = (mwcs as V1MutatingWebhookConfiguration[])
     .filter((m) => m.metadata?.labels?.[IstioLabel.tag] !== undefined)
-    .map((m) => ({ tag: m.metadata!.labels![IstioLabel.tag]!, revision: m.metadata?.labels?.[IstioLabel.rev] ?? '?', webhookConfiguration: m.metadata?.name ?? '' }));
+    .map((m) => ({
+      tag: m.metadata!.labels![IstioLabel.tag]!,
+      revision: m.metadata?.labels?.[IstioLabel.rev] ?? '?',
+      webhookConfiguration: m.metadata?.name ?? '',
+    }));
 
   const deploymentsByKey = new Map(deployments.map((d) => [`${d.metadata?.namespace ?? ''}/${d.metadata?.name ?? ''}`, d]));
   const controlPlanes: ControlPlaneInfo[] = await Promise.all(
     cps.map(async (cp): Promise<ControlPlaneInfo> => {
-      const istiod = deploymentsByKey.get(`${cp.namespace}/${istiodServiceName(cp.revision)}`) ??
-        deployments.find((d) => d.metadata?.namespace === cp.namespace && d.metadata?.labels?.app === 'istiod' && d.metadata?.labels?.[IstioLabel.rev] === cp.revision);
+      const istiod =
+        deploymentsByKey.get(`${cp.namespace}/${istiodServiceName(cp.revision)}`) ??
+        deployments.find(
+          (d) =>
+            d.metadata?.namespace === cp.namespace &&
+            d.metadata?.labels?.app === 'istiod' &&
+            d.metadata?.labels?.[IstioLabel.rev] === cp.revision,
+        );
       const build = istiodBuild(istiod);
       const cm = await kube.getConfigMap(cp.namespace, meshConfigMapName(cp.revision));
       let discoverySelectors: SelectorLike[] = [];
@@ -155,7 +165,12 @@ export async function readInventory(kube: KubeAccess): Promise<ClusterInventory>
       let root: string | undefined;
       let rootFrom: string;
       try {
-        const own = await readOwnRoot(kube, cp, cps.filter((o) => o !== cp), mwcs);
+        const own = await readOwnRoot(
+          kube,
+          cp,
+          cps.filter((o) => o !== cp),
+          mwcs,
+        );
         rootFrom = own.from;
         if (own.pem) root = describeRoot(own.pem);
       } catch (err) {
@@ -183,16 +198,27 @@ export async function readInventory(kube: KubeAccess): Promise<ClusterInventory>
     .map((d) => {
       const namespace = d.metadata?.namespace ?? '';
       const podLabels = { ...(d.spec?.template?.metadata?.labels ?? {}) };
-      const svc = serviceFor(podLabels, services.filter((s) => s.metadata?.namespace === namespace));
+      const svc = serviceFor(
+        podLabels,
+        services.filter((s) => s.metadata?.namespace === namespace),
+      );
       const address = externalAddress(svc);
-      const revision = podLabels[IstioLabel.rev] ?? nsByName.get(namespace)?.injectedBy ?? cps.find((c) => c.namespace === namespace)?.revision;
+      const revision =
+        podLabels[IstioLabel.rev] ?? nsByName.get(namespace)?.injectedBy ?? cps.find((c) => c.namespace === namespace)?.revision;
       return {
         namespace,
         deployment: d.metadata?.name ?? '',
         podLabels,
         ...(revision ? { revision } : {}),
         ...(svc
-          ? { service: { name: svc.metadata?.name ?? '', ...(svc.spec?.type ? { type: svc.spec.type } : {}), ...(address ? { address } : {}), selector: { ...(svc.spec?.selector ?? {}) } } }
+          ? {
+              service: {
+                name: svc.metadata?.name ?? '',
+                ...(svc.spec?.type ? { type: svc.spec.type } : {}),
+                ...(address ? { address } : {}),
+                selector: { ...(svc.spec?.selector ?? {}) },
+              },
+            }
           : {}),
       };
     })

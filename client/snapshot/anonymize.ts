@@ -108,7 +108,11 @@ function rewriteObject(o: KubeObjectInput, p: Pseudonyms): KubeObjectInput {
   return {
     apiVersion,
     kind,
-    metadata: { name: p.name(metadata.name), ...(metadata.namespace ? { namespace: p.name(metadata.namespace) } : {}), ...(labels ? { labels } : {}) },
+    metadata: {
+      name: p.name(metadata.name),
+      ...(metadata.namespace ? { namespace: p.name(metadata.namespace) } : {}),
+      ...(labels ? { labels } : {}),
+    },
     ...(rewriteDeep(content, p) as Record<string, unknown>),
   };
 }
@@ -146,12 +150,21 @@ export function anonymizeScenario(s: ScenarioInput): ScenarioInput {
     metadata: { name: 'snapshot', description: 'anonymized snapshot (meshmove twin snapshot --anonymize)' },
     controlPlanes: s.controlPlanes.map((c) => ({
       ...c,
-      ...(c.discoverySelectors ? {
-        discoverySelectors: c.discoverySelectors.map((sel) => ({
-          ...(sel.matchLabels ? { matchLabels: rewriteLabels(sel.matchLabels, p)! } : {}),
-          ...(sel.matchExpressions ? { matchExpressions: sel.matchExpressions.map((e) => ({ ...e, ...(e.values ? { values: e.values.map((v) => p.name(v)) } : {}) })) } : {}),
-        })),
-      } : {}),
+      ...(c.discoverySelectors
+        ? {
+            discoverySelectors: c.discoverySelectors.map((sel) => ({
+              ...(sel.matchLabels ? { matchLabels: rewriteLabels(sel.matchLabels, p)! } : {}),
+              ...(sel.matchExpressions
+                ? {
+                    matchExpressions: sel.matchExpressions.map((e) => ({
+                      ...e,
+                      ...(e.values ? { values: e.values.map((v) => p.name(v)) } : {}),
+                    })),
+                  }
+                : {}),
+            })),
+          }
+        : {}),
     })),
     gateways: gateways.map((g) => ({ ...g, name: p.name(g.name), namespace: p.name(g.namespace), labels: rewriteLabels(g.labels, p)! })),
     namespaces: namespaces.map((n) => ({

@@ -32,14 +32,19 @@ function human(s: SnapshotSummary): string {
   return [
     `wrote ${s.output === '-' ? 'the scenario to stdout' : s.output}${s.anonymized ? ' (anonymized)' : ''}: ${c.controlPlanes} control planes, ${c.gateways} gateways, ${c.namespaces} namespaces, ` +
       `${c.workloads} workloads (${c.services} with a Service), ${c.istioConfig} Istio config objects, ${c.objects} other objects, ${c.dnsRecords} DNS records`,
-    ...(s.lost ? [`${s.lost} thing(s) the scenario cannot express are listed in the file's header${s.anonymized ? ' (counted only: --anonymize)' : ''}`] : []),
+    ...(s.lost
+      ? [
+          `${s.lost} thing(s) the scenario cannot express are listed in the file's header${s.anonymized ? ' (counted only: --anonymize)' : ''}`,
+        ]
+      : []),
     `serve it with: meshmove twin serve --scenario ${s.output === '-' ? 'FILE' : s.output}`,
   ].join('\n');
 }
 
 export async function runSnapshot(opts: SnapshotCliOptions, now: () => Date = () => new Date()): Promise<void> {
   const toStdout = opts.output === undefined || opts.output === '-';
-  if (opts.json && toStdout) throw new CliError('--json prints a summary of the snapshot: give -o/--output FILE for the scenario itself', ExitCode.badInput);
+  if (opts.json && toStdout)
+    throw new CliError('--json prints a summary of the snapshot: give -o/--output FILE for the scenario itself', ExitCode.badInput);
   const plan = opts.plan ? await planFor(opts.plan) : undefined;
   let kube;
   try {
@@ -71,7 +76,11 @@ export async function runSnapshot(opts: SnapshotCliOptions, now: () => Date = ()
     lost: result.lost,
     anonymized: opts.anonymize === true,
   });
-  const summary = snapshotSummary(scenario, { output: toStdout ? '-' : opts.output!, anonymized: opts.anonymize === true, lost: result.lost });
+  const summary = snapshotSummary(scenario, {
+    output: toStdout ? '-' : opts.output!,
+    anonymized: opts.anonymize === true,
+    lost: result.lost,
+  });
   if (toStdout) {
     process.stdout.write(text);
     process.stderr.write(`${human(summary)}\n`);

@@ -115,8 +115,14 @@ async function resolveA(resolvers: readonly string[], name: string): Promise<{ a
 }
 
 /** Reads the cluster's shape. `dnsNames` are resolved through `resolvers` (the plan's). */
-export async function readClusterShape(kube: KubeAccess, dns: { names: readonly string[]; resolvers: readonly string[] } = { names: [], resolvers: [] }): Promise<ClusterShape> {
-  const namespaces = (await kube.listNamespaces()).map((n) => ({ name: n.metadata?.name ?? '', labels: { ...(n.metadata?.labels ?? {}) } }));
+export async function readClusterShape(
+  kube: KubeAccess,
+  dns: { names: readonly string[]; resolvers: readonly string[] } = { names: [], resolvers: [] },
+): Promise<ClusterShape> {
+  const namespaces = (await kube.listNamespaces()).map((n) => ({
+    name: n.metadata?.name ?? '',
+    labels: { ...(n.metadata?.labels ?? {}) },
+  }));
   const workloads: WorkloadShape[] = [];
   for (const kind of WORKLOAD_KINDS) {
     for (const w of await kube.listWorkloads(kind, undefined)) {
@@ -154,11 +160,23 @@ export async function readClusterShape(kube: KubeAccess, dns: { names: readonly 
 
   const istioConfig: KubeObject[] = [];
   for (const ref of ISTIO_RESOURCES) {
-    for (const o of await kube.listCustomObjects(ref, undefined)) istioConfig.push({ ...o, apiVersion: o.apiVersion ?? `${ref.group}/${ref.version}`, kind: o.kind ?? ref.kind });
+    for (const o of await kube.listCustomObjects(ref, undefined))
+      istioConfig.push({ ...o, apiVersion: o.apiVersion ?? `${ref.group}/${ref.version}`, kind: o.kind ?? ref.kind });
   }
 
   const dnsAnswers = new Map<string, { addresses: string[]; ttl: number } | null>();
   for (const name of dns.names) dnsAnswers.set(name, await resolveA(dns.resolvers, name));
 
-  return { context: kube.contextName, server: kube.server, namespaces, workloads, services, mutatingWebhooks, meshConfigs, caRootDigests, istioConfig, dnsAnswers };
+  return {
+    context: kube.contextName,
+    server: kube.server,
+    namespaces,
+    workloads,
+    services,
+    mutatingWebhooks,
+    meshConfigs,
+    caRootDigests,
+    istioConfig,
+    dnsAnswers,
+  };
 }

@@ -58,7 +58,12 @@ export function isIngressGateway(w: WorkloadShape, templates: string | undefined
   if (w.kind !== 'Deployment' || isIstiod(w)) return false;
   const istio = w.podLabels.istio ?? '';
   if (/egressgateway$/.test(istio)) return false;
-  return (templates ?? '').split(',').map((t) => t.trim()).includes('gateway') || /ingressgateway$/.test(istio);
+  return (
+    (templates ?? '')
+      .split(',')
+      .map((t) => t.trim())
+      .includes('gateway') || /ingressgateway$/.test(istio)
+  );
 }
 
 function isEgressGateway(w: WorkloadShape): boolean {
@@ -76,7 +81,10 @@ function webhookService(w: { clientConfig?: { service?: { name?: string; namespa
  * The Service it calls names the istiod; an injector called by URL (an external or remote istiod,
  * `istiodRemote.injectionURL`) is told by its revision the way the product tells it (webhookRevision).
  */
-function ownerOf(mwc: ClusterShape['mutatingWebhooks'][number], istiods: ReadonlyMap<string, { namespace: string; revision: string }>): { namespace: string; revision: string } | undefined {
+function ownerOf(
+  mwc: ClusterShape['mutatingWebhooks'][number],
+  istiods: ReadonlyMap<string, { namespace: string; revision: string }>,
+): { namespace: string; revision: string } | undefined {
   for (const w of mwc.webhooks ?? []) {
     const owner = istiods.get(webhookService(w) ?? '');
     if (owner) return owner;
@@ -92,7 +100,10 @@ function ownerOf(mwc: ClusterShape['mutatingWebhooks'][number], istiods: Readonl
 }
 
 /** Gives ids to equal roots: all equal → sameRootCA true; all different → false; unknown or mixed → per control plane. */
-export function decideRootCa(roots: ReadonlyArray<{ revision: string; root: string | null }>): { sameRootCA?: boolean; ids: Map<string, string> } {
+export function decideRootCa(roots: ReadonlyArray<{ revision: string; root: string | null }>): {
+  sameRootCA?: boolean;
+  ids: Map<string, string>;
+} {
   const ids = new Map<string, string>();
   const byRoot = new Map<string, string>();
   for (const { revision, root } of roots) {
@@ -106,11 +117,25 @@ export function decideRootCa(roots: ReadonlyArray<{ revision: string; root: stri
   return { ids };
 }
 
-function cleanSelector(s: unknown): { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }> } {
-  const sel = s as { matchLabels?: Record<string, string>; matchExpressions?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }> };
+function cleanSelector(s: unknown): {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }>;
+} {
+  const sel = s as {
+    matchLabels?: Record<string, string>;
+    matchExpressions?: Array<{ key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }>;
+  };
   return {
     ...(sel.matchLabels && Object.keys(sel.matchLabels).length ? { matchLabels: { ...sel.matchLabels } } : {}),
-    ...(sel.matchExpressions?.length ? { matchExpressions: sel.matchExpressions.map((e) => ({ key: e.key, operator: e.operator, ...(e.values ? { values: [...e.values] } : {}) })) } : {}),
+    ...(sel.matchExpressions?.length
+      ? {
+          matchExpressions: sel.matchExpressions.map((e) => ({
+            key: e.key,
+            operator: e.operator,
+            ...(e.values ? { values: [...e.values] } : {}),
+          })),
+        }
+      : {}),
   };
 }
 
@@ -121,7 +146,11 @@ export function cleanObject(o: Record<string, unknown>): KubeObjectInput {
   return {
     apiVersion,
     kind,
-    metadata: { name: meta.name ?? '', ...(meta.namespace ? { namespace: meta.namespace } : {}), ...(meta.labels && Object.keys(meta.labels).length ? { labels: { ...meta.labels } } : {}) },
+    metadata: {
+      name: meta.name ?? '',
+      ...(meta.namespace ? { namespace: meta.namespace } : {}),
+      ...(meta.labels && Object.keys(meta.labels).length ? { labels: { ...meta.labels } } : {}),
+    },
     ...content,
   };
 }
@@ -230,11 +259,16 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
     for (const c of defaultCps) if (c !== keep) c.isDefault = false;
     note(`more than one control plane with the default injector: only "${keep.revision}" is the default in the scenario`);
   }
-  const roots = decideRootCa(controlPlanes.map((c) => ({
-    revision: c.revision,
-    root: rootOf.get(c.revision) ?? shape.caRootDigests.get(c.namespace) ?? null,
-  })));
-  if (roots.ids.size < controlPlanes.length) note('the root CA of some control planes (no caBundle in their injector, no istio-ca-root-cert in their namespace): sameRootCA left unset, their rootCA is "shared"');
+  const roots = decideRootCa(
+    controlPlanes.map((c) => ({
+      revision: c.revision,
+      root: rootOf.get(c.revision) ?? shape.caRootDigests.get(c.namespace) ?? null,
+    })),
+  );
+  if (roots.ids.size < controlPlanes.length)
+    note(
+      'the root CA of some control planes (no caBundle in their injector, no istio-ca-root-cert in their namespace): sameRootCA left unset, their rootCA is "shared"',
+    );
   for (const c of controlPlanes) {
     const id = roots.ids.get(c.revision);
     if (id !== undefined && roots.sameRootCA === undefined) c.rootCA = id;
@@ -270,13 +304,26 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
       note(`gateway ${w.namespace}/${w.name}: no pod labels besides Istio's`);
       continue;
     }
-    const services = sortedBy(shape.services.filter((s) => s.namespace === w.namespace && subsetOf(s.selector, w.podLabels)), (s) => `${s.type === 'LoadBalancer' ? 0 : 1}${s.name}`);
+    const services = sortedBy(
+      shape.services.filter((s) => s.namespace === w.namespace && subsetOf(s.selector, w.podLabels)),
+      (s) => `${s.type === 'LoadBalancer' ? 0 : 1}${s.name}`,
+    );
     const svc = services[0];
-    if (svc && svc.name !== w.name) note(`gateway ${w.namespace}/${w.name}'s Service name "${svc.name}" (the twin names it after the Deployment)`);
+    if (svc && svc.name !== w.name)
+      note(`gateway ${w.namespace}/${w.name}'s Service name "${svc.name}" (the twin names it after the Deployment)`);
     const replicas = w.replicas ?? 1;
     const port = svc ? gatewayPort(svc) : { port: 0 };
-    if (port.from !== undefined) note(`gateway ${w.namespace}/${w.name}'s port ${port.from}: the twin serves it on ${port.port} (unprivileged)`);
-    const g: GatewayInput = { name: w.name, namespace: w.namespace, revision, labels, address: '', port: port.port, replicas: clamp(replicas, 1, 5) };
+    if (port.from !== undefined)
+      note(`gateway ${w.namespace}/${w.name}'s port ${port.from}: the twin serves it on ${port.port} (unprivileged)`);
+    const g: GatewayInput = {
+      name: w.name,
+      namespace: w.namespace,
+      revision,
+      labels,
+      address: '',
+      port: port.port,
+      replicas: clamp(replicas, 1, 5),
+    };
     const original = svc?.externalAddress;
     if (original && LOOPBACK.test(original) && !usedLoopbacks.has(original)) {
       g.address = original;
@@ -304,7 +351,10 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
     if (KUBERNETES_NAMESPACES.has(ns.name)) continue;
     const labels = Object.fromEntries(Object.entries(ns.labels).filter(([k]) => k !== NAMESPACE_NAME_LABEL));
     const workloads: WorkloadInput[] = [];
-    for (const w of sortedBy(shape.workloads.filter((x) => x.namespace === ns.name && !isIstiod(x) && !gatewayWorkloads.has(x)), (x) => `${x.name}/${x.kind}`)) {
+    for (const w of sortedBy(
+      shape.workloads.filter((x) => x.namespace === ns.name && !isIstiod(x) && !gatewayWorkloads.has(x)),
+      (x) => `${x.name}/${x.kind}`,
+    )) {
       if (!DNS1123_LABEL.test(w.name) || w.name.length > 63) {
         note(`${w.kind} ${ns.name}/${w.name} (its name is not a DNS label)`);
         continue;
@@ -314,10 +364,21 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
         continue;
       }
       if (w.injectAnnotation !== undefined) annotatedPods++;
-      const services = sortedBy(shape.services.filter((s) => s.namespace === ns.name && !claimedServices.has(`${ns.name}/${s.name}`) && subsetOf(s.selector, w.podLabels)), (s) => s.name);
+      const services = sortedBy(
+        shape.services.filter(
+          (s) => s.namespace === ns.name && !claimedServices.has(`${ns.name}/${s.name}`) && subsetOf(s.selector, w.podLabels),
+        ),
+        (s) => s.name,
+      );
       const svc = services[0];
       if (svc) claimedServices.add(`${ns.name}/${svc.name}`);
-      if (services.length > 1) note(`${ns.name}/${w.name}: Services beyond the first selecting it (${services.slice(1).map((s) => s.name).join(', ')})`);
+      if (services.length > 1)
+        note(
+          `${ns.name}/${w.name}: Services beyond the first selecting it (${services
+            .slice(1)
+            .map((s) => s.name)
+            .join(', ')})`,
+        );
       const replicas = w.replicas;
       if (replicas !== undefined && replicas > 100) note(`${ns.name}/${w.name} replicas ${replicas} (the twin runs at most 100)`);
       workloads.push({
@@ -341,7 +402,9 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
   for (const o of shape.istioConfig) {
     const { name = '', namespace = '' } = o.metadata ?? {};
     if (!DNS1123_LABEL.test(name) || !kept.has(namespace)) {
-      note(`${o.kind ?? 'object'} ${namespace}/${name} (${kept.has(namespace) ? 'its name is not a DNS label' : 'its namespace is not in the snapshot'})`);
+      note(
+        `${o.kind ?? 'object'} ${namespace}/${name} (${kept.has(namespace) ? 'its name is not a DNS label' : 'its namespace is not in the snapshot'})`,
+      );
       continue;
     }
     istioConfig.push(cleanObject(o as Record<string, unknown>));
@@ -354,9 +417,16 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
       note(`MutatingWebhookConfiguration ${name} (its name is not a DNS label)`);
       continue;
     }
-    objects.push(cleanObject({ ...mwc, apiVersion: mwc.apiVersion ?? 'admissionregistration.k8s.io/v1', kind: mwc.kind ?? 'MutatingWebhookConfiguration' } as Record<string, unknown>));
+    objects.push(
+      cleanObject({
+        ...mwc,
+        apiVersion: mwc.apiVersion ?? 'admissionregistration.k8s.io/v1',
+        kind: mwc.kind ?? 'MutatingWebhookConfiguration',
+      } as Record<string, unknown>),
+    );
   }
-  if (objects.length) note(`the backends of ${objects.length} other MutatingWebhookConfiguration(s): the twin has their objects, not the servers they call`);
+  if (objects.length)
+    note(`the backends of ${objects.length} other MutatingWebhookConfiguration(s): the twin has their objects, not the servers they call`);
 
   // ---- DNS records named in the plan
   const records: DnsRecordInput[] = [];
@@ -372,7 +442,9 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
         records.push({ name: r.name, gateway: byAddress, ttl });
       } else if (gatewayIds.has(sourceGateway)) {
         records.push({ name: r.name, gateway: sourceGateway, ttl });
-        note(`DNS record ${r.name}: ${answer ? `answered ${answer.addresses.join(', ')}, no gateway's address` : 'no resolver of the plan answered'}; pointed at the plan's source gateway ${sourceGateway}`);
+        note(
+          `DNS record ${r.name}: ${answer ? `answered ${answer.addresses.join(', ')}, no gateway's address` : 'no resolver of the plan answered'}; pointed at the plan's source gateway ${sourceGateway}`,
+        );
       } else {
         note(`DNS record ${r.name}: neither a gateway's address nor the plan's source gateway ${sourceGateway} is in the snapshot`);
       }

@@ -29,9 +29,18 @@ let admin: CoreV1Api;
 let workerKubeconfig: string;
 let plan: Plan;
 /** A worker's cluster access: its own client each time, as another process would have. */
-const worker = (): ClientKubeAccess => createKubeAccess({ kubeconfig: workerKubeconfig, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 }) as ClientKubeAccess;
+const worker = (): ClientKubeAccess =>
+  createKubeAccess({
+    kubeconfig: workerKubeconfig,
+    context: twin.context,
+    rateLimit: { qps: 1000, burst: 1000 },
+    maxInProcessDelayMs: 3_000,
+  }) as ClientKubeAccess;
 const clusterPlan = (namespace = NS): Plan => ({ ...plan, backup: { cluster: { namespace } } });
-const backupConfigMaps = async (): Promise<V1ConfigMap[]> => (await admin.listNamespacedConfigMap({ namespace: NS })).items.filter((c) => c.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'meshmove');
+const backupConfigMaps = async (): Promise<V1ConfigMap[]> =>
+  (await admin.listNamespacedConfigMap({ namespace: NS })).items.filter(
+    (c) => c.metadata?.labels?.['app.kubernetes.io/managed-by'] === 'meshmove',
+  );
 
 beforeAll(async () => {
   twin = await startTwin(SCENARIO, { randomPorts: true });
@@ -48,7 +57,7 @@ afterAll(async () => {
   await twin?.close();
 });
 
-describe('backup in the cluster (twin, the worker\'s RBAC)', () => {
+describe("backup in the cluster (twin, the worker's RBAC)", () => {
   it('writes labelled ConfigMaps in the backup namespace only; another client verifies it and the drift check reads it; same objects as a directory backup', async () => {
     const a = worker();
     const ref = await runBackup(a, clusterPlan(), 'run-1');
@@ -57,21 +66,29 @@ describe('backup in the cluster (twin, the worker\'s RBAC)', () => {
     expect(Object.keys(a.requestCounts).sort()).toEqual(['create', 'get', 'list']);
     const cms = await backupConfigMaps();
     expect(cms.length).toBeGreaterThanOrEqual(2);
-    for (const cm of cms) expect(cm.metadata?.labels).toMatchObject({ 'meshmove.dev/run-id': 'run-1', 'meshmove.dev/backup-purpose': 'before-migration' });
+    for (const cm of cms)
+      expect(cm.metadata?.labels).toMatchObject({ 'meshmove.dev/run-id': 'run-1', 'meshmove.dev/backup-purpose': 'before-migration' });
 
     // Another worker: nothing on its disk, the same answer.
     const b = worker();
-    const v = await verifyBackup(openBackupStore(ref.location, () => b), ref.manifestDigest);
+    const v = await verifyBackup(
+      openBackupStore(ref.location, () => b),
+      ref.manifestDigest,
+    );
     expect(v, v.problems.join('\n')).toMatchObject({ ok: true, objects: ref.objects });
-    expect(await driftCheck({ kube: b }, { plan: clusterPlan(), runId: 'run-1', namespace: 'orders', backup: ref })).toEqual({ drifted: false, details: [] });
+    expect(await driftCheck({ kube: b }, { plan: clusterPlan(), runId: 'run-1', namespace: 'orders', backup: ref })).toEqual({
+      drifted: false,
+      details: [],
+    });
 
     const dirPlan: Plan = { ...plan, backup: { location: await mkdtemp(join(tmpdir(), 'meshmove-backup-dir-')) } };
     const dirRef = await runBackup(b, dirPlan, 'run-1');
-    const entries = async (s: Parameters<typeof readManifest>[0]) => (await readManifest(s))!.manifest.objects.map(({ chunks: _c, ...e }) => e);
+    const entries = async (s: Parameters<typeof readManifest>[0]) =>
+      (await readManifest(s))!.manifest.objects.map(({ chunks: _c, ...e }) => e);
     expect(await entries(openBackupStore(ref.location, () => b))).toEqual(await entries(dirRef.location));
   });
 
-  it('a rerun reuses the finished backup; a crashed attempt\'s leftovers (no manifest) are replaced', async () => {
+  it("a rerun reuses the finished backup; a crashed attempt's leftovers (no manifest) are replaced", async () => {
     const first = await runBackup(worker(), clusterPlan(), 'run-2');
     const w = worker();
     expect(await runBackup(w, clusterPlan(), 'run-2')).toEqual(first);
@@ -80,7 +97,20 @@ describe('backup in the cluster (twin, the worker\'s RBAC)', () => {
     // A crash after some pieces, before the head: a leftover with this backup's label.
     const crashed = new ClusterBackupStore(worker(), NS, 'run-3');
     await crashed.writeObjects([{ file: 'objects/stale.json', text: 'stale leftover' }]);
-    await admin.createNamespacedConfigMap({ namespace: NS, body: { metadata: { name: `${crashed.head}-o-0042`, labels: { 'meshmove.dev/backup': (await backupConfigMaps()).find((c) => c.metadata?.name?.startsWith(crashed.head))!.metadata!.labels!['meshmove.dev/backup']! } }, data: { x: 'y' } } });
+    await admin.createNamespacedConfigMap({
+      namespace: NS,
+      body: {
+        metadata: {
+          name: `${crashed.head}-o-0042`,
+          labels: {
+            'meshmove.dev/backup': (await backupConfigMaps()).find((c) => c.metadata?.name?.startsWith(crashed.head))!.metadata!.labels![
+              'meshmove.dev/backup'
+            ]!,
+          },
+        },
+        data: { x: 'y' },
+      },
+    });
     const ref = await runBackup(worker(), clusterPlan(), 'run-3');
     expect((await verifyBackup(openBackupStore(ref.location, worker), ref.manifestDigest)).ok).toBe(true);
     const mine = (await backupConfigMaps()).filter((c) => c.metadata!.name!.startsWith(crashed.head));
@@ -93,16 +123,24 @@ describe('backup in the cluster (twin, the worker\'s RBAC)', () => {
     const head = new ClusterBackupStore(worker(), NS, 'run-4').head;
     // The orders namespace's labels, in whichever piece they are.
     const pieces = (await backupConfigMaps()).filter((c) => c.metadata!.name!.startsWith(`${head}-o-`));
-    const piece = pieces.find((c) => Object.values(c.data ?? {}).some((t) => t.includes('"kind": "Namespace"') && t.includes('"name": "orders"')))!;
-    const key = Object.keys(piece.data!).find((k) => piece.data![k]!.includes('"name": "orders"') && piece.data![k]!.includes('"enabled"'))!;
+    const piece = pieces.find((c) =>
+      Object.values(c.data ?? {}).some((t) => t.includes('"kind": "Namespace"') && t.includes('"name": "orders"')),
+    )!;
+    const key = Object.keys(piece.data!).find(
+      (k) => piece.data![k]!.includes('"name": "orders"') && piece.data![k]!.includes('"enabled"'),
+    )!;
     piece.data![key] = piece.data![key]!.replace('"enabled"', '"disabled"');
     await admin.replaceNamespacedConfigMap({ namespace: NS, name: piece.metadata!.name!, body: piece });
     const v = await verifyBackup(openBackupStore(ref.location, worker), ref.manifestDigest);
     expect(v.ok).toBe(false);
     expect(v.problems.join('\n')).toContain(`piece ${piece.metadata!.name}/${key} sha256`);
-    const drift = await driftCheck({ kube: worker() }, { plan: clusterPlan(), runId: 'run-4', namespace: 'orders', backup: ref }).catch((e: unknown) => e);
+    const drift = await driftCheck({ kube: worker() }, { plan: clusterPlan(), runId: 'run-4', namespace: 'orders', backup: ref }).catch(
+      (e: unknown) => e,
+    );
     expect(drift).toMatchObject({ type: 'BackupUnusable', nonRetryable: true });
-    await expect(runBackup(worker(), clusterPlan(), 'run-4')).rejects.toSatisfy((e: unknown) => e instanceof ApplicationFailure && e.type === 'BackupCorrupt' && e.nonRetryable === true);
+    await expect(runBackup(worker(), clusterPlan(), 'run-4')).rejects.toSatisfy(
+      (e: unknown) => e instanceof ApplicationFailure && e.type === 'BackupCorrupt' && e.nonRetryable === true,
+    );
   });
 
   it('no backup namespace: a non-retryable failure saying how to create it; the worker creates nothing', async () => {

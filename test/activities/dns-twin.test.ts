@@ -73,14 +73,18 @@ describe('DNS cutover through the webhook provider', () => {
     const err = await run(() => verifyDns(impatient, { plan: p, runId: RUN, address: target })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
-    expect((err as Error).message).toContain(`shop.y7test.com via ${twin.dns.host}:${twin.dns.port}: ${gatewayAddress(`${plan.source.gateway.namespace}/${plan.source.gateway.service}`)}`);
+    expect((err as Error).message).toContain(
+      `shop.y7test.com via ${twin.dns.host}:${twin.dns.port}: ${gatewayAddress(`${plan.source.gateway.namespace}/${plan.source.gateway.service}`)}`,
+    );
   });
 
   it('a missing secret fails for good and names the variable; a wrong one is refused by the receiver (401)', async () => {
     const missing = await run(() => switchDns({ ...deps, env: {} }, { plan, runId: RUN, to: 'target' })).catch((e: unknown) => e);
     expect((missing as ApplicationFailure).nonRetryable).toBe(true);
     expect((missing as Error).message).toContain('MESHMOVE_DNS_SECRET');
-    const wrong = await run(() => switchDns({ ...deps, env: { MESHMOVE_DNS_SECRET: 'not-the-secret' } }, { plan, runId: RUN, to: 'target' })).catch((e: unknown) => e);
+    const wrong = await run(() =>
+      switchDns({ ...deps, env: { MESHMOVE_DNS_SECRET: 'not-the-secret' } }, { plan, runId: RUN, to: 'target' }),
+    ).catch((e: unknown) => e);
     expect((wrong as ApplicationFailure).nonRetryable).toBe(true);
     expect((wrong as Error).message).toMatch(/answered 401/);
     expect((wrong as Error).message).not.toContain('not-the-secret');
@@ -105,7 +109,10 @@ describe('a gateway Service published through spec.externalIPs (no load balancer
     const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
     // Bare metal: no cloud controller fills status.loadBalancer; kube-proxy answers on the IP
     // the Service lists in spec.externalIPs.
-    await core.patchNamespacedServiceStatus({ name: gw.service, namespace: gw.namespace, body: { status: { loadBalancer: { ingress: null } } } }, merge);
+    await core.patchNamespacedServiceStatus(
+      { name: gw.service, namespace: gw.namespace, body: { status: { loadBalancer: { ingress: null } } } },
+      merge,
+    );
     await core.patchNamespacedService({ name: gw.service, namespace: gw.namespace, body: { spec: { externalIPs: [address] } } }, merge);
     const svc = await core.readNamespacedService({ name: gw.service, namespace: gw.namespace });
     expect(svc.status?.loadBalancer?.ingress ?? []).toEqual([]);

@@ -5,8 +5,12 @@ import { fieldReportPlan, startFieldReportTwin, type TwinHandle } from './prefli
 import { asOnRealStack } from '../support/scenario-variants.js';
 
 let twin: TwinHandle;
-beforeAll(async () => { twin = await startFieldReportTwin(); });
-afterAll(async () => { await twin.close(); });
+beforeAll(async () => {
+  twin = await startFieldReportTwin();
+});
+afterAll(async () => {
+  await twin.close();
+});
 
 describe('inspectNamespace on the field-report twin', () => {
   it('shows injection now and after the plan, discovery, the CA root and per-pod sync', async () => {
@@ -53,15 +57,21 @@ describe('inspectNamespace on the field-report twin', () => {
 
 describe('inspectNamespace on the cluster as the real stack showed it (split roots, target scoped)', () => {
   let split: TwinHandle;
-  beforeAll(async () => { split = await startFieldReportTwin(asOnRealStack); });
-  afterAll(async () => { await split.close(); });
+  beforeAll(async () => {
+    split = await startFieldReportTwin(asOnRealStack);
+  });
+  afterAll(async () => {
+    await split.close();
+  });
 
   it("attributes the namespace's root to the source, read from each control plane's own caBundle", async () => {
     for (const plan of [fieldReportPlan(), undefined]) {
       const r = await inspectNamespace(split.kube, 'orders', plan);
       expect(r.caRoot?.owner, JSON.stringify(r.caRoot)).not.toMatch(/both|shared/);
       expect(r.caRoot?.owner).toMatch(/^(source \(default\)|default \(istio-system\))$/);
-      expect(r.caRoot?.roots.find((x) => x.revision === 'istio-1-16-5')?.from).toMatch(/caBundle of MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5/);
+      expect(r.caRoot?.roots.find((x) => x.revision === 'istio-1-16-5')?.from).toMatch(
+        /caBundle of MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5/,
+      );
     }
     // The copy in the target's own namespace is the source's too: the target never wrote there.
     const own = await inspectNamespace(split.kube, 'istio-1-16-5', fieldReportPlan());

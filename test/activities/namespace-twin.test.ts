@@ -11,7 +11,16 @@ import { ApplicationFailure } from '@temporalio/common';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
 import { PREVIOUS_LABELS_ANNOTATION } from '../../activities/namespace/labels.js';
-import { driftCheck, explainInjection, relabelNamespace, restartWorkloads, restoreNamespaceLabels, verifyProxies, verifyTraffic, waitCaReady } from '../../activities/namespace/index.js';
+import {
+  driftCheck,
+  explainInjection,
+  relabelNamespace,
+  restartWorkloads,
+  restoreNamespaceLabels,
+  verifyProxies,
+  verifyTraffic,
+  waitCaReady,
+} from '../../activities/namespace/index.js';
 import type { ClusterDeps } from '../../activities/namespace/deps.js';
 import { parsePlanText } from '../../plan/load.js';
 import { runBackup } from '../../activities/backup/index.js';
@@ -44,7 +53,12 @@ const patches = (key: string): number => twin.control.counters().byObject[key] ?
 
 beforeAll(async () => {
   twin = await startTwin(SCENARIO, { randomPorts: true, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20 } });
-  kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 });
+  kube = createKubeAccess({
+    kubeconfig: twin.kubeconfigPath,
+    context: twin.context,
+    rateLimit: { qps: 1000, burst: 1000 },
+    maxInProcessDelayMs: 3_000,
+  });
   plan = parsePlanText(readFileSync(PLAN, 'utf8'), PLAN);
   deps = { kube, tuning: { pollMs: 50, caReadyTimeoutMs: 10_000, caStableMs: 150, probeTimeoutMs: 20_000, proxySettleMs: 10_000 } };
 });
@@ -53,8 +67,16 @@ afterAll(async () => {
 });
 
 async function workloadsIn(namespace: string): Promise<string[]> {
-  const [d, s, ds] = await Promise.all([kube.listWorkloads('Deployment', namespace), kube.listWorkloads('StatefulSet', namespace), kube.listWorkloads('DaemonSet', namespace)]);
-  return [...d.map((w) => `deployments/${namespace}/${w.metadata!.name!}`), ...s.map((w) => `statefulsets/${namespace}/${w.metadata!.name!}`), ...ds.map((w) => `daemonsets/${namespace}/${w.metadata!.name!}`)];
+  const [d, s, ds] = await Promise.all([
+    kube.listWorkloads('Deployment', namespace),
+    kube.listWorkloads('StatefulSet', namespace),
+    kube.listWorkloads('DaemonSet', namespace),
+  ]);
+  return [
+    ...d.map((w) => `deployments/${namespace}/${w.metadata!.name!}`),
+    ...s.map((w) => `statefulsets/${namespace}/${w.metadata!.name!}`),
+    ...ds.map((w) => `daemonsets/${namespace}/${w.metadata!.name!}`),
+  ];
 }
 
 describe('drift check against the before-migration backup', () => {
@@ -188,7 +210,12 @@ describe('a restart interrupted mid-wait, then resumed from its heartbeat', () =
       const inFlight = (d as { inFlight?: string[] }).inFlight ?? [];
       if (inFlight.some((s) => s.endsWith(': restarted'))) env.cancel();
     });
-    const interrupted = await env.run(() => restartWorkloads(slow, { ...ref(ns, p), key, expectRevision: TARGET })).then(() => 'finished', (e: unknown) => e);
+    const interrupted = await env
+      .run(() => restartWorkloads(slow, { ...ref(ns, p), key, expectRevision: TARGET }))
+      .then(
+        () => 'finished',
+        (e: unknown) => e,
+      );
     expect(interrupted).not.toBe('finished');
     expect((last as { key: string }).key).toBe(key);
     const restartedBefore = expected.filter((w) => patches(`patch apps/${w}`) === 1).length;
@@ -247,7 +274,9 @@ describe('a rollout that gets stuck', () => {
       expect(err).toBeInstanceOf(ApplicationFailure);
       expect((err as ApplicationFailure).type).toBe('RolloutStuck');
       expect((err as ApplicationFailure).nonRetryable).toBe(true);
-      expect((err as Error).message).toMatch(/^Deployment\/payments in payments: rollout not complete after \d+s \(restart.timeout 2s\): .*; pods: payments-/);
+      expect((err as Error).message).toMatch(
+        /^Deployment\/payments in payments: rollout not complete after \d+s \(restart.timeout 2s\): .*; pods: payments-/,
+      );
     } finally {
       twin.control.setApiFaults({ rules: [], stuckRollouts: [] });
     }
@@ -287,7 +316,11 @@ describe('two control planes with different roots', () => {
     await split?.close();
   });
   it('the root flips between the two CAs: fails fast as contested, naming both writers', async () => {
-    split = await startTwin(SCENARIO, { randomPorts: true, sameRootCA: false, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20, caRewriteDelayMs: 60 } });
+    split = await startTwin(SCENARIO, {
+      randomPorts: true,
+      sameRootCA: false,
+      timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20, caRewriteDelayMs: 60 },
+    });
     const k = createKubeAccess({ kubeconfig: split.kubeconfigPath, context: split.context, rateLimit: { qps: 1000, burst: 1000 } });
     const d: ClusterDeps = { kube: k, tuning: { pollMs: 20, caReadyTimeoutMs: 5_000, caStableMs: 500 } };
     const p: Plan = { ...plan, rootCA: { acceptDifferentRoots: true } };
@@ -306,13 +339,22 @@ describe('waitCaReady on the cluster as the real stack showed it (split roots, t
     await real?.close();
   });
   it("compares against the target's own root and fails as contested within seconds, with the default 2 s pace", async () => {
-    const doc = asOnRealStack(parse(readFileSync(SCENARIO, 'utf8')) as { sameRootCA?: boolean; controlPlanes: { revision: string; caRewriteDelayMs?: number }[]; timings: Record<string, number> });
+    const doc = asOnRealStack(
+      parse(readFileSync(SCENARIO, 'utf8')) as {
+        sameRootCA?: boolean;
+        controlPlanes: { revision: string; caRewriteDelayMs?: number }[];
+        timings: Record<string, number>;
+      },
+    );
     // The two istiods answer each other within ~0.3 s (the twin's default), not equally fast: the
     // source here at once. Most of the time the ConfigMap then holds the source's root, which is
     // what a 2 s sample saw ten seconds in a row on the real stack.
     delete doc.timings.caRewriteDelayMs;
     doc.controlPlanes.find((c) => c.revision === SOURCE)!.caRewriteDelayMs = 30;
-    real = await startTwin(parseScenario(doc, 'real-stack variant'), { randomPorts: true, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20 } });
+    real = await startTwin(parseScenario(doc, 'real-stack variant'), {
+      randomPorts: true,
+      timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20 },
+    });
     const k = createKubeAccess({ kubeconfig: real.kubeconfigPath, context: real.context, rateLimit: { qps: 1000, burst: 1000 } });
     // Default pace (poll 2 s) and stability window (10 s), as a real run has them.
     const d: ClusterDeps = { kube: k, tuning: { caReadyTimeoutMs: 40_000 } };

@@ -6,7 +6,29 @@ import type { ActivityName } from '../../activities/contract.js';
 import { partialKubeAccess } from '../../activities/kube/index.js';
 import { fieldReportPlan } from './preflight-twin-fixture.js';
 
-const ALL: (ActivityName | 'notify')[] = ['notify', 'preflight', 'backup', 'driftCheck', 'relabelNamespace', 'restoreNamespaceLabels', 'waitCaReady', 'restartWorkloads', 'verifyProxies', 'verifyTraffic', 'explainInjection', 'checkGatewayStable', 'switchDns', 'verifyDns', 'trafficBaseline', 'resolveWaves', 'checkNamespaceTraffic', 'awaitGatewayShift', 'awaitGatewayDrained', 'verifyMesh', 'decommission'];
+const ALL: (ActivityName | 'notify')[] = [
+  'notify',
+  'preflight',
+  'backup',
+  'driftCheck',
+  'relabelNamespace',
+  'restoreNamespaceLabels',
+  'waitCaReady',
+  'restartWorkloads',
+  'verifyProxies',
+  'verifyTraffic',
+  'explainInjection',
+  'checkGatewayStable',
+  'switchDns',
+  'verifyDns',
+  'trafficBaseline',
+  'resolveWaves',
+  'checkNamespaceTraffic',
+  'awaitGatewayShift',
+  'awaitGatewayDrained',
+  'verifyMesh',
+  'decommission',
+];
 
 describe('createActivities', () => {
   it('provides every activity of the contract', () => {
@@ -26,7 +48,12 @@ describe('createActivities', () => {
     const plan = fieldReportPlan();
     const r1 = await acts.preflight({ plan, runId: 'r' });
     await acts.preflight({ plan, runId: 'r' });
-    await acts.preflight({ plan: fieldReportPlan((p) => { p.cluster.context = 'other'; }), runId: 'r' });
+    await acts.preflight({
+      plan: fieldReportPlan((p) => {
+        p.cluster.context = 'other';
+      }),
+      runId: 'r',
+    });
     expect(contexts).toEqual(['meshmove-twin', 'other']);
     expect(r1.blocking).toBeGreaterThanOrEqual(5);
     expect(r1.findings.find((f) => f.check === 'target')?.reason).toMatch(/could not run: fake KubeAccess: getWorkload was called/);

@@ -28,18 +28,37 @@ export interface TwinHandle {
   close(): Promise<void>;
   /** GET/PUT/DELETE on the twin's control API (/_twin/...). */
   control<T = unknown>(method: 'GET' | 'PUT' | 'DELETE' | 'POST', path: string, body?: unknown): Promise<T>;
-  requests(): Promise<{ byObject: Record<string, number>; applied: Record<string, number>; byVerbResource: Record<string, number>; faulted: Record<string, number>; faultedTotal: number; total: number }>;
+  requests(): Promise<{
+    byObject: Record<string, number>;
+    applied: Record<string, number>;
+    byVerbResource: Record<string, number>;
+    faulted: Record<string, number>;
+    faultedTotal: number;
+    total: number;
+  }>;
 }
 
 /** Start a twin; `change` edits the parsed scenario first (a pitfall variant). */
-export async function startFieldReportTwin(change?: (s: ScenarioDoc) => void, kubeOptions: { attempts?: number } = {}): Promise<TwinHandle> {
+export async function startFieldReportTwin(
+  change?: (s: ScenarioDoc) => void,
+  kubeOptions: { attempts?: number } = {},
+): Promise<TwinHandle> {
   const doc = parse(readFileSync(SCENARIO, 'utf8')) as ScenarioDoc;
   change?.(doc);
   // Random ports: test files run in parallel, each with its own twin.
   const twin = await startTwin(parseScenario(doc, 'field-report variant'), { randomPorts: true });
-  const kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, rateLimit: { qps: 500, burst: 500 }, attempts: kubeOptions.attempts ?? 4, maxInProcessDelayMs: 3_000 });
+  const kube = createKubeAccess({
+    kubeconfig: twin.kubeconfigPath,
+    rateLimit: { qps: 500, burst: 500 },
+    attempts: kubeOptions.attempts ?? 4,
+    maxInProcessDelayMs: 3_000,
+  });
   const control = async <T>(method: string, p: string, body?: unknown): Promise<T> => {
-    const res = await fetch(`${twin.apiUrl}${p}`, { method, headers: { 'content-type': 'application/json' }, ...(body !== undefined ? { body: JSON.stringify(body) } : {}) });
+    const res = await fetch(`${twin.apiUrl}${p}`, {
+      method,
+      headers: { 'content-type': 'application/json' },
+      ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+    });
     const text = await res.text();
     if (!res.ok) throw new Error(`${method} ${p}: ${res.status} ${text}`);
     return (text ? JSON.parse(text) : undefined) as T;

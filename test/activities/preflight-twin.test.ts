@@ -29,7 +29,19 @@ describe('preflight on the field-report twin', () => {
     twin = await startFieldReportTwin();
     const r = await runPreflight(twin.kube, plan);
     expect(blocks(r)).toEqual([]);
-    for (const check of ['target/istiod', 'target/gateway', 'target/gateway-address', 'outbound-policy', 'discovery', 'discovery/source', 'injection', 'root-ca', 'proxy-status/target', 'proxy-status/source', 'decommission/scope']) {
+    for (const check of [
+      'target/istiod',
+      'target/gateway',
+      'target/gateway-address',
+      'outbound-policy',
+      'discovery',
+      'discovery/source',
+      'injection',
+      'root-ca',
+      'proxy-status/target',
+      'proxy-status/source',
+      'decommission/scope',
+    ]) {
       expect(statusOf(r, check), `${check}: ${byCheck(r, check)?.reason}`).toBe('pass');
     }
     expect(statusOf(r, 'injection/istio-injection')).toBe('warn');
@@ -37,23 +49,34 @@ describe('preflight on the field-report twin', () => {
     expect(Object.keys((twin.kube as ClientKubeAccess).requestCounts).sort()).toEqual(['get', 'list', 'portforward']);
     // The API server saw no change to what a migration touches (the twin's own controllers do
     // write istio-ca-root-cert and gateway status, so those are not counted here).
-    const touched = Object.keys((await twin.requests()).byObject).filter((k) => /namespaces|mutatingwebhookconfigurations|deployments|customresourcedefinitions/.test(k));
+    const touched = Object.keys((await twin.requests()).byObject).filter((k) =>
+      /namespaces|mutatingwebhookconfigurations|deployments|customresourcedefinitions/.test(k),
+    );
     expect(touched).toEqual([]);
   });
 
   it('REGISTRY_ONLY on the target blocks outbound-policy', async () => {
-    twin = await startFieldReportTwin((s) => { targetCp(s).outboundTrafficPolicy = 'REGISTRY_ONLY'; });
+    twin = await startFieldReportTwin((s) => {
+      targetCp(s).outboundTrafficPolicy = 'REGISTRY_ONLY';
+    });
     const r = await runPreflight(twin.kube, plan);
     expect(statusOf(r, 'outbound-policy')).toBe('block');
     expect(byCheck(r, 'outbound-policy')!.reason).toMatch(/REGISTRY_ONLY.*BlackHoleCluster/);
   });
 
   it('split root CAs block root-ca, and the plan can accept them (warn)', async () => {
-    twin = await startFieldReportTwin((s) => { s.sameRootCA = false; });
+    twin = await startFieldReportTwin((s) => {
+      s.sameRootCA = false;
+    });
     const r = await runPreflight(twin.kube, plan);
     expect(statusOf(r, 'root-ca')).toBe('block');
     expect(byCheck(r, 'root-ca')!.reason).toMatch(/overwrite each other/);
-    const accepted = await runPreflight(twin.kube, fieldReportPlan((p) => { p.rootCA.acceptDifferentRoots = true; }));
+    const accepted = await runPreflight(
+      twin.kube,
+      fieldReportPlan((p) => {
+        p.rootCA.acceptDifferentRoots = true;
+      }),
+    );
     expect(statusOf(accepted, 'root-ca')).toBe('warn');
   });
 
@@ -82,7 +105,12 @@ describe('preflight on the field-report twin', () => {
     kc.loadFromFile(twin.kubeconfigPath);
     const api = kc.makeApiClient(AdmissionregistrationV1Api);
     const original = await api.readMutatingWebhookConfiguration({ name: 'istio-sidecar-injector-istio-1-16-5-istio-1-16-5' });
-    const copy: V1MutatingWebhookConfiguration = { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'zz-copied-injector', labels: original.metadata?.labels }, webhooks: original.webhooks };
+    const copy: V1MutatingWebhookConfiguration = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: 'zz-copied-injector', labels: original.metadata?.labels },
+      webhooks: original.webhooks,
+    };
     await api.createMutatingWebhookConfiguration({ body: copy });
     const r = await runPreflight(twin.kube, plan);
     expect(statusOf(r, 'injection/orders')).toBe('block');
@@ -112,7 +140,12 @@ describe('preflight on the field-report twin', () => {
 
   it('the target discovery label not applied by the plan blocks discovery (the 503 pitfall)', async () => {
     twin = await startFieldReportTwin();
-    const r = await runPreflight(twin.kube, fieldReportPlan((p) => { p.target.discoveryLabels = { team: 'mesh' }; }));
+    const r = await runPreflight(
+      twin.kube,
+      fieldReportPlan((p) => {
+        p.target.discoveryLabels = { team: 'mesh' };
+      }),
+    );
     expect(statusOf(r, 'discovery/orders')).toBe('block');
     expect(byCheck(r, 'discovery/orders')!.reason).toMatch(/503/);
   });
@@ -131,12 +164,17 @@ describe('preflight on the cluster as the real stack showed it (split roots, tar
     expect(f.status, f.reason).toBe('block');
     expect(f.reason).not.toMatch(/same root/);
     expect(f.reason).toMatch(/the roots differ/);
-    expect(f.reason).toMatch(/target .*read from the caBundle of MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5/);
+    expect(f.reason).toMatch(
+      /target .*read from the caBundle of MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5/,
+    );
     expect(f.reason).toMatch(/source .*read from the caBundle of MutatingWebhookConfiguration istio-sidecar-injector\b/);
   });
 
   it("discovery blocks on the target's own namespace, where its gateway and the routes' Gateway live", async () => {
-    twin = await startFieldReportTwin((s) => { asOnRealStack(s); s.sameRootCA = true; });
+    twin = await startFieldReportTwin((s) => {
+      asOnRealStack(s);
+      s.sameRootCA = true;
+    });
     const r = await runPreflight(twin.kube, plan);
     const f = byCheck(r, 'discovery/istio-1-16-5')!;
     expect(f, JSON.stringify(r.findings.map((x) => x.check))).toBeDefined();

@@ -13,7 +13,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Info } from '@temporalio/activity';
 import { ApplicationFailure, CancelledFailure } from '@temporalio/common';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
-import { relabelNamespace, restartPatch, restartWorkloads, restoreNamespaceLabels, verifyProxies, waitCaReady, RESTART_KEY_ANNOTATION } from '../../activities/namespace/index.js';
+import {
+  relabelNamespace,
+  restartPatch,
+  restartWorkloads,
+  restoreNamespaceLabels,
+  verifyProxies,
+  waitCaReady,
+  RESTART_KEY_ANNOTATION,
+} from '../../activities/namespace/index.js';
 import type { ClusterDeps } from '../../activities/namespace/deps.js';
 import { parsePlanText } from '../../plan/load.js';
 import type { Plan } from '../../plan/schema.js';
@@ -40,14 +48,23 @@ const applied = (path: string): number => {
   const c = twin.control.counters().applied;
   return (c[`patch apps/${path}`] ?? 0) + (c[`update apps/${path}`] ?? 0);
 };
-const settle = <T>(p: Promise<T>): Promise<T | unknown> => p.then((v) => v, (e: unknown) => e);
+const settle = <T>(p: Promise<T>): Promise<T | unknown> =>
+  p.then(
+    (v) => v,
+    (e: unknown) => e,
+  );
 
 beforeAll(async () => {
   // Slow rollouts (each new pod takes 1.5 s to start), so a restart is surely in progress when the
   // other one starts. Slowed by the pod start, not by rolloutPodDelayMs: the twin's Deployment
   // controller stalls on a rollover when its scale-up waits on that timer (see the report of issue 8).
   twin = await startTwin(SCENARIO, { randomPorts: true, timings: { podStartDelayMs: 1_500, rolloutPodDelayMs: 0 } });
-  kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 });
+  kube = createKubeAccess({
+    kubeconfig: twin.kubeconfigPath,
+    context: twin.context,
+    rateLimit: { qps: 1000, burst: 1000 },
+    maxInProcessDelayMs: 3_000,
+  });
   plan = parsePlanText(readFileSync(PLAN, 'utf8'), PLAN);
   deps = { kube, tuning: { pollMs: 50, caReadyTimeoutMs: 10_000, caStableMs: 150, proxySettleMs: 10_000 } };
 }, 120_000);
@@ -86,7 +103,9 @@ describe('two restarts of one namespace at once (the forward one still running w
     twin.control.resetCounters();
 
     const forwardEnv = new MockActivityEnvironment();
-    const forward = settle(forwardEnv.run(() => restartWorkloads(deps, { ...ref(ns), key: `${RUN}/${ns}/migrate`, expectRevision: TARGET })));
+    const forward = settle(
+      forwardEnv.run(() => restartWorkloads(deps, { ...ref(ns), key: `${RUN}/${ns}/migrate`, expectRevision: TARGET })),
+    );
     await eventually('the forward restart patched both workloads', async () => workloads.every((w) => applied(w) === 1), 15_000, 20);
 
     // The compensation, while the forward rollouts are still in progress: labels back, restart back.
@@ -95,7 +114,10 @@ describe('two restarts of one namespace at once (the forward one still running w
     const back = settle(backEnv.run(() => restartWorkloads(deps, { ...ref(ns), key: `${RUN}/${ns}/rollback`, expectRevision: SOURCE })));
 
     // Two restarts that fight never end by themselves: give them 30 s, then stop both and count.
-    const ended = await Promise.race([Promise.all([forward, back]).then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 30_000))]);
+    const ended = await Promise.race([
+      Promise.all([forward, back]).then(() => true),
+      new Promise<false>((r) => setTimeout(() => r(false), 30_000)),
+    ]);
     if (!ended) {
       forwardEnv.cancel();
       backEnv.cancel();
@@ -113,7 +135,8 @@ describe('two restarts of one namespace at once (the forward one still running w
     expect(await back).toMatchObject({ workloads: ['Deployment/orders', 'StatefulSet/orders-ledger'] });
     for (const w of workloads) {
       const [kind, , name] = w.split('/');
-      const obj = kind === 'deployments' ? await kube.getWorkload('Deployment', ns, name!) : await kube.getWorkload('StatefulSet', ns, name!);
+      const obj =
+        kind === 'deployments' ? await kube.getWorkload('Deployment', ns, name!) : await kube.getWorkload('StatefulSet', ns, name!);
       expect(obj?.spec?.template?.metadata?.annotations?.[RESTART_KEY_ANNOTATION], w).toBe(`${RUN}/${ns}/rollback`);
     }
     const proxies = await run(() => verifyProxies(deps, { ...ref(ns), revision: SOURCE }));

@@ -61,7 +61,9 @@ describe('a namespace of 10 Deployments, as the worker moves it', () => {
   it('holds the window when preflight did not find one shared root (here: it times out, the window being longer than the wait)', async () => {
     const ref = { plan, runId: 'scale-1', namespace: 'ns-2' };
     await run(() => relabelNamespace(deps, ref));
-    const err = await run(() => waitCaReady({ ...deps, tuning: { caStableMs: 600_000, caReadyTimeoutMs: 1_500 } }, { ...ref, rootRelation: 'different' })).catch((e: unknown) => e);
+    const err = await run(() =>
+      waitCaReady({ ...deps, tuning: { caStableMs: 600_000, caReadyTimeoutMs: 1_500 } }, { ...ref, rootRelation: 'different' }),
+    ).catch((e: unknown) => e);
     expect(err).toMatchObject({ type: 'CaRootNotReady' });
   });
 });

@@ -36,7 +36,9 @@ const ref = (namespace: string, p: Plan = plan) => ({ plan: p, runId: RUN, names
 async function migrate(ns: string, p: Plan = plan): Promise<Record<string, string>> {
   const r = await run(() => relabelNamespace(deps, ref(ns, p)));
   await run(() => waitCaReady(deps, ref(ns, p)));
-  await run(() => restartWorkloads(deps, { ...ref(ns, p), key: `${RUN}/${ns}/${p.target.discoveryLabels.usergroup ?? 'x'}`, expectRevision: TARGET }));
+  await run(() =>
+    restartWorkloads(deps, { ...ref(ns, p), key: `${RUN}/${ns}/${p.target.discoveryLabels.usergroup ?? 'x'}`, expectRevision: TARGET }),
+  );
   return r.previousLabels;
 }
 
@@ -45,7 +47,10 @@ async function setTargetOutboundPolicy(mode: 'ALLOW_ANY' | 'REGISTRY_ONLY'): Pro
   const cm = await core.readNamespacedConfigMap({ name: `istio-${TARGET}`, namespace: TARGET });
   const mesh = (parse(cm.data?.mesh ?? '') ?? {}) as Record<string, unknown>;
   mesh.outboundTrafficPolicy = { mode };
-  await core.patchNamespacedConfigMap({ name: `istio-${TARGET}`, namespace: TARGET, body: { data: { mesh: stringify(mesh) } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+  await core.patchNamespacedConfigMap(
+    { name: `istio-${TARGET}`, namespace: TARGET, body: { data: { mesh: stringify(mesh) } } },
+    setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+  );
   // The twin's istiod follows its mesh ConfigMap by watch; wait until it acts on the change.
   const deadline = Date.now() + 5_000;
   while (twin.mesh.istiods.get(TARGET)?.meshConfig.outboundTrafficPolicyMode !== mode) {
@@ -56,7 +61,12 @@ async function setTargetOutboundPolicy(mode: 'ALLOW_ANY' | 'REGISTRY_ONLY'): Pro
 
 beforeAll(async () => {
   twin = await startTwin(SCENARIO, { randomPorts: true, timings: { podStartDelayMs: 10, rolloutPodDelayMs: 20 } });
-  kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 }, maxInProcessDelayMs: 3_000 });
+  kube = createKubeAccess({
+    kubeconfig: twin.kubeconfigPath,
+    context: twin.context,
+    rateLimit: { qps: 1000, burst: 1000 },
+    maxInProcessDelayMs: 3_000,
+  });
   kc = new KubeConfig();
   kc.loadFromFile(twin.kubeconfigPath);
   plan = parsePlanText(readFileSync(PLAN, 'utf8'), PLAN);
@@ -79,7 +89,7 @@ describe('verifyMesh before anything moved', () => {
 });
 
 describe('the 503 pitfall: relabeled without the discovery label', () => {
-  it('the new gateway answers 503 for the namespace\'s host, and the probe says so', async () => {
+  it("the new gateway answers 503 for the namespace's host, and the probe says so", async () => {
     const wrong: Plan = { ...plan, target: { ...plan.target, discoveryLabels: { usergroup: 'not-selected' } } };
     const previous = await migrate('frontend', wrong);
     const r = await run(() => verifyTraffic(deps, ref('frontend', wrong)));
@@ -99,7 +109,9 @@ describe('the REGISTRY_ONLY pitfall', () => {
       await migrate('orders');
       const r = await run(() => verifyTraffic(deps, ref('orders')));
       expect(r.failed).toBe(1);
-      expect(r.failures[0]).toMatch(/^orders -> http:\/\/payments\.payments\.svc\.cluster\.local:8080\/healthz: got (502|503|no HTTP answer), expected 200/);
+      expect(r.failures[0]).toMatch(
+        /^orders -> http:\/\/payments\.payments\.svc\.cluster\.local:8080\/healthz: got (502|503|no HTTP answer), expected 200/,
+      );
     } finally {
       await setTargetOutboundPolicy('ALLOW_ANY');
     }
@@ -108,19 +120,25 @@ describe('the REGISTRY_ONLY pitfall', () => {
   });
 });
 
-describe('rollback while the target\'s webhook still intercepts (the field report\'s 回滚失败)', () => {
-  it('before the labels are restored: the target\'s revision webhook, its selector and the fix are named', async () => {
+describe("rollback while the target's webhook still intercepts (the field report's 回滚失败)", () => {
+  it("before the labels are restored: the target's revision webhook, its selector and the fix are named", async () => {
     const ns = 'inventory';
     const previous = await migrate(ns);
     const before = await run(() => explainInjection(deps, ref(ns)));
     expect(before.injectors).toEqual([`istio-sidecar-injector-${TARGET}-${TARGET}/rev.namespace.sidecar-injector.istio.io`]);
-    expect(before.message).toContain(`The target's webhook still intercepts: MutatingWebhookConfiguration istio-sidecar-injector-${TARGET}-${TARGET}, webhook rev.namespace.sidecar-injector.istio.io`);
+    expect(before.message).toContain(
+      `The target's webhook still intercepts: MutatingWebhookConfiguration istio-sidecar-injector-${TARGET}-${TARGET}, webhook rev.namespace.sidecar-injector.istio.io`,
+    );
     expect(before.message).toContain(`istio.io/rev In [${TARGET}] (has istio.io/rev=${TARGET})`);
 
     // Restarting before the labels are back only re-injects the target: the restart says so.
-    const premature = await run(() => restartWorkloads(deps, { ...ref(ns), key: `${RUN}/${ns}/premature`, expectRevision: SOURCE })).catch((e: unknown) => e);
+    const premature = await run(() => restartWorkloads(deps, { ...ref(ns), key: `${RUN}/${ns}/premature`, expectRevision: SOURCE })).catch(
+      (e: unknown) => e,
+    );
     expect((premature as ApplicationFailure).type).toBe('WrongSidecarRevision');
-    expect((premature as Error).message).toMatch(new RegExp(`new pods got ${TARGET} instead of sidecar revision ${SOURCE}.*see explainInjection`));
+    expect((premature as Error).message).toMatch(
+      new RegExp(`new pods got ${TARGET} instead of sidecar revision ${SOURCE}.*see explainInjection`),
+    );
 
     // A `default` revision tag pointing at the target answers istio-injection=enabled too.
     const tag = istioInjectorWebhookConfiguration(TARGET, { isDefault: true, tag: 'default', istiodNamespace: TARGET });
@@ -128,7 +146,9 @@ describe('rollback while the target\'s webhook still intercepts (the field repor
     await run(() => restoreNamespaceLabels(deps, { ...ref(ns), labels: previous }));
     const after = await run(() => explainInjection(deps, ref(ns)));
     expect(after.injectors).toContain(`istio-revision-tag-default-${TARGET}/namespace.sidecar-injector.istio.io`);
-    expect(after.message).toContain(`The target's webhook still intercepts: MutatingWebhookConfiguration istio-revision-tag-default-${TARGET}, webhook namespace.sidecar-injector.istio.io`);
+    expect(after.message).toContain(
+      `The target's webhook still intercepts: MutatingWebhookConfiguration istio-revision-tag-default-${TARGET}, webhook namespace.sidecar-injector.istio.io`,
+    );
     expect(after.message).toContain('istio-injection In [enabled] (has istio-injection=enabled)');
     expect(after.message).toContain('istioctl tag remove default');
     expect(after.message).toMatch(/Do not delete the Istio CRDs/);
@@ -162,7 +182,9 @@ describe('verifyMesh after every namespace moved', () => {
   it('a proxy that stays STALE is reported by verifyProxies', async () => {
     twin.control.setIstioFaults({ staleProxies: { namespaces: ['payments'], pods: [] } });
     try {
-      const r = await run(() => verifyProxies({ ...deps, tuning: { ...deps.tuning, proxySettleMs: 300 } }, { ...ref('payments'), revision: TARGET }));
+      const r = await run(() =>
+        verifyProxies({ ...deps, tuning: { ...deps.tuning, proxySettleMs: 300 } }, { ...ref('payments'), revision: TARGET }),
+      );
       expect(r.pods).toBeGreaterThan(0);
       expect(r.synced).toBe(0);
       expect(r.problems.every((p) => /: STALE/.test(p))).toBe(true);

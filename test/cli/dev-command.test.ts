@@ -50,7 +50,11 @@ describe('meshmove dev on a busy port', () => {
   });
 
   it('refuses to attach to a Temporal server already answering on --port (exit 1), naming the port and the fix', async () => {
-    const r = await meshmove(['dev', '--port', String(temporalPort), '--ui-port', String(await freePort()), '--db', join(dir, 'a.db')], {}, 45_000);
+    const r = await meshmove(
+      ['dev', '--port', String(temporalPort), '--ui-port', String(await freePort()), '--db', join(dir, 'a.db')],
+      {},
+      45_000,
+    );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`a Temporal server already answers on 127.0.0.1:${temporalPort}`);
     expect(r.stderr).toContain('--port');
@@ -61,10 +65,18 @@ describe('meshmove dev on a busy port', () => {
   it('refuses a port taken by something that is not Temporal, and a taken UI port', async () => {
     const other = await listen();
     try {
-      const r = await meshmove(['dev', '--port', String(portOf(other)), '--ui-port', String(await freePort()), '--db', join(dir, 'b.db')], {}, 45_000);
+      const r = await meshmove(
+        ['dev', '--port', String(portOf(other)), '--ui-port', String(await freePort()), '--db', join(dir, 'b.db')],
+        {},
+        45_000,
+      );
       expect(r.code).toBe(1);
       expect(r.stderr).toContain(`port ${portOf(other)} on 127.0.0.1 is in use by something that is not a Temporal server`);
-      const ui = await meshmove(['dev', '--port', String(await freePort()), '--ui-port', String(portOf(other)), '--db', join(dir, 'c.db')], {}, 45_000);
+      const ui = await meshmove(
+        ['dev', '--port', String(await freePort()), '--ui-port', String(portOf(other)), '--db', join(dir, 'c.db')],
+        {},
+        45_000,
+      );
       expect(ui.code).toBe(1);
       expect(ui.stderr).toContain(`UI port ${portOf(other)} on 127.0.0.1 is in use`);
     } finally {

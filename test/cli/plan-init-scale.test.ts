@@ -21,7 +21,11 @@ it(`writes a valid plan for ${NAMESPACES} namespaces`, async () => {
   const t0 = Date.now();
   // Seeding 10,000 objects through the twin's admission webhooks has failed once with ECONNRESET
   // on a loaded machine (twin startup, not plan init): one more attempt.
-  const start = () => startTwin(parseScenario(generateScenario({ namespaces: NAMESPACES, deployments: 5 }), 'generated'), { randomPorts: true, readyTimeoutMs: 1_200_000 });
+  const start = () =>
+    startTwin(parseScenario(generateScenario({ namespaces: NAMESPACES, deployments: 5 }), 'generated'), {
+      randomPorts: true,
+      readyTimeoutMs: 1_200_000,
+    });
   twin = await start().catch(start);
   const started = Date.now();
   const out = join(mkdtempSync(join(tmpdir(), 'meshmove-plan-init-scale-')), 'plan.yaml');

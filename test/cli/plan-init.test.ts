@@ -32,7 +32,9 @@ describe('plan init on the field-report twin', () => {
     const out = join(dir, 'field-report.yaml');
     const r = await meshmove(['plan', 'init', '--kubeconfig', twin.kubeconfigPath, '-o', out]);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/wrote .*default \(istio-system\) → istio-1-16-5 \(istio-1-16-5\), 4 namespace\(s\) in 3 wave\(s\), 2 DNS record\(s\)/);
+    expect(r.stdout).toMatch(
+      /wrote .*default \(istio-system\) → istio-1-16-5 \(istio-1-16-5\), 4 namespace\(s\) in 3 wave\(s\), 2 DNS record\(s\)/,
+    );
 
     const { plan } = await loadPlan(out);
     const { plan: example } = await loadPlan(EXAMPLE);
@@ -75,8 +77,17 @@ describe('plan init on the field-report twin', () => {
     const r = await meshmove(['plan', 'init', '--kubeconfig', twin.kubeconfigPath, '--json', '--no-preflight']);
     expect(r.code, r.stderr).toBe(0);
     const s = JSON.parse(r.stdout) as {
-      source: { revision: string }; target: { revision: string };
-      controlPlanes: { revision: string; namespace: string; version?: string; injectedNamespaces: number; discoverySelectors: unknown[]; outboundTrafficPolicy?: string; root?: string }[];
+      source: { revision: string };
+      target: { revision: string };
+      controlPlanes: {
+        revision: string;
+        namespace: string;
+        version?: string;
+        injectedNamespaces: number;
+        discoverySelectors: unknown[];
+        outboundTrafficPolicy?: string;
+        root?: string;
+      }[];
       gateways: { namespace: string; role?: string; service?: { address?: string } }[];
       namespaces: { byInjectingRevision: Record<string, string[]> };
       plan: { waves: { namespaces: string[] }[] };
@@ -102,7 +113,9 @@ describe('plan init on the field-report twin', () => {
     const out = join(dir, 'unknown.yaml');
     const r = await meshmove(['plan', 'init', '--kubeconfig', twin.kubeconfigPath, '--source', 'istio-1-20', '-o', out]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--source istio-1-20: no control plane of that revision; control planes found: istio-1-16-5 \(istiod in istio-1-16-5, injects 0 namespace\(s\)\); default \(istiod in istio-system, injects 4 namespace\(s\)\)/);
+    expect(r.stderr).toMatch(
+      /--source istio-1-20: no control plane of that revision; control planes found: istio-1-16-5 \(istiod in istio-1-16-5, injects 0 namespace\(s\)\); default \(istiod in istio-system, injects 4 namespace\(s\)\)/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 
@@ -138,10 +151,24 @@ describe('plan init on clusters where the revisions cannot be told', () => {
     const out = join(dir, 'tie.yaml');
     const r = await meshmove(['plan', 'init', '--kubeconfig', twin.kubeconfigPath, '-o', out]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/both control planes inject 0 namespace\(s\): cannot tell the source from the target; control planes found: istio-1-16-5 .*default .*--source REV --target REV/);
+    expect(r.stderr).toMatch(
+      /both control planes inject 0 namespace\(s\): cannot tell the source from the target; control planes found: istio-1-16-5 .*default .*--source REV --target REV/,
+    );
     expect(existsSync(out)).toBe(false);
     // The flags settle it.
-    const ok = await meshmove(['plan', 'init', '--kubeconfig', twin.kubeconfigPath, '--source', 'default', '--target', 'istio-1-16-5', '--no-preflight', '-o', out]);
+    const ok = await meshmove([
+      'plan',
+      'init',
+      '--kubeconfig',
+      twin.kubeconfigPath,
+      '--source',
+      'default',
+      '--target',
+      'istio-1-16-5',
+      '--no-preflight',
+      '-o',
+      out,
+    ]);
     expect(ok.code, ok.stderr).toBe(0);
     const { plan } = await loadPlan(out);
     expect(plan.waves).toEqual([{ name: 'canary', concurrency: 1, namespaces: ['change-me'] }]);
@@ -158,7 +185,9 @@ describe('plan init on clusters where the revisions cannot be told', () => {
     const r = await meshmove(['plan', 'init', '--kubeconfig', twin.kubeconfigPath, '-o', out, '--json']);
     expect(r.code).toBe(2);
     expect(JSON.parse(r.stdout)).toMatchObject({ exitCode: 2 });
-    expect(r.stderr).toMatch(/a migration needs two control planes, the source and the target; control planes found: default \(istiod in istio-system, injects 4 namespace\(s\)\)/);
+    expect(r.stderr).toMatch(
+      /a migration needs two control planes, the source and the target; control planes found: default \(istiod in istio-system, injects 4 namespace\(s\)\)/,
+    );
     expect(existsSync(out)).toBe(false);
   });
 });

@@ -35,21 +35,53 @@ const meshmove = async (args: string[], env?: Record<string, string>): Promise<C
 
 // Each person signs with their own key, made by ssh-keygen (alice ed25519, bob ECDSA, mallory not in the plan).
 const keys = { alice: makeKey('alice', 'ed25519'), bob: makeKey('bob', 'ecdsa'), mallory: makeKey('mallory', 'ed25519') };
-const as = (who: string) => ({ TEMPORAL_ADDRESS: env.address, MESHMOVE_USER: who, MESHMOVE_SIGNING_KEY: keys[who as keyof typeof keys]?.file ?? '' });
+const as = (who: string) => ({
+  TEMPORAL_ADDRESS: env.address,
+  MESHMOVE_USER: who,
+  MESHMOVE_SIGNING_KEY: keys[who as keyof typeof keys]?.file ?? '',
+});
 
 beforeAll(async () => {
   env = await startDevServer();
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities: cluster.activities() });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: cluster.activities(),
+  });
   running = worker.run();
   const dir = await mkdtemp(join(tmpdir(), 'meshmove-cli-'));
   planFile = join(dir, 'plan.yaml');
   const plan = {
-    apiVersion: 'meshmove.dev/v1alpha1', kind: 'MigrationPlan', metadata: { name: 'cli-test' },
-    source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'istio-ingressgateway', selector: { istio: 'ingressgateway' } } },
-    target: { revision: 'istio-1-16-5', istiodNamespace: 'istio-1-16-5', discoveryLabels: { usergroup: 'istio-1-16-5' }, gateway: { namespace: 'istio-1-16-5', service: 'istio-ingressgateway', selector: { istio: 'oss' } } },
-    waves: [{ name: 'canary', concurrency: 1, namespaces: ['inventory'] }, { name: 'rest', concurrency: 2, namespaces: ['payments', 'orders', 'frontend'] }],
-    approvers: [{ name: 'alice', keys: [keys.alice.publicKey] }, { name: 'bob', keys: [keys.bob.publicKey] }],
-    dns: { provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' }, resolvers: ['127.0.0.1:53'], ttl: '1s', stabilityWindow: '1s', records: [{ name: 'shop.y7test.com' }] },
+    apiVersion: 'meshmove.dev/v1alpha1',
+    kind: 'MigrationPlan',
+    metadata: { name: 'cli-test' },
+    source: {
+      revision: 'default',
+      istiodNamespace: 'istio-system',
+      gateway: { namespace: 'istio-system', service: 'istio-ingressgateway', selector: { istio: 'ingressgateway' } },
+    },
+    target: {
+      revision: 'istio-1-16-5',
+      istiodNamespace: 'istio-1-16-5',
+      discoveryLabels: { usergroup: 'istio-1-16-5' },
+      gateway: { namespace: 'istio-1-16-5', service: 'istio-ingressgateway', selector: { istio: 'oss' } },
+    },
+    waves: [
+      { name: 'canary', concurrency: 1, namespaces: ['inventory'] },
+      { name: 'rest', concurrency: 2, namespaces: ['payments', 'orders', 'frontend'] },
+    ],
+    approvers: [
+      { name: 'alice', keys: [keys.alice.publicKey] },
+      { name: 'bob', keys: [keys.bob.publicKey] },
+    ],
+    dns: {
+      provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' },
+      resolvers: ['127.0.0.1:53'],
+      ttl: '1s',
+      stabilityWindow: '1s',
+      records: [{ name: 'shop.y7test.com' }],
+    },
     backup: { location: join(dir, 'backups') },
   };
   await writeFile(planFile, stringify(plan));
@@ -81,7 +113,12 @@ describe('meshmove CLI on a real Temporal server', () => {
     expect(started.code).toBe(0);
     expect(JSON.parse(started.stdout)).toEqual({ workflowId: 'cli-run-1', searchAttributes: true });
 
-    const status = async () => JSON.parse((await meshmove(['status', 'cli-run-1', '--json'], as('bob'))).stdout) as { phase: string; pendingGate: { id: string; digest: string } | null; audit: { by: string; accepted: boolean; action: string; reason?: string }[] };
+    const status = async () =>
+      JSON.parse((await meshmove(['status', 'cli-run-1', '--json'], as('bob'))).stdout) as {
+        phase: string;
+        pendingGate: { id: string; digest: string } | null;
+        audit: { by: string; accepted: boolean; action: string; reason?: string }[];
+      };
     const gate = async (id: string) => {
       for (let i = 0; i < 100; i++) {
         const s = await status();
@@ -124,7 +161,11 @@ describe('meshmove CLI on a real Temporal server', () => {
     // Refusals are in the audit trail with their reasons, next to the decisions.
     const refused = final.audit.filter((a) => !a.accepted).map((a) => a.by);
     expect(refused).toEqual(['mallory', 'alice', 'bob', 'bob', 'bob']);
-    expect(final.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'bob approve dns-cutover', 'bob approve decommission']);
+    expect(final.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([
+      'bob approve start',
+      'bob approve dns-cutover',
+      'bob approve decommission',
+    ]);
     expect(final.audit.find((a) => a.accepted)?.reason).toBe('change window 42');
 
     const human = await meshmove(['status', 'cli-run-1'], as('bob'));
@@ -149,14 +190,17 @@ describe('meshmove CLI on a real Temporal server', () => {
     expect(ended.stderr).toContain('the run has ended (completed)');
   }, 300_000);
 
-  it('decide --k8s-namespace answers one of two namespaces waiting; --namespace after decide is refused, not taken for Temporal\'s', async () => {
+  it("decide --k8s-namespace answers one of two namespaces waiting; --namespace after decide is refused, not taken for Temporal's", async () => {
     const file = join(tmpdir(), `meshmove-cli-decide-ns-${process.pid}.yaml`);
-    await writeFile(file, stringify({
-      ...planDoc,
-      metadata: { name: 'cli-decide-ns' },
-      gates: { start: false, dnsCutover: false, decommission: false },
-      waves: [{ name: 'both', concurrency: 2, namespaces: ['payments', 'orders'] }],
-    }));
+    await writeFile(
+      file,
+      stringify({
+        ...planDoc,
+        metadata: { name: 'cli-decide-ns' },
+        gates: { start: false, dnsCutover: false, decommission: false },
+        waves: [{ name: 'both', concurrency: 2, namespaces: ['payments', 'orders'] }],
+      }),
+    );
     const id = 'cli-decide-ns';
     cluster.failNext('verifyTraffic', 'payments');
     cluster.failNext('verifyTraffic', 'orders');
@@ -197,10 +241,16 @@ describe('meshmove CLI on a real Temporal server', () => {
       expect(retried.stderr).toBe('');
       expect(retried.code).toBe(0);
       expect(retried.stdout).toContain('retry for step verify-traffic in orders as bob');
-      await until('orders to be migrated', async () => (await runStatus(env.client, id)).namespaces.find((n) => n.name === 'orders')?.state === 'migrated');
+      await until(
+        'orders to be migrated',
+        async () => (await runStatus(env.client, id)).namespaces.find((n) => n.name === 'orders')?.state === 'migrated',
+      );
       expect(await waiting()).toEqual(['payments']);
 
-      const skipped = await meshmove(['decide', id, 'skip', '--k8s-namespace=payments', '--reason', 'probe target under maintenance'], as('bob'));
+      const skipped = await meshmove(
+        ['decide', id, 'skip', '--k8s-namespace=payments', '--reason', 'probe target under maintenance'],
+        as('bob'),
+      );
       expect(skipped.code).toBe(0);
       await until('the run to complete', async () => (await runStatus(env.client, id)).phase === 'completed');
 
@@ -237,7 +287,12 @@ describe('meshmove CLI on a real Temporal server', () => {
     expect(offline.code).toBe(0);
     expect(offline.stdout).toMatch(/✓ event \d+ \(update gateDecision\): \S+ {2}bob {2}approve dns-cutover, against digest/);
     // Someone edits the record: the dns-cutover approval now claims another summary.
-    const doc = JSON.parse(history.stdout) as { events: { eventId: string; workflowExecutionUpdateAcceptedEventAttributes?: { acceptedRequest: { input: { args: { payloads: { data: string }[] } } } } }[] };
+    const doc = JSON.parse(history.stdout) as {
+      events: {
+        eventId: string;
+        workflowExecutionUpdateAcceptedEventAttributes?: { acceptedRequest: { input: { args: { payloads: { data: string }[] } } } };
+      }[];
+    };
     const ev = doc.events.find((e) => {
       const p = e.workflowExecutionUpdateAcceptedEventAttributes?.acceptedRequest.input.args.payloads[0];
       return p && (JSON.parse(Buffer.from(p.data, 'base64').toString()) as { gate: string }).gate === 'dns-cutover';
@@ -256,11 +311,15 @@ describe('meshmove CLI on a real Temporal server', () => {
   it('no private key material in histories or in what the CLI printed', async () => {
     const history = (await meshmove(['history', 'cli-run-1'], as('bob'))).stdout;
     const fixtures = readdirSync(HISTORY_DIR).map((f) => readFileSync(join(HISTORY_DIR, f), 'utf8'));
-    const decoded = (text: string) => [...text.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('latin1')).join('\n');
+    const decoded = (text: string) =>
+      [...text.matchAll(/"data":\s*"([A-Za-z0-9+/=]+)"/g)].map((m) => Buffer.from(m[1]!, 'base64').toString('latin1')).join('\n');
     const haystacks = [history, decoded(history), ...fixtures, ...fixtures.map(decoded), printed.join('\n')];
     for (const key of Object.values(keys)) {
       // The secret itself (ed25519 seed, ECDSA scalar), in every form it could be written.
-      const d = Buffer.from(parseOpenSshPrivateKey(await readFile(key.file, 'utf8'), key.file).privateKey.export({ format: 'jwk' }).d!, 'base64url');
+      const d = Buffer.from(
+        parseOpenSshPrivateKey(await readFile(key.file, 'utf8'), key.file).privateKey.export({ format: 'jwk' }).d!,
+        'base64url',
+      );
       const forms = [d.toString('hex'), d.toString('base64').replace(/=+$/, ''), d.toString('base64url'), d.toString('latin1')];
       for (const h of haystacks) {
         expect(h).not.toContain('PRIVATE KEY');

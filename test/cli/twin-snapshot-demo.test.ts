@@ -31,9 +31,18 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-it('meshmove demo completes on the snapshot of the field report\'s twin', async () => {
+it("meshmove demo completes on the snapshot of the field report's twin", async () => {
   const snapshot = join(dir, 'snapshot.yaml');
-  const snap = await meshmove(['twin', 'snapshot', '--kubeconfig', twin!.kubeconfigPath, '--plan', join(root, 'examples/plans/field-report.yaml'), '-o', snapshot]);
+  const snap = await meshmove([
+    'twin',
+    'snapshot',
+    '--kubeconfig',
+    twin!.kubeconfigPath,
+    '--plan',
+    join(root, 'examples/plans/field-report.yaml'),
+    '-o',
+    snapshot,
+  ]);
   expect(snap.code, snap.stderr).toBe(0);
   const s = parseScenarioYaml(await readFile(snapshot, 'utf8'), snapshot);
   expect(s.ports).toEqual({ api: 17080, dns: 15353 });

@@ -33,14 +33,20 @@ function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-const withoutTimestamp = (text: string): string => text.split('\n').filter((l) => !l.startsWith('# taken: ')).join('\n');
+const withoutTimestamp = (text: string): string =>
+  text
+    .split('\n')
+    .filter((l) => !l.startsWith('# taken: '))
+    .join('\n');
 
 /** What a cluster looks like through the API: what a snapshot must carry over. */
 async function readBack(kubeconfig: string): Promise<Record<string, unknown>> {
   const kube = createKubeAccess({ kubeconfig });
-  const namespaces = Object.fromEntries((await kube.listNamespaces())
-    .filter((n) => !n.metadata!.name!.startsWith('kube-'))
-    .map((n) => [n.metadata!.name!, n.metadata!.labels ?? {}]));
+  const namespaces = Object.fromEntries(
+    (await kube.listNamespaces())
+      .filter((n) => !n.metadata!.name!.startsWith('kube-'))
+      .map((n) => [n.metadata!.name!, n.metadata!.labels ?? {}]),
+  );
   const workloads: Record<string, unknown> = {};
   for (const kind of ['Deployment', 'StatefulSet', 'DaemonSet'] as const) {
     for (const w of await kube.listWorkloads(kind, undefined)) {
@@ -53,18 +59,29 @@ async function readBack(kubeconfig: string): Promise<Record<string, unknown>> {
       };
     }
   }
-  const services = Object.fromEntries((await kube.listServices(undefined))
-    .filter((s) => s.metadata!.namespace !== 'default')
-    .map((s) => [`${s.metadata!.namespace}/${s.metadata!.name}`, {
-      type: s.spec!.type, selector: s.spec!.selector, ports: s.spec!.ports!.map((p) => p.port), address: s.status?.loadBalancer?.ingress?.[0]?.ip,
-    }]));
-  const meshConfigs = Object.fromEntries((await kube.listConfigMaps(undefined))
-    .filter((c) => /^istio(-.*)?$/.test(c.metadata!.name!) && c.data?.mesh !== undefined)
-    .map((c) => [`${c.metadata!.namespace}/${c.metadata!.name}`, c.data!.mesh]));
+  const services = Object.fromEntries(
+    (await kube.listServices(undefined))
+      .filter((s) => s.metadata!.namespace !== 'default')
+      .map((s) => [
+        `${s.metadata!.namespace}/${s.metadata!.name}`,
+        {
+          type: s.spec!.type,
+          selector: s.spec!.selector,
+          ports: s.spec!.ports!.map((p) => p.port),
+          address: s.status?.loadBalancer?.ingress?.[0]?.ip,
+        },
+      ]),
+  );
+  const meshConfigs = Object.fromEntries(
+    (await kube.listConfigMaps(undefined))
+      .filter((c) => /^istio(-.*)?$/.test(c.metadata!.name!) && c.data?.mesh !== undefined)
+      .map((c) => [`${c.metadata!.namespace}/${c.metadata!.name}`, c.data!.mesh]),
+  );
   const mwcs = (await kube.listMutatingWebhookConfigurations()).map((m) => m.metadata!.name).sort();
   const istioConfig: Record<string, unknown> = {};
   for (const ref of ISTIO_RESOURCES) {
-    for (const o of await kube.listCustomObjects(ref, undefined)) istioConfig[`${ref.kind} ${o.metadata!.namespace}/${o.metadata!.name}`] = o.spec;
+    for (const o of await kube.listCustomObjects(ref, undefined))
+      istioConfig[`${ref.kind} ${o.metadata!.namespace}/${o.metadata!.name}`] = o.spec;
   }
   const pods = (await kube.listPods(undefined)).filter((p) => p.status?.phase === 'Running').length;
   return { namespaces, workloads, services, meshConfigs, mwcs, istioConfig, pods };
@@ -94,25 +111,39 @@ describe('meshmove twin snapshot', () => {
     dir = await mkdtemp(join(tmpdir(), 'meshmove-snapshot-'));
     const [apiPort, dnsPort, gw1, gw2] = [await freePort(), await freePort(), await freePort('127.0.0.10'), await freePort('127.0.0.20')];
     first = await startTwin(SCENARIO, {
-      apiPort, dnsPort,
+      apiPort,
+      dnsPort,
       gatewayPorts: { 'istio-system/istio-ingressgateway': gw1, 'istio-1-16-5/istio-ingressgateway': gw2 },
       kubeconfigPath: join(dir, 'first.kubeconfig'),
     });
     plan = await planFor(dir, apiPort, dnsPort);
     // Secret material the snapshot must never carry.
     const c = clientsFor(first.kubeconfigPath);
-    await c.core.createNamespacedSecret({ namespace: 'payments', body: { metadata: { name: 'payments-db-credentials' }, stringData: { password: SECRET_VALUE } } });
-    await c.core.createNamespacedConfigMap({ namespace: 'payments', body: { metadata: { name: 'payments-settings' }, data: { 'app.properties': `db.password=${CONFIG_VALUE}` } } });
+    await c.core.createNamespacedSecret({
+      namespace: 'payments',
+      body: { metadata: { name: 'payments-db-credentials' }, stringData: { password: SECRET_VALUE } },
+    });
+    await c.core.createNamespacedConfigMap({
+      namespace: 'payments',
+      body: { metadata: { name: 'payments-settings' }, data: { 'app.properties': `db.password=${CONFIG_VALUE}` } },
+    });
     // Someone else's webhook configuration (selecting no pod): exported as an object, not as a control plane.
-    await c.kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({ body: {
-      metadata: { name: 'audit-injector', annotations: { owner: 'team-audit' } },
-      webhooks: [{
-        name: 'audit.example.com', admissionReviewVersions: ['v1'], sideEffects: 'None', failurePolicy: 'Ignore',
-        clientConfig: { service: { name: 'audit', namespace: 'payments', path: '/mutate' } },
-        objectSelector: { matchLabels: { 'meshmove.test/never': 'true' } },
-        rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
-      }],
-    } });
+    await c.kc.makeApiClient(AdmissionregistrationV1Api).createMutatingWebhookConfiguration({
+      body: {
+        metadata: { name: 'audit-injector', annotations: { owner: 'team-audit' } },
+        webhooks: [
+          {
+            name: 'audit.example.com',
+            admissionReviewVersions: ['v1'],
+            sideEffects: 'None',
+            failurePolicy: 'Ignore',
+            clientConfig: { service: { name: 'audit', namespace: 'payments', path: '/mutate' } },
+            objectSelector: { matchLabels: { 'meshmove.test/never': 'true' } },
+            rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+          },
+        ],
+      },
+    });
   });
 
   afterAll(async () => {
@@ -120,12 +151,14 @@ describe('meshmove twin snapshot', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('writes the field report\'s cluster as a scenario that says what it is', async () => {
+  it("writes the field report's cluster as a scenario that says what it is", async () => {
     const out = join(dir, 's1.yaml');
     const r = await meshmove(['twin', 'snapshot', '--kubeconfig', first!.kubeconfigPath, '--plan', plan, '-o', out, '--json']);
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({
-      output: out, anonymized: false, lost: 1,
+      output: out,
+      anonymized: false,
+      lost: 1,
       counts: { controlPlanes: 2, gateways: 2, namespaces: 4, workloads: 5, services: 5, istioConfig: 4, objects: 1, dnsRecords: 2 },
     });
     s1 = await readFile(out, 'utf8');
@@ -136,14 +169,21 @@ describe('meshmove twin snapshot', () => {
     // The same cluster as the hand-written scenario, in every field a scenario can express.
     const snap = parseScenarioYaml(s1, 's1');
     const orig = await loadScenario(SCENARIO);
-    const cp = (s: Scenario) => s.controlPlanes.map((c) => ({ ...c, rootCA: undefined })).sort((a, b) => a.revision.localeCompare(b.revision));
+    const cp = (s: Scenario) =>
+      s.controlPlanes.map((c) => ({ ...c, rootCA: undefined })).sort((a, b) => a.revision.localeCompare(b.revision));
     expect(cp(snap)).toEqual(cp(orig));
     expect(snap.sameRootCA).toBe(true);
     const gws = (s: Scenario) => s.gateways.map(({ port: _p, ...g }) => g).sort((a, b) => a.namespace.localeCompare(b.namespace));
     expect(gws(snap)).toEqual(gws(orig));
-    const nss = (s: Scenario) => [...s.namespaces].sort((a, b) => a.name.localeCompare(b.name)).map((n) => ({ ...n, workloads: [...n.workloads].sort((a, b) => a.name.localeCompare(b.name)) }));
+    const nss = (s: Scenario) =>
+      [...s.namespaces]
+        .sort((a, b) => a.name.localeCompare(b.name))
+        .map((n) => ({ ...n, workloads: [...n.workloads].sort((a, b) => a.name.localeCompare(b.name)) }));
     expect(nss(snap)).toEqual(nss(orig));
-    const byName = (l: Scenario['istioConfig']) => [...l].sort((a, b) => `${a.kind}/${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.namespace}/${b.metadata.name}`));
+    const byName = (l: Scenario['istioConfig']) =>
+      [...l].sort((a, b) =>
+        `${a.kind}/${a.metadata.namespace}/${a.metadata.name}`.localeCompare(`${b.kind}/${b.metadata.namespace}/${b.metadata.name}`),
+      );
     expect(byName(snap.istioConfig)).toEqual(byName(orig.istioConfig));
     expect(snap.dns.records).toEqual(orig.dns.records);
     expect(snap.objects).toEqual([expect.objectContaining({ kind: 'MutatingWebhookConfiguration', metadata: { name: 'audit-injector' } })]);
@@ -153,7 +193,18 @@ describe('meshmove twin snapshot', () => {
 
   it('carries no Secret and no ConfigMap data', () => {
     expect(s1).toBeDefined();
-    for (const leak of ['payments-db-credentials', SECRET_VALUE, 'payments-settings', CONFIG_VALUE, 'BEGIN CERTIFICATE', 'caBundle:', 'root-cert.pem', 'meshNetworks', 'registry.y7test.com', 'team-audit']) {
+    for (const leak of [
+      'payments-db-credentials',
+      SECRET_VALUE,
+      'payments-settings',
+      CONFIG_VALUE,
+      'BEGIN CERTIFICATE',
+      'caBundle:',
+      'root-cert.pem',
+      'meshNetworks',
+      'registry.y7test.com',
+      'team-audit',
+    ]) {
       expect(s1, leak).not.toContain(leak);
     }
   });
@@ -186,13 +237,26 @@ describe('meshmove twin snapshot', () => {
 
   it('--anonymize: no original namespace or host name, and the twin serves and routes it', async () => {
     const text = await readFile(join(dir, 'anon.yaml'), 'utf8');
-    for (const original of ['inventory', 'payments', 'orders', 'frontend', 'y7test', 'shop', 'api.', 'meshmove-twin', '127.0.0.1:', 'audit']) {
+    for (const original of [
+      'inventory',
+      'payments',
+      'orders',
+      'frontend',
+      'y7test',
+      'shop',
+      'api.',
+      'meshmove-twin',
+      '127.0.0.1:',
+      'audit',
+    ]) {
       expect(text, original).not.toContain(original);
     }
     expect(text).toMatch(/^# meshmove twin snapshot, anonymized/);
     const s = parseScenarioYaml(text, 'anon');
     expect(s.controlPlanes.map((c) => c.revision).sort()).toEqual(['default', 'istio-1-16-5']);
-    expect(s.controlPlanes.find((c) => c.revision === 'istio-1-16-5')!.discoverySelectors).toEqual([{ matchLabels: { usergroup: 'istio-1-16-5' } }]);
+    expect(s.controlPlanes.find((c) => c.revision === 'istio-1-16-5')!.discoverySelectors).toEqual([
+      { matchLabels: { usergroup: 'istio-1-16-5' } },
+    ]);
     expect(s.namespaces.map((n) => n.workloads.length).sort()).toEqual([1, 1, 1, 2]);
     expect(s.namespaces.every((n) => n.labels['istio-injection'] === 'enabled')).toBe(true);
     // Same input, same pseudonym: the VirtualService's namespace is its destination's namespace.
@@ -234,7 +298,14 @@ describe('meshmove twin snapshot', () => {
     const badContext = await meshmove(['twin', 'snapshot', '--kubeconfig', join(dir, 'second.kubeconfig'), '--context', 'nope']);
     expect(badContext.code).toBe(2);
     expect(badContext.stderr).toContain('context "nope"');
-    const badOutput = await meshmove(['twin', 'snapshot', '--kubeconfig', join(dir, 'second.kubeconfig'), '-o', join(dir, 'no-such-dir', 's.yaml')]);
+    const badOutput = await meshmove([
+      'twin',
+      'snapshot',
+      '--kubeconfig',
+      join(dir, 'second.kubeconfig'),
+      '-o',
+      join(dir, 'no-such-dir', 's.yaml'),
+    ]);
     expect(badOutput.code).toBe(2);
     expect(badOutput.stderr).toContain('--output');
   });

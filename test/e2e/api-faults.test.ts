@@ -8,9 +8,25 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import {
-  type Cli, startSingleTwinStack, stopStack, HOSTS, NAMESPACES, STARTER, TARGET_REV, approveAllAndFinish,
-  describeSeen, elapsed, gatewayRequest, namespaceLabels, migratedLabels, podRevisions, putApiFaults,
-  resolveA, targetGateway, twinCounters, type RunningWorker,
+  type Cli,
+  startSingleTwinStack,
+  stopStack,
+  HOSTS,
+  NAMESPACES,
+  STARTER,
+  TARGET_REV,
+  approveAllAndFinish,
+  describeSeen,
+  elapsed,
+  gatewayRequest,
+  namespaceLabels,
+  migratedLabels,
+  podRevisions,
+  putApiFaults,
+  resolveA,
+  targetGateway,
+  twinCounters,
+  type RunningWorker,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -37,7 +53,13 @@ const LOST_ANSWERS = [
   { verb: 'patch', resource: 'namespaces', name: 'orders', key: 'patch namespaces/orders' },
   { verb: 'patch', resource: 'apps/deployments', namespace: 'payments', name: 'payments', key: 'patch apps/deployments/payments/payments' },
   { verb: 'create', resource: 'batch/jobs', namespace: 'frontend', key: 'create batch/jobs' },
-  { verb: 'delete', resource: 'apps/deployments', namespace: 'istio-system', name: 'istiod', key: 'delete apps/deployments/istio-system/istiod' },
+  {
+    verb: 'delete',
+    resource: 'apps/deployments',
+    namespace: 'istio-system',
+    name: 'istiod',
+    key: 'delete apps/deployments/istio-system/istiod',
+  },
 ] as const;
 
 /** ~10% of reads and writes fail (watches are left alone: they are long-lived streams). */
@@ -64,9 +86,13 @@ describe('the migration on an API server that fails ~10% of requests', () => {
     const end = await approveAllAndFinish(cli, env.client, id);
     expect(end.status.phase, describeSeen(end)).toBe('completed');
     const counters = await twinCounters(twin);
-    const lostFaults = (await (await fetch(twin.controlUrls.faults!)).json() as { rules: Array<{ kind: string; count?: number }> }).rules.filter((r) => r.kind === 'lose-response');
+    const lostFaults = (
+      (await (await fetch(twin.controlUrls.faults!)).json()) as { rules: Array<{ kind: string; count?: number }> }
+    ).rules.filter((r) => r.kind === 'lose-response');
     await putApiFaults(twin, { rules: [], stuckRollouts: [] });
-    console.log(`[e2e] under API faults: ${elapsed(t0)}; ${counters.faultedTotal} of ${counters.total + counters.faultedTotal} requests faulted: ${JSON.stringify(counters.faulted)}`);
+    console.log(
+      `[e2e] under API faults: ${elapsed(t0)}; ${counters.faultedTotal} of ${counters.total + counters.faultedTotal} requests faulted: ${JSON.stringify(counters.faulted)}`,
+    );
 
     // The faults really happened, on the kinds of requests the migration makes.
     expect(counters.faultedTotal).toBeGreaterThan(20);
@@ -79,11 +105,18 @@ describe('the migration on an API server that fails ~10% of requests', () => {
 
     // Every lost answer was carried out and then asked again.
     expect(lostFaults.map((r) => r.count)).toEqual(LOST_ANSWERS.map(() => 0));
-    for (const { key } of LOST_ANSWERS.filter((l) => l.verb !== 'create')) expect(counters.byObject[key], `${key} sent again after its answer was lost`).toBeGreaterThanOrEqual(2);
+    for (const { key } of LOST_ANSWERS.filter((l) => l.verb !== 'create'))
+      expect(counters.byObject[key], `${key} sent again after its answer was lost`).toBeGreaterThanOrEqual(2);
 
     // Nothing applied twice: one namespace relabel each, one restart per workload, five deletions.
     for (const ns of NAMESPACES) expect(counters.applied[`patch namespaces/${ns}`], `patch namespaces/${ns}`).toBe(1);
-    for (const [res, ns, name] of [['deployments', 'inventory', 'inventory'], ['deployments', 'payments', 'payments'], ['deployments', 'orders', 'orders'], ['statefulsets', 'orders', 'orders-ledger'], ['deployments', 'frontend', 'frontend']] as const) {
+    for (const [res, ns, name] of [
+      ['deployments', 'inventory', 'inventory'],
+      ['deployments', 'payments', 'payments'],
+      ['deployments', 'orders', 'orders'],
+      ['statefulsets', 'orders', 'orders-ledger'],
+      ['deployments', 'frontend', 'frontend'],
+    ] as const) {
       const key = `apps/${res}/${ns}/${name}`;
       expect((counters.applied[`patch ${key}`] ?? 0) + (counters.applied[`update ${key}`] ?? 0), key).toBe(1);
     }
@@ -93,15 +126,22 @@ describe('the migration on an API server that fails ~10% of requests', () => {
       'delete apps/deployments/istio-system/istio-ingressgateway',
       'delete services/istio-system/istiod',
       'delete services/istio-system/istio-ingressgateway',
-    ]) expect(counters.applied[key], key).toBe(1);
+    ])
+      expect(counters.applied[key], key).toBe(1);
     // One probe Job per planned call, though the first create's answer was lost.
     const jobCreates = Object.entries(counters.applied).filter(([k]) => k.startsWith('create batch/jobs/'));
-    expect(jobCreates.map(([, n]) => n), JSON.stringify(jobCreates)).toEqual([1, 1, 1]);
+    expect(
+      jobCreates.map(([, n]) => n),
+      JSON.stringify(jobCreates),
+    ).toEqual([1, 1, 1]);
 
     // And the cluster is where it should be.
     for (const ns of NAMESPACES) {
       expect(await namespaceLabels(twin, ns)).toEqual(migratedLabels(ns));
-      expect(Object.values(await podRevisions(twin, ns)).every((r) => r === TARGET_REV), ns).toBe(true);
+      expect(
+        Object.values(await podRevisions(twin, ns)).every((r) => r === TARGET_REV),
+        ns,
+      ).toBe(true);
     }
     expect((await gatewayRequest(targetGateway(twin), 'shop.y7test.com', '/')).status).toBe(200);
     for (const h of HOSTS) expect(await resolveA(twin, h)).toEqual([targetGateway(twin).address]);

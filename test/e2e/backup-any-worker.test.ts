@@ -19,8 +19,27 @@ import { openBackupStore, readBackupObjects } from '../../activities/backup/inde
 import { createKubeAccess } from '../../activities/kube/index.js';
 import { startDevServer } from '../support/temporal.js';
 import {
-  Cli, E2E_TUNING, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TERMINAL, approveWhenOpen, describeSeen, elapsed, killProcess, migratedLabels,
-  namespaceLabels, podRevisions, resolveA, sourceGateway, startE2eTwin, targetGateway, tempDir, waitForRun, writePlan,
+  Cli,
+  E2E_TUNING,
+  HOSTS,
+  NAMESPACES,
+  SOURCE_REV,
+  STARTER,
+  TERMINAL,
+  approveWhenOpen,
+  describeSeen,
+  elapsed,
+  killProcess,
+  migratedLabels,
+  namespaceLabels,
+  podRevisions,
+  resolveA,
+  sourceGateway,
+  startE2eTwin,
+  targetGateway,
+  tempDir,
+  waitForRun,
+  writePlan,
 } from './support/stack.js';
 
 const BACKUP_NS = 'meshmove-backups';
@@ -99,7 +118,12 @@ async function splitRun(context: string, id: string, backup: Record<string, unkn
   });
   const a = await spawnWorker(twin, dataA);
   await cli.start(plan, id, STARTER);
-  const atGate = await waitForRun(env.client, id, (s) => s.attention.gates.some((g) => g.id === 'start') || TERMINAL.includes(s.status.phase), 'the start gate (backup taken by worker A)');
+  const atGate = await waitForRun(
+    env.client,
+    id,
+    (s) => s.attention.gates.some((g) => g.id === 'start') || TERMINAL.includes(s.status.phase),
+    'the start gate (backup taken by worker A)',
+  );
   expect(atGate.status.backup, describeSeen(atGate)).toBeDefined();
   await killProcess(a);
   await rm(dataA, { recursive: true, force: true });
@@ -110,7 +134,18 @@ async function splitRun(context: string, id: string, backup: Record<string, unkn
 
 /** `meshmove backup verify` as a user runs it on the location `meshmove status` printed. */
 async function cliVerify(twin: Twin, location: string, digest: string) {
-  return cli.run(['backup', 'verify', location, '--kubeconfig', twin.kubeconfigPath, '--context', twin.context, '--digest', digest, '--json']);
+  return cli.run([
+    'backup',
+    'verify',
+    location,
+    '--kubeconfig',
+    twin.kubeconfigPath,
+    '--context',
+    twin.context,
+    '--digest',
+    digest,
+    '--json',
+  ]);
 }
 
 describe('a run spread over two workers with no shared disk', () => {
@@ -121,7 +156,12 @@ describe('a run spread over two workers with no shared disk', () => {
     expect(backup.location).toBe(`cluster:${BACKUP_NS}/${id}`);
     await approveWhenOpen(cli, env.client, id, 'dns-cutover');
     await approveWhenOpen(cli, env.client, id, 'decommission');
-    const end = await waitForRun(env.client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the end of the run');
+    const end = await waitForRun(
+      env.client,
+      id,
+      (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
+      'the end of the run',
+    );
     expect(end.status.phase, describeSeen(end)).toBe('completed');
     for (const ns of NAMESPACES) expect(await namespaceLabels(twin, ns), ns).toEqual(migratedLabels(ns));
     for (const h of HOSTS) expect(await resolveA(twin, h), h).toEqual([targetGateway(twin).address]);
@@ -134,7 +174,15 @@ describe('a run spread over two workers with no shared disk', () => {
     // The decommission backup (worker B) is in the cluster too; its location and digest are in the run's results.
     const decom = s.steps.find((x) => x.id === 'decommission');
     expect(decom?.state, JSON.stringify(decom)).toBe('succeeded');
-    const human = await cli.run(['backup', 'verify', `cluster:${BACKUP_NS}/${id}-decommission`, '--kubeconfig', twin.kubeconfigPath, '--context', twin.context]);
+    const human = await cli.run([
+      'backup',
+      'verify',
+      `cluster:${BACKUP_NS}/${id}-decommission`,
+      '--kubeconfig',
+      twin.kubeconfigPath,
+      '--context',
+      twin.context,
+    ]);
     expect(human.code, human.stderr).toBe(0);
     expect(human.stdout).toMatch(new RegExp(`✓ backup cluster:${BACKUP_NS}/${id}-decommission: \\d+ object\\(s\\) match the manifest`));
     // A wrong digest is caught: the check can fail.
@@ -150,16 +198,28 @@ describe('a run spread over two workers with no shared disk', () => {
     await waitForRun(env.client, id, (s) => s.attention.gates.some((g) => g.id === 'dns-cutover'), 'gate dns-cutover');
     const rejected = await cli.run(['reject', id, 'dns-cutover', '--reason', 'e2e: roll back on worker B'], STARTER);
     expect(rejected.code, rejected.stderr).toBe(0);
-    const end = await waitForRun(env.client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the rollback');
+    const end = await waitForRun(
+      env.client,
+      id,
+      (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
+      'the rollback',
+    );
     expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
     // Every namespace's labels exactly as the backup in the cluster recorded them (read as any worker would).
     const kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context });
-    const backedUp = await readBackupObjects(openBackupStore(backup.location, () => kube), (e) => e.kind === 'Namespace', backup.manifestDigest);
+    const backedUp = await readBackupObjects(
+      openBackupStore(backup.location, () => kube),
+      (e) => e.kind === 'Namespace',
+      backup.manifestDigest,
+    );
     expect(backedUp.map((o) => o.entry.name).sort()).toEqual([...NAMESPACES].sort());
     for (const { entry, object } of backedUp) {
       expect(object.metadata?.labels?.['istio-injection'], entry.name).toBe('enabled');
       expect(await namespaceLabels(twin, entry.name), entry.name).toEqual(object.metadata?.labels);
-      expect(Object.values(await podRevisions(twin, entry.name)).every((r) => r === SOURCE_REV), entry.name).toBe(true);
+      expect(
+        Object.values(await podRevisions(twin, entry.name)).every((r) => r === SOURCE_REV),
+        entry.name,
+      ).toBe(true);
     }
     for (const h of HOSTS) expect(await resolveA(twin, h), h).toEqual([sourceGateway(twin).address]);
     const r = await cliVerify(twin, backup.location, backup.manifestDigest);
@@ -168,12 +228,17 @@ describe('a run spread over two workers with no shared disk', () => {
     console.log(`[e2e] split over two workers, cluster backup, rolled back: ${elapsed(t0)}`);
   }, 600_000);
 
-  it('backup.location (each worker\'s own directory): the same split fails as the issue describes: B cannot read the backup, non-retryably', async () => {
+  it("backup.location (each worker's own directory): the same split fails as the issue describes: B cannot read the backup, non-retryably", async () => {
     const t0 = Date.now();
     const id = 'e2e-split-directory';
     const { backup } = await splitRun('e2e-split-directory', id, { location: './backups' });
     expect(backup.location).toMatch(/worker-a-.*\/backups\/e2e-split-directory$/);
-    const stopped = await waitForRun(env.client, id, (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), 'the failure');
+    const stopped = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase),
+      'the failure',
+    );
     const s = await cli.status(id);
     expect(s.pendingDecision, describeSeen(stopped)).toBeTruthy();
     expect(s.pendingDecision!.error).toMatch(/no manifest in .*worker-a-.*backups\/e2e-split-directory/);
@@ -183,6 +248,8 @@ describe('a run spread over two workers with no shared disk', () => {
     const r = await cli.run(['backup', 'verify', backup.location]);
     expect(r.code, r.stdout).toBe(2);
     expect(r.stderr).toMatch(/no manifest in .*worker-a-/);
-    console.log(`[e2e] split over two workers, directory backup: stopped at ${s.pendingDecision!.namespace}/${s.pendingDecision!.step} in ${elapsed(t0)}`);
+    console.log(
+      `[e2e] split over two workers, directory backup: stopped at ${s.pendingDecision!.namespace}/${s.pendingDecision!.step} in ${elapsed(t0)}`,
+    );
   }, 600_000);
 });

@@ -6,8 +6,21 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import {
-  APPROVER, type Cli, startSingleTwinStack, stopStack, NAMESPACES, STARTER, TERMINAL, approveWhenOpen,
-  describeSeen, elapsed, namespaceLabels, twinCounters, waitForRun, writePlan, type RunningWorker,
+  APPROVER,
+  type Cli,
+  startSingleTwinStack,
+  stopStack,
+  NAMESPACES,
+  STARTER,
+  TERMINAL,
+  approveWhenOpen,
+  describeSeen,
+  elapsed,
+  namespaceLabels,
+  twinCounters,
+  waitForRun,
+  writePlan,
+  type RunningWorker,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -26,16 +39,22 @@ afterAll(() => stopStack({ env, twin, worker }, 'bad-input.test.ts', fileStart))
 
 describe('bad input through the CLI', () => {
   it('an invalid plan: every problem named, exit 2, nothing started, nothing changed in the cluster', async () => {
-    const bad = await writePlan(twin, dir, (p) => {
-      p.waves[1].concurrency = 0;
-      p.waves[2].namespaces = ['Front_End'];
-      p.approvers = 'alice';
-      p.dns.ttl = 'soon';
-      p.surprise = true;
-    }, 'bad.yaml');
+    const bad = await writePlan(
+      twin,
+      dir,
+      (p) => {
+        p.waves[1].concurrency = 0;
+        p.waves[2].namespaces = ['Front_End'];
+        p.approvers = 'alice';
+        p.dns.ttl = 'soon';
+        p.surprise = true;
+      },
+      'bad.yaml',
+    );
     const r = await cli.run(['start', bad, '--id', 'e2e-never-started'], STARTER);
     expect(r.code).toBe(2);
-    for (const path of ['waves[1].concurrency', 'waves[2].namespaces[0]', 'approvers', 'dns.ttl', 'surprise']) expect(r.stderr, path).toContain(path);
+    for (const path of ['waves[1].concurrency', 'waves[2].namespaces[0]', 'approvers', 'dns.ttl', 'surprise'])
+      expect(r.stderr, path).toContain(path);
     expect(r.stdout).toBe('');
 
     const validate = await cli.run(['plan', 'validate', bad]);
@@ -114,7 +133,11 @@ describe('bad input through the CLI', () => {
     const refused = s.audit.filter((a) => !a.accepted);
     expect(refused.map((a) => a.by)).toEqual(['mallory', STARTER, STARTER, APPROVER, APPROVER, APPROVER, APPROVER]);
     expect(refused.every((a) => (a.reason ?? '').length > 0)).toBe(true);
-    expect(s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([`${APPROVER} approve start`, `${APPROVER} approve dns-cutover`, `${APPROVER} approve decommission`]);
+    expect(s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([
+      `${APPROVER} approve start`,
+      `${APPROVER} approve dns-cutover`,
+      `${APPROVER} approve decommission`,
+    ]);
     console.log(`[e2e] refusals then completion: ${elapsed(t0)}`);
   }, 600_000);
 });

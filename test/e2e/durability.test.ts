@@ -13,8 +13,22 @@ import { installRuntime } from '../../worker/worker.js';
 import { statusQuery } from '../../workflows/messages.js';
 import { startDevServer } from '../support/temporal.js';
 import {
-  Cli, NAMESPACES, STARTER, TARGET_REV, approveAllAndFinish, describeSeen, elapsed, killProcess, podRevisions,
-  spawnWorkerProcess, startE2eTwin, startInProcessWorker, tempDir, twinCounters, waitForRun, writePlan,
+  Cli,
+  NAMESPACES,
+  STARTER,
+  TARGET_REV,
+  approveAllAndFinish,
+  describeSeen,
+  elapsed,
+  killProcess,
+  podRevisions,
+  spawnWorkerProcess,
+  startE2eTwin,
+  startInProcessWorker,
+  tempDir,
+  twinCounters,
+  waitForRun,
+  writePlan,
   type TwinCounters,
 } from './support/stack.js';
 import { freePort } from '../../lab/ports.js';
@@ -40,7 +54,10 @@ function expectEachChangeOnce(c: TwinCounters): void {
   for (const ns of NAMESPACES) expect(c.byObject[`patch namespaces/${ns}`] ?? 0, `patch namespaces/${ns}`).toBe(1);
   for (const [res, ns, name] of WORKLOADS) {
     const writes = ['patch', 'update'].map((v) => c.byObject[`${v} ${res}/${ns}/${name}`] ?? 0).reduce((a, b) => a + b);
-    expect(writes, `writes to ${res}/${ns}/${name}: ${JSON.stringify(Object.entries(c.byObject).filter(([k]) => k.includes(`/${ns}/`)))}`).toBe(1);
+    expect(
+      writes,
+      `writes to ${res}/${ns}/${name}: ${JSON.stringify(Object.entries(c.byObject).filter(([k]) => k.includes(`/${ns}/`)))}`,
+    ).toBe(1);
   }
 }
 
@@ -85,7 +102,11 @@ describe('durability on the real stack', () => {
     const s = await cli.status(id);
     expect(s.phase).toBe('completed');
     expect(s.namespaces.every((n) => n.state === 'migrated')).toBe(true);
-    for (const ns of NAMESPACES) expect(Object.values(await podRevisions(twin, ns)).every((r) => r === TARGET_REV), ns).toBe(true);
+    for (const ns of NAMESPACES)
+      expect(
+        Object.values(await podRevisions(twin, ns)).every((r) => r === TARGET_REV),
+        ns,
+      ).toBe(true);
     expectEachChangeOnce(await twinCounters(twin));
     // The interrupted restart was resumed by the second worker (not started over).
     const orders = await env.client.workflow.getHandle(`${id}/ns/orders`).query(statusQuery);
@@ -94,11 +115,15 @@ describe('durability on the real stack', () => {
     // The restart activity ran a second time (the first attempt died with its worker), and the
     // second attempt found the restarts already done and only waited for them.
     const history = await env.client.workflow.getHandle(`${id}/ns/orders`).fetchHistory();
-    const restartScheduled = new Set((history.events ?? [])
-      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'restartWorkloads')
-      .map((e) => String(e.eventId)));
+    const restartScheduled = new Set(
+      (history.events ?? [])
+        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'restartWorkloads')
+        .map((e) => String(e.eventId)),
+    );
     const attempts = (history.events ?? [])
-      .filter((e) => e.activityTaskStartedEventAttributes && restartScheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId)))
+      .filter(
+        (e) => e.activityTaskStartedEventAttributes && restartScheduled.has(String(e.activityTaskStartedEventAttributes.scheduledEventId)),
+      )
       .map((e) => e.activityTaskStartedEventAttributes!.attempt);
     expect(attempts, 'attempts of the restart activity').toEqual([2]);
     expect(restart!.summary).toMatch(/resumed/);

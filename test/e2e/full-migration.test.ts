@@ -7,10 +7,31 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import {
-  APPROVER, type Cli, startSingleTwinStack, stopStack, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV,
-  TERMINAL, approveWhenOpen, describeSeen, elapsed, gatewayRequest, kubeList, migratedLabels,
-  namespaceLabels, podRevisions, resolveA, sourceGateway, targetGateway, twinCounters, twinProxies,
-  waitForRun, type RunningWorker,
+  APPROVER,
+  type Cli,
+  startSingleTwinStack,
+  stopStack,
+  HOSTS,
+  NAMESPACES,
+  SOURCE_REV,
+  STARTER,
+  TARGET_REV,
+  TERMINAL,
+  approveWhenOpen,
+  describeSeen,
+  elapsed,
+  gatewayRequest,
+  kubeList,
+  migratedLabels,
+  namespaceLabels,
+  podRevisions,
+  resolveA,
+  sourceGateway,
+  targetGateway,
+  twinCounters,
+  twinProxies,
+  waitForRun,
+  type RunningWorker,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -62,7 +83,9 @@ describe('full migration of the field-report cluster through the CLI', () => {
     }
     // The decommission gate said what happens to istiod-default-validator and what stays behind.
     const decommissionGate = s.gates.find((g) => g.id === 'decommission')!.summary.details.join('\n');
-    expect(decommissionGate).toMatch(/repoint ValidatingWebhookConfiguration\/istiod-default-validator from istiod.istio-system.svc\/validate to the target istiod istiod-istio-1-16-5.istio-1-16-5.svc\/validate/);
+    expect(decommissionGate).toMatch(
+      /repoint ValidatingWebhookConfiguration\/istiod-default-validator from istiod.istio-system.svc\/validate to the target istiod istiod-istio-1-16-5.istio-1-16-5.svc\/validate/,
+    );
     expect(decommissionGate).toMatch(/leaves behind: .*istio-validator-istio-system.*HorizontalPodAutoscaler.*istio-ca-secret/);
 
     // ---- every namespace on the target revision, with SYNCED proxies ----
@@ -71,9 +94,16 @@ describe('full migration of the field-report cluster through the CLI', () => {
       expect(await namespaceLabels(twin, ns), ns).toEqual(migratedLabels(ns));
       const revs = await podRevisions(twin, ns);
       expect(Object.keys(revs).length, `${ns} pods`).toBeGreaterThan(0);
-      expect(Object.values(revs).every((r) => r === TARGET_REV), `${ns}: ${JSON.stringify(revs)}`).toBe(true);
+      expect(
+        Object.values(revs).every((r) => r === TARGET_REV),
+        `${ns}: ${JSON.stringify(revs)}`,
+      ).toBe(true);
       const nsProxies = proxies.filter((p) => p.pod.startsWith(`${ns}/`));
-      expect(nsProxies.map((p) => p.pod).sort()).toEqual(Object.keys(revs).map((p) => `${ns}/${p}`).sort());
+      expect(nsProxies.map((p) => p.pod).sort()).toEqual(
+        Object.keys(revs)
+          .map((p) => `${ns}/${p}`)
+          .sort(),
+      );
       for (const p of nsProxies) {
         expect(p, p.pod).toMatchObject({ revision: TARGET_REV, connected: true, stale: false });
       }
@@ -85,7 +115,8 @@ describe('full migration of the field-report cluster through the CLI', () => {
       expect(r.code, r.stderr).toBe(0);
       const view = JSON.parse(r.stdout) as { pods: { name: string; sidecarRevision: string; sync: string; istiod: string }[] };
       expect(view.pods.length).toBeGreaterThan(0);
-      for (const p of view.pods) expect(p, `${ns}/${p.name}`).toMatchObject({ sidecarRevision: TARGET_REV, sync: 'SYNCED', istiod: `${TARGET_REV}/${TARGET_REV}` });
+      for (const p of view.pods)
+        expect(p, `${ns}/${p.name}`).toMatchObject({ sidecarRevision: TARGET_REV, sync: 'SYNCED', istiod: `${TARGET_REV}/${TARGET_REV}` });
     }
 
     // ---- the new gateway serves every host (real HTTP with a Host header) ----
@@ -117,13 +148,25 @@ describe('full migration of the field-report cluster through the CLI', () => {
     expect(names(await kubeList(twin, '/apis/networking.istio.io/v1beta1/namespaces/istio-system/gateways'))).toEqual(['y7test-gateway']);
     // istiod-default-validator (every Istio object, fail-closed) now calls the target istiod: Istio
     // config writes still work with the source istiod gone.
-    const validator = (await kubeList(twin, '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations')).find((v) => v.metadata.name === 'istiod-default-validator') as unknown as { metadata: { labels: Record<string, string> }; webhooks: { clientConfig: { service?: { name: string; namespace: string } } }[] };
+    const validator = (await kubeList(twin, '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations')).find(
+      (v) => v.metadata.name === 'istiod-default-validator',
+    ) as unknown as {
+      metadata: { labels: Record<string, string> };
+      webhooks: { clientConfig: { service?: { name: string; namespace: string } } }[];
+    };
     expect(validator.metadata.labels['istio.io/rev']).toBe(TARGET_REV);
-    expect(validator.webhooks.map((w) => w.clientConfig.service)).toEqual([{ name: `istiod-${TARGET_REV}`, namespace: TARGET_REV, path: '/validate', port: 443 }]);
+    expect(validator.webhooks.map((w) => w.clientConfig.service)).toEqual([
+      { name: `istiod-${TARGET_REV}`, namespace: TARGET_REV, path: '/validate', port: 443 },
+    ]);
     const write = await fetch(`${twin.apiUrl}/apis/networking.istio.io/v1beta1/namespaces/orders/virtualservices`, {
       method: 'POST',
       headers: { Authorization: 'Bearer meshmove-twin', 'Content-Type': 'application/json' },
-      body: JSON.stringify({ apiVersion: 'networking.istio.io/v1beta1', kind: 'VirtualService', metadata: { name: 'after-decommission', namespace: 'orders' }, spec: { hosts: ['after.y7test.com'], http: [{ route: [{ destination: { host: 'orders.orders.svc.cluster.local' } }] }] } }),
+      body: JSON.stringify({
+        apiVersion: 'networking.istio.io/v1beta1',
+        kind: 'VirtualService',
+        metadata: { name: 'after-decommission', namespace: 'orders' },
+        spec: { hosts: ['after.y7test.com'], http: [{ route: [{ destination: { host: 'orders.orders.svc.cluster.local' } }] }] },
+      }),
     });
     expect(write.status, await write.text()).toBe(201);
     // Every delete the run sent: the five source objects, and the probe Jobs meshmove itself created
@@ -131,12 +174,14 @@ describe('full migration of the field-report cluster through the CLI', () => {
     const deletes = Object.keys((await twinCounters(twin)).byObject).filter((k) => k.startsWith('delete '));
     const probeJobs = deletes.filter((k) => /^delete batch\/jobs\/[a-z-]+\/meshmove-probe-[0-9a-f]+$/.test(k));
     expect(probeJobs.every((k) => NAMESPACES.some((ns) => k.startsWith(`delete batch/jobs/${ns}/`)))).toBe(true);
-    expect(deletes.filter((k) => !probeJobs.includes(k)).sort()).toEqual([
-      'delete admissionregistration.k8s.io/mutatingwebhookconfigurations/istio-sidecar-injector',
-      'delete apps/deployments/istio-system/istio-ingressgateway',
-      'delete apps/deployments/istio-system/istiod',
-      'delete services/istio-system/istio-ingressgateway',
-      'delete services/istio-system/istiod',
-    ].sort());
+    expect(deletes.filter((k) => !probeJobs.includes(k)).sort()).toEqual(
+      [
+        'delete admissionregistration.k8s.io/mutatingwebhookconfigurations/istio-sidecar-injector',
+        'delete apps/deployments/istio-system/istio-ingressgateway',
+        'delete apps/deployments/istio-system/istiod',
+        'delete services/istio-system/istio-ingressgateway',
+        'delete services/istio-system/istiod',
+      ].sort(),
+    );
   }, 600_000);
 });

@@ -9,9 +9,32 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import {
-  APPROVER, type Cli, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, type Twins,
-  approveWhenOpen, describeSeen, elapsed, gatewayRequest, kubeGet, namespaceLabels, podRevisions, resolveA,
-  sourceGateway, startE2eTwin, startMultiTwinStack, stopStack, targetGateway, tempDir, twinCounters, waitForRun, writePlan,
+  APPROVER,
+  type Cli,
+  HOSTS,
+  NAMESPACES,
+  SOURCE_REV,
+  STARTER,
+  TARGET_REV,
+  TERMINAL,
+  type Twins,
+  approveWhenOpen,
+  describeSeen,
+  elapsed,
+  gatewayRequest,
+  kubeGet,
+  namespaceLabels,
+  podRevisions,
+  resolveA,
+  sourceGateway,
+  startE2eTwin,
+  startMultiTwinStack,
+  stopStack,
+  targetGateway,
+  tempDir,
+  twinCounters,
+  waitForRun,
+  writePlan,
   type RunningWorker,
 } from './support/stack.js';
 
@@ -31,7 +54,9 @@ describe("the field report's 503 pitfall is caught before DNS cutover", () => {
   it('discovery labels that the target does not select: preflight blocks; the run pauses in preflight having changed nothing', async () => {
     const t0 = Date.now();
     const twin = twins.add(await startE2eTwin({ context: 'e2e-503-preflight' }));
-    const originalLabels = Object.fromEntries(await Promise.all(NAMESPACES.map(async (ns) => [ns, await namespaceLabels(twin, ns)] as const)));
+    const originalLabels = Object.fromEntries(
+      await Promise.all(NAMESPACES.map(async (ns) => [ns, await namespaceLabels(twin, ns)] as const)),
+    );
     const plan = await writePlan(twin, await tempDir('503-preflight'), (p) => {
       p.target.discoveryLabels = { usergroup: 'istio-1-16' }; // a typo: the target selects usergroup=istio-1-16-5
     });
@@ -44,12 +69,22 @@ describe("the field report's 503 pitfall is caught before DNS cutover", () => {
     const preJson = await cli.run(['preflight', plan, '--kubeconfig', twin.kubeconfigPath, '--json']);
     expect(preJson.code).toBe(1);
     const report = JSON.parse(preJson.stdout) as { blocking: number; findings: { check: string; status: string }[] };
-    expect(report.findings.filter((f) => f.status === 'block').map((f) => f.check).sort()).toEqual(NAMESPACES.map((ns) => `discovery/${ns}`).sort());
+    expect(
+      report.findings
+        .filter((f) => f.status === 'block')
+        .map((f) => f.check)
+        .sort(),
+    ).toEqual(NAMESPACES.map((ns) => `discovery/${ns}`).sort());
 
     // Started anyway: the run's own preflight blocks before the start gate.
     const id = 'e2e-503-preflight';
     await cli.start(plan, id, STARTER);
-    const paused = await waitForRun(env.client, id, (s) => s.attention.decisions.length > 0 || s.attention.gates.length > 0 || TERMINAL.includes(s.status.phase), 'the preflight pause');
+    const paused = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.decisions.length > 0 || s.attention.gates.length > 0 || TERMINAL.includes(s.status.phase),
+      'the preflight pause',
+    );
     expect(paused.attention.gates, describeSeen(paused)).toEqual([]);
     const s = await cli.status(id);
     expect(s.phase).toBe('preflight');
@@ -64,7 +99,11 @@ describe("the field report's 503 pitfall is caught before DNS cutover", () => {
 
     // Nothing changed in the cluster: no namespace patched, labels and sidecars as before, DNS on the old gateway.
     const counters = await twinCounters(twin);
-    expect(Object.keys(counters.byObject).filter((k) => k.startsWith('patch namespaces/') || k.includes('deployments/') || k.includes('statefulsets/'))).toEqual([]);
+    expect(
+      Object.keys(counters.byObject).filter(
+        (k) => k.startsWith('patch namespaces/') || k.includes('deployments/') || k.includes('statefulsets/'),
+      ),
+    ).toEqual([]);
     for (const ns of NAMESPACES) {
       expect(await namespaceLabels(twin, ns)).toEqual(originalLabels[ns]);
       expect(Object.values(await podRevisions(twin, ns)).every((r) => r === SOURCE_REV)).toBe(true);
@@ -86,10 +125,12 @@ describe("the field report's 503 pitfall is caught before DNS cutover", () => {
     const cmName = `istio-${TARGET_REV}`;
     const cm = await kubeGet<{ data: Record<string, string> }>(twin, `/api/v1/namespaces/${TARGET_REV}/configmaps/${cmName}`);
     const mesh = parse(cm!.data.mesh!) as Record<string, unknown>;
-    mesh.discoverySelectors = [{
-      matchLabels: { usergroup: TARGET_REV },
-      matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['orders'] }],
-    }];
+    mesh.discoverySelectors = [
+      {
+        matchLabels: { usergroup: TARGET_REV },
+        matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'NotIn', values: ['orders'] }],
+      },
+    ];
     const res = await fetch(`${twin.apiUrl}/api/v1/namespaces/${TARGET_REV}/configmaps/${cmName}`, {
       method: 'PATCH',
       headers: { Authorization: 'Bearer meshmove-twin', 'Content-Type': 'application/merge-patch+json' },
@@ -98,8 +139,16 @@ describe("the field report's 503 pitfall is caught before DNS cutover", () => {
     expect(res.status, await res.text()).toBe(200);
 
     await approveWhenOpen(cli, env.client, id, 'start');
-    const paused = await waitForRun(env.client, id, (s) => s.attention.decisions.length > 0 || s.attention.gates.length > 0 || TERMINAL.includes(s.status.phase), 'the pause');
-    expect(paused.attention.gates.map((g) => g.id), describeSeen(paused)).toEqual([]);
+    const paused = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.decisions.length > 0 || s.attention.gates.length > 0 || TERMINAL.includes(s.status.phase),
+      'the pause',
+    );
+    expect(
+      paused.attention.gates.map((g) => g.id),
+      describeSeen(paused),
+    ).toEqual([]);
     const s = await cli.status(id);
     expect(s.phase).toBe('namespaces');
     expect(s.pendingDecision, JSON.stringify(s.pendingDecision)).toMatchObject({ namespace: 'orders', step: 'verify-traffic' });
@@ -114,7 +163,12 @@ describe("the field report's 503 pitfall is caught before DNS cutover", () => {
     // Roll the run back from the paused namespace.
     const rb = await cli.run(['decide', id, 'rollback', '--reason', 'e2e: orders is not discovered by the target'], APPROVER);
     expect(rb.code, rb.stderr).toBe(0);
-    const end = await waitForRun(env.client, id, (x) => TERMINAL.includes(x.status.phase) || x.attention.decisions.length > 0, 'the rollback');
+    const end = await waitForRun(
+      env.client,
+      id,
+      (x) => TERMINAL.includes(x.status.phase) || x.attention.decisions.length > 0,
+      'the rollback',
+    );
     expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
     const counters = await twinCounters(twin);
     // The DNS switch never ran; the records never left the old gateway.

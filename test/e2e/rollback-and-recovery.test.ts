@@ -8,9 +8,34 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import { statusQuery } from '../../workflows/messages.js';
 import {
-  APPROVER, type Cli, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, type Twins,
-  approveWhenOpen, backedUpLabels, describeSeen, elapsed, gatewayRequest, migratedLabels, namespaceLabels, podRevisions,
-  putApiFaults, resolveA, sourceGateway, startE2eTwin, startMultiTwinStack, stopStack, targetGateway, tempDir, twinProxies, waitForRun, writePlan,
+  APPROVER,
+  type Cli,
+  HOSTS,
+  NAMESPACES,
+  SOURCE_REV,
+  STARTER,
+  TARGET_REV,
+  TERMINAL,
+  type Twins,
+  approveWhenOpen,
+  backedUpLabels,
+  describeSeen,
+  elapsed,
+  gatewayRequest,
+  migratedLabels,
+  namespaceLabels,
+  podRevisions,
+  putApiFaults,
+  resolveA,
+  sourceGateway,
+  startE2eTwin,
+  startMultiTwinStack,
+  stopStack,
+  targetGateway,
+  tempDir,
+  twinProxies,
+  waitForRun,
+  writePlan,
   type RunningWorker,
 } from './support/stack.js';
 
@@ -35,8 +60,12 @@ async function expectBackOnSource(twin: Twin, backupLocation: string): Promise<v
     expect(await namespaceLabels(twin, ns), `${ns} labels`).toEqual(backed);
     const revs = await podRevisions(twin, ns);
     expect(Object.keys(revs).length).toBeGreaterThan(0);
-    expect(Object.values(revs).every((r) => r === SOURCE_REV), `${ns}: ${JSON.stringify(revs)}`).toBe(true);
-    for (const p of proxies.filter((x) => x.pod.startsWith(`${ns}/`))) expect(p, p.pod).toMatchObject({ revision: SOURCE_REV, connected: true, stale: false });
+    expect(
+      Object.values(revs).every((r) => r === SOURCE_REV),
+      `${ns}: ${JSON.stringify(revs)}`,
+    ).toBe(true);
+    for (const p of proxies.filter((x) => x.pod.startsWith(`${ns}/`)))
+      expect(p, p.pod).toMatchObject({ revision: SOURCE_REV, connected: true, stale: false });
   }
   // The old gateway serves every host, and DNS points at it.
   expect((await gatewayRequest(sourceGateway(twin), 'shop.y7test.com', '/')).status).toBe(200);
@@ -59,13 +88,21 @@ describe('rollback and recovery through the CLI', () => {
     // Rejecting stays open to the starter (four-eyes guards approvals, not the brakes).
     const rejected = await cli.run(['reject', id, 'dns-cutover', '--reason', 'e2e: the change window closed'], STARTER);
     expect(rejected.code, rejected.stderr).toBe(0);
-    const end = await waitForRun(env.client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the rollback');
+    const end = await waitForRun(
+      env.client,
+      id,
+      (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
+      'the rollback',
+    );
     expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
 
     const s = await cli.status(id);
     expect(s.phase).toBe('rolled-back');
     expect(s.namespaces.map((n) => [n.name, n.state])).toEqual(NAMESPACES.map((n) => [n, 'rolled-back']));
-    expect(s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([`${APPROVER} approve start`, `${STARTER} reject dns-cutover`]);
+    expect(s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([
+      `${APPROVER} approve start`,
+      `${STARTER} reject dns-cutover`,
+    ]);
     expect(s.backup?.location).toBeTruthy();
     await expectBackOnSource(twin, s.backup!.location);
     console.log(`[e2e] reject at dns-cutover: ${elapsed(t0)}`);
@@ -84,7 +121,12 @@ describe('rollback and recovery through the CLI', () => {
 
     const rejected = await cli.run(['reject', id, 'decommission', '--reason', 'e2e: keep the old control plane'], APPROVER);
     expect(rejected.code, rejected.stderr).toBe(0);
-    const end = await waitForRun(env.client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the rollback');
+    const end = await waitForRun(
+      env.client,
+      id,
+      (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
+      'the rollback',
+    );
     expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
     const s = await cli.status(id);
     expect(s.namespaces.every((n) => n.state === 'rolled-back')).toBe(true);
@@ -105,7 +147,12 @@ describe('rollback and recovery through the CLI', () => {
     await putApiFaults(twin, { rules: [], stuckRollouts: [{ namespace: 'orders', name: 'orders' }] });
     await cli.start(plan, id, STARTER);
     await approveWhenOpen(cli, env.client, id, 'start');
-    const paused = await waitForRun(env.client, id, (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), 'the pause');
+    const paused = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase),
+      'the pause',
+    );
     expect(paused.status.phase, describeSeen(paused)).toBe('namespaces');
 
     const s = await cli.status(id);
@@ -134,11 +181,17 @@ describe('rollback and recovery through the CLI', () => {
     expect(final.phase).toBe('completed');
     expect(final.namespaces.every((n) => n.state === 'migrated')).toBe(true);
     for (const ns of NAMESPACES) {
-      expect(Object.values(await podRevisions(twin, ns)).every((r) => r === TARGET_REV), ns).toBe(true);
+      expect(
+        Object.values(await podRevisions(twin, ns)).every((r) => r === TARGET_REV),
+        ns,
+      ).toBe(true);
     }
     // The decision lives in the orders namespace's own workflow, with the refused attempt beside it.
     const orders = await env.client.workflow.getHandle(`${id}/ns/orders`).query(statusQuery);
-    expect(orders.audit.map((a) => `${a.by} ${a.action} ${a.accepted}`)).toEqual([`${STARTER} decide retry restart false`, `${APPROVER} decide retry restart true`]);
+    expect(orders.audit.map((a) => `${a.by} ${a.action} ${a.accepted}`)).toEqual([
+      `${STARTER} decide retry restart false`,
+      `${APPROVER} decide retry restart true`,
+    ]);
     expect(orders.steps.find((x) => x.id === 'restart')).toMatchObject({ state: 'succeeded' });
     console.log(`[e2e] stuck rollout + retry: ${elapsed(t0)}`);
   }, 600_000);

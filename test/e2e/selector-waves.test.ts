@@ -6,8 +6,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import {
-  type Cli, startSingleTwinStack, stopStack, NAMESPACES, STARTER, approveAllAndFinish, describeSeen, elapsed,
-  backedUpLabels, migratedLabels, namespaceLabels, podRevisions, waitForRun, writePlan, type RunningWorker, TARGET_REV,
+  type Cli,
+  startSingleTwinStack,
+  stopStack,
+  NAMESPACES,
+  STARTER,
+  approveAllAndFinish,
+  describeSeen,
+  elapsed,
+  backedUpLabels,
+  migratedLabels,
+  namespaceLabels,
+  podRevisions,
+  waitForRun,
+  writePlan,
+  type RunningWorker,
+  TARGET_REV,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -36,12 +50,17 @@ describe('waves by selector through the CLI', () => {
   it('the start gate lists the resolved names; exactly those move; a namespace created after the gate opened stays', async () => {
     const id = 'e2e-selector-waves';
     const t0 = Date.now();
-    const plan = await writePlan(twin, dir, (p) => {
-      p.waves = [
-        { name: 'canary', concurrency: 1, select: { names: ['inv*'] } },
-        { name: 'rest', concurrency: 2, select: { injectedBy: 'source' } },
-      ];
-    }, 'selector-plan.yaml');
+    const plan = await writePlan(
+      twin,
+      dir,
+      (p) => {
+        p.waves = [
+          { name: 'canary', concurrency: 1, select: { names: ['inv*'] } },
+          { name: 'rest', concurrency: 2, select: { injectedBy: 'source' } },
+        ];
+      },
+      'selector-plan.yaml',
+    );
     // `meshmove preflight` resolves the waves as the run will, and says so.
     const pre = await cli.run(['preflight', plan, '--kubeconfig', twin.kubeconfigPath]);
     expect(pre.code, pre.stderr).toBe(0);
@@ -50,15 +69,26 @@ describe('waves by selector through the CLI', () => {
     expect(valid.stdout).toContain('0 named namespace(s) and 2 wave(s) chosen by selector (resolved when the run starts)');
     await cli.start(plan, id, STARTER);
 
-    const atGate = await waitForRun(env.client, id, (s) => s.attention.gates.some((g) => g.id === 'start') || s.attention.decisions.length > 0, 'the start gate');
-    expect(atGate.attention.gates.map((g) => g.id), describeSeen(atGate)).toEqual(['start']);
+    const atGate = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.gates.some((g) => g.id === 'start') || s.attention.decisions.length > 0,
+      'the start gate',
+    );
+    expect(
+      atGate.attention.gates.map((g) => g.id),
+      describeSeen(atGate),
+    ).toEqual(['start']);
     const s = await cli.status(id);
     const details = s.pendingGate!.summary.details;
     expect(s.pendingGate!.summary.title).toBe(`Move 4 namespace(s) from default to ${TARGET_REV}`);
     expect(details[0]).toBe('wave 1 "canary" (1 at a time; select: names inv*): inventory');
     expect(details[1]).toBe('wave 2 "rest" (2 at a time; select: injected by the source): frontend, orders, payments');
     expect(s.namespaces.map((n) => [n.wave, n.name, n.state])).toEqual([
-      ['canary', 'inventory', 'pending'], ['rest', 'frontend', 'pending'], ['rest', 'orders', 'pending'], ['rest', 'payments', 'pending'],
+      ['canary', 'inventory', 'pending'],
+      ['rest', 'frontend', 'pending'],
+      ['rest', 'orders', 'pending'],
+      ['rest', 'payments', 'pending'],
     ]);
     expect(s.steps.map((x) => x.id).slice(0, 3)).toEqual(['resolve-waves', 'preflight', 'backup']);
 
@@ -74,13 +104,17 @@ describe('waves by selector through the CLI', () => {
     for (const ns of NAMESPACES) {
       expect(await namespaceLabels(twin, ns), ns).toEqual(migratedLabels(ns));
       const revs = await podRevisions(twin, ns);
-      expect(Object.values(revs).every((r) => r === TARGET_REV), `${ns}: ${JSON.stringify(revs)}`).toBe(true);
+      expect(
+        Object.values(revs).every((r) => r === TARGET_REV),
+        `${ns}: ${JSON.stringify(revs)}`,
+      ).toBe(true);
     }
     const late = await namespaceLabels(twin, 'late-arrival');
     expect(late['istio-injection']).toBe('enabled');
     expect(late['istio.io/rev']).toBeUndefined();
     // The backup holds the resolved namespaces, not the one created later.
-    for (const ns of NAMESPACES) expect(await backedUpLabels(after.backup!.location, ns), ns).toMatchObject({ 'istio-injection': 'enabled' });
+    for (const ns of NAMESPACES)
+      expect(await backedUpLabels(after.backup!.location, ns), ns).toMatchObject({ 'istio-injection': 'enabled' });
     await expect(backedUpLabels(after.backup!.location, 'late-arrival')).rejects.toThrow(/not in the backup/);
     // The start gate the approver signed showed the list that moved.
     expect(after.gates.find((g) => g.id === 'start')!.summary.details.slice(0, 2)).toEqual(details.slice(0, 2));

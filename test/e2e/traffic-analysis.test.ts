@@ -21,9 +21,32 @@ import { renderLoadReport } from '../../traffic/report.js';
 import type { Twin } from '../../twin/index.js';
 import { startTestPrometheus } from '../support/prometheus.js';
 import {
-  APPROVER, type Cli, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, type Twins, type PlanDoc, type RunningWorker,
-  approveAllAndFinish, approveWhenOpen, describeSeen, elapsed, gatewayRequest, namespaceLabels, podRevisions, resolveA,
-  sourceGateway, startE2eTwin, startMultiTwinStack, stopStack, tempDir, waitForRun, writePlan,
+  APPROVER,
+  type Cli,
+  HOSTS,
+  NAMESPACES,
+  SOURCE_REV,
+  STARTER,
+  TARGET_REV,
+  TERMINAL,
+  type Twins,
+  type PlanDoc,
+  type RunningWorker,
+  approveAllAndFinish,
+  approveWhenOpen,
+  describeSeen,
+  elapsed,
+  gatewayRequest,
+  namespaceLabels,
+  podRevisions,
+  resolveA,
+  sourceGateway,
+  startE2eTwin,
+  startMultiTwinStack,
+  stopStack,
+  tempDir,
+  waitForRun,
+  writePlan,
 } from './support/stack.js';
 
 let env: TestWorkflowEnvironment;
@@ -70,10 +93,15 @@ interface Rehearsal {
 /** The field-report twin with both gateways on one port, and a real Prometheus scraping its proxies every second. */
 async function rehearsal(context: string, edit?: (p: PlanDoc) => void, promUrl?: (prom: PrometheusServer) => string): Promise<Rehearsal> {
   const port = await gatewayPort();
-  const twin = twins.add(await startE2eTwin({
-    context,
-    overrides: { randomPorts: true, gatewayPorts: { 'istio-system/istio-ingressgateway': port, [`${TARGET_REV}/istio-ingressgateway`]: port } },
-  }));
+  const twin = twins.add(
+    await startE2eTwin({
+      context,
+      overrides: {
+        randomPorts: true,
+        gatewayPorts: { 'istio-system/istio-ingressgateway': port, [`${TARGET_REV}/istio-ingressgateway`]: port },
+      },
+    }),
+  );
   const prom = await startTestPrometheus({ scrapeIntervalMs: 1000, httpSd: [{ url: twin.stats.sdUrl, refreshIntervalMs: 1000 }] });
   cleanups.push(() => prom.close());
   const planFile = await writePlan(twin, await tempDir(context), (p) => {
@@ -98,7 +126,9 @@ function phaseOf(client: Client, id: string): { phase: () => string; stop: () =>
   let stopped = false;
   void (async () => {
     while (!stopped) {
-      phase = await runStatus(client, id).then((s) => s.phase).catch(() => phase);
+      phase = await runStatus(client, id)
+        .then((s) => s.phase)
+        .catch(() => phase);
       await new Promise((r) => setTimeout(r, 250));
     }
   })();
@@ -107,7 +137,14 @@ function phaseOf(client: Client, id: string): { phase: () => string; stop: () =>
 
 async function liveTraffic(r: Rehearsal, phase: () => string): Promise<LoadHandle> {
   const { plan } = await loadPlan(r.loadPlanFile);
-  const load = startRehearsalTraffic({ plan, gatewayPort: r.port, callUrl: r.twin.controlUrls.istioCall!, ratePerSecond: 5, maxDurationMs: 10 * 60_000, phase });
+  const load = startRehearsalTraffic({
+    plan,
+    gatewayPort: r.port,
+    callUrl: r.twin.controlUrls.istioCall!,
+    ratePerSecond: 5,
+    maxDurationMs: 10 * 60_000,
+    phase,
+  });
   cleanups.push(() => load.stop());
   return load;
 }
@@ -148,7 +185,9 @@ describe('traffic evidence through a real Prometheus', () => {
 
     // Prometheus agrees: the proxies reported the requests, and no failed answer.
     const totals = await prometheusTrafficTotals(r.prom.url, Date.now() - runStart + 10_000);
-    console.log(`[e2e] Prometheus over the run: ${totals.requests.toFixed(0)} requests, ${totals.failed.toFixed(0)} failed (${totals.queries.join('; ')})`);
+    console.log(
+      `[e2e] Prometheus over the run: ${totals.requests.toFixed(0)} requests, ${totals.failed.toFixed(0)} failed (${totals.queries.join('; ')})`,
+    );
     expect(totals.requests).toBeGreaterThan(report.sent / 3);
     expect(totals.failed).toBe(0);
 
@@ -156,17 +195,22 @@ describe('traffic evidence through a real Prometheus', () => {
     const s = await cli.status(id);
     const step = (sid: string) => s.steps.find((x) => x.id === sid);
     expect(step('traffic-baseline')).toMatchObject({ state: 'succeeded' });
-    expect(step('traffic-baseline')!.summary).toMatch(/^4 namespace\(s\) with traffic \([\d.]+ req\/s\), 0 without; no errors; old gateway [\d.]+ req\/s$/);
+    expect(step('traffic-baseline')!.summary).toMatch(
+      /^4 namespace\(s\) with traffic \([\d.]+ req\/s\), 0 without; no errors; old gateway [\d.]+ req\/s$/,
+    );
     expect(step('traffic-shift')).toMatchObject({ state: 'succeeded' });
     expect(step('gateway-drained')!.summary).toMatch(/the old gateway has carried no request for \d+s/);
     for (const ns of NAMESPACES) {
       const child = await runStatus(env.client, `${id}/ns/${ns}`);
-      expect(child.steps.find((x) => x.id === 'verify-metrics'), ns).toMatchObject({ state: 'succeeded', summary: expect.stringMatching(/^error rate 0\.00%/) });
+      expect(
+        child.steps.find((x) => x.id === 'verify-metrics'),
+        ns,
+      ).toMatchObject({ state: 'succeeded', summary: expect.stringMatching(/^error rate 0\.00%/) });
     }
     console.log(`[e2e] rehearsal with live traffic: run ${elapsed(runStart)}, test ${elapsed(t0)}`);
   }, 600_000);
 
-  it("a namespace whose error rate rises on the target: its analysis fails, it is moved back, DNS never switches", async () => {
+  it('a namespace whose error rate rises on the target: its analysis fails, it is moved back, DNS never switches', async () => {
     const t0 = Date.now();
     const r = await rehearsal('e2e-traffic-regression', (p) => {
       p.failurePolicy = { onNamespaceFailure: 'rollback-namespace', failureBudget: 1 };
@@ -175,7 +219,10 @@ describe('traffic evidence through a real Prometheus', () => {
       p.verification.crossNamespace = p.verification.crossNamespace.filter((c: { url: string }) => !c.url.includes('//orders.'));
     });
     // One request in five to orders fails once its pods run the target's sidecar.
-    r.twin.control.setIstioFaults({ ...r.twin.control.istioFaults(), requestErrors: [{ namespace: 'orders', revision: TARGET_REV, rate: 0.2, status: 500 }] });
+    r.twin.control.setIstioFaults({
+      ...r.twin.control.istioFaults(),
+      requestErrors: [{ namespace: 'orders', revision: TARGET_REV, rate: 0.2, status: 500 }],
+    });
     const id = 'e2e-traffic-regression';
     const tracker = phaseOf(env.client, id);
     const load = await liveTraffic(r, tracker.phase);
@@ -183,7 +230,12 @@ describe('traffic evidence through a real Prometheus', () => {
     await new Promise((res) => setTimeout(res, 3_000));
     await cli.start(r.planFile, id, STARTER);
     await approveWhenOpen(cli, env.client, id, 'start');
-    const paused = await waitForRun(env.client, id, (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), 'the failure-budget pause');
+    const paused = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase),
+      'the failure-budget pause',
+    );
     const s = await cli.status(id);
     expect(s.pendingDecision, describeSeen(paused)).toMatchObject({ step: 'failure-budget' });
     const orders = s.namespaces.find((n) => n.name === 'orders')!;
@@ -234,13 +286,25 @@ describe('traffic evidence through a real Prometheus', () => {
     await approveWhenOpen(cli, env.client, id, 'start');
     await approveWhenOpen(cli, env.client, id, 'dns-cutover');
     // While it waits, `meshmove status` says what the wait sees.
-    await waitForRun(env.client, id, (x) => x.status.currentStep === 'gateway-drained' || x.attention.decisions.length > 0, 'the drain wait');
+    await waitForRun(
+      env.client,
+      id,
+      (x) => x.status.currentStep === 'gateway-drained' || x.attention.decisions.length > 0,
+      'the drain wait',
+    );
     const during = await cli.run(['status', id]);
     expect(during.stdout).toMatch(/waiting: old gateway still at [\d.]+ req\/s; gives up in \d+s/);
-    const paused = await waitForRun(env.client, id, (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), 'the drain failure');
+    const paused = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase),
+      'the drain failure',
+    );
     const s = await cli.status(id);
     expect(s.pendingDecision, describeSeen(paused)).toMatchObject({ step: 'gateway-drained' });
-    expect(s.pendingDecision!.error).toMatch(/the old gateway still carries traffic after 12s: Prometheus answered [\d.]+ \(.*req\/s\) to sum\(rate\(istio_requests_total\{reporter="source",source_workload="istio-ingressgateway",source_workload_namespace="istio-system"\}\[4s\]\)\); decommission stays closed/);
+    expect(s.pendingDecision!.error).toMatch(
+      /the old gateway still carries traffic after 12s: Prometheus answered [\d.]+ \(.*req\/s\) to sum\(rate\(istio_requests_total\{reporter="source",source_workload="istio-ingressgateway",source_workload_namespace="istio-system"\}\[4s\]\)\); decommission stays closed/,
+    );
     expect(s.steps.find((x) => x.id === 'traffic-shift')).toMatchObject({ state: 'succeeded' });
     expect(s.gates.map((g) => g.id)).not.toContain('decommission');
 
@@ -255,7 +319,9 @@ describe('traffic evidence through a real Prometheus', () => {
     const report = await load.stop();
     show('live traffic with a pinned client', report);
     expect(report.failed, JSON.stringify(report.failures)).toBe(0);
-    console.log(`[e2e] pinned client: ${pinnedSent} requests to the old gateway; drain held decommission closed, then passed: ${elapsed(t0)}`);
+    console.log(
+      `[e2e] pinned client: ${pinnedSent} requests to the old gateway; drain held decommission closed, then passed: ${elapsed(t0)}`,
+    );
   }, 600_000);
 
   it('Prometheus down: the baseline fails with the query and why, and nothing is relabelled', async () => {
@@ -266,7 +332,12 @@ describe('traffic evidence through a real Prometheus', () => {
     const id = 'e2e-traffic-noprom';
     await cli.start(r.planFile, id, STARTER);
     await approveWhenOpen(cli, env.client, id, 'start');
-    const paused = await waitForRun(env.client, id, (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), 'the baseline failure');
+    const paused = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase),
+      'the baseline failure',
+    );
     const s = await cli.status(id);
     expect(s.pendingDecision, describeSeen(paused)).toMatchObject({ step: 'traffic-baseline' });
     expect(s.pendingDecision!.error).toContain(`Prometheus http://127.0.0.1:${closed}`);

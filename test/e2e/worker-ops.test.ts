@@ -21,8 +21,19 @@ import { startDevServer } from '../support/temporal.js';
 import { eventually } from '../support/eventually.js';
 import { startTestPrometheus } from '../support/prometheus.js';
 import {
-  Cli, NAMESPACES, STARTER, approveAllAndFinish, describeSeen, elapsed, killProcess, putApiFaults,
-  startE2eTwin, tempDir, twinCounters, waitForRun, writePlan,
+  Cli,
+  NAMESPACES,
+  STARTER,
+  approveAllAndFinish,
+  describeSeen,
+  elapsed,
+  killProcess,
+  putApiFaults,
+  startE2eTwin,
+  tempDir,
+  twinCounters,
+  waitForRun,
+  writePlan,
 } from './support/stack.js';
 
 const MAIN = fileURLToPath(new URL('../../client/main.ts', import.meta.url));
@@ -64,10 +75,12 @@ function spawnProc(args: string[], extraEnv: Record<string, string>): Proc {
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const proc: Proc = { child, output: () => out, exited: undefined as unknown as Promise<number | null> };
-  proc.exited = new Promise<number | null>((r) => child.once('exit', (code) => {
-    proc.exitedAt = Date.now();
-    r(code);
-  }));
+  proc.exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      proc.exitedAt = Date.now();
+      r(code);
+    }),
+  );
   return proc;
 }
 
@@ -100,67 +113,94 @@ async function startOpsWorker(grace: string): Promise<Proc & { port: number }> {
     MESHMOVE_HTTP_ADDRESS: '127.0.0.1:0',
     MESHMOVE_SHUTDOWN_GRACE: grace,
   });
-  const port = await eventually('the ops worker ready', async () => {
-    const m = /worker ready (\d+)/.exec(p.output());
-    if (!m && p.child.exitCode !== null) throw new Error(`the ops worker exited ${p.child.exitCode}: ${p.output()}`);
-    return m ? Number(m[1]) : undefined;
-  }, 120_000, { intervalMs: 100, onError: 'throw' });
+  const port = await eventually(
+    'the ops worker ready',
+    async () => {
+      const m = /worker ready (\d+)/.exec(p.output());
+      if (!m && p.child.exitCode !== null) throw new Error(`the ops worker exited ${p.child.exitCode}: ${p.output()}`);
+      return m ? Number(m[1]) : undefined;
+    },
+    120_000,
+    { intervalMs: 100, onError: 'throw' },
+  );
   return Object.assign(p, { port });
 }
 
 describe('meshmove worker --http-address', () => {
-  it('the command: /healthz 200, /readyz 503 naming the unreachable API server, the SDK\'s metrics on /metrics, SIGTERM exits 0', async () => {
+  it("the command: /healthz 200, /readyz 503 naming the unreachable API server, the SDK's metrics on /metrics, SIGTERM exits 0", async () => {
     const dir = await tempDir('ops-cli');
     const closed = await freeLoopbackPort(); // nothing listens there
     const kubeconfig = join(dir, 'kubeconfig');
-    await writeFile(kubeconfig, [
-      'apiVersion: v1', 'kind: Config',
-      'clusters: [{name: gone, cluster: {server: "https://127.0.0.1:' + closed + '", insecure-skip-tls-verify: true}}]',
-      'users: [{name: u, user: {token: t}}]',
-      'contexts: [{name: gone, context: {cluster: gone, user: u}}]',
-      'current-context: gone', '',
-    ].join('\n'));
+    await writeFile(
+      kubeconfig,
+      [
+        'apiVersion: v1',
+        'kind: Config',
+        'clusters: [{name: gone, cluster: {server: "https://127.0.0.1:' + closed + '", insecure-skip-tls-verify: true}}]',
+        'users: [{name: u, user: {token: t}}]',
+        'contexts: [{name: gone, context: {cluster: gone, user: u}}]',
+        'current-context: gone',
+        '',
+      ].join('\n'),
+    );
     // The address from the environment (as the Deployment sets it), a port of its choosing.
     const p = spawnProc([MAIN, 'worker', '--address', env.address, '--kubeconfig', kubeconfig, '--shutdown-grace', '5s'], {
       MESHMOVE_HTTP_ADDRESS: '127.0.0.1:0',
     });
-    const port = await eventually('the worker command serving', async () => {
-      const m = /\/healthz \/readyz \/metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.output());
-      if (!m && p.child.exitCode !== null) throw new Error(`meshmove worker exited ${p.child.exitCode}: ${p.output()}`);
-      return m ? Number(m[1]) : undefined;
-    }, 120_000, { intervalMs: 100, onError: 'throw' });
+    const port = await eventually(
+      'the worker command serving',
+      async () => {
+        const m = /\/healthz \/readyz \/metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.output());
+        if (!m && p.child.exitCode !== null) throw new Error(`meshmove worker exited ${p.child.exitCode}: ${p.output()}`);
+        return m ? Number(m[1]) : undefined;
+      },
+      120_000,
+      { intervalMs: 100, onError: 'throw' },
+    );
 
     expect(await get(port, '/healthz')).toMatchObject({ status: 200 });
-    const ready = await eventually('readiness answered', async () => {
-      const r = await get(port, '/readyz');
-      return /Kubernetes API server/.test(r.body) ? r : undefined; // (before run() it says the worker is initialized)
-    }, 30_000, 200);
+    const ready = await eventually(
+      'readiness answered',
+      async () => {
+        const r = await get(port, '/readyz');
+        return /Kubernetes API server/.test(r.body) ? r : undefined; // (before run() it says the worker is initialized)
+      },
+      30_000,
+      200,
+    );
     expect(ready.status).toBe(503);
     expect(ready.body).toMatch(new RegExp(`Kubernetes API server https://127.0.0.1:${closed} cannot be reached`));
     expect(ready.body).not.toMatch(/Temporal/); // Temporal is fine
 
     // The SDK's own telemetry (polls of the meshmove task queue) and meshmove's, in one scrape.
-    const samples = await eventually('the SDK\'s poll metrics', async () => {
-      const s = await scrape(port);
-      return has(s, 'temporal_num_pollers', { task_queue: 'meshmove' }) ? s : undefined;
-    }, 30_000, 500);
+    const samples = await eventually(
+      "the SDK's poll metrics",
+      async () => {
+        const s = await scrape(port);
+        return has(s, 'temporal_num_pollers', { task_queue: 'meshmove' }) ? s : undefined;
+      },
+      30_000,
+      500,
+    );
     expect(value(samples, 'meshmove_sdk_metrics_up')).toBe(1);
     expect(has(samples, 'temporal_worker_task_slots_available')).toBe(true);
     expect(has(samples, 'meshmove_status_refresh_errors_total')).toBe(true);
     expect((await get(port, '/nope')).status).toBe(404);
 
     // A real Prometheus scrapes it: the target is up, and both halves of the exposition are stored.
-    const prom = await startTestPrometheus({ staticTargets: [{ target: `127.0.0.1:${port}`, metricsPath: '/metrics', labels: { app: 'meshmove-worker' } }] });
+    const prom = await startTestPrometheus({
+      staticTargets: [{ target: `127.0.0.1:${port}`, metricsPath: '/metrics', labels: { app: 'meshmove-worker' } }],
+    });
     try {
       const query = async (q: string) => {
         const r = await fetch(`${prom.url}/api/v1/query?query=${encodeURIComponent(q)}`);
-        const body = await r.json() as { data: { result: { value: [number, string] }[] } };
+        const body = (await r.json()) as { data: { result: { value: [number, string] }[] } };
         return body.data.result.map((x) => Number(x.value[1]));
       };
       await eventually('Prometheus scraped the worker', async () => (await query('up{app="meshmove-worker"}'))[0] === 1, 30_000, 500);
       expect((await query('count({app="meshmove-worker",__name__=~"temporal_.*"})'))[0]).toBeGreaterThan(0);
       expect((await query('meshmove_sdk_metrics_up{app="meshmove-worker"}'))[0]).toBe(1);
-      expect((await query('meshmove_status_refresh_errors_total{app="meshmove-worker"}'))).toEqual([0]);
+      expect(await query('meshmove_status_refresh_errors_total{app="meshmove-worker"}')).toEqual([0]);
     } finally {
       await prom.close();
     }
@@ -180,23 +220,36 @@ describe('meshmove worker --http-address', () => {
     const a = await startOpsWorker('300ms');
 
     expect(await get(a.port, '/healthz')).toMatchObject({ status: 200 });
-    const ready = await eventually('ready', async () => {
-      const r = await get(a.port, '/readyz');
-      return r.status === 200 ? r : undefined;
-    }, 30_000, 200);
+    const ready = await eventually(
+      'ready',
+      async () => {
+        const r = await get(a.port, '/readyz');
+        return r.status === 200 ? r : undefined;
+      },
+      30_000,
+      200,
+    );
     expect(ready.body).toMatch(/Temporal answers; Kubernetes API server .* answers/);
 
     // The first relabel of inventory answers 500 four times: the kube client's in-process retries
     // give up, the activity attempt fails (KubeServerError) and Temporal's retry succeeds.
-    await putApiFaults(twin, { rules: [{ verb: 'patch', resource: 'namespaces', name: 'inventory', kind: 'status', status: 500, count: 4 }], stuckRollouts: [] });
+    await putApiFaults(twin, {
+      rules: [{ verb: 'patch', resource: 'namespaces', name: 'inventory', kind: 'status', status: 500, count: 4 }],
+      stuckRollouts: [],
+    });
     twin.control.resetCounters();
 
     await cli.start(plan, id, STARTER);
     await waitForRun(env.client, id, (s) => s.attention.gates.some((g) => g.id === 'start'), 'gate start');
-    const atGate = await eventually('the open start gate in /metrics', async () => {
-      const s = await scrape(a.port);
-      return value(s, 'meshmove_gates_open', { run: id, gate: 'start' }) === 1 ? s : undefined;
-    }, 30_000, 500);
+    const atGate = await eventually(
+      'the open start gate in /metrics',
+      async () => {
+        const s = await scrape(a.port);
+        return value(s, 'meshmove_gates_open', { run: id, gate: 'start' }) === 1 ? s : undefined;
+      },
+      30_000,
+      500,
+    );
     const age1 = value(atGate, 'meshmove_gate_open_seconds', { run: id, gate: 'start' });
     expect(value(atGate, 'meshmove_runs', { phase: 'awaiting-start' })).toBe(1);
     expect(NAMESPACES.length).toBe(4);
@@ -213,37 +266,62 @@ describe('meshmove worker --http-address', () => {
     expect(age2).toBeGreaterThanOrEqual(age1 + 1.4);
 
     await cli.approve(id, 'start');
-    const afterApprove = await eventually('the approval counted and the gate closed', async () => {
-      const s = await scrape(a.port);
-      return value(s, 'meshmove_decisions_total', { message: 'gate', decision: 'approve', via: 'update', outcome: 'accepted' }) === 1 &&
-        !has(s, 'meshmove_gates_open', { run: id, gate: 'start' }) ? s : undefined;
-    }, 30_000, 500);
+    const afterApprove = await eventually(
+      'the approval counted and the gate closed',
+      async () => {
+        const s = await scrape(a.port);
+        return value(s, 'meshmove_decisions_total', { message: 'gate', decision: 'approve', via: 'update', outcome: 'accepted' }) === 1 &&
+          !has(s, 'meshmove_gates_open', { run: id, gate: 'start' })
+          ? s
+          : undefined;
+      },
+      30_000,
+      500,
+    );
     expect(value(afterApprove, 'meshmove_decisions_total', { decision: 'reject' })).toBe(0);
 
-    const failed = await eventually('the injected API fault counted, then the retry\'s patch', async () => {
-      const s = await scrape(a.port);
-      return value(s, 'meshmove_activity_failures_total', { activity: 'relabelNamespace', type: 'KubeServerError' }) >= 1 &&
-        value(s, 'meshmove_kube_requests_total', { verb: 'patch', code: '2xx' }) > 0 ? s : undefined;
-    }, 60_000, 500);
+    const failed = await eventually(
+      "the injected API fault counted, then the retry's patch",
+      async () => {
+        const s = await scrape(a.port);
+        return value(s, 'meshmove_activity_failures_total', { activity: 'relabelNamespace', type: 'KubeServerError' }) >= 1 &&
+          value(s, 'meshmove_kube_requests_total', { verb: 'patch', code: '2xx' }) > 0
+          ? s
+          : undefined;
+      },
+      60_000,
+      500,
+    );
     expect(value(failed, 'meshmove_kube_requests_total', { verb: 'patch', code: '5xx' })).toBeGreaterThanOrEqual(4);
     expect(value(failed, 'meshmove_kube_request_errors_total', { verb: 'patch', type: 'KubeServerError' })).toBeGreaterThanOrEqual(4);
 
     // SIGTERM while the orders namespace's rollout restart runs (1 s per pod).
-    await eventually('the orders restart under way', async () => ((await twinCounters(twin)).byObject['patch apps/deployments/orders/orders'] ?? 0) >= 1, 180_000, 50);
+    await eventually(
+      'the orders restart under way',
+      async () => ((await twinCounters(twin)).byObject['patch apps/deployments/orders/orders'] ?? 0) >= 1,
+      180_000,
+      50,
+    );
     const status = (await env.client.workflow.getHandle(`${id}/ns/orders`).describe()).status.name;
     expect(status).toBe('RUNNING');
     a.child.kill('SIGTERM');
     const termAt = Date.now();
-    const notReady = await eventually('not ready once shutdown begins', async () => {
-      const r = await get(a.port, '/readyz');
-      return r.status === 503 ? r : undefined;
-    }, 5_000, 20);
+    const notReady = await eventually(
+      'not ready once shutdown begins',
+      async () => {
+        const r = await get(a.port, '/readyz');
+        return r.status === 503 ? r : undefined;
+      },
+      5_000,
+      20,
+    );
     expect(notReady.body).toMatch(/shutting down/);
     expect((await get(a.port, '/healthz')).status).toBe(200); // draining is alive
     const b = await startOpsWorker('30s');
     expect(await a.exited).toBe(0);
     console.log(`[e2e] the SIGTERMed worker drained and exited 0 ${((a.exitedAt! - termAt) / 1000).toFixed(1)} s after the signal`);
-    if (process.env.MESHMOVE_E2E_WORKER_LOG_LEVEL) await writeFile(join(dir, 'worker-a.log'), a.output()).then(() => console.log(`[e2e] worker a's log: ${join(dir, 'worker-a.log')}`));
+    if (process.env.MESHMOVE_E2E_WORKER_LOG_LEVEL)
+      await writeFile(join(dir, 'worker-a.log'), a.output()).then(() => console.log(`[e2e] worker a's log: ${join(dir, 'worker-a.log')}`));
 
     const end = await approveAllAndFinish(cli, env.client, id, ['dns-cutover', 'decommission']);
     expect(end.status.phase, describeSeen(end)).toBe('completed');
@@ -251,21 +329,32 @@ describe('meshmove worker --http-address', () => {
     // grace, or cancelled at the end of it and resumed by the other worker), and each workload was
     // restarted once either way.
     const history = await env.client.workflow.getHandle(`${id}/ns/orders`).fetchHistory();
-    const restartIds = new Set((history.events ?? [])
-      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'restartWorkloads').map((e) => String(e.eventId)));
+    const restartIds = new Set(
+      (history.events ?? [])
+        .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'restartWorkloads')
+        .map((e) => String(e.eventId)),
+    );
     const attempts = (history.events ?? []).flatMap((e) => {
       const st = e.activityTaskStartedEventAttributes;
       if (st && restartIds.has(String(st.scheduledEventId))) return [`attempt ${st.attempt} on ${st.identity}`];
       const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes ?? e.activityTaskTimedOutEventAttributes;
-      if (done && restartIds.has(String(done.scheduledEventId))) return [`${e.activityTaskCompletedEventAttributes ? 'completed' : 'failed'} by ${(done as { identity?: string }).identity ?? '?'}`];
+      if (done && restartIds.has(String(done.scheduledEventId)))
+        return [`${e.activityTaskCompletedEventAttributes ? 'completed' : 'failed'} by ${(done as { identity?: string }).identity ?? '?'}`];
       return [];
     });
     console.log(`[e2e] the restart in flight at SIGTERM: ${attempts.join('; ')} (workers: a pid ${a.child.pid}, b pid ${b.child.pid})`);
     // History keeps the last attempt: the one the other worker ran after the first was cancelled at
     // the end of the grace (or the first, when the signal landed as the rollout was ending).
-    expect(attempts.join('; ')).toMatch(new RegExp(`^attempt ([2-9]|\\d\\d+) on ${b.child.pid}@\\S+; completed by ${b.child.pid}@|^attempt 1 on ${a.child.pid}@\\S+; completed by ${a.child.pid}@`));
+    expect(attempts.join('; ')).toMatch(
+      new RegExp(
+        `^attempt ([2-9]|\\d\\d+) on ${b.child.pid}@\\S+; completed by ${b.child.pid}@|^attempt 1 on ${a.child.pid}@\\S+; completed by ${a.child.pid}@`,
+      ),
+    );
     const counters = await twinCounters(twin);
-    for (const [res, name] of [['deployments', 'orders'], ['statefulsets', 'orders-ledger']]) {
+    for (const [res, name] of [
+      ['deployments', 'orders'],
+      ['statefulsets', 'orders-ledger'],
+    ]) {
       const key = `apps/${res}/orders/${name}`;
       expect((counters.byObject[`patch ${key}`] ?? 0) + (counters.byObject[`update ${key}`] ?? 0), key).toBe(1);
     }

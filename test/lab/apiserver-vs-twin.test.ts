@@ -60,9 +60,13 @@ const UID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g;
 function normalise(v: unknown): unknown {
   if (v instanceof Date) return '<time>';
   if (typeof v === 'string') {
-    return v.replace(UID, '<uid>')
+    return v
+      .replace(UID, '<uid>')
       .replace(/ResourceVersion in (precondition|object meta): \d+/g, 'ResourceVersion in $1: <rv>')
-      .replace(/ResourceVersion in the precondition \(\d+\) does not match the ResourceVersion in record \(\d+\)/g, 'ResourceVersion in the precondition (<rv>) does not match the ResourceVersion in record (<rv>)')
+      .replace(
+        /ResourceVersion in the precondition \(\d+\) does not match the ResourceVersion in record \(\d+\)/g,
+        'ResourceVersion in the precondition (<rv>) does not match the ResourceVersion in record (<rv>)',
+      )
       .replace(/^gen-[a-z0-9]{5}$/, 'gen-<generated>')
       .replace(/127\.0\.0\.1:\d+/g, '127.0.0.1:<port>');
   }
@@ -71,7 +75,8 @@ function normalise(v: unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const [k, x] of Object.entries(v as Record<string, unknown>)) {
     if (x === undefined) continue;
-    if (['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'deletionTimestamp'].includes(k) && typeof x !== 'object') continue;
+    if (['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'deletionTimestamp'].includes(k) && typeof x !== 'object')
+      continue;
     if (k === 'managedFields') continue;
     out[k] = normalise(x);
   }
@@ -87,14 +92,21 @@ async function outcome(p: Promise<unknown>): Promise<Outcome> {
     if (typeof ex.code !== 'number') throw e;
     let body = ex.body;
     if (typeof body === 'string') {
-      try { body = JSON.parse(body); } catch { /* a text body stays text */ }
+      try {
+        body = JSON.parse(body);
+      } catch {
+        /* a text body stays text */
+      }
     }
     return { code: ex.code, body: normalise(body) };
   }
 }
 
 function names(list: { items: Array<{ metadata?: { name?: string } }> }, prefix: string): string[] {
-  return list.items.map((i) => i.metadata?.name ?? '').filter((n) => n.startsWith(prefix)).sort();
+  return list.items
+    .map((i) => i.metadata?.name ?? '')
+    .filter((n) => n.startsWith(prefix))
+    .sort();
 }
 
 /** A list's names, or the error a bad selector gets. */
@@ -102,18 +114,33 @@ async function listed(p: Promise<{ items: Array<{ metadata?: { name?: string } }
   try {
     return names(await p, prefix);
   } catch (e) {
-    return (await outcome(Promise.reject(e)));
+    return await outcome(Promise.reject(e));
   }
 }
 
-const configMap = (name: string, labels: Record<string, string> = {}, data: Record<string, string> = {}): k8s.V1ConfigMap => ({ metadata: { name, labels }, data });
+const configMap = (name: string, labels: Record<string, string> = {}, data: Record<string, string> = {}): k8s.V1ConfigMap => ({
+  metadata: { name, labels },
+  data,
+});
 
-const deployment = (name: string, podLabels: Record<string, string> = { app: name }, selector: Record<string, string> = podLabels): k8s.V1Deployment => ({
+const deployment = (
+  name: string,
+  podLabels: Record<string, string> = { app: name },
+  selector: Record<string, string> = podLabels,
+): k8s.V1Deployment => ({
   metadata: { name, labels: { app: name } },
   spec: {
     replicas: 1,
     selector: { matchLabels: selector },
-    template: { metadata: { labels: podLabels }, spec: { containers: [{ name: 'app', image: 'registry.invalid/app:1', env: [{ name: 'A', value: '1' }] }, { name: 'side', image: 'registry.invalid/side:1' }] } },
+    template: {
+      metadata: { labels: podLabels },
+      spec: {
+        containers: [
+          { name: 'app', image: 'registry.invalid/app:1', env: [{ name: 'A', value: '1' }] },
+          { name: 'side', image: 'registry.invalid/side:1' },
+        ],
+      },
+    },
   },
 });
 
@@ -122,7 +149,15 @@ const patchAs = (type: string) => setHeaderOptions('Content-Type', type);
 // ------------------------------------------------------------------------------ admission webhooks
 
 /** The admission webhooks both apiservers call: what each call saw, in the order they came. */
-interface WebhookCall { hook: string; operation: string; labels: Record<string, string>; requestKeys: string[]; name: string; namespace: string; dryRun: unknown }
+interface WebhookCall {
+  hook: string;
+  operation: string;
+  labels: Record<string, string>;
+  requestKeys: string[];
+  name: string;
+  namespace: string;
+  dryRun: unknown;
+}
 
 let hookServer: Server;
 let hookCa = '';
@@ -137,10 +172,27 @@ async function startWebhooks(): Promise<void> {
     let text = '';
     req.on('data', (d: Buffer) => (text += d.toString()));
     req.on('end', () => {
-      const review = JSON.parse(text) as { request: { uid: string; operation: string; name: string; namespace: string; dryRun: unknown; object: { metadata: { labels?: Record<string, string> } } } & Record<string, unknown> };
+      const review = JSON.parse(text) as {
+        request: {
+          uid: string;
+          operation: string;
+          name: string;
+          namespace: string;
+          dryRun: unknown;
+          object: { metadata: { labels?: Record<string, string> } };
+        } & Record<string, unknown>;
+      };
       const hook = new URL(req.url ?? '/', 'https://x').pathname.slice(1);
       const labels = review.request.object.metadata.labels ?? {};
-      hookCalls.push({ hook, operation: review.request.operation, labels: { ...labels }, requestKeys: Object.keys(review.request).sort(), name: review.request.name, namespace: review.request.namespace, dryRun: review.request.dryRun });
+      hookCalls.push({
+        hook,
+        operation: review.request.operation,
+        labels: { ...labels },
+        requestKeys: Object.keys(review.request).sort(),
+        name: review.request.name,
+        namespace: review.request.namespace,
+        dryRun: review.request.dryRun,
+      });
       const response: Record<string, unknown> = { uid: review.request.uid, allowed: true };
       if (hook.startsWith('mutate-')) {
         response.patchType = 'JSONPatch';
@@ -183,13 +235,22 @@ const hook = (name: string, pathName: string, selector: Record<string, string>, 
 
 async function installWebhooks(s: Side): Promise<void> {
   // Created in reverse name order: the apiserver must call them by name, not by age.
-  await s.admission.createMutatingWebhookConfiguration({ body: { metadata: { name: 'diff-mutate-b' }, webhooks: [hook('b.diff.meshmove.test', 'mutate-b', { admission: 'diff' })] } });
-  await s.admission.createMutatingWebhookConfiguration({ body: { metadata: { name: 'diff-mutate-a' }, webhooks: [hook('a.diff.meshmove.test', 'mutate-a', { admission: 'diff' })] } });
-  await s.admission.createValidatingWebhookConfiguration({ body: { metadata: { name: 'diff-validate' }, webhooks: [
-    hook('validate.diff.meshmove.test', 'validate', { admission: 'diff' }),
-    hook('closed.diff.meshmove.test', 'closed', { admission: 'closed' }, 'Fail', closedPort),
-    hook('ignored.diff.meshmove.test', 'ignored', { admission: 'ignored' }, 'Ignore', closedPort),
-  ] } });
+  await s.admission.createMutatingWebhookConfiguration({
+    body: { metadata: { name: 'diff-mutate-b' }, webhooks: [hook('b.diff.meshmove.test', 'mutate-b', { admission: 'diff' })] },
+  });
+  await s.admission.createMutatingWebhookConfiguration({
+    body: { metadata: { name: 'diff-mutate-a' }, webhooks: [hook('a.diff.meshmove.test', 'mutate-a', { admission: 'diff' })] },
+  });
+  await s.admission.createValidatingWebhookConfiguration({
+    body: {
+      metadata: { name: 'diff-validate' },
+      webhooks: [
+        hook('validate.diff.meshmove.test', 'validate', { admission: 'diff' }),
+        hook('closed.diff.meshmove.test', 'closed', { admission: 'closed' }, 'Fail', closedPort),
+        hook('ignored.diff.meshmove.test', 'ignored', { admission: 'ignored' }, 'Ignore', closedPort),
+      ],
+    },
+  });
 }
 
 async function removeWebhooks(s: Side): Promise<void> {
@@ -200,7 +261,10 @@ async function removeWebhooks(s: Side): Promise<void> {
 
 // ------------------------------------------------------------------------------ the cases
 
-interface Case { name: string; run(s: Side): Promise<unknown> }
+interface Case {
+  name: string;
+  run(s: Side): Promise<unknown>;
+}
 
 const SELECTOR_OBJECTS: Array<[string, Record<string, string>]> = [
   ['sel-a', { tier: 'web', env: 'prod' }],
@@ -210,14 +274,38 @@ const SELECTOR_OBJECTS: Array<[string, Record<string, string>]> = [
   ['sel-e', { tier: 'cache', 'example.com/owner': 'team-1' }],
 ];
 const LABEL_SELECTORS = [
-  '', 'tier=web', 'tier==web', 'tier!=web', 'tier in (web,db)', 'tier notin (web)', 'tier', '!tier',
-  'tier=web,env=prod', 'env in (prod),tier notin (db)', 'example.com/owner=team-1', 'tier in ()', 'tier=',
+  '',
+  'tier=web',
+  'tier==web',
+  'tier!=web',
+  'tier in (web,db)',
+  'tier notin (web)',
+  'tier',
+  '!tier',
+  'tier=web,env=prod',
+  'env in (prod),tier notin (db)',
+  'example.com/owner=team-1',
+  'tier in ()',
+  'tier=',
   // Not valid: the errors are compared too.
-  'tier in web', 'tier=a=b', 'Tier Web', '!tier=web', 'tier>1', 'bad key!=x', 'tier=' + 'x'.repeat(64),
+  'tier in web',
+  'tier=a=b',
+  'Tier Web',
+  '!tier=web',
+  'tier>1',
+  'bad key!=x',
+  'tier=' + 'x'.repeat(64),
 ];
 const FIELD_SELECTORS = [
-  'metadata.name=sel-a', 'metadata.name!=sel-a', 'metadata.name==sel-b', `metadata.namespace=${NS}`, 'metadata.namespace=elsewhere',
-  'metadata.name=sel-a,metadata.namespace!=x', 'data.key=1', 'metadata.name', 'spec.nodeName=x',
+  'metadata.name=sel-a',
+  'metadata.name!=sel-a',
+  'metadata.name==sel-b',
+  `metadata.namespace=${NS}`,
+  'metadata.namespace=elsewhere',
+  'metadata.name=sel-a,metadata.namespace!=x',
+  'data.key=1',
+  'metadata.name',
+  'spec.nodeName=x',
 ];
 
 const CASES: Case[] = [
@@ -225,7 +313,8 @@ const CASES: Case[] = [
     name: 'label selectors on a list, and their parse errors',
     async run(s) {
       const out: Record<string, unknown> = {};
-      for (const sel of LABEL_SELECTORS) out[sel] = await listed(s.core.listNamespacedConfigMap({ namespace: NS, labelSelector: sel }), 'sel-');
+      for (const sel of LABEL_SELECTORS)
+        out[sel] = await listed(s.core.listNamespacedConfigMap({ namespace: NS, labelSelector: sel }), 'sel-');
       return out;
     },
   },
@@ -233,9 +322,13 @@ const CASES: Case[] = [
     name: 'field selectors on a list, and an unsupported field',
     async run(s) {
       const out: Record<string, unknown> = {};
-      for (const sel of FIELD_SELECTORS) out[sel] = await listed(s.core.listNamespacedConfigMap({ namespace: NS, fieldSelector: sel }), 'sel-');
+      for (const sel of FIELD_SELECTORS)
+        out[sel] = await listed(s.core.listNamespacedConfigMap({ namespace: NS, fieldSelector: sel }), 'sel-');
       out['namespaces metadata.name'] = await listed(s.core.listNamespace({ fieldSelector: `metadata.name=${NS}` }), NS);
-      out['pods status.phase, no pod'] = await listed(s.core.listNamespacedPod({ namespace: NS, fieldSelector: 'status.phase=Running' }), '');
+      out['pods status.phase, no pod'] = await listed(
+        s.core.listNamespacedPod({ namespace: NS, fieldSelector: 'status.phase=Running' }),
+        '',
+      );
       out['pods spec.nodeName bad op'] = await listed(s.core.listNamespacedPod({ namespace: NS, fieldSelector: 'spec.nodeName>x' }), '');
       return out;
     },
@@ -244,11 +337,22 @@ const CASES: Case[] = [
     name: 'JSON patch: add, replace, remove; a failing test op; a missing path; a bad op',
     async run(s) {
       await s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('jp', { a: '1' }, { k: 'v1', gone: 'x' }) });
-      const p = (ops: unknown[]) => outcome(s.core.patchNamespacedConfigMap({ namespace: NS, name: 'jp', body: ops }, patchAs(PatchStrategy.JsonPatch)));
+      const p = (ops: unknown[]) =>
+        outcome(s.core.patchNamespacedConfigMap({ namespace: NS, name: 'jp', body: ops }, patchAs(PatchStrategy.JsonPatch)));
       return {
-        applied: await p([{ op: 'add', path: '/metadata/labels/b', value: '2' }, { op: 'replace', path: '/data/k', value: 'v2' }, { op: 'remove', path: '/data/gone' }]),
-        testPasses: await p([{ op: 'test', path: '/data/k', value: 'v2' }, { op: 'add', path: '/data/t', value: 'ok' }]),
-        testFails: await p([{ op: 'test', path: '/data/k', value: 'nope' }, { op: 'replace', path: '/data/k', value: 'v3' }]),
+        applied: await p([
+          { op: 'add', path: '/metadata/labels/b', value: '2' },
+          { op: 'replace', path: '/data/k', value: 'v2' },
+          { op: 'remove', path: '/data/gone' },
+        ]),
+        testPasses: await p([
+          { op: 'test', path: '/data/k', value: 'v2' },
+          { op: 'add', path: '/data/t', value: 'ok' },
+        ]),
+        testFails: await p([
+          { op: 'test', path: '/data/k', value: 'nope' },
+          { op: 'replace', path: '/data/k', value: 'v3' },
+        ]),
         testMissingPath: await p([{ op: 'test', path: '/metadata/annotations/x', value: 'y' }]),
         removeMissing: await p([{ op: 'remove', path: '/data/absent' }]),
         replaceMissing: await p([{ op: 'replace', path: '/metadata/annotations/x', value: 'y' }]),
@@ -263,7 +367,8 @@ const CASES: Case[] = [
     name: 'merge patch: null removes, maps merge, lists replace; stale and current resourceVersion',
     async run(s) {
       const created = await s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('mp', { a: '1', b: '2' }, { k: 'v1' }) });
-      const p = (body: unknown) => outcome(s.core.patchNamespacedConfigMap({ namespace: NS, name: 'mp', body }, patchAs(PatchStrategy.MergePatch)));
+      const p = (body: unknown) =>
+        outcome(s.core.patchNamespacedConfigMap({ namespace: NS, name: 'mp', body }, patchAs(PatchStrategy.MergePatch)));
       const applied = await p({ metadata: { labels: { a: null, c: '3' }, annotations: { note: 'x' } }, data: { k: 'v2', n: 'new' } });
       const stale = await p({ metadata: { resourceVersion: created.metadata!.resourceVersion, labels: { d: '4' } } });
       const current = (await s.core.readNamespacedConfigMap({ namespace: NS, name: 'mp' })).metadata!.resourceVersion;
@@ -272,7 +377,9 @@ const CASES: Case[] = [
       const rename = await p({ metadata: { name: 'other' } });
       const notObject = await outcome(s.raw('PATCH', `/api/v1/namespaces/${NS}/configmaps/mp`, '[1,2]', PatchStrategy.MergePatch));
       const broken = await outcome(s.raw('PATCH', `/api/v1/namespaces/${NS}/configmaps/mp`, '{"data":', PatchStrategy.MergePatch));
-      const missing = await outcome(s.core.patchNamespacedConfigMap({ namespace: NS, name: 'absent', body: { data: { a: 'b' } } }, patchAs(PatchStrategy.MergePatch)));
+      const missing = await outcome(
+        s.core.patchNamespacedConfigMap({ namespace: NS, name: 'absent', body: { data: { a: 'b' } } }, patchAs(PatchStrategy.MergePatch)),
+      );
       return { applied, stale, conditional, noop, rename, notObject, broken, missing };
     },
   },
@@ -280,29 +387,53 @@ const CASES: Case[] = [
     name: 'strategic merge patch: containers merged by name, env merged, $patch delete, a rollout restart',
     async run(s) {
       await s.apps.createNamespacedDeployment({ namespace: NS, body: deployment('smp') });
-      const p = (body: unknown) => outcome(s.apps.patchNamespacedDeployment({ namespace: NS, name: 'smp', body }, patchAs(PatchStrategy.StrategicMergePatch)));
-      const spec = (o: Outcome) => ({ code: o.code, template: (o.body as { spec?: { template?: unknown } }).spec?.template ?? o.body, generation: (o.body as { metadata?: { generation?: number } }).metadata?.generation });
+      const p = (body: unknown) =>
+        outcome(s.apps.patchNamespacedDeployment({ namespace: NS, name: 'smp', body }, patchAs(PatchStrategy.StrategicMergePatch)));
+      const spec = (o: Outcome) => ({
+        code: o.code,
+        template: (o.body as { spec?: { template?: unknown } }).spec?.template ?? o.body,
+        generation: (o.body as { metadata?: { generation?: number } }).metadata?.generation,
+      });
       return {
         env: spec(await p({ spec: { template: { spec: { containers: [{ name: 'app', env: [{ name: 'B', value: '2' }] }] } } } })),
-        restart: spec(await p({ spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-12-02T00:00:00Z' } } } } })),
+        restart: spec(
+          await p({ spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': '2026-12-02T00:00:00Z' } } } } }),
+        ),
         deleteContainer: spec(await p({ spec: { template: { spec: { containers: [{ name: 'side', $patch: 'delete' }] } } } })),
         noMergeKey: spec(await p({ spec: { template: { spec: { containers: [{ image: 'x' }] } } } })),
         labelsNull: spec(await p({ metadata: { labels: { app: null } } })),
         // v1beta1: the twin does not serve networking.istio.io/v1 (Istio's CRDs do; reported).
-        onCustomResource: await outcome(s.raw('PATCH', `/apis/networking.istio.io/v1beta1/namespaces/${NS}/virtualservices/absent`, '{"spec":{}}', PatchStrategy.StrategicMergePatch)),
+        onCustomResource: await outcome(
+          s.raw(
+            'PATCH',
+            `/apis/networking.istio.io/v1beta1/namespaces/${NS}/virtualservices/absent`,
+            '{"spec":{}}',
+            PatchStrategy.StrategicMergePatch,
+          ),
+        ),
       };
     },
   },
   {
     name: 'server-side apply: create, a second manager conflicts, force takes over, fieldManager required',
     async run(s) {
-      const apply = (body: unknown, fieldManager: string | undefined, force?: boolean) => outcome(s.core.patchNamespacedConfigMap(
-        { namespace: NS, name: 'ssa', body, ...(fieldManager ? { fieldManager } : {}), ...(force !== undefined ? { force } : {}) },
-        patchAs(PatchStrategy.ServerSideApply),
-      ));
-      const cfg = (data: Record<string, string>, labels: Record<string, string> = {}) => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'ssa', labels }, data });
-      const managers = async () => ((await s.core.readNamespacedConfigMap({ namespace: NS, name: 'ssa' })).metadata?.managedFields ?? [])
-        .map((m) => `${m.manager ?? ''}/${m.operation ?? ''}`).sort();
+      const apply = (body: unknown, fieldManager: string | undefined, force?: boolean) =>
+        outcome(
+          s.core.patchNamespacedConfigMap(
+            { namespace: NS, name: 'ssa', body, ...(fieldManager ? { fieldManager } : {}), ...(force !== undefined ? { force } : {}) },
+            patchAs(PatchStrategy.ServerSideApply),
+          ),
+        );
+      const cfg = (data: Record<string, string>, labels: Record<string, string> = {}) => ({
+        apiVersion: 'v1',
+        kind: 'ConfigMap',
+        metadata: { name: 'ssa', labels },
+        data,
+      });
+      const managers = async () =>
+        ((await s.core.readNamespacedConfigMap({ namespace: NS, name: 'ssa' })).metadata?.managedFields ?? [])
+          .map((m) => `${m.manager ?? ''}/${m.operation ?? ''}`)
+          .sort();
       const created = await apply(cfg({ k: 'a' }, { owner: 'one' }), 'manager-one');
       const same = await apply(cfg({ k: 'a' }, { owner: 'one' }), 'manager-one');
       const conflict = await apply(cfg({ k: 'b' }), 'manager-two');
@@ -310,7 +441,14 @@ const CASES: Case[] = [
       const forced = await apply(cfg({ k: 'b' }), 'manager-two', true);
       const dropped = await apply(cfg({ k: 'a' }), 'manager-one');
       const noManager = await apply(cfg({ k: 'c' }), undefined);
-      const wrongName = await outcome(s.raw('PATCH', `/api/v1/namespaces/${NS}/configmaps/ssa?fieldManager=m`, JSON.stringify({ ...cfg({}), metadata: { name: 'other' } }), PatchStrategy.ServerSideApply));
+      const wrongName = await outcome(
+        s.raw(
+          'PATCH',
+          `/api/v1/namespaces/${NS}/configmaps/ssa?fieldManager=m`,
+          JSON.stringify({ ...cfg({}), metadata: { name: 'other' } }),
+          PatchStrategy.ServerSideApply,
+        ),
+      );
       return { created, same, conflict, disjoint, forced, dropped, noManager, wrongName, managers: await managers() };
     },
   },
@@ -320,14 +458,40 @@ const CASES: Case[] = [
       const created = await s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('rv', {}, { k: '1' }) });
       const fresh = await outcome(s.core.replaceNamespacedConfigMap({ namespace: NS, name: 'rv', body: { ...created, data: { k: '2' } } }));
       const stale = await outcome(s.core.replaceNamespacedConfigMap({ namespace: NS, name: 'rv', body: { ...created, data: { k: '3' } } }));
-      const unconditional = await outcome(s.core.replaceNamespacedConfigMap({ namespace: NS, name: 'rv', body: configMap('rv', {}, { k: '4' }) }));
-      const nsUnconditional = await outcome(s.core.replaceNamespace({ name: NS, body: { metadata: { name: NS, labels: { purpose: 'differential' } } } }));
-      const staleDelete = await outcome(s.core.deleteNamespacedConfigMap({ namespace: NS, name: 'rv', body: { preconditions: { resourceVersion: created.metadata!.resourceVersion! } } }));
-      const wrongUid = await outcome(s.core.deleteNamespacedConfigMap({ namespace: NS, name: 'rv', body: { preconditions: { uid: '00000000-0000-0000-0000-000000000000' } } }));
+      const unconditional = await outcome(
+        s.core.replaceNamespacedConfigMap({ namespace: NS, name: 'rv', body: configMap('rv', {}, { k: '4' }) }),
+      );
+      const nsUnconditional = await outcome(
+        s.core.replaceNamespace({ name: NS, body: { metadata: { name: NS, labels: { purpose: 'differential' } } } }),
+      );
+      const staleDelete = await outcome(
+        s.core.deleteNamespacedConfigMap({
+          namespace: NS,
+          name: 'rv',
+          body: { preconditions: { resourceVersion: created.metadata!.resourceVersion! } },
+        }),
+      );
+      const wrongUid = await outcome(
+        s.core.deleteNamespacedConfigMap({
+          namespace: NS,
+          name: 'rv',
+          body: { preconditions: { uid: '00000000-0000-0000-0000-000000000000' } },
+        }),
+      );
       const duplicate = await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('rv') }));
       const missing = await outcome(s.core.readNamespacedConfigMap({ namespace: NS, name: 'absent' }));
       const deleted = await outcome(s.core.deleteNamespacedConfigMap({ namespace: NS, name: 'rv' }));
-      return { fresh: fresh.code, stale, unconditional: unconditional.code, nsUnconditional: nsUnconditional.code, staleDelete, wrongUid, duplicate, missing, deleted };
+      return {
+        fresh: fresh.code,
+        stale,
+        unconditional: unconditional.code,
+        nsUnconditional: nsUnconditional.code,
+        staleDelete,
+        wrongUid,
+        duplicate,
+        missing,
+        deleted,
+      };
     },
   },
   {
@@ -337,19 +501,52 @@ const CASES: Case[] = [
         badName: await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('Bad_Name') })),
         // One bad label each: kube-apiserver walks a Go map, so the order of several is random.
         badLabelKey: await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('bad-label', { 'bad key': 'x' }) })),
-        badLabelValue: await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('bad-label', { ok: 'not valid!' }) })),
-        badLabelPrefix: await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('bad-label', { 'Example.com/x': 'y' }) })),
-        selectorMismatch: await outcome(s.apps.createNamespacedDeployment({ namespace: NS, body: deployment('mismatch', { app: 'one' }, { app: 'two' }) })),
-        negativeReplicas: await outcome(s.apps.createNamespacedDeployment({ namespace: NS, body: { ...deployment('negative'), spec: { ...deployment('negative').spec!, replicas: -1 } } })),
-        noContainers: await outcome(s.apps.createNamespacedDeployment({ namespace: NS, body: { ...deployment('empty'), spec: { ...deployment('empty').spec!, template: { metadata: { labels: { app: 'empty' } }, spec: { containers: [] } } } } })),
+        badLabelValue: await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('bad-label', { ok: 'not valid!' }) }),
+        ),
+        badLabelPrefix: await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('bad-label', { 'Example.com/x': 'y' }) }),
+        ),
+        selectorMismatch: await outcome(
+          s.apps.createNamespacedDeployment({ namespace: NS, body: deployment('mismatch', { app: 'one' }, { app: 'two' }) }),
+        ),
+        negativeReplicas: await outcome(
+          s.apps.createNamespacedDeployment({
+            namespace: NS,
+            body: { ...deployment('negative'), spec: { ...deployment('negative').spec!, replicas: -1 } },
+          }),
+        ),
+        noContainers: await outcome(
+          s.apps.createNamespacedDeployment({
+            namespace: NS,
+            body: {
+              ...deployment('empty'),
+              spec: { ...deployment('empty').spec!, template: { metadata: { labels: { app: 'empty' } }, spec: { containers: [] } } },
+            },
+          }),
+        ),
         badNamespace: await outcome(s.core.createNamespace({ body: { metadata: { name: 'Not-A-Namespace' } } })),
         patchedInvalid: await (async () => {
           await s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('to-break') });
-          return outcome(s.core.patchNamespacedConfigMap({ namespace: NS, name: 'to-break', body: { metadata: { labels: { 'x/y/z': 'a' } } } }, patchAs(PatchStrategy.MergePatch)));
+          return outcome(
+            s.core.patchNamespacedConfigMap(
+              { namespace: NS, name: 'to-break', body: { metadata: { labels: { 'x/y/z': 'a' } } } },
+              patchAs(PatchStrategy.MergePatch),
+            ),
+          );
         })(),
         selectorImmutable: await (async () => {
           await s.apps.createNamespacedDeployment({ namespace: NS, body: deployment('immutable') });
-          return outcome(s.apps.patchNamespacedDeployment({ namespace: NS, name: 'immutable', body: { spec: { selector: { matchLabels: { app: 'other' } }, template: { metadata: { labels: { app: 'other' } } } } } }, patchAs(PatchStrategy.StrategicMergePatch)));
+          return outcome(
+            s.apps.patchNamespacedDeployment(
+              {
+                namespace: NS,
+                name: 'immutable',
+                body: { spec: { selector: { matchLabels: { app: 'other' } }, template: { metadata: { labels: { app: 'other' } } } } },
+              },
+              patchAs(PatchStrategy.StrategicMergePatch),
+            ),
+          );
         })(),
       };
     },
@@ -357,14 +554,30 @@ const CASES: Case[] = [
   {
     name: 'watch: a streaming list (sendInitialEvents, as client-go and kubectl 1.37 send it) ends its initial events with an annotated bookmark; a plain watch',
     async run(s) {
-      const watch = (extra: string) => s.raw('GET', `/api/v1/namespaces/${NS}/configmaps?watch=true&labelSelector=tier%3Dweb&timeoutSeconds=1${extra}`);
+      const watch = (extra: string) =>
+        s.raw('GET', `/api/v1/namespaces/${NS}/configmaps?watch=true&labelSelector=tier%3Dweb&timeoutSeconds=1${extra}`);
       // A plain BOOKMARK (no annotation) is a progress notice the server may send whenever it likes
       // (kube-apiserver sometimes sends one within the second): when is not part of the protocol, so
       // those are left out; the one that ends the initial events is compared.
-      const events = (o: Outcome) => (typeof o.body !== 'string' ? o : o.body.trim().split('\n').map((line) => {
-        const e = JSON.parse(line) as { type: string; object: { kind?: string; metadata?: { name?: string; annotations?: Record<string, string> } } };
-        return [e.type, e.object.kind ?? null, e.object.metadata?.name ?? null, e.object.metadata?.annotations?.['k8s.io/initial-events-end'] ?? null];
-      }).filter(([type, , , end]) => type !== 'BOOKMARK' || end !== null));
+      const events = (o: Outcome) =>
+        typeof o.body !== 'string'
+          ? o
+          : o.body
+              .trim()
+              .split('\n')
+              .map((line) => {
+                const e = JSON.parse(line) as {
+                  type: string;
+                  object: { kind?: string; metadata?: { name?: string; annotations?: Record<string, string> } };
+                };
+                return [
+                  e.type,
+                  e.object.kind ?? null,
+                  e.object.metadata?.name ?? null,
+                  e.object.metadata?.annotations?.['k8s.io/initial-events-end'] ?? null,
+                ];
+              })
+              .filter(([type, , , end]) => type !== 'BOOKMARK' || end !== null);
       return {
         streaming: events(await watch('&sendInitialEvents=true&resourceVersionMatch=NotOlderThan&allowWatchBookmarks=true')),
         plain: events(await watch('')),
@@ -394,12 +607,28 @@ const CASES: Case[] = [
         listSecrets: await outcome(w.core.listNamespacedSecret({ namespace: NS })),
         listSecretsEverywhere: await outcome(w.core.listSecretForAllNamespaces()),
         readSecret: await outcome(w.core.readNamespacedSecret({ namespace: 'istio-system', name: 'istio-ca-secret' })),
-        deleteTargetInjector: await outcome(w.admission.deleteMutatingWebhookConfiguration({ name: 'istio-sidecar-injector-istio-1-16-5-istio-1-16-5' })),
-        patchOtherValidator: await outcome(w.admission.patchValidatingWebhookConfiguration({ name: 'istio-validator-istio-system', body: { metadata: { labels: { x: 'y' } } } }, patchAs(PatchStrategy.MergePatch))),
-        patchConfigMap: await outcome(w.core.patchNamespacedConfigMap({ namespace: NS, name: 'sel-a', body: { data: { x: 'y' } } }, patchAs(PatchStrategy.MergePatch))),
+        deleteTargetInjector: await outcome(
+          w.admission.deleteMutatingWebhookConfiguration({ name: 'istio-sidecar-injector-istio-1-16-5-istio-1-16-5' }),
+        ),
+        patchOtherValidator: await outcome(
+          w.admission.patchValidatingWebhookConfiguration(
+            { name: 'istio-validator-istio-system', body: { metadata: { labels: { x: 'y' } } } },
+            patchAs(PatchStrategy.MergePatch),
+          ),
+        ),
+        patchConfigMap: await outcome(
+          w.core.patchNamespacedConfigMap({ namespace: NS, name: 'sel-a', body: { data: { x: 'y' } } }, patchAs(PatchStrategy.MergePatch)),
+        ),
         podLogs: await outcome(w.core.readNamespacedPodLog({ namespace: NS, name: 'absent' })),
         // Allowed by deploy/rbac.yaml: a namespace label patch, a list of pods.
-        patchNamespace: (await outcome(w.core.patchNamespace({ name: NS, body: { metadata: { labels: { 'worker-was-here': 'yes' } } } }, patchAs(PatchStrategy.MergePatch)))).code,
+        patchNamespace: (
+          await outcome(
+            w.core.patchNamespace(
+              { name: NS, body: { metadata: { labels: { 'worker-was-here': 'yes' } } } },
+              patchAs(PatchStrategy.MergePatch),
+            ),
+          )
+        ).code,
         listPods: (await outcome(w.core.listNamespacedPod({ namespace: NS }))).code,
       };
     },
@@ -411,22 +640,43 @@ const CASES: Case[] = [
       try {
         hookCalls.length = 0;
         const results: Record<string, unknown> = {};
-        results.create = await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('admitted', { admission: 'diff' }, { k: '1' }) }));
+        results.create = await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('admitted', { admission: 'diff' }, { k: '1' }) }),
+        );
         results.createCalls = hookCalls.splice(0);
-        results.update = await outcome(s.core.patchNamespacedConfigMap({ namespace: NS, name: 'admitted', body: { data: { k: '2' } } }, patchAs(PatchStrategy.MergePatch)));
+        results.update = await outcome(
+          s.core.patchNamespacedConfigMap(
+            { namespace: NS, name: 'admitted', body: { data: { k: '2' } } },
+            patchAs(PatchStrategy.MergePatch),
+          ),
+        );
         results.updateCalls = hookCalls.splice(0);
-        results.dryRun = await outcome(s.core.createNamespacedConfigMap({ namespace: NS, dryRun: 'All', body: configMap('dry', { admission: 'diff' }) }));
+        results.dryRun = await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, dryRun: 'All', body: configMap('dry', { admission: 'diff' }) }),
+        );
         results.dryRunCalls = hookCalls.splice(0);
-        results.generateName = await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { generateName: 'gen-', labels: { admission: 'diff' } } } }));
+        results.generateName = await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, body: { metadata: { generateName: 'gen-', labels: { admission: 'diff' } } } }),
+        );
         results.generateNameCalls = hookCalls.splice(0).map((c) => ({ ...c, name: c.name === '' ? '' : '<set>' }));
-        results.denied = await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('denied', { admission: 'diff', deny: 'yes' }) }));
+        results.denied = await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('denied', { admission: 'diff', deny: 'yes' }) }),
+        );
         results.deniedCalls = hookCalls.splice(0);
-        results.deniedByMutating = await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('denied-m', { admission: 'diff', deny: 'mutating' }) }));
+        results.deniedByMutating = await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('denied-m', { admission: 'diff', deny: 'mutating' }) }),
+        );
         results.deniedByMutatingCalls = hookCalls.splice(0);
-        results.invalidAfterMutation = await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('Invalid_Name', { admission: 'diff' }) }));
+        results.invalidAfterMutation = await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('Invalid_Name', { admission: 'diff' }) }),
+        );
         results.invalidAfterMutationCalls = hookCalls.splice(0);
-        results.failClosed = await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('closed', { admission: 'closed' }) }));
-        results.failOpen = (await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('ignored', { admission: 'ignored' }) }))).code;
+        results.failClosed = await outcome(
+          s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('closed', { admission: 'closed' }) }),
+        );
+        results.failOpen = (
+          await outcome(s.core.createNamespacedConfigMap({ namespace: NS, body: configMap('ignored', { admission: 'ignored' }) }))
+        ).code;
         return results;
       } finally {
         await removeWebhooks(s);
@@ -438,24 +688,29 @@ const CASES: Case[] = [
 // ------------------------------------------------------------------------------ the two sides
 
 function rawClient(server: string, token: string, ca?: string): Side['raw'] {
-  return (method, urlPath, body, contentType) => new Promise((resolve, reject) => {
-    const url = new URL(urlPath, server);
-    const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
-    if (contentType !== undefined && contentType !== '') headers['Content-Type'] = contentType;
-    if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
-    const mod = url.protocol === 'https:' ? https : http;
-    const req = mod.request(url, { method, headers, ...(ca ? { ca } : {}) }, (res) => {
-      let text = '';
-      res.on('data', (d: Buffer) => (text += d.toString()));
-      res.on('end', () => {
-        let parsed: unknown = text;
-        try { parsed = JSON.parse(text); } catch { /* text */ }
-        resolve({ code: res.statusCode ?? 0, body: normalise(parsed) });
+  return (method, urlPath, body, contentType) =>
+    new Promise((resolve, reject) => {
+      const url = new URL(urlPath, server);
+      const headers: Record<string, string> = { Authorization: `Bearer ${token}`, Accept: 'application/json' };
+      if (contentType !== undefined && contentType !== '') headers['Content-Type'] = contentType;
+      if (body !== undefined) headers['Content-Length'] = String(Buffer.byteLength(body));
+      const mod = url.protocol === 'https:' ? https : http;
+      const req = mod.request(url, { method, headers, ...(ca ? { ca } : {}) }, (res) => {
+        let text = '';
+        res.on('data', (d: Buffer) => (text += d.toString()));
+        res.on('end', () => {
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            /* text */
+          }
+          resolve({ code: res.statusCode ?? 0, body: normalise(parsed) });
+        });
       });
+      req.on('error', reject);
+      req.end(body);
     });
-    req.on('error', reject);
-    req.end(body);
-  });
 }
 
 function side(name: Side['name'], kubeconfig: string, workerKubeconfig: string): Side {
@@ -509,10 +764,14 @@ afterAll(async () => {
 
 describe('the twin apiserver answers as kube-apiserver v1.37.2 does', () => {
   for (const c of CASES) {
-    it(c.name, async () => {
-      const fromReal = await c.run(real);
-      const fromTwin = await c.run(sim);
-      expect(fromTwin).toEqual(fromReal);
-    }, 120_000);
+    it(
+      c.name,
+      async () => {
+        const fromReal = await c.run(real);
+        const fromTwin = await c.run(sim);
+        expect(fromTwin).toEqual(fromReal);
+      },
+      120_000,
+    );
   }
 });

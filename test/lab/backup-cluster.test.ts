@@ -12,7 +12,15 @@ import { stringify } from 'yaml';
 import { applyNamespaces, FIELD_REPORT_NAMESPACES, writeWorkerKubeconfig, type Lab } from '../../lab/index.js';
 import { labBinaries } from '../../lab/binaries.js';
 import { startKubeControlPlane, type KubeControlPlane } from '../../lab/kube.js';
-import { ClusterBackupStore, CHUNK_BYTES, openBackupStore, readBackupObjects, runBackup, verifyBackup, writeBackup } from '../../activities/backup/index.js';
+import {
+  ClusterBackupStore,
+  CHUNK_BYTES,
+  openBackupStore,
+  readBackupObjects,
+  runBackup,
+  verifyBackup,
+  writeBackup,
+} from '../../activities/backup/index.js';
 import { createKubeAccess, type ClientKubeAccess } from '../../activities/kube/index.js';
 import { driftCheck } from '../../activities/namespace/index.js';
 import { fieldReportPlan } from '../activities/preflight-twin-fixture.js';
@@ -61,7 +69,9 @@ afterAll(async () => {
 
 describe('backup in the cluster, on the real kube-apiserver', () => {
   it('the apiserver refuses one ConfigMap over 1 MiB (what the pieces avoid)', async () => {
-    const err = await worker().createConfigMap(NS, { metadata: { name: 'too-big' }, data: { x: 'y'.repeat(MIB + 10) } }).catch((e: unknown) => e);
+    const err = await worker()
+      .createConfigMap(NS, { metadata: { name: 'too-big' }, data: { x: 'y'.repeat(MIB + 10) } })
+      .catch((e: unknown) => e);
     expect(err, 'a 1 MiB + 10 B ConfigMap was accepted').toBeInstanceOf(Error);
     expect((err as Error).message).toMatch(/at most 1048576 bytes|Too long|too large/i);
   });
@@ -77,13 +87,23 @@ describe('backup in the cluster, on the real kube-apiserver', () => {
     const objects = await readBackupObjects(store, undefined, ref.manifestDigest);
     const total = objects.reduce((n, o) => n + Buffer.byteLength(`${JSON.stringify(o.object, null, 2)}\n`), 0);
     expect(total).toBeGreaterThan(MIB);
-    expect(objects.filter((o) => o.entry.kind === 'ConfigMap').map((o) => `${o.entry.namespace}/${o.entry.name}`).sort()).toEqual(['istio-1-16-5/istio-istio-1-16-5', 'istio-system/istio']);
+    expect(
+      objects
+        .filter((o) => o.entry.kind === 'ConfigMap')
+        .map((o) => `${o.entry.namespace}/${o.entry.name}`)
+        .sort(),
+    ).toEqual(['istio-1-16-5/istio-istio-1-16-5', 'istio-system/istio']);
     const cms = await b.listConfigMaps(NS, { labelSelector: 'meshmove.dev/run-id=lab-run-1' });
     const sizes = cms.map((c) => Object.values(c.data ?? {}).reduce((n, s) => n + Buffer.byteLength(s), 0));
     expect(cms.length).toBeGreaterThanOrEqual(3); // ≥2 of pieces + the head
     for (const s of sizes) expect(s).toBeLessThanOrEqual(CHUNK_BYTES);
-    console.log(`[lab] backup of ${ref.objects} objects, ${(total / MIB).toFixed(2)} MiB, in ${cms.length} ConfigMaps of ${sizes.map((s) => `${Math.round(s / 1024)} KiB`).join(', ')}`);
-    expect(await driftCheck({ kube: b }, { plan, runId: 'lab-run-1', namespace: 'orders', backup: ref })).toEqual({ drifted: false, details: [] });
+    console.log(
+      `[lab] backup of ${ref.objects} objects, ${(total / MIB).toFixed(2)} MiB, in ${cms.length} ConfigMaps of ${sizes.map((s) => `${Math.round(s / 1024)} KiB`).join(', ')}`,
+    );
+    expect(await driftCheck({ kube: b }, { plan, runId: 'lab-run-1', namespace: 'orders', backup: ref })).toEqual({
+      drifted: false,
+      details: [],
+    });
     // A rerun reuses it: nothing created.
     const c = worker();
     expect(await runBackup(c, plan, 'lab-run-1')).toEqual(ref);
@@ -91,7 +111,12 @@ describe('backup in the cluster, on the real kube-apiserver', () => {
   });
 
   it('one object larger than a ConfigMap may be spans several pieces and reads back identical', async () => {
-    const huge = { apiVersion: 'apiextensions.k8s.io/v1', kind: 'CustomResourceDefinition', metadata: { name: 'huge.example.istio.io' }, spec: { text: 'é€'.repeat(300_000) } };
+    const huge = {
+      apiVersion: 'apiextensions.k8s.io/v1',
+      kind: 'CustomResourceDefinition',
+      metadata: { name: 'huge.example.istio.io' },
+      spec: { text: 'é€'.repeat(300_000) },
+    };
     const store = new ClusterBackupStore(worker(), NS, 'lab-run-2');
     const ref = await writeBackup({ store, runId: 'lab-run-2', purpose: 'test', plan: 'p', context: 'lab', objects: [huge] });
     const other = openBackupStore(ref.location, worker);

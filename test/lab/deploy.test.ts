@@ -16,7 +16,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyNamespaces, FIELD_REPORT_GATEWAYS, FIELD_REPORT_NAMESPACES, fieldReportIstioConfig, startLab, type Lab } from '../../lab/index.js';
+import {
+  applyNamespaces,
+  FIELD_REPORT_GATEWAYS,
+  FIELD_REPORT_NAMESPACES,
+  fieldReportIstioConfig,
+  startLab,
+  type Lab,
+} from '../../lab/index.js';
 import { kubeconfigYaml } from '../../lab/kube.js';
 import { LAB_CONTEXT, LAB_SOURCE_REVISION, LAB_TARGET_REVISION, waitInjected } from '../../lab/field-report.js';
 import { meshmove } from '../support/cli.js';
@@ -68,10 +75,20 @@ interface DeploymentObj extends Obj {
   };
 }
 
-const docs = (text: string): Obj[] => parseAllDocuments(text).map((d) => d.toJS() as Obj | null).filter((d): d is Obj => d !== null);
+const docs = (text: string): Obj[] =>
+  parseAllDocuments(text)
+    .map((d) => d.toJS() as Obj | null)
+    .filter((d): d is Obj => d !== null);
 const key = (o: Obj) => `${o.kind}/${o.metadata.namespace ?? ''}/${o.metadata.name}`;
 /** What an RBAC object grants or names: its rules, roleRef and subjects (labels and other metadata grant nothing). */
-const grant = (o: Obj) => ({ kind: o.kind, name: o.metadata.name, namespace: o.metadata.namespace, rules: o.rules, roleRef: o.roleRef, subjects: o.subjects });
+const grant = (o: Obj) => ({
+  kind: o.kind,
+  name: o.metadata.name,
+  namespace: o.metadata.namespace,
+  rules: o.rules,
+  roleRef: o.roleRef,
+  subjects: o.subjects,
+});
 
 let lab: Lab;
 let rendered: Obj[];
@@ -82,10 +99,13 @@ const getJson = async <T>(args: string[]): Promise<T> => JSON.parse(await kubect
 async function withComponents(): Promise<string> {
   const dir = await mkdtemp(path.join(tmpdir(), 'meshmove-deploy-'));
   const base = path.relative(dir, DEPLOY);
-  await writeFile(path.join(dir, 'kustomization.yaml'), stringify({
-    resources: [base],
-    components: ['temporal-mtls', 'temporal-api-key', 'backup-volume'].map((c) => `${base}/components/${c}`),
-  }));
+  await writeFile(
+    path.join(dir, 'kustomization.yaml'),
+    stringify({
+      resources: [base],
+      components: ['temporal-mtls', 'temporal-api-key', 'backup-volume'].map((c) => `${base}/components/${c}`),
+    }),
+  );
   return dir;
 }
 
@@ -102,16 +122,26 @@ function get(url: string): Promise<{ status: number; body: string }> {
 }
 
 /** The SubjectAccessReview verdict of the lab's authorizer for the worker's ServiceAccount. */
-async function allowed(attrs: { verb: string; resource: string; group?: string; subresource?: string; name?: string; namespace?: string }): Promise<boolean> {
-  const review = await kubectl(['create', '-f', '-', '-o', 'json'], JSON.stringify({
-    apiVersion: 'authorization.k8s.io/v1',
-    kind: 'SubjectAccessReview',
-    spec: {
-      user: SA_USER,
-      groups: ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'system:authenticated'],
-      resourceAttributes: { group: attrs.group ?? '', ...attrs },
-    },
-  }));
+async function allowed(attrs: {
+  verb: string;
+  resource: string;
+  group?: string;
+  subresource?: string;
+  name?: string;
+  namespace?: string;
+}): Promise<boolean> {
+  const review = await kubectl(
+    ['create', '-f', '-', '-o', 'json'],
+    JSON.stringify({
+      apiVersion: 'authorization.k8s.io/v1',
+      kind: 'SubjectAccessReview',
+      spec: {
+        user: SA_USER,
+        groups: ['system:serviceaccounts', `system:serviceaccounts:${NS}`, 'system:authenticated'],
+        resourceAttributes: { group: attrs.group ?? '', ...attrs },
+      },
+    }),
+  );
   return (JSON.parse(review) as { status: { allowed: boolean } }).status.allowed;
 }
 
@@ -120,7 +150,12 @@ beforeAll(async () => {
   lab = await startLab({ sharedRoot: true, gateways: FIELD_REPORT_GATEWAYS, progress: (l) => process.stderr.write(`${l}\n`) });
   await kubectl(['label', 'namespace', LAB_TARGET_REVISION, `usergroup=${LAB_TARGET_REVISION}`, '--overwrite']);
   await applyNamespaces(lab.kube, FIELD_REPORT_NAMESPACES);
-  await kubectl(['apply', '-f', '-'], fieldReportIstioConfig(lab.gateways).map((d) => `---\n${stringify(d)}`).join('\n'));
+  await kubectl(
+    ['apply', '-f', '-'],
+    fieldReportIstioConfig(lab.gateways)
+      .map((d) => `---\n${stringify(d)}`)
+      .join('\n'),
+  );
   rendered = docs(await kubectl(['kustomize', DEPLOY]));
 }, 600_000);
 
@@ -132,16 +167,27 @@ describe('deploy/ on a real kube-apiserver', () => {
   it('server-side dry-run accepts every object and creates none (once the namespaces exist); the real apply creates them and they read back', async () => {
     const names = rendered.map(key);
     console.log(`[deploy] kubectl kustomize deploy: ${names.join(', ')}`);
-    expect(names).toEqual(expect.arrayContaining([
-      'Namespace//meshmove', 'ServiceAccount/meshmove/meshmove-worker', 'ConfigMap/meshmove/meshmove-temporal',
-      'Deployment/meshmove/meshmove-worker', 'Service/meshmove/meshmove-worker',
-    ]));
+    expect(names).toEqual(
+      expect.arrayContaining([
+        'Namespace//meshmove',
+        'ServiceAccount/meshmove/meshmove-worker',
+        'ConfigMap/meshmove/meshmove-temporal',
+        'Deployment/meshmove/meshmove-worker',
+        'Service/meshmove/meshmove-worker',
+      ]),
+    );
     const namespaces = rendered.filter((o) => o.kind === 'Namespace');
 
     // A dry-run writes nothing, namespaces included: on a cluster without them it refuses the
     // objects inside them, and only for that reason.
-    const refused = await kubectl(['apply', '-k', DEPLOY, '--server-side', '--dry-run=server']).then(() => '', (err: Error) => err.message);
-    const reasons = refused.split('\n').slice(1).filter((l) => l.trim());
+    const refused = await kubectl(['apply', '-k', DEPLOY, '--server-side', '--dry-run=server']).then(
+      () => '',
+      (err: Error) => err.message,
+    );
+    const reasons = refused
+      .split('\n')
+      .slice(1)
+      .filter((l) => l.trim());
     expect(reasons.length).toBeGreaterThan(0);
     for (const r of reasons) expect(r).toMatch(/^Error from server \(NotFound\): namespaces "[a-z0-9-]+" not found$/);
 
@@ -163,19 +209,35 @@ describe('deploy/ on a real kube-apiserver', () => {
     }
     // The namespace enforces the restricted Pod Security Standard, and the worker's pod passes it:
     // the ReplicaSet controller's pod is admitted by the real PodSecurity admission ...
-    const pod = await eventually('the Deployment has a pod', async () => {
-      const { items } = await getJson<{ items: Obj[] }>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/name=meshmove-worker']);
-      return items[0];
-    }, 60_000, 500);
+    const pod = await eventually(
+      'the Deployment has a pod',
+      async () => {
+        const { items } = await getJson<{ items: Obj[] }>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/name=meshmove-worker']);
+        return items[0];
+      },
+      60_000,
+      500,
+    );
     expect(pod.metadata.name).toMatch(/^meshmove-worker-/);
     // ... which refuses a pod without that security context.
-    const plain = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'plain', namespace: NS }, spec: { containers: [{ name: 'c', image: 'meshmove' }] } };
-    await expect(kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(plain))).rejects.toThrow(/violates PodSecurity "restricted/);
+    const plain = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'plain', namespace: NS },
+      spec: { containers: [{ name: 'c', image: 'meshmove' }] },
+    };
+    await expect(kubectl(['create', '--dry-run=server', '-f', '-'], JSON.stringify(plain))).rejects.toThrow(
+      /violates PodSecurity "restricted/,
+    );
   });
 
   it('the RBAC it grants is exactly deploy/rbac.yaml, and the API server allows and refuses accordingly', async () => {
     const file = docs(await readFile(RBAC_FILE, 'utf8'));
-    const rbacOf = (objs: Obj[]) => objs.filter((o) => RBAC_KINDS.includes(o.kind)).sort((a, b) => key(a).localeCompare(key(b))).map(grant);
+    const rbacOf = (objs: Obj[]) =>
+      objs
+        .filter((o) => RBAC_KINDS.includes(o.kind))
+        .sort((a, b) => key(a).localeCompare(key(b)))
+        .map(grant);
     expect(rbacOf(rendered)).toEqual(rbacOf(file));
     // As stored by the API server.
     for (const o of file.filter((x) => x.kind !== 'ServiceAccount')) {
@@ -186,8 +248,17 @@ describe('deploy/ on a real kube-apiserver', () => {
     const bindings = [
       ...(await getJson<{ items: Obj[] }>(['get', 'clusterrolebindings'])).items,
       ...(await getJson<{ items: Obj[] }>(['get', 'rolebindings', '-A'])).items,
-    ].filter((b) => (b.subjects as { kind: string; name: string; namespace?: string }[] | undefined)?.some((s) => s.kind === 'ServiceAccount' && s.name === SA && s.namespace === NS));
-    expect(bindings.map(key).sort()).toEqual(file.filter((o) => o.kind.endsWith('Binding')).map(key).sort());
+    ].filter((b) =>
+      (b.subjects as { kind: string; name: string; namespace?: string }[] | undefined)?.some(
+        (s) => s.kind === 'ServiceAccount' && s.name === SA && s.namespace === NS,
+      ),
+    );
+    expect(bindings.map(key).sort()).toEqual(
+      file
+        .filter((o) => o.kind.endsWith('Binding'))
+        .map(key)
+        .sort(),
+    );
 
     // The resourceNames in rbac.yaml name objects that exist in the lab (the field report's names).
     await kubectl(['get', 'mutatingwebhookconfiguration', 'istio-sidecar-injector']);
@@ -202,28 +273,63 @@ describe('deploy/ on a real kube-apiserver', () => {
       [true, { verb: 'create', group: 'batch', resource: 'jobs', namespace: 'payments' }],
       [true, { verb: 'create', resource: 'pods', subresource: 'portforward', namespace: 'istio-system' }],
       [true, { verb: 'get', resource: 'pods', subresource: 'portforward', namespace: LAB_TARGET_REVISION }],
-      [true, { verb: 'delete', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', name: 'istio-sidecar-injector' }],
-      [true, { verb: 'patch', group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations', name: 'istiod-default-validator' }],
+      [
+        true,
+        {
+          verb: 'delete',
+          group: 'admissionregistration.k8s.io',
+          resource: 'mutatingwebhookconfigurations',
+          name: 'istio-sidecar-injector',
+        },
+      ],
+      [
+        true,
+        {
+          verb: 'patch',
+          group: 'admissionregistration.k8s.io',
+          resource: 'validatingwebhookconfigurations',
+          name: 'istiod-default-validator',
+        },
+      ],
       [true, { verb: 'delete', group: 'apps', resource: 'deployments', name: 'istiod', namespace: 'istio-system' }],
       [true, { verb: 'list', group: 'networking.istio.io', resource: 'virtualservices' }],
       [false, { verb: 'get', resource: 'secrets', namespace: NS }],
       [false, { verb: 'list', resource: 'secrets', namespace: 'istio-system' }],
       [false, { verb: 'delete', resource: 'namespaces', name: 'inventory' }],
       [false, { verb: 'create', resource: 'pods', subresource: 'portforward', namespace: 'inventory' }],
-      [false, { verb: 'delete', group: 'admissionregistration.k8s.io', resource: 'mutatingwebhookconfigurations', name: 'istio-sidecar-injector-istio-1-16-5' }],
-      [false, { verb: 'patch', group: 'admissionregistration.k8s.io', resource: 'validatingwebhookconfigurations', name: 'istio-validator-istio-1-16-5-istio-1-16-5' }],
+      [
+        false,
+        {
+          verb: 'delete',
+          group: 'admissionregistration.k8s.io',
+          resource: 'mutatingwebhookconfigurations',
+          name: 'istio-sidecar-injector-istio-1-16-5',
+        },
+      ],
+      [
+        false,
+        {
+          verb: 'patch',
+          group: 'admissionregistration.k8s.io',
+          resource: 'validatingwebhookconfigurations',
+          name: 'istio-validator-istio-1-16-5-istio-1-16-5',
+        },
+      ],
       [false, { verb: 'delete', group: 'apps', resource: 'deployments', name: 'istiod-istio-1-16-5', namespace: LAB_TARGET_REVISION }],
       [false, { verb: 'delete', group: 'apiextensions.k8s.io', resource: 'customresourcedefinitions' }],
       [false, { verb: 'create', group: 'rbac.authorization.k8s.io', resource: 'rolebindings', namespace: NS }],
       [false, { verb: 'delete', group: 'networking.istio.io', resource: 'virtualservices', namespace: 'inventory' }],
     ];
     const verdicts = await Promise.all(cases.map(async ([, attrs]) => allowed(attrs)));
-    const table = cases.map(([want, a], i) => `${verdicts[i] === want ? 'ok ' : 'BAD'} ${verdicts[i] ? 'allowed' : 'denied '} ${a.verb} ${a.group ? `${a.group}/` : ''}${a.resource}${a.subresource ? `/${a.subresource}` : ''}${a.name ? ` ${a.name}` : ''}${a.namespace ? ` -n ${a.namespace}` : ''}`);
+    const table = cases.map(
+      ([want, a], i) =>
+        `${verdicts[i] === want ? 'ok ' : 'BAD'} ${verdicts[i] ? 'allowed' : 'denied '} ${a.verb} ${a.group ? `${a.group}/` : ''}${a.resource}${a.subresource ? `/${a.subresource}` : ''}${a.name ? ` ${a.name}` : ''}${a.namespace ? ` -n ${a.namespace}` : ''}`,
+    );
     console.log(`[deploy] SubjectAccessReview as ${SA_USER}:\n${table.join('\n')}`);
     expect(verdicts).toEqual(cases.map(([want]) => want));
   });
 
-  it('the Deployment: probes on the ops port, Temporal\'s own variable names, a grace above the drain, the restricted security context', async () => {
+  it("the Deployment: probes on the ops port, Temporal's own variable names, a grace above the drain, the restricted security context", async () => {
     const dep = await getJson<DeploymentObj>(['get', 'deployment', SA, '-n', NS]);
     const pod = dep.spec.template.spec;
     const c = pod.containers[0]!;
@@ -247,15 +353,26 @@ describe('deploy/ on a real kube-apiserver', () => {
     const known = new Set([...(await readFile(ENVCONFIG, 'utf8')).matchAll(/envProvider\['(TEMPORAL_[A-Z_]+)'\]/g)].map((m) => m[1]!));
     expect(known).toContain('TEMPORAL_ADDRESS');
     const withCreds = docs(await kubectl(['kustomize', await withComponents()]));
-    const config = (objs: Obj[]) => objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'meshmove-temporal') as Obj & { data: Record<string, string> };
+    const config = (objs: Obj[]) =>
+      objs.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'meshmove-temporal') as Obj & { data: Record<string, string> };
     const credsDep = withCreds.find((o) => o.kind === 'Deployment') as DeploymentObj;
     const credsContainer = credsDep.spec.template.spec.containers[0]!;
-    const temporalVars = [...Object.keys(config(rendered).data), ...Object.keys(config(withCreds).data), ...(credsContainer.env ?? []).map((e) => e.name)].filter((n) => n.startsWith('TEMPORAL_'));
+    const temporalVars = [
+      ...Object.keys(config(rendered).data),
+      ...Object.keys(config(withCreds).data),
+      ...(credsContainer.env ?? []).map((e) => e.name),
+    ].filter((n) => n.startsWith('TEMPORAL_'));
     expect(temporalVars.filter((n) => !known.has(n))).toEqual([]);
     expect(Object.keys(config(rendered).data).sort()).toEqual(['TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE']);
-    expect(c.envFrom).toEqual([{ configMapRef: { name: 'meshmove-temporal' } }, { secretRef: { name: 'meshmove-worker-env', optional: true } }]);
+    expect(c.envFrom).toEqual([
+      { configMapRef: { name: 'meshmove-temporal' } },
+      { secretRef: { name: 'meshmove-worker-env', optional: true } },
+    ]);
     // The credentials: the API key from a Secret, the TLS files from a Secret's volume at the paths named.
-    expect(credsContainer.env).toContainEqual({ name: 'TEMPORAL_API_KEY', valueFrom: { secretKeyRef: { name: 'meshmove-temporal-api-key', key: 'api-key' } } });
+    expect(credsContainer.env).toContainEqual({
+      name: 'TEMPORAL_API_KEY',
+      valueFrom: { secretKeyRef: { name: 'meshmove-temporal-api-key', key: 'api-key' } },
+    });
     const tlsVolume = credsDep.spec.template.spec.volumes.find((v) => v.secret?.secretName === 'meshmove-temporal-tls')!;
     const tlsMount = credsContainer.volumeMounts!.find((m) => m.name === tlsVolume.name)!;
     expect(tlsMount.readOnly).toBe(true);
@@ -264,15 +381,27 @@ describe('deploy/ on a real kube-apiserver', () => {
       expect(path.dirname(config(withCreds).data[v]!)).toBe(tlsMount.mountPath);
     }
     // The backup volume: a claim mounted as the data directory, Recreate for its single writer.
-    expect(credsDep.spec.template.spec.volumes).toContainEqual({ name: 'data', persistentVolumeClaim: { claimName: 'meshmove-worker-data' } });
+    expect(credsDep.spec.template.spec.volumes).toContainEqual({
+      name: 'data',
+      persistentVolumeClaim: { claimName: 'meshmove-worker-data' },
+    });
     expect(withCreds.map(key)).toContain('PersistentVolumeClaim/meshmove/meshmove-worker-data');
     // ... and the API server accepts that variant too.
     await kubectl(['apply', '-k', await withComponents(), '--server-side', '--dry-run=server']);
 
     expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, seccompProfile: { type: 'RuntimeDefault' } });
-    expect(c.securityContext).toMatchObject({ allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(c.securityContext).toMatchObject({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      capabilities: { drop: ['ALL'] },
+    });
     // A read-only root: the only writable paths are the volumes (/tmp and the data directory).
-    expect(c.volumeMounts!.filter((m) => !m.readOnly).map((m) => m.mountPath).sort()).toEqual(['/tmp', '/var/lib/meshmove']);
+    expect(
+      c
+        .volumeMounts!.filter((m) => !m.readOnly)
+        .map((m) => m.mountPath)
+        .sort(),
+    ).toEqual(['/tmp', '/var/lib/meshmove']);
     expect(c.resources).toEqual({ requests: { cpu: '250m', memory: '512Mi' }, limits: { memory: '1Gi' } });
   });
 
@@ -280,7 +409,9 @@ describe('deploy/ on a real kube-apiserver', () => {
     await waitInjected(lab, LAB_SOURCE_REVISION);
     const dir = await mkdtemp(path.join(tmpdir(), 'meshmove-deploy-preflight-'));
     const kubeconfig = await workerKubeconfig(dir);
-    expect((await kubectl(['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])).trim()).toBe(SA_USER);
+    expect((await kubectl(['--kubeconfig', kubeconfig, 'auth', 'whoami', '-o', 'jsonpath={.status.userInfo.username}'])).trim()).toBe(
+      SA_USER,
+    );
     // Preflight reads no DNS: the plan's provider is never called.
     const plan = await writePlan({ context: LAB_CONTEXT, dnsWebhookUrl: 'http://127.0.0.1:9/dns', dnsResolver: '127.0.0.1:53' }, dir);
     const r = await meshmove(['preflight', plan, '--kubeconfig', kubeconfig, '--json'], {}, 120_000);
@@ -299,13 +430,23 @@ describe('deploy/ on a real kube-apiserver', () => {
     const kubeconfig = await workerKubeconfig(dir);
     const dep = rendered.find((o) => o.kind === 'Deployment') as DeploymentObj;
     const c = dep.spec.template.spec.containers[0]!;
-    const config = (rendered.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'meshmove-temporal') as Obj & { data: Record<string, string> }).data;
+    const config = (
+      rendered.find((o) => o.kind === 'ConfigMap' && o.metadata.name === 'meshmove-temporal') as Obj & { data: Record<string, string> }
+    ).data;
     const port = await freePort();
     // The container's environment, but: this machine's Temporal dev server, a loopback port free
     // here, and the ServiceAccount's token in a kubeconfig instead of the in-cluster files.
     const containerEnv = Object.fromEntries((c.env ?? []).filter((e) => e.value !== undefined).map((e) => [e.name, e.value!]));
     const worker = spawn(process.execPath, ['--import', 'tsx', MAIN, ...(c.args ?? [])], {
-      env: { ...process.env, ...config, ...containerEnv, TEMPORAL_ADDRESS: env.address, MESHMOVE_HTTP_ADDRESS: `127.0.0.1:${port}`, KUBECONFIG: kubeconfig, MESHMOVE_LOG_LEVEL: 'warn' },
+      env: {
+        ...process.env,
+        ...config,
+        ...containerEnv,
+        TEMPORAL_ADDRESS: env.address,
+        MESHMOVE_HTTP_ADDRESS: `127.0.0.1:${port}`,
+        KUBECONFIG: kubeconfig,
+        MESHMOVE_LOG_LEVEL: 'warn',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let output = '';
@@ -314,11 +455,16 @@ describe('deploy/ on a real kube-apiserver', () => {
     const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
     try {
       const base = `http://127.0.0.1:${port}`;
-      const ready = await eventually('the worker is ready', async () => {
-        if (worker.exitCode !== null) throw new Error(`the worker exited ${worker.exitCode}: ${output}`);
-        const r = await get(`${base}${c.readinessProbe!.httpGet!.path}`).catch(() => undefined);
-        return r?.status === 200 ? r : undefined;
-      }, 120_000, 500);
+      const ready = await eventually(
+        'the worker is ready',
+        async () => {
+          if (worker.exitCode !== null) throw new Error(`the worker exited ${worker.exitCode}: ${output}`);
+          const r = await get(`${base}${c.readinessProbe!.httpGet!.path}`).catch(() => undefined);
+          return r?.status === 200 ? r : undefined;
+        },
+        120_000,
+        500,
+      );
       console.log(`[deploy] GET /readyz: ${ready.status} ${ready.body}`);
       expect(ready.body).toContain(lab.kube.server);
       expect((await get(`${base}${c.livenessProbe!.httpGet!.path}`)).status).toBe(200);

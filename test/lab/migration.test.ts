@@ -9,8 +9,21 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  APPROVER, HOSTS, NAMESPACES, SOURCE_REV, STARTER, TARGET_REV, TERMINAL, approveWhenOpen, backedUpLabels, describeSeen,
-  elapsed, gatewayRequest, migratedLabels, tempDir, waitForRun,
+  APPROVER,
+  HOSTS,
+  NAMESPACES,
+  SOURCE_REV,
+  STARTER,
+  TARGET_REV,
+  TERMINAL,
+  approveWhenOpen,
+  backedUpLabels,
+  describeSeen,
+  elapsed,
+  gatewayRequest,
+  migratedLabels,
+  tempDir,
+  waitForRun,
 } from '../e2e/support/stack.js';
 import { loadPlan } from '../../plan/load.js';
 import { plannedNamespaces } from '../../plan/schema.js';
@@ -38,7 +51,9 @@ async function resolveA(name: string): Promise<string[]> {
   return r.resolve4(name);
 }
 
-interface InspectView { pods: { name: string; sidecarRevision: string; sync: string; istiod: string }[] }
+interface InspectView {
+  pods: { name: string; sidecarRevision: string; sync: string; istiod: string }[];
+}
 
 /** `meshmove inspect namespace` as the worker: the revision istiod's syncz reports for each pod (read by port-forward). */
 async function inspect(ns: string): Promise<InspectView> {
@@ -50,9 +65,14 @@ async function inspect(ns: string): Promise<InspectView> {
 describe('preflight on real control planes', () => {
   it("the 503 pitfall: discovery labels the target's discoverySelectors do not select, or a target that does not discover its own gateway's namespace, block before anything changes", async () => {
     const dir = await tempDir('lab-503');
-    const typo = await writeLabPlan(stack, dir, (p) => {
-      p.target.discoveryLabels = { usergroup: 'istio-1-16' }; // the target selects usergroup=istio-1-16-5
-    }, 'typo.yaml');
+    const typo = await writeLabPlan(
+      stack,
+      dir,
+      (p) => {
+        p.target.discoveryLabels = { usergroup: 'istio-1-16' }; // the target selects usergroup=istio-1-16-5
+      },
+      'typo.yaml',
+    );
     const pre = await stack.cli.run(['preflight', typo, '--kubeconfig', stack.kubeconfig, '--json']);
     expect(pre.code, pre.stdout + pre.stderr).toBe(1);
     const report = JSON.parse(pre.stdout) as { findings: { check: string; status: string; reason: string }[] };
@@ -68,7 +88,10 @@ describe('preflight on real control planes', () => {
       const r = await stack.cli.run(['preflight', plan, '--kubeconfig', stack.kubeconfig, '--json']);
       expect(r.code, r.stdout + r.stderr).toBe(1);
       const findings = (JSON.parse(r.stdout) as typeof report).findings.filter((f) => f.status === 'block');
-      expect(findings.map((f) => f.check), JSON.stringify(findings)).toEqual([`discovery/${TARGET_REV}`]);
+      expect(
+        findings.map((f) => f.check),
+        JSON.stringify(findings),
+      ).toEqual([`discovery/${TARGET_REV}`]);
       expect(findings[0]!.reason).toContain(`the target gateway ${TARGET_REV}/istio-ingressgateway`);
       // What the real target istiod serves its gateway then: no route for any host.
       const served = await gatewayRequest(stack.target, 'shop.y7test.com', '/').catch((e: Error) => ({ status: 0, body: e.message }));
@@ -77,7 +100,8 @@ describe('preflight on real control planes', () => {
       await stack.lab.kube.kubectl(['label', 'namespace', TARGET_REV, `usergroup=${TARGET_REV}`, '--overwrite']);
     }
     // Nothing changed in the cluster.
-    for (const ns of NAMESPACES) expect(await namespaceLabels(stack.lab, ns), ns).toEqual({ 'kubernetes.io/metadata.name': ns, 'istio-injection': 'enabled' });
+    for (const ns of NAMESPACES)
+      expect(await namespaceLabels(stack.lab, ns), ns).toEqual({ 'kubernetes.io/metadata.name': ns, 'istio-injection': 'enabled' });
   }, 300_000);
 
   it('the webhook conflict: istio-injection=enabled beside istio.io/rev — the real injector takes the source, and preflight says so', async () => {
@@ -92,7 +116,9 @@ describe('preflight on real control planes', () => {
       const findings = (JSON.parse(r.stdout) as { findings: { check: string; status: string; reason: string }[] }).findings;
       const conflict = findings.filter((f) => f.status !== 'pass' && f.reason.includes(ns) && /istio-injection/.test(f.reason));
       expect(conflict.length, JSON.stringify(findings.filter((f) => f.status !== 'pass'))).toBeGreaterThan(0);
-      expect(conflict.map((f) => f.reason).join('\n')).toMatch(/istio-sidecar-injector\/namespace\.sidecar-injector\.istio\.io → default|overrides istio\.io\/rev/);
+      expect(conflict.map((f) => f.reason).join('\n')).toMatch(
+        /istio-sidecar-injector\/namespace\.sidecar-injector\.istio\.io → default|overrides istio\.io\/rev/,
+      );
     } finally {
       await stack.lab.kube.kubectl(['label', 'namespace', ns, 'istio.io/rev-']);
     }
@@ -125,9 +151,14 @@ describe('from the real cluster to a plan and a rehearsal', () => {
       return { code: res.code, statuses: Object.fromEntries(report.findings.map((f) => [f.check, f.status])) };
     };
     // plan init leaves the DNS provider as a placeholder: give both the lab's provider.
-    const proposed = await writeLabPlan(stack, dir, (p) => {
-      p.waves = plan.waves.map((w) => ({ ...w })) as typeof p.waves;
-    }, 'proposed-waves.yaml');
+    const proposed = await writeLabPlan(
+      stack,
+      dir,
+      (p) => {
+        p.waves = plan.waves.map((w) => ({ ...w })) as typeof p.waves;
+      },
+      'proposed-waves.yaml',
+    );
     const [mine, theirs] = await Promise.all([pf(proposed), pf(await writeLabPlan(stack, dir))]);
     expect(mine.code).toBe(0);
     expect(mine.statuses).toEqual(theirs.statuses);
@@ -157,7 +188,10 @@ describe('from the real cluster to a plan and a rehearsal', () => {
       expect(a.objects.filter((o) => o.kind === 'MutatingWebhookConfiguration')).toEqual([]);
       expect(await readFile(first, 'utf8')).not.toMatch(/^\s*caBundle:/m);
       // The twin serves the real cluster's routes through the source gateway, as the lab does.
-      for (const [host, path, ns] of [['shop.y7test.com', '/', 'frontend'], ['api.y7test.com', '/payments', 'payments']] as const) {
+      for (const [host, path, ns] of [
+        ['shop.y7test.com', '/', 'frontend'],
+        ['api.y7test.com', '/payments', 'payments'],
+      ] as const) {
         const res = await httpGet(`${twin.gateways['istio-system/istio-ingressgateway']!.url}${path}`, host);
         expect(res.status, `${host}${path}: ${res.body}`).toBe(200);
         expect(JSON.parse(res.body)).toMatchObject({ namespace: ns });
@@ -168,12 +202,17 @@ describe('from the real cluster to a plan and a rehearsal', () => {
   }, 300_000);
 
   it('selector waves resolve on the real cluster as the run would: every namespace the source injects', async () => {
-    const plan = await writeLabPlan(stack, await tempDir('lab-select'), (p) => {
-      p.waves = [
-        { name: 'canary', concurrency: 1, select: { names: ['inv*'] } },
-        { name: 'rest', concurrency: 2, select: { injectedBy: 'source' } },
-      ];
-    }, 'select.yaml');
+    const plan = await writeLabPlan(
+      stack,
+      await tempDir('lab-select'),
+      (p) => {
+        p.waves = [
+          { name: 'canary', concurrency: 1, select: { names: ['inv*'] } },
+          { name: 'rest', concurrency: 2, select: { injectedBy: 'source' } },
+        ];
+      },
+      'select.yaml',
+    );
     const pre = await stack.cli.run(['preflight', plan, '--kubeconfig', stack.kubeconfig]);
     expect(pre.code, pre.stdout + pre.stderr).toBe(0);
     expect(pre.stdout).toContain('Waves chosen by selector, as resolved now: canary: inventory; rest: frontend, orders, payments');
@@ -187,14 +226,29 @@ describe('the field-report migration through the CLI, on real control planes', (
     const id = 'lab-reject-dns-cutover';
     await stack.cli.start(plan, id, STARTER);
     await approveWhenOpen(stack.cli, stack.env.client, id, 'start');
-    const atGate = await waitForRun(stack.env.client, id, (s) => s.attention.gates.some((g) => g.id === 'dns-cutover') || s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), 'gate dns-cutover', 600_000);
-    expect(atGate.attention.gates.map((g) => g.id), describeSeen(atGate)).toEqual(['dns-cutover']);
+    const atGate = await waitForRun(
+      stack.env.client,
+      id,
+      (s) => s.attention.gates.some((g) => g.id === 'dns-cutover') || s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase),
+      'gate dns-cutover',
+      600_000,
+    );
+    expect(
+      atGate.attention.gates.map((g) => g.id),
+      describeSeen(atGate),
+    ).toEqual(['dns-cutover']);
     for (const ns of NAMESPACES) expect(await namespaceLabels(stack.lab, ns), ns).toEqual(migratedLabels(ns));
     for (const h of HOSTS) expect(await resolveA(h), h).toEqual([stack.source.address]);
 
     const rejected = await stack.cli.run(['reject', id, 'dns-cutover', '--reason', 'lab e2e: the change window closed'], STARTER);
     expect(rejected.code, rejected.stderr).toBe(0);
-    const end = await waitForRun(stack.env.client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the rollback', 600_000);
+    const end = await waitForRun(
+      stack.env.client,
+      id,
+      (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
+      'the rollback',
+      600_000,
+    );
     expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
     const s = await stack.cli.status(id);
     expect(s.namespaces.map((n) => [n.name, n.state])).toEqual(NAMESPACES.map((n) => [n, 'rolled-back']));
@@ -221,13 +275,23 @@ describe('the field-report migration through the CLI, on real control planes', (
     expect((await gatewayRequest(stack.target, 'shop.y7test.com', '/')).status).toBe(404);
     await stack.cli.start(plan, id, STARTER);
     for (const gate of ['start', 'dns-cutover', 'decommission']) await approveWhenOpen(stack.cli, stack.env.client, id, gate, APPROVER);
-    const end = await waitForRun(stack.env.client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the end', 900_000);
+    const end = await waitForRun(
+      stack.env.client,
+      id,
+      (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
+      'the end',
+      900_000,
+    );
     expect(end.status.phase, describeSeen(end)).toBe('completed');
     console.log(`[lab e2e] full migration: ${elapsed(t0)}`);
 
     const s = await stack.cli.status(id);
     expect(s.namespaces.map((n) => [n.name, n.state])).toEqual(NAMESPACES.map((n) => [n, 'migrated']));
-    expect(s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([`${APPROVER} approve start`, `${APPROVER} approve dns-cutover`, `${APPROVER} approve decommission`]);
+    expect(s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([
+      `${APPROVER} approve start`,
+      `${APPROVER} approve dns-cutover`,
+      `${APPROVER} approve decommission`,
+    ]);
     for (const step of ['preflight', 'backup', 'gateway-stable', 'dns-switch', 'dns-verify', 'dns-ttl', 'verify-mesh', 'decommission']) {
       expect(s.steps.find((x) => x.id === step)?.state, `step ${step}`).toBe('succeeded');
     }
@@ -235,11 +299,20 @@ describe('the field-report migration through the CLI, on real control planes', (
       expect(await namespaceLabels(stack.lab, ns), ns).toEqual(migratedLabels(ns));
       const revs = await podRevisions(stack.lab, ns);
       expect(Object.values(revs).length, ns).toBe(2);
-      expect(Object.values(revs).every((r) => r === TARGET_REV), `${ns}: ${JSON.stringify(revs)}`).toBe(true);
-      for (const p of (await inspect(ns)).pods) expect(p, `${ns}/${p.name}`).toMatchObject({ sidecarRevision: TARGET_REV, sync: 'SYNCED', istiod: `${TARGET_REV}/${TARGET_REV}` });
+      expect(
+        Object.values(revs).every((r) => r === TARGET_REV),
+        `${ns}: ${JSON.stringify(revs)}`,
+      ).toBe(true);
+      for (const p of (await inspect(ns)).pods)
+        expect(p, `${ns}/${p.name}`).toMatchObject({ sidecarRevision: TARGET_REV, sync: 'SYNCED', istiod: `${TARGET_REV}/${TARGET_REV}` });
     }
     // The new gateway routes every host by the target istiod's RDS/EDS to the right namespace.
-    for (const [host, path, ns] of [['shop.y7test.com', '/', 'frontend'], ['api.y7test.com', '/orders', 'orders'], ['api.y7test.com', '/payments', 'payments'], ['api.y7test.com', '/inventory', 'inventory']] as const) {
+    for (const [host, path, ns] of [
+      ['shop.y7test.com', '/', 'frontend'],
+      ['api.y7test.com', '/orders', 'orders'],
+      ['api.y7test.com', '/payments', 'payments'],
+      ['api.y7test.com', '/inventory', 'inventory'],
+    ] as const) {
       const r = await gatewayRequest(stack.target, host, path);
       expect(r.status, `${host}${path}: ${r.body}`).toBe(200);
       expect(JSON.parse(r.body)).toMatchObject({ namespace: ns, cluster: `outbound|8080||${ns}.${ns}.svc.cluster.local` });
@@ -247,7 +320,10 @@ describe('the field-report migration through the CLI, on real control planes', (
     expect((await gatewayRequest(stack.target, 'nowhere.example.com', '/')).status).toBe(404);
     for (const h of HOSTS) expect(await resolveA(h), h).toEqual([stack.target.address]);
     // Decommission removed the source's injector, istiod and gateway; the target's stay.
-    const names = async (args: string[]) => (await kubectlJson<{ items: { metadata: { name: string } }[] }>(stack.lab, ['get', ...args])).items.map((o) => o.metadata.name).sort();
+    const names = async (args: string[]) =>
+      (await kubectlJson<{ items: { metadata: { name: string } }[] }>(stack.lab, ['get', ...args])).items
+        .map((o) => o.metadata.name)
+        .sort();
     expect(await names(['mutatingwebhookconfigurations'])).toEqual([`istio-sidecar-injector-${TARGET_REV}-${TARGET_REV}`]);
     expect(await names(['deployments', '-n', 'istio-system'])).toEqual([]);
     expect(await names(['deployments', '-n', TARGET_REV])).toEqual(['istio-ingressgateway', `istiod-${TARGET_REV}`]);

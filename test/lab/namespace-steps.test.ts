@@ -11,7 +11,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { applyNamespaces, FIELD_REPORT_NAMESPACES, startLab, writeWorkerKubeconfig, type Lab } from '../../lab/index.js';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
-import { relabelNamespace, restartWorkloads, restoreNamespaceLabels, verifyProxies, waitCaReady } from '../../activities/namespace/index.js';
+import {
+  relabelNamespace,
+  restartWorkloads,
+  restoreNamespaceLabels,
+  verifyProxies,
+  waitCaReady,
+} from '../../activities/namespace/index.js';
 import type { ClusterDeps } from '../../activities/namespace/deps.js';
 import { runDecommission } from '../../activities/decommission/index.js';
 import { fieldReportPlan } from '../activities/preflight-twin-fixture.js';
@@ -48,7 +54,10 @@ async function injectedBy(namespace: string): Promise<{ revision?: string; disco
       const proxy = p.spec.containers.find((c) => c.name === 'istio-proxy');
       // PROXY_CONFIG holds only what differs from ProxyConfig's defaults (discovery at istiod.istio-system).
       const pc = parse(proxy?.env?.find((e) => e.name === 'PROXY_CONFIG')?.value ?? '{}') as { discoveryAddress?: string };
-      return { ...(status.revision ? { revision: status.revision } : {}), discovery: pc.discoveryAddress ?? 'istiod.istio-system.svc:15012' };
+      return {
+        ...(status.revision ? { revision: status.revision } : {}),
+        discovery: pc.discoveryAddress ?? 'istiod.istio-system.svc:15012',
+      };
     });
 }
 
@@ -59,10 +68,15 @@ beforeAll(async () => {
   await writeWorkerKubeconfig(lab, readFileSync(RBAC, 'utf8'), workerKubeconfig);
   kube = createKubeAccess({ kubeconfig: workerKubeconfig, context: 'lab' });
   deps = { kube, tuning: { pollMs: 200, caReadyTimeoutMs: 60_000, caStableMs: 2_000, proxySettleMs: 30_000 } };
-  await eventually('the source injected every inventory pod', async () => {
-    const pods = await injectedBy(NS);
-    return pods.length === 2 && pods.every((p) => p.revision === SOURCE);
-  }, 60_000, 500);
+  await eventually(
+    'the source injected every inventory pod',
+    async () => {
+      const pods = await injectedBy(NS);
+      return pods.length === 2 && pods.every((p) => p.revision === SOURCE);
+    },
+    60_000,
+    500,
+  );
 }, 1_800_000);
 
 afterAll(async () => {
@@ -75,7 +89,9 @@ describe('one namespace, source → target → source, on real istiod', () => {
     const relabeled = await run(() => relabelNamespace(deps, ref));
     previous = relabeled.previousLabels;
     expect(previous).toEqual({ 'istio-injection': 'enabled' });
-    const ns = JSON.parse(await lab.kube.kubectl(['get', 'namespace', NS, '-o', 'json'])) as { metadata: { labels: Record<string, string> } };
+    const ns = JSON.parse(await lab.kube.kubectl(['get', 'namespace', NS, '-o', 'json'])) as {
+      metadata: { labels: Record<string, string> };
+    };
     expect(ns.metadata.labels['istio.io/rev']).toBe(TARGET);
     expect(ns.metadata.labels.usergroup).toBe(TARGET);
     expect(ns.metadata.labels['istio-injection']).toBeUndefined();
@@ -132,15 +148,18 @@ describe('decommission on real istiod', () => {
 
     await lab.kube.kubectl(['apply', '-f', '-'], virtualService('after', 'inventory'));
     // Moved to the target, as `istioctl tag set default` does: same calls as the target's own validator.
-    const vwc = async (name: string) => JSON.parse(await lab.kube.kubectl(['get', 'validatingwebhookconfiguration', name, '-o', 'json'])) as {
-      metadata: { labels?: Record<string, string> };
-      webhooks: { clientConfig: { url?: string } }[];
-    };
+    const vwc = async (name: string) =>
+      JSON.parse(await lab.kube.kubectl(['get', 'validatingwebhookconfiguration', name, '-o', 'json'])) as {
+        metadata: { labels?: Record<string, string> };
+        webhooks: { clientConfig: { url?: string } }[];
+      };
     const moved = await vwc('istiod-default-validator');
     const targetOwn = await vwc(`istio-validator-${TARGET}-${TARGET}`);
     expect(moved.metadata.labels?.['istio.io/rev']).toBe(TARGET);
     expect(moved.webhooks.map((w) => w.clientConfig.url)).toEqual(moved.webhooks.map(() => targetOwn.webhooks[0]!.clientConfig.url));
     // And it still validates: an invalid object is refused by the target istiod.
-    await expect(lab.kube.kubectl(['apply', '-f', '-'], virtualService('after', 'inventory').replace(/hosts: \[[^\]]*\]/, 'hosts: [bad_host!]'))).rejects.toThrow(/denied the request|admission webhook/);
+    await expect(
+      lab.kube.kubectl(['apply', '-f', '-'], virtualService('after', 'inventory').replace(/hosts: \[[^\]]*\]/, 'hosts: [bad_host!]')),
+    ).rejects.toThrow(/denied the request|admission webhook/);
   });
 });

@@ -33,7 +33,13 @@ async function kubectlJson<T>(...args: string[]): Promise<T> {
 
 async function rootCertOf(namespace: string): Promise<{ pem: string; resourceVersion: string } | undefined> {
   try {
-    const cm = await kubectlJson<{ data: Record<string, string>; metadata: { resourceVersion: string } }>('get', 'configmap', 'istio-ca-root-cert', '-n', namespace);
+    const cm = await kubectlJson<{ data: Record<string, string>; metadata: { resourceVersion: string } }>(
+      'get',
+      'configmap',
+      'istio-ca-root-cert',
+      '-n',
+      namespace,
+    );
     return { pem: cm.data['root-cert.pem']!, resourceVersion: cm.metadata.resourceVersion };
   } catch {
     return undefined;
@@ -66,10 +72,15 @@ describe('real istiod on a real kube-apiserver', () => {
   });
 
   it('the source injects istio-injection=enabled pods, and says so in the pod', async () => {
-    const pods = await eventually('two inventory pods', async () => {
-      const list = await kubectlJson<{ items: PodJson[] }>('get', 'pods', '-n', 'inventory');
-      return list.items.length === 2 && list.items;
-    }, 60_000, 500);
+    const pods = await eventually(
+      'two inventory pods',
+      async () => {
+        const list = await kubectlJson<{ items: PodJson[] }>('get', 'pods', '-n', 'inventory');
+        return list.items.length === 2 && list.items;
+      },
+      60_000,
+      500,
+    );
     for (const pod of pods) {
       expect(pod.spec.initContainers?.map((c) => c.name)).toContain('istio-init');
       expect(pod.spec.containers.map((c) => c.name)).toContain('istio-proxy');
@@ -85,14 +96,23 @@ describe('real istiod on a real kube-apiserver', () => {
 
   it('each namespace controller writes istio-ca-root-cert only where its discoverySelectors select', async () => {
     // The source selects everything; the target (usergroup=istio-1-16-5) selects nothing yet, not even its own namespace.
-    await eventually('istio-ca-root-cert in every namespace (the source selects all)', async () => {
-      for (const ns of ['inventory', 'orders', 'istio-system', 'istio-1-16-5']) if (!(await rootCertOf(ns))) return false;
-      return true;
-    }, 30_000, 500);
+    await eventually(
+      'istio-ca-root-cert in every namespace (the source selects all)',
+      async () => {
+        for (const ns of ['inventory', 'orders', 'istio-system', 'istio-1-16-5']) if (!(await rootCertOf(ns))) return false;
+        return true;
+      },
+      30_000,
+      500,
+    );
     const sourceRoot = (await rootCertOf('istio-system'))!.pem;
     // The copy in the target's own namespace is the source's root: the target never wrote there.
     expect((await rootCertOf('istio-1-16-5'))!.pem).toBe(sourceRoot);
-    const targetWebhook = await kubectlJson<{ webhooks: { clientConfig: { caBundle?: string } }[] }>('get', 'mutatingwebhookconfiguration', 'istio-sidecar-injector-istio-1-16-5-istio-1-16-5');
+    const targetWebhook = await kubectlJson<{ webhooks: { clientConfig: { caBundle?: string } }[] }>(
+      'get',
+      'mutatingwebhookconfiguration',
+      'istio-sidecar-injector-istio-1-16-5-istio-1-16-5',
+    );
     const targetRoot = Buffer.from(targetWebhook.webhooks[0]!.clientConfig.caBundle ?? '', 'base64').toString('utf8');
     expect(targetRoot).toContain('BEGIN CERTIFICATE');
     expect(targetRoot.trim()).not.toBe(sourceRoot.trim());

@@ -25,8 +25,16 @@ let twin: Twin;
 let real: Kubectl;
 let sim: Kubectl;
 
-interface Webhook { name: string; namespaceSelector?: unknown; objectSelector?: unknown; failurePolicy?: string }
-interface WebhookConfiguration { metadata: { name: string }; webhooks?: Webhook[] }
+interface Webhook {
+  name: string;
+  namespaceSelector?: unknown;
+  objectSelector?: unknown;
+  failurePolicy?: string;
+}
+interface WebhookConfiguration {
+  metadata: { name: string };
+  webhooks?: Webhook[];
+}
 
 /** What decides who injects or validates what, normalised (Kubernetes' defaults made explicit). */
 async function webhooks(k: Kubectl, resource: string): Promise<Record<string, unknown>> {
@@ -113,10 +121,17 @@ describe('the twin against real istiod on a real kube-apiserver, on the field re
     for (const k of [sim, real]) {
       await k(['label', 'namespace', 'payments', 'istio-injection-', 'istio.io/rev=istio-1-16-5', 'usergroup=istio-1-16-5']);
       await k(['rollout', 'restart', 'deployment/payments', '-n', 'payments']);
-      moved.push(await eventually('payments pods injected by the target', async () => {
-        const m = (await injectedMarkers(k, 'payments')) as { revision?: string } | undefined;
-        return m?.revision === 'istio-1-16-5' && m;
-      }, 60_000, 500));
+      moved.push(
+        await eventually(
+          'payments pods injected by the target',
+          async () => {
+            const m = (await injectedMarkers(k, 'payments')) as { revision?: string } | undefined;
+            return m?.revision === 'istio-1-16-5' && m;
+          },
+          60_000,
+          500,
+        ),
+      );
     }
     expect(moved[0]).toEqual(moved[1]);
     expect(await caRootNamespaces(sim)).toEqual(await caRootNamespaces(real));

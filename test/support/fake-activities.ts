@@ -65,15 +65,23 @@ export class FakeCluster {
       resolveWaves: async ({ plan: p }) => {
         await this.enter('resolveWaves');
         // Decided from this fake's namespace labels, with the injectors the chart renders for both revisions.
-        const webhooks = [p.source, p.target].map((cp) => istioInjectorWebhookConfiguration(cp.revision, { isDefault: cp.revision === 'default', istiodNamespace: cp.istiodNamespace }));
-        return resolveWaveSelection(p, [...this.labels].map(([name, labels]) => ({ name, labels })), webhooks);
+        const webhooks = [p.source, p.target].map((cp) =>
+          istioInjectorWebhookConfiguration(cp.revision, { isDefault: cp.revision === 'default', istiodNamespace: cp.istiodNamespace }),
+        );
+        return resolveWaveSelection(
+          p,
+          [...this.labels].map(([name, labels]) => ({ name, labels })),
+          webhooks,
+        );
       },
       preflight: async () => {
         await this.enter('preflight');
         return {
           findings: [
             { check: 'outbound-policy', status: 'pass', reason: 'ALLOW_ANY' },
-            ...(this.preflightBlocking ? [{ check: 'root-ca', status: 'block' as const, reason: 'different roots', fix: 'plug in a shared CA' }] : []),
+            ...(this.preflightBlocking
+              ? [{ check: 'root-ca', status: 'block' as const, reason: 'different roots', fix: 'plug in a shared CA' }]
+              : []),
             { check: 'decommission-scope', status: 'pass', reason: 'would delete MutatingWebhookConfiguration/istio-sidecar-injector' },
           ],
           blocking: this.preflightBlocking,
@@ -146,7 +154,14 @@ export class FakeCluster {
       },
       trafficBaseline: async ({ plan: p }) => {
         await this.enter('trafficBaseline');
-        return { at: new Date(0).toISOString(), window: '300s', namespaces: Object.fromEntries(p.waves.flatMap((w) => w.namespaces).map((ns) => [ns, { requestRate: 1, errorRatio: 0 }])), quiet: [], sourceGateway: 2, queries: [] };
+        return {
+          at: new Date(0).toISOString(),
+          window: '300s',
+          namespaces: Object.fromEntries(p.waves.flatMap((w) => w.namespaces).map((ns) => [ns, { requestRate: 1, errorRatio: 0 }])),
+          quiet: [],
+          sourceGateway: 2,
+          queries: [],
+        };
       },
       checkNamespaceTraffic: async ({ namespace, baseline }) => {
         await this.enter('checkNamespaceTraffic', namespace);
@@ -168,7 +183,10 @@ export class FakeCluster {
       },
       decommission: async () => {
         await this.enter('decommission');
-        return { deleted: ['MutatingWebhookConfiguration/istio-sidecar-injector'], backup: { location: '/tmp/backup/decommission', manifestDigest: 'cd'.repeat(32), objects: 4 } };
+        return {
+          deleted: ['MutatingWebhookConfiguration/istio-sidecar-injector'],
+          backup: { location: '/tmp/backup/decommission', manifestDigest: 'cd'.repeat(32), objects: 4 },
+        };
       },
     };
   }
@@ -180,7 +198,11 @@ export function testPlan(overrides: Partial<PlanInput> = {}): Plan {
     apiVersion: 'meshmove.dev/v1alpha1',
     kind: 'MigrationPlan',
     metadata: { name: 'engine-test' },
-    source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'istio-ingressgateway', selector: { istio: 'ingressgateway' } } },
+    source: {
+      revision: 'default',
+      istiodNamespace: 'istio-system',
+      gateway: { namespace: 'istio-system', service: 'istio-ingressgateway', selector: { istio: 'ingressgateway' } },
+    },
     target: {
       revision: 'istio-1-16-5',
       istiodNamespace: 'istio-1-16-5',
@@ -194,7 +216,13 @@ export function testPlan(overrides: Partial<PlanInput> = {}): Plan {
     // The engine's flows with plain names; signed decisions are proven in test/workflows/signed-decisions.test.ts.
     identity: 'unverified',
     approvers: ['alice', 'bob', 'carol'],
-    dns: { provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' }, resolvers: ['127.0.0.1:53'], ttl: '1s', stabilityWindow: '1s', records: [{ name: 'shop.y7test.com' }] },
+    dns: {
+      provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' },
+      resolvers: ['127.0.0.1:53'],
+      ttl: '1s',
+      stabilityWindow: '1s',
+      records: [{ name: 'shop.y7test.com' }],
+    },
     backup: { location: '/tmp/meshmove-test-backups' },
     ...overrides,
   });
@@ -207,6 +235,9 @@ export function testPlan(overrides: Partial<PlanInput> = {}): Plan {
 export function dispatchingActivities(current: () => FakeCluster): ReturnType<FakeCluster['activities']> {
   const names = Object.keys(new FakeCluster(testPlan()).activities());
   return Object.fromEntries(
-    names.map((name) => [name, (...args: unknown[]) => (current().activities() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args)]),
+    names.map((name) => [
+      name,
+      (...args: unknown[]) => (current().activities() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args),
+    ]),
   ) as unknown as ReturnType<FakeCluster['activities']>;
 }

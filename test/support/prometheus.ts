@@ -21,7 +21,10 @@ export function testPrometheusBinary(): string {
     return binary;
   } catch (err) {
     const stderr = (err as { stderr?: string }).stderr ?? '';
-    throw new Error(`No Prometheus for the tests.\n${stderr}\nRun \`bash scripts/prometheus.sh\` (fetches Debian's prometheus package), or set MESHMOVE_PROMETHEUS.`, { cause: err });
+    throw new Error(
+      `No Prometheus for the tests.\n${stderr}\nRun \`bash scripts/prometheus.sh\` (fetches Debian's prometheus package), or set MESHMOVE_PROMETHEUS.`,
+      { cause: err },
+    );
   }
 }
 

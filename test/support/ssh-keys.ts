@@ -37,7 +37,10 @@ export function sshKeygenVerifies(key: TestKey, message: string, signature: stri
   writeFileSync(`${base}.signers`, `${key.name} ${key.publicKey}\n`);
   writeFileSync(`${base}.sig`, signature);
   try {
-    execFileSync('ssh-keygen', ['-Y', 'verify', '-f', `${base}.signers`, '-I', key.name, '-n', 'meshmove', '-s', `${base}.sig`], { input: message, stdio: ['pipe', 'ignore', 'ignore'] });
+    execFileSync('ssh-keygen', ['-Y', 'verify', '-f', `${base}.signers`, '-I', key.name, '-n', 'meshmove', '-s', `${base}.sig`], {
+      input: message,
+      stdio: ['pipe', 'ignore', 'ignore'],
+    });
     return true;
   } catch {
     return false;

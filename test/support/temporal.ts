@@ -34,16 +34,17 @@ export interface DevServerOptions {
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
   installRuntime();
-  const start = () => TestWorkflowEnvironment.createLocal({
-    server: {
-      executable: { type: 'existing-path', path: temporalCliPath() },
-      ip: '127.0.0.1',
-      ...(opts.dbFilename ? { dbFilename: opts.dbFilename } : {}),
-      ...(opts.port ? { port: opts.port } : {}),
-      extraArgs: ['--log-level', 'error'],
-      ...(opts.searchAttributes === false ? {} : { searchAttributes: [...SEARCH_ATTRIBUTES] }),
-    },
-  });
+  const start = () =>
+    TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: temporalCliPath() },
+        ip: '127.0.0.1',
+        ...(opts.dbFilename ? { dbFilename: opts.dbFilename } : {}),
+        ...(opts.port ? { port: opts.port } : {}),
+        extraArgs: ['--log-level', 'error'],
+        ...(opts.searchAttributes === false ? {} : { searchAttributes: [...SEARCH_ATTRIBUTES] }),
+      },
+    });
   // The SDK's core waits a fixed 5 s for the dev server to answer (sdk-core ephemeral_server), which
   // a 2-core machine running several test files at once sometimes exceeds: start it again, at most
   // twice more, on that error only.
@@ -65,11 +66,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
 }
 
 /** Poll the status query until `predicate` holds (or fail with the last status seen). */
-export async function waitForStatus(
-  handle: WorkflowHandle,
-  predicate: (s: RunStatus) => boolean,
-  timeoutMs = 60_000,
-): Promise<RunStatus> {
+export async function waitForStatus(handle: WorkflowHandle, predicate: (s: RunStatus) => boolean, timeoutMs = 60_000): Promise<RunStatus> {
   const deadline = Date.now() + timeoutMs;
   let last: RunStatus | undefined;
   let lastErr: unknown;

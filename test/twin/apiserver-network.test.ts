@@ -15,7 +15,9 @@ function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
 }
 
-interface Review { request: { uid: string; name: string; namespace: string; operation: string; object: k8s.V1Pod } }
+interface Review {
+  request: { uid: string; name: string; namespace: string; operation: string; object: k8s.V1Pod };
+}
 
 /** A webhook server: each path names an injector that appends itself to an annotation chain. */
 function startWebhookServer(): { server: http.Server; reviews: Array<{ path: string; review: Review }> } {
@@ -31,12 +33,38 @@ function startWebhookServer(): { server: http.Server; reviews: Array<{ path: str
       const ann = review.request.object.metadata?.annotations ?? {};
       const chain = ann['test/chain'] ? `${ann['test/chain']},${injector}` : injector;
       const patch = [
-        { op: 'add', path: '/metadata/annotations', value: { ...ann, 'test/chain': chain, 'sidecar.istio.io/status': JSON.stringify({ containers: ['istio-proxy'], revision: injector }) } },
+        {
+          op: 'add',
+          path: '/metadata/annotations',
+          value: {
+            ...ann,
+            'test/chain': chain,
+            'sidecar.istio.io/status': JSON.stringify({ containers: ['istio-proxy'], revision: injector }),
+          },
+        },
         // Istio's injector replaces an earlier injection: drop any proxy, then add its own.
-        { op: 'replace', path: '/spec/containers', value: [...(review.request.object.spec?.containers ?? []).filter((c) => c.name !== 'istio-proxy'), { name: 'istio-proxy', image: `proxyv2:${injector}` }] },
+        {
+          op: 'replace',
+          path: '/spec/containers',
+          value: [
+            ...(review.request.object.spec?.containers ?? []).filter((c) => c.name !== 'istio-proxy'),
+            { name: 'istio-proxy', image: `proxyv2:${injector}` },
+          ],
+        },
       ];
       res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid: review.request.uid, allowed: true, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(patch)).toString('base64') } }));
+      res.end(
+        JSON.stringify({
+          apiVersion: 'admission.k8s.io/v1',
+          kind: 'AdmissionReview',
+          response: {
+            uid: review.request.uid,
+            allowed: true,
+            patchType: 'JSONPatch',
+            patch: Buffer.from(JSON.stringify(patch)).toString('base64'),
+          },
+        }),
+      );
     });
   });
   return { server, reviews };
@@ -53,14 +81,26 @@ let debugServer: http.Server;
 let debugPort: number;
 let deadPort: number;
 
-const mwc = (name: string, webhookName: string, clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig, namespaceSelector: k8s.V1LabelSelector, extra: Partial<k8s.V1MutatingWebhook> = {}): k8s.V1MutatingWebhookConfiguration => ({
+const mwc = (
+  name: string,
+  webhookName: string,
+  clientConfig: k8s.AdmissionregistrationV1WebhookClientConfig,
+  namespaceSelector: k8s.V1LabelSelector,
+  extra: Partial<k8s.V1MutatingWebhook> = {},
+): k8s.V1MutatingWebhookConfiguration => ({
   metadata: { name },
-  webhooks: [{
-    name: webhookName, clientConfig, namespaceSelector, sideEffects: 'None', admissionReviewVersions: ['v1'],
-    objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] },
-    rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
-    ...extra,
-  }],
+  webhooks: [
+    {
+      name: webhookName,
+      clientConfig,
+      namespaceSelector,
+      sideEffects: 'None',
+      admissionReviewVersions: ['v1'],
+      objectSelector: { matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] },
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }],
+      ...extra,
+    },
+  ],
 });
 
 const pod = (name: string, labels: Record<string, string> = {}, annotations: Record<string, string> = {}): k8s.V1Pod => ({
@@ -97,8 +137,22 @@ afterAll(async () => {
 
 describe('mutating admission webhook dispatch', () => {
   it('calls matching webhooks in configuration name order, applies their patches, last wins', async () => {
-    await admission.createMutatingWebhookConfiguration({ body: mwc('b-injector', 'rev.namespace.b.example.com', { url: `http://127.0.0.1:${webhookPort}/inject/b` }, { matchExpressions: [{ key: 'istio.io/rev', operator: 'In', values: ['b'] }] }) });
-    await admission.createMutatingWebhookConfiguration({ body: mwc('a-injector', 'namespace.a.example.com', { url: `http://127.0.0.1:${webhookPort}/inject/a` }, { matchLabels: { 'istio-injection': 'enabled' } }) });
+    await admission.createMutatingWebhookConfiguration({
+      body: mwc(
+        'b-injector',
+        'rev.namespace.b.example.com',
+        { url: `http://127.0.0.1:${webhookPort}/inject/b` },
+        { matchExpressions: [{ key: 'istio.io/rev', operator: 'In', values: ['b'] }] },
+      ),
+    });
+    await admission.createMutatingWebhookConfiguration({
+      body: mwc(
+        'a-injector',
+        'namespace.a.example.com',
+        { url: `http://127.0.0.1:${webhookPort}/inject/a` },
+        { matchLabels: { 'istio-injection': 'enabled' } },
+      ),
+    });
     await core.createNamespace({ body: { metadata: { name: 'both', labels: { 'istio-injection': 'enabled', 'istio.io/rev': 'b' } } } });
     await core.createNamespace({ body: { metadata: { name: 'only-b', labels: { 'istio.io/rev': 'b' } } } });
     await core.createNamespace({ body: { metadata: { name: 'none' } } });
@@ -117,12 +171,30 @@ describe('mutating admission webhook dispatch', () => {
     const optOut = await core.createNamespacedPod({ namespace: 'only-b', body: pod('opt-out', { 'sidecar.istio.io/inject': 'false' }) });
     expect(optOut.metadata?.annotations?.['test/chain']).toBeUndefined();
     expect((await core.createNamespacedPod({ namespace: 'none', body: pod('p') })).spec?.containers).toHaveLength(1);
-    expect(server.counters.snapshot().webhooks).toEqual({ 'a-injector/namespace.a.example.com': 1, 'b-injector/rev.namespace.b.example.com': 2 });
+    expect(server.counters.snapshot().webhooks).toEqual({
+      'a-injector/namespace.a.example.com': 1,
+      'b-injector/rev.namespace.b.example.com': 2,
+    });
   });
 
   it('injects pods the ReplicaSet controller creates (generateName, empty name in the review)', async () => {
-    await apps.createNamespacedDeployment({ namespace: 'only-b', body: { metadata: { name: 'web' }, spec: { replicas: 1, selector: { matchLabels: { app: 'web' } }, template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } } } } });
-    const p = await eventually('an injected web pod', async () => (await core.listNamespacedPod({ namespace: 'only-b', labelSelector: 'app=web' })).items[0], 10_000, POLL);
+    await apps.createNamespacedDeployment({
+      namespace: 'only-b',
+      body: {
+        metadata: { name: 'web' },
+        spec: {
+          replicas: 1,
+          selector: { matchLabels: { app: 'web' } },
+          template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'app', image: 'app:1' }] } },
+        },
+      },
+    });
+    const p = await eventually(
+      'an injected web pod',
+      async () => (await core.listNamespacedPod({ namespace: 'only-b', labelSelector: 'app=web' })).items[0],
+      10_000,
+      POLL,
+    );
     expect(p.metadata?.annotations?.['test/chain']).toBe('b');
     const review = webhook.reviews.at(-1)!.review.request;
     // AdmissionRequest.name is omitempty: absent before the name is generated (as from kube-apiserver).
@@ -131,21 +203,58 @@ describe('mutating admission webhook dispatch', () => {
   });
 
   it('reaches a webhook by service reference through a Running pod’s annotated address', async () => {
-    await core.createNamespacedService({ namespace: 'istio-system', body: { metadata: { name: 'istiod' }, spec: { selector: { app: 'istiod' }, ports: [{ name: 'https-webhook', port: 443, targetPort: 15017 as unknown as k8s.IntOrString }] } } });
-    await core.createNamespacedPod({ namespace: 'istio-system', body: pod('istiod-1', { app: 'istiod' }, { [ENDPOINTS_ANNOTATION]: JSON.stringify({ 15017: `127.0.0.1:${webhookPort}` }) }) });
-    await eventually('istiod running', async () => (await core.readNamespacedPod({ namespace: 'istio-system', name: 'istiod-1' })).status?.phase === 'Running', 10_000, POLL);
-    await admission.createMutatingWebhookConfiguration({ body: mwc('c-service', 'svc.c.example.com', { service: { namespace: 'istio-system', name: 'istiod', path: '/inject/c' } }, { matchLabels: { via: 'service' } }) });
+    await core.createNamespacedService({
+      namespace: 'istio-system',
+      body: {
+        metadata: { name: 'istiod' },
+        spec: {
+          selector: { app: 'istiod' },
+          ports: [{ name: 'https-webhook', port: 443, targetPort: 15017 as unknown as k8s.IntOrString }],
+        },
+      },
+    });
+    await core.createNamespacedPod({
+      namespace: 'istio-system',
+      body: pod('istiod-1', { app: 'istiod' }, { [ENDPOINTS_ANNOTATION]: JSON.stringify({ 15017: `127.0.0.1:${webhookPort}` }) }),
+    });
+    await eventually(
+      'istiod running',
+      async () => (await core.readNamespacedPod({ namespace: 'istio-system', name: 'istiod-1' })).status?.phase === 'Running',
+      10_000,
+      POLL,
+    );
+    await admission.createMutatingWebhookConfiguration({
+      body: mwc(
+        'c-service',
+        'svc.c.example.com',
+        { service: { namespace: 'istio-system', name: 'istiod', path: '/inject/c' } },
+        { matchLabels: { via: 'service' } },
+      ),
+    });
     await core.createNamespace({ body: { metadata: { name: 'via-svc', labels: { via: 'service' } } } });
     const p = await core.createNamespacedPod({ namespace: 'via-svc', body: pod('p') });
     expect(p.metadata?.annotations?.['test/chain']).toBe('c');
   });
 
   it('rejects the pod with 500 when a failurePolicy Fail webhook is down; Ignore skips it', async () => {
-    await admission.createMutatingWebhookConfiguration({ body: mwc('d-down', 'down.d.example.com', { url: `http://127.0.0.1:${deadPort}/inject/d` }, { matchLabels: { down: 'fail' } }) });
-    await admission.createMutatingWebhookConfiguration({ body: mwc('e-down', 'down.e.example.com', { url: `http://127.0.0.1:${deadPort}/inject/e` }, { matchLabels: { down: 'ignore' } }, { failurePolicy: 'Ignore' }) });
+    await admission.createMutatingWebhookConfiguration({
+      body: mwc('d-down', 'down.d.example.com', { url: `http://127.0.0.1:${deadPort}/inject/d` }, { matchLabels: { down: 'fail' } }),
+    });
+    await admission.createMutatingWebhookConfiguration({
+      body: mwc(
+        'e-down',
+        'down.e.example.com',
+        { url: `http://127.0.0.1:${deadPort}/inject/e` },
+        { matchLabels: { down: 'ignore' } },
+        { failurePolicy: 'Ignore' },
+      ),
+    });
     await core.createNamespace({ body: { metadata: { name: 'down-fail', labels: { down: 'fail' } } } });
     await core.createNamespace({ body: { metadata: { name: 'down-ignore', labels: { down: 'ignore' } } } });
-    const err = await core.createNamespacedPod({ namespace: 'down-fail', body: pod('p') }).then(() => undefined, (e: { code: number; body: string }) => e);
+    const err = await core.createNamespacedPod({ namespace: 'down-fail', body: pod('p') }).then(
+      () => undefined,
+      (e: { code: number; body: string }) => e,
+    );
     expect(err?.code).toBe(500);
     const status = JSON.parse(err!.body) as { reason: string; message: string };
     expect(status.reason).toBe('InternalError');
@@ -154,12 +263,20 @@ describe('mutating admission webhook dispatch', () => {
     expect((await core.listNamespacedPod({ namespace: 'down-fail' })).items).toEqual([]);
     const ignored = await core.createNamespacedPod({ namespace: 'down-ignore', body: pod('p') });
     expect(ignored.spec?.containers).toHaveLength(1);
-    expect(server.counters.snapshot().webhookCalls.filter((c) => c.webhook.startsWith('down.')).map((c) => c.outcome)).toEqual(['error-rejected', 'error-ignored']);
+    expect(
+      server.counters
+        .snapshot()
+        .webhookCalls.filter((c) => c.webhook.startsWith('down.'))
+        .map((c) => c.outcome),
+    ).toEqual(['error-rejected', 'error-ignored']);
   });
 
   it('rejects invalid webhook configurations', async () => {
     const bad = mwc('bad', 'short', { url: 'http://127.0.0.1:1/x' }, { matchExpressions: [{ key: 'a', operator: 'In', values: [] }] });
-    const code = await admission.createMutatingWebhookConfiguration({ body: bad }).then(() => 0, (e: { code: number }) => e.code);
+    const code = await admission.createMutatingWebhookConfiguration({ body: bad }).then(
+      () => 0,
+      (e: { code: number }) => e.code,
+    );
     expect(code).toBe(422);
   });
 });
@@ -167,14 +284,33 @@ describe('mutating admission webhook dispatch', () => {
 describe('pod network: port-forward, service proxy, logs', () => {
   beforeAll(async () => {
     await core.createNamespace({ body: { metadata: { name: 'cp' } } });
-    await core.createNamespacedPod({ namespace: 'cp', body: pod('istiod-x', { app: 'istiod' }, { [ENDPOINTS_ANNOTATION]: JSON.stringify({ 15014: `127.0.0.1:${debugPort}` }) }) });
-    await core.createNamespacedService({ namespace: 'cp', body: { metadata: { name: 'istiod' }, spec: { selector: { app: 'istiod' }, ports: [{ name: 'http-monitoring', port: 15014, targetPort: 'http-monitoring' as unknown as k8s.IntOrString }] } } });
-    await eventually('istiod-x running', async () => (await core.readNamespacedPod({ namespace: 'cp', name: 'istiod-x' })).status?.phase === 'Running', 10_000, POLL);
+    await core.createNamespacedPod({
+      namespace: 'cp',
+      body: pod('istiod-x', { app: 'istiod' }, { [ENDPOINTS_ANNOTATION]: JSON.stringify({ 15014: `127.0.0.1:${debugPort}` }) }),
+    });
+    await core.createNamespacedService({
+      namespace: 'cp',
+      body: {
+        metadata: { name: 'istiod' },
+        spec: {
+          selector: { app: 'istiod' },
+          ports: [{ name: 'http-monitoring', port: 15014, targetPort: 'http-monitoring' as unknown as k8s.IntOrString }],
+        },
+      },
+    });
+    await eventually(
+      'istiod-x running',
+      async () => (await core.readNamespacedPod({ namespace: 'cp', name: 'istiod-x' })).status?.phase === 'Running',
+      10_000,
+      POLL,
+    );
   });
 
   it('forwards a local port to the pod through client-node PortForward, as istioctl does', async () => {
     const forward = new k8s.PortForward(kc);
-    const local = net.createServer((socket) => { void forward.portForward('cp', 'istiod-x', [15014], socket, null, socket); });
+    const local = net.createServer((socket) => {
+      void forward.portForward('cp', 'istiod-x', [15014], socket, null, socket);
+    });
     const localPort = await listen(local);
     try {
       const res = await fetch(`http://127.0.0.1:${localPort}/debug/syncz`, { headers: { Connection: 'close' } });
@@ -188,19 +324,28 @@ describe('pod network: port-forward, service proxy, logs', () => {
 
   it('refuses port-forward to a pod that does not exist', async () => {
     const forward = new k8s.PortForward(kc);
-    await expect(forward.portForward('cp', 'no-such-pod', [15014], process.stdout, null, new (await import('node:stream')).PassThrough())).rejects.toBeTruthy();
+    await expect(
+      forward.portForward('cp', 'no-such-pod', [15014], process.stdout, null, new (await import('node:stream')).PassThrough()),
+    ).rejects.toBeTruthy();
   });
 
   it('proxies to a ready backend of a service by port number or name', async () => {
     const byNumber = await fetch(`${server.url}/api/v1/namespaces/cp/services/istiod:15014/proxy/debug/syncz?x=1`);
     expect(byNumber.status).toBe(200);
     expect(await byNumber.json()).toMatchObject({ path: '/debug/syncz?x=1' });
-    const byName = await core.connectGetNamespacedServiceProxyWithPath({ namespace: 'cp', name: 'http:istiod:http-monitoring', path: 'metrics' });
+    const byName = await core.connectGetNamespacedServiceProxyWithPath({
+      namespace: 'cp',
+      name: 'http:istiod:http-monitoring',
+      path: 'metrics',
+    });
     // client-node parses the JSON body itself.
-    expect(typeof byName === 'string' ? JSON.parse(byName) as unknown : byName).toMatchObject({ path: '/metrics' });
+    expect(typeof byName === 'string' ? (JSON.parse(byName) as unknown) : byName).toMatchObject({ path: '/metrics' });
     const noEndpoints = await fetch(`${server.url}/api/v1/namespaces/default/services/kubernetes:443/proxy/`);
     expect(noEndpoints.status).toBe(503);
-    expect(await noEndpoints.json()).toMatchObject({ reason: 'ServiceUnavailable', message: 'no endpoints available for service "kubernetes"' });
+    expect(await noEndpoints.json()).toMatchObject({
+      reason: 'ServiceUnavailable',
+      message: 'no endpoints available for service "kubernetes"',
+    });
     expect((await fetch(`${server.url}/api/v1/namespaces/cp/services/nope:1/proxy/`)).status).toBe(404);
     const ep = await core.readNamespacedEndpoints({ namespace: 'cp', name: 'istiod' });
     expect(ep.subsets?.[0]?.addresses?.map((a) => a.targetRef?.name)).toEqual(['istiod-x']);
@@ -219,7 +364,10 @@ describe('pod network: port-forward, service proxy, logs', () => {
     expect(await core.readNamespacedPodLog({ namespace: 'cp', name: 'istiod-x', container: 'app', tailLines: 1 })).toBe('over http\n');
     // Two containers and no container named: 400, as the real apiserver.
     const injected = (await core.listNamespacedPod({ namespace: 'only-b', labelSelector: 'app=web' })).items[0]!;
-    const code = await core.readNamespacedPodLog({ namespace: 'only-b', name: injected.metadata!.name! }).then(() => 0, (e: { code: number }) => e.code);
+    const code = await core.readNamespacedPodLog({ namespace: 'only-b', name: injected.metadata!.name! }).then(
+      () => 0,
+      (e: { code: number }) => e.code,
+    );
     expect(code).toBe(400);
   });
 });

@@ -14,7 +14,17 @@ import { startApiServer, type ApiServer } from '../../twin/apiserver/index.js';
 const run = promisify(execFile);
 const { setHeaderOptions, PatchStrategy } = k8s;
 
-interface ApiErr { code: number; body: { kind: string; reason: string; message: string; code: number; details?: { causes?: Array<{ field: string; reason: string }>; retryAfterSeconds?: number } }; headers: Record<string, string> }
+interface ApiErr {
+  code: number;
+  body: {
+    kind: string;
+    reason: string;
+    message: string;
+    code: number;
+    details?: { causes?: Array<{ field: string; reason: string }>; retryAfterSeconds?: number };
+  };
+  headers: Record<string, string>;
+}
 
 async function apiError(p: Promise<unknown>): Promise<ApiErr> {
   try {
@@ -22,7 +32,11 @@ async function apiError(p: Promise<unknown>): Promise<ApiErr> {
   } catch (e) {
     const ex = e as { code?: number; body?: unknown; headers?: Record<string, string> };
     if (typeof ex.code !== 'number') throw e;
-    return { code: ex.code, body: typeof ex.body === 'string' ? JSON.parse(ex.body) as ApiErr['body'] : ex.body as ApiErr['body'], headers: ex.headers ?? {} };
+    return {
+      code: ex.code,
+      body: typeof ex.body === 'string' ? (JSON.parse(ex.body) as ApiErr['body']) : (ex.body as ApiErr['body']),
+      headers: ex.headers ?? {},
+    };
   }
   throw new Error('expected the request to fail');
 }
@@ -58,7 +72,15 @@ const deployment = (name: string, replicas = 1): k8s.V1Deployment => ({
   spec: {
     replicas,
     selector: { matchLabels: { app: name } },
-    template: { metadata: { labels: { app: name } }, spec: { containers: [{ name: 'app', image: 'nginx:1.25' }, { name: 'side', image: 'busybox:1.36' }] } },
+    template: {
+      metadata: { labels: { app: name } },
+      spec: {
+        containers: [
+          { name: 'app', image: 'nginx:1.25' },
+          { name: 'side', image: 'busybox:1.36' },
+        ],
+      },
+    },
   },
 });
 
@@ -73,9 +95,17 @@ describe('CRUD and strict errors', () => {
     const updated = await core.replaceNamespacedConfigMap({ namespace: 'demo-a', name: 'cfg', body: { ...read, data: { a: '2' } } });
     expect(Number(updated.metadata?.resourceVersion)).toBeGreaterThan(Number(read.metadata?.resourceVersion));
     // The first read's resourceVersion is now stale.
-    const stale = await apiError(core.replaceNamespacedConfigMap({ namespace: 'demo-a', name: 'cfg', body: { ...read, data: { a: '3' } } }));
+    const stale = await apiError(
+      core.replaceNamespacedConfigMap({ namespace: 'demo-a', name: 'cfg', body: { ...read, data: { a: '3' } } }),
+    );
     expect(stale.code).toBe(409);
-    expect(stale.body).toMatchObject({ kind: 'Status', status: 'Failure', reason: 'Conflict', code: 409, details: { name: 'cfg', kind: 'configmaps' } });
+    expect(stale.body).toMatchObject({
+      kind: 'Status',
+      status: 'Failure',
+      reason: 'Conflict',
+      code: 409,
+      details: { name: 'cfg', kind: 'configmaps' },
+    });
     expect(stale.body.message).toContain('the object has been modified');
     const dup = await apiError(core.createNamespacedConfigMap({ namespace: 'demo-a', body: { metadata: { name: 'cfg' } } }));
     expect(dup.body).toMatchObject({ reason: 'AlreadyExists', code: 409, message: 'configmaps "cfg" already exists' });
@@ -94,9 +124,19 @@ describe('CRUD and strict errors', () => {
     const badName = await apiError(core.createNamespace({ body: { metadata: { name: 'Not_A_Label' } } }));
     expect(badName.code).toBe(422);
     expect(badName.body.details?.causes?.[0]?.field).toBe('metadata.name');
-    const noImage = await apiError(core.createNamespacedPod({ namespace: 'demo-a', body: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c' } as k8s.V1Container] } } }));
+    const noImage = await apiError(
+      core.createNamespacedPod({
+        namespace: 'demo-a',
+        body: { metadata: { name: 'p' }, spec: { containers: [{ name: 'c' } as k8s.V1Container] } },
+      }),
+    );
     expect(noImage.body.details?.causes?.[0]).toMatchObject({ field: 'spec.containers[0].image', reason: 'FieldValueRequired' });
-    const selectorMismatch = await apiError(apps.createNamespacedDeployment({ namespace: 'demo-a', body: { ...deployment('mismatch'), spec: { ...deployment('mismatch').spec!, selector: { matchLabels: { app: 'other' } } } } }));
+    const selectorMismatch = await apiError(
+      apps.createNamespacedDeployment({
+        namespace: 'demo-a',
+        body: { ...deployment('mismatch'), spec: { ...deployment('mismatch').spec!, selector: { matchLabels: { app: 'other' } } } },
+      }),
+    );
     expect(selectorMismatch.code).toBe(422);
   });
 
@@ -111,16 +151,61 @@ describe('CRUD and strict errors', () => {
   });
 
   it('serves the Istio kinds under both networking versions and requires kind and resourceVersion for them', async () => {
-    const vs = { apiVersion: 'networking.istio.io/v1beta1', kind: 'VirtualService', metadata: { name: 'web' }, spec: { hosts: ['web.y7test.com'], http: [{ route: [{ destination: { host: 'web' } }] }] } };
-    await custom.createNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'demo-a', plural: 'virtualservices', body: vs });
-    const asAlpha = await custom.getNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1alpha3', namespace: 'demo-a', plural: 'virtualservices', name: 'web' }) as { apiVersion: string; metadata: { generation: number } };
+    const vs = {
+      apiVersion: 'networking.istio.io/v1beta1',
+      kind: 'VirtualService',
+      metadata: { name: 'web' },
+      spec: { hosts: ['web.y7test.com'], http: [{ route: [{ destination: { host: 'web' } }] }] },
+    };
+    await custom.createNamespacedCustomObject({
+      group: 'networking.istio.io',
+      version: 'v1beta1',
+      namespace: 'demo-a',
+      plural: 'virtualservices',
+      body: vs,
+    });
+    const asAlpha = (await custom.getNamespacedCustomObject({
+      group: 'networking.istio.io',
+      version: 'v1alpha3',
+      namespace: 'demo-a',
+      plural: 'virtualservices',
+      name: 'web',
+    })) as { apiVersion: string; metadata: { generation: number } };
     expect(asAlpha.apiVersion).toBe('networking.istio.io/v1alpha3');
     expect(asAlpha.metadata.generation).toBe(1);
-    const noKind = await apiError(custom.createNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'demo-a', plural: 'gateways', body: { metadata: { name: 'gw' } } }));
+    const noKind = await apiError(
+      custom.createNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1beta1',
+        namespace: 'demo-a',
+        plural: 'gateways',
+        body: { metadata: { name: 'gw' } },
+      }),
+    );
     expect(noKind.code).toBe(400);
-    const noRv = await apiError(custom.replaceNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'demo-a', plural: 'virtualservices', name: 'web', body: vs }));
+    const noRv = await apiError(
+      custom.replaceNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1beta1',
+        namespace: 'demo-a',
+        plural: 'virtualservices',
+        name: 'web',
+        body: vs,
+      }),
+    );
     expect(noRv.code).toBe(422);
-    const pa = await custom.createNamespacedCustomObject({ group: 'security.istio.io', version: 'v1beta1', namespace: 'demo-a', plural: 'peerauthentications', body: { apiVersion: 'security.istio.io/v1beta1', kind: 'PeerAuthentication', metadata: { name: 'default' }, spec: { mtls: { mode: 'STRICT' } } } }) as { metadata: { uid: string } };
+    const pa = (await custom.createNamespacedCustomObject({
+      group: 'security.istio.io',
+      version: 'v1beta1',
+      namespace: 'demo-a',
+      plural: 'peerauthentications',
+      body: {
+        apiVersion: 'security.istio.io/v1beta1',
+        kind: 'PeerAuthentication',
+        metadata: { name: 'default' },
+        spec: { mtls: { mode: 'STRICT' } },
+      },
+    })) as { metadata: { uid: string } };
     expect(pa.metadata.uid).toBeTruthy();
   });
 });
@@ -133,63 +218,133 @@ describe('seed', () => {
       { apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'default', labels: { 'istio-injection': 'enabled' } } },
     ]);
     expect((await core.readNamespacedConfigMap({ namespace: 'seeded-ns', name: 'seeded' })).data).toEqual({ a: '1' });
-    expect((await core.readNamespace({ name: 'default' })).metadata?.labels).toMatchObject({ 'istio-injection': 'enabled', 'kubernetes.io/metadata.name': 'default' });
-    await expect(server.seed([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bad', namespace: 'seeded-ns', labels: { x: 'bad value' } } }])).rejects.toThrow(/invalid/);
+    expect((await core.readNamespace({ name: 'default' })).metadata?.labels).toMatchObject({
+      'istio-injection': 'enabled',
+      'kubernetes.io/metadata.name': 'default',
+    });
+    await expect(
+      server.seed([{ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'bad', namespace: 'seeded-ns', labels: { x: 'bad value' } } }]),
+    ).rejects.toThrow(/invalid/);
   });
 });
 
 describe('patch', () => {
   it('applies merge, strategic merge, JSON patch and server-side apply; other content types get 415', async () => {
     await core.createNamespace({ body: { metadata: { name: 'patch-me', labels: { keep: 'yes', drop: 'yes' } } } });
-    const merged = await core.patchNamespace({ name: 'patch-me', body: { metadata: { labels: { drop: null, added: 'v' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const merged = await core.patchNamespace(
+      { name: 'patch-me', body: { metadata: { labels: { drop: null, added: 'v' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     expect(merged.metadata?.labels).toEqual({ keep: 'yes', added: 'v', 'kubernetes.io/metadata.name': 'patch-me' });
 
     await apps.createNamespacedDeployment({ namespace: 'demo-a', body: deployment('smp') });
-    const smp = await apps.patchNamespacedDeployment({ namespace: 'demo-a', name: 'smp', body: { spec: { template: { spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] } } } } }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch));
+    const smp = await apps.patchNamespacedDeployment(
+      { namespace: 'demo-a', name: 'smp', body: { spec: { template: { spec: { containers: [{ name: 'app', image: 'nginx:1.27' }] } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+    );
     // Containers merge by name: the sidecar stays, the app image changes.
     expect(smp.spec?.template.spec?.containers.map((c) => `${c.name}=${c.image}`)).toEqual(['app=nginx:1.27', 'side=busybox:1.36']);
     expect(smp.metadata?.generation).toBe(2);
-    const mergeReplaces = await apps.patchNamespacedDeployment({ namespace: 'demo-a', name: 'smp', body: { spec: { template: { spec: { containers: [{ name: 'app', image: 'nginx:1.28' }] } } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    const mergeReplaces = await apps.patchNamespacedDeployment(
+      { namespace: 'demo-a', name: 'smp', body: { spec: { template: { spec: { containers: [{ name: 'app', image: 'nginx:1.28' }] } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     expect(mergeReplaces.spec?.template.spec?.containers.map((c) => c.name)).toEqual(['app']);
 
-    const jp = await core.patchNamespace({ name: 'patch-me', body: [
-      { op: 'test', path: '/metadata/labels/keep', value: 'yes' },
-      { op: 'add', path: '/metadata/labels/istio.io~1rev', value: 'istio-1-16-5' },
-      { op: 'remove', path: '/metadata/labels/added' },
-    ] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch));
+    const jp = await core.patchNamespace(
+      {
+        name: 'patch-me',
+        body: [
+          { op: 'test', path: '/metadata/labels/keep', value: 'yes' },
+          { op: 'add', path: '/metadata/labels/istio.io~1rev', value: 'istio-1-16-5' },
+          { op: 'remove', path: '/metadata/labels/added' },
+        ],
+      },
+      setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+    );
     expect(jp.metadata?.labels?.['istio.io/rev']).toBe('istio-1-16-5');
     expect(jp.metadata?.labels?.added).toBeUndefined();
-    const failedTest = await apiError(core.patchNamespace({ name: 'patch-me', body: [{ op: 'test', path: '/metadata/labels/keep', value: 'no' }, { op: 'remove', path: '/metadata/labels/keep' }] }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)));
+    const failedTest = await apiError(
+      core.patchNamespace(
+        {
+          name: 'patch-me',
+          body: [
+            { op: 'test', path: '/metadata/labels/keep', value: 'no' },
+            { op: 'remove', path: '/metadata/labels/keep' },
+          ],
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+      ),
+    );
     expect(failedTest.code).toBe(422);
     expect((await core.readNamespace({ name: 'patch-me' })).metadata?.labels?.keep).toBe('yes');
 
     const applyBody = { apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: 'applied', namespace: 'demo-a' }, data: { x: '1' } };
-    const noManager = await apiError(core.patchNamespacedConfigMap({ namespace: 'demo-a', name: 'applied', body: applyBody }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply)));
+    const noManager = await apiError(
+      core.patchNamespacedConfigMap(
+        { namespace: 'demo-a', name: 'applied', body: applyBody },
+        setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+      ),
+    );
     // ValidatePatchOptions: 422 on PatchOptions, as kube-apiserver answers (test/lab/apiserver-vs-twin.test.ts).
     expect(noManager.code).toBe(422);
-    await core.patchNamespacedConfigMap({ namespace: 'demo-a', name: 'applied', body: applyBody, fieldManager: 'meshmove' }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply));
-    const reapplied = await core.patchNamespacedConfigMap({ namespace: 'demo-a', name: 'applied', body: { ...applyBody, data: { y: '2' } }, fieldManager: 'meshmove' }, setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply));
+    await core.patchNamespacedConfigMap(
+      { namespace: 'demo-a', name: 'applied', body: applyBody, fieldManager: 'meshmove' },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
+    const reapplied = await core.patchNamespacedConfigMap(
+      { namespace: 'demo-a', name: 'applied', body: { ...applyBody, data: { y: '2' } }, fieldManager: 'meshmove' },
+      setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+    );
     // The manager stopped applying x and nobody else owns it: server-side apply removes it.
     expect(reapplied.data).toEqual({ y: '2' });
 
-    const wrongType = await apiError(core.patchNamespace({ name: 'patch-me', body: { metadata: { labels: { a: 'b' } } } }, setHeaderOptions('Content-Type', 'application/json')));
+    const wrongType = await apiError(
+      core.patchNamespace(
+        { name: 'patch-me', body: { metadata: { labels: { a: 'b' } } } },
+        setHeaderOptions('Content-Type', 'application/json'),
+      ),
+    );
     expect(wrongType.code).toBe(415);
     expect(wrongType.body).toMatchObject({ kind: 'Status', reason: 'UnsupportedMediaType', code: 415 });
     // Custom resources have no strategic merge patch, as on a real apiserver.
-    const smpOnCr = await apiError(custom.patchNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'demo-a', plural: 'virtualservices', name: 'web', body: { spec: { hosts: ['x'] } } }, setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch)));
+    const smpOnCr = await apiError(
+      custom.patchNamespacedCustomObject(
+        {
+          group: 'networking.istio.io',
+          version: 'v1beta1',
+          namespace: 'demo-a',
+          plural: 'virtualservices',
+          name: 'web',
+          body: { spec: { hosts: ['x'] } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
+      ),
+    );
     expect(smpOnCr.code).toBe(415);
-    const stalePatch = await apiError(core.patchNamespace({ name: 'patch-me', body: { metadata: { resourceVersion: '1', labels: { a: 'b' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch)));
+    const stalePatch = await apiError(
+      core.patchNamespace(
+        { name: 'patch-me', body: { metadata: { resourceVersion: '1', labels: { a: 'b' } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    );
     expect(stalePatch.code).toBe(409);
   });
 });
 
 describe('selectors', () => {
   it('filters lists by labelSelector and fieldSelector as apimachinery does', async () => {
-    for (const [name, labels] of [['s1', { app: 'a', tier: 'web' }], ['s2', { app: 'b' }], ['s3', { app: 'c', skip: 'true' }]] as const) {
+    for (const [name, labels] of [
+      ['s1', { app: 'a', tier: 'web' }],
+      ['s2', { app: 'b' }],
+      ['s3', { app: 'c', skip: 'true' }],
+    ] as const) {
       await core.createNamespacedConfigMap({ namespace: 'demo-a', body: { metadata: { name, labels } } });
     }
     const names = async (labelSelector?: string, fieldSelector?: string): Promise<string[]> =>
-      (await core.listNamespacedConfigMap({ namespace: 'demo-a', labelSelector, fieldSelector })).items.map((c) => c.metadata!.name!).filter((n) => /^s\d$/.test(n));
+      (await core.listNamespacedConfigMap({ namespace: 'demo-a', labelSelector, fieldSelector })).items
+        .map((c) => c.metadata!.name!)
+        .filter((n) => /^s\d$/.test(n));
     expect(await names('app in (a,b,c),!skip')).toEqual(['s1', 's2']);
     expect(await names('app!=a')).toEqual(['s2', 's3']);
     expect(await names('tier')).toEqual(['s1']);
@@ -197,15 +352,27 @@ describe('selectors', () => {
     expect(await names('app', 'metadata.name!=s2,metadata.namespace=demo-a')).toEqual(['s1', 's3']);
     const unsupported = await apiError(core.listNamespacedConfigMap({ namespace: 'demo-a', fieldSelector: 'spec.foo=bar' }));
     // ConfigMaps register no field label conversion: kube-apiserver's default message (test/lab/apiserver-vs-twin.test.ts).
-    expect(unsupported.body).toMatchObject({ code: 400, reason: 'BadRequest', message: '"spec.foo" is not a known field selector: only "metadata.name", "metadata.namespace"' });
+    expect(unsupported.body).toMatchObject({
+      code: 400,
+      reason: 'BadRequest',
+      message: '"spec.foo" is not a known field selector: only "metadata.name", "metadata.namespace"',
+    });
     const badSyntax = await apiError(core.listNamespacedConfigMap({ namespace: 'demo-a', labelSelector: 'app in (a' }));
     expect(badSyntax.code).toBe(400);
 
     await apps.createNamespacedDeployment({ namespace: 'demo-a', body: deployment('fs') });
-    const running = await eventually('a Running fs pod', async () => {
-      const l = await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Running,spec.nodeName=twin-node-1', labelSelector: 'app=fs' });
-      return l.items.length === 1 ? l.items : undefined;
-    }, 10_000, POLL);
+    const running = await eventually(
+      'a Running fs pod',
+      async () => {
+        const l = await core.listPodForAllNamespaces({
+          fieldSelector: 'status.phase=Running,spec.nodeName=twin-node-1',
+          labelSelector: 'app=fs',
+        });
+        return l.items.length === 1 ? l.items : undefined;
+      },
+      10_000,
+      POLL,
+    );
     expect(running[0]!.metadata?.namespace).toBe('demo-a');
     expect((await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Pending', labelSelector: 'app=fs' })).items).toEqual([]);
   });
@@ -225,12 +392,20 @@ describe('watch', () => {
     const list = await core.listNamespacedConfigMap({ namespace: 'demo-a' });
     const events: string[] = [];
     const watch = new k8s.Watch(kc);
-    const req = await watch.watch('/api/v1/namespaces/demo-a/configmaps', { resourceVersion: list.metadata!.resourceVersion!, labelSelector: 'w=1' }, (type, obj: k8s.V1ConfigMap) => {
-      events.push(`${type} ${obj.metadata!.name!} ${obj.data?.v ?? ''}`);
-    }, () => undefined);
+    const req = await watch.watch(
+      '/api/v1/namespaces/demo-a/configmaps',
+      { resourceVersion: list.metadata!.resourceVersion!, labelSelector: 'w=1' },
+      (type, obj: k8s.V1ConfigMap) => {
+        events.push(`${type} ${obj.metadata!.name!} ${obj.data?.v ?? ''}`);
+      },
+      () => undefined,
+    );
     await core.createNamespacedConfigMap({ namespace: 'demo-a', body: { metadata: { name: 'w1', labels: { w: '1' } }, data: { v: 'a' } } });
     await core.createNamespacedConfigMap({ namespace: 'demo-a', body: { metadata: { name: 'other' } } });
-    await core.patchNamespacedConfigMap({ namespace: 'demo-a', name: 'w1', body: { data: { v: 'b' } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.patchNamespacedConfigMap(
+      { namespace: 'demo-a', name: 'w1', body: { data: { v: 'b' } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await core.deleteNamespacedConfigMap({ namespace: 'demo-a', name: 'w1' });
     await eventually('three events', async () => events.length >= 3, 10_000, POLL);
     req.abort();
@@ -256,7 +431,14 @@ describe('watch', () => {
     for (let i = 0; i < 45; i++) await core.createNamespacedConfigMap({ namespace: 'inf', body: { metadata: { name: `fill-${i}` } } });
     const events: Array<{ type: string; code?: number }> = [];
     let done = false;
-    await new k8s.Watch(kc).watch(path, { resourceVersion: rv }, (type, obj: { code?: number }) => events.push({ type, code: obj.code }), () => { done = true; });
+    await new k8s.Watch(kc).watch(
+      path,
+      { resourceVersion: rv },
+      (type, obj: { code?: number }) => events.push({ type, code: obj.code }),
+      () => {
+        done = true;
+      },
+    );
     await eventually('the watch to end', async () => done, 10_000, POLL);
     expect(events).toEqual([{ type: 'ERROR', code: 410 }]);
   });
@@ -265,10 +447,14 @@ describe('watch', () => {
 describe('discovery and kubectl', () => {
   it('serves /version, /api, /apis and resource lists with short names', async () => {
     expect(await (await fetch(`${server.url}/version`)).json()).toMatchObject({ major: '1', gitVersion: expect.stringMatching(/^v1\./) });
-    const groups = await (await fetch(`${server.url}/apis`)).json() as { groups: Array<{ name: string; preferredVersion: { version: string }; versions: Array<{ version: string }> }> };
+    const groups = (await (await fetch(`${server.url}/apis`)).json()) as {
+      groups: Array<{ name: string; preferredVersion: { version: string }; versions: Array<{ version: string }> }>;
+    };
     const net = groups.groups.find((g) => g.name === 'networking.istio.io')!;
     expect(net.versions.map((v) => v.version)).toEqual(['v1beta1', 'v1alpha3']);
-    const coreList = await (await fetch(`${server.url}/api/v1`)).json() as { resources: Array<{ name: string; shortNames?: string[]; namespaced: boolean }> };
+    const coreList = (await (await fetch(`${server.url}/api/v1`)).json()) as {
+      resources: Array<{ name: string; shortNames?: string[]; namespaced: boolean }>;
+    };
     expect(coreList.resources.find((r) => r.name === 'namespaces')).toMatchObject({ shortNames: ['ns'], namespaced: false });
     expect(coreList.resources.find((r) => r.name === 'pods')).toMatchObject({ shortNames: ['po'], namespaced: true });
     expect(coreList.resources.some((r) => r.name === 'pods/portforward')).toBe(true);
@@ -278,14 +464,23 @@ describe('discovery and kubectl', () => {
     const kubeconfig = join(dir, 'kubeconfig');
     await server.writeKubeconfig(kubeconfig);
     await apps.createNamespacedDeployment({ namespace: 'demo-a', body: deployment('kubectl-web') });
-    await eventually('kubectl-web available', async () => (await apps.readNamespacedDeployment({ namespace: 'demo-a', name: 'kubectl-web' })).status?.availableReplicas === 1, 10_000, POLL);
+    await eventually(
+      'kubectl-web available',
+      async () => (await apps.readNamespacedDeployment({ namespace: 'demo-a', name: 'kubectl-web' })).status?.availableReplicas === 1,
+      10_000,
+      POLL,
+    );
     const env = { ...process.env, HOME: dir, KUBECACHEDIR: join(dir, 'cache') };
     const { stdout } = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'ns,pods', '-A'], { env });
     expect(stdout).toMatch(/namespace\/demo-a\s+Active/);
     expect(stdout).toMatch(/demo-a\s+pod\/kubectl-web-[a-z0-9]+-[a-z0-9]{5}\s+2\/2\s+Running/);
     const deploy = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'deploy', '-n', 'demo-a', 'kubectl-web'], { env });
     expect(deploy.stdout).toMatch(/kubectl-web\s+1\/1\s+1\s+1/);
-    const vs = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'vs', '-n', 'demo-a', '-o', 'jsonpath={.items[*].spec.hosts[0]}'], { env });
+    const vs = await run(
+      '/usr/bin/kubectl',
+      ['--kubeconfig', kubeconfig, 'get', 'vs', '-n', 'demo-a', '-o', 'jsonpath={.items[*].spec.hosts[0]}'],
+      { env },
+    );
     expect(vs.stdout).toBe('web.y7test.com');
   });
 });
@@ -304,7 +499,9 @@ describe('https', () => {
       expect(names).toContain('kube-system');
       const kubeconfig = join(dir, 'tls-kubeconfig');
       await tls.writeKubeconfig(kubeconfig);
-      const { stdout } = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'ns', 'default', '-o', 'name'], { env: { ...process.env, HOME: dir } });
+      const { stdout } = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'ns', 'default', '-o', 'name'], {
+        env: { ...process.env, HOME: dir },
+      });
       expect(stdout.trim()).toBe('namespace/default');
     } finally {
       await tls.close();
@@ -314,17 +511,23 @@ describe('https', () => {
 
 describe('faults and counters', () => {
   const putFaults = async (body: unknown): Promise<void> => {
-    const r = await fetch(`${server.url}/_twin/faults`, { method: 'PUT', body: JSON.stringify(body), headers: { 'Content-Type': 'application/json' } });
+    const r = await fetch(`${server.url}/_twin/faults`, {
+      method: 'PUT',
+      body: JSON.stringify(body),
+      headers: { 'Content-Type': 'application/json' },
+    });
     expect(r.status).toBe(200);
   };
 
   it('injects 429 with Retry-After, 500 and dropped connections, counted apart', async () => {
     await fetch(`${server.url}/_twin/requests`, { method: 'DELETE' });
-    await putFaults({ rules: [
-      { verb: 'list', resource: 'configmaps', namespace: 'demo-a', kind: 'status', status: 429, retryAfterSeconds: 7, count: 1 },
-      { verb: 'get', resource: 'configmaps', kind: 'status', status: 500, count: 1 },
-      { verb: 'delete', resource: 'configmaps', kind: 'drop', count: 1 },
-    ] });
+    await putFaults({
+      rules: [
+        { verb: 'list', resource: 'configmaps', namespace: 'demo-a', kind: 'status', status: 429, retryAfterSeconds: 7, count: 1 },
+        { verb: 'get', resource: 'configmaps', kind: 'status', status: 500, count: 1 },
+        { verb: 'delete', resource: 'configmaps', kind: 'drop', count: 1 },
+      ],
+    });
     const throttled = await apiError(core.listNamespacedConfigMap({ namespace: 'demo-a' }));
     expect(throttled.code).toBe(429);
     expect(throttled.headers['retry-after']).toBe('7');
@@ -334,7 +537,7 @@ describe('faults and counters', () => {
     expect(internal.body).toMatchObject({ reason: 'InternalError', code: 500 });
     await expect(core.deleteNamespacedConfigMap({ namespace: 'demo-a', name: 's1' })).rejects.toThrow();
     await core.deleteNamespacedConfigMap({ namespace: 'demo-a', name: 's1' });
-    const faults = await (await fetch(`${server.url}/_twin/faults`)).json() as { rules: Array<{ count: number }> };
+    const faults = (await (await fetch(`${server.url}/_twin/faults`)).json()) as { rules: Array<{ count: number }> };
     expect(faults.rules.map((r) => r.count)).toEqual([0, 0, 0]);
     const snap = server.counters.snapshot();
     expect(snap.faulted).toEqual({ 'list configmaps': 1, 'get configmaps': 1, 'delete configmaps': 1 });
@@ -359,11 +562,24 @@ describe('faults and counters', () => {
 
   it('counts requests per verb/resource and per object, readable and resettable over HTTP', async () => {
     expect((await fetch(`${server.url}/_twin/requests`, { method: 'DELETE' })).status).toBe(200);
-    await core.patchNamespace({ name: 'demo-a', body: { metadata: { labels: { x: 'y' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-    await core.patchNamespace({ name: 'demo-a', body: { metadata: { labels: { x: 'y' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
-    await apps.patchNamespacedDeployment({ namespace: 'demo-a', name: 'smp', body: { metadata: { labels: { a: 'b' } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await core.patchNamespace(
+      { name: 'demo-a', body: { metadata: { labels: { x: 'y' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await core.patchNamespace(
+      { name: 'demo-a', body: { metadata: { labels: { x: 'y' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
+    await apps.patchNamespacedDeployment(
+      { namespace: 'demo-a', name: 'smp', body: { metadata: { labels: { a: 'b' } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
     await core.listPodForAllNamespaces();
-    const snap = await (await fetch(`${server.url}/_twin/requests`)).json() as { byVerbResource: Record<string, number>; byObject: Record<string, number>; total: number };
+    const snap = (await (await fetch(`${server.url}/_twin/requests`)).json()) as {
+      byVerbResource: Record<string, number>;
+      byObject: Record<string, number>;
+      total: number;
+    };
     expect(snap.byVerbResource).toEqual({ 'patch namespaces': 2, 'patch apps/deployments': 1, 'list pods': 1 });
     expect(snap.byObject).toEqual({ 'patch namespaces/demo-a': 2, 'patch apps/deployments/demo-a/smp': 1 });
     expect(snap.total).toBe(4);

@@ -16,7 +16,9 @@ const SECRET = 'test-secret';
 
 function tcpQuery(port: number, name: string): Promise<dnsPacket.Packet> {
   return new Promise((resolve, reject) => {
-    const sock = connect(port, '127.0.0.1', () => sock.write(dnsPacket.streamEncode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] })));
+    const sock = connect(port, '127.0.0.1', () =>
+      sock.write(dnsPacket.streamEncode({ type: 'query', id: 7, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] })),
+    );
     let buf = Buffer.alloc(0);
     sock.on('data', (c: Buffer) => {
       buf = Buffer.concat([buf, c]);
@@ -56,7 +58,12 @@ describe('twin DNS', () => {
     zone = new DnsZone([{ name: 'shop.y7test.com', type: 'A', address: '127.0.0.10', ttl: 30 }]);
     dns = await startDnsServer(zone, { port: 0, logger });
     api = await startApiServer({ logger });
-    for (const r of dnsControlRoutes(zone, () => SECRET, () => ({ host: dns.host, port: dns.port }))) api.registerControlRoute(r.method, r.path, r.handler);
+    for (const r of dnsControlRoutes(
+      zone,
+      () => SECRET,
+      () => ({ host: dns.host, port: dns.port }),
+    ))
+      api.registerControlRoute(r.method, r.path, r.handler);
     resolver = new Resolver({ timeout: 1000, tries: 1 });
     resolver.setServers([`127.0.0.1:${dns.port}`]);
   });
@@ -81,7 +88,14 @@ describe('twin DNS', () => {
   });
 
   it('changes through the signed webhook; the same content again is no change; bad signatures are 401', async () => {
-    const body = { records: [{ name: 'shop.y7test.com', type: 'A', address: '127.0.0.20', ttl: 30 }, { name: 'api.y7test.com', type: 'A', address: '127.0.0.20', ttl: 30 }], runId: 'r1', requestId: 'q1' };
+    const body = {
+      records: [
+        { name: 'shop.y7test.com', type: 'A', address: '127.0.0.20', ttl: 30 },
+        { name: 'api.y7test.com', type: 'A', address: '127.0.0.20', ttl: 30 },
+      ],
+      runId: 'r1',
+      requestId: 'q1',
+    };
     const first = signed(body);
     const r1 = await post(`${api.url}/_twin/dns`, first.raw, first.headers);
     expect(r1).toMatchObject({ status: 200, json: { changed: true } });
@@ -104,7 +118,14 @@ describe('twin DNS', () => {
 
   it('the manual provider route sets a record; GET lists them', async () => {
     const res = await new Promise<number>((resolve, reject) => {
-      const req = request(`${api.url}/_twin/dns/records/shop.y7test.com`, { method: 'PUT', agent: false, headers: { 'Content-Type': 'application/json' } }, (r) => { r.resume(); r.on('end', () => resolve(r.statusCode ?? 0)); });
+      const req = request(
+        `${api.url}/_twin/dns/records/shop.y7test.com`,
+        { method: 'PUT', agent: false, headers: { 'Content-Type': 'application/json' } },
+        (r) => {
+          r.resume();
+          r.on('end', () => resolve(r.statusCode ?? 0));
+        },
+      );
       req.on('error', reject);
       req.end(JSON.stringify({ address: '127.0.0.10' }));
     });

@@ -67,7 +67,10 @@ describe('namespace controllers and webhook configurations (split roots, target 
 
   it("each istiod's injector caBundle holds its own root", async () => {
     const api = c.kc.makeApiClient(AdmissionregistrationV1Api);
-    const bundle = async (name: string) => Buffer.from((await api.readMutatingWebhookConfiguration({ name })).webhooks![0]!.clientConfig.caBundle ?? '', 'base64').toString('utf8');
+    const bundle = async (name: string) =>
+      Buffer.from((await api.readMutatingWebhookConfiguration({ name })).webhooks![0]!.clientConfig.caBundle ?? '', 'base64').toString(
+        'utf8',
+      );
     expect(fp(await bundle('istio-sidecar-injector'))).toBe(fp(sourceRoot));
     expect(fp(await bundle('istio-sidecar-injector-istio-1-16-5-istio-1-16-5'))).toBe(fp(targetRoot));
   });
@@ -75,9 +78,14 @@ describe('namespace controllers and webhook configurations (split roots, target 
   it('two controllers selecting one namespace rewrite it within ~0.3 s of each other, non-stop', async () => {
     await c.core.patchNamespace({ name: 'payments', body: { metadata: { labels: { usergroup: TARGET } } } }, MERGE);
     const events: { at: number; rv: string; root: string }[] = [];
-    const abort = await new Watch(c.kc).watch('/api/v1/namespaces/payments/configmaps', { fieldSelector: `metadata.name=${CA}` }, (type, obj: V1ConfigMap) => {
-      if (type === 'MODIFIED') events.push({ at: Date.now(), rv: obj.metadata!.resourceVersion!, root: fp(obj.data?.['root-cert.pem']) });
-    }, () => undefined);
+    const abort = await new Watch(c.kc).watch(
+      '/api/v1/namespaces/payments/configmaps',
+      { fieldSelector: `metadata.name=${CA}` },
+      (type, obj: V1ConfigMap) => {
+        if (type === 'MODIFIED') events.push({ at: Date.now(), rv: obj.metadata!.resourceVersion!, root: fp(obj.data?.['root-cert.pem']) });
+      },
+      () => undefined,
+    );
     try {
       await eventually('ten rewrites', async () => events.length >= 10, 10_000, 50);
     } finally {
@@ -105,12 +113,15 @@ describe('namespace controllers and webhook configurations (split roots, target 
 
 describe('where only the target selects a namespace (source scoped too)', () => {
   it('the target writes it once selected and leaves it there when the label goes', async () => {
-    const twin = await startTwin(scenario((s) => {
-      const source = s.controlPlanes.find((x: { revision: string }) => x.revision === 'default');
-      source.version = '1.31.0';
-      source.discoverySelectors = [{ matchLabels: { 'istio-injection': 'enabled' } }];
-      s.namespaces.push({ name: 'scratch', labels: {} });
-    }), { randomPorts: true });
+    const twin = await startTwin(
+      scenario((s) => {
+        const source = s.controlPlanes.find((x: { revision: string }) => x.revision === 'default');
+        source.version = '1.31.0';
+        source.discoverySelectors = [{ matchLabels: { 'istio-injection': 'enabled' } }];
+        s.namespaces.push({ name: 'scratch', labels: {} });
+      }),
+      { randomPorts: true },
+    );
     try {
       const c = clientsFor(twin.kubeconfigPath);
       const targetRoot = twin.mesh.istiods.get(TARGET)!.root.pem;
@@ -128,7 +139,12 @@ describe('where only the target selects a namespace (source scoped too)', () => 
 
 describe('a target scoped by discoverySelectors ignores the Gateway in its own, unselected namespace', () => {
   it('the new gateway serves no host for a migrated namespace until that namespace is selected', async () => {
-    const twin = await startTwin(scenario((s) => { s.sameRootCA = true; }), { randomPorts: true });
+    const twin = await startTwin(
+      scenario((s) => {
+        s.sameRootCA = true;
+      }),
+      { randomPorts: true },
+    );
     try {
       const c = clientsFor(twin.kubeconfigPath);
       const newGateway = twin.gateways[`${TARGET}/istio-ingressgateway`]!.url;
@@ -157,11 +173,21 @@ describe('validating webhooks of a default install (values.defaultRevision=defau
   let twin: Twin;
   let c: Clients;
   const vs = (name: string) => ({
-    apiVersion: 'networking.istio.io/v1beta1', kind: 'VirtualService',
+    apiVersion: 'networking.istio.io/v1beta1',
+    kind: 'VirtualService',
     metadata: { name, namespace: 'orders' },
     spec: { hosts: [`${name}.y7test.com`], http: [{ route: [{ destination: { host: 'orders.orders.svc.cluster.local' } }] }] },
   });
-  const createVs = (name: string) => c.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({ group: 'networking.istio.io', version: 'v1beta1', namespace: 'orders', plural: 'virtualservices', body: vs(name) });
+  const createVs = (name: string) =>
+    c.kc
+      .makeApiClient(CustomObjectsApi)
+      .createNamespacedCustomObject({
+        group: 'networking.istio.io',
+        version: 'v1beta1',
+        namespace: 'orders',
+        plural: 'virtualservices',
+        body: vs(name),
+      });
   beforeAll(async () => {
     twin = await startTwin(SCENARIO, { randomPorts: true });
     c = clientsFor(twin.kubeconfigPath);
@@ -172,46 +198,78 @@ describe('validating webhooks of a default install (values.defaultRevision=defau
 
   it('the names Istio renders; the default validator selects every object and is fail-closed once istiod answers', async () => {
     const api = c.kc.makeApiClient(AdmissionregistrationV1Api);
-    const list = await eventually('every validator Fail', async () => {
-      const l = (await api.listValidatingWebhookConfiguration()).items;
-      return l.every((v) => v.webhooks!.every((w) => w.failurePolicy === 'Fail')) && l;
-    }, 5_000);
-    expect(list.map((v) => v.metadata!.name).sort()).toEqual(['istio-validator-istio-1-16-5-istio-1-16-5', 'istio-validator-istio-system', 'istiod-default-validator']);
+    const list = await eventually(
+      'every validator Fail',
+      async () => {
+        const l = (await api.listValidatingWebhookConfiguration()).items;
+        return l.every((v) => v.webhooks!.every((w) => w.failurePolicy === 'Fail')) && l;
+      },
+      5_000,
+    );
+    expect(list.map((v) => v.metadata!.name).sort()).toEqual([
+      'istio-validator-istio-1-16-5-istio-1-16-5',
+      'istio-validator-istio-system',
+      'istiod-default-validator',
+    ]);
     const dflt = list.find((v) => v.metadata!.name === 'istiod-default-validator')!;
     expect(dflt.metadata!.labels!['istio.io/rev']).toBe('default');
     expect(dflt.webhooks![0]!.objectSelector ?? {}).toEqual({});
     expect(dflt.webhooks![0]!.clientConfig.service).toMatchObject({ name: 'istiod', namespace: 'istio-system', path: '/validate' });
     const revisioned = list.find((v) => v.metadata!.name === 'istio-validator-istio-1-16-5-istio-1-16-5')!;
-    expect(revisioned.webhooks![0]!.objectSelector).toEqual({ matchExpressions: [{ key: 'istio.io/rev', operator: 'In', values: [TARGET] }] });
+    expect(revisioned.webhooks![0]!.objectSelector).toEqual({
+      matchExpressions: [{ key: 'istio.io/rev', operator: 'In', values: [TARGET] }],
+    });
   });
 
   it('an Istio write is validated by the source istiod, refused once it is gone, accepted once the validator points at the target', async () => {
     await createVs('before');
-    expect(twin.control.counters().webhookCalls.some((w) => w.configuration === 'istiod-default-validator' && w.name === 'before' && w.outcome === 'allowed')).toBe(true);
+    expect(
+      twin.control
+        .counters()
+        .webhookCalls.some((w) => w.configuration === 'istiod-default-validator' && w.name === 'before' && w.outcome === 'allowed'),
+    ).toBe(true);
 
     await c.apps.deleteNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
-    await eventually('no source istiod pod', async () => (await c.core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items.length === 0);
-    const refused = await createVs('after').then(() => undefined, (e: unknown) => e as { code?: number; body?: string });
+    await eventually(
+      'no source istiod pod',
+      async () => (await c.core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items.length === 0,
+    );
+    const refused = await createVs('after').then(
+      () => undefined,
+      (e: unknown) => e as { code?: number; body?: string },
+    );
     expect(refused?.code).toBe(500);
-    expect((JSON.parse(String(refused?.body)) as { message: string }).message).toMatch(/failed calling webhook "validation.istio.io".*no endpoints available for service "istiod"/);
+    expect((JSON.parse(String(refused?.body)) as { message: string }).message).toMatch(
+      /failed calling webhook "validation.istio.io".*no endpoints available for service "istiod"/,
+    );
 
     // What `istioctl tag set default --revision istio-1-16-5` does to it.
     const api = c.kc.makeApiClient(AdmissionregistrationV1Api);
     const cur = await api.readValidatingWebhookConfiguration({ name: 'istiod-default-validator' });
-    await api.patchValidatingWebhookConfiguration({
-      name: 'istiod-default-validator',
-      body: {
-        metadata: { labels: { 'istio.io/rev': TARGET } },
-        webhooks: cur.webhooks!.map((w) => ({ ...w, clientConfig: { service: { name: `istiod-${TARGET}`, namespace: TARGET, path: '/validate', port: 443 } } })),
+    await api.patchValidatingWebhookConfiguration(
+      {
+        name: 'istiod-default-validator',
+        body: {
+          metadata: { labels: { 'istio.io/rev': TARGET } },
+          webhooks: cur.webhooks!.map((w) => ({
+            ...w,
+            clientConfig: { service: { name: `istiod-${TARGET}`, namespace: TARGET, path: '/validate', port: 443 } },
+          })),
+        },
       },
-    }, MERGE);
+      MERGE,
+    );
     await createVs('moved');
     // The target istiod takes it over: its own root in the caBundle, still fail-closed.
     const targetRoot = twin.mesh.istiods.get(TARGET)!.root.pem;
-    const after = await eventually('the target root in its caBundle', async () => {
-      const v = await api.readValidatingWebhookConfiguration({ name: 'istiod-default-validator' });
-      return Buffer.from(v.webhooks![0]!.clientConfig.caBundle ?? '', 'base64').toString('utf8') === targetRoot && v;
-    }, 5_000);
+    const after = await eventually(
+      'the target root in its caBundle',
+      async () => {
+        const v = await api.readValidatingWebhookConfiguration({ name: 'istiod-default-validator' });
+        return Buffer.from(v.webhooks![0]!.clientConfig.caBundle ?? '', 'base64').toString('utf8') === targetRoot && v;
+      },
+      5_000,
+    );
     expect(after.webhooks![0]!.failurePolicy).toBe('Fail');
   });
 });

@@ -32,7 +32,10 @@ export function clientsFor(kubeconfigPath: string): Clients {
   return { kc, core: kc.makeApiClient(CoreV1Api), apps: kc.makeApiClient(AppsV1Api), batch: kc.makeApiClient(BatchV1Api) };
 }
 
-export function httpGet(url: string, host?: string): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
+export function httpGet(
+  url: string,
+  host?: string,
+): Promise<{ status: number; body: string; headers: Record<string, string | string[] | undefined> }> {
   return new Promise((resolve, reject) => {
     // agent: false: no keep-alive socket lingering after the answer (it would hold port-forwards open).
     const req = request(url, { agent: false, headers: host ? { host } : {} }, (res) => {
@@ -53,7 +56,12 @@ export async function sendJson(method: 'POST' | 'PUT', url: string, body: string
   return { status: res.status, body: await res.text() };
 }
 
-export async function portForward(kc: KubeConfig, namespace: string, pod: string, remotePort: number): Promise<{ port: number; close: () => Promise<void> }> {
+export async function portForward(
+  kc: KubeConfig,
+  namespace: string,
+  pod: string,
+  remotePort: number,
+): Promise<{ port: number; close: () => Promise<void> }> {
   const pf = new PortForward(kc);
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -64,10 +72,11 @@ export async function portForward(kc: KubeConfig, namespace: string, pod: string
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {
     port: (server.address() as AddressInfo).port,
-    close: () => new Promise<void>((r) => {
-      for (const s of sockets) s.destroy();
-      server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
   };
 }
 
@@ -100,12 +109,14 @@ export async function runProbe(c: Clients, namespace: string, name: string, url:
           metadata: { labels: { 'meshmove.dev/probe': 'true' } },
           spec: {
             restartPolicy: 'Never',
-            containers: [{
-              name: 'probe',
-              image: 'curlimages/curl:8.8.0',
-              env: [{ name: 'URL', value: url }],
-              command: ['sh', '-c', 'curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$URL" > /dev/termination-log'],
-            }],
+            containers: [
+              {
+                name: 'probe',
+                image: 'curlimages/curl:8.8.0',
+                env: [{ name: 'URL', value: url }],
+                command: ['sh', '-c', 'curl -s -o /dev/null -w "%{http_code}" --max-time 5 "$URL" > /dev/termination-log'],
+              },
+            ],
           },
         },
       },
@@ -113,7 +124,9 @@ export async function runProbe(c: Clients, namespace: string, name: string, url:
   });
   return eventually(`probe ${namespace}/${name}`, async () => {
     const pods = await c.core.listNamespacedPod({ namespace, labelSelector: 'meshmove.dev/probe=true' });
-    const p = pods.items.find((x) => x.metadata?.ownerReferences?.some((o) => o.kind === 'Job' && o.name === name) && x.status?.phase === 'Succeeded');
+    const p = pods.items.find(
+      (x) => x.metadata?.ownerReferences?.some((o) => o.kind === 'Job' && o.name === name) && x.status?.phase === 'Succeeded',
+    );
     return p?.status?.containerStatuses?.find((s) => s.name === 'probe')?.state?.terminated?.message;
   });
 }

@@ -7,7 +7,17 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sidecarRevision } from '../../mesh/syncz.js';
 import { startTwin, type Twin } from '../../twin/index.js';
-import { clientsFor, eventually, httpGet, MERGE, podsOf, relabelToTarget, rolloutRestart, sendJson, type Clients } from './istio-helpers.js';
+import {
+  clientsFor,
+  eventually,
+  httpGet,
+  MERGE,
+  podsOf,
+  relabelToTarget,
+  rolloutRestart,
+  sendJson,
+  type Clients,
+} from './istio-helpers.js';
 
 const FIELD_REPORT = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
 const TARGET = 'istio-1-16-5';
@@ -15,7 +25,10 @@ const OLD_GW = 'istio-system/istio-ingressgateway';
 process.env.MESHMOVE_LOG_LEVEL ??= 'warn';
 
 type Labels = Record<string, string>;
-interface Sample { labels: Labels; value: number }
+interface Sample {
+  labels: Labels;
+  value: number;
+}
 
 /** Parses the Prometheus text format (only what Envoy emits: counters with quoted label values). */
 function parsePrometheus(text: string): { types: Record<string, string>; samples: Sample[] } {
@@ -24,7 +37,10 @@ function parsePrometheus(text: string): { types: Record<string, string>; samples
   for (const line of text.split('\n')) {
     if (line === '') continue;
     const t = /^# TYPE (\S+) (\S+)$/.exec(line);
-    if (t) { types[t[1]!] = t[2]!; continue; }
+    if (t) {
+      types[t[1]!] = t[2]!;
+      continue;
+    }
     if (line.startsWith('#')) continue;
     const m = /^istio_requests_total\{(.*)\} (\d+)$/.exec(line);
     if (!m) throw new Error(`unexpected line: ${line}`);
@@ -84,70 +100,135 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
       value: 4,
       labels: {
         reporter: 'source',
-        source_workload: 'istio-ingressgateway', source_workload_namespace: 'istio-system',
+        source_workload: 'istio-ingressgateway',
+        source_workload_namespace: 'istio-system',
         source_principal: 'spiffe://cluster.local/ns/istio-system/sa/default',
-        source_app: 'istio-ingressgateway', source_version: 'unknown',
-        source_canonical_service: 'istio-ingressgateway', source_canonical_revision: 'latest', source_cluster: 'Kubernetes',
-        destination_workload: 'frontend', destination_workload_namespace: 'frontend',
+        source_app: 'istio-ingressgateway',
+        source_version: 'unknown',
+        source_canonical_service: 'istio-ingressgateway',
+        source_canonical_revision: 'latest',
+        source_cluster: 'Kubernetes',
+        destination_workload: 'frontend',
+        destination_workload_namespace: 'frontend',
         destination_principal: 'spiffe://cluster.local/ns/frontend/sa/default',
-        destination_app: 'frontend', destination_version: 'v1',
-        destination_service: 'frontend.frontend.svc.cluster.local', destination_service_name: 'frontend', destination_service_namespace: 'frontend',
-        destination_canonical_service: 'frontend', destination_canonical_revision: 'v1', destination_cluster: 'Kubernetes',
-        request_protocol: 'http', response_code: '200', grpc_response_status: '', response_flags: '-', connection_security_policy: 'unknown',
+        destination_app: 'frontend',
+        destination_version: 'v1',
+        destination_service: 'frontend.frontend.svc.cluster.local',
+        destination_service_name: 'frontend',
+        destination_service_namespace: 'frontend',
+        destination_canonical_service: 'frontend',
+        destination_canonical_revision: 'v1',
+        destination_cluster: 'Kubernetes',
+        request_protocol: 'http',
+        response_code: '200',
+        grpc_response_status: '',
+        response_flags: '-',
+        connection_security_policy: 'unknown',
       },
     });
-    expect(g.filter((s) => s.labels.response_code === '404')).toEqual([expect.objectContaining({
-      value: 1,
-      labels: expect.objectContaining({ reporter: 'source', destination_service: 'unknown', destination_workload: 'unknown', response_flags: 'NR' }),
-    })]);
-    const newGw = await scrape(TARGET, 'istio-ingressgateway');
-    expect(newGw).toEqual([expect.objectContaining({
-      value: 1,
-      labels: expect.objectContaining({
-        reporter: 'source', source_workload: 'istio-ingressgateway', source_workload_namespace: TARGET, response_code: '503', response_flags: 'NC',
-        destination_service: 'frontend.frontend.svc.cluster.local', destination_workload: 'unknown',
+    expect(g.filter((s) => s.labels.response_code === '404')).toEqual([
+      expect.objectContaining({
+        value: 1,
+        labels: expect.objectContaining({
+          reporter: 'source',
+          destination_service: 'unknown',
+          destination_workload: 'unknown',
+          response_flags: 'NR',
+        }),
       }),
-    })]);
+    ]);
+    const newGw = await scrape(TARGET, 'istio-ingressgateway');
+    expect(newGw).toEqual([
+      expect.objectContaining({
+        value: 1,
+        labels: expect.objectContaining({
+          reporter: 'source',
+          source_workload: 'istio-ingressgateway',
+          source_workload_namespace: TARGET,
+          response_code: '503',
+          response_flags: 'NC',
+          destination_service: 'frontend.frontend.svc.cluster.local',
+          destination_workload: 'unknown',
+        }),
+      }),
+    ]);
 
     const f = await scrape('frontend', 'frontend');
     expect(f).toHaveLength(1);
     expect(f[0]!.value).toBe(4);
     expect(f[0]!.labels).toMatchObject({
-      reporter: 'destination', source_workload: 'istio-ingressgateway', source_workload_namespace: 'istio-system',
-      destination_workload: 'frontend', destination_service_name: 'frontend', response_code: '200', response_flags: '-',
+      reporter: 'destination',
+      source_workload: 'istio-ingressgateway',
+      source_workload_namespace: 'istio-system',
+      destination_workload: 'frontend',
+      destination_service_name: 'frontend',
+      response_code: '200',
+      response_flags: '-',
       connection_security_policy: 'mutual_tls',
     });
   });
 
   it('a gateway with no ready endpoint behind a route answers 503 UH and counts it', async () => {
     await c.apps.patchNamespacedDeployment({ name: 'inventory', namespace: 'inventory', body: { spec: { replicas: 0 } } }, MERGE);
-    await eventually('inventory scaled to 0', async () => (await podsOf(c, 'inventory', 'inventory')).length === 0 && (await httpGet(`${gw(OLD_GW)}/inventory/x`, 'api.y7test.com')).status === 503);
-    const before = sum(await scrape('istio-system', 'istio-ingressgateway'), { response_code: '503', response_flags: 'UH', destination_service_name: 'inventory' });
+    await eventually(
+      'inventory scaled to 0',
+      async () =>
+        (await podsOf(c, 'inventory', 'inventory')).length === 0 &&
+        (await httpGet(`${gw(OLD_GW)}/inventory/x`, 'api.y7test.com')).status === 503,
+    );
+    const before = sum(await scrape('istio-system', 'istio-ingressgateway'), {
+      response_code: '503',
+      response_flags: 'UH',
+      destination_service_name: 'inventory',
+    });
     expect((await httpGet(`${gw(OLD_GW)}/inventory/y`, 'api.y7test.com')).status).toBe(503);
-    expect(sum(await scrape('istio-system', 'istio-ingressgateway'), { response_code: '503', response_flags: 'UH', destination_service_name: 'inventory' })).toBe(before + 1);
+    expect(
+      sum(await scrape('istio-system', 'istio-ingressgateway'), {
+        response_code: '503',
+        response_flags: 'UH',
+        destination_service_name: 'inventory',
+      }),
+    ).toBe(before + 1);
     await c.apps.patchNamespacedDeployment({ name: 'inventory', namespace: 'inventory', body: { spec: { replicas: 2 } } }, MERGE);
     await eventually('inventory back', async () => (await httpGet(`${gw(OLD_GW)}/inventory/z`, 'api.y7test.com')).status === 200);
   });
 
   it('POST /_twin/istio/call: an in-mesh call, counted at the caller (source) and at the destination', async () => {
     // orders runs orders-ledger-0 and two orders pods: callers are taken round robin by name.
-    for (let i = 0; i < 6; i++) expect(await call('orders', 'http://payments.payments.svc.cluster.local:8080/pay')).toEqual({ status: 200 });
+    for (let i = 0; i < 6; i++)
+      expect(await call('orders', 'http://payments.payments.svc.cluster.local:8080/pay')).toEqual({ status: 200 });
     const orders = await scrape('orders', 'orders');
     const ledger = await scrape('orders', 'orders-ledger');
-    const toPayments = { reporter: 'source', destination_workload: 'payments', destination_service: 'payments.payments.svc.cluster.local', response_code: '200' };
+    const toPayments = {
+      reporter: 'source',
+      destination_workload: 'payments',
+      destination_service: 'payments.payments.svc.cluster.local',
+      response_code: '200',
+    };
     expect(sum(orders, toPayments)).toBe(4);
     expect(sum(ledger, toPayments)).toBe(2);
     expect(orders.find((s) => s.labels.destination_workload === 'payments')!.labels).toMatchObject({
-      source_workload: 'orders', source_workload_namespace: 'orders', source_canonical_service: 'orders', destination_principal: 'spiffe://cluster.local/ns/payments/sa/default',
+      source_workload: 'orders',
+      source_workload_namespace: 'orders',
+      source_canonical_service: 'orders',
+      destination_principal: 'spiffe://cluster.local/ns/payments/sa/default',
       connection_security_policy: 'unknown',
     });
     const payments = await scrape('payments', 'payments');
-    expect(sum(payments, { reporter: 'destination', source_workload: 'orders', connection_security_policy: 'mutual_tls', response_code: '200' })).toBe(4);
+    expect(
+      sum(payments, { reporter: 'destination', source_workload: 'orders', connection_security_policy: 'mutual_tls', response_code: '200' }),
+    ).toBe(4);
     expect(sum(payments, { reporter: 'destination', source_workload: 'orders-ledger', response_code: '200' })).toBe(2);
 
     // What the load generator gets when there is no HTTP response, and for bad bodies.
-    expect(await call('orders', 'http://nothing.payments.svc.cluster.local:8080/')).toMatchObject({ status: 0, reason: expect.stringContaining('does not resolve') });
-    expect(await call('no-such-namespace', 'http://payments.payments.svc.cluster.local:8080/')).toMatchObject({ status: 0, reason: expect.stringContaining('no running pod') });
+    expect(await call('orders', 'http://nothing.payments.svc.cluster.local:8080/')).toMatchObject({
+      status: 0,
+      reason: expect.stringContaining('does not resolve'),
+    });
+    expect(await call('no-such-namespace', 'http://payments.payments.svc.cluster.local:8080/')).toMatchObject({
+      status: 0,
+      reason: expect.stringContaining('no running pod'),
+    });
     for (const bad of ['not json', '{"from":"orders"}', '{"url":"http://x/"}', '{"from":"orders","url":"::"}', '[]']) {
       const res = await post(twin.controlUrls.istioCall!, bad);
       expect(res.status, bad).toBe(400);
@@ -172,7 +253,9 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
     const p = await scrape('payments', 'payments');
     expect(sum(p, { reporter: 'destination', source_workload: 'istio-ingressgateway', response_code: '500' })).toBe(5);
     expect(sum(p, { reporter: 'destination', source_workload: 'frontend', response_code: '500' })).toBe(2);
-    expect(sum(await scrape('frontend', 'frontend'), { reporter: 'source', destination_workload: 'payments', response_code: '500' })).toBe(2);
+    expect(sum(await scrape('frontend', 'frontend'), { reporter: 'source', destination_workload: 'payments', response_code: '500' })).toBe(
+      2,
+    );
     await setFaults({ requestErrors: [] });
     expect((await httpGet(`${gw(OLD_GW)}/payments/after`, 'api.y7test.com')).status).toBe(200);
   });
@@ -181,10 +264,21 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
     const destBefore = sum(await scrape('orders', 'orders'), { reporter: 'destination' });
     await setFaults({ requestErrors: [{ gateway: OLD_GW, rate: 1, status: 503 }] });
     for (let i = 0; i < 3; i++) expect((await httpGet(`${gw(OLD_GW)}/orders/${i}`, 'api.y7test.com')).status).toBe(503);
-    expect(sum(await scrape('istio-system', 'istio-ingressgateway'), { response_code: '503', response_flags: 'FI', destination_service_name: 'orders' })).toBe(3);
+    expect(
+      sum(await scrape('istio-system', 'istio-ingressgateway'), {
+        response_code: '503',
+        response_flags: 'FI',
+        destination_service_name: 'orders',
+      }),
+    ).toBe(3);
     expect(sum(await scrape('orders', 'orders'), { reporter: 'destination' })).toBe(destBefore);
     // Invalid faults are refused: both or neither of namespace/gateway, a rate out of (0,1].
-    for (const bad of [{ rate: 0.5 }, { namespace: 'orders', gateway: OLD_GW, rate: 0.5 }, { namespace: 'orders', rate: 0 }, { namespace: 'orders', rate: 1.5 }]) {
+    for (const bad of [
+      { rate: 0.5 },
+      { namespace: 'orders', gateway: OLD_GW, rate: 0.5 },
+      { namespace: 'orders', rate: 0 },
+      { namespace: 'orders', rate: 1.5 },
+    ]) {
       expect((await put(twin.controlUrls.istioFaults!, { requestErrors: [bad] })).status, JSON.stringify(bad)).toBe(400);
     }
     await setFaults({ requestErrors: [] });
@@ -203,10 +297,16 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
     await c.core.deleteNamespacedPod({ name: victim!.metadata!.name!, namespace: 'inventory' });
     await eventually('one inventory pod on each revision', async () => {
       const pods = await podsOf(c, 'inventory', 'inventory');
-      const revs = pods.filter((p) => p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True')).map(sidecarRevision).sort();
+      const revs = pods
+        .filter((p) => p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'))
+        .map(sidecarRevision)
+        .sort();
       return revs.length === 2 && revs[0] === 'default' && revs[1] === TARGET;
     });
-    await eventually('the twin routes to both', async () => (await httpGet(`${gw(OLD_GW)}/inventory/warm`, 'api.y7test.com')).status === 500);
+    await eventually(
+      'the twin routes to both',
+      async () => (await httpGet(`${gw(OLD_GW)}/inventory/warm`, 'api.y7test.com')).status === 500,
+    );
     const mixed: number[] = [];
     for (let i = 0; i < 6; i++) mixed.push((await httpGet(`${gw(OLD_GW)}/inventory/m${i}`, 'api.y7test.com')).status);
     expect(mixed.filter((x) => x === 500)).toHaveLength(3);
@@ -241,7 +341,15 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
     const groups = JSON.parse(res.body) as Array<{ targets: string[]; labels: Record<string, string> }>;
     const hostPort = new URL(twin.stats.url).host;
     const listed = groups.map((g) => `${g.labels.namespace}/${g.labels.workload}`);
-    for (const w of ['istio-system/istio-ingressgateway', `${TARGET}/istio-ingressgateway`, 'frontend/frontend', 'orders/orders', 'orders/orders-ledger', 'payments/payments', 'inventory/inventory']) {
+    for (const w of [
+      'istio-system/istio-ingressgateway',
+      `${TARGET}/istio-ingressgateway`,
+      'frontend/frontend',
+      'orders/orders',
+      'orders/orders-ledger',
+      'payments/payments',
+      'inventory/inventory',
+    ]) {
       expect(listed).toContain(w);
     }
     expect(new Set(listed).size).toBe(listed.length);
@@ -279,7 +387,9 @@ describe('the stats server across a twin restart', () => {
         const text = (await httpGet(`${second.stats.url}/stats/prometheus/frontend/frontend`)).body;
         expect(text).not.toMatch(/^istio_requests_total/m);
         expect((await httpGet(`${second.gateways[OLD_GW]!.url}/`, 'shop.y7test.com')).status).toBe(200);
-        expect((await httpGet(`${second.stats.url}/stats/prometheus/frontend/frontend`)).body).toMatch(/^istio_requests_total\{.*reporter="destination".*\} 1$/m);
+        expect((await httpGet(`${second.stats.url}/stats/prometheus/frontend/frontend`)).body).toMatch(
+          /^istio_requests_total\{.*reporter="destination".*\} 1$/m,
+        );
         const sd = JSON.parse((await httpGet(second.stats.sdUrl)).body) as Array<{ labels: Record<string, string> }>;
         expect(sd.map((g) => g.labels.workload)).toContain('frontend');
       } finally {

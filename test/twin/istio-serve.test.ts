@@ -21,15 +21,46 @@ await p.parseAsync(process.argv.slice(0, 1).concat(['meshmove', ...process.argv.
 it('twin serve prints its addresses, serves kubectl (as admin and as the worker under --rbac), and stops on SIGTERM', async () => {
   const dir = await mkdtemp(join(tmpdir(), 'twin-serve-'));
   const kubeconfig = join(dir, 'kubeconfig');
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', entry, 'twin', 'serve', '--scenario', 'examples/twin/field-report.yaml', '--random-ports', '--json', '--kubeconfig-out', kubeconfig, '--rbac', 'deploy/rbac.yaml'], {
-    cwd: root, env: { ...process.env, MESHMOVE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      entry,
+      'twin',
+      'serve',
+      '--scenario',
+      'examples/twin/field-report.yaml',
+      '--random-ports',
+      '--json',
+      '--kubeconfig-out',
+      kubeconfig,
+      '--rbac',
+      'deploy/rbac.yaml',
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, MESHMOVE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   try {
     let out = '';
-    const summary = await new Promise<{ apiUrl: string; kubeconfig: string; gateways: Record<string, { url: string }>; rbac: { kubeconfig: string; user: string } }>((resolve, reject) => {
+    const summary = await new Promise<{
+      apiUrl: string;
+      kubeconfig: string;
+      gateways: Record<string, { url: string }>;
+      rbac: { kubeconfig: string; user: string };
+    }>((resolve, reject) => {
       child.stdout.on('data', (c: Buffer) => {
         out += c.toString();
-        try { resolve(JSON.parse(out)); } catch { /* not complete yet */ }
+        try {
+          resolve(JSON.parse(out));
+        } catch {
+          /* not complete yet */
+        }
       });
       child.once('exit', (code) => reject(new Error(`twin serve exited early with ${code}`)));
     });
@@ -44,10 +75,16 @@ it('twin serve prints its addresses, serves kubectl (as admin and as the worker 
     const asWorker = (...args: string[]) => promisify(execFile)('kubectl', ['--kubeconfig', summary.rbac.kubeconfig, ...args]);
     expect((await asWorker('get', 'pods', '-n', 'orders')).stdout).toMatch(/orders-\S+\s+2\/2\s+Running/);
     // A request for a namespace object is in that namespace, as kube-apiserver says (test/lab/apiserver-vs-twin.test.ts).
-    await expect(asWorker('delete', 'namespace', 'orders')).rejects.toThrow(/Forbidden.*User "system:serviceaccount:meshmove:meshmove-worker" cannot delete resource "namespaces" in API group "" in the namespace "orders"/);
-    await expect(asWorker('delete', 'deployment', 'orders', '-n', 'orders')).rejects.toThrow(/Forbidden.*cannot delete resource "deployments" in API group "apps" in the namespace "orders"/);
+    await expect(asWorker('delete', 'namespace', 'orders')).rejects.toThrow(
+      /Forbidden.*User "system:serviceaccount:meshmove:meshmove-worker" cannot delete resource "namespaces" in API group "" in the namespace "orders"/,
+    );
+    await expect(asWorker('delete', 'deployment', 'orders', '-n', 'orders')).rejects.toThrow(
+      /Forbidden.*cannot delete resource "deployments" in API group "apps" in the namespace "orders"/,
+    );
     // …and the admin kubeconfig still may.
-    expect((await promisify(execFile)('kubectl', ['--kubeconfig', kubeconfig, 'get', 'deployment', 'orders', '-n', 'orders'])).stdout).toMatch(/orders/);
+    expect(
+      (await promisify(execFile)('kubectl', ['--kubeconfig', kubeconfig, 'get', 'deployment', 'orders', '-n', 'orders'])).stdout,
+    ).toMatch(/orders/);
     const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
     child.kill('SIGTERM');
     expect(await exited).toBe(0);

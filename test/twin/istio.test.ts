@@ -65,7 +65,10 @@ describe('field-report twin (shared root CA, ALLOW_ANY)', () => {
 
   it('installs what Istio installs: MWC names of the chart, LoadBalancer status, mesh config, CA roots', async () => {
     const mwcs = await c.kc.makeApiClient(AdmissionregistrationV1Api).listMutatingWebhookConfiguration();
-    expect(mwcs.items.map((m) => m.metadata?.name).sort()).toEqual(['istio-sidecar-injector', 'istio-sidecar-injector-istio-1-16-5-istio-1-16-5']);
+    expect(mwcs.items.map((m) => m.metadata?.name).sort()).toEqual([
+      'istio-sidecar-injector',
+      'istio-sidecar-injector-istio-1-16-5-istio-1-16-5',
+    ]);
     const svc = await c.core.readNamespacedService({ name: 'istio-ingressgateway', namespace: TARGET });
     expect(svc.spec?.type).toBe('LoadBalancer');
     expect(svc.status?.loadBalancer?.ingress?.[0]?.ip).toBe('127.0.0.20');
@@ -144,11 +147,21 @@ describe('field-report twin (shared root CA, ALLOW_ANY)', () => {
     // A fresh namespace the CA writers skip: its pod runs but its sidecar never connects.
     twin.control.setIstioFaults({ caNeverArrives: ['late'] });
     await c.core.createNamespace({ body: { metadata: { name: 'late', labels: { 'istio.io/rev': TARGET, usergroup: TARGET } } } });
-    await c.core.createNamespacedPod({ namespace: 'late', body: { metadata: { name: 'solo', labels: { app: 'solo' } }, spec: { containers: [{ name: 'app', image: 'x' }] } } });
-    await eventually('late/solo running', async () => (await c.core.readNamespacedPod({ name: 'solo', namespace: 'late' })).status?.phase === 'Running');
+    await c.core.createNamespacedPod({
+      namespace: 'late',
+      body: { metadata: { name: 'solo', labels: { app: 'solo' } }, spec: { containers: [{ name: 'app', image: 'x' }] } },
+    });
+    await eventually(
+      'late/solo running',
+      async () => (await c.core.readNamespacedPod({ name: 'solo', namespace: 'late' })).status?.phase === 'Running',
+    );
     await new Promise((r) => setTimeout(r, 200));
     await expect(c.core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'late' })).rejects.toMatchObject({ code: 404 });
-    const proxies = JSON.parse((await httpGet(`${twin.apiUrl}/_twin/istio/proxies`)).body) as Array<{ pod: string; connected: boolean; reason?: string }>;
+    const proxies = JSON.parse((await httpGet(`${twin.apiUrl}/_twin/istio/proxies`)).body) as Array<{
+      pod: string;
+      connected: boolean;
+      reason?: string;
+    }>;
     expect(proxies.find((p) => p.pod === 'late/solo')).toMatchObject({ connected: false });
     // Clearing the fault: the controller writes the root, the kubelet mounts it, the proxy connects.
     twin.control.setIstioFaults({ caNeverArrives: [] });
@@ -183,11 +196,16 @@ describe('pitfall variants', () => {
       const roots = new Set([...twin.mesh.istiods.values()].map((i) => i.root.fingerprint256));
       expect(roots.size).toBe(2);
       const seen = new Set<string>();
-      await eventually('both roots seen in inventory', async () => {
-        const cm = await c.core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'inventory' });
-        seen.add(new X509Certificate(cm.data!['root-cert.pem']!).fingerprint256);
-        return seen.size === 2;
-      }, 10_000, 30);
+      await eventually(
+        'both roots seen in inventory',
+        async () => {
+          const cm = await c.core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'inventory' });
+          seen.add(new X509Certificate(cm.data!['root-cert.pem']!).fingerprint256);
+          return seen.size === 2;
+        },
+        10_000,
+        30,
+      );
       expect(seen).toEqual(roots);
     } finally {
       await twin.close();

@@ -10,7 +10,12 @@ import { httpSdGroups } from '../../twin/istio/stats-server.js';
 import { istioFaultsSchema, type RequestErrorFault } from '../../twin/scenario.js';
 
 const pod = (name: string, owner?: { kind: string; name: string }, labels: Record<string, string> = {}): V1Pod => ({
-  metadata: { name, namespace: 'orders', labels, ...(owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: 'u', controller: true }] } : {}) },
+  metadata: {
+    name,
+    namespace: 'orders',
+    labels,
+    ...(owner ? { ownerReferences: [{ apiVersion: 'apps/v1', kind: owner.kind, name: owner.name, uid: 'u', controller: true }] } : {}),
+  },
 });
 
 describe('workload name (Istio GetDeployMetaFromPod)', () => {
@@ -24,24 +29,62 @@ describe('workload name (Istio GetDeployMetaFromPod)', () => {
   ] as Array<[string, V1Pod, string]>)('%s → %s', (_n, p, want) => expect(workloadName(p)).toBe(want));
 
   it('canonical service and revision follow the injector labels, then app/version', () => {
-    expect(podIdentity(pod('a-1', undefined, { app: 'shop', version: 'v2' }))).toMatchObject({ app: 'shop', version: 'v2', canonicalService: 'shop', canonicalRevision: 'v2' });
-    expect(podIdentity(pod('a-1', undefined, { app: 'shop', 'service.istio.io/canonical-name': 'store', 'service.istio.io/canonical-revision': 'r9' })))
-      .toMatchObject({ canonicalService: 'store', canonicalRevision: 'r9', version: 'unknown' });
-    expect(podIdentity(pod('solo'))).toMatchObject({ app: 'unknown', canonicalService: 'solo', canonicalRevision: 'latest', principal: 'spiffe://cluster.local/ns/orders/sa/default' });
+    expect(podIdentity(pod('a-1', undefined, { app: 'shop', version: 'v2' }))).toMatchObject({
+      app: 'shop',
+      version: 'v2',
+      canonicalService: 'shop',
+      canonicalRevision: 'v2',
+    });
+    expect(
+      podIdentity(
+        pod('a-1', undefined, { app: 'shop', 'service.istio.io/canonical-name': 'store', 'service.istio.io/canonical-revision': 'r9' }),
+      ),
+    ).toMatchObject({ canonicalService: 'store', canonicalRevision: 'r9', version: 'unknown' });
+    expect(podIdentity(pod('solo'))).toMatchObject({
+      app: 'unknown',
+      canonicalService: 'solo',
+      canonicalRevision: 'latest',
+      principal: 'spiffe://cluster.local/ns/orders/sa/default',
+    });
   });
 });
 
 describe('request labels', () => {
   it('every standard label, "unknown" for what the reporter cannot know', () => {
-    const l = requestLabels({ reporter: 'source', source: null, destination: null, service: null, responseCode: 404, responseFlags: 'NR', connectionSecurityPolicy: 'unknown' });
+    const l = requestLabels({
+      reporter: 'source',
+      source: null,
+      destination: null,
+      service: null,
+      responseCode: 404,
+      responseFlags: 'NR',
+      connectionSecurityPolicy: 'unknown',
+    });
     expect(Object.keys(l)).toEqual([...REQUEST_LABELS]);
-    expect(l).toMatchObject({ source_workload: 'unknown', source_cluster: 'unknown', destination_service: 'unknown', destination_cluster: 'unknown', response_code: '404', response_flags: 'NR', grpc_response_status: '', request_protocol: 'http' });
+    expect(l).toMatchObject({
+      source_workload: 'unknown',
+      source_cluster: 'unknown',
+      destination_service: 'unknown',
+      destination_cluster: 'unknown',
+      response_code: '404',
+      response_flags: 'NR',
+      grpc_response_status: '',
+      request_protocol: 'http',
+    });
   });
 
   it('counts by series and renders the text format with escaped values', () => {
     const m = new RequestMetrics();
     const me = { workload: 'w"x', namespace: 'n', principal: 'p', app: 'a', version: 'v', canonicalService: 'c', canonicalRevision: 'r' };
-    const report = { reporter: 'source' as const, source: me, destination: null, service: null, responseCode: 200, responseFlags: '-', connectionSecurityPolicy: 'unknown' as const };
+    const report = {
+      reporter: 'source' as const,
+      source: me,
+      destination: null,
+      service: null,
+      responseCode: 200,
+      responseFlags: '-',
+      connectionSecurityPolicy: 'unknown' as const,
+    };
     m.record(me, report);
     m.record(me, report);
     m.record(me, { ...report, responseCode: 500 });
@@ -80,7 +123,9 @@ describe('request errors', () => {
     [f({ namespace: 'orders' }), { kind: 'gateway', gateway: 'orders/gw', revision: null }, false],
     [f({ gateway: 'istio-system/gw' }), { kind: 'gateway', gateway: 'istio-system/gw', revision: null }, true],
     [f({ gateway: 'istio-system/gw' }), { kind: 'destination', namespace: 'istio-system', revision: null }, false],
-  ] as Array<[RequestErrorFault, ErrorSite, boolean]>)('%j at %j → %s', (fault, site, want) => expect(faultApplies(fault, site)).toBe(want));
+  ] as Array<[RequestErrorFault, ErrorSite, boolean]>)('%j at %j → %s', (fault, site, want) =>
+    expect(faultApplies(fault, site)).toBe(want),
+  );
 
   it.each([
     [{ namespace: 'orders', rate: 0.5 }, true],
@@ -108,7 +153,10 @@ describe('http_sd and the call body', () => {
   });
 
   it.each([
-    ['{"from":"orders","url":"http://payments.payments.svc.cluster.local:8080/x"}', { from: 'orders', url: 'http://payments.payments.svc.cluster.local:8080/x' }],
+    [
+      '{"from":"orders","url":"http://payments.payments.svc.cluster.local:8080/x"}',
+      { from: 'orders', url: 'http://payments.payments.svc.cluster.local:8080/x' },
+    ],
     ['nope', 'error'],
     ['null', 'error'],
     ['{"from":"Orders!","url":"http://a/"}', 'error'],

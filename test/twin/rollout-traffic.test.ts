@@ -16,7 +16,13 @@ import { clientsFor, eventually, httpGet, rolloutRestart, sendJson, type Clients
 process.env.MESHMOVE_LOG_LEVEL ??= 'warn';
 const FIELD_REPORT = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
 
-interface Workload { ns: string; name: string; replicas: number; host: string; path: string }
+interface Workload {
+  ns: string;
+  name: string;
+  replicas: number;
+  host: string;
+  path: string;
+}
 const WORKLOADS: Workload[] = [
   { ns: 'inventory', name: 'inventory', replicas: 1, host: 'api.y7test.com', path: '/inventory/item' },
   { ns: 'frontend', name: 'frontend', replicas: 2, host: 'shop.y7test.com', path: '/' },
@@ -83,34 +89,49 @@ describe('requests through a gateway during a rollout restart', () => {
     const watcher = async (): Promise<void> => {
       while (!stop) {
         const pods = await podsNow();
-        const ready = pods.filter((p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'));
+        const ready = pods.filter(
+          (p) => !p.metadata?.deletionTimestamp && p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'),
+        );
         minReady = Math.min(minReady, ready.length);
         maxPods = Math.max(maxPods, pods.length);
         await new Promise((r) => setTimeout(r, 5));
       }
     };
     const running = [
-      sender(), sender(), sender(),
+      sender(),
+      sender(),
+      sender(),
       meshCaller('orders', `http://${w.name}.${w.ns}.svc.cluster.local:8080/in`)(),
       meshCaller(w.ns, 'http://payments.payments.svc.cluster.local:8080/out')(),
       watcher(),
     ];
     await new Promise((r) => setTimeout(r, 200));
     await rolloutRestart(c, w.ns, w.name);
-    await eventually(`${w.ns}/${w.name} rolled out`, async () => {
-      const d = await c.apps.readNamespacedDeployment({ name: w.name, namespace: w.ns });
-      const pods = await podsNow();
-      const s = d.status;
-      return (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) && s?.updatedReplicas === w.replicas &&
-        s.availableReplicas === w.replicas && s.replicas === w.replicas &&
-        pods.length === w.replicas && pods.every((p) => !before.has(p.metadata!.name!));
-    }, 20_000);
+    await eventually(
+      `${w.ns}/${w.name} rolled out`,
+      async () => {
+        const d = await c.apps.readNamespacedDeployment({ name: w.name, namespace: w.ns });
+        const pods = await podsNow();
+        const s = d.status;
+        return (
+          (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
+          s?.updatedReplicas === w.replicas &&
+          s.availableReplicas === w.replicas &&
+          s.replicas === w.replicas &&
+          pods.length === w.replicas &&
+          pods.every((p) => !before.has(p.metadata!.name!))
+        );
+      },
+      20_000,
+    );
     await new Promise((r) => setTimeout(r, 200));
     stop = true;
     await Promise.all(running);
 
     const total = [...statuses.values()].reduce((a, b) => a + b, 0);
-    console.info(`rollout restart of ${w.ns}/${w.name} (${w.replicas} replica(s)): ${total} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))} (${JSON.stringify(Object.fromEntries(perKind))}), min Ready pods ${minReady}, max pods ${maxPods}`);
+    console.info(
+      `rollout restart of ${w.ns}/${w.name} (${w.replicas} replica(s)): ${total} requests, statuses ${JSON.stringify(Object.fromEntries(statuses))} (${JSON.stringify(Object.fromEntries(perKind))}), min Ready pods ${minReady}, max pods ${maxPods}`,
+    );
     expect(failures).toEqual([]);
     expect(total).toBeGreaterThan(100);
     // Every kind of traffic really flowed during the restart.

@@ -25,12 +25,34 @@ try {
 }
 `;
 
-interface Summary { kubeconfig: string; state: { path: string; restored: boolean } | null }
+interface Summary {
+  kubeconfig: string;
+  state: { path: string; restored: boolean } | null;
+}
 
 function serve(args: string[]): { summary: Promise<Summary>; exit: Promise<number | null>; stop: () => void; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', entry, 'twin', 'serve', '--scenario', 'examples/twin/field-report.yaml', '--random-ports', '--json', ...args], {
-    cwd: root, env: { ...process.env, MESHMOVE_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const child = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      '--input-type=module',
+      '-e',
+      entry,
+      'twin',
+      'serve',
+      '--scenario',
+      'examples/twin/field-report.yaml',
+      '--random-ports',
+      '--json',
+      ...args,
+    ],
+    {
+      cwd: root,
+      env: { ...process.env, MESHMOVE_LOG_LEVEL: 'warn' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   let out = '';
   let err = '';
   child.stderr.on('data', (c: Buffer) => (err += c.toString()));
@@ -38,7 +60,11 @@ function serve(args: string[]): { summary: Promise<Summary>; exit: Promise<numbe
   const summary = new Promise<Summary>((resolve, reject) => {
     child.stdout.on('data', (c: Buffer) => {
       out += c.toString();
-      try { resolve(JSON.parse(out) as Summary); } catch { /* not complete yet */ }
+      try {
+        resolve(JSON.parse(out) as Summary);
+      } catch {
+        /* not complete yet */
+      }
     });
     void exit.then((code) => reject(new Error(`twin serve exited early with ${code}: ${err}`)));
   });
@@ -67,8 +93,12 @@ it('twin serve --state saves on SIGTERM and restores on the next start', async (
   } finally {
     first.stop();
   }
-  const saved = JSON.parse(await readFile(state, 'utf8')) as { objects: Array<{ kind: string; metadata: { name: string; labels?: Record<string, string> } }> };
-  expect(saved.objects.find((o) => o.kind === 'Namespace' && o.metadata.name === 'orders')?.metadata.labels?.['meshmove.dev/marker']).toBe('kept');
+  const saved = JSON.parse(await readFile(state, 'utf8')) as {
+    objects: Array<{ kind: string; metadata: { name: string; labels?: Record<string, string> } }>;
+  };
+  expect(saved.objects.find((o) => o.kind === 'Namespace' && o.metadata.name === 'orders')?.metadata.labels?.['meshmove.dev/marker']).toBe(
+    'kept',
+  );
 
   const second = serve(['--state', state, '--kubeconfig-out', join(dir, 'kc2')]);
   try {

@@ -24,7 +24,8 @@ const SOURCE_MWC = 'istio-sidecar-injector';
 const TARGET_MWC = 'istio-sidecar-injector-istio-1-16-5-istio-1-16-5';
 process.env.MESHMOVE_LOG_LEVEL ??= 'warn';
 
-const start = (statePath: string): Promise<Twin> => startTwin(SCENARIO, { randomPorts: true, statePath, stateSave: { quietMs: 100, maxDelayMs: 500 } });
+const start = (statePath: string): Promise<Twin> =>
+  startTwin(SCENARIO, { randomPorts: true, statePath, stateSave: { quietMs: 100, maxDelayMs: 500 } });
 
 async function syncz(c: Clients, rev: string, namespace: string): Promise<ReturnType<typeof parseSyncz>> {
   const pods = await c.core.listNamespacedPod({ namespace, labelSelector: `app=istiod,istio.io/rev=${rev}` });
@@ -43,7 +44,10 @@ async function syncz(c: Clients, rev: string, namespace: string): Promise<Return
 async function onTarget(c: Clients, namespace: string, exclude: Set<string> = new Set()): Promise<V1Pod[]> {
   return eventually(`${namespace} pods on ${TARGET}`, async () => {
     const pods = await podsOf(c, namespace, namespace);
-    return pods.length === 2 && pods.every((p) => !exclude.has(p.metadata!.uid!) && sidecarRevision(p) === TARGET && p.status?.phase === 'Running') ? pods : undefined;
+    return pods.length === 2 &&
+      pods.every((p) => !exclude.has(p.metadata!.uid!) && sidecarRevision(p) === TARGET && p.status?.phase === 'Running')
+      ? pods
+      : undefined;
   });
 }
 
@@ -59,7 +63,11 @@ async function resolveA(twin: Twin, name: string): Promise<string[]> {
 }
 
 async function setDnsRecord(twin: Twin, name: string, address: string): Promise<void> {
-  const res = await fetch(`${twin.apiUrl}/_twin/dns/records/${name}`, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ address }) });
+  const res = await fetch(`${twin.apiUrl}/_twin/dns/records/${name}`, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ address }),
+  });
   expect(res.status).toBe(200);
 }
 
@@ -74,7 +82,12 @@ describe('a twin restarted from its state file', () => {
   let first: Twin | undefined;
   let second: Twin | undefined;
   let c: Clients;
-  const before: { pods: V1Pod[]; caPem: string; roots: Record<string, string>; maxRv: number } = { pods: [], caPem: '', roots: {}, maxRv: 0 };
+  const before: { pods: V1Pod[]; caPem: string; roots: Record<string, string>; maxRv: number } = {
+    pods: [],
+    caPem: '',
+    roots: {},
+    maxRv: 0,
+  };
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'twin-snapshot-'));
@@ -159,7 +172,10 @@ describe('a twin restarted from its state file', () => {
   });
 
   it('resourceVersions continue upward', async () => {
-    const cm = await c.core.createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name: 'after-restore' }, data: { a: 'b' } } });
+    const cm = await c.core.createNamespacedConfigMap({
+      namespace: 'default',
+      body: { metadata: { name: 'after-restore' }, data: { a: 'b' } },
+    });
     expect(Number(cm.metadata!.resourceVersion)).toBeGreaterThan(before.maxRv);
   });
 
@@ -219,16 +235,28 @@ describe('the state written while running, a decommissioned istiod and a port ta
     // Decommission the source control plane: its MWC and istiod Deployment.
     await c0.kc.makeApiClient(AdmissionregistrationV1Api).deleteMutatingWebhookConfiguration({ name: SOURCE_MWC });
     await c0.apps.deleteNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
-    await eventually('source istiod pods gone', async () => (await c0.core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items.length === 0);
+    await eventually(
+      'source istiod pods gone',
+      async () => (await c0.core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items.length === 0,
+    );
     // What a SIGKILL would leave: the file saved in the background, copied before any close().
     const crashed = join(dir, 'crashed.json');
-    await eventually('the background save to catch up', async () => {
-      const s = await readTwinState(live);
-      const pods = s?.objects.filter((o) => o.kind === 'Pod' && o.metadata.namespace === 'orders') ?? [];
-      const migratedUids = new Set(migrated.map((p) => p.metadata!.uid));
-      return s !== undefined && !s.objects.some((o) => o.kind === 'Deployment' && o.metadata.name === 'istiod' && o.metadata.namespace === 'istio-system') &&
-        pods.filter((p) => migratedUids.has(p.metadata.uid)).length === 2 && pods.every((p) => p.status?.phase === 'Running');
-    }, 10_000, 100);
+    await eventually(
+      'the background save to catch up',
+      async () => {
+        const s = await readTwinState(live);
+        const pods = s?.objects.filter((o) => o.kind === 'Pod' && o.metadata.namespace === 'orders') ?? [];
+        const migratedUids = new Set(migrated.map((p) => p.metadata!.uid));
+        return (
+          s !== undefined &&
+          !s.objects.some((o) => o.kind === 'Deployment' && o.metadata.name === 'istiod' && o.metadata.namespace === 'istio-system') &&
+          pods.filter((p) => migratedUids.has(p.metadata.uid)).length === 2 &&
+          pods.every((p) => p.status?.phase === 'Running')
+        );
+      },
+      10_000,
+      100,
+    );
     await copyFile(live, crashed);
     const state = (await readTwinState(crashed))!;
     await twin.close();
@@ -252,10 +280,14 @@ describe('the state written while running, a decommissioned istiod and a port ta
     await restored.api.settle();
     const pods = await podsOf(c, 'orders', 'orders');
     expect(pods.map((p) => p.metadata!.uid).sort()).toEqual(migrated.map((p) => p.metadata!.uid).sort());
-    const istiodBefore = state.objects.filter((o) => o.kind === 'Pod' && o.metadata.namespace === TARGET && o.metadata.labels?.app === 'istiod').map((o) => o.metadata.uid);
+    const istiodBefore = state.objects
+      .filter((o) => o.kind === 'Pod' && o.metadata.namespace === TARGET && o.metadata.labels?.app === 'istiod')
+      .map((o) => o.metadata.uid);
     const istiods = await c.core.listNamespacedPod({ namespace: TARGET, labelSelector: 'app=istiod' });
     expect(istiods.items.map((p) => p.metadata!.uid)).toEqual(istiodBefore);
-    expect(JSON.parse(istiods.items[0]!.metadata!.annotations!['twin.meshmove.dev/endpoints']!)['15014']).toBe(restored.mesh.endpointUrls()[`istiod/${TARGET}/monitoring`]);
+    expect(JSON.parse(istiods.items[0]!.metadata!.annotations!['twin.meshmove.dev/endpoints']!)['15014']).toBe(
+      restored.mesh.endpointUrls()[`istiod/${TARGET}/monitoring`],
+    );
     expect(await mwcNames(c)).toEqual([TARGET_MWC]);
     expect((await c.apps.listNamespacedDeployment({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items).toHaveLength(0);
     // New pods still get injected by the target (webhook through the restored istiod pod).

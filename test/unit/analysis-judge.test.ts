@@ -66,7 +66,9 @@ describe('queries', () => {
     expect(namespaceErrorRatio('orders', 60_000)).toBe(
       '(sum (rate(istio_requests_total{reporter="destination",destination_service_namespace="orders",response_code=~"5.."}[60s])) or sum (rate(istio_requests_total{reporter="destination",destination_service_namespace="orders"}[60s])) * 0) / sum (rate(istio_requests_total{reporter="destination",destination_service_namespace="orders"}[60s]))',
     );
-    expect(errorRatioByNamespace(300_000)).toContain('sum by (destination_service_namespace) (rate(istio_requests_total{reporter="destination",response_code=~"5.."}[300s]))');
+    expect(errorRatioByNamespace(300_000)).toContain(
+      'sum by (destination_service_namespace) (rate(istio_requests_total{reporter="destination",response_code=~"5.."}[300s]))',
+    );
   });
   it('gateway rate: what its proxy reports as the client', () => {
     expect(gatewayRequestRate({ namespace: 'istio-system', workload: 'istio-ingressgateway' }, 2_500)).toBe(
@@ -79,10 +81,22 @@ describe('queries', () => {
 describe('describeWaitProgress (what `meshmove status` shows while a wait runs)', () => {
   const now = 100_000;
   const cases: Array<[string, unknown, string | undefined]> = [
-    ['drain, traffic still there', { phase: 'gateway-drain', deadline: 160_000, last: 2, window: 120_000 }, 'old gateway still at 2.000 req/s; gives up in 60s'],
-    ['drain, zeros running', { phase: 'gateway-drain', deadline: 160_000, zeroSince: 70_000, last: 0, window: 120_000 }, 'old gateway at 0 req/s for 30s of 120s; gives up in 60s'],
+    [
+      'drain, traffic still there',
+      { phase: 'gateway-drain', deadline: 160_000, last: 2, window: 120_000 },
+      'old gateway still at 2.000 req/s; gives up in 60s',
+    ],
+    [
+      'drain, zeros running',
+      { phase: 'gateway-drain', deadline: 160_000, zeroSince: 70_000, last: 0, window: 120_000 },
+      'old gateway at 0 req/s for 30s of 120s; gives up in 60s',
+    ],
     ['drain, nothing measured', { phase: 'gateway-drain', deadline: 90_000 }, 'old gateway not measured yet; gives up in 1s'],
-    ['shift', { phase: 'gateway-shift', deadline: 130_000, last: 'the new gateway carries no requests yet (empty (no series))' }, 'the new gateway carries no requests yet (empty (no series)); gives up in 30s'],
+    [
+      'shift',
+      { phase: 'gateway-shift', deadline: 130_000, last: 'the new gateway carries no requests yet (empty (no series))' },
+      'the new gateway carries no requests yet (empty (no series)); gives up in 30s',
+    ],
     ['namespace window', { phase: 'namespace-window', since: 95_000 }, 'measuring the error rate after the move for 5s'],
     ['another activity', { phase: 'metrics-window', firstAt: 1 }, undefined],
     ['no details', null, undefined],

@@ -20,37 +20,51 @@ function memoryKube(namespaces = ['meshmove-backups']) {
   const store = new Map<string, V1ConfigMap>();
   const writes: string[] = [];
   const key = (ns: string, name: string) => `${ns}/${name}`;
-  const noNs = (ns: string) => kubeFailure({ type: KubeErrorType.notFound, retryable: false, status: 404, message: `namespaces "${ns}" not found` });
-  const kube: KubeAccess = partialKubeAccess({
-    getNamespace: (name) => Promise.resolve(namespaces.includes(name) ? { metadata: { name } } : undefined),
-    getConfigMap: (ns, name) => Promise.resolve(structuredClone(store.get(key(ns, name)))),
-    listConfigMaps: (ns, opts) => {
-      const [k, v] = (opts?.labelSelector ?? '').split('=');
-      return Promise.resolve([...store.entries()].filter(([id, cm]) => id.startsWith(`${ns}/`) && (!k || cm.metadata?.labels?.[k] === v)).map(([, cm]) => structuredClone(cm)));
+  const noNs = (ns: string) =>
+    kubeFailure({ type: KubeErrorType.notFound, retryable: false, status: 404, message: `namespaces "${ns}" not found` });
+  const kube: KubeAccess = partialKubeAccess(
+    {
+      getNamespace: (name) => Promise.resolve(namespaces.includes(name) ? { metadata: { name } } : undefined),
+      getConfigMap: (ns, name) => Promise.resolve(structuredClone(store.get(key(ns, name)))),
+      listConfigMaps: (ns, opts) => {
+        const [k, v] = (opts?.labelSelector ?? '').split('=');
+        return Promise.resolve(
+          [...store.entries()]
+            .filter(([id, cm]) => id.startsWith(`${ns}/`) && (!k || cm.metadata?.labels?.[k] === v))
+            .map(([, cm]) => structuredClone(cm)),
+        );
+      },
+      createConfigMap: (ns, cm) => {
+        if (!namespaces.includes(ns)) return Promise.reject(noNs(ns));
+        writes.push(`create ${cm.metadata!.name}`);
+        const existing = store.get(key(ns, cm.metadata!.name!));
+        if (existing) return Promise.resolve({ configMap: existing, created: false });
+        store.set(key(ns, cm.metadata!.name!), structuredClone(cm));
+        return Promise.resolve({ configMap: cm, created: true });
+      },
+      replaceConfigMap: (ns, name, cm) => {
+        writes.push(`update ${name}`);
+        store.set(key(ns, name), structuredClone(cm));
+        return Promise.resolve(cm);
+      },
+      deleteConfigMap: (ns, name) => {
+        writes.push(`delete ${name}`);
+        return Promise.resolve(store.delete(key(ns, name)) ? 'deleted' : 'absent');
+      },
     },
-    createConfigMap: (ns, cm) => {
-      if (!namespaces.includes(ns)) return Promise.reject(noNs(ns));
-      writes.push(`create ${cm.metadata!.name}`);
-      const existing = store.get(key(ns, cm.metadata!.name!));
-      if (existing) return Promise.resolve({ configMap: existing, created: false });
-      store.set(key(ns, cm.metadata!.name!), structuredClone(cm));
-      return Promise.resolve({ configMap: cm, created: true });
-    },
-    replaceConfigMap: (ns, name, cm) => {
-      writes.push(`update ${name}`);
-      store.set(key(ns, name), structuredClone(cm));
-      return Promise.resolve(cm);
-    },
-    deleteConfigMap: (ns, name) => {
-      writes.push(`delete ${name}`);
-      return Promise.resolve(store.delete(key(ns, name)) ? 'deleted' : 'absent');
-    },
-  }, 'memory');
+    'memory',
+  );
   return { kube, store, writes };
 }
 
 const meta = { runId: 'run-1', purpose: 'before-migration', plan: 'p', context: 'memory' };
-const obj = (name: string, extra: Record<string, unknown> = {}): KubeObject => ({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'orders', labels: { app: name } }, data: { v: name }, ...extra });
+const obj = (name: string, extra: Record<string, unknown> = {}): KubeObject => ({
+  apiVersion: 'v1',
+  kind: 'ConfigMap',
+  metadata: { name, namespace: 'orders', labels: { app: name } },
+  data: { v: name },
+  ...extra,
+});
 
 describe('splitUtf8 and packObjects', () => {
   it('cuts at the byte limit but never inside a character; the pieces join back to the text', () => {
@@ -69,7 +83,9 @@ describe('splitUtf8 and packObjects', () => {
     const { configMaps, chunks } = packObjects('b', texts, 256);
     for (const cm of configMaps) expect(Object.values(cm.data).reduce((n, v) => n + Buffer.byteLength(v), 0)).toBeLessThanOrEqual(256);
     expect(chunks.map((c) => c.length)).toEqual([2, 1, 4]);
-    chunks.forEach((refs, i) => expect(refs.map((r) => configMaps.find((c) => c.name === r.configMap)!.data[r.key]).join('')).toBe(texts[i]!.text));
+    chunks.forEach((refs, i) =>
+      expect(refs.map((r) => configMaps.find((c) => c.name === r.configMap)!.data[r.key]).join('')).toBe(texts[i]!.text),
+    );
     expect(configMaps.map((c) => c.name)).toEqual(configMaps.map((_, i) => `b-o-${String(i).padStart(4, '0')}`));
   });
 
@@ -90,7 +106,12 @@ describe('ClusterBackupStore (in memory)', () => {
   it('writes pieces first and the manifest head last; verifies; reads objects back identical; a rerun reuses it', async () => {
     const { kube, store, writes } = memoryKube();
     const s = new ClusterBackupStore(kube, 'meshmove-backups', 'run-1', { runId: 'run-1', purpose: 'before-migration' }, 200);
-    const objects = [obj('a'), obj('big', { data: { v: 'é'.repeat(500) } }), obj('c'), { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'orders' } }];
+    const objects = [
+      obj('a'),
+      obj('big', { data: { v: 'é'.repeat(500) } }),
+      obj('c'),
+      { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's', namespace: 'orders' } },
+    ];
     const { ref, reused } = await backupOnce(s, meta, () => Promise.resolve(objects));
     expect(reused).toBe(false);
     expect(ref).toMatchObject({ location: 'cluster:meshmove-backups/run-1', objects: 3 });
@@ -98,8 +119,13 @@ describe('ClusterBackupStore (in memory)', () => {
     expect(writes.filter((w) => w.startsWith('create')).length).toBeGreaterThan(3);
     for (const cm of store.values()) {
       // Pieces are at most the chunk size; the head here holds only the list of the manifest's pieces.
-      if (cm.metadata?.name !== s.head) expect(Object.values(cm.data ?? {}).reduce((n, v) => n + Buffer.byteLength(v), 0)).toBeLessThanOrEqual(200);
-      expect(cm.metadata?.labels).toMatchObject({ 'app.kubernetes.io/managed-by': 'meshmove', 'meshmove.dev/run-id': 'run-1', 'meshmove.dev/backup-purpose': 'before-migration' });
+      if (cm.metadata?.name !== s.head)
+        expect(Object.values(cm.data ?? {}).reduce((n, v) => n + Buffer.byteLength(v), 0)).toBeLessThanOrEqual(200);
+      expect(cm.metadata?.labels).toMatchObject({
+        'app.kubernetes.io/managed-by': 'meshmove',
+        'meshmove.dev/run-id': 'run-1',
+        'meshmove.dev/backup-purpose': 'before-migration',
+      });
     }
     // The manifest is larger than a piece here: cut too, its parts named by the head with digests.
     expect(store.get(`meshmove-backups/${s.head}`)?.data?.['manifest-parts.json']).toBeDefined();
@@ -122,8 +148,18 @@ describe('ClusterBackupStore (in memory)', () => {
     const { tmpdir } = await import('node:os');
     const { join } = await import('node:path');
     const objects = [obj('a'), obj('b')];
-    const c = await backupOnce(new ClusterBackupStore(kube, 'meshmove-backups', 'run-1'), meta, () => Promise.resolve(objects), () => new Date(0));
-    const d = await backupOnce(new DirectoryBackupStore(join(mkdtempSync(join(tmpdir(), 'mm-unit-')), 'run-1')), meta, () => Promise.resolve(objects), () => new Date(0));
+    const c = await backupOnce(
+      new ClusterBackupStore(kube, 'meshmove-backups', 'run-1'),
+      meta,
+      () => Promise.resolve(objects),
+      () => new Date(0),
+    );
+    const d = await backupOnce(
+      new DirectoryBackupStore(join(mkdtempSync(join(tmpdir(), 'mm-unit-')), 'run-1')),
+      meta,
+      () => Promise.resolve(objects),
+      () => new Date(0),
+    );
     const strip = (m: Awaited<ReturnType<typeof readManifest>>) => m!.manifest.objects.map(({ chunks: _c, ...e }) => e);
     expect(strip(await readManifest(openBackupStore(c.ref.location, () => kube)))).toEqual(strip(await readManifest(d.ref.location)));
   });
@@ -153,7 +189,10 @@ describe('ClusterBackupStore (in memory)', () => {
     const [secondName, second] = pieces[1]!;
     const k1 = Object.keys(second.data!)[0]!;
     delete second.data![k1];
-    store.set(`meshmove-backups/${s.head}-o-9999`, { metadata: { name: `${s.head}-o-9999`, labels: { ...first.metadata!.labels } }, data: {} });
+    store.set(`meshmove-backups/${s.head}-o-9999`, {
+      metadata: { name: `${s.head}-o-9999`, labels: { ...first.metadata!.labels } },
+      data: {},
+    });
     const v = await verifyBackup(s, ref.manifestDigest);
     expect(v.ok).toBe(false);
     const text = v.problems.join('\n');
@@ -161,8 +200,12 @@ describe('ClusterBackupStore (in memory)', () => {
     expect(text).toContain(`piece ${secondName.split('/')[1]}/${k1} missing`);
     expect(text).toContain(`${first.metadata!.name}/extra: not in the manifest`);
     expect(text).toContain(`ConfigMap ${s.head}-o-9999: not in the manifest`);
-    await expect(readBackupObjects(s, undefined, ref.manifestDigest)).rejects.toThrow(/does not match its manifest digest|missing from the backup/);
-    await expect(existingBackup(s)).rejects.toSatisfy((e: unknown) => e instanceof ApplicationFailure && e.type === 'BackupCorrupt' && e.nonRetryable === true);
+    await expect(readBackupObjects(s, undefined, ref.manifestDigest)).rejects.toThrow(
+      /does not match its manifest digest|missing from the backup/,
+    );
+    await expect(existingBackup(s)).rejects.toSatisfy(
+      (e: unknown) => e instanceof ApplicationFailure && e.type === 'BackupCorrupt' && e.nonRetryable === true,
+    );
     // A changed manifest: the digest the workflow recorded no longer matches.
     const [, part] = [...store.entries()].find(([k]) => k.includes('-m-'))!;
     part.data!['manifest.json.part'] = part.data!['manifest.json.part']!.replace('"p"', '"q"');
@@ -188,7 +231,9 @@ describe('ClusterBackupStore (in memory)', () => {
     gets.length = 0;
     expect((await verifyBackup(s(), ref.manifestDigest)).ok).toBe(true);
     expect(gets).toContain(head);
-    const [, piece] = [...store.entries()].find(([k, cm]) => k.includes('-o-') && Object.values(cm.data ?? {}).some((t) => t.includes('"a"')))!;
+    const [, piece] = [...store.entries()].find(
+      ([k, cm]) => k.includes('-o-') && Object.values(cm.data ?? {}).some((t) => t.includes('"a"')),
+    )!;
     const key = Object.keys(piece.data!).find((k) => piece.data![k]!.includes('"a"'))!;
     piece.data![key] = piece.data![key]!.replace('"a"', '"A"');
     await expect(readBackupObjects(s(), (e) => e.name === 'a', ref.manifestDigest)).rejects.toThrow(/does not match its manifest digest/);
@@ -206,7 +251,10 @@ describe('ClusterBackupStore (in memory)', () => {
 
   it('a cluster that does not answer is not a verdict on the backup: the kube failure (retryable) propagates', async () => {
     const unavailable = kubeFailure({ type: KubeErrorType.serverError, retryable: true, status: 503, message: 'apiserver 503' });
-    const kube = partialKubeAccess({ getConfigMap: () => Promise.reject(unavailable), getNamespace: () => Promise.resolve({ metadata: { name: 'meshmove-backups' } }) });
+    const kube = partialKubeAccess({
+      getConfigMap: () => Promise.reject(unavailable),
+      getNamespace: () => Promise.resolve({ metadata: { name: 'meshmove-backups' } }),
+    });
     const s = new ClusterBackupStore(kube, 'meshmove-backups', 'run-5');
     await expect(existingBackup(s)).rejects.toBe(unavailable);
   });
@@ -225,11 +273,17 @@ describe('plan: backup', () => {
     }
   };
   it('a directory or a cluster namespace; neither, both or a bad namespace name are refused naming the field and the fix', () => {
-    expect(parsePlanText(withBackup('  cluster: { namespace: meshmove-backups }'), 'examples/plans/field-report.yaml').backup).toEqual({ cluster: { namespace: 'meshmove-backups' } });
+    expect(parsePlanText(withBackup('  cluster: { namespace: meshmove-backups }'), 'examples/plans/field-report.yaml').backup).toEqual({
+      cluster: { namespace: 'meshmove-backups' },
+    });
     expect(parsePlanText(withBackup('  location: ./b'), 'examples/plans/field-report.yaml').backup).toEqual({ location: './b' });
     expect(problems(withBackup('  {}'))).toEqual([expect.stringMatching(/^backup: where backups go: location .* or cluster\.namespace/)]);
-    expect(problems(withBackup('  location: ./b\n  cluster: { namespace: x }'))).toEqual([expect.stringMatching(/^backup\.cluster: backups go to one place: remove either location .* or cluster/)]);
-    expect(problems(withBackup('  cluster: { namespace: Bad_Name }'))).toEqual([expect.stringMatching(/^backup\.cluster\.namespace: a namespace name/)]);
+    expect(problems(withBackup('  location: ./b\n  cluster: { namespace: x }'))).toEqual([
+      expect.stringMatching(/^backup\.cluster: backups go to one place: remove either location .* or cluster/),
+    ]);
+    expect(problems(withBackup('  cluster: { namespace: Bad_Name }'))).toEqual([
+      expect.stringMatching(/^backup\.cluster\.namespace: a namespace name/),
+    ]);
     expect(problems(withBackup('  cluster: {}'))).toEqual([expect.stringMatching(/^backup\.cluster\.namespace: required/)]);
   });
 });

@@ -5,10 +5,28 @@ import { describe, expect, it } from 'vitest';
 import { Presenter } from '../../client/demo/presenter.js';
 import type { RunStatus, StepRecord } from '../../workflows/messages.js';
 
-const step = (id: string, state: StepRecord['state'], summary?: string): StepRecord => ({ id, title: id, state, attempts: 1, ...(summary ? { summary } : {}) });
+const step = (id: string, state: StepRecord['state'], summary?: string): StepRecord => ({
+  id,
+  title: id,
+  state,
+  attempts: 1,
+  ...(summary ? { summary } : {}),
+});
 const status = (phase: RunStatus['phase'], steps: StepRecord[]): RunStatus => ({
-  workflowId: 'w', kind: 'migration', plan: 'p', startedBy: 'alice', startedAt: '', phase, currentStep: null, steps, gates: [],
-  pendingGate: null, pendingDecision: null, namespaces: [], audit: [], generation: 0,
+  workflowId: 'w',
+  kind: 'migration',
+  plan: 'p',
+  startedBy: 'alice',
+  startedAt: '',
+  phase,
+  currentStep: null,
+  steps,
+  gates: [],
+  pendingGate: null,
+  pendingDecision: null,
+  namespaces: [],
+  audit: [],
+  generation: 0,
 });
 const nothingWaits = { gates: [], decisions: [], children: new Map() };
 
@@ -24,10 +42,12 @@ function render(looks: RunStatus[]): string[] {
 
 describe('Presenter', () => {
   it('what ended as the phase changed is printed before the new header', () => {
-    expect(render([
-      status('preflight', [step('preflight', 'running')]),
-      status('awaiting-start', [step('preflight', 'succeeded', '13 checks'), step('backup', 'succeeded', '24 objects')]),
-    ])).toEqual([
+    expect(
+      render([
+        status('preflight', [step('preflight', 'running')]),
+        status('awaiting-start', [step('preflight', 'succeeded', '13 checks'), step('backup', 'succeeded', '24 objects')]),
+      ]),
+    ).toEqual([
       '▌ Before migration: preflight checks and backup',
       '    ✓ preflight — 13 checks',
       '    ✓ backup — 24 objects',
@@ -36,10 +56,8 @@ describe('Presenter', () => {
   });
 
   it('a resumed run shows what was done before the phase it is in', () => {
-    expect(render([status('namespaces', [step('preflight', 'succeeded', '13 checks'), step('backup', 'succeeded', '24 objects')])])).toEqual([
-      '    ✓ preflight — 13 checks',
-      '    ✓ backup — 24 objects',
-      '▌ Namespaces, wave by wave',
-    ]);
+    expect(
+      render([status('namespaces', [step('preflight', 'succeeded', '13 checks'), step('backup', 'succeeded', '24 objects')])]),
+    ).toEqual(['    ✓ preflight — 13 checks', '    ✓ backup — 24 objects', '▌ Namespaces, wave by wave']);
   });
 });

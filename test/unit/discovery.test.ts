@@ -10,7 +10,10 @@ import {
 } from '../../mesh/discovery.js';
 import { allowsPassthrough, MeshConfigError, parseMeshConfig, renderMeshConfig } from '../../mesh/meshconfig.js';
 
-const set1 = [{ matchLabels: { 'pilot-discovery': 'enabled' } }, { matchExpressions: [{ key: 'env', operator: 'In', values: ['test', 'dev'] }] }];
+const set1 = [
+  { matchLabels: { 'pilot-discovery': 'enabled' } },
+  { matchExpressions: [{ key: 'env', operator: 'In', values: ['test', 'dev'] }] },
+];
 const set2 = [
   { matchLabels: { 'discovery-selectors': 'enabled' } },
   { matchExpressions: [{ key: 'istio-tag', operator: 'NotIn', values: ['istio-canary', 'istio-prod'] }] },
@@ -88,9 +91,14 @@ describe('mesh config (docs/istio-facts.md §7)', () => {
     expect(parseMeshConfig('outboundTrafficPolicy: {}\n').outboundTrafficPolicyMode).toBe('ALLOW_ANY');
   });
   it('reads selectors and the mode, and round-trips through render', () => {
-    const text = 'discoverySelectors:\n- matchLabels:\n    usergroup: istio-1-16-5\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY\nrootNamespace: istio-1-16-5\n';
+    const text =
+      'discoverySelectors:\n- matchLabels:\n    usergroup: istio-1-16-5\noutboundTrafficPolicy:\n  mode: REGISTRY_ONLY\nrootNamespace: istio-1-16-5\n';
     const v = parseMeshConfig(text);
-    expect(v).toEqual({ discoverySelectors: [{ matchLabels: { usergroup: 'istio-1-16-5' } }], outboundTrafficPolicyMode: 'REGISTRY_ONLY', rootNamespace: 'istio-1-16-5' });
+    expect(v).toEqual({
+      discoverySelectors: [{ matchLabels: { usergroup: 'istio-1-16-5' } }],
+      outboundTrafficPolicyMode: 'REGISTRY_ONLY',
+      rootNamespace: 'istio-1-16-5',
+    });
     expect(parseMeshConfig(renderMeshConfig(v))).toEqual(v);
     expect(allowsPassthrough(v.outboundTrafficPolicyMode)).toBe(false);
     expect(allowsPassthrough('ALLOW_ANY')).toBe(true);

@@ -3,10 +3,21 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ApplicationFailure } from '@temporalio/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createDnsProvider, dnsRequestId, dnsSettled, describeAnswers, observeAddress, signBody, type DnsRecordChange } from '../../activities/dns/index.js';
+import {
+  createDnsProvider,
+  dnsRequestId,
+  dnsSettled,
+  describeAnswers,
+  observeAddress,
+  signBody,
+  type DnsRecordChange,
+} from '../../activities/dns/index.js';
 
 const SECRET = 'test-secret-value';
-interface Seen { headers: http.IncomingHttpHeaders; body: string }
+interface Seen {
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
 const seen: Seen[] = [];
 let reply: { status: number; body: string; headers?: Record<string, string> } = { status: 200, body: '{"changed":true}' };
 let server: http.Server;
@@ -38,7 +49,11 @@ describe('webhook provider', () => {
     const r = await webhook({ DNS_SECRET: SECRET }).apply(records, '127.0.0.9', { runId: 'run1', requestId: 'req1' });
     expect(r.changed).toBe(true);
     const req = seen[0]!;
-    expect(JSON.parse(req.body)).toEqual({ records: [{ name: 'shop.y7test.com', type: 'A', address: '127.0.0.9', ttl: 30 }], runId: 'run1', requestId: 'req1' });
+    expect(JSON.parse(req.body)).toEqual({
+      records: [{ name: 'shop.y7test.com', type: 'A', address: '127.0.0.9', ttl: 30 }],
+      runId: 'run1',
+      requestId: 'req1',
+    });
     expect(req.headers['x-meshmove-timestamp']).toBe('1700000000');
     const expected = `sha256=${createHmac('sha256', SECRET).update(`1700000000.${req.body}`).digest('hex')}`;
     expect(req.headers['x-meshmove-signature']).toBe(expected);
@@ -54,7 +69,9 @@ describe('webhook provider', () => {
 
   it('a missing secret is non-retryable and names the variable, without calling the receiver', async () => {
     seen.length = 0;
-    const err = await webhook({}).apply(records, '127.0.0.9', { runId: 'r', requestId: 'q' }).catch((e: unknown) => e);
+    const err = await webhook({})
+      .apply(records, '127.0.0.9', { runId: 'r', requestId: 'q' })
+      .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as Error).message).toContain('DNS_SECRET');
@@ -70,7 +87,9 @@ describe('webhook provider', () => {
   for (const [status, nonRetryable, delay] of statusCases) {
     it(`answer ${status} → ${nonRetryable ? 'non-retryable' : 'retryable'}`, async () => {
       reply = { status, body: 'nope', headers: status === 429 ? { 'retry-after': '7' } : {} };
-      const err = (await webhook({ DNS_SECRET: SECRET }).apply(records, '127.0.0.9', { runId: 'r', requestId: 'q' }).catch((e: unknown) => e)) as ApplicationFailure;
+      const err = (await webhook({ DNS_SECRET: SECRET })
+        .apply(records, '127.0.0.9', { runId: 'r', requestId: 'q' })
+        .catch((e: unknown) => e)) as ApplicationFailure;
       expect(err.nonRetryable).toBe(nonRetryable);
       expect(err.message).toContain(String(status));
       if (delay !== undefined) expect(err.nextRetryDelay).toBe(delay);
@@ -84,7 +103,10 @@ describe('webhook provider', () => {
 
 describe('manual provider', () => {
   it('changes nothing and says what to do', async () => {
-    const r = await createDnsProvider({ type: 'manual' }, { env: {}, timeoutMs: 1 }).apply(records, '127.0.0.9', { runId: 'r', requestId: 'q' });
+    const r = await createDnsProvider({ type: 'manual' }, { env: {}, timeoutMs: 1 }).apply(records, '127.0.0.9', {
+      runId: 'r',
+      requestId: 'q',
+    });
     expect(r.changed).toBe(false);
     expect(r.instruction).toContain('shop.y7test.com at 127.0.0.9 (TTL 30s)');
   });
@@ -98,8 +120,22 @@ describe('pure DNS decisions', () => {
   });
 
   const settled: Array<[string, Parameters<typeof dnsSettled>[0], boolean]> = [
-    ['all answer the address', [{ resolver: 'r', name: 'a', answers: ['1.1.1.1'] }, { resolver: 'r', name: 'b', answers: ['1.1.1.1'] }], true],
-    ['one still old', [{ resolver: 'r', name: 'a', answers: ['1.1.1.1'] }, { resolver: 'r', name: 'b', answers: ['2.2.2.2'] }], false],
+    [
+      'all answer the address',
+      [
+        { resolver: 'r', name: 'a', answers: ['1.1.1.1'] },
+        { resolver: 'r', name: 'b', answers: ['1.1.1.1'] },
+      ],
+      true,
+    ],
+    [
+      'one still old',
+      [
+        { resolver: 'r', name: 'a', answers: ['1.1.1.1'] },
+        { resolver: 'r', name: 'b', answers: ['2.2.2.2'] },
+      ],
+      false,
+    ],
     ['mixed answer', [{ resolver: 'r', name: 'a', answers: ['1.1.1.1', '2.2.2.2'] }], false],
     ['error', [{ resolver: 'r', name: 'a', answers: { error: 'ENOTFOUND' } }], false],
     ['nothing asked', [], false],
@@ -107,10 +143,15 @@ describe('pure DNS decisions', () => {
   for (const [name, answers, ok] of settled) it(`dnsSettled: ${name}`, () => expect(dnsSettled(answers, '1.1.1.1')).toBe(ok));
 
   it('describeAnswers lists what is not there yet', () => {
-    expect(describeAnswers([{ resolver: '127.0.0.1:53', name: 'b', answers: ['2.2.2.2'] }, { resolver: 'x', name: 'a', answers: { error: 'ETIMEOUT' } }], '1.1.1.1')).toEqual([
-      'b via 127.0.0.1:53: 2.2.2.2',
-      'a via x: ETIMEOUT',
-    ]);
+    expect(
+      describeAnswers(
+        [
+          { resolver: '127.0.0.1:53', name: 'b', answers: ['2.2.2.2'] },
+          { resolver: 'x', name: 'a', answers: { error: 'ETIMEOUT' } },
+        ],
+        '1.1.1.1',
+      ),
+    ).toEqual(['b via 127.0.0.1:53: 2.2.2.2', 'a via x: ETIMEOUT']);
   });
 
   it('observeAddress restarts the window on any change', () => {

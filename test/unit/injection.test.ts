@@ -57,7 +57,10 @@ describe('the chart MWCs', () => {
   it('a revision has the two rev.* webhooks, the default revision also the legacy two', () => {
     expect(community.webhooks.map((w) => w.name)).toEqual([WebhookName.revNamespace, WebhookName.revObject]);
     expect(vendor.webhooks.map((w) => w.name)).toEqual([
-      WebhookName.revNamespace, WebhookName.revObject, WebhookName.namespace, WebhookName.object,
+      WebhookName.revNamespace,
+      WebhookName.revObject,
+      WebhookName.namespace,
+      WebhookName.object,
     ]);
     for (const w of vendor.webhooks) {
       expect(w.failurePolicy).toBe('Fail');
@@ -76,19 +79,35 @@ describe('the chart MWCs', () => {
       name: 'istio-revision-tag-prod-istio-1-16-5',
       labels: { 'istio.io/rev': 'istio-1-16-5', app: 'sidecar-injector', 'istio.io/tag': 'prod' },
     });
-    expect(prodTag.webhooks[0]!.namespaceSelector?.matchExpressions?.[0]).toEqual({ key: 'istio.io/rev', operator: 'In', values: ['prod'] });
+    expect(prodTag.webhooks[0]!.namespaceSelector?.matchExpressions?.[0]).toEqual({
+      key: 'istio.io/rev',
+      operator: 'In',
+      values: ['prod'],
+    });
     expect(prodTag.webhooks[0]!.clientConfig?.service?.name).toBe('istiod-istio-1-16-5');
   });
 
   it('the facts table selectors, literally', () => {
     const [revNs, revObj] = istioInjectorWebhooks('r1', { isDefault: false, istiodNamespace: 'x' });
-    expect(revNs!.namespaceSelector).toEqual({ matchExpressions: [
-      { key: 'istio.io/rev', operator: 'In', values: ['r1'] }, { key: 'istio-injection', operator: 'DoesNotExist' }] });
+    expect(revNs!.namespaceSelector).toEqual({
+      matchExpressions: [
+        { key: 'istio.io/rev', operator: 'In', values: ['r1'] },
+        { key: 'istio-injection', operator: 'DoesNotExist' },
+      ],
+    });
     expect(revNs!.objectSelector).toEqual({ matchExpressions: [{ key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }] });
-    expect(revObj!.namespaceSelector).toEqual({ matchExpressions: [
-      { key: 'istio.io/rev', operator: 'DoesNotExist' }, { key: 'istio-injection', operator: 'DoesNotExist' }] });
-    expect(revObj!.objectSelector).toEqual({ matchExpressions: [
-      { key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] }, { key: 'istio.io/rev', operator: 'In', values: ['r1'] }] });
+    expect(revObj!.namespaceSelector).toEqual({
+      matchExpressions: [
+        { key: 'istio.io/rev', operator: 'DoesNotExist' },
+        { key: 'istio-injection', operator: 'DoesNotExist' },
+      ],
+    });
+    expect(revObj!.objectSelector).toEqual({
+      matchExpressions: [
+        { key: 'sidecar.istio.io/inject', operator: 'NotIn', values: ['false'] },
+        { key: 'istio.io/rev', operator: 'In', values: ['r1'] },
+      ],
+    });
   });
 });
 
@@ -97,21 +116,91 @@ const both = [vendor, community];
 
 describe('which webhook injects (docs/istio-facts.md §2 rows and consequences)', () => {
   const rows: Row[] = [
-    ['istio-injection=enabled → default namespace webhook', both, { 'istio-injection': 'enabled' }, {}, 'default', [`istio-sidecar-injector/${WebhookName.namespace}`]],
-    ['istio.io/rev=istio-1-16-5 → the revision', both, { 'istio.io/rev': 'istio-1-16-5' }, {}, 'istio-1-16-5', [`istio-sidecar-injector-istio-1-16-5-istio-1-16-5/${WebhookName.revNamespace}`]],
-    ['istio.io/rev=default → default rev.namespace', both, { 'istio.io/rev': 'default' }, {}, 'default', [`istio-sidecar-injector/${WebhookName.revNamespace}`]],
-    ['istio-injection=enabled overrides istio.io/rev', both, { 'istio-injection': 'enabled', 'istio.io/rev': 'istio-1-16-5' }, {}, 'default', [`istio-sidecar-injector/${WebhookName.namespace}`]],
-    ['istio-injection=disabled whatever istio.io/rev says', both, { 'istio-injection': 'disabled', 'istio.io/rev': 'istio-1-16-5' }, {}, null, []],
+    [
+      'istio-injection=enabled → default namespace webhook',
+      both,
+      { 'istio-injection': 'enabled' },
+      {},
+      'default',
+      [`istio-sidecar-injector/${WebhookName.namespace}`],
+    ],
+    [
+      'istio.io/rev=istio-1-16-5 → the revision',
+      both,
+      { 'istio.io/rev': 'istio-1-16-5' },
+      {},
+      'istio-1-16-5',
+      [`istio-sidecar-injector-istio-1-16-5-istio-1-16-5/${WebhookName.revNamespace}`],
+    ],
+    [
+      'istio.io/rev=default → default rev.namespace',
+      both,
+      { 'istio.io/rev': 'default' },
+      {},
+      'default',
+      [`istio-sidecar-injector/${WebhookName.revNamespace}`],
+    ],
+    [
+      'istio-injection=enabled overrides istio.io/rev',
+      both,
+      { 'istio-injection': 'enabled', 'istio.io/rev': 'istio-1-16-5' },
+      {},
+      'default',
+      [`istio-sidecar-injector/${WebhookName.namespace}`],
+    ],
+    [
+      'istio-injection=disabled whatever istio.io/rev says',
+      both,
+      { 'istio-injection': 'disabled', 'istio.io/rev': 'istio-1-16-5' },
+      {},
+      null,
+      [],
+    ],
     ['istio-injection=disabled alone', both, { 'istio-injection': 'disabled' }, {}, null, []],
     ['pod opt-out under istio-injection=enabled', both, { 'istio-injection': 'enabled' }, { 'sidecar.istio.io/inject': 'false' }, null, []],
     ['pod opt-out under istio.io/rev', both, { 'istio.io/rev': 'istio-1-16-5' }, { 'sidecar.istio.io/inject': 'false' }, null, []],
     ['unlabeled namespace, plain pod → nothing', both, {}, {}, null, []],
-    ['unlabeled namespace, pod istio.io/rev → rev.object', both, {}, { 'istio.io/rev': 'istio-1-16-5' }, 'istio-1-16-5', [`istio-sidecar-injector-istio-1-16-5-istio-1-16-5/${WebhookName.revObject}`]],
-    ['unlabeled namespace, pod inject=true → default object webhook', both, {}, { 'sidecar.istio.io/inject': 'true' }, 'default', [`istio-sidecar-injector/${WebhookName.object}`]],
-    ['pod inject=true and istio.io/rev → only rev.object', both, {}, { 'sidecar.istio.io/inject': 'true', 'istio.io/rev': 'istio-1-16-5' }, 'istio-1-16-5', [`istio-sidecar-injector-istio-1-16-5-istio-1-16-5/${WebhookName.revObject}`]],
-    ['namespace istio.io/rev beats pod istio.io/rev', both, { 'istio.io/rev': 'default' }, { 'istio.io/rev': 'istio-1-16-5' }, 'default', [`istio-sidecar-injector/${WebhookName.revNamespace}`]],
+    [
+      'unlabeled namespace, pod istio.io/rev → rev.object',
+      both,
+      {},
+      { 'istio.io/rev': 'istio-1-16-5' },
+      'istio-1-16-5',
+      [`istio-sidecar-injector-istio-1-16-5-istio-1-16-5/${WebhookName.revObject}`],
+    ],
+    [
+      'unlabeled namespace, pod inject=true → default object webhook',
+      both,
+      {},
+      { 'sidecar.istio.io/inject': 'true' },
+      'default',
+      [`istio-sidecar-injector/${WebhookName.object}`],
+    ],
+    [
+      'pod inject=true and istio.io/rev → only rev.object',
+      both,
+      {},
+      { 'sidecar.istio.io/inject': 'true', 'istio.io/rev': 'istio-1-16-5' },
+      'istio-1-16-5',
+      [`istio-sidecar-injector-istio-1-16-5-istio-1-16-5/${WebhookName.revObject}`],
+    ],
+    [
+      'namespace istio.io/rev beats pod istio.io/rev',
+      both,
+      { 'istio.io/rev': 'default' },
+      { 'istio.io/rev': 'istio-1-16-5' },
+      'default',
+      [`istio-sidecar-injector/${WebhookName.revNamespace}`],
+    ],
     ['unknown revision → nothing', both, { 'istio.io/rev': 'nope' }, {}, null, []],
-    ['revision tag prod → the tag MWC, revision of its istiod', [...both, prodTag], { 'istio.io/rev': 'prod' }, {}, 'istio-1-16-5', [`istio-revision-tag-prod-istio-1-16-5/${WebhookName.revNamespace}`]],
+    [
+      'revision tag prod → the tag MWC, revision of its istiod',
+      [...both, prodTag],
+      { 'istio.io/rev': 'prod' },
+      {},
+      'istio-1-16-5',
+      [`istio-revision-tag-prod-istio-1-16-5/${WebhookName.revNamespace}`],
+    ],
   ];
   it.each(rows)('%s', (_name, mwcs, ns, pod, revision, matched) => {
     const d = injectingRevision(mwcs, ns, pod);
@@ -133,8 +222,13 @@ describe('which webhook injects (docs/istio-facts.md §2 rows and consequences)'
     // A second configuration that also selects istio-injection=enabled (a leftover vendor injector).
     const rogue: MutatingWebhookConfigurationLike = {
       metadata: { name: 'zz-vendor-injector', labels: { 'istio.io/rev': 'istio-1-16-5' } },
-      webhooks: [{ name: 'x.sidecar-injector.istio.io', namespaceSelector: { matchLabels: { 'istio-injection': 'enabled' } },
-        rules: [{ operations: ['*'], apiGroups: ['*'], apiVersions: ['*'], resources: ['*'] }] }],
+      webhooks: [
+        {
+          name: 'x.sidecar-injector.istio.io',
+          namespaceSelector: { matchLabels: { 'istio-injection': 'enabled' } },
+          rules: [{ operations: ['*'], apiGroups: ['*'], apiVersions: ['*'], resources: ['*'] }],
+        },
+      ],
     };
     const d = injectingRevision([rogue, vendor], { 'istio-injection': 'enabled' }, {});
     expect(d.matches.map((m) => m.configName)).toEqual(['istio-sidecar-injector', 'zz-vendor-injector']);
@@ -143,10 +237,14 @@ describe('which webhook injects (docs/istio-facts.md §2 rows and consequences)'
   });
 
   it('absent selectors match everything; rules not covering pod CREATE match nothing', () => {
-    const open: MutatingWebhookConfigurationLike = { metadata: { name: 'a', labels: { 'istio.io/rev': 'r' } },
-      webhooks: [{ name: 'w', rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }] }] };
-    const updateOnly: MutatingWebhookConfigurationLike = { metadata: { name: 'b' },
-      webhooks: [{ name: 'w', rules: [{ operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }] }] };
+    const open: MutatingWebhookConfigurationLike = {
+      metadata: { name: 'a', labels: { 'istio.io/rev': 'r' } },
+      webhooks: [{ name: 'w', rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }] }],
+    };
+    const updateOnly: MutatingWebhookConfigurationLike = {
+      metadata: { name: 'b' },
+      webhooks: [{ name: 'w', rules: [{ operations: ['UPDATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'] }] }],
+    };
     expect(webhooksInjecting([open, updateOnly], {}, {}).map((m) => m.configName)).toEqual(['a']);
   });
 

@@ -8,7 +8,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApplicationFailure } from '@temporalio/common';
 import { createKubeAccess, KubeErrorType } from '../../activities/kube/index.js';
 
-interface Seen { method: string; url: string; contentType?: string; body: string }
+interface Seen {
+  method: string;
+  url: string;
+  contentType?: string;
+  body: string;
+}
 type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 let script: Array<(req: Seen) => Reply> = [];
 let seen: Seen[] = [];
@@ -16,7 +21,14 @@ let server: http.Server;
 let kubeconfig: string;
 
 const ns = (name: string) => ({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels: {} } });
-const status = (code: number, reason: string, message: string) => ({ kind: 'Status', apiVersion: 'v1', status: 'Failure', code, reason, message });
+const status = (code: number, reason: string, message: string) => ({
+  kind: 'Status',
+  apiVersion: 'v1',
+  status: 'Failure',
+  code,
+  reason,
+  message,
+});
 
 beforeAll(async () => {
   server = http.createServer((req, res) => {
@@ -26,7 +38,11 @@ beforeAll(async () => {
       const s: Seen = { method: req.method ?? '', url: req.url ?? '', contentType: req.headers['content-type'], body };
       seen.push(s);
       const next = script.shift();
-      if (!next) { res.writeHead(599); res.end('no scripted reply'); return; }
+      if (!next) {
+        res.writeHead(599);
+        res.end('no scripted reply');
+        return;
+      }
       const r = next(s);
       res.writeHead(r.status, { 'content-type': 'application/json', ...r.headers });
       res.end(JSON.stringify(r.body));
@@ -36,21 +52,33 @@ beforeAll(async () => {
   const port = (server.address() as { port: number }).port;
   const dir = mkdtempSync(join(tmpdir(), 'kube-client-'));
   kubeconfig = join(dir, 'kubeconfig');
-  writeFileSync(kubeconfig, `apiVersion: v1
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
 kind: Config
 clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true } }]
 users: [{ name: u, user: { token: t } }]
 contexts: [{ name: ctx, context: { cluster: c, user: u } }, { name: other, context: { cluster: c, user: u } }]
 current-context: other
-`);
+`,
+  );
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
-beforeEach(() => { script = []; seen = []; });
+beforeEach(() => {
+  script = [];
+  seen = [];
+});
 
-const kube = () => createKubeAccess({ kubeconfig, context: 'ctx', attempts: 3, maxInProcessDelayMs: 2_000, rateLimit: { qps: 1000, burst: 1000 } });
+const kube = () =>
+  createKubeAccess({ kubeconfig, context: 'ctx', attempts: 3, maxInProcessDelayMs: 2_000, rateLimit: { qps: 1000, burst: 1000 } });
 
 async function failure(p: Promise<unknown>): Promise<ApplicationFailure> {
-  try { await p; } catch (err) { expect(err).toBeInstanceOf(ApplicationFailure); return err as ApplicationFailure; }
+  try {
+    await p;
+  } catch (err) {
+    expect(err).toBeInstanceOf(ApplicationFailure);
+    return err as ApplicationFailure;
+  }
   throw new Error('expected a failure');
 }
 
@@ -61,7 +89,11 @@ describe('ClientKubeAccess over HTTP', () => {
 
   it('an unknown context is a non-retryable config error naming the known ones', () => {
     let err: unknown;
-    try { createKubeAccess({ kubeconfig, context: 'nope' }); } catch (e) { err = e; }
+    try {
+      createKubeAccess({ kubeconfig, context: 'nope' });
+    } catch (e) {
+      err = e;
+    }
     expect((err as ApplicationFailure).type).toBe(KubeErrorType.config);
     expect((err as ApplicationFailure).message).toContain('ctx, other');
   });
@@ -96,7 +128,12 @@ describe('ClientKubeAccess over HTTP', () => {
   });
 
   it('403 is not retried and names the missing permission', async () => {
-    script = [() => ({ status: 403, body: status(403, 'Forbidden', 'namespaces "orders" is forbidden: User "u" cannot patch resource "namespaces"') })];
+    script = [
+      () => ({
+        status: 403,
+        body: status(403, 'Forbidden', 'namespaces "orders" is forbidden: User "u" cannot patch resource "namespaces"'),
+      }),
+    ];
     const f = await failure(kube().patchNamespace('orders', { metadata: { labels: { a: 'b' } } }));
     expect(f.type).toBe(KubeErrorType.forbidden);
     expect(f.nonRetryable).toBe(true);
@@ -105,7 +142,9 @@ describe('ClientKubeAccess over HTTP', () => {
   });
 
   it('a merge patch is sent as application/merge-patch+json', async () => {
-    script = [(s) => ({ status: 200, body: { ...ns('orders'), metadata: { name: 'orders', labels: JSON.parse(s.body).metadata.labels } } })];
+    script = [
+      (s) => ({ status: 200, body: { ...ns('orders'), metadata: { name: 'orders', labels: JSON.parse(s.body).metadata.labels } } }),
+    ];
     const got = await kube().patchNamespace('orders', { metadata: { labels: { 'istio.io/rev': 'x', 'istio-injection': null } } });
     expect(seen[0]?.method).toBe('PATCH');
     expect(seen[0]?.contentType).toBe('application/merge-patch+json');
@@ -124,7 +163,10 @@ describe('ClientKubeAccess over HTTP', () => {
 
   it('lists in pages following continue tokens', async () => {
     script = [
-      (s) => ({ status: 200, body: { kind: 'NamespaceList', apiVersion: 'v1', metadata: { continue: 'p2' }, items: [ns('a')], _url: s.url } }),
+      (s) => ({
+        status: 200,
+        body: { kind: 'NamespaceList', apiVersion: 'v1', metadata: { continue: 'p2' }, items: [ns('a')], _url: s.url },
+      }),
       () => ({ status: 200, body: { kind: 'NamespaceList', apiVersion: 'v1', metadata: {}, items: [ns('b')] } }),
     ];
     const got = await kube().listNamespaces({ labelSelector: 'x=y' });
@@ -137,13 +179,16 @@ describe('ClientKubeAccess over HTTP', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kube-client-'));
     const file = join(dir, 'kubeconfig');
     // Port 1 on loopback: nothing listens there.
-    writeFileSync(file, `apiVersion: v1
+    writeFileSync(
+      file,
+      `apiVersion: v1
 kind: Config
 clusters: [{ name: c, cluster: { server: "http://127.0.0.1:1", insecure-skip-tls-verify: true } }]
 users: [{ name: u, user: {} }]
 contexts: [{ name: ctx, context: { cluster: c, user: u } }]
 current-context: ctx
-`);
+`,
+    );
     const f = await failure(createKubeAccess({ kubeconfig: file, attempts: 2 }).getNamespace('x'));
     expect(f.type).toBe(KubeErrorType.network);
     expect(f.nonRetryable).toBe(false);

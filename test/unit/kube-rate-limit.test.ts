@@ -5,7 +5,14 @@ describe('TokenBucket', () => {
   it('lets a burst through at once, then paces at qps', async () => {
     let now = 0;
     const slept: number[] = [];
-    const bucket = new TokenBucket({ qps: 10, burst: 3 }, () => now, async (ms) => { slept.push(ms); now += ms; });
+    const bucket = new TokenBucket(
+      { qps: 10, burst: 3 },
+      () => now,
+      async (ms) => {
+        slept.push(ms);
+        now += ms;
+      },
+    );
     for (let i = 0; i < 3; i++) await bucket.acquire();
     expect(slept).toEqual([]);
     await bucket.acquire();
@@ -17,7 +24,14 @@ describe('TokenBucket', () => {
   it('refills while idle, never beyond burst', async () => {
     let now = 0;
     const slept: number[] = [];
-    const bucket = new TokenBucket({ qps: 1, burst: 2 }, () => now, async (ms) => { slept.push(ms); now += ms; });
+    const bucket = new TokenBucket(
+      { qps: 1, burst: 2 },
+      () => now,
+      async (ms) => {
+        slept.push(ms);
+        now += ms;
+      },
+    );
     await bucket.acquire();
     await bucket.acquire();
     now += 60_000;

@@ -19,7 +19,7 @@ describe('reservablePortRange', () => {
 });
 
 describe('freePort', () => {
-  it('gives distinct ports outside this machine\'s ephemeral range that a server can listen on', async () => {
+  it("gives distinct ports outside this machine's ephemeral range that a server can listen on", async () => {
     const ports = await freePorts(20);
     expect(new Set(ports).size).toBe(20);
     const [low, high] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/).map(Number);

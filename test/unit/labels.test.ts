@@ -1,8 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import {
-  isDns1123Label, isDns1123Subdomain, isValidLabelKey, isValidLabelValue, parseSelectorString,
-  requirementsMatch, selectorMatches, selectorToString, validateSelector,
-  type LabelSelector, type Labels,
+  isDns1123Label,
+  isDns1123Subdomain,
+  isValidLabelKey,
+  isValidLabelValue,
+  parseSelectorString,
+  requirementsMatch,
+  selectorMatches,
+  selectorToString,
+  validateSelector,
+  type LabelSelector,
+  type Labels,
 } from '../../mesh/labels.js';
 
 // docs/istio-facts.md §1, each row in both forms: the structured LabelSelector and the string syntax.
@@ -10,29 +18,69 @@ const FACT_VECTORS: Array<{ name: string; sel: LabelSelector; str: string; label
   { name: 'x=y', sel: { matchLabels: { x: 'y' } }, str: 'x=y', labels: { x: 'y' }, match: true },
   { name: 'x=y,z=w', sel: { matchLabels: { x: 'y', z: 'w' } }, str: 'x=y,z=w', labels: { x: 'y', z: 'w' }, match: true },
   {
-    name: 'x!=y,z!=w', str: 'x!=y,z!=w', labels: { x: 'z', z: 'a' }, match: true,
+    name: 'x!=y,z!=w',
+    str: 'x!=y,z!=w',
+    labels: { x: 'z', z: 'a' },
+    match: true,
     // != has no structured form; NotIn with one value is its equivalent.
-    sel: { matchExpressions: [{ key: 'x', operator: 'NotIn', values: ['y'] }, { key: 'z', operator: 'NotIn', values: ['w'] }] },
+    sel: {
+      matchExpressions: [
+        { key: 'x', operator: 'NotIn', values: ['y'] },
+        { key: 'z', operator: 'NotIn', values: ['w'] },
+      ],
+    },
   },
   { name: 'x (exists)', sel: { matchExpressions: [{ key: 'x', operator: 'Exists' }] }, str: 'x', labels: { x: 'z' }, match: true },
   { name: '!x', sel: { matchExpressions: [{ key: 'x', operator: 'DoesNotExist' }] }, str: '!x', labels: { y: 'z' }, match: true },
   { name: 'x=z on {}', sel: { matchLabels: { x: 'z' } }, str: 'x=z', labels: {}, match: false },
   { name: 'x=y,z=w on {x:w,z:w}', sel: { matchLabels: { x: 'y', z: 'w' } }, str: 'x=y,z=w', labels: { x: 'w', z: 'w' }, match: false },
   {
-    name: 'x In(foo), y NotIn(alpha)', str: 'x in (foo),y notin (alpha)', labels: { x: 'foo', y: 'baz' }, match: true,
-    sel: { matchExpressions: [{ key: 'x', operator: 'In', values: ['foo'] }, { key: 'y', operator: 'NotIn', values: ['alpha'] }] },
+    name: 'x In(foo), y NotIn(alpha)',
+    str: 'x in (foo),y notin (alpha)',
+    labels: { x: 'foo', y: 'baz' },
+    match: true,
+    sel: {
+      matchExpressions: [
+        { key: 'x', operator: 'In', values: ['foo'] },
+        { key: 'y', operator: 'NotIn', values: ['alpha'] },
+      ],
+    },
   },
   {
-    name: 'x In(foo), y In(alpha)', str: 'x in (foo),y in (alpha)', labels: { x: 'foo', y: 'baz' }, match: false,
-    sel: { matchExpressions: [{ key: 'x', operator: 'In', values: ['foo'] }, { key: 'y', operator: 'In', values: ['alpha'] }] },
+    name: 'x In(foo), y In(alpha)',
+    str: 'x in (foo),y in (alpha)',
+    labels: { x: 'foo', y: 'baz' },
+    match: false,
+    sel: {
+      matchExpressions: [
+        { key: 'x', operator: 'In', values: ['foo'] },
+        { key: 'y', operator: 'In', values: ['alpha'] },
+      ],
+    },
   },
   {
-    name: 'x NotIn(""), y Exists', str: 'x notin (),y', labels: { y: '' }, match: true,
-    sel: { matchExpressions: [{ key: 'x', operator: 'NotIn', values: [''] }, { key: 'y', operator: 'Exists' }] },
+    name: 'x NotIn(""), y Exists',
+    str: 'x notin (),y',
+    labels: { y: '' },
+    match: true,
+    sel: {
+      matchExpressions: [
+        { key: 'x', operator: 'NotIn', values: [''] },
+        { key: 'y', operator: 'Exists' },
+      ],
+    },
   },
   {
-    name: 'x NotIn(""), y DoesNotExist', str: 'x notin (),!y', labels: { y: '' }, match: false,
-    sel: { matchExpressions: [{ key: 'x', operator: 'NotIn', values: [''] }, { key: 'y', operator: 'DoesNotExist' }] },
+    name: 'x NotIn(""), y DoesNotExist',
+    str: 'x notin (),!y',
+    labels: { y: '' },
+    match: false,
+    sel: {
+      matchExpressions: [
+        { key: 'x', operator: 'NotIn', values: [''] },
+        { key: 'y', operator: 'DoesNotExist' },
+      ],
+    },
   },
 ];
 
@@ -78,7 +126,12 @@ describe('label selectors: nil, empty, errors', () => {
   });
 
   it('validateSelector accepts a valid selector', () => {
-    expect(validateSelector({ matchLabels: { 'istio.io/rev': 'istio-1-16-5' }, matchExpressions: [{ key: 'istio-injection', operator: 'DoesNotExist' }] })).toEqual([]);
+    expect(
+      validateSelector({
+        matchLabels: { 'istio.io/rev': 'istio-1-16-5' },
+        matchExpressions: [{ key: 'istio-injection', operator: 'DoesNotExist' }],
+      }),
+    ).toEqual([]);
   });
 });
 
@@ -89,7 +142,14 @@ describe('selector string syntax', () => {
     { s: 'a==b', reqs: [{ key: 'a', op: '=', values: ['b'] }] },
     { s: 'a!=b', reqs: [{ key: 'a', op: '!=', values: ['b'] }] },
     { s: 'a=', reqs: [{ key: 'a', op: '=', values: [''] }] },
-    { s: ' a in ( b , c ) , !d,e ', reqs: [{ key: 'a', op: 'in', values: ['b', 'c'] }, { key: 'd', op: '!', values: [] }, { key: 'e', op: 'exists', values: [] }] },
+    {
+      s: ' a in ( b , c ) , !d,e ',
+      reqs: [
+        { key: 'a', op: 'in', values: ['b', 'c'] },
+        { key: 'd', op: '!', values: [] },
+        { key: 'e', op: 'exists', values: [] },
+      ],
+    },
     { s: 'istio.io/rev notin (default,)', reqs: [{ key: 'istio.io/rev', op: 'notin', values: ['default', ''] }] },
     { s: 'x notin ()', reqs: [{ key: 'x', op: 'notin', values: [''] }] },
     { s: 'a=in', reqs: [{ key: 'a', op: '=', values: ['in'] }] },
@@ -102,28 +162,64 @@ describe('selector string syntax', () => {
   });
 
   it('selectorToString sorts by key and values, like Selector.String()', () => {
-    expect(selectorToString({
-      matchLabels: { z: '1', a: '2' },
-      matchExpressions: [{ key: 'm', operator: 'In', values: ['y', 'x'] }, { key: 'b', operator: 'DoesNotExist' }, { key: 'c', operator: 'Exists' }],
-    })).toBe('a=2,!b,c,m in (x,y),z=1');
+    expect(
+      selectorToString({
+        matchLabels: { z: '1', a: '2' },
+        matchExpressions: [
+          { key: 'm', operator: 'In', values: ['y', 'x'] },
+          { key: 'b', operator: 'DoesNotExist' },
+          { key: 'c', operator: 'Exists' },
+        ],
+      }),
+    ).toBe('a=2,!b,c,m in (x,y),z=1');
   });
 });
 
 describe('names and label syntax', () => {
   it.each([
-    ['app', true], ['istio.io/rev', true], ['sidecar.istio.io/inject', true], ['a_b.c-d', true],
-    ['', false], ['-a', false], ['a-', false], ['a/b/c', false], ['Bad.Prefix/x', false], ['/x', false],
-    ['x/', false], ['a'.repeat(63), true], ['a'.repeat(64), false], [`${'a'.repeat(251)}.io/x`, false], [`${'a'.repeat(250)}.io/x`, true],
-  ])('label key %j valid=%s', (k, ok) => { expect(isValidLabelKey(k)).toBe(ok); });
+    ['app', true],
+    ['istio.io/rev', true],
+    ['sidecar.istio.io/inject', true],
+    ['a_b.c-d', true],
+    ['', false],
+    ['-a', false],
+    ['a-', false],
+    ['a/b/c', false],
+    ['Bad.Prefix/x', false],
+    ['/x', false],
+    ['x/', false],
+    ['a'.repeat(63), true],
+    ['a'.repeat(64), false],
+    [`${'a'.repeat(251)}.io/x`, false],
+    [`${'a'.repeat(250)}.io/x`, true],
+  ])('label key %j valid=%s', (k, ok) => {
+    expect(isValidLabelKey(k)).toBe(ok);
+  });
 
   it.each([
-    ['', true], ['enabled', true], ['1.16.5', true], ['a_b', true], ['has space', false], ['-x', false],
-    ['x.', false], ['a'.repeat(63), true], ['a'.repeat(64), false], ['a/b', false],
-  ])('label value %j valid=%s', (v, ok) => { expect(isValidLabelValue(v)).toBe(ok); });
+    ['', true],
+    ['enabled', true],
+    ['1.16.5', true],
+    ['a_b', true],
+    ['has space', false],
+    ['-x', false],
+    ['x.', false],
+    ['a'.repeat(63), true],
+    ['a'.repeat(64), false],
+    ['a/b', false],
+  ])('label value %j valid=%s', (v, ok) => {
+    expect(isValidLabelValue(v)).toBe(ok);
+  });
 
   it.each([
-    ['demo-a', true, true], ['istio-1-16-5', true, true], ['a.b', false, true], ['A', false, false],
-    ['', false, false], ['-a', false, false], ['a'.repeat(64), false, true], ['a_b', false, false],
+    ['demo-a', true, true],
+    ['istio-1-16-5', true, true],
+    ['a.b', false, true],
+    ['A', false, false],
+    ['', false, false],
+    ['-a', false, false],
+    ['a'.repeat(64), false, true],
+    ['a_b', false, false],
   ])('%j dns1123 label=%s subdomain=%s', (s, label, sub) => {
     expect(isDns1123Label(s)).toBe(label);
     expect(isDns1123Subdomain(s)).toBe(sub);

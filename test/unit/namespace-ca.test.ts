@@ -1,9 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { decideCaWait, explainCaTimeout, holdsRoot, pemCertificates, rootChanges, rootFingerprint, type CaObservation } from '../../activities/namespace/ca-root.js';
+import {
+  decideCaWait,
+  explainCaTimeout,
+  holdsRoot,
+  pemCertificates,
+  rootChanges,
+  rootFingerprint,
+  type CaObservation,
+} from '../../activities/namespace/ca-root.js';
 
 const A = 'MIIBAAAA' + 'a'.repeat(60);
 const B = 'MIIBBBBB' + 'b'.repeat(60);
-const pem = (...bodies: string[]) => bodies.map((b) => `-----BEGIN CERTIFICATE-----\n${b.slice(0, 64)}\n${b.slice(64)}\n-----END CERTIFICATE-----\n`).join('');
+const pem = (...bodies: string[]) =>
+  bodies.map((b) => `-----BEGIN CERTIFICATE-----\n${b.slice(0, 64)}\n${b.slice(64)}\n-----END CERTIFICATE-----\n`).join('');
 
 describe('root comparison', () => {
   it('ignores wrapping and CRLF', () => {
@@ -28,7 +37,9 @@ describe('root comparison', () => {
 describe('explainCaTimeout names the likely cause (docs/istio-facts.md §4)', () => {
   const base = { namespace: 'orders', targetRoot: pem(A), targetRevision: 'new', sourceRevision: 'default' };
   it('source keeps overwriting with a different root', () => {
-    expect(explainCaTimeout({ ...base, current: pem(B), sourceRoot: pem(B) })).toMatch(/source default's root.*different root CAs.*overwriting/);
+    expect(explainCaTimeout({ ...base, current: pem(B), sourceRoot: pem(B) })).toMatch(
+      /source default's root.*different root CAs.*overwriting/,
+    );
   });
   it('target does not discover the namespace', () => {
     expect(explainCaTimeout({ ...base, current: undefined, targetDiscovers: false })).toMatch(/does not discover orders/);
@@ -43,7 +54,15 @@ describe('explainCaTimeout names the likely cause (docs/istio-facts.md §4)', ()
 
 describe('explainCaTimeout with a flipping ConfigMap', () => {
   it('names the two writers when the root kept changing', () => {
-    const msg = explainCaTimeout({ namespace: 'orders', targetRoot: pem(A), current: pem(A), sourceRoot: pem(B), targetRevision: 'new', sourceRevision: 'default', changes: 4 });
+    const msg = explainCaTimeout({
+      namespace: 'orders',
+      targetRoot: pem(A),
+      current: pem(A),
+      sourceRoot: pem(B),
+      targetRevision: 'new',
+      sourceRevision: 'default',
+      changes: 4,
+    });
     expect(msg).toMatch(/changed 4 times while waiting: two namespace controllers with different roots/);
   });
 });
@@ -52,7 +71,8 @@ describe('decideCaWait: every write of istio-ca-root-cert seen by the watch (tab
   const T = pem(A);
   const S = pem(B);
   // [ms, root] per write; each write has its own resourceVersion.
-  const h = (...writes: Array<[number, string | undefined]>): CaObservation[] => writes.map(([at, p], i) => ({ at, resourceVersion: String(100 + i), pem: p }));
+  const h = (...writes: Array<[number, string | undefined]>): CaObservation[] =>
+    writes.map(([at, p], i) => ({ at, resourceVersion: String(100 + i), pem: p }));
   const stableMs = 10_000;
   const cases: { name: string; history: CaObservation[]; now: number; want: string; changes?: number }[] = [
     { name: 'nothing seen yet', history: [], now: 0, want: 'waiting' },
@@ -62,10 +82,34 @@ describe('decideCaWait: every write of istio-ca-root-cert seen by the watch (tab
     { name: 'target root, not yet held long enough', history: h([0, S], [1_000, T]), now: 9_000, want: 'waiting' },
     { name: 'target root from the start, unchanged', history: h([0, T]), now: 10_000, want: 'ready' },
     { name: 'a rewrite with the same root keeps the hold', history: h([0, T], [5_000, T]), now: 10_000, want: 'ready' },
-    { name: 'overwritten once after arriving: not ready', history: h([0, S], [1_000, T], [1_300, S]), now: 20_000, want: 'waiting', changes: 2 },
-    { name: 'two writers flipping within 0.3 s: contested', history: h([0, S], [300, T], [600, S], [900, T]), now: 900, want: 'contested', changes: 3 },
-    { name: 'flips that a 2 s poll aliases away are all counted', history: h([0, S], [290, T], [580, S], [870, T], [1_160, S], [1_450, T], [2_000, T]), now: 2_000, want: 'contested', changes: 5 },
-    { name: 'deleted and recreated with the same root is no change', history: h([0, T], [1_000, undefined], [1_100, T]), now: 11_200, want: 'ready', changes: 0 },
+    {
+      name: 'overwritten once after arriving: not ready',
+      history: h([0, S], [1_000, T], [1_300, S]),
+      now: 20_000,
+      want: 'waiting',
+      changes: 2,
+    },
+    {
+      name: 'two writers flipping within 0.3 s: contested',
+      history: h([0, S], [300, T], [600, S], [900, T]),
+      now: 900,
+      want: 'contested',
+      changes: 3,
+    },
+    {
+      name: 'flips that a 2 s poll aliases away are all counted',
+      history: h([0, S], [290, T], [580, S], [870, T], [1_160, S], [1_450, T], [2_000, T]),
+      now: 2_000,
+      want: 'contested',
+      changes: 5,
+    },
+    {
+      name: 'deleted and recreated with the same root is no change',
+      history: h([0, T], [1_000, undefined], [1_100, T]),
+      now: 11_200,
+      want: 'ready',
+      changes: 0,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {

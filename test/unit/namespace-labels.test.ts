@@ -1,13 +1,37 @@
 import { describe, expect, it } from 'vitest';
-import { decideRelabel, decideRestore, labelsAsPlanned, PREVIOUS_LABELS_ANNOTATION, readPreviousLabelsRecord, type NamespaceState } from '../../activities/namespace/labels.js';
+import {
+  decideRelabel,
+  decideRestore,
+  labelsAsPlanned,
+  PREVIOUS_LABELS_ANNOTATION,
+  readPreviousLabelsRecord,
+  type NamespaceState,
+} from '../../activities/namespace/labels.js';
 
-const plan = { target: { revision: 'istio-1-16-5', istiodNamespace: 'istio-1-16-5', discoveryLabels: { usergroup: 'istio-1-16-5' }, gateway: { namespace: 'x', service: 'y', selector: { a: 'b' } } } };
+const plan = {
+  target: {
+    revision: 'istio-1-16-5',
+    istiodNamespace: 'istio-1-16-5',
+    discoveryLabels: { usergroup: 'istio-1-16-5' },
+    gateway: { namespace: 'x', service: 'y', selector: { a: 'b' } },
+  },
+};
 const planned = { 'istio.io/rev': 'istio-1-16-5', usergroup: 'istio-1-16-5' };
-const ns = (labels: Record<string, string>, annotations: Record<string, string> = {}, resourceVersion = '7'): NamespaceState => ({ labels, annotations, resourceVersion });
+const ns = (labels: Record<string, string>, annotations: Record<string, string> = {}, resourceVersion = '7'): NamespaceState => ({
+  labels,
+  annotations,
+  resourceVersion,
+});
 const rec = (o: object) => ({ [PREVIOUS_LABELS_ANNOTATION]: JSON.stringify(o) });
 
 describe('decideRelabel', () => {
-  const cases: Array<{ name: string; state: NamespaceState; changed: boolean; previous: Record<string, string>; labels?: Record<string, string | null> }> = [
+  const cases: Array<{
+    name: string;
+    state: NamespaceState;
+    changed: boolean;
+    previous: Record<string, string>;
+    labels?: Record<string, string | null>;
+  }> = [
     {
       name: 'field report namespace: istio-injection removed in the same patch',
       state: ns({ 'istio-injection': 'enabled', team: 'shop', 'kubernetes.io/metadata.name': 'orders' }),
@@ -57,9 +81,12 @@ describe('decideRelabel', () => {
     });
   }
 
-  it('keeps other runs\' records', () => {
+  it("keeps other runs' records", () => {
     const d = decideRelabel(ns({ 'istio-injection': 'enabled' }, rec({ other: { x: 'y' } })), plan, 'run1');
-    expect(readPreviousLabelsRecord(d.patch!.metadata.annotations as Record<string, string>)).toEqual({ other: { x: 'y' }, run1: { 'istio-injection': 'enabled' } });
+    expect(readPreviousLabelsRecord(d.patch!.metadata.annotations as Record<string, string>)).toEqual({
+      other: { x: 'y' },
+      run1: { 'istio-injection': 'enabled' },
+    });
   });
 
   it('an unreadable annotation is treated as no record', () => {
@@ -87,8 +114,10 @@ describe('decideRestore', () => {
     expect(d).toEqual({ changed: false });
   });
 
-  it('drops only this run\'s record', () => {
-    const d = decideRestore(ns({ 'istio-injection': 'enabled' }, rec({ run1: {}, other: { a: 'b' } })), plan, 'run1', { 'istio-injection': 'enabled' });
+  it("drops only this run's record", () => {
+    const d = decideRestore(ns({ 'istio-injection': 'enabled' }, rec({ run1: {}, other: { a: 'b' } })), plan, 'run1', {
+      'istio-injection': 'enabled',
+    });
     expect(d.changed).toBe(false);
     expect(JSON.parse(d.patch!.metadata.annotations![PREVIOUS_LABELS_ANNOTATION]!)).toEqual({ other: { a: 'b' } });
   });
@@ -97,11 +126,15 @@ describe('decideRestore', () => {
     const original = { 'istio-injection': 'enabled', team: 'shop' };
     const r = decideRelabel(ns(original), plan, 'run1');
     const after: Record<string, string> = { ...original };
-    for (const [k, v] of Object.entries(r.patch!.metadata.labels!)) if (v === null) delete after[k]; else after[k] = v;
+    for (const [k, v] of Object.entries(r.patch!.metadata.labels!))
+      if (v === null) delete after[k];
+      else after[k] = v;
     expect(labelsAsPlanned(after, { set: planned, remove: ['istio-injection'] })).toBe(true);
     const back = decideRestore(ns(after, r.patch!.metadata.annotations as Record<string, string>), plan, 'run1', r.previousLabels);
     const restored: Record<string, string> = { ...after };
-    for (const [k, v] of Object.entries(back.patch!.metadata.labels!)) if (v === null) delete restored[k]; else restored[k] = v;
+    for (const [k, v] of Object.entries(back.patch!.metadata.labels!))
+      if (v === null) delete restored[k];
+      else restored[k] = v;
     expect(restored).toEqual(original);
   });
 });

@@ -7,7 +7,14 @@ import { partialKubeAccess, KubeErrorType } from '../../activities/kube/index.js
 import { relabelNamespace } from '../../activities/namespace/relabel.js';
 import type { Plan } from '../../plan/schema.js';
 
-const plan = { target: { revision: 'new', istiodNamespace: 'istio-new', discoveryLabels: { usergroup: 'new' }, gateway: { namespace: 'g', service: 'g', selector: { a: 'b' } } } } as unknown as Plan;
+const plan = {
+  target: {
+    revision: 'new',
+    istiodNamespace: 'istio-new',
+    discoveryLabels: { usergroup: 'new' },
+    gateway: { namespace: 'g', service: 'g', selector: { a: 'b' } },
+  },
+} as unknown as Plan;
 
 describe('relabelNamespace against a fake API', () => {
   it('re-reads after a 409 and patches with the fresh resourceVersion', async () => {
@@ -23,7 +30,8 @@ describe('relabelNamespace against a fake API', () => {
       patchNamespace: (_name, patch) => {
         const meta = (patch as { metadata: { resourceVersion?: string } }).metadata;
         patches.push({ resourceVersion: meta.resourceVersion });
-        if (meta.resourceVersion === '1') return Promise.reject(ApplicationFailure.create({ type: KubeErrorType.conflict, message: 'conflict' }));
+        if (meta.resourceVersion === '1')
+          return Promise.reject(ApplicationFailure.create({ type: KubeErrorType.conflict, message: 'conflict' }));
         return Promise.resolve({});
       },
     });
@@ -35,7 +43,9 @@ describe('relabelNamespace against a fake API', () => {
 
   it('a namespace that does not exist is a non-retryable KubeNotFound', async () => {
     const kube = partialKubeAccess({ getNamespace: () => Promise.resolve(undefined) });
-    const err = (await relabelNamespace({ kube }, { plan, runId: 'run1', namespace: 'nope' }).catch((e: unknown) => e)) as ApplicationFailure;
+    const err = (await relabelNamespace({ kube }, { plan, runId: 'run1', namespace: 'nope' }).catch(
+      (e: unknown) => e,
+    )) as ApplicationFailure;
     expect(err.type).toBe(KubeErrorType.notFound);
     expect(err.nonRetryable).toBe(true);
   });

@@ -26,16 +26,40 @@ function problems(overrides: Partial<PlanInput>): { path: string; message: strin
 }
 
 const event: NotifyEvent = {
-  event: 'gate-opened', deliveryId: 'run-1/gate/start/2026-01-01T00:00:00.000Z', at: '2026-01-01T00:00:00.000Z',
-  runId: 'run-1', workflowId: 'run-1', temporalNamespace: 'default', plan: 'p', cluster: 'current-context', phase: 'awaiting-start',
-  summary: 'Gate "start" waits for approval: Move 2 namespace(s)', details: ['wave 1 "w1": a, b'], gate: 'start', digest: 'abc123',
-  expiresAt: '2026-01-02T00:00:00.000Z', commands: gateCommands('default', 'run-1', 'start', 'abc123'),
+  event: 'gate-opened',
+  deliveryId: 'run-1/gate/start/2026-01-01T00:00:00.000Z',
+  at: '2026-01-01T00:00:00.000Z',
+  runId: 'run-1',
+  workflowId: 'run-1',
+  temporalNamespace: 'default',
+  plan: 'p',
+  cluster: 'current-context',
+  phase: 'awaiting-start',
+  summary: 'Gate "start" waits for approval: Move 2 namespace(s)',
+  details: ['wave 1 "w1": a, b'],
+  gate: 'start',
+  digest: 'abc123',
+  expiresAt: '2026-01-02T00:00:00.000Z',
+  commands: gateCommands('default', 'run-1', 'start', 'abc123'),
 };
 
 describe('notify', () => {
   it('plan.notify: valid webhooks normalized; each mistake named at its field with the fix', () => {
-    const plan = testPlan({ notify: { webhooks: [{ name: 'ops', url: 'https://hooks.slack.com/services/T/B/X', format: 'slack', secretEnv: 'SLACK_HOOK_SECRET' }, { name: 'local', url: 'http://127.0.0.1:8080/hook', secretEnv: 'LOCAL_SECRET', events: ['run-ended'] }] } });
-    expect(plan.notify?.webhooks[1]).toEqual({ name: 'local', url: 'http://127.0.0.1:8080/hook', format: 'json', secretEnv: 'LOCAL_SECRET', events: ['run-ended'] });
+    const plan = testPlan({
+      notify: {
+        webhooks: [
+          { name: 'ops', url: 'https://hooks.slack.com/services/T/B/X', format: 'slack', secretEnv: 'SLACK_HOOK_SECRET' },
+          { name: 'local', url: 'http://127.0.0.1:8080/hook', secretEnv: 'LOCAL_SECRET', events: ['run-ended'] },
+        ],
+      },
+    });
+    expect(plan.notify?.webhooks[1]).toEqual({
+      name: 'local',
+      url: 'http://127.0.0.1:8080/hook',
+      format: 'json',
+      secretEnv: 'LOCAL_SECRET',
+      events: ['run-ended'],
+    });
     expect(testPlan().notify).toBeUndefined();
     // Wrong on purpose: what a person may write, not what the types allow.
     const found = problems({
@@ -49,7 +73,9 @@ describe('notify', () => {
     } as unknown as Partial<PlanInput>);
     const at = (path: string) => found.find((p) => p.path === path)?.message ?? `nothing at ${path}: ${JSON.stringify(found)}`;
     expect(at('notify.webhooks[0].name')).toContain('lower-case letters, digits and "-"');
-    expect(at('notify.webhooks[0].url')).toContain('http:// only to this machine (localhost, 127.0.0.1, [::1]); use https:// for hooks.example.com');
+    expect(at('notify.webhooks[0].url')).toContain(
+      'http:// only to this machine (localhost, 127.0.0.1, [::1]); use https:// for hooks.example.com',
+    );
     expect(at('notify.webhooks[0].format')).toContain('"slack" (an incoming-webhook payload');
     expect(at('notify.webhooks[0].secretEnv')).toContain('the NAME of an environment variable');
     expect(at('notify.webhooks[0].events[0]')).toContain('one of gate-opened, decision-needed, run-ended');
@@ -72,7 +98,10 @@ describe('notify', () => {
   });
 
   it('commands as the CLI spells them; a Slack message has text and blocks with the command', () => {
-    expect(gateCommands('default', 'run-1', 'namespace:a', 'd1')).toEqual(['meshmove approve run-1 namespace:a --digest d1', 'meshmove reject run-1 namespace:a --reason "WHY"']);
+    expect(gateCommands('default', 'run-1', 'namespace:a', 'd1')).toEqual([
+      'meshmove approve run-1 namespace:a --digest d1',
+      'meshmove reject run-1 namespace:a --reason "WHY"',
+    ]);
     expect(decisionCommands('prod', 'run-1', 'restart', ['retry', 'skip'], 'a')).toEqual([
       'meshmove --namespace prod decide run-1 retry --k8s-namespace a --step restart',
       'meshmove --namespace prod decide run-1 skip --k8s-namespace a --step restart --reason "WHY"',
@@ -80,16 +109,25 @@ describe('notify', () => {
     const slack = slackPayload(event);
     expect(slack.text).toContain('Gate "start" waits for approval');
     expect(JSON.stringify(slack.blocks)).toContain('meshmove approve run-1 start --digest abc123');
-    expect(registerSearchAttributesCommand('default')).toBe('temporal operator search-attribute create --namespace default --name MeshmovePlan --name MeshmovePhase --name MeshmovePendingGate --name MeshmoveCluster --type Keyword');
+    expect(registerSearchAttributesCommand('default')).toBe(
+      'temporal operator search-attribute create --namespace default --name MeshmovePlan --name MeshmovePhase --name MeshmovePendingGate --name MeshmoveCluster --type Keyword',
+    );
   });
 
   it('a missing secret is a non-retryable failure naming the variable; a 4xx refusal is not retried, a 5xx is', async () => {
-    const missing = await deliver({ env: {} }, { name: 'ops', url: 'https://127.0.0.1:1/x', format: 'json', secretEnv: 'OPS_SECRET' }, event).catch((e: unknown) => e);
+    const missing = await deliver(
+      { env: {} },
+      { name: 'ops', url: 'https://127.0.0.1:1/x', format: 'json', secretEnv: 'OPS_SECRET' },
+      event,
+    ).catch((e: unknown) => e);
     expect(missing).toBeInstanceOf(ApplicationFailure);
     expect((missing as ApplicationFailure).nonRetryable).toBe(true);
     expect((missing as ApplicationFailure).message).toContain('no environment variable OPS_SECRET');
     let status = 400;
-    const server = http.createServer((req, res) => { req.resume(); req.on('end', () => res.writeHead(status).end('nope')); });
+    const server = http.createServer((req, res) => {
+      req.resume();
+      req.on('end', () => res.writeHead(status).end('nope'));
+    });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`;
     try {

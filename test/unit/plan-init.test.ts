@@ -27,10 +27,22 @@ describe('chooseSides', () => {
   const two = [cp('istio-1-16-5', 'istio-1-16-5', 0), cp('default', 'istio-system', 4)];
   it.each([
     { name: 'two, no flags: the one injecting more is the source', cps: two, flags: {}, source: 'default', target: 'istio-1-16-5' },
-    { name: 'flags win over injection counts', cps: two, flags: { source: 'istio-1-16-5', target: 'default' }, source: 'istio-1-16-5', target: 'default' },
+    {
+      name: 'flags win over injection counts',
+      cps: two,
+      flags: { source: 'istio-1-16-5', target: 'default' },
+      source: 'istio-1-16-5',
+      target: 'default',
+    },
     { name: '--source only: target is the other', cps: two, flags: { source: 'default' }, source: 'default', target: 'istio-1-16-5' },
     { name: '--target only: source is the other', cps: two, flags: { target: 'istio-1-16-5' }, source: 'default', target: 'istio-1-16-5' },
-    { name: 'three, both flags', cps: [...two, cp('canary', 'istio-canary', 1)], flags: { source: 'canary', target: 'default' }, source: 'canary', target: 'default' },
+    {
+      name: 'three, both flags',
+      cps: [...two, cp('canary', 'istio-canary', 1)],
+      flags: { source: 'canary', target: 'default' },
+      source: 'canary',
+      target: 'default',
+    },
   ])('$name', ({ cps, flags, source, target }) => {
     const s = chooseSides(cps, flags);
     expect([s.source.revision, s.target.revision]).toEqual([source, target]);
@@ -38,11 +50,36 @@ describe('chooseSides', () => {
 
   it.each([
     { name: 'none', cps: [], flags: {}, message: /needs two control planes.*no control plane/ },
-    { name: 'one', cps: [cp('default', 'istio-system', 3)], flags: {}, message: /needs two control planes.*default \(istiod in istio-system/ },
-    { name: 'tie', cps: [cp('a', 'ns-a', 2), cp('b', 'ns-b', 2)], flags: {}, message: /both control planes inject 2.*--source REV --target REV/ },
-    { name: 'three without flags', cps: [cp('a', 'ns-a', 2), cp('b', 'ns-b', 1), cp('c', 'ns-c', 0)], flags: {}, message: /3 control planes.*a \(istiod in ns-a.*b \(.*c \(.*--source REV --target REV/ },
-    { name: 'three with --source only', cps: [cp('a', 'ns-a', 2), cp('b', 'ns-b', 1), cp('c', 'ns-c', 0)], flags: { source: 'a' }, message: /cannot tell the target/ },
-    { name: 'unknown --source', cps: two, flags: { source: 'nope', target: 'default' }, message: /--source nope: no control plane of that revision; control planes found: istio-1-16-5 .*default/ },
+    {
+      name: 'one',
+      cps: [cp('default', 'istio-system', 3)],
+      flags: {},
+      message: /needs two control planes.*default \(istiod in istio-system/,
+    },
+    {
+      name: 'tie',
+      cps: [cp('a', 'ns-a', 2), cp('b', 'ns-b', 2)],
+      flags: {},
+      message: /both control planes inject 2.*--source REV --target REV/,
+    },
+    {
+      name: 'three without flags',
+      cps: [cp('a', 'ns-a', 2), cp('b', 'ns-b', 1), cp('c', 'ns-c', 0)],
+      flags: {},
+      message: /3 control planes.*a \(istiod in ns-a.*b \(.*c \(.*--source REV --target REV/,
+    },
+    {
+      name: 'three with --source only',
+      cps: [cp('a', 'ns-a', 2), cp('b', 'ns-b', 1), cp('c', 'ns-c', 0)],
+      flags: { source: 'a' },
+      message: /cannot tell the target/,
+    },
+    {
+      name: 'unknown --source',
+      cps: two,
+      flags: { source: 'nope', target: 'default' },
+      message: /--source nope: no control plane of that revision; control planes found: istio-1-16-5 .*default/,
+    },
     { name: 'same revision twice', cps: two, flags: { source: 'default', target: 'default' }, message: /must differ/ },
   ])('error: $name', ({ cps, flags, message }) => {
     expect(() => chooseSides(cps, flags)).toThrow(PlanInitError);
@@ -95,9 +132,24 @@ describe('suggestWaves', () => {
 describe('chooseDiscoveryLabels', () => {
   it.each([
     { name: 'matchLabels', sels: [{ matchLabels: { usergroup: 'istio-1-16-5' } }], labels: { usergroup: 'istio-1-16-5' }, derived: true },
-    { name: 'first satisfiable of several', sels: [{ matchExpressions: [{ key: 'env', operator: 'In', values: ['a'] }] }, { matchLabels: { team: 'x' } }], labels: { team: 'x' }, derived: true },
-    { name: 'matchLabels contradicted by an expression', sels: [{ matchLabels: { a: 'b' }, matchExpressions: [{ key: 'a', operator: 'NotIn', values: ['b'] }] }], labels: { 'istio.io/rev': 'r' }, derived: false },
-    { name: 'expressions only', sels: [{ matchExpressions: [{ key: 'env', operator: 'Exists' }] }], labels: { 'istio.io/rev': 'r' }, derived: false },
+    {
+      name: 'first satisfiable of several',
+      sels: [{ matchExpressions: [{ key: 'env', operator: 'In', values: ['a'] }] }, { matchLabels: { team: 'x' } }],
+      labels: { team: 'x' },
+      derived: true,
+    },
+    {
+      name: 'matchLabels contradicted by an expression',
+      sels: [{ matchLabels: { a: 'b' }, matchExpressions: [{ key: 'a', operator: 'NotIn', values: ['b'] }] }],
+      labels: { 'istio.io/rev': 'r' },
+      derived: false,
+    },
+    {
+      name: 'expressions only',
+      sels: [{ matchExpressions: [{ key: 'env', operator: 'Exists' }] }],
+      labels: { 'istio.io/rev': 'r' },
+      derived: false,
+    },
     { name: 'no selectors: every namespace', sels: [], labels: { 'istio.io/rev': 'r' }, derived: true },
   ])('$name', ({ sels, labels, derived }) => {
     const c = chooseDiscoveryLabels(sels, 'r');
@@ -108,10 +160,30 @@ describe('chooseDiscoveryLabels', () => {
 });
 
 describe('gatewaySelector', () => {
-  it.each<{ name: string; podLabels: Record<string, string>; service?: { name: string; selector: Record<string, string> }; want: Record<string, string> }>([
-    { name: 'the istio label', podLabels: { istio: 'ingressgateway', app: 'istio-ingressgateway', 'sidecar.istio.io/inject': 'true' }, service: undefined, want: { istio: 'ingressgateway' } },
-    { name: 'else the Service selector', podLabels: { app: 'gw', 'istio.io/rev': 'x' }, service: { name: 'gw', selector: { app: 'gw' } }, want: { app: 'gw' } },
-    { name: 'else identity labels', podLabels: { app: 'gw', 'istio.io/rev': 'x', 'sidecar.istio.io/inject': 'true' }, service: undefined, want: { app: 'gw' } },
+  it.each<{
+    name: string;
+    podLabels: Record<string, string>;
+    service?: { name: string; selector: Record<string, string> };
+    want: Record<string, string>;
+  }>([
+    {
+      name: 'the istio label',
+      podLabels: { istio: 'ingressgateway', app: 'istio-ingressgateway', 'sidecar.istio.io/inject': 'true' },
+      service: undefined,
+      want: { istio: 'ingressgateway' },
+    },
+    {
+      name: 'else the Service selector',
+      podLabels: { app: 'gw', 'istio.io/rev': 'x' },
+      service: { name: 'gw', selector: { app: 'gw' } },
+      want: { app: 'gw' },
+    },
+    {
+      name: 'else identity labels',
+      podLabels: { app: 'gw', 'istio.io/rev': 'x', 'sidecar.istio.io/inject': 'true' },
+      service: undefined,
+      want: { app: 'gw' },
+    },
   ])('$name', ({ podLabels, service, want }) => {
     expect(gatewaySelector({ podLabels, ...(service ? { service } : {}) })).toEqual(want);
   });
@@ -119,11 +191,18 @@ describe('gatewaySelector', () => {
 
 describe('hostsBoundTo', () => {
   const gw = (ns: string, name: string, selector: Record<string, string>) => ({ metadata: { namespace: ns, name }, spec: { selector } });
-  const vs = (ns: string, name: string, hosts: string[], gateways: string[]) => ({ metadata: { namespace: ns, name }, spec: { hosts, gateways } });
+  const vs = (ns: string, name: string, hosts: string[], gateways: string[]) => ({
+    metadata: { namespace: ns, name },
+    spec: { hosts, gateways },
+  });
   it('hosts of VirtualServices bound to a Gateway selecting the pods; wildcards and other gateways skipped', () => {
     const r = hostsBoundTo(
       { istio: 'ingressgateway', app: 'x' },
-      [gw('istio-system', 'public', { istio: 'ingressgateway' }), gw('other', 'internal', { istio: 'internal' }), gw('shop', 'local', { istio: 'ingressgateway' })],
+      [
+        gw('istio-system', 'public', { istio: 'ingressgateway' }),
+        gw('other', 'internal', { istio: 'internal' }),
+        gw('shop', 'local', { istio: 'ingressgateway' }),
+      ],
       [
         vs('frontend', 'shop', ['Shop.Example.com'], ['istio-system/public', 'new/public']),
         vs('orders', 'api', ['api.example.com', '*.example.com'], ['istio-system/public']),

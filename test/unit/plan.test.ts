@@ -10,16 +10,29 @@ import { join } from 'node:path';
 
 // Public halves of throwaway keys (the example plan's allowed_signers).
 const ALICE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGckc7obHWRGbT1sJ6qYoaGFcimPNQMAEaKNFCTulS7S alice@example';
-const BOB_KEY = 'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCWkCUVrxyThQR5+IzpsXBLtiS4vbdhBTfCAzsZhot5tEuffIbmgGbsJLg2IbyU7JucE9zjF8Fzmmihy7qk/R6E= bob@example';
+const BOB_KEY =
+  'ecdsa-sha2-nistp256 AAAAE2VjZHNhLXNoYTItbmlzdHAyNTYAAAAIbmlzdHAyNTYAAABBBCWkCUVrxyThQR5+IzpsXBLtiS4vbdhBTfCAzsZhot5tEuffIbmgGbsJLg2IbyU7JucE9zjF8Fzmmihy7qk/R6E= bob@example';
 
 const valid: PlanInput = {
   apiVersion: 'meshmove.dev/v1alpha1',
   kind: 'MigrationPlan',
   metadata: { name: 'p' },
-  source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'gw', selector: { istio: 'ingressgateway' } } },
-  target: { revision: 'canary', istiodNamespace: 'istio-canary', discoveryLabels: { usergroup: 'canary' }, gateway: { namespace: 'istio-canary', service: 'gw', selector: { istio: 'new' } } },
+  source: {
+    revision: 'default',
+    istiodNamespace: 'istio-system',
+    gateway: { namespace: 'istio-system', service: 'gw', selector: { istio: 'ingressgateway' } },
+  },
+  target: {
+    revision: 'canary',
+    istiodNamespace: 'istio-canary',
+    discoveryLabels: { usergroup: 'canary' },
+    gateway: { namespace: 'istio-canary', service: 'gw', selector: { istio: 'new' } },
+  },
   waves: [{ name: 'w1', concurrency: 2, namespaces: ['a', 'b'] }],
-  approvers: [{ name: 'alice', keys: [ALICE_KEY] }, { name: 'bob', keys: [BOB_KEY] }],
+  approvers: [
+    { name: 'alice', keys: [ALICE_KEY] },
+    { name: 'bob', keys: [BOB_KEY] },
+  ],
   dns: { provider: { type: 'manual' }, resolvers: ['10.0.0.2'], ttl: '30s', records: [{ name: 'shop.example.com' }] },
   backup: { location: './backups' },
 };
@@ -56,12 +69,36 @@ describe('plan', () => {
 
   it('approvers are keys: inline or from a git allowed_signers file, resolved into the plan (and its digest)', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'meshmove-plan-'));
-    writeFileSync(join(dir, 'allowed_signers'), `# team\nalice,ops@* namespaces="git,meshmove" ${ALICE_KEY}\nbob namespaces="git" ${BOB_KEY}\nbob ${BOB_KEY}\n`);
-    writeFileSync(join(dir, 'plan.yaml'), stringify({ ...valid, approvers: [{ name: 'alice', allowedSigners: 'allowed_signers' }, { name: 'bob', allowedSigners: 'allowed_signers', gates: ['dns-cutover'] }] }));
+    writeFileSync(
+      join(dir, 'allowed_signers'),
+      `# team\nalice,ops@* namespaces="git,meshmove" ${ALICE_KEY}\nbob namespaces="git" ${BOB_KEY}\nbob ${BOB_KEY}\n`,
+    );
+    writeFileSync(
+      join(dir, 'plan.yaml'),
+      stringify({
+        ...valid,
+        approvers: [
+          { name: 'alice', allowedSigners: 'allowed_signers' },
+          { name: 'bob', allowedSigners: 'allowed_signers', gates: ['dns-cutover'] },
+        ],
+      }),
+    );
     const { plan } = await loadPlan(join(dir, 'plan.yaml'));
     // bob's namespaces="git" line is not for meshmove; his plain line is.
-    expect(plan.approvers).toEqual([{ name: 'alice', keys: [ALICE_KEY.split(' ').slice(0, 2).join(' ')] }, { name: 'bob', keys: [BOB_KEY.split(' ').slice(0, 2).join(' ')], gates: ['dns-cutover'] }]);
-    writeFileSync(join(dir, 'nobody.yaml'), stringify({ ...valid, approvers: [{ name: 'carol', allowedSigners: 'allowed_signers' }, { name: 'bob', allowedSigners: 'missing' }] }));
+    expect(plan.approvers).toEqual([
+      { name: 'alice', keys: [ALICE_KEY.split(' ').slice(0, 2).join(' ')] },
+      { name: 'bob', keys: [BOB_KEY.split(' ').slice(0, 2).join(' ')], gates: ['dns-cutover'] },
+    ]);
+    writeFileSync(
+      join(dir, 'nobody.yaml'),
+      stringify({
+        ...valid,
+        approvers: [
+          { name: 'carol', allowedSigners: 'allowed_signers' },
+          { name: 'bob', allowedSigners: 'missing' },
+        ],
+      }),
+    );
     const err = await loadPlan(join(dir, 'nobody.yaml')).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(PlanError);
     expect((err as PlanError).problems.map((p) => p.path)).toEqual(['approvers[0].allowedSigners', 'approvers[1].allowedSigners']);
@@ -73,8 +110,19 @@ describe('plan', () => {
       expect.objectContaining({ path: 'approvers[0]', message: expect.stringContaining('approver "alice" has no key') }),
       expect.objectContaining({ path: 'approvers[1]', message: expect.stringContaining('approver "bob" has no key') }),
     ]);
-    expect(parsePlanText(stringify({ ...valid, identity: 'unverified', approvers: ['alice', 'bob'] })).approvers).toEqual([{ name: 'alice', keys: [] }, { name: 'bob', keys: [] }]);
-    expect(problems({ ...valid, approvers: [{ name: 'alice', keys: ['ssh-dss AAAAB3NzaC1kc3MAAACBAP'] }, { name: 'bob', keys: [BOB_KEY] }] })[0]).toMatchObject({ path: 'approvers[0].keys[0]', message: expect.stringContaining('not a usable SSH public key') });
+    expect(parsePlanText(stringify({ ...valid, identity: 'unverified', approvers: ['alice', 'bob'] })).approvers).toEqual([
+      { name: 'alice', keys: [] },
+      { name: 'bob', keys: [] },
+    ]);
+    expect(
+      problems({
+        ...valid,
+        approvers: [
+          { name: 'alice', keys: ['ssh-dss AAAAB3NzaC1kc3MAAACBAP'] },
+          { name: 'bob', keys: [BOB_KEY] },
+        ],
+      })[0],
+    ).toMatchObject({ path: 'approvers[0].keys[0]', message: expect.stringContaining('not a usable SSH public key') });
   });
 
   it.each([
@@ -89,15 +137,29 @@ describe('plan', () => {
     [{ dns: { ...valid.dns, ttl: '5 minutes' } }, 'dns.ttl', 'a duration such as'],
     [{ dns: { ...valid.dns, provider: { type: 'webhook', url: 'ftp://x' } } }, 'dns.provider.url', 'http'],
     [{ colour: 'red' }, '', 'unknown field "colour"'],
-    [{ verification: { crossNamespace: [{ from: 'zzz', url: 'http://x.y.svc:80/' }] } }, 'verification.crossNamespace[0].from', 'not a planned namespace'],
+    [
+      { verification: { crossNamespace: [{ from: 'zzz', url: 'http://x.y.svc:80/' }] } },
+      'verification.crossNamespace[0].from',
+      'not a planned namespace',
+    ],
   ])('refuses %j at %s', (patch, path, message) => {
     const found = problems({ ...valid, ...patch });
-    expect(found.find((p) => p.path === path && p.message.includes(message)), JSON.stringify(found)).toBeDefined();
+    expect(
+      found.find((p) => p.path === path && p.message.includes(message)),
+      JSON.stringify(found),
+    ).toBeDefined();
   });
 
   it('reports every problem at once, cross-field ones too, each with a line', () => {
-    const found = problems({ ...valid, metadata: { name: 'Bad' }, waves: [{ name: 'w', concurrency: 0, namespaces: ['a', 'a'] }], approvers: ['alice'] });
-    expect(found.map((p) => p.path)).toEqual(expect.arrayContaining(['metadata.name', 'waves[0].concurrency', 'waves[0].namespaces[1]', 'approvers']));
+    const found = problems({
+      ...valid,
+      metadata: { name: 'Bad' },
+      waves: [{ name: 'w', concurrency: 0, namespaces: ['a', 'a'] }],
+      approvers: ['alice'],
+    });
+    expect(found.map((p) => p.path)).toEqual(
+      expect.arrayContaining(['metadata.name', 'waves[0].concurrency', 'waves[0].namespaces[1]', 'approvers']),
+    );
     expect(found.every((p) => typeof p.line === 'number')).toBe(true);
   });
 
@@ -115,7 +177,11 @@ describe('plan', () => {
     const found = problems({
       ...valid,
       verification: { prometheusUrl: 'http://prom:9090' },
-      analysis: { prometheus: { url: 'prom:9090', authHeaderEnv: 'lower-case' }, namespace: { maxErrorRateIncrease: 5 }, drain: { window: 'soon' } },
+      analysis: {
+        prometheus: { url: 'prom:9090', authHeaderEnv: 'lower-case' },
+        namespace: { maxErrorRateIncrease: 5 },
+        drain: { window: 'soon' },
+      },
     });
     const at = (path: string) => found.find((p) => p.path === path)?.message ?? `nothing at ${path}: ${JSON.stringify(found)}`;
     expect(at('verification.prometheusUrl')).toContain('moved: name the Prometheus in analysis.prometheus.url');

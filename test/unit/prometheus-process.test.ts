@@ -29,7 +29,9 @@ beforeAll(async () => {
       scrapes++;
       requests += 7; // a counter that rises between any two scrapes
       res.setHeader('Content-Type', 'text/plain; version=0.0.4');
-      res.end(`# HELP test_requests_total Requests served.\n# TYPE test_requests_total counter\ntest_requests_total{path="/x"} ${requests}\n`);
+      res.end(
+        `# HELP test_requests_total Requests served.\n# TYPE test_requests_total counter\ntest_requests_total{path="/x"} ${requests}\n`,
+      );
     } else if (req.url === '/static-metrics') {
       res.setHeader('Content-Type', 'text/plain; version=0.0.4');
       res.end('# TYPE test_static_gauge gauge\ntest_static_gauge 42\n');
@@ -55,7 +57,10 @@ const prometheus = usePrometheus(() => ({
 const ep = (): PrometheusEndpoint => ({ url: prometheus().url, timeoutMs: 5_000 });
 
 async function rejection(p: Promise<unknown>): Promise<PrometheusQueryError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(PrometheusQueryError);
   return err as PrometheusQueryError;
 }
@@ -63,11 +68,16 @@ async function rejection(p: Promise<unknown>): Promise<PrometheusQueryError> {
 describe('a real Prometheus scraping a target found through http_sd', () => {
   it('gives a positive rate of the counter', async () => {
     const started = Date.now();
-    const rate = await eventually('a positive sum(rate(test_requests_total[5s]))', async () => {
-      const a = await queryInstant(ep(), 'sum(rate(test_requests_total[5s]))');
-      if (a.resultType !== 'vector' || a.samples.length !== 1) return undefined;
-      return a.samples[0]!.value > 0 ? a.samples[0]!.value : undefined;
-    }, 30_000, 250);
+    const rate = await eventually(
+      'a positive sum(rate(test_requests_total[5s]))',
+      async () => {
+        const a = await queryInstant(ep(), 'sum(rate(test_requests_total[5s]))');
+        if (a.resultType !== 'vector' || a.samples.length !== 1) return undefined;
+        return a.samples[0]!.value > 0 ? a.samples[0]!.value : undefined;
+      },
+      30_000,
+      250,
+    );
     expect(rate).toBeGreaterThan(0);
     expect(scrapes).toBeGreaterThanOrEqual(2);
     process.stderr.write(`[test] positive rate after ${Date.now() - started} ms and ${scrapes} scrapes\n`);
@@ -78,14 +88,25 @@ describe('a real Prometheus scraping a target found through http_sd', () => {
     expect(a).toMatchObject({ resultType: 'vector' });
     const samples = a.resultType === 'vector' ? a.samples : [];
     expect(samples).toHaveLength(1);
-    expect(samples[0]!.labels).toMatchObject({ __name__: 'test_requests_total', job: 'http-sd-0', app: 'fake', path: '/x', instance: targetAddress });
+    expect(samples[0]!.labels).toMatchObject({
+      __name__: 'test_requests_total',
+      job: 'http-sd-0',
+      app: 'fake',
+      path: '/x',
+      instance: targetAddress,
+    });
   });
 
   it('scrapes a static target at its metrics path with its labels', async () => {
-    const sample = await eventually('test_static_gauge', async () => {
-      const a = await queryInstant(ep(), 'test_static_gauge{source="static", job="static-0"}');
-      return a.resultType === 'vector' ? a.samples[0] : undefined;
-    }, 15_000, 250);
+    const sample = await eventually(
+      'test_static_gauge',
+      async () => {
+        const a = await queryInstant(ep(), 'test_static_gauge{source="static", job="static-0"}');
+        return a.resultType === 'vector' ? a.samples[0] : undefined;
+      },
+      15_000,
+      250,
+    );
     expect(sample.value).toBe(42);
   });
 
@@ -171,8 +192,9 @@ describe('startPrometheus and findPrometheus', () => {
 
   it('fails with the log tail when it is not ready in time', async () => {
     const binary = fakeBinary('hangs', 'echo "still starting up"; exec sleep 60');
-    await expect(startPrometheus({ binary, logger: createLogger('test'), readyTimeoutMs: 1_000 }))
-      .rejects.toThrow(/not reached within 1s[\s\S]*still starting up/);
+    await expect(startPrometheus({ binary, logger: createLogger('test'), readyTimeoutMs: 1_000 })).rejects.toThrow(
+      /not reached within 1s[\s\S]*still starting up/,
+    );
   });
 
   it('names scripts/prometheus.sh when no binary is found', () => {
@@ -181,17 +203,24 @@ describe('startPrometheus and findPrometheus', () => {
   });
 
   it('refuses a MESHMOVE_PROMETHEUS that is not executable', () => {
-    expect(() => findPrometheus({ MESHMOVE_PROMETHEUS: path.join(scratch, 'nope'), PATH: '' })).toThrow(/MESHMOVE_PROMETHEUS=.*not an executable/);
+    expect(() => findPrometheus({ MESHMOVE_PROMETHEUS: path.join(scratch, 'nope'), PATH: '' })).toThrow(
+      /MESHMOVE_PROMETHEUS=.*not an executable/,
+    );
   });
 
   it('takes prometheus on PATH when it is >= 2.42, and passes over an older one', () => {
-    for (const [dir, version] of [['old', '2.30.3'], ['new', '2.53.1']] as const) {
+    for (const [dir, version] of [
+      ['old', '2.30.3'],
+      ['new', '2.53.1'],
+    ] as const) {
       mkdirSync(path.join(scratch, dir), { recursive: true });
       fakeBinary(`${dir}/prometheus`, `echo "prometheus, version ${version} (branch: HEAD)"`);
     }
     const empty = path.join(scratch, 'empty-cache');
     expect(findPrometheus({ PATH: path.join(scratch, 'new'), XDG_CACHE_HOME: empty })).toBe(path.join(scratch, 'new', 'prometheus'));
-    expect(() => findPrometheus({ PATH: path.join(scratch, 'old'), XDG_CACHE_HOME: empty })).toThrow(/old\/prometheus \(2\.30\) is older than 2\.42[\s\S]*bash scripts\/prometheus\.sh/);
+    expect(() => findPrometheus({ PATH: path.join(scratch, 'old'), XDG_CACHE_HOME: empty })).toThrow(
+      /old\/prometheus \(2\.30\) is older than 2\.42[\s\S]*bash scripts\/prometheus\.sh/,
+    );
   });
 
   it('takes the newest cached version', () => {
@@ -202,7 +231,9 @@ describe('startPrometheus and findPrometheus', () => {
       writeFileSync(path.join(dir, 'prometheus'), '#!/bin/sh\n');
       chmodSync(path.join(dir, 'prometheus'), 0o755);
     }
-    expect(findPrometheus({ PATH: '', XDG_CACHE_HOME: cache })).toBe(path.join(cache, 'meshmove', 'bin', 'prometheus-2.42.0+ds-5+deb12u1', 'prometheus'));
+    expect(findPrometheus({ PATH: '', XDG_CACHE_HOME: cache })).toBe(
+      path.join(cache, 'meshmove', 'bin', 'prometheus-2.42.0+ds-5+deb12u1', 'prometheus'),
+    );
   });
 
   it('writes one job per http_sd endpoint and per static target, with a timeout no longer than the interval', () => {
@@ -217,4 +248,3 @@ describe('startPrometheus and findPrometheus', () => {
     expect(yaml).toMatch(/job_name: static-0\n\s+metrics_path: \/m/);
   });
 });
-

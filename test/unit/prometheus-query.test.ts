@@ -15,7 +15,10 @@ import {
 
 const SECRET = 'Bearer s3cr3t-t0ken-value';
 
-interface Seen { url: string; authorization: string | undefined }
+interface Seen {
+  url: string;
+  authorization: string | undefined;
+}
 let seen: Seen[] = [];
 let answer: (req: http.IncomingMessage, res: http.ServerResponse) => void = (_req, res) => res.end();
 let server: http.Server;
@@ -46,7 +49,10 @@ function reply(status: number, body: string, type = 'application/json'): void {
 }
 
 async function rejection(p: Promise<unknown>): Promise<PrometheusQueryError> {
-  const err = await p.then(() => undefined, (e: unknown) => e);
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
   expect(err).toBeInstanceOf(PrometheusQueryError);
   return err as PrometheusQueryError;
 }
@@ -114,16 +120,44 @@ describe('queryInstant against a fake Prometheus', () => {
   });
 
   it.each<[string, number, string, PromFailureReason, boolean, RegExp]>([
-    ['bad PromQL', 400, JSON.stringify({ status: 'error', errorType: 'bad_data', error: '1:4: parse error: unexpected end of input' }), 'bad-query', false, /HTTP 400: bad_data: 1:4: parse error/],
-    ['a query that cannot run', 422, JSON.stringify({ status: 'error', errorType: 'execution', error: 'many-to-many matching not allowed' }), 'bad-query', false, /execution: many-to-many/],
-    ["Prometheus's own query timeout", 503, JSON.stringify({ status: 'error', errorType: 'timeout', error: 'query timed out in expression evaluation' }), 'http', true, /HTTP 503: timeout: query timed out/],
+    [
+      'bad PromQL',
+      400,
+      JSON.stringify({ status: 'error', errorType: 'bad_data', error: '1:4: parse error: unexpected end of input' }),
+      'bad-query',
+      false,
+      /HTTP 400: bad_data: 1:4: parse error/,
+    ],
+    [
+      'a query that cannot run',
+      422,
+      JSON.stringify({ status: 'error', errorType: 'execution', error: 'many-to-many matching not allowed' }),
+      'bad-query',
+      false,
+      /execution: many-to-many/,
+    ],
+    [
+      "Prometheus's own query timeout",
+      503,
+      JSON.stringify({ status: 'error', errorType: 'timeout', error: 'query timed out in expression evaluation' }),
+      'http',
+      true,
+      /HTTP 503: timeout: query timed out/,
+    ],
     ['a proxy failing', 502, '<html>Bad Gateway</html>', 'http', true, /HTTP 502: "<html>Bad Gateway<\/html>"/],
     ['throttling', 429, 'slow down', 'http', true, /HTTP 429/],
     ['a wrong path', 404, '404 page not found', 'http', false, /HTTP 404: "404 page not found/],
     ['credentials refused', 401, 'Unauthorized', 'http', false, /HTTP 401/],
     ['a login page', 200, '<html>Sign in</html>', 'bad-answer', false, /not JSON: "<html>Sign in/],
     ['JSON that is not the API', 200, '{"hello":"world"}', 'bad-answer', false, /not a Prometheus API answer/],
-    ['a vector sample without a value', 200, JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {} }] } }), 'bad-answer', false, /without metric and \[time, "value"\]/],
+    [
+      'a vector sample without a value',
+      200,
+      JSON.stringify({ status: 'success', data: { resultType: 'vector', result: [{ metric: {} }] } }),
+      'bad-answer',
+      false,
+      /without metric and \[time, "value"\]/,
+    ],
   ])('classifies %s (HTTP %i) as %s', async (_what, status, body, reason, retryable, message) => {
     reply(status, body, body.startsWith('{') ? 'application/json' : 'text/plain');
     const query = 'sum by (pod) (up)';
@@ -163,21 +197,41 @@ describe('queryInstant against a fake Prometheus', () => {
 
 describe('the pure parts', () => {
   it.each<[unknown, number | undefined]>([
-    ['1', 1], ['-2.5', -2.5], ['1e3', 1000], ['NaN', NaN], ['+Inf', Infinity], ['-Inf', -Infinity],
-    ['', undefined], ['abc', undefined], [1, undefined], [null, undefined],
+    ['1', 1],
+    ['-2.5', -2.5],
+    ['1e3', 1000],
+    ['NaN', NaN],
+    ['+Inf', Infinity],
+    ['-Inf', -Infinity],
+    ['', undefined],
+    ['abc', undefined],
+    [1, undefined],
+    [null, undefined],
   ])('parseSampleValue(%j) = %s', (input, expected) => {
     expect(parseSampleValue(input)).toEqual(expected);
   });
 
   it.each<[PromFailureReason, number | undefined, boolean]>([
-    ['unreachable', undefined, true], ['timeout', undefined, true], ['bad-query', 400, false], ['bad-query', 422, false],
-    ['bad-answer', 200, false], ['http', 500, true], ['http', 503, true], ['http', 429, true], ['http', 408, true],
-    ['http', 404, false], ['http', 403, false], ['http', undefined, false],
+    ['unreachable', undefined, true],
+    ['timeout', undefined, true],
+    ['bad-query', 400, false],
+    ['bad-query', 422, false],
+    ['bad-answer', 200, false],
+    ['http', 500, true],
+    ['http', 503, true],
+    ['http', 429, true],
+    ['http', 408, true],
+    ['http', 404, false],
+    ['http', 403, false],
+    ['http', undefined, false],
   ])('isRetryable(%s, %s) = %s', (reason, status, expected) => {
     expect(isRetryable(reason, status)).toBe(expected);
   });
 
   it('calls a string result a bad query', () => {
-    expect(parseQueryAnswer({ status: 'success', data: { resultType: 'string', result: [1, 'x'] } })).toMatchObject({ ok: false, reason: 'bad-query' });
+    expect(parseQueryAnswer({ status: 'success', data: { resultType: 'string', result: [1, 'x'] } })).toMatchObject({
+      ok: false,
+      reason: 'bad-query',
+    });
   });
 });

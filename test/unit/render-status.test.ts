@@ -8,16 +8,34 @@ import type { RunStatus } from '../../workflows/messages.js';
 
 function status(workflowId: string): RunStatus {
   return {
-    workflowId, kind: 'migration', plan: 'field-report', startedBy: 'alice', startedAt: '2026-01-01T12:00:00.000Z',
-    phase: 'namespaces', currentStep: null, steps: [], gates: [], pendingGate: null, pendingDecision: null,
+    workflowId,
+    kind: 'migration',
+    plan: 'field-report',
+    startedBy: 'alice',
+    startedAt: '2026-01-01T12:00:00.000Z',
+    phase: 'namespaces',
+    currentStep: null,
+    steps: [],
+    gates: [],
+    pendingGate: null,
+    pendingDecision: null,
     namespaces: [{ name: 'orders', wave: 'rest', state: 'migrating', workflowId: `${workflowId}/ns/orders` }],
-    audit: [], generation: 0,
+    audit: [],
+    generation: 0,
   };
 }
 
 const waitingInOrders = (workflowId: string): Attention => ({
   gates: [],
-  decisions: [{ step: 'verify-traffic', error: 'probe failed', allowed: ['retry', 'skip', 'rollback', 'abort'], workflowId: `${workflowId}/ns/orders`, namespace: 'orders' }],
+  decisions: [
+    {
+      step: 'verify-traffic',
+      error: 'probe failed',
+      allowed: ['retry', 'skip', 'rollback', 'abort'],
+      workflowId: `${workflowId}/ns/orders`,
+      namespace: 'orders',
+    },
+  ],
   children: new Map(),
 });
 

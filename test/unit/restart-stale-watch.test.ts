@@ -29,7 +29,9 @@ function deployment(key: string, rv: number, generation: number, observed: numbe
 function pod(revision: string, key: string): V1Pod {
   return {
     metadata: {
-      name: `inventory-${revision}`, namespace: NS, labels: { app: 'inventory' },
+      name: `inventory-${revision}`,
+      namespace: NS,
+      labels: { app: 'inventory' },
       annotations: { 'sidecar.istio.io/status': JSON.stringify({ revision }), [KEY_ANNOTATION]: key },
       ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: `inventory-${revision}`, uid: 'u', controller: true }],
     },
@@ -41,13 +43,23 @@ describe('restartWorkloads with a lagging watch', () => {
   it('keeps its own patch over an older replayed object, and completes', { timeout: 20_000 }, async () => {
     let patched = false;
     const kube = partialKubeAccess({
-      listWorkloads: (kind: string) => Promise.resolve(kind === 'Deployment' ? [patched ? deployment('run/inventory/rollback', 12, 3, 2) : deployment('run/inventory/forward', 10, 2, 2)] : []),
+      listWorkloads: (kind: string) =>
+        Promise.resolve(
+          kind === 'Deployment'
+            ? [patched ? deployment('run/inventory/rollback', 12, 3, 2) : deployment('run/inventory/forward', 10, 2, 2)]
+            : [],
+        ),
       listPods: () => Promise.resolve([patched ? pod('default', 'run/inventory/rollback') : pod('istio-1-16-5', 'run/inventory/forward')]),
       patchWorkload: () => {
         patched = true;
         return Promise.resolve(deployment('run/inventory/rollback', 12, 3, 2));
       },
-      watchWorkloads: (_kind: string, _ns: string, _opts: unknown, onEvent: (type: WatchEventType, w: V1Deployment) => void): Promise<KubeWatch> => {
+      watchWorkloads: (
+        _kind: string,
+        _ns: string,
+        _opts: unknown,
+        onEvent: (type: WatchEventType, w: V1Deployment) => void,
+      ): Promise<KubeWatch> => {
         let stopped = false;
         // The watch cache replays the object as it was before the patch, then the controller's progress.
         setTimeout(() => !stopped && onEvent('ADDED', deployment('run/inventory/forward', 10, 2, 2)), 10);
@@ -56,7 +68,12 @@ describe('restartWorkloads with a lagging watch', () => {
       },
     } as never);
     const plan = { restart: { timeout: 30_000, maxConcurrent: 3 } } as unknown as Plan;
-    const r: RestartResult = await new MockActivityEnvironment().run(() => restartWorkloads({ kube, tuning: { pollMs: 50 } }, { plan, runId: 'run', namespace: NS, key: 'run/inventory/rollback', expectRevision: 'default' }));
+    const r: RestartResult = await new MockActivityEnvironment().run(() =>
+      restartWorkloads(
+        { kube, tuning: { pollMs: 50 } },
+        { plan, runId: 'run', namespace: NS, key: 'run/inventory/rollback', expectRevision: 'default' },
+      ),
+    );
     expect(r.workloads).toEqual(['Deployment/inventory']);
     expect(patched).toBe(true);
   });

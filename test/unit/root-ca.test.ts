@@ -47,7 +47,9 @@ describe('generateServingCertificate', () => {
       });
       expect(body).toBe('ok');
       // A client that does not trust that CA refuses it.
-      await expect(new Promise((resolve, reject) => get({ host: '127.0.0.1', port, agent: false }, resolve).on('error', reject))).rejects.toThrow(/self-signed|unable to verify|certificate/);
+      await expect(
+        new Promise((resolve, reject) => get({ host: '127.0.0.1', port, agent: false }, resolve).on('error', reject)),
+      ).rejects.toThrow(/self-signed|unable to verify|certificate/);
     } finally {
       server.close();
     }

@@ -49,11 +49,16 @@ describe('meshmove status: a wave as counts by state', () => {
   it('prints counts per wave and lines only for running, failed and waiting namespaces', () => {
     const all = run(2000);
     const waitingOne = all.find((n) => n.state === 'migrating')!;
-    const lines = namespaceLines(all, { ...none, decisions: [{ step: 'restart', error: 'x', allowed: ['retry'], workflowId: waitingOne.workflowId!, namespace: waitingOne.name }] });
+    const lines = namespaceLines(all, {
+      ...none,
+      decisions: [{ step: 'restart', error: 'x', allowed: ['retry'], workflowId: waitingOne.workflowId!, namespace: waitingOne.name }],
+    });
     expect(lines[0]).toBe('  wave canary (1/1 migrated)');
     expect(lines[1]).toBe('  wave rest (999/1999 migrated): 20 migrating, 1 failed, 979 pending');
     expect(lines).toHaveLength(2 + 20 + 1);
-    expect(lines.filter((l) => l.includes('waiting for a person'))).toEqual([`    ▶ ${waitingOne.name} (migrating) — waiting for a person`]);
+    expect(lines.filter((l) => l.includes('waiting for a person'))).toEqual([
+      `    ▶ ${waitingOne.name} (migrating) — waiting for a person`,
+    ]);
     expect(lines[lines.length - 1]).toBe('    ✗ ns-2000 (failed) — restart: RolloutStuck');
   });
 });
@@ -93,11 +98,32 @@ describe("the demo's view of a big run", () => {
     out.on('data', (d: Buffer) => (text += d.toString()));
     const p = new Presenter(out);
     const base: Omit<RunStatus, 'namespaces'> = {
-      workflowId: 'w', kind: 'migration', plan: 'p', startedBy: 'alice', startedAt: '', phase: 'namespaces', currentStep: null, steps: [], gates: [],
-      pendingGate: null, pendingDecision: null, audit: [], generation: 0,
+      workflowId: 'w',
+      kind: 'migration',
+      plan: 'p',
+      startedBy: 'alice',
+      startedAt: '',
+      phase: 'namespaces',
+      currentStep: null,
+      steps: [],
+      gates: [],
+      pendingGate: null,
+      pendingDecision: null,
+      audit: [],
+      generation: 0,
     };
     const at = (migrated: number, failed: number): RunStatus => {
-      const all = run(2000).map((n, i) => ({ ...n, state: i < migrated ? 'migrated' as const : i >= 2000 - failed ? 'failed' as const : i < migrated + 20 ? 'migrating' as const : 'pending' as const }));
+      const all = run(2000).map((n, i) => ({
+        ...n,
+        state:
+          i < migrated
+            ? ('migrated' as const)
+            : i >= 2000 - failed
+              ? ('failed' as const)
+              : i < migrated + 20
+                ? ('migrating' as const)
+                : ('pending' as const),
+      }));
       return { ...base, ...namespacesForStatus(all) };
     };
     for (const m of [0, 100, 150, 250, 400]) p.update(at(m, 0), none);

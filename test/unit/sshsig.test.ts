@@ -11,8 +11,16 @@ import { decisionMessage, parseDecisionMessage } from '../../workflows/identity/
 import { makeKey, sshKeygenSign, sshKeygenVerifies } from '../support/ssh-keys.js';
 
 const message = decisionMessage({
-  workflow: 'run-1', kind: 'gate', target: 'start', namespace: '-', verdict: 'approve',
-  digest: 'ab'.repeat(32), by: 'bob', reason: 'looks "good"\nto me', at: '2026-12-02T04:00:00.000Z', nonce: '0f'.repeat(16),
+  workflow: 'run-1',
+  kind: 'gate',
+  target: 'start',
+  namespace: '-',
+  verdict: 'approve',
+  digest: 'ab'.repeat(32),
+  by: 'bob',
+  reason: 'looks "good"\nto me',
+  at: '2026-12-02T04:00:00.000Z',
+  nonce: '0f'.repeat(16),
 });
 
 describe.each(['ed25519', 'ecdsa', 'rsa'] as const)('SSHSIG with %s keys', (type) => {
@@ -42,7 +50,7 @@ describe.each(['ed25519', 'ecdsa', 'rsa'] as const)('SSHSIG with %s keys', (type
 });
 
 describe('signing through ssh-agent', () => {
-  it('signs with the agent\'s only key, or the one a .pub names; ssh-keygen verifies both', async () => {
+  it("signs with the agent's only key, or the one a .pub names; ssh-keygen verifies both", async () => {
     const sock = join(mkdtempSync(join(tmpdir(), 'meshmove-agent-')), 'agent.sock');
     const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
     try {

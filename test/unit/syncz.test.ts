@@ -16,8 +16,17 @@ describe('per-type status', () => {
 });
 
 describe('overall proxy status', () => {
-  const synced = { proxy: 'web-1.orders', cluster_sent: 'a', cluster_acked: 'a', listener_sent: 'b', listener_acked: 'b',
-    route_sent: 'c', route_acked: 'c', endpoint_sent: 'd', endpoint_acked: 'd' };
+  const synced = {
+    proxy: 'web-1.orders',
+    cluster_sent: 'a',
+    cluster_acked: 'a',
+    listener_sent: 'b',
+    listener_acked: 'b',
+    route_sent: 'c',
+    route_acked: 'c',
+    endpoint_sent: 'd',
+    endpoint_acked: 'd',
+  };
   it('all sent types acked → SYNCED, unsent ECDS does not spoil it', () => {
     const p = proxySyncStatus(synced);
     expect(p).toMatchObject({ pod: 'web-1', namespace: 'orders', overall: 'SYNCED' });

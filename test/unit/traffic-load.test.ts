@@ -52,10 +52,11 @@ async function listen(address: string, port: number, handler: Handler = answer20
     port: 0,
     arrivals,
     maxConcurrent: 0,
-    close: () => new Promise<void>((r) => {
-      fake.server.closeAllConnections();
-      fake.server.close(() => r());
-    }),
+    close: () =>
+      new Promise<void>((r) => {
+        fake.server.closeAllConnections();
+        fake.server.close(() => r());
+      }),
   };
   await new Promise<void>((resolve, reject) => {
     fake.server.once('error', reject);
@@ -102,10 +103,18 @@ describe('startLoad', () => {
     let phase = 'before';
     let changedAt = Infinity;
     const wire = counting(sendHttp);
-    const load = startLoad({
-      targets: [{ kind: 'host', host: 'shop.y7test.com', port: oldGw.port, path: '/cart?x=1' }],
-      ratePerSecond: 40, maxRequests: 10_000, maxDurationMs: 4000, timeoutMs: 1000, resolvers, phase: () => phase,
-    }, { send: wire.send });
+    const load = startLoad(
+      {
+        targets: [{ kind: 'host', host: 'shop.y7test.com', port: oldGw.port, path: '/cart?x=1' }],
+        ratePerSecond: 40,
+        maxRequests: 10_000,
+        maxDurationMs: 4000,
+        timeoutMs: 1000,
+        resolvers,
+        phase: () => phase,
+      },
+      { send: wire.send },
+    );
     await new Promise((r) => setTimeout(r, 500));
     zone.apply([{ name: 'shop.y7test.com', type: 'A', address: NEW, ttl: 1 }]);
     changedAt = performance.now();
@@ -128,17 +137,24 @@ describe('startLoad', () => {
     // TTL 1 s, plus a second for a loaded machine's late timers: none to the old address in the last 1.5 s.
     expect(oldGw.arrivals.filter((a) => a.t > changedAt + 1000 + 1000)).toEqual([]);
     expect(newGw.arrivals.filter((a) => a.t < changedAt)).toEqual([]);
-    expect(new Set([...oldGw.arrivals, ...newGw.arrivals].map((a) => `${a.host} ${a.path}`))).toEqual(new Set([`shop.y7test.com:${oldGw.port} /cart?x=1`]));
+    expect(new Set([...oldGw.arrivals, ...newGw.arrivals].map((a) => `${a.host} ${a.path}`))).toEqual(
+      new Set([`shop.y7test.com:${oldGw.port} /cart?x=1`]),
+    );
     expect(report.byStatus).toEqual({ '200': report.sent });
     expect(report.byPhase.before!.sent + report.byPhase.after!.sent).toBe(report.sent);
-    expect(report.perTarget).toEqual({ [`shop.y7test.com:${oldGw.port}/cart?x=1`]: { sent: report.sent, ok: report.sent, failed: 0, dropped: 0 } });
+    expect(report.perTarget).toEqual({
+      [`shop.y7test.com:${oldGw.port}/cart?x=1`]: { sent: report.sent, ok: report.sent, failed: 0, dropped: 0 },
+    });
     expect(report.latencyMs.p50).toBeGreaterThan(0);
     expect(report.latencyMs.p50).toBeLessThanOrEqual(report.latencyMs.p90);
     expect(report.latencyMs.p99).toBeLessThanOrEqual(report.latencyMs.max);
     expect(report.elapsedMs).toBeGreaterThanOrEqual(4000);
     // Spaced (the 25 ms interval), not sent in bursts. Only the median is asserted: on a loaded
     // machine timers fire late and unevenly (CI saw 10 gaps under 5 ms of 89), which says nothing about the pacing.
-    const gaps = wire.sentAt.slice(1).map((t, i) => t - wire.sentAt[i]!).sort((a, b) => a - b);
+    const gaps = wire.sentAt
+      .slice(1)
+      .map((t, i) => t - wire.sentAt[i]!)
+      .sort((a, b) => a - b);
     expect(gaps[Math.floor(gaps.length / 2)]).toBeGreaterThan(15);
   });
 
@@ -155,7 +171,12 @@ describe('startLoad', () => {
     zone.apply([{ name: 'api.y7test.com', type: 'A', address: OLD, ttl: 30 }]);
     const report = await startLoad({
       targets: [{ kind: 'host', host: 'api.y7test.com', port: gw.port, path: '/orders', label: 'api' }],
-      ratePerSecond: 50, maxRequests: 40, maxDurationMs: 5000, resolvers, phase: () => phase, reasonHeader: 'x-twin-reason',
+      ratePerSecond: 50,
+      maxRequests: 40,
+      maxDurationMs: 5000,
+      resolvers,
+      phase: () => phase,
+      reasonHeader: 'x-twin-reason',
     }).done;
     await gw.close();
     expect(gw.arrivals).toHaveLength(40);
@@ -164,7 +185,14 @@ describe('startLoad', () => {
     expect(report.byPhase).toEqual({ steady: { sent: 20, failed: 0 }, cutover: { sent: 10, failed: 10 }, after: { sent: 10, failed: 0 } });
     expect(report.perTarget).toEqual({ api: { sent: 40, ok: 30, failed: 10, dropped: 0 } });
     expect(report.failures).toHaveLength(10);
-    expect(report.failures[0]).toMatchObject({ target: 'api', status: 503, kind: 'http-status', reason: 'HTTP 503: no healthy upstream', phase: 'cutover', address: OLD });
+    expect(report.failures[0]).toMatchObject({
+      target: 'api',
+      status: 503,
+      kind: 'http-status',
+      reason: 'HTTP 503: no healthy upstream',
+      phase: 'cutover',
+      address: OLD,
+    });
     expect(Date.parse(report.failures[0]!.at)).toBeGreaterThanOrEqual(Date.parse(report.startedAt));
   });
 
@@ -172,8 +200,10 @@ describe('startLoad', () => {
     const endpoint = await listen('127.0.0.1', 0, (req, res, a) => {
       if (req.url === '/garbage') return void res.writeHead(200).end('not json');
       const { url } = JSON.parse(a.body) as { from: string; url: string };
-      const result = url.includes('broken') ? { status: 0, reason: 'connection reset by peer' }
-        : url.includes('busy') ? { status: 503, reason: 'upstream overflow' }
+      const result = url.includes('broken')
+        ? { status: 0, reason: 'connection reset by peer' }
+        : url.includes('busy')
+          ? { status: 503, reason: 'upstream overflow' }
           : { status: 200 };
       res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(result));
     });
@@ -183,9 +213,17 @@ describe('startLoad', () => {
         { kind: 'mesh', from: 'frontend/frontend', url: 'http://orders.orders.svc.cluster.local:8080/orders', callUrl },
         { kind: 'mesh', from: 'frontend/frontend', url: 'http://broken.orders.svc.cluster.local:8080/', callUrl },
         { kind: 'mesh', from: 'orders/orders', url: 'http://busy.payments.svc.cluster.local:8080/', callUrl, label: 'busy' },
-        { kind: 'mesh', from: 'orders/orders', url: 'http://x.svc/', callUrl: `http://localhost:${endpoint.port}/garbage`, label: 'garbage' },
+        {
+          kind: 'mesh',
+          from: 'orders/orders',
+          url: 'http://x.svc/',
+          callUrl: `http://localhost:${endpoint.port}/garbage`,
+          label: 'garbage',
+        },
       ],
-      ratePerSecond: 50, maxRequests: 40, maxDurationMs: 5000,
+      ratePerSecond: 50,
+      maxRequests: 40,
+      maxDurationMs: 5000,
     }).done;
     await endpoint.close();
     expect(report.sent).toBe(40);
@@ -198,11 +236,13 @@ describe('startLoad', () => {
     expect(report.byStatus).toEqual({ '200': 10, '0': 20, '503': 10 });
     expect(report.byAddress).toEqual({});
     const kinds = new Set(report.failures.map((f) => `${f.target.slice(0, 17)}|${f.kind}|${f.reason.slice(0, 31)}`));
-    expect(kinds).toEqual(new Set([
-      'frontend/frontend|mesh-no-response|connection reset by peer',
-      'busy|http-status|HTTP 503: upstream overflow',
-      'garbage|call-endpoint|call endpoint answer is not {"s',
-    ]));
+    expect(kinds).toEqual(
+      new Set([
+        'frontend/frontend|mesh-no-response|connection reset by peer',
+        'busy|http-status|HTTP 503: upstream overflow',
+        'garbage|call-endpoint|call endpoint answer is not {"s',
+      ]),
+    );
     expect(report.failures).toHaveLength(20);
     const bodies = endpoint.arrivals.filter((a) => a.path === '/_twin/call').map((a) => JSON.parse(a.body) as unknown);
     expect(bodies).toContainEqual({ from: 'orders/orders', url: 'http://busy.payments.svc.cluster.local:8080/' });
@@ -212,7 +252,12 @@ describe('startLoad', () => {
   it('stops at maxRequests', async () => {
     const gw = await listen(OLD, 0);
     const started = performance.now();
-    const report = await startLoad({ targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }], ratePerSecond: 100, maxRequests: 7, maxDurationMs: 60_000 }).done;
+    const report = await startLoad({
+      targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }],
+      ratePerSecond: 100,
+      maxRequests: 7,
+      maxDurationMs: 60_000,
+    }).done;
     const tookMs = performance.now() - started;
     await new Promise((r) => setTimeout(r, 100));
     await gw.close();
@@ -223,7 +268,12 @@ describe('startLoad', () => {
 
   it('stops at maxDurationMs, and on stop()', async () => {
     const gw = await listen(OLD, 0);
-    const timed = await startLoad({ targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }], ratePerSecond: 20, maxRequests: 1000, maxDurationMs: 300 }).done;
+    const timed = await startLoad({
+      targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }],
+      ratePerSecond: 20,
+      maxRequests: 1000,
+      maxDurationMs: 300,
+    }).done;
     expect(timed.stopReason).toBe('maxDuration');
     // At most the slots of 300 ms at 20/s; late timers on a loaded machine may skip some, never add.
     expect(timed.sent).toBeGreaterThanOrEqual(1);
@@ -231,7 +281,12 @@ describe('startLoad', () => {
     expect(timed.elapsedMs).toBeGreaterThanOrEqual(300);
     expect(timed.elapsedMs).toBeLessThan(3000);
 
-    const load = startLoad({ targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }], ratePerSecond: 20, maxRequests: 1000, maxDurationMs: 60_000 });
+    const load = startLoad({
+      targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }],
+      ratePerSecond: 20,
+      maxRequests: 1000,
+      maxDurationMs: 60_000,
+    });
     await new Promise((r) => setTimeout(r, 220));
     const stopped = await load.stop();
     const arrivalsAtStop = gw.arrivals.length;
@@ -249,7 +304,14 @@ describe('startLoad', () => {
   it('drops requests beyond maxInFlightPerTarget instead of piling them up', async () => {
     const held: ServerResponse[] = [];
     const gw = await listen(OLD, 0, (_req, res) => void held.push(res));
-    const load = startLoad({ targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }], ratePerSecond: 100, maxRequests: 1000, maxDurationMs: 300, timeoutMs: 5000, maxInFlightPerTarget: 2 });
+    const load = startLoad({
+      targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }],
+      ratePerSecond: 100,
+      maxRequests: 1000,
+      maxDurationMs: 300,
+      timeoutMs: 5000,
+      maxInFlightPerTarget: 2,
+    });
     setTimeout(() => held.forEach((r) => r.writeHead(200).end()), 400);
     const report = await load.done;
     await gw.close();
@@ -261,7 +323,13 @@ describe('startLoad', () => {
 
   it('fails a request with no response before timeoutMs as status 0', async () => {
     const gw = await listen(OLD, 0, () => undefined);
-    const report = await startLoad({ targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }], ratePerSecond: 10, maxRequests: 2, maxDurationMs: 5000, timeoutMs: 200 }).done;
+    const report = await startLoad({
+      targets: [{ kind: 'host', host: OLD, port: gw.port, path: '/' }],
+      ratePerSecond: 10,
+      maxRequests: 2,
+      maxDurationMs: 5000,
+      timeoutMs: 200,
+    }).done;
     await gw.close();
     expect(report).toMatchObject({ sent: 2, ok: 0, failed: 2, byStatus: { '0': 2 } });
     expect(report.failures[0]).toMatchObject({ status: 0, kind: 'timeout', reason: 'no response within 200 ms' });
@@ -270,7 +338,13 @@ describe('startLoad', () => {
 
   it('fails requests while the name does not resolve and recovers once it does', async () => {
     const gw = await listen(OLD, 0);
-    const load = startLoad({ targets: [{ kind: 'host', host: 'new.y7test.com', port: gw.port, path: '/' }], ratePerSecond: 50, maxRequests: 1000, maxDurationMs: 600, resolvers });
+    const load = startLoad({
+      targets: [{ kind: 'host', host: 'new.y7test.com', port: gw.port, path: '/' }],
+      ratePerSecond: 50,
+      maxRequests: 1000,
+      maxDurationMs: 600,
+      resolvers,
+    });
     setTimeout(() => zone.apply([{ name: 'new.y7test.com', type: 'A', address: OLD, ttl: 30 }]), 200);
     const report = await load.done;
     await gw.close();
@@ -290,7 +364,10 @@ describe('startLoad', () => {
         { kind: 'host', host: '10.1.2.3', port: 8080, path: '/' },
         { kind: 'mesh', from: 'a/b', url: 'http://c.d.svc/', callUrl: 'http://192.0.2.7:8080/call' },
       ],
-      ratePerSecond: 50, maxRequests: 30, maxDurationMs: 5000, resolvers,
+      ratePerSecond: 50,
+      maxRequests: 30,
+      maxDurationMs: 5000,
+      resolvers,
     };
     const report = await startLoad(options, { send: wire.send }).done;
     expect(wire.calls).toEqual([]);
@@ -322,11 +399,19 @@ describe('load options', () => {
     ['path without slash', { targets: [{ ...target, path: 'x' }] }, /targets\[0\]\.path: must start with "\/"/],
     ['unknown kind', { targets: [{ ...target, kind: 'udp' }] }, /targets\[0\]\.kind: /],
     ['mesh without callUrl', { targets: [{ kind: 'mesh', from: 'a/b', url: 'http://x/' }] }, /targets\[0\]\.callUrl: /],
-    ['https call endpoint', { targets: [{ kind: 'mesh', from: 'a/b', url: 'http://x/', callUrl: 'https://127.0.0.1/c' }] }, /targets\[0\]\.callUrl: must be an http:\/\/ URL/],
+    [
+      'https call endpoint',
+      { targets: [{ kind: 'mesh', from: 'a/b', url: 'http://x/', callUrl: 'https://127.0.0.1/c' }] },
+      /targets\[0\]\.callUrl: must be an http:\/\/ URL/,
+    ],
     ['unknown option', { burst: true }, /\(options\): Unrecognized key: "burst"/],
     ['resolver without port', { resolvers: ['127.0.0.1'] }, /resolvers\[0\]: must be "ip:port"/],
     ['non-loopback resolver', { resolvers: ['8.8.8.8:53'] }, /resolvers\[0\]: 8\.8\.8\.8:53 is not a loopback address/],
-    ['name without resolvers', { targets: [{ ...target, host: 'shop.y7test.com' }] }, /resolvers: required when a target names a host by DNS name/],
+    [
+      'name without resolvers',
+      { targets: [{ ...target, host: 'shop.y7test.com' }] },
+      /resolvers: required when a target names a host by DNS name/,
+    ],
     ['duplicate targets', { targets: [target, target] }, /targets\[1\]\.label: duplicate target/],
     ['phase not a function', { phase: 'cutover' }, /phase: must be a function/],
   ])('%s', (_name, patch, message) => {

@@ -83,21 +83,38 @@ describe('TTL resolver against a real DNS server', () => {
 
 describe('loopback decisions', () => {
   it.each([
-    ['127.0.0.1', true], ['127.255.255.254', true], ['127.0.0.20', true], ['::1', true], ['::ffff:127.0.0.1', true],
-    ['128.0.0.1', false], ['10.0.0.1', false], ['192.0.2.1', false], ['::2', false], ['::ffff:10.0.0.1', false], ['localhost', false],
+    ['127.0.0.1', true],
+    ['127.255.255.254', true],
+    ['127.0.0.20', true],
+    ['::1', true],
+    ['::ffff:127.0.0.1', true],
+    ['128.0.0.1', false],
+    ['10.0.0.1', false],
+    ['192.0.2.1', false],
+    ['::2', false],
+    ['::ffff:10.0.0.1', false],
+    ['localhost', false],
   ])('isLoopbackAddress(%s) = %s', (address, expected) => {
     expect(isLoopbackAddress(address)).toBe(expected);
   });
 
   it.each([
-    ['127.0.0.1:53', { host: '127.0.0.1', port: 53 }], ['[::1]:5353', { host: '::1', port: 5353 }],
-    ['127.0.0.1', undefined], ['127.0.0.1:0', undefined], ['127.0.0.1:70000', undefined], ['::1:53', undefined],
+    ['127.0.0.1:53', { host: '127.0.0.1', port: 53 }],
+    ['[::1]:5353', { host: '::1', port: 5353 }],
+    ['127.0.0.1', undefined],
+    ['127.0.0.1:0', undefined],
+    ['127.0.0.1:70000', undefined],
+    ['::1:53', undefined],
   ])('parseHostPort(%s)', (text, expected) => {
     expect(parseHostPort(text)).toEqual(expected);
   });
 
   it.each([
-    ['localhost', '127.0.0.1'], ['LOCALHOST.', '127.0.0.1'], ['[::1]', '::1'], ['127.0.0.20', '127.0.0.20'], ['shop.y7test.com', undefined],
+    ['localhost', '127.0.0.1'],
+    ['LOCALHOST.', '127.0.0.1'],
+    ['[::1]', '::1'],
+    ['127.0.0.20', '127.0.0.20'],
+    ['shop.y7test.com', undefined],
   ])('loopbackLiteral(%s)', (host, expected) => {
     expect(loopbackLiteral(host)).toBe(expected);
   });

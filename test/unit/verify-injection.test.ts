@@ -3,13 +3,32 @@ import { explain, explainSelector, podLabelVariants } from '../../activities/ver
 import { istioInjectorWebhookConfiguration, type MutatingWebhookConfigurationLike } from '../../mesh/injection.js';
 
 const plan = {
-  source: { revision: 'default', istiodNamespace: 'istio-system', gateway: { namespace: 'istio-system', service: 'gw', selector: { a: 'b' } } },
-  target: { revision: 'istio-1-16-5', istiodNamespace: 'istio-1-16-5', discoveryLabels: { usergroup: 'istio-1-16-5' }, gateway: { namespace: 'istio-1-16-5', service: 'gw', selector: { a: 'b' } } },
+  source: {
+    revision: 'default',
+    istiodNamespace: 'istio-system',
+    gateway: { namespace: 'istio-system', service: 'gw', selector: { a: 'b' } },
+  },
+  target: {
+    revision: 'istio-1-16-5',
+    istiodNamespace: 'istio-1-16-5',
+    discoveryLabels: { usergroup: 'istio-1-16-5' },
+    gateway: { namespace: 'istio-1-16-5', service: 'gw', selector: { a: 'b' } },
+  },
 };
-const source = istioInjectorWebhookConfiguration('default', { isDefault: true, istiodNamespace: 'istio-system' }) as MutatingWebhookConfigurationLike;
-const target = istioInjectorWebhookConfiguration('istio-1-16-5', { isDefault: false, istiodNamespace: 'istio-1-16-5' }) as MutatingWebhookConfigurationLike;
+const source = istioInjectorWebhookConfiguration('default', {
+  isDefault: true,
+  istiodNamespace: 'istio-system',
+}) as MutatingWebhookConfigurationLike;
+const target = istioInjectorWebhookConfiguration('istio-1-16-5', {
+  isDefault: false,
+  istiodNamespace: 'istio-1-16-5',
+}) as MutatingWebhookConfigurationLike;
 // The rollback failure of the field report: a "default" tag pointing at the target answers istio-injection=enabled.
-const defaultTagOnTarget = istioInjectorWebhookConfiguration('istio-1-16-5', { isDefault: true, tag: 'default', istiodNamespace: 'istio-1-16-5' }) as MutatingWebhookConfigurationLike;
+const defaultTagOnTarget = istioInjectorWebhookConfiguration('istio-1-16-5', {
+  isDefault: true,
+  tag: 'default',
+  istiodNamespace: 'istio-1-16-5',
+}) as MutatingWebhookConfigurationLike;
 const restored = { 'istio-injection': 'enabled', 'kubernetes.io/metadata.name': 'orders' };
 
 describe('explain (after a namespace rollback)', () => {
@@ -21,10 +40,12 @@ describe('explain (after a namespace rollback)', () => {
     expect(e.message).toMatch(/No webhook of the target istio-1-16-5 matches/);
   });
 
-  it('labels not restored: the target\'s revision webhook intercepts, named precisely with the labels and the fix', () => {
+  it("labels not restored: the target's revision webhook intercepts, named precisely with the labels and the fix", () => {
     const e = explain('orders', { 'istio.io/rev': 'istio-1-16-5', usergroup: 'istio-1-16-5' }, [source, target], [{}], plan);
     expect(e.targetIntercepts).toBe(true);
-    expect(e.message).toContain('MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5, webhook rev.namespace.sidecar-injector.istio.io');
+    expect(e.message).toContain(
+      'MutatingWebhookConfiguration istio-sidecar-injector-istio-1-16-5-istio-1-16-5, webhook rev.namespace.sidecar-injector.istio.io',
+    );
     expect(e.message).toContain('istio.io/rev In [istio-1-16-5] (has istio.io/rev=istio-1-16-5)');
     expect(e.message).toContain('istio-injection DoesNotExist (no istio-injection label)');
     expect(e.message).toContain('kubectl label namespace orders istio.io/rev- istio-injection=enabled');
@@ -57,7 +78,9 @@ describe('explain (after a namespace rollback)', () => {
 
 describe('explainSelector', () => {
   it('renders requirements next to the namespace values', () => {
-    expect(explainSelector({ matchLabels: { a: 'b' }, matchExpressions: [{ key: 'c', operator: 'Exists' }] }, { a: 'b' })).toBe('a=b (has a=b), c Exists (no c label)');
+    expect(explainSelector({ matchLabels: { a: 'b' }, matchExpressions: [{ key: 'c', operator: 'Exists' }] }, { a: 'b' })).toBe(
+      'a=b (has a=b), c Exists (no c label)',
+    );
     expect(explainSelector(undefined, {})).toMatch(/every namespace/);
   });
 });

@@ -3,8 +3,20 @@ import { describe, expect, it } from 'vitest';
 import { describeFailure, probeJob, probeJobName, probeOutcome, probesFor } from '../../activities/verify/probes.js';
 
 const probe = { from: 'orders', url: 'http://payments.payments.svc.cluster.local:8080/healthz', expectStatus: 200 };
-const pod = (state: NonNullable<V1Pod['status']>['containerStatuses']): V1Pod => ({ metadata: { name: 'p-1' }, status: { phase: 'Running', containerStatuses: state } });
-const term = (message: string | undefined, exitCode = 0) => [{ name: 'probe', image: 'c', imageID: '', ready: false, restartCount: 0, state: { terminated: { exitCode, ...(message !== undefined ? { message } : {}) } } }];
+const pod = (state: NonNullable<V1Pod['status']>['containerStatuses']): V1Pod => ({
+  metadata: { name: 'p-1' },
+  status: { phase: 'Running', containerStatuses: state },
+});
+const term = (message: string | undefined, exitCode = 0) => [
+  {
+    name: 'probe',
+    image: 'c',
+    imageID: '',
+    ready: false,
+    restartCount: 0,
+    state: { terminated: { exitCode, ...(message !== undefined ? { message } : {}) } },
+  },
+];
 
 describe('probe Job', () => {
   it('name is deterministic per run and probe, and a valid DNS label', () => {
@@ -30,7 +42,11 @@ describe('probe Job', () => {
 describe('probeOutcome', () => {
   const cases: Array<[string, V1Pod | undefined, object]> = [
     ['no pod', undefined, { done: false }],
-    ['still running', pod([{ name: 'probe', image: 'c', imageID: '', ready: true, restartCount: 0, state: { running: {} } }]), { done: false }],
+    [
+      'still running',
+      pod([{ name: 'probe', image: 'c', imageID: '', ready: true, restartCount: 0, state: { running: {} } }]),
+      { done: false },
+    ],
     ['200', pod(term('200')), { done: true, status: 200 }],
     ['503 with whitespace', pod(term('503\n')), { done: true, status: 503 }],
     ['000: no HTTP answer', pod(term('000')), { done: true, status: 0 }],
@@ -40,8 +56,14 @@ describe('probeOutcome', () => {
 });
 
 describe('probes and messages', () => {
-  it('selects this namespace\'s probes', () => {
-    const plan = { verification: { crossNamespace: [probe, { ...probe, from: 'frontend' }], gateway: [{ host: 'a', path: '/', namespace: 'orders', expectStatus: 200 }], metricsWindow: 1 } };
+  it("selects this namespace's probes", () => {
+    const plan = {
+      verification: {
+        crossNamespace: [probe, { ...probe, from: 'frontend' }],
+        gateway: [{ host: 'a', path: '/', namespace: 'orders', expectStatus: 200 }],
+        metricsWindow: 1,
+      },
+    };
     const r = probesFor(plan, 'orders');
     expect(r.cross).toHaveLength(1);
     expect(r.gateway).toHaveLength(1);

@@ -12,12 +12,29 @@ const pod = (name: string, rev: string | null, o: { phase?: string; probe?: bool
   },
   status: { phase: o.phase ?? 'Running' },
 });
-const synced = (p: string): SynczEntry => ({ proxy: `${p}.orders`, cluster_sent: 'n1', cluster_acked: 'n1', listener_sent: 'n2', listener_acked: 'n2' });
-const stale = (p: string): SynczEntry => ({ proxy: `${p}.orders`, cluster_sent: 'n1', cluster_acked: '', listener_sent: 'n2', listener_acked: 'n2' });
+const synced = (p: string): SynczEntry => ({
+  proxy: `${p}.orders`,
+  cluster_sent: 'n1',
+  cluster_acked: 'n1',
+  listener_sent: 'n2',
+  listener_acked: 'n2',
+});
+const stale = (p: string): SynczEntry => ({
+  proxy: `${p}.orders`,
+  cluster_sent: 'n1',
+  cluster_acked: '',
+  listener_sent: 'n2',
+  listener_acked: 'n2',
+});
 
 describe('judgeProxies', () => {
   it('counts SYNCED proxies on the revision', () => {
-    expect(judgeProxies('orders', [pod('a', 'new'), pod('b', 'new')], [synced('a'), synced('b')], 'new')).toEqual({ revision: 'new', pods: 2, synced: 2, problems: [] });
+    expect(judgeProxies('orders', [pod('a', 'new'), pod('b', 'new')], [synced('a'), synced('b')], 'new')).toEqual({
+      revision: 'new',
+      pods: 2,
+      synced: 2,
+      problems: [],
+    });
   });
   const problemCases: Array<[string, V1Pod[], SynczEntry[], RegExp]> = [
     ['pod on the other revision', [pod('a', 'default')], [], /a: sidecar revision default, expected new/],
@@ -33,7 +50,12 @@ describe('judgeProxies', () => {
     });
   }
   it('ignores pods without sidecar, finished pods, terminating pods and probes', () => {
-    const pods = [pod('plain', null), pod('done', 'default', { phase: 'Succeeded' }), pod('bye', 'default', { deleting: true }), pod('probe', 'default', { probe: true })];
+    const pods = [
+      pod('plain', null),
+      pod('done', 'default', { phase: 'Succeeded' }),
+      pod('bye', 'default', { deleting: true }),
+      pod('probe', 'default', { probe: true }),
+    ];
     expect(judgeProxies('orders', pods, [], 'new')).toEqual({ revision: 'new', pods: 0, synced: 0, problems: [] });
   });
   it('lists at most 20 problems', () => {
@@ -45,7 +67,10 @@ describe('judgeProxies', () => {
 });
 
 describe('istiodNamespaceOf', () => {
-  const plan = { source: { revision: 'default', istiodNamespace: 'istio-system' }, target: { revision: 'new', istiodNamespace: 'istio-new' } } as Parameters<typeof istiodNamespaceOf>[0];
+  const plan = {
+    source: { revision: 'default', istiodNamespace: 'istio-system' },
+    target: { revision: 'new', istiodNamespace: 'istio-new' },
+  } as Parameters<typeof istiodNamespaceOf>[0];
   it('maps both revisions and refuses others', () => {
     expect(istiodNamespaceOf(plan, 'new')).toBe('istio-new');
     expect(istiodNamespaceOf(plan, 'default')).toBe('istio-system');

@@ -57,7 +57,11 @@ describe('wave schema', () => {
   it('accepts a select wave and normalizes it with no namespaces yet', () => {
     const plan = planWith([
       { name: 'canary', concurrency: 1, select: { names: ['inv*'], limit: 1 } },
-      { name: 'rest', concurrency: 2, select: { injectedBy: 'source', exclude: ['legacy-*'], limit: '50%', matchExpressions: [{ key: 'team', operator: 'Exists' }] } },
+      {
+        name: 'rest',
+        concurrency: 2,
+        select: { injectedBy: 'source', exclude: ['legacy-*'], limit: '50%', matchExpressions: [{ key: 'team', operator: 'Exists' }] },
+      },
     ]);
     expect(hasSelectWaves(plan)).toBe(true);
     expect(plan.waves[0]).toEqual({ name: 'canary', concurrency: 1, namespaces: [], select: { names: ['inv*'], limit: 1 } });
@@ -66,21 +70,68 @@ describe('wave schema', () => {
 
   it.each<[string, unknown, { path: string; message: RegExp }]>([
     ['neither namespaces nor select', [{ name: 'w', concurrency: 1 }], { path: 'waves[0].namespaces', message: /"select"/ }],
-    ['both namespaces and select', [{ name: 'w', concurrency: 1, namespaces: ['a'], select: { names: ['a*'] } }], { path: 'waves[0].select', message: /either "namespaces" or "select"/ }],
-    ['an empty select', [{ name: 'w', concurrency: 1, select: {} }], { path: 'waves[0].select', message: /matchLabels, matchExpressions, injectedBy or names/ }],
+    [
+      'both namespaces and select',
+      [{ name: 'w', concurrency: 1, namespaces: ['a'], select: { names: ['a*'] } }],
+      { path: 'waves[0].select', message: /either "namespaces" or "select"/ },
+    ],
+    [
+      'an empty select',
+      [{ name: 'w', concurrency: 1, select: {} }],
+      { path: 'waves[0].select', message: /matchLabels, matchExpressions, injectedBy or names/ },
+    ],
     ['a limit of only', [{ name: 'w', concurrency: 1, select: { limit: 2 } }], { path: 'waves[0].select', message: /every namespace/ }],
-    ['an unknown field', [{ name: 'w', concurrency: 1, select: { names: ['a'], namespaceSelector: {} } }], { path: 'waves[0].select', message: /unknown field "namespaceSelector"/ }],
-    ['a bad operator', [{ name: 'w', concurrency: 1, select: { matchExpressions: [{ key: 'team', operator: 'Equals', values: ['a'] }] } }], { path: 'waves[0].select.matchExpressions[0].operator', message: /In, NotIn, Exists, DoesNotExist/ }],
-    ['In without values', [{ name: 'w', concurrency: 1, select: { matchExpressions: [{ key: 'team', operator: 'In' }] } }], { path: 'waves[0].select.matchExpressions[0].values', message: /at least one value/ }],
-    ['Exists with values', [{ name: 'w', concurrency: 1, select: { matchExpressions: [{ key: 'team', operator: 'Exists', values: ['a'] }] } }], { path: 'waves[0].select.matchExpressions[0].values', message: /no values/ }],
-    ['injectedBy target', [{ name: 'w', concurrency: 1, select: { injectedBy: 'target' } }], { path: 'waves[0].select.injectedBy', message: /only "source"/ }],
-    ['a bad pattern', [{ name: 'w', concurrency: 1, select: { names: ['Shop_*'] } }], { path: 'waves[0].select.names[0]', message: /"\*"/ }],
-    ['a zero limit', [{ name: 'w', concurrency: 1, select: { names: ['a*'], limit: 0 } }], { path: 'waves[0].select.limit', message: /at least 1/ }],
-    ['a percentage over 100', [{ name: 'w', concurrency: 1, select: { names: ['a*'], limit: '150%' } }], { path: 'waves[0].select.limit', message: /between "1%" and "100%"/ }],
-    ['a limit in words', [{ name: 'w', concurrency: 1, select: { names: ['a*'], limit: 'half' } }], { path: 'waves[0].select.limit', message: /"10%"/ }],
+    [
+      'an unknown field',
+      [{ name: 'w', concurrency: 1, select: { names: ['a'], namespaceSelector: {} } }],
+      { path: 'waves[0].select', message: /unknown field "namespaceSelector"/ },
+    ],
+    [
+      'a bad operator',
+      [{ name: 'w', concurrency: 1, select: { matchExpressions: [{ key: 'team', operator: 'Equals', values: ['a'] }] } }],
+      { path: 'waves[0].select.matchExpressions[0].operator', message: /In, NotIn, Exists, DoesNotExist/ },
+    ],
+    [
+      'In without values',
+      [{ name: 'w', concurrency: 1, select: { matchExpressions: [{ key: 'team', operator: 'In' }] } }],
+      { path: 'waves[0].select.matchExpressions[0].values', message: /at least one value/ },
+    ],
+    [
+      'Exists with values',
+      [{ name: 'w', concurrency: 1, select: { matchExpressions: [{ key: 'team', operator: 'Exists', values: ['a'] }] } }],
+      { path: 'waves[0].select.matchExpressions[0].values', message: /no values/ },
+    ],
+    [
+      'injectedBy target',
+      [{ name: 'w', concurrency: 1, select: { injectedBy: 'target' } }],
+      { path: 'waves[0].select.injectedBy', message: /only "source"/ },
+    ],
+    [
+      'a bad pattern',
+      [{ name: 'w', concurrency: 1, select: { names: ['Shop_*'] } }],
+      { path: 'waves[0].select.names[0]', message: /"\*"/ },
+    ],
+    [
+      'a zero limit',
+      [{ name: 'w', concurrency: 1, select: { names: ['a*'], limit: 0 } }],
+      { path: 'waves[0].select.limit', message: /at least 1/ },
+    ],
+    [
+      'a percentage over 100',
+      [{ name: 'w', concurrency: 1, select: { names: ['a*'], limit: '150%' } }],
+      { path: 'waves[0].select.limit', message: /between "1%" and "100%"/ },
+    ],
+    [
+      'a limit in words',
+      [{ name: 'w', concurrency: 1, select: { names: ['a*'], limit: 'half' } }],
+      { path: 'waves[0].select.limit', message: /"10%"/ },
+    ],
   ])('refuses %s, naming the field', (_what, waves, expected) => {
     const found = problems(waves);
-    expect(found.some((p) => p.path === expected.path && expected.message.test(p.message)), JSON.stringify(found)).toBe(true);
+    expect(
+      found.some((p) => p.path === expected.path && expected.message.test(p.message)),
+      JSON.stringify(found),
+    ).toBe(true);
   });
 
   it('cross-field checks still apply to name waves and do not trip over select waves', () => {
@@ -97,7 +148,12 @@ describe('wave schema', () => {
       { name: 'canary', concurrency: 1, namespaces: ['inventory'] },
       { name: 'rest', concurrency: 2, select: { injectedBy: 'source' } },
     ]);
-    const resolved = resolvedPlan(plan, { waves: [{ name: 'canary', namespaces: ['inventory'] }, { name: 'rest', namespaces: ['frontend', 'orders'] }] });
+    const resolved = resolvedPlan(plan, {
+      waves: [
+        { name: 'canary', namespaces: ['inventory'] },
+        { name: 'rest', namespaces: ['frontend', 'orders'] },
+      ],
+    });
     expect(resolved.waves).toEqual([
       { name: 'canary', concurrency: 1, namespaces: ['inventory'] },
       { name: 'rest', concurrency: 2, namespaces: ['frontend', 'orders'] },
@@ -139,15 +195,54 @@ describe('globMatches and limitCount', () => {
 
 describe('resolveWaveSelection', () => {
   it.each<[string, WaveInput[], string[][]]>([
-    ['name waves as written (even a namespace not in the cluster)', [{ name: 'a', concurrency: 1, namespaces: ['orders', 'ghost'] }], [['orders', 'ghost']]],
-    ['matchLabels, sorted by name', [{ name: 'a', concurrency: 1, select: { matchLabels: { team: 'shop' } } }], [['already-moved', 'frontend', 'inv-archive', 'inventory', 'orders']]],
-    ['matchExpressions In and DoesNotExist', [{ name: 'a', concurrency: 1, select: { matchExpressions: [{ key: 'tier', operator: 'In', values: ['backend', 'edge'] }, { key: 'istio.io/rev', operator: 'DoesNotExist' }] } }], [['frontend', 'inventory', 'orders', 'payments']]],
-    ['matchExpressions NotIn (absent key matches)', [{ name: 'a', concurrency: 1, select: { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['backend'] }] } }], [['already-moved', 'default', 'frontend', 'inv-archive']]],
-    ['injected by the source: not the one on the target, not an unlabelled one', [{ name: 'a', concurrency: 1, select: { injectedBy: 'source' } }], [['frontend', 'inventory', 'orders', 'payments']]],
+    [
+      'name waves as written (even a namespace not in the cluster)',
+      [{ name: 'a', concurrency: 1, namespaces: ['orders', 'ghost'] }],
+      [['orders', 'ghost']],
+    ],
+    [
+      'matchLabels, sorted by name',
+      [{ name: 'a', concurrency: 1, select: { matchLabels: { team: 'shop' } } }],
+      [['already-moved', 'frontend', 'inv-archive', 'inventory', 'orders']],
+    ],
+    [
+      'matchExpressions In and DoesNotExist',
+      [
+        {
+          name: 'a',
+          concurrency: 1,
+          select: {
+            matchExpressions: [
+              { key: 'tier', operator: 'In', values: ['backend', 'edge'] },
+              { key: 'istio.io/rev', operator: 'DoesNotExist' },
+            ],
+          },
+        },
+      ],
+      [['frontend', 'inventory', 'orders', 'payments']],
+    ],
+    [
+      'matchExpressions NotIn (absent key matches)',
+      [{ name: 'a', concurrency: 1, select: { matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['backend'] }] } }],
+      [['already-moved', 'default', 'frontend', 'inv-archive']],
+    ],
+    [
+      'injected by the source: not the one on the target, not an unlabelled one',
+      [{ name: 'a', concurrency: 1, select: { injectedBy: 'source' } }],
+      [['frontend', 'inventory', 'orders', 'payments']],
+    ],
     ['name patterns', [{ name: 'a', concurrency: 1, select: { names: ['inv*', 'orders'] } }], [['inv-archive', 'inventory', 'orders']]],
     ['criteria are ANDed', [{ name: 'a', concurrency: 1, select: { names: ['inv*'], injectedBy: 'source' } }], [['inventory']]],
-    ['exclusions by name and pattern', [{ name: 'a', concurrency: 1, select: { injectedBy: 'source', exclude: ['pay*', 'frontend'] } }], [['inventory', 'orders']]],
-    ['a count takes the first by name', [{ name: 'a', concurrency: 1, select: { injectedBy: 'source', limit: 2 } }], [['frontend', 'inventory']]],
+    [
+      'exclusions by name and pattern',
+      [{ name: 'a', concurrency: 1, select: { injectedBy: 'source', exclude: ['pay*', 'frontend'] } }],
+      [['inventory', 'orders']],
+    ],
+    [
+      'a count takes the first by name',
+      [{ name: 'a', concurrency: 1, select: { injectedBy: 'source', limit: 2 } }],
+      [['frontend', 'inventory']],
+    ],
     [
       'a percentage of what remains, rounded up; earlier waves are never taken again',
       [
@@ -165,7 +260,11 @@ describe('resolveWaveSelection', () => {
       ],
       [['frontend', 'inventory', 'orders'], ['payments']],
     ],
-    ['control-plane and kube-system namespaces are never taken', [{ name: 'a', concurrency: 1, select: { names: ['istio-*', 'kube-*', 'default'] } }], [['default']]],
+    [
+      'control-plane and kube-system namespaces are never taken',
+      [{ name: 'a', concurrency: 1, select: { names: ['istio-*', 'kube-*', 'default'] } }],
+      [['default']],
+    ],
     ['nothing matched: an empty wave', [{ name: 'a', concurrency: 1, select: { matchLabels: { team: 'nobody' } } }], [[]]],
   ])('%s', (_what, waves, expected) => {
     const found = resolveWaveSelection(planWith(waves), CLUSTER, WEBHOOKS);
@@ -181,12 +280,17 @@ describe('resolveWaveSelection', () => {
   });
 
   it('does not depend on the order the cluster lists namespaces in', () => {
-    const waves: WaveInput[] = [{ name: 'a', concurrency: 1, select: { injectedBy: 'source', limit: '50%' } }, { name: 'b', concurrency: 1, select: { injectedBy: 'source' } }];
+    const waves: WaveInput[] = [
+      { name: 'a', concurrency: 1, select: { injectedBy: 'source', limit: '50%' } },
+      { name: 'b', concurrency: 1, select: { injectedBy: 'source' } },
+    ];
     const plan = planWith(waves);
     expect(resolveWaveSelection(plan, [...CLUSTER].reverse(), WEBHOOKS)).toEqual(resolveWaveSelection(plan, CLUSTER, WEBHOOKS));
   });
 
   it('without webhooks nothing is injected by the source', () => {
-    expect(resolveWaveSelection(planWith([{ name: 'a', concurrency: 1, select: { injectedBy: 'source' } }]), CLUSTER).waves[0]!.namespaces).toEqual([]);
+    expect(
+      resolveWaveSelection(planWith([{ name: 'a', concurrency: 1, select: { injectedBy: 'source' } }]), CLUSTER).waves[0]!.namespaces,
+    ).toEqual([]);
   });
 });

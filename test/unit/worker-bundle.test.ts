@@ -30,7 +30,7 @@ describe('prebuiltBundle', () => {
     expect(prebuiltBundle()).toBeUndefined();
   });
 
-  it('is the build\'s dist/workflows.bundle.js when it is at least as new as every compiled file', async () => {
+  it("is the build's dist/workflows.bundle.js when it is at least as new as every compiled file", async () => {
     const { dist, load } = await distTree();
     const bundle = path.join(dist, 'workflows.bundle.js');
     expect((await load()).prebuiltBundle()).toBeUndefined(); // none written yet

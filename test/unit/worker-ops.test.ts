@@ -27,23 +27,34 @@ beforeAll(async () => {
     const path = (req.url ?? '').split('?')[0]!;
     if (path === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain' });
-      res.end('# HELP temporal_num_pollers pollers\n# TYPE temporal_num_pollers gauge\ntemporal_num_pollers{poller_type="activity_task"} 5');
+      res.end(
+        '# HELP temporal_num_pollers pollers\n# TYPE temporal_num_pollers gauge\ntemporal_num_pollers{poller_type="activity_task"} 5',
+      );
       return;
     }
     const status = replies[path] ?? 404;
     res.writeHead(status, { 'content-type': 'application/json' });
-    res.end(JSON.stringify(status === 200 ? { kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'x' }, major: '1', minor: '31' } : { kind: 'Status', code: status, message: 'scripted' }));
+    res.end(
+      JSON.stringify(
+        status === 200
+          ? { kind: 'Namespace', apiVersion: 'v1', metadata: { name: 'x' }, major: '1', minor: '31' }
+          : { kind: 'Status', code: status, message: 'scripted' },
+      ),
+    );
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   port = (server.address() as { port: number }).port;
   kubeconfig = join(mkdtempSync(join(tmpdir(), 'worker-ops-')), 'kubeconfig');
-  writeFileSync(kubeconfig, `apiVersion: v1
+  writeFileSync(
+    kubeconfig,
+    `apiVersion: v1
 kind: Config
 clusters: [{ name: c, cluster: { server: "http://127.0.0.1:${port}", insecure-skip-tls-verify: true } }]
 users: [{ name: u, user: { token: t } }]
 contexts: [{ name: ctx, context: { cluster: c, user: u } }]
 current-context: ctx
-`);
+`,
+  );
 });
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
@@ -55,7 +66,10 @@ describe('the exposition', () => {
     c.inc({ verb: 'get' }, 2);
     c.inc({ verb: 'say "hi"\\\n' });
     const g = r.gauge('y', 'a gauge');
-    g.replace([{ labels: { a: '1' }, value: 1.5 }, { labels: { a: '2' }, value: 2 }]);
+    g.replace([
+      { labels: { a: '1' }, value: 1.5 },
+      { labels: { a: '2' }, value: 2 },
+    ]);
     g.replace([{ labels: { a: '3' }, value: 3 }]); // a reading replaces the last one: series that went away disappear
     const text = r.render();
     expect(text).toContain('# TYPE x_total counter\n');
@@ -75,7 +89,8 @@ describe('the exposition', () => {
     m.kubeRequest({ verb: 'patch', ok: false, status: 503, errorType: 'KubeServerError' });
     m.kubeRequest({ verb: 'list', ok: false, errorType: 'KubeNetwork' });
     const s = parseExposition(m.registry.render());
-    const v = (name: string, labels: Record<string, string>) => s.find((x) => x.name === name && JSON.stringify(x.labels) === JSON.stringify(labels))?.value;
+    const v = (name: string, labels: Record<string, string>) =>
+      s.find((x) => x.name === name && JSON.stringify(x.labels) === JSON.stringify(labels))?.value;
     expect(v('meshmove_kube_requests_total', { verb: 'get', code: '2xx' })).toBe(1);
     expect(v('meshmove_kube_requests_total', { verb: 'get', code: '4xx' })).toBe(1);
     expect(v('meshmove_kube_requests_total', { verb: 'patch', code: '5xx' })).toBe(1);
@@ -114,7 +129,7 @@ describe('options', () => {
   });
 });
 
-describe('the kube client\'s request hook', () => {
+describe("the kube client's request hook", () => {
   it('sees every request with its outcome', async () => {
     replies = { '/api/v1/namespaces/x': 200, '/api/v1/namespaces/broken': 500 };
     const seen: KubeRequestOutcome[] = [];
@@ -143,22 +158,28 @@ describe('/readyz: the API server check', () => {
   });
   it('not when it answers an error, cannot be reached, or there is no kubeconfig', async () => {
     replies = { '/version': 500 };
-    expect(await kubeApiAnswers(kubeconfig, 1_000)).toEqual({ ok: false, reason: `Kubernetes API server http://127.0.0.1:${port}: GET /version answered 500` });
+    expect(await kubeApiAnswers(kubeconfig, 1_000)).toEqual({
+      ok: false,
+      reason: `Kubernetes API server http://127.0.0.1:${port}: GET /version answered 500`,
+    });
     const closed = join(mkdtempSync(join(tmpdir(), 'worker-ops-')), 'kubeconfig');
-    writeFileSync(closed, `apiVersion: v1
+    writeFileSync(
+      closed,
+      `apiVersion: v1
 kind: Config
 clusters: [{ name: c, cluster: { server: "https://127.0.0.1:${await freeLoopbackPort()}", insecure-skip-tls-verify: true } }]
 users: [{ name: u, user: { token: t } }]
 contexts: [{ name: ctx, context: { cluster: c, user: u } }]
 current-context: ctx
-`);
+`,
+    );
     expect((await kubeApiAnswers(closed, 1_000)).reason).toMatch(/cannot be reached: .*ECONNREFUSED/);
     expect((await kubeApiAnswers('/nonexistent/kubeconfig', 1_000)).reason).toMatch(/cannot load the kubeconfig/);
   });
 });
 
 describe('the operations server', () => {
-  it('/healthz, /readyz with the reason, /metrics with the SDK\'s exposition and meshmove\'s', async () => {
+  it("/healthz, /readyz with the reason, /metrics with the SDK's exposition and meshmove's", async () => {
     let ready: Check = { ok: true, reason: 'ready' };
     const metrics = new MeshmoveMetrics();
     metrics.decision({ message: 'gate', decision: 'approve', via: 'update', outcome: 'accepted' });
@@ -181,7 +202,10 @@ describe('the operations server', () => {
       expect(m.type).toMatch(/^text\/plain; version=0\.0\.4/);
       const samples = parseExposition(m.body);
       expect(samples.find((s) => s.name === 'temporal_num_pollers')?.value).toBe(5);
-      expect(samples.find((s) => s.name === 'meshmove_decisions_total')).toMatchObject({ labels: { message: 'gate', decision: 'approve', via: 'update', outcome: 'accepted' }, value: 1 });
+      expect(samples.find((s) => s.name === 'meshmove_decisions_total')).toMatchObject({
+        labels: { message: 'gate', decision: 'approve', via: 'update', outcome: 'accepted' },
+        value: 1,
+      });
       expect(samples.find((s) => s.name === 'meshmove_sdk_metrics_up')?.value).toBe(1);
       expect((await get('/other')).status).toBe(404);
     } finally {
@@ -191,12 +215,13 @@ describe('the operations server', () => {
 });
 
 describe('the probes of a worker', () => {
-  const probes = (state: string, systemInfo: () => Promise<unknown>, kc = kubeconfig) => new WorkerProbes({
-    worker: { getState: () => state } as unknown as Worker,
-    connection: { workflowService: { getSystemInfo: systemInfo } } as unknown as NativeConnection,
-    kubeconfig: kc,
-    timeoutMs: 300,
-  });
+  const probes = (state: string, systemInfo: () => Promise<unknown>, kc = kubeconfig) =>
+    new WorkerProbes({
+      worker: { getState: () => state } as unknown as Worker,
+      connection: { workflowService: { getSystemInfo: systemInfo } } as unknown as NativeConnection,
+      kubeconfig: kc,
+      timeoutMs: 300,
+    });
 
   it('ready when the worker runs and Temporal and the API server answer; not from the moment shutdown begins', async () => {
     replies = { '/version': 200 };

@@ -5,7 +5,10 @@ import { ESLint } from 'eslint';
 
 // The probe file does not exist: the type-aware rules get it from TypeScript's default project.
 const eslint = new ESLint({
-  overrideConfig: { files: ['workflows/probe.ts'], languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['workflows/probe.ts'] } } } },
+  overrideConfig: {
+    files: ['workflows/probe.ts'],
+    languageOptions: { parserOptions: { projectService: { allowDefaultProject: ['workflows/probe.ts'] } } },
+  },
 });
 
 const RULES = ['no-restricted-imports', 'no-restricted-globals', '@typescript-eslint/no-floating-promises'];
@@ -32,7 +35,8 @@ describe('workflow determinism lint', () => {
   });
 
   it('allows type-only activity imports and the workflow SDK', async () => {
-    const code = "import type { MigrationActivities } from '../activities/contract.js';\nimport { sleep } from '@temporalio/workflow';\nexport const f = (a: MigrationActivities) => [a, sleep];";
+    const code =
+      "import type { MigrationActivities } from '../activities/contract.js';\nimport { sleep } from '@temporalio/workflow';\nexport const f = (a: MigrationActivities) => [a, sleep];";
     expect(await ruleHits(code)).toEqual([]);
   });
 });

@@ -24,12 +24,20 @@ afterAll(async () => {
 
 function spawnWorker(address: string, clusterUrl: string, activities: string[]): Promise<ChildProcess> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('../support/worker-process.ts', import.meta.url))], {
-    env: { ...process.env, MESHMOVE_TEST_ADDRESS: address, MESHMOVE_TEST_CLUSTER_URL: clusterUrl, MESHMOVE_TEST_ACTIVITIES: activities.join(','), MESHMOVE_LOG_LEVEL: 'error' },
+    env: {
+      ...process.env,
+      MESHMOVE_TEST_ADDRESS: address,
+      MESHMOVE_TEST_CLUSTER_URL: clusterUrl,
+      MESHMOVE_TEST_ACTIVITIES: activities.join(','),
+      MESHMOVE_LOG_LEVEL: 'error',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   cleanups.push(() => child.kill('SIGKILL'));
   return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => { if (d.toString().includes('worker ready')) resolve(child); });
+    child.stdout!.on('data', (d: Buffer) => {
+      if (d.toString().includes('worker ready')) resolve(child);
+    });
     child.on('exit', (code) => reject(new Error(`worker process exited with ${code} before it was ready`)));
   });
 }
@@ -66,11 +74,18 @@ describe('durability', () => {
     // The interrupted restart was attempted again by the second worker...
     expect(cluster.callsOf('restartWorkloads').filter((c) => c.endsWith('inventory')).length).toBeGreaterThanOrEqual(2);
     // ...but every change was applied exactly once.
-    expect([...cluster.applied.keys()].sort()).toEqual([
-      'relabel frontend', 'relabel inventory', 'relabel orders', 'relabel payments',
-      `restart ${handle.workflowId}/frontend/migrate`, `restart ${handle.workflowId}/inventory/migrate`,
-      `restart ${handle.workflowId}/orders/migrate`, `restart ${handle.workflowId}/payments/migrate`,
-    ].sort());
+    expect([...cluster.applied.keys()].sort()).toEqual(
+      [
+        'relabel frontend',
+        'relabel inventory',
+        'relabel orders',
+        'relabel payments',
+        `restart ${handle.workflowId}/frontend/migrate`,
+        `restart ${handle.workflowId}/inventory/migrate`,
+        `restart ${handle.workflowId}/orders/migrate`,
+        `restart ${handle.workflowId}/payments/migrate`,
+      ].sort(),
+    );
     expect([...cluster.applied.values()].every((n) => n === 1)).toBe(true);
   });
 
@@ -84,9 +99,17 @@ describe('durability', () => {
     const plan = testPlan();
     const cluster = new FakeCluster(plan);
     const workerConn = await NativeConnection.connect({ address: server.address });
-    const worker = await Worker.create({ connection: workerConn, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities: cluster.activities() });
+    const worker = await Worker.create({
+      connection: workerConn,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: await workflowBundle(),
+      activities: cluster.activities(),
+    });
     const running = worker.run();
-    cleanups.push(async () => { worker.shutdown(); await running.catch(() => undefined); });
+    cleanups.push(async () => {
+      worker.shutdown();
+      await running.catch(() => undefined);
+    });
     const client = new Client({ connection: await Connection.connect({ address: server.address }) });
     const handle = await client.workflow.start(migrationWorkflow, {
       taskQueue: TASK_QUEUE,

@@ -6,7 +6,15 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { type WorkflowHandle } from '@temporalio/client';
 import { migrationWorkflow } from '../../workflows/migration.js';
-import { TASK_QUEUE, gateDecisionSignal, gateDecisionUpdate, operatorDecisionUpdate, rollbackUpdate, statusQuery, type RunStatus } from '../../workflows/messages.js';
+import {
+  TASK_QUEUE,
+  gateDecisionSignal,
+  gateDecisionUpdate,
+  operatorDecisionUpdate,
+  rollbackUpdate,
+  statusQuery,
+  type RunStatus,
+} from '../../workflows/messages.js';
 import { FakeCluster, testPlan } from '../support/fake-activities.js';
 import { refusal, startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
 import { recordHistory } from '../support/histories.js';
@@ -24,9 +32,17 @@ beforeAll(async () => {
   const activities = new FakeCluster(testPlan()).activities();
   // Dispatch each activity to the current test's fake cluster.
   const dispatch = Object.fromEntries(
-    Object.keys(activities).map((name) => [name, (...args: unknown[]) => (current.cluster!.activities() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args)]),
+    Object.keys(activities).map((name) => [
+      name,
+      (...args: unknown[]) => (current.cluster!.activities() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args),
+    ]),
   );
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities: dispatch });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: dispatch,
+  });
   running = worker.run();
 });
 
@@ -67,7 +83,9 @@ async function approve(handle: WorkflowHandle, gate: string, by = 'bob'): Promis
 
 async function reject(handle: WorkflowHandle, gate: string, by = 'bob'): Promise<void> {
   const s = await gateOpen(handle, gate);
-  await handle.executeUpdate(gateDecisionUpdate, { args: [{ gate, verdict: 'reject', by, digest: s.pendingGate!.digest, reason: 'not today' }] });
+  await handle.executeUpdate(gateDecisionUpdate, {
+    args: [{ gate, verdict: 'reject', by, digest: s.pendingGate!.digest, reason: 'not today' }],
+  });
 }
 
 /** Namespaces whose labels the fake cluster shows on the target revision. */
@@ -98,7 +116,11 @@ describe('migration workflow (engine)', () => {
       ['dns-cutover', 'approved', 'bob'],
       ['decommission', 'approved', 'carol'],
     ]);
-    expect(status.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'bob approve dns-cutover', 'carol approve decommission']);
+    expect(status.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([
+      'bob approve start',
+      'bob approve dns-cutover',
+      'carol approve decommission',
+    ]);
     expect(status.backup?.objects).toBe(12);
     await recordHistory(env.client, handle.workflowId, 'happy-path');
     await recordHistory(env.client, `${handle.workflowId}/ns/inventory`, 'happy-path-namespace');
@@ -155,7 +177,10 @@ describe('migration workflow (engine)', () => {
     const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
     const handle = await start(plan);
     cluster.failNext('restartWorkloads', 'inventory');
-    const paused = await waitForStatus(handle, (s) => s.namespaces.some((n) => n.name === 'inventory' && n.state === 'migrating') && s.phase === 'namespaces');
+    const paused = await waitForStatus(
+      handle,
+      (s) => s.namespaces.some((n) => n.name === 'inventory' && n.state === 'migrating') && s.phase === 'namespaces',
+    );
     expect(paused.pendingDecision).toBeNull(); // the decision is in the namespace's own workflow
     const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     const s = await waitForStatus(child, (x) => x.pendingDecision !== null);
@@ -178,13 +203,22 @@ describe('migration workflow (engine)', () => {
     cluster.failNext('verifyTraffic', 'orders');
     const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/orders`);
     await waitForStatus(child, (x) => x.pendingDecision?.step === 'verify-traffic');
-    const why = await refusal(child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'verify-traffic', decision: 'skip', by: 'bob' }] }));
+    const why = await refusal(
+      child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'verify-traffic', decision: 'skip', by: 'bob' }] }),
+    );
     expect(why).toContain('needs a reason');
-    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'verify-traffic', decision: 'skip', by: 'bob', reason: 'probe target under maintenance' }] });
+    await child.executeUpdate(operatorDecisionUpdate, {
+      args: [{ step: 'verify-traffic', decision: 'skip', by: 'bob', reason: 'probe target under maintenance' }],
+    });
     expect((await handle.result()).phase).toBe('completed');
     const st = await child.query(statusQuery);
     expect(st.steps.find((x) => x.id === 'verify-traffic')?.state).toBe('skipped');
-    expect(st.audit.at(-1)).toMatchObject({ by: 'bob', action: 'decide skip verify-traffic', accepted: true, reason: 'probe target under maintenance' });
+    expect(st.audit.at(-1)).toMatchObject({
+      by: 'bob',
+      action: 'decide skip verify-traffic',
+      accepted: true,
+      reason: 'probe target under maintenance',
+    });
     await recordHistory(env.client, child.workflowId, 'skip-namespace');
   });
 
@@ -194,7 +228,9 @@ describe('migration workflow (engine)', () => {
     cluster.failNext('waitCaReady', 'payments');
     const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/payments`);
     await waitForStatus(child, (x) => x.pendingDecision?.step === 'ca-ready');
-    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'ca-ready', decision: 'rollback', by: 'bob', reason: 'CA never arrives' }] });
+    await child.executeUpdate(operatorDecisionUpdate, {
+      args: [{ step: 'ca-ready', decision: 'rollback', by: 'bob', reason: 'CA never arrives' }],
+    });
     const result = await handle.result();
     expect(result.phase).toBe('rolled-back');
     expect(onTarget(plan)).toEqual([]);
@@ -207,7 +243,9 @@ describe('migration workflow (engine)', () => {
     cluster.failNext('verifyProxies', 'inventory');
     const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     await waitForStatus(child, (x) => x.pendingDecision?.step === 'verify-proxies');
-    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'verify-proxies', decision: 'abort', by: 'bob', reason: 'investigate by hand' }] });
+    await child.executeUpdate(operatorDecisionUpdate, {
+      args: [{ step: 'verify-proxies', decision: 'abort', by: 'bob', reason: 'investigate by hand' }],
+    });
     const result = await handle.result();
     expect(result.phase).toBe('aborted');
     expect(onTarget(plan)).toEqual(['inventory']);
@@ -273,20 +311,40 @@ describe('migration workflow (engine)', () => {
     expect(gate.pendingGate!.summary.details).toContain('old gateway: the old gateway has carried no request for 120s');
     await approve(handle, 'decommission', 'carol');
     expect((await handle.result()).phase).toBe('completed');
-    const order = ['backup', 'trafficBaseline', 'relabelNamespace inventory', 'verifyTraffic inventory', 'checkNamespaceTraffic inventory', 'relabelNamespace payments', 'verifyDns', 'awaitGatewayShift', 'verifyMesh', 'awaitGatewayDrained', 'decommission'];
+    const order = [
+      'backup',
+      'trafficBaseline',
+      'relabelNamespace inventory',
+      'verifyTraffic inventory',
+      'checkNamespaceTraffic inventory',
+      'relabelNamespace payments',
+      'verifyDns',
+      'awaitGatewayShift',
+      'verifyMesh',
+      'awaitGatewayDrained',
+      'decommission',
+    ];
     const idx = order.map((c) => cluster.calls.indexOf(c));
-    expect(idx.every((v, i) => v >= 0 && (i === 0 || v > idx[i - 1]!)), cluster.calls.join(', ')).toBe(true);
+    expect(
+      idx.every((v, i) => v >= 0 && (i === 0 || v > idx[i - 1]!)),
+      cluster.calls.join(', '),
+    ).toBe(true);
     // Each namespace is compared with its own baseline.
     expect(cluster.trafficBaselines.get('orders')).toEqual({ requestRate: 1, errorRatio: 0 });
     const status = await handle.query(statusQuery);
     expect(status.steps.map((st) => st.id)).toEqual(expect.arrayContaining(['traffic-baseline', 'traffic-shift', 'gateway-drained']));
-    expect(status.steps.find((st) => st.id === 'traffic-baseline')!.summary).toBe('4 namespace(s) with traffic (4.00 req/s), 0 without; no errors; old gateway 2.00 req/s');
+    expect(status.steps.find((st) => st.id === 'traffic-baseline')!.summary).toBe(
+      '4 namespace(s) with traffic (4.00 req/s), 0 without; no errors; old gateway 2.00 req/s',
+    );
     await recordHistory(env.client, handle.workflowId, 'analysis');
     await recordHistory(env.client, `${handle.workflowId}/ns/inventory`, 'analysis-namespace');
   });
 
   it('rollback-namespace: a failing namespace is moved back, the budget pauses the run, retry moves it again', async () => {
-    const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false }, failurePolicy: { onNamespaceFailure: 'rollback-namespace', failureBudget: 1 } });
+    const plan = testPlan({
+      gates: { start: false, dnsCutover: false, decommission: false },
+      failurePolicy: { onNamespaceFailure: 'rollback-namespace', failureBudget: 1 },
+    });
     const handle = await start(plan);
     cluster.failNext('verifyTraffic', 'inventory', 1);
     const s = await waitForStatus(handle, (x) => x.pendingDecision?.step === 'failure-budget');
@@ -308,16 +366,18 @@ describe('migration workflow (engine)', () => {
       gates: { start: true, dnsCutover: true, decommission: false },
       verification: { crossNamespace: [], gateway: [] },
     });
-    const handle = env.client.workflow.getHandle((await (async () => {
-      cluster = new FakeCluster(plan);
-      current.cluster = cluster;
-      const h = await env.client.workflow.start(migrationWorkflow, {
-        taskQueue: TASK_QUEUE,
-        workflowId: `test-${randomUUID()}`,
-        args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 50 } }],
-      });
-      return h.workflowId;
-    })()));
+    const handle = env.client.workflow.getHandle(
+      await (async () => {
+        cluster = new FakeCluster(plan);
+        current.cluster = cluster;
+        const h = await env.client.workflow.start(migrationWorkflow, {
+          taskQueue: TASK_QUEUE,
+          workflowId: `test-${randomUUID()}`,
+          args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 50 } }],
+        });
+        return h.workflowId;
+      })(),
+    );
     await approve(handle, 'start');
     await reject(handle, 'dns-cutover', 'carol');
     const result = await handle.result();
@@ -335,11 +395,17 @@ describe('migration workflow (engine)', () => {
     const handle = await start(plan);
     const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     const cs = await waitForStatus(child, (x) => x.pendingGate?.id === 'namespace:inventory');
-    expect(cs.pendingGate!.summary.commands?.[0]).toContain('kubectl label namespace inventory istio.io/rev=istio-1-16-5 usergroup=istio-1-16-5 istio-injection-');
-    await child.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'namespace:inventory', verdict: 'approve', by: 'bob', digest: cs.pendingGate!.digest }] });
+    expect(cs.pendingGate!.summary.commands?.[0]).toContain(
+      'kubectl label namespace inventory istio.io/rev=istio-1-16-5 usergroup=istio-1-16-5 istio-injection-',
+    );
+    await child.executeUpdate(gateDecisionUpdate, {
+      args: [{ gate: 'namespace:inventory', verdict: 'approve', by: 'bob', digest: cs.pendingGate!.digest }],
+    });
     const next = env.client.workflow.getHandle(`${handle.workflowId}/ns/payments`);
     const ps = await waitForStatus(next, (x) => x.pendingGate?.id === 'namespace:payments');
-    await next.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'namespace:payments', verdict: 'reject', by: 'bob', digest: ps.pendingGate!.digest, reason: 'payments freeze' }] });
+    await next.executeUpdate(gateDecisionUpdate, {
+      args: [{ gate: 'namespace:payments', verdict: 'reject', by: 'bob', digest: ps.pendingGate!.digest, reason: 'payments freeze' }],
+    });
     const result = await handle.result();
     expect(result.phase).toBe('rolled-back');
     expect(onTarget(plan)).toEqual([]);
@@ -360,7 +426,9 @@ describe('migration workflow (engine)', () => {
     cluster.addNamespace('istio-system'); // the source's own namespace (istio-injection=enabled): never taken
     cluster.addNamespace('tools', { team: 'tools' }); // not injected by the source
     const handle = await env.client.workflow.start(migrationWorkflow, {
-      taskQueue: TASK_QUEUE, workflowId: `test-${randomUUID()}`, args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 5_000 } }],
+      taskQueue: TASK_QUEUE,
+      workflowId: `test-${randomUUID()}`,
+      args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 5_000 } }],
     });
     const gate = await gateOpen(handle, 'start');
     expect(gate.pendingGate!.summary.title).toBe('Move 4 namespace(s) from default to istio-1-16-5');
@@ -369,9 +437,18 @@ describe('migration workflow (engine)', () => {
       'wave 2 "rest" (2 at a time; select: injected by the source; except legacy): frontend, orders, payments',
       'wave 3 "stragglers" (1 at a time; select: labels tier=none): no namespace matched: this wave moves nothing',
     ]);
-    expect(gate.pendingGate!.summary.details).toContain('not in any wave, still injected by the source (no sidecar for their new pods after the decommission): legacy');
-    expect(gate.namespaces.map((n) => `${n.wave}/${n.name}`)).toEqual(['canary/inventory', 'rest/frontend', 'rest/orders', 'rest/payments']);
-    expect(gate.steps.find((st) => st.id === 'resolve-waves')?.summary).toBe('canary: inventory; rest: frontend, orders, payments; stragglers: none');
+    expect(gate.pendingGate!.summary.details).toContain(
+      'not in any wave, still injected by the source (no sidecar for their new pods after the decommission): legacy',
+    );
+    expect(gate.namespaces.map((n) => `${n.wave}/${n.name}`)).toEqual([
+      'canary/inventory',
+      'rest/frontend',
+      'rest/orders',
+      'rest/payments',
+    ]);
+    expect(gate.steps.find((st) => st.id === 'resolve-waves')?.summary).toBe(
+      'canary: inventory; rest: frontend, orders, payments; stragglers: none',
+    );
     // Resolved before preflight, so preflight and backup saw the concrete list.
     expect(cluster.calls.slice(0, 3)).toEqual(['resolveWaves', 'preflight', 'backup']);
     // Created while the gate is open: matches the select, but the list was fixed and approved.
@@ -381,9 +458,19 @@ describe('migration workflow (engine)', () => {
     await approve(handle, 'decommission', 'carol');
     const result = await handle.result();
     expect(result.phase).toBe('completed');
-    expect(result.namespaces.map((n) => `${n.name} ${n.state}`)).toEqual(['inventory migrated', 'frontend migrated', 'orders migrated', 'payments migrated']);
+    expect(result.namespaces.map((n) => `${n.name} ${n.state}`)).toEqual([
+      'inventory migrated',
+      'frontend migrated',
+      'orders migrated',
+      'payments migrated',
+    ]);
     expect(onTarget(plan).sort()).toEqual(['frontend', 'inventory', 'orders', 'payments']);
-    expect(cluster.callsOf('relabelNamespace').sort()).toEqual(['relabelNamespace frontend', 'relabelNamespace inventory', 'relabelNamespace orders', 'relabelNamespace payments']);
+    expect(cluster.callsOf('relabelNamespace').sort()).toEqual([
+      'relabelNamespace frontend',
+      'relabelNamespace inventory',
+      'relabelNamespace orders',
+      'relabelNamespace payments',
+    ]);
     expect(cluster.callsOf('resolveWaves')).toHaveLength(1);
     expect(cluster.calls.indexOf('verifyTraffic inventory')).toBeLessThan(cluster.calls.indexOf('relabelNamespace frontend'));
     const status = await handle.query(statusQuery);
@@ -391,12 +478,17 @@ describe('migration workflow (engine)', () => {
   });
 
   it('select waves that resolve to nothing pause the run; retry after labelling resolves again', async () => {
-    const plan = testPlan({ gates: { start: true, dnsCutover: false, decommission: false }, waves: [{ name: 'all', concurrency: 2, select: { matchLabels: { movable: 'yes' } } }] });
+    const plan = testPlan({
+      gates: { start: true, dnsCutover: false, decommission: false },
+      waves: [{ name: 'all', concurrency: 2, select: { matchLabels: { movable: 'yes' } } }],
+    });
     cluster = new FakeCluster(plan);
     current.cluster = cluster;
     cluster.addNamespace('orders');
     const handle = await env.client.workflow.start(migrationWorkflow, {
-      taskQueue: TASK_QUEUE, workflowId: `test-${randomUUID()}`, args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 5_000 } }],
+      taskQueue: TASK_QUEUE,
+      workflowId: `test-${randomUUID()}`,
+      args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 5_000 } }],
     });
     const paused = await waitForStatus(handle, (x) => x.pendingDecision?.step === 'resolve-waves');
     expect(paused.pendingDecision!.error).toContain('no wave selected any namespace ("all": labels movable=yes)');
@@ -423,7 +515,9 @@ describe('migration workflow (engine)', () => {
     current.cluster = cluster;
     for (const ns of names) cluster.addNamespace(ns);
     const handle = await env.client.workflow.start(migrationWorkflow, {
-      taskQueue: TASK_QUEUE, workflowId: `test-${randomUUID()}`, args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 50 } }],
+      taskQueue: TASK_QUEUE,
+      workflowId: `test-${randomUUID()}`,
+      args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 50 } }],
     });
     await gateOpen(handle, 'start');
     cluster.addNamespace('ns-99');
@@ -435,6 +529,11 @@ describe('migration workflow (engine)', () => {
     expect(st.generation).toBeGreaterThan(0);
     expect(result.namespaces.map((n) => n.name)).toEqual(names);
     expect(cluster.callsOf('resolveWaves')).toHaveLength(1);
-    expect(cluster.callsOf('relabelNamespace').map((c) => c.split(' ')[1]).sort()).toEqual(names);
+    expect(
+      cluster
+        .callsOf('relabelNamespace')
+        .map((c) => c.split(' ')[1])
+        .sort(),
+    ).toEqual(names);
   });
 });

@@ -17,7 +17,10 @@ describe('replay', () => {
     expect(files.length).toBeGreaterThanOrEqual(6);
     const histories = await Promise.all(
       files.map(async (f) => {
-        const { workflowId, history } = JSON.parse(await readFile(`${HISTORY_DIR}${f}`, 'utf8')) as { workflowId: string; history: unknown };
+        const { workflowId, history } = JSON.parse(await readFile(`${HISTORY_DIR}${f}`, 'utf8')) as {
+          workflowId: string;
+          history: unknown;
+        };
         return { workflowId, history: historyFromJSON(history) };
       }),
     );

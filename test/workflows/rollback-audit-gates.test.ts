@@ -13,7 +13,14 @@ import type { WorkflowHandle } from '@temporalio/client';
 import type { MigrationActivities } from '../../activities/contract.js';
 import { migrationWorkflow } from '../../workflows/migration.js';
 import {
-  TASK_QUEUE, gateDecisionSignal, gateDecisionUpdate, namespaceAuditSignal, operatorDecisionSignal, operatorDecisionUpdate, rollbackUpdate, statusQuery,
+  TASK_QUEUE,
+  gateDecisionSignal,
+  gateDecisionUpdate,
+  namespaceAuditSignal,
+  operatorDecisionSignal,
+  operatorDecisionUpdate,
+  rollbackUpdate,
+  statusQuery,
 } from '../../workflows/messages.js';
 import { FakeCluster, testPlan } from '../support/fake-activities.js';
 import { startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
@@ -29,9 +36,17 @@ beforeAll(async () => {
   env = await startDevServer();
   const names = Object.keys(new FakeCluster(testPlan()).activities());
   const dispatch = Object.fromEntries(
-    names.map((name) => [name, (...args: unknown[]) => (current.activities as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args)]),
+    names.map((name) => [
+      name,
+      (...args: unknown[]) => (current.activities as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args),
+    ]),
   );
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities: dispatch });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities: dispatch,
+  });
   running = worker.run();
 });
 
@@ -108,7 +123,15 @@ describe("a namespace's decisions in the run's audit trail", () => {
     cluster.failNext('restartWorkloads', 'inventory');
     const handle = await start(plan, cluster.activities());
     // Anyone may signal the run: an entry that does not come from one of its namespaces is refused.
-    await handle.signal(namespaceAuditSignal, { at: '2026-01-01T00:00:00.000Z', by: 'mallory', action: 'approve namespace:inventory', accepted: true, via: 'update', namespace: 'inventory', workflowId: 'elsewhere' });
+    await handle.signal(namespaceAuditSignal, {
+      at: '2026-01-01T00:00:00.000Z',
+      by: 'mallory',
+      action: 'approve namespace:inventory',
+      accepted: true,
+      via: 'update',
+      namespace: 'inventory',
+      workflowId: 'elsewhere',
+    });
     await waitForStatus(handle, (x) => x.audit.length === 1);
     const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     const gate = await waitForStatus(child, (x) => x.pendingGate?.id === 'namespace:inventory');
@@ -116,23 +139,65 @@ describe("a namespace's decisions in the run's audit trail", () => {
     // The starter may not approve (four-eyes): refused, and audited because it came as a signal.
     await child.signal(gateDecisionSignal, { gate: 'namespace:inventory', verdict: 'approve', by: 'alice', digest });
     await waitForStatus(child, (x) => x.audit.length === 1);
-    await child.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'namespace:inventory', verdict: 'approve', by: 'bob', digest, reason: 'window open' }] });
+    await child.executeUpdate(gateDecisionUpdate, {
+      args: [{ gate: 'namespace:inventory', verdict: 'approve', by: 'bob', digest, reason: 'window open' }],
+    });
     await waitForStatus(child, (x) => x.pendingDecision?.step === 'restart');
     await child.signal(operatorDecisionSignal, { step: 'restart', decision: 'skip', by: 'carol' });
     await waitForStatus(child, (x) => x.audit.length === 3);
     cluster.fix('restartWorkloads', 'inventory');
-    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'restart', decision: 'retry', by: 'carol', reason: 'rollout unstuck' }] });
+    await child.executeUpdate(operatorDecisionUpdate, {
+      args: [{ step: 'restart', decision: 'retry', by: 'carol', reason: 'rollout unstuck' }],
+    });
     const result = await handle.result();
     expect(result.phase).toBe('completed');
 
     const run = await handle.query(statusQuery);
     const childWorkflowId = `${handle.workflowId}/ns/inventory`;
-    expect(run.audit[0]).toMatchObject({ by: 'mallory', action: 'report approve namespace:inventory', accepted: false, via: 'signal', reason: expect.stringContaining('elsewhere') });
+    expect(run.audit[0]).toMatchObject({
+      by: 'mallory',
+      action: 'report approve namespace:inventory',
+      accepted: false,
+      via: 'signal',
+      reason: expect.stringContaining('elsewhere'),
+    });
     expect(run.audit.slice(1).map(({ at: _at, ...rest }) => rest)).toEqual([
-      { namespace: 'inventory', workflowId: childWorkflowId, by: 'alice', action: 'approve namespace:inventory', accepted: false, via: 'signal', reason: expect.stringContaining('four-eyes') },
-      { namespace: 'inventory', workflowId: childWorkflowId, by: 'bob', action: 'approve namespace:inventory', accepted: true, via: 'update', reason: 'window open' },
-      { namespace: 'inventory', workflowId: childWorkflowId, by: 'carol', action: 'decide skip restart', accepted: false, via: 'signal', reason: expect.stringContaining('needs a reason') },
-      { namespace: 'inventory', workflowId: childWorkflowId, by: 'carol', action: 'decide retry restart', accepted: true, via: 'update', reason: 'rollout unstuck' },
+      {
+        namespace: 'inventory',
+        workflowId: childWorkflowId,
+        by: 'alice',
+        action: 'approve namespace:inventory',
+        accepted: false,
+        via: 'signal',
+        reason: expect.stringContaining('four-eyes'),
+      },
+      {
+        namespace: 'inventory',
+        workflowId: childWorkflowId,
+        by: 'bob',
+        action: 'approve namespace:inventory',
+        accepted: true,
+        via: 'update',
+        reason: 'window open',
+      },
+      {
+        namespace: 'inventory',
+        workflowId: childWorkflowId,
+        by: 'carol',
+        action: 'decide skip restart',
+        accepted: false,
+        via: 'signal',
+        reason: expect.stringContaining('needs a reason'),
+      },
+      {
+        namespace: 'inventory',
+        workflowId: childWorkflowId,
+        by: 'carol',
+        action: 'decide retry restart',
+        accepted: true,
+        via: 'update',
+        reason: 'rollout unstuck',
+      },
     ]);
     // When: the time the namespace's workflow recorded it.
     const own = (await child.query(statusQuery)).audit;
@@ -150,7 +215,9 @@ describe('the start gate after a skipped blocking preflight check', () => {
     cluster.preflightBlocking = 1;
     const handle = await start(plan, cluster.activities());
     await waitForStatus(handle, (x) => x.pendingDecision?.step === 'preflight');
-    await handle.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'preflight', decision: 'skip', by: 'bob', reason: 'shared CA is plugged in next week; accepted by security' }] });
+    await handle.executeUpdate(operatorDecisionUpdate, {
+      args: [{ step: 'preflight', decision: 'skip', by: 'bob', reason: 'shared CA is plugged in next week; accepted by security' }],
+    });
     const s = await waitForStatus(handle, (x) => x.pendingGate?.id === 'start');
     const skippedLine = s.pendingGate!.summary.details.find((d) => d.includes('root-ca'));
     expect(skippedLine, JSON.stringify(s.pendingGate!.summary.details)).toBeDefined();
@@ -158,7 +225,9 @@ describe('the start gate after a skipped blocking preflight check', () => {
     expect(skippedLine).toContain('different roots');
     expect(skippedLine).toContain('bob');
     expect(skippedLine).toContain('shared CA is plugged in next week; accepted by security');
-    await handle.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'start', verdict: 'reject', by: 'carol', digest: s.pendingGate!.digest, reason: 'not with a skipped check' }] });
+    await handle.executeUpdate(gateDecisionUpdate, {
+      args: [{ gate: 'start', verdict: 'reject', by: 'carol', digest: s.pendingGate!.digest, reason: 'not with a skipped check' }],
+    });
     expect((await handle.result()).phase).toBe('rolled-back');
     await recordHistory(env.client, handle.workflowId, 'start-gate-skipped-preflight');
   });

@@ -47,10 +47,16 @@ async function receiver(): Promise<{ url: string; got: Received[]; stillHanging(
     let body = '';
     req.on('data', (d: Buffer) => (body += d.toString()));
     req.on('end', () => {
-      const bad = verifySignature(SECRET, req.headers['x-meshmove-timestamp'] as string | undefined, body, req.headers['x-meshmove-signature'] as string | undefined);
+      const bad = verifySignature(
+        SECRET,
+        req.headers['x-meshmove-timestamp'] as string | undefined,
+        body,
+        req.headers['x-meshmove-signature'] as string | undefined,
+      );
       got.push({ path: req.url ?? '', headers: req.headers, body, bad, json: JSON.parse(body) as Record<string, unknown> });
       if (req.url?.startsWith('/fail')) res.writeHead(500).end('receiver down');
-      else if (req.url?.startsWith('/hang')) hanging.push(res); // held open: neither answered nor closed by us
+      else if (req.url?.startsWith('/hang'))
+        hanging.push(res); // held open: neither answered nor closed by us
       else res.writeHead(204).end();
     });
   });
@@ -77,17 +83,36 @@ function delivered(got: Received[], path: string, event: NotifyEvent['event']): 
 function planDoc(name: string, hook: string, overrides: Partial<PlanInput> = {}): PlanInput {
   const base = testPlan();
   return {
-    apiVersion: 'meshmove.dev/v1alpha1', kind: 'MigrationPlan', metadata: { name },
-    source: base.source, target: base.target,
-    waves: [{ name: 'canary', concurrency: 1, namespaces: ['inventory'] }, { name: 'rest', concurrency: 2, namespaces: ['payments'] }],
-    identity: 'unverified', approvers: ['alice', 'bob'],
-    dns: { provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' }, resolvers: ['127.0.0.1:53'], ttl: '1s', stabilityWindow: '1s', records: [{ name: 'shop.y7test.com' }] },
+    apiVersion: 'meshmove.dev/v1alpha1',
+    kind: 'MigrationPlan',
+    metadata: { name },
+    source: base.source,
+    target: base.target,
+    waves: [
+      { name: 'canary', concurrency: 1, namespaces: ['inventory'] },
+      { name: 'rest', concurrency: 2, namespaces: ['payments'] },
+    ],
+    identity: 'unverified',
+    approvers: ['alice', 'bob'],
+    dns: {
+      provider: { type: 'webhook', url: 'http://127.0.0.1:1/dns', secretEnv: 'DNS_SECRET' },
+      resolvers: ['127.0.0.1:53'],
+      ttl: '1s',
+      stabilityWindow: '1s',
+      records: [{ name: 'shop.y7test.com' }],
+    },
     backup: { location: '/tmp/meshmove-test-backups' },
     gates: { start: true, dnsCutover: false, decommission: false },
     notify: {
       webhooks: [
         { name: 'ops-json', url: `${hook}/ok/json`, format: 'json', secretEnv: 'MESHMOVE_TEST_HOOK_SECRET' },
-        { name: 'ops-slack', url: `${hook}/ok/slack`, format: 'slack', secretEnv: 'MESHMOVE_TEST_HOOK_SECRET', events: ['gate-opened', 'run-ended'] },
+        {
+          name: 'ops-slack',
+          url: `${hook}/ok/slack`,
+          format: 'slack',
+          secretEnv: 'MESHMOVE_TEST_HOOK_SECRET',
+          events: ['gate-opened', 'run-ended'],
+        },
       ],
     },
     ...overrides,
@@ -103,7 +128,18 @@ async function writePlan(doc: PlanInput): Promise<string> {
 
 /** `temporal workflow list --query ...` against a dev server: the workflow ids it prints. */
 async function temporalList(address: string, query: string): Promise<string> {
-  const { stdout } = await run(temporalCliPath(), ['workflow', 'list', '--address', address, '--namespace', 'default', '--query', query, '--output', 'json']);
+  const { stdout } = await run(temporalCliPath(), [
+    'workflow',
+    'list',
+    '--address',
+    address,
+    '--namespace',
+    'default',
+    '--query',
+    query,
+    '--output',
+    'json',
+  ]);
   return stdout;
 }
 
@@ -138,7 +174,9 @@ describe('searchable runs and notifications (search attributes registered)', () 
     hook = await receiver();
     cluster = new FakeCluster(testPlan());
     worker = await Worker.create({
-      connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(),
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: await workflowBundle(),
       activities: {
         ...dispatchingActivities(() => cluster),
         verifyMesh: async (input: RunRef) => {
@@ -173,15 +211,29 @@ describe('searchable runs and notifications (search attributes registered)', () 
 
     // 2. The backup fails and waits for a decision: findable, and the webhook says how to decide.
     await waitForStatus(hx, (s) => s.pendingDecision?.step === 'backup');
-    const waitingDecision = await eventually('list --waiting shows the decision', async () => {
-      const r = await meshmove(['list', '--waiting', '--json'], as('alice'));
-      const rows = JSON.parse(r.stdout) as { workflowId: string; waiting?: string }[];
-      return rows.find((row) => row.workflowId === x && row.waiting === 'decision:backup');
-    }, 20_000, 300);
+    const waitingDecision = await eventually(
+      'list --waiting shows the decision',
+      async () => {
+        const r = await meshmove(['list', '--waiting', '--json'], as('alice'));
+        const rows = JSON.parse(r.stdout) as { workflowId: string; waiting?: string }[];
+        return rows.find((row) => row.workflowId === x && row.waiting === 'decision:backup');
+      },
+      20_000,
+      300,
+    );
     expect(waitingDecision).toMatchObject({ phase: 'preflight', plan: 'observe-x' });
-    const decisionHook = await eventually('decision-needed delivered', async () => delivered(hook.got, '/ok/json', 'decision-needed')[0], 20_000);
+    const decisionHook = await eventually(
+      'decision-needed delivered',
+      async () => delivered(hook.got, '/ok/json', 'decision-needed')[0],
+      20_000,
+    );
     expect(decisionHook.bad).toBeNull();
-    expect(decisionHook.json).toMatchObject({ event: 'decision-needed', runId: x, step: 'backup', allowed: ['retry', 'skip', 'rollback', 'abort'] });
+    expect(decisionHook.json).toMatchObject({
+      event: 'decision-needed',
+      runId: x,
+      step: 'backup',
+      allowed: ['retry', 'skip', 'rollback', 'abort'],
+    });
     expect(String(decisionHook.json.error)).toContain('injected failure of backup');
     const retry = (decisionHook.json.commands as string[]).find((c) => c.includes(' retry'))!;
     expect(retry).toBe(`meshmove decide ${x} retry --step backup`);
@@ -191,12 +243,31 @@ describe('searchable runs and notifications (search attributes registered)', () 
 
     // 3. The start gate opens: the Temporal CLI's own query finds it, and so does list --waiting.
     const atGate = await waitForStatus(hx, (s) => s.pendingGate?.id === 'start');
-    await eventually('the Temporal CLI finds the run at its gate', async () => (await temporalList(env.address, "MeshmovePendingGate = 'start'")).includes(x), 20_000, 300);
-    const gateJson = await eventually('gate-opened delivered (json)', async () => delivered(hook.got, '/ok/json', 'gate-opened')[0], 20_000);
-    const gateSlack = await eventually('gate-opened delivered (slack)', async () => delivered(hook.got, '/ok/slack', 'gate-opened')[0], 20_000);
+    await eventually(
+      'the Temporal CLI finds the run at its gate',
+      async () => (await temporalList(env.address, "MeshmovePendingGate = 'start'")).includes(x),
+      20_000,
+      300,
+    );
+    const gateJson = await eventually(
+      'gate-opened delivered (json)',
+      async () => delivered(hook.got, '/ok/json', 'gate-opened')[0],
+      20_000,
+    );
+    const gateSlack = await eventually(
+      'gate-opened delivered (slack)',
+      async () => delivered(hook.got, '/ok/slack', 'gate-opened')[0],
+      20_000,
+    );
     expect(gateJson.bad).toBeNull();
     expect(gateSlack.bad).toBeNull();
-    expect(gateJson.json).toMatchObject({ version: 1, event: 'gate-opened', gate: 'start', digest: atGate.pendingGate!.digest, plan: 'observe-x' });
+    expect(gateJson.json).toMatchObject({
+      version: 1,
+      event: 'gate-opened',
+      gate: 'start',
+      digest: atGate.pendingGate!.digest,
+      plan: 'observe-x',
+    });
     const approve = `meshmove approve ${x} start --digest ${atGate.pendingGate!.digest}`;
     expect(gateJson.json.commands).toEqual([approve, `meshmove reject ${x} start --reason "WHY"`]);
     // Slack: an incoming-webhook message, with the command in it.
@@ -204,15 +275,44 @@ describe('searchable runs and notifications (search attributes registered)', () 
     expect(JSON.stringify(gateSlack.json.blocks)).toContain(approve);
     expect(gateSlack.headers['x-meshmove-delivery']).toBe(gateJson.headers['x-meshmove-delivery']);
     // A tampered body or another secret does not verify.
-    expect(verifySignature('another-secret', gateJson.headers['x-meshmove-timestamp'] as string, gateJson.body, gateJson.headers['x-meshmove-signature'] as string)).toBe('signature mismatch');
-    expect(verifySignature(SECRET, gateJson.headers['x-meshmove-timestamp'] as string, `${gateJson.body} `, gateJson.headers['x-meshmove-signature'] as string)).toBe('signature mismatch');
+    expect(
+      verifySignature(
+        'another-secret',
+        gateJson.headers['x-meshmove-timestamp'] as string,
+        gateJson.body,
+        gateJson.headers['x-meshmove-signature'] as string,
+      ),
+    ).toBe('signature mismatch');
+    expect(
+      verifySignature(
+        SECRET,
+        gateJson.headers['x-meshmove-timestamp'] as string,
+        `${gateJson.body} `,
+        gateJson.headers['x-meshmove-signature'] as string,
+      ),
+    ).toBe('signature mismatch');
 
     // 4. Meanwhile a second run is busy (no gate, a slow mesh verification): running, not waiting.
     const releaseY = hold(y);
-    const busy = await meshmove(['start', await writePlan(planDoc('observe-y', hook.url, { gates: { start: false, dnsCutover: false, decommission: false }, notify: undefined })), '--id', y], as('alice'));
+    const busy = await meshmove(
+      [
+        'start',
+        await writePlan(
+          planDoc('observe-y', hook.url, { gates: { start: false, dnsCutover: false, decommission: false }, notify: undefined }),
+        ),
+        '--id',
+        y,
+      ],
+      as('alice'),
+    );
     expect(busy.code, busy.stderr).toBe(0);
     await waitForStatus(env.client.workflow.getHandle(y), (s) => s.phase === 'verifying' && s.currentStep === 'verify-mesh', 30_000);
-    await eventually('visibility sees the busy run verifying', async () => (await temporalList(env.address, "MeshmovePhase = 'verifying'")).includes(y), 20_000, 300);
+    await eventually(
+      'visibility sees the busy run verifying',
+      async () => (await temporalList(env.address, "MeshmovePhase = 'verifying'")).includes(y),
+      20_000,
+      300,
+    );
     const waitingNow = await temporalList(env.address, 'MeshmovePendingGate IS NOT NULL');
     expect(waitingNow).toContain(x);
     expect(waitingNow).not.toContain(y);
@@ -221,7 +321,9 @@ describe('searchable runs and notifications (search attributes registered)', () 
     expect(listed.stdout, listed.stdout).toContain(`${x}  RUNNING  awaiting-start`);
     expect(listed.stdout).toContain('waiting: start');
     expect(listed.stdout).not.toContain(y);
-    const verifying = JSON.parse((await meshmove(['list', '--phase', 'verifying', '--json'], as('alice'))).stdout) as { workflowId: string }[];
+    const verifying = JSON.parse((await meshmove(['list', '--phase', 'verifying', '--json'], as('alice'))).stdout) as {
+      workflowId: string;
+    }[];
     expect(verifying.map((r) => r.workflowId)).toContain(y);
     expect(verifying.map((r) => r.workflowId)).not.toContain(x);
     releaseY();
@@ -232,12 +334,25 @@ describe('searchable runs and notifications (search attributes registered)', () 
     expect(approved.code, approved.stderr).toBe(0);
 
     // 6. A namespace's failed step waits in its child workflow: listed under the run, with the namespace.
-    const nsWait = await eventually('list --waiting shows the namespace decision', async () => {
-      const rows = JSON.parse((await meshmove(['list', '--waiting', '--json'], as('alice'))).stdout) as { workflowId: string; waiting?: string; namespace?: string }[];
-      return rows.find((row) => row.workflowId === x && row.waiting === 'decision:restart');
-    }, 30_000, 300);
+    const nsWait = await eventually(
+      'list --waiting shows the namespace decision',
+      async () => {
+        const rows = JSON.parse((await meshmove(['list', '--waiting', '--json'], as('alice'))).stdout) as {
+          workflowId: string;
+          waiting?: string;
+          namespace?: string;
+        }[];
+        return rows.find((row) => row.workflowId === x && row.waiting === 'decision:restart');
+      },
+      30_000,
+      300,
+    );
     expect(nsWait).toMatchObject({ namespace: 'inventory', waitingIn: `${x}/ns/inventory` });
-    const nsHook = await eventually('namespace decision-needed delivered', async () => delivered(hook.got, '/ok/json', 'decision-needed').find((g) => g.json.step === 'restart'), 20_000);
+    const nsHook = await eventually(
+      'namespace decision-needed delivered',
+      async () => delivered(hook.got, '/ok/json', 'decision-needed').find((g) => g.json.step === 'restart'),
+      20_000,
+    );
     expect(nsHook.bad).toBeNull();
     expect(nsHook.json).toMatchObject({ runId: x, workflowId: `${x}/ns/inventory`, namespace: 'inventory' });
     const nsRetry = (nsHook.json.commands as string[]).find((c) => c.includes(' retry'))!;
@@ -251,12 +366,23 @@ describe('searchable runs and notifications (search attributes registered)', () 
     await env.client.workflow.getHandle(y).result();
     const ended = await eventually('run-ended delivered', async () => delivered(hook.got, '/ok/json', 'run-ended')[0], 20_000);
     expect(ended.bad).toBeNull();
-    expect(ended.json).toMatchObject({ event: 'run-ended', runId: x, outcome: 'completed', phase: 'completed', commands: [`meshmove status ${x}`] });
+    expect(ended.json).toMatchObject({
+      event: 'run-ended',
+      runId: x,
+      outcome: 'completed',
+      phase: 'completed',
+      commands: [`meshmove status ${x}`],
+    });
     expect(delivered(hook.got, '/ok/slack', 'run-ended')).toHaveLength(1);
-    await eventually('visibility sees both runs completed', async () => {
-      const done = await temporalList(env.address, "MeshmovePhase = 'completed'");
-      return done.includes(x) && done.includes(y);
-    }, 20_000, 300);
+    await eventually(
+      'visibility sees both runs completed',
+      async () => {
+        const done = await temporalList(env.address, "MeshmovePhase = 'completed'");
+        return done.includes(x) && done.includes(y);
+      },
+      20_000,
+      300,
+    );
     const after = await temporalList(env.address, 'MeshmovePendingGate IS NOT NULL');
     expect(after).not.toContain(x);
     const waitingAfter = JSON.parse((await meshmove(['list', '--waiting', '--json'], as('alice'))).stdout) as { workflowId: string }[];
@@ -284,15 +410,27 @@ describe('searchable runs and notifications (search attributes registered)', () 
       },
     });
     const handle = await env.client.workflow.start(migrationWorkflow, {
-      taskQueue: TASK_QUEUE, workflowId: id,
+      taskQueue: TASK_QUEUE,
+      workflowId: id,
       // A request may take 60 s: a run that waited for its notifications would wait that long for the hanging receiver.
-      args: [{ plan, planDigest: 'test', startedBy: 'alice', searchAttributes: true, options: { heartbeatTimeoutMs: 5_000, notify: { timeoutMs: 60_000, attempts: 3, endWaitMs: 2_000 } } }],
+      args: [
+        {
+          plan,
+          planDigest: 'test',
+          startedBy: 'alice',
+          searchAttributes: true,
+          options: { heartbeatTimeoutMs: 5_000, notify: { timeoutMs: 60_000, attempts: 3, endWaitMs: 2_000 } },
+        },
+      ],
     });
     // The gate is open, and answerable, while the notification of its opening hangs at one receiver
     // and fails at the others: once those gave up (bounded attempts), the failures are in the run's
     // audit trail, the missing secret named.
     const s = await waitForStatus(handle, (st) => st.pendingGate?.id === 'start');
-    await eventually('the hanging receiver holds the gate-opened request', async () => delivered(hook.got, '/hang/b', 'gate-opened').length === 1);
+    await eventually(
+      'the hanging receiver holds the gate-opened request',
+      async () => delivered(hook.got, '/hang/b', 'gate-opened').length === 1,
+    );
     const notifyFailures = (st: RunStatus) => st.audit.filter((a) => a.action.startsWith('notify gate-opened') && !a.accepted);
     const failed = await waitForStatus(handle, (st) => notifyFailures(st).length === 2, 30_000);
     expect(failed.pendingGate?.id).toBe('start');
@@ -303,7 +441,9 @@ describe('searchable runs and notifications (search attributes registered)', () 
     // Its failure is recorded after its last attempt: exactly the three the policy allows.
     expect(delivered(hook.got, '/fail/a', 'gate-opened')).toHaveLength(3);
     expect(delivered(hook.got, '/ok/c', 'gate-opened')).toEqual([]); // never sent unsigned
-    await handle.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'start', verdict: 'approve', by: 'bob', digest: s.pendingGate!.digest }] });
+    await handle.executeUpdate(gateDecisionUpdate, {
+      args: [{ gate: 'start', verdict: 'approve', by: 'bob', digest: s.pendingGate!.digest }],
+    });
     // The run completes while the hanging receiver still holds its requests (each may take 60 s):
     // its end waited for the run-ended notifications 2 s at most, and nothing else waited for them.
     const result = await handle.result();
@@ -326,7 +466,12 @@ describe('a Temporal server without the search attributes', () => {
   beforeAll(async () => {
     env = await startDevServer({ searchAttributes: false });
     cluster = new FakeCluster(testPlan());
-    worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities: dispatchingActivities(() => cluster) });
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: await workflowBundle(),
+      activities: dispatchingActivities(() => cluster),
+    });
     running = worker.run();
   });
 
@@ -339,10 +484,17 @@ describe('a Temporal server without the search attributes', () => {
   it('start prints how to register them and the run completes without them; list --waiting says how to register them', async () => {
     const as = { TEMPORAL_ADDRESS: env.address, MESHMOVE_USER: 'alice' };
     const id = `obs-plain-${randomUUID().slice(0, 8)}`;
-    const file = await writePlan(planDoc('observe-plain', 'http://127.0.0.1:1', { gates: { start: false, dnsCutover: false, decommission: false }, notify: undefined }));
+    const file = await writePlan(
+      planDoc('observe-plain', 'http://127.0.0.1:1', {
+        gates: { start: false, dnsCutover: false, decommission: false },
+        notify: undefined,
+      }),
+    );
     const started = await meshmove(['start', file, '--id', id], as);
     expect(started.code, started.stderr).toBe(0);
-    expect(started.stderr).toContain('temporal operator search-attribute create --namespace default --name MeshmovePlan --name MeshmovePhase --name MeshmovePendingGate --name MeshmoveCluster --type Keyword');
+    expect(started.stderr).toContain(
+      'temporal operator search-attribute create --namespace default --name MeshmovePlan --name MeshmovePhase --name MeshmovePendingGate --name MeshmoveCluster --type Keyword',
+    );
     expect(started.stderr.match(/search-attribute create/g)).toHaveLength(1);
     const handle = env.client.workflow.getHandle(id);
     expect((await handle.result()).phase).toBe('completed');
@@ -350,7 +502,13 @@ describe('a Temporal server without the search attributes', () => {
     const events = history.events ?? [];
     expect(events.filter((e) => e.workflowTaskFailedEventAttributes)).toEqual([]);
     // (patched() keeps its own TemporalChangeVersion; none of ours)
-    expect(events.filter((e) => Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}).some((k) => k.startsWith('Meshmove')))).toEqual([]);
+    expect(
+      events.filter((e) =>
+        Object.keys(e.upsertWorkflowSearchAttributesEventAttributes?.searchAttributes?.indexedFields ?? {}).some((k) =>
+          k.startsWith('Meshmove'),
+        ),
+      ),
+    ).toEqual([]);
     const listed = await meshmove(['list', '--waiting'], as);
     expect(listed.code).not.toBe(0);
     expect(listed.stderr).toContain('temporal operator search-attribute create');

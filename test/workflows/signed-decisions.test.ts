@@ -8,7 +8,14 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { migrationWorkflow } from '../../workflows/migration.js';
-import { TASK_QUEUE, gateDecisionSignal, gateDecisionUpdate, operatorDecisionUpdate, statusQuery, type RunStatus } from '../../workflows/messages.js';
+import {
+  TASK_QUEUE,
+  gateDecisionSignal,
+  gateDecisionUpdate,
+  operatorDecisionUpdate,
+  statusQuery,
+  type RunStatus,
+} from '../../workflows/messages.js';
 import { decisionMessage, sha256Hex, type DecisionFields, type SignedDecision } from '../../workflows/identity/decision.js';
 import { parsePublicKey } from '../../workflows/identity/sshsig.js';
 import { loadSigner } from '../../client/signing.js';
@@ -31,7 +38,12 @@ const mallory = makeKey('mallory', 'ed25519');
 beforeAll(async () => {
   env = await startDevServer();
   const activities = dispatchingActivities(() => cluster.current!);
-  worker = await Worker.create({ connection: env.nativeConnection, taskQueue: TASK_QUEUE, workflowBundle: await workflowBundle(), activities });
+  worker = await Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: TASK_QUEUE,
+    workflowBundle: await workflowBundle(),
+    activities,
+  });
   running = worker.run();
 });
 
@@ -58,16 +70,31 @@ function signedPlan(overrides: Parameters<typeof testPlan>[0] = {}): Plan {
 /** What ssh-keygen -Y sign -n meshmove makes of the canonical message. */
 function signWithSshKeygen(key: TestKey, fields: Partial<DecisionFields> & Pick<DecisionFields, 'workflow' | 'kind'>): SignedDecision {
   const message = decisionMessage({
-    target: '-', namespace: '-', verdict: 'approve', digest: '-', by: key.name, reason: '',
-    at: new Date().toISOString(), nonce: randomBytes(16).toString('hex'), ...fields,
+    target: '-',
+    namespace: '-',
+    verdict: 'approve',
+    digest: '-',
+    by: key.name,
+    reason: '',
+    at: new Date().toISOString(),
+    nonce: randomBytes(16).toString('hex'),
+    ...fields,
   });
   return { message, signature: sshKeygenSign(key, message) };
 }
 
-async function startSigned(plan: Plan, by: TestKey = alice, id = `signed-${randomUUID()}`): Promise<WorkflowHandle<typeof migrationWorkflow>> {
+async function startSigned(
+  plan: Plan,
+  by: TestKey = alice,
+  id = `signed-${randomUUID()}`,
+): Promise<WorkflowHandle<typeof migrationWorkflow>> {
   cluster.current = new FakeCluster(plan);
   const start = signWithSshKeygen(by, { workflow: id, kind: 'start', verdict: 'start', digest: sha256Hex(JSON.stringify(plan)) });
-  return env.client.workflow.start(migrationWorkflow, { taskQueue: TASK_QUEUE, workflowId: id, args: [{ plan, planDigest: 'test', startedBy: by.name, start }] });
+  return env.client.workflow.start(migrationWorkflow, {
+    taskQueue: TASK_QUEUE,
+    workflowId: id,
+    args: [{ plan, planDigest: 'test', startedBy: by.name, start }],
+  });
 }
 
 async function gateOpen(handle: WorkflowHandle, gate: string): Promise<RunStatus> {
@@ -75,12 +102,20 @@ async function gateOpen(handle: WorkflowHandle, gate: string): Promise<RunStatus
 }
 
 function gateApproval(handle: WorkflowHandle, s: RunStatus, key: TestKey, over: Partial<DecisionFields> = {}): SignedDecision {
-  return signWithSshKeygen(key, { workflow: handle.workflowId, kind: 'gate', target: s.pendingGate!.id, digest: s.pendingGate!.digest, ...over });
+  return signWithSshKeygen(key, {
+    workflow: handle.workflowId,
+    kind: 'gate',
+    target: s.pendingGate!.id,
+    digest: s.pendingGate!.digest,
+    ...over,
+  });
 }
 
 async function approve(handle: WorkflowHandle, gate: string, key: TestKey): Promise<void> {
   const s = await gateOpen(handle, gate);
-  await handle.executeUpdate(gateDecisionUpdate, { args: [{ gate, verdict: 'approve', by: key.name, digest: s.pendingGate!.digest, signed: gateApproval(handle, s, key) }] });
+  await handle.executeUpdate(gateDecisionUpdate, {
+    args: [{ gate, verdict: 'approve', by: key.name, digest: s.pendingGate!.digest, signed: gateApproval(handle, s, key) }],
+  });
 }
 
 const fp = (k: TestKey) => parsePublicKey(k.publicKey).fingerprint;
@@ -108,19 +143,31 @@ describe('signed decisions (verified in the workflow)', () => {
     const s = await gateOpen(handle, 'start');
     const digest = s.pendingGate!.digest;
     const ask = (signed: SignedDecision | undefined, by = 'bob') =>
-      refusal(handle.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'start', verdict: 'approve', by, digest, ...(signed ? { signed } : {}) }] }));
+      refusal(
+        handle.executeUpdate(gateDecisionUpdate, {
+          args: [{ gate: 'start', verdict: 'approve', by, digest, ...(signed ? { signed } : {}) }],
+        }),
+      );
     expect(await ask(undefined)).toContain('unsigned: this plan requires signed decisions');
     expect(await ask(gateApproval(handle, s, mallory, { by: 'bob' }))).toContain(`unknown key ${fp(mallory)}`);
     expect(await ask(gateApproval(handle, s, alice, { by: 'bob' }))).toContain(`forged name: the key ${fp(alice)} is alice's`);
-    expect(await ask(gateApproval(handle, s, bob, { workflow: 'another-run' }))).toContain(`signed for run another-run, not ${handle.workflowId}`);
+    expect(await ask(gateApproval(handle, s, bob, { workflow: 'another-run' }))).toContain(
+      `signed for run another-run, not ${handle.workflowId}`,
+    );
     expect(await ask(gateApproval(handle, s, bob, { target: 'decommission' }))).toContain('signed for gate decommission, not gate start');
     expect(await ask(gateApproval(handle, s, bob, { verdict: 'reject' }))).toContain('signed to reject, not to approve');
-    expect(await ask(gateApproval(handle, s, bob, { digest: sha256Hex('the summary before it changed') }))).toContain('stale approval: signed over digest');
+    expect(await ask(gateApproval(handle, s, bob, { digest: sha256Hex('the summary before it changed') }))).toContain(
+      'stale approval: signed over digest',
+    );
     const longAgo = new Date(Date.parse(s.gates[0]!.openedAt) - 3_600_000).toISOString();
     expect(await ask(gateApproval(handle, s, bob, { at: longAgo }))).toContain(`signed at ${longAgo}, outside gate start's open window`);
-    expect(await ask(gateApproval(handle, s, carol, { by: 'carol' }), 'carol')).toContain("carol's key is not allowed for gate start (allowed: dns-cutover)");
+    expect(await ask(gateApproval(handle, s, carol, { by: 'carol' }), 'carol')).toContain(
+      "carol's key is not allowed for gate start (allowed: dns-cutover)",
+    );
     // The starter's key under another name of the plan: four-eyes by key.
-    expect(await ask(gateApproval(handle, s, alice, { by: 'ops' }), 'ops')).toContain(`four-eyes: the key ${fp(alice)} signed the start of this run`);
+    expect(await ask(gateApproval(handle, s, alice, { by: 'ops' }), 'ops')).toContain(
+      `four-eyes: the key ${fp(alice)} signed the start of this run`,
+    );
     // The same checks by Signal: a refused one is audited and changes nothing; a valid one decides.
     const forged = gateApproval(handle, s, mallory, { by: 'bob' });
     await handle.signal(gateDecisionSignal, { gate: 'start', verdict: 'approve', by: 'bob', digest, signed: forged });
@@ -135,15 +182,27 @@ describe('signed decisions (verified in the workflow)', () => {
     // A nonce counts once, even in a message that is otherwise right for the next gate.
     const nonce = good.message.match(/^nonce: (.*)$/m)![1]!;
     const reused = gateApproval(handle, next, carol, { nonce });
-    expect(await refusal(handle.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'dns-cutover', verdict: 'approve', by: 'carol', digest: next.pendingGate!.digest, signed: reused }] }))).toContain(`reused nonce ${nonce}`);
+    expect(
+      await refusal(
+        handle.executeUpdate(gateDecisionUpdate, {
+          args: [{ gate: 'dns-cutover', verdict: 'approve', by: 'carol', digest: next.pendingGate!.digest, signed: reused }],
+        }),
+      ),
+    ).toContain(`reused nonce ${nonce}`);
     // The approval of the start gate replayed on the next gate.
-    expect(await refusal(handle.executeUpdate(gateDecisionUpdate, { args: [{ gate: 'dns-cutover', verdict: 'approve', by: 'bob', digest: next.pendingGate!.digest, signed: good }] }))).toContain('signed for gate start, not gate dns-cutover');
+    expect(
+      await refusal(
+        handle.executeUpdate(gateDecisionUpdate, {
+          args: [{ gate: 'dns-cutover', verdict: 'approve', by: 'bob', digest: next.pendingGate!.digest, signed: good }],
+        }),
+      ),
+    ).toContain('signed for gate start, not gate dns-cutover');
     await handle.cancel();
     expect((await handle.result()).phase).toBe('rolled-back');
     await recordHistory(env.client, handle.workflowId, 'signed-refusals');
   });
 
-  it('a failed step is decided with a signature over that pause; meshmove\'s own signer (ECDSA) is accepted', async () => {
+  it("a failed step is decided with a signature over that pause; meshmove's own signer (ECDSA) is accepted", async () => {
     const plan = signedPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
     const handle = await startSigned(plan);
     cluster.current!.failNext('restartWorkloads', 'inventory');
@@ -153,12 +212,32 @@ describe('signed decisions (verified in the workflow)', () => {
     expect(d.digest).toMatch(/^[0-9a-f]{64}$/);
     const signer = await loadSigner(bob.file, {});
     const sign = async (over: Partial<DecisionFields>) => {
-      const message = decisionMessage({ workflow: child.workflowId, kind: 'decision', target: 'restart', namespace: 'inventory', verdict: 'retry', digest: d.digest!, by: 'bob', reason: '', at: new Date().toISOString(), nonce: randomBytes(16).toString('hex'), ...over });
+      const message = decisionMessage({
+        workflow: child.workflowId,
+        kind: 'decision',
+        target: 'restart',
+        namespace: 'inventory',
+        verdict: 'retry',
+        digest: d.digest!,
+        by: 'bob',
+        reason: '',
+        at: new Date().toISOString(),
+        nonce: randomBytes(16).toString('hex'),
+        ...over,
+      });
       return { message, signature: await signer.sign(message) };
     };
-    expect(await refusal(child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'restart', decision: 'retry', by: 'bob', signed: await sign({ namespace: 'payments' }) }] }))).toContain('signed for namespace payments, not inventory');
+    expect(
+      await refusal(
+        child.executeUpdate(operatorDecisionUpdate, {
+          args: [{ step: 'restart', decision: 'retry', by: 'bob', signed: await sign({ namespace: 'payments' }) }],
+        }),
+      ),
+    ).toContain('signed for namespace payments, not inventory');
     cluster.current!.fix('restartWorkloads', 'inventory');
-    await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'restart', decision: 'retry', by: 'bob', signed: await sign({}) }] });
+    await child.executeUpdate(operatorDecisionUpdate, {
+      args: [{ step: 'restart', decision: 'retry', by: 'bob', signed: await sign({}) }],
+    });
     expect((await handle.result()).phase).toBe('completed');
     const st = await handle.query(statusQuery);
     expect(st.audit.filter((a) => a.accepted).map((a) => [`${a.by} ${a.action}`, a.namespace, a.signed?.key])).toEqual([
@@ -169,7 +248,11 @@ describe('signed decisions (verified in the workflow)', () => {
   it('an unsigned start, or one signed by a stranger, ends the run before anything runs', async () => {
     const plan = signedPlan();
     cluster.current = new FakeCluster(plan);
-    const unsigned = await env.client.workflow.start(migrationWorkflow, { taskQueue: TASK_QUEUE, workflowId: `signed-${randomUUID()}`, args: [{ plan, planDigest: 'x', startedBy: 'alice' }] });
+    const unsigned = await env.client.workflow.start(migrationWorkflow, {
+      taskQueue: TASK_QUEUE,
+      workflowId: `signed-${randomUUID()}`,
+      args: [{ plan, planDigest: 'x', startedBy: 'alice' }],
+    });
     const err = await unsigned.result().catch((e: unknown) => e);
     expect(err).toBeInstanceOf(WorkflowFailedError);
     expect(((err as WorkflowFailedError).cause as Error).message).toContain('start refused: unsigned');

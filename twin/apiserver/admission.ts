@@ -30,7 +30,13 @@ export interface AdmissionAttributes {
   dryRun?: boolean | undefined;
 }
 
-interface Rule { operations?: string[]; apiGroups?: string[]; apiVersions?: string[]; resources?: string[]; scope?: string }
+interface Rule {
+  operations?: string[];
+  apiGroups?: string[];
+  apiVersions?: string[];
+  resources?: string[];
+  scope?: string;
+}
 interface Webhook {
   name: string;
   clientConfig: { url?: string; caBundle?: string; service?: { namespace: string; name: string; port?: number; path?: string } };
@@ -47,7 +53,14 @@ export function ruleMatches(rule: Rule, a: AdmissionAttributes): boolean {
   if (!any(rule.operations, a.operation) || !any(rule.apiGroups, a.def.group) || !any(rule.apiVersions, a.version)) return false;
   const res = a.subresource ? `${a.def.resource}/${a.subresource}` : a.def.resource;
   const resources = rule.resources ?? [];
-  const resOk = resources.some((r) => r === res || (r === '*' && !a.subresource) || r === '*/*' || (r === `${a.def.resource}/*` && a.subresource) || (r === `*/${a.subresource ?? ''}` && a.subresource));
+  const resOk = resources.some(
+    (r) =>
+      r === res ||
+      (r === '*' && !a.subresource) ||
+      r === '*/*' ||
+      (r === `${a.def.resource}/*` && a.subresource) ||
+      (r === `*/${a.subresource ?? ''}` && a.subresource),
+  );
   if (!resOk) return false;
   const scope = rule.scope ?? '*';
   if (scope === 'Namespaced' && !a.def.namespaced) return false;
@@ -55,7 +68,12 @@ export function ruleMatches(rule: Rule, a: AdmissionAttributes): boolean {
   return true;
 }
 
-export interface AdmissionDeps { store: Store; registry: ResourceRegistry; network: PodNetwork; counters: RequestCounters }
+export interface AdmissionDeps {
+  store: Store;
+  registry: ResourceRegistry;
+  network: PodNetwork;
+  counters: RequestCounters;
+}
 
 class CallError extends Error {}
 
@@ -71,15 +89,20 @@ export class Admission {
 
   private configurations(resource: 'mutatingwebhookconfigurations' | 'validatingwebhookconfigurations'): KubeObject[] {
     const def = this.deps.registry.get('admissionregistration.k8s.io', resource)!;
-    return this.deps.store.list(def).map((s) => s.obj).sort((x, y) => (x.metadata.name! < y.metadata.name! ? -1 : 1));
+    return this.deps.store
+      .list(def)
+      .map((s) => s.obj)
+      .sort((x, y) => (x.metadata.name! < y.metadata.name! ? -1 : 1));
   }
 
   private matches(w: Webhook, a: AdmissionAttributes, nsLabels: Record<string, string> | undefined): boolean {
     if (!(w.rules ?? []).some((r) => ruleMatches(r, a))) return false;
     // The namespaceSelector applies to namespaced objects (and to namespaces themselves).
     if (nsLabels !== undefined && !labelSelectorMatches(w.namespaceSelector ?? {}, nsLabels)) return false;
-    return labelSelectorMatches(w.objectSelector ?? {}, a.object.metadata.labels ?? {})
-      || (a.oldObject !== undefined && labelSelectorMatches(w.objectSelector ?? {}, a.oldObject.metadata.labels ?? {}));
+    return (
+      labelSelectorMatches(w.objectSelector ?? {}, a.object.metadata.labels ?? {}) ||
+      (a.oldObject !== undefined && labelSelectorMatches(w.objectSelector ?? {}, a.oldObject.metadata.labels ?? {}))
+    );
   }
 
   /** Runs every matching mutating webhook in order; returns the mutated object or throws the rejection. */
@@ -112,7 +135,17 @@ export class Admission {
   private async call(configuration: string, w: Webhook, a: AdmissionAttributes, mutating: boolean): Promise<KubeObject> {
     const name = a.object.metadata.name ? a.object.metadata.name : `${a.object.metadata.generateName ?? ''}*`;
     const record = (outcome: 'patched' | 'allowed' | 'denied' | 'error-rejected' | 'error-ignored', message?: string): void =>
-      this.deps.counters.recordWebhook({ configuration, webhook: w.name, operation: a.operation, resource: a.def.resource, namespace: a.namespace, name, outcome, ...(message ? { message } : {}), at: new Date().toISOString() });
+      this.deps.counters.recordWebhook({
+        configuration,
+        webhook: w.name,
+        operation: a.operation,
+        resource: a.def.resource,
+        namespace: a.namespace,
+        name,
+        outcome,
+        ...(message ? { message } : {}),
+        at: new Date().toISOString(),
+      });
     const timeoutSeconds = w.timeoutSeconds ?? 10;
     const uid = randomUUID();
     const gvk = { group: a.def.group, version: a.version, kind: a.def.kind };
@@ -121,12 +154,20 @@ export class Admission {
       apiVersion: 'admission.k8s.io/v1',
       kind: 'AdmissionReview',
       request: {
-        uid, kind: gvk, resource: gvr, requestKind: gvk, requestResource: gvr,
+        uid,
+        kind: gvk,
+        resource: gvr,
+        requestKind: gvk,
+        requestResource: gvr,
         ...(a.subresource ? { subResource: a.subresource, requestSubResource: a.subresource } : {}),
         // AdmissionRequest's name and namespace are omitempty: no name before generateName is resolved.
-        ...(a.object.metadata.name ? { name: a.object.metadata.name } : {}), ...(a.namespace ? { namespace: a.namespace } : {}), operation: a.operation,
+        ...(a.object.metadata.name ? { name: a.object.metadata.name } : {}),
+        ...(a.namespace ? { namespace: a.namespace } : {}),
+        operation: a.operation,
         userInfo: { username: 'system:admin', groups: ['system:masters', 'system:authenticated'] },
-        object: a.object, oldObject: a.oldObject ?? null, dryRun: a.dryRun === true,
+        object: a.object,
+        oldObject: a.oldObject ?? null,
+        dryRun: a.dryRun === true,
         options: { kind: a.operation === 'CREATE' ? 'CreateOptions' : 'UpdateOptions', apiVersion: 'meta.k8s.io/v1' },
       },
     };
@@ -143,7 +184,10 @@ export class Admission {
     } catch (e) {
       const msg = e instanceof Error ? e.message : String(e);
       const full = `failed calling webhook "${w.name}": ${msg}`;
-      if ((w.failurePolicy ?? 'Fail') === 'Ignore') { record('error-ignored', full); return a.object; }
+      if ((w.failurePolicy ?? 'Fail') === 'Ignore') {
+        record('error-ignored', full);
+        return a.object;
+      }
       record('error-rejected', full);
       throw Errors.internal(full);
     }
@@ -157,12 +201,17 @@ export class Admission {
       const code = typeof st.code === 'number' && st.code >= 400 ? st.code : 400;
       const deniedBy = `admission webhook "${w.name}" denied the request`;
       const text = message ? `${deniedBy}: ${message}` : reason ? `${deniedBy}: ${reason}` : `${deniedBy} without explanation`;
-      throw new ApiError(code, reason, text, isPlainObject(st.details) ? st.details as never : undefined);
+      throw new ApiError(code, reason, text, isPlainObject(st.details) ? (st.details as never) : undefined);
     }
-    if (!mutating || typeof response.patch !== 'string' || response.patch === '') { record('allowed'); return a.object; }
+    if (!mutating || typeof response.patch !== 'string' || response.patch === '') {
+      record('allowed');
+      return a.object;
+    }
     if (response.patchType !== 'JSONPatch') {
       record('error-rejected', `unsupported patchType ${String(response.patchType)}`);
-      throw Errors.internal(`received invalid webhook response: unsupported patchType "${String(response.patchType)}" from webhook "${w.name}"`);
+      throw Errors.internal(
+        `received invalid webhook response: unsupported patchType "${String(response.patchType)}" from webhook "${w.name}"`,
+      );
     }
     try {
       const ops: unknown = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'));
@@ -191,9 +240,14 @@ export class Admission {
     if (!service) throw new CallError(`failed to call webhook: Post "${shown}": service "${svc.name}" not found`);
     if (!portFound) throw new CallError(`failed to call webhook: Post "${shown}": service port ${port} not found`);
     const usable = backends.filter((b) => b.address);
-    if (usable.length === 0) throw new CallError(`failed to call webhook: Post "${shown}": no endpoints available for service "${svc.name}"`);
+    if (usable.length === 0)
+      throw new CallError(`failed to call webhook: Post "${shown}": no endpoints available for service "${svc.name}"`);
     const addr = usable[Math.floor(Math.random() * usable.length)]!.address!;
-    return { url: `${addr.scheme}://${addr.host}:${addr.port}${path}?timeout=${timeoutSeconds}s`, ca, servername: `${svc.name}.${svc.namespace}.svc` };
+    return {
+      url: `${addr.scheme}://${addr.host}:${addr.port}${path}?timeout=${timeoutSeconds}s`,
+      ca,
+      servername: `${svc.name}.${svc.namespace}.svc`,
+    };
   }
 }
 
@@ -201,23 +255,36 @@ function post(url: string, body: string, timeoutMs: number, ca?: string, servern
   return new Promise((resolve, reject) => {
     const u = new URL(url);
     const mod = u.protocol === 'https:' ? https : http;
-    const req = mod.request(u, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body) },
-      ...(u.protocol === 'https:' ? { ca, servername } : {}),
-      timeout: timeoutMs,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300) reject(new CallError(`failed to call webhook: the server responded with status ${res.statusCode ?? 0}: ${text.slice(0, 200)}`));
-        else resolve(text);
-      });
-      res.on('error', reject);
-    });
+    const req = mod.request(
+      u,
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', Accept: 'application/json', 'Content-Length': Buffer.byteLength(body) },
+        ...(u.protocol === 'https:' ? { ca, servername } : {}),
+        timeout: timeoutMs,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          if ((res.statusCode ?? 0) < 200 || (res.statusCode ?? 0) >= 300)
+            reject(new CallError(`failed to call webhook: the server responded with status ${res.statusCode ?? 0}: ${text.slice(0, 200)}`));
+          else resolve(text);
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new CallError(`failed to call webhook: Post "${url}": context deadline exceeded`)));
-    req.on('error', (e: NodeJS.ErrnoException) => reject(e instanceof CallError ? e : new CallError(`failed to call webhook: Post "${url}": ${e.code === 'ECONNREFUSED' ? `dial tcp ${u.host}: connect: connection refused` : e.message}`)));
+    req.on('error', (e: NodeJS.ErrnoException) =>
+      reject(
+        e instanceof CallError
+          ? e
+          : new CallError(
+              `failed to call webhook: Post "${url}": ${e.code === 'ECONNREFUSED' ? `dial tcp ${u.host}: connect: connection refused` : e.message}`,
+            ),
+      ),
+    );
     req.end(body);
   });
 }

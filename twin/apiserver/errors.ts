@@ -1,20 +1,53 @@
 // Errors as the real apiserver reports them: a metav1.Status body with reason, details and code.
-export interface StatusCause { reason?: string; message: string; field?: string }
-export interface StatusDetails { name?: string; group?: string; kind?: string; uid?: string; causes?: StatusCause[]; retryAfterSeconds?: number }
+export interface StatusCause {
+  reason?: string;
+  message: string;
+  field?: string;
+}
+export interface StatusDetails {
+  name?: string;
+  group?: string;
+  kind?: string;
+  uid?: string;
+  causes?: StatusCause[];
+  retryAfterSeconds?: number;
+}
 export interface Status {
-  kind: 'Status'; apiVersion: 'v1'; metadata: Record<string, never>; status: 'Failure' | 'Success';
-  message?: string; reason?: string; details?: StatusDetails; code: number;
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Failure' | 'Success';
+  message?: string;
+  reason?: string;
+  details?: StatusDetails;
+  code: number;
 }
 
 export class ApiError extends Error {
   /** `why`: what the twin knows but kube-apiserver does not say (for logs; not in the Status). */
-  constructor(readonly code: number, readonly reason: string, message: string, readonly details?: StatusDetails, readonly headers: Record<string, string> = {}, readonly why?: string) {
+  constructor(
+    readonly code: number,
+    readonly reason: string,
+    message: string,
+    readonly details?: StatusDetails,
+    readonly headers: Record<string, string> = {},
+    readonly why?: string,
+  ) {
     super(message);
   }
 
   toStatus(): Status {
     // Field order as the real apiserver writes it.
-    return { kind: 'Status', apiVersion: 'v1', metadata: {}, status: 'Failure', message: this.message, ...(this.reason ? { reason: this.reason } : {}), ...(this.details ? { details: this.details } : {}), code: this.code };
+    return {
+      kind: 'Status',
+      apiVersion: 'v1',
+      metadata: {},
+      status: 'Failure',
+      message: this.message,
+      ...(this.reason ? { reason: this.reason } : {}),
+      ...(this.details ? { details: this.details } : {}),
+      code: this.code,
+    };
   }
 }
 
@@ -37,14 +70,34 @@ export const Errors = {
     return new ApiError(404, 'NotFound', 'the server could not find the requested resource', {});
   },
   alreadyExists(group: string, resource: string, name: string): ApiError {
-    return new ApiError(409, 'AlreadyExists', `${qualifiedResource(group, resource)} "${name}" already exists`, details(group, resource, name));
+    return new ApiError(
+      409,
+      'AlreadyExists',
+      `${qualifiedResource(group, resource)} "${name}" already exists`,
+      details(group, resource, name),
+    );
   },
-  conflict(group: string, resource: string, name: string, why = 'the object has been modified; please apply your changes to the latest version and try again'): ApiError {
-    return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${qualifiedResource(group, resource)} "${name}": ${why}`, details(group, resource, name));
+  conflict(
+    group: string,
+    resource: string,
+    name: string,
+    why = 'the object has been modified; please apply your changes to the latest version and try again',
+  ): ApiError {
+    return new ApiError(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${qualifiedResource(group, resource)} "${name}": ${why}`,
+      details(group, resource, name),
+    );
   },
   /** A 409 whose subject is the Kind (`ConfigMap "x"`), as storage preconditions report it. */
   conflictOnKind(group: string, kind: string, name: string, why: string): ApiError {
-    return new ApiError(409, 'Conflict', `Operation cannot be fulfilled on ${group ? `${kind}.${group}` : kind} "${name}": ${why}`, details(group, kind, name));
+    return new ApiError(
+      409,
+      'Conflict',
+      `Operation cannot be fulfilled on ${group ? `${kind}.${group}` : kind} "${name}": ${why}`,
+      details(group, kind, name),
+    );
   },
   badRequest(message: string): ApiError {
     return new ApiError(400, 'BadRequest', message);
@@ -54,13 +107,23 @@ export const Errors = {
   },
   unsupportedMediaType(_contentType: string, accepted: string[]): ApiError {
     // negotiation.errUnsupportedMediaType: a Status without details.
-    return new ApiError(415, 'UnsupportedMediaType', `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`);
+    return new ApiError(
+      415,
+      'UnsupportedMediaType',
+      `the body of the request was in an unknown format - accepted media types include: ${accepted.join(', ')}`,
+    );
   },
   internal(message: string): ApiError {
     return new ApiError(500, 'InternalError', `Internal error occurred: ${message}`, { causes: [{ message }] });
   },
   tooManyRequests(retryAfterSeconds: number): ApiError {
-    return new ApiError(429, 'TooManyRequests', 'Too many requests, please try again later.', { retryAfterSeconds }, { 'Retry-After': String(retryAfterSeconds) });
+    return new ApiError(
+      429,
+      'TooManyRequests',
+      'Too many requests, please try again later.',
+      { retryAfterSeconds },
+      { 'Retry-After': String(retryAfterSeconds) },
+    );
   },
   serviceUnavailable(message: string): ApiError {
     return new ApiError(503, 'ServiceUnavailable', message, {});
@@ -80,16 +143,25 @@ export const Errors = {
   invalid(group: string, kind: string, name: string, causes: FieldError[]): ApiError {
     const msgs = [...new Set(causes.map((c) => `${c.field}: ${c.message}`))];
     const message = `${group ? `${kind}.${group}` : kind} "${name}" is invalid: ${msgs.length === 1 ? msgs[0]! : `[${msgs.join(', ')}]`}`;
-    const d: StatusDetails = { ...(name ? { name } : {}), ...(group ? { group } : {}), kind, causes: causes.map((c) => ({ reason: c.reason, message: c.message, field: c.field })) };
+    const d: StatusDetails = {
+      ...(name ? { name } : {}),
+      ...(group ? { group } : {}),
+      kind,
+      causes: causes.map((c) => ({ reason: c.reason, message: c.message, field: c.field })),
+    };
     return new ApiError(422, 'Invalid', message, d);
   },
 };
 
 /** apimachinery field.Error: `field: <Type>: detail`. */
-export interface FieldError { field: string; reason: string; message: string }
+export interface FieldError {
+  field: string;
+  reason: string;
+  message: string;
+}
 
 function show(v: unknown): string {
-  return typeof v === 'string' ? JSON.stringify(v) : JSON.stringify(v) ?? String(v);
+  return typeof v === 'string' ? JSON.stringify(v) : (JSON.stringify(v) ?? String(v));
 }
 
 export const FieldErrors = {
@@ -100,7 +172,11 @@ export const FieldErrors = {
     return { field, reason: 'FieldValueRequired', message: detail ? `Required value: ${detail}` : 'Required value' };
   },
   notSupported(field: string, value: unknown, supported: string[]): FieldError {
-    return { field, reason: 'FieldValueNotSupported', message: `Unsupported value: ${show(value)}: supported values: ${supported.map((s) => `"${s}"`).join(', ')}` };
+    return {
+      field,
+      reason: 'FieldValueNotSupported',
+      message: `Unsupported value: ${show(value)}: supported values: ${supported.map((s) => `"${s}"`).join(', ')}`,
+    };
   },
   duplicate(field: string, value: unknown): FieldError {
     return { field, reason: 'FieldValueDuplicate', message: `Duplicate value: ${show(value)}` };

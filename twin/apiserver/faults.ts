@@ -5,20 +5,22 @@
 // (the case that proves a retried write is not applied twice).
 import { z } from 'zod';
 
-export const FaultRuleSchema = z.object({
-  verb: z.string().optional(),
-  /** `pods`, `apps/deployments`, `pods/status` or `deployments` (any group). */
-  resource: z.string().optional(),
-  namespace: z.string().optional(),
-  name: z.string().optional(),
-  kind: z.enum(['status', 'drop', 'lose-response', 'delay']),
-  status: z.union([z.literal(429), z.literal(500), z.literal(409), z.literal(503)]).optional(),
-  retryAfterSeconds: z.number().int().min(0).optional(),
-  delayMs: z.number().int().min(0).optional(),
-  rate: z.number().min(0).max(1).optional(),
-  count: z.number().int().min(0).optional(),
-  seed: z.number().int().optional(),
-}).refine((r) => r.kind !== 'status' || r.status !== undefined, { message: 'status rules need a status code' })
+export const FaultRuleSchema = z
+  .object({
+    verb: z.string().optional(),
+    /** `pods`, `apps/deployments`, `pods/status` or `deployments` (any group). */
+    resource: z.string().optional(),
+    namespace: z.string().optional(),
+    name: z.string().optional(),
+    kind: z.enum(['status', 'drop', 'lose-response', 'delay']),
+    status: z.union([z.literal(429), z.literal(500), z.literal(409), z.literal(503)]).optional(),
+    retryAfterSeconds: z.number().int().min(0).optional(),
+    delayMs: z.number().int().min(0).optional(),
+    rate: z.number().min(0).max(1).optional(),
+    count: z.number().int().min(0).optional(),
+    seed: z.number().int().optional(),
+  })
+  .refine((r) => r.kind !== 'status' || r.status !== undefined, { message: 'status rules need a status code' })
   .refine((r) => r.rate !== undefined || r.count !== undefined, { message: 'a rule needs rate or count' });
 
 export type FaultRule = z.infer<typeof FaultRuleSchema>;
@@ -32,7 +34,14 @@ export const FaultConfigSchema = z.object({
 });
 export type FaultConfig = z.infer<typeof FaultConfigSchema>;
 
-export interface RequestFacts { verb: string; group: string; resource: string; subresource?: string | undefined; namespace?: string | undefined; name?: string | undefined }
+export interface RequestFacts {
+  verb: string;
+  group: string;
+  resource: string;
+  subresource?: string | undefined;
+  namespace?: string | undefined;
+  name?: string | undefined;
+}
 
 export type FaultDecision =
   | { kind: 'status'; status: number; retryAfterSeconds?: number | undefined }
@@ -52,7 +61,11 @@ function prng(seed: number): () => number {
   };
 }
 
-interface ActiveRule { rule: FaultRule; remaining: number | undefined; random: () => number }
+interface ActiveRule {
+  rule: FaultRule;
+  remaining: number | undefined;
+  random: () => number;
+}
 
 export function ruleMatches(rule: FaultRule, f: RequestFacts): boolean {
   if (rule.verb !== undefined && rule.verb !== f.verb) return false;
@@ -61,7 +74,13 @@ export function ruleMatches(rule: FaultRule, f: RequestFacts): boolean {
   if (rule.resource !== undefined) {
     const plain = f.subresource ? `${f.resource}/${f.subresource}` : f.resource;
     const grouped = f.group ? `${f.group}/${plain}` : plain;
-    if (rule.resource !== plain && rule.resource !== grouped && rule.resource !== f.resource && rule.resource !== (f.group ? `${f.group}/${f.resource}` : f.resource)) return false;
+    if (
+      rule.resource !== plain &&
+      rule.resource !== grouped &&
+      rule.resource !== f.resource &&
+      rule.resource !== (f.group ? `${f.group}/${f.resource}` : f.resource)
+    )
+      return false;
   }
   return true;
 }
@@ -126,10 +145,14 @@ export class FaultController {
       }
       if (!fires) continue;
       switch (a.rule.kind) {
-        case 'status': return { kind: 'status', status: a.rule.status!, retryAfterSeconds: a.rule.retryAfterSeconds };
-        case 'drop': return { kind: 'drop' };
-        case 'lose-response': return { kind: 'lose-response' };
-        case 'delay': return { kind: 'delay', delayMs: a.rule.delayMs ?? 1000 };
+        case 'status':
+          return { kind: 'status', status: a.rule.status!, retryAfterSeconds: a.rule.retryAfterSeconds };
+        case 'drop':
+          return { kind: 'drop' };
+        case 'lose-response':
+          return { kind: 'lose-response' };
+        case 'delay':
+          return { kind: 'delay', delayMs: a.rule.delayMs ?? 1000 };
       }
     }
     return undefined;

@@ -8,10 +8,35 @@
 import { ApiError } from './errors.js';
 import { isPlainObject, jsonClone, type KubeObject } from './types.js';
 
-interface Entry { manager: string; operation: string; apiVersion?: string; time?: string; fieldsType?: string; fieldsV1?: unknown }
+interface Entry {
+  manager: string;
+  operation: string;
+  apiVersion?: string;
+  time?: string;
+  fieldsType?: string;
+  fieldsV1?: unknown;
+}
 
-const MERGE_KEYS: Record<string, string> = { containers: 'name', initContainers: 'name', env: 'name', volumes: 'name', volumeMounts: 'mountPath', webhooks: 'name', imagePullSecrets: 'name' };
-const UNOWNED_METADATA = new Set(['name', 'namespace', 'uid', 'resourceVersion', 'generation', 'creationTimestamp', 'deletionTimestamp', 'managedFields', 'selfLink']);
+const MERGE_KEYS: Record<string, string> = {
+  containers: 'name',
+  initContainers: 'name',
+  env: 'name',
+  volumes: 'name',
+  volumeMounts: 'mountPath',
+  webhooks: 'name',
+  imagePullSecrets: 'name',
+};
+const UNOWNED_METADATA = new Set([
+  'name',
+  'namespace',
+  'uid',
+  'resourceVersion',
+  'generation',
+  'creationTimestamp',
+  'deletionTimestamp',
+  'managedFields',
+  'selfLink',
+]);
 
 /** A field path in fieldsV1 steps: `f:data`, `k:{"name":"app"}`. */
 type Steps = string[];
@@ -90,11 +115,13 @@ function removeAt(o: unknown, steps: Steps): void {
 
 /** `.data.k`, `.spec.containers[name="app"].image`: how apply conflicts name a field. */
 function shown(steps: Steps): string {
-  return steps.map((s) => {
-    if (s.startsWith('f:')) return `.${s.slice(2)}`;
-    const [[k, v]] = Object.entries(JSON.parse(s.slice(2)) as Record<string, unknown>) as [[string, unknown]];
-    return `[${k}=${JSON.stringify(v)}]`;
-  }).join('');
+  return steps
+    .map((s) => {
+      if (s.startsWith('f:')) return `.${s.slice(2)}`;
+      const [[k, v]] = Object.entries(JSON.parse(s.slice(2)) as Record<string, unknown>) as [[string, unknown]];
+      return `[${k}=${JSON.stringify(v)}]`;
+    })
+    .join('');
 }
 
 const same = (a: unknown, b: unknown): boolean => JSON.stringify(a) === JSON.stringify(b);
@@ -110,7 +137,14 @@ export interface ApplyOwnership {
  * Ownership after `manager` applies `config` over `current` (undefined: a create). Throws the
  * 409 kube-apiserver answers when another manager owns a field with a different value.
  */
-export function applyOwnership(current: KubeObject | undefined, config: KubeObject, manager: string, force: boolean, apiVersion: string, now: string): ApplyOwnership {
+export function applyOwnership(
+  current: KubeObject | undefined,
+  config: KubeObject,
+  manager: string,
+  force: boolean,
+  apiVersion: string,
+  now: string,
+): ApplyOwnership {
   const entries = ((current?.metadata.managedFields ?? []) as Entry[]).map((e) => ({ ...e, fields: fromTree(e.fieldsV1) }));
   const applied = fieldSet(config);
   const mine = entries.find((e) => e.manager === manager && e.operation === 'Apply');
@@ -127,7 +161,14 @@ export function applyOwnership(current: KubeObject | undefined, config: KubeObje
   if (conflicts.length > 0) throw applyConflict(conflicts);
   const dropped = [...(mine?.fields ?? new Map<string, Steps>())].filter(([k]) => !applied.has(k) && !others.some((e) => e.fields.has(k)));
   const next: Entry[] = [];
-  const entryOf = (e: Entry, fields: Map<string, Steps>): Entry => ({ manager: e.manager, operation: e.operation, apiVersion: e.apiVersion ?? apiVersion, time: e.time ?? now, fieldsType: 'FieldsV1', fieldsV1: tree(fields.values()) });
+  const entryOf = (e: Entry, fields: Map<string, Steps>): Entry => ({
+    manager: e.manager,
+    operation: e.operation,
+    apiVersion: e.apiVersion ?? apiVersion,
+    time: e.time ?? now,
+    fieldsType: 'FieldsV1',
+    fieldsV1: tree(fields.values()),
+  });
   for (const e of entries) {
     if (e === mine) continue;
     if (e.fields.size > 0) next.push(entryOf(e, e.fields));
@@ -146,7 +187,9 @@ function applyConflict(conflicts: Array<{ manager: string; field: string }>): Ap
   for (const c of conflicts) byManager.set(c.manager, [...(byManager.get(c.manager) ?? []), c.field]);
   const n = conflicts.length;
   const head = `Apply failed with ${n} conflict${n === 1 ? '' : 's'}: `;
-  const parts = [...byManager].map(([m, fields]) => (fields.length === 1 ? `conflict with "${m}": ${fields[0]!}` : `conflicts with "${m}":\n${fields.map((f) => `- ${f}`).join('\n')}`));
+  const parts = [...byManager].map(([m, fields]) =>
+    fields.length === 1 ? `conflict with "${m}": ${fields[0]!}` : `conflicts with "${m}":\n${fields.map((f) => `- ${f}`).join('\n')}`,
+  );
   return new ApiError(409, 'Conflict', head + parts.join('\n'), {
     causes: conflicts.map((c) => ({ reason: 'FieldManagerConflict', message: `conflict with "${c.manager}"`, field: c.field })),
   });

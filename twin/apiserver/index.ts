@@ -112,11 +112,29 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   const portForwarder = new PortForwarder();
   let url = '';
   const auth = new Authorization(ADMIN_TOKEN);
-  const api = new HttpApi({ registry, core, watches, counters, faults, logs, network, portForwarder, serverAddress: () => url.replace(/^https?:\/\//, ''), logger, auth });
+  const api = new HttpApi({
+    registry,
+    core,
+    watches,
+    counters,
+    faults,
+    logs,
+    network,
+    portForwarder,
+    serverAddress: () => url.replace(/^https?:\/\//, ''),
+    logger,
+    auth,
+  });
 
   const controllers: Controllers = startControllers({
-    core, store, faults, logs, logger, nodeName: NODE_NAME,
-    podStartDelayMs: opts.podStartDelayMs ?? 50, rolloutPodDelayMs: opts.rolloutPodDelayMs ?? 50,
+    core,
+    store,
+    faults,
+    logs,
+    logger,
+    nodeName: NODE_NAME,
+    podStartDelayMs: opts.podStartDelayMs ?? 50,
+    rolloutPodDelayMs: opts.rolloutPodDelayMs ?? 50,
   });
 
   if (opts.restore) {
@@ -126,19 +144,48 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   }
 
   async function createBuiltins(): Promise<void> {
-  // What every cluster starts with.
-  const ns = registry.get('', 'namespaces')!;
-  for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease']) await core.create(ns, 'v1', '', { metadata: { name } });
-  store.put(registry.get('', 'nodes')!, {
-    apiVersion: 'v1', kind: 'Node',
-    metadata: { name: NODE_NAME, uid: crypto.randomUUID(), creationTimestamp: core.now(), labels: { 'kubernetes.io/hostname': NODE_NAME, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', 'node-role.kubernetes.io/control-plane': '' } },
-    spec: { podCIDR: '10.244.0.0/16' },
-    status: { conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }], addresses: [{ type: 'InternalIP', address: '172.18.0.2' }, { type: 'Hostname', address: NODE_NAME }], nodeInfo: { kubeletVersion: 'v1.32.0', containerRuntimeVersion: 'containerd://1.7.0', operatingSystem: 'linux', architecture: 'amd64' } },
-  });
-  await core.create(registry.get('', 'services')!, 'v1', 'default', { metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } }, spec: { ports: [{ name: 'https', port: 443, targetPort: 6443 }] } });
+    // What every cluster starts with.
+    const ns = registry.get('', 'namespaces')!;
+    for (const name of ['default', 'kube-system', 'kube-public', 'kube-node-lease'])
+      await core.create(ns, 'v1', '', { metadata: { name } });
+    store.put(registry.get('', 'nodes')!, {
+      apiVersion: 'v1',
+      kind: 'Node',
+      metadata: {
+        name: NODE_NAME,
+        uid: crypto.randomUUID(),
+        creationTimestamp: core.now(),
+        labels: {
+          'kubernetes.io/hostname': NODE_NAME,
+          'kubernetes.io/os': 'linux',
+          'kubernetes.io/arch': 'amd64',
+          'node-role.kubernetes.io/control-plane': '',
+        },
+      },
+      spec: { podCIDR: '10.244.0.0/16' },
+      status: {
+        conditions: [{ type: 'Ready', status: 'True', reason: 'KubeletReady', message: 'kubelet is posting ready status' }],
+        addresses: [
+          { type: 'InternalIP', address: '172.18.0.2' },
+          { type: 'Hostname', address: NODE_NAME },
+        ],
+        nodeInfo: {
+          kubeletVersion: 'v1.32.0',
+          containerRuntimeVersion: 'containerd://1.7.0',
+          operatingSystem: 'linux',
+          architecture: 'amd64',
+        },
+      },
+    });
+    await core.create(registry.get('', 'services')!, 'v1', 'default', {
+      metadata: { name: 'kubernetes', labels: { component: 'apiserver', provider: 'kubernetes' } },
+      spec: { ports: [{ name: 'https', port: 443, targetPort: 6443 }] },
+    });
   }
 
-  const onRequest = (req: IncomingMessage, res: ServerResponse): void => { void api.handle(req, res); };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    void api.handle(req, res);
+  };
   let cert: ServingCertificate | undefined;
   let server: http.Server | https.Server;
   if (opts.tls) {
@@ -150,10 +197,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   server.keepAliveTimeout = 60_000;
   server.on('upgrade', (req: IncomingMessage, socket, head: Buffer) => api.upgrade(req, socket, head));
   server.on('clientError', (_e, socket) => socket.destroy());
-  const listen = (port: number): Promise<void> => new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
-  });
+  const listen = (port: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
   if (opts.preferredPort && !opts.port) {
     await listen(opts.preferredPort).catch((err: NodeJS.ErrnoException) => {
       if (err.code !== 'EADDRINUSE') throw err;
@@ -167,14 +218,25 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
   url = `${opts.tls ? 'https' : 'http'}://${host}:${port}`;
   logger.info({ url }, 'twin apiserver listening');
 
-  const kubeconfigYaml = (contextName = 'meshmove-twin', token = ADMIN_TOKEN): string => toYaml({
-    apiVersion: 'v1', kind: 'Config', preferences: {},
-    // client-node refuses plain http unless insecure-skip-tls-verify is set (there is no TLS to verify).
-    clusters: [{ name: contextName, cluster: { server: url, ...(cert ? { 'certificate-authority-data': Buffer.from(cert.caPem).toString('base64') } : { 'insecure-skip-tls-verify': true }) } }],
-    users: [{ name: contextName, user: { token } }],
-    contexts: [{ name: contextName, context: { cluster: contextName, user: contextName, namespace: 'default' } }],
-    'current-context': contextName,
-  });
+  const kubeconfigYaml = (contextName = 'meshmove-twin', token = ADMIN_TOKEN): string =>
+    toYaml({
+      apiVersion: 'v1',
+      kind: 'Config',
+      preferences: {},
+      // client-node refuses plain http unless insecure-skip-tls-verify is set (there is no TLS to verify).
+      clusters: [
+        {
+          name: contextName,
+          cluster: {
+            server: url,
+            ...(cert ? { 'certificate-authority-data': Buffer.from(cert.caPem).toString('base64') } : { 'insecure-skip-tls-verify': true }),
+          },
+        },
+      ],
+      users: [{ name: contextName, user: { token } }],
+      contexts: [{ name: contextName, context: { cluster: contextName, user: contextName, namespace: 'default' } }],
+      'current-context': contextName,
+    });
 
   return {
     url,
@@ -186,8 +248,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     counters,
     registerControlRoute: (method, path, handler) => api.registerControlRoute(method, path, handler),
     async seed(objects) {
-      const rank = (o: object): number => { const i = SEED_ORDER.indexOf(String((o as KubeObject).kind)); return i < 0 ? SEED_ORDER.length : i; };
-      const sorted = objects.map((o, i) => ({ o, i })).sort((a, b) => rank(a.o) - rank(b.o) || a.i - b.i).map((x) => x.o as KubeObject);
+      const rank = (o: object): number => {
+        const i = SEED_ORDER.indexOf(String((o as KubeObject).kind));
+        return i < 0 ? SEED_ORDER.length : i;
+      };
+      const sorted = objects
+        .map((o, i) => ({ o, i }))
+        .sort((a, b) => rank(a.o) - rank(b.o) || a.i - b.i)
+        .map((x) => x.o as KubeObject);
       for (const o of sorted) {
         const def = registry.byKind(String(o.apiVersion ?? ''), String(o.kind ?? ''));
         if (!def) throw new Error(`seed: no resource serves ${String(o.apiVersion)} ${String(o.kind)}`);
@@ -195,11 +263,18 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         const existing = def.kind === 'Namespace' ? store.get(def, '', o.metadata?.name ?? '') : undefined;
         if (existing) {
           // The built-in namespaces (default, kube-system...) exist already: a scenario may label them.
-          const merged = { ...existing.obj, metadata: { ...existing.obj.metadata, labels: { ...existing.obj.metadata.labels, ...o.metadata?.labels }, annotations: { ...existing.obj.metadata.annotations, ...o.metadata?.annotations } } };
+          const merged = {
+            ...existing.obj,
+            metadata: {
+              ...existing.obj.metadata,
+              labels: { ...existing.obj.metadata.labels, ...o.metadata?.labels },
+              annotations: { ...existing.obj.metadata.annotations, ...o.metadata?.annotations },
+            },
+          };
           await core.update(def, version, '', existing.obj.metadata.name!, merged);
           continue;
         }
-        await core.create(def, version, def.namespaced ? o.metadata?.namespace ?? 'default' : '', o);
+        await core.create(def, version, def.namespaced ? (o.metadata?.namespace ?? 'default') : '', o);
       }
     },
     appendPodLog(namespace, pod, text, container) {
@@ -222,7 +297,11 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         const raw = annotations?.[ENDPOINTS_ANNOTATION];
         if (!annotations || raw === undefined) return false;
         let parsed: unknown;
-        try { parsed = JSON.parse(raw); } catch { return false; }
+        try {
+          parsed = JSON.parse(raw);
+        } catch {
+          return false;
+        }
         if (typeof parsed !== 'object' || parsed === null) return false;
         let changed = false;
         const next: Record<string, unknown> = {};
@@ -235,7 +314,14 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
         return changed;
       };
       let count = 0;
-      for (const [group, resource] of [['', 'pods'], ['apps', 'replicasets'], ['apps', 'deployments'], ['apps', 'statefulsets'], ['apps', 'daemonsets'], ['batch', 'jobs']] as const) {
+      for (const [group, resource] of [
+        ['', 'pods'],
+        ['apps', 'replicasets'],
+        ['apps', 'deployments'],
+        ['apps', 'statefulsets'],
+        ['apps', 'daemonsets'],
+        ['batch', 'jobs'],
+      ] as const) {
         const def = registry.get(group, resource);
         if (!def) continue;
         for (const s of store.list(def)) {
@@ -265,10 +351,16 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
 /** Puts a snapshot back: CRDs first (so their resources are served), then namespaces, then the rest. */
 function restoreSnapshot(registry: ResourceRegistry, store: Store, core: ApiCore, snap: StoreSnapshot): void {
   const rank = (o: KubeObject): number => (o.kind === 'CustomResourceDefinition' ? 0 : o.kind === 'Namespace' ? 1 : 2);
-  const ordered = snap.objects.map((o, i) => ({ o, i })).sort((a, b) => rank(a.o) - rank(b.o) || a.i - b.i).map((x) => x.o);
+  const ordered = snap.objects
+    .map((o, i) => ({ o, i }))
+    .sort((a, b) => rank(a.o) - rank(b.o) || a.i - b.i)
+    .map((x) => x.o);
   for (const o of ordered) {
     const def = registry.byKind(String(o.apiVersion ?? ''), String(o.kind ?? ''));
-    if (!def) throw new Error(`restore: no resource serves ${String(o.apiVersion)} ${String(o.kind)} (${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''})`);
+    if (!def)
+      throw new Error(
+        `restore: no resource serves ${String(o.apiVersion)} ${String(o.kind)} (${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''})`,
+      );
     core.restoreObject(def, o);
   }
   store.advanceRv(snap.resourceVersion);

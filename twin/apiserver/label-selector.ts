@@ -13,7 +13,11 @@ export interface LabelSelector {
 
 /** selection.Operator, as apimachinery spells them. */
 export type Operator = '=' | '==' | '!=' | 'in' | 'notin' | 'exists' | '!' | 'gt' | 'lt';
-export interface Requirement { key: string; operator: Operator; values: string[] }
+export interface Requirement {
+  key: string;
+  operator: Operator;
+  values: string[];
+}
 
 // ---------------------------------------------------------------- names (util/validation)
 
@@ -21,9 +25,12 @@ const QUALIFIED_NAME = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
 const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
 const RFC1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 
-const QUALIFIED_NAME_MSG = "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
-const LABEL_VALUE_MSG = "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
-const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const QUALIFIED_NAME_MSG =
+  "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')";
+const LABEL_VALUE_MSG =
+  "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')";
+const SUBDOMAIN_MSG =
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
 
 export function isRfc1123Label(s: string): boolean {
   return s.length >= 1 && s.length <= 63 && RFC1123_LABEL.test(s);
@@ -36,7 +43,8 @@ export function isRfc1123Subdomain(s: string): boolean {
 /** validation.IsQualifiedName: the problems, none when valid. */
 export function qualifiedNameProblems(key: string): string[] {
   const parts = key.split('/');
-  if (parts.length > 2) return [`a valid label key ${QUALIFIED_NAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`];
+  if (parts.length > 2)
+    return [`a valid label key ${QUALIFIED_NAME_MSG} with an optional DNS subdomain prefix and '/' (e.g. 'example.com/MyName')`];
   const name = parts[parts.length - 1]!;
   const out: string[] = [];
   if (parts.length === 2) {
@@ -68,11 +76,19 @@ function holds(r: Requirement, labels: LabelMap): boolean {
   const present = Object.prototype.hasOwnProperty.call(labels, r.key);
   const value = present ? labels[r.key]! : '';
   switch (r.operator) {
-    case '=': case '==': case 'in': return present && r.values.includes(value);
-    case '!=': case 'notin': return !present || !r.values.includes(value);
-    case 'exists': return present;
-    case '!': return !present;
-    case 'gt': case 'lt': {
+    case '=':
+    case '==':
+    case 'in':
+      return present && r.values.includes(value);
+    case '!=':
+    case 'notin':
+      return !present || !r.values.includes(value);
+    case 'exists':
+      return present;
+    case '!':
+      return !present;
+    case 'gt':
+    case 'lt': {
       // Both sides must be integers; anything else does not match.
       if (!present || !/^[-+]?\d+$/.test(value) || !/^[-+]?\d+$/.test(r.values[0] ?? '')) return false;
       const have = BigInt(value);
@@ -99,12 +115,17 @@ function requirementError(key: string, operator: Operator, values: string[]): st
   const errors: string[] = [];
   const keyProblems = qualifiedNameProblems(key);
   if (keyProblems.length) errors.push(invalid('key', key, keyProblems.join('; ')));
-  if ((operator === 'in' || operator === 'notin') && values.length === 0) errors.push(invalid('values', values, "for 'in', 'notin' operators, values set can't be empty"));
-  if ((operator === '=' || operator === '==' || operator === '!=') && values.length !== 1) errors.push(invalid('values', values, 'exact-match compatibility requires one single value'));
-  if ((operator === 'exists' || operator === '!') && values.length !== 0) errors.push(invalid('values', values, 'values set must be empty for exists and does not exist'));
+  if ((operator === 'in' || operator === 'notin') && values.length === 0)
+    errors.push(invalid('values', values, "for 'in', 'notin' operators, values set can't be empty"));
+  if ((operator === '=' || operator === '==' || operator === '!=') && values.length !== 1)
+    errors.push(invalid('values', values, 'exact-match compatibility requires one single value'));
+  if ((operator === 'exists' || operator === '!') && values.length !== 0)
+    errors.push(invalid('values', values, 'values set must be empty for exists and does not exist'));
   if (operator === 'gt' || operator === 'lt') {
     if (values.length !== 1) errors.push(invalid('values', values, "for 'Gt', 'Lt' operators, exactly one value is required"));
-    values.forEach((v, i) => { if (!/^[-+]?\d+$/.test(v)) errors.push(invalid(`values[${i}]`, v, "for 'Gt', 'Lt' operators, the value must be an integer")); });
+    values.forEach((v, i) => {
+      if (!/^[-+]?\d+$/.test(v)) errors.push(invalid(`values[${i}]`, v, "for 'Gt', 'Lt' operators, the value must be an integer"));
+    });
   }
   values.forEach((v, i) => {
     const problems = labelValueProblems(v);
@@ -117,7 +138,10 @@ function requirementError(key: string, operator: Operator, values: string[]): st
 // ---------------------------------------------------------------- labels.Parse
 
 type Kind = 'id' | '!' | '=' | '==' | '!=' | 'in' | 'notin' | '(' | ')' | ',' | '>' | '<' | 'end';
-interface Token { kind: Kind; text: string }
+interface Token {
+  kind: Kind;
+  text: string;
+}
 
 const SYMBOLS = /^(==|!=|[!=(),<>])/;
 
@@ -149,15 +173,25 @@ export function parseLabelSelector(input: string): Requirement[] {
   const tokens = lex(input);
   let at = 0;
   // In value position `in` and `notin` are plain words (Parser.consume with the Values context).
-  const peek = (): Token => { const t = tokens[at]!; return t.kind === 'in' || t.kind === 'notin' ? { kind: 'id', text: t.text } : t; };
-  const take = (): Token => { const t = peek(); at++; return t; };
+  const peek = (): Token => {
+    const t = tokens[at]!;
+    return t.kind === 'in' || t.kind === 'notin' ? { kind: 'id', text: t.text } : t;
+  };
+  const take = (): Token => {
+    const t = peek();
+    at++;
+    return t;
+  };
   const takeRaw = (): Token => tokens[at++]!;
 
   const values = (): string[] => {
     const open = take();
     if (open.kind !== '(') throw new Error(`found '${open.text}' expected: '('`);
     const first = peek();
-    if (first.kind === ')') { take(); return ['']; }
+    if (first.kind === ')') {
+      take();
+      return [''];
+    }
     if (first.kind !== 'id' && first.kind !== ',') throw new Error(`found '${first.text}', expected: ',', ')' or identifier`);
     const set = new Set<string>();
     for (;;) {
@@ -172,8 +206,14 @@ export function parseLabelSelector(input: string): Requirement[] {
       if (t.kind !== ',') throw new Error(`found '${t.text}', expected: ',', or identifier`);
       if (set.size === 0) set.add('');
       const after = peek();
-      if (after.kind === ')') { set.add(''); break; }
-      if (after.kind === ',') { take(); set.add(''); }
+      if (after.kind === ')') {
+        set.add('');
+        break;
+      }
+      if (after.kind === ',') {
+        take();
+        set.add('');
+      }
     }
     const close = take();
     if (close.kind !== ')') throw new Error(`found '${first.text}', expected: ')'`);
@@ -183,7 +223,10 @@ export function parseLabelSelector(input: string): Requirement[] {
   const requirement = (): Requirement => {
     let t = take();
     let operator: Operator | undefined;
-    if (t.kind === '!') { operator = '!'; t = take(); }
+    if (t.kind === '!') {
+      operator = '!';
+      t = take();
+    }
     if (t.kind !== 'id') throw new Error(`found '${t.text}', expected: identifier`);
     const key = t.text;
     const keyProblems = qualifiedNameProblems(key);
@@ -230,7 +273,10 @@ export function parseLabelSelector(input: string): Requirement[] {
 }
 
 function sortByKey(rs: Requirement[]): Requirement[] {
-  return rs.map((r, i) => ({ r, i })).sort((a, b) => (a.r.key < b.r.key ? -1 : a.r.key > b.r.key ? 1 : a.i - b.i)).map((x) => x.r);
+  return rs
+    .map((r, i) => ({ r, i }))
+    .sort((a, b) => (a.r.key < b.r.key ? -1 : a.r.key > b.r.key ? 1 : a.i - b.i))
+    .map((x) => x.r);
 }
 
 // ---------------------------------------------------------------- metav1.LabelSelector
@@ -239,7 +285,11 @@ const EXPRESSION_OPERATORS: Record<string, Operator> = { In: 'in', NotIn: 'notin
 
 /** LabelSelectorAsSelector: throws on what it refuses. */
 export function selectorRequirements(sel: LabelSelector): Requirement[] {
-  const out: Requirement[] = Object.entries(sel.matchLabels ?? {}).map(([key, value]) => ({ key, operator: '=' as Operator, values: [value] }));
+  const out: Requirement[] = Object.entries(sel.matchLabels ?? {}).map(([key, value]) => ({
+    key,
+    operator: '=' as Operator,
+    values: [value],
+  }));
   for (const e of sel.matchExpressions ?? []) {
     const operator = EXPRESSION_OPERATORS[e.operator];
     if (operator === undefined) throw new Error(`"${e.operator}" is not a valid label selector operator`);
@@ -267,9 +317,11 @@ export function labelSelectorProblems(sel: LabelSelector): string[] {
   (sel.matchExpressions ?? []).forEach((e, i) => {
     const at = `matchExpressions[${i}]`;
     const n = (e.values ?? []).length;
-    if (e.operator === 'In' || e.operator === 'NotIn') { if (n === 0) out.push(`${at}.values: must be specified when \`operator\` is 'In' or 'NotIn'`); }
-    else if (e.operator === 'Exists' || e.operator === 'DoesNotExist') { if (n > 0) out.push(`${at}.values: may not be specified when \`operator\` is 'Exists' or 'DoesNotExist'`); }
-    else out.push(`${at}.operator: Invalid value: "${e.operator}": not a valid selector operator`);
+    if (e.operator === 'In' || e.operator === 'NotIn') {
+      if (n === 0) out.push(`${at}.values: must be specified when \`operator\` is 'In' or 'NotIn'`);
+    } else if (e.operator === 'Exists' || e.operator === 'DoesNotExist') {
+      if (n > 0) out.push(`${at}.values: may not be specified when \`operator\` is 'Exists' or 'DoesNotExist'`);
+    } else out.push(`${at}.operator: Invalid value: "${e.operator}": not a valid selector operator`);
     for (const p of qualifiedNameProblems(e.key)) out.push(`${at}.key: invalid label key "${e.key}": ${p}`);
     for (const v of e.values ?? []) for (const p of labelValueProblems(v)) out.push(`${at}.values: invalid label value "${v}": ${p}`);
   });

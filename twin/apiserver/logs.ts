@@ -8,9 +8,13 @@ export class PodLogs {
   private readonly buffers = new Map<string, string[]>();
   private readonly events = new EventEmitter();
 
-  constructor() { this.events.setMaxListeners(0); }
+  constructor() {
+    this.events.setMaxListeners(0);
+  }
 
-  private key(ns: string, pod: string, container: string): string { return `${ns}/${pod}/${container}`; }
+  private key(ns: string, pod: string, container: string): string {
+    return `${ns}/${pod}/${container}`;
+  }
 
   append(ns: string, pod: string, container: string, text: string): void {
     const k = this.key(ns, pod, container);
@@ -20,7 +24,10 @@ export class PodLogs {
     for (const l of lines) buf.push(`${stamp} ${l}`);
     if (buf.length > MAX_LINES) buf.splice(0, buf.length - MAX_LINES);
     this.buffers.set(k, buf);
-    this.events.emit(k, lines.map((l) => `${stamp} ${l}`));
+    this.events.emit(
+      k,
+      lines.map((l) => `${stamp} ${l}`),
+    );
   }
 
   /** Lines with their RFC3339 timestamp prefix. */

@@ -20,9 +20,21 @@ export const PATCH_TYPES = {
   apply: 'application/apply-patch+yaml',
 } as const;
 
-export interface ListOptions { labelSelector?: string | undefined; fieldSelector?: string | undefined }
-export interface DeleteOptions { preconditions?: { uid?: string; resourceVersion?: string }; propagationPolicy?: string; dryRun?: boolean }
-export interface WriteOptions { dryRun?: boolean; fieldManager?: string | undefined; force?: boolean | undefined; /** Set by apply: the ownership to store. */ managedFields?: unknown[] | undefined }
+export interface ListOptions {
+  labelSelector?: string | undefined;
+  fieldSelector?: string | undefined;
+}
+export interface DeleteOptions {
+  preconditions?: { uid?: string; resourceVersion?: string };
+  propagationPolicy?: string;
+  dryRun?: boolean;
+}
+export interface WriteOptions {
+  dryRun?: boolean;
+  fieldManager?: string | undefined;
+  force?: boolean | undefined;
+  /** Set by apply: the ownership to store. */ managedFields?: unknown[] | undefined;
+}
 
 function dryRunResult(o: KubeObject): Stored {
   return { obj: o, json: JSON.stringify(o), rv: Number(o.metadata.resourceVersion ?? 0) };
@@ -45,9 +57,14 @@ function specPart(o: KubeObject): string {
 
 function sameContent(a: KubeObject, b: KubeObject): boolean {
   // A change of ownership alone is a write; a new timestamp on the same ownership is not.
-  const owners = (o: KubeObject): unknown => (o.metadata.managedFields as Array<{ manager?: string; operation?: string; fieldsV1?: unknown }> | undefined)
-    ?.map((e) => [e.manager, e.operation, e.fieldsV1]);
-  const strip = (o: KubeObject): string => JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined, managedFields: owners(o) } });
+  const owners = (o: KubeObject): unknown =>
+    (o.metadata.managedFields as Array<{ manager?: string; operation?: string; fieldsV1?: unknown }> | undefined)?.map((e) => [
+      e.manager,
+      e.operation,
+      e.fieldsV1,
+    ]);
+  const strip = (o: KubeObject): string =>
+    JSON.stringify({ ...o, metadata: { ...o.metadata, resourceVersion: undefined, managedFields: owners(o) } });
   return strip(a) === strip(b);
 }
 
@@ -110,9 +127,15 @@ export class ApiCore {
     if (!isPlainObject(body)) throw Errors.badRequest('the body of the request was in an unknown format: expected a JSON object');
     const o = jsonClone(body) as KubeObject;
     const want = apiVersionOf(def, version);
-    if (def.custom && (o.kind === undefined || o.kind === '')) throw Errors.badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 200)}'`);
-    if (o.kind !== undefined && o.kind !== def.kind) throw Errors.badRequest(`the kind in the data (${String(o.kind)}) does not match the expected kind (${def.kind})`);
-    if (o.apiVersion !== undefined && o.apiVersion !== want && !(def.versions.map((v) => apiVersionOf(def, v)).includes(String(o.apiVersion)))) {
+    if (def.custom && (o.kind === undefined || o.kind === ''))
+      throw Errors.badRequest(`Object 'Kind' is missing in '${JSON.stringify(body).slice(0, 200)}'`);
+    if (o.kind !== undefined && o.kind !== def.kind)
+      throw Errors.badRequest(`the kind in the data (${String(o.kind)}) does not match the expected kind (${def.kind})`);
+    if (
+      o.apiVersion !== undefined &&
+      o.apiVersion !== want &&
+      !def.versions.map((v) => apiVersionOf(def, v)).includes(String(o.apiVersion))
+    ) {
       throw Errors.badRequest(`the API version in the data (${String(o.apiVersion)}) does not match the expected API version (${want})`);
     }
     o.apiVersion = apiVersionOf(def, def.versions[0]!);
@@ -125,7 +148,8 @@ export class ApiCore {
     const o = this.decode(def, version, body);
     const m = o.metadata;
     if (def.namespaced) {
-      if (m.namespace !== undefined && m.namespace !== '' && m.namespace !== namespace) throw Errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+      if (m.namespace !== undefined && m.namespace !== '' && m.namespace !== namespace)
+        throw Errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
       m.namespace = namespace;
       this.requireNamespace(def, namespace);
     } else {
@@ -147,7 +171,9 @@ export class ApiCore {
     if (!admitted.metadata.name && admitted.metadata.generateName) {
       // Name generation happens after mutating admission, as in the registry's BeforeCreate.
       let name: string;
-      do { name = `${admitted.metadata.generateName}${randomSuffix()}`; } while (this.store.get(def, namespace, name));
+      do {
+        name = `${admitted.metadata.generateName}${randomSuffix()}`;
+      } while (this.store.get(def, namespace, name));
       admitted.metadata.name = name;
     }
     // Defaults apply again after mutating admission (as kube-apiserver does): what a webhook added
@@ -156,7 +182,8 @@ export class ApiCore {
     defaultObject(def, admitted);
     const errs = validateObject(def, admitted);
     if (errs.length) throw Errors.invalid(def.group, def.kind, admitted.metadata.name ?? '', errs);
-    if (this.store.get(def, namespace, admitted.metadata.name!)) throw Errors.alreadyExists(def.group, def.resource, admitted.metadata.name!);
+    if (this.store.get(def, namespace, admitted.metadata.name!))
+      throw Errors.alreadyExists(def.group, def.resource, admitted.metadata.name!);
     await this.admission.validate({ operation: 'CREATE', def, version, namespace, object: admitted, dryRun: opts.dryRun === true });
     this.beforeStore(def, admitted);
     if (opts.dryRun) return dryRunResult(admitted);
@@ -166,20 +193,44 @@ export class ApiCore {
   }
 
   /** PUT of the main resource or a subresource (status). */
-  async update(def: ResourceDef, version: string, namespace: string, name: string, body: unknown, subresource?: string, opts: WriteOptions = {}): Promise<Stored> {
+  async update(
+    def: ResourceDef,
+    version: string,
+    namespace: string,
+    name: string,
+    body: unknown,
+    subresource?: string,
+    opts: WriteOptions = {},
+  ): Promise<Stored> {
     const incoming = this.decode(def, version, body);
-    if (incoming.metadata.name !== undefined && incoming.metadata.name !== name) throw Errors.badRequest(`the name of the object (${incoming.metadata.name}) does not match the name on the URL (${name})`);
-    if (def.namespaced && incoming.metadata.namespace !== undefined && incoming.metadata.namespace !== '' && incoming.metadata.namespace !== namespace) throw Errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
+    if (incoming.metadata.name !== undefined && incoming.metadata.name !== name)
+      throw Errors.badRequest(`the name of the object (${incoming.metadata.name}) does not match the name on the URL (${name})`);
+    if (
+      def.namespaced &&
+      incoming.metadata.namespace !== undefined &&
+      incoming.metadata.namespace !== '' &&
+      incoming.metadata.namespace !== namespace
+    )
+      throw Errors.badRequest('the namespace of the provided object does not match the namespace sent on the request');
     const old = this.get(def, namespace, name);
     const rv = incoming.metadata.resourceVersion;
     if (rv !== undefined && rv !== '' && rv !== old.obj.metadata.resourceVersion) throw Errors.conflict(def.group, def.resource, name);
     if ((rv === undefined || rv === '') && !def.unconditionalUpdate) {
-      throw Errors.invalid(def.group, def.kind, name, [FieldErrors.invalid('metadata.resourceVersion', 0, 'must be specified for an update')]);
+      throw Errors.invalid(def.group, def.kind, name, [
+        FieldErrors.invalid('metadata.resourceVersion', 0, 'must be specified for an update'),
+      ]);
     }
     return this.commitUpdate(def, version, old, incoming, subresource, opts);
   }
 
-  private async commitUpdate(def: ResourceDef, version: string, old: Stored, incoming: KubeObject, subresource?: string, opts: WriteOptions = {}): Promise<Stored> {
+  private async commitUpdate(
+    def: ResourceDef,
+    version: string,
+    old: Stored,
+    incoming: KubeObject,
+    subresource?: string,
+    opts: WriteOptions = {},
+  ): Promise<Stored> {
     const prev = old.obj;
     let next: KubeObject;
     if (subresource === 'status') {
@@ -191,23 +242,43 @@ export class ApiCore {
     }
     const m = next.metadata;
     const pm = prev.metadata;
-    if (m.uid !== undefined && m.uid !== '' && m.uid !== pm.uid) throw Errors.invalid(def.group, def.kind, pm.name!, [FieldErrors.immutable('metadata.uid', m.uid)]);
+    if (m.uid !== undefined && m.uid !== '' && m.uid !== pm.uid)
+      throw Errors.invalid(def.group, def.kind, pm.name!, [FieldErrors.immutable('metadata.uid', m.uid)]);
     m.name = pm.name;
-    if (def.namespaced) m.namespace = pm.namespace; else delete m.namespace;
+    if (def.namespaced) m.namespace = pm.namespace;
+    else delete m.namespace;
     m.uid = pm.uid;
     m.creationTimestamp = pm.creationTimestamp;
-    if (pm.deletionTimestamp) m.deletionTimestamp = pm.deletionTimestamp; else delete m.deletionTimestamp;
+    if (pm.deletionTimestamp) m.deletionTimestamp = pm.deletionTimestamp;
+    else delete m.deletionTimestamp;
     if (pm.generation !== undefined) m.generation = pm.generation;
     defaultObject(def, next);
     if (def.tracksGeneration && subresource === undefined && specPart(next) !== specPart(prev)) m.generation = (pm.generation ?? 1) + 1;
     if (subresource === undefined) {
-      const admitted = await this.admission.admit({ operation: 'UPDATE', def, version, namespace: pm.namespace ?? '', object: next, oldObject: prev, dryRun: opts.dryRun === true });
+      const admitted = await this.admission.admit({
+        operation: 'UPDATE',
+        def,
+        version,
+        namespace: pm.namespace ?? '',
+        object: next,
+        oldObject: prev,
+        dryRun: opts.dryRun === true,
+      });
       if (admitted !== next) next = this.decode(def, version, admitted);
     }
     const errs = validateObject(def, next, { old: prev });
     if (errs.length) throw Errors.invalid(def.group, def.kind, pm.name!, errs);
     // As in kube-apiserver, validating webhooks see an update even when it turns out to change nothing.
-    await this.admission.validate({ operation: 'UPDATE', def, version, subresource, namespace: pm.namespace ?? '', object: next, oldObject: prev, dryRun: opts.dryRun === true });
+    await this.admission.validate({
+      operation: 'UPDATE',
+      def,
+      version,
+      subresource,
+      namespace: pm.namespace ?? '',
+      object: next,
+      oldObject: prev,
+      dryRun: opts.dryRun === true,
+    });
     // A write that changes nothing keeps the resourceVersion and emits no watch event.
     if (sameContent(next, prev)) return old;
     if (opts.dryRun) return dryRunResult(next);
@@ -222,9 +293,20 @@ export class ApiCore {
     return stored;
   }
 
-  async patch(def: ResourceDef, version: string, namespace: string, name: string, contentType: string, body: Buffer, subresource?: string, opts: WriteOptions = {}): Promise<{ stored: Stored; created: boolean }> {
+  async patch(
+    def: ResourceDef,
+    version: string,
+    namespace: string,
+    name: string,
+    contentType: string,
+    body: Buffer,
+    subresource?: string,
+    opts: WriteOptions = {},
+  ): Promise<{ stored: Stored; created: boolean }> {
     const type = contentType.split(';')[0]!.trim().toLowerCase();
-    const accepted = def.custom ? [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply] : [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply, PATCH_TYPES.strategic];
+    const accepted = def.custom
+      ? [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply]
+      : [PATCH_TYPES.json, PATCH_TYPES.merge, PATCH_TYPES.apply, PATCH_TYPES.strategic];
     if (!(accepted as string[]).includes(type)) {
       // Built-in kinds: go-restful's route refuses the content type before the patch handler runs.
       if (!def.custom) throw new ApiError(415, 'UnsupportedMediaType', '415: Unsupported Media Type', {});
@@ -243,7 +325,10 @@ export class ApiCore {
     let patched: unknown;
     if (type === PATCH_TYPES.json) patched = jsonPatch(current, patchDoc);
     else {
-      if (!isPlainObject(patchDoc)) throw Errors.badRequest(`error decoding patch: json: cannot unmarshal ${goJsonType(patchDoc)} into Go value of type map[string]interface {}`);
+      if (!isPlainObject(patchDoc))
+        throw Errors.badRequest(
+          `error decoding patch: json: cannot unmarshal ${goJsonType(patchDoc)} into Go value of type map[string]interface {}`,
+        );
       patched = type === PATCH_TYPES.merge ? mergePatch(current, patchDoc) : strategicMerge(current, patchDoc);
     }
     if (!isPlainObject(patched)) throw Errors.badRequest('the patched object is not a JSON object');
@@ -251,15 +336,25 @@ export class ApiCore {
     if (!isPlainObject(po.metadata)) po.metadata = {};
     const rv = po.metadata.resourceVersion;
     if (rv !== undefined && rv !== old.obj.metadata.resourceVersion) throw Errors.conflict(def.group, def.resource, name);
-    if (po.metadata.name !== name) throw Errors.badRequest(`the name of the object (${String(po.metadata.name)}) does not match the name on the URL (${name})`);
+    if (po.metadata.name !== name)
+      throw Errors.badRequest(`the name of the object (${String(po.metadata.name)}) does not match the name on the URL (${name})`);
     const incoming = this.decode(def, version, po);
     return { stored: await this.commitUpdate(def, version, old, incoming, subresource, opts), created: false };
   }
 
   /** Server-side apply: field ownership by appliers (field-manager.ts); the applied config is merged (strategic for built-ins). */
-  private async apply(def: ResourceDef, version: string, namespace: string, name: string, body: Buffer, subresource: string | undefined, opts: WriteOptions): Promise<{ stored: Stored; created: boolean }> {
+  private async apply(
+    def: ResourceDef,
+    version: string,
+    namespace: string,
+    name: string,
+    body: Buffer,
+    subresource: string | undefined,
+    opts: WriteOptions,
+  ): Promise<{ stored: Stored; created: boolean }> {
     // ValidatePatchOptions: a 422 on PatchOptions, as kube-apiserver answers it.
-    if (!opts.fieldManager) throw Errors.invalid('meta.k8s.io', 'PatchOptions', '', [FieldErrors.required('fieldManager', 'is required for apply patch')]);
+    if (!opts.fieldManager)
+      throw Errors.invalid('meta.k8s.io', 'PatchOptions', '', [FieldErrors.required('fieldManager', 'is required for apply patch')]);
     let cfg: unknown;
     try {
       cfg = parseYaml(body.toString('utf8'));
@@ -269,19 +364,33 @@ export class ApiCore {
     if (!isPlainObject(cfg)) throw Errors.badRequest('error decoding YAML: the applied configuration must be an object');
     const applied = cfg as KubeObject;
     if (!applied.apiVersion || !applied.kind) throw Errors.badRequest('apiVersion and kind are required in an applied configuration');
-    if (!isPlainObject(applied.metadata) || applied.metadata.name !== name) throw Errors.badRequest(`the name of the object (${String(applied.metadata?.name)}) does not match the name on the URL (${name})`);
+    if (!isPlainObject(applied.metadata) || applied.metadata.name !== name)
+      throw Errors.badRequest(`the name of the object (${String(applied.metadata?.name)}) does not match the name on the URL (${name})`);
     const existing = this.store.get(def, namespace, name);
-    const ownership = applyOwnership(existing?.obj, applied, opts.fieldManager, opts.force === true, apiVersionOf(def, version), this.now());
+    const ownership = applyOwnership(
+      existing?.obj,
+      applied,
+      opts.fieldManager,
+      opts.force === true,
+      apiVersionOf(def, version),
+      this.now(),
+    );
     if (!existing) {
       if (subresource) throw Errors.notFound(def.group, def.resource, name);
-      return { stored: await this.create(def, version, namespace, applied, { ...opts, managedFields: ownership.managedFields }), created: true };
+      return {
+        stored: await this.create(def, version, namespace, applied, { ...opts, managedFields: ownership.managedFields }),
+        created: true,
+      };
     }
     const current = this.output(def, version, existing.obj);
     const merged = (def.custom ? mergePatch(current, applied) : strategicMerge(current, applied)) as KubeObject;
     ownership.prune(merged);
     merged.metadata.resourceVersion = existing.obj.metadata.resourceVersion;
     merged.metadata.managedFields = ownership.managedFields;
-    return { stored: await this.commitUpdate(def, version, existing, this.decode(def, version, merged), subresource, opts), created: false };
+    return {
+      stored: await this.commitUpdate(def, version, existing, this.decode(def, version, merged), subresource, opts),
+      created: false,
+    };
   }
 
   /** Deletes (cascading to dependents unless orphaned); returns the body to send. */
@@ -289,15 +398,32 @@ export class ApiCore {
     const old = this.get(def, namespace, name);
     const pre = opts.preconditions ?? {};
     // The registry's deletion preconditions name the Kind, not the resource (seen on kube-apiserver).
-    if (pre.uid && pre.uid !== old.obj.metadata.uid) throw Errors.conflictOnKind(def.group, def.kind, name, `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.obj.metadata.uid ?? ''}). The object might have been deleted and then recreated`);
-    if (pre.resourceVersion && pre.resourceVersion !== old.obj.metadata.resourceVersion) throw Errors.conflictOnKind(def.group, def.kind, name, `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.obj.metadata.resourceVersion ?? ''}). The object might have been modified`);
+    if (pre.uid && pre.uid !== old.obj.metadata.uid)
+      throw Errors.conflictOnKind(
+        def.group,
+        def.kind,
+        name,
+        `the UID in the precondition (${pre.uid}) does not match the UID in record (${old.obj.metadata.uid ?? ''}). The object might have been deleted and then recreated`,
+      );
+    if (pre.resourceVersion && pre.resourceVersion !== old.obj.metadata.resourceVersion)
+      throw Errors.conflictOnKind(
+        def.group,
+        def.kind,
+        name,
+        `the ResourceVersion in the precondition (${pre.resourceVersion}) does not match the ResourceVersion in record (${old.obj.metadata.resourceVersion ?? ''}). The object might have been modified`,
+      );
     if (opts.dryRun) return this.output(def, version, old.obj);
     if (def.group === '' && def.resource === 'namespaces') {
       if (PROTECTED_NAMESPACES.has(name)) throw Errors.forbidden('', 'namespaces', name, 'this namespace may not be deleted');
       // Immediate: contents first, then the namespace; the reply shows it Terminating as a real one would.
-      for (const d of this.registry.all()) if (d.namespaced) for (const s of this.store.list(d, name)) this.store.remove(d, name, s.obj.metadata.name!);
+      for (const d of this.registry.all())
+        if (d.namespaced) for (const s of this.store.list(d, name)) this.store.remove(d, name, s.obj.metadata.name!);
       const last = this.store.remove(def, '', name)!;
-      return this.output(def, version, { ...last.obj, metadata: { ...last.obj.metadata, deletionTimestamp: this.now() }, status: { phase: 'Terminating' } });
+      return this.output(def, version, {
+        ...last.obj,
+        metadata: { ...last.obj.metadata, deletionTimestamp: this.now() },
+        status: { phase: 'Terminating' },
+      });
     }
     if ((old.obj.metadata.finalizers ?? []).length && !old.obj.metadata.deletionTimestamp) {
       const marked = jsonClone(old.obj);
@@ -409,17 +535,33 @@ export class ApiCore {
 
   /** A CRD for a group/resource not built in starts being served (versions marked served). */
   private registerCrd(o: KubeObject): void {
-    const spec = o.spec as { group: string; scope: string; names: { plural: string; singular?: string; kind: string; listKind?: string; shortNames?: string[]; categories?: string[] }; versions: Array<{ name: string; served?: boolean; storage?: boolean; subresources?: { status?: unknown } }> };
+    const spec = o.spec as {
+      group: string;
+      scope: string;
+      names: { plural: string; singular?: string; kind: string; listKind?: string; shortNames?: string[]; categories?: string[] };
+      versions: Array<{ name: string; served?: boolean; storage?: boolean; subresources?: { status?: unknown } }>;
+    };
     if (BUILTIN_KEYS.has(`${spec.group}/${spec.names.plural}`)) return;
     const served = spec.versions.filter((v) => v.served !== false);
     if (!served.length) return;
     const storage = served.find((v) => v.storage) ?? served[0]!;
     const versions = [storage.name, ...served.map((v) => v.name).filter((n) => n !== storage.name)];
     this.registry.add({
-      group: spec.group, versions, preferredVersion: served[0]!.name, resource: spec.names.plural,
-      singular: spec.names.singular ?? spec.names.kind.toLowerCase(), kind: spec.names.kind, listKind: spec.names.listKind ?? `${spec.names.kind}List`,
-      namespaced: spec.scope === 'Namespaced', shortNames: spec.names.shortNames ?? [], categories: spec.names.categories ?? [],
-      subresources: storage.subresources?.status ? ['status'] : [], custom: true, tracksGeneration: true, deleteReturnsObject: true, unconditionalUpdate: false,
+      group: spec.group,
+      versions,
+      preferredVersion: served[0]!.name,
+      resource: spec.names.plural,
+      singular: spec.names.singular ?? spec.names.kind.toLowerCase(),
+      kind: spec.names.kind,
+      listKind: spec.names.listKind ?? `${spec.names.kind}List`,
+      namespaced: spec.scope === 'Namespaced',
+      shortNames: spec.names.shortNames ?? [],
+      categories: spec.names.categories ?? [],
+      subresources: storage.subresources?.status ? ['status'] : [],
+      custom: true,
+      tracksGeneration: true,
+      deleteReturnsObject: true,
+      unconditionalUpdate: false,
     });
   }
 }

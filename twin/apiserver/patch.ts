@@ -27,20 +27,34 @@ export function mergePatch(target: Json, patch: Json): Json {
 function mergeKeyFor(path: string[], field: string): string | undefined {
   const parent = path[path.length - 1];
   switch (field) {
-    case 'containers': case 'initContainers': case 'ephemeralContainers': case 'volumes': case 'env':
-    case 'imagePullSecrets': case 'resourceClaims': case 'schedulingGates':
+    case 'containers':
+    case 'initContainers':
+    case 'ephemeralContainers':
+    case 'volumes':
+    case 'env':
+    case 'imagePullSecrets':
+    case 'resourceClaims':
+    case 'schedulingGates':
       return 'name';
     case 'ports':
       // Container ports merge on containerPort; ServiceSpec ports on port.
       return parent === '[]' ? 'containerPort' : 'port';
-    case 'volumeMounts': return 'mountPath';
-    case 'volumeDevices': return 'devicePath';
-    case 'hostAliases': return 'ip';
-    case 'topologySpreadConstraints': return 'topologyKey';
-    case 'conditions': return 'type';
-    case 'ownerReferences': return 'uid';
-    case 'webhooks': return 'name';
-    default: return undefined;
+    case 'volumeMounts':
+      return 'mountPath';
+    case 'volumeDevices':
+      return 'devicePath';
+    case 'hostAliases':
+      return 'ip';
+    case 'topologySpreadConstraints':
+      return 'topologyKey';
+    case 'conditions':
+      return 'type';
+    case 'ownerReferences':
+      return 'uid';
+    case 'webhooks':
+      return 'name';
+    default:
+      return undefined;
   }
 }
 
@@ -69,12 +83,20 @@ function strategicList(path: string[], field: string, original: unknown, patch: 
     // kube-apiserver answers this one as a bare 500 (no reason), the map printed as Go prints it.
     if (keyValue === undefined) throw new ApiError(500, '', `map: ${goMap(p)} does not contain declared merge key: ${key}`);
     const idx = out.findIndex((o) => isPlainObject(o) && o[key] === keyValue);
-    if (p.$patch === 'delete') { if (idx >= 0) out.splice(idx, 1); continue; }
+    if (p.$patch === 'delete') {
+      if (idx >= 0) out.splice(idx, 1);
+      continue;
+    }
     if (idx >= 0) out[idx] = strategicMerge(out[idx], p, [...path, field, '[]']);
     else out.push(strategicMerge(undefined, p, [...path, field, '[]']));
   }
   const keyOf = (x: unknown): unknown => (isPlainObject(x) ? x[key] : undefined);
-  return serverOrder(out, patch.filter((p) => !(isPlainObject(p) && p.$patch === 'delete')), orig, keyOf);
+  return serverOrder(
+    out,
+    patch.filter((p) => !(isPlainObject(p) && p.$patch === 'delete')),
+    orig,
+    keyOf,
+  );
 }
 
 /**
@@ -86,14 +108,24 @@ function strategicList(path: string[], field: string, original: unknown, patch: 
 function serverOrder(merged: unknown[], patch: unknown[], server: unknown[], keyOf: (x: unknown) => unknown): unknown[] {
   const patchKeys = patch.map(keyOf);
   const serverKeys = server.map(keyOf);
-  const inPatch = merged.filter((m) => patchKeys.includes(keyOf(m))).sort((a, b) => patchKeys.indexOf(keyOf(a)) - patchKeys.indexOf(keyOf(b)));
-  const serverOnly = merged.filter((m) => !patchKeys.includes(keyOf(m))).sort((a, b) => serverKeys.indexOf(keyOf(a)) - serverKeys.indexOf(keyOf(b)));
+  const inPatch = merged
+    .filter((m) => patchKeys.includes(keyOf(m)))
+    .sort((a, b) => patchKeys.indexOf(keyOf(a)) - patchKeys.indexOf(keyOf(b)));
+  const serverOnly = merged
+    .filter((m) => !patchKeys.includes(keyOf(m)))
+    .sort((a, b) => serverKeys.indexOf(keyOf(a)) - serverKeys.indexOf(keyOf(b)));
   const out: unknown[] = [];
   let i = 0;
   let j = 0;
   while (i < serverOnly.length || j < inPatch.length) {
-    if (j >= inPatch.length) { out.push(serverOnly[i++]); continue; }
-    if (i >= serverOnly.length) { out.push(inPatch[j++]); continue; }
+    if (j >= inPatch.length) {
+      out.push(serverOnly[i++]);
+      continue;
+    }
+    if (i >= serverOnly.length) {
+      out.push(inPatch[j++]);
+      continue;
+    }
     const li = serverKeys.indexOf(keyOf(serverOnly[i]));
     const ri = serverKeys.indexOf(keyOf(inPatch[j]));
     if (li >= 0 && ri >= 0 && li < ri) out.push(serverOnly[i++]);
@@ -104,7 +136,10 @@ function serverOrder(merged: unknown[], patch: unknown[], server: unknown[], key
 
 /** fmt's %v of a map[string]interface{}: `map[a:1 b:x]`, keys sorted. */
 function goMap(m: Record<string, unknown>): string {
-  return `map[${Object.keys(m).sort().map((k) => `${k}:${typeof m[k] === 'object' && m[k] !== null ? JSON.stringify(m[k]) : String(m[k])}`).join(' ')}]`;
+  return `map[${Object.keys(m)
+    .sort()
+    .map((k) => `${k}:${typeof m[k] === 'object' && m[k] !== null ? JSON.stringify(m[k]) : String(m[k])}`)
+    .join(' ')}]`;
 }
 
 export function strategicMerge(original: unknown, patch: unknown, path: string[] = []): unknown {
@@ -122,7 +157,10 @@ export function strategicMerge(original: unknown, patch: unknown, path: string[]
       if (Array.isArray(out[field]) && Array.isArray(v)) out[field] = (out[field] as unknown[]).filter((x) => !v.includes(x));
       continue;
     }
-    if (v === null) { delete out[k]; continue; }
+    if (v === null) {
+      delete out[k];
+      continue;
+    }
     if (Array.isArray(v)) out[k] = strategicList(path, k, out[k], v);
     else if (isPlainObject(v)) {
       const merged = strategicMerge(out[k], v, [...path, k]);
@@ -138,12 +176,20 @@ export function strategicMerge(original: unknown, patch: unknown, path: string[]
 
 // ---------------------------------------------------------------- JSON patch
 
-interface Operation { op: string; path: string; value?: unknown; from?: string }
+interface Operation {
+  op: string;
+  path: string;
+  value?: unknown;
+  from?: string;
+}
 
 function parsePointer(p: string): string[] {
   if (p === '') return [];
   if (!p.startsWith('/')) throw invalidPatch(`invalid JSON pointer "${p}"`);
-  return p.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
+  return p
+    .slice(1)
+    .split('/')
+    .map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
 /** Why an operation did not apply (the apiserver does not say: see jsonPatch). */
@@ -180,7 +226,8 @@ function arrayIndex(arr: unknown[], token: string, opPath: string, allowEnd: boo
   if (token === '-' && allowEnd) return arr.length;
   if (!/^(0|[1-9][0-9]*)$/.test(token)) throw invalidPatch(`invalid array index "${token}" in "${opPath}"`);
   const i = Number(token);
-  if (i > arr.length || (!allowEnd && i >= arr.length)) throw invalidPatch(`Unable to access invalid index: ${i}: invalid index referenced`);
+  if (i > arr.length || (!allowEnd && i >= arr.length))
+    throw invalidPatch(`Unable to access invalid index: ${i}: invalid index referenced`);
   return i;
 }
 
@@ -207,7 +254,8 @@ function deepEqual(a: unknown, b: unknown): boolean {
   if (a === b) return true;
   if (Array.isArray(a) && Array.isArray(b)) return a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
   if (isPlainObject(a) && isPlainObject(b)) {
-    const ka = Object.keys(a); const kb = Object.keys(b);
+    const ka = Object.keys(a);
+    const kb = Object.keys(b);
     return ka.length === kb.length && ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && deepEqual(a[k], b[k]));
   }
   return false;
@@ -221,7 +269,8 @@ function deepEqual(a: unknown, b: unknown): boolean {
  */
 export function jsonPatch(target: unknown, ops: unknown): unknown {
   // The strict decode (fieldValidation defaults to Strict) into []handlers.jsonPatchOp fails first.
-  if (!Array.isArray(ops)) throw Errors.badRequest(`error decoding patch: json: cannot unmarshal ${goJsonType(ops)} into Go value of type []handlers.jsonPatchOp`);
+  if (!Array.isArray(ops))
+    throw Errors.badRequest(`error decoding patch: json: cannot unmarshal ${goJsonType(ops)} into Go value of type []handlers.jsonPatchOp`);
   try {
     return applyOperations(jsonClone(target), ops);
   } catch (e) {
@@ -233,7 +282,8 @@ export function jsonPatch(target: unknown, ops: unknown): unknown {
 function applyOperations(start: unknown, ops: unknown[]): unknown {
   let doc = start;
   for (const raw of ops) {
-    if (!isPlainObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string') throw invalidPatch(`Unexpected kind: ${isPlainObject(raw) && typeof raw.op === 'string' ? raw.op : 'unknown'}`);
+    if (!isPlainObject(raw) || typeof raw.op !== 'string' || typeof raw.path !== 'string')
+      throw invalidPatch(`Unexpected kind: ${isPlainObject(raw) && typeof raw.op === 'string' ? raw.op : 'unknown'}`);
     const op = raw as unknown as Operation;
     switch (op.op) {
       case 'add':
@@ -263,7 +313,11 @@ function applyOperations(start: unknown, ops: unknown[]): unknown {
       }
       case 'test': {
         let cur: unknown;
-        try { cur = getAt(doc, op.path); } catch { cur = undefined; }
+        try {
+          cur = getAt(doc, op.path);
+        } catch {
+          cur = undefined;
+        }
         if (!deepEqual(cur, op.value)) throw invalidPatch(`testing value ${op.path} failed: test failed`);
         break;
       }

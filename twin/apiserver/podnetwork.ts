@@ -8,7 +8,11 @@ import { isPlainObject, type KubeObject } from './types.js';
 
 export const ENDPOINTS_ANNOTATION = 'twin.meshmove.dev/endpoints';
 
-export interface PodAddress { scheme: 'http' | 'https'; host: string; port: number }
+export interface PodAddress {
+  scheme: 'http' | 'https';
+  host: string;
+  port: number;
+}
 
 export function podEndpoints(pod: KubeObject): Record<string, string> {
   const raw = pod.metadata.annotations?.[ENDPOINTS_ANNOTATION];
@@ -37,7 +41,11 @@ export function podAddress(pod: KubeObject, containerPort: number): PodAddress |
 
 export function isPodReady(pod: KubeObject): boolean {
   const status = pod.status as { phase?: string; conditions?: Array<{ type: string; status: string }> } | undefined;
-  return status?.phase === 'Running' && !pod.metadata.deletionTimestamp && (status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True');
+  return (
+    status?.phase === 'Running' &&
+    !pod.metadata.deletionTimestamp &&
+    (status.conditions ?? []).some((c) => c.type === 'Ready' && c.status === 'True')
+  );
 }
 
 /** A named targetPort resolved against the pod's container ports. */
@@ -49,17 +57,33 @@ export function resolveTargetPort(pod: KubeObject, target: number | string): num
   return undefined;
 }
 
-export interface ServiceBackend { pod: KubeObject; containerPort: number; address: PodAddress | undefined }
+export interface ServiceBackend {
+  pod: KubeObject;
+  containerPort: number;
+  address: PodAddress | undefined;
+}
 
 export class PodNetwork {
-  constructor(private readonly store: Store, private readonly registry: ResourceRegistry) {}
+  constructor(
+    private readonly store: Store,
+    private readonly registry: ResourceRegistry,
+  ) {}
 
   /** Ready pods selected by the service, with the container port its `port` (number or name) maps to. */
-  serviceBackends(namespace: string, service: string, port: number | string): { service?: KubeObject; backends: ServiceBackend[]; portFound: boolean } {
+  serviceBackends(
+    namespace: string,
+    service: string,
+    port: number | string,
+  ): { service?: KubeObject; backends: ServiceBackend[]; portFound: boolean } {
     const svc = this.store.get(this.registry.get('', 'services')!, namespace, service)?.obj;
     if (!svc) return { backends: [], portFound: false };
-    const spec = (svc.spec ?? {}) as { selector?: Record<string, string>; ports?: Array<{ name?: string; port: number; targetPort?: number | string }> };
-    const sp = (spec.ports ?? []).find((p) => p.port === port || (p.name !== undefined && p.name === port) || String(p.port) === String(port));
+    const spec = (svc.spec ?? {}) as {
+      selector?: Record<string, string>;
+      ports?: Array<{ name?: string; port: number; targetPort?: number | string }>;
+    };
+    const sp = (spec.ports ?? []).find(
+      (p) => p.port === port || (p.name !== undefined && p.name === port) || String(p.port) === String(port),
+    );
     if (!sp || !spec.selector) return { service: svc, backends: [], portFound: Boolean(sp) };
     const selector = spec.selector;
     const backends: ServiceBackend[] = [];

@@ -25,23 +25,40 @@ export class PortForwarder {
   private bridge(ws: WebSocket, pod: KubeObject, ports: number[]): void {
     const conns: Array<net.Socket | undefined> = [];
     const frame = (channel: number, data: Buffer): Buffer => Buffer.concat([Buffer.from([channel]), data]);
-    const portBytes = (p: number): Buffer => { const b = Buffer.alloc(2); b.writeUInt16LE(p); return b; };
+    const portBytes = (p: number): Buffer => {
+      const b = Buffer.alloc(2);
+      b.writeUInt16LE(p);
+      return b;
+    };
     const podName = `${pod.metadata.namespace ?? ''}/${pod.metadata.name ?? ''}`;
-    const closeAll = (): void => { for (const c of conns) c?.destroy(); if (ws.readyState === ws.OPEN) ws.close(); };
+    const closeAll = (): void => {
+      for (const c of conns) c?.destroy();
+      if (ws.readyState === ws.OPEN) ws.close();
+    };
 
     ports.forEach((port, i) => {
       ws.send(frame(2 * i, portBytes(port)));
       ws.send(frame(2 * i + 1, portBytes(port)));
       const addr = podAddress(pod, port);
       if (!addr) {
-        ws.send(frame(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${podName}: no listener on port ${port} (pod has no ${'twin.meshmove.dev/endpoints'} entry for it)`)));
+        ws.send(
+          frame(
+            2 * i + 1,
+            Buffer.from(
+              `error forwarding port ${port} to pod ${podName}: no listener on port ${port} (pod has no ${'twin.meshmove.dev/endpoints'} entry for it)`,
+            ),
+          ),
+        );
         return;
       }
       const conn = net.connect(addr.port, addr.host);
       conns[i] = conn;
-      conn.on('data', (d: Buffer) => { if (ws.readyState === ws.OPEN) ws.send(frame(2 * i, d)); });
+      conn.on('data', (d: Buffer) => {
+        if (ws.readyState === ws.OPEN) ws.send(frame(2 * i, d));
+      });
       conn.on('error', (e) => {
-        if (ws.readyState === ws.OPEN) ws.send(frame(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${podName}: ${e.message}`)));
+        if (ws.readyState === ws.OPEN)
+          ws.send(frame(2 * i + 1, Buffer.from(`error forwarding port ${port} to pod ${podName}: ${e.message}`)));
         closeAll();
       });
       conn.on('close', () => closeAll());
@@ -54,7 +71,9 @@ export class PortForwarder {
       if (channel % 2 !== 0) return;
       conns[channel / 2]?.write(buf.subarray(1));
     });
-    ws.on('close', () => { for (const c of conns) c?.end(); });
+    ws.on('close', () => {
+      for (const c of conns) c?.end();
+    });
     ws.on('error', () => closeAll());
   }
 

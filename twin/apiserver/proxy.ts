@@ -15,27 +15,62 @@ export function parseProxyName(raw: string): { scheme?: string | undefined; name
   return { scheme: parts[0] || undefined, name: parts[1]!, port: parts[2] || undefined };
 }
 
-const HOP_HEADERS = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host', 'authorization']);
+const HOP_HEADERS = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'host',
+  'authorization',
+]);
 
-export function forward(req: IncomingMessage, res: ServerResponse, body: Buffer, target: PodAddress, path: string, scheme?: string): Promise<void> {
+export function forward(
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: Buffer,
+  target: PodAddress,
+  path: string,
+  scheme?: string,
+): Promise<void> {
   return new Promise((resolve) => {
     const headers: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(req.headers)) if (v !== undefined && !HOP_HEADERS.has(k)) headers[k] = v;
     headers['content-length'] = String(body.length);
     const useHttps = (scheme ?? target.scheme) === 'https';
     const mod = useHttps ? https : http;
-    const out = mod.request({ host: target.host, port: target.port, method: req.method, path, headers, ...(useHttps ? { rejectUnauthorized: false } : {}), timeout: 30_000 }, (up) => {
-      const h: Record<string, string | string[]> = {};
-      for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_HEADERS.has(k)) h[k] = v;
-      res.writeHead(up.statusCode ?? 502, h);
-      up.pipe(res);
-      up.on('end', () => resolve());
-      up.on('error', () => { res.destroy(); resolve(); });
-    });
+    const out = mod.request(
+      {
+        host: target.host,
+        port: target.port,
+        method: req.method,
+        path,
+        headers,
+        ...(useHttps ? { rejectUnauthorized: false } : {}),
+        timeout: 30_000,
+      },
+      (up) => {
+        const h: Record<string, string | string[]> = {};
+        for (const [k, v] of Object.entries(up.headers)) if (v !== undefined && !HOP_HEADERS.has(k)) h[k] = v;
+        res.writeHead(up.statusCode ?? 502, h);
+        up.pipe(res);
+        up.on('end', () => resolve());
+        up.on('error', () => {
+          res.destroy();
+          resolve();
+        });
+      },
+    );
     out.on('timeout', () => out.destroy(new Error('timeout')));
     out.on('error', (e) => {
       const err = Errors.serviceUnavailable(`error trying to reach service: ${e.message}`);
-      if (!res.headersSent) { res.writeHead(503, { 'Content-Type': 'application/json' }); res.end(JSON.stringify(err.toStatus())); } else res.destroy();
+      if (!res.headersSent) {
+        res.writeHead(503, { 'Content-Type': 'application/json' });
+        res.end(JSON.stringify(err.toStatus()));
+      } else res.destroy();
       resolve();
     });
     out.end(body);
@@ -44,7 +79,11 @@ export function forward(req: IncomingMessage, res: ServerResponse, body: Buffer,
 
 let roundRobin = 0;
 
-export function serviceTarget(network: PodNetwork, namespace: string, rawName: string): { target: PodAddress; scheme?: string | undefined } {
+export function serviceTarget(
+  network: PodNetwork,
+  namespace: string,
+  rawName: string,
+): { target: PodAddress; scheme?: string | undefined } {
   const { scheme, name, port } = parseProxyName(rawName);
   const lookup = network.serviceBackends(namespace, name, port === undefined ? '' : /^\d+$/.test(port) ? Number(port) : port);
   if (!lookup.service) throw Errors.notFound('', 'services', name);
@@ -65,9 +104,11 @@ export function podTarget(pod: KubeObject, rawName: string): { target: PodAddres
   const { scheme, port } = parseProxyName(rawName);
   const containers = (pod.spec?.containers ?? []) as Array<{ ports?: Array<{ containerPort: number; name?: string }> }>;
   let portNum: number | undefined = port !== undefined && /^\d+$/.test(port) ? Number(port) : undefined;
-  if (port !== undefined && portNum === undefined) for (const c of containers) for (const p of c.ports ?? []) if (p.name === port) portNum = p.containerPort;
+  if (port !== undefined && portNum === undefined)
+    for (const c of containers) for (const p of c.ports ?? []) if (p.name === port) portNum = p.containerPort;
   if (portNum === undefined) portNum = containers.flatMap((c) => c.ports ?? [])[0]?.containerPort;
   const addr = portNum === undefined ? undefined : podAddress(pod, portNum);
-  if (!addr) throw Errors.serviceUnavailable(`error trying to reach pod ${pod.metadata.name ?? ''}: no listener for port ${portNum ?? '?'}`);
+  if (!addr)
+    throw Errors.serviceUnavailable(`error trying to reach pod ${pod.metadata.name ?? ''}: no listener for port ${portNum ?? '?'}`);
   return { target: addr, scheme };
 }

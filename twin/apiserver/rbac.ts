@@ -55,17 +55,26 @@ export class RbacPolicy {
   /** Reads ClusterRole, Role, ClusterRoleBinding and RoleBinding objects; other kinds are ignored. */
   static fromObjects(objects: readonly KubeObject[]): RbacPolicy {
     const policy = new RbacPolicy();
-    const rulesOf = (o: KubeObject | undefined): PolicyRule[] => ((o as { rules?: PolicyRule[] } | undefined)?.rules ?? []);
+    const rulesOf = (o: KubeObject | undefined): PolicyRule[] => (o as { rules?: PolicyRule[] } | undefined)?.rules ?? [];
     const clusterRoles = new Map(objects.filter((o) => o.kind === 'ClusterRole').map((o) => [o.metadata.name!, o]));
     const roles = new Map(objects.filter((o) => o.kind === 'Role').map((o) => [`${o.metadata.namespace ?? ''}/${o.metadata.name!}`, o]));
     for (const b of objects.filter((o) => o.kind === 'ClusterRoleBinding' || o.kind === 'RoleBinding')) {
-      const binding = b as KubeObject & { roleRef: { kind: string; name: string }; subjects?: Array<{ kind: string; name: string; namespace?: string }> };
+      const binding = b as KubeObject & {
+        roleRef: { kind: string; name: string };
+        subjects?: Array<{ kind: string; name: string; namespace?: string }>;
+      };
       const bindingNs = b.kind === 'RoleBinding' ? (b.metadata.namespace ?? 'default') : undefined;
-      const role = binding.roleRef.kind === 'ClusterRole' ? clusterRoles.get(binding.roleRef.name) : roles.get(`${bindingNs}/${binding.roleRef.name}`);
+      const role =
+        binding.roleRef.kind === 'ClusterRole' ? clusterRoles.get(binding.roleRef.name) : roles.get(`${bindingNs}/${binding.roleRef.name}`);
       // A binding to a role that does not exist grants nothing (as in a real cluster).
       const rules = rulesOf(role);
       for (const s of binding.subjects ?? []) {
-        const user = s.kind === 'ServiceAccount' ? serviceAccountUser(s.namespace ?? bindingNs ?? 'default', s.name) : s.kind === 'User' ? s.name : undefined;
+        const user =
+          s.kind === 'ServiceAccount'
+            ? serviceAccountUser(s.namespace ?? bindingNs ?? 'default', s.name)
+            : s.kind === 'User'
+              ? s.name
+              : undefined;
         if (!user) continue;
         const list = policy.grants.get(user) ?? [];
         list.push({ ...(bindingNs !== undefined ? { namespace: bindingNs } : {}), rules });
@@ -89,7 +98,9 @@ export class RbacPolicy {
   }
 
   allows(user: string, a: RequestAttributes): boolean {
-    return (this.grants.get(user) ?? []).some((g) => (g.namespace === undefined || g.namespace === a.namespace) && g.rules.some((r) => ruleAllows(r, a)));
+    return (this.grants.get(user) ?? []).some(
+      (g) => (g.namespace === undefined || g.namespace === a.namespace) && g.rules.some((r) => ruleAllows(r, a)),
+    );
   }
 
   /** The reason kube-apiserver gives in a 403. */
@@ -135,7 +146,11 @@ export class Authorization {
    * undefined: allowed. Otherwise the status and message to answer with. Several verbs: all are
    * needed (a WebSocket port-forward is a GET that kube-apiserver also checks for `create`).
    */
-  check(authorizationHeader: string | undefined, a: RequestAttributes, verbs: readonly string[] = [a.verb]): { code: 401 | 403; user?: string; message: string } | undefined {
+  check(
+    authorizationHeader: string | undefined,
+    a: RequestAttributes,
+    verbs: readonly string[] = [a.verb],
+  ): { code: 401 | 403; user?: string; message: string } | undefined {
     const token = /^Bearer\s+(.+)$/i.exec(authorizationHeader ?? '')?.[1]?.trim();
     if (token === undefined || token === this.adminToken) return undefined;
     const user = this.users.get(token);

@@ -4,12 +4,17 @@ import { Errors } from './errors.js';
 import type { ResourceDef } from './resources.js';
 import type { KubeObject } from './types.js';
 
-export interface FieldRequirement { field: string; op: '=' | '!='; value: string }
+export interface FieldRequirement {
+  field: string;
+  op: '=' | '!=';
+  value: string;
+}
 
 type FieldGetter = (o: KubeObject) => string | undefined;
 
 const str = (v: unknown): string | undefined => (v === undefined || v === null ? undefined : String(v));
-const at = (o: unknown, ...path: string[]): unknown => path.reduce<unknown>((acc, k) => (acc && typeof acc === 'object' ? (acc as Record<string, unknown>)[k] : undefined), o);
+const at = (o: unknown, ...path: string[]): unknown =>
+  path.reduce<unknown>((acc, k) => (acc && typeof acc === 'object' ? (acc as Record<string, unknown>)[k] : undefined), o);
 
 const META: Record<string, FieldGetter> = {
   'metadata.name': (o) => o.metadata.name,
@@ -34,8 +39,12 @@ const PER_RESOURCE: Record<string, Record<string, FieldGetter>> = {
   '/nodes': { 'spec.unschedulable': (o) => String(at(o, 'spec', 'unschedulable') === true) },
   '/secrets': { type: (o) => str(o.type) ?? '' },
   '/events': {
-    ...Object.fromEntries(['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath']
-      .map((k): [string, FieldGetter] => [`involvedObject.${k}`, (o) => str(at(o, 'involvedObject', k)) ?? ''])),
+    ...Object.fromEntries(
+      ['kind', 'namespace', 'name', 'uid', 'apiVersion', 'resourceVersion', 'fieldPath'].map((k): [string, FieldGetter] => [
+        `involvedObject.${k}`,
+        (o) => str(at(o, 'involvedObject', k)) ?? '',
+      ]),
+    ),
     reason: (o) => str(o.reason) ?? '',
     reportingComponent: (o) => str(o.reportingComponent) ?? '',
     source: (o) => str(at(o, 'source', 'component')) ?? '',
@@ -68,8 +77,16 @@ function splitTerms(s: string): string[] {
   let cur = '';
   for (let i = 0; i < s.length; i++) {
     const c = s[i]!;
-    if (c === '\\' && i + 1 < s.length) { cur += c + s[i + 1]!; i++; continue; }
-    if (c === ',') { out.push(cur); cur = ''; continue; }
+    if (c === '\\' && i + 1 < s.length) {
+      cur += c + s[i + 1]!;
+      i++;
+      continue;
+    }
+    if (c === ',') {
+      out.push(cur);
+      cur = '';
+      continue;
+    }
     cur += c;
   }
   out.push(cur);
@@ -88,10 +105,22 @@ export function parseFieldSelector(def: ResourceDef, s: string): FieldRequiremen
     // Find the first unescaped operator, longest first.
     let found: { idx: number; op: '!=' | '==' | '=' } | undefined;
     for (let i = 0; i < term.length; i++) {
-      if (term[i] === '\\') { i++; continue; }
-      if (term.startsWith('!=', i)) { found = { idx: i, op: '!=' }; break; }
-      if (term.startsWith('==', i)) { found = { idx: i, op: '==' }; break; }
-      if (term[i] === '=') { found = { idx: i, op: '=' }; break; }
+      if (term[i] === '\\') {
+        i++;
+        continue;
+      }
+      if (term.startsWith('!=', i)) {
+        found = { idx: i, op: '!=' };
+        break;
+      }
+      if (term.startsWith('==', i)) {
+        found = { idx: i, op: '==' };
+        break;
+      }
+      if (term[i] === '=') {
+        found = { idx: i, op: '=' };
+        break;
+      }
     }
     if (!found) throw Errors.badRequest(`invalid selector: '${s}'; can't understand '${term}'`);
     const field = unescape(term.slice(0, found.idx)).trim();

@@ -6,7 +6,11 @@ import type { KubeObject } from './types.js';
 
 export type WatchEventType = 'ADDED' | 'MODIFIED' | 'DELETED';
 
-export interface Stored { readonly obj: KubeObject; readonly json: string; readonly rv: number }
+export interface Stored {
+  readonly obj: KubeObject;
+  readonly json: string;
+  readonly rv: number;
+}
 
 export interface StoreEvent {
   type: WatchEventType;
@@ -35,7 +39,10 @@ class ResourceStore {
       this.compactedRv = this.log[this.logStart]!.rv;
       this.logStart++;
       // Amortised compaction of the array head.
-      if (this.logStart > this.capacity) { this.log.splice(0, this.logStart); this.logStart = 0; }
+      if (this.logStart > this.capacity) {
+        this.log.splice(0, this.logStart);
+        this.logStart = 0;
+      }
     }
   }
 
@@ -54,17 +61,24 @@ export class Store {
   private readonly resources = new Map<string, ResourceStore>();
   private readonly listeners = new Set<(e: StoreEvent) => void>();
 
-  currentRv(): number { return this.rv; }
+  currentRv(): number {
+    return this.rv;
+  }
 
   private of(def: ResourceDef): ResourceStore {
     const key = `${def.group}/${def.resource}`;
     let rs = this.resources.get(key);
-    if (!rs) { rs = new ResourceStore(this.eventLogCapacity); this.resources.set(key, rs); }
+    if (!rs) {
+      rs = new ResourceStore(this.eventLogCapacity);
+      this.resources.set(key, rs);
+    }
     return rs;
   }
 
   get(def: ResourceDef, namespace: string, name: string): Stored | undefined {
-    return this.of(def).byNamespace.get(def.namespaced ? namespace : '')?.get(name);
+    return this.of(def)
+      .byNamespace.get(def.namespaced ? namespace : '')
+      ?.get(name);
   }
 
   /** All objects (namespace undefined) or one namespace's, in namespace then name order. */
@@ -84,10 +98,14 @@ export class Store {
     return out;
   }
 
-  count(def: ResourceDef): number { return this.of(def).size; }
+  count(def: ResourceDef): number {
+    return this.of(def).size;
+  }
 
   /** Namespaces holding at least one object of this resource. */
-  namespacesOf(def: ResourceDef): string[] { return [...this.of(def).byNamespace.keys()]; }
+  namespacesOf(def: ResourceDef): string[] {
+    return [...this.of(def).byNamespace.keys()];
+  }
 
   /** Stores obj (already complete except resourceVersion), stamping a new resourceVersion. */
   put(def: ResourceDef, obj: KubeObject, old?: KubeObject): Stored {
@@ -95,9 +113,12 @@ export class Store {
     obj.metadata.resourceVersion = String(rv);
     const stored: Stored = { obj, json: JSON.stringify(obj), rv };
     const rs = this.of(def);
-    const ns = def.namespaced ? obj.metadata.namespace ?? '' : '';
+    const ns = def.namespaced ? (obj.metadata.namespace ?? '') : '';
     let m = rs.byNamespace.get(ns);
-    if (!m) { m = new Map(); rs.byNamespace.set(ns, m); }
+    if (!m) {
+      m = new Map();
+      rs.byNamespace.set(ns, m);
+    }
     const existed = m.has(obj.metadata.name!);
     m.set(obj.metadata.name!, stored);
     if (!existed) rs.size++;
@@ -112,13 +133,17 @@ export class Store {
    */
   restore(def: ResourceDef, obj: KubeObject): Stored {
     const rv = Number(obj.metadata.resourceVersion);
-    if (!Number.isInteger(rv) || rv <= 0) throw new Error(`restore: ${def.resource} ${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''} has no valid resourceVersion`);
+    if (!Number.isInteger(rv) || rv <= 0)
+      throw new Error(`restore: ${def.resource} ${obj.metadata.namespace ?? ''}/${obj.metadata.name ?? ''} has no valid resourceVersion`);
     if (rv > this.rv) this.rv = rv;
     const stored: Stored = { obj, json: JSON.stringify(obj), rv };
     const rs = this.of(def);
-    const ns = def.namespaced ? obj.metadata.namespace ?? '' : '';
+    const ns = def.namespaced ? (obj.metadata.namespace ?? '') : '';
     let m = rs.byNamespace.get(ns);
-    if (!m) { m = new Map(); rs.byNamespace.set(ns, m); }
+    if (!m) {
+      m = new Map();
+      rs.byNamespace.set(ns, m);
+    }
     if (m.has(obj.metadata.name!)) throw new Error(`restore: ${def.resource} ${ns}/${obj.metadata.name!} twice`);
     m.set(obj.metadata.name!, stored);
     rs.size++;

@@ -1,5 +1,12 @@
 // The shape of stored objects. The server treats everything as JSON; only metadata is typed.
-export interface OwnerReference { apiVersion: string; kind: string; name: string; uid: string; controller?: boolean; blockOwnerDeletion?: boolean }
+export interface OwnerReference {
+  apiVersion: string;
+  kind: string;
+  name: string;
+  uid: string;
+  controller?: boolean;
+  blockOwnerDeletion?: boolean;
+}
 
 export interface ObjectMeta {
   name?: string;
@@ -30,7 +37,14 @@ export interface KubeObject {
 export type Verb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection';
 
 /** What a request (from HTTP or from an in-process controller) acts on. */
-export interface Target { group: string; version: string; resource: string; subresource?: string | undefined; namespace?: string | undefined; name?: string | undefined }
+export interface Target {
+  group: string;
+  version: string;
+  resource: string;
+  subresource?: string | undefined;
+  namespace?: string | undefined;
+  name?: string | undefined;
+}
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [k: string]: JsonValue };
 
@@ -40,5 +54,5 @@ export function isPlainObject(v: unknown): v is Record<string, unknown> {
 
 /** Deep copy of a JSON value (faster than structuredClone for API objects). */
 export function jsonClone<T>(v: T): T {
-  return v === undefined ? v : JSON.parse(JSON.stringify(v)) as T;
+  return v === undefined ? v : (JSON.parse(JSON.stringify(v)) as T);
 }

@@ -1,16 +1,28 @@
 // Defaulting and validation per kind, mirroring what kube-apiserver rejects (a strict subset of it):
 // object names, labels, annotations, pod specs and templates, selectors, services, webhooks.
-import { isRfc1123Label, isRfc1123Subdomain, labelValueProblems, qualifiedNameProblems, labelSelectorMatches, labelSelectorProblems, type LabelSelector } from './label-selector.js';
+import {
+  isRfc1123Label,
+  isRfc1123Subdomain,
+  labelValueProblems,
+  qualifiedNameProblems,
+  labelSelectorMatches,
+  labelSelectorProblems,
+  type LabelSelector,
+} from './label-selector.js';
 import { FieldErrors, type FieldError } from './errors.js';
 import type { ResourceDef } from './resources.js';
 import { isPlainObject, type KubeObject, jsonClone } from './types.js';
 
-const SUBDOMAIN_MSG = "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
-const LABEL_MSG = "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
-const DNS1035_MSG = "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
+const SUBDOMAIN_MSG =
+  "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')";
+const LABEL_MSG =
+  "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')";
+const DNS1035_MSG =
+  "a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')";
 
 const isDns1035Label = (s: string): boolean => s.length <= 63 && /^[a-z]([-a-z0-9]*[a-z0-9])?$/.test(s);
-const isIanaSvcName = (s: string): boolean => s.length <= 15 && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(s) && /[a-z]/.test(s) && !s.includes('--');
+const isIanaSvcName = (s: string): boolean =>
+  s.length <= 15 && /^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/.test(s) && /[a-z]/.test(s) && !s.includes('--');
 const isConfigMapKey = (s: string): boolean => s.length > 0 && s.length <= 253 && /^[-._a-zA-Z0-9]+$/.test(s) && s !== '.' && s !== '..';
 
 type Obj = Record<string, unknown>;
@@ -26,7 +38,7 @@ export function validateName(def: ResourceDef, name: string, field = 'metadata.n
     case 'services':
       return isDns1035Label(name) ? [] : [FieldErrors.invalid(field, name, DNS1035_MSG)];
     case 'events':
-      return /[/%]/.test(name) || name === '.' || name === '..' ? [FieldErrors.invalid(field, name, 'may not contain \'/\' or \'%\'')] : [];
+      return /[/%]/.test(name) || name === '.' || name === '..' ? [FieldErrors.invalid(field, name, "may not contain '/' or '%'")] : [];
     default:
       return isRfc1123Subdomain(name) ? [] : [FieldErrors.invalid(field, name, SUBDOMAIN_MSG)];
   }
@@ -67,7 +79,8 @@ export function validateMetadata(def: ResourceDef, o: KubeObject): FieldError[] 
   else errs.push(...validateName(def, m.name));
   errs.push(...validateLabels(m.labels, 'metadata.labels'));
   errs.push(...validateAnnotations(m.annotations, 'metadata.annotations'));
-  if (m.finalizers !== undefined && !Array.isArray(m.finalizers)) errs.push(FieldErrors.invalid('metadata.finalizers', m.finalizers, 'must be a list'));
+  if (m.finalizers !== undefined && !Array.isArray(m.finalizers))
+    errs.push(FieldErrors.invalid('metadata.finalizers', m.finalizers, 'must be a list'));
   return errs;
 }
 
@@ -81,7 +94,10 @@ function validateContainers(list: unknown, field: string, volumes: Set<string>, 
   items.forEach((c, i) => {
     const f = `${field}[${i}]`;
     const co = obj(c);
-    if (!co) { errs.push(FieldErrors.invalid(f, c, 'must be an object')); return; }
+    if (!co) {
+      errs.push(FieldErrors.invalid(f, c, 'must be an object'));
+      return;
+    }
     const name = co.name;
     if (typeof name !== 'string' || name === '') errs.push(FieldErrors.required(`${f}.name`));
     else if (!isRfc1123Label(name)) errs.push(FieldErrors.invalid(`${f}.name`, name, LABEL_MSG));
@@ -93,22 +109,43 @@ function validateContainers(list: unknown, field: string, volumes: Set<string>, 
       const po = obj(p) ?? {};
       const pf = `${f}.ports[${j}]`;
       const cp = po.containerPort;
-      if (typeof cp !== 'number' || !Number.isInteger(cp) || cp < 1 || cp > 65535) errs.push(FieldErrors.invalid(`${pf}.containerPort`, cp ?? 0, 'must be between 1 and 65535, inclusive'));
+      if (typeof cp !== 'number' || !Number.isInteger(cp) || cp < 1 || cp > 65535)
+        errs.push(FieldErrors.invalid(`${pf}.containerPort`, cp ?? 0, 'must be between 1 and 65535, inclusive'));
       if (po.name !== undefined) {
-        if (typeof po.name !== 'string' || !isIanaSvcName(po.name)) errs.push(FieldErrors.invalid(`${pf}.name`, po.name, 'must be no more than 15 characters and contain only lowercase alphanumeric characters or \'-\', with at least one letter'));
+        if (typeof po.name !== 'string' || !isIanaSvcName(po.name))
+          errs.push(
+            FieldErrors.invalid(
+              `${pf}.name`,
+              po.name,
+              "must be no more than 15 characters and contain only lowercase alphanumeric characters or '-', with at least one letter",
+            ),
+          );
         else if (portNames.has(po.name)) errs.push(FieldErrors.duplicate(`${pf}.name`, po.name));
         else portNames.add(po.name);
       }
-      if (po.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(String(po.protocol))) errs.push(FieldErrors.notSupported(`${pf}.protocol`, po.protocol, ['SCTP', 'TCP', 'UDP']));
+      if (po.protocol !== undefined && !['TCP', 'UDP', 'SCTP'].includes(String(po.protocol)))
+        errs.push(FieldErrors.notSupported(`${pf}.protocol`, po.protocol, ['SCTP', 'TCP', 'UDP']));
     });
     arr(co.env).forEach((e, j) => {
       const eo = obj(e) ?? {};
       if (typeof eo.name !== 'string' || eo.name === '') errs.push(FieldErrors.required(`${f}.env[${j}].name`));
-      else if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(eo.name)) errs.push(FieldErrors.invalid(`${f}.env[${j}].name`, eo.name, "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit"));
+      else if (!/^[-._a-zA-Z][-._a-zA-Z0-9]*$/.test(eo.name))
+        errs.push(
+          FieldErrors.invalid(
+            `${f}.env[${j}].name`,
+            eo.name,
+            "a valid environment variable name must consist of alphabetic characters, digits, '_', '-', or '.', and must not start with a digit",
+          ),
+        );
     });
     arr(co.volumeMounts).forEach((vm, j) => {
       const vo = obj(vm) ?? {};
-      if (typeof vo.name !== 'string' || !volumes.has(vo.name)) errs.push({ field: `${f}.volumeMounts[${j}].name`, reason: 'FieldValueNotFound', message: `Not found: ${JSON.stringify(vo.name ?? '')}` });
+      if (typeof vo.name !== 'string' || !volumes.has(vo.name))
+        errs.push({
+          field: `${f}.volumeMounts[${j}].name`,
+          reason: 'FieldValueNotFound',
+          message: `Not found: ${JSON.stringify(vo.name ?? '')}`,
+        });
       if (typeof vo.mountPath !== 'string' || vo.mountPath === '') errs.push(FieldErrors.required(`${f}.volumeMounts[${j}].mountPath`));
     });
   });
@@ -122,7 +159,8 @@ export function validatePodSpec(spec: unknown, field: string, allowedRestart?: s
   const volumes = new Set<string>();
   arr(s.volumes).forEach((v, i) => {
     const name = obj(v)?.name;
-    if (typeof name !== 'string' || !isRfc1123Label(name)) errs.push(FieldErrors.invalid(`${field}.volumes[${i}].name`, name ?? '', LABEL_MSG));
+    if (typeof name !== 'string' || !isRfc1123Label(name))
+      errs.push(FieldErrors.invalid(`${field}.volumes[${i}].name`, name ?? '', LABEL_MSG));
     else if (volumes.has(name)) errs.push(FieldErrors.duplicate(`${field}.volumes[${i}].name`, name));
     else volumes.add(name);
   });
@@ -144,7 +182,10 @@ function defaultContainers(list: unknown): void {
     co.terminationMessagePath ??= '/dev/termination-log';
     co.terminationMessagePolicy ??= 'File';
     co.resources ??= {};
-    for (const p of arr(co.ports)) { const po = obj(p); if (po) po.protocol ??= 'TCP'; }
+    for (const p of arr(co.ports)) {
+      const po = obj(p);
+      if (po) po.protocol ??= 'TCP';
+    }
   }
 }
 
@@ -182,15 +223,19 @@ function validateWorkloadSelector(spec: Obj, field: string): FieldError[] {
   if (!obj(sel)) return [FieldErrors.required(`${field}.selector`)];
   const problems = labelSelectorProblems(sel!);
   if (problems.length) return problems.map((p) => FieldErrors.invalid(`${field}.selector`, sel, p));
-  if (!sel!.matchLabels && !(sel!.matchExpressions ?? []).length) return [FieldErrors.invalid(`${field}.selector`, sel, 'empty selector is invalid for deployment')];
+  if (!sel!.matchLabels && !(sel!.matchExpressions ?? []).length)
+    return [FieldErrors.invalid(`${field}.selector`, sel, 'empty selector is invalid for deployment')];
   const labels = obj(obj(obj(spec.template)?.metadata)?.labels) as Record<string, string> | undefined;
-  if (!labelSelectorMatches(sel!, labels ?? {})) return [FieldErrors.invalid(`${field}.template.metadata.labels`, labels ?? {}, '`selector` does not match template `labels`')];
+  if (!labelSelectorMatches(sel!, labels ?? {}))
+    return [FieldErrors.invalid(`${field}.template.metadata.labels`, labels ?? {}, '`selector` does not match template `labels`')];
   return [];
 }
 
 // ---------------------------------------------------------------- per kind
 
-export interface ValidationContext { old?: KubeObject | undefined }
+export interface ValidationContext {
+  old?: KubeObject | undefined;
+}
 
 export function defaultObject(def: ResourceDef, o: KubeObject): void {
   const spec = obj(o.spec);
@@ -221,7 +266,10 @@ export function defaultObject(def: ResourceDef, o: KubeObject): void {
       }
       break;
     case 'apps/replicasets':
-      if (spec) { spec.replicas ??= 1; defaultPodSpec(obj(spec.template)?.spec); }
+      if (spec) {
+        spec.replicas ??= 1;
+        defaultPodSpec(obj(spec.template)?.spec);
+      }
       break;
     case 'apps/statefulsets':
       if (spec) {
@@ -253,7 +301,13 @@ export function defaultObject(def: ResourceDef, o: KubeObject): void {
         const tmpl = obj(spec.template);
         if (tmpl && spec.manualSelector !== true) {
           const meta = (tmpl.metadata = obj(tmpl.metadata) ?? {}) as Obj;
-          meta.labels = { ...(obj(meta.labels) ?? {}), 'batch.kubernetes.io/controller-uid': uid, 'batch.kubernetes.io/job-name': name, 'controller-uid': uid, 'job-name': name };
+          meta.labels = {
+            ...(obj(meta.labels) ?? {}),
+            'batch.kubernetes.io/controller-uid': uid,
+            'batch.kubernetes.io/job-name': name,
+            'controller-uid': uid,
+            'job-name': name,
+          };
         }
         defaultPodSpec(tmpl?.spec);
       }
@@ -268,7 +322,10 @@ export function defaultObject(def: ResourceDef, o: KubeObject): void {
         wo.objectSelector ??= {};
         wo.timeoutSeconds ??= 10;
         wo.reinvocationPolicy ??= 'Never';
-        for (const r of arr(wo.rules)) { const ro = obj(r); if (ro) ro.scope ??= '*'; }
+        for (const r of arr(wo.rules)) {
+          const ro = obj(r);
+          if (ro) ro.scope ??= '*';
+        }
         const svc = obj(obj(wo.clientConfig)?.service);
         if (svc) svc.port ??= 443;
       }
@@ -287,19 +344,32 @@ export function validateObject(def: ResourceDef, o: KubeObject, ctx: ValidationC
       errs.push(...validatePodSpec(o.spec, 'spec'));
       if (ctx.old) errs.push(...validatePodUpdate(o, ctx.old));
       break;
-    case 'apps/deployments': case 'apps/replicasets': case 'apps/statefulsets': case 'apps/daemonsets': {
-      if (!spec) { errs.push(FieldErrors.required('spec')); break; }
+    case 'apps/deployments':
+    case 'apps/replicasets':
+    case 'apps/statefulsets':
+    case 'apps/daemonsets': {
+      if (!spec) {
+        errs.push(FieldErrors.required('spec'));
+        break;
+      }
       errs.push(...validateWorkloadSelector(spec, 'spec'));
       errs.push(...validateTemplate(spec, 'spec', ['Always']));
-      if (spec.replicas !== undefined && (typeof spec.replicas !== 'number' || spec.replicas < 0 || !Number.isInteger(spec.replicas))) errs.push(FieldErrors.invalid('spec.replicas', spec.replicas, 'must be greater than or equal to 0'));
-      if (ctx.old && JSON.stringify(obj(ctx.old.spec)?.selector) !== JSON.stringify(spec.selector)) errs.push(FieldErrors.immutable('spec.selector', spec.selector));
+      if (spec.replicas !== undefined && (typeof spec.replicas !== 'number' || spec.replicas < 0 || !Number.isInteger(spec.replicas)))
+        errs.push(FieldErrors.invalid('spec.replicas', spec.replicas, 'must be greater than or equal to 0'));
+      if (ctx.old && JSON.stringify(obj(ctx.old.spec)?.selector) !== JSON.stringify(spec.selector))
+        errs.push(FieldErrors.immutable('spec.selector', spec.selector));
       break;
     }
     case 'batch/jobs': {
-      if (!spec) { errs.push(FieldErrors.required('spec')); break; }
+      if (!spec) {
+        errs.push(FieldErrors.required('spec'));
+        break;
+      }
       errs.push(...validateTemplate(spec, 'spec', ['OnFailure', 'Never']));
-      if (obj(obj(spec.template)?.spec)?.restartPolicy === undefined) errs.push(FieldErrors.notSupported('spec.template.spec.restartPolicy', 'Always', ['OnFailure', 'Never']));
-      if (ctx.old && JSON.stringify(obj(ctx.old.spec)?.template) !== JSON.stringify(spec.template)) errs.push(FieldErrors.immutable('spec.template', spec.template));
+      if (obj(obj(spec.template)?.spec)?.restartPolicy === undefined)
+        errs.push(FieldErrors.notSupported('spec.template.spec.restartPolicy', 'Always', ['OnFailure', 'Never']));
+      if (ctx.old && JSON.stringify(obj(ctx.old.spec)?.template) !== JSON.stringify(spec.template))
+        errs.push(FieldErrors.immutable('spec.template', spec.template));
       break;
     }
     case '/services':
@@ -310,9 +380,15 @@ export function validateObject(def: ResourceDef, o: KubeObject, ctx: ValidationC
       for (const field of ['data', 'binaryData'] as const) {
         const d = o[field];
         if (d === undefined || d === null) continue;
-        if (!isPlainObject(d)) { errs.push(FieldErrors.invalid(field, d, 'must be a map')); continue; }
+        if (!isPlainObject(d)) {
+          errs.push(FieldErrors.invalid(field, d, 'must be a map'));
+          continue;
+        }
         for (const [k, v] of Object.entries(d)) {
-          if (!isConfigMapKey(k)) errs.push(FieldErrors.invalid(`${field}[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"));
+          if (!isConfigMapKey(k))
+            errs.push(
+              FieldErrors.invalid(`${field}[${k}]`, k, "a valid config key must consist of alphanumeric characters, '-', '_' or '.'"),
+            );
           if (typeof v !== 'string') errs.push(FieldErrors.invalid(`${field}[${k}]`, v, 'must be a string'));
           size += k.length + String(v).length;
         }
@@ -327,17 +403,21 @@ export function validateObject(def: ResourceDef, o: KubeObject, ctx: ValidationC
       errs.push(...validateWebhooks(o));
       break;
     case 'apiextensions.k8s.io/customresourcedefinitions': {
-      const group = spec?.group; const plural = obj(spec?.names)?.plural;
+      const group = spec?.group;
+      const plural = obj(spec?.names)?.plural;
       if (typeof group !== 'string' || group === '') errs.push(FieldErrors.required('spec.group'));
       if (typeof plural !== 'string' || plural === '') errs.push(FieldErrors.required('spec.names.plural'));
-      else if (o.metadata.name !== `${plural}.${String(group)}`) errs.push(FieldErrors.invalid('metadata.name', o.metadata.name, 'must be spec.names.plural+"."+spec.group'));
+      else if (o.metadata.name !== `${plural}.${String(group)}`)
+        errs.push(FieldErrors.invalid('metadata.name', o.metadata.name, 'must be spec.names.plural+"."+spec.group'));
       if (typeof obj(spec?.names)?.kind !== 'string') errs.push(FieldErrors.required('spec.names.kind'));
-      if (!['Namespaced', 'Cluster'].includes(String(spec?.scope))) errs.push(FieldErrors.notSupported('spec.scope', spec?.scope, ['Cluster', 'Namespaced']));
+      if (!['Namespaced', 'Cluster'].includes(String(spec?.scope)))
+        errs.push(FieldErrors.notSupported('spec.scope', spec?.scope, ['Cluster', 'Namespaced']));
       if (arr(spec?.versions).length === 0) errs.push(FieldErrors.required('spec.versions'));
       break;
     }
     default:
-      if (def.custom && o.spec !== undefined && !isPlainObject(o.spec)) errs.push(FieldErrors.invalid('spec', o.spec, 'spec in body must be of type object'));
+      if (def.custom && o.spec !== undefined && !isPlainObject(o.spec))
+        errs.push(FieldErrors.invalid('spec', o.spec, 'spec in body must be of type object'));
   }
   return errs;
 }
@@ -346,13 +426,22 @@ function validatePodUpdate(o: KubeObject, old: KubeObject): FieldError[] {
   // Only container images, activeDeadlineSeconds and added tolerations may change on a pod.
   const strip = (spec: unknown): string => {
     const s = jsonClone(obj(spec) ?? {});
-    for (const f of ['containers', 'initContainers']) for (const c of arr(s[f])) { const co = obj(c); if (co) delete co.image; }
+    for (const f of ['containers', 'initContainers'])
+      for (const c of arr(s[f])) {
+        const co = obj(c);
+        if (co) delete co.image;
+      }
     delete s.activeDeadlineSeconds;
     delete s.tolerations;
     return JSON.stringify(s);
   };
   if (strip(o.spec) !== strip(old.spec)) {
-    return [FieldErrors.forbidden('spec', 'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)')];
+    return [
+      FieldErrors.forbidden(
+        'spec',
+        'pod updates may not change fields other than `spec.containers[*].image`,`spec.initContainers[*].image`,`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions to existing tolerations),`spec.terminationGracePeriodSeconds` (allow it to be set to 1 if it was previously negative)',
+      ),
+    ];
   }
   return [];
 }
@@ -369,7 +458,8 @@ function validateService(o: KubeObject, old?: KubeObject): FieldError[] {
   ports.forEach((p, i) => {
     const po = obj(p) ?? {};
     const f = `spec.ports[${i}]`;
-    if (typeof po.port !== 'number' || po.port < 1 || po.port > 65535) errs.push(FieldErrors.invalid(`${f}.port`, po.port ?? 0, 'must be between 1 and 65535, inclusive'));
+    if (typeof po.port !== 'number' || po.port < 1 || po.port > 65535)
+      errs.push(FieldErrors.invalid(`${f}.port`, po.port ?? 0, 'must be between 1 and 65535, inclusive'));
     if (ports.length > 1 && (typeof po.name !== 'string' || po.name === '')) errs.push(FieldErrors.required(`${f}.name`));
     if (typeof po.name === 'string' && po.name !== '') {
       if (!isRfc1123Label(po.name)) errs.push(FieldErrors.invalid(`${f}.name`, po.name, LABEL_MSG));
@@ -377,13 +467,16 @@ function validateService(o: KubeObject, old?: KubeObject): FieldError[] {
       names.add(po.name);
     }
     const tp = po.targetPort;
-    if (typeof tp === 'number' && (tp < 1 || tp > 65535)) errs.push(FieldErrors.invalid(`${f}.targetPort`, tp, 'must be between 1 and 65535, inclusive'));
-    if (typeof tp === 'string' && !isIanaSvcName(tp)) errs.push(FieldErrors.invalid(`${f}.targetPort`, tp, 'must contain only lowercase alphanumeric characters or \'-\''));
+    if (typeof tp === 'number' && (tp < 1 || tp > 65535))
+      errs.push(FieldErrors.invalid(`${f}.targetPort`, tp, 'must be between 1 and 65535, inclusive'));
+    if (typeof tp === 'string' && !isIanaSvcName(tp))
+      errs.push(FieldErrors.invalid(`${f}.targetPort`, tp, "must contain only lowercase alphanumeric characters or '-'"));
   });
   errs.push(...validateLabels(spec.selector, 'spec.selector'));
   if (old) {
     const oldIp = obj(old.spec)?.clusterIP;
-    if (spec.clusterIP !== undefined && spec.clusterIP !== oldIp && obj(old.spec)?.type !== 'ExternalName' && type !== 'ExternalName') errs.push(FieldErrors.immutable('spec.clusterIP', spec.clusterIP));
+    if (spec.clusterIP !== undefined && spec.clusterIP !== oldIp && obj(old.spec)?.type !== 'ExternalName' && type !== 'ExternalName')
+      errs.push(FieldErrors.immutable('spec.clusterIP', spec.clusterIP));
   }
   return errs;
 }
@@ -396,30 +489,47 @@ function validateWebhooks(o: KubeObject): FieldError[] {
     const wo = obj(w) ?? {};
     const name = wo.name;
     if (typeof name !== 'string' || name === '') errs.push(FieldErrors.required(`${f}.name`));
-    else if (!isRfc1123Subdomain(name) || name.split('.').length < 3) errs.push(FieldErrors.invalid(`${f}.name`, name, 'should be a domain with at least three segments separated by dots'));
+    else if (!isRfc1123Subdomain(name) || name.split('.').length < 3)
+      errs.push(FieldErrors.invalid(`${f}.name`, name, 'should be a domain with at least three segments separated by dots'));
     else if (names.has(name)) errs.push(FieldErrors.duplicate(`${f}.name`, name));
     else names.add(name);
     const cc = obj(wo.clientConfig) ?? {};
-    const hasUrl = typeof cc.url === 'string'; const svc = obj(cc.service);
+    const hasUrl = typeof cc.url === 'string';
+    const svc = obj(cc.service);
     if (hasUrl === Boolean(svc)) errs.push(FieldErrors.required(`${f}.clientConfig`, 'exactly one of url or service is required'));
-    if (hasUrl) { try { new URL(cc.url as string); } catch { errs.push(FieldErrors.invalid(`${f}.clientConfig.url`, cc.url, 'must be a valid URL')); } }
-    if (svc && (typeof svc.name !== 'string' || typeof svc.namespace !== 'string')) errs.push(FieldErrors.required(`${f}.clientConfig.service`, 'name and namespace are required'));
-    if (!['None', 'NoneOnDryRun'].includes(String(wo.sideEffects))) errs.push(FieldErrors.notSupported(`${f}.sideEffects`, wo.sideEffects ?? '', ['None', 'NoneOnDryRun']));
+    if (hasUrl) {
+      try {
+        new URL(cc.url as string);
+      } catch {
+        errs.push(FieldErrors.invalid(`${f}.clientConfig.url`, cc.url, 'must be a valid URL'));
+      }
+    }
+    if (svc && (typeof svc.name !== 'string' || typeof svc.namespace !== 'string'))
+      errs.push(FieldErrors.required(`${f}.clientConfig.service`, 'name and namespace are required'));
+    if (!['None', 'NoneOnDryRun'].includes(String(wo.sideEffects)))
+      errs.push(FieldErrors.notSupported(`${f}.sideEffects`, wo.sideEffects ?? '', ['None', 'NoneOnDryRun']));
     const versions = arr(wo.admissionReviewVersions);
     if (versions.length === 0) errs.push(FieldErrors.required(`${f}.admissionReviewVersions`, 'must specify one of v1, v1beta1'));
-    else if (!versions.some((v) => v === 'v1' || v === 'v1beta1')) errs.push(FieldErrors.invalid(`${f}.admissionReviewVersions`, versions, 'must include at least one of v1, v1beta1'));
-    if (!['Ignore', 'Fail'].includes(String(wo.failurePolicy))) errs.push(FieldErrors.notSupported(`${f}.failurePolicy`, wo.failurePolicy, ['Fail', 'Ignore']));
+    else if (!versions.some((v) => v === 'v1' || v === 'v1beta1'))
+      errs.push(FieldErrors.invalid(`${f}.admissionReviewVersions`, versions, 'must include at least one of v1, v1beta1'));
+    if (!['Ignore', 'Fail'].includes(String(wo.failurePolicy)))
+      errs.push(FieldErrors.notSupported(`${f}.failurePolicy`, wo.failurePolicy, ['Fail', 'Ignore']));
     const t = wo.timeoutSeconds;
-    if (typeof t !== 'number' || t < 1 || t > 30) errs.push(FieldErrors.invalid(`${f}.timeoutSeconds`, t, 'the timeout value must be between 1 and 30 seconds'));
+    if (typeof t !== 'number' || t < 1 || t > 30)
+      errs.push(FieldErrors.invalid(`${f}.timeoutSeconds`, t, 'the timeout value must be between 1 and 30 seconds'));
     for (const sel of ['namespaceSelector', 'objectSelector'] as const) {
-      for (const p of labelSelectorProblems((obj(wo[sel]) ?? {}) as LabelSelector)) errs.push(FieldErrors.invalid(`${f}.${sel}`, wo[sel], p));
+      for (const p of labelSelectorProblems((obj(wo[sel]) ?? {}) as LabelSelector))
+        errs.push(FieldErrors.invalid(`${f}.${sel}`, wo[sel], p));
     }
     arr(wo.rules).forEach((r, j) => {
       const ro = obj(r) ?? {};
       const ops = arr(ro.operations);
       if (ops.length === 0) errs.push(FieldErrors.required(`${f}.rules[${j}].operations`));
-      for (const op of ops) if (!['*', 'CREATE', 'UPDATE', 'DELETE', 'CONNECT'].includes(String(op))) errs.push(FieldErrors.notSupported(`${f}.rules[${j}].operations`, op, ['*', 'CONNECT', 'CREATE', 'DELETE', 'UPDATE']));
-      for (const k of ['apiGroups', 'apiVersions', 'resources'] as const) if (arr(ro[k]).length === 0) errs.push(FieldErrors.required(`${f}.rules[${j}].${k}`));
+      for (const op of ops)
+        if (!['*', 'CREATE', 'UPDATE', 'DELETE', 'CONNECT'].includes(String(op)))
+          errs.push(FieldErrors.notSupported(`${f}.rules[${j}].operations`, op, ['*', 'CONNECT', 'CREATE', 'DELETE', 'UPDATE']));
+      for (const k of ['apiGroups', 'apiVersions', 'resources'] as const)
+        if (arr(ro[k]).length === 0) errs.push(FieldErrors.required(`${f}.rules[${j}].${k}`));
     });
   });
   return errs;

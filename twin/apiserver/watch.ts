@@ -27,17 +27,22 @@ export interface WatchRequest {
 export class WatchHub {
   private readonly open = new Set<ServerResponse>();
 
-  constructor(private readonly store: Store, private readonly core: ApiCore) {}
+  constructor(
+    private readonly store: Store,
+    private readonly core: ApiCore,
+  ) {}
 
   serve(req: IncomingMessage, res: ServerResponse, w: WatchRequest): void {
     const matches = (o: StoreEvent['stored']['obj']): boolean =>
-      (w.namespace === undefined || !w.def.namespaced || o.metadata.namespace === w.namespace)
-      && (!w.labelReqs.length || matchesAll(w.labelReqs, o.metadata.labels))
-      && (!w.fieldReqs.length || fieldsMatch(w.def, w.fieldReqs, o));
+      (w.namespace === undefined || !w.def.namespaced || o.metadata.namespace === w.namespace) &&
+      (!w.labelReqs.length || matchesAll(w.labelReqs, o.metadata.labels)) &&
+      (!w.fieldReqs.length || fieldsMatch(w.def, w.fieldReqs, o));
     res.writeHead(200, { 'Content-Type': 'application/json', 'Transfer-Encoding': 'chunked', 'Cache-Control': 'no-cache, private' });
     res.flushHeaders();
     this.open.add(res);
-    const send = (type: string, json: string): void => { res.write(`{"type":"${type}","object":${json}}\n`); };
+    const send = (type: string, json: string): void => {
+      res.write(`{"type":"${type}","object":${json}}\n`);
+    };
     const sendEvent = (e: StoreEvent): void => {
       // A change that moves an object out of the selection is a DELETED for this watcher.
       const nowMatches = matches(e.stored.obj);
@@ -52,7 +57,11 @@ export class WatchHub {
     };
 
     const bookmarkJson = (annotations?: Record<string, string>): string =>
-      JSON.stringify({ kind: w.def.kind, apiVersion: w.def.group ? `${w.def.group}/${w.version}` : w.version, metadata: { resourceVersion: String(this.store.currentRv()), ...(annotations ? { annotations } : {}) } });
+      JSON.stringify({
+        kind: w.def.kind,
+        apiVersion: w.def.group ? `${w.def.group}/${w.version}` : w.version,
+        metadata: { resourceVersion: String(this.store.currentRv()), ...(annotations ? { annotations } : {}) },
+      });
     const rvParam = w.resourceVersion;
     let sinceRv: number;
     // No version, or a streaming list (resourceVersionMatch=NotOlderThan: the state now is at least as
@@ -105,7 +114,10 @@ export class WatchHub {
   }
 
   closeAll(): void {
-    for (const res of [...this.open]) { res.end(); res.socket?.destroy(); }
+    for (const res of [...this.open]) {
+      res.end();
+      res.socket?.destroy();
+    }
     this.open.clear();
   }
 }

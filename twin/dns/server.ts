@@ -27,9 +27,10 @@ export function answerQuery(zone: DnsZone, query: Buffer): Buffer {
   const record = zone.lookup(question.name);
   if (!record) return dnsPacket.encode({ ...base, flags: dnsPacket.AUTHORITATIVE_ANSWER | rd | RCODE_NXDOMAIN });
   // The name exists: other types get an empty NOERROR answer (NODATA), as an authoritative server.
-  const answers = question.type === 'A' || question.type === ('ANY' as never)
-    ? [{ type: 'A' as const, class: 'IN' as const, name: question.name, ttl: record.ttl, data: record.address }]
-    : [];
+  const answers =
+    question.type === 'A' || question.type === ('ANY' as never)
+      ? [{ type: 'A' as const, class: 'IN' as const, name: question.name, ttl: record.ttl, data: record.address }]
+      : [];
   return dnsPacket.encode({ ...base, flags: dnsPacket.AUTHORITATIVE_ANSWER | rd | RCODE_NOERROR, answers });
 }
 
@@ -114,10 +115,7 @@ export async function startDnsServer(zone: DnsZone, opts: { host?: string; port?
     queries: () => queries,
     close: async () => {
       for (const s of sockets) s.destroy();
-      await Promise.all([
-        new Promise<void>((r) => u.close(() => r())),
-        new Promise<void>((r) => tcp.close(() => r())),
-      ]);
+      await Promise.all([new Promise<void>((r) => u.close(() => r())), new Promise<void>((r) => tcp.close(() => r()))]);
     },
   };
 }

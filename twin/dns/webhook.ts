@@ -32,7 +32,8 @@ export function verifyDnsSignature(
 ): SignatureCheck {
   const ts = headers.timestamp;
   if (!ts || !/^\d+$/.test(ts)) return { ok: false, reason: 'missing or malformed X-Meshmove-Timestamp' };
-  if (Math.abs(nowSeconds - Number(ts)) > MAX_CLOCK_SKEW_SECONDS) return { ok: false, reason: `timestamp more than ${MAX_CLOCK_SKEW_SECONDS}s from the server clock` };
+  if (Math.abs(nowSeconds - Number(ts)) > MAX_CLOCK_SKEW_SECONDS)
+    return { ok: false, reason: `timestamp more than ${MAX_CLOCK_SKEW_SECONDS}s from the server clock` };
   const sig = headers.signature ?? '';
   if (!/^sha256=[0-9a-f]{64}$/.test(sig)) return { ok: false, reason: 'missing or malformed X-Meshmove-Signature' };
   const expected = Buffer.from(signDnsRequest(secret, ts, rawBody));
@@ -43,12 +44,19 @@ export function verifyDnsSignature(
 
 const ipv4 = z.string().refine(isIpv4, 'an IPv4 address');
 export const dnsWebhookBody = z.object({
-  records: z.array(z.object({
-    name: z.string().min(1).regex(/^[a-z0-9.-]+$/i, 'a DNS name'),
-    type: z.literal('A').default('A'),
-    address: ipv4,
-    ttl: z.number().int().min(0).max(86_400).default(30),
-  })).min(1, 'at least one record'),
+  records: z
+    .array(
+      z.object({
+        name: z
+          .string()
+          .min(1)
+          .regex(/^[a-z0-9.-]+$/i, 'a DNS name'),
+        type: z.literal('A').default('A'),
+        address: ipv4,
+        ttl: z.number().int().min(0).max(86_400).default(30),
+      }),
+    )
+    .min(1, 'at least one record'),
   runId: z.string().optional(),
   requestId: z.string().optional(),
 });
@@ -82,7 +90,11 @@ export function dnsControlRoutes(zone: DnsZone, secret: () => string, info: () =
       method: 'POST',
       path: '/_twin/dns',
       handler: (req, res, body) => {
-        const check = verifyDnsSignature(secret(), { timestamp: header(req, TIMESTAMP_HEADER), signature: header(req, SIGNATURE_HEADER) }, body);
+        const check = verifyDnsSignature(
+          secret(),
+          { timestamp: header(req, TIMESTAMP_HEADER), signature: header(req, SIGNATURE_HEADER) },
+          body,
+        );
         if (!check.ok) return send(res, 401, { error: 'unauthorized', reason: check.reason });
         let json: unknown;
         try {
@@ -91,8 +103,14 @@ export function dnsControlRoutes(zone: DnsZone, secret: () => string, info: () =
           return send(res, 400, { error: 'body is not JSON' });
         }
         const parsed = dnsWebhookBody.safeParse(json);
-        if (!parsed.success) return send(res, 400, { error: 'invalid body', issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
-        const records: ARecord[] = parsed.data.records.map((r) => ({ name: normalizeName(r.name), type: 'A', address: r.address, ttl: r.ttl }));
+        if (!parsed.success)
+          return send(res, 400, { error: 'invalid body', issues: parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`) });
+        const records: ARecord[] = parsed.data.records.map((r) => ({
+          name: normalizeName(r.name),
+          type: 'A',
+          address: r.address,
+          ttl: r.ttl,
+        }));
         const changed = zone.apply(records);
         return send(res, 200, { changed, records: records.map((r) => zone.lookup(r.name)) });
       },
@@ -114,7 +132,8 @@ export function dnsControlRoutes(zone: DnsZone, secret: () => string, info: () =
           return send(res, 400, { error: 'body is not JSON: {"address": "127.0.0.20", "ttl": 30}' });
         }
         const parsed = z.object({ address: ipv4, ttl: z.number().int().min(0).max(86_400).optional() }).safeParse(json);
-        if (!name || !parsed.success) return send(res, 400, { error: 'PUT /_twin/dns/records/NAME with {"address": "127.0.0.20", "ttl": 30}' });
+        if (!name || !parsed.success)
+          return send(res, 400, { error: 'PUT /_twin/dns/records/NAME with {"address": "127.0.0.20", "ttl": 30}' });
         const ttl = parsed.data.ttl ?? zone.lookup(name)?.ttl ?? 30;
         const changed = zone.apply([{ name, type: 'A', address: parsed.data.address, ttl }]);
         return send(res, 200, { changed, record: zone.lookup(name) });

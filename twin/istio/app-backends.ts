@@ -26,8 +26,14 @@ export interface AppBackends {
 export async function startAppBackends(host = '127.0.0.1', preferredPort = 0): Promise<AppBackends> {
   const server: Server = createServer((req, res) => {
     const dest = req.headers[DESTINATION_HEADER];
-    const [service, namespace] = typeof dest === 'string' && dest.includes('.') ? dest.split('.', 2) as [string, string] : [null, null];
-    const reply: BackendReply = { app: 'twin-backend', service, namespace, path: (req.url ?? '/').split('?')[0]!, method: req.method ?? 'GET' };
+    const [service, namespace] = typeof dest === 'string' && dest.includes('.') ? (dest.split('.', 2) as [string, string]) : [null, null];
+    const reply: BackendReply = {
+      app: 'twin-backend',
+      service,
+      namespace,
+      path: (req.url ?? '/').split('?')[0]!,
+      method: req.method ?? 'GET',
+    };
     req.resume();
     req.on('end', () => res.writeHead(200, { 'Content-Type': 'application/json' }).end(JSON.stringify(reply)));
   });
@@ -51,23 +57,26 @@ export function forwardToBackend(
   body?: Buffer,
 ): Promise<ForwardResult> {
   return new Promise((resolve, reject) => {
-    const req = request({
-      host: backends.host,
-      port: backends.port,
-      method,
-      path,
-      headers: { ...headers, [DESTINATION_HEADER]: `${dest.service}.${dest.namespace}` },
-      timeout: 5000,
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const h: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h[k] = v;
-        resolve({ status: res.statusCode ?? 502, body: Buffer.concat(chunks), headers: h });
-      });
-      res.on('error', reject);
-    });
+    const req = request(
+      {
+        host: backends.host,
+        port: backends.port,
+        method,
+        path,
+        headers: { ...headers, [DESTINATION_HEADER]: `${dest.service}.${dest.namespace}` },
+        timeout: 5000,
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const h: Record<string, string> = {};
+          for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') h[k] = v;
+          resolve({ status: res.statusCode ?? 502, body: Buffer.concat(chunks), headers: h });
+        });
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('upstream request timeout')));
     req.on('error', reject);
     req.end(body);

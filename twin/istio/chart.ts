@@ -99,7 +99,10 @@ export interface InjectorConfigOptions {
 }
 
 /** The MutatingWebhookConfiguration of a revision (or of one of its tags), as the chart renders it. */
-export function injectorConfiguration(revision: string, o: InjectorConfigOptions): {
+export function injectorConfiguration(
+  revision: string,
+  o: InjectorConfigOptions,
+): {
   apiVersion: string;
   kind: string;
   metadata: { name: string; labels: Record<string, string> };
@@ -138,12 +141,25 @@ export function injectorConfiguration(revision: string, o: InjectorConfigOptions
  * revision, and for the default revision also istiod-default-validator (every Istio object). The
  * chart's failurePolicy is Ignore on a fresh install; istiod makes it Fail once it answers.
  */
-export function validatorConfigurations(revision: string, namespace: string, isDefault: boolean, caBundle: string): Array<Record<string, unknown>> {
+export function validatorConfigurations(
+  revision: string,
+  namespace: string,
+  isDefault: boolean,
+  caBundle: string,
+): Array<Record<string, unknown>> {
   const labels = { app: 'istiod', istio: 'istiod', [REV]: revisionLabel(revision) };
   const webhook = (name: string, objectSelector?: Record<string, unknown>) => ({
     name,
     clientConfig: { service: { name: istiodName(revision), namespace, path: VALIDATION_PATH, port: 443 }, caBundle },
-    rules: [{ operations: ['CREATE', 'UPDATE'], apiGroups: ['security.istio.io', 'networking.istio.io', 'telemetry.istio.io', 'extensions.istio.io'], apiVersions: ['*'], resources: ['*'], scope: '*' }],
+    rules: [
+      {
+        operations: ['CREATE', 'UPDATE'],
+        apiGroups: ['security.istio.io', 'networking.istio.io', 'telemetry.istio.io', 'extensions.istio.io'],
+        apiVersions: ['*'],
+        resources: ['*'],
+        scope: '*',
+      },
+    ],
     failurePolicy: 'Ignore',
     sideEffects: 'None',
     admissionReviewVersions: ['v1'],
@@ -156,7 +172,12 @@ export function validatorConfigurations(revision: string, namespace: string, isD
     metadata: { name, labels },
     webhooks: [hook],
   });
-  const out = [configuration(validatorConfigName(revision, namespace), webhook('rev.validation.istio.io', { matchExpressions: [is(REV, revisionLabel(revision))] }))];
+  const out = [
+    configuration(
+      validatorConfigName(revision, namespace),
+      webhook('rev.validation.istio.io', { matchExpressions: [is(REV, revisionLabel(revision))] }),
+    ),
+  ];
   if (isDefault) out.push(configuration(DEFAULT_VALIDATOR, webhook('validation.istio.io')));
   return out;
 }

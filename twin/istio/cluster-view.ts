@@ -13,7 +13,10 @@ export const ISTIO_NETWORKING_VERSION = 'v1beta1';
 /** networking.istio.io Gateway, the fields the twin reads. */
 export interface IstioGateway {
   metadata: { name: string; namespace: string; resourceVersion?: string };
-  spec?: { selector?: Record<string, string>; servers?: Array<{ hosts?: string[]; port?: { number?: number; name?: string; protocol?: string } }> };
+  spec?: {
+    selector?: Record<string, string>;
+    servers?: Array<{ hosts?: string[]; port?: { number?: number; name?: string; protocol?: string } }>;
+  };
 }
 
 export interface HttpMatchRequest {
@@ -47,25 +50,42 @@ export class ClusterView {
   constructor(kube: KubeClients, logger: Logger) {
     const kc = kube.kc;
     const caSelector = `metadata.name=${CA_ROOT_CONFIGMAP}`;
-    const custom = (plural: string) => async <T>(): Promise<ListResult<T>> =>
-      (await kube.custom.listClusterCustomObject({ group: ISTIO_NETWORKING_GROUP, version: ISTIO_NETWORKING_VERSION, plural })) as ListResult<T>;
+    const custom =
+      (plural: string) =>
+      async <T>(): Promise<ListResult<T>> =>
+        (await kube.custom.listClusterCustomObject({
+          group: ISTIO_NETWORKING_GROUP,
+          version: ISTIO_NETWORKING_VERSION,
+          plural,
+        })) as ListResult<T>;
     this.namespaces = new Reflector<V1Namespace>({ kc, logger, path: '/api/v1/namespaces', list: () => kube.core.listNamespace() });
     this.pods = new Reflector<V1Pod>({ kc, logger, path: '/api/v1/pods', list: () => kube.core.listPodForAllNamespaces() });
     this.services = new Reflector<V1Service>({ kc, logger, path: '/api/v1/services', list: () => kube.core.listServiceForAllNamespaces() });
     this.caRoots = new Reflector<V1ConfigMap>({
-      kc, logger, path: '/api/v1/configmaps', fieldSelector: caSelector,
+      kc,
+      logger,
+      path: '/api/v1/configmaps',
+      fieldSelector: caSelector,
       list: () => kube.core.listConfigMapForAllNamespaces({ fieldSelector: caSelector }),
     });
     this.gateways = new Reflector<IstioGateway>({
-      kc, logger, path: `/apis/${ISTIO_NETWORKING_GROUP}/${ISTIO_NETWORKING_VERSION}/gateways`, list: () => custom('gateways')<IstioGateway>(),
+      kc,
+      logger,
+      path: `/apis/${ISTIO_NETWORKING_GROUP}/${ISTIO_NETWORKING_VERSION}/gateways`,
+      list: () => custom('gateways')<IstioGateway>(),
     });
     this.virtualServices = new Reflector<IstioVirtualService>({
-      kc, logger, path: `/apis/${ISTIO_NETWORKING_GROUP}/${ISTIO_NETWORKING_VERSION}/virtualservices`, list: () => custom('virtualservices')<IstioVirtualService>(),
+      kc,
+      logger,
+      path: `/apis/${ISTIO_NETWORKING_GROUP}/${ISTIO_NETWORKING_VERSION}/virtualservices`,
+      list: () => custom('virtualservices')<IstioVirtualService>(),
     });
   }
 
   private all(): Array<Reflector<never>> {
-    return [this.namespaces, this.pods, this.services, this.caRoots, this.gateways, this.virtualServices] as unknown as Array<Reflector<never>>;
+    return [this.namespaces, this.pods, this.services, this.caRoots, this.gateways, this.virtualServices] as unknown as Array<
+      Reflector<never>
+    >;
   }
 
   start(): void {
@@ -94,11 +114,15 @@ export class ClusterView {
     const svc = this.services.get(service, namespace);
     const sel = svc?.spec?.selector;
     if (!sel || Object.keys(sel).length === 0) return [];
-    return this.pods.list().filter((p) =>
-      p.metadata?.namespace === namespace &&
-      !p.metadata.deletionTimestamp &&
-      Object.entries(sel).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
-      isPodReady(p));
+    return this.pods
+      .list()
+      .filter(
+        (p) =>
+          p.metadata?.namespace === namespace &&
+          !p.metadata.deletionTimestamp &&
+          Object.entries(sel).every(([k, v]) => p.metadata?.labels?.[k] === v) &&
+          isPodReady(p),
+      );
   }
 }
 

@@ -60,7 +60,8 @@ export function istioControlRoutes(mesh: MeshLayer): ControlRoute[] {
         const parsed = parseCallBody(body);
         if ('error' in parsed) return send(res, 400, { error: parsed.error });
         const from = mesh.calls.callerIn(parsed.from);
-        if (!from) return send(res, 200, { status: 0, reason: `no running pod in namespace "${parsed.from}" to call from` } satisfies CallAnswer);
+        if (!from)
+          return send(res, 200, { status: 0, reason: `no running pod in namespace "${parsed.from}" to call from` } satisfies CallAnswer);
         const r = await mesh.calls.call(from, parsed.url);
         const status = Number(r.code);
         const answer: CallAnswer = { status: Number.isFinite(status) ? status : 0 };

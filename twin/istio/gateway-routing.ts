@@ -101,7 +101,8 @@ export function parseServiceHost(host: string, defaultNamespace: string): { serv
   const parts = host.toLowerCase().split('.');
   if (parts.length === 1) return { service: parts[0]!, namespace: defaultNamespace };
   if (parts.length === 2) return { service: parts[0]!, namespace: parts[1]! };
-  if (parts[2] === 'svc' && (parts.length === 3 || parts.slice(3).join('.') === 'cluster.local')) return { service: parts[0]!, namespace: parts[1]! };
+  if (parts[2] === 'svc' && (parts.length === 3 || parts.slice(3).join('.') === 'cluster.local'))
+    return { service: parts[0]!, namespace: parts[1]! };
   return null;
 }
 
@@ -116,13 +117,19 @@ export function routeRequest(hostHeader: string | undefined, rawPath: string, ct
     const vsHost = (vs.spec?.hosts ?? []).find((h) => hostMatches(h, host));
     if (vsHost === undefined) continue;
     const admitted = boundGateways(vs, ctx).some((gw) =>
-      (gw.spec?.servers ?? []).some((srv) => (srv.hosts ?? []).some((sh) => serverHostAdmits(sh, gw.metadata.namespace, vs.metadata.namespace, vsHost, host))));
+      (gw.spec?.servers ?? []).some((srv) =>
+        (srv.hosts ?? []).some((sh) => serverHostAdmits(sh, gw.metadata.namespace, vs.metadata.namespace, vsHost, host)),
+      ),
+    );
     if (!admitted) continue;
     for (const http of vs.spec?.http ?? []) {
       const matches = http.match && http.match.length > 0 ? http.match : [undefined];
       if (!matches.some((m) => pathMatches(m, path))) continue;
       const routes = http.route ?? [];
-      const chosen = routes.reduce<(typeof routes)[number] | undefined>((best, r) => (best === undefined || (r.weight ?? 0) > (best.weight ?? 0) ? r : best), undefined);
+      const chosen = routes.reduce<(typeof routes)[number] | undefined>(
+        (best, r) => (best === undefined || (r.weight ?? 0) > (best.weight ?? 0) ? r : best),
+        undefined,
+      );
       const dhost = chosen?.destination?.host;
       if (!dhost) return { status: 503, reason: `route in VirtualService ${vs.metadata.namespace}/${vs.metadata.name} has no destination` };
       const svc = parseServiceHost(dhost, vs.metadata.namespace);
@@ -130,7 +137,11 @@ export function routeRequest(hostHeader: string | undefined, rawPath: string, ct
       const destination: Destination | undefined = svc ? { ...svc, ...(port !== undefined ? { port } : {}) } : undefined;
       if (!destination) return { status: 503, reason: `no cluster for host "${dhost}" (not a service this istiod knows)` };
       if (!ctx.discovers(destination.namespace)) {
-        return { status: 503, reason: `namespace "${destination.namespace}" is not discovered by the gateway's istiod (discoverySelectors): no cluster for ${dhost}`, destination };
+        return {
+          status: 503,
+          reason: `namespace "${destination.namespace}" is not discovered by the gateway's istiod (discoverySelectors): no cluster for ${dhost}`,
+          destination,
+        };
       }
       if (!ctx.serviceExists(destination.namespace, destination.service)) {
         return { status: 503, reason: `service ${destination.service}.${destination.namespace} does not exist`, destination };

@@ -19,7 +19,15 @@ import type { Istiod } from './istiod.js';
 import { MERGE_PATCH, createIfMissing, isNotFound, retrying, type KubeClients } from './kube-client.js';
 import { endpointsAnnotation } from './pod-network.js';
 import type { RequestErrorInjector } from './request-errors.js';
-import { clusterService, podIdentity, ResponseFlag, TRUST_DOMAIN, type RequestMetrics, type ServiceRef, type WorkloadIdentity } from './request-metrics.js';
+import {
+  clusterService,
+  podIdentity,
+  ResponseFlag,
+  TRUST_DOMAIN,
+  type RequestMetrics,
+  type ServiceRef,
+  type WorkloadIdentity,
+} from './request-metrics.js';
 import type { SidecarConnections } from './sidecar-connections.js';
 import type { Upstreams } from './upstream.js';
 import { TEMPLATES_ANNOTATION } from './sidecar-template.js';
@@ -124,10 +132,15 @@ export class IngressGateway {
         template: {
           metadata: {
             labels: this.podLabels(),
-            annotations: { [TEMPLATES_ANNOTATION]: 'gateway', ...endpointsAnnotation({ [GATEWAY_CONTAINER_PORT]: `http://${spec.address}:${this.port}` }) },
+            annotations: {
+              [TEMPLATES_ANNOTATION]: 'gateway',
+              ...endpointsAnnotation({ [GATEWAY_CONTAINER_PORT]: `http://${spec.address}:${this.port}` }),
+            },
           },
           spec: {
-            containers: [{ name: 'istio-proxy', image: 'auto', ports: [{ containerPort: GATEWAY_CONTAINER_PORT, name: 'http2', protocol: 'TCP' }] }],
+            containers: [
+              { name: 'istio-proxy', image: 'auto', ports: [{ containerPort: GATEWAY_CONTAINER_PORT, name: 'http2', protocol: 'TCP' }] },
+            ],
           },
         },
       },
@@ -151,9 +164,13 @@ export class IngressGateway {
 
   /** The gateway's running pods and, of those, one whose proxy is connected. */
   private gatewayPods(): V1Pod[] {
-    return this.o.view.pods.list().filter((p) =>
-      p.metadata?.namespace === this.o.spec.namespace &&
-      Object.entries(this.o.spec.labels).every(([k, v]) => p.metadata?.labels?.[k] === v));
+    return this.o.view.pods
+      .list()
+      .filter(
+        (p) =>
+          p.metadata?.namespace === this.o.spec.namespace &&
+          Object.entries(this.o.spec.labels).every(([k, v]) => p.metadata?.labels?.[k] === v),
+      );
   }
 
   private connectedPod(): { pod?: V1Pod; revision?: string; reason: string } {
@@ -192,14 +209,32 @@ export class IngressGateway {
     const labels = this.podLabels();
     const { name, namespace } = this.o.spec;
     return {
-      workload: name, namespace, principal: `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/default`,
-      app: labels.app ?? 'unknown', version: labels.version ?? 'unknown',
-      canonicalService: labels[IstioLabel.canonicalName] ?? labels.app ?? name, canonicalRevision: labels[IstioLabel.canonicalRevision] ?? labels.version ?? 'latest',
+      workload: name,
+      namespace,
+      principal: `spiffe://${TRUST_DOMAIN}/ns/${namespace}/sa/default`,
+      app: labels.app ?? 'unknown',
+      version: labels.version ?? 'unknown',
+      canonicalService: labels[IstioLabel.canonicalName] ?? labels.app ?? name,
+      canonicalRevision: labels[IstioLabel.canonicalRevision] ?? labels.version ?? 'latest',
     };
   }
 
-  private report(source: WorkloadIdentity, service: ServiceRef | null, destination: WorkloadIdentity | null, code: number, flags: string): void {
-    this.o.metrics.record(source, { reporter: 'source', source, destination, service, responseCode: code, responseFlags: flags, connectionSecurityPolicy: 'unknown' });
+  private report(
+    source: WorkloadIdentity,
+    service: ServiceRef | null,
+    destination: WorkloadIdentity | null,
+    code: number,
+    flags: string,
+  ): void {
+    this.o.metrics.record(source, {
+      reporter: 'source',
+      source,
+      destination,
+      service,
+      responseCode: code,
+      responseFlags: flags,
+      connectionSecurityPolicy: 'unknown',
+    });
   }
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -218,7 +253,11 @@ export class IngressGateway {
       const d = decision.destination;
       // A destination with a cluster but no ready endpoint: UH; no cluster for it (not discovered,
       // no such service): NC; the gateway itself without config: no service at all.
-      const flags = !d ? ResponseFlag.noHealthyUpstream : decision.reason.startsWith('no healthy upstream') ? ResponseFlag.noHealthyUpstream : ResponseFlag.noCluster;
+      const flags = !d
+        ? ResponseFlag.noHealthyUpstream
+        : decision.reason.startsWith('no healthy upstream')
+          ? ResponseFlag.noHealthyUpstream
+          : ResponseFlag.noCluster;
       this.report(source, d ? clusterService(d.service, d.namespace) : null, null, 503, flags);
       res.writeHead(503, { 'Content-Type': 'text/plain', [REASON_HEADER]: decision.reason }).end('no healthy upstream');
       return;
@@ -227,25 +266,42 @@ export class IngressGateway {
     const target = this.o.upstreams.pick(decision.destination.namespace, decision.destination.service);
     if (!target) {
       this.report(source, service, null, 503, ResponseFlag.noHealthyUpstream);
-      res.writeHead(503, { 'Content-Type': 'text/plain', [REASON_HEADER]: `no healthy upstream for ${service.host}` }).end('no healthy upstream');
+      res
+        .writeHead(503, { 'Content-Type': 'text/plain', [REASON_HEADER]: `no healthy upstream for ${service.host}` })
+        .end('no healthy upstream');
       return;
     }
-    const aborted = this.o.errors.next({ kind: 'gateway', gateway: `${this.namespace}/${this.name}`, revision: this.o.upstreams.revisionOf(target) });
+    const aborted = this.o.errors.next({
+      kind: 'gateway',
+      gateway: `${this.namespace}/${this.name}`,
+      revision: this.o.upstreams.revisionOf(target),
+    });
     if (aborted !== undefined) {
       this.report(source, service, null, aborted, ResponseFlag.faultInjected);
-      res.writeHead(aborted, { 'Content-Type': 'text/plain', [REASON_HEADER]: 'injected request error at the gateway (requestErrors fault)' }).end('fault filter abort');
+      res
+        .writeHead(aborted, {
+          'Content-Type': 'text/plain',
+          [REASON_HEADER]: 'injected request error at the gateway (requestErrors fault)',
+        })
+        .end('fault filter abort');
       return;
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(req.headers)) if (typeof v === 'string' && k !== 'content-length') headers[k] = v;
     const destSidecar = this.o.connections.connection(target).reason !== 'no sidecar';
     const out = await this.o.upstreams.send(target, {
-      peer: source, mtls: destSidecar, service: decision.destination,
-      method: req.method ?? 'GET', path: req.url ?? '/', headers, body: Buffer.concat(chunks),
+      peer: source,
+      mtls: destSidecar,
+      service: decision.destination,
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers,
+      body: Buffer.concat(chunks),
     });
     this.report(source, service, out.destination, out.status, out.flags);
     if (out.reason) {
-      if (out.flags === ResponseFlag.upstreamConnectFailure) this.o.logger.warn({ reason: out.reason, gateway: this.name }, 'upstream failed');
+      if (out.flags === ResponseFlag.upstreamConnectFailure)
+        this.o.logger.warn({ reason: out.reason, gateway: this.name }, 'upstream failed');
       res.writeHead(out.status, { ...out.headers, 'x-twin-route': decision.virtualService, [REASON_HEADER]: out.reason }).end(out.body);
       return;
     }

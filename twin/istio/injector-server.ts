@@ -32,7 +32,13 @@ function injectionRequired(pod: PodForInjection, namespace: string): boolean {
 export interface AdmissionReviewRequest {
   apiVersion?: string;
   kind?: string;
-  request?: { uid?: string; namespace?: string; operation?: string; kind?: { kind?: string }; object?: PodForInjection & { metadata?: { namespace?: string } } };
+  request?: {
+    uid?: string;
+    namespace?: string;
+    operation?: string;
+    kind?: { kind?: string };
+    object?: PodForInjection & { metadata?: { namespace?: string } };
+  };
 }
 
 /** The AdmissionReview answer for one request (pure; the server only frames it). */
@@ -62,7 +68,8 @@ export function reviewResponse(review: AdmissionReviewRequest, params: SidecarPa
 export function validationResponse(review: AdmissionReviewRequest): Record<string, unknown> {
   const base = { apiVersion: review.apiVersion ?? 'admission.k8s.io/v1', kind: 'AdmissionReview' };
   const uid = review.request?.uid;
-  if (typeof uid !== 'string') return { ...base, response: { uid: '', allowed: false, status: { code: 400, message: 'AdmissionReview has no request' } } };
+  if (typeof uid !== 'string')
+    return { ...base, response: { uid: '', allowed: false, status: { code: 400, message: 'AdmissionReview has no request' } } };
   return { ...base, response: { uid, allowed: true } };
 }
 
@@ -75,7 +82,12 @@ export interface InjectorServer {
   close(): Promise<void>;
 }
 
-export async function startInjectorServer(params: SidecarParams, logger: Logger, host = '127.0.0.1', preferredPort = 0): Promise<InjectorServer> {
+export async function startInjectorServer(
+  params: SidecarParams,
+  logger: Logger,
+  host = '127.0.0.1',
+  preferredPort = 0,
+): Promise<InjectorServer> {
   let injections = 0;
   let validations = 0;
   const server: Server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -129,10 +141,14 @@ export function closeServer(server: Server): Promise<void> {
  * right) and, when that port is taken or 0, on any free one. Returns the port.
  */
 export async function listenPreferring(server: Server, host: string, preferred = 0): Promise<number> {
-  const listen = (port: number): Promise<void> => new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => { server.off('error', reject); resolve(); });
-  });
+  const listen = (port: number): Promise<void> =>
+    new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
   if (preferred > 0) {
     try {
       await listen(preferred);

@@ -115,21 +115,32 @@ export class Istiod {
   async startServers(preferredPorts: { injector?: number | undefined; monitoring?: number | undefined } = {}): Promise<void> {
     const log = this.o.logger.child({ revision: this.revision });
     this.injector = await startInjectorServer(
-      { revision: this.revision, version: this.version, discoveryAddress: xdsAddress(this.revision, this.namespace), istiodNamespace: this.namespace },
+      {
+        revision: this.revision,
+        version: this.version,
+        discoveryAddress: xdsAddress(this.revision, this.namespace),
+        istiodNamespace: this.namespace,
+      },
       log,
       '127.0.0.1',
       preferredPorts.injector,
     );
-    this.monitoring = await startMonitoringServer({
-      revision: this.revision,
-      version: this.version,
-      connectedProxies: () => this.o.connections.connectedTo(this.revision),
-      isStale: (p) => this.o.faults.proxyStale(p.metadata?.namespace ?? '', p.metadata?.name ?? ''),
-      pushErrors: () => this.pushErrors(),
-      pushes: () => this.pushCount,
-    }, '127.0.0.1', preferredPorts.monitoring);
+    this.monitoring = await startMonitoringServer(
+      {
+        revision: this.revision,
+        version: this.version,
+        connectedProxies: () => this.o.connections.connectedTo(this.revision),
+        isStale: (p) => this.o.faults.proxyStale(p.metadata?.namespace ?? '', p.metadata?.name ?? ''),
+        pushErrors: () => this.pushErrors(),
+        pushes: () => this.pushCount,
+      },
+      '127.0.0.1',
+      preferredPorts.monitoring,
+    );
     this.unsubscribe.push(
-      this.o.connections.onChange(() => { this.pushCount++; }),
+      this.o.connections.onChange(() => {
+        this.pushCount++;
+      }),
       // Fold the errors so far into the base when rates change, so counters never go backwards.
       this.o.faults.onChange((f) => {
         this.errBase = this.pushErrors();
@@ -156,7 +167,11 @@ export class Istiod {
     const meshCm: V1ConfigMap = {
       apiVersion: 'v1',
       kind: 'ConfigMap',
-      metadata: { name: meshConfigName(this.revision), namespace: this.namespace, labels: { [IstioLabel.rev]: this.revision, release: 'istio' } },
+      metadata: {
+        name: meshConfigName(this.revision),
+        namespace: this.namespace,
+        labels: { [IstioLabel.rev]: this.revision, release: 'istio' },
+      },
       data: {
         [MESH_CONFIG_KEY]: meshConfigYaml({
           discoverySelectors: spec.discoverySelectors,
@@ -186,7 +201,9 @@ export class Istiod {
       { name: 'REVISION', value: this.revision },
       { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } } },
-      ...(spec.enhancedResourceScoping !== undefined ? [{ name: 'ENABLE_ENHANCED_RESOURCE_SCOPING', value: String(spec.enhancedResourceScoping) }] : []),
+      ...(spec.enhancedResourceScoping !== undefined
+        ? [{ name: 'ENABLE_ENHANCED_RESOURCE_SCOPING', value: String(spec.enhancedResourceScoping) }]
+        : []),
     ];
     const deploy: V1Deployment = {
       apiVersion: 'apps/v1',
@@ -199,24 +216,37 @@ export class Istiod {
           metadata: {
             labels: { ...podLabels, [IstioLabel.inject]: 'false' },
             annotations: {
-              [ENDPOINTS_ANNOTATION]: JSON.stringify({ [IstiodPort.monitoring]: this.endpoints.monitoring, [IstiodPort.webhook]: this.endpoints.injector }),
+              [ENDPOINTS_ANNOTATION]: JSON.stringify({
+                [IstiodPort.monitoring]: this.endpoints.monitoring,
+                [IstiodPort.webhook]: this.endpoints.injector,
+              }),
             },
           },
           spec: {
             serviceAccountName: name,
-            containers: [{
-              name: 'discovery',
-              image: `docker.io/istio/pilot:${this.version}`,
-              args: ['discovery', '--monitoringAddr=:15014', '--log_output_level=default:info', '--domain', 'cluster.local', '--keepaliveMaxServerConnectionAge', '30m'],
-              ports: [
-                { containerPort: 8080, protocol: 'TCP' },
-                { containerPort: 15010, protocol: 'TCP' },
-                { containerPort: IstiodPort.webhook, protocol: 'TCP' },
-                { containerPort: IstiodPort.monitoring, protocol: 'TCP', name: 'http-monitoring' },
-              ],
-              env,
-              readinessProbe: { httpGet: { path: '/ready', port: 8080 }, initialDelaySeconds: 1, periodSeconds: 3 },
-            }],
+            containers: [
+              {
+                name: 'discovery',
+                image: `docker.io/istio/pilot:${this.version}`,
+                args: [
+                  'discovery',
+                  '--monitoringAddr=:15014',
+                  '--log_output_level=default:info',
+                  '--domain',
+                  'cluster.local',
+                  '--keepaliveMaxServerConnectionAge',
+                  '30m',
+                ],
+                ports: [
+                  { containerPort: 8080, protocol: 'TCP' },
+                  { containerPort: 15010, protocol: 'TCP' },
+                  { containerPort: IstiodPort.webhook, protocol: 'TCP' },
+                  { containerPort: IstiodPort.monitoring, protocol: 'TCP', name: 'http-monitoring' },
+                ],
+                env,
+                readinessProbe: { httpGet: { path: '/ready', port: 8080 }, initialDelaySeconds: 1, periodSeconds: 3 },
+              },
+            ],
           },
         },
       },
@@ -256,7 +286,10 @@ export class Istiod {
         this.mesh = readMeshConfig(cm.data?.[MESH_CONFIG_KEY]);
       } catch (err) {
         // istiod keeps the last valid config and logs, as it does for a bad mesh config.
-        this.o.logger.warn({ revision: this.revision, err: err instanceof Error ? err.message : String(err) }, 'ignoring invalid mesh config');
+        this.o.logger.warn(
+          { revision: this.revision, err: err instanceof Error ? err.message : String(err) },
+          'ignoring invalid mesh config',
+        );
         return;
       }
       this.namespaceController.resyncAll();
@@ -299,7 +332,10 @@ export class Istiod {
       outboundTrafficPolicy: this.mesh.outboundTrafficPolicyMode,
       discoverySelectors: this.mesh.discoverySelectors,
       enhancedResourceScoping: this.o.spec.enhancedResourceScoping ?? null,
-      discoveredNamespaces: this.o.view.namespaces.list().map((n) => n.metadata?.name ?? '').filter((n) => this.discovers(n)).length,
+      discoveredNamespaces: this.o.view.namespaces
+        .list()
+        .map((n) => n.metadata?.name ?? '')
+        .filter((n) => this.discovers(n)).length,
       connectedProxies: this.o.connections.connectedTo(this.revision).length,
       injections: this.injections(),
       caWrites: this.namespaceController.writes,

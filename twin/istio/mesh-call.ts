@@ -9,7 +9,15 @@ import type { V1Pod } from '@kubernetes/client-node';
 import type { ClusterView } from './cluster-view.js';
 import type { Istiod } from './istiod.js';
 import { NO_RESPONSE, PROBE_LABEL, parseProbeUrl, planProbe, type ProbeTarget } from './probe-runner.js';
-import { clusterService, podIdentity, ResponseFlag, UNKNOWN, type RequestMetrics, type ServiceRef, type WorkloadIdentity } from './request-metrics.js';
+import {
+  clusterService,
+  podIdentity,
+  ResponseFlag,
+  UNKNOWN,
+  type RequestMetrics,
+  type ServiceRef,
+  type WorkloadIdentity,
+} from './request-metrics.js';
 import type { SidecarConnections } from './sidecar-connections.js';
 import type { Upstreams } from './upstream.js';
 
@@ -39,9 +47,15 @@ export class MeshCalls {
    * being deleted, not a probe; round robin over them (sorted by name). Undefined when none runs.
    */
   callerIn(namespace: string): V1Pod | undefined {
-    const pods = this.o.view.pods.list()
-      .filter((p) => p.metadata?.namespace === namespace && p.status?.phase === 'Running' && !p.metadata.deletionTimestamp &&
-        p.metadata.labels?.[PROBE_LABEL] !== 'true')
+    const pods = this.o.view.pods
+      .list()
+      .filter(
+        (p) =>
+          p.metadata?.namespace === namespace &&
+          p.status?.phase === 'Running' &&
+          !p.metadata.deletionTimestamp &&
+          p.metadata.labels?.[PROBE_LABEL] !== 'true',
+      )
       .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
     if (pods.length === 0) return undefined;
     const i = this.nextCaller.get(namespace) ?? 0;
@@ -66,23 +80,34 @@ export class MeshCalls {
     // Only a connected sidecar has the config (and listeners) to report anything.
     const source: WorkloadIdentity | null = sidecar.connected ? podIdentity(from) : null;
     const report = (service: ServiceRef | null, destination: WorkloadIdentity | null, code: number, flags: string): void => {
-      if (source) this.o.metrics.record(source, { reporter: 'source', source, destination, service, responseCode: code, responseFlags: flags, connectionSecurityPolicy: 'unknown' });
+      if (source)
+        this.o.metrics.record(source, {
+          reporter: 'source',
+          source,
+          destination,
+          service,
+          responseCode: code,
+          responseFlags: flags,
+          connectionSecurityPolicy: 'unknown',
+        });
     };
     if (plan.kind === 'answer') {
       if (plan.code === '502') report(pseudoCluster('BlackHoleCluster'), null, 502, ResponseFlag.none);
-      else if (plan.code === '503' && target) report(clusterService(target.service, target.namespace), null, 503, ResponseFlag.noHealthyUpstream);
+      else if (plan.code === '503' && target)
+        report(clusterService(target.service, target.namespace), null, 503, ResponseFlag.noHealthyUpstream);
       return { code: plan.code, why: plan.why };
     }
     return this.send(from, plan.target, plan.via, source, report);
   }
 
   private async send(
-    from: V1Pod, target: ProbeTarget, via: 'plain' | 'mesh' | 'passthrough', source: WorkloadIdentity | null,
+    from: V1Pod,
+    target: ProbeTarget,
+    via: 'plain' | 'mesh' | 'passthrough',
+    source: WorkloadIdentity | null,
     report: (service: ServiceRef | null, destination: WorkloadIdentity | null, code: number, flags: string) => void,
   ): Promise<MeshCallResult> {
-    const service = via === 'passthrough'
-      ? pseudoCluster('PassthroughCluster')
-      : clusterService(target.service, target.namespace);
+    const service = via === 'passthrough' ? pseudoCluster('PassthroughCluster') : clusterService(target.service, target.namespace);
     const pod = this.o.upstreams.pick(target.namespace, target.service);
     if (!pod) {
       // The endpoints went away between the decision and the call.
@@ -101,7 +126,8 @@ export class MeshCalls {
       headers: { 'x-twin-caller': `${from.metadata?.namespace ?? ''}/${from.metadata?.name ?? ''}` },
     });
     report(service, inMesh ? answer.destination : null, answer.status, answer.flags);
-    if (via === 'plain' && answer.flags === ResponseFlag.upstreamConnectFailure) return { code: NO_RESPONSE, why: answer.reason ?? 'call failed' };
+    if (via === 'plain' && answer.flags === ResponseFlag.upstreamConnectFailure)
+      return { code: NO_RESPONSE, why: answer.reason ?? 'call failed' };
     return { code: String(answer.status), why: answer.reason ?? `${via} call` };
   }
 }

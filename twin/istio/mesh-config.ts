@@ -26,14 +26,16 @@ export function readMeshConfig(text: string | null | undefined): IstiodMeshConfi
   if (!isMapping(doc)) throw new Error('mesh config: not a mapping');
   const selectors = doc.discoverySelectors;
   if (selectors !== undefined && selectors !== null) {
-    if (!Array.isArray(selectors) || !selectors.every(isMapping)) throw new Error('mesh config: discoverySelectors is not a list of label selectors');
+    if (!Array.isArray(selectors) || !selectors.every(isMapping))
+      throw new Error('mesh config: discoverySelectors is not a list of label selectors');
     config.discoverySelectors = selectors as LabelSelector[];
   }
   const policy = doc.outboundTrafficPolicy;
   if (policy !== undefined && policy !== null) {
     if (!isMapping(policy)) throw new Error('mesh config: outboundTrafficPolicy is not a mapping');
     if (policy.mode !== undefined && policy.mode !== null) {
-      if (!OUTBOUND_MODES.includes(policy.mode as OutboundMode)) throw new Error(`mesh config: unknown outboundTrafficPolicy.mode ${JSON.stringify(policy.mode)}`);
+      if (!OUTBOUND_MODES.includes(policy.mode as OutboundMode))
+        throw new Error(`mesh config: unknown outboundTrafficPolicy.mode ${JSON.stringify(policy.mode)}`);
       config.outboundTrafficPolicyMode = policy.mode as OutboundMode;
     }
   }
@@ -41,7 +43,12 @@ export function readMeshConfig(text: string | null | undefined): IstiodMeshConfi
 }
 
 /** The `mesh` key as the chart's values render it: only what is set. */
-export function meshConfigYaml(v: { discoverySelectors?: readonly LabelSelector[]; outboundTrafficPolicyMode?: OutboundMode; rootNamespace?: string; trustDomain?: string }): string {
+export function meshConfigYaml(v: {
+  discoverySelectors?: readonly LabelSelector[];
+  outboundTrafficPolicyMode?: OutboundMode;
+  rootNamespace?: string;
+  trustDomain?: string;
+}): string {
   const doc = {
     ...(v.discoverySelectors?.length ? { discoverySelectors: v.discoverySelectors } : {}),
     ...(v.outboundTrafficPolicyMode ? { outboundTrafficPolicy: { mode: v.outboundTrafficPolicyMode } } : {}),

@@ -145,8 +145,14 @@ export class MeshLayer {
       const id = ids.get(cp.revision)!;
       if (!this.roots.has(id)) this.roots.set(id, await createRootCa(id));
       const istiod = new Istiod({
-        spec: cp, root: this.roots.get(id)!, kube, view: this.view, connections: this.connections, faults: this.faults,
-        caRewriteDelayMs: cp.caRewriteDelayMs ?? scenario.timings.caRewriteDelayMs, logger: logger.child({ component: 'istiod', revision: cp.revision }),
+        spec: cp,
+        root: this.roots.get(id)!,
+        kube,
+        view: this.view,
+        connections: this.connections,
+        faults: this.faults,
+        caRewriteDelayMs: cp.caRewriteDelayMs ?? scenario.timings.caRewriteDelayMs,
+        logger: logger.child({ component: 'istiod', revision: cp.revision }),
       });
       this.istiods.set(cp.revision, istiod);
       await istiod.startServers({
@@ -159,23 +165,53 @@ export class MeshLayer {
     if (restore) this.connections.importMounted(restore.mounted);
     this.connections.start();
     const istiodFor = (rev: string): Istiod | undefined => this.istiods.get(rev);
-    const upstreams = new Upstreams({ view: this.view, connections: this.connections, backends: this.backendsServer, metrics: this.metrics, errors: this.requestErrors });
+    const upstreams = new Upstreams({
+      view: this.view,
+      connections: this.connections,
+      backends: this.backendsServer,
+      metrics: this.metrics,
+      errors: this.requestErrors,
+    });
     this.meshCalls = new MeshCalls({ view: this.view, connections: this.connections, istiodFor, upstreams, metrics: this.metrics });
-    this.statsServer = await startStatsServer({ metrics: this.metrics, running: () => this.statsTargets(), preferredPort: portOf(restore?.endpoints.stats) });
+    this.statsServer = await startStatsServer({
+      metrics: this.metrics,
+      running: () => this.statsTargets(),
+      preferredPort: portOf(restore?.endpoints.stats),
+    });
     this.probeRunner = new ProbeRunner({ kube, view: this.view, calls: this.meshCalls, logger });
     this.probeRunner.start();
     // Pods are injected only once the injector answers (failurePolicy Fail): wait for istiod.
-    await waitFor('istiod pods to become Ready', () => [...this.istiods.values()].every((i) =>
-      this.view.pods.list().some((p) => p.metadata?.namespace === i.namespace && p.metadata.labels?.app === 'istiod' &&
-        p.metadata.labels[IstioLabel.rev] === i.revision && isPodReady(p))), this.o.readyTimeoutMs ?? 30_000);
+    await waitFor(
+      'istiod pods to become Ready',
+      () =>
+        [...this.istiods.values()].every((i) =>
+          this.view.pods
+            .list()
+            .some(
+              (p) =>
+                p.metadata?.namespace === i.namespace &&
+                p.metadata.labels?.app === 'istiod' &&
+                p.metadata.labels[IstioLabel.rev] === i.revision &&
+                isPodReady(p),
+            ),
+        ),
+      this.o.readyTimeoutMs ?? 30_000,
+    );
     await Promise.all([...this.istiods.values()].map((i) => i.meshConfigSynced()));
     await Promise.all([...this.istiods.values()].map((i) => i.startWebhookPatcher()));
     for (const g of scenario.gateways) {
       const key = `${g.namespace}/${g.name}`;
       const port = this.o.gatewayPorts?.[key] ?? g.port;
       const gw = new IngressGateway({
-        spec: { ...g, port }, kube, view: this.view, connections: this.connections, istiodFor,
-        upstreams, metrics: this.metrics, errors: this.requestErrors, logger,
+        spec: { ...g, port },
+        kube,
+        view: this.view,
+        connections: this.connections,
+        istiodFor,
+        upstreams,
+        metrics: this.metrics,
+        errors: this.requestErrors,
+        logger,
       });
       this.gateways.push(gw);
       await gw.start(portOf(restore?.endpoints[`gateway/${key}`]));
@@ -207,21 +243,30 @@ export class MeshLayer {
     return this.view.pods.list().flatMap((p) => {
       const c = this.connections.connection(p);
       if (c.reason === 'no sidecar') return [];
-      return [{
-        pod: `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`,
-        revision: c.revision,
-        connected: c.connected,
-        ...(c.reason ? { reason: c.reason } : {}),
-        mountedRootFingerprint: rootFingerprint(this.connections.mountedRoot(p)),
-        stale: this.faults.proxyStale(p.metadata?.namespace ?? '', p.metadata?.name ?? ''),
-      }];
+      return [
+        {
+          pod: `${p.metadata?.namespace ?? ''}/${p.metadata?.name ?? ''}`,
+          revision: c.revision,
+          connected: c.connected,
+          ...(c.reason ? { reason: c.reason } : {}),
+          mountedRootFingerprint: rootFingerprint(this.connections.mountedRoot(p)),
+          stale: this.faults.proxyStale(p.metadata?.namespace ?? '', p.metadata?.name ?? ''),
+        },
+      ];
     });
   }
 
   describe(): Record<string, unknown> {
     return {
       controlPlanes: [...this.istiods.values()].map((i) => i.describe()),
-      gateways: this.gateways.map((g) => ({ name: g.name, namespace: g.namespace, url: g.url, address: g.address, port: g.port, requests: g.requests })),
+      gateways: this.gateways.map((g) => ({
+        name: g.name,
+        namespace: g.namespace,
+        url: g.url,
+        address: g.address,
+        port: g.port,
+        requests: g.requests,
+      })),
       appBackends: this.backendsServer?.url ?? null,
       stats: this.statsServer ? { url: this.statsServer.url, sdUrl: this.statsServer.sdUrl } : null,
       faults: this.faults.get(),

@@ -23,7 +23,12 @@ export interface MonitoringSource {
 const NONCE_TYPES = ['cluster', 'listener', 'route', 'endpoint'] as const;
 
 /** One element of istiod's /debug/syncz (pilot/pkg/xds SyncStatus, JSON names). */
-export interface SynczRecord { cluster_id: string; proxy: string; istio_version: string; [sentOrAcked: string]: string }
+export interface SynczRecord {
+  cluster_id: string;
+  proxy: string;
+  istio_version: string;
+  [sentOrAcked: string]: string;
+}
 
 /** One syncz entry; a stale proxy has acked an older nonce for endpoints and routes. */
 export function synczEntry(pod: V1Pod, version: string, nonce: string, stale: boolean): SynczRecord {

@@ -73,10 +73,13 @@ export class NamespaceController {
       this.enqueue(ns);
       return;
     }
-    this.timers.set(ns, setTimeout(() => {
-      this.timers.delete(ns);
-      this.enqueue(ns);
-    }, delayMs));
+    this.timers.set(
+      ns,
+      setTimeout(() => {
+        this.timers.delete(ns);
+        this.enqueue(ns);
+      }, delayMs),
+    );
   }
 
   private enqueue(ns: string): void {
@@ -126,7 +129,10 @@ export class NamespaceController {
     const stopped = (): boolean => this.stopped;
     if (!cached) {
       try {
-        await retrying(() => kube.core.createNamespacedConfigMap({ namespace: ns, body }), { stopped, retryIf: (e) => !isAlreadyExists(e) && !isNotFound(e) });
+        await retrying(() => kube.core.createNamespacedConfigMap({ namespace: ns, body }), {
+          stopped,
+          retryIf: (e) => !isAlreadyExists(e) && !isNotFound(e),
+        });
         this.writes++;
         return;
       } catch (err) {
@@ -136,7 +142,10 @@ export class NamespaceController {
     }
     const patch = { metadata: { labels: { [IstioLabel.config]: 'true' } }, data: { [CA_ROOT_CERT_KEY]: rootPem } };
     try {
-      await retrying(() => kube.core.patchNamespacedConfigMap({ name: CA_ROOT_CONFIGMAP, namespace: ns, body: patch }, MERGE_PATCH), { stopped, retryIf: (e) => !isNotFound(e) });
+      await retrying(() => kube.core.patchNamespacedConfigMap({ name: CA_ROOT_CONFIGMAP, namespace: ns, body: patch }, MERGE_PATCH), {
+        stopped,
+        retryIf: (e) => !isNotFound(e),
+      });
       this.writes++;
     } catch (err) {
       if (isNotFound(err)) this.schedule(ns, 0);

@@ -56,8 +56,7 @@ export function parseProbeUrl(url: string, callerNamespace: string): ProbeTarget
 }
 
 export type ProbePlan =
-  | { kind: 'answer'; code: string; why: string }
-  | { kind: 'call'; target: ProbeTarget; via: 'plain' | 'mesh' | 'passthrough' };
+  { kind: 'answer'; code: string; why: string } | { kind: 'call'; target: ProbeTarget; via: 'plain' | 'mesh' | 'passthrough' };
 
 export interface ProbeFacts {
   target: ProbeTarget | null;
@@ -74,7 +73,8 @@ export interface ProbeFacts {
 export function planProbe(f: ProbeFacts): ProbePlan {
   if (!f.target) return { kind: 'answer', code: NO_RESPONSE, why: 'not a cluster service URL: cannot resolve' };
   const reachable = (via: 'plain' | 'mesh' | 'passthrough'): ProbePlan => {
-    if (!f.serviceExists) return { kind: 'answer', code: NO_RESPONSE, why: `service ${f.target!.service}.${f.target!.namespace} does not resolve` };
+    if (!f.serviceExists)
+      return { kind: 'answer', code: NO_RESPONSE, why: `service ${f.target!.service}.${f.target!.namespace} does not resolve` };
     if (!f.hasEndpoints) {
       return via === 'mesh'
         ? { kind: 'answer', code: '503', why: 'no healthy upstream' }
@@ -86,7 +86,7 @@ export function planProbe(f: ProbeFacts): ProbePlan {
   if (!f.sidecar.connected) return { kind: 'answer', code: NO_RESPONSE, why: `sidecar not connected: ${f.sidecar.reason ?? ''}` };
   if (f.targetDiscovered) return reachable('mesh');
   if (passesThroughUnknownHosts(f.outboundMode ?? 'ALLOW_ANY')) return reachable('passthrough');
-  return { kind: 'answer', code: '502', why: 'REGISTRY_ONLY: target not in the registry of the sidecar\'s istiod → BlackHoleCluster' };
+  return { kind: 'answer', code: '502', why: "REGISTRY_ONLY: target not in the registry of the sidecar's istiod → BlackHoleCluster" };
 }
 
 export interface ProbeRunnerOptions {
@@ -139,7 +139,9 @@ export class ProbeRunner {
     this.inFlight.add(uid);
     void this.run(pod)
       .then(() => this.done.add(uid))
-      .catch((err: unknown) => this.o.logger.warn({ err: String(err), pod: pod.metadata?.name }, 'probe failed to finish; will retry on the next pod event'))
+      .catch((err: unknown) =>
+        this.o.logger.warn({ err: String(err), pod: pod.metadata?.name }, 'probe failed to finish; will retry on the next pod event'),
+      )
       .finally(() => this.inFlight.delete(uid));
   }
 
@@ -168,7 +170,9 @@ export class ProbeRunner {
       started: false,
       image: (pod.spec?.containers ?? []).find((x) => x.name === c)?.image ?? '',
       imageID: '',
-      state: { terminated: { exitCode: 0, reason: 'Completed', startedAt, finishedAt: now, ...(c === PROBE_CONTAINER ? { message: code } : {}) } },
+      state: {
+        terminated: { exitCode: 0, reason: 'Completed', startedAt, finishedAt: now, ...(c === PROBE_CONTAINER ? { message: code } : {}) },
+      },
     });
     const body = {
       status: {
@@ -183,7 +187,9 @@ export class ProbeRunner {
       },
     };
     try {
-      await retrying(() => this.o.kube.core.patchNamespacedPodStatus({ name, namespace, body }, MERGE_PATCH), { retryIf: (e) => !isNotFound(e) });
+      await retrying(() => this.o.kube.core.patchNamespacedPodStatus({ name, namespace, body }, MERGE_PATCH), {
+        retryIf: (e) => !isNotFound(e),
+      });
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

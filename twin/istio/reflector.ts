@@ -44,7 +44,9 @@ export class Reflector<T extends ObjectWithMeta> {
   private timer: NodeJS.Timeout | undefined;
   private syncedResolve!: () => void;
   /** Resolves after the first successful list. */
-  readonly synced: Promise<void> = new Promise((r) => { this.syncedResolve = r; });
+  readonly synced: Promise<void> = new Promise((r) => {
+    this.syncedResolve = r;
+  });
 
   constructor(private readonly opts: ReflectorOptions<T>) {}
 

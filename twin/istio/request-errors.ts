@@ -32,7 +32,9 @@ export class RequestErrorInjector {
   private readonly unsubscribe: () => void;
 
   constructor(private readonly faults: IstioFaultState) {
-    this.unsubscribe = faults.onChange(() => { this.acc = new Map(); });
+    this.unsubscribe = faults.onChange(() => {
+      this.acc = new Map();
+    });
   }
 
   /** The status this request fails with at `site`, or undefined when it goes through. */

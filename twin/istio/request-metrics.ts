@@ -14,12 +14,30 @@ export const UNKNOWN = 'unknown';
 /** The standard labels of istio_requests_total, in the order Istio's stats filter emits them. */
 export const REQUEST_LABELS = [
   'reporter',
-  'source_workload', 'source_workload_namespace', 'source_principal', 'source_app', 'source_version',
-  'source_canonical_service', 'source_canonical_revision', 'source_cluster',
-  'destination_workload', 'destination_workload_namespace', 'destination_principal', 'destination_app', 'destination_version',
-  'destination_service', 'destination_service_name', 'destination_service_namespace',
-  'destination_canonical_service', 'destination_canonical_revision', 'destination_cluster',
-  'request_protocol', 'response_code', 'grpc_response_status', 'response_flags', 'connection_security_policy',
+  'source_workload',
+  'source_workload_namespace',
+  'source_principal',
+  'source_app',
+  'source_version',
+  'source_canonical_service',
+  'source_canonical_revision',
+  'source_cluster',
+  'destination_workload',
+  'destination_workload_namespace',
+  'destination_principal',
+  'destination_app',
+  'destination_version',
+  'destination_service',
+  'destination_service_name',
+  'destination_service_namespace',
+  'destination_canonical_service',
+  'destination_canonical_revision',
+  'destination_cluster',
+  'request_protocol',
+  'response_code',
+  'grpc_response_status',
+  'response_flags',
+  'connection_security_policy',
 ] as const;
 export type RequestLabel = (typeof REQUEST_LABELS)[number];
 export type RequestLabels = Record<RequestLabel, string>;
@@ -190,10 +208,7 @@ export class RequestMetrics {
 
   /** Prometheus text format 0.0.4, as Envoy's /stats/prometheus serves it. */
   render(namespace: string, workload: string): string {
-    const lines = [
-      '# HELP istio_requests_total Total requests.',
-      '# TYPE istio_requests_total counter',
-    ];
+    const lines = ['# HELP istio_requests_total Total requests.', '# TYPE istio_requests_total counter'];
     const series = [...(this.byWorkload.get(`${namespace}/${workload}`)?.values() ?? [])];
     for (const s of series.sort((a, b) => seriesKey(a.labels).localeCompare(seriesKey(b.labels)))) {
       lines.push(`istio_requests_total{${seriesKey(s.labels)}} ${s.value}`);

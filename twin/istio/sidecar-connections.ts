@@ -45,7 +45,10 @@ export class SidecarConnections {
   private unsubscribe: Array<() => void> = [];
 
   /** `rootOf(revision)`: the root certificate of that revision's istiod, undefined if none. */
-  constructor(private readonly view: ClusterView, private readonly rootOf: (revision: string) => string | undefined) {}
+  constructor(
+    private readonly view: ClusterView,
+    private readonly rootOf: (revision: string) => string | undefined,
+  ) {}
 
   start(): void {
     this.unsubscribe.push(
@@ -113,12 +116,15 @@ export class SidecarConnections {
     if (!hasSidecar(pod)) return { revision: null, connected: false, reason: 'no sidecar' };
     const revision = injectedRevision(pod);
     if (revision === null) return { revision, connected: false, reason: 'sidecar.istio.io/status has no revision' };
-    if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp) return { revision, connected: false, reason: 'pod not running' };
+    if (pod.status?.phase !== 'Running' || pod.metadata?.deletionTimestamp)
+      return { revision, connected: false, reason: 'pod not running' };
     const root = this.rootOf(revision);
     if (root === undefined) return { revision, connected: false, reason: `no istiod serves revision "${revision}"` };
     const mounted = this.mountedRoot(pod);
-    if (mounted === undefined) return { revision, connected: false, reason: 'istio-ca-root-cert was never mounted (the ConfigMap does not exist in the namespace)' };
-    if (mounted !== root) return { revision, connected: false, reason: `root CA mismatch: the mounted root is not istiod ${revision}'s, TLS to :15012 fails` };
+    if (mounted === undefined)
+      return { revision, connected: false, reason: 'istio-ca-root-cert was never mounted (the ConfigMap does not exist in the namespace)' };
+    if (mounted !== root)
+      return { revision, connected: false, reason: `root CA mismatch: the mounted root is not istiod ${revision}'s, TLS to :15012 fails` };
     return { revision, connected: true };
   }
 

@@ -23,8 +23,15 @@ export interface SidecarParams {
   istiodNamespace: string;
 }
 
-interface Container { name: string; image?: string; [k: string]: unknown }
-interface Volume { name: string; [k: string]: unknown }
+interface Container {
+  name: string;
+  image?: string;
+  [k: string]: unknown;
+}
+interface Volume {
+  name: string;
+  [k: string]: unknown;
+}
 export interface PodForInjection {
   metadata?: { name?: string; generateName?: string; labels?: Record<string, string>; annotations?: Record<string, string> };
   spec?: { containers?: Container[]; initContainers?: Container[]; volumes?: Volume[]; [k: string]: unknown };
@@ -32,7 +39,16 @@ export interface PodForInjection {
 
 export const PROXY_CONTAINER = 'istio-proxy';
 export const INIT_CONTAINER = 'istio-init';
-const SIDECAR_VOLUMES = ['workload-socket', 'credential-socket', 'workload-certs', 'istio-envoy', 'istio-data', 'istio-podinfo', 'istio-token', 'istiod-ca-cert'];
+const SIDECAR_VOLUMES = [
+  'workload-socket',
+  'credential-socket',
+  'workload-certs',
+  'istio-envoy',
+  'istio-data',
+  'istio-podinfo',
+  'istio-token',
+  'istiod-ca-cert',
+];
 /** Annotation naming the injection template; gateways use `gateway`. */
 export const TEMPLATES_ANNOTATION = 'inject.istio.io/templates';
 
@@ -57,7 +73,14 @@ function proxyContainer(p: SidecarParams, podName: string, gateway: boolean): Co
     image: proxyImage(p.version),
     ...CONTAINER_DEFAULTS,
     resources: { limits: { cpu: '2', memory: '1Gi' }, requests: { cpu: '10m', memory: '40Mi' } },
-    args: ['proxy', gateway ? 'router' : 'sidecar', '--domain', '$(POD_NAMESPACE).svc.cluster.local', '--proxyLogLevel=warning', '--log_output_level=default:info'],
+    args: [
+      'proxy',
+      gateway ? 'router' : 'sidecar',
+      '--domain',
+      '$(POD_NAMESPACE).svc.cluster.local',
+      '--proxyLogLevel=warning',
+      '--log_output_level=default:info',
+    ],
     env: [
       { name: 'JWT_POLICY', value: 'third-party-jwt' },
       { name: 'PILOT_CERT_PROVIDER', value: 'istiod' },
@@ -67,7 +90,10 @@ function proxyContainer(p: SidecarParams, podName: string, gateway: boolean): Co
       { name: 'POD_NAMESPACE', valueFrom: { fieldRef: { fieldPath: 'metadata.namespace' } } },
       // Istio's injector writes only what differs from ProxyConfig's defaults (pinned against real
       // istiod by test/lab/twin-vs-real.test.ts): nothing for istiod in istio-system.
-      { name: 'PROXY_CONFIG', value: JSON.stringify(p.discoveryAddress === DEFAULT_DISCOVERY_ADDRESS ? {} : { discoveryAddress: p.discoveryAddress }) },
+      {
+        name: 'PROXY_CONFIG',
+        value: JSON.stringify(p.discoveryAddress === DEFAULT_DISCOVERY_ADDRESS ? {} : { discoveryAddress: p.discoveryAddress }),
+      },
       { name: 'ISTIO_META_WORKLOAD_NAME', value: podName },
       { name: 'ISTIO_META_MESH_ID', value: 'cluster.local' },
       { name: 'ISTIO_META_CLUSTER_ID', value: 'Kubernetes' },
@@ -90,7 +116,25 @@ function initContainer(p: SidecarParams): Container {
     image: proxyImage(p.version),
     ...CONTAINER_DEFAULTS,
     resources: { limits: { cpu: '2', memory: '1Gi' }, requests: { cpu: '10m', memory: '40Mi' } },
-    args: ['istio-iptables', '-p', '15001', '-z', '15006', '-u', '1337', '-m', 'REDIRECT', '-i', '*', '-x', '', '-b', '*', '-d', '15090,15021,15020'],
+    args: [
+      'istio-iptables',
+      '-p',
+      '15001',
+      '-z',
+      '15006',
+      '-u',
+      '1337',
+      '-m',
+      'REDIRECT',
+      '-i',
+      '*',
+      '-x',
+      '',
+      '-b',
+      '*',
+      '-d',
+      '15090,15021,15020',
+    ],
     securityContext: { capabilities: { add: ['NET_ADMIN', 'NET_RAW'], drop: ['ALL'] }, runAsUser: 0, runAsNonRoot: false },
   };
 }
@@ -102,8 +146,19 @@ function sidecarVolumes(): Volume[] {
     { name: 'workload-certs', emptyDir: {} },
     { name: 'istio-envoy', emptyDir: { medium: 'Memory' } },
     { name: 'istio-data', emptyDir: {} },
-    { name: 'istio-podinfo', downwardAPI: { items: [{ path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } }, { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } }] } },
-    { name: 'istio-token', projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] } },
+    {
+      name: 'istio-podinfo',
+      downwardAPI: {
+        items: [
+          { path: 'labels', fieldRef: { fieldPath: 'metadata.labels' } },
+          { path: 'annotations', fieldRef: { fieldPath: 'metadata.annotations' } },
+        ],
+      },
+    },
+    {
+      name: 'istio-token',
+      projected: { sources: [{ serviceAccountToken: { audience: 'istio-ca', expirationSeconds: 43200, path: 'istio-token' } }] },
+    },
     // pilot-agent reads the root from here to verify istiod's TLS on :15012 (docs/istio-facts.md §4).
     { name: 'istiod-ca-cert', configMap: { name: CA_ROOT_CONFIGMAP } },
   ];
@@ -113,7 +168,10 @@ function sidecarVolumes(): Volume[] {
 export function injectionPatch(pod: PodForInjection, p: SidecarParams): JsonPatchOp[] {
   const labels = pod.metadata?.labels ?? {};
   const annotations = pod.metadata?.annotations ?? {};
-  const gateway = (annotations[TEMPLATES_ANNOTATION] ?? '').split(',').map((s) => s.trim()).includes('gateway');
+  const gateway = (annotations[TEMPLATES_ANNOTATION] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .includes('gateway');
   const podName = pod.metadata?.name ?? pod.metadata?.generateName ?? '';
 
   const appContainers = (pod.spec?.containers ?? []).filter((c) => c.name !== PROXY_CONTAINER);
@@ -135,8 +193,10 @@ export function injectionPatch(pod: PodForInjection, p: SidecarParams): JsonPatc
   const newLabels: Record<string, string> = {
     ...labels,
     [IstioLabel.tlsMode]: 'istio',
-    [IstioLabel.canonicalName]: labels[IstioLabel.canonicalName] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? podName.replace(/-$/, ''),
-    [IstioLabel.canonicalRevision]: labels[IstioLabel.canonicalRevision] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest',
+    [IstioLabel.canonicalName]:
+      labels[IstioLabel.canonicalName] ?? labels['app.kubernetes.io/name'] ?? labels.app ?? podName.replace(/-$/, ''),
+    [IstioLabel.canonicalRevision]:
+      labels[IstioLabel.canonicalRevision] ?? labels['app.kubernetes.io/version'] ?? labels.version ?? 'latest',
   };
   const newAnnotations: Record<string, string> = {
     ...annotations,

@@ -55,7 +55,8 @@ export class Upstreams {
 
   /** The endpoint the next request to this service goes to: a ready pod, round robin; undefined when none. */
   pick(namespace: string, service: string): V1Pod | undefined {
-    const pods = this.o.view.readyEndpoints(namespace, service)
+    const pods = this.o.view
+      .readyEndpoints(namespace, service)
       .sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? ''));
     if (pods.length === 0) return undefined;
     const key = `${namespace}/${service}`;
@@ -84,7 +85,13 @@ export class Upstreams {
     let answer: Omit<UpstreamAnswer, 'destination' | 'sidecar' | 'revision'>;
     let destFlags: string = ResponseFlag.none;
     if (injected !== undefined) {
-      answer = { status: injected, body: Buffer.from('injected error\n'), headers: { 'content-type': 'text/plain' }, flags: ResponseFlag.none, reason: INJECTED_ERROR_REASON };
+      answer = {
+        status: injected,
+        body: Buffer.from('injected error\n'),
+        headers: { 'content-type': 'text/plain' },
+        flags: ResponseFlag.none,
+        reason: INJECTED_ERROR_REASON,
+      };
     } else {
       try {
         const out = await forwardToBackend(this.o.backends, req.service, req.method, req.path, req.headers ?? {}, req.body);
@@ -94,8 +101,11 @@ export class Upstreams {
         // caller's proxy sees the connect failure itself.
         destFlags = ResponseFlag.upstreamConnectFailure;
         answer = {
-          status: 503, body: Buffer.from('upstream connect error or disconnect/reset before headers'), headers: { 'content-type': 'text/plain' },
-          flags: sidecar ? ResponseFlag.none : ResponseFlag.upstreamConnectFailure, reason: `upstream connect error: ${String(err)}`,
+          status: 503,
+          body: Buffer.from('upstream connect error or disconnect/reset before headers'),
+          headers: { 'content-type': 'text/plain' },
+          flags: sidecar ? ResponseFlag.none : ResponseFlag.upstreamConnectFailure,
+          reason: `upstream connect error: ${String(err)}`,
         };
       }
     }

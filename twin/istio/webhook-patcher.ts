@@ -40,20 +40,28 @@ export class WebhookPatcher {
     const labelSelector = `${IstioLabel.rev}=${o.revision}`;
     const kc = o.kube.kc;
     this.mutating = new Reflector<V1MutatingWebhookConfiguration>({
-      kc, logger: o.logger, labelSelector,
+      kc,
+      logger: o.logger,
+      labelSelector,
       path: '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations',
       list: () => o.kube.admission.listMutatingWebhookConfiguration({ labelSelector }),
     });
     this.validating = new Reflector<V1ValidatingWebhookConfiguration>({
-      kc, logger: o.logger, labelSelector,
+      kc,
+      logger: o.logger,
+      labelSelector,
       path: '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations',
       list: () => o.kube.admission.listValidatingWebhookConfiguration({ labelSelector }),
     });
   }
 
   start(): void {
-    this.mutating.on((event, cfg) => { if (event !== 'delete') void this.reconcile(cfg, false); });
-    this.validating.on((event, cfg) => { if (event !== 'delete') void this.reconcile(cfg, true); });
+    this.mutating.on((event, cfg) => {
+      if (event !== 'delete') void this.reconcile(cfg, false);
+    });
+    this.validating.on((event, cfg) => {
+      if (event !== 'delete') void this.reconcile(cfg, true);
+    });
     this.mutating.start();
     this.validating.start();
   }
@@ -74,12 +82,17 @@ export class WebhookPatcher {
     if (!webhooks || this.stopped) return;
     const api = this.o.kube.admission;
     try {
-      await retrying(() => (validating
-        ? api.patchValidatingWebhookConfiguration({ name, body: { webhooks } }, MERGE_PATCH)
-        : api.patchMutatingWebhookConfiguration({ name, body: { webhooks } }, MERGE_PATCH)), { stopped: () => this.stopped });
+      await retrying(
+        () =>
+          validating
+            ? api.patchValidatingWebhookConfiguration({ name, body: { webhooks } }, MERGE_PATCH)
+            : api.patchMutatingWebhookConfiguration({ name, body: { webhooks } }, MERGE_PATCH),
+        { stopped: () => this.stopped },
+      );
       this.patches++;
     } catch (err) {
-      if (!isNotFound(err)) this.o.logger.warn({ err: String(err), name, revision: this.o.revision }, 'patching the webhook configuration failed');
+      if (!isNotFound(err))
+        this.o.logger.warn({ err: String(err), name, revision: this.o.revision }, 'patching the webhook configuration failed');
     }
   }
 }

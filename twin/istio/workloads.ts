@@ -16,12 +16,14 @@ export function workloadObjects(ns: string, w: WorkloadSpec, backendUrl: string)
   const template = {
     metadata: { labels: podLabels, annotations: endpointsAnnotation({ [port]: backendUrl }) },
     spec: {
-      containers: [{
-        name: APP_CONTAINER,
-        image: `registry.y7test.com/${ns}/${w.name}:1.0.0`,
-        ports: [{ containerPort: port, name: 'http', protocol: 'TCP' }],
-        readinessProbe: { httpGet: { path: '/healthz', port } },
-      }],
+      containers: [
+        {
+          name: APP_CONTAINER,
+          image: `registry.y7test.com/${ns}/${w.name}:1.0.0`,
+          ports: [{ containerPort: port, name: 'http', protocol: 'TCP' }],
+          readinessProbe: { httpGet: { path: '/healthz', port } },
+        },
+      ],
     },
   };
   const selector = { matchLabels: { app: w.name } };
@@ -29,18 +31,34 @@ export function workloadObjects(ns: string, w: WorkloadSpec, backendUrl: string)
   const svcName = w.service === false ? undefined : (w.service.name ?? w.name);
   switch (w.kind) {
     case 'Deployment':
-      objects.push({ apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: w.name, namespace: ns, labels: { app: w.name } }, spec: { replicas: w.replicas, selector, template } });
+      objects.push({
+        apiVersion: 'apps/v1',
+        kind: 'Deployment',
+        metadata: { name: w.name, namespace: ns, labels: { app: w.name } },
+        spec: { replicas: w.replicas, selector, template },
+      });
       break;
     case 'StatefulSet':
-      objects.push({ apiVersion: 'apps/v1', kind: 'StatefulSet', metadata: { name: w.name, namespace: ns, labels: { app: w.name } }, spec: { replicas: w.replicas, serviceName: svcName ?? w.name, selector, template } });
+      objects.push({
+        apiVersion: 'apps/v1',
+        kind: 'StatefulSet',
+        metadata: { name: w.name, namespace: ns, labels: { app: w.name } },
+        spec: { replicas: w.replicas, serviceName: svcName ?? w.name, selector, template },
+      });
       break;
     case 'DaemonSet':
-      objects.push({ apiVersion: 'apps/v1', kind: 'DaemonSet', metadata: { name: w.name, namespace: ns, labels: { app: w.name } }, spec: { selector, template } });
+      objects.push({
+        apiVersion: 'apps/v1',
+        kind: 'DaemonSet',
+        metadata: { name: w.name, namespace: ns, labels: { app: w.name } },
+        spec: { selector, template },
+      });
       break;
   }
   if (svcName !== undefined) {
     objects.push({
-      apiVersion: 'v1', kind: 'Service',
+      apiVersion: 'v1',
+      kind: 'Service',
       metadata: { name: svcName, namespace: ns, labels: { app: w.name } },
       spec: { selector: { app: w.name }, ports: [{ name: 'http', port, targetPort: port, protocol: 'TCP' }] },
     });
@@ -48,7 +66,10 @@ export function workloadObjects(ns: string, w: WorkloadSpec, backendUrl: string)
   return objects;
 }
 
-export function namespaceObjects(n: NamespaceSpec, backendUrl: string): { namespace: Record<string, unknown>; contents: Array<Record<string, unknown>> } {
+export function namespaceObjects(
+  n: NamespaceSpec,
+  backendUrl: string,
+): { namespace: Record<string, unknown>; contents: Array<Record<string, unknown>> } {
   return { namespace: namespaceObject(n.name, n.labels), contents: n.workloads.flatMap((w) => workloadObjects(n.name, w, backendUrl)) };
 }
 

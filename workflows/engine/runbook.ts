@@ -1,14 +1,7 @@
 // The runbook engine: gates, steps that pause for an operator decision when they fail, compensations
 // run in reverse order, and the audit trail. Pure workflow code with no Istio knowledge; the
 // migration and namespace workflows are written with it.
-import {
-  ApplicationFailure,
-  CancellationScope,
-  condition,
-  isCancellation,
-  setHandler,
-  workflowInfo,
-} from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler, workflowInfo } from '@temporalio/workflow';
 import {
   gateDecisionSignal,
   gateDecisionUpdate,
@@ -262,8 +255,17 @@ export class Runbook {
     const policy = this.config.identity;
     if (policy?.mode !== 'signed') return null;
     const v = verifyDecision(policy, signed, {
-      workflow: workflowInfo().workflowId, kind, target, namespace: this.config.namespace ?? '-', verdict, digest, by, reason: reason ?? '',
-      window, now: Date.now(), usedNonces: this.state.nonces ?? [],
+      workflow: workflowInfo().workflowId,
+      kind,
+      target,
+      namespace: this.config.namespace ?? '-',
+      verdict,
+      digest,
+      by,
+      reason: reason ?? '',
+      window,
+      now: Date.now(),
+      usedNonces: this.state.nonces ?? [],
     });
     if (!v.ok) return v.why;
     if (this.config.fourEyes && FORWARD_DECISIONS.includes(verdict) && this.state.starterKey === v.signer.fingerprint) {
@@ -283,7 +285,9 @@ export class Runbook {
     }
     if (req.verdict !== 'approve' && req.verdict !== 'reject') return `verdict must be approve or reject, not "${String(req.verdict)}"`;
     const window = { from: Date.parse(gate.openedAt), to: Date.parse(gate.expiresAt), what: `gate ${gate.id}'s open window` };
-    const who = this.checkPerson(req.by, req.verdict) ?? this.checkSigned('gate', gate.id, req.verdict, gate.digest, req.by, req.reason, req.signed, window);
+    const who =
+      this.checkPerson(req.by, req.verdict) ??
+      this.checkSigned('gate', gate.id, req.verdict, gate.digest, req.by, req.reason, req.signed, window);
     if (who) return who;
     if (req.verdict === 'reject' && !req.reason?.trim()) return 'a rejection needs a reason (--reason)';
     if (req.verdict === 'approve' && req.digest !== gate.digest) {
@@ -300,7 +304,9 @@ export class Runbook {
       return `"${req.decision}" is not possible here; allowed: ${pending.allowed.join(', ')}`;
     }
     const window = { from: pending.pausedAt, to: Date.now() + MAX_SKEW_MS, what: `the pause of step ${pending.step}` };
-    const who = this.checkPerson(req.by, req.decision) ?? this.checkSigned('decision', pending.step, req.decision, pending.digest ?? '-', req.by, req.reason, req.signed, window);
+    const who =
+      this.checkPerson(req.by, req.decision) ??
+      this.checkSigned('decision', pending.step, req.decision, pending.digest ?? '-', req.by, req.reason, req.signed, window);
     if (who) return who;
     if (req.decision !== 'retry' && !req.reason?.trim()) return `"${req.decision}" needs a reason (--reason)`;
     return null;
@@ -312,7 +318,8 @@ export class Runbook {
     if (phase === 'rolling-back' || this.rollbackRequest) return 'the run is already rolling back';
     if (phase === 'decommissioning') return 'the source control plane is being removed; a rollback is no longer possible';
     const window = { from: Date.parse(this.config.startedAt), to: Date.now() + MAX_SKEW_MS, what: 'the run' };
-    const who = this.checkPerson(req.by, 'rollback') ?? this.checkSigned('rollback', '-', 'rollback', '-', req.by, req.reason, req.signed, window);
+    const who =
+      this.checkPerson(req.by, 'rollback') ?? this.checkSigned('rollback', '-', 'rollback', '-', req.by, req.reason, req.signed, window);
     if (who) return who;
     if (!req.reason?.trim()) return 'a rollback needs a reason (--reason)';
     return null;
@@ -348,7 +355,14 @@ export class Runbook {
     return { message: signed.message, signature: signed.signature, key: parseSignature(signed.signature).key.fingerprint };
   }
 
-  audit(by: string, action: string, accepted: boolean, reason: string | undefined, via: AuditEntry['via'], signed?: AuditEntry['signed']): AuditEntry {
+  audit(
+    by: string,
+    action: string,
+    accepted: boolean,
+    reason: string | undefined,
+    via: AuditEntry['via'],
+    signed?: AuditEntry['signed'],
+  ): AuditEntry {
     const entry: AuditEntry = { at: nowIso(), by, action, accepted, via, ...(reason ? { reason } : {}), ...(signed ? { signed } : {}) };
     this.appendAudit(entry);
     this.config.onAudit?.(entry);
@@ -470,7 +484,11 @@ export class Runbook {
   private async awaitDecision(step: string, error: string, allowed: DecisionKind[], attempt: number): Promise<OperatorDecisionRequest> {
     const workflowId = workflowInfo().workflowId;
     const pending: PendingDecision & { decided?: OperatorDecisionRequest; pausedAt: number } = {
-      step, error, allowed, workflowId, pausedAt: Date.now(),
+      step,
+      error,
+      allowed,
+      workflowId,
+      pausedAt: Date.now(),
       // What a signed decision commits to (runs without signed decisions keep the older shape).
       ...(this.config.identity ? { digest: pausedStepDigest(workflowId, step, attempt, error) } : {}),
     };
@@ -579,7 +597,10 @@ export class Runbook {
       steps: this.state.steps,
       gates: this.state.gates,
       pendingGate: this.pendingGate(),
-      pendingDecision: pd && !pd.decided ? { step: pd.step, error: pd.error, allowed: pd.allowed, workflowId: pd.workflowId, ...(pd.digest ? { digest: pd.digest } : {}) } : null,
+      pendingDecision:
+        pd && !pd.decided
+          ? { step: pd.step, error: pd.error, allowed: pd.allowed, workflowId: pd.workflowId, ...(pd.digest ? { digest: pd.digest } : {}) }
+          : null,
       ...namespacesForStatus(this.state.namespaces),
       audit: this.state.audit,
       backup: this.state.results.backup as RunStatus['backup'],

@@ -50,7 +50,8 @@ export function decisionMessage(f: DecisionFields): string {
 /** Parse a message; only the exact canonical text is accepted (it must re-serialize to itself). */
 export function parseDecisionMessage(text: string): DecisionFields {
   const lines = text.split('\n');
-  if (lines[0] !== DECISION_HEADER || lines.at(-1) !== '' || lines.length !== FIELDS.length + 2) throw new Error(`not a meshmove decision message ("${DECISION_HEADER}" and ${FIELDS.length} fields)`);
+  if (lines[0] !== DECISION_HEADER || lines.at(-1) !== '' || lines.length !== FIELDS.length + 2)
+    throw new Error(`not a meshmove decision message ("${DECISION_HEADER}" and ${FIELDS.length} fields)`);
   const out: Record<string, string> = {};
   FIELDS.forEach((k, i) => {
     const l = lines[i + 1]!;
@@ -72,7 +73,11 @@ export function canonicalJson(value: unknown): string {
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
   if (value !== null && typeof value === 'object') {
     const o = value as Record<string, unknown>;
-    return `{${Object.keys(o).filter((k) => o[k] !== undefined).sort().map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`).join(',')}}`;
+    return `{${Object.keys(o)
+      .filter((k) => o[k] !== undefined)
+      .sort()
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson(o[k])}`)
+      .join(',')}}`;
   }
   return JSON.stringify(value);
 }
@@ -110,13 +115,15 @@ export interface Signer {
 
 /** Which approver a key belongs to (by fingerprint), if any. */
 export function approverOfKey(policy: IdentityPolicy, fingerprint: string): Approver | undefined {
-  return policy.approvers.find((a) => a.keys.some((k) => {
-    try {
-      return parsePublicKey(k).fingerprint === fingerprint;
-    } catch {
-      return false;
-    }
-  }));
+  return policy.approvers.find((a) =>
+    a.keys.some((k) => {
+      try {
+        return parsePublicKey(k).fingerprint === fingerprint;
+      } catch {
+        return false;
+      }
+    }),
+  );
 }
 
 export function gateAllowed(approver: Approver, gate: string): boolean {
@@ -167,47 +174,60 @@ export function verifyDecision(policy: IdentityPolicy, signed: SignedDecision | 
     return no(`bad signature: ${(err as Error).message}`);
   }
   // A key listed for several names (one person, two entries) is taken as the name it claims.
-  const approver = policy.approvers.find((a) => a.name === expected.by && approverOfKey({ ...policy, approvers: [a] }, fingerprint)) ?? approverOfKey(policy, fingerprint);
+  const approver =
+    policy.approvers.find((a) => a.name === expected.by && approverOfKey({ ...policy, approvers: [a] }, fingerprint)) ??
+    approverOfKey(policy, fingerprint);
   if (!approver) return no(`unknown key ${fingerprint}: it is not the key of any approver of this plan`);
   if (fields.by !== approver.name || expected.by !== approver.name) {
-    return no(`forged name: the key ${fingerprint} is ${approver.name}'s, and the decision claims to be by ${expected.by}${fields.by !== expected.by ? ` (signed as ${fields.by})` : ''}`);
+    return no(
+      `forged name: the key ${fingerprint} is ${approver.name}'s, and the decision claims to be by ${expected.by}${fields.by !== expected.by ? ` (signed as ${fields.by})` : ''}`,
+    );
   }
   if (fields.workflow !== expected.workflow) return no(`signed for run ${fields.workflow}, not ${expected.workflow}`);
   if (fields.kind !== expected.kind || fields.target !== expected.target) {
-    const what = (k: string, t: string) => (t === '-' ? ALIASES[k as DecisionKind] ?? k : `${ALIASES[k as DecisionKind] ?? k} ${t}`);
+    const what = (k: string, t: string) => (t === '-' ? (ALIASES[k as DecisionKind] ?? k) : `${ALIASES[k as DecisionKind] ?? k} ${t}`);
     return no(`signed for ${what(fields.kind, fields.target)}, not ${what(expected.kind, expected.target)}`);
   }
   if (fields.namespace !== expected.namespace) return no(`signed for namespace ${fields.namespace}, not ${expected.namespace}`);
   if (fields.verdict !== expected.verdict) return no(`signed to ${fields.verdict}, not to ${expected.verdict}`);
   if (fields.reason !== expected.reason) return no('the reason sent is not the reason signed');
   if (expected.digest !== null && fields.digest !== expected.digest) {
-    return no(`stale approval: signed over digest ${fields.digest}, but what is shown now has digest ${expected.digest} (it changed since it was read, or the signature is for something else); read it again and sign that`);
+    return no(
+      `stale approval: signed over digest ${fields.digest}, but what is shown now has digest ${expected.digest} (it changed since it was read, or the signature is for something else); read it again and sign that`,
+    );
   }
   if (expected.kind === 'gate' && !gateAllowed(approver, expected.target)) {
     return no(`${approver.name}'s key is not allowed for gate ${expected.target} (allowed: ${approver.gates?.join(', ')})`);
   }
   if (!/^[0-9a-f]{32,128}$/.test(fields.nonce)) return no('the nonce must be 32 to 128 lower-case hex characters');
-  if (expected.usedNonces.includes(fields.nonce)) return no(`reused nonce ${fields.nonce}: this signed decision was already used; sign a new one`);
+  if (expected.usedNonces.includes(fields.nonce))
+    return no(`reused nonce ${fields.nonce}: this signed decision was already used; sign a new one`);
   const at = Date.parse(fields.at);
-  if (Number.isNaN(at) || new Date(at).toISOString() !== fields.at) return no(`the signing time "${fields.at}" is not an ISO time such as 2026-01-01T00:00:00.000Z`);
+  if (Number.isNaN(at) || new Date(at).toISOString() !== fields.at)
+    return no(`the signing time "${fields.at}" is not an ISO time such as 2026-01-01T00:00:00.000Z`);
   const iso = (ms: number) => new Date(ms).toISOString();
   if (at < expected.window.from - MAX_SKEW_MS || at > expected.window.to) {
     return no(`signed at ${fields.at}, outside ${expected.window.what} (${iso(expected.window.from)} to ${iso(expected.window.to)})`);
   }
   if (at > expected.now + MAX_SKEW_MS) return no(`signed at ${fields.at}, in the future (the workflow's time is ${iso(expected.now)})`);
-  if (expected.now - at > MAX_AGE_MS) return no(`signed at ${fields.at}, more than ${MAX_AGE_MS / 60_000} minutes before it arrived (${iso(expected.now)}); sign it again`);
+  if (expected.now - at > MAX_AGE_MS)
+    return no(`signed at ${fields.at}, more than ${MAX_AGE_MS / 60_000} minutes before it arrived (${iso(expected.now)}); sign it again`);
   return { ok: true, signer: { name: approver.name, fingerprint }, fields };
 }
 
 /** Shown on every gate of a plan with `identity: unverified`. */
-export const UNVERIFIED_WARNING = '⚠ identity: unverified — this plan trusts the names people give (--by); decisions are not signed and anyone who can reach Temporal can act as anyone';
+export const UNVERIFIED_WARNING =
+  '⚠ identity: unverified — this plan trusts the names people give (--by); decisions are not signed and anyone who can reach Temporal can act as anyone';
 
 /**
  * The identity rules of a plan as the workflow received it. Runs started before signed decisions
  * (no `identity` field in their input) keep the rules they started with: names only, and the older
  * summary digest, so that their histories replay unchanged.
  */
-export function planIdentity(plan: { identity?: 'signed' | 'unverified'; approvers: readonly (string | Approver)[] }): { names: string[]; policy?: IdentityPolicy } {
+export function planIdentity(plan: { identity?: 'signed' | 'unverified'; approvers: readonly (string | Approver)[] }): {
+  names: string[];
+  policy?: IdentityPolicy;
+} {
   const approvers = plan.approvers.map((a): Approver => (typeof a === 'string' ? { name: a, keys: [] } : a));
   const names = approvers.map((a) => a.name);
   return plan.identity === undefined ? { names } : { names, policy: { mode: plan.identity, approvers } };

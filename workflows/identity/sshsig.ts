@@ -30,7 +30,11 @@ export function base64Encode(bytes: Uint8Array, pad = true): string {
   for (let i = 0; i < bytes.length; i += 3) {
     const n = (bytes[i]! << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0);
     const left = bytes.length - i;
-    out += B64[(n >> 18) & 63]! + B64[(n >> 12) & 63]! + (left > 1 ? B64[(n >> 6) & 63]! : pad ? '=' : '') + (left > 2 ? B64[n & 63]! : pad ? '=' : '');
+    out +=
+      B64[(n >> 18) & 63]! +
+      B64[(n >> 12) & 63]! +
+      (left > 1 ? B64[(n >> 6) & 63]! : pad ? '=' : '') +
+      (left > 2 ? B64[n & 63]! : pad ? '=' : '');
   }
   return out;
 }
@@ -210,8 +214,22 @@ export function parseSignature(armored: string): SshSignature {
   return { key, namespace, hashAlgorithm, sigType, sigBytes };
 }
 
-export function armorSignature(key: Uint8Array, namespace: string, hashAlgorithm: 'sha256' | 'sha512', sigType: string, sigBytes: Uint8Array): string {
-  const blob = concat(MAGIC, new Uint8Array([0, 0, 0, 1]), sshString(key), sshString(namespace), sshString(''), sshString(hashAlgorithm), sshString(concat(sshString(sigType), sshString(sigBytes))));
+export function armorSignature(
+  key: Uint8Array,
+  namespace: string,
+  hashAlgorithm: 'sha256' | 'sha512',
+  sigType: string,
+  sigBytes: Uint8Array,
+): string {
+  const blob = concat(
+    MAGIC,
+    new Uint8Array([0, 0, 0, 1]),
+    sshString(key),
+    sshString(namespace),
+    sshString(''),
+    sshString(hashAlgorithm),
+    sshString(concat(sshString(sigType), sshString(sigBytes))),
+  );
   const b64 = base64Encode(blob);
   const lines = b64.match(/.{1,70}/g) ?? [];
   return `${ARMOR_BEGIN}\n${lines.join('\n')}\n${ARMOR_END}\n`;
@@ -260,7 +278,9 @@ function verifyRaw(key: PublicKey, sigType: string, sigBytes: Uint8Array, data: 
   const n = toBigInt(nBytes);
   const sig = toBigInt(sigBytes);
   if (sigBytes.length > nBytes.length || sig >= n) return false;
-  const em = modPow(sig, e, n).toString(16).padStart(nBytes.length * 2, '0');
+  const em = modPow(sig, e, n)
+    .toString(16)
+    .padStart(nBytes.length * 2, '0');
   const t = alg.prefix + hex(alg.hash(data));
   const expected = `0001${'ff'.repeat(nBytes.length - 3 - t.length / 2)}00${t}`;
   return em === expected;
@@ -274,6 +294,7 @@ export function verifySignature(message: string | Uint8Array, armored: string, n
   const sig = parseSignature(armored);
   if (sig.namespace !== namespace) throw new Error(`the signature is for namespace "${sig.namespace}", not "${namespace}"`);
   const data = signedData(namespace, sig.hashAlgorithm, typeof message === 'string' ? utf8(message) : message);
-  if (!verifyRaw(sig.key, sig.sigType, sig.sigBytes, data)) throw new Error(`the signature by ${sig.key.fingerprint} does not verify over this message`);
+  if (!verifyRaw(sig.key, sig.sigType, sig.sigBytes, data))
+    throw new Error(`the signature by ${sig.key.fingerprint} does not verify over this message`);
   return sig.key;
 }

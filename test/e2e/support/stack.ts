@@ -129,8 +129,16 @@ export interface PlanTarget {
   dnsResolver: string;
 }
 
-export async function writePlan(target: Twin | PlanTarget, dir: string, edit?: (p: PlanDoc) => void, fileName = 'plan.yaml'): Promise<string> {
-  const t: PlanTarget = 'apiUrl' in target ? { context: target.context, dnsWebhookUrl: `${target.apiUrl}/_twin/dns`, dnsResolver: `${target.dns.host}:${target.dns.port}` } : target;
+export async function writePlan(
+  target: Twin | PlanTarget,
+  dir: string,
+  edit?: (p: PlanDoc) => void,
+  fileName = 'plan.yaml',
+): Promise<string> {
+  const t: PlanTarget =
+    'apiUrl' in target
+      ? { context: target.context, dnsWebhookUrl: `${target.apiUrl}/_twin/dns`, dnsResolver: `${target.dns.host}:${target.dns.port}` }
+      : target;
   const doc = parse(await readFile(FIELD_REPORT_PLAN, 'utf8')) as PlanDoc;
   doc.cluster = { context: t.context };
   doc.dns.provider.url = t.dnsWebhookUrl;
@@ -160,7 +168,11 @@ export function tempDir(prefix: string): Promise<string> {
  * The real activities, as `meshmove worker` builds them: the cluster through the kubeconfig (here a
  * twin's), the DNS webhook secret from the worker's environment (here the twin's).
  */
-export function realActivities(kubeconfigFor: (context: string | undefined) => string, dnsSecret: string, tuning: Partial<Tuning> = E2E_TUNING) {
+export function realActivities(
+  kubeconfigFor: (context: string | undefined) => string,
+  dnsSecret: string,
+  tuning: Partial<Tuning> = E2E_TUNING,
+) {
   return createActivities({
     kube: (context) => createKubeAccess({ kubeconfig: kubeconfigFor(context), ...(context ? { context } : {}) }),
     env: { MESHMOVE_DNS_SECRET: dnsSecret },
@@ -275,7 +287,13 @@ export interface Seen {
   attention: Attention;
 }
 
-export async function waitForRun(client: Client, id: string, predicate: (s: Seen) => boolean, what: string, timeoutMs = 240_000): Promise<Seen> {
+export async function waitForRun(
+  client: Client,
+  id: string,
+  predicate: (s: Seen) => boolean,
+  what: string,
+  timeoutMs = 240_000,
+): Promise<Seen> {
   const deadline = Date.now() + timeoutMs;
   let last: Seen | undefined;
   let lastErr: unknown;
@@ -301,8 +319,15 @@ export function describeSeen(s: Seen | undefined): string | undefined {
     namespaces: s.status.namespaces,
     gates: s.attention.gates.map((g) => g.id),
     decisions: s.attention.decisions,
-    steps: s.status.steps.filter((x) => x.state === 'failed' || x.lastError).map((x) => ({ id: x.id, state: x.state, lastError: x.lastError })),
-    children: [...s.attention.children].map(([ns, c]) => ({ ns, phase: c.phase, currentStep: c.currentStep, failed: c.steps.filter((x) => x.lastError).map((x) => `${x.id}: ${x.lastError}`) })),
+    steps: s.status.steps
+      .filter((x) => x.state === 'failed' || x.lastError)
+      .map((x) => ({ id: x.id, state: x.state, lastError: x.lastError })),
+    children: [...s.attention.children].map(([ns, c]) => ({
+      ns,
+      phase: c.phase,
+      currentStep: c.currentStep,
+      failed: c.steps.filter((x) => x.lastError).map((x) => `${x.id}: ${x.lastError}`),
+    })),
   }).slice(0, 4000);
 }
 
@@ -315,9 +340,19 @@ export async function approveWhenOpen(cli: Cli, client: Client, id: string, gate
 }
 
 /** Approve start, dns-cutover and decommission as they open, and wait for the end. */
-export async function approveAllAndFinish(cli: Cli, client: Client, id: string, gates = ['start', 'dns-cutover', 'decommission']): Promise<Seen> {
+export async function approveAllAndFinish(
+  cli: Cli,
+  client: Client,
+  id: string,
+  gates = ['start', 'dns-cutover', 'decommission'],
+): Promise<Seen> {
   for (const gate of gates) {
-    const seen = await waitForRun(client, id, (s) => s.attention.gates.some((g) => g.id === gate) || s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase), `gate ${gate}`);
+    const seen = await waitForRun(
+      client,
+      id,
+      (s) => s.attention.gates.some((g) => g.id === gate) || s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase),
+      `gate ${gate}`,
+    );
     if (!seen.attention.gates.some((g) => g.id === gate)) throw new Error(`expected gate ${gate}; saw ${describeSeen(seen)}`);
     await cli.approve(id, gate);
   }
@@ -327,8 +362,20 @@ export async function approveAllAndFinish(cli: Cli, client: Client, id: string, 
 // ---------------------------------------------------------------------------------------------
 // Looking at the twin from outside, the way an operator would (HTTP, DNS, the gateways)
 
-interface KubeList<T> { items: T[] }
-export interface Obj { metadata: { name: string; namespace?: string; labels?: Record<string, string>; annotations?: Record<string, string>; ownerReferences?: unknown[] } ; spec?: any } // eslint-disable-line @typescript-eslint/no-explicit-any
+interface KubeList<T> {
+  items: T[];
+}
+export interface Obj {
+  metadata: {
+    name: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    ownerReferences?: unknown[];
+  };
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  spec?: any;
+}
 
 export async function kubeGet<T = Obj>(twin: Twin, path: string): Promise<T | undefined> {
   const res = await fetch(`${twin.apiUrl}${path}`, { headers: { Authorization: 'Bearer meshmove-twin', Accept: 'application/json' } });
@@ -350,20 +397,35 @@ export async function namespaceLabels(twin: Twin, ns: string): Promise<Record<st
 /** The sidecar revision of each pod of a namespace (from `sidecar.istio.io/status`), by pod name; null = no sidecar. */
 export async function podRevisions(twin: Twin, ns: string): Promise<Record<string, string | null>> {
   const pods = await kubeList(twin, `/api/v1/namespaces/${ns}/pods`);
-  return Object.fromEntries(pods.map((p) => {
-    const raw = p.metadata.annotations?.['sidecar.istio.io/status'];
-    return [p.metadata.name, raw ? (JSON.parse(raw) as { revision?: string }).revision ?? null : null];
-  }));
+  return Object.fromEntries(
+    pods.map((p) => {
+      const raw = p.metadata.annotations?.['sidecar.istio.io/status'];
+      return [p.metadata.name, raw ? ((JSON.parse(raw) as { revision?: string }).revision ?? null) : null];
+    }),
+  );
 }
 
-export interface TwinProxy { pod: string; revision: string; connected: boolean; reason?: string; stale: boolean }
+export interface TwinProxy {
+  pod: string;
+  revision: string;
+  connected: boolean;
+  reason?: string;
+  stale: boolean;
+}
 
 export async function twinProxies(twin: Twin): Promise<TwinProxy[]> {
   const res = await fetch(twin.controlUrls.proxies!);
   return (await res.json()) as TwinProxy[];
 }
 
-export interface TwinCounters { byVerbResource: Record<string, number>; byObject: Record<string, number>; applied: Record<string, number>; faulted: Record<string, number>; faultedTotal: number; total: number }
+export interface TwinCounters {
+  byVerbResource: Record<string, number>;
+  byObject: Record<string, number>;
+  applied: Record<string, number>;
+  faulted: Record<string, number>;
+  faultedTotal: number;
+  total: number;
+}
 
 export async function twinCounters(twin: Twin): Promise<TwinCounters> {
   const res = await fetch(twin.controlUrls.requests!);
@@ -407,10 +469,11 @@ export function elapsed(since: number): string {
   return `${((Date.now() - since) / 1000).toFixed(1)}s`;
 }
 
-
 /** A namespace's labels as the run's backup recorded them (`<location>/objects/core.Namespace/_cluster/NS.json`). */
 export async function backedUpLabels(location: string, ns: string): Promise<Record<string, string>> {
-  const manifest = JSON.parse(await readFile(join(location, 'manifest.json'), 'utf8')) as { objects: { kind: string; name: string; file: string }[] };
+  const manifest = JSON.parse(await readFile(join(location, 'manifest.json'), 'utf8')) as {
+    objects: { kind: string; name: string; file: string }[];
+  };
   const entry = manifest.objects.find((o) => o.kind === 'Namespace' && o.name === ns);
   if (!entry) throw new Error(`namespace ${ns} is not in the backup at ${location}`);
   const obj = JSON.parse(await readFile(join(location, entry.file), 'utf8')) as Obj;
@@ -419,7 +482,11 @@ export async function backedUpLabels(location: string, ns: string): Promise<Reco
 
 /** Replace the twin's API faults over HTTP, as an operator would (`PUT /_twin/faults`). */
 export async function putApiFaults(twin: Twin, faults: unknown): Promise<void> {
-  const res = await fetch(twin.controlUrls.faults!, { method: 'PUT', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(faults) });
+  const res = await fetch(twin.controlUrls.faults!, {
+    method: 'PUT',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify(faults),
+  });
   if (!res.ok) throw new Error(`PUT /_twin/faults: ${res.status} ${await res.text()}`);
 }
 
@@ -464,7 +531,11 @@ export async function startMultiTwinStack(): Promise<MultiTwinStack> {
 }
 
 /** Stops what a stack started (the parts given: a beforeAll may have failed half way) and logs how long the file took. */
-export async function stopStack(stack: Partial<Pick<SingleTwinStack, 'env' | 'twin' | 'worker'> & Pick<MultiTwinStack, 'twins'>>, file: string, since: number): Promise<void> {
+export async function stopStack(
+  stack: Partial<Pick<SingleTwinStack, 'env' | 'twin' | 'worker'> & Pick<MultiTwinStack, 'twins'>>,
+  file: string,
+  since: number,
+): Promise<void> {
   await stack.worker?.stop();
   await stack.twin?.close();
   await stack.twins?.closeAll();

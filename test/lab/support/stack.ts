@@ -16,8 +16,16 @@ import { TASK_QUEUE } from '../../../workflows/messages.js';
 import { startDevServer, workflowBundle } from '../../support/temporal.js';
 import { eventually } from '../../support/eventually.js';
 import {
-  Cli, E2E_TUNING, HOSTS, RBAC_FILE, dnsSecret, gatewayRequest, realActivities, writePlan,
-  type PlanDoc, type RunningWorker,
+  Cli,
+  E2E_TUNING,
+  HOSTS,
+  RBAC_FILE,
+  dnsSecret,
+  gatewayRequest,
+  realActivities,
+  writePlan,
+  type PlanDoc,
+  type RunningWorker,
 } from '../../e2e/support/stack.js';
 
 export { LAB_CONTEXT };
@@ -88,7 +96,12 @@ export async function startLabStack(): Promise<LabStack> {
       },
     };
     // The source gateway serves the site before anything moves (its router proxy's xDS from the source istiod).
-    await eventually('the source gateway serves shop.y7test.com', async () => (await gatewayRequest(source, 'shop.y7test.com', '/').catch(() => ({ status: 0 }))).status === 200, 60_000, 500);
+    await eventually(
+      'the source gateway serves shop.y7test.com',
+      async () => (await gatewayRequest(source, 'shop.y7test.com', '/').catch(() => ({ status: 0 }))).status === 200,
+      60_000,
+      500,
+    );
     return { lab, dns: cluster.dns, env, worker: parts.worker, cli: new Cli(() => env.address), kubeconfig, source, target, stop };
   } catch (err) {
     await stop();
@@ -98,8 +111,13 @@ export async function startLabStack(): Promise<LabStack> {
 
 /** The field-report plan for this lab (context `lab`, the lab's DNS provider, backups under `dir`). */
 export function writeLabPlan(stack: LabStack, dir: string, edit?: (p: PlanDoc) => void, fileName?: string): Promise<string> {
-  return writePlan({ context: LAB_CONTEXT, dnsWebhookUrl: stack.dns.webhookUrl, dnsResolver: stack.dns.resolver }, dir, (p) => {
-    p.restart.timeout = '3m';
-    edit?.(p);
-  }, fileName);
+  return writePlan(
+    { context: LAB_CONTEXT, dnsWebhookUrl: stack.dns.webhookUrl, dnsResolver: stack.dns.resolver },
+    dir,
+    (p) => {
+      p.restart.timeout = '3m';
+      edit?.(p);
+    },
+    fileName,
+  );
 }

@@ -50,14 +50,25 @@ export function templateHash(template: unknown): string {
   }
   const canonical = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(canonical);
-    if (v && typeof v === 'object') return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+    if (v && typeof v === 'object')
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+      );
     return v;
   };
   const s = JSON.stringify(canonical(template));
   let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) { h ^= s.charCodeAt(i); h = Math.imul(h, 0x01000193) >>> 0; }
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
-  return String(h).split('').map((c) => alphabet[c.charCodeAt(0) % alphabet.length]).join('');
+  return String(h)
+    .split('')
+    .map((c) => alphabet[c.charCodeAt(0) % alphabet.length])
+    .join('');
 }
 
 export function isPodActive(p: KubeObject): boolean {
@@ -65,7 +76,14 @@ export function isPodActive(p: KubeObject): boolean {
   return !p.metadata.deletionTimestamp && phase !== 'Succeeded' && phase !== 'Failed';
 }
 
-export interface Condition { type: string; status: 'True' | 'False' | 'Unknown'; reason?: string; message?: string; lastTransitionTime?: string; lastUpdateTime?: string }
+export interface Condition {
+  type: string;
+  status: 'True' | 'False' | 'Unknown';
+  reason?: string;
+  message?: string;
+  lastTransitionTime?: string;
+  lastUpdateTime?: string;
+}
 
 /** Sets a condition, keeping lastTransitionTime when the status does not change. */
 export function setCondition(conds: Condition[], c: Condition, now: string, withUpdateTime = false): Condition[] {
@@ -73,21 +91,44 @@ export function setCondition(conds: Condition[], c: Condition, now: string, with
   const same = prev && prev.status === c.status && prev.reason === c.reason && prev.message === c.message;
   const next: Condition = {
     ...c,
-    ...(withUpdateTime ? { lastUpdateTime: same ? prev.lastUpdateTime ?? now : now } : {}),
-    lastTransitionTime: prev && prev.status === c.status ? prev.lastTransitionTime ?? now : now,
+    ...(withUpdateTime ? { lastUpdateTime: same ? (prev.lastUpdateTime ?? now) : now } : {}),
+    lastTransitionTime: prev && prev.status === c.status ? (prev.lastTransitionTime ?? now) : now,
   };
   return [...conds.filter((x) => x.type !== c.type), next];
 }
 
 /** A warning Event like the controllers emit (best effort). */
-export async function recordEvent(ctx: ControllerContext, about: KubeObject, kind: string, type: 'Normal' | 'Warning', reason: string, message: string, component: string): Promise<void> {
+export async function recordEvent(
+  ctx: ControllerContext,
+  about: KubeObject,
+  kind: string,
+  type: 'Normal' | 'Warning',
+  reason: string,
+  message: string,
+  component: string,
+): Promise<void> {
   const ns = about.metadata.namespace ?? 'default';
   const now = ctx.core.now();
   try {
     await ctx.core.create(defOf(ctx, '', 'events'), 'v1', ns, {
       metadata: { generateName: `${about.metadata.name ?? 'x'}.`, namespace: ns },
-      involvedObject: { kind, namespace: ns, name: about.metadata.name, uid: about.metadata.uid, apiVersion: about.apiVersion, resourceVersion: about.metadata.resourceVersion },
-      reason, message, type, source: { component }, firstTimestamp: now, lastTimestamp: now, count: 1, reportingComponent: component, reportingInstance: '',
+      involvedObject: {
+        kind,
+        namespace: ns,
+        name: about.metadata.name,
+        uid: about.metadata.uid,
+        apiVersion: about.apiVersion,
+        resourceVersion: about.metadata.resourceVersion,
+      },
+      reason,
+      message,
+      type,
+      source: { component },
+      firstTimestamp: now,
+      lastTimestamp: now,
+      count: 1,
+      reportingComponent: component,
+      reportingInstance: '',
     });
   } catch (e) {
     ctx.logger.debug({ err: e }, 'event not recorded');

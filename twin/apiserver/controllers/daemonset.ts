@@ -21,8 +21,15 @@ export class DaemonSetController {
     pods = ownedPods(ctx, ds);
     for (const p of pods.slice(1)) await deletePod(ctx, p);
     if (pods.length === 0) {
-      const pod = podFromTemplate(spec.template, ds, 'apps/v1', 'DaemonSet', { generateName: `${name}-` },
-        { [REV]: hash, 'pod-template-generation': String(ds.metadata.generation ?? 1) }, { nodeName: ctx.nodeName });
+      const pod = podFromTemplate(
+        spec.template,
+        ds,
+        'apps/v1',
+        'DaemonSet',
+        { generateName: `${name}-` },
+        { [REV]: hash, 'pod-template-generation': String(ds.metadata.generation ?? 1) },
+        { nodeName: ctx.nodeName },
+      );
       await ctx.core.create(defOf(ctx, '', 'pods'), 'v1', ns, pod);
     }
     const fresh = ctx.store.get(def, ns, name)?.obj;

@@ -24,7 +24,10 @@ export class DeploymentController {
   /** When the new ReplicaSet of a deployment was last scaled up during a rollout. */
   private readonly lastScaleUp = new Map<string, number>();
 
-  constructor(private readonly ctx: ControllerContext, private readonly requeueAfter: (key: string, ms: number) => void) {}
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly requeueAfter: (key: string, ms: number) => void,
+  ) {}
 
   async reconcile(ns: string, name: string): Promise<void> {
     const ctx = this.ctx;
@@ -32,10 +35,17 @@ export class DeploymentController {
     const rsDef = defOf(ctx, 'apps', 'replicasets');
     const key = `${ns}/${name}`;
     const d = ctx.store.get(dDef, ns, name)?.obj;
-    if (!d) { this.lastScaleUp.delete(key); return; }
+    if (!d) {
+      this.lastScaleUp.delete(key);
+      return;
+    }
     const spec = d.spec as unknown as DeploymentSpec;
     const desired = spec.replicas;
-    const owned = (): KubeObject[] => ctx.store.list(rsDef, ns).map((s) => s.obj).filter((rs) => controllerRef(rs)?.uid === d.metadata.uid);
+    const owned = (): KubeObject[] =>
+      ctx.store
+        .list(rsDef, ns)
+        .map((s) => s.obj)
+        .filter((rs) => controllerRef(rs)?.uid === d.metadata.uid);
     let all = owned();
     const hash = templateHash(spec.template);
     let newRs = all.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash);
@@ -49,11 +59,17 @@ export class DeploymentController {
       const template = jsonClone(spec.template);
       template.metadata = { ...(template.metadata ?? {}), labels: { ...(template.metadata?.labels ?? {}), 'pod-template-hash': hash } };
       const rs: KubeObject = {
-        apiVersion: 'apps/v1', kind: 'ReplicaSet',
+        apiVersion: 'apps/v1',
+        kind: 'ReplicaSet',
         metadata: {
-          name: `${name}-${hash}`, namespace: ns,
+          name: `${name}-${hash}`,
+          namespace: ns,
           labels: { ...(spec.template.metadata?.labels ?? {}), 'pod-template-hash': hash },
-          annotations: { [REVISION]: String(maxRevision + 1), 'deployment.kubernetes.io/desired-replicas': String(desired), 'deployment.kubernetes.io/max-replicas': String(desired + 1) },
+          annotations: {
+            [REVISION]: String(maxRevision + 1),
+            'deployment.kubernetes.io/desired-replicas': String(desired),
+            'deployment.kubernetes.io/max-replicas': String(desired + 1),
+          },
           ownerReferences: [ownerRefTo(d, 'apps/v1', 'Deployment')],
         },
         spec: {
@@ -109,7 +125,10 @@ export class DeploymentController {
           if (budget <= 0) break;
           const unhealthy = Math.max(0, specReplicas(rs) - available(rs));
           const cut = Math.min(unhealthy, budget);
-          if (cut > 0) { await scale(rs, specReplicas(rs) - cut); budget -= cut; }
+          if (cut > 0) {
+            await scale(rs, specReplicas(rs) - cut);
+            budget -= cut;
+          }
         }
         all = owned();
         const totalAvailable = all.reduce((s, rs) => s + available(rs), 0);
@@ -118,15 +137,23 @@ export class DeploymentController {
           if (canRemove <= 0) break;
           const cur = specReplicas(ctx.store.get(rsDef, ns, rs.metadata.name!)!.obj);
           const cut = Math.min(cur, canRemove);
-          if (cut > 0) { await scale(rs, cur - cut); canRemove -= cut; }
+          if (cut > 0) {
+            await scale(rs, cur - cut);
+            canRemove -= cut;
+          }
         }
       }
       // Old ReplicaSets beyond revisionHistoryLimit are deleted once empty.
       const limit = spec.revisionHistoryLimit ?? 10;
-      const emptyOlds = owned().filter((rs) => rs.metadata.labels?.['pod-template-hash'] !== hash && specReplicas(rs) === 0 && num(rs.status?.replicas) === 0)
+      const emptyOlds = owned()
+        .filter((rs) => rs.metadata.labels?.['pod-template-hash'] !== hash && specReplicas(rs) === 0 && num(rs.status?.replicas) === 0)
         .sort((a, b) => Number(a.metadata.annotations?.[REVISION] ?? 0) - Number(b.metadata.annotations?.[REVISION] ?? 0));
       for (const rs of emptyOlds.slice(0, Math.max(0, emptyOlds.length - limit))) {
-        try { ctx.core.delete(rsDef, 'v1', ns, rs.metadata.name!); } catch { /* already gone */ }
+        try {
+          ctx.core.delete(rsDef, 'v1', ns, rs.metadata.name!);
+        } catch {
+          /* already gone */
+        }
       }
     }
     await this.updateStatus(ns, name, hash);
@@ -139,7 +166,10 @@ export class DeploymentController {
     const d = ctx.store.get(dDef, ns, name)?.obj;
     if (!d) return;
     const spec = d.spec as unknown as DeploymentSpec;
-    const all = ctx.store.list(rsDef, ns).map((s) => s.obj).filter((rs) => controllerRef(rs)?.uid === d.metadata.uid);
+    const all = ctx.store
+      .list(rsDef, ns)
+      .map((s) => s.obj)
+      .filter((rs) => controllerRef(rs)?.uid === d.metadata.uid);
     const newRs = all.find((rs) => rs.metadata.labels?.['pod-template-hash'] === hash);
     const sum = (f: (rs: KubeObject) => number): number => all.reduce((s, rs) => s + f(rs), 0);
     const desired = spec.replicas;
@@ -151,32 +181,79 @@ export class DeploymentController {
     const maxUnavailable = resolveIntOrPercent(spec.strategy?.rollingUpdate?.maxUnavailable ?? '25%', desired, false);
     const now = ctx.core.now();
     const prev = (d.status ?? {}) as Record<string, unknown>;
-    let conditions = ((prev.conditions ?? []) as Condition[]);
+    let conditions = (prev.conditions ?? []) as Condition[];
     const minAvail = spec.strategy?.type === 'Recreate' ? desired : desired - maxUnavailable;
-    conditions = setCondition(conditions, availableReplicas >= minAvail
-      ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
-      : { type: 'Available', status: 'False', reason: 'MinimumReplicasUnavailable', message: 'Deployment does not have minimum availability.' }, now, true);
+    conditions = setCondition(
+      conditions,
+      availableReplicas >= minAvail
+        ? { type: 'Available', status: 'True', reason: 'MinimumReplicasAvailable', message: 'Deployment has minimum availability.' }
+        : {
+            type: 'Available',
+            status: 'False',
+            reason: 'MinimumReplicasUnavailable',
+            message: 'Deployment does not have minimum availability.',
+          },
+      now,
+      true,
+    );
     const complete = updated === desired && replicas === desired && availableReplicas === desired;
     const rsName = newRs?.metadata.name ?? `${name}-${hash}`;
-    const progressedNow = prev.updatedReplicas !== updated || prev.availableReplicas !== availableReplicas || prev.replicas !== replicas || prev.readyReplicas !== ready;
+    const progressedNow =
+      prev.updatedReplicas !== updated ||
+      prev.availableReplicas !== availableReplicas ||
+      prev.replicas !== replicas ||
+      prev.readyReplicas !== ready;
     const prevProg = conditions.find((c) => c.type === 'Progressing');
     const deadlineMs = (spec.progressDeadlineSeconds ?? 600) * 1000;
     if (complete) {
-      conditions = setCondition(conditions, { type: 'Progressing', status: 'True', reason: 'NewReplicaSetAvailable', message: `ReplicaSet "${rsName}" has successfully progressed.` }, now, true);
+      conditions = setCondition(
+        conditions,
+        {
+          type: 'Progressing',
+          status: 'True',
+          reason: 'NewReplicaSetAvailable',
+          message: `ReplicaSet "${rsName}" has successfully progressed.`,
+        },
+        now,
+        true,
+      );
     } else if (spec.paused) {
-      conditions = setCondition(conditions, { type: 'Progressing', status: 'Unknown', reason: 'DeploymentPaused', message: 'Deployment is paused' }, now, true);
+      conditions = setCondition(
+        conditions,
+        { type: 'Progressing', status: 'Unknown', reason: 'DeploymentPaused', message: 'Deployment is paused' },
+        now,
+        true,
+      );
     } else if (progressedNow || !prevProg || prevProg.reason === 'NewReplicaSetAvailable') {
-      conditions = setCondition(conditions, { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${rsName}" is progressing.` }, now, true);
+      conditions = setCondition(
+        conditions,
+        { type: 'Progressing', status: 'True', reason: 'ReplicaSetUpdated', message: `ReplicaSet "${rsName}" is progressing.` },
+        now,
+        true,
+      );
       conditions = conditions.map((c) => (c.type === 'Progressing' ? { ...c, lastUpdateTime: now } : c));
       this.requeueAfter(`${ns}/${name}`, deadlineMs + 10);
     } else if (prevProg.reason !== 'ProgressDeadlineExceeded' && Date.now() - Date.parse(prevProg.lastUpdateTime ?? now) > deadlineMs) {
-      conditions = setCondition(conditions, { type: 'Progressing', status: 'False', reason: 'ProgressDeadlineExceeded', message: `ReplicaSet "${rsName}" has timed out progressing.` }, now, true);
+      conditions = setCondition(
+        conditions,
+        {
+          type: 'Progressing',
+          status: 'False',
+          reason: 'ProgressDeadlineExceeded',
+          message: `ReplicaSet "${rsName}" has timed out progressing.`,
+        },
+        now,
+        true,
+      );
     }
     const order = ['Available', 'Progressing', 'ReplicaFailure'];
     conditions.sort((a, b) => order.indexOf(a.type) - order.indexOf(b.type));
     const status: Record<string, unknown> = {
       observedGeneration: d.metadata.generation,
-      replicas, updatedReplicas: updated, readyReplicas: ready, availableReplicas,
+      replicas,
+      updatedReplicas: updated,
+      readyReplicas: ready,
+      availableReplicas,
       ...(unavailable > 0 ? { unavailableReplicas: unavailable } : {}),
       conditions,
     };

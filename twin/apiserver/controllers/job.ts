@@ -26,14 +26,35 @@ export class JobController {
     if (!finished) {
       status.startTime ??= now;
       if (succeeded >= (spec.completions ?? 1)) {
-        conditions = setCondition(conditions, { type: 'SuccessCriteriaMet', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' }, now);
-        conditions = setCondition(conditions, { type: 'Complete', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' }, now);
+        conditions = setCondition(
+          conditions,
+          {
+            type: 'SuccessCriteriaMet',
+            status: 'True',
+            reason: 'CompletionsReached',
+            message: 'Reached expected number of succeeded pods',
+          },
+          now,
+        );
+        conditions = setCondition(
+          conditions,
+          { type: 'Complete', status: 'True', reason: 'CompletionsReached', message: 'Reached expected number of succeeded pods' },
+          now,
+        );
         status.completionTime = now;
         for (const p of active) await deletePod(ctx, p);
         active = [];
       } else if (failed > spec.backoffLimit) {
-        conditions = setCondition(conditions, { type: 'FailureTarget', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }, now);
-        conditions = setCondition(conditions, { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' }, now);
+        conditions = setCondition(
+          conditions,
+          { type: 'FailureTarget', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' },
+          now,
+        );
+        conditions = setCondition(
+          conditions,
+          { type: 'Failed', status: 'True', reason: 'BackoffLimitExceeded', message: 'Job has reached the specified backoff limit' },
+          now,
+        );
         for (const p of active) await deletePod(ctx, p);
         active = [];
       } else if (active.length === 0 && !spec.suspend) {
@@ -52,8 +73,10 @@ export class JobController {
       terminating: 0,
       uncountedTerminatedPods: {},
     };
-    if (succeeded) next.succeeded = succeeded; else delete next.succeeded;
-    if (failed) next.failed = failed; else delete next.failed;
+    if (succeeded) next.succeeded = succeeded;
+    else delete next.succeeded;
+    if (failed) next.failed = failed;
+    else delete next.failed;
     if (next.active === 0) delete next.active;
     await writeStatus(ctx, def, fresh, next);
   }

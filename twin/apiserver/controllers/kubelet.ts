@@ -7,7 +7,10 @@ import type { StoreEvent } from '../storage.js';
 import { jsonClone, type KubeObject } from '../types.js';
 import { controllerRef, defOf, type ControllerContext } from './context.js';
 
-interface ContainerSpec { name: string; image?: string }
+interface ContainerSpec {
+  name: string;
+  image?: string;
+}
 
 export class Kubelet {
   private readonly timers = new Map<string, NodeJS.Timeout>();
@@ -17,7 +20,9 @@ export class Kubelet {
   private readonly unsubscribeFaults: () => void;
 
   constructor(private readonly ctx: ControllerContext) {
-    this.unsubscribeFaults = ctx.faults.onChange(() => { for (const key of [...this.stuck]) this.start(key); });
+    this.unsubscribeFaults = ctx.faults.onChange(() => {
+      for (const key of [...this.stuck]) this.start(key);
+    });
   }
 
   onEvent(e: StoreEvent): void {
@@ -36,7 +41,10 @@ export class Kubelet {
     const ip = /^10\.244\.(\d+)\.(\d+)$/.exec(String((pod.status as { podIP?: string } | undefined)?.podIP ?? ''));
     if (e.type === 'ADDED' && ip) this.nextIp = Math.max(this.nextIp, Number(ip[1]) * 250 + Number(ip[2]) - 1);
     if (e.type === 'ADDED' && (pod.status as { phase?: string } | undefined)?.phase === 'Pending') {
-      const t = setTimeout(() => { this.timers.delete(key); this.start(key); }, this.ctx.podStartDelayMs);
+      const t = setTimeout(() => {
+        this.timers.delete(key);
+        this.start(key);
+      }, this.ctx.podStartDelayMs);
       this.timers.set(key, t);
     }
   }
@@ -57,20 +65,38 @@ export class Kubelet {
     const [ns, name] = key.split('/') as [string, string];
     const podDef = defOf(this.ctx, '', 'pods');
     const cur = this.ctx.store.get(podDef, ns, name)?.obj;
-    if (!cur) { this.stuck.delete(key); return; }
+    if (!cur) {
+      this.stuck.delete(key);
+      return;
+    }
     const phase = (cur.status as { phase?: string } | undefined)?.phase;
-    if (phase === 'Succeeded' || phase === 'Failed') { this.stuck.delete(key); return; }
+    if (phase === 'Succeeded' || phase === 'Failed') {
+      this.stuck.delete(key);
+      return;
+    }
     const stuck = this.ctx.faults.isStuck(ns, this.workloadOf(cur));
-    if (stuck) this.stuck.add(key); else this.stuck.delete(key);
+    if (stuck) this.stuck.add(key);
+    else this.stuck.delete(key);
     const now = this.ctx.core.now();
     const prevStatus = (cur.status ?? {}) as Record<string, unknown>;
     const spec = (cur.spec ?? {}) as { containers?: ContainerSpec[]; initContainers?: ContainerSpec[]; nodeName?: string };
     const podIP = (prevStatus.podIP as string | undefined) ?? `10.244.${Math.floor(this.nextIp / 250) % 250}.${(this.nextIp++ % 250) + 2}`;
     const ready = stuck ? 'False' : 'True';
-    const cond = (type: string, status: string, reason?: string): object => ({ type, status, lastProbeTime: null, lastTransitionTime: now, ...(reason ? { reason } : {}) });
+    const cond = (type: string, status: string, reason?: string): object => ({
+      type,
+      status,
+      lastProbeTime: null,
+      lastTransitionTime: now,
+      ...(reason ? { reason } : {}),
+    });
     const containerStatuses = (spec.containers ?? []).map((c) => ({
-      name: c.name, image: c.image, imageID: `${c.image ?? ''}@sha256:${'0'.repeat(64)}`, containerID: `containerd://${randomBytes(32).toString('hex')}`,
-      ready: !stuck, started: !stuck, restartCount: stuck ? 3 : 0,
+      name: c.name,
+      image: c.image,
+      imageID: `${c.image ?? ''}@sha256:${'0'.repeat(64)}`,
+      containerID: `containerd://${randomBytes(32).toString('hex')}`,
+      ready: !stuck,
+      started: !stuck,
+      restartCount: stuck ? 3 : 0,
       state: stuck
         ? { waiting: { reason: 'CrashLoopBackOff', message: `back-off 40s restarting failed container=${c.name} pod=${name}_${ns}` } }
         : { running: { startedAt: now } },
@@ -82,19 +108,41 @@ export class Kubelet {
       ...prevStatus,
       phase: 'Running',
       conditions: [
-        cond('PodReadyToStartContainers', 'True'), cond('Initialized', 'True'),
-        cond('Ready', ready, stuck ? 'ContainersNotReady' : undefined), cond('ContainersReady', ready, stuck ? 'ContainersNotReady' : undefined),
+        cond('PodReadyToStartContainers', 'True'),
+        cond('Initialized', 'True'),
+        cond('Ready', ready, stuck ? 'ContainersNotReady' : undefined),
+        cond('ContainersReady', ready, stuck ? 'ContainersNotReady' : undefined),
         cond('PodScheduled', 'True'),
       ],
-      hostIP: '172.18.0.2', hostIPs: [{ ip: '172.18.0.2' }], podIP, podIPs: [{ ip: podIP }],
+      hostIP: '172.18.0.2',
+      hostIPs: [{ ip: '172.18.0.2' }],
+      podIP,
+      podIPs: [{ ip: podIP }],
       startTime: (prevStatus.startTime as string | undefined) ?? now,
       containerStatuses,
-      ...(spec.initContainers?.length ? { initContainerStatuses: spec.initContainers.map((c) => ({ name: c.name, image: c.image, ready: true, restartCount: 0, state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } } })) } : {}),
+      ...(spec.initContainers?.length
+        ? {
+            initContainerStatuses: spec.initContainers.map((c) => ({
+              name: c.name,
+              image: c.image,
+              ready: true,
+              restartCount: 0,
+              state: { terminated: { exitCode: 0, reason: 'Completed', startedAt: now, finishedAt: now } },
+            })),
+          }
+        : {}),
     };
     // The kubelet writes status (and the scheduler the binding) directly: trusted components.
     this.ctx.core.writeTrusted(podDef, next, cur);
     for (const c of spec.containers ?? []) {
-      this.ctx.logs.append(ns, name, c.name, stuck ? `[twin-kubelet] container ${c.name} (${c.image ?? ''}) exited with code 1; back-off restarting` : `[twin-kubelet] started container ${c.name} (${c.image ?? ''})`);
+      this.ctx.logs.append(
+        ns,
+        name,
+        c.name,
+        stuck
+          ? `[twin-kubelet] container ${c.name} (${c.image ?? ''}) exited with code 1; back-off restarting`
+          : `[twin-kubelet] started container ${c.name} (${c.image ?? ''})`,
+      );
     }
   }
 

@@ -9,11 +9,18 @@ export class WorkQueue {
   private stopped = false;
   private readonly idleWaiters: Array<() => void> = [];
 
-  constructor(private readonly handler: (key: string) => Promise<void>, private readonly onError: (key: string, e: unknown) => void, private readonly concurrency = 8) {}
+  constructor(
+    private readonly handler: (key: string) => Promise<void>,
+    private readonly onError: (key: string, e: unknown) => void,
+    private readonly concurrency = 8,
+  ) {}
 
   add(key: string): void {
     if (this.stopped) return;
-    if (this.processing.has(key)) { this.dirty.add(key); return; }
+    if (this.processing.has(key)) {
+      this.dirty.add(key);
+      return;
+    }
     this.queued.add(key);
     this.schedule();
   }
@@ -22,14 +29,20 @@ export class WorkQueue {
     if (this.stopped) return;
     const existing = this.delayed.get(key);
     if (existing) clearTimeout(existing);
-    const t = setTimeout(() => { this.delayed.delete(key); this.add(key); }, ms);
+    const t = setTimeout(() => {
+      this.delayed.delete(key);
+      this.add(key);
+    }, ms);
     this.delayed.set(key, t);
   }
 
   private schedule(): void {
     if (this.scheduled) return;
     this.scheduled = true;
-    setImmediate(() => { this.scheduled = false; this.pump(); });
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
   }
 
   private pump(): void {
@@ -38,18 +51,22 @@ export class WorkQueue {
       if (this.processing.has(key)) continue;
       this.queued.delete(key);
       this.processing.add(key);
-      void this.handler(key).catch((e: unknown) => this.onError(key, e)).finally(() => {
-        this.processing.delete(key);
-        if (this.dirty.delete(key)) this.queued.add(key);
-        if (this.queued.size) this.schedule();
-        else if (this.processing.size === 0) this.notifyIdle();
-      });
+      void this.handler(key)
+        .catch((e: unknown) => this.onError(key, e))
+        .finally(() => {
+          this.processing.delete(key);
+          if (this.dirty.delete(key)) this.queued.add(key);
+          if (this.queued.size) this.schedule();
+          else if (this.processing.size === 0) this.notifyIdle();
+        });
     }
     if (this.queued.size === 0 && this.processing.size === 0) this.notifyIdle();
   }
 
   /** True when nothing is queued or in flight (delayed keys do not count). */
-  isIdle(): boolean { return this.queued.size === 0 && this.processing.size === 0; }
+  isIdle(): boolean {
+    return this.queued.size === 0 && this.processing.size === 0;
+  }
 
   whenIdle(): Promise<void> {
     if (this.isIdle()) return Promise.resolve();

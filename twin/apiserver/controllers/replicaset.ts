@@ -7,7 +7,10 @@ import { deletePod, ownedPods, podFromTemplate, podReady, writeStatus, type PodT
 export class ReplicaSetController {
   private readonly failures = new Map<string, number>();
 
-  constructor(private readonly ctx: ControllerContext, private readonly requeueAfter: (key: string, ms: number) => void) {}
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly requeueAfter: (key: string, ms: number) => void,
+  ) {}
 
   async reconcile(ns: string, name: string): Promise<void> {
     const ctx = this.ctx;
@@ -30,7 +33,13 @@ export class ReplicaSetController {
       }
     } else if (diff < 0) {
       // Not-ready pods first, then the newest, as the controller's ActivePods ranking does.
-      const victims = [...pods].sort((a, b) => Number(podReady(a)) - Number(podReady(b)) || (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? '')).slice(0, -diff);
+      const victims = [...pods]
+        .sort(
+          (a, b) =>
+            Number(podReady(a)) - Number(podReady(b)) ||
+            (b.metadata.creationTimestamp ?? '').localeCompare(a.metadata.creationTimestamp ?? ''),
+        )
+        .slice(0, -diff);
       for (const v of victims) await deletePod(ctx, v);
     }
     const key = `${ns}/${name}`;
@@ -44,9 +53,14 @@ export class ReplicaSetController {
     const fresh = ctx.store.get(def, ns, name)?.obj;
     if (!fresh) return;
     const ready = pods.filter(podReady).length;
-    const selLabels = (spec.template.metadata?.labels ?? {});
-    let conditions = ((fresh.status?.conditions ?? []) as Condition[]);
-    if (failure) conditions = setCondition(conditions, { type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: failure }, ctx.core.now());
+    const selLabels = spec.template.metadata?.labels ?? {};
+    let conditions = (fresh.status?.conditions ?? []) as Condition[];
+    if (failure)
+      conditions = setCondition(
+        conditions,
+        { type: 'ReplicaFailure', status: 'True', reason: 'FailedCreate', message: failure },
+        ctx.core.now(),
+      );
     else conditions = conditions.filter((c) => c.type !== 'ReplicaFailure');
     const status: Record<string, unknown> = {
       replicas: pods.length,

@@ -10,15 +10,27 @@ const REV = 'controller-revision-hash';
 export class StatefulSetController {
   private readonly lastRoll = new Map<string, number>();
 
-  constructor(private readonly ctx: ControllerContext, private readonly requeueAfter: (key: string, ms: number) => void) {}
+  constructor(
+    private readonly ctx: ControllerContext,
+    private readonly requeueAfter: (key: string, ms: number) => void,
+  ) {}
 
   async reconcile(ns: string, name: string): Promise<void> {
     const ctx = this.ctx;
     const def = defOf(ctx, 'apps', 'statefulsets');
     const key = `${ns}/${name}`;
     const sts = ctx.store.get(def, ns, name)?.obj;
-    if (!sts) { this.lastRoll.delete(key); return; }
-    const spec = sts.spec as { replicas: number; template: PodTemplate; serviceName?: string; podManagementPolicy?: string; updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } } };
+    if (!sts) {
+      this.lastRoll.delete(key);
+      return;
+    }
+    const spec = sts.spec as {
+      replicas: number;
+      template: PodTemplate;
+      serviceName?: string;
+      podManagementPolicy?: string;
+      updateStrategy?: { type?: string; rollingUpdate?: { partition?: number } };
+    };
     const updateRevision = `${name}-${templateHash(spec.template)}`;
     const ordered = spec.podManagementPolicy !== 'Parallel';
     const podsByOrdinal = new Map<number, KubeObject>();
@@ -30,12 +42,24 @@ export class StatefulSetController {
     for (let i = 0; i < spec.replicas; i++) {
       const p = podsByOrdinal.get(i);
       if (!p) {
-        const pod = podFromTemplate(spec.template, sts, 'apps/v1', 'StatefulSet', { name: `${name}-${i}` },
+        const pod = podFromTemplate(
+          spec.template,
+          sts,
+          'apps/v1',
+          'StatefulSet',
+          { name: `${name}-${i}` },
           { [REV]: updateRevision, 'statefulset.kubernetes.io/pod-name': `${name}-${i}`, 'apps.kubernetes.io/pod-index': String(i) },
-          { hostname: `${name}-${i}`, ...(spec.serviceName ? { subdomain: spec.serviceName } : {}) });
+          { hostname: `${name}-${i}`, ...(spec.serviceName ? { subdomain: spec.serviceName } : {}) },
+        );
         await ctx.core.create(defOf(ctx, '', 'pods'), 'v1', ns, pod);
-        if (ordered) { waiting = true; break; }
-      } else if (ordered && !podReady(p)) { waiting = true; break; }
+        if (ordered) {
+          waiting = true;
+          break;
+        }
+      } else if (ordered && !podReady(p)) {
+        waiting = true;
+        break;
+      }
     }
     // Scale down from the highest ordinal.
     const surplus = [...podsByOrdinal.keys()].filter((i) => i >= spec.replicas).sort((a, b) => b - a);
@@ -60,7 +84,8 @@ export class StatefulSetController {
     const pods = ownedPods(ctx, fresh);
     const prev = (fresh.status ?? {}) as { currentRevision?: string };
     const updated = pods.filter((p) => p.metadata.labels?.[REV] === updateRevision).length;
-    const currentRevision = updated === spec.replicas && pods.length === spec.replicas ? updateRevision : prev.currentRevision ?? updateRevision;
+    const currentRevision =
+      updated === spec.replicas && pods.length === spec.replicas ? updateRevision : (prev.currentRevision ?? updateRevision);
     const ready = pods.filter(podReady).length;
     await writeStatus(ctx, def, fresh, {
       observedGeneration: fresh.metadata.generation,

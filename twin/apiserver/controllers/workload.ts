@@ -4,12 +4,24 @@ import type { ResourceDef } from '../resources.js';
 import { jsonClone, type KubeObject } from '../types.js';
 import { defOf, isPodActive, ownedBy, ownerRefTo, type ControllerContext } from './context.js';
 
-export interface PodTemplate { metadata?: { labels?: Labels; annotations?: Record<string, string> }; spec?: Record<string, unknown> }
+export interface PodTemplate {
+  metadata?: { labels?: Labels; annotations?: Record<string, string> };
+  spec?: Record<string, unknown>;
+}
 
-export function podFromTemplate(template: PodTemplate, owner: KubeObject, ownerApiVersion: string, ownerKind: string, naming: { name?: string; generateName?: string }, extraLabels: Labels = {}, specPatch: Record<string, unknown> = {}): KubeObject {
+export function podFromTemplate(
+  template: PodTemplate,
+  owner: KubeObject,
+  ownerApiVersion: string,
+  ownerKind: string,
+  naming: { name?: string; generateName?: string },
+  extraLabels: Labels = {},
+  specPatch: Record<string, unknown> = {},
+): KubeObject {
   const t = jsonClone(template);
   return {
-    apiVersion: 'v1', kind: 'Pod',
+    apiVersion: 'v1',
+    kind: 'Pod',
     metadata: {
       ...naming,
       namespace: owner.metadata.namespace,
@@ -22,18 +34,24 @@ export function podFromTemplate(template: PodTemplate, owner: KubeObject, ownerA
 }
 
 export function ownedPods(ctx: ControllerContext, owner: KubeObject, includeInactive = false): KubeObject[] {
-  return ctx.store.list(defOf(ctx, '', 'pods'), owner.metadata.namespace ?? '')
+  return ctx.store
+    .list(defOf(ctx, '', 'pods'), owner.metadata.namespace ?? '')
     .map((s) => s.obj)
     .filter((p) => ownedBy(p, owner) && (includeInactive || isPodActive(p)));
 }
 
 export function podReady(p: KubeObject): boolean {
-  const conds = ((p.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? []);
+  const conds = (p.status as { conditions?: Array<{ type: string; status: string }> } | undefined)?.conditions ?? [];
   return (p.status as { phase?: string } | undefined)?.phase === 'Running' && conds.some((c) => c.type === 'Ready' && c.status === 'True');
 }
 
 /** Writes status through the status subresource when it changed; returns the stored object. */
-export async function writeStatus(ctx: ControllerContext, def: ResourceDef, o: KubeObject, status: Record<string, unknown>): Promise<KubeObject> {
+export async function writeStatus(
+  ctx: ControllerContext,
+  def: ResourceDef,
+  o: KubeObject,
+  status: Record<string, unknown>,
+): Promise<KubeObject> {
   if (JSON.stringify(o.status ?? {}) === JSON.stringify(status)) return o;
   const s = await ctx.core.update(def, def.versions[0]!, o.metadata.namespace ?? '', o.metadata.name!, { ...o, status }, 'status');
   return s.obj;
