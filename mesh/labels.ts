@@ -21,31 +21,9 @@ export interface Requirement {
   values: string[];
 }
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const QUALIFIED_NAME_PART = /^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$/;
+import { isValidLabelKey, isValidLabelValue } from './k8s-names.js';
 
-export function isDns1123Label(s: string): boolean {
-  return s.length > 0 && s.length <= 63 && DNS1123_LABEL.test(s);
-}
-
-export function isDns1123Subdomain(s: string): boolean {
-  return s.length > 0 && s.length <= 253 && DNS1123_SUBDOMAIN.test(s);
-}
-
-/** A qualified name: optional DNS-1123 subdomain prefix and `/`, then a name of at most 63 chars. */
-export function isValidLabelKey(k: string): boolean {
-  const parts = k.split('/');
-  if (parts.length > 2) return false;
-  const name = parts.length === 2 ? parts[1]! : parts[0]!;
-  if (parts.length === 2 && !isDns1123Subdomain(parts[0]!)) return false;
-  return name.length > 0 && name.length <= 63 && QUALIFIED_NAME_PART.test(name);
-}
-
-/** Empty is valid; otherwise at most 63 chars, alphanumeric at both ends, `-_.` inside. */
-export function isValidLabelValue(v: string): boolean {
-  return v === '' || (v.length <= 63 && QUALIFIED_NAME_PART.test(v));
-}
+export { isDns1123Label, isDns1123Subdomain, isValidLabelKey, isValidLabelValue } from './k8s-names.js';
 
 function has(labels: Labels | undefined, key: string): boolean {
   return labels !== undefined && Object.prototype.hasOwnProperty.call(labels, key);

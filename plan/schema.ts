@@ -2,19 +2,13 @@
 // validation. The workflow only ever sees the normalized form (durations in milliseconds, defaults
 // filled in), so its input is plain JSON and replays the same forever.
 import { z } from 'zod';
+import { isDns1123Label, isValidLabelKey, isValidLabelValue } from '../mesh/k8s-names.js';
 import { parsePublicKey } from '../workflows/identity/sshsig.js';
-
-// RFC 1123 label: what Kubernetes accepts as a namespace name.
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-// Label values: empty, or up to 63 of [A-Za-z0-9._-] starting and ending alphanumeric.
-const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
-// Label keys: optional DNS subdomain prefix, then a name like a label value (non-empty).
-const LABEL_KEY = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
 
 const namespaceName = z
   .string()
   .max(63, 'a namespace name has at most 63 characters')
-  .regex(DNS1123_LABEL, 'a namespace name: lower-case letters, digits and "-", starting and ending with a letter or digit');
+  .refine(isDns1123Label, 'a namespace name: lower-case letters, digits and "-", starting and ending with a letter or digit');
 
 // Where backups go: a directory of the worker's machine (one machine), or ConfigMaps in a namespace
 // of the cluster, which every worker of the task queue can read (activities/backup/cluster-store.ts).
@@ -48,11 +42,11 @@ export function backupTarget(b: { location?: string; cluster?: { namespace: stri
   return b.cluster ? `cluster:${b.cluster.namespace}` : (b.location ?? '');
 }
 
-const labelKey = z.string().max(317).regex(LABEL_KEY, 'a label key such as "usergroup" or "istio.io/rev"');
+const labelKey = z.string().max(317).refine(isValidLabelKey, 'a label key such as "usergroup" or "istio.io/rev"');
 const labelValue = z
   .string()
   .max(63, 'a label value has at most 63 characters')
-  .regex(LABEL_VALUE, 'a label value: letters, digits, "-", "_", ".", starting and ending with a letter or digit');
+  .refine(isValidLabelValue, 'a label value: letters, digits, "-", "_", ".", starting and ending with a letter or digit');
 const labels = z.record(labelKey, labelValue);
 
 const revision = labelValue.min(1, 'a revision name such as "istio-1-16-5" (the value of istio.io/rev)');
@@ -138,7 +132,7 @@ const waveSelect = z
 
 const wave = z
   .strictObject({
-    name: z.string().min(1).max(63).regex(DNS1123_LABEL, 'a short name: lower-case letters, digits and "-"'),
+    name: z.string().min(1).max(63).refine(isDns1123Label, 'a short name: lower-case letters, digits and "-"'),
     concurrency: z.number().int('a whole number').min(1, 'at least 1 namespace at a time').max(50, 'at most 50 at once'),
     namespaces: z.array(namespaceName).min(1, 'at least one namespace').optional(),
     select: waveSelect.optional(),
@@ -246,11 +240,7 @@ const webhookUrl = z.string().superRefine((v, ctx) => {
 });
 
 const notifyWebhook = z.strictObject({
-  name: z
-    .string()
-    .min(1)
-    .max(63)
-    .regex(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/, 'a name for the webhook: lower-case letters, digits and "-", e.g. "ops-slack"'),
+  name: z.string().min(1).max(63).refine(isDns1123Label, 'a name for the webhook: lower-case letters, digits and "-", e.g. "ops-slack"'),
   url: webhookUrl,
   format: z
     .enum(['slack', 'json'], { error: '"slack" (an incoming-webhook payload: text and blocks) or "json" (the event as JSON)' })
@@ -419,7 +409,7 @@ export const planSchema = z
     apiVersion: z.literal('meshmove.dev/v1alpha1', { error: 'must be "meshmove.dev/v1alpha1"' }),
     kind: z.literal('MigrationPlan', { error: 'must be "MigrationPlan"' }),
     metadata: z.strictObject({
-      name: z.string().min(1).max(63).regex(DNS1123_LABEL, 'a name: lower-case letters, digits and "-"'),
+      name: z.string().min(1).max(63).refine(isDns1123Label, 'a name: lower-case letters, digits and "-"'),
       description: z.string().optional(),
     }),
     cluster: z

@@ -12,6 +12,7 @@
 // The manifest is the same as a directory's, each entry also listing its pieces (ConfigMap, key,
 // sha256). Every ConfigMap carries the labels below, so an unfinished attempt's leftovers are found
 // and removed, and unexpected additions to a finished backup are reported.
+import { isDns1123Label, isValidLabelValue } from '../../mesh/k8s-names.js';
 import type { V1ConfigMap } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { KubeAccess } from '../kube/types.js';
@@ -53,10 +54,10 @@ export function clusterLocation(namespace: string, backupId: string): string {
 
 export function parseClusterLocation(location: string): { namespace: string; backupId: string } | undefined {
   if (!location.startsWith(CLUSTER_PREFIX)) return undefined;
-  const m = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)\/([A-Za-z0-9][A-Za-z0-9._-]*)$/.exec(location.slice(CLUSTER_PREFIX.length));
-  if (!m)
+  const [namespace, backupId, ...rest] = location.slice(CLUSTER_PREFIX.length).split('/');
+  if (rest.length || !namespace || !isDns1123Label(namespace) || !backupId || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(backupId))
     throw new Error(`"${location}" is not a cluster backup location: cluster:<namespace>/<run id>, e.g. cluster:meshmove-backups/my-run`);
-  return { namespace: m[1]!, backupId: m[3]! };
+  return { namespace, backupId };
 }
 
 /** The head ConfigMap's name: readable, and unique per id even when lower-casing or cutting would merge two. */
@@ -69,8 +70,6 @@ export function headName(backupId: string): string {
       .replace(/^-+|-+$/g, '') || 'run';
   return `meshmove-backup-${slug}-${sha256(backupId).slice(0, 10)}`;
 }
-
-const validLabelValue = (v: string) => v.length <= 63 && /^([A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?$/.test(v);
 
 /** Cut a text into pieces of at most `maxBytes` UTF-8 bytes, never inside a character. */
 export function splitUtf8(text: string, maxBytes: number): string[] {
@@ -168,8 +167,8 @@ export class ClusterBackupStore implements BackupStore {
           [BackupLabel.managedBy]: 'meshmove',
           [BackupLabel.backup]: this.label,
           [BackupLabel.part]: part,
-          ...(runId && validLabelValue(runId) ? { [BackupLabel.runId]: runId } : {}),
-          ...(purpose && validLabelValue(purpose) ? { [BackupLabel.purpose]: purpose } : {}),
+          ...(runId && isValidLabelValue(runId) ? { [BackupLabel.runId]: runId } : {}),
+          ...(purpose && isValidLabelValue(purpose) ? { [BackupLabel.purpose]: purpose } : {}),
         },
         annotations: { [BACKUP_ID_ANNOTATION]: this.backupId },
       },

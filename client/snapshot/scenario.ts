@@ -4,6 +4,7 @@
 // cluster. What the scenario format cannot say is collected in `lost`, which the file's header lists.
 import { digest, istiodRevisions, type ClusterShape, type ServiceShape, type WorkloadShape } from './read.js';
 import { webhookRevision } from '../../mesh/injection.js';
+import { isDns1123Label } from '../../mesh/k8s-names.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import { IstioLabel, injectorWebhookConfigName, istiodServiceName, meshConfigMapName } from '../../mesh/naming.js';
 import type { Plan } from '../../plan/schema.js';
@@ -22,7 +23,6 @@ export const KUBERNETES_NAMESPACES: ReadonlySet<string> = new Set(['kube-system'
 export const INJECTION_LABELS: readonly string[] = [IstioLabel.inject, IstioLabel.rev];
 const NAMESPACE_NAME_LABEL = 'kubernetes.io/metadata.name';
 const TEMPLATES_ANNOTATION = 'inject.istio.io/templates';
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 const LOOPBACK = /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/;
 const VERSION = /^\d+\.\d+/;
 /** Labels that make no sense to carry over to the twin's gateway pods. */
@@ -209,7 +209,7 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
     ownMwcs.add(name);
     const tag = mwc.metadata?.labels?.[IstioLabel.tag];
     if (tag !== undefined) {
-      if (DNS1123_LABEL.test(tag)) tagsOf.set(owner.revision, [...(tagsOf.get(owner.revision) ?? []), tag]);
+      if (isDns1123Label(tag)) tagsOf.set(owner.revision, [...(tagsOf.get(owner.revision) ?? []), tag]);
       else note(`revision tag "${tag}" (not a DNS label)`);
       continue;
     }
@@ -355,7 +355,7 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
       shape.workloads.filter((x) => x.namespace === ns.name && !isIstiod(x) && !gatewayWorkloads.has(x)),
       (x) => `${x.name}/${x.kind}`,
     )) {
-      if (!DNS1123_LABEL.test(w.name) || w.name.length > 63) {
+      if (!isDns1123Label(w.name)) {
         note(`${w.kind} ${ns.name}/${w.name} (its name is not a DNS label)`);
         continue;
       }
@@ -401,7 +401,7 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
   const istioConfig: KubeObjectInput[] = [];
   for (const o of shape.istioConfig) {
     const { name = '', namespace = '' } = o.metadata ?? {};
-    if (!DNS1123_LABEL.test(name) || !kept.has(namespace)) {
+    if (!isDns1123Label(name) || !kept.has(namespace)) {
       note(
         `${o.kind ?? 'object'} ${namespace}/${name} (${kept.has(namespace) ? 'its name is not a DNS label' : 'its namespace is not in the snapshot'})`,
       );
@@ -413,7 +413,7 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
   for (const mwc of sortedBy(shape.mutatingWebhooks, (m) => m.metadata?.name ?? '')) {
     const name = mwc.metadata?.name ?? '';
     if (ownMwcs.has(name)) continue;
-    if (!DNS1123_LABEL.test(name)) {
+    if (!isDns1123Label(name)) {
       note(`MutatingWebhookConfiguration ${name} (its name is not a DNS label)`);
       continue;
     }
