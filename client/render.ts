@@ -1,5 +1,6 @@
 // Run status for people: the field report's checklist with a mark per item, the gates, and what
 // waits for a person with the command to answer it.
+import { failureHint } from '../activities/failures.js';
 import type { GateRecord, NamespaceStatus, RunStatus, StepRecord } from '../workflows/messages.js';
 import type { Attention } from './temporal.js';
 import { K8S_NAMESPACE_FLAG } from './cli-kit.js';
@@ -122,6 +123,8 @@ export function renderStatus(s: RunStatus, attention: Attention): string {
     }
     for (const d of attention.decisions) {
       lines.push(`  step ${d.step}${d.namespace ? ` in ${d.namespace}` : ''} failed: ${d.error}`);
+      const hint = failureHint(d.errorType);
+      if (hint) lines.push(`    what to do (${d.errorType}): ${hint}`);
       lines.push(
         `    → meshmove decide ${s.workflowId} ${d.allowed.join('|')}${d.namespace ? ` ${K8S_NAMESPACE_FLAG} ${d.namespace}` : ''} [--reason "…"]`,
       );

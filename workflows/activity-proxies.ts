@@ -2,6 +2,7 @@
 // types are imported type-only; the worker registers the implementations.
 import { ActivityCancellationType, proxyActivities, type ActivityOptions } from '@temporalio/workflow';
 import type { MigrationActivities } from '../activities/contract.js';
+import { NON_RETRYABLE } from '../activities/failures.js';
 
 /** Knobs the tests turn down (a killed worker's activity is retried after the heartbeat timeout). */
 export interface EngineOptions {
@@ -49,7 +50,7 @@ export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 
     retry: {
       ...RETRY,
       maximumAttempts: 6,
-      nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError'],
+      nonRetryableErrorTypes: NON_RETRYABLE,
     },
   };
   const waiting: ActivityOptions = {
@@ -60,7 +61,7 @@ export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 
     retry: {
       ...RETRY,
       maximumAttempts: 4,
-      nonRetryableErrorTypes: ['KubeForbidden', 'KubeInvalid', 'KubeNotFound', 'CheckFailed', 'ConfigError', 'Timeout'],
+      nonRetryableErrorTypes: NON_RETRYABLE,
     },
   };
   const scan: ActivityOptions = {

@@ -100,6 +100,8 @@ export interface PendingGate {
 export interface PendingDecision {
   step: string;
   error: string;
+  /** The failure's type (activities/failures.ts) when it had one: the CLI shows what to do about it. */
+  errorType?: string;
   allowed: DecisionKind[];
   workflowId: string;
   /** What a signed decision commits to: sha256 of the workflow, step, attempt and error. */

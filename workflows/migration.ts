@@ -30,6 +30,7 @@ import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type Phase
 import { MAX_AGE_MS, MAX_SKEW_MS, planIdentity, sha256Hex, verifyDecision, type SignedDecision } from './identity/decision.js';
 import { namespaceWorkflow, planForNamespace, type NamespaceOutcome } from './namespace.js';
 import { RunObserver } from './observe.js';
+import { FailureType } from '../activities/failures.js';
 
 export interface MigrationInput {
   plan: Plan;
@@ -178,7 +179,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       now,
       usedNonces: [],
     });
-    if (!v.ok) throw ApplicationFailure.nonRetryable(`start refused: ${v.why}`, 'Refused');
+    if (!v.ok) throw ApplicationFailure.nonRetryable(`start refused: ${v.why}`, FailureType.Refused);
     rb.state.starterKey = v.signer.fingerprint;
     rb.state.nonces = [v.fields.nonce];
   }
@@ -348,7 +349,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         asked = true;
         throw ApplicationFailure.nonRetryable(
           `${failed.length} namespace(s) failed and were moved back: ${failed.map((n) => `${n.name} (${n.error ?? 'failed'})`).join('; ')}. retry: move them again; skip: go on without them`,
-          'CheckFailed',
+          FailureType.CheckFailed,
         );
       }
       for (const n of failed) n.state = 'pending';
@@ -413,7 +414,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
             if (total === 0) {
               throw ApplicationFailure.nonRetryable(
                 `no wave selected any namespace (${input.plan.waves.map((w) => `"${w.name}": ${w.select ? describeSelect(w.select) : 'by name'}`).join('; ')}); label the namespaces or change the plan, then retry`,
-                'CheckFailed',
+                FailureType.CheckFailed,
               );
             }
             st.results.waves = found;
@@ -456,7 +457,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
               ...(report.rootRelation ? { rootRelation: report.rootRelation } : {}),
             } satisfies PreflightResults;
             if (report.blocking > 0) {
-              throw ApplicationFailure.nonRetryable(`${report.blocking} blocking finding(s): ${blocks.join('; ')}`, 'CheckFailed');
+              throw ApplicationFailure.nonRetryable(
+                `${report.blocking} blocking finding(s): ${blocks.join('; ')}`,
+                FailureType.CheckFailed,
+              );
             }
             return report;
           },
@@ -594,7 +598,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
             if (v.onSource > 0 || v.errorIncreases.length > 0) {
               throw ApplicationFailure.nonRetryable(
                 `${v.onSource} proxies are still on the source; error metrics increased: ${v.errorIncreases.join(', ') || 'none'}`,
-                'CheckFailed',
+                FailureType.CheckFailed,
               );
             }
             return v;

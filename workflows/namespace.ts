@@ -10,6 +10,7 @@ import { AbortRequested, RollbackNeeded, Runbook, StepFailed, describeFailure, n
 import { namespaceAuditSignal, type AuditEntry, type Phase } from './messages.js';
 import { planIdentity } from './identity/decision.js';
 import { RunObserver } from './observe.js';
+import { FailureType } from '../activities/failures.js';
 
 export interface NamespaceInput {
   /** The migration's workflow id: activities key their idempotency on it. */
@@ -180,7 +181,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
           const why = await quick.explainInjection(ref);
           throw ApplicationFailure.nonRetryable(
             `${report.pods - report.synced} of ${report.pods} pods are not back on ${plan.source.revision}: ${report.problems.join('; ')}. ${why.message}`,
-            'CheckFailed',
+            FailureType.CheckFailed,
           );
         }
         return;
@@ -232,7 +233,10 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
           async () => {
             const r = await quick.driftCheck({ ...ref, backup });
             if (r.drifted)
-              throw ApplicationFailure.nonRetryable(`${namespace} changed since the backup: ${r.details.join('; ')}`, 'CheckFailed');
+              throw ApplicationFailure.nonRetryable(
+                `${namespace} changed since the backup: ${r.details.join('; ')}`,
+                FailureType.CheckFailed,
+              );
             return r;
           },
           { pauseOnFailure: true },
@@ -272,7 +276,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
           if (r.problems.length > 0)
             throw ApplicationFailure.nonRetryable(
               `${r.pods - r.synced} of ${r.pods} proxies not SYNCED on ${plan.target.revision}: ${r.problems.join('; ')}`,
-              'CheckFailed',
+              FailureType.CheckFailed,
             );
           return r;
         },
@@ -284,7 +288,10 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
         async () => {
           const r = await waiting.verifyTraffic(ref);
           if (r.failed > 0)
-            throw ApplicationFailure.nonRetryable(`${r.failed} of ${r.probes} probes failed: ${r.failures.join('; ')}`, 'CheckFailed');
+            throw ApplicationFailure.nonRetryable(
+              `${r.failed} of ${r.probes} probes failed: ${r.failures.join('; ')}`,
+              FailureType.CheckFailed,
+            );
           return r;
         },
         { summarize: (r) => `${r.probes} probe(s) passed`, pauseOnFailure },

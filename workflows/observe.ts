@@ -22,6 +22,7 @@ import {
   PLAN_ATTRIBUTE,
   clusterAttribute,
 } from './search-attributes.js';
+import { FailureType } from '../activities/failures.js';
 
 const K8S_NAMESPACE_FLAG = '--k8s-namespace';
 
@@ -84,7 +85,7 @@ export class RunObserver implements RunbookObserver {
             backoffCoefficient: 2,
             maximumInterval: '10s',
             maximumAttempts: n?.attempts ?? NOTIFY_DEFAULTS.attempts,
-            nonRetryableErrorTypes: ['NotifyConfig', 'NotifyRejected'],
+            nonRetryableErrorTypes: [FailureType.NotifyConfig, FailureType.NotifyRejected],
           },
         })
       : undefined;

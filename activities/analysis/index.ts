@@ -25,16 +25,17 @@ import { pollUntil, resumedDetails, throwIfCancelled } from '../namespace/waitin
 import { describeAnswer, drained, judgeNamespace, judgeShift, nextDrainState, perSecond, type DrainState } from './judge.js';
 import type { DrainProgress, ShiftProgress, WindowProgress } from './progress.js';
 import { PrometheusQueryError, queryInstant, singleValue, type PromAnswer, type PrometheusEndpoint } from './prometheus.js';
+import { FailureType } from '../failures.js';
 
 export const AnalysisFailure = {
   /** Prometheus could not be asked (down, timeout, 5xx): retried, then the step fails. */
-  unavailable: 'PrometheusUnavailable',
+  unavailable: FailureType.PrometheusUnavailable,
   /** Prometheus refused the query or answered something unreadable: the same query fails again. */
-  badQuery: 'PrometheusBadQuery',
+  badQuery: FailureType.PrometheusBadQuery,
   /** The traffic says no: a regression, or traffic that does not move. */
-  regression: 'CheckFailed',
+  regression: FailureType.CheckFailed,
   /** The plan has no analysis block, or its auth header variable is unset. */
-  config: 'ConfigError',
+  config: FailureType.ConfigError,
 } as const;
 
 type AnalysisDeps = Pick<ClusterDeps, 'env' | 'now' | 'logger'>;

@@ -26,6 +26,7 @@ import {
   type ManifestEntry,
   type StoredObject,
 } from './store.js';
+import { FailureType } from '../failures.js';
 
 /** Well under the 1 MiB a ConfigMap may hold, with room for keys and metadata. */
 export const CHUNK_BYTES = 512 * 1024;
@@ -45,7 +46,7 @@ const HEAD_MANIFEST_KEY = 'manifest.json';
 const HEAD_PARTS_KEY = 'manifest-parts.json';
 const PART_KEY = 'manifest.json.part';
 
-export const BackupStoreErrorType = { unavailable: 'BackupStoreUnavailable', raced: 'BackupWrittenMeanwhile' } as const;
+export const BackupStoreErrorType = { unavailable: FailureType.BackupStoreUnavailable, raced: FailureType.BackupWrittenMeanwhile } as const;
 
 /** `cluster:<namespace>/<backup id>`, what a BackupRef and `meshmove status` show. */
 export function clusterLocation(namespace: string, backupId: string): string {

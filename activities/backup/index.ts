@@ -10,8 +10,9 @@ import type { KubeAccess, KubeObject } from '../kube/types.js';
 import { collectBackupObjects } from './collect.js';
 import { ClusterBackupStore, parseClusterLocation } from './cluster-store.js';
 import { backupDir, DirectoryBackupStore, NO_MANIFEST, verifyBackup, writeBackup, type BackupStore } from './store.js';
+import { FailureType } from '../failures.js';
 
-export const BackupErrorType = { corrupt: 'BackupCorrupt' } as const;
+export const BackupErrorType = { corrupt: FailureType.BackupCorrupt } as const;
 
 export interface BackupOptions {
   progress?: (step: string) => void;

@@ -24,8 +24,9 @@ import {
 } from '../preflight/pitfall-guard.js';
 import { backupOnce, storeForPlan } from '../backup/index.js';
 import { readManifest } from '../backup/store.js';
+import { FailureType } from '../failures.js';
 
-export const DecommissionErrorType = { unsafe: 'DecommissionUnsafe', notMoved: 'DefaultValidatorNotMoved' } as const;
+export const DecommissionErrorType = { unsafe: FailureType.DecommissionUnsafe, notMoved: FailureType.DefaultValidatorNotMoved } as const;
 
 /** Order: repoint the default validator, stop injecting the old sidecar, then istiod, then the old gateway. */
 const ORDER: Record<DecommissionKind, number> = {

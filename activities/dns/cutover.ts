@@ -8,6 +8,7 @@ import { nowMs, tuning, type ClusterDeps } from '../namespace/deps.js';
 import { pollUntil, resumedDetails } from '../namespace/waiting.js';
 import { EXTERNAL_ADDRESS_SOURCES, externalAddress, readGatewayService } from '../verify/gateway.js';
 import { createDnsProvider, dnsRequestId, type DnsProvider, type DnsRecordChange } from './provider.js';
+import { FailureType } from '../failures.js';
 
 export interface DnsDeps extends ClusterDeps {
   /** Replaces the plan's provider (tests, or a provider not expressible in the plan yet). */
@@ -15,8 +16,8 @@ export interface DnsDeps extends ClusterDeps {
 }
 
 export const DnsCutoverFailure = {
-  noAddress: 'GatewayNoAddress',
-  notResolved: 'DnsNotResolved',
+  noAddress: FailureType.GatewayNoAddress,
+  notResolved: FailureType.DnsNotResolved,
 } as const;
 
 function provider(deps: DnsDeps, input: RunRef): DnsProvider {

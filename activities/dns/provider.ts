@@ -4,6 +4,7 @@
 import { createHash, createHmac } from 'node:crypto';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DnsProviderConfig } from '../../plan/schema.js';
+import { FailureType } from '../failures.js';
 
 export interface DnsRecordChange {
   name: string;
@@ -34,9 +35,9 @@ export interface DnsProvider {
 }
 
 export const DnsFailure = {
-  secretMissing: 'DnsSecretMissing',
-  rejected: 'DnsWebhookRejected',
-  unavailable: 'DnsWebhookUnavailable',
+  secretMissing: FailureType.DnsSecretMissing,
+  rejected: FailureType.DnsWebhookRejected,
+  unavailable: FailureType.DnsWebhookUnavailable,
 } as const;
 
 /** A request id that is the same for every attempt of the same change. */

@@ -3,36 +3,37 @@
 // ApplicationFailure with a stable type a workflow (or a person reading the history) can act on.
 // The classification itself is pure (`classifyKubeError`) and table-tested.
 import { ApplicationFailure } from '@temporalio/common';
+import { FailureType } from '../failures.js';
 
 export const KubeErrorType = {
   /** 401: the kubeconfig's credentials were rejected. */
-  unauthorized: 'KubeUnauthorized',
+  unauthorized: FailureType.KubeUnauthorized,
   /** 403: RBAC denies the verb; the message names the missing permission. */
-  forbidden: 'KubeForbidden',
+  forbidden: FailureType.KubeForbidden,
   /** 404 where the object must exist. */
-  notFound: 'KubeNotFound',
+  notFound: FailureType.KubeNotFound,
   /** 409 AlreadyExists on create: the caller decides whether that is fine. */
-  alreadyExists: 'KubeAlreadyExists',
+  alreadyExists: FailureType.KubeAlreadyExists,
   /** 409 Conflict (stale resourceVersion): re-read and try again. */
-  conflict: 'KubeConflict',
+  conflict: FailureType.KubeConflict,
   /** 422: the object or patch is invalid; retrying sends the same invalid thing. */
-  invalid: 'KubeInvalid',
+  invalid: FailureType.KubeInvalid,
   /** 400/405/406/415: a request the server will never accept (a bug here, not a transient state). */
-  badRequest: 'KubeBadRequest',
+  badRequest: FailureType.KubeBadRequest,
   /** 429: the server (or its priority-and-fairness) asked to slow down. */
-  throttled: 'KubeThrottled',
+  throttled: FailureType.KubeThrottled,
   /** 5xx: the apiserver or something behind it failed. */
-  serverError: 'KubeServerError',
+  serverError: FailureType.KubeServerError,
   /** No answer: connection refused/reset, DNS, TLS handshake cut. */
-  network: 'KubeNetwork',
+  network: FailureType.KubeNetwork,
   /** The request did not finish within the client-side timeout. */
-  timeout: 'KubeTimeout',
+  timeout: FailureType.KubeTimeout,
   /** The kubeconfig or context is unusable. */
-  config: 'KubeConfigInvalid',
+  config: FailureType.KubeConfigInvalid,
   /** The client failed before any request was sent (kubeconfig, TLS settings, a bug): not transient. */
-  client: 'KubeClientError',
+  client: FailureType.KubeClientError,
   /** Port-forward to a pod failed (no pod, pod not Running, port closed). */
-  portForward: 'KubePortForward',
+  portForward: FailureType.KubePortForward,
 } as const;
 export type KubeErrorType = (typeof KubeErrorType)[keyof typeof KubeErrorType];
 

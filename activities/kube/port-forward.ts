@@ -11,6 +11,7 @@ import type { ApplicationFailure } from '@temporalio/common';
 import WebSocket from 'ws';
 import { classifyKubeError, isKubeFailure, kubeFailure, type KubeCallTarget } from './errors.js';
 import type { PodRef } from './types.js';
+import { FailureType } from '../failures.js';
 
 /** Enough for any Status the apiserver sends; a proxy's HTML error page is cut here. */
 const MAX_REFUSAL_BODY = 16 * 1024;
@@ -118,7 +119,7 @@ export class PortForwarder {
           if (text) {
             if (!tunnelError)
               tunnelError = kubeFailure({
-                type: 'KubePortForward',
+                type: FailureType.KubePortForward,
                 retryable: true,
                 message: `port-forward to ${pod.namespace}/${pod.name}:${port}: ${text}`,
               });

@@ -23,11 +23,12 @@ import type { KubeAccess, KubeWatch } from '../kube/types.js';
 import { nowMs, tuning, type ClusterDeps } from './deps.js';
 import { decideCaWait, explainCaTimeout, holdsRoot, rootChanges, rootFingerprint, type CaObservation } from './ca-root.js';
 import { Changes, pollUntil, resumedDetails } from './waiting.js';
+import { FailureType } from '../failures.js';
 
 export const CaFailure = {
-  timeout: 'CaRootNotReady',
-  noTargetRoot: 'TargetRootUnknown',
-  contested: 'CaRootContested',
+  timeout: FailureType.CaRootNotReady,
+  noTargetRoot: FailureType.TargetRootUnknown,
+  contested: FailureType.CaRootContested,
 } as const;
 
 async function targetDiscovers(deps: ClusterDeps, input: NamespaceRef): Promise<boolean | undefined> {

@@ -13,12 +13,13 @@ import type { KubeAccess, KubeObject } from '../kube/types.js';
 import { IstioAnnotation, IstioLabel } from '../../mesh/naming.js';
 import type { ClusterDeps } from './deps.js';
 import { readPreviousLabelsRecord, type Labels } from './labels.js';
+import { FailureType } from '../failures.js';
 
 /** Set by the apiserver on every namespace; never ours to compare. */
 const AUTOMATIC_LABELS = new Set(['kubernetes.io/metadata.name']);
 const WORKLOAD_KINDS = new Set(['Deployment', 'StatefulSet', 'DaemonSet']);
 
-export const DriftFailure = { backupUnusable: 'BackupUnusable' } as const;
+export const DriftFailure = { backupUnusable: FailureType.BackupUnusable } as const;
 
 export interface WorkloadView {
   /** `Kind/name` */

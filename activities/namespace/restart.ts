@@ -30,16 +30,17 @@ import {
 import { Changes, pollUntil, resumedDetails, throwIfCancelled } from './waiting.js';
 import { isKubeFailure, KubeErrorType } from '../kube/errors.js';
 import type { KubeWatch } from '../kube/types.js';
+import { FailureType } from '../failures.js';
 
 export const RestartFailure = {
   /** A rollout not complete within plan.restart.timeout, or one Kubernetes gave up on. */
-  stuck: 'RolloutStuck',
+  stuck: FailureType.RolloutStuck,
   /** A workload a restart cannot roll (paused, OnDelete, partitioned). */
-  blocked: 'RolloutBlocked',
+  blocked: FailureType.RolloutBlocked,
   /** The rollout completed but the new pods got another sidecar (or none). */
-  wrongRevision: 'WrongSidecarRevision',
+  wrongRevision: FailureType.WrongSidecarRevision,
   /** Another step wrote its own restart key on a workload of this restart while it ran. */
-  superseded: 'RestartSuperseded',
+  superseded: FailureType.RestartSuperseded,
 } as const;
 
 const KINDS: readonly WorkloadKind[] = ['Deployment', 'StatefulSet', 'DaemonSet'];

@@ -8,6 +8,7 @@ import type { Logger } from '../../logging/logger.js';
 import type { NotifyActivities, NotifyEvent, NotifyResult } from '../contract.js';
 import { jsonPayload, slackPayload } from './format.js';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signBody } from './signature.js';
+import { FailureType } from '../failures.js';
 
 export { verifySignature, signBody } from './signature.js';
 
@@ -21,8 +22,8 @@ export interface NotifyDeps {
 }
 
 /** Error types the workflow does not retry. */
-export const NOTIFY_CONFIG_ERROR = 'NotifyConfig';
-export const NOTIFY_REJECTED_ERROR = 'NotifyRejected';
+export const NOTIFY_CONFIG_ERROR = FailureType.NotifyConfig;
+export const NOTIFY_REJECTED_ERROR = FailureType.NotifyRejected;
 
 function activityContext(): Context | undefined {
   try {
@@ -72,7 +73,7 @@ export async function deliver(deps: NotifyDeps, webhook: NotifyWebhook, event: N
     // No answer in time, refused connection, DNS: Temporal retries (bounded).
     const why = (err as Error).name === 'TimeoutError' ? `no answer within ${bound} ms` : (err as Error).message;
     deps.logger?.warn({ webhook: webhook.name, event: event.event, attempt, why }, 'notification not delivered');
-    throw ApplicationFailure.retryable(`webhook "${webhook.name}" (${new URL(webhook.url).host}): ${why}`, 'NotifyUnreachable');
+    throw ApplicationFailure.retryable(`webhook "${webhook.name}" (${new URL(webhook.url).host}): ${why}`, FailureType.NotifyUnreachable);
   }
   // Read (and drop) the answer so the connection is freed.
   const text = await res.text().catch(() => '');
@@ -86,7 +87,7 @@ export async function deliver(deps: NotifyDeps, webhook: NotifyWebhook, event: N
   if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
     throw ApplicationFailure.nonRetryable(what, NOTIFY_REJECTED_ERROR);
   }
-  throw ApplicationFailure.retryable(what, 'NotifyFailed');
+  throw ApplicationFailure.retryable(what, FailureType.NotifyFailed);
 }
 
 export function createNotifyActivities(deps: NotifyDeps = {}): NotifyActivities {

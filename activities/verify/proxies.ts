@@ -9,6 +9,7 @@ import type { Plan } from '../../plan/schema.js';
 import { findProxy, hasSidecar, parseSyncz, sidecarRevision, SyncStatus, type SynczEntry } from '../../mesh/syncz.js';
 import { nowMs, tuning, type ClusterDeps } from '../namespace/deps.js';
 import { pollUntil } from '../namespace/waiting.js';
+import { FailureType } from '../failures.js';
 
 /** Our probe pods come and go; they are not workloads to verify. */
 export const PROBE_LABEL = 'meshmove.dev/probe';
@@ -63,7 +64,7 @@ export function istiodNamespaceOf(plan: Pick<Plan, 'source' | 'target'>, revisio
   if (revision === plan.target.revision) return plan.target.istiodNamespace;
   if (revision === plan.source.revision) return plan.source.istiodNamespace;
   throw ApplicationFailure.create({
-    type: 'UnknownRevision',
+    type: FailureType.UnknownRevision,
     nonRetryable: true,
     message: `revision "${revision}" is neither the plan's source (${plan.source.revision}) nor its target (${plan.target.revision})`,
   });
@@ -78,7 +79,7 @@ export async function readSyncz(deps: ClusterDeps, revision: string, istiodNames
       out.push(...parseSyncz(JSON.parse(body)));
     } catch (err) {
       throw ApplicationFailure.create({
-        type: 'SynczUnreadable',
+        type: FailureType.SynczUnreadable,
         nonRetryable: false,
         message: `/debug/syncz of ${istiodNamespace}/${pod} is not a syncz listing: ${(err as Error).message}`,
       });

@@ -54,4 +54,12 @@ describe('renderStatus', () => {
     expect(out).toContain('meshmove decide r1 retry|skip|rollback|abort --k8s-namespace orders [--reason "…"]');
     expect(out).not.toContain('--namespace orders');
   });
+
+  it("shows what to do about a failed step from the failure catalog, when the failure's type is known", () => {
+    const attention = waitingInOrders('r1');
+    attention.decisions[0]!.errorType = 'RolloutStuck';
+    const out = renderStatus(status('r1'), attention);
+    expect(out).toContain('    what to do (RolloutStuck): a rollout did not complete within plan.restart.timeout');
+    expect(renderStatus(status('r1'), waitingInOrders('r1'))).not.toContain('what to do');
+  });
 });

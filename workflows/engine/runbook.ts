@@ -39,6 +39,7 @@ import {
   type SignedDecision,
 } from '../identity/decision.js';
 import { parseSignature } from '../identity/sshsig.js';
+import { FailureType } from '../../activities/failures.js';
 
 /** A registered inverse of a change: opaque data the owning workflow knows how to execute. */
 export interface Compensation {
@@ -162,6 +163,15 @@ export function describeFailure(err: unknown): string {
   return seen.length > 0 ? seen[seen.length - 1]! : String(err);
 }
 
+/** The type of the innermost ApplicationFailure in a failure's cause chain (the activity's own), if any. */
+export function failureTypeOf(err: unknown): string | undefined {
+  let type: string | undefined;
+  for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) {
+    if (e instanceof ApplicationFailure && typeof e.type === 'string' && e.type) type = e.type;
+  }
+  return type;
+}
+
 export class Runbook {
   readonly state: RunbookState;
   private pendingDecision: (PendingDecision & { decided?: OperatorDecisionRequest; pausedAt: number }) | null = null;
@@ -223,7 +233,7 @@ export class Runbook {
   // ---- authorization (pure checks: validators must not change state) ----
 
   private refuse(why: string | null): void {
-    if (why) throw ApplicationFailure.nonRetryable(why, 'Refused');
+    if (why) throw ApplicationFailure.nonRetryable(why, FailureType.Refused);
   }
 
   private checkPerson(by: string, action: string): string | null {
@@ -462,7 +472,13 @@ export class Runbook {
         rec.state = 'failed';
         rec.lastError = describeFailure(err);
         if (opts.pauseOnFailure === false) throw new StepFailed(id, rec.lastError);
-        const decision = await this.awaitDecision(id, rec.lastError, opts.allowed ?? ['retry', 'skip', 'rollback', 'abort'], rec.attempts);
+        const decision = await this.awaitDecision(
+          id,
+          rec.lastError,
+          opts.allowed ?? ['retry', 'skip', 'rollback', 'abort'],
+          rec.attempts,
+          failureTypeOf(err),
+        );
         switch (decision.decision) {
           case 'retry':
             continue;
@@ -481,11 +497,18 @@ export class Runbook {
     }
   }
 
-  private async awaitDecision(step: string, error: string, allowed: DecisionKind[], attempt: number): Promise<OperatorDecisionRequest> {
+  private async awaitDecision(
+    step: string,
+    error: string,
+    allowed: DecisionKind[],
+    attempt: number,
+    errorType?: string,
+  ): Promise<OperatorDecisionRequest> {
     const workflowId = workflowInfo().workflowId;
     const pending: PendingDecision & { decided?: OperatorDecisionRequest; pausedAt: number } = {
       step,
       error,
+      ...(errorType ? { errorType } : {}),
       allowed,
       workflowId,
       pausedAt: Date.now(),
