@@ -1,6 +1,6 @@
 // The Temporal client for CLI commands, and the routing of gates and decisions to the workflow
 // that holds them (a namespace's gate or failed step lives in its own child workflow).
-import { Client, Connection, WorkflowNotFoundError, type WorkflowHandle } from '@temporalio/client';
+import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { describeWaitProgress } from '../activities/analysis/progress.js';
 import { temporalTarget } from '../worker/connection.js';
@@ -64,7 +64,7 @@ export async function runStatus(client: Client, workflowId: string): Promise<Run
     const { namespacesOmitted: _omitted, ...rest } = s;
     return { ...rest, namespaces: all };
   } catch (err) {
-    if (err instanceof WorkflowNotFoundError || /not found/i.test((err as Error).message)) {
+    if (err instanceof WorkflowNotFoundError) {
       throw new CliError(`no meshmove run with id "${workflowId}" (see \`meshmove list\`)`, ExitCode.badInput);
     }
     throw err;
@@ -123,10 +123,6 @@ export async function whatWaits(client: Client, status: RunStatus): Promise<Atte
     }),
   );
   return { gates, decisions, children };
-}
-
-export function handleFor(client: Client, workflowId: string): WorkflowHandle {
-  return client.workflow.getHandle(workflowId);
 }
 
 /** Whether the client's namespace has the Meshmove* search attributes registered (as Keyword). */

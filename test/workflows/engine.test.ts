@@ -173,6 +173,24 @@ describe('migration workflow (engine)', () => {
     expect(status.steps.find((s) => s.id === 'dns-switch')?.state).toBe('compensated');
   });
 
+  it('an undo that fails pauses with its step shown as being undone; retry finishes the rollback', async () => {
+    const plan = testPlan();
+    const handle = await start(plan);
+    await approve(handle, 'start');
+    await approve(handle, 'dns-cutover');
+    await waitForStatus(handle, (s) => s.pendingGate?.id === 'decommission');
+    cluster.failNext('switchDns');
+    await reject(handle, 'decommission');
+    const paused = await waitForStatus(handle, (s) => s.pendingDecision !== null);
+    expect(paused.pendingDecision).toMatchObject({ step: 'undo:dns-switch', allowed: ['retry', 'skip'], errorType: 'CheckFailed' });
+    expect(paused.steps.find((x) => x.id === 'dns-switch')?.state).toBe('compensating');
+    cluster.fix('switchDns');
+    await handle.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'undo:dns-switch', decision: 'retry', by: 'bob' }] });
+    expect((await handle.result()).phase).toBe('rolled-back');
+    expect(cluster.dns).toBe('old-gateway');
+    expect((await handle.query(statusQuery)).steps.find((x) => x.id === 'dns-switch')?.state).toBe('compensated');
+  });
+
   it('a failed step pauses; retry after the fix succeeds', async () => {
     const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
     const handle = await start(plan);

@@ -587,15 +587,18 @@ export class Runbook {
       for (let i = this.state.compensations.length - 1; i >= 0; i--) {
         const c = this.state.compensations[i]!;
         if (c.done) continue;
+        // The forward step shows it is being undone while its undo runs (or waits for a decision).
+        const fwd = this.state.steps.find((s) => s.id === c.id);
+        const before = fwd?.state;
+        if (fwd) fwd.state = 'compensating';
         const result = await this.step(`undo:${c.id}`, `Undo: ${c.title}`, () => execute(c), { allowed: ['retry', 'skip'] });
         c.done = true;
         const rec = this.state.steps.find((s) => s.id === `undo:${c.id}`)!;
         // The forward step is now compensated (or its undo skipped, as the record of the undo says).
         if (!result.skipped) {
-          const fwd = this.state.steps.find((s) => s.id === c.id);
           if (fwd) fwd.state = 'compensated';
           rec.state = 'succeeded';
-        }
+        } else if (fwd && before) fwd.state = before;
       }
     });
   }
@@ -622,7 +625,14 @@ export class Runbook {
       pendingGate: this.pendingGate(),
       pendingDecision:
         pd && !pd.decided
-          ? { step: pd.step, error: pd.error, allowed: pd.allowed, workflowId: pd.workflowId, ...(pd.digest ? { digest: pd.digest } : {}) }
+          ? {
+              step: pd.step,
+              error: pd.error,
+              ...(pd.errorType ? { errorType: pd.errorType } : {}),
+              allowed: pd.allowed,
+              workflowId: pd.workflowId,
+              ...(pd.digest ? { digest: pd.digest } : {}),
+            }
           : null,
       ...namespacesForStatus(this.state.namespaces),
       audit: this.state.audit,
