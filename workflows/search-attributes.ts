@@ -28,12 +28,16 @@ export function clusterAttribute(context: string | undefined): string {
   return context ?? 'current-context';
 }
 
-/** The Temporal CLI command that registers every attribute in a namespace (all Keyword). */
+/**
+ * The Temporal CLI command that registers every attribute in a namespace (all Keyword). A --type per
+ * --name: with one --type for several names the CLI registers only the first (seen with the CLI of
+ * Server 1.29.1), so the command is spelled the way that registers all of them.
+ */
 export function registerSearchAttributesCommand(
   namespace: string,
   names: readonly string[] = SEARCH_ATTRIBUTES.map((k) => k.name),
 ): string {
-  return `temporal operator search-attribute create --namespace ${namespace} ${names.map((n) => `--name ${n}`).join(' ')} --type Keyword`;
+  return `temporal operator search-attribute create --namespace ${namespace} ${names.map((n) => `--name ${n} --type Keyword`).join(' ')}`;
 }
 
 /** `temporal server start-dev` flags that register them in a dev server. */

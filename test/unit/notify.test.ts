@@ -110,7 +110,7 @@ describe('notify', () => {
     expect(slack.text).toContain('Gate "start" waits for approval');
     expect(JSON.stringify(slack.blocks)).toContain('meshmove approve run-1 start --digest abc123');
     expect(registerSearchAttributesCommand('default')).toBe(
-      'temporal operator search-attribute create --namespace default --name MeshmovePlan --name MeshmovePhase --name MeshmovePendingGate --name MeshmoveCluster --type Keyword',
+      'temporal operator search-attribute create --namespace default --name MeshmovePlan --type Keyword --name MeshmovePhase --type Keyword --name MeshmovePendingGate --type Keyword --name MeshmoveCluster --type Keyword',
     );
   });
 

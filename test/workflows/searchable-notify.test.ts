@@ -4,7 +4,7 @@
 // (start prints how to register them), and signed webhooks carry the exact commands to answer,
 // without ever holding the run up.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import http from 'node:http';
@@ -493,7 +493,7 @@ describe('a Temporal server without the search attributes', () => {
     const started = await meshmove(['start', file, '--id', id], as);
     expect(started.code, started.stderr).toBe(0);
     expect(started.stderr).toContain(
-      'temporal operator search-attribute create --namespace default --name MeshmovePlan --name MeshmovePhase --name MeshmovePendingGate --name MeshmoveCluster --type Keyword',
+      'temporal operator search-attribute create --namespace default --name MeshmovePlan --type Keyword --name MeshmovePhase --type Keyword --name MeshmovePendingGate --type Keyword --name MeshmoveCluster --type Keyword',
     );
     expect(started.stderr.match(/search-attribute create/g)).toHaveLength(1);
     const handle = env.client.workflow.getHandle(id);
@@ -516,5 +516,19 @@ describe('a Temporal server without the search attributes', () => {
     const all = await meshmove(['list'], as);
     expect(all.code, all.stderr).toBe(0);
     expect(all.stdout).toContain(id);
+    // The printed command, run as printed with the Temporal CLI, registers all four.
+    const line = started.stderr.split('\n').find((l) => l.includes('search-attribute create'))!;
+    const [, ...args] = line.slice(line.indexOf('temporal operator')).trim().split(/\s+/);
+    execFileSync(temporalCliPath(), [...args, '--address', env.address], { stdio: 'pipe' });
+    const registered = execFileSync(
+      temporalCliPath(),
+      ['operator', 'search-attribute', 'list', '--namespace', 'default', '--address', env.address],
+      {
+        encoding: 'utf8',
+      },
+    );
+    for (const name of ['MeshmovePlan', 'MeshmovePhase', 'MeshmovePendingGate', 'MeshmoveCluster']) expect(registered).toContain(name);
+    const waiting = await meshmove(['list', '--waiting'], as);
+    expect(waiting.code, waiting.stderr).toBe(0);
   }, 120_000);
 });
