@@ -179,15 +179,13 @@ describe('validating webhooks of a default install (values.defaultRevision=defau
     spec: { hosts: [`${name}.y7test.com`], http: [{ route: [{ destination: { host: 'orders.orders.svc.cluster.local' } }] }] },
   });
   const createVs = (name: string) =>
-    c.kc
-      .makeApiClient(CustomObjectsApi)
-      .createNamespacedCustomObject({
-        group: 'networking.istio.io',
-        version: 'v1beta1',
-        namespace: 'orders',
-        plural: 'virtualservices',
-        body: vs(name),
-      });
+    c.kc.makeApiClient(CustomObjectsApi).createNamespacedCustomObject({
+      group: 'networking.istio.io',
+      version: 'v1beta1',
+      namespace: 'orders',
+      plural: 'virtualservices',
+      body: vs(name),
+    });
   beforeAll(async () => {
     twin = await startTwin(SCENARIO, { randomPorts: true });
     c = clientsFor(twin.kubeconfigPath);
