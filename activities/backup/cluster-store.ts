@@ -19,6 +19,7 @@ import type { KubeAccess } from '../kube/types.js';
 import { isKubeFailure, KubeErrorType } from '../kube/errors.js';
 import {
   checkBackupId,
+  isBackupId,
   sha256,
   type BackupManifest,
   type BackupStore,
@@ -56,7 +57,7 @@ export function clusterLocation(namespace: string, backupId: string): string {
 export function parseClusterLocation(location: string): { namespace: string; backupId: string } | undefined {
   if (!location.startsWith(CLUSTER_PREFIX)) return undefined;
   const [namespace, backupId, ...rest] = location.slice(CLUSTER_PREFIX.length).split('/');
-  if (rest.length || !namespace || !isDns1123Label(namespace) || !backupId || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(backupId))
+  if (rest.length || !namespace || !isDns1123Label(namespace) || !backupId || !isBackupId(backupId))
     throw new Error(`"${location}" is not a cluster backup location: cluster:<namespace>/<run id>, e.g. cluster:meshmove-backups/my-run`);
   return { namespace, backupId };
 }

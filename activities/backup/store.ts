@@ -106,8 +106,13 @@ export function cleanObject(o: KubeObject): KubeObject {
 }
 
 /** A run id usable as a directory name and as a cluster backup's id. */
+/** A run id usable as a directory name and in a ConfigMap label: letters, digits, `.`, `_`, `-`. */
+export function isBackupId(id: string): boolean {
+  return /^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id);
+}
+
 export function checkBackupId(id: string): string {
-  if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(id)) throw new Error(`a run id usable as a directory name (got "${id}")`);
+  if (!isBackupId(id)) throw new Error(`a run id usable as a directory name (got "${id}")`);
   return id;
 }
 

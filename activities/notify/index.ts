@@ -21,10 +21,6 @@ export interface NotifyDeps {
   now?: () => number;
 }
 
-/** Error types the workflow does not retry. */
-export const NOTIFY_CONFIG_ERROR = FailureType.NotifyConfig;
-export const NOTIFY_REJECTED_ERROR = FailureType.NotifyRejected;
-
 function activityContext(): Context | undefined {
   try {
     return Context.current();
@@ -43,7 +39,7 @@ export async function deliver(deps: NotifyDeps, webhook: NotifyWebhook, event: N
   if (!secret) {
     throw ApplicationFailure.nonRetryable(
       `webhook "${webhook.name}": the worker has no environment variable ${webhook.secretEnv} (the secret its requests are signed with); set it on every worker and restart them`,
-      NOTIFY_CONFIG_ERROR,
+      FailureType.NotifyConfig,
     );
   }
   const ctx = activityContext();
@@ -85,7 +81,7 @@ export async function deliver(deps: NotifyDeps, webhook: NotifyWebhook, event: N
   deps.logger?.warn({ webhook: webhook.name, event: event.event, status: res.status, attempt }, 'notification refused');
   // 408, 429 and 5xx may pass later; any other 4xx will not.
   if (res.status >= 400 && res.status < 500 && res.status !== 408 && res.status !== 429) {
-    throw ApplicationFailure.nonRetryable(what, NOTIFY_REJECTED_ERROR);
+    throw ApplicationFailure.nonRetryable(what, FailureType.NotifyRejected);
   }
   throw ApplicationFailure.retryable(what, FailureType.NotifyFailed);
 }
