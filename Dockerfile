@@ -18,6 +18,7 @@ COPY twin ./twin
 COPY lab ./lab
 COPY logging ./logging
 COPY traffic ./traffic
+COPY kube-retry ./kube-retry
 # client/commands/twin.ts imports scripts/gen-twin-scenario.ts (compiled to dist/scripts/).
 COPY scripts ./scripts
 # tsc, then the workflow bundle (dist/workflows.bundle.js, written last: the worker loads it instead

@@ -40,6 +40,7 @@ export default tseslint.config(
       'mesh/**/*.ts',
       'logging/**/*.ts',
       'traffic/**/*.ts',
+      'kube-retry/**/*.ts',
     ],
     languageOptions: { parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname } },
     rules: {
@@ -54,6 +55,8 @@ export default tseslint.config(
     // never decides with the product's own functions (a wrong rule in mesh/ would be copied into the
     // simulator and every end-to-end test would still pass). Istio's label, annotation, ConfigMap
     // and port names stay shared: they are Istio's API, spelled once, and pinned by the lab tests.
+    // kube-retry/ is allowed (no pattern below names it): when to send a request again is HTTP's
+    // rule, not an Istio decision, and the twin's components retry like the product's transport.
     files: ['twin/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -83,6 +86,23 @@ export default tseslint.config(
                 '**/worker/**',
               ],
               message: 'The twin is a cluster: it must not import the product.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // kube-retry/ is shared by the product's transport and the twin: it must depend on neither.
+    files: ['kube-retry/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/activities/**', '**/workflows/**', '**/client/**', '**/worker/**', '**/plan/**', '**/mesh/**', '**/twin/**'],
+              message: 'kube-retry/ holds HTTP retry rules only: it imports neither the product nor the twin.',
             },
           ],
         },

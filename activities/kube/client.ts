@@ -23,7 +23,16 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
-import { classifyKubeError, describeTarget, isKubeFailure, kubeFailure, KubeErrorType, type KubeCallTarget } from './errors.js';
+import { resendableStatus, withRetries, type FailedAttempt } from '../../kube-retry/retry.js';
+import {
+  classifyKubeError,
+  describeTarget,
+  isKubeFailure,
+  kubeFailure,
+  KubeErrorType,
+  type KubeCallTarget,
+  type KubeErrorClass,
+} from './errors.js';
 import { PortForwarder, type OpenForward } from './port-forward.js';
 import { DEFAULT_RATE_LIMIT, TokenBucket, type RateLimitOptions } from './rate-limit.js';
 import type {
@@ -141,7 +150,18 @@ export function createKubeAccess(opts: KubeAccessOptions = {}): KubeAccess {
   return new ClientKubeAccess(loadKubeConfig(opts), opts);
 }
 
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+/**
+ * One failed request as call() sees it: an ApplicationFailure a nested call already classified
+ * passes through as it is (kube undefined); anything else is classified here, once.
+ */
+function failedRequest(err: unknown, target: KubeCallTarget): FailedAttempt & { kube?: KubeErrorClass } {
+  if (isKubeFailure(err)) return { resend: false };
+  const kube = classifyKubeError(err, target);
+  // With an answer, HTTP's rule decides (a 409 is retryable for Temporal, whose retry re-reads,
+  // but never resent here); without one, the classification does (a timeout yes, a client bug no).
+  const resend = kube.status !== undefined ? resendableStatus(kube.status) : kube.retryable;
+  return { resend, retryAfterMs: kube.retryAfterMs, kube };
+}
 
 interface Page<T> {
   items: T[];
@@ -202,41 +222,44 @@ export class ClientKubeAccess implements KubeAccess {
   }
 
   /**
-   * Every request goes through here. Retryable failures are retried in-process up to `attempts`
-   * times with backoff (Retry-After when the server gave one, if short); then, like every other
-   * failure, they leave as an ApplicationFailure whose type and retryability Temporal acts on.
-   * Safe for mutations because every mutation meshmove makes is idempotent: merge patches set
-   * absolute values and deletes treat "already gone" as done.
+   * Every request goes through here. What is safe to send again unchanged (kube-retry's rules: no
+   * answer, 408, 429, 5xx) is retried in-process up to `attempts` times with backoff (Retry-After
+   * when the server gave one, if short); then, like every other failure, it leaves as an
+   * ApplicationFailure whose type and retryability Temporal acts on. A 409 Conflict is not resent:
+   * the object changed since the caller read it, so the caller re-reads and decides again. Safe
+   * for mutations because every mutation meshmove makes is idempotent: merge patches set absolute
+   * values and deletes treat "already gone" as done.
    */
   async call<T>(target: KubeCallTarget, fn: () => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      await this.bucket.acquire();
-      this.requestCounts[target.verb] = (this.requestCounts[target.verb] ?? 0) + 1;
-      try {
+    return withRetries(
+      async () => {
+        await this.bucket.acquire();
+        this.requestCounts[target.verb] = (this.requestCounts[target.verb] ?? 0) + 1;
         const result = await fn();
         reportKubeRequest({ verb: target.verb, ok: true });
         return result;
-      } catch (err) {
-        if (isKubeFailure(err)) {
-          reportKubeRequest({ verb: target.verb, ok: false, errorType: err.type ?? undefined });
-          throw err;
-        }
-        const c = classifyKubeError(err, target);
-        reportKubeRequest({ verb: target.verb, ok: false, ...(c.status !== undefined ? { status: c.status } : {}), errorType: c.type });
-        // A 409 Conflict means the object changed since the caller read it: sending the same
-        // conditional write again cannot succeed. The caller re-reads and decides again.
-        if (c.type === KubeErrorType.conflict) throw kubeFailure(c, err);
-        const delay = c.retryAfterMs ?? Math.min(200 * 2 ** (attempt - 1), 2_000);
-        if (!c.retryable || attempt >= this.attempts || delay > this.maxDelayMs) {
-          throw kubeFailure(c, err);
-        }
-        this.opts.logger?.warn(
-          { target: describeTarget(target), verb: target.verb, errorType: c.type, status: c.status, attempt, delayMs: delay },
-          'kube call failed, retrying',
-        );
-        await sleep(delay);
-      }
-    }
+      },
+      {
+        attempts: this.attempts,
+        baseDelayMs: 200,
+        maxBackoffMs: 2_000,
+        maxDelayMs: this.maxDelayMs,
+        classify: (err) => failedRequest(err, target),
+        onFailure: (err, { kube }, attempt, retryInMs) => {
+          reportKubeRequest(
+            kube
+              ? { verb: target.verb, ok: false, ...(kube.status !== undefined ? { status: kube.status } : {}), errorType: kube.type }
+              : { verb: target.verb, ok: false, errorType: (err as ApplicationFailure).type ?? undefined },
+          );
+          if (kube && retryInMs !== undefined)
+            this.opts.logger?.warn(
+              { target: describeTarget(target), verb: target.verb, errorType: kube.type, status: kube.status, attempt, delayMs: retryInMs },
+              'kube call failed, retrying',
+            );
+        },
+        giveUp: (err, { kube }) => (kube ? kubeFailure(kube, err) : err),
+      },
+    );
   }
 
   /** A create where "already exists" returns the object that is there (created=false) instead of failing. */

@@ -3,6 +3,7 @@
 // ApplicationFailure with a stable type a workflow (or a person reading the history) can act on.
 // The classification itself is pure (`classifyKubeError`) and table-tested.
 import { ApplicationFailure } from '@temporalio/common';
+import { parseRetryAfterHeader } from '../../kube-retry/retry.js';
 import { FailureType } from '../failures.js';
 
 export const KubeErrorType = {
@@ -14,7 +15,7 @@ export const KubeErrorType = {
   notFound: FailureType.KubeNotFound,
   /** 409 AlreadyExists on create: the caller decides whether that is fine. */
   alreadyExists: FailureType.KubeAlreadyExists,
-  /** 409 Conflict (stale resourceVersion): re-read and try again. */
+  /** 409 Conflict (stale resourceVersion): the caller re-reads and tries again; the transport never resends it. */
   conflict: FailureType.KubeConflict,
   /** 422: the object or patch is invalid; retrying sends the same invalid thing. */
   invalid: FailureType.KubeInvalid,
@@ -111,12 +112,8 @@ function parseStatus(body: unknown): StatusBody | undefined {
 
 /** Retry-After is seconds (or an HTTP date); the Status body may carry retryAfterSeconds too. */
 export function parseRetryAfter(header: string | undefined, status: StatusBody | undefined, now = Date.now()): number | undefined {
-  if (header !== undefined && header.trim() !== '') {
-    const secs = Number(header.trim());
-    if (Number.isFinite(secs) && secs >= 0) return Math.round(secs * 1000);
-    const date = Date.parse(header);
-    if (Number.isFinite(date)) return Math.max(0, date - now);
-  }
+  const fromHeader = parseRetryAfterHeader(header, now);
+  if (fromHeader !== undefined) return fromHeader;
   const fromBody = status?.details?.retryAfterSeconds;
   return typeof fromBody === 'number' && fromBody >= 0 ? fromBody * 1000 : undefined;
 }

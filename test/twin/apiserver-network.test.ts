@@ -5,11 +5,8 @@ import net, { type AddressInfo } from 'node:net';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../support/eventually.js';
+import { untilServer } from './poll-apiserver.js';
 import { ENDPOINTS_ANNOTATION, startApiServer, type ApiServer } from '../../twin/apiserver/index.js';
-
-// The API server is what is under test: an error while polling fails the test at once.
-const POLL = { intervalMs: 25, onError: 'throw' } as const;
 
 function listen(server: net.Server): Promise<number> {
   return new Promise((resolve) => server.listen(0, '127.0.0.1', () => resolve((server.address() as AddressInfo).port)));
@@ -189,11 +186,10 @@ describe('mutating admission webhook dispatch', () => {
         },
       },
     });
-    const p = await eventually(
+    const p = await untilServer(
       'an injected web pod',
       async () => (await core.listNamespacedPod({ namespace: 'only-b', labelSelector: 'app=web' })).items[0],
       10_000,
-      POLL,
     );
     expect(p.metadata?.annotations?.['test/chain']).toBe('b');
     const review = webhook.reviews.at(-1)!.review.request;
@@ -217,11 +213,10 @@ describe('mutating admission webhook dispatch', () => {
       namespace: 'istio-system',
       body: pod('istiod-1', { app: 'istiod' }, { [ENDPOINTS_ANNOTATION]: JSON.stringify({ 15017: `127.0.0.1:${webhookPort}` }) }),
     });
-    await eventually(
+    await untilServer(
       'istiod running',
       async () => (await core.readNamespacedPod({ namespace: 'istio-system', name: 'istiod-1' })).status?.phase === 'Running',
       10_000,
-      POLL,
     );
     await admission.createMutatingWebhookConfiguration({
       body: mwc(
@@ -298,11 +293,10 @@ describe('pod network: port-forward, service proxy, logs', () => {
         },
       },
     });
-    await eventually(
+    await untilServer(
       'istiod-x running',
       async () => (await core.readNamespacedPod({ namespace: 'cp', name: 'istiod-x' })).status?.phase === 'Running',
       10_000,
-      POLL,
     );
   });
 

@@ -8,14 +8,11 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually } from '../support/eventually.js';
+import { untilServer } from './poll-apiserver.js';
 import { startApiServer, type ApiServer } from '../../twin/apiserver/index.js';
 
 const run = promisify(execFile);
 const { setHeaderOptions, PatchStrategy } = k8s;
-
-// The API server is what is under test: an error while polling fails the test at once.
-const POLL = { intervalMs: 25, onError: 'throw' } as const;
 
 /** kubectl's DeploymentStatusViewer: done when the new ReplicaSet owns every available replica. */
 function deploymentRolledOut(d: k8s.V1Deployment): boolean {
@@ -81,14 +78,13 @@ describe('Deployment', () => {
       namespace: NS,
       body: { metadata: { name: 'web' }, spec: { replicas: 3, selector: { matchLabels: { app: 'web' } }, template: template('web') } },
     });
-    const before = await eventually(
+    const before = await untilServer(
       '3 ready pods',
       async () => {
         const d = await apps.readNamespacedDeployment({ namespace: NS, name: 'web' });
         return deploymentRolledOut(d) && d;
       },
       15_000,
-      POLL,
     );
     expect(before.status?.conditions?.map((c) => `${c.type}=${c.status}/${c.reason}`)).toEqual([
       'Available=True/MinimumReplicasAvailable',
@@ -111,7 +107,7 @@ describe('Deployment', () => {
     );
     const patched = await restart('web');
     expect(patched.metadata?.generation).toBe(2);
-    const after = await eventually(
+    const after = await untilServer(
       'rollout complete',
       async () => {
         const d = await apps.readNamespacedDeployment({ namespace: NS, name: 'web' });
@@ -119,7 +115,6 @@ describe('Deployment', () => {
         return deploymentRolledOut(d) && pods.length === 3 && pods.every((p) => !oldPods.includes(p.metadata!.name!)) && d;
       },
       15_000,
-      POLL,
     );
     w.abort();
     expect(after.status).toMatchObject({ observedGeneration: 2, replicas: 3, updatedReplicas: 3, readyReplicas: 3, availableReplicas: 3 });
@@ -148,20 +143,18 @@ describe('Deployment', () => {
         spec: { replicas: 2, selector: { matchLabels: { app: 'stuck' } }, template: template('stuck') },
       },
     });
-    await eventually(
+    await untilServer(
       'stuck ready',
       async () => deploymentRolledOut(await apps.readNamespacedDeployment({ namespace: NS, name: 'stuck' })),
       15_000,
-      POLL,
     );
     const oldPods = (await podsOf('stuck')).map((p) => p.metadata!.name!);
     server.faults.setStuckRollouts([{ namespace: NS, name: 'stuck' }]);
     await restart('stuck');
-    const crashing = await eventually(
+    const crashing = await untilServer(
       'a crash-looping new pod',
       async () => (await podsOf('stuck')).find((p) => p.status?.containerStatuses?.[0]?.state?.waiting?.reason === 'CrashLoopBackOff'),
       15_000,
-      POLL,
     );
     expect(crashing.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('False');
     await new Promise((r) => setTimeout(r, 400));
@@ -173,18 +166,17 @@ describe('Deployment', () => {
     await expect(kubectl('rollout', 'status', 'deployment/stuck', '-n', NS, '--timeout=1s')).rejects.toThrow(/timed out|exceeded/);
 
     server.faults.setStuckRollouts([]);
-    await eventually(
+    await untilServer(
       'rollout complete after the fault is cleared',
       async () => deploymentRolledOut(await apps.readNamespacedDeployment({ namespace: NS, name: 'stuck' })),
       15_000,
-      POLL,
     );
     expect((await podsOf('stuck')).some((p) => oldPods.includes(p.metadata!.name!))).toBe(false);
   });
 
   it('deleting a Deployment garbage-collects its ReplicaSets and pods', async () => {
     await apps.deleteNamespacedDeployment({ namespace: NS, name: 'stuck' });
-    await eventually('no stuck pods', async () => (await podsOf('stuck')).length === 0, 15_000, POLL);
+    await untilServer('no stuck pods', async () => (await podsOf('stuck')).length === 0, 15_000);
     expect((await apps.listNamespacedReplicaSet({ namespace: NS, labelSelector: 'app=stuck' })).items).toEqual([]);
   });
 });
@@ -198,14 +190,13 @@ describe('StatefulSet, DaemonSet, Job', () => {
         spec: { replicas: 2, serviceName: 'db', selector: { matchLabels: { app: 'db' } }, template: template('db') },
       },
     });
-    const first = await eventually(
+    const first = await untilServer(
       'db ready',
       async () => {
         const s = await apps.readNamespacedStatefulSet({ namespace: NS, name: 'db' });
         return s.status?.readyReplicas === 2 && s.status.currentRevision === s.status.updateRevision && s;
       },
       15_000,
-      POLL,
     );
     expect((await podsOf('db')).map((p) => p.metadata?.name).sort()).toEqual(['db-0', 'db-1']);
     await apps.patchNamespacedStatefulSet(
@@ -216,7 +207,7 @@ describe('StatefulSet, DaemonSet, Job', () => {
       },
       setHeaderOptions('Content-Type', PatchStrategy.StrategicMergePatch),
     );
-    const rolled = await eventually(
+    const rolled = await untilServer(
       'db rolled',
       async () => {
         const s = await apps.readNamespacedStatefulSet({ namespace: NS, name: 'db' });
@@ -228,7 +219,6 @@ describe('StatefulSet, DaemonSet, Job', () => {
         );
       },
       15_000,
-      POLL,
     );
     expect(rolled.status).toMatchObject({ observedGeneration: 2, replicas: 2, updatedReplicas: 2, currentReplicas: 2 });
     expect((await podsOf('db')).every((p) => p.metadata?.labels?.['controller-revision-hash'] === rolled.status?.updateRevision)).toBe(
@@ -244,11 +234,10 @@ describe('StatefulSet, DaemonSet, Job', () => {
       namespace: NS,
       body: { metadata: { name: 'agent' }, spec: { selector: { matchLabels: { app: 'agent' } }, template: template('agent') } },
     });
-    await eventually(
+    await untilServer(
       'agent ready',
       async () => (await apps.readNamespacedDaemonSet({ namespace: NS, name: 'agent' })).status?.numberReady === 1,
       15_000,
-      POLL,
     );
     const [oldPod] = await podsOf('agent');
     expect(oldPod?.spec?.nodeName).toBe('twin-node-1');
@@ -256,7 +245,7 @@ describe('StatefulSet, DaemonSet, Job', () => {
       { namespace: NS, name: 'agent', body: { spec: { template: { metadata: { annotations: { x: '1' } } } } } },
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
-    const ds = await eventually(
+    const ds = await untilServer(
       'agent updated',
       async () => {
         const d = await apps.readNamespacedDaemonSet({ namespace: NS, name: 'agent' });
@@ -271,7 +260,6 @@ describe('StatefulSet, DaemonSet, Job', () => {
         );
       },
       15_000,
-      POLL,
     );
     expect(ds.status).toMatchObject({ desiredNumberScheduled: 1, currentNumberScheduled: 1, numberReady: 1 });
     expect((await kubectl('rollout', 'status', 'daemonset/agent', '-n', NS, '--timeout=10s')).stdout).toContain('successfully rolled out');
@@ -288,14 +276,13 @@ describe('StatefulSet, DaemonSet, Job', () => {
     await batch.createNamespacedJob({ namespace: NS, body: jobSpec('probe-ok') });
     await batch.createNamespacedJob({ namespace: NS, body: jobSpec('probe-bad') });
     const finish = async (job: string, phase: 'Succeeded' | 'Failed', exitCode: number): Promise<void> => {
-      const pod = await eventually(
+      const pod = await untilServer(
         `${job} pod running`,
         async () =>
           (await core.listNamespacedPod({ namespace: NS, labelSelector: `job-name=${job}` })).items.find(
             (p) => p.status?.phase === 'Running',
           ),
         15_000,
-        POLL,
       );
       expect(pod.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
       const status = {
@@ -316,25 +303,23 @@ describe('StatefulSet, DaemonSet, Job', () => {
     };
     await finish('probe-ok', 'Succeeded', 0);
     await finish('probe-bad', 'Failed', 7);
-    const ok = await eventually(
+    const ok = await untilServer(
       'probe-ok complete',
       async () => {
         const j = await batch.readNamespacedJob({ namespace: NS, name: 'probe-ok' });
         return j.status?.conditions?.some((c) => c.type === 'Complete' && c.status === 'True') && j;
       },
       15_000,
-      POLL,
     );
     expect(ok.status?.succeeded).toBe(1);
     expect(ok.status?.completionTime).toBeTruthy();
-    const bad = await eventually(
+    const bad = await untilServer(
       'probe-bad failed',
       async () => {
         const j = await batch.readNamespacedJob({ namespace: NS, name: 'probe-bad' });
         return j.status?.conditions?.some((c) => c.type === 'Failed' && c.reason === 'BackoffLimitExceeded') && j;
       },
       15_000,
-      POLL,
     );
     expect(bad.status?.failed).toBe(1);
     const pods = (await core.listNamespacedPod({ namespace: NS, labelSelector: 'job-name=probe-bad' })).items;

@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import * as k8s from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import { eventually } from '../support/eventually.js';
+import { untilServer } from './poll-apiserver.js';
 import { startApiServer, type ApiServer } from '../../twin/apiserver/index.js';
 
 const run = promisify(execFile);
@@ -40,9 +40,6 @@ async function apiError(p: Promise<unknown>): Promise<ApiErr> {
   }
   throw new Error('expected the request to fail');
 }
-
-// The API server is what is under test: an error while polling fails the test at once.
-const POLL = { intervalMs: 25, onError: 'throw' } as const;
 
 let server: ApiServer;
 let kc: k8s.KubeConfig;
@@ -361,7 +358,7 @@ describe('selectors', () => {
     expect(badSyntax.code).toBe(400);
 
     await apps.createNamespacedDeployment({ namespace: 'demo-a', body: deployment('fs') });
-    const running = await eventually(
+    const running = await untilServer(
       'a Running fs pod',
       async () => {
         const l = await core.listPodForAllNamespaces({
@@ -371,7 +368,6 @@ describe('selectors', () => {
         return l.items.length === 1 ? l.items : undefined;
       },
       10_000,
-      POLL,
     );
     expect(running[0]!.metadata?.namespace).toBe('demo-a');
     expect((await core.listPodForAllNamespaces({ fieldSelector: 'status.phase=Pending', labelSelector: 'app=fs' })).items).toEqual([]);
@@ -407,7 +403,7 @@ describe('watch', () => {
       setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
     );
     await core.deleteNamespacedConfigMap({ namespace: 'demo-a', name: 'w1' });
-    await eventually('three events', async () => events.length >= 3, 10_000, POLL);
+    await untilServer('three events', async () => events.length >= 3, 10_000);
     req.abort();
     expect(events).toEqual(['ADDED w1 a', 'MODIFIED w1 b', 'DELETED w1 b']);
   });
@@ -423,7 +419,7 @@ describe('watch', () => {
     await core.createNamespacedConfigMap({ namespace: 'inf', body: { metadata: { name: 'i1' } } });
     await core.createNamespacedConfigMap({ namespace: 'inf', body: { metadata: { name: 'i2' } } });
     await core.deleteNamespacedConfigMap({ namespace: 'inf', name: 'i1' });
-    await eventually('informer state', async () => seen.size === 1 && seen.has('i2'), 10_000, POLL);
+    await untilServer('informer state', async () => seen.size === 1 && seen.has('i2'), 10_000);
     await informer.stop();
 
     const rv = (await core.listNamespacedConfigMap({ namespace: 'inf' })).metadata!.resourceVersion!;
@@ -439,7 +435,7 @@ describe('watch', () => {
         done = true;
       },
     );
-    await eventually('the watch to end', async () => done, 10_000, POLL);
+    await untilServer('the watch to end', async () => done, 10_000);
     expect(events).toEqual([{ type: 'ERROR', code: 410 }]);
   });
 });
@@ -464,11 +460,10 @@ describe('discovery and kubectl', () => {
     const kubeconfig = join(dir, 'kubeconfig');
     await server.writeKubeconfig(kubeconfig);
     await apps.createNamespacedDeployment({ namespace: 'demo-a', body: deployment('kubectl-web') });
-    await eventually(
+    await untilServer(
       'kubectl-web available',
       async () => (await apps.readNamespacedDeployment({ namespace: 'demo-a', name: 'kubectl-web' })).status?.availableReplicas === 1,
       10_000,
-      POLL,
     );
     const env = { ...process.env, HOME: dir, KUBECACHEDIR: join(dir, 'cache') };
     const { stdout } = await run('/usr/bin/kubectl', ['--kubeconfig', kubeconfig, 'get', 'ns,pods', '-A'], { env });

@@ -8,12 +8,12 @@ import { fileURLToPath } from 'node:url';
 import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { AdmissionregistrationV1Api, CustomObjectsApi, Watch, type V1ConfigMap } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { startTwin, type Twin } from '../../twin/index.js';
 import { parseScenario } from '../../twin/scenario.js';
 import { asOnRealStack, TARGET_REVISION as TARGET } from '../support/scenario-variants.js';
 import { sidecarRevision } from '../../mesh/syncz.js';
-import { clientsFor, eventually, httpGet, MERGE, podsOf, relabelToTarget, rolloutRestart, type Clients } from './istio-helpers.js';
+import { clientsFor, httpGet, MERGE, podsOf, relabelToTarget, rolloutRestart, type Clients } from './istio-helpers.js';
 
 process.env.MESHMOVE_LOG_LEVEL ??= 'warn';
 const SCENARIO = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
@@ -87,7 +87,7 @@ describe('namespace controllers and webhook configurations (split roots, target 
       () => undefined,
     );
     try {
-      await eventually('ten rewrites', async () => events.length >= 10, 10_000, 50);
+      await expect.poll(async () => events.length >= 10, { timeout: 10_000, interval: 50, message: 'ten rewrites' }).toBe(true);
     } finally {
       abort.abort();
     }
@@ -103,7 +103,9 @@ describe('namespace controllers and webhook configurations (split roots, target 
   it('a namespace that stops matching keeps the last root written; the controller never deletes it', async () => {
     await c.core.patchNamespace({ name: 'payments', body: { metadata: { labels: { usergroup: null } } } }, MERGE);
     // The source (no discoverySelectors) wins and keeps it; the target stops writing; nobody deletes it.
-    await eventually('the source root back in payments', async () => fp(await rootIn(c, 'payments')) === fp(sourceRoot), 5_000);
+    await expect
+      .poll(async () => fp(await rootIn(c, 'payments')) === fp(sourceRoot), { timeout: 5_000, message: 'the source root back in payments' })
+      .toBe(true);
     const writes = twin.mesh.istiods.get(TARGET)!.namespaceController.writes;
     await new Promise((r) => setTimeout(r, 800));
     expect(twin.mesh.istiods.get(TARGET)!.namespaceController.writes).toBe(writes);
@@ -127,7 +129,9 @@ describe('where only the target selects a namespace (source scoped too)', () => 
       const targetRoot = twin.mesh.istiods.get(TARGET)!.root.pem;
       expect(await rootIn(c, 'scratch')).toBeUndefined();
       await c.core.patchNamespace({ name: 'scratch', body: { metadata: { labels: { usergroup: TARGET } } } }, MERGE);
-      await eventually('the target root in scratch', async () => fp(await rootIn(c, 'scratch')) === fp(targetRoot), 5_000);
+      await expect
+        .poll(async () => fp(await rootIn(c, 'scratch')) === fp(targetRoot), { timeout: 5_000, message: 'the target root in scratch' })
+        .toBe(true);
       await c.core.patchNamespace({ name: 'scratch', body: { metadata: { labels: { usergroup: null } } } }, MERGE);
       await new Promise((r) => setTimeout(r, 600));
       expect(fp(await rootIn(c, 'scratch'))).toBe(fp(targetRoot));
@@ -150,18 +154,27 @@ describe('a target scoped by discoverySelectors ignores the Gateway in its own, 
       const newGateway = twin.gateways[`${TARGET}/istio-ingressgateway`]!.url;
       await relabelToTarget(c, 'frontend');
       await rolloutRestart(c, 'frontend', 'frontend');
-      await eventually('frontend pods on the target', async () => {
-        const pods = await podsOf(c, 'frontend', 'frontend');
-        return pods.length === 2 && pods.every((p) => sidecarRevision(p) === TARGET && p.status?.phase === 'Running');
-      });
+      await expect
+        .poll(
+          async () => {
+            const pods = await podsOf(c, 'frontend', 'frontend');
+            return pods.length === 2 && pods.every((p) => sidecarRevision(p) === TARGET && p.status?.phase === 'Running');
+          },
+          { timeout: 15_000, message: 'frontend pods on the target' },
+        )
+        .toBe(true);
       // Migrated and discovered, but the Gateway istio-1-16-5/y7test-gateway is invisible to the target: no route.
       const before = await httpGet(`${newGateway}/`, 'shop.y7test.com');
       expect(before.status).toBe(404);
       await c.core.patchNamespace({ name: TARGET, body: { metadata: { labels: { usergroup: TARGET } } } }, MERGE);
-      const after = await eventually('200 once istio-1-16-5 is selected', async () => {
-        const r = await httpGet(`${newGateway}/`, 'shop.y7test.com');
-        return r.status === 200 && r;
-      });
+      const after = await vi.waitFor(
+        async () => {
+          const r = await httpGet(`${newGateway}/`, 'shop.y7test.com');
+          expect(r.status, '200 once istio-1-16-5 is selected').toBe(200);
+          return r;
+        },
+        { timeout: 15_000 },
+      );
       expect(JSON.parse(after.body)).toMatchObject({ namespace: 'frontend' });
     } finally {
       await twin.close();
@@ -196,13 +209,16 @@ describe('validating webhooks of a default install (values.defaultRevision=defau
 
   it('the names Istio renders; the default validator selects every object and is fail-closed once istiod answers', async () => {
     const api = c.kc.makeApiClient(AdmissionregistrationV1Api);
-    const list = await eventually(
-      'every validator Fail',
+    const list = await vi.waitFor(
       async () => {
         const l = (await api.listValidatingWebhookConfiguration()).items;
-        return l.every((v) => v.webhooks!.every((w) => w.failurePolicy === 'Fail')) && l;
+        expect(
+          l.flatMap((v) => v.webhooks!.map((w) => w.failurePolicy)).every((p) => p === 'Fail'),
+          'every validator Fail',
+        ).toBe(true);
+        return l;
       },
-      5_000,
+      { timeout: 5_000 },
     );
     expect(list.map((v) => v.metadata!.name).sort()).toEqual([
       'istio-validator-istio-1-16-5-istio-1-16-5',
@@ -228,10 +244,12 @@ describe('validating webhooks of a default install (values.defaultRevision=defau
     ).toBe(true);
 
     await c.apps.deleteNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
-    await eventually(
-      'no source istiod pod',
-      async () => (await c.core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items.length === 0,
-    );
+    await expect
+      .poll(async () => (await c.core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items.length === 0, {
+        timeout: 15_000,
+        message: 'no source istiod pod',
+      })
+      .toBe(true);
     const refused = await createVs('after').then(
       () => undefined,
       (e: unknown) => e as { code?: number; body?: string },
@@ -260,13 +278,15 @@ describe('validating webhooks of a default install (values.defaultRevision=defau
     await createVs('moved');
     // The target istiod takes it over: its own root in the caBundle, still fail-closed.
     const targetRoot = twin.mesh.istiods.get(TARGET)!.root.pem;
-    const after = await eventually(
-      'the target root in its caBundle',
+    const after = await vi.waitFor(
       async () => {
         const v = await api.readValidatingWebhookConfiguration({ name: 'istiod-default-validator' });
-        return Buffer.from(v.webhooks![0]!.clientConfig.caBundle ?? '', 'base64').toString('utf8') === targetRoot && v;
+        expect(Buffer.from(v.webhooks![0]!.clientConfig.caBundle ?? '', 'base64').toString('utf8'), 'the target root in its caBundle').toBe(
+          targetRoot,
+        );
+        return v;
       },
-      5_000,
+      { timeout: 5_000 },
     );
     expect(after.webhooks![0]!.failurePolicy).toBe('Fail');
   });

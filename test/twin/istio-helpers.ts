@@ -12,10 +12,7 @@ import {
   setHeaderOptions,
   type V1Pod,
 } from '@kubernetes/client-node';
-import { eventually } from '../support/eventually.js';
-
-// Re-exported for the Istio tests that poll through these helpers.
-export { eventually };
+import { expect, vi } from 'vitest';
 
 export const MERGE = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -122,11 +119,16 @@ export async function runProbe(c: Clients, namespace: string, name: string, url:
       },
     },
   });
-  return eventually(`probe ${namespace}/${name}`, async () => {
-    const pods = await c.core.listNamespacedPod({ namespace, labelSelector: 'meshmove.dev/probe=true' });
-    const p = pods.items.find(
-      (x) => x.metadata?.ownerReferences?.some((o) => o.kind === 'Job' && o.name === name) && x.status?.phase === 'Succeeded',
-    );
-    return p?.status?.containerStatuses?.find((s) => s.name === 'probe')?.state?.terminated?.message;
-  });
+  return vi.waitFor(
+    async () => {
+      const pods = await c.core.listNamespacedPod({ namespace, labelSelector: 'meshmove.dev/probe=true' });
+      const p = pods.items.find(
+        (x) => x.metadata?.ownerReferences?.some((o) => o.kind === 'Job' && o.name === name) && x.status?.phase === 'Succeeded',
+      );
+      const message = p?.status?.containerStatuses?.find((s) => s.name === 'probe')?.state?.terminated?.message;
+      expect(message, `probe ${namespace}/${name}`).toBeDefined();
+      return message!;
+    },
+    { timeout: 15_000 },
+  );
 }

@@ -7,17 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sidecarRevision } from '../../mesh/syncz.js';
 import { startTwin, type Twin } from '../../twin/index.js';
-import {
-  clientsFor,
-  eventually,
-  httpGet,
-  MERGE,
-  podsOf,
-  relabelToTarget,
-  rolloutRestart,
-  sendJson,
-  type Clients,
-} from './istio-helpers.js';
+import { clientsFor, httpGet, MERGE, podsOf, relabelToTarget, rolloutRestart, sendJson, type Clients } from './istio-helpers.js';
 
 const FIELD_REPORT = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
 const TARGET = 'istio-1-16-5';
@@ -170,12 +160,14 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
 
   it('a gateway with no ready endpoint behind a route answers 503 UH and counts it', async () => {
     await c.apps.patchNamespacedDeployment({ name: 'inventory', namespace: 'inventory', body: { spec: { replicas: 0 } } }, MERGE);
-    await eventually(
-      'inventory scaled to 0',
-      async () =>
-        (await podsOf(c, 'inventory', 'inventory')).length === 0 &&
-        (await httpGet(`${gw(OLD_GW)}/inventory/x`, 'api.y7test.com')).status === 503,
-    );
+    await expect
+      .poll(
+        async () =>
+          (await podsOf(c, 'inventory', 'inventory')).length === 0 &&
+          (await httpGet(`${gw(OLD_GW)}/inventory/x`, 'api.y7test.com')).status === 503,
+        { timeout: 15_000, message: 'inventory scaled to 0' },
+      )
+      .toBe(true);
     const before = sum(await scrape('istio-system', 'istio-ingressgateway'), {
       response_code: '503',
       response_flags: 'UH',
@@ -190,7 +182,12 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
       }),
     ).toBe(before + 1);
     await c.apps.patchNamespacedDeployment({ name: 'inventory', namespace: 'inventory', body: { spec: { replicas: 2 } } }, MERGE);
-    await eventually('inventory back', async () => (await httpGet(`${gw(OLD_GW)}/inventory/z`, 'api.y7test.com')).status === 200);
+    await expect
+      .poll(async () => (await httpGet(`${gw(OLD_GW)}/inventory/z`, 'api.y7test.com')).status === 200, {
+        timeout: 15_000,
+        message: 'inventory back',
+      })
+      .toBe(true);
   });
 
   it('POST /_twin/istio/call: an in-mesh call, counted at the caller (source) and at the destination', async () => {
@@ -295,18 +292,25 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
     // round robin over the two, so exactly every other request meets the new revision's pod.
     const [victim] = await podsOf(c, 'inventory', 'inventory');
     await c.core.deleteNamespacedPod({ name: victim!.metadata!.name!, namespace: 'inventory' });
-    await eventually('one inventory pod on each revision', async () => {
-      const pods = await podsOf(c, 'inventory', 'inventory');
-      const revs = pods
-        .filter((p) => p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'))
-        .map(sidecarRevision)
-        .sort();
-      return revs.length === 2 && revs[0] === 'default' && revs[1] === TARGET;
-    });
-    await eventually(
-      'the twin routes to both',
-      async () => (await httpGet(`${gw(OLD_GW)}/inventory/warm`, 'api.y7test.com')).status === 500,
-    );
+    await expect
+      .poll(
+        async () => {
+          const pods = await podsOf(c, 'inventory', 'inventory');
+          const revs = pods
+            .filter((p) => p.status?.conditions?.some((x) => x.type === 'Ready' && x.status === 'True'))
+            .map(sidecarRevision)
+            .sort();
+          return revs.length === 2 && revs[0] === 'default' && revs[1] === TARGET;
+        },
+        { timeout: 15_000, message: 'one inventory pod on each revision' },
+      )
+      .toBe(true);
+    await expect
+      .poll(async () => (await httpGet(`${gw(OLD_GW)}/inventory/warm`, 'api.y7test.com')).status === 500, {
+        timeout: 15_000,
+        message: 'the twin routes to both',
+      })
+      .toBe(true);
     const mixed: number[] = [];
     for (let i = 0; i < 6; i++) mixed.push((await httpGet(`${gw(OLD_GW)}/inventory/m${i}`, 'api.y7test.com')).status);
     expect(mixed.filter((x) => x === 500)).toHaveLength(3);
@@ -315,15 +319,22 @@ describe('istio_requests_total and /stats/prometheus (field-report twin)', () =>
     for (let i = 1; i < mixed.length; i++) expect(mixed[i]).not.toBe(mixed[i - 1]);
 
     await rolloutRestart(c, 'inventory', 'inventory');
-    await eventually('inventory on the target revision', async () => {
-      const pods = await podsOf(c, 'inventory', 'inventory');
-      const all = (await c.core.listNamespacedPod({ namespace: 'inventory' })).items;
-      return all.length === 2 && pods.length === 2 && pods.every((p) => sidecarRevision(p) === TARGET && p.status?.phase === 'Running');
-    });
-    await eventually('the twin sees only new pods', async () => {
-      const r = await httpGet(`${gw(OLD_GW)}/inventory/probe`, 'api.y7test.com');
-      return r.status === 500 ? r : undefined;
-    });
+    await expect
+      .poll(
+        async () => {
+          const pods = await podsOf(c, 'inventory', 'inventory');
+          const all = (await c.core.listNamespacedPod({ namespace: 'inventory' })).items;
+          return all.length === 2 && pods.length === 2 && pods.every((p) => sidecarRevision(p) === TARGET && p.status?.phase === 'Running');
+        },
+        { timeout: 15_000, message: 'inventory on the target revision' },
+      )
+      .toBe(true);
+    await expect
+      .poll(async () => (await httpGet(`${gw(OLD_GW)}/inventory/probe`, 'api.y7test.com')).status, {
+        timeout: 15_000,
+        message: 'the twin sees only new pods',
+      })
+      .toBe(500);
     const after: number[] = [];
     for (let i = 0; i < 4; i++) after.push((await httpGet(`${gw(OLD_GW)}/inventory/${i}`, 'api.y7test.com')).status);
     expect(after).toEqual([500, 500, 500, 500]);

@@ -5,12 +5,11 @@
 import { X509Certificate } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { AdmissionregistrationV1Api } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { findProxy, parseSyncz, sidecarRevision } from '../../mesh/syncz.js';
 import { startTwin, type Twin } from '../../twin/index.js';
 import {
   clientsFor,
-  eventually,
   httpGet,
   MERGE,
   podsOf,
@@ -43,10 +42,15 @@ async function readIstiod(c: Clients, namespace: string, rev: string, path: stri
 async function migrate(c: Clients, namespace: string, discovery = true): Promise<void> {
   await relabelToTarget(c, namespace, discovery);
   await rolloutRestart(c, namespace, namespace);
-  await eventually(`${namespace} pods on ${TARGET}`, async () => {
-    const pods = await podsOf(c, namespace, namespace);
-    return pods.length === 2 && pods.every((p) => sidecarRevision(p) === TARGET && p.status?.phase === 'Running');
-  });
+  await expect
+    .poll(
+      async () => {
+        const pods = await podsOf(c, namespace, namespace);
+        return pods.length === 2 && pods.every((p) => sidecarRevision(p) === TARGET && p.status?.phase === 'Running');
+      },
+      { timeout: 15_000, message: `${namespace} pods on ${TARGET}` },
+    )
+    .toBe(true);
 }
 
 describe('field-report twin (shared root CA, ALLOW_ANY)', () => {
@@ -95,10 +99,14 @@ describe('field-report twin (shared root CA, ALLOW_ANY)', () => {
     expect((await httpGet(`${newGateway()}/`, 'shop.y7test.com')).status).toBe(503);
 
     await c.core.patchNamespace({ name: 'frontend', body: { metadata: { labels: { usergroup: TARGET } } } }, MERGE);
-    const after = await eventually('200 from the new gateway', async () => {
-      const r = await httpGet(`${newGateway()}/`, 'shop.y7test.com');
-      return r.status === 200 ? r : undefined;
-    });
+    const after = await vi.waitFor(
+      async () => {
+        const r = await httpGet(`${newGateway()}/`, 'shop.y7test.com');
+        expect(r.status, '200 from the new gateway').toBe(200);
+        return r;
+      },
+      { timeout: 15_000 },
+    );
     expect(JSON.parse(after.body)).toMatchObject({ namespace: 'frontend', service: 'frontend' });
   });
 
@@ -151,10 +159,12 @@ describe('field-report twin (shared root CA, ALLOW_ANY)', () => {
       namespace: 'late',
       body: { metadata: { name: 'solo', labels: { app: 'solo' } }, spec: { containers: [{ name: 'app', image: 'x' }] } },
     });
-    await eventually(
-      'late/solo running',
-      async () => (await c.core.readNamespacedPod({ name: 'solo', namespace: 'late' })).status?.phase === 'Running',
-    );
+    await expect
+      .poll(async () => (await c.core.readNamespacedPod({ name: 'solo', namespace: 'late' })).status?.phase === 'Running', {
+        timeout: 15_000,
+        message: 'late/solo running',
+      })
+      .toBe(true);
     await new Promise((r) => setTimeout(r, 200));
     await expect(c.core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'late' })).rejects.toMatchObject({ code: 404 });
     const proxies = JSON.parse((await httpGet(`${twin.apiUrl}/_twin/istio/proxies`)).body) as Array<{
@@ -165,10 +175,15 @@ describe('field-report twin (shared root CA, ALLOW_ANY)', () => {
     expect(proxies.find((p) => p.pod === 'late/solo')).toMatchObject({ connected: false });
     // Clearing the fault: the controller writes the root, the kubelet mounts it, the proxy connects.
     twin.control.setIstioFaults({ caNeverArrives: [] });
-    await eventually('late/solo connected', async () => {
-      const list = JSON.parse((await httpGet(`${twin.apiUrl}/_twin/istio/proxies`)).body) as Array<{ pod: string; connected: boolean }>;
-      return list.find((p) => p.pod === 'late/solo')?.connected;
-    });
+    await expect
+      .poll(
+        async () => {
+          const list = JSON.parse((await httpGet(`${twin.apiUrl}/_twin/istio/proxies`)).body) as Array<{ pod: string; connected: boolean }>;
+          return list.find((p) => p.pod === 'late/solo')?.connected;
+        },
+        { timeout: 15_000, message: 'late/solo connected' },
+      )
+      .toBe(true);
   });
 });
 
@@ -196,16 +211,16 @@ describe('pitfall variants', () => {
       const roots = new Set([...twin.mesh.istiods.values()].map((i) => i.root.fingerprint256));
       expect(roots.size).toBe(2);
       const seen = new Set<string>();
-      await eventually(
-        'both roots seen in inventory',
-        async () => {
-          const cm = await c.core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'inventory' });
-          seen.add(new X509Certificate(cm.data!['root-cert.pem']!).fingerprint256);
-          return seen.size === 2;
-        },
-        10_000,
-        30,
-      );
+      await expect
+        .poll(
+          async () => {
+            const cm = await c.core.readNamespacedConfigMap({ name: 'istio-ca-root-cert', namespace: 'inventory' });
+            seen.add(new X509Certificate(cm.data!['root-cert.pem']!).fingerprint256);
+            return seen.size === 2;
+          },
+          { timeout: 10_000, interval: 30, message: 'both roots seen in inventory' },
+        )
+        .toBe(true);
       expect(seen).toEqual(roots);
     } finally {
       await twin.close();

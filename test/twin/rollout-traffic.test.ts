@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { startTwin, type Twin } from '../../twin/index.js';
 import { parseScenario, type Scenario, type ScenarioInput } from '../../twin/scenario.js';
-import { clientsFor, eventually, httpGet, rolloutRestart, sendJson, type Clients } from './istio-helpers.js';
+import { clientsFor, httpGet, rolloutRestart, sendJson, type Clients } from './istio-helpers.js';
 
 process.env.MESHMOVE_LOG_LEVEL ??= 'warn';
 const FIELD_REPORT = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
@@ -107,23 +107,24 @@ describe('requests through a gateway during a rollout restart', () => {
     ];
     await new Promise((r) => setTimeout(r, 200));
     await rolloutRestart(c, w.ns, w.name);
-    await eventually(
-      `${w.ns}/${w.name} rolled out`,
-      async () => {
-        const d = await c.apps.readNamespacedDeployment({ name: w.name, namespace: w.ns });
-        const pods = await podsNow();
-        const s = d.status;
-        return (
-          (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
-          s?.updatedReplicas === w.replicas &&
-          s.availableReplicas === w.replicas &&
-          s.replicas === w.replicas &&
-          pods.length === w.replicas &&
-          pods.every((p) => !before.has(p.metadata!.name!))
-        );
-      },
-      20_000,
-    );
+    await expect
+      .poll(
+        async () => {
+          const d = await c.apps.readNamespacedDeployment({ name: w.name, namespace: w.ns });
+          const pods = await podsNow();
+          const s = d.status;
+          return (
+            (s?.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
+            s?.updatedReplicas === w.replicas &&
+            s.availableReplicas === w.replicas &&
+            s.replicas === w.replicas &&
+            pods.length === w.replicas &&
+            pods.every((p) => !before.has(p.metadata!.name!))
+          );
+        },
+        { timeout: 20_000, message: `${w.ns}/${w.name} rolled out` },
+      )
+      .toBe(true);
     await new Promise((r) => setTimeout(r, 200));
     stop = true;
     await Promise.all(running);

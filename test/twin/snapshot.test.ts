@@ -12,11 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AdmissionregistrationV1Api, type V1Pod } from '@kubernetes/client-node';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { findProxy, parseSyncz, sidecarRevision } from '../../mesh/syncz.js';
 import { startTwin, TwinStateError, type Twin } from '../../twin/index.js';
 import { readTwinState } from '../../twin/state.js';
-import { clientsFor, eventually, httpGet, podsOf, portForward, relabelToTarget, rolloutRestart, type Clients } from './istio-helpers.js';
+import { clientsFor, httpGet, podsOf, portForward, relabelToTarget, rolloutRestart, type Clients } from './istio-helpers.js';
 
 const SCENARIO = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
 const TARGET = 'istio-1-16-5';
@@ -42,13 +42,23 @@ async function syncz(c: Clients, rev: string, namespace: string): Promise<Return
 }
 
 async function onTarget(c: Clients, namespace: string, exclude: Set<string> = new Set()): Promise<V1Pod[]> {
-  return eventually(`${namespace} pods on ${TARGET}`, async () => {
-    const pods = await podsOf(c, namespace, namespace);
-    return pods.length === 2 &&
-      pods.every((p) => !exclude.has(p.metadata!.uid!) && sidecarRevision(p) === TARGET && p.status?.phase === 'Running')
-      ? pods
-      : undefined;
-  });
+  return vi.waitFor(
+    async () => {
+      const pods = await podsOf(c, namespace, namespace);
+      const done =
+        pods.length === 2 &&
+        pods.every((p) => !exclude.has(p.metadata!.uid!) && sidecarRevision(p) === TARGET && p.status?.phase === 'Running');
+      expect(done, `${namespace} pods on ${TARGET}`).toBe(true);
+      return pods;
+    },
+    { timeout: 15_000 },
+  );
+}
+
+/** Whether the target istiod's syncz shows each of these orders pods SYNCED. */
+async function ordersSynced(c: Clients, pods: V1Pod[]): Promise<boolean> {
+  const s = await syncz(c, TARGET, TARGET);
+  return pods.every((p) => findProxy(s, p.metadata!.name!, 'orders')?.overall === 'SYNCED');
 }
 
 async function mwcNames(c: Clients): Promise<string[]> {
@@ -99,9 +109,9 @@ describe('a twin restarted from its state file', () => {
     await relabelToTarget(c, 'orders');
     await rolloutRestart(c, 'orders', 'orders');
     before.pods = await onTarget(c, 'orders');
-    await eventually('orders SYNCED in the target istiod', async () => {
-      const s = await syncz(c, TARGET, TARGET);
-      return before.pods.every((p) => findProxy(s, p.metadata!.name!, 'orders')?.overall === 'SYNCED');
+    // vi.waitFor, not expect.poll: a hook is not a test.
+    await vi.waitFor(async () => expect(await ordersSynced(c, before.pods), 'orders SYNCED in the target istiod').toBe(true), {
+      timeout: 15_000,
     });
     await setDnsRecord(first, 'shop.y7test.com', '127.0.0.20');
     await c.kc.makeApiClient(AdmissionregistrationV1Api).deleteMutatingWebhookConfiguration({ name: SOURCE_MWC });
@@ -147,10 +157,7 @@ describe('a twin restarted from its state file', () => {
   });
 
   it('the target istiod lists the restored proxies as SYNCED (syncz over port-forward)', async () => {
-    await eventually('restored orders SYNCED', async () => {
-      const s = await syncz(c, TARGET, TARGET);
-      return before.pods.every((p) => findProxy(s, p.metadata!.name!, 'orders')?.overall === 'SYNCED');
-    });
+    await expect.poll(() => ordersSynced(c, before.pods), { timeout: 15_000, message: 'restored orders SYNCED' }).toBe(true);
   });
 
   it('keeps the root CAs and the istio-ca-root-cert ConfigMaps', async () => {
@@ -183,17 +190,19 @@ describe('a twin restarted from its state file', () => {
     const old = new Set(before.pods.map((p) => p.metadata!.uid!));
     await rolloutRestart(c, 'orders', 'orders');
     const pods = await onTarget(c, 'orders', old);
-    await eventually('new orders pods SYNCED', async () => {
-      const s = await syncz(c, TARGET, TARGET);
-      return pods.every((p) => findProxy(s, p.metadata!.name!, 'orders')?.overall === 'SYNCED');
-    });
+    await expect.poll(() => ordersSynced(c, pods), { timeout: 15_000, message: 'new orders pods SYNCED' }).toBe(true);
     // payments still says istio-injection=enabled, but the MWC that matched it was deleted before the restart.
     const paymentsOld = new Set((await podsOf(c, 'payments', 'payments')).map((p) => p.metadata!.uid!));
     await rolloutRestart(c, 'payments', 'payments');
-    const fresh = await eventually('payments restarted', async () => {
-      const ps = await podsOf(c, 'payments', 'payments');
-      return ps.length === 2 && ps.every((p) => !paymentsOld.has(p.metadata!.uid!) && p.status?.phase === 'Running') ? ps : undefined;
-    });
+    const fresh = await vi.waitFor(
+      async () => {
+        const ps = await podsOf(c, 'payments', 'payments');
+        const done = ps.length === 2 && ps.every((p) => !paymentsOld.has(p.metadata!.uid!) && p.status?.phase === 'Running');
+        expect(done, 'payments restarted').toBe(true);
+        return ps;
+      },
+      { timeout: 15_000 },
+    );
     expect(fresh.map(sidecarRevision)).toEqual([null, null]);
     // Pods created after the restore get IPs of their own.
     const ips = (await c.core.listPodForAllNamespaces()).items.map((p) => p.status?.podIP).filter((x) => x !== undefined);
@@ -235,28 +244,30 @@ describe('the state written while running, a decommissioned istiod and a port ta
     // Decommission the source control plane: its MWC and istiod Deployment.
     await c0.kc.makeApiClient(AdmissionregistrationV1Api).deleteMutatingWebhookConfiguration({ name: SOURCE_MWC });
     await c0.apps.deleteNamespacedDeployment({ name: 'istiod', namespace: 'istio-system' });
-    await eventually(
-      'source istiod pods gone',
-      async () => (await c0.core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items.length === 0,
-    );
+    await expect
+      .poll(async () => (await c0.core.listNamespacedPod({ namespace: 'istio-system', labelSelector: 'app=istiod' })).items.length === 0, {
+        timeout: 15_000,
+        message: 'source istiod pods gone',
+      })
+      .toBe(true);
     // What a SIGKILL would leave: the file saved in the background, copied before any close().
     const crashed = join(dir, 'crashed.json');
-    await eventually(
-      'the background save to catch up',
-      async () => {
-        const s = await readTwinState(live);
-        const pods = s?.objects.filter((o) => o.kind === 'Pod' && o.metadata.namespace === 'orders') ?? [];
-        const migratedUids = new Set(migrated.map((p) => p.metadata!.uid));
-        return (
-          s !== undefined &&
-          !s.objects.some((o) => o.kind === 'Deployment' && o.metadata.name === 'istiod' && o.metadata.namespace === 'istio-system') &&
-          pods.filter((p) => migratedUids.has(p.metadata.uid)).length === 2 &&
-          pods.every((p) => p.status?.phase === 'Running')
-        );
-      },
-      10_000,
-      100,
-    );
+    await expect
+      .poll(
+        async () => {
+          const s = await readTwinState(live);
+          const pods = s?.objects.filter((o) => o.kind === 'Pod' && o.metadata.namespace === 'orders') ?? [];
+          const migratedUids = new Set(migrated.map((p) => p.metadata!.uid));
+          return (
+            s !== undefined &&
+            !s.objects.some((o) => o.kind === 'Deployment' && o.metadata.name === 'istiod' && o.metadata.namespace === 'istio-system') &&
+            pods.filter((p) => migratedUids.has(p.metadata.uid)).length === 2 &&
+            pods.every((p) => p.status?.phase === 'Running')
+          );
+        },
+        { timeout: 10_000, interval: 100, message: 'the background save to catch up' },
+      )
+      .toBe(true);
     await copyFile(live, crashed);
     const state = (await readTwinState(crashed))!;
     await twin.close();
@@ -273,10 +284,7 @@ describe('the state written while running, a decommissioned istiod and a port ta
     expect(cps).toEqual([TARGET]);
     expect(restored.mesh.endpointUrls()[`istiod/${TARGET}/monitoring`]).not.toBe(monitoringUrl);
     // port-forward reaches the real syncz (the annotation was rewritten), the pods were not replaced.
-    await eventually('orders SYNCED after the restore', async () => {
-      const s = await syncz(c, TARGET, TARGET);
-      return migrated.every((p) => findProxy(s, p.metadata!.name!, 'orders')?.overall === 'SYNCED');
-    });
+    await expect.poll(() => ordersSynced(c, migrated), { timeout: 15_000, message: 'orders SYNCED after the restore' }).toBe(true);
     await restored.api.settle();
     const pods = await podsOf(c, 'orders', 'orders');
     expect(pods.map((p) => p.metadata!.uid).sort()).toEqual(migrated.map((p) => p.metadata!.uid).sort());

@@ -16,7 +16,7 @@ import type { ClusterView } from './cluster-view.js';
 import { routeRequest, type RouteDecision } from './gateway-routing.js';
 import { closeServer, listenPreferring } from './injector-server.js';
 import type { Istiod } from './istiod.js';
-import { MERGE_PATCH, createIfMissing, isNotFound, retrying, type KubeClients } from './kube-client.js';
+import { MERGE_PATCH, createIfMissing, isNotFound, onConflict, retrying, type KubeClients } from './kube-client.js';
 import { endpointsAnnotation } from './pod-network.js';
 import type { RequestErrorInjector } from './request-errors.js';
 import {
@@ -92,18 +92,27 @@ export class IngressGateway {
    */
   async refreshService(): Promise<void> {
     const { kube, spec } = this.o;
-    let svc: V1Service;
-    try {
-      svc = await retrying(() => kube.core.readNamespacedService({ name: spec.name, namespace: spec.namespace }));
-    } catch (err) {
-      if (isNotFound(err)) return;
-      throw err;
-    }
-    const ports = svc.spec?.ports ?? [];
-    const published = svc.status?.loadBalancer?.ingress?.[0]?.ports?.[0]?.port;
-    if (ports.length === 1 && ports[0]!.port === this.port && published === this.port) return;
-    const body = { spec: { ports: [{ name: 'http2', port: this.port, targetPort: GATEWAY_CONTAINER_PORT, protocol: 'TCP' }] } };
-    await retrying(() => kube.core.patchNamespacedService({ name: spec.name, namespace: spec.namespace, body }, MERGE_PATCH));
+    // A conflict on either patch: read the Service again and decide again.
+    await onConflict(async () => {
+      let svc: V1Service;
+      try {
+        svc = await retrying(() => kube.core.readNamespacedService({ name: spec.name, namespace: spec.namespace }));
+      } catch (err) {
+        if (isNotFound(err)) return;
+        throw err;
+      }
+      const ports = svc.spec?.ports ?? [];
+      const published = svc.status?.loadBalancer?.ingress?.[0]?.ports?.[0]?.port;
+      if (ports.length === 1 && ports[0]!.port === this.port && published === this.port) return;
+      const body = { spec: { ports: [{ name: 'http2', port: this.port, targetPort: GATEWAY_CONTAINER_PORT, protocol: 'TCP' }] } };
+      await retrying(() => kube.core.patchNamespacedService({ name: spec.name, namespace: spec.namespace, body }, MERGE_PATCH));
+      await this.publishAddress();
+    });
+  }
+
+  /** The cloud controller's part: publish the external address through the status subresource. */
+  private async publishAddress(): Promise<void> {
+    const { kube, spec } = this.o;
     const status = { status: { loadBalancer: { ingress: [{ ip: spec.address, ports: [{ port: this.port, protocol: 'TCP' }] }] } } };
     await retrying(() => kube.core.patchNamespacedServiceStatus({ name: spec.name, namespace: spec.namespace, body: status }, MERGE_PATCH));
   }
@@ -157,9 +166,8 @@ export class IngressGateway {
     };
     await createIfMissing(() => kube.apps.createNamespacedDeployment({ namespace: spec.namespace, body: deploy }));
     await createIfMissing(() => kube.core.createNamespacedService({ namespace: spec.namespace, body: svc }));
-    // The cloud controller's part: publish the external address through the status subresource.
-    const status = { status: { loadBalancer: { ingress: [{ ip: spec.address, ports: [{ port: this.port, protocol: 'TCP' }] }] } } };
-    await retrying(() => kube.core.patchNamespacedServiceStatus({ name: spec.name, namespace: spec.namespace, body: status }, MERGE_PATCH));
+    // The status is absolute (this gateway's address): after a conflict it is written again as it is.
+    await onConflict(() => this.publishAddress());
   }
 
   /** The gateway's running pods and, of those, one whose proxy is connected. */

@@ -1,7 +1,7 @@
 // How the Istio layer talks to the cluster: only the Kubernetes API through @kubernetes/client-node,
 // exactly as it would against a real kube-apiserver. Calls retry what a controller retries
-// (throttling, server errors, dropped connections), so the twin's own components survive the fault
-// injection the API server applies to everyone.
+// (throttling, server errors, dropped connections) and writers re-run on a conflict, so the twin's
+// own components survive the fault injection the API server applies to everyone.
 import {
   AdmissionregistrationV1Api,
   ApiException,
@@ -12,6 +12,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { parseRetryAfterHeader, resendableStatus, retryOnConflict, withRetries } from '../../kube-retry/retry.js';
 
 export const MERGE_PATCH = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
 
@@ -50,11 +51,9 @@ export function isAlreadyExists(err: unknown): boolean {
   return statusOf(err) === 409 && /AlreadyExists|already exists/.test(String((err as { body?: unknown }).body ?? (err as Error).message));
 }
 
-/** Worth retrying: throttling, conflicts on optimistic updates, server errors, no answer at all. */
-export function isTransient(err: unknown): boolean {
-  const s = statusOf(err);
-  if (s === undefined) return true;
-  return s === 429 || s === 409 || s >= 500;
+/** A 409 Conflict (not AlreadyExists): another writer changed the object since it was read. */
+function isConflict(err: unknown): boolean {
+  return statusOf(err) === 409 && !isAlreadyExists(err);
 }
 
 export interface RetryOptions {
@@ -62,29 +61,45 @@ export interface RetryOptions {
   baseDelayMs?: number;
   /** Stop retrying when this returns true (the component is closing). */
   stopped?: () => boolean;
-  retryIf?: (err: unknown) => boolean;
 }
 
+/** The longest Retry-After a twin component waits for: a controller keeps trying, it does not give up. */
+const MAX_RETRY_AFTER_MS = 2_000;
+
+/**
+ * One request with the retries a controller makes, by kube-retry's rules (the product's transport
+ * uses the same): what is safe to send again unchanged (no answer, 408, 429, 5xx). A conflict is
+ * the caller's (`onConflict`).
+ */
 export async function retrying<T>(fn: () => Promise<T>, opts: RetryOptions = {}): Promise<T> {
-  const attempts = opts.attempts ?? 10;
-  const base = opts.baseDelayMs ?? 25;
-  const retryIf = opts.retryIf ?? isTransient;
-  for (let i = 1; ; i++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (i >= attempts || !retryIf(err) || opts.stopped?.()) throw err;
-      const retryAfter = err instanceof ApiException ? Number(err.headers['retry-after']) : NaN;
-      const delay = Number.isFinite(retryAfter) && retryAfter > 0 ? Math.min(retryAfter * 1000, 2000) : Math.min(base * 2 ** (i - 1), 1000);
-      await new Promise((r) => setTimeout(r, delay));
-    }
-  }
+  return withRetries(fn, {
+    attempts: opts.attempts ?? 10,
+    baseDelayMs: opts.baseDelayMs ?? 25,
+    maxBackoffMs: 1_000,
+    classify: (err) => {
+      const status = statusOf(err);
+      const retryAfterMs = err instanceof ApiException ? parseRetryAfterHeader(err.headers['retry-after']) : undefined;
+      return {
+        resend: status === undefined || resendableStatus(status),
+        retryAfterMs: retryAfterMs ? Math.min(retryAfterMs, MAX_RETRY_AFTER_MS) : undefined,
+      };
+    },
+    ...(opts.stopped ? { stopped: opts.stopped } : {}),
+  });
+}
+
+/**
+ * A write that another writer may race: `readAndWrite` reads what its body depends on (nothing, for
+ * a merge patch of absolute values or a create) and writes; a conflict runs it again.
+ */
+export function onConflict<T>(readAndWrite: (attempt: number) => Promise<T>): Promise<T> {
+  return retryOnConflict(readAndWrite, isConflict);
 }
 
 /** Create, or leave alone what already exists (for objects the twin seeds once). */
 export async function createIfMissing(create: () => Promise<unknown>, opts: RetryOptions = {}): Promise<'created' | 'existed'> {
   try {
-    await retrying(create, { ...opts, retryIf: (e) => !isAlreadyExists(e) && (opts.retryIf ?? isTransient)(e) });
+    await onConflict(() => retrying(create, opts));
     return 'created';
   } catch (err) {
     if (isAlreadyExists(err)) return 'existed';

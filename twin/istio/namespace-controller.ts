@@ -97,6 +97,7 @@ export class NamespaceController {
       this.inFlight++;
       void this.reconcile(ns)
         .catch((err: unknown) => {
+          // A conflict too: the next reconcile reads the namespace and its ConfigMap again.
           this.o.logger.warn({ err: String(err), namespace: ns, revision: this.o.revision }, 'writing istio-ca-root-cert failed; retrying');
           this.schedule(ns, 500);
         })
@@ -129,10 +130,7 @@ export class NamespaceController {
     const stopped = (): boolean => this.stopped;
     if (!cached) {
       try {
-        await retrying(() => kube.core.createNamespacedConfigMap({ namespace: ns, body }), {
-          stopped,
-          retryIf: (e) => !isAlreadyExists(e) && !isNotFound(e),
-        });
+        await retrying(() => kube.core.createNamespacedConfigMap({ namespace: ns, body }), { stopped });
         this.writes++;
         return;
       } catch (err) {
@@ -144,7 +142,6 @@ export class NamespaceController {
     try {
       await retrying(() => kube.core.patchNamespacedConfigMap({ name: CA_ROOT_CONFIGMAP, namespace: ns, body: patch }, MERGE_PATCH), {
         stopped,
-        retryIf: (e) => !isNotFound(e),
       });
       this.writes++;
     } catch (err) {

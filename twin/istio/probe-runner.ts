@@ -24,7 +24,7 @@ import type { Logger } from '../../logging/logger.js';
 import { passesThroughUnknownHosts, type OutboundMode } from './mesh-config.js';
 import type { ClusterView } from './cluster-view.js';
 import { parseServiceHost } from './gateway-routing.js';
-import { MERGE_PATCH, isNotFound, retrying, type KubeClients } from './kube-client.js';
+import { MERGE_PATCH, isNotFound, onConflict, retrying, type KubeClients } from './kube-client.js';
 import type { MeshCalls } from './mesh-call.js';
 import type { SidecarConnection } from './sidecar-connections.js';
 
@@ -187,9 +187,8 @@ export class ProbeRunner {
       },
     };
     try {
-      await retrying(() => this.o.kube.core.patchNamespacedPodStatus({ name, namespace, body }, MERGE_PATCH), {
-        retryIf: (e) => !isNotFound(e),
-      });
+      // The status is absolute (what the probe found): after a conflict it is written again as it is.
+      await onConflict(() => retrying(() => this.o.kube.core.patchNamespacedPodStatus({ name, namespace, body }, MERGE_PATCH)));
     } catch (err) {
       if (!isNotFound(err)) throw err;
     }

@@ -8,7 +8,7 @@
 import type { V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
 import { IstioLabel } from '../../mesh/naming.js';
-import { MERGE_PATCH, isNotFound, retrying, type KubeClients } from './kube-client.js';
+import { MERGE_PATCH, isNotFound, onConflict, retrying, type KubeClients } from './kube-client.js';
 import { Reflector } from './reflector.js';
 
 type WebhookConfig = V1MutatingWebhookConfiguration | V1ValidatingWebhookConfiguration;
@@ -77,19 +77,30 @@ export class WebhookPatcher {
   }
 
   private async reconcile(cfg: WebhookConfig, validating: boolean): Promise<void> {
-    const webhooks = desiredWebhooks(cfg, this.caBundle, validating);
     const name = cfg.metadata?.name ?? '';
-    if (!webhooks || this.stopped) return;
     const api = this.o.kube.admission;
+    const stopped = (): boolean => this.stopped;
     try {
-      await retrying(
-        () =>
-          validating
-            ? api.patchValidatingWebhookConfiguration({ name, body: { webhooks } }, MERGE_PATCH)
-            : api.patchMutatingWebhookConfiguration({ name, body: { webhooks } }, MERGE_PATCH),
-        { stopped: () => this.stopped },
-      );
-      this.patches++;
+      // The patch is decided from the configuration's webhooks: after a conflict, read it again.
+      await onConflict(async (attempt) => {
+        const current =
+          attempt === 1
+            ? cfg
+            : await retrying<WebhookConfig>(
+                () => (validating ? api.readValidatingWebhookConfiguration({ name }) : api.readMutatingWebhookConfiguration({ name })),
+                { stopped },
+              );
+        const webhooks = desiredWebhooks(current, this.caBundle, validating);
+        if (!webhooks || this.stopped) return;
+        await retrying(
+          () =>
+            validating
+              ? api.patchValidatingWebhookConfiguration({ name, body: { webhooks } }, MERGE_PATCH)
+              : api.patchMutatingWebhookConfiguration({ name, body: { webhooks } }, MERGE_PATCH),
+          { stopped },
+        );
+        this.patches++;
+      });
     } catch (err) {
       if (!isNotFound(err))
         this.o.logger.warn({ err: String(err), name, revision: this.o.revision }, 'patching the webhook configuration failed');
