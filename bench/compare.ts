@@ -21,7 +21,7 @@ import { planDigest } from '../plan/load.js';
 import { WORKER_USER } from '../twin/index.js';
 import { migrationWorkflow } from '../workflows/migration.js';
 import { TASK_QUEUE, TERMINAL_PHASES, statusQuery } from '../workflows/messages.js';
-import { sendGateVerdict } from '../client/commands/run.js';
+import { sendGateVerdict } from '../client/runs.js';
 import { startDevServer } from '../test/support/temporal.js';
 import { benchPlan, repoFile, SCRIPT_USER, type BenchShape } from './scenario.js';
 import { runKubectlScript, type ScriptResult } from './kubectl-script.js';

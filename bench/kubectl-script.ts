@@ -6,7 +6,7 @@
 // at most `concurrency` namespaces at once, the first (canary) namespace alone first as the plan does.
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mapLimit } from '../activities/namespace/waiting.js';
+import { mapLimit } from '../activities/shared/concurrency.js';
 import { relabelFor, type Plan } from '../plan/schema.js';
 
 const run = promisify(execFile);

@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Client } from '@temporalio/client';
 import proto from '@temporalio/proto';
-import { sendGateVerdict } from '../client/commands/run.js';
+import { sendGateVerdict } from '../client/runs.js';
 import { planDigest } from '../plan/load.js';
 import type { Plan } from '../plan/schema.js';
 import { startDevServer } from '../test/support/temporal.js';

@@ -9,7 +9,7 @@
 //                      `meshmove worker` (absent: bundled at start, webpack's memory in the peak RSS)
 import { createActivities } from '../activities/index.js';
 import { createKubeAccess } from '../activities/kube/index.js';
-import type { Tuning } from '../activities/namespace/deps.js';
+import type { Tuning } from '../activities/shared/deps.js';
 import { createWorker, installRuntime } from '../worker/worker.js';
 
 installRuntime();

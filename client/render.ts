@@ -2,7 +2,7 @@
 // waits for a person with the command to answer it.
 import { failureHint } from '../activities/failures.js';
 import type { GateRecord, NamespaceStatus, RunStatus, StepRecord } from '../workflows/messages.js';
-import type { Attention } from './temporal.js';
+import type { Attention } from './runs.js';
 import { K8S_NAMESPACE_FLAG } from './cli-kit.js';
 
 const MARK: Record<string, string> = {

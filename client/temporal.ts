@@ -1,18 +1,7 @@
-// The Temporal client for CLI commands, and the routing of gates and decisions to the workflow
-// that holds them (a namespace's gate or failed step lives in its own child workflow).
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
-import { defaultPayloadConverter } from '@temporalio/common';
-import { describeWaitProgress } from '../activities/analysis/progress.js';
+// The Temporal client for CLI commands, and whether its namespace has meshmove's search attributes.
+// What the commands do with runs is client/runs.ts.
+import { Client, Connection } from '@temporalio/client';
 import { temporalTarget } from '../worker/connection.js';
-import {
-  NAMESPACE_PAGE_LIMIT,
-  namespacesQuery,
-  statusQuery,
-  type NamespaceStatus,
-  type PendingDecision,
-  type PendingGate,
-  type RunStatus,
-} from '../workflows/messages.js';
 import { CliError, ExitCode } from './cli-kit.js';
 import {
   CLUSTER_ATTRIBUTE,
@@ -43,86 +32,6 @@ export async function connectClient(opts: ConnectOptions = {}): Promise<Client> 
       ExitCode.failed,
     );
   }
-}
-
-/**
- * The status of a run with every namespace: a big run's status query lists only the namespaces
- * that need looking at, the rest are read page by page. An unknown id is bad input (exit 2).
- */
-export async function runStatus(client: Client, workflowId: string): Promise<RunStatus> {
-  try {
-    const handle = client.workflow.getHandle(workflowId);
-    const s = await handle.query(statusQuery);
-    if (!s.namespacesOmitted) return s;
-    const all: NamespaceStatus[] = [];
-    for (let total = Infinity; all.length < total;) {
-      const page = await handle.query(namespacesQuery, { offset: all.length, limit: NAMESPACE_PAGE_LIMIT });
-      total = page.total;
-      if (page.items.length === 0) break;
-      all.push(...page.items);
-    }
-    const { namespacesOmitted: _omitted, ...rest } = s;
-    return { ...rest, namespaces: all };
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) {
-      throw new CliError(`no meshmove run with id "${workflowId}" (see \`meshmove list\`)`, ExitCode.badInput);
-    }
-    throw err;
-  }
-}
-
-export interface Attention {
-  gates: PendingGate[];
-  decisions: (PendingDecision & { namespace?: string })[];
-  /** Child statuses read on the way, by namespace (for rendering). */
-  children: Map<string, RunStatus>;
-}
-
-/** Everything of a run that waits for a person: its own gate/decision and those of running namespaces. */
-/**
- * What the analysis waits of these workflows report in their heartbeats (last rate, run of zeros,
- * deadline): one line each. Anything unreadable is left out; this is a view, not a verdict.
- */
-export async function waitProgress(client: Client, workflowIds: readonly string[], now = Date.now()): Promise<string[]> {
-  const lines = await Promise.all(
-    workflowIds.map(async (id) => {
-      const d = await client.workflow
-        .getHandle(id)
-        .describe()
-        .catch(() => undefined);
-      return (d?.raw.pendingActivities ?? []).flatMap((pa) => {
-        const payload = pa.heartbeatDetails?.payloads?.[0];
-        if (!payload) return [];
-        try {
-          const line = describeWaitProgress(defaultPayloadConverter.fromPayload(payload), now);
-          return line ? [line] : [];
-        } catch {
-          return [];
-        }
-      });
-    }),
-  );
-  return lines.flat();
-}
-
-export async function whatWaits(client: Client, status: RunStatus): Promise<Attention> {
-  const gates: PendingGate[] = status.pendingGate ? [status.pendingGate] : [];
-  const decisions: Attention['decisions'] = status.pendingDecision ? [status.pendingDecision] : [];
-  const children = new Map<string, RunStatus>();
-  const active = status.namespaces.filter((n) => (n.state === 'migrating' || n.state === 'rolling-back') && n.workflowId);
-  await Promise.all(
-    active.map(async (n) => {
-      try {
-        const s = await client.workflow.getHandle(n.workflowId!).query(statusQuery);
-        children.set(n.name, s);
-        if (s.pendingGate) gates.push(s.pendingGate);
-        if (s.pendingDecision) decisions.push({ ...s.pendingDecision, namespace: n.name });
-      } catch {
-        // The child may be starting or just ended; the next look will see it.
-      }
-    }),
-  );
-  return { gates, decisions, children };
 }
 
 /** Whether the client's namespace has the Meshmove* search attributes registered (as Keyword). */

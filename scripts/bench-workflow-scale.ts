@@ -7,7 +7,18 @@ import { Worker } from '@temporalio/worker';
 import { gateDecisionUpdate, statusQuery, TASK_QUEUE } from '../workflows/messages.js';
 import { migrationWorkflow } from '../workflows/migration.js';
 import { FakeCluster, testPlan } from '../test/support/fake-activities.js';
-import { startDevServer, waitForStatus, workflowBundle } from '../test/support/temporal.js';
+import { startDevServer, workflowBundle } from '../test/support/temporal.js';
+import type { WorkflowHandle } from '@temporalio/client';
+import type { RunStatus } from '../workflows/messages.js';
+
+/** The status once the start gate is pending. A script, not a test: vi.waitFor needs vitest's runner. */
+async function startGateStatus(handle: WorkflowHandle, timeoutMs: number): Promise<RunStatus> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await new Promise((r) => setTimeout(r, 100))) {
+    const s = await handle.query(statusQuery).catch(() => undefined); // not started yet
+    if (s?.pendingGate?.id === 'start') return s;
+  }
+  throw new Error(`the start gate was not pending within ${timeoutMs} ms`);
+}
 
 const { values } = parseArgs({
   options: { namespaces: { type: 'string', default: '2000' }, concurrency: { type: 'string', default: '50' } },
@@ -42,7 +53,7 @@ try {
     workflowId: `bench-${n}-${Date.now()}`,
     args: [{ plan, planDigest: 'bench', startedBy: 'alice' }],
   });
-  const s = await waitForStatus(handle, (x) => x.pendingGate?.id === 'start', 120_000);
+  const s = await startGateStatus(handle, 120_000);
   await handle.executeUpdate(gateDecisionUpdate, {
     args: [{ gate: 'start', verdict: 'approve', by: 'bob', digest: s.pendingGate!.digest }],
   });

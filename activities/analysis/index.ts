@@ -20,8 +20,8 @@ import {
   type GatewayWorkload,
 } from '../../mesh/traffic-queries.js';
 import type { GatewayTraffic, NamespaceRef, NamespaceTrafficCheck, RunRef, TrafficBaseline, TrafficRates } from '../contract.js';
-import { nowMs, type ClusterDeps } from '../namespace/deps.js';
-import { pollUntil, resumedDetails, throwIfCancelled } from '../namespace/waiting.js';
+import { nowMs, type ClusterDeps } from '../shared/deps.js';
+import { pollUntil, resumedDetails, throwIfCancelled } from '../shared/waiting.js';
 import { describeAnswer, drained, judgeNamespace, judgeShift, nextDrainState, perSecond, type DrainState } from './judge.js';
 import type { DrainProgress, ShiftProgress, WindowProgress } from './progress.js';
 import { PrometheusQueryError, queryInstant, singleValue, type PromAnswer, type PrometheusEndpoint } from './prometheus.js';

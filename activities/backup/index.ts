@@ -4,9 +4,11 @@
 // Where it goes is the plan's choice (`backup.location`: a directory of the worker's machine;
 // `backup.cluster.namespace`: ConfigMaps any worker can read); both are a `BackupStore`.
 import { ApplicationFailure } from '@temporalio/common';
-import type { BackupRef } from '../contract.js';
+import type { BackupRef, RunRef } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import type { KubeAccess, KubeObject } from '../kube/types.js';
+import type { ClusterDeps } from '../shared/deps.js';
+import { heartbeatIfActivity } from '../shared/waiting.js';
 import { collectBackupObjects } from './collect.js';
 import { ClusterBackupStore, parseClusterLocation } from './cluster-store.js';
 import { backupDir, DirectoryBackupStore, NO_MANIFEST, verifyBackup, writeBackup, type BackupStore } from './store.js';
@@ -80,6 +82,11 @@ export async function runBackup(kube: KubeAccess, plan: Plan, runId: string, opt
     opts.now,
   );
   return ref;
+}
+
+/** The backup activity: each kind of object collected is a heartbeat. */
+export function backup({ kube }: Pick<ClusterDeps, 'kube'>, { plan, runId }: RunRef): Promise<BackupRef> {
+  return runBackup(kube, plan, runId, { progress: (step) => heartbeatIfActivity({ step }) });
 }
 
 export {

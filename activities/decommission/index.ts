@@ -10,9 +10,11 @@
 // Past the decommission gate the workflow allows no rollback; the move's inverse is the object as
 // it was, in this backup (`kubectl replace -f` of its file restores it).
 import { ApplicationFailure } from '@temporalio/common';
-import type { BackupRef, DecommissionResult } from '../contract.js';
+import type { BackupRef, DecommissionResult, RunRef } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import type { KubeAccess, KubeObject } from '../kube/types.js';
+import type { ClusterDeps } from '../shared/deps.js';
+import { heartbeatIfActivity } from '../shared/waiting.js';
 import {
   itemId,
   readDecommissionScope,
@@ -171,4 +173,9 @@ export async function runDecommission(
     deleted.push(itemId(i));
   }
   return { deleted, moved, backup };
+}
+
+/** The decommission activity: the backup and each object moved or deleted is a heartbeat. */
+export function decommission({ kube }: Pick<ClusterDeps, 'kube'>, { plan, runId }: RunRef): Promise<DecommissionResult> {
+  return runDecommission(kube, plan, runId, { progress: (step) => heartbeatIfActivity({ step }) });
 }

@@ -4,9 +4,9 @@ import { Resolver } from 'node:dns/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DnsChange, RunRef } from '../contract.js';
 import type { GatewayRef } from '../../plan/schema.js';
-import { nowMs, tuning, type ClusterDeps } from '../namespace/deps.js';
-import { pollUntil, resumedDetails } from '../namespace/waiting.js';
-import { EXTERNAL_ADDRESS_SOURCES, externalAddress, readGatewayService } from '../verify/gateway.js';
+import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
+import { EXTERNAL_ADDRESS_SOURCES, externalAddress, readGatewayService } from '../shared/gateway.js';
+import { pollUntil, resumedDetails } from '../shared/waiting.js';
 import { createDnsProvider, dnsRequestId, type DnsProvider, type DnsRecordChange } from './provider.js';
 import { FailureType } from '../failures.js';
 

@@ -21,16 +21,11 @@ import {
 import { findProxy, sidecarRevision, type SynczEntry } from '../../mesh/syncz.js';
 import { mustExist } from '../kube/errors.js';
 import { labelsAfterRelabel } from '../preflight/relabel.js';
-import { compareRoots, describeRoot, rootOwner } from '../preflight/root-ca.js';
-import { readOwnRoot } from '../preflight/own-root.js';
 import { readSyncz } from '../preflight/proxy-status.js';
 import { describeSelectors } from '../preflight/discovery.js';
+import { compareRoots, describeRoot, rootOwner } from '../shared/ca-roots.js';
+import { readOwnRoot, type ControlPlaneRef } from '../shared/own-root.js';
 import type { SelectorLike } from '../../mesh/injection.js';
-
-export interface ControlPlaneRef {
-  revision: string;
-  namespace: string;
-}
 
 export interface InspectReport {
   namespace: string;

@@ -1,7 +1,7 @@
 // waitCaReady: until istio-ca-root-cert in the namespace holds the target istiod's root, to stay,
 // which restarted pods mount to verify the target istiod on :15012.
 //
-// The target's root is its own (preflight/own-root.ts: the caBundle istiod patches into its
+// The target's root is its own (shared/own-root.ts: the caBundle istiod patches into its
 // injector webhook configuration), never the copy of istio-ca-root-cert in its namespace: on a
 // real cluster the target did not select its own namespace and the source's root sat there, so
 // the wait compared against the wrong root and passed.
@@ -17,12 +17,13 @@ import type { NamespaceRef } from '../contract.js';
 import { discovers } from '../../mesh/discovery.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import { CA_ROOT_CERT_KEY, CA_ROOT_CONFIGMAP, meshConfigMapName } from '../../mesh/naming.js';
-import { compareRoots, readControlPlaneRoots, type RootRelation } from '../preflight/root-ca.js';
 import { isKubeFailure, KubeErrorType } from '../kube/errors.js';
 import type { KubeAccess, KubeWatch } from '../kube/types.js';
-import { nowMs, tuning, type ClusterDeps } from './deps.js';
-import { decideCaWait, explainCaTimeout, holdsRoot, rootChanges, rootFingerprint, type CaObservation } from './ca-root.js';
-import { Changes, pollUntil, resumedDetails } from './waiting.js';
+import { compareRoots, holdsRoot, rootFingerprint, type RootRelation } from '../shared/ca-roots.js';
+import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
+import { readControlPlaneRoots } from '../shared/own-root.js';
+import { Changes, pollUntil, resumedDetails } from '../shared/waiting.js';
+import { decideCaWait, explainCaTimeout, rootChanges, type CaObservation } from './ca-wait.js';
 import { FailureType } from '../failures.js';
 
 export const CaFailure = {

@@ -11,7 +11,7 @@ import { openBackupStore } from '../backup/index.js';
 import { readBackupObjects } from '../backup/store.js';
 import type { KubeAccess, KubeObject } from '../kube/types.js';
 import { IstioAnnotation, IstioLabel } from '../../mesh/naming.js';
-import type { ClusterDeps } from './deps.js';
+import type { ClusterDeps } from '../shared/deps.js';
 import { readPreviousLabelsRecord, type Labels } from './labels.js';
 import { FailureType } from '../failures.js';
 

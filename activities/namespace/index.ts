@@ -27,11 +27,9 @@ export {
   restartBlocker,
   restartPatch,
   podsOf,
-  describePod,
   RESTART_KEY_ANNOTATION,
   RESTARTED_AT_ANNOTATION,
 } from './rollout.js';
-export { holdsRoot, pemCertificates, rootFingerprint, explainCaTimeout } from './ca-root.js';
-export { DEFAULT_TUNING, type ClusterDeps, type Tuning } from './deps.js';
+export { explainCaTimeout } from './ca-wait.js';
 // The verification activities a namespace migration also calls live in ../verify.
 export { verifyProxies, verifyTraffic, explainInjection } from '../verify/index.js';

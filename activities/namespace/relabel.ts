@@ -3,8 +3,9 @@
 import { ApplicationFailure } from '@temporalio/common';
 import type { NamespaceRef, RelabelResult } from '../contract.js';
 import { KubeErrorType, mustExist } from '../kube/errors.js';
-import type { ClusterDeps } from './deps.js';
+import type { ClusterDeps } from '../shared/deps.js';
 import { decideRelabel, decideRestore, type NamespaceState } from './labels.js';
+import { retryOnConflict } from '../../kube-retry/retry.js';
 
 /** A conditional patch racing another writer gets 409; re-read and decide again this many times. */
 const CONFLICT_ATTEMPTS = 5;
@@ -26,15 +27,9 @@ function isConflict(err: unknown): boolean {
   return err instanceof ApplicationFailure && err.type === KubeErrorType.conflict;
 }
 
-async function withConflictRetry<T>(fn: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isConflict(err) || attempt >= CONFLICT_ATTEMPTS) throw err;
-      // Someone changed the namespace between our read and patch: the next round re-reads it.
-    }
-  }
+/** Someone changed the namespace between our read and patch: the next round re-reads it and decides again. */
+function withConflictRetry<T>(readAndPatch: () => Promise<T>): Promise<T> {
+  return retryOnConflict(readAndPatch, isConflict, CONFLICT_ATTEMPTS);
 }
 
 export async function relabelNamespace(deps: ClusterDeps, input: NamespaceRef): Promise<RelabelResult> {

@@ -11,10 +11,9 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { NamespaceRef, RestartResult } from '../contract.js';
 import { sidecarRevision } from '../../mesh/syncz.js';
-import { nowMs, tuning, type ClusterDeps } from './deps.js';
+import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
 import {
   decideRestart,
-  describePod,
   kubectlRolloutStatus,
   podsOf,
   RESTART_KEY_ANNOTATION,
@@ -27,7 +26,8 @@ import {
   type AnyWorkload,
   type WorkloadKind,
 } from './rollout.js';
-import { Changes, pollUntil, resumedDetails, throwIfCancelled } from './waiting.js';
+import { describePod } from '../shared/pods.js';
+import { Changes, pollUntil, resumedDetails, throwIfCancelled } from '../shared/waiting.js';
 import { isKubeFailure, KubeErrorType } from '../kube/errors.js';
 import type { KubeWatch } from '../kube/types.js';
 import { FailureType } from '../failures.js';

@@ -4,6 +4,7 @@
 import type { V1DaemonSet, V1Deployment, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { selectorMatches, type LabelSelector } from '../../mesh/labels.js';
 import { hasSidecar, sidecarRevision } from '../../mesh/syncz.js';
+import { isTerminating } from '../shared/pods.js';
 
 export type WorkloadKind = 'Deployment' | 'StatefulSet' | 'DaemonSet';
 export type AnyWorkload = V1Deployment | V1StatefulSet | V1DaemonSet;
@@ -43,10 +44,6 @@ export function templateRestartedAt(w: AnyWorkload): number | undefined {
   const v = w.spec?.template?.metadata?.annotations?.[RESTARTED_AT_ANNOTATION];
   const t = v === undefined ? NaN : Date.parse(v);
   return Number.isFinite(t) ? t : undefined;
-}
-
-function isTerminating(p: V1Pod): boolean {
-  return p.metadata?.deletionTimestamp !== undefined && p.metadata.deletionTimestamp !== null;
 }
 
 /**
@@ -186,23 +183,4 @@ export function kubectlRolloutStatus(kind: WorkloadKind, w: AnyWorkload): Rollou
   if ((st.numberAvailable ?? 0) < desired)
     return { done: false, message: `${st.numberAvailable ?? 0} of ${desired} updated pods are available` };
   return { done: true, message: 'successfully rolled out' };
-}
-
-/** One line per pod for a failure message: phase, readiness, and why a container waits or died. */
-export function describePod(p: V1Pod): string {
-  const name = p.metadata?.name ?? '?';
-  const phase = p.status?.phase ?? 'Unknown';
-  const parts: string[] = [];
-  if (isTerminating(p)) parts.push('terminating');
-  for (const c of [...(p.status?.initContainerStatuses ?? []), ...(p.status?.containerStatuses ?? [])]) {
-    const w = c.state?.waiting;
-    const t = c.state?.terminated;
-    if (w?.reason) parts.push(`${c.name}: ${w.reason}${w.message ? ` (${w.message.slice(0, 120)})` : ''}`);
-    else if (t && t.exitCode !== 0) parts.push(`${c.name}: terminated ${t.reason ?? ''} exit ${t.exitCode}`.replace(/\s+/g, ' '));
-    else if (!c.ready && c.state?.running) parts.push(`${c.name}: running, not ready`);
-    if ((c.restartCount ?? 0) > 0) parts.push(`${c.name}: ${c.restartCount} restarts`);
-  }
-  const unscheduled = (p.status?.conditions ?? []).find((c) => c.type === 'PodScheduled' && c.status === 'False');
-  if (unscheduled) parts.push(`unschedulable${unscheduled.message ? ` (${unscheduled.message.slice(0, 120)})` : ''}`);
-  return `${name} ${phase}${parts.length ? `: ${parts.join('; ')}` : ''}`;
 }

@@ -4,21 +4,18 @@
 // (workflows/observe.ts); a missing secret or a refusal (4xx) is not retried.
 import { ApplicationFailure, Context } from '@temporalio/activity';
 import type { NotifyWebhook } from '../../plan/schema.js';
-import type { Logger } from '../../logging/logger.js';
-import type { NotifyActivities, NotifyEvent, NotifyResult } from '../contract.js';
+import type { NotifyEvent, NotifyResult } from '../contract.js';
+import type { ClusterDeps } from '../shared/deps.js';
 import { jsonPayload, slackPayload } from './format.js';
 import { DELIVERY_HEADER, EVENT_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER, signBody } from './signature.js';
 import { FailureType } from '../failures.js';
 
 export { verifySignature, signBody } from './signature.js';
 
-export interface NotifyDeps {
-  /** Where the secrets are read by name; process.env by default. */
-  env?: Record<string, string | undefined>;
-  logger?: Logger;
+/** The worker's settings (the secrets are read from `env` by name); no cluster. */
+export interface NotifyDeps extends Pick<ClusterDeps, 'env' | 'logger' | 'now'> {
   /** Bound of one request when not running as an activity (inside one: its start-to-close timeout). */
   requestTimeoutMs?: number;
-  now?: () => number;
 }
 
 function activityContext(): Context | undefined {
@@ -86,6 +83,7 @@ export async function deliver(deps: NotifyDeps, webhook: NotifyWebhook, event: N
   throw ApplicationFailure.retryable(what, FailureType.NotifyFailed);
 }
 
-export function createNotifyActivities(deps: NotifyDeps = {}): NotifyActivities {
-  return { notify: ({ webhook, event }) => deliver(deps, webhook, event) };
+/** The notify activity. Its input names no plan (so no cluster): only the worker's settings are used. */
+export function notify(deps: NotifyDeps, { webhook, event }: { webhook: NotifyWebhook; event: NotifyEvent }): Promise<NotifyResult> {
+  return deliver(deps, webhook, event);
 }

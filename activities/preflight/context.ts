@@ -1,7 +1,6 @@
 // What the preflight checks read, fetched once per run and shared: the planned namespaces (one list
 // call, not one GET each), the webhook configurations, both mesh configs and istiod Deployments,
 // the Istio Gateways and VirtualServices. Each check then decides with a pure function over these views.
-import type { RootRelation } from './root-ca.js';
 import type { V1ConfigMap, V1Deployment, V1MutatingWebhookConfiguration, V1Namespace } from '@kubernetes/client-node';
 import type { Plan } from '../../plan/schema.js';
 import { plannedNamespaces } from '../../plan/schema.js';
@@ -9,7 +8,8 @@ import type { KubeAccess, KubeObject } from '../kube/types.js';
 import { ISTIO_RESOURCES } from '../kube/istio-resources.js';
 import { MESH_CONFIG_KEY, istiodServiceName, meshConfigMapName } from '../../mesh/naming.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
-import { controlPlaneScope, istiodBuild, type ControlPlaneScope } from './scope.js';
+import type { RootRelation } from '../shared/ca-roots.js';
+import { controlPlaneScope, istiodBuild, type ControlPlaneScope } from '../shared/control-plane-scope.js';
 
 export type Side = 'source' | 'target';
 
@@ -72,7 +72,7 @@ export class PreflightContext {
     return this.once(`istiod/${side}`, () => this.kube.getWorkload('Deployment', cp.istiodNamespace, istiodServiceName(cp.revision)));
   }
 
-  /** How far the side's discoverySelectors reach, by its istiod's version (scope.ts). Throws on an unreadable mesh config. */
+  /** How far the side's discoverySelectors reach, by its istiod's version (shared/control-plane-scope.ts). Throws on an unreadable mesh config. */
   scope(side: Side): Promise<ControlPlaneScope> {
     return this.once(`scope/${side}`, async () => {
       const [d, cm] = await Promise.all([this.istiodDeployment(side), this.meshConfigMap(side)]);

@@ -6,8 +6,9 @@
 // pods. A current istiod ignores the Istio config of unselected namespaces: on a real cluster the
 // target's own namespace, holding its Gateway, was not selected and the new gateway would have
 // served no host at all while this check passed. Istio before 1.22 (without enhanced scoping)
-// reads config everywhere: there it is a warning (scope.ts). The source must keep discovering
-// migrated namespaces: its gateway serves traffic until DNS moves, and its proxies still call them.
+// reads config everywhere: there it is a warning (shared/control-plane-scope.ts). The source must
+// keep discovering migrated namespaces: its gateway serves traffic until DNS moves, and its proxies
+// still call them.
 import type { Finding } from '../contract.js';
 import type { SelectorLike } from '../../mesh/injection.js';
 import { discovers } from '../../mesh/discovery.js';
@@ -20,7 +21,7 @@ import { collapse, nameList } from './findings.js';
 import { labelsAfterRelabel } from './relabel.js';
 import type { KubeObject } from '../kube/types.js';
 import { plannedNamespaces } from '../../plan/schema.js';
-import type { ControlPlaneScope } from './scope.js';
+import type { ControlPlaneScope } from '../shared/control-plane-scope.js';
 
 /** A namespace the target must see although the plan does not relabel it, and why. */
 export interface RequiredNamespace {

@@ -2,9 +2,11 @@
 // needs (shared through PreflightContext, so the namespaces and webhooks are listed once) and hands
 // it to a pure decision function. A check that cannot even fetch (RBAC, API down) becomes a
 // blocking finding naming the cause, so the person sees every other check's result too.
-import type { Finding, PreflightReport } from '../contract.js';
+import type { Finding, PreflightReport, RunRef } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import type { KubeAccess } from '../kube/types.js';
+import type { ClusterDeps } from '../shared/deps.js';
+import { heartbeatIfActivity } from '../shared/waiting.js';
 import { PreflightContext } from './context.js';
 import { checkTargetHealth } from './target-health.js';
 import { checkOutboundPolicy } from './outbound-policy.js';
@@ -62,14 +64,20 @@ export async function runPreflight(kube: KubeAccess, plan: Plan, opts: Preflight
   return { ...summarize(findings), ...(ctx.rootRelation ? { rootRelation: ctx.rootRelation } : {}) };
 }
 
+/** The preflight activity: Temporal retries a transient API failure, and each check done is a heartbeat. */
+export function preflight({ kube }: Pick<ClusterDeps, 'kube'>, { plan }: RunRef): Promise<PreflightReport> {
+  return runPreflight(kube, plan, {
+    rethrowTransient: true,
+    onProgress: (done, total, id) => heartbeatIfActivity({ done, total, check: id }),
+  });
+}
+
 export { PreflightContext } from './context.js';
-export { decideTargetHealth, deploymentHealth, externalAddress } from './target-health.js';
+export { decideTargetHealth, deploymentHealth } from './target-health.js';
 export { decideOutboundPolicy } from './outbound-policy.js';
 export { decideDiscovery, describeSelectors, requiredNamespaces } from './discovery.js';
 export { decideInjection, decideInjectionAll, describeMatches, injectionFor } from './injection.js';
-export { compareRoots, decideRootCa, describeRoot, readControlPlaneRoots, rootOwner } from './root-ca.js';
-export { readOwnRoot, rootFromOwnNamespace, rootFromWebhooks, type OwnRoot } from './own-root.js';
-export { controlPlaneScope, istiodBuild, type ControlPlaneScope } from './scope.js';
+export { decideRootCa } from './root-ca.js';
 export { decideProxyStatus, readSyncz } from './proxy-status.js';
 export {
   decommissionScope,

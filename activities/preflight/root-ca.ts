@@ -1,68 +1,21 @@
 // Check 6: do the two control planes share a root CA?
 //
-// Each side's root is read where it is really its own (own-root.ts): the caBundle istiod patches
-// into its injector webhook configuration — not istio-ca-root-cert in its namespace, which a
-// control plane whose discoverySelectors do not select its own namespace never writes (the other
+// Each side's root is read where it is really its own (shared/own-root.ts): the caBundle istiod
+// patches into its injector webhook configuration — not istio-ca-root-cert in its namespace, which
+// a control plane whose discoverySelectors do not select its own namespace never writes (the other
 // control plane's root sits there: two different roots looked "the same" on a real cluster). The
 // finding says which source was used for each side.
 //
 // Besides, every istio-ca-root-cert in the cluster is listed (one call, field selector) and the
 // distinct roots counted: a root in the cluster that is neither control plane's, or two roots where
 // the control planes agree, means another writer.
-import { X509Certificate } from 'node:crypto';
 import type { Finding } from '../contract.js';
 import { CA_ROOT_CERT_KEY, CA_ROOT_CONFIGMAP } from '../../mesh/naming.js';
-import { pemCertificates, rootFingerprint } from '../namespace/ca-root.js';
-import type { KubeAccess } from '../kube/types.js';
-import type { Plan } from '../../plan/schema.js';
+import { compareRoots, describeRoot, pemCertificates } from '../shared/ca-roots.js';
+import { readControlPlaneRoots, type OwnRoot } from '../shared/own-root.js';
+import type { ControlPlaneScope } from '../shared/control-plane-scope.js';
 import type { PreflightContext } from './context.js';
 import { nameList } from './findings.js';
-import { readOwnRoot, type OwnRoot } from './own-root.js';
-import type { ControlPlaneScope } from './scope.js';
-
-export type RootRelation = 'same' | 'overlap' | 'different' | 'unknown';
-
-/** Same set of certificates; overlapping (a bundle during rotation); disjoint; or unreadable. */
-export function compareRoots(a: string | undefined, b: string | undefined): RootRelation {
-  if (a === undefined || b === undefined) return 'unknown';
-  const ca = pemCertificates(a);
-  const cb = pemCertificates(b);
-  if (ca.length === 0 || cb.length === 0) return 'unknown';
-  const sa = new Set(ca);
-  const sb = new Set(cb);
-  const common = [...sa].filter((c) => sb.has(c)).length;
-  if (common === sa.size && common === sb.size) return 'same';
-  return common > 0 ? 'overlap' : 'different';
-}
-
-/** `sha256:… (CN=…)` for messages; the subject helps a person recognise which CA it is. */
-export function describeRoot(pem: string | undefined): string {
-  if (pem === undefined) return 'none';
-  const fp = rootFingerprint(pem);
-  const first = pemCertificates(pem)[0];
-  if (!first) return fp;
-  try {
-    const subject = new X509Certificate(Buffer.from(first, 'base64')).subject.replace(/\n/g, ', ');
-    return `${fp} (${subject})`;
-  } catch {
-    return fp;
-  }
-}
-
-/** Which side a namespace's root belongs to. */
-export function rootOwner(
-  pem: string | undefined,
-  roots: { source?: string; target?: string; sourceRevision: string; targetRevision: string },
-): string {
-  if (pem === undefined) return 'none (no istio-ca-root-cert)';
-  const s = compareRoots(pem, roots.source);
-  const t = compareRoots(pem, roots.target);
-  if (s === 'same' && t === 'same') return `both (shared root)`;
-  if (t === 'same') return `target (${roots.targetRevision})`;
-  if (s === 'same') return `source (${roots.sourceRevision})`;
-  if (t === 'overlap' || s === 'overlap') return `a bundle overlapping ${t === 'overlap' ? 'the target' : 'the source'}'s root`;
-  return 'neither control plane';
-}
 
 export interface RootCaView {
   sourceRevision: string;
@@ -134,18 +87,6 @@ export function decideRootCa(v: RootCaView): Finding {
     status: 'pass',
     reason: `both control planes have the same root ${describeRoot(v.targetRoot.pem)} (the source's read from ${v.sourceRoot.from}; the target's from ${v.targetRoot.from})`,
   };
-}
-
-/** Each side's own root (own-root.ts), with one list of the webhook configurations. */
-export async function readControlPlaneRoots(
-  kube: KubeAccess,
-  plan: Pick<Plan, 'source' | 'target'>,
-): Promise<{ source: OwnRoot; target: OwnRoot }> {
-  const source = { revision: plan.source.revision, namespace: plan.source.istiodNamespace };
-  const target = { revision: plan.target.revision, namespace: plan.target.istiodNamespace };
-  const mwcs = await kube.listMutatingWebhookConfigurations();
-  const [s, t] = await Promise.all([readOwnRoot(kube, source, [target], mwcs), readOwnRoot(kube, target, [source], mwcs)]);
-  return { source: s, target: t };
 }
 
 export async function checkRootCa(ctx: PreflightContext): Promise<Finding[]> {

@@ -6,7 +6,7 @@ import type { Finding } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import { istiodServiceName } from '../../mesh/naming.js';
 import type { PreflightContext } from './context.js';
-import { EXTERNAL_ADDRESS_SOURCES, externalAddress } from '../verify/gateway.js';
+import { EXTERNAL_ADDRESS_SOURCES, externalAddress } from '../shared/gateway.js';
 
 export interface DeploymentHealth {
   name: string;
@@ -38,9 +38,6 @@ export function isAvailable(h: DeploymentHealth): boolean {
   if (!h.found || h.available < 1) return false;
   return h.availableCondition === undefined || h.availableCondition === 'True';
 }
-
-// One reading of a gateway's address for preflight, DNS cutover and the probes.
-export { externalAddress };
 
 export interface TargetHealthView {
   revision: string;

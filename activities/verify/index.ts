@@ -13,7 +13,6 @@ export {
 } from './probes.js';
 export { explainInjection, explain, explainSelector, podLabelVariants, type InjectionExplanation } from './injection.js';
 export { verifyMesh, censusNamespace, PUSH_ERRORS_NOTE } from './mesh.js';
-export { externalAddress, httpPort, httpGetWithHost } from './gateway.js';
 export {
   parsePrometheusText,
   errorCounters,

@@ -13,7 +13,7 @@ import {
   type WebhookMatch,
 } from '../../mesh/injection.js';
 import { IstioLabel } from '../../mesh/naming.js';
-import type { ClusterDeps } from '../namespace/deps.js';
+import type { ClusterDeps } from '../shared/deps.js';
 
 export interface InjectionExplanation {
   injectors: string[];

@@ -5,8 +5,9 @@ import { heartbeat, sleep } from '@temporalio/activity';
 import type { MeshVerification, RunRef } from '../contract.js';
 import { plannedNamespaces, type Plan } from '../../plan/schema.js';
 import { findProxy, sidecarRevision, SyncStatus, type SynczEntry } from '../../mesh/syncz.js';
-import { nowMs, tuning, type ClusterDeps } from '../namespace/deps.js';
-import { mapLimit, resumedDetails } from '../namespace/waiting.js';
+import { mapLimit } from '../shared/concurrency.js';
+import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
+import { resumedDetails } from '../shared/waiting.js';
 import { compareCounters, errorCounters, NONEXISTENT_PUSH_ERRORS_METRIC } from './metrics.js';
 import { podsToVerify, readSyncz } from './proxies.js';
 

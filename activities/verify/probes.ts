@@ -7,10 +7,11 @@ import { createHash } from 'node:crypto';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
 import type { NamespaceRef, ProbeReport } from '../contract.js';
 import type { CrossNamespaceProbe, GatewayProbe, Plan } from '../../plan/schema.js';
-import { nowMs, tuning, type ClusterDeps } from '../namespace/deps.js';
-import { describePod } from '../namespace/rollout.js';
-import { mapLimit, pollUntil } from '../namespace/waiting.js';
-import { externalAddress, httpGetWithHost, httpPort, readGatewayService } from './gateway.js';
+import { mapLimit } from '../shared/concurrency.js';
+import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
+import { externalAddress, httpGetWithHost, httpPort, readGatewayService } from '../shared/gateway.js';
+import { describePod } from '../shared/pods.js';
+import { pollUntil } from '../shared/waiting.js';
 import { PROBE_LABEL } from './proxies.js';
 
 export const PROBE_CONTAINER = 'probe';

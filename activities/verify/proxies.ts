@@ -7,8 +7,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { NamespaceRef, ProxyReport } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import { findProxy, hasSidecar, parseSyncz, sidecarRevision, SyncStatus, type SynczEntry } from '../../mesh/syncz.js';
-import { nowMs, tuning, type ClusterDeps } from '../namespace/deps.js';
-import { pollUntil } from '../namespace/waiting.js';
+import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
+import { pollUntil } from '../shared/waiting.js';
 import { FailureType } from '../failures.js';
 
 /** Our probe pods come and go; they are not workloads to verify. */

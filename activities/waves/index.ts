@@ -3,10 +3,10 @@
 // no heartbeat; the workflow runs it once, before preflight, and keeps the answer in its state.
 import type { MutatingWebhookConfigurationLike } from '../../mesh/injection.js';
 import type { RunRef } from '../contract.js';
-import type { KubeAccess } from '../kube/types.js';
+import type { ClusterDeps } from '../shared/deps.js';
 import { resolveWaveSelection, type NamespaceInfo, type WaveSelection } from './resolve.js';
 
-export async function resolveWaves(kube: KubeAccess, { plan }: RunRef): Promise<WaveSelection> {
+export async function resolveWaves({ kube }: Pick<ClusterDeps, 'kube'>, { plan }: RunRef): Promise<WaveSelection> {
   const [namespaces, webhooks] = await Promise.all([kube.listNamespaces(), kube.listMutatingWebhookConfigurations()]);
   const live: NamespaceInfo[] = namespaces
     // A namespace being deleted is not worth moving.

@@ -2,29 +2,11 @@
 import { readFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { historyToJSON } from '@temporalio/common/lib/proto-utils.js';
 import { loadPlan } from '../../plan/load.js';
 import { CliError, ExitCode, emit } from '../cli-kit.js';
-import { connectClient, runStatus, type ConnectOptions } from '../temporal.js';
+import { runHistories } from '../runs.js';
+import { connectClient, type ConnectOptions } from '../temporal.js';
 import { renderReport, verifyHistory, type AuditReport } from '../audit.js';
-
-/** The run's history and those of its namespaces' workflows (their gates and decisions live there). */
-async function fetchRun(opts: ConnectOptions, id: string): Promise<{ workflowId: string; json: unknown }[]> {
-  const client = await connectClient(opts);
-  await runStatus(client, id);
-  const out: { workflowId: string; json: unknown }[] = [];
-  const queue = [id];
-  while (queue.length > 0) {
-    const wf = queue.shift()!;
-    const history = await client.workflow.getHandle(wf).fetchHistory();
-    out.push({ workflowId: wf, json: JSON.parse(historyToJSON(history)) });
-    for (const e of history.events ?? []) {
-      const child = e.startChildWorkflowExecutionInitiatedEventAttributes?.workflowId;
-      if (child && !out.some((o) => o.workflowId === child) && !queue.includes(child)) queue.push(child);
-    }
-  }
-  return out;
-}
 
 export function registerAuditCommands(program: Command): void {
   const audit = program.command('audit').description("check a run's decisions");
@@ -46,7 +28,7 @@ export function registerAuditCommands(program: Command): void {
             ExitCode.badInput,
           );
         }
-      } else sources = await fetchRun(g, what);
+      } else sources = await runHistories(await connectClient(g), what);
       const reports: AuditReport[] = [];
       for (const s of sources) {
         try {

@@ -19,6 +19,7 @@ export function registerBackupCommands(program: Command): void {
         'the backup as `meshmove status` shows it: a directory (<backup.location>/<run id>), or cluster:<namespace>/<run id> for backup.cluster',
       )
       .option('--digest <sha256>', 'also require the manifest itself to have this sha256 (the workflow records it)'),
+    'none',
   ).action(async (location: string, _o: unknown, cmd: Command) => {
     const opts = cmd.optsWithGlobals<{ json?: boolean; digest?: string } & KubeCliOptions>();
     let store: BackupStore;

@@ -9,20 +9,18 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { Client, Connection, WorkflowNotFoundError } from '@temporalio/client';
+import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
 import { createKubeAccess } from '../../activities/kube/index.js';
 import { createLogger, logToFile } from '../../logging/logger.js';
 import { loadPlan, planDigest } from '../../plan/load.js';
 import { createWorker, installRuntime } from '../../worker/worker.js';
-import { migrationWorkflow } from '../../workflows/migration.js';
-import { TASK_QUEUE, TERMINAL_PHASES, statusQuery, type RunStatus } from '../../workflows/messages.js';
+import { TERMINAL_PHASES, type RunStatus } from '../../workflows/messages.js';
 import { CliError, ExitCode } from '../cli-kit.js';
 import { Presenter } from '../demo/presenter.js';
 import { defaultDataDir, startLocalTemporal } from '../local-temporal.js';
-import { searchAttributeStart, searchAttributeSupport, whatWaits } from '../temporal.js';
-import { sendDecision, sendGateVerdict } from './run.js';
-import { loadSigner, signDecision, writeThrowawayKey, type DecisionSigner } from '../signing.js';
+import { describeRun, queryStatus, runHistoryJson, sendDecision, sendGateVerdict, startRun, whatWaits } from '../runs.js';
+import { loadSigner, writeThrowawayKey, type DecisionSigner } from '../signing.js';
 import { startTwinOrExplain } from './twin.js';
 import { WORKER_USER } from '../../worker/service-account.js';
 import type { Plan } from '../../plan/schema.js';
@@ -260,7 +258,6 @@ async function runDemo(opts: DemoOptions): Promise<void> {
         `                every decision below is signed with them (ssh-keygen -Y sign -n meshmove -f ${join(opts.dataDir, 'keys', approver)} works too)\n`,
       );
     }
-    const handle = client.workflow.getHandle(DEMO_RUN_ID);
     const where = {
       historyFile: join(opts.dataDir, 'history.json'),
       ui: `${server.uiUrl}/namespaces/default/workflows/${DEMO_RUN_ID}`,
@@ -268,16 +265,13 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     };
     // The local server stops with the demo: keep the history where the person can read it.
     const saveHistory = async (): Promise<void> => {
-      const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
-      await writeFile(where.historyFile, `${historyToJSON(await handle.fetchHistory())}\n`);
+      await writeFile(where.historyFile, `${await runHistoryJson(client, DEMO_RUN_ID)}\n`);
     };
-    const existing = await handle
-      .describe()
-      .catch((err: unknown) => (err instanceof WorkflowNotFoundError ? undefined : Promise.reject(err)));
+    const existing = await describeRun(client, DEMO_RUN_ID);
     if (existing && existing.status.name === 'RUNNING') {
       say(`Resuming run ${DEMO_RUN_ID} from the database (use --fresh to start over).`);
     } else if (existing) {
-      const s = await handle.query(statusQuery).catch(() => undefined);
+      const s = await queryStatus(client, DEMO_RUN_ID).catch(() => undefined);
       say(
         `The demo run ${DEMO_RUN_ID} already ended (${s?.phase ?? existing.status.name}). Run \`meshmove demo --fresh\` to rehearse again.`,
       );
@@ -291,28 +285,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
         say('Waiting for Prometheus to scrape the first requests (the baseline needs them)...');
         if (!(await cluster.traffic.untilScraped(30_000))) say('  Prometheus has not seen any request yet: the baseline may find none.');
       }
-      const digest = planDigest(plan);
-      const starterSigner = signerOf(starter);
-      const start = starterSigner
-        ? await signDecision(await starterSigner(), {
-            workflow: DEMO_RUN_ID,
-            kind: 'start',
-            target: '-',
-            namespace: '-',
-            verdict: 'start',
-            digest,
-            by: starter,
-            reason: '',
-          })
-        : undefined;
       // The demo's dev server registers the search attributes (an older database may lack them: then none).
-      const withAttributes = searchAttributeStart(plan, await searchAttributeSupport(client));
-      await client.workflow.start(migrationWorkflow, {
-        taskQueue: TASK_QUEUE,
-        workflowId: DEMO_RUN_ID,
-        args: [{ plan, planDigest: digest, startedBy: starter, ...(start ? { start } : {}), ...withAttributes.input }],
-        ...withAttributes.options,
-      });
+      await startRun(client, { plan, digest: planDigest(plan) }, { by: starter, id: DEMO_RUN_ID, signer: signerOf(starter) });
       say(
         `Started run ${DEMO_RUN_ID} as ${starter}. Gates are approved as ${approver}${plan.fourEyes ? ' (four-eyes: the starter may not approve)' : ''}.`,
       );
@@ -324,7 +298,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     let final: RunStatus | undefined;
     let trafficShownAt = Date.now();
     while (!interrupted) {
-      const s = await handle.query(statusQuery);
+      const s = await queryStatus(client, DEMO_RUN_ID);
       const a = await whatWaits(client, s);
       presenter.update(s, a);
       cluster.traffic?.setPhase(s.phase);

@@ -16,6 +16,7 @@ export function registerInspectCommands(program: Command): void {
       )
       .argument('<ns>', 'the namespace')
       .option('--plan <file>', 'a plan: also show what its relabel would change'),
+    'plan-option',
   ).action(async (ns: string, _o: unknown, cmd: Command) => {
     const opts = cmd.optsWithGlobals<KubeCliOptions & { json?: boolean; plan?: string }>();
     const plan = opts.plan ? (await loadPlan(opts.plan)).plan : undefined;

@@ -10,10 +10,22 @@ export interface KubeCliOptions {
   context?: string;
 }
 
-export function addKubeOptions(cmd: Command): Command {
+/**
+ * Where a command's --context comes from when not given, as its help says: the cluster.context of
+ * the plan it takes, of the plan that --plan may name, or (a command with no plan) the kubeconfig's.
+ */
+export type ContextDefault = 'plan' | 'plan-option' | 'none';
+
+const CONTEXT_DEFAULT_HELP: Record<ContextDefault, string> = {
+  plan: "the plan's cluster.context, else the current context",
+  'plan-option': "with --plan, that plan's cluster.context; else the current context",
+  none: 'the current context',
+};
+
+export function addKubeOptions(cmd: Command, contextDefault: ContextDefault): Command {
   return cmd
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)')
-    .option('--context <name>', "kubeconfig context (default: the plan's cluster.context, else the current context)");
+    .option('--context <name>', `kubeconfig context (default: ${CONTEXT_DEFAULT_HELP[contextDefault]})`);
 }
 
 export function kubeForCli(opts: KubeCliOptions, planContext?: string): KubeAccess {

@@ -68,6 +68,7 @@ export function registerPlanCommands(program: Command): void {
       .option('--target <rev>', 'the revision being moved to (default: the other one)')
       .option('--force', 'overwrite the output file if it exists')
       .option('--no-preflight', 'do not run preflight over the proposed plan'),
+    'none',
   ).action(async (_opts: unknown, cmd: Command) => {
     const opts = cmd.optsWithGlobals<PlanInitCliOptions>();
     if (opts.output && !opts.force && (await exists(opts.output))) {

@@ -59,6 +59,7 @@ export function registerPreflightCommands(program: Command): void {
       .command('preflight')
       .description('run the read-only preflight checks of a plan against its cluster (exit 1 when any check blocks)')
       .argument('<plan>', 'the plan (YAML or JSON)'),
+    'plan',
   ).action(async (file: string, _opts: unknown, cmd: Command) => {
     const opts = cmd.optsWithGlobals<KubeCliOptions & { json?: boolean }>();
     const loaded = (await loadPlan(file)).plan;
@@ -69,7 +70,7 @@ export function registerPreflightCommands(program: Command): void {
     try {
       // Select waves are resolved now, as the run would resolve them before its own preflight.
       if (hasSelectWaves(loaded)) {
-        const selection = await resolveWaves(kube, { plan: loaded, runId: 'preflight' });
+        const selection = await resolveWaves({ kube }, { plan: loaded, runId: 'preflight' });
         plan = resolvedPlan(loaded, selection);
         resolvedNote = `\nWaves chosen by selector, as resolved now: ${selection.waves.map((w) => `${w.name}: ${w.namespaces.join(', ') || 'none'}`).join('; ')}`;
       }

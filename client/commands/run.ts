@@ -1,43 +1,25 @@
-// Commands on runs: start, status, approve, reject, decide, rollback, list, history.
-import {
-  WorkflowExecutionAlreadyStartedError,
-  WorkflowNotFoundError,
-  WorkflowUpdateFailedError,
-  type Client,
-  type WorkflowHandle,
-} from '@temporalio/client';
+// Commands on runs: start, status, approve, reject, decide, rollback, list, history. Each parses its
+// options, calls the run service (client/runs.ts) and prints, for people or (--json) for scripts.
 import type { Command } from 'commander';
 import { loadPlan } from '../../plan/load.js';
-import { migrationWorkflow } from '../../workflows/migration.js';
-import {
-  TASK_QUEUE,
-  TERMINAL_PHASES,
-  gateDecisionSignal,
-  gateDecisionUpdate,
-  operatorDecisionSignal,
-  operatorDecisionUpdate,
-  rollbackSignal,
-  rollbackUpdate,
-  type DecisionKind,
-  type GateRecord,
-  type RunStatus,
-} from '../../workflows/messages.js';
+import { TERMINAL_PHASES, type DecisionKind, type Phase, type RunStatus } from '../../workflows/messages.js';
 import { CliError, ExitCode, K8S_NAMESPACE_FLAG, actingIdentity, emit } from '../cli-kit.js';
 import { renderStatus } from '../render.js';
-import { loadSigner, signDecision, type DecisionSigner } from '../signing.js';
-import type { DecisionFields, SignedDecision } from '../../workflows/identity/decision.js';
 import {
-  connectClient,
-  runStatus,
-  searchAttributeStart,
-  searchAttributeSupport,
+  answerFailedStep,
+  listRuns,
+  readRun,
+  rollBack,
+  runHistoryJson,
+  sendGateVerdict,
+  startRun,
   waitProgress,
-  whatWaits,
   type Attention,
-  type ConnectOptions,
-} from '../temporal.js';
-import { CLUSTER_ATTRIBUTE, PENDING_ATTRIBUTE, PHASE_ATTRIBUTE, PLAN_ATTRIBUTE } from '../../workflows/search-attributes.js';
-import type { Phase } from '../../workflows/messages.js';
+  type RunRow,
+  type SignerSource,
+} from '../runs.js';
+import { loadSigner, type DecisionSigner } from '../signing.js';
+import { connectClient, type ConnectOptions } from '../temporal.js';
 
 interface GlobalOpts extends ConnectOptions {
   json?: boolean;
@@ -45,23 +27,9 @@ interface GlobalOpts extends ConnectOptions {
   key?: string;
 }
 
-/** Where a command's signing key comes from; asked only when the run signs its decisions. */
-export type SignerSource = () => Promise<DecisionSigner>;
-
 function signerFrom(g: GlobalOpts): SignerSource {
   let signer: Promise<DecisionSigner> | undefined;
   return () => (signer ??= loadSigner(g.key));
-}
-
-/** The signed form of a decision when the workflow asks for signed decisions; nothing otherwise. */
-async function signedIfRequired(
-  identity: RunStatus['identity'],
-  signer: SignerSource | undefined,
-  fields: Omit<DecisionFields, 'at' | 'nonce'>,
-): Promise<{ signed?: SignedDecision }> {
-  if (identity !== 'signed') return {};
-  if (!signer) throw new CliError('this run requires signed decisions and no signing key was given', ExitCode.badInput);
-  return { signed: await signDecision(await signer(), fields) };
 }
 
 function globals(cmd: Command): GlobalOpts {
@@ -78,163 +46,6 @@ export function statusJson(s: RunStatus, a: Attention): Record<string, unknown> 
     pendingDecisions: a.decisions,
     namespaceSteps: Object.fromEntries([...a.children].map(([ns, c]) => [ns, { currentStep: c.currentStep, steps: c.steps }])),
   };
-}
-
-export function defaultRunId(planName: string, now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '').replace('T', '-');
-  return `${planName}-${stamp}`;
-}
-
-export async function startRun(
-  client: Client,
-  file: string,
-  by: string,
-  id?: string,
-  options?: { heartbeatTimeoutMs?: number },
-  signer?: SignerSource,
-): Promise<{ workflowId: string; planDigest: string; searchAttributes: boolean; searchAttributesHint?: string }> {
-  const { plan, digest } = await loadPlan(file);
-  const workflowId = id ?? defaultRunId(plan.metadata.name);
-  const { signed } = await signedIfRequired(plan.identity, signer, {
-    workflow: workflowId,
-    kind: 'start',
-    target: '-',
-    namespace: '-',
-    verdict: 'start',
-    digest,
-    by,
-    reason: '',
-  });
-  // Search attributes only where the namespace has them: an unregistered one would fail the run's workflow tasks.
-  const sa = await searchAttributeSupport(client);
-  const withAttributes = searchAttributeStart(plan, sa);
-  try {
-    await client.workflow.start(migrationWorkflow, {
-      taskQueue: TASK_QUEUE,
-      workflowId,
-      args: [
-        {
-          plan,
-          planDigest: digest,
-          startedBy: by,
-          ...(signed ? { start: signed } : {}),
-          ...(options ? { options } : {}),
-          ...withAttributes.input,
-        },
-      ],
-      memo: { plan: plan.metadata.name, startedBy: by },
-      ...withAttributes.options,
-      // A run id names one migration, forever: a finished run is never started again under it.
-      workflowIdReusePolicy: 'REJECT_DUPLICATE',
-      workflowIdConflictPolicy: 'FAIL',
-    });
-  } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) throw await alreadyExists(client, workflowId);
-    throw err;
-  }
-  return { workflowId, planDigest: digest, searchAttributes: sa.ok, ...(sa.hint ? { searchAttributesHint: sa.hint } : {}) };
-}
-
-/** The refusal of a start under the id of a run that exists: its state, and how to look at it. */
-async function alreadyExists(client: Client, workflowId: string): Promise<CliError> {
-  const handle = client.workflow.getHandle(workflowId);
-  const d = await handle.describe().catch(() => undefined);
-  const s = await runStatus(client, workflowId).catch(() => undefined);
-  const state = [d?.status.name, s ? `phase ${s.phase}` : undefined, s ? `started by ${s.startedBy} at ${s.startedAt}` : undefined]
-    .filter(Boolean)
-    .join(', ');
-  return new CliError(
-    `refused: a run with id "${workflowId}" already exists (${state || 'state unknown'}); nothing was started.\n` +
-      `  see it:  meshmove status ${workflowId}    its record: meshmove history ${workflowId}\n` +
-      '  start a new run under another id (--id), or without --id for a fresh one',
-    ExitCode.failed,
-  );
-}
-
-/**
- * Send a decision as an Update. A refusal comes back with the workflow's reason; the same request
- * then goes as a Signal so that the workflow records the refused attempt in its audit trail.
- */
-async function decideOrExplain<T>(update: () => Promise<T>, auditRefusal: () => Promise<void>): Promise<T> {
-  try {
-    return await update();
-  } catch (err) {
-    if (err instanceof WorkflowUpdateFailedError) {
-      await auditRefusal().catch(() => undefined);
-      throw new CliError(`refused: ${(err.cause as Error | undefined)?.message ?? err.message}`, ExitCode.failed);
-    }
-    if (err instanceof WorkflowNotFoundError) throw new CliError(`refused: the workflow has ended (${err.message})`, ExitCode.failed);
-    throw err;
-  }
-}
-
-function pickGate(a: Attention, gate: string) {
-  const found = a.gates.find((g) => g.id === gate);
-  if (!found) {
-    const open = a.gates.map((g) => g.id);
-    // Let the workflow itself say why (unknown, or not open any more): it also audits the attempt.
-    return { id: gate, digest: '', workflowId: undefined, open };
-  }
-  return { id: found.id, digest: found.digest, workflowId: found.workflowId, open: [] };
-}
-
-/** Approve or reject a gate of a run, wherever it lives (the run or a namespace's workflow). */
-export async function sendGateVerdict(
-  client: Client,
-  runId: string,
-  gate: string,
-  req: { verdict: 'approve' | 'reject'; by: string; reason?: string; digest?: string; signer?: SignerSource },
-): Promise<{ workflowId: string; gate: GateRecord }> {
-  const status = await runStatus(client, runId);
-  const target = pickGate(await whatWaits(client, status), gate);
-  // A namespace gate lives in that namespace's workflow; an unknown gate goes to the run (which refuses it).
-  const handle = client.workflow.getHandle(target.workflowId ?? runId);
-  const digest = req.digest ?? target.digest;
-  const namespace = status.namespaces.find((n) => n.workflowId === handle.workflowId)?.name ?? '-';
-  const signed = await signedIfRequired(status.identity, req.signer, {
-    workflow: handle.workflowId,
-    kind: 'gate',
-    target: gate,
-    namespace,
-    verdict: req.verdict,
-    digest,
-    by: req.by,
-    reason: req.reason ?? '',
-  });
-  const full = { gate, verdict: req.verdict, by: req.by, digest, ...(req.reason ? { reason: req.reason } : {}), ...signed };
-  const rec = await decideOrExplain(
-    () => handle.executeUpdate(gateDecisionUpdate, { args: [full] }),
-    () => handle.signal(gateDecisionSignal, full),
-  );
-  return { workflowId: handle.workflowId, gate: rec };
-}
-
-/** Answer a paused step in the workflow that holds it. */
-export async function sendDecision(
-  client: Client,
-  pending: { workflowId: string; step: string; digest?: string; namespace?: string },
-  decision: DecisionKind,
-  by: string,
-  reason?: string,
-  signer?: SignerSource,
-  identity?: RunStatus['identity'],
-): Promise<void> {
-  const handle: WorkflowHandle = client.workflow.getHandle(pending.workflowId);
-  const fields = {
-    workflow: pending.workflowId,
-    kind: 'decision' as const,
-    target: pending.step,
-    namespace: pending.namespace ?? '-',
-    verdict: decision,
-    digest: pending.digest ?? '-',
-    by,
-    reason: reason ?? '',
-  };
-  const req = { step: pending.step, decision, by, ...(reason ? { reason } : {}), ...(await signedIfRequired(identity, signer, fields)) };
-  await decideOrExplain(
-    () => handle.executeUpdate(operatorDecisionUpdate, { args: [req] }),
-    () => handle.signal(operatorDecisionSignal, req),
-  );
 }
 
 async function gateVerdict(
@@ -299,9 +110,13 @@ export function registerRunCommands(program: Command): void {
       const g = globals(cmd);
       const by = actingIdentity(g.by);
       // Validate before connecting: a bad plan never reaches Temporal.
-      await loadPlan(file);
+      const loaded = await loadPlan(file);
       const client = await connectClient(g);
-      const { workflowId, searchAttributes, searchAttributesHint } = await startRun(client, file, by, opts.id, undefined, signerFrom(g));
+      const { workflowId, searchAttributes, searchAttributesHint } = await startRun(client, loaded, {
+        by,
+        id: opts.id,
+        signer: signerFrom(g),
+      });
       if (searchAttributesHint)
         process.stderr.write(
           `note: ${searchAttributesHint}\n  this run was started without search attributes; it works the same otherwise.\n`,
@@ -318,15 +133,13 @@ export function registerRunCommands(program: Command): void {
       const g = globals(cmd);
       const client = await connectClient(g);
       for (;;) {
-        const s = await runStatus(client, id);
-        const a = await whatWaits(client, s);
+        const { status: s, attention: a } = await readRun(client, id);
         if (g.json) emit(g, statusJson(s, a), () => '');
         else {
           if (opts.watch && process.stdout.isTTY) process.stdout.write('\x1b[2J\x1b[H');
           process.stdout.write(`${renderStatus(s, a)}\n`);
           if (!TERMINAL_PHASES.includes(s.phase)) {
-            const ids = [id, ...[...a.children.values()].map((c) => c.workflowId)];
-            for (const line of await waitProgress(client, ids)) process.stdout.write(`  waiting: ${line}\n`);
+            for (const line of await waitProgress(client, id, a)) process.stdout.write(`  waiting: ${line}\n`);
           }
         }
         if (!opts.watch || TERMINAL_PHASES.includes(s.phase)) return;
@@ -376,19 +189,13 @@ export function registerRunCommands(program: Command): void {
       }
       const by = actingIdentity(g.by);
       const client = await connectClient(g);
-      const status = await runStatus(client, id);
-      const { decisions } = await whatWaits(client, status);
-      const ns = opts.k8sNamespace;
-      const matching = decisions.filter((d) => (!ns || d.namespace === ns) && (!opts.step || d.step === opts.step));
-      if (matching.length === 0) throw new CliError(`nothing in ${id} is waiting for a decision${ns ? ` in ${ns}` : ''}`, ExitCode.failed);
-      if (matching.length > 1) {
-        throw new CliError(
-          `${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (${K8S_NAMESPACE_FLAG} ${d.namespace})` : ''}`).join(', ')}; say which`,
-          ExitCode.badInput,
-        );
-      }
-      const d = matching[0]!;
-      await sendDecision(client, d, decision as DecisionKind, by, opts.reason, signerFrom(g), status.identity);
+      const d = await answerFailedStep(client, id, decision as DecisionKind, {
+        by,
+        reason: opts.reason,
+        namespace: opts.k8sNamespace,
+        step: opts.step,
+        signer: signerFrom(g),
+      });
       emit(
         g,
         { workflowId: d.workflowId, step: d.step, decision },
@@ -405,24 +212,7 @@ export function registerRunCommands(program: Command): void {
       const g = globals(cmd);
       const by = actingIdentity(g.by);
       const client = await connectClient(g);
-      const status = await runStatus(client, id);
-      if (TERMINAL_PHASES.includes(status.phase)) throw new CliError(`refused: the run has ended (${status.phase})`, ExitCode.failed);
-      const handle = client.workflow.getHandle(id);
-      const fields = {
-        workflow: id,
-        kind: 'rollback' as const,
-        target: '-',
-        namespace: '-',
-        verdict: 'rollback',
-        digest: '-',
-        by,
-        reason: opts.reason,
-      };
-      const req = { by, reason: opts.reason, ...(await signedIfRequired(status.identity, signerFrom(g), fields)) };
-      await decideOrExplain(
-        () => handle.executeUpdate(rollbackUpdate, { args: [req] }),
-        () => handle.signal(rollbackSignal, req),
-      );
+      await rollBack(client, id, { by, reason: opts.reason, signer: signerFrom(g) });
       emit(
         g,
         { workflowId: id, rollback: true },
@@ -461,10 +251,7 @@ export function registerRunCommands(program: Command): void {
     .action(async (id: string, _opts: unknown, cmd: Command) => {
       const g = globals(cmd);
       const client = await connectClient(g);
-      await runStatus(client, id);
-      const history = await client.workflow.getHandle(id).fetchHistory();
-      const { historyToJSON } = await import('@temporalio/common/lib/proto-utils.js');
-      process.stdout.write(`${historyToJSON(history)}\n`);
+      process.stdout.write(`${await runHistoryJson(client, id)}\n`);
     });
 }
 
@@ -481,67 +268,9 @@ const PHASES: readonly Phase[] = [
   'aborted',
 ];
 
-export interface RunRow {
-  workflowId: string;
-  status: string;
-  startTime: string;
-  plan?: unknown;
-  phase?: string;
-  cluster?: string;
-  /** What waits for a person: a gate id (`start`, `namespace:NS`, ...) or `decision:STEP`. */
-  waiting?: string;
-  /** The Kubernetes namespace whose workflow waits (its gate or failed step), and that workflow. */
-  namespace?: string;
-  waitingIn?: string;
-}
-
 function listLine(r: RunRow): string {
   const waits = r.waiting
     ? `  waiting: ${r.waiting}${r.namespace && !r.waiting.endsWith(`:${r.namespace}`) ? ` in ${r.namespace}` : ''}`
     : '';
   return `${r.workflowId}  ${r.status}  ${r.phase ?? '-'}  ${r.startTime}${waits}`;
-}
-
-/**
- * Runs, newest first, from the visibility store. `waiting`: those with MeshmovePendingGate set (an
- * open gate, or `decision:STEP`), in the run itself or in one of its namespace workflows (shown
- * under the run's id); `phase`: MeshmovePhase. Both need the search attributes registered.
- */
-export async function listRuns(client: Client, opts: { limit: number; waiting?: boolean; phase?: Phase }): Promise<RunRow[]> {
-  if (opts.waiting || opts.phase) {
-    const sa = await searchAttributeSupport(client);
-    if (!sa.ok)
-      throw new CliError(
-        `cannot filter by ${opts.waiting ? 'what waits' : 'phase'}: ${sa.hint ?? 'the search attributes are not registered'}\n  runs started before that are not findable this way; \`meshmove list\` lists them all`,
-        ExitCode.failed,
-      );
-  }
-  const clauses = [
-    opts.waiting ? `(WorkflowType = 'migrationWorkflow' OR WorkflowType = 'namespaceWorkflow')` : `WorkflowType = 'migrationWorkflow'`,
-  ];
-  if (opts.waiting) clauses.push(`ExecutionStatus = 'Running'`, `${PENDING_ATTRIBUTE.name} IS NOT NULL`);
-  if (opts.phase) clauses.push(`${PHASE_ATTRIBUTE.name} = '${opts.phase}'`);
-  const rows: RunRow[] = [];
-  const seen = new Map<string, RunRow>();
-  for await (const w of client.workflow.list({ query: clauses.join(' AND ') })) {
-    const child = w.type === 'namespaceWorkflow';
-    const runId = child ? (w.parentExecution?.workflowId ?? w.workflowId.replace(/\/ns\/.*$/, '')) : w.workflowId;
-    const waiting = w.typedSearchAttributes.get(PENDING_ATTRIBUTE);
-    const row: RunRow = {
-      workflowId: runId,
-      status: w.status.name,
-      startTime: w.startTime.toISOString(),
-      plan: w.typedSearchAttributes.get(PLAN_ATTRIBUTE) ?? w.memo?.plan,
-      ...(w.typedSearchAttributes.get(PHASE_ATTRIBUTE) ? { phase: w.typedSearchAttributes.get(PHASE_ATTRIBUTE) } : {}),
-      ...(w.typedSearchAttributes.get(CLUSTER_ATTRIBUTE) ? { cluster: w.typedSearchAttributes.get(CLUSTER_ATTRIBUTE) } : {}),
-      ...(waiting ? { waiting } : {}),
-      ...(child ? { namespace: /\/ns\/([^/]+)/.exec(w.workflowId)?.[1] ?? '', waitingIn: w.workflowId } : {}),
-    };
-    // A run shows once: its own wait, else its first namespace's (the rest: meshmove status RUN).
-    if (seen.has(runId)) continue;
-    seen.set(runId, row);
-    rows.push(row);
-    if (rows.length >= opts.limit) break;
-  }
-  return rows;
 }

@@ -183,5 +183,6 @@ export function registerTwinCommands(program: Command): void {
         "replace namespace, workload, gateway, config and host names by pseudonyms (consistently); Istio's own names stay",
       )
       .option('--json', 'print a summary (counts) as JSON; needs -o'),
+    'plan-option',
   ).action((_o: unknown, cmd: Command) => runSnapshot(cmd.optsWithGlobals<SnapshotCliOptions>()));
 }

@@ -2,7 +2,7 @@
 // each gate with its summary and a prompt, each failed step with the decision to take.
 import { createInterface, type Interface } from 'node:readline';
 import type { RunStatus, StepRecord } from '../../workflows/messages.js';
-import type { Attention } from '../temporal.js';
+import type { Attention } from '../runs.js';
 import { CliError, ExitCode } from '../cli-kit.js';
 
 export type GateAnswer = { verdict: 'approve' } | { verdict: 'reject'; reason: string };

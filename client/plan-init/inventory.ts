@@ -2,12 +2,16 @@
 // GETs, so 2,000 namespaces cost a few pages) and decided on by the pure functions in choose.ts.
 // Everything a decision depends on is reused from the product: control planes as `inspect` finds
 // them, injection by mesh/injection (what preflight evaluates), mesh config by mesh/meshconfig,
-// each control plane's own root by preflight's readOwnRoot. Read-only.
+// each control plane's own root by readOwnRoot (what preflight reads). Read-only.
 import type { V1Deployment, V1MutatingWebhookConfiguration, V1Service } from '@kubernetes/client-node';
 import type { KubeAccess, KubeObject } from '../../activities/kube/index.js';
 import { ISTIO_RESOURCES } from '../../activities/kube/index.js';
 import { findControlPlanes } from '../../activities/inspect/index.js';
-import { describeRoot, describeSelectors, externalAddress, istiodBuild, readOwnRoot } from '../../activities/preflight/index.js';
+import { describeSelectors } from '../../activities/preflight/index.js';
+import { describeRoot } from '../../activities/shared/ca-roots.js';
+import { istiodBuild } from '../../activities/shared/control-plane-scope.js';
+import { externalAddress } from '../../activities/shared/gateway.js';
+import { readOwnRoot } from '../../activities/shared/own-root.js';
 import { injectingRevision, type MutatingWebhookConfigurationLike, type SelectorLike } from '../../mesh/injection.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import { IstioLabel, MESH_CONFIG_KEY, istiodServiceName, meshConfigMapName } from '../../mesh/naming.js';

@@ -21,7 +21,7 @@ import {
   verifyTraffic,
   waitCaReady,
 } from '../../activities/namespace/index.js';
-import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import type { ClusterDeps } from '../../activities/shared/deps.js';
 import { parsePlanText } from '../../plan/load.js';
 import { runBackup } from '../../activities/backup/index.js';
 import { mkdtempSync } from 'node:fs';
@@ -30,7 +30,7 @@ import { join } from 'node:path';
 import type { Plan } from '../../plan/schema.js';
 import { startTwin, type Twin } from '../../twin/index.js';
 import { parseScenario } from '../../twin/scenario.js';
-import { rootFingerprint } from '../../activities/namespace/ca-root.js';
+import { rootFingerprint } from '../../activities/shared/ca-roots.js';
 import { asOnRealStack } from '../support/scenario-variants.js';
 import { parse } from 'yaml';
 

@@ -121,7 +121,12 @@ describe('preflight on the field-report twin', () => {
     twin = await startFieldReportTwin();
     await twin.kube.patchWorkload('Deployment', 'istio-1-16-5', 'istiod-istio-1-16-5', { spec: { replicas: 0 } }, 'merge');
     // The twin's controllers remove the pods and update the status.
-    await until(async () => (await twin!.kube.listPods('istio-1-16-5', { labelSelector: 'app=istiod' })).length === 0);
+    await expect
+      .poll(async () => (await twin!.kube.listPods('istio-1-16-5', { labelSelector: 'app=istiod' })).length, {
+        timeout: 10_000,
+        message: 'the target istiod pods gone',
+      })
+      .toBe(0);
     const r = await runPreflight(twin.kube, plan);
     expect(statusOf(r, 'target/istiod')).toBe('block');
     expect(statusOf(r, 'proxy-status/target')).toBe('block');
@@ -215,11 +220,3 @@ describe('preflight on the cluster as the real stack showed it (split roots, tar
     expect(scope.reason).toMatch(/Gateway istio-system\/y7test-gateway/);
   });
 });
-
-async function until(cond: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!(await cond())) {
-    if (Date.now() > end) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -22,11 +22,10 @@ import {
   waitCaReady,
   RESTART_KEY_ANNOTATION,
 } from '../../activities/namespace/index.js';
-import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import type { ClusterDeps } from '../../activities/shared/deps.js';
 import { parsePlanText } from '../../plan/load.js';
 import type { Plan } from '../../plan/schema.js';
 import { startTwin, type Twin } from '../../twin/index.js';
-import { eventually } from '../support/eventually.js';
 
 const SCENARIO = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
 const PLAN = fileURLToPath(new URL('../../examples/plans/field-report.yaml', import.meta.url));
@@ -106,7 +105,13 @@ describe('two restarts of one namespace at once (the forward one still running w
     const forward = settle(
       forwardEnv.run(() => restartWorkloads(deps, { ...ref(ns), key: `${RUN}/${ns}/migrate`, expectRevision: TARGET })),
     );
-    await eventually('the forward restart patched both workloads', async () => workloads.every((w) => applied(w) === 1), 15_000, 20);
+    await expect
+      .poll(async () => workloads.every((w) => applied(w) === 1), {
+        timeout: 15_000,
+        interval: 20,
+        message: 'the forward restart patched both workloads',
+      })
+      .toBe(true);
 
     // The compensation, while the forward rollouts are still in progress: labels back, restart back.
     await run(() => restoreNamespaceLabels(deps, { ...ref(ns), labels: relabeled.previousLabels }));

@@ -10,7 +10,7 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createKubeAccess } from '../../activities/kube/index.js';
 import { relabelNamespace, restartWorkloads, verifyProxies, waitCaReady } from '../../activities/namespace/index.js';
-import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import type { ClusterDeps } from '../../activities/shared/deps.js';
 import type { Plan } from '../../plan/schema.js';
 import { startTwin, writeKubeconfigAs, WORKER_USER, type Twin } from '../../twin/index.js';
 import { benchPlan, benchScenario, repoFile, type BenchShape } from '../../bench/scenario.js';

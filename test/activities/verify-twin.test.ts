@@ -7,11 +7,11 @@ import { fileURLToPath } from 'node:url';
 import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
 import type { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
 import { relabelNamespace, restartWorkloads, restoreNamespaceLabels, waitCaReady } from '../../activities/namespace/index.js';
-import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import type { ClusterDeps } from '../../activities/shared/deps.js';
 import { explainInjection, verifyMesh, verifyProxies, verifyTraffic } from '../../activities/verify/index.js';
 import { istioInjectorWebhookConfiguration } from '../../mesh/injection.js';
 import { parsePlanText } from '../../plan/load.js';
@@ -52,11 +52,10 @@ async function setTargetOutboundPolicy(mode: 'ALLOW_ANY' | 'REGISTRY_ONLY'): Pro
     setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
   );
   // The twin's istiod follows its mesh ConfigMap by watch; wait until it acts on the change.
-  const deadline = Date.now() + 5_000;
-  while (twin.mesh.istiods.get(TARGET)?.meshConfig.outboundTrafficPolicyMode !== mode) {
-    if (Date.now() > deadline) throw new Error(`the twin's istiod did not pick up ${mode}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+  await vi.waitFor(
+    () => expect(twin.mesh.istiods.get(TARGET)?.meshConfig.outboundTrafficPolicyMode, `the twin's istiod picked up ${mode}`).toBe(mode),
+    { timeout: 5_000, interval: 20 },
+  );
 }
 
 beforeAll(async () => {

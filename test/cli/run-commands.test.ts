@@ -1,6 +1,7 @@
 // The CLI contract on a real Temporal dev server (activities mocked at the boundary): exit codes,
 // refusals with the workflow's reason, the audit trail, status --json, history for replay.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitUntilNamed } from '../support/wait-until.js';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +9,7 @@ import { stringify } from 'yaml';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { TASK_QUEUE } from '../../workflows/messages.js';
-import { runStatus, whatWaits } from '../../client/temporal.js';
+import { runStatus, whatWaits } from '../../client/runs.js';
 import { FakeCluster, testPlan } from '../support/fake-activities.js';
 import { startDevServer, workflowBundle } from '../support/temporal.js';
 import { meshmove as runCli, type CliResult } from '../support/cli.js';
@@ -119,14 +120,16 @@ describe('meshmove CLI on a real Temporal server', () => {
         pendingGate: { id: string; digest: string } | null;
         audit: { by: string; accepted: boolean; action: string; reason?: string }[];
       };
-    const gate = async (id: string) => {
-      for (let i = 0; i < 100; i++) {
-        const s = await status();
-        if (s.pendingGate?.id === id) return s.pendingGate;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      throw new Error(`gate ${id} never opened`);
-    };
+    // A status command that fails is a finding: waitUntilNamed stops at once.
+    const gate = (id: string) =>
+      waitUntilNamed(
+        `gate ${id} to open`,
+        async () => {
+          const s = await status();
+          return s.pendingGate?.id === id && s.pendingGate;
+        },
+        { timeout: 20_000, interval: 200 },
+      );
     const start = await gate('start');
 
     const stranger = await meshmove(['approve', 'cli-run-1', 'start'], as('mallory'));
@@ -152,12 +155,14 @@ describe('meshmove CLI on a real Temporal server', () => {
     expect((await meshmove(['approve', 'cli-run-1', 'dns-cutover'], as('bob'))).code).toBe(0);
     await gate('decommission');
     expect((await meshmove(['approve', 'cli-run-1', 'decommission'], as('bob'))).code).toBe(0);
-    let final = await status();
-    for (let i = 0; i < 100 && final.phase !== 'completed'; i++) {
-      await new Promise((r) => setTimeout(r, 200));
-      final = await status();
-    }
-    expect(final.phase).toBe('completed');
+    const final = await waitUntilNamed(
+      'the run to complete',
+      async () => {
+        const s = await status();
+        return s.phase === 'completed' && s;
+      },
+      { timeout: 20_000, interval: 200 },
+    );
     // Refusals are in the audit trail with their reasons, next to the decisions.
     const refused = final.audit.filter((a) => !a.accepted).map((a) => a.by);
     expect(refused).toEqual(['mallory', 'alice', 'bob', 'bob', 'bob']);
@@ -205,13 +210,7 @@ describe('meshmove CLI on a real Temporal server', () => {
     cluster.failNext('verifyTraffic', 'payments');
     cluster.failNext('verifyTraffic', 'orders');
     const waiting = async () => (await whatWaits(env.client, await runStatus(env.client, id))).decisions.map((d) => d.namespace).sort();
-    const until = async (what: string, ok: () => Promise<boolean>) => {
-      for (let i = 0; i < 300; i++) {
-        if (await ok()) return;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      throw new Error(`timed out waiting for ${what}`);
-    };
+    const until = (what: string, ok: () => Promise<boolean>) => waitUntilNamed(what, ok, { timeout: 60_000, interval: 200 });
     try {
       expect((await meshmove(['start', file, '--id', id], as('alice'))).code).toBe(0);
       await until('both namespaces to wait for a decision', async () => (await waiting().catch(() => [])).length === 2);

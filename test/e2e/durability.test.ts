@@ -61,12 +61,10 @@ function expectEachChangeOnce(c: TwinCounters): void {
   }
 }
 
-async function waitForCounter(twin: Twin, key: string, timeoutMs = 180_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (((await twinCounters(twin)).byObject[key] ?? 0) < 1) {
-    if (Date.now() > deadline) throw new Error(`${key} never happened`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+function waitForCounter(twin: Twin, key: string, timeoutMs = 180_000): Promise<void> {
+  return expect
+    .poll(async () => (await twinCounters(twin)).byObject[key] ?? 0, { timeout: timeoutMs, message: `${key} happened` })
+    .toBeGreaterThanOrEqual(1);
 }
 
 describe('durability on the real stack', () => {

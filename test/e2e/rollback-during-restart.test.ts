@@ -74,11 +74,9 @@ describe('a rollback requested while a namespace restarts', () => {
       const applied = (await twinCounters(twin)).applied;
       return Object.fromEntries(ORDERS.map((w) => [w, (applied[`patch ${w}`] ?? 0) + (applied[`update ${w}`] ?? 0)]));
     };
-    const deadline = Date.now() + 120_000;
-    while (!Object.values(await restarts()).every((n) => n >= 1)) {
-      if (Date.now() > deadline) throw new Error(`orders was never restarted; counters ${JSON.stringify(await restarts())}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await expect
+      .poll(restarts, { timeout: 120_000, message: 'every orders workload restarted' })
+      .toSatisfy((counts: Record<string, number>) => Object.values(counts).every((n) => n >= 1));
     const child = env.client.workflow.getHandle(`${id}/ns/orders`);
     const during = await child.query(statusQuery);
     expect(during.currentStep, 'the rollback is requested during the restart').toBe('restart');

@@ -11,7 +11,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Client } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { runStatus } from '../../client/temporal.js';
+import { runStatus } from '../../client/runs.js';
 import { prometheusTrafficTotals, startRehearsalTraffic, untilPrometheusSeesTraffic } from '../../client/rehearsal-traffic.js';
 import { loadPlan } from '../../plan/load.js';
 import { freePort } from '../../lab/ports.js';

@@ -8,7 +8,8 @@
 //     approval, meshmove_decisions_total; Kubernetes requests by verb; an activity failure after an
 //     injected API fault; SIGTERM while a rollout restart runs: /readyz 503 at once, the worker drains
 //     and exits 0, and the run completes on another worker.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { waitUntilNamed } from '../support/wait-until.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -18,7 +19,6 @@ import type { Twin } from '../../twin/index.js';
 import { parseExposition, type Sample } from '../../worker/metrics.js';
 import { freeLoopbackPort } from '../../worker/ops-server.js';
 import { startDevServer } from '../support/temporal.js';
-import { eventually } from '../support/eventually.js';
 import { startTestPrometheus } from '../support/prometheus.js';
 import {
   Cli,
@@ -113,15 +113,15 @@ async function startOpsWorker(grace: string): Promise<Proc & { port: number }> {
     MESHMOVE_HTTP_ADDRESS: '127.0.0.1:0',
     MESHMOVE_SHUTDOWN_GRACE: grace,
   });
-  const port = await eventually(
+  // A process that exited fails the wait at once.
+  const port = await waitUntilNamed(
     'the ops worker ready',
-    async () => {
+    () => {
       const m = /worker ready (\d+)/.exec(p.output());
       if (!m && p.child.exitCode !== null) throw new Error(`the ops worker exited ${p.child.exitCode}: ${p.output()}`);
       return m ? Number(m[1]) : undefined;
     },
-    120_000,
-    { intervalMs: 100, onError: 'throw' },
+    { timeout: 120_000, interval: 100 },
   );
   return Object.assign(p, { port });
 }
@@ -147,40 +147,40 @@ describe('meshmove worker --http-address', () => {
     const p = spawnProc([MAIN, 'worker', '--address', env.address, '--kubeconfig', kubeconfig, '--shutdown-grace', '5s'], {
       MESHMOVE_HTTP_ADDRESS: '127.0.0.1:0',
     });
-    const port = await eventually(
+    // A process that exited fails the wait at once.
+    const port = await waitUntilNamed(
       'the worker command serving',
-      async () => {
+      () => {
         const m = /\/healthz \/readyz \/metrics on http:\/\/127\.0\.0\.1:(\d+)/.exec(p.output());
         if (!m && p.child.exitCode !== null) throw new Error(`meshmove worker exited ${p.child.exitCode}: ${p.output()}`);
         return m ? Number(m[1]) : undefined;
       },
-      120_000,
-      { intervalMs: 100, onError: 'throw' },
+      { timeout: 120_000, interval: 100 },
     );
 
     expect(await get(port, '/healthz')).toMatchObject({ status: 200 });
-    const ready = await eventually(
-      'readiness answered',
+    const ready = await vi.waitFor(
       async () => {
         const r = await get(port, '/readyz');
-        return /Kubernetes API server/.test(r.body) ? r : undefined; // (before run() it says the worker is initialized)
+        const found = /Kubernetes API server/.test(r.body) ? r : undefined; // (before run() it says the worker is initialized);
+        expect(found, 'readiness answered').toBeDefined();
+        return found!;
       },
-      30_000,
-      200,
+      { timeout: 30_000, interval: 200 },
     );
     expect(ready.status).toBe(503);
     expect(ready.body).toMatch(new RegExp(`Kubernetes API server https://127.0.0.1:${closed} cannot be reached`));
     expect(ready.body).not.toMatch(/Temporal/); // Temporal is fine
 
     // The SDK's own telemetry (polls of the meshmove task queue) and meshmove's, in one scrape.
-    const samples = await eventually(
-      "the SDK's poll metrics",
+    const samples = await vi.waitFor(
       async () => {
         const s = await scrape(port);
-        return has(s, 'temporal_num_pollers', { task_queue: 'meshmove' }) ? s : undefined;
+        const found = has(s, 'temporal_num_pollers', { task_queue: 'meshmove' }) ? s : undefined;
+        expect(found, "the SDK's poll metrics").toBeDefined();
+        return found!;
       },
-      30_000,
-      500,
+      { timeout: 30_000, interval: 500 },
     );
     expect(value(samples, 'meshmove_sdk_metrics_up')).toBe(1);
     expect(has(samples, 'temporal_worker_task_slots_available')).toBe(true);
@@ -197,7 +197,13 @@ describe('meshmove worker --http-address', () => {
         const body = (await r.json()) as { data: { result: { value: [number, string] }[] } };
         return body.data.result.map((x) => Number(x.value[1]));
       };
-      await eventually('Prometheus scraped the worker', async () => (await query('up{app="meshmove-worker"}'))[0] === 1, 30_000, 500);
+      await expect
+        .poll(async () => (await query('up{app="meshmove-worker"}'))[0] === 1, {
+          timeout: 30_000,
+          interval: 500,
+          message: 'Prometheus scraped the worker',
+        })
+        .toBe(true);
       expect((await query('count({app="meshmove-worker",__name__=~"temporal_.*"})'))[0]).toBeGreaterThan(0);
       expect((await query('meshmove_sdk_metrics_up{app="meshmove-worker"}'))[0]).toBe(1);
       expect(await query('meshmove_status_refresh_errors_total{app="meshmove-worker"}')).toEqual([0]);
@@ -220,14 +226,13 @@ describe('meshmove worker --http-address', () => {
     const a = await startOpsWorker('300ms');
 
     expect(await get(a.port, '/healthz')).toMatchObject({ status: 200 });
-    const ready = await eventually(
-      'ready',
+    const ready = await vi.waitFor(
       async () => {
         const r = await get(a.port, '/readyz');
-        return r.status === 200 ? r : undefined;
+        expect(r.status, 'ready').toBe(200);
+        return r;
       },
-      30_000,
-      200,
+      { timeout: 30_000, interval: 200 },
     );
     expect(ready.body).toMatch(/Temporal answers; Kubernetes API server .* answers/);
 
@@ -241,14 +246,14 @@ describe('meshmove worker --http-address', () => {
 
     await cli.start(plan, id, STARTER);
     await waitForRun(env.client, id, (s) => s.attention.gates.some((g) => g.id === 'start'), 'gate start');
-    const atGate = await eventually(
-      'the open start gate in /metrics',
+    const atGate = await vi.waitFor(
       async () => {
         const s = await scrape(a.port);
-        return value(s, 'meshmove_gates_open', { run: id, gate: 'start' }) === 1 ? s : undefined;
+        const found = value(s, 'meshmove_gates_open', { run: id, gate: 'start' }) === 1 ? s : undefined;
+        expect(found, 'the open start gate in /metrics').toBeDefined();
+        return found!;
       },
-      30_000,
-      500,
+      { timeout: 30_000, interval: 500 },
     );
     const age1 = value(atGate, 'meshmove_gate_open_seconds', { run: id, gate: 'start' });
     expect(value(atGate, 'meshmove_runs', { phase: 'awaiting-start' })).toBe(1);
@@ -266,54 +271,56 @@ describe('meshmove worker --http-address', () => {
     expect(age2).toBeGreaterThanOrEqual(age1 + 1.4);
 
     await cli.approve(id, 'start');
-    const afterApprove = await eventually(
-      'the approval counted and the gate closed',
+    const afterApprove = await vi.waitFor(
       async () => {
         const s = await scrape(a.port);
-        return value(s, 'meshmove_decisions_total', { message: 'gate', decision: 'approve', via: 'update', outcome: 'accepted' }) === 1 &&
+        const found =
+          value(s, 'meshmove_decisions_total', { message: 'gate', decision: 'approve', via: 'update', outcome: 'accepted' }) === 1 &&
           !has(s, 'meshmove_gates_open', { run: id, gate: 'start' })
-          ? s
-          : undefined;
+            ? s
+            : undefined;
+        expect(found, 'the approval counted and the gate closed').toBeDefined();
+        return found!;
       },
-      30_000,
-      500,
+      { timeout: 30_000, interval: 500 },
     );
     expect(value(afterApprove, 'meshmove_decisions_total', { decision: 'reject' })).toBe(0);
 
-    const failed = await eventually(
-      "the injected API fault counted, then the retry's patch",
+    const failed = await vi.waitFor(
       async () => {
         const s = await scrape(a.port);
-        return value(s, 'meshmove_activity_failures_total', { activity: 'relabelNamespace', type: 'KubeServerError' }) >= 1 &&
+        const found =
+          value(s, 'meshmove_activity_failures_total', { activity: 'relabelNamespace', type: 'KubeServerError' }) >= 1 &&
           value(s, 'meshmove_kube_requests_total', { verb: 'patch', code: '2xx' }) > 0
-          ? s
-          : undefined;
+            ? s
+            : undefined;
+        expect(found, "the injected API fault counted, then the retry's patch").toBeDefined();
+        return found!;
       },
-      60_000,
-      500,
+      { timeout: 60_000, interval: 500 },
     );
     expect(value(failed, 'meshmove_kube_requests_total', { verb: 'patch', code: '5xx' })).toBeGreaterThanOrEqual(4);
     expect(value(failed, 'meshmove_kube_request_errors_total', { verb: 'patch', type: 'KubeServerError' })).toBeGreaterThanOrEqual(4);
 
     // SIGTERM while the orders namespace's rollout restart runs (1 s per pod).
-    await eventually(
-      'the orders restart under way',
-      async () => ((await twinCounters(twin)).byObject['patch apps/deployments/orders/orders'] ?? 0) >= 1,
-      180_000,
-      50,
-    );
+    await expect
+      .poll(async () => ((await twinCounters(twin)).byObject['patch apps/deployments/orders/orders'] ?? 0) >= 1, {
+        timeout: 180_000,
+        interval: 50,
+        message: 'the orders restart under way',
+      })
+      .toBe(true);
     const status = (await env.client.workflow.getHandle(`${id}/ns/orders`).describe()).status.name;
     expect(status).toBe('RUNNING');
     a.child.kill('SIGTERM');
     const termAt = Date.now();
-    const notReady = await eventually(
-      'not ready once shutdown begins',
+    const notReady = await vi.waitFor(
       async () => {
         const r = await get(a.port, '/readyz');
-        return r.status === 503 ? r : undefined;
+        expect(r.status, 'not ready once shutdown begins').toBe(503);
+        return r;
       },
-      5_000,
-      20,
+      { timeout: 5_000, interval: 20 },
     );
     expect(notReady.body).toMatch(/shutting down/);
     expect((await get(a.port, '/healthz')).status).toBe(200); // draining is alive

@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments, stringify } from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   applyNamespaces,
   FIELD_REPORT_GATEWAYS,
@@ -27,7 +27,6 @@ import {
 import { kubeconfigYaml } from '../../lab/kube.js';
 import { LAB_CONTEXT, LAB_SOURCE_REVISION, LAB_TARGET_REVISION, waitInjected } from '../../lab/field-report.js';
 import { meshmove } from '../support/cli.js';
-import { eventually } from '../support/eventually.js';
 import { startDevServer } from '../support/temporal.js';
 import { freePort } from '../../lab/ports.js';
 import { RBAC_FILE, writePlan } from '../e2e/support/stack.js';
@@ -209,14 +208,13 @@ describe('deploy/ on a real kube-apiserver', () => {
     }
     // The namespace enforces the restricted Pod Security Standard, and the worker's pod passes it:
     // the ReplicaSet controller's pod is admitted by the real PodSecurity admission ...
-    const pod = await eventually(
-      'the Deployment has a pod',
+    const pod = await vi.waitFor(
       async () => {
         const { items } = await getJson<{ items: Obj[] }>(['get', 'pods', '-n', NS, '-l', 'app.kubernetes.io/name=meshmove-worker']);
-        return items[0];
+        expect(items[0], 'the Deployment has a pod').toBeDefined();
+        return items[0]!;
       },
-      60_000,
-      500,
+      { timeout: 60_000, interval: 500 },
     );
     expect(pod.metadata.name).toMatch(/^meshmove-worker-/);
     // ... which refuses a pod without that security context.
@@ -455,15 +453,14 @@ describe('deploy/ on a real kube-apiserver', () => {
     const exited = new Promise<number | null>((resolve) => worker.on('exit', (code) => resolve(code)));
     try {
       const base = `http://127.0.0.1:${port}`;
-      const ready = await eventually(
-        'the worker is ready',
+      const ready = await vi.waitFor(
         async () => {
           if (worker.exitCode !== null) throw new Error(`the worker exited ${worker.exitCode}: ${output}`);
           const r = await get(`${base}${c.readinessProbe!.httpGet!.path}`).catch(() => undefined);
-          return r?.status === 200 ? r : undefined;
+          expect(r?.status, 'the worker is ready').toBe(200);
+          return r!;
         },
-        120_000,
-        500,
+        { timeout: 120_000, interval: 500 },
       );
       console.log(`[deploy] GET /readyz: ${ready.status} ${ready.body}`);
       expect(ready.body).toContain(lab.kube.server);

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { applyNamespaces, FIELD_REPORT_NAMESPACES, startLab, writeWorkerKubeconfig, type Lab } from '../../lab/index.js';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
@@ -18,10 +18,9 @@ import {
   verifyProxies,
   waitCaReady,
 } from '../../activities/namespace/index.js';
-import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import type { ClusterDeps } from '../../activities/shared/deps.js';
 import { runDecommission } from '../../activities/decommission/index.js';
 import { fieldReportPlan } from '../activities/preflight-twin-fixture.js';
-import { eventually } from '../support/eventually.js';
 
 const RBAC = fileURLToPath(new URL('../../deploy/rbac.yaml', import.meta.url));
 const RUN = 'lab-run-1';
@@ -68,14 +67,13 @@ beforeAll(async () => {
   await writeWorkerKubeconfig(lab, readFileSync(RBAC, 'utf8'), workerKubeconfig);
   kube = createKubeAccess({ kubeconfig: workerKubeconfig, context: 'lab' });
   deps = { kube, tuning: { pollMs: 200, caReadyTimeoutMs: 60_000, caStableMs: 2_000, proxySettleMs: 30_000 } };
-  await eventually(
-    'the source injected every inventory pod',
+  // vi.waitFor, not expect.poll: a hook is not a test.
+  await vi.waitFor(
     async () => {
       const pods = await injectedBy(NS);
-      return pods.length === 2 && pods.every((p) => p.revision === SOURCE);
+      expect(pods.length === 2 && pods.every((p) => p.revision === SOURCE), 'the source injected every inventory pod').toBe(true);
     },
-    60_000,
-    500,
+    { timeout: 60_000, interval: 500 },
   );
 }, 1_800_000);
 

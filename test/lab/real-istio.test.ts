@@ -1,18 +1,17 @@
 // On the lab's real kube-apiserver and two real istiod revisions (see lab/index.ts for what is real
 // and what is stood in): the Istio and Kubernetes behaviour the migration depends on, as the real
 // components show it, and meshmove's checks judged against them. One lab per file.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
 import { applyNamespaces, FIELD_REPORT_NAMESPACES, startLab, type Lab } from '../../lab/index.js';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
 import { runPreflight } from '../../activities/preflight/index.js';
 import { readSyncz } from '../../activities/preflight/proxy-status.js';
 import { relabelNamespace, restoreNamespaceLabels, waitCaReady } from '../../activities/namespace/index.js';
-import type { ClusterDeps } from '../../activities/namespace/deps.js';
+import type { ClusterDeps } from '../../activities/shared/deps.js';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import type { Finding, PreflightReport } from '../../activities/contract.js';
 import { fieldReportPlan } from '../activities/preflight-twin-fixture.js';
-import { eventually } from '../support/eventually.js';
 
 let lab: Lab;
 const runActivity = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment().run(fn);
@@ -72,14 +71,13 @@ describe('real istiod on a real kube-apiserver', () => {
   });
 
   it('the source injects istio-injection=enabled pods, and says so in the pod', async () => {
-    const pods = await eventually(
-      'two inventory pods',
+    const pods = await vi.waitFor(
       async () => {
         const list = await kubectlJson<{ items: PodJson[] }>('get', 'pods', '-n', 'inventory');
-        return list.items.length === 2 && list.items;
+        expect(list.items, 'two inventory pods').toHaveLength(2);
+        return list.items;
       },
-      60_000,
-      500,
+      { timeout: 60_000, interval: 500 },
     );
     for (const pod of pods) {
       expect(pod.spec.initContainers?.map((c) => c.name)).toContain('istio-init');
@@ -96,15 +94,15 @@ describe('real istiod on a real kube-apiserver', () => {
 
   it('each namespace controller writes istio-ca-root-cert only where its discoverySelectors select', async () => {
     // The source selects everything; the target (usergroup=istio-1-16-5) selects nothing yet, not even its own namespace.
-    await eventually(
-      'istio-ca-root-cert in every namespace (the source selects all)',
-      async () => {
-        for (const ns of ['inventory', 'orders', 'istio-system', 'istio-1-16-5']) if (!(await rootCertOf(ns))) return false;
-        return true;
-      },
-      30_000,
-      500,
-    );
+    await expect
+      .poll(
+        async () => {
+          for (const ns of ['inventory', 'orders', 'istio-system', 'istio-1-16-5']) if (!(await rootCertOf(ns))) return false;
+          return true;
+        },
+        { timeout: 30_000, interval: 500, message: 'istio-ca-root-cert in every namespace (the source selects all)' },
+      )
+      .toBe(true);
     const sourceRoot = (await rootCertOf('istio-system'))!.pem;
     // The copy in the target's own namespace is the source's root: the target never wrote there.
     expect((await rootCertOf('istio-1-16-5'))!.pem).toBe(sourceRoot);

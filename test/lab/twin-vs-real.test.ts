@@ -7,14 +7,13 @@
 //     discoverySelectors);
 //   - an injected pod's markers: init and app containers, sidecar.istio.io/status's revision,
 //     istio-proxy's CA_ADDR and PROXY_CONFIG.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { applyNamespaces, FIELD_REPORT_NAMESPACES, startLab, type Lab } from '../../lab/index.js';
 import { runKubectl } from '../../lab/kube.js';
 import { labBinaries } from '../../lab/binaries.js';
 import { startTwin, type Twin } from '../../twin/index.js';
-import { eventually } from '../support/eventually.js';
 
 const SCENARIO = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
 const NAMESPACES = ['inventory', 'payments', 'orders', 'frontend', 'istio-system', 'istio-1-16-5'];
@@ -89,8 +88,15 @@ beforeAll(async () => {
   sim = (args) => runKubectl(kubectl, twin.kubeconfigPath, ['--context', twin.context, ...args]);
   // Both sides settle: pods injected and Running, root certificates written.
   for (const k of [real, sim]) {
-    await eventually('pods of inventory injected', async () => (await injectedMarkers(k, 'inventory')) !== undefined, 60_000, 500);
-    await eventually('istio-ca-root-cert written', async () => (await caRootNamespaces(k)).length >= 4, 30_000, 500);
+    // vi.waitFor, not expect.poll: a hook is not a test.
+    await vi.waitFor(async () => expect(await injectedMarkers(k, 'inventory'), 'pods of inventory injected').toBeDefined(), {
+      timeout: 60_000,
+      interval: 500,
+    });
+    await vi.waitFor(async () => expect((await caRootNamespaces(k)).length, 'istio-ca-root-cert written').toBeGreaterThanOrEqual(4), {
+      timeout: 30_000,
+      interval: 500,
+    });
   }
 }, 1_800_000);
 
@@ -122,14 +128,13 @@ describe('the twin against real istiod on a real kube-apiserver, on the field re
       await k(['label', 'namespace', 'payments', 'istio-injection-', 'istio.io/rev=istio-1-16-5', 'usergroup=istio-1-16-5']);
       await k(['rollout', 'restart', 'deployment/payments', '-n', 'payments']);
       moved.push(
-        await eventually(
-          'payments pods injected by the target',
+        await vi.waitFor(
           async () => {
             const m = (await injectedMarkers(k, 'payments')) as { revision?: string } | undefined;
-            return m?.revision === 'istio-1-16-5' && m;
+            expect(m?.revision, 'payments pods injected by the target').toBe('istio-1-16-5');
+            return m;
           },
-          60_000,
-          500,
+          { timeout: 60_000, interval: 500 },
         ),
       );
     }

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
+import { vi } from 'vitest';
 import { installRuntime } from '../../worker/worker.js';
 import { workflowsPath } from '../../worker/bundle.js';
 import { statusQuery, type RunStatus } from '../../workflows/messages.js';
@@ -65,21 +66,20 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   return bundled;
 }
 
-/** Poll the status query until `predicate` holds (or fail with the last status seen). */
-export async function waitForStatus(handle: WorkflowHandle, predicate: (s: RunStatus) => boolean, timeoutMs = 60_000): Promise<RunStatus> {
-  const deadline = Date.now() + timeoutMs;
-  let last: RunStatus | undefined;
-  let lastErr: unknown;
-  while (Date.now() < deadline) {
-    try {
-      last = await handle.query(statusQuery);
-      if (predicate(last)) return last;
-    } catch (err) {
-      lastErr = err; // not started yet, or a worker restarting
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`timed out waiting for status; last: ${JSON.stringify(last ?? String(lastErr)).slice(0, 3000)}`);
+/**
+ * The workflow's status once `predicate` holds (vi.waitFor over the status query, every 100 ms);
+ * a query that fails (not started yet, a worker restarting) is asked again. A timeout fails with
+ * the last status seen, or the query's last error.
+ */
+export function waitForStatus(handle: WorkflowHandle, predicate: (s: RunStatus) => boolean, timeoutMs = 60_000): Promise<RunStatus> {
+  return vi.waitFor(
+    async () => {
+      const status = await handle.query(statusQuery);
+      if (!predicate(status)) throw new Error(`timed out waiting for status; last: ${JSON.stringify(status).slice(0, 3000)}`);
+      return status;
+    },
+    { timeout: timeoutMs, interval: 100 },
+  );
 }
 
 /** The reason an Update was refused with (fails the test if it was accepted). */

@@ -3,7 +3,7 @@
 // as `kubectl get svc` shows in EXTERNAL-IP).
 import { describe, expect, it } from 'vitest';
 import type { V1Service } from '@kubernetes/client-node';
-import { externalAddress } from '../../activities/verify/gateway.js';
+import { externalAddress } from '../../activities/shared/gateway.js';
 
 describe('externalAddress (table)', () => {
   const cases: { name: string; svc: V1Service | undefined; address: string | undefined }[] = [

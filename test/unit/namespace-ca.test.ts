@@ -1,13 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  decideCaWait,
-  explainCaTimeout,
-  holdsRoot,
-  pemCertificates,
-  rootChanges,
-  rootFingerprint,
-  type CaObservation,
-} from '../../activities/namespace/ca-root.js';
+import { decideCaWait, explainCaTimeout, rootChanges, type CaObservation } from '../../activities/namespace/ca-wait.js';
+import { holdsRoot, pemCertificates, rootFingerprint } from '../../activities/shared/ca-roots.js';
 
 const A = 'MIIBAAAA' + 'a'.repeat(60);
 const B = 'MIIBBBBB' + 'b'.repeat(60);

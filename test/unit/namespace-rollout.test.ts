@@ -2,7 +2,6 @@ import type { V1DaemonSet, V1Deployment, V1Pod, V1StatefulSet } from '@kubernete
 import { describe, expect, it } from 'vitest';
 import {
   decideRestart,
-  describePod,
   kubectlRolloutStatus,
   podsOf,
   restartBlocker,
@@ -11,6 +10,7 @@ import {
   RESTARTED_AT_ANNOTATION,
   rolloutState,
 } from '../../activities/namespace/rollout.js';
+import { describePod } from '../../activities/shared/pods.js';
 
 const sidecar = (rev: string) => ({ 'sidecar.istio.io/status': JSON.stringify({ containers: ['istio-proxy'], revision: rev }) });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { decideDiscovery, requiredNamespaces } from '../../activities/preflight/discovery.js';
-import { controlPlaneScope, istiodBuild } from '../../activities/preflight/scope.js';
+import { controlPlaneScope, istiodBuild } from '../../activities/shared/control-plane-scope.js';
 import { decideOutboundPolicy } from '../../activities/preflight/outbound-policy.js';
 import type { SelectorLike } from '../../mesh/injection.js';
 import { plan } from './preflight-fixtures.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { decideTargetHealth, deploymentHealth, externalAddress } from '../../activities/preflight/target-health.js';
+import { decideTargetHealth, deploymentHealth } from '../../activities/preflight/target-health.js';
+import { externalAddress } from '../../activities/shared/gateway.js';
 import { decideProxyStatus } from '../../activities/preflight/proxy-status.js';
 import type { V1Deployment } from '@kubernetes/client-node';
 

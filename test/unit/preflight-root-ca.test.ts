@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import type { V1MutatingWebhookConfiguration } from '@kubernetes/client-node';
-import { compareRoots, decideRootCa, rootOwner } from '../../activities/preflight/root-ca.js';
-import { rootFromOwnNamespace, rootFromWebhooks } from '../../activities/preflight/own-root.js';
+import { decideRootCa } from '../../activities/preflight/root-ca.js';
+import { compareRoots, rootOwner } from '../../activities/shared/ca-roots.js';
+import { rootFromOwnNamespace, rootFromWebhooks } from '../../activities/shared/own-root.js';
 import { createRootCa } from '../../twin/istio/root-ca.js';
 import { sourceMwc, targetMwc } from './preflight-fixtures.js';
 

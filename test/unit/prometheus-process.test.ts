@@ -7,12 +7,11 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { PrometheusQueryError, queryInstant, type PrometheusEndpoint } from '../../activities/analysis/prometheus.js';
 import { freePort } from '../../lab/ports.js';
 import { findPrometheus, prometheusConfig, startPrometheus } from '../../lab/prometheus.js';
 import { createLogger } from '../../logging/logger.js';
-import { eventually } from '../support/eventually.js';
 import { startTestPrometheus, usePrometheus } from '../support/prometheus.js';
 
 let target: http.Server;
@@ -68,15 +67,14 @@ async function rejection(p: Promise<unknown>): Promise<PrometheusQueryError> {
 describe('a real Prometheus scraping a target found through http_sd', () => {
   it('gives a positive rate of the counter', async () => {
     const started = Date.now();
-    const rate = await eventually(
-      'a positive sum(rate(test_requests_total[5s]))',
+    const rate = await vi.waitFor(
       async () => {
         const a = await queryInstant(ep(), 'sum(rate(test_requests_total[5s]))');
-        if (a.resultType !== 'vector' || a.samples.length !== 1) return undefined;
-        return a.samples[0]!.value > 0 ? a.samples[0]!.value : undefined;
+        const value = a.resultType === 'vector' && a.samples.length === 1 ? a.samples[0]!.value : undefined;
+        expect(value, 'a positive sum(rate(test_requests_total[5s]))').toBeGreaterThan(0);
+        return value!;
       },
-      30_000,
-      250,
+      { timeout: 30_000, interval: 250 },
     );
     expect(rate).toBeGreaterThan(0);
     expect(scrapes).toBeGreaterThanOrEqual(2);
@@ -98,14 +96,14 @@ describe('a real Prometheus scraping a target found through http_sd', () => {
   });
 
   it('scrapes a static target at its metrics path with its labels', async () => {
-    const sample = await eventually(
-      'test_static_gauge',
+    const sample = await vi.waitFor(
       async () => {
         const a = await queryInstant(ep(), 'test_static_gauge{source="static", job="static-0"}');
-        return a.resultType === 'vector' ? a.samples[0] : undefined;
+        const found = a.resultType === 'vector' ? a.samples[0] : undefined;
+        expect(found, 'test_static_gauge').toBeDefined();
+        return found!;
       },
-      15_000,
-      250,
+      { timeout: 15_000, interval: 250 },
     );
     expect(sample.value).toBe(42);
   });

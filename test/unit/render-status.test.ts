@@ -3,7 +3,7 @@
 // namespace's failed step shows the command that answers it.
 import { describe, expect, it } from 'vitest';
 import { renderStatus } from '../../client/render.js';
-import type { Attention } from '../../client/temporal.js';
+import type { Attention } from '../../client/runs.js';
 import type { RunStatus } from '../../workflows/messages.js';
 
 function status(workflowId: string): RunStatus {

@@ -5,9 +5,9 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { Presenter } from '../../client/demo/presenter.js';
 import { namespaceLines } from '../../client/render.js';
-import type { Attention } from '../../client/temporal.js';
+import type { Attention } from '../../client/runs.js';
 import { caStableWindowMs } from '../../activities/namespace/ca-ready.js';
-import { Changes } from '../../activities/namespace/waiting.js';
+import { Changes } from '../../activities/shared/waiting.js';
 import { namespacesForStatus, STATUS_NAMESPACE_LIMIT, type NamespaceStatus, type RunStatus } from '../../workflows/messages.js';
 
 const none: Attention = { gates: [], decisions: [], children: new Map() };

@@ -54,7 +54,7 @@ describe('signing through ssh-agent', () => {
     const sock = join(mkdtempSync(join(tmpdir(), 'meshmove-agent-')), 'agent.sock');
     const agent = spawn('ssh-agent', ['-D', '-a', sock], { stdio: 'ignore' });
     try {
-      for (let i = 0; i < 50 && !existsSync(sock); i++) await new Promise((r) => setTimeout(r, 50));
+      await expect.poll(() => existsSync(sock), { timeout: 2_500, message: "ssh-agent's socket" }).toBe(true);
       const env = { SSH_AUTH_SOCK: sock };
       const ed = makeKey('alice', 'ed25519');
       execFileSync('ssh-add', [ed.file], { env: { ...process.env, ...env }, stdio: 'ignore' });

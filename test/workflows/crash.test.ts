@@ -60,11 +60,7 @@ describe('durability', () => {
       args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 2_000 } }],
     });
     // Kill the worker while the first namespace's rollout restart is in flight.
-    const deadline = Date.now() + 60_000;
-    while (!cluster.calls.includes('restartWorkloads inventory')) {
-      if (Date.now() > deadline) throw new Error(`restart never started; calls: ${cluster.calls.join(', ')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await expect.poll(() => cluster.calls, { timeout: 60_000, message: 'restart started' }).toContain('restartWorkloads inventory');
     first.kill('SIGKILL');
     await spawnWorker(env.address, url, names);
 

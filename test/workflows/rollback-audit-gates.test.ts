@@ -94,11 +94,7 @@ describe('a rollback requested while a namespace step runs', () => {
       },
     };
     const handle = await start(plan, activities, 3_000);
-    const deadline = Date.now() + 60_000;
-    while (!cluster.calls.includes('restartWorkloads inventory migrate')) {
-      if (Date.now() > deadline) throw new Error(`restart never started; calls: ${cluster.calls.join(', ')}`);
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    await expect.poll(() => cluster.calls, { timeout: 60_000, message: 'restart started' }).toContain('restartWorkloads inventory migrate');
     await new Promise((r) => setTimeout(r, 200));
     await handle.executeUpdate(rollbackUpdate, { args: [{ by: 'bob', reason: 'stop the change' }] });
     const result = await handle.result();

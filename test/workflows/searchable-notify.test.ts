@@ -3,7 +3,7 @@
 // and `meshmove list --waiting/--phase`), a server without the search attributes still runs them
 // (start prints how to register them), and signed webhooks carry the exact commands to answer,
 // without ever holding the run up.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { execFile, execFileSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -17,13 +17,12 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import { migrationWorkflow } from '../../workflows/migration.js';
 import { TASK_QUEUE, gateDecisionUpdate, type RunStatus } from '../../workflows/messages.js';
-import { createNotifyActivities } from '../../activities/notify/index.js';
+import { notify } from '../../activities/notify/index.js';
 import { verifySignature } from '../../activities/notify/signature.js';
 import type { NotifyEvent, RunRef } from '../../activities/contract.js';
 import { FakeCluster, dispatchingActivities, testPlan } from '../support/fake-activities.js';
 import { startDevServer, temporalCliPath, waitForStatus, workflowBundle } from '../support/temporal.js';
 import { meshmove } from '../support/cli.js';
-import { eventually } from '../support/eventually.js';
 import { recordHistory } from '../support/histories.js';
 import type { PlanInput } from '../../plan/schema.js';
 
@@ -78,6 +77,24 @@ async function receiver(): Promise<{ url: string; got: Received[]; stillHanging(
 /** The JSON payloads of one event delivered to a path (the slack payload has no `event`: by header). */
 function delivered(got: Received[], path: string, event: NotifyEvent['event']): Received[] {
   return got.filter((g) => g.path === path && g.headers['x-meshmove-event'] === event);
+}
+
+/** The first delivery of `event` to `path` that `match` accepts, once it arrives (within 20 s); a timeout names `what`. */
+function deliveredOnce(
+  got: Received[],
+  what: string,
+  path: string,
+  event: NotifyEvent['event'],
+  match: (g: Received) => boolean = () => true,
+): Promise<Received> {
+  return vi.waitFor(
+    () => {
+      const found = delivered(got, path, event).find(match);
+      expect(found, what).toBeDefined();
+      return found!;
+    },
+    { timeout: 20_000 },
+  );
 }
 
 function planDoc(name: string, hook: string, overrides: Partial<PlanInput> = {}): PlanInput {
@@ -183,7 +200,7 @@ describe('searchable runs and notifications (search attributes registered)', () 
           await held.get(input.runId)?.promise;
           return cluster.activities().verifyMesh(input);
         },
-        ...createNotifyActivities({ env: { MESHMOVE_TEST_HOOK_SECRET: SECRET } }),
+        notify: (input: Parameters<typeof notify>[1]) => notify({ env: { MESHMOVE_TEST_HOOK_SECRET: SECRET } }, input),
       },
     });
     running = worker.run();
@@ -211,22 +228,18 @@ describe('searchable runs and notifications (search attributes registered)', () 
 
     // 2. The backup fails and waits for a decision: findable, and the webhook says how to decide.
     await waitForStatus(hx, (s) => s.pendingDecision?.step === 'backup');
-    const waitingDecision = await eventually(
-      'list --waiting shows the decision',
+    const waitingDecision = await vi.waitFor(
       async () => {
         const r = await meshmove(['list', '--waiting', '--json'], as('alice'));
         const rows = JSON.parse(r.stdout) as { workflowId: string; waiting?: string }[];
-        return rows.find((row) => row.workflowId === x && row.waiting === 'decision:backup');
+        const found = rows.find((row) => row.workflowId === x && row.waiting === 'decision:backup');
+        expect(found, 'list --waiting shows the decision').toBeDefined();
+        return found!;
       },
-      20_000,
-      300,
+      { timeout: 20_000, interval: 300 },
     );
     expect(waitingDecision).toMatchObject({ phase: 'preflight', plan: 'observe-x' });
-    const decisionHook = await eventually(
-      'decision-needed delivered',
-      async () => delivered(hook.got, '/ok/json', 'decision-needed')[0],
-      20_000,
-    );
+    const decisionHook = await deliveredOnce(hook.got, 'decision-needed delivered', '/ok/json', 'decision-needed');
     expect(decisionHook.bad).toBeNull();
     expect(decisionHook.json).toMatchObject({
       event: 'decision-needed',
@@ -243,22 +256,15 @@ describe('searchable runs and notifications (search attributes registered)', () 
 
     // 3. The start gate opens: the Temporal CLI's own query finds it, and so does list --waiting.
     const atGate = await waitForStatus(hx, (s) => s.pendingGate?.id === 'start');
-    await eventually(
-      'the Temporal CLI finds the run at its gate',
-      async () => (await temporalList(env.address, "MeshmovePendingGate = 'start'")).includes(x),
-      20_000,
-      300,
-    );
-    const gateJson = await eventually(
-      'gate-opened delivered (json)',
-      async () => delivered(hook.got, '/ok/json', 'gate-opened')[0],
-      20_000,
-    );
-    const gateSlack = await eventually(
-      'gate-opened delivered (slack)',
-      async () => delivered(hook.got, '/ok/slack', 'gate-opened')[0],
-      20_000,
-    );
+    await expect
+      .poll(async () => (await temporalList(env.address, "MeshmovePendingGate = 'start'")).includes(x), {
+        timeout: 20_000,
+        interval: 300,
+        message: 'the Temporal CLI finds the run at its gate',
+      })
+      .toBe(true);
+    const gateJson = await deliveredOnce(hook.got, 'gate-opened delivered (json)', '/ok/json', 'gate-opened');
+    const gateSlack = await deliveredOnce(hook.got, 'gate-opened delivered (slack)', '/ok/slack', 'gate-opened');
     expect(gateJson.bad).toBeNull();
     expect(gateSlack.bad).toBeNull();
     expect(gateJson.json).toMatchObject({
@@ -307,12 +313,13 @@ describe('searchable runs and notifications (search attributes registered)', () 
     );
     expect(busy.code, busy.stderr).toBe(0);
     await waitForStatus(env.client.workflow.getHandle(y), (s) => s.phase === 'verifying' && s.currentStep === 'verify-mesh', 30_000);
-    await eventually(
-      'visibility sees the busy run verifying',
-      async () => (await temporalList(env.address, "MeshmovePhase = 'verifying'")).includes(y),
-      20_000,
-      300,
-    );
+    await expect
+      .poll(async () => (await temporalList(env.address, "MeshmovePhase = 'verifying'")).includes(y), {
+        timeout: 20_000,
+        interval: 300,
+        message: 'visibility sees the busy run verifying',
+      })
+      .toBe(true);
     const waitingNow = await temporalList(env.address, 'MeshmovePendingGate IS NOT NULL');
     expect(waitingNow).toContain(x);
     expect(waitingNow).not.toContain(y);
@@ -334,24 +341,26 @@ describe('searchable runs and notifications (search attributes registered)', () 
     expect(approved.code, approved.stderr).toBe(0);
 
     // 6. A namespace's failed step waits in its child workflow: listed under the run, with the namespace.
-    const nsWait = await eventually(
-      'list --waiting shows the namespace decision',
+    const nsWait = await vi.waitFor(
       async () => {
         const rows = JSON.parse((await meshmove(['list', '--waiting', '--json'], as('alice'))).stdout) as {
           workflowId: string;
           waiting?: string;
           namespace?: string;
         }[];
-        return rows.find((row) => row.workflowId === x && row.waiting === 'decision:restart');
+        const found = rows.find((row) => row.workflowId === x && row.waiting === 'decision:restart');
+        expect(found, 'list --waiting shows the namespace decision').toBeDefined();
+        return found!;
       },
-      30_000,
-      300,
+      { timeout: 30_000, interval: 300 },
     );
     expect(nsWait).toMatchObject({ namespace: 'inventory', waitingIn: `${x}/ns/inventory` });
-    const nsHook = await eventually(
+    const nsHook = await deliveredOnce(
+      hook.got,
       'namespace decision-needed delivered',
-      async () => delivered(hook.got, '/ok/json', 'decision-needed').find((g) => g.json.step === 'restart'),
-      20_000,
+      '/ok/json',
+      'decision-needed',
+      (g) => g.json.step === 'restart',
     );
     expect(nsHook.bad).toBeNull();
     expect(nsHook.json).toMatchObject({ runId: x, workflowId: `${x}/ns/inventory`, namespace: 'inventory' });
@@ -364,7 +373,7 @@ describe('searchable runs and notifications (search attributes registered)', () 
     const result = await hx.result();
     expect(result.phase).toBe('completed');
     await env.client.workflow.getHandle(y).result();
-    const ended = await eventually('run-ended delivered', async () => delivered(hook.got, '/ok/json', 'run-ended')[0], 20_000);
+    const ended = await deliveredOnce(hook.got, 'run-ended delivered', '/ok/json', 'run-ended');
     expect(ended.bad).toBeNull();
     expect(ended.json).toMatchObject({
       event: 'run-ended',
@@ -374,15 +383,15 @@ describe('searchable runs and notifications (search attributes registered)', () 
       commands: [`meshmove status ${x}`],
     });
     expect(delivered(hook.got, '/ok/slack', 'run-ended')).toHaveLength(1);
-    await eventually(
-      'visibility sees both runs completed',
-      async () => {
-        const done = await temporalList(env.address, "MeshmovePhase = 'completed'");
-        return done.includes(x) && done.includes(y);
-      },
-      20_000,
-      300,
-    );
+    await expect
+      .poll(
+        async () => {
+          const done = await temporalList(env.address, "MeshmovePhase = 'completed'");
+          return done.includes(x) && done.includes(y);
+        },
+        { timeout: 20_000, interval: 300, message: 'visibility sees both runs completed' },
+      )
+      .toBe(true);
     const after = await temporalList(env.address, 'MeshmovePendingGate IS NOT NULL');
     expect(after).not.toContain(x);
     const waitingAfter = JSON.parse((await meshmove(['list', '--waiting', '--json'], as('alice'))).stdout) as { workflowId: string }[];
@@ -427,10 +436,12 @@ describe('searchable runs and notifications (search attributes registered)', () 
     // and fails at the others: once those gave up (bounded attempts), the failures are in the run's
     // audit trail, the missing secret named.
     const s = await waitForStatus(handle, (st) => st.pendingGate?.id === 'start');
-    await eventually(
-      'the hanging receiver holds the gate-opened request',
-      async () => delivered(hook.got, '/hang/b', 'gate-opened').length === 1,
-    );
+    await expect
+      .poll(async () => delivered(hook.got, '/hang/b', 'gate-opened').length === 1, {
+        timeout: 15_000,
+        message: 'the hanging receiver holds the gate-opened request',
+      })
+      .toBe(true);
     const notifyFailures = (st: RunStatus) => st.audit.filter((a) => a.action.startsWith('notify gate-opened') && !a.accepted);
     const failed = await waitForStatus(handle, (st) => notifyFailures(st).length === 2, 30_000);
     expect(failed.pendingGate?.id).toBe('start');

@@ -10,12 +10,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse, stringify } from 'yaml';
+import { vi } from 'vitest';
 import type { Client } from '@temporalio/client';
 import { Worker, type NativeConnection } from '@temporalio/worker';
 import { createActivities } from '../../../activities/index.js';
 import { createKubeAccess } from '../../../activities/kube/index.js';
-import type { Tuning } from '../../../activities/namespace/deps.js';
-import { runStatus, whatWaits, type Attention } from '../../../client/temporal.js';
+import type { Tuning } from '../../../activities/shared/deps.js';
+import { runStatus, whatWaits, type Attention } from '../../../client/runs.js';
 import { loadScenario, type Scenario } from '../../../twin/scenario.js';
 import { startTwin, writeKubeconfigAs, type Twin, type TwinOverrides } from '../../../twin/index.js';
 import { TASK_QUEUE, type PendingDecision, type PendingGate, type RunStatus } from '../../../workflows/messages.js';
@@ -287,27 +288,25 @@ export interface Seen {
   attention: Attention;
 }
 
-export async function waitForRun(
-  client: Client,
-  id: string,
-  predicate: (s: Seen) => boolean,
-  what: string,
-  timeoutMs = 240_000,
-): Promise<Seen> {
-  const deadline = Date.now() + timeoutMs;
-  let last: Seen | undefined;
-  let lastErr: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const status = await runStatus(client, id);
-      last = { status, attention: await whatWaits(client, status) };
-      if (predicate(last)) return last;
-    } catch (err) {
-      lastErr = err;
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`timed out waiting for ${what} in ${id}; last: ${describeSeen(last) ?? String(lastErr)}`);
+/**
+ * The run once `predicate` holds, asked every 300 ms (vi.waitFor: a query that fails, before the
+ * run starts or while a worker restarts, is asked again); a timeout names `what` and the last seen.
+ */
+export function waitForRun(client: Client, id: string, predicate: (s: Seen) => boolean, what: string, timeoutMs = 240_000): Promise<Seen> {
+  return vi.waitFor(
+    async () => {
+      let seen: Seen;
+      try {
+        const status = await runStatus(client, id);
+        seen = { status, attention: await whatWaits(client, status) };
+      } catch (err) {
+        throw new Error(`timed out waiting for ${what} in ${id}; last: ${String(err)}`, { cause: err });
+      }
+      if (!predicate(seen)) throw new Error(`timed out waiting for ${what} in ${id}; last: ${describeSeen(seen)}`);
+      return seen;
+    },
+    { timeout: timeoutMs, interval: 300 },
+  );
 }
 
 export function describeSeen(s: Seen | undefined): string | undefined {

@@ -7,7 +7,7 @@ import { NativeConnection, Worker } from '@temporalio/worker';
 import { TASK_QUEUE } from '../../../workflows/messages.js';
 import { installRuntime } from '../../../worker/worker.js';
 import { workflowsPath } from '../../../worker/bundle.js';
-import type { Tuning } from '../../../activities/namespace/deps.js';
+import type { Tuning } from '../../../activities/shared/deps.js';
 import { realActivities } from './stack.js';
 
 installRuntime();

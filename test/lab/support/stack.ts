@@ -11,10 +11,10 @@ import { Worker } from '@temporalio/worker';
 import type { Lab, LabGateway } from '../../../lab/index.js';
 import { LAB_CONTEXT, podRevisions, startFieldReportLab, waitInjected, type FieldReportLab } from '../../../lab/field-report.js';
 import type { LabDns } from '../../../lab/dns.js';
-import type { Tuning } from '../../../activities/namespace/deps.js';
+import type { Tuning } from '../../../activities/shared/deps.js';
 import { TASK_QUEUE } from '../../../workflows/messages.js';
 import { startDevServer, workflowBundle } from '../../support/temporal.js';
-import { eventually } from '../../support/eventually.js';
+import { expect, vi } from 'vitest';
 import {
   Cli,
   E2E_TUNING,
@@ -96,11 +96,13 @@ export async function startLabStack(): Promise<LabStack> {
       },
     };
     // The source gateway serves the site before anything moves (its router proxy's xDS from the source istiod).
-    await eventually(
-      'the source gateway serves shop.y7test.com',
-      async () => (await gatewayRequest(source, 'shop.y7test.com', '/').catch(() => ({ status: 0 }))).status === 200,
-      60_000,
-      500,
+    await vi.waitFor(
+      async () =>
+        expect(
+          (await gatewayRequest(source, 'shop.y7test.com', '/').catch(() => ({ status: 0 }))).status,
+          'the source gateway serves shop.y7test.com',
+        ).toBe(200),
+      { timeout: 60_000, interval: 500 },
     );
     return { lab, dns: cluster.dns, env, worker: parts.worker, cli: new Cli(() => env.address), kubeconfig, source, target, stop };
   } catch (err) {

@@ -1,6 +1,7 @@
-// What the namespace, DNS and verification activities need from the worker. Structural on purpose:
-// any `ActivityDeps` holding a `kube: KubeAccess` fits, and tests pass the same shape with short
-// timings. Timings that are not in the plan live here, with defaults sized for a real cluster.
+// What every activity function gets (createActivities builds it for the plan the activity acts
+// on): the cluster of the plan's context and the worker's settings. Structural on purpose: tests
+// pass the same shape with a fake or twin KubeAccess and short timings. Timings that are not in the
+// plan live here, with defaults sized for a real cluster.
 import type { Logger } from '../../logging/logger.js';
 import type { KubeAccess } from '../kube/types.js';
 

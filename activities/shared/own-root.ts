@@ -24,9 +24,10 @@ import {
   revisionOfIstiodService,
 } from '../../mesh/naming.js';
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
-import { pemCertificates } from '../namespace/ca-root.js';
+import type { Plan } from '../../plan/schema.js';
 import type { KubeAccess } from '../kube/types.js';
-import { controlPlaneScope, istiodBuild, writesCaRootInto, type ControlPlaneScope } from './scope.js';
+import { pemCertificates } from './ca-roots.js';
+import { controlPlaneScope, istiodBuild, writesCaRootInto, type ControlPlaneScope } from './control-plane-scope.js';
 
 export interface ControlPlaneRef {
   revision: string;
@@ -152,4 +153,16 @@ export async function readOwnRoot(
   const othersWriting: string[] = [];
   for (const o of others) if ((await covers(o)) !== false) othersWriting.push(`istiod-${o.revision} (${o.namespace})`);
   return rootFromOwnNamespace({ cp, pem: cm?.data?.[CA_ROOT_CERT_KEY], writesOwn, othersWriting, noCaBundle });
+}
+
+/** Both control planes' own roots (preflight's root-CA check, the namespace's CA wait), with one list of the webhook configurations. */
+export async function readControlPlaneRoots(
+  kube: KubeAccess,
+  plan: Pick<Plan, 'source' | 'target'>,
+): Promise<{ source: OwnRoot; target: OwnRoot }> {
+  const source = { revision: plan.source.revision, namespace: plan.source.istiodNamespace };
+  const target = { revision: plan.target.revision, namespace: plan.target.istiodNamespace };
+  const mwcs = await kube.listMutatingWebhookConfigurations();
+  const [s, t] = await Promise.all([readOwnRoot(kube, source, [target], mwcs), readOwnRoot(kube, target, [source], mwcs)]);
+  return { source: s, target: t };
 }

@@ -5,7 +5,7 @@ import http from 'node:http';
 import type { V1Service } from '@kubernetes/client-node';
 import type { GatewayRef } from '../../plan/schema.js';
 import { mustExist } from '../kube/errors.js';
-import type { ClusterDeps } from '../namespace/deps.js';
+import type { ClusterDeps } from './deps.js';
 
 /**
  * Where clients reach the gateway: the first load-balancer ingress address (IP, else hostname),

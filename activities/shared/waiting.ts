@@ -1,9 +1,18 @@
-// Paced waiting inside an activity: heartbeat every round (the workflow sees progress, and Temporal
+// Heartbeats and paced waiting inside an activity: heartbeat every round (the workflow sees progress, and Temporal
 // delivers cancellation through heartbeats), sleep with the activity's cancellable sleep, and keep
 // the deadline in the heartbeat details so an attempt resumed after a worker crash keeps the
 // original deadline instead of starting a fresh one.
-import { activityInfo, cancellationSignal, heartbeat, sleep } from '@temporalio/activity';
+import { activityInfo, cancellationSignal, Context, heartbeat, sleep } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
+
+/** Heartbeat when running as an activity; a no-op when called from the CLI or a unit test. */
+export function heartbeatIfActivity(details: unknown): void {
+  try {
+    Context.current().heartbeat(details);
+  } catch {
+    // Not inside an activity: nobody to report progress to.
+  }
+}
 
 /** Heartbeat details of the previous attempt of this activity, if they look like `T`. */
 export function resumedDetails<T extends object>(isT: (v: object) => boolean): T | undefined {
@@ -92,18 +101,4 @@ export async function pollUntil<T, P>(o: PollOptions<T, P>): Promise<T> {
       await sleep(wait);
     }
   }
-}
-
-/** Runs `fn` on items with at most `limit` at once, keeping input order in the result. */
-export async function mapLimit<I, O>(items: readonly I[], limit: number, fn: (item: I, index: number) => Promise<O>): Promise<O[]> {
-  const out = new Array<O>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!, i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(Math.max(1, limit), items.length) }, worker));
-  return out;
 }

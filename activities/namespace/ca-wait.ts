@@ -1,31 +1,7 @@
-// Comparing CA roots as PEM text: the same certificate may differ in line wrapping, trailing
-// whitespace or CRLF, and a ConfigMap may carry a bundle (during a CA rotation); and deciding, from
-// every write of istio-ca-root-cert seen while waiting, whether the target's root has arrived to
-// stay or two writers are fighting over it. Pure.
-import { createHash } from 'node:crypto';
-
-/** Base64 bodies of the CERTIFICATE blocks, whitespace removed, in order. */
-export function pemCertificates(pem: string): string[] {
-  const out: string[] = [];
-  const re = /-----BEGIN CERTIFICATE-----([\s\S]*?)-----END CERTIFICATE-----/g;
-  for (let m = re.exec(pem); m; m = re.exec(pem)) out.push(m[1]!.replace(/\s+/g, ''));
-  return out;
-}
-
-/** Short fingerprint for messages: sha256 of the first certificate's DER, 16 hex chars. */
-export function rootFingerprint(pem: string | undefined): string {
-  const first = pem === undefined ? undefined : pemCertificates(pem)[0];
-  if (first === undefined) return pem === undefined || pem.trim() === '' ? 'none' : 'unreadable';
-  return `sha256:${createHash('sha256').update(Buffer.from(first, 'base64')).digest('hex').slice(0, 16)}`;
-}
-
-/** The namespace holds the target root when every certificate of the target's root is in its bundle. */
-export function holdsRoot(namespaceBundle: string | undefined, targetRoot: string): boolean {
-  if (namespaceBundle === undefined) return false;
-  const have = new Set(pemCertificates(namespaceBundle));
-  const want = pemCertificates(targetRoot);
-  return want.length > 0 && want.every((c) => have.has(c));
-}
+// Deciding, from every write of istio-ca-root-cert seen while waiting (ca-ready.ts), whether the
+// target's root has arrived to stay or two writers are fighting over it; and the likely cause when
+// it never arrives. Pure.
+import { holdsRoot, pemCertificates, rootFingerprint } from '../shared/ca-roots.js';
 
 /** One state of istio-ca-root-cert as seen by the watch (or a GET): each write has a new resourceVersion. */
 export interface CaObservation {
