@@ -2,6 +2,7 @@
 // waits for a person with the command to answer it.
 import { failureHint } from '../activities/failures.js';
 import type { GateRecord, NamespaceStatus, RunStatus, StepRecord } from '../workflows/messages.js';
+import { MigrationGate, MigrationStep, isUndoStep } from '../workflows/steps.js';
 import type { Attention } from './runs.js';
 import { K8S_NAMESPACE_FLAG } from './cli-kit.js';
 
@@ -23,11 +24,18 @@ const MARK: Record<string, string> = {
   'rolled-back': '↶',
 };
 
-const SECTIONS: { title: string; steps: string[] }[] = [
-  { title: 'Before migration', steps: ['preflight', 'backup'] },
-  { title: 'DNS cutover', steps: ['gateway-stable', 'dns-switch', 'dns-verify', 'dns-ttl'] },
-  { title: 'After migration', steps: ['verify-mesh', 'decommission'] },
-];
+/** The checklist's sections and the steps each shows, in the order the migration runs them. */
+const BEFORE = {
+  title: 'Before migration',
+  steps: [MigrationStep.resolveWaves, MigrationStep.preflight, MigrationStep.backup],
+  /** After the start gate, before the first namespace moves. */
+  afterGate: [MigrationStep.trafficBaseline],
+};
+const DNS = {
+  title: 'DNS cutover',
+  steps: [MigrationStep.gatewayStable, MigrationStep.dnsSwitch, MigrationStep.dnsVerify, MigrationStep.dnsTtl, MigrationStep.trafficShift],
+};
+const AFTER = { title: 'After migration', steps: [MigrationStep.verifyMesh, MigrationStep.gatewayDrained] };
 
 function stepLine(s: StepRecord): string {
   const extra = [s.summary, s.attempts > 1 ? `attempt ${s.attempts}` : undefined, s.state === 'failed' ? s.lastError : undefined].filter(
@@ -87,31 +95,21 @@ export function renderStatus(s: RunStatus, attention: Attention): string {
   const stepById = new Map(s.steps.map((x) => [x.id, x]));
   const gate = (id: string) => s.gates.filter((g) => g.id === id).map(gateLine);
 
-  const [before, dns, after] = SECTIONS;
-  lines.push('', before!.title);
-  for (const id of before!.steps) if (stepById.has(id)) lines.push(stepLine(stepById.get(id)!));
-  lines.push(...gate('start'));
+  const steps = (ids: readonly string[]) => ids.flatMap((id) => (stepById.has(id) ? [stepLine(stepById.get(id)!)] : []));
+
+  lines.push('', BEFORE.title, ...steps(BEFORE.steps), ...gate(MigrationGate.start), ...steps(BEFORE.afterGate));
 
   lines.push('', 'Namespaces');
   lines.push(...namespaceLines(s.namespaces, attention));
-  const budget = stepById.get('failure-budget');
-  if (budget) lines.push(stepLine(budget));
+  lines.push(...steps([MigrationStep.failureBudget]));
 
-  lines.push('', dns!.title);
-  lines.push(...gate('dns-cutover'), ...gate('dns-confirm'));
-  for (const id of dns!.steps) if (stepById.has(id)) lines.push(stepLine(stepById.get(id)!));
+  lines.push('', DNS.title, ...gate(MigrationGate.dnsCutover), ...gate(MigrationGate.dnsConfirm), ...steps(DNS.steps));
 
-  lines.push('', after!.title);
-  const decom = stepById.get('decommission');
-  if (stepById.has('verify-mesh')) lines.push(stepLine(stepById.get('verify-mesh')!));
-  lines.push(...gate('decommission'));
-  if (decom) lines.push(stepLine(decom));
+  lines.push('', AFTER.title, ...steps(AFTER.steps), ...gate(MigrationGate.decommission), ...steps([MigrationStep.decommission]));
 
-  const undo = s.steps.filter((x) => x.id.startsWith('undo:'));
-  if (undo.length) {
-    lines.push('', 'Rollback (newest first)');
-    for (const u of undo) lines.push(stepLine(u));
-  }
+  const undo = s.steps.filter((x) => isUndoStep(x.id));
+  const dnsRevert = gate(MigrationGate.dnsRevert);
+  if (undo.length || dnsRevert.length) lines.push('', 'Rollback (newest first)', ...dnsRevert, ...undo.map(stepLine));
 
   if (attention.gates.length || attention.decisions.length) {
     lines.push('', 'Waiting for a person');

@@ -22,11 +22,24 @@ import {
 } from '@temporalio/workflow';
 import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline, WaveSelection } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
-import { backupTarget, describeSelect, hasSelectWaves, plannedNamespaces, relabelFor, resolvedPlan } from '../plan/schema.js';
-import { gatewayRequestRate, namespaceErrorRatio } from '../mesh/traffic-queries.js';
+import { backupTarget, hasSelectWaves, resolvedPlan } from '../plan/schema.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
-import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type Phase, type RunStatus, type StepRecord } from './messages.js';
+import {
+  baselineSummary,
+  blockingLines,
+  decommissionGateSummary,
+  dnsCutoverGateSummary,
+  manualDnsGateSummary,
+  nothingSelectedError,
+  resolvedWavesSummary,
+  skippedPreflightLine,
+  startGateSummary,
+  type PreflightResults,
+} from './gate-summaries.js';
+import { MigrationGate, MigrationStep } from './steps.js';
+import { budgetSpent, failedNamespacesMessage, launchable, stopAfter, wavePending } from './wave-schedule.js';
+import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type Phase, type RunStatus } from './messages.js';
 import { MAX_AGE_MS, MAX_SKEW_MS, planIdentity, sha256Hex, verifyDecision, type SignedDecision } from './identity/decision.js';
 import { namespaceWorkflow, planForNamespace, type NamespaceOutcome } from './namespace.js';
 import { RunObserver } from './observe.js';
@@ -41,7 +54,7 @@ export interface MigrationInput {
   start?: SignedDecision;
   options?: EngineOptions;
   /** Set by continue-as-new: where the previous run left off. */
-  resume?: { state: RunbookState; startedAt: string };
+  resume?: { state: RunbookState<MigrationUndo, MigrationResults>; startedAt: string };
   /**
    * Upsert the Meshmove* search attributes (workflows/search-attributes.ts). Set by a client that
    * found them registered in the namespace: upserting an unregistered one fails the workflow task.
@@ -56,79 +69,23 @@ export interface MigrationResult {
   namespaces: NamespaceStatus[];
 }
 
+/** The inverses the migration registers: a migrated namespace (moved back by its own workflow), the DNS switch. */
 type MigrationUndo = { kind: 'namespace'; namespace: string; wave: string; previousLabels: Record<string, string> } | { kind: 'dns' };
+
+/** What the migration's steps leave for later ones (and for status); each set once its step ran. */
+interface MigrationResults {
+  waves: WaveSelection;
+  preflight: PreflightResults;
+  backup: BackupRef;
+  trafficBaseline: TrafficBaseline;
+}
 
 const DEFAULT_MAX_HISTORY = 8_000;
 /** patched() id of naming a skipped preflight in the start gate (older runs replay the old summary). */
 const START_GATE_SKIPPED_PREFLIGHT_PATCH = 'start-gate-names-skipped-preflight';
 
-/** What preflight left for the start gate: counts, and the blocking findings of the attempt that made them. */
-interface PreflightResults {
-  blocking: number;
-  warnings: number;
-  decommission?: string;
-  /** `check: reason (fix: …)` of each blocking finding. */
-  blocks?: string[];
-  /** The attempt of the preflight step that returned these findings. */
-  attempt?: number;
-  /** How the control planes' own roots relate (preflight's root CA check). */
-  rootRelation?: PreflightReport['rootRelation'];
-}
-
 /** patched() id of handing preflight's root relation to each namespace (its CA wait skips the stability window for one shared root). */
 const ROOT_RELATION_TO_NAMESPACES_PATCH = 'root-relation-to-namespaces';
-
-/**
- * The start gate's line for a preflight an operator skipped after it failed: which blocking checks
- * (or, if it did not get that far, the error), who skipped it, when and why. The approver signs this
- * off with the rest of the summary (its digest).
- */
-function skippedPreflightLine(rec: StepRecord, results: PreflightResults | undefined): string {
-  const who = rec.skippedBy ? `by ${rec.skippedBy.by} at ${rec.skippedBy.at}` : 'by an operator';
-  const why = rec.skippedBy?.reason ? `, reason: "${rec.skippedBy.reason}"` : '';
-  const blocks = results?.attempt === rec.attempts ? (results.blocks ?? []) : [];
-  if (blocks.length > 0) return `preflight: ${blocks.length} blocking check(s) skipped ${who}${why}: ${blocks.join('; ')}`;
-  return `preflight: skipped ${who}${why}; it had failed: ${rec.lastError ?? 'unknown error'}`;
-}
-
-/** One line for the baseline step: how much traffic, the worst error rate, the old gateway's load. */
-function baselineSummary(b: TrafficBaseline): string {
-  const measured = Object.entries(b.namespaces);
-  const worst = measured.reduce<[string, number] | undefined>(
-    (w, [ns, r]) => (r.errorRatio !== undefined && r.errorRatio > (w?.[1] ?? 0) ? [ns, r.errorRatio] : w),
-    undefined,
-  );
-  const total = measured.reduce((n, [, r]) => n + r.requestRate, 0);
-  return [
-    `${measured.length} namespace(s) with traffic (${total.toFixed(2)} req/s), ${b.quiet.length} without`,
-    worst ? `highest error rate ${(worst[1] * 100).toFixed(2)}% (${worst[0]})` : 'no errors',
-    `old gateway ${b.sourceGateway === undefined ? 'not measured' : `${b.sourceGateway.toFixed(2)} req/s`}`,
-  ].join('; ');
-}
-
-/** What the analysis will ask Prometheus, shown in the start gate (the same PromQL the activities send). */
-function analysisLines(plan: Plan): string[] {
-  const a = plan.analysis;
-  if (!a) return [];
-  const oldGw = { namespace: plan.source.gateway.namespace, workload: plan.source.gateway.deployment ?? plan.source.gateway.service };
-  return [
-    `traffic analysis via ${a.prometheus.url}: each namespace's error rate after its move ≤ its baseline + ${(a.namespace.maxErrorRateIncrease * 100).toFixed(2)}%, e.g. ${namespaceErrorRatio('NS', a.namespace.window)}`,
-    `before decommission: the old gateway at 0 req/s for ${Math.round(a.drain.window / 1000)}s: ${gatewayRequestRate(oldGw, a.drain.window)}`,
-  ];
-}
-
-/** The start gate's line for one wave: its namespaces, and for a `select` wave how they were chosen. */
-function waveLine(written: Plan['waves'][number], namespaces: readonly string[], i: number): string {
-  if (!written.select) return `wave ${i + 1} "${written.name}" (${written.concurrency} at a time): ${namespaces.join(', ')}`;
-  const resolved = namespaces.length > 0 ? namespaces.join(', ') : 'no namespace matched: this wave moves nothing';
-  return `wave ${i + 1} "${written.name}" (${written.concurrency} at a time; select: ${describeSelect(written.select)}): ${resolved}`;
-}
-
-/** The start gate's line for the namespaces the source still injects that no wave takes. */
-function unmatchedLine(u: NonNullable<WaveSelection['unmatched']>): string {
-  const more = u.count > u.names.length ? ` and ${u.count - u.names.length} more` : '';
-  return `not in any wave, still injected by the source (no sidecar for their new pods after the decommission): ${u.names.join(', ')}${more}`;
-}
 
 export async function migrationWorkflow(input: MigrationInput): Promise<MigrationResult> {
   const { startedBy } = input;
@@ -147,7 +104,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     phase: (): Phase => rb.state.phase,
     onNotifyFailed: (what, why) => rb.audit('meshmove', what, false, why, 'workflow'),
   });
-  const rb = new Runbook(
+  const rb = new Runbook<MigrationUndo, MigrationResults>(
     {
       kind: 'migration',
       plan: plan.metadata.name,
@@ -216,8 +173,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   });
   const st = rb.state;
   const selects = hasSelectWaves(input.plan);
-  const selection = (): WaveSelection | undefined => st.results.waves as WaveSelection | undefined;
-  if (selects && selection()) plan = resolvedPlan(input.plan, selection()!);
+  if (selects && st.results.waves) plan = resolvedPlan(input.plan, st.results.waves);
   if (!input.resume) {
     st.namespaces = plan.waves.flatMap((w) => w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })));
   }
@@ -247,9 +203,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     ns.state = 'migrating';
     ns.workflowId = `${runId}/ns/${name}`;
     delete ns.error;
-    const rootRelation = (st.results.preflight as PreflightResults | undefined)?.rootRelation;
+    const rootRelation = st.results.preflight?.rootRelation;
     const withRootRelation = rootRelation !== undefined && patched(ROOT_RELATION_TO_NAMESPACES_PATCH);
-    const baseline = st.results.trafficBaseline as TrafficBaseline | undefined;
+    const baseline = st.results.trafficBaseline;
     const outcome = await executeChild(namespaceWorkflow, {
       workflowId: ns.workflowId,
       args: [
@@ -261,7 +217,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           startedBy,
           mode: 'migrate',
           ...(st.starterKey ? { starterKey: st.starterKey } : {}),
-          backup: st.results.backup as BackupRef | undefined,
+          backup: st.results.backup,
           onFailure: plan.failurePolicy.onNamespaceFailure,
           options: input.options,
           ...(withRootRelation ? { rootRelation } : {}),
@@ -279,7 +235,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         st.compensations.push({
           id: `namespace:${name}`,
           title: `move ${name} back to ${plan.source.revision}`,
-          data: { kind: 'namespace', namespace: name, wave, previousLabels: outcome.previousLabels } satisfies MigrationUndo,
+          data: { kind: 'namespace', namespace: name, wave, previousLabels: outcome.previousLabels },
         });
         break;
       case 'failed':
@@ -299,8 +255,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
    */
   const runWave = async (waveIndex: number): Promise<void> => {
     const wave = plan.waves[waveIndex]!;
-    const earlier = new Set(plan.waves.slice(0, waveIndex + 1).flatMap((w) => w.namespaces));
-    const queue = st.namespaces.filter((n) => earlier.has(n.name) && n.state === 'pending');
+    const queue = launchable(plan, st.namespaces, waveIndex);
     const running = new Map<string, Promise<{ name: string; outcome: NamespaceOutcome }>>();
     let stop: RollbackNeeded | AbortRequested | null = null;
     let pauseForContinue = false;
@@ -315,21 +270,21 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       if (running.size === 0) break;
       const { name, outcome } = await Promise.race(running.values());
       running.delete(name);
-      if (!stop && rb.rollbackRequested)
-        stop = new RollbackNeeded(`rollback requested by ${rb.rollbackRequested.by}: ${rb.rollbackRequested.reason}`);
-      if (!stop && outcome.outcome === 'rollback-requested') stop = new RollbackNeeded(outcome.reason);
-      if (!stop && outcome.outcome === 'aborted') stop = new AbortRequested(outcome.reason);
+      if (!stop) {
+        const s = stopAfter(outcome, rb.rollbackRequested);
+        if (s) stop = s.kind === 'rollback' ? new RollbackNeeded(s.why) : new AbortRequested(s.why);
+      }
       if (stop) {
         // Running namespaces undo their own steps when cancelled; wait for them.
         if (!rb.rollbackRequested && stop instanceof RollbackNeeded) rb.cancelForward();
         continue;
       }
-      if (outcome.outcome === 'failed' && st.namespaces.filter((n) => n.state === 'failed').length >= plan.failurePolicy.failureBudget) {
+      if (budgetSpent(outcome, st.namespaces, plan.failurePolicy.failureBudget)) {
         // Decide with nothing in flight.
         await Promise.all(running.values());
         running.clear();
         await decideOnFailedNamespaces();
-        queue.push(...st.namespaces.filter((n) => earlier.has(n.name) && n.state === 'pending' && !queue.includes(n)));
+        queue.push(...launchable(plan, st.namespaces, waveIndex).filter((n) => !queue.includes(n)));
       }
       if (!pauseForContinue && queue.length > 0) {
         const info = workflowInfo();
@@ -344,22 +299,23 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const decideOnFailedNamespaces = async (): Promise<void> => {
     const failed = st.namespaces.filter((n) => n.state === 'failed');
     let asked = false;
-    const decided = await rb.step(`failure-budget`, `At most ${plan.failurePolicy.failureBudget} failed namespace(s)`, async () => {
-      if (!asked) {
-        asked = true;
-        throw ApplicationFailure.nonRetryable(
-          `${failed.length} namespace(s) failed and were moved back: ${failed.map((n) => `${n.name} (${n.error ?? 'failed'})`).join('; ')}. retry: move them again; skip: go on without them`,
-          FailureType.CheckFailed,
-        );
-      }
-      for (const n of failed) n.state = 'pending';
-      return failed.length;
-    });
+    const decided = await rb.step(
+      MigrationStep.failureBudget,
+      `At most ${plan.failurePolicy.failureBudget} failed namespace(s)`,
+      async () => {
+        if (!asked) {
+          asked = true;
+          throw ApplicationFailure.nonRetryable(failedNamespacesMessage(failed), FailureType.CheckFailed);
+        }
+        for (const n of failed) n.state = 'pending';
+        return failed.length;
+      },
+    );
     if (decided.skipped) for (const n of failed) n.state = 'skipped';
   };
 
-  const undo = async (c: Compensation): Promise<void> => {
-    const d = c.data as MigrationUndo;
+  const undo = async (c: Compensation<MigrationUndo>): Promise<void> => {
+    const d = c.data;
     if (d.kind === 'namespace') {
       const ns = nsStatus(d.namespace);
       ns.state = 'rolling-back';
@@ -389,10 +345,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     // DNS back to the old gateway, verified, then one TTL so clients follow before namespaces move.
     const change = await quick.switchDns({ ...ref, to: 'source' });
     if (change.provider === 'manual' && change.changed === false) {
-      await rb.gate('dns-revert', {
-        title: 'Point DNS back at the old gateway (manual provider)',
-        details: change.records.map((r) => `${r} → ${change.address}`),
-      });
+      await rb.gate(MigrationGate.dnsRevert, manualDnsGateSummary('Point DNS back at the old gateway (manual provider)', change));
     }
     await waiting.verifyDns({ ...ref, address: change.address });
     await sleep(plan.dns.ttl);
@@ -401,22 +354,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   try {
     await rb.forward(async () => {
       // ---- before migration ----
-      if (selects && !rb.finished('resolve-waves')) {
+      if (selects && !rb.finished(MigrationStep.resolveWaves)) {
         // Once, before anything reads the cluster for the plan: the list the start gate shows (and
         // its digest covers) is the list that moves; a namespace created later is not taken.
         rb.setPhase('preflight');
         await rb.step(
-          'resolve-waves',
+          MigrationStep.resolveWaves,
           'Resolve the waves chosen by selector',
           async () => {
             const found = await quick.resolveWaves({ plan: input.plan, runId });
             const total = found.waves.reduce((n, w) => n + w.namespaces.length, 0);
-            if (total === 0) {
-              throw ApplicationFailure.nonRetryable(
-                `no wave selected any namespace (${input.plan.waves.map((w) => `"${w.name}": ${w.select ? describeSelect(w.select) : 'by name'}`).join('; ')}); label the namespaces or change the plan, then retry`,
-                FailureType.CheckFailed,
-              );
-            }
+            if (total === 0) throw ApplicationFailure.nonRetryable(nothingSelectedError(input.plan), FailureType.CheckFailed);
             st.results.waves = found;
             plan = resolvedPlan(input.plan, found);
             ref = { plan, runId };
@@ -428,34 +376,26 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           {
             allowed: ['retry', 'abort'],
             // The start gate lists every name; the checklist line stays short on big runs.
-            summarize: (r) =>
-              r.waves
-                .map(
-                  (w) =>
-                    `${w.name}: ${w.namespaces.length === 0 ? 'none' : w.namespaces.length > 10 ? `${w.namespaces.length} namespaces (${w.namespaces.slice(0, 3).join(', ')}, …)` : w.namespaces.join(', ')}`,
-                )
-                .join('; '),
+            summarize: resolvedWavesSummary,
           },
         );
       }
-      if (!rb.finished('preflight')) {
+      if (!rb.finished(MigrationStep.preflight)) {
         rb.setPhase('preflight');
         await rb.step(
-          'preflight',
+          MigrationStep.preflight,
           'Preflight checks',
           async () => {
             const report: PreflightReport = await scan.preflight(ref);
-            const blocks = report.findings
-              .filter((f) => f.status === 'block')
-              .map((f) => `${f.check}: ${f.reason}${f.fix ? ` (fix: ${f.fix})` : ''}`);
+            const blocks = blockingLines(report);
             st.results.preflight = {
               blocking: report.blocking,
               warnings: report.warnings,
               decommission: report.findings.find((f) => f.check.startsWith('decommission'))?.reason,
               blocks,
-              attempt: st.steps.find((s) => s.id === 'preflight')?.attempts,
+              attempt: st.steps.find((s) => s.id === MigrationStep.preflight)?.attempts,
               ...(report.rootRelation ? { rootRelation: report.rootRelation } : {}),
-            } satisfies PreflightResults;
+            };
             if (report.blocking > 0) {
               throw ApplicationFailure.nonRetryable(
                 `${report.blocking} blocking finding(s): ${blocks.join('; ')}`,
@@ -467,9 +407,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           { summarize: (r) => `${r.findings.length} checks, ${r.warnings} warning(s), ${r.blocking} blocking` },
         );
       }
-      if (!rb.finished('backup')) {
+      if (!rb.finished(MigrationStep.backup)) {
         await rb.step(
-          'backup',
+          MigrationStep.backup,
           `Back up to ${backupTarget(plan.backup)}`,
           async () => {
             const backup = await scan.backup(ref);
@@ -481,38 +421,28 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       }
       if (plan.gates.start) {
         rb.setPhase('awaiting-start');
-        const change = relabelFor(plan);
-        const pre = st.results.preflight as PreflightResults | undefined;
-        const preflightStep = st.steps.find((s) => s.id === 'preflight');
-        const skipped =
+        const preflightStep = st.steps.find((s) => s.id === MigrationStep.preflight);
+        const skippedPreflight =
           preflightStep?.state === 'skipped' && patched(START_GATE_SKIPPED_PREFLIGHT_PATCH)
-            ? [skippedPreflightLine(preflightStep, pre)]
+            ? [skippedPreflightLine(preflightStep, st.results.preflight)]
             : [];
-        await rb.gate('start', {
-          title: `Move ${plannedNamespaces(plan).length} namespace(s) from ${plan.source.revision} to ${plan.target.revision}`,
-          details: [
-            ...input.plan.waves.map((w, i) => waveLine(w, plan.waves[i]!.namespaces, i)),
-            ...(selection()?.unmatched ? [unmatchedLine(selection()!.unmatched!)] : []),
-            `each namespace: set ${Object.entries(change.set)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(', ')}; remove ${change.remove.join(', ')}; rollout-restart workloads with a sidecar`,
-            `preflight: ${pre?.warnings ?? 0} warning(s); backup: ${(st.results.backup as BackupRef | undefined)?.location ?? 'skipped'}`,
-            ...skipped,
-            ...analysisLines(plan),
-          ],
-          commands: [
-            `kubectl label namespace NS ${Object.entries(change.set)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(' ')} istio-injection- --overwrite`,
-            'kubectl rollout restart deployment,statefulset,daemonset -n NS',
-          ],
-        });
+        await rb.gate(
+          MigrationGate.start,
+          startGateSummary({
+            written: input.plan,
+            plan,
+            selection: st.results.waves,
+            preflight: st.results.preflight,
+            backup: st.results.backup,
+            skippedPreflight,
+          }),
+        );
       }
 
-      if (analysis && !rb.finished('traffic-baseline')) {
+      if (analysis && !rb.finished(MigrationStep.trafficBaseline)) {
         // Before the first relabel: what each namespace's error rate is compared with later.
         await rb.step(
-          'traffic-baseline',
+          MigrationStep.trafficBaseline,
           `Traffic baseline over ${Math.round(analysis.baseline.window / 1000)}s (Prometheus)`,
           async () => {
             const b = await waiting.trafficBaseline(ref);
@@ -527,60 +457,52 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       rb.setPhase('namespaces');
       for (let i = 0; i < plan.waves.length; i++) {
         // A wave that continued as new mid-way runs again for what is still pending.
-        while (st.namespaces.some((n) => n.wave === plan.waves[i]!.name && n.state === 'pending')) await runWave(i);
+        while (wavePending(st.namespaces, plan.waves[i]!.name)) await runWave(i);
       }
 
       // ---- DNS cutover ----
-      if (!rb.finished('dns-verify')) {
+      if (!rb.finished(MigrationStep.dnsVerify)) {
         rb.setPhase('dns-cutover');
         if (plan.gates.dnsCutover) {
-          await rb.gate('dns-cutover', {
-            title: `Point DNS at the new gateway ${plan.target.gateway.namespace}/${plan.target.gateway.service}`,
-            details: [
-              ...plan.dns.records.map((r) => `${r.type} ${r.name} → the new gateway's external address`),
-              `provider: ${plan.dns.provider.type}; then a wait of one TTL (${Math.round(plan.dns.ttl / 1000)}s) with both gateways serving`,
-              `namespaces migrated: ${st.namespaces.filter((n) => n.state === 'migrated').length}/${st.namespaces.length}`,
-            ],
-          });
+          const migrated = st.namespaces.filter((n) => n.state === 'migrated').length;
+          await rb.gate(MigrationGate.dnsCutover, dnsCutoverGateSummary(plan, migrated, st.namespaces.length));
         }
-        const stable = await rb.step('gateway-stable', 'New gateway address is stable', () => waiting.checkGatewayStable(ref), {
+        const stable = await rb.step(MigrationStep.gatewayStable, 'New gateway address is stable', () => waiting.checkGatewayStable(ref), {
           summarize: (r) => `address ${r.address}`,
         });
         const address = stable.skipped ? undefined : stable.value.address;
         const switched = await rb.step(
-          'dns-switch',
+          MigrationStep.dnsSwitch,
           'Point the records at the new gateway',
           () => quick.switchDns({ ...ref, to: 'target' }),
           {
-            compensation: () => [
-              { id: 'dns-switch', title: 'point DNS back at the old gateway', data: { kind: 'dns' } satisfies MigrationUndo },
-            ],
+            compensation: () => [{ id: MigrationStep.dnsSwitch, title: 'point DNS back at the old gateway', data: { kind: 'dns' } }],
             summarize: (c: DnsChange) => `${c.records.length} record(s) → ${c.address} via ${c.provider}`,
           },
         );
         if (!switched.skipped && switched.value.provider === 'manual' && !switched.value.changed) {
-          await rb.gate('dns-confirm', {
-            title: 'Change the DNS records (manual provider), then approve',
-            details: switched.value.records.map((r) => `${r} → ${switched.value.address}`),
-          });
+          await rb.gate(
+            MigrationGate.dnsConfirm,
+            manualDnsGateSummary('Change the DNS records (manual provider), then approve', switched.value),
+          );
         }
         const target = switched.skipped ? address : switched.value.address;
         if (target) {
-          await rb.step('dns-verify', 'Resolvers answer the new address', () => waiting.verifyDns({ ...ref, address: target }), {
+          await rb.step(MigrationStep.dnsVerify, 'Resolvers answer the new address', () => waiting.verifyDns({ ...ref, address: target }), {
             summarize: (r) => `resolved ${r.resolved.join(', ')}`,
           });
         }
       }
-      if (!rb.finished('dns-ttl')) {
-        await rb.step('dns-ttl', `Wait one TTL (${Math.round(plan.dns.ttl / 1000)}s); the old gateway keeps serving`, () =>
+      if (!rb.finished(MigrationStep.dnsTtl)) {
+        await rb.step(MigrationStep.dnsTtl, `Wait one TTL (${Math.round(plan.dns.ttl / 1000)}s); the old gateway keeps serving`, () =>
           sleep(plan.dns.ttl),
         );
       }
 
-      if (analysis && !rb.finished('traffic-shift')) {
-        const sourceBaseline = (st.results.trafficBaseline as TrafficBaseline | undefined)?.sourceGateway;
+      if (analysis && !rb.finished(MigrationStep.trafficShift)) {
+        const sourceBaseline = st.results.trafficBaseline?.sourceGateway;
         await rb.step(
-          'traffic-shift',
+          MigrationStep.trafficShift,
           'The new gateway carries the traffic, the old one falls (Prometheus)',
           () => waiting.awaitGatewayShift({ ...ref, ...(sourceBaseline !== undefined ? { sourceBaseline } : {}) }),
           { summarize: (r) => r.summary },
@@ -589,9 +511,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
       // ---- after migration ----
       rb.setPhase('verifying');
-      if (!rb.finished('verify-mesh')) {
+      if (!rb.finished(MigrationStep.verifyMesh)) {
         await rb.step(
-          'verify-mesh',
+          MigrationStep.verifyMesh,
           'Every proxy on the target; istiod errors not increasing',
           async () => {
             const v = await waiting.verifyMesh(ref);
@@ -609,33 +531,24 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           },
         );
       }
-      if (analysis && !rb.finished('gateway-drained')) {
+      if (analysis && !rb.finished(MigrationStep.gatewayDrained)) {
         // The field report: take the old control plane down only once its gateway carries nothing.
         await rb.step(
-          'gateway-drained',
+          MigrationStep.gatewayDrained,
           `No request through the old gateway for ${Math.round(analysis.drain.window / 1000)}s (Prometheus)`,
           () => waiting.awaitGatewayDrained(ref),
           { summarize: (r) => r.summary },
         );
       }
       if (plan.gates.decommission) {
-        const scope = (st.results.preflight as { decommission?: string } | undefined)?.decommission;
-        await rb.gate('decommission', {
-          title: `Remove the old control plane ${plan.source.revision} (${plan.source.istiodNamespace}) — cannot be rolled back`,
-          details: [
-            scope ?? "the source revision's webhook configurations, istiod and gateway Deployments/Services; never CRDs",
-            'each object is backed up before it is deleted',
-            ...(analysis
-              ? [`old gateway: ${st.steps.find((s) => s.id === 'gateway-drained')?.summary ?? 'drain not measured (step skipped)'}`]
-              : []),
-          ],
-        });
+        const drained = st.steps.find((s) => s.id === MigrationStep.gatewayDrained)?.summary;
+        await rb.gate(MigrationGate.decommission, decommissionGateSummary(plan, st.results.preflight?.decommission, drained));
       }
     });
 
     // Past the decommission gate there is no automatic rollback: the old control plane is going away.
     rb.setPhase('decommissioning');
-    await rb.step('decommission', `Remove ${plan.source.revision}'s objects (backed up first)`, () => scan.decommission(ref), {
+    await rb.step(MigrationStep.decommission, `Remove ${plan.source.revision}'s objects (backed up first)`, () => scan.decommission(ref), {
       allowed: ['retry', 'skip', 'abort'],
       summarize: (d) => `${d.deleted.length} object(s) deleted; backup ${d.backup.location}`,
     });

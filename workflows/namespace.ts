@@ -4,13 +4,14 @@
 import { ApplicationFailure, CancellationScope, getExternalWorkflowHandle, log, patched, workflowInfo } from '@temporalio/workflow';
 import type { BackupRef, TrafficRates } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
-import { relabelFor } from '../plan/schema.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, StepFailed, describeFailure, nowIso, type Compensation } from './engine/runbook.js';
 import { namespaceAuditSignal, type AuditEntry, type Phase } from './messages.js';
 import { planIdentity } from './identity/decision.js';
 import { RunObserver } from './observe.js';
 import { FailureType } from '../activities/failures.js';
+import { namespaceGateSummary } from './gate-summaries.js';
+import { NamespaceStep, namespaceGateId } from './steps.js';
 
 export interface NamespaceInput {
   /** The migration's workflow id: activities key their idempotency on it. */
@@ -66,19 +67,15 @@ export function planForNamespace(plan: Plan, namespace: string, wave: string): P
  * The inverses of a relabel, registered so that they run as: restore the labels, restart the
  * workloads (new pods are injected by the source again), verify they are back on the source.
  */
-function undoRelabel(runId: string, namespace: string, labels: Record<string, string>): Compensation[] {
+function undoRelabel(runId: string, namespace: string, labels: Record<string, string>): Compensation<NamespaceUndo>[] {
   return [
+    { id: NamespaceStep.verifySource, title: `verify ${namespace}'s proxies are back on the source`, data: { kind: 'verify-source' } },
     {
-      id: 'verify-source',
-      title: `verify ${namespace}'s proxies are back on the source`,
-      data: { kind: 'verify-source' } satisfies NamespaceUndo,
-    },
-    {
-      id: 'restart-back',
+      id: NamespaceStep.restartBack,
       title: `restart ${namespace}'s workloads onto the source sidecar`,
-      data: { kind: 'restart-back', key: `${runId}/${namespace}/rollback` } satisfies NamespaceUndo,
+      data: { kind: 'restart-back', key: `${runId}/${namespace}/rollback` },
     },
-    { id: 'restore-labels', title: `restore ${namespace}'s labels`, data: { kind: 'restore-labels', labels } satisfies NamespaceUndo },
+    { id: NamespaceStep.restoreLabels, title: `restore ${namespace}'s labels`, data: { kind: 'restore-labels', labels } },
   ];
 }
 
@@ -127,7 +124,7 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
     phase: (): Phase => rb.state.phase,
     onNotifyFailed: (what, why) => rb.audit('meshmove', what, false, why, 'workflow'),
   });
-  const rb = new Runbook({
+  const rb = new Runbook<NamespaceUndo>({
     kind: 'namespace',
     plan: plan.metadata.name,
     startedBy: input.startedBy,
@@ -151,7 +148,7 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
   }
 }
 
-async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<NamespaceOutcome> {
+async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUndo>): Promise<NamespaceOutcome> {
   const { plan, namespace, runId } = input;
   rb.state.namespaces = [
     {
@@ -165,8 +162,8 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
   const { quick, waiting } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
   const ref = { plan, runId, namespace };
 
-  const undo = async (c: Compensation): Promise<void> => {
-    const d = c.data as NamespaceUndo;
+  const undo = async (c: Compensation<NamespaceUndo>): Promise<void> => {
+    const d = c.data;
     switch (d.kind) {
       case 'restore-labels':
         await quick.restoreNamespaceLabels({ ...ref, labels: d.labels });
@@ -206,29 +203,11 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
   try {
     await rb.forward(async () => {
       rb.setPhase('namespaces');
-      if (plan.gates.namespace) {
-        const change = relabelFor(plan);
-        await rb.gate(`namespace:${namespace}`, {
-          title: `Move namespace ${namespace} to ${plan.target.revision}`,
-          details: [
-            `labels set: ${Object.entries(change.set)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(', ')}; removed: ${change.remove.join(', ')}`,
-            `workloads with a sidecar are rollout-restarted, at most ${plan.restart.maxConcurrent} at once`,
-            `then verified: proxies SYNCED on ${plan.target.revision}, ${plan.verification.crossNamespace.length + plan.verification.gateway.length} traffic probe(s)`,
-          ],
-          commands: [
-            `kubectl label namespace ${namespace} ${Object.entries(change.set)
-              .map(([k, v]) => `${k}=${v}`)
-              .join(' ')} ${change.remove.map((k) => `${k}-`).join(' ')} --overwrite`,
-            `kubectl rollout restart deployment,statefulset,daemonset -n ${namespace}`,
-          ],
-        });
-      }
+      if (plan.gates.namespace) await rb.gate(namespaceGateId(namespace), namespaceGateSummary(plan, namespace));
       if (input.backup) {
         const backup = input.backup;
         await rb.step(
-          'drift-check',
+          NamespaceStep.driftCheck,
           'Labels and workloads are as backed up',
           async () => {
             const r = await quick.driftCheck({ ...ref, backup });
@@ -243,7 +222,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
         );
       }
       const relabel = await rb.step(
-        'relabel',
+        NamespaceStep.relabel,
         `Set istio.io/rev=${plan.target.revision} and discovery labels`,
         () => quick.relabelNamespace(ref),
         {
@@ -254,13 +233,13 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
       );
       if (!relabel.skipped) previousLabels = relabel.value.previousLabels;
       await rb.step(
-        'ca-ready',
+        NamespaceStep.caReady,
         `istio-ca-root-cert holds ${plan.target.revision}'s root`,
         () => waiting.waitCaReady(input.rootRelation ? { ...ref, rootRelation: input.rootRelation } : ref),
         { pauseOnFailure },
       );
       await rb.step(
-        'restart',
+        NamespaceStep.restart,
         'Rollout-restart workloads with a sidecar',
         () => waiting.restartWorkloads({ ...ref, key: `${runId}/${namespace}/migrate`, expectRevision: plan.target.revision }),
         {
@@ -269,7 +248,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
         },
       );
       await rb.step(
-        'verify-proxies',
+        NamespaceStep.verifyProxies,
         `Proxies SYNCED on ${plan.target.revision}, none on ${plan.source.revision}`,
         async () => {
           const r = await waiting.verifyProxies({ ...ref, revision: plan.target.revision });
@@ -283,7 +262,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
         { summarize: (r) => `${r.synced}/${r.pods} proxies SYNCED`, pauseOnFailure },
       );
       await rb.step(
-        'verify-traffic',
+        NamespaceStep.verifyTraffic,
         'Cross-namespace calls and the new gateway answer',
         async () => {
           const r = await waiting.verifyTraffic(ref);
@@ -300,7 +279,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook): Promise<Na
       if (analysis) {
         // Plans without an analysis block never had this step, so their histories replay unchanged.
         await rb.step(
-          'verify-metrics',
+          NamespaceStep.verifyMetrics,
           `Error rate within the baseline + ${(analysis.namespace.maxErrorRateIncrease * 100).toFixed(2)}% (Prometheus)`,
           () => waiting.checkNamespaceTraffic({ ...ref, ...(input.baseline ? { baseline: input.baseline } : {}) }),
           { summarize: (r) => r.summary, pauseOnFailure },

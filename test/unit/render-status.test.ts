@@ -62,4 +62,67 @@ describe('renderStatus', () => {
     expect(out).toContain('    what to do (RolloutStuck): a rollout did not complete within plan.restart.timeout');
     expect(renderStatus(status('r1'), waitingInOrders('r1'))).not.toContain('what to do');
   });
+
+  it('lists every step of the migration in its section, in the order it runs, and the rollback with its gate', () => {
+    const step = (id: string, title: string): RunStatus['steps'][number] => ({ id, title, state: 'succeeded', attempts: 1 });
+    const gate = (id: string): RunStatus['gates'][number] => ({
+      id,
+      state: 'approved',
+      summary: { title: id, details: [] },
+      digest: 'd',
+      openedAt: 't',
+      expiresAt: 't',
+      decidedBy: 'bob',
+    });
+    const ids = [
+      'resolve-waves',
+      'preflight',
+      'backup',
+      'traffic-baseline',
+      'failure-budget',
+      'gateway-stable',
+      'dns-switch',
+      'dns-verify',
+      'dns-ttl',
+      'traffic-shift',
+      'verify-mesh',
+      'gateway-drained',
+      'decommission',
+      'undo:dns-switch',
+    ];
+    const s: RunStatus = {
+      ...status('r1'),
+      steps: ids.map((id) => step(id, `title of ${id}`)),
+      gates: ['start', 'dns-cutover', 'decommission', 'dns-revert'].map(gate),
+    };
+    const out = renderStatus(s, { gates: [], decisions: [], children: new Map() }).split('\n');
+    const at = (text: string) => out.findIndex((l) => l.includes(text));
+    const order = [
+      'Before migration',
+      'title of resolve-waves',
+      'title of preflight',
+      'title of backup',
+      'gate start:',
+      'title of traffic-baseline',
+      'Namespaces',
+      'title of failure-budget',
+      'DNS cutover',
+      'gate dns-cutover:',
+      'title of gateway-stable',
+      'title of dns-switch',
+      'title of dns-verify',
+      'title of dns-ttl',
+      'title of traffic-shift',
+      'After migration',
+      'title of verify-mesh',
+      'title of gateway-drained',
+      'gate decommission:',
+      'title of decommission',
+      'Rollback (newest first)',
+      'gate dns-revert:',
+      'title of undo:dns-switch',
+    ];
+    for (const text of order) expect(at(text), text).toBeGreaterThanOrEqual(0);
+    expect(order.map(at)).toEqual(order.map(at).sort((a, b) => a - b));
+  });
 });

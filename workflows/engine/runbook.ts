@@ -40,26 +40,38 @@ import {
 } from '../identity/decision.js';
 import { parseSignature } from '../identity/sshsig.js';
 import { FailureType } from '../../activities/failures.js';
+import { undoStepId } from '../steps.js';
 
-/** A registered inverse of a change: opaque data the owning workflow knows how to execute. */
-export interface Compensation {
+/**
+ * A registered inverse of a change. `Undo` is the owning workflow's union of inverses: the engine
+ * stores and orders them, the workflow executes them (and the compiler checks both sides).
+ */
+export interface Compensation<Undo = unknown> {
   id: string;
   title: string;
-  data: unknown;
+  data: Undo;
   done?: boolean;
 }
 
-/** Everything the engine keeps; plain JSON, carried across continue-as-new. */
-export interface RunbookState {
+/** The results the engine itself reads (status shows the backup); a workflow's own extend these. */
+export interface RunbookResults {
+  backup?: RunStatus['backup'];
+}
+
+/**
+ * Everything the engine keeps; plain JSON, carried across continue-as-new. `Undo` types the
+ * compensations and `Results` the small results later phases read, per workflow.
+ */
+export interface RunbookState<Undo = unknown, Results extends RunbookResults = RunbookResults> {
   phase: Phase;
   currentStep: string | null;
   steps: StepRecord[];
   gates: GateRecord[];
-  compensations: Compensation[];
+  compensations: Compensation<Undo>[];
   audit: AuditEntry[];
   namespaces: NamespaceStatus[];
-  /** Small results later phases need (backup reference, gateway address). */
-  results: Record<string, unknown>;
+  /** Small results later phases need (backup reference, preflight's findings); each set once its step ran. */
+  results: Partial<Results>;
   outcome?: string;
   generation: number;
   /** Fingerprint of the key that signed the run's start (four-eyes by key). */
@@ -127,14 +139,14 @@ export class StepFailed extends Error {
   }
 }
 
-export interface StepOptions<T> {
+export interface StepOptions<T, Undo = unknown> {
   /** Decisions offered when the step fails for good. */
   allowed?: DecisionKind[];
   /**
    * The inverse of what the step changed, registered when it succeeds. Several inverses are
    * registered in the order given and so run in the opposite order.
    */
-  compensation?: (result: T) => Omit<Compensation, 'done'>[] | undefined;
+  compensation?: (result: T) => Omit<Compensation<Undo>, 'done'>[] | undefined;
   /** False: a failure does not wait for a decision but throws StepFailed (automatic handling). */
   pauseOnFailure?: boolean;
   /** One line for the checklist. */
@@ -172,8 +184,8 @@ export function failureTypeOf(err: unknown): string | undefined {
   return type;
 }
 
-export class Runbook {
-  readonly state: RunbookState;
+export class Runbook<Undo = unknown, Results extends RunbookResults = RunbookResults> {
+  readonly state: RunbookState<Undo, Results>;
   private pendingDecision: (PendingDecision & { decided?: OperatorDecisionRequest; pausedAt: number }) | null = null;
   private rollbackRequest: RollbackRequest | null = null;
   /** The scope of forward work; cancelled when someone asks for a rollback. */
@@ -181,7 +193,7 @@ export class Runbook {
 
   constructor(
     private readonly config: RunbookConfig,
-    resume?: RunbookState,
+    resume?: RunbookState<Undo, Results>,
   ) {
     this.state = resume ?? {
       phase: 'preflight',
@@ -446,7 +458,7 @@ export class Runbook {
    * Run one step. When it fails for good the run does not fail: it records the error and waits for
    * an operator decision (retry, skip, rollback, abort).
    */
-  async step<T>(id: string, title: string, run: () => Promise<T>, opts: StepOptions<T> = {}): Promise<StepResult<T>> {
+  async step<T>(id: string, title: string, run: () => Promise<T>, opts: StepOptions<T, Undo> = {}): Promise<StepResult<T>> {
     const rec = this.stepRecord(id, title);
     for (;;) {
       rec.state = 'running';
@@ -582,7 +594,7 @@ export class Runbook {
    * Run every registered compensation not yet done, newest first, where nothing can cancel it. A
    * failing compensation waits for `retry` or `skip`: it is never swallowed.
    */
-  async compensate(execute: (c: Compensation) => Promise<void>): Promise<void> {
+  async compensate(execute: (c: Compensation<Undo>) => Promise<void>): Promise<void> {
     await CancellationScope.nonCancellable(async () => {
       for (let i = this.state.compensations.length - 1; i >= 0; i--) {
         const c = this.state.compensations[i]!;
@@ -591,9 +603,10 @@ export class Runbook {
         const fwd = this.state.steps.find((s) => s.id === c.id);
         const before = fwd?.state;
         if (fwd) fwd.state = 'compensating';
-        const result = await this.step(`undo:${c.id}`, `Undo: ${c.title}`, () => execute(c), { allowed: ['retry', 'skip'] });
+        const undoId = undoStepId(c.id);
+        const result = await this.step(undoId, `Undo: ${c.title}`, () => execute(c), { allowed: ['retry', 'skip'] });
         c.done = true;
-        const rec = this.state.steps.find((s) => s.id === `undo:${c.id}`)!;
+        const rec = this.state.steps.find((s) => s.id === undoId)!;
         // The forward step is now compensated (or its undo skipped, as the record of the undo says).
         if (!result.skipped) {
           if (fwd) fwd.state = 'compensated';
@@ -636,7 +649,7 @@ export class Runbook {
           : null,
       ...namespacesForStatus(this.state.namespaces),
       audit: this.state.audit,
-      backup: this.state.results.backup as RunStatus['backup'],
+      backup: this.state.results.backup,
       ...(this.state.outcome ? { outcome: this.state.outcome } : {}),
       generation: this.state.generation,
       ...(this.config.identity ? { identity: this.config.identity.mode } : {}),

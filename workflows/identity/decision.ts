@@ -3,6 +3,7 @@
 // sends, and in `meshmove audit verify` offline: one definition of what a valid decision is.
 import { sha256 } from '@noble/hashes/sha2.js';
 import { hex, parsePublicKey, utf8, verifySignature } from './sshsig.js';
+import { NAMESPACE_GATE, isNamespaceGate } from '../steps.js';
 
 export const DECISION_HEADER = 'meshmove decision v1';
 /** How far a signature's time may be ahead of the workflow's clock (clock skew). */
@@ -128,7 +129,7 @@ export function approverOfKey(policy: IdentityPolicy, fingerprint: string): Appr
 
 export function gateAllowed(approver: Approver, gate: string): boolean {
   if (!approver.gates) return true;
-  return approver.gates.includes(gate) || (gate.startsWith('namespace:') && approver.gates.includes('namespace'));
+  return approver.gates.includes(gate) || (isNamespaceGate(gate) && approver.gates.includes(NAMESPACE_GATE));
 }
 
 export interface Expected {
