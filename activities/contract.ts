@@ -40,7 +40,7 @@ export interface BackupRef {
 export interface RunRef {
   plan: Plan;
   /** The migration's workflow id (stable across continue-as-new). */
-  runId: string;
+  migrationId: string;
 }
 
 export interface NamespaceRef extends RunRef {
@@ -198,7 +198,7 @@ export interface NotifyEvent {
   deliveryId: string;
   at: string;
   /** The run (the migration's workflow id) and the workflow that waits (a namespace's child for its gate). */
-  runId: string;
+  migrationId: string;
   workflowId: string;
   /** The Temporal namespace (commands name it when it is not "default"). */
   temporalNamespace: string;

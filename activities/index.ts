@@ -4,7 +4,7 @@
 // plan's: the cluster access of its kubeconfig context and the worker's settings
 // (shared/deps.ts). Tests inject a fake KubeAccess.
 import type { Plan } from '../plan/schema.js';
-import type { MigrationActivities, NotifyActivities } from './contract.js';
+import type { MigrationActivities, NotifyActivities, RunRef } from './contract.js';
 import type { KubeAccess } from './kube/types.js';
 import type { ClusterDeps } from './shared/deps.js';
 import type { DnsDeps, DnsProvider } from './dns/index.js';
@@ -56,34 +56,52 @@ export function createActivities(deps: ActivityDeps): MigrationActivities & Noti
     },
   });
 
+  /** An activity: its area's function, given the deps of the plan it acts on. */
+  const act =
+    <I extends RunRef, R>(area: (d: PlanDeps, input: I) => Promise<R>) =>
+    (input: I): Promise<R> => {
+      const ref = withMigrationId(input);
+      return area(on(ref.plan), ref);
+    };
+
   return {
-    resolveWaves: (input) => resolveWaves(on(input.plan), input),
-    preflight: (input) => preflight(on(input.plan), input),
-    backup: (input) => backup(on(input.plan), input),
+    resolveWaves: act(resolveWaves),
+    preflight: act(preflight),
+    backup: act(backup),
 
-    driftCheck: (input) => driftCheck(on(input.plan), input),
-    relabelNamespace: (input) => relabelNamespace(on(input.plan), input),
-    restoreNamespaceLabels: (input) => restoreNamespaceLabels(on(input.plan), input),
-    waitCaReady: (input) => waitCaReady(on(input.plan), input),
-    restartWorkloads: (input) => restartWorkloads(on(input.plan), input),
-    verifyProxies: (input) => verifyProxies(on(input.plan), input),
-    verifyTraffic: (input) => verifyTraffic(on(input.plan), input),
-    explainInjection: (input) => explainInjection(on(input.plan), input),
+    driftCheck: act(driftCheck),
+    relabelNamespace: act(relabelNamespace),
+    restoreNamespaceLabels: act(restoreNamespaceLabels),
+    waitCaReady: act(waitCaReady),
+    restartWorkloads: act(restartWorkloads),
+    verifyProxies: act(verifyProxies),
+    verifyTraffic: act(verifyTraffic),
+    explainInjection: act(explainInjection),
 
-    checkGatewayStable: (input) => checkGatewayStable(on(input.plan), input),
-    switchDns: (input) => switchDns(on(input.plan), input),
-    verifyDns: (input) => verifyDns(on(input.plan), input),
+    checkGatewayStable: act(checkGatewayStable),
+    switchDns: act(switchDns),
+    verifyDns: act(verifyDns),
 
-    trafficBaseline: (input) => trafficBaseline(on(input.plan), input),
-    checkNamespaceTraffic: (input) => checkNamespaceTraffic(on(input.plan), input),
-    awaitGatewayShift: (input) => awaitGatewayShift(on(input.plan), input),
-    awaitGatewayDrained: (input) => awaitGatewayDrained(on(input.plan), input),
+    trafficBaseline: act(trafficBaseline),
+    checkNamespaceTraffic: act(checkNamespaceTraffic),
+    awaitGatewayShift: act(awaitGatewayShift),
+    awaitGatewayDrained: act(awaitGatewayDrained),
 
-    verifyMesh: (input) => verifyMesh(on(input.plan), input),
-    decommission: (input) => decommission(on(input.plan), input),
+    verifyMesh: act(verifyMesh),
+    decommission: act(decommission),
 
     // plan.notify: its input names no plan, so it gets the worker's settings (the webhook secrets
     // are read from deps.env, the worker's environment).
-    notify: (input) => notify(deps, input),
+    notify: (input) => notify(deps, { ...input, event: withMigrationId(input.event) }),
   };
+}
+
+/**
+ * The migration's workflow id was called `runId` in activity inputs before; a task scheduled then
+ * and retried on this worker carries it under that name. Read it as `migrationId`, so the retry keys
+ * its idempotency (annotations, backup ids, DNS request ids) on the same id.
+ */
+function withMigrationId<T extends { migrationId: string }>(input: T): T {
+  const legacy = (input as { runId?: unknown }).runId;
+  return input.migrationId === undefined && typeof legacy === 'string' ? { ...input, migrationId: legacy } : input;
 }

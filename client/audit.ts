@@ -150,6 +150,8 @@ export function verifyHistory(json: unknown, opts: { workflowId?: string; truste
     planDigest?: string;
     startedBy: string;
     start?: SignedDecision;
+    migrationId?: string;
+    /** The migration id as children started before the rename carry it. */
     runId?: string;
     namespace?: string;
     mode?: string;
@@ -157,6 +159,7 @@ export function verifyHistory(json: unknown, opts: { workflowId?: string; truste
   }>(started?.input?.payloads as Payload[]);
   if (!input?.plan) throw new Error('not a meshmove run history: its first event has no plan');
   const plan = opts.trusted ?? input.plan;
+  const migrationId = input.migrationId ?? input.runId;
   const { policy } = planIdentity(plan);
   const startWorkflow = input.start
     ? (() => {
@@ -171,7 +174,7 @@ export function verifyHistory(json: unknown, opts: { workflowId?: string; truste
     opts.workflowId ??
     wrapped.workflowId ??
     startWorkflow ??
-    (input.namespace && input.runId ? `${input.runId}/ns/${input.namespace}${input.mode === 'rollback' ? '/rollback' : ''}` : '?');
+    (input.namespace && migrationId ? `${migrationId}/ns/${input.namespace}${input.mode === 'rollback' ? '/rollback' : ''}` : '?');
   const report: AuditReport = {
     workflowId,
     identity: policy?.mode ?? 'names only (a run from before signed decisions)',
@@ -214,7 +217,7 @@ export function verifyHistory(json: unknown, opts: { workflowId?: string; truste
     });
     report.failures += 1;
   }
-  const isChild = input.namespace !== undefined && input.runId !== undefined;
+  const isChild = input.namespace !== undefined && migrationId !== undefined;
   if (!isChild) {
     // A continued run carries its original start: the signature still holds, its time is the first run's.
     add(

@@ -263,14 +263,14 @@ function pickGate(a: Attention, gate: string) {
 /** Approve or reject a gate of a run, wherever it lives (the run or a namespace's workflow). */
 export async function sendGateVerdict(
   client: Client,
-  runId: string,
+  migrationId: string,
   gate: string,
   req: { verdict: 'approve' | 'reject'; by: string; reason?: string; digest?: string; signer?: SignerSource },
 ): Promise<{ workflowId: string; gate: GateRecord }> {
-  const { status, attention } = await readRun(client, runId);
+  const { status, attention } = await readRun(client, migrationId);
   const target = pickGate(attention, gate);
   // A namespace gate lives in that namespace's workflow; an unknown gate goes to the run (which refuses it).
-  const handle = client.workflow.getHandle(target.workflowId ?? runId);
+  const handle = client.workflow.getHandle(target.workflowId ?? migrationId);
   const digest = req.digest ?? target.digest;
   const namespace = status.namespaces.find((n) => n.workflowId === handle.workflowId)?.name ?? '-';
   const signed = await signedIfRequired(status.identity, req.signer, {
@@ -320,10 +320,11 @@ export async function sendDecision(
 }
 
 /** The one failed step of the run that the decision is for (by Kubernetes namespace and step, when several wait). */
-function pickDecision(runId: string, decisions: Attention['decisions'], which: { namespace?: string; step?: string }) {
+function pickDecision(migrationId: string, decisions: Attention['decisions'], which: { namespace?: string; step?: string }) {
   const ns = which.namespace;
   const matching = decisions.filter((d) => (!ns || d.namespace === ns) && (!which.step || d.step === which.step));
-  if (matching.length === 0) throw new CliError(`nothing in ${runId} is waiting for a decision${ns ? ` in ${ns}` : ''}`, ExitCode.failed);
+  if (matching.length === 0)
+    throw new CliError(`nothing in ${migrationId} is waiting for a decision${ns ? ` in ${ns}` : ''}`, ExitCode.failed);
   if (matching.length > 1) {
     throw new CliError(
       `${matching.length} steps wait for a decision: ${matching.map((d) => `${d.step}${d.namespace ? ` (${K8S_NAMESPACE_FLAG} ${d.namespace})` : ''}`).join(', ')}; say which`,
@@ -336,23 +337,27 @@ function pickDecision(runId: string, decisions: Attention['decisions'], which: {
 /** Answer the failed step of a run that waits for a decision, wherever it waits; returns that step. */
 export async function answerFailedStep(
   client: Client,
-  runId: string,
+  migrationId: string,
   decision: DecisionKind,
   req: { by: string; reason?: string; namespace?: string; step?: string; signer?: SignerSource },
 ): Promise<Attention['decisions'][number]> {
-  const { status, attention } = await readRun(client, runId);
-  const d = pickDecision(runId, attention.decisions, req);
+  const { status, attention } = await readRun(client, migrationId);
+  const d = pickDecision(migrationId, attention.decisions, req);
   await sendDecision(client, d, decision, req.by, req.reason, req.signer, status.identity);
   return d;
 }
 
 /** Roll a run back now (undo everything done so far, newest first); refused once the run has ended. */
-export async function rollBack(client: Client, runId: string, req: { by: string; reason: string; signer?: SignerSource }): Promise<void> {
-  const status = await runStatus(client, runId);
+export async function rollBack(
+  client: Client,
+  migrationId: string,
+  req: { by: string; reason: string; signer?: SignerSource },
+): Promise<void> {
+  const status = await runStatus(client, migrationId);
   if (TERMINAL_PHASES.includes(status.phase)) throw new CliError(`refused: the run has ended (${status.phase})`, ExitCode.failed);
-  const handle = client.workflow.getHandle(runId);
+  const handle = client.workflow.getHandle(migrationId);
   const fields = {
-    workflow: runId,
+    workflow: migrationId,
     kind: 'rollback' as const,
     target: '-',
     namespace: '-',
@@ -369,16 +374,16 @@ export async function rollBack(client: Client, runId: string, req: { by: string;
 }
 
 /** The run's event history as JSON (for audits and replay tests). An unknown id is bad input. */
-export async function runHistoryJson(client: Client, runId: string): Promise<string> {
-  await runStatus(client, runId);
-  return historyToJSON(await client.workflow.getHandle(runId).fetchHistory());
+export async function runHistoryJson(client: Client, migrationId: string): Promise<string> {
+  await runStatus(client, migrationId);
+  return historyToJSON(await client.workflow.getHandle(migrationId).fetchHistory());
 }
 
 /** The run's history and those of its namespaces' workflows (their gates and decisions live there). */
-export async function runHistories(client: Client, runId: string): Promise<{ workflowId: string; json: unknown }[]> {
-  await runStatus(client, runId);
+export async function runHistories(client: Client, migrationId: string): Promise<{ workflowId: string; json: unknown }[]> {
+  await runStatus(client, migrationId);
   const out: { workflowId: string; json: unknown }[] = [];
-  const queue = [runId];
+  const queue = [migrationId];
   while (queue.length > 0) {
     const wf = queue.shift()!;
     const history = await client.workflow.getHandle(wf).fetchHistory();
@@ -428,10 +433,10 @@ export async function listRuns(client: Client, opts: { limit: number; waiting?: 
   const seen = new Map<string, RunRow>();
   for await (const w of client.workflow.list({ query: clauses.join(' AND ') })) {
     const child = w.type === 'namespaceWorkflow';
-    const runId = child ? (w.parentExecution?.workflowId ?? w.workflowId.replace(/\/ns\/.*$/, '')) : w.workflowId;
+    const migrationId = child ? (w.parentExecution?.workflowId ?? w.workflowId.replace(/\/ns\/.*$/, '')) : w.workflowId;
     const waiting = w.typedSearchAttributes.get(PENDING_ATTRIBUTE);
     const row: RunRow = {
-      workflowId: runId,
+      workflowId: migrationId,
       status: w.status.name,
       startTime: w.startTime.toISOString(),
       plan: w.typedSearchAttributes.get(PLAN_ATTRIBUTE) ?? w.memo?.plan,
@@ -441,8 +446,8 @@ export async function listRuns(client: Client, opts: { limit: number; waiting?: 
       ...(child ? { namespace: /\/ns\/([^/]+)/.exec(w.workflowId)?.[1] ?? '', waitingIn: w.workflowId } : {}),
     };
     // A run shows once: its own wait, else its first namespace's (the rest: meshmove status RUN).
-    if (seen.has(runId)) continue;
-    seen.set(runId, row);
+    if (seen.has(migrationId)) continue;
+    seen.set(migrationId, row);
     rows.push(row);
     if (rows.length >= opts.limit) break;
   }

@@ -92,14 +92,14 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   // The plan as written stays the input (replay, continue-as-new); once its `select` waves are
   // resolved, everything from preflight on works on the resolved plan (waves with namespaces only).
   let plan = input.plan;
-  const runId = workflowInfo().workflowId;
+  const migrationId = workflowInfo().workflowId;
   const startedAt = input.resume?.startedAt ?? nowIso();
   const identity = planIdentity(plan);
   // Search attributes and notifications follow the runbook's lifecycle (off for older runs: see observe.ts).
   const observer: RunObserver = new RunObserver({
     searchAttributes: input.searchAttributes === true,
     plan: input.plan,
-    runId,
+    migrationId,
     options: input.options,
     phase: (): Phase => rb.state.phase,
     onNotifyFailed: (what, why) => rb.audit('meshmove', what, false, why, 'workflow'),
@@ -124,7 +124,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     const now = Date.now();
     const digest = sha256Hex(JSON.stringify(input.plan));
     const v = verifyDecision(identity.policy, input.start, {
-      workflow: runId,
+      workflow: migrationId,
       kind: 'start',
       target: '-',
       namespace: '-',
@@ -147,7 +147,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   setHandler(namespaceAuditSignal, (reported: AuditEntry) => {
     const entry: Partial<AuditEntry> = reported !== null && typeof reported === 'object' ? reported : {};
     const ns = entry.namespace;
-    const child = `${runId}/ns/${ns ?? ''}`;
+    const child = `${migrationId}/ns/${ns ?? ''}`;
     const fromChild =
       typeof ns === 'string' &&
       rb.state.namespaces.some((n) => n.name === ns) &&
@@ -186,7 +186,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     analysis ? Math.max(analysis.cutover.timeout, analysis.drain.timeout) : 0,
   );
   const { quick, waiting, scan } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
-  let ref = { plan, runId };
+  let ref = { plan, migrationId };
   const nsStatus = (name: string): NamespaceStatus => st.namespaces.find((n) => n.name === name)!;
 
   const maybeContinueAsNew = async (): Promise<void> => {
@@ -201,7 +201,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const migrateNamespace = async (name: string, wave: string): Promise<NamespaceOutcome> => {
     const ns = nsStatus(name);
     ns.state = 'migrating';
-    ns.workflowId = `${runId}/ns/${name}`;
+    ns.workflowId = `${migrationId}/ns/${name}`;
     delete ns.error;
     const rootRelation = st.results.preflight?.rootRelation;
     const withRootRelation = rootRelation !== undefined && patched(ROOT_RELATION_TO_NAMESPACES_PATCH);
@@ -210,7 +210,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       workflowId: ns.workflowId,
       args: [
         {
-          runId,
+          migrationId,
           plan: planForNamespace(plan, name, wave),
           namespace: name,
           wave,
@@ -319,12 +319,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     if (d.kind === 'namespace') {
       const ns = nsStatus(d.namespace);
       ns.state = 'rolling-back';
-      ns.workflowId = `${runId}/ns/${d.namespace}/rollback`;
+      ns.workflowId = `${migrationId}/ns/${d.namespace}/rollback`;
       await executeChild(namespaceWorkflow, {
         workflowId: ns.workflowId,
         args: [
           {
-            runId,
+            migrationId,
             plan: planForNamespace(plan, d.namespace, d.wave),
             namespace: d.namespace,
             wave: d.wave,
@@ -362,12 +362,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           MigrationStep.resolveWaves,
           'Resolve the waves chosen by selector',
           async () => {
-            const found = await quick.resolveWaves({ plan: input.plan, runId });
+            const found = await quick.resolveWaves({ plan: input.plan, migrationId });
             const total = found.waves.reduce((n, w) => n + w.namespaces.length, 0);
             if (total === 0) throw ApplicationFailure.nonRetryable(nothingSelectedError(input.plan), FailureType.CheckFailed);
             st.results.waves = found;
             plan = resolvedPlan(input.plan, found);
-            ref = { plan, runId };
+            ref = { plan, migrationId };
             st.namespaces = plan.waves.flatMap((w) =>
               w.namespaces.map((name): NamespaceStatus => ({ name, wave: w.name, state: 'pending' })),
             );

@@ -15,7 +15,9 @@ import { NamespaceStep, namespaceGateId } from './steps.js';
 
 export interface NamespaceInput {
   /** The migration's workflow id: activities key their idempotency on it. */
-  runId: string;
+  migrationId: string;
+  /** The same, as children started before the rename carry it (their histories replay with it). */
+  runId?: string;
   /** The plan trimmed to this namespace (keeps the parent's history small). */
   plan: Plan;
   namespace: string;
@@ -67,16 +69,21 @@ export function planForNamespace(plan: Plan, namespace: string, wave: string): P
  * The inverses of a relabel, registered so that they run as: restore the labels, restart the
  * workloads (new pods are injected by the source again), verify they are back on the source.
  */
-function undoRelabel(runId: string, namespace: string, labels: Record<string, string>): Compensation<NamespaceUndo>[] {
+function undoRelabel(migrationId: string, namespace: string, labels: Record<string, string>): Compensation<NamespaceUndo>[] {
   return [
     { id: NamespaceStep.verifySource, title: `verify ${namespace}'s proxies are back on the source`, data: { kind: 'verify-source' } },
     {
       id: NamespaceStep.restartBack,
       title: `restart ${namespace}'s workloads onto the source sidecar`,
-      data: { kind: 'restart-back', key: `${runId}/${namespace}/rollback` },
+      data: { kind: 'restart-back', key: `${migrationId}/${namespace}/rollback` },
     },
     { id: NamespaceStep.restoreLabels, title: `restore ${namespace}'s labels`, data: { kind: 'restore-labels', labels } },
   ];
+}
+
+/** The migration's workflow id, from this input or from one written before the rename (`runId`). */
+function migrationIdOf(input: NamespaceInput): string {
+  return input.migrationId ?? input.runId ?? '';
 }
 
 /** patched() id of telling the run about each decision (runs recorded before it replay without the signals). */
@@ -112,13 +119,14 @@ export async function namespaceWorkflow(input: NamespaceInput): Promise<Namespac
 }
 
 async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry) => void): Promise<NamespaceOutcome> {
-  const { plan, namespace, runId } = input;
+  const { plan, namespace } = input;
+  const migrationId = migrationIdOf(input);
   const identity = planIdentity(plan);
   // This namespace's gate and failed steps wait here: its own search attributes and notifications.
   const observer: RunObserver = new RunObserver({
     searchAttributes: input.searchAttributes === true,
     plan,
-    runId,
+    migrationId,
     namespace,
     options: input.options,
     phase: (): Phase => rb.state.phase,
@@ -149,7 +157,8 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
 }
 
 async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUndo>): Promise<NamespaceOutcome> {
-  const { plan, namespace, runId } = input;
+  const { plan, namespace } = input;
+  const migrationId = migrationIdOf(input);
   rb.state.namespaces = [
     {
       name: namespace,
@@ -160,7 +169,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUnd
   ];
   const longestWait = plan.analysis ? Math.max(plan.restart.timeout, plan.analysis.namespace.window + 60_000) : plan.restart.timeout;
   const { quick, waiting } = activityProxies(input.options, longestWait, patched(WAIT_FOR_CANCELLED_ACTIVITIES_PATCH));
-  const ref = { plan, runId, namespace };
+  const ref = { plan, migrationId, namespace };
 
   const undo = async (c: Compensation<NamespaceUndo>): Promise<void> => {
     const d = c.data;
@@ -191,7 +200,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUnd
 
   if (input.mode === 'rollback') {
     rb.setPhase('rolling-back');
-    rb.state.compensations.push(...undoRelabel(runId, namespace, input.previousLabels ?? {}));
+    rb.state.compensations.push(...undoRelabel(migrationId, namespace, input.previousLabels ?? {}));
     await rb.compensate(undo);
     rb.setPhase('rolled-back');
     setNamespaceState('rolled-back');
@@ -226,7 +235,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUnd
         `Set istio.io/rev=${plan.target.revision} and discovery labels`,
         () => quick.relabelNamespace(ref),
         {
-          compensation: (r) => undoRelabel(runId, namespace, r.previousLabels),
+          compensation: (r) => undoRelabel(migrationId, namespace, r.previousLabels),
           summarize: (r) => (r.changed ? 'labels changed' : 'labels were already as planned'),
           pauseOnFailure,
         },
@@ -241,7 +250,7 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUnd
       await rb.step(
         NamespaceStep.restart,
         'Rollout-restart workloads with a sidecar',
-        () => waiting.restartWorkloads({ ...ref, key: `${runId}/${namespace}/migrate`, expectRevision: plan.target.revision }),
+        () => waiting.restartWorkloads({ ...ref, key: `${migrationId}/${namespace}/migrate`, expectRevision: plan.target.revision }),
         {
           summarize: (r) => `${r.workloads.length} workload(s) restarted${r.alreadyRestarted ? ` (${r.alreadyRestarted} resumed)` : ''}`,
           pauseOnFailure,

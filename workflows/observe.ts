@@ -34,7 +34,7 @@ export interface ObserverConfig {
   searchAttributes: boolean;
   plan: Plan;
   /** The migration's workflow id (the run), also for a namespace's child workflow. */
-  runId: string;
+  migrationId: string;
   /** A namespace's child workflow: its Kubernetes namespace. */
   namespace?: string;
   options?: EngineOptions;
@@ -50,23 +50,23 @@ function meshmove(temporalNamespace: string, rest: string): string {
 }
 
 /** The commands that answer a gate, as the CLI spells them (client/commands/run.ts). */
-export function gateCommands(temporalNamespace: string, runId: string, gate: string, digest: string): string[] {
+export function gateCommands(temporalNamespace: string, migrationId: string, gate: string, digest: string): string[] {
   return [
-    meshmove(temporalNamespace, `approve ${runId} ${gate} --digest ${digest}`),
-    meshmove(temporalNamespace, `reject ${runId} ${gate} --reason "WHY"`),
+    meshmove(temporalNamespace, `approve ${migrationId} ${gate} --digest ${digest}`),
+    meshmove(temporalNamespace, `reject ${migrationId} ${gate} --reason "WHY"`),
   ];
 }
 
 /** The commands that answer a failed step, one per allowed decision. */
 export function decisionCommands(
   temporalNamespace: string,
-  runId: string,
+  migrationId: string,
   step: string,
   allowed: readonly DecisionKind[],
   namespace?: string,
 ): string[] {
   const where = `${namespace ? ` ${K8S_NAMESPACE_FLAG} ${namespace}` : ''} --step ${step}`;
-  return allowed.map((d) => meshmove(temporalNamespace, `decide ${runId} ${d}${where}${d === 'retry' ? '' : ' --reason "WHY"'}`));
+  return allowed.map((d) => meshmove(temporalNamespace, `decide ${migrationId} ${d}${where}${d === 'retry' ? '' : ' --reason "WHY"'}`));
 }
 
 export class RunObserver implements RunbookObserver {
@@ -115,7 +115,7 @@ export class RunObserver implements RunbookObserver {
       gate: gate.id,
       digest: gate.digest,
       expiresAt: gate.expiresAt,
-      commands: gateCommands(tns, this.cfg.runId, gate.id, gate.digest),
+      commands: gateCommands(tns, this.cfg.migrationId, gate.id, gate.digest),
       ...(namespace ? { namespace } : {}),
     });
   }
@@ -134,7 +134,7 @@ export class RunObserver implements RunbookObserver {
       error: p.error,
       allowed: p.allowed,
       ...(p.digest ? { digest: p.digest } : {}),
-      commands: decisionCommands(workflowInfo().namespace, this.cfg.runId, p.step, p.allowed, namespace),
+      commands: decisionCommands(workflowInfo().namespace, this.cfg.migrationId, p.step, p.allowed, namespace),
       ...(namespace ? { namespace } : {}),
     });
   }
@@ -148,11 +148,11 @@ export class RunObserver implements RunbookObserver {
     this.waiting.length = 0;
     this.upsert({ [PHASE_ATTRIBUTE.name]: phase, [PENDING_ATTRIBUTE.name]: null });
     if (notify)
-      this.notify('run-ended', `${this.cfg.runId}/run-ended`, {
-        summary: `Run ${this.cfg.runId} ended: ${phase}`,
+      this.notify('run-ended', `${this.cfg.migrationId}/run-ended`, {
+        summary: `Run ${this.cfg.migrationId} ended: ${phase}`,
         details: outcome === phase ? [] : [outcome],
         outcome,
-        commands: [meshmove(workflowInfo().namespace, `status ${this.cfg.runId}`)],
+        commands: [meshmove(workflowInfo().namespace, `status ${this.cfg.migrationId}`)],
       });
   }
 
@@ -203,7 +203,10 @@ export class RunObserver implements RunbookObserver {
   private notify(
     event: NotifyEventKind,
     deliveryId: string,
-    fields: Omit<NotifyEvent, 'event' | 'deliveryId' | 'at' | 'runId' | 'workflowId' | 'temporalNamespace' | 'plan' | 'cluster' | 'phase'>,
+    fields: Omit<
+      NotifyEvent,
+      'event' | 'deliveryId' | 'at' | 'migrationId' | 'workflowId' | 'temporalNamespace' | 'plan' | 'cluster' | 'phase'
+    >,
   ): void {
     const notifier = this.notifier;
     const hooks = (this.cfg.plan.notify?.webhooks ?? []).filter((w) => !w.events || w.events.includes(event));
@@ -213,7 +216,7 @@ export class RunObserver implements RunbookObserver {
       event,
       deliveryId,
       at: nowIso(),
-      runId: this.cfg.runId,
+      migrationId: this.cfg.migrationId,
       workflowId: info.workflowId,
       temporalNamespace: info.namespace,
       plan: this.cfg.plan.metadata.name,

@@ -37,7 +37,8 @@ export const BackupLabel = {
   managedBy: 'app.kubernetes.io/managed-by',
   /** A digest of the backup id (label values are at most 63 characters). */
   backup: 'meshmove.dev/backup',
-  runId: 'meshmove.dev/run-id',
+  // The label keeps its name: backups written before the rename are found by it.
+  migrationId: 'meshmove.dev/run-id',
   purpose: 'meshmove.dev/backup-purpose',
   part: 'meshmove.dev/backup-part',
 } as const;
@@ -149,7 +150,7 @@ export class ClusterBackupStore implements BackupStore {
     private readonly kube: KubeAccess,
     readonly namespace: string,
     readonly backupId: string,
-    private readonly meta: { runId?: string; purpose?: string } = {},
+    private readonly meta: { migrationId?: string; purpose?: string } = {},
     private readonly chunkBytes = CHUNK_BYTES,
   ) {
     this.location = clusterLocation(namespace, backupId);
@@ -158,7 +159,7 @@ export class ClusterBackupStore implements BackupStore {
   }
 
   private configMap(name: string, part: string, data: Record<string, string>): V1ConfigMap {
-    const { runId, purpose } = this.meta;
+    const { migrationId, purpose } = this.meta;
     return {
       apiVersion: 'v1',
       kind: 'ConfigMap',
@@ -169,7 +170,7 @@ export class ClusterBackupStore implements BackupStore {
           [BackupLabel.managedBy]: 'meshmove',
           [BackupLabel.backup]: this.label,
           [BackupLabel.part]: part,
-          ...(runId && isValidLabelValue(runId) ? { [BackupLabel.runId]: runId } : {}),
+          ...(migrationId && isValidLabelValue(migrationId) ? { [BackupLabel.migrationId]: migrationId } : {}),
           ...(purpose && isValidLabelValue(purpose) ? { [BackupLabel.purpose]: purpose } : {}),
         },
         annotations: { [BACKUP_ID_ANNOTATION]: this.backupId },

@@ -26,7 +26,7 @@ export function storeForPlan(
   kube: KubeAccess,
   plan: Pick<Plan, 'backup'>,
   backupId: string,
-  meta: { runId?: string; purpose?: string } = {},
+  meta: { migrationId?: string; purpose?: string } = {},
 ): BackupStore {
   const b = plan.backup;
   if (b.cluster) return new ClusterBackupStore(kube, b.cluster.namespace, backupId, meta);
@@ -62,7 +62,7 @@ export async function existingBackup(store: BackupStore | string): Promise<Backu
 /** Back up `objects()` into `store` once: a rerun returns the finished backup. */
 export async function backupOnce(
   store: BackupStore | string,
-  meta: { runId: string; purpose: string; plan: string; context: string },
+  meta: { migrationId: string; purpose: string; plan: string; context: string },
   objects: () => Promise<KubeObject[]>,
   now?: () => Date,
 ): Promise<{ ref: BackupRef; reused: boolean }> {
@@ -72,12 +72,12 @@ export async function backupOnce(
   return { ref, reused: false };
 }
 
-export async function runBackup(kube: KubeAccess, plan: Plan, runId: string, opts: BackupOptions = {}): Promise<BackupRef> {
+export async function runBackup(kube: KubeAccess, plan: Plan, migrationId: string, opts: BackupOptions = {}): Promise<BackupRef> {
   const purpose = 'before-migration';
-  const store = storeForPlan(kube, plan, runId, { runId, purpose });
+  const store = storeForPlan(kube, plan, migrationId, { migrationId, purpose });
   const { ref } = await backupOnce(
     store,
-    { runId, purpose, plan: plan.metadata.name, context: kube.contextName },
+    { migrationId, purpose, plan: plan.metadata.name, context: kube.contextName },
     () => collectBackupObjects(kube, plan, opts.progress),
     opts.now,
   );
@@ -85,8 +85,8 @@ export async function runBackup(kube: KubeAccess, plan: Plan, runId: string, opt
 }
 
 /** The backup activity: each kind of object collected is a heartbeat. */
-export function backup({ kube }: Pick<ClusterDeps, 'kube'>, { plan, runId }: RunRef): Promise<BackupRef> {
-  return runBackup(kube, plan, runId, { progress: (step) => heartbeatIfActivity({ step }) });
+export function backup({ kube }: Pick<ClusterDeps, 'kube'>, { plan, migrationId }: RunRef): Promise<BackupRef> {
+  return runBackup(kube, plan, migrationId, { progress: (step) => heartbeatIfActivity({ step }) });
 }
 
 export {

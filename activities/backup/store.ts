@@ -6,7 +6,7 @@
 // ConfigMaps in the cluster itself (cluster-store.ts), which any worker of the task queue can
 // read. The manifest format, the digests and the checks are the same for both.
 //
-// Directory layout of <location>/<runId>/:
+// Directory layout of <location>/<migrationId>/:
 //   manifest.json
 //   objects/<group>.<Kind>/<namespace or _cluster>/<name>.json
 import { createHash } from 'node:crypto';
@@ -42,6 +42,7 @@ export interface ManifestEntry {
 
 export interface BackupManifest {
   format: typeof BACKUP_FORMAT;
+  /** The migration's workflow id. The field keeps its first name: manifests already written read the same. */
   runId: string;
   /** What was backed up, e.g. `before-migration` or `decommission`. */
   purpose: string;
@@ -116,8 +117,8 @@ export function checkBackupId(id: string): string {
   return id;
 }
 
-export function backupDir(location: string, runId: string): string {
-  return resolve(location, checkBackupId(runId));
+export function backupDir(location: string, migrationId: string): string {
+  return resolve(location, checkBackupId(migrationId));
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -224,7 +225,7 @@ export async function readManifest(
 
 export interface WriteBackupInput {
   store: BackupStore | string;
-  runId: string;
+  migrationId: string;
   purpose: string;
   plan: string;
   context: string;
@@ -262,7 +263,7 @@ export async function writeBackup(input: WriteBackupInput): Promise<BackupRef> {
   });
   const manifest: BackupManifest = {
     format: BACKUP_FORMAT,
-    runId: input.runId,
+    runId: input.migrationId,
     purpose: input.purpose,
     plan: input.plan,
     context: input.context,

@@ -39,7 +39,7 @@ const ORDER: Record<DecommissionKind, number> = {
 };
 
 /** The decommission backup's id: its own backup next to the run's before-migration one. */
-export const decommissionBackupId = (runId: string): string => `${runId}-decommission`;
+export const decommissionBackupId = (migrationId: string): string => `${migrationId}-decommission`;
 
 async function getValidator(kube: KubeAccess, name: string) {
   return (await kube.listValidatingWebhookConfigurations({ fieldSelector: `metadata.name=${name}` }))[0];
@@ -116,10 +116,10 @@ export interface DecommissionOptions {
 export async function runDecommission(
   kube: KubeAccess,
   plan: Plan,
-  runId: string,
+  migrationId: string,
   opts: DecommissionOptions = {},
 ): Promise<DecommissionResult> {
-  const store = storeForPlan(kube, plan, decommissionBackupId(runId), { runId, purpose: 'decommission' });
+  const store = storeForPlan(kube, plan, decommissionBackupId(migrationId), { migrationId, purpose: 'decommission' });
   let backup: BackupRef;
   if (!(await readManifest(store))) {
     const scope = await readDecommissionScope(kube, plan);
@@ -133,7 +133,7 @@ export async function runDecommission(
     opts.progress?.('backup');
     ({ ref: backup } = await backupOnce(
       store,
-      { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName },
+      { migrationId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName },
       async () => {
         const objs: KubeObject[] = [];
         const items: Pick<DecommissionItem, 'kind' | 'name' | 'namespace'>[] = [
@@ -151,7 +151,7 @@ export async function runDecommission(
   } else {
     ({ ref: backup } = await backupOnce(
       store,
-      { runId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName },
+      { migrationId, purpose: 'decommission', plan: plan.metadata.name, context: kube.contextName },
       () => Promise.reject(new Error('unreachable: the backup exists')),
     ));
   }
@@ -176,6 +176,6 @@ export async function runDecommission(
 }
 
 /** The decommission activity: the backup and each object moved or deleted is a heartbeat. */
-export function decommission({ kube }: Pick<ClusterDeps, 'kube'>, { plan, runId }: RunRef): Promise<DecommissionResult> {
-  return runDecommission(kube, plan, runId, { progress: (step) => heartbeatIfActivity({ step }) });
+export function decommission({ kube }: Pick<ClusterDeps, 'kube'>, { plan, migrationId }: RunRef): Promise<DecommissionResult> {
+  return runDecommission(kube, plan, migrationId, { progress: (step) => heartbeatIfActivity({ step }) });
 }

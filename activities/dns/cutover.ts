@@ -94,9 +94,9 @@ export async function switchDns(deps: DnsDeps, input: RunRef & { to: 'target' | 
   const address = await gatewayAddress(deps, gw);
   const records = recordChanges(input, address);
   const p = provider(deps, input);
-  const r = await p.apply(records, address, { runId: input.runId, requestId: dnsRequestId(input.runId, records) });
+  const r = await p.apply(records, address, { migrationId: input.migrationId, requestId: dnsRequestId(input.migrationId, records) });
   deps.logger?.info(
-    { runId: input.runId, to: input.to, address, records: records.map((x) => x.name), provider: p.type, changed: r.changed },
+    { migrationId: input.migrationId, to: input.to, address, records: records.map((x) => x.name), provider: p.type, changed: r.changed },
     'dns records switched',
   );
   return { provider: p.type, address, records: records.map((x) => x.name), changed: r.changed };

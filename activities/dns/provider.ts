@@ -15,7 +15,7 @@ export interface DnsRecordChange {
 }
 
 export interface ApplyContext {
-  runId: string;
+  migrationId: string;
   /** Same for every retry of the same change, so the receiver can deduplicate. */
   requestId: string;
 }
@@ -41,9 +41,9 @@ export const DnsFailure = {
 } as const;
 
 /** A request id that is the same for every attempt of the same change. */
-export function dnsRequestId(runId: string, records: readonly DnsRecordChange[]): string {
+export function dnsRequestId(migrationId: string, records: readonly DnsRecordChange[]): string {
   const canonical = JSON.stringify(records.map((r) => [r.name, r.type, r.address, r.ttl]).sort());
-  return createHash('sha256').update(`${runId}\n${canonical}`).digest('hex').slice(0, 32);
+  return createHash('sha256').update(`${migrationId}\n${canonical}`).digest('hex').slice(0, 32);
 }
 
 export const SIGNATURE_HEADER = 'X-Meshmove-Signature';
@@ -101,7 +101,7 @@ export class WebhookDnsProvider implements DnsProvider {
     const secret = this.secret();
     const rawBody = JSON.stringify({
       records: records.map((r) => ({ name: r.name, type: r.type, address: r.address, ttl: r.ttl })),
-      runId: ctx.runId,
+      migrationId: ctx.migrationId,
       requestId: ctx.requestId,
     });
     const ts = String(Math.floor((this.o.now ? this.o.now() : Date.now()) / 1000));

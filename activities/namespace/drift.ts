@@ -59,7 +59,7 @@ export interface DriftInput {
   currentAnnotations: Record<string, string>;
   backupWorkloads: WorkloadView[];
   currentWorkloads: WorkloadView[];
-  runId: string;
+  migrationId: string;
   plan: Pick<Plan, 'target'>;
 }
 
@@ -69,7 +69,7 @@ export function compareWithBackup(i: DriftInput): { drifted: boolean; details: s
   const current = withoutAutomatic(i.currentLabels);
   let expected = backup;
   // This run relabeled already (a rerun of the namespace's steps): the planned change is ours.
-  if (readPreviousLabelsRecord(i.currentAnnotations)[i.runId] !== undefined) {
+  if (readPreviousLabelsRecord(i.currentAnnotations)[i.migrationId] !== undefined) {
     const change = relabelFor(i.plan);
     expected = { ...backup, ...change.set };
     for (const k of change.remove) delete expected[k];
@@ -157,7 +157,7 @@ export async function driftCheck(
     currentAnnotations: ns.metadata?.annotations ?? {},
     backupWorkloads: b.workloads.map((w) => workloadView(w.kind, w.object)),
     currentWorkloads: workloads,
-    runId: input.runId,
+    migrationId: input.migrationId,
     plan: input.plan,
   });
 }

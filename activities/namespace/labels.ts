@@ -19,7 +19,7 @@ export interface NamespaceState {
   resourceVersion?: string;
 }
 
-/** runId → the labels (only the keys the relabel touches) before that run first relabeled. */
+/** migrationId → the labels (only the keys the relabel touches) before that run first relabeled. */
 export type PreviousLabelsRecord = Record<string, Labels>;
 
 export function readPreviousLabelsRecord(annotations: Record<string, string>): PreviousLabelsRecord {
@@ -71,10 +71,10 @@ export interface RelabelDecision {
  * there under this run's id. Idempotent: labels as planned → no patch, and the record (if any)
  * still answers with the labels this run saw first.
  */
-export function decideRelabel(ns: NamespaceState, plan: Pick<Plan, 'target'>, runId: string): RelabelDecision {
+export function decideRelabel(ns: NamespaceState, plan: Pick<Plan, 'target'>, migrationId: string): RelabelDecision {
   const change = relabelFor(plan);
   const record = readPreviousLabelsRecord(ns.annotations);
-  const recorded = record[runId];
+  const recorded = record[migrationId];
   if (labelsAsPlanned(ns.labels, change)) {
     // Without a record the namespace was already as planned before this run: nothing to undo, so
     // the current values are the ones a restore should leave.
@@ -88,7 +88,7 @@ export function decideRelabel(ns: NamespaceState, plan: Pick<Plan, 'target'>, ru
   const patch: MetadataMergePatch = {
     metadata: {
       labels,
-      annotations: { [PREVIOUS_LABELS_ANNOTATION]: JSON.stringify({ ...record, [runId]: previousLabels }) },
+      annotations: { [PREVIOUS_LABELS_ANNOTATION]: JSON.stringify({ ...record, [migrationId]: previousLabels }) },
     },
   };
   // The resourceVersion makes the patch conditional: a concurrent change gets 409 and a re-read.
@@ -105,7 +105,7 @@ export interface RestoreDecision {
  * Put back exactly the previous values of the keys the relabel touches (keys absent before are
  * removed) and drop this run's record. Other labels are left alone: someone else may own them.
  */
-export function decideRestore(ns: NamespaceState, plan: Pick<Plan, 'target'>, runId: string, previous: Labels): RestoreDecision {
+export function decideRestore(ns: NamespaceState, plan: Pick<Plan, 'target'>, migrationId: string, previous: Labels): RestoreDecision {
   const keys = [...new Set([...touchedKeys(relabelFor(plan)), ...Object.keys(previous)])].sort();
   const labels: Record<string, string | null> = {};
   for (const k of keys) {
@@ -115,14 +115,14 @@ export function decideRestore(ns: NamespaceState, plan: Pick<Plan, 'target'>, ru
     else if (want !== undefined && have !== want) labels[k] = want;
   }
   const record = readPreviousLabelsRecord(ns.annotations);
-  const hasRecord = runId in record;
+  const hasRecord = migrationId in record;
   const labelsChange = Object.keys(labels).length > 0;
   if (!labelsChange && !hasRecord) return { changed: false };
   const patch: MetadataMergePatch = { metadata: {} };
   if (labelsChange) patch.metadata.labels = labels;
   if (hasRecord) {
     const rest = { ...record };
-    delete rest[runId];
+    delete rest[migrationId];
     patch.metadata.annotations = { [PREVIOUS_LABELS_ANNOTATION]: Object.keys(rest).length > 0 ? JSON.stringify(rest) : null };
   }
   if (ns.resourceVersion !== undefined) patch.metadata.resourceVersion = ns.resourceVersion;

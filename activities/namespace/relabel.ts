@@ -35,10 +35,10 @@ function withConflictRetry<T>(readAndPatch: () => Promise<T>): Promise<T> {
 export async function relabelNamespace(deps: ClusterDeps, input: NamespaceRef): Promise<RelabelResult> {
   return withConflictRetry(async () => {
     const ns = await readNamespace(deps, input.namespace);
-    const d = decideRelabel(ns, input.plan, input.runId);
+    const d = decideRelabel(ns, input.plan, input.migrationId);
     if (d.patch) {
       await deps.kube.patchNamespace(input.namespace, d.patch, 'merge');
-      deps.logger?.info({ namespace: input.namespace, runId: input.runId, previous: d.previousLabels }, 'namespace relabeled');
+      deps.logger?.info({ namespace: input.namespace, migrationId: input.migrationId, previous: d.previousLabels }, 'namespace relabeled');
     }
     return { previousLabels: d.previousLabels, changed: d.changed };
   });
@@ -50,10 +50,13 @@ export async function restoreNamespaceLabels(
 ): Promise<{ changed: boolean }> {
   return withConflictRetry(async () => {
     const ns = await readNamespace(deps, input.namespace);
-    const d = decideRestore(ns, input.plan, input.runId, input.labels);
+    const d = decideRestore(ns, input.plan, input.migrationId, input.labels);
     if (d.patch) {
       await deps.kube.patchNamespace(input.namespace, d.patch, 'merge');
-      deps.logger?.info({ namespace: input.namespace, runId: input.runId, restored: input.labels }, 'namespace labels restored');
+      deps.logger?.info(
+        { namespace: input.namespace, migrationId: input.migrationId, restored: input.labels },
+        'namespace labels restored',
+      );
     }
     return { changed: d.changed };
   });

@@ -21,7 +21,7 @@ const ICON: Record<NotifyEvent['event'], string> = {
 
 /** A Slack incoming-webhook message: `text` (the notification line) and Block Kit `blocks`. */
 export function slackPayload(e: NotifyEvent): { text: string; blocks: unknown[] } {
-  const where = `run \`${e.runId}\` (plan ${e.plan}, cluster ${e.cluster}${e.namespace ? `, namespace ${e.namespace}` : ''})`;
+  const where = `run \`${e.migrationId}\` (plan ${e.plan}, cluster ${e.cluster}${e.namespace ? `, namespace ${e.namespace}` : ''})`;
   const blocks: unknown[] = [
     { type: 'header', text: { type: 'plain_text', text: clip(e.summary, HEADER_MAX) } },
     { type: 'section', text: { type: 'mrkdwn', text: clip(`${ICON[e.event]} ${where}, phase *${e.phase}*`, SECTION_MAX) } },

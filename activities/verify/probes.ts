@@ -38,8 +38,8 @@ export const PROBE_SCRIPT =
 export const PROBE_PROXY_CONFIG = { 'proxy.istio.io/config': '{"holdApplicationUntilProxyStarts": true}' };
 
 /** Deterministic per run and probe: a rerun finds the same Job instead of creating another. */
-export function probeJobName(runId: string, probe: CrossNamespaceProbe): string {
-  const h = createHash('sha256').update(`${runId}\n${probe.from}\n${probe.url}`).digest('hex').slice(0, 12);
+export function probeJobName(migrationId: string, probe: CrossNamespaceProbe): string {
+  const h = createHash('sha256').update(`${migrationId}\n${probe.from}\n${probe.url}`).digest('hex').slice(0, 12);
   return `meshmove-probe-${h}`;
 }
 
@@ -111,7 +111,7 @@ async function runCrossNamespaceProbe(
   probe: CrossNamespaceProbe,
 ): Promise<{ status: number | undefined; detail?: string }> {
   const t = tuning(deps);
-  const name = probeJobName(input.runId, probe);
+  const name = probeJobName(input.migrationId, probe);
   const ns = input.namespace;
   const { job } = await deps.kube.createJob(ns, probeJob(name, ns, probe, t.probeImage, Math.ceil(t.probeTimeoutMs / 1000)));
   const uid = job.metadata?.uid;

@@ -70,7 +70,7 @@ export function registerPreflightCommands(program: Command): void {
     try {
       // Select waves are resolved now, as the run would resolve them before its own preflight.
       if (hasSelectWaves(loaded)) {
-        const selection = await resolveWaves({ kube }, { plan: loaded, runId: 'preflight' });
+        const selection = await resolveWaves({ kube }, { plan: loaded, migrationId: 'preflight' });
         plan = resolvedPlan(loaded, selection);
         resolvedNote = `\nWaves chosen by selector, as resolved now: ${selection.waves.map((w) => `${w.name}: ${w.namespaces.join(', ') || 'none'}`).join('; ')}`;
       }

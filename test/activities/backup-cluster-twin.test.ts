@@ -76,7 +76,7 @@ describe("backup in the cluster (twin, the worker's RBAC)", () => {
       ref.manifestDigest,
     );
     expect(v, v.problems.join('\n')).toMatchObject({ ok: true, objects: ref.objects });
-    expect(await driftCheck({ kube: b }, { plan: clusterPlan(), runId: 'run-1', namespace: 'orders', backup: ref })).toEqual({
+    expect(await driftCheck({ kube: b }, { plan: clusterPlan(), migrationId: 'run-1', namespace: 'orders', backup: ref })).toEqual({
       drifted: false,
       details: [],
     });
@@ -134,9 +134,10 @@ describe("backup in the cluster (twin, the worker's RBAC)", () => {
     const v = await verifyBackup(openBackupStore(ref.location, worker), ref.manifestDigest);
     expect(v.ok).toBe(false);
     expect(v.problems.join('\n')).toContain(`piece ${piece.metadata!.name}/${key} sha256`);
-    const drift = await driftCheck({ kube: worker() }, { plan: clusterPlan(), runId: 'run-4', namespace: 'orders', backup: ref }).catch(
-      (e: unknown) => e,
-    );
+    const drift = await driftCheck(
+      { kube: worker() },
+      { plan: clusterPlan(), migrationId: 'run-4', namespace: 'orders', backup: ref },
+    ).catch((e: unknown) => e);
     expect(drift).toMatchObject({ type: 'BackupUnusable', nonRetryable: true });
     await expect(runBackup(worker(), clusterPlan(), 'run-4')).rejects.toSatisfy(
       (e: unknown) => e instanceof ApplicationFailure && e.type === 'BackupCorrupt' && e.nonRetryable === true,

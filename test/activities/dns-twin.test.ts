@@ -41,7 +41,7 @@ const answers = (): Record<string, string> => Object.fromEntries(twin.dns.zone.l
 describe('DNS cutover through the webhook provider', () => {
   it('the target gateway address is stable over the window', async () => {
     const started = Date.now();
-    const r = await run(() => checkGatewayStable(deps, { plan, runId: RUN }));
+    const r = await run(() => checkGatewayStable(deps, { plan, migrationId: RUN }));
     expect(r.address).toBe(gatewayAddress(`${plan.target.gateway.namespace}/${plan.target.gateway.service}`));
     expect(Date.now() - started).toBeGreaterThanOrEqual(plan.dns.stabilityWindow);
   });
@@ -49,28 +49,28 @@ describe('DNS cutover through the webhook provider', () => {
   it('switches the records to the target once, and resolvers answer it', async () => {
     const target = gatewayAddress(`${plan.target.gateway.namespace}/${plan.target.gateway.service}`);
     const changesBefore = twin.dns.zone.changes;
-    const first = await run(() => switchDns(deps, { plan, runId: RUN, to: 'target' }));
+    const first = await run(() => switchDns(deps, { plan, migrationId: RUN, to: 'target' }));
     expect(first).toEqual({ provider: 'webhook', address: target, records: ['shop.y7test.com', 'api.y7test.com'], changed: true });
-    const second = await run(() => switchDns(deps, { plan, runId: RUN, to: 'target' }));
+    const second = await run(() => switchDns(deps, { plan, migrationId: RUN, to: 'target' }));
     expect(second.changed).toBe(false);
     expect(twin.dns.zone.changes - changesBefore).toBe(2);
     expect(answers()).toMatchObject({ 'shop.y7test.com': target, 'api.y7test.com': target });
-    const v = await run(() => verifyDns(deps, { plan, runId: RUN, address: target }));
+    const v = await run(() => verifyDns(deps, { plan, migrationId: RUN, address: target }));
     expect(v.resolved).toEqual(['shop.y7test.com', 'api.y7test.com']);
   });
 
   it('compensation points them back at the source gateway', async () => {
     const source = gatewayAddress(`${plan.source.gateway.namespace}/${plan.source.gateway.service}`);
-    const r = await run(() => switchDns(deps, { plan, runId: RUN, to: 'source' }));
+    const r = await run(() => switchDns(deps, { plan, migrationId: RUN, to: 'source' }));
     expect(r).toMatchObject({ address: source, changed: true });
-    await run(() => verifyDns(deps, { plan, runId: RUN, address: source }));
+    await run(() => verifyDns(deps, { plan, migrationId: RUN, address: source }));
   });
 
   it('verifyDns gives up with what each resolver answered when the records never move', async () => {
     const target = gatewayAddress(`${plan.target.gateway.namespace}/${plan.target.gateway.service}`);
     const impatient: DnsDeps = { ...deps, tuning: { pollMs: 50, dnsVerifyTimeoutMs: 200 } };
     const p: Plan = { ...plan, dns: { ...plan.dns, ttl: 1_000 } };
-    const err = await run(() => verifyDns(impatient, { plan: p, runId: RUN, address: target })).catch((e: unknown) => e);
+    const err = await run(() => verifyDns(impatient, { plan: p, migrationId: RUN, address: target })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as Error).message).toContain(
@@ -79,11 +79,11 @@ describe('DNS cutover through the webhook provider', () => {
   });
 
   it('a missing secret fails for good and names the variable; a wrong one is refused by the receiver (401)', async () => {
-    const missing = await run(() => switchDns({ ...deps, env: {} }, { plan, runId: RUN, to: 'target' })).catch((e: unknown) => e);
+    const missing = await run(() => switchDns({ ...deps, env: {} }, { plan, migrationId: RUN, to: 'target' })).catch((e: unknown) => e);
     expect((missing as ApplicationFailure).nonRetryable).toBe(true);
     expect((missing as Error).message).toContain('MESHMOVE_DNS_SECRET');
     const wrong = await run(() =>
-      switchDns({ ...deps, env: { MESHMOVE_DNS_SECRET: 'not-the-secret' } }, { plan, runId: RUN, to: 'target' }),
+      switchDns({ ...deps, env: { MESHMOVE_DNS_SECRET: 'not-the-secret' } }, { plan, migrationId: RUN, to: 'target' }),
     ).catch((e: unknown) => e);
     expect((wrong as ApplicationFailure).nonRetryable).toBe(true);
     expect((wrong as Error).message).toMatch(/answered 401/);
@@ -93,7 +93,7 @@ describe('DNS cutover through the webhook provider', () => {
   it('the manual provider changes nothing', async () => {
     const manual: Plan = { ...plan, dns: { ...plan.dns, provider: { type: 'manual' } } };
     const before = twin.dns.zone.changes;
-    const r = await run(() => switchDns(deps, { plan: manual, runId: RUN, to: 'target' }));
+    const r = await run(() => switchDns(deps, { plan: manual, migrationId: RUN, to: 'target' }));
     expect(r).toMatchObject({ provider: 'manual', changed: false });
     expect(twin.dns.zone.changes).toBe(before);
   });
@@ -117,8 +117,8 @@ describe('a gateway Service published through spec.externalIPs (no load balancer
     const svc = await core.readNamespacedService({ name: gw.service, namespace: gw.namespace });
     expect(svc.status?.loadBalancer?.ingress ?? []).toEqual([]);
 
-    expect(await run(() => checkGatewayStable(deps, { plan, runId: RUN }))).toEqual({ address });
-    const r = await run(() => switchDns(deps, { plan, runId: RUN, to: 'target' }));
+    expect(await run(() => checkGatewayStable(deps, { plan, migrationId: RUN }))).toEqual({ address });
+    const r = await run(() => switchDns(deps, { plan, migrationId: RUN, to: 'target' }));
     expect(r).toMatchObject({ address, records: ['shop.y7test.com', 'api.y7test.com'] });
     expect(answers()).toMatchObject({ 'shop.y7test.com': address, 'api.y7test.com': address });
   });

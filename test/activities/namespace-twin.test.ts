@@ -48,7 +48,7 @@ let deps: ClusterDeps;
 function run<T>(fn: () => Promise<T>, info: Partial<Info> = {}): Promise<T> {
   return new MockActivityEnvironment(info).run(fn);
 }
-const ref = (namespace: string, p: Plan = plan) => ({ plan: p, runId: RUN, namespace });
+const ref = (namespace: string, p: Plan = plan) => ({ plan: p, migrationId: RUN, namespace });
 const patches = (key: string): number => twin.control.counters().byObject[key] ?? 0;
 
 beforeAll(async () => {
@@ -324,8 +324,8 @@ describe('two control planes with different roots', () => {
     const k = createKubeAccess({ kubeconfig: split.kubeconfigPath, context: split.context, rateLimit: { qps: 1000, burst: 1000 } });
     const d: ClusterDeps = { kube: k, tuning: { pollMs: 20, caReadyTimeoutMs: 5_000, caStableMs: 500 } };
     const p: Plan = { ...plan, rootCA: { acceptDifferentRoots: true } };
-    await run(() => relabelNamespace(d, { plan: p, runId: RUN, namespace: 'inventory' }));
-    const err = await run(() => waitCaReady(d, { plan: p, runId: RUN, namespace: 'inventory' })).catch((e: unknown) => e);
+    await run(() => relabelNamespace(d, { plan: p, migrationId: RUN, namespace: 'inventory' }));
+    const err = await run(() => waitCaReady(d, { plan: p, migrationId: RUN, namespace: 'inventory' })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
     expect((err as ApplicationFailure).type).toBe('CaRootContested');
@@ -361,12 +361,12 @@ describe('waitCaReady on the cluster as the real stack showed it (split roots, t
     const p: Plan = { ...plan, rootCA: { acceptDifferentRoots: true } };
     const targetFp = rootFingerprint(real.mesh.istiods.get(TARGET)!.root.pem);
     const sourceFp = rootFingerprint(real.mesh.istiods.get(SOURCE)!.root.pem);
-    await run(() => relabelNamespace(d, { plan: p, runId: RUN, namespace: 'inventory' }));
+    await run(() => relabelNamespace(d, { plan: p, migrationId: RUN, namespace: 'inventory' }));
     const env = new MockActivityEnvironment();
     const beats: unknown[] = [];
     env.on('heartbeat', (x: unknown) => beats.push(x));
     const t0 = Date.now();
-    const err = await env.run(() => waitCaReady(d, { plan: p, runId: RUN, namespace: 'inventory' })).catch((e: unknown) => e);
+    const err = await env.run(() => waitCaReady(d, { plan: p, migrationId: RUN, namespace: 'inventory' })).catch((e: unknown) => e);
     const took = Date.now() - t0;
     expect(err, 'waitCaReady passed while two istiods rewrite istio-ca-root-cert').toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).type).toBe('CaRootContested');

@@ -46,13 +46,13 @@ describe('createActivities', () => {
       },
     });
     const plan = fieldReportPlan();
-    const r1 = await acts.preflight({ plan, runId: 'r' });
-    await acts.preflight({ plan, runId: 'r' });
+    const r1 = await acts.preflight({ plan, migrationId: 'r' });
+    await acts.preflight({ plan, migrationId: 'r' });
     await acts.preflight({
       plan: fieldReportPlan((p) => {
         p.cluster.context = 'other';
       }),
-      runId: 'r',
+      migrationId: 'r',
     });
     expect(contexts).toEqual(['meshmove-twin', 'other']);
     expect(r1.blocking).toBeGreaterThanOrEqual(5);

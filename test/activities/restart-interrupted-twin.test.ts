@@ -41,7 +41,7 @@ let deps: ClusterDeps;
 function run<T>(fn: () => Promise<T>, info: Partial<Info> = {}): Promise<T> {
   return new MockActivityEnvironment(info).run(fn);
 }
-const ref = (namespace: string) => ({ plan, runId: RUN, namespace });
+const ref = (namespace: string) => ({ plan, migrationId: RUN, namespace });
 /** Writes the twin applied to a workload (a restart is one; relabels touch the namespace, not workloads). */
 const applied = (path: string): number => {
   const c = twin.control.counters().applied;

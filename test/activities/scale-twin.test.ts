@@ -39,7 +39,7 @@ afterAll(async () => {
 describe('a namespace of 10 Deployments, as the worker moves it', () => {
   it('skips the CA stability window for one shared root, restarts from Deployment status, and sends few requests', async () => {
     const ns = 'ns-1';
-    const ref = { plan, runId: 'scale-1', namespace: ns };
+    const ref = { plan, migrationId: 'scale-1', namespace: ns };
     twin.control.resetCounters();
     await run(() => relabelNamespace(deps, ref));
     await run(() => waitCaReady(deps, { ...ref, rootRelation: 'same' }));
@@ -59,7 +59,7 @@ describe('a namespace of 10 Deployments, as the worker moves it', () => {
   });
 
   it('holds the window when preflight did not find one shared root (here: it times out, the window being longer than the wait)', async () => {
-    const ref = { plan, runId: 'scale-1', namespace: 'ns-2' };
+    const ref = { plan, migrationId: 'scale-1', namespace: 'ns-2' };
     await run(() => relabelNamespace(deps, ref));
     const err = await run(() =>
       waitCaReady({ ...deps, tuning: { caStableMs: 600_000, caReadyTimeoutMs: 1_500 } }, { ...ref, rootRelation: 'different' }),

@@ -31,7 +31,7 @@ let plan: Plan;
 let deps: ClusterDeps;
 
 const run = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment().run(fn);
-const ref = (namespace: string, p: Plan = plan) => ({ plan: p, runId: RUN, namespace });
+const ref = (namespace: string, p: Plan = plan) => ({ plan: p, migrationId: RUN, namespace });
 
 async function migrate(ns: string, p: Plan = plan): Promise<Record<string, string>> {
   const r = await run(() => relabelNamespace(deps, ref(ns, p)));
@@ -78,7 +78,7 @@ afterAll(async () => {
 
 describe('verifyMesh before anything moved', () => {
   it('counts the proxies still on the source and names the nonexistent metric', async () => {
-    const r = await run(() => verifyMesh(deps, { plan, runId: RUN }));
+    const r = await run(() => verifyMesh(deps, { plan, migrationId: RUN }));
     expect(r.namespaces).toBe(plannedNamespaces(plan).length);
     expect(r.onTarget).toBe(0);
     expect(r.onSource).toBeGreaterThan(0);
@@ -164,14 +164,14 @@ describe("rollback while the target's webhook still intercepts (the field report
 describe('verifyMesh after every namespace moved', () => {
   it('all proxies on the target; push errors increasing are reported', async () => {
     for (const ns of plannedNamespaces(plan)) await migrate(ns);
-    const clean = await run(() => verifyMesh(deps, { plan, runId: RUN }));
+    const clean = await run(() => verifyMesh(deps, { plan, migrationId: RUN }));
     expect(clean.onSource).toBe(0);
     expect(clean.onTarget).toBeGreaterThan(0);
     expect(clean.errorIncreases).toEqual([]);
 
     twin.control.setIstioFaults({ pushErrors: [{ revision: TARGET, type: 'cds_senderr', perSecond: 20 }] });
     try {
-      const noisy = await run(() => verifyMesh(deps, { plan, runId: RUN }));
+      const noisy = await run(() => verifyMesh(deps, { plan, migrationId: RUN }));
       expect(noisy.errorIncreases.some((e) => /pilot_xds_pushes\{type="cds_senderr"\} \d+ -> \d+/.test(e))).toBe(true);
     } finally {
       twin.control.setIstioFaults({ pushErrors: [] });

@@ -100,7 +100,7 @@ describe('backup in the cluster, on the real kube-apiserver', () => {
     console.log(
       `[lab] backup of ${ref.objects} objects, ${(total / MIB).toFixed(2)} MiB, in ${cms.length} ConfigMaps of ${sizes.map((s) => `${Math.round(s / 1024)} KiB`).join(', ')}`,
     );
-    expect(await driftCheck({ kube: b }, { plan, runId: 'lab-run-1', namespace: 'orders', backup: ref })).toEqual({
+    expect(await driftCheck({ kube: b }, { plan, migrationId: 'lab-run-1', namespace: 'orders', backup: ref })).toEqual({
       drifted: false,
       details: [],
     });
@@ -118,7 +118,7 @@ describe('backup in the cluster, on the real kube-apiserver', () => {
       spec: { text: 'é€'.repeat(300_000) },
     };
     const store = new ClusterBackupStore(worker(), NS, 'lab-run-2');
-    const ref = await writeBackup({ store, runId: 'lab-run-2', purpose: 'test', plan: 'p', context: 'lab', objects: [huge] });
+    const ref = await writeBackup({ store, migrationId: 'lab-run-2', purpose: 'test', plan: 'p', context: 'lab', objects: [huge] });
     const other = openBackupStore(ref.location, worker);
     expect((await verifyBackup(other, ref.manifestDigest)).ok).toBe(true);
     const [back] = await readBackupObjects(other, undefined, ref.manifestDigest);

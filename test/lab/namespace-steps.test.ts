@@ -34,7 +34,7 @@ let deps: ClusterDeps;
 const plan = fieldReportPlan((p) => {
   p.cluster.context = 'lab';
 });
-const ref = { plan, runId: RUN, namespace: NS };
+const ref = { plan, migrationId: RUN, namespace: NS };
 const run = <T>(fn: () => Promise<T>): Promise<T> => new MockActivityEnvironment().run(fn);
 
 interface PodJson {
@@ -130,7 +130,7 @@ spec:
 describe('decommission on real istiod', () => {
   it('after every namespace moved and the source istiod is gone, Istio config can still be written', async () => {
     for (const { name } of FIELD_REPORT_NAMESPACES) {
-      const r = { plan, runId: RUN, namespace: name };
+      const r = { plan, migrationId: RUN, namespace: name };
       await run(() => relabelNamespace(deps, r));
       await run(() => waitCaReady(deps, r));
       await run(() => restartWorkloads(deps, { ...r, key: `${RUN}/${name}/forward-2`, expectRevision: TARGET }));

@@ -125,7 +125,7 @@ describe('real istiod on a real kube-apiserver', () => {
   });
 
   it('two namespace controllers with different roots rewrite istio-ca-root-cert non-stop, and waitCaReady does not pass (item 2)', async () => {
-    const ref = { plan, runId: 'lab-split-roots', namespace: 'orders' };
+    const ref = { plan, migrationId: 'lab-split-roots', namespace: 'orders' };
     const deps: ClusterDeps = { kube, tuning: { pollMs: 200, caReadyTimeoutMs: 20_000, caStableMs: 2_000 } };
     const relabeled = await runActivity(() => relabelNamespace(deps, ref));
     // The fact: once both select the namespace, the ConfigMap changes again and again.

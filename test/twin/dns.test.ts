@@ -93,7 +93,7 @@ describe('twin DNS', () => {
         { name: 'shop.y7test.com', type: 'A', address: '127.0.0.20', ttl: 30 },
         { name: 'api.y7test.com', type: 'A', address: '127.0.0.20', ttl: 30 },
       ],
-      runId: 'r1',
+      migrationId: 'r1',
       requestId: 'q1',
     };
     const first = signed(body);

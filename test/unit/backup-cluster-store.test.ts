@@ -57,7 +57,7 @@ function memoryKube(namespaces = ['meshmove-backups']) {
   return { kube, store, writes };
 }
 
-const meta = { runId: 'run-1', purpose: 'before-migration', plan: 'p', context: 'memory' };
+const meta = { migrationId: 'run-1', purpose: 'before-migration', plan: 'p', context: 'memory' };
 const obj = (name: string, extra: Record<string, unknown> = {}): KubeObject => ({
   apiVersion: 'v1',
   kind: 'ConfigMap',
@@ -105,7 +105,7 @@ describe('splitUtf8 and packObjects', () => {
 describe('ClusterBackupStore (in memory)', () => {
   it('writes pieces first and the manifest head last; verifies; reads objects back identical; a rerun reuses it', async () => {
     const { kube, store, writes } = memoryKube();
-    const s = new ClusterBackupStore(kube, 'meshmove-backups', 'run-1', { runId: 'run-1', purpose: 'before-migration' }, 200);
+    const s = new ClusterBackupStore(kube, 'meshmove-backups', 'run-1', { migrationId: 'run-1', purpose: 'before-migration' }, 200);
     const objects = [
       obj('a'),
       obj('big', { data: { v: 'é'.repeat(500) } }),

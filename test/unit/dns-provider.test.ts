@@ -46,12 +46,12 @@ describe('webhook provider', () => {
   it('POSTs the records signed with HMAC-SHA256 over "ts.body"', async () => {
     seen.length = 0;
     reply = { status: 200, body: '{"changed":true}' };
-    const r = await webhook({ DNS_SECRET: SECRET }).apply(records, '127.0.0.9', { runId: 'run1', requestId: 'req1' });
+    const r = await webhook({ DNS_SECRET: SECRET }).apply(records, '127.0.0.9', { migrationId: 'run1', requestId: 'req1' });
     expect(r.changed).toBe(true);
     const req = seen[0]!;
     expect(JSON.parse(req.body)).toEqual({
       records: [{ name: 'shop.y7test.com', type: 'A', address: '127.0.0.9', ttl: 30 }],
-      runId: 'run1',
+      migrationId: 'run1',
       requestId: 'req1',
     });
     expect(req.headers['x-meshmove-timestamp']).toBe('1700000000');
@@ -64,13 +64,13 @@ describe('webhook provider', () => {
 
   it('reports changed:false when the receiver says the records already pointed there', async () => {
     reply = { status: 200, body: '{"changed":false}' };
-    expect((await webhook({ DNS_SECRET: SECRET }).apply(records, '127.0.0.9', { runId: 'r', requestId: 'q' })).changed).toBe(false);
+    expect((await webhook({ DNS_SECRET: SECRET }).apply(records, '127.0.0.9', { migrationId: 'r', requestId: 'q' })).changed).toBe(false);
   });
 
   it('a missing secret is non-retryable and names the variable, without calling the receiver', async () => {
     seen.length = 0;
     const err = await webhook({})
-      .apply(records, '127.0.0.9', { runId: 'r', requestId: 'q' })
+      .apply(records, '127.0.0.9', { migrationId: 'r', requestId: 'q' })
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
@@ -88,7 +88,7 @@ describe('webhook provider', () => {
     it(`answer ${status} → ${nonRetryable ? 'non-retryable' : 'retryable'}`, async () => {
       reply = { status, body: 'nope', headers: status === 429 ? { 'retry-after': '7' } : {} };
       const err = (await webhook({ DNS_SECRET: SECRET })
-        .apply(records, '127.0.0.9', { runId: 'r', requestId: 'q' })
+        .apply(records, '127.0.0.9', { migrationId: 'r', requestId: 'q' })
         .catch((e: unknown) => e)) as ApplicationFailure;
       expect(err.nonRetryable).toBe(nonRetryable);
       expect(err.message).toContain(String(status));
@@ -104,7 +104,7 @@ describe('webhook provider', () => {
 describe('manual provider', () => {
   it('changes nothing and says what to do', async () => {
     const r = await createDnsProvider({ type: 'manual' }, { env: {}, timeoutMs: 1 }).apply(records, '127.0.0.9', {
-      runId: 'r',
+      migrationId: 'r',
       requestId: 'q',
     });
     expect(r.changed).toBe(false);

@@ -22,7 +22,7 @@ const base: DriftInput = {
   currentAnnotations: {},
   backupWorkloads: [wl('web'), wl('api')],
   currentWorkloads: [wl('api'), wl('web')],
-  runId: 'run1',
+  migrationId: 'run1',
   plan,
 };
 

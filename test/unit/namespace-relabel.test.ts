@@ -5,6 +5,8 @@ import { ApplicationFailure } from '@temporalio/common';
 import { describe, expect, it } from 'vitest';
 import { partialKubeAccess, KubeErrorType } from '../../activities/kube/index.js';
 import { relabelNamespace } from '../../activities/namespace/relabel.js';
+import { createActivities } from '../../activities/index.js';
+import type { NamespaceRef } from '../../activities/contract.js';
 import type { Plan } from '../../plan/schema.js';
 
 const plan = {
@@ -35,7 +37,7 @@ describe('relabelNamespace against a fake API', () => {
         return Promise.resolve({});
       },
     });
-    const r = await relabelNamespace({ kube }, { plan, runId: 'run1', namespace: 'orders' });
+    const r = await relabelNamespace({ kube }, { plan, migrationId: 'run1', namespace: 'orders' });
     expect(r).toEqual({ changed: true, previousLabels: { 'istio-injection': 'enabled' } });
     expect(patches).toEqual([{ resourceVersion: '1' }, { resourceVersion: '2' }]);
     expect(reads).toBe(2);
@@ -43,10 +45,26 @@ describe('relabelNamespace against a fake API', () => {
 
   it('a namespace that does not exist is a non-retryable KubeNotFound', async () => {
     const kube = partialKubeAccess({ getNamespace: () => Promise.resolve(undefined) });
-    const err = (await relabelNamespace({ kube }, { plan, runId: 'run1', namespace: 'nope' }).catch(
+    const err = (await relabelNamespace({ kube }, { plan, migrationId: 'run1', namespace: 'nope' }).catch(
       (e: unknown) => e,
     )) as ApplicationFailure;
     expect(err.type).toBe(KubeErrorType.notFound);
     expect(err.nonRetryable).toBe(true);
+  });
+
+  it("an activity task scheduled before the rename (its input says runId) records the same migration's labels", async () => {
+    const patches: unknown[] = [];
+    const kube = partialKubeAccess({
+      getNamespace: () => Promise.resolve({ metadata: { name: 'orders', resourceVersion: '1', labels: { 'istio-injection': 'enabled' } } }),
+      patchNamespace: (_name, patch) => {
+        patches.push(patch);
+        return Promise.resolve({});
+      },
+    });
+    const acts = createActivities({ kube });
+    const legacy = { plan: { ...plan, cluster: {} }, runId: 'shop-run-1', namespace: 'orders' } as unknown as NamespaceRef;
+    await acts.relabelNamespace(legacy);
+    const annotations = (patches[0] as { metadata: { annotations: Record<string, string> } }).metadata.annotations;
+    expect(Object.keys(JSON.parse(Object.values(annotations)[0]!) as object)).toEqual(['shop-run-1']);
   });
 });

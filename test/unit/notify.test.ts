@@ -29,7 +29,7 @@ const event: NotifyEvent = {
   event: 'gate-opened',
   deliveryId: 'run-1/gate/start/2026-01-01T00:00:00.000Z',
   at: '2026-01-01T00:00:00.000Z',
-  runId: 'run-1',
+  migrationId: 'run-1',
   workflowId: 'run-1',
   temporalNamespace: 'default',
   plan: 'p',

@@ -71,7 +71,7 @@ describe('restartWorkloads with a lagging watch', () => {
     const r: RestartResult = await new MockActivityEnvironment().run(() =>
       restartWorkloads(
         { kube, tuning: { pollMs: 50 } },
-        { plan, runId: 'run', namespace: NS, key: 'run/inventory/rollback', expectRevision: 'default' },
+        { plan, migrationId: 'run', namespace: NS, key: 'run/inventory/rollback', expectRevision: 'default' },
       ),
     );
     expect(r.workloads).toEqual(['Deployment/inventory']);

@@ -55,7 +55,7 @@ describe('verifyMesh', () => {
     ]);
     const started = Date.now();
     const r: MeshVerification = await new MockActivityEnvironment().run(() =>
-      verifyMesh({ kube, tuning: { pollMs: 50 } }, { plan, runId: 'r' }),
+      verifyMesh({ kube, tuning: { pollMs: 50 } }, { plan, migrationId: 'r' }),
     );
     expect(Date.now() - started).toBeGreaterThanOrEqual(200);
     expect(r).toMatchObject({ namespaces: 2, onTarget: 2, onSource: 1 });
@@ -73,7 +73,7 @@ describe('verifyMesh', () => {
       heartbeatDetails: { phase: 'metrics-window', firstAt, first: { 'istiod-new-1': { pilot_total_xds_internal_errors: 4 } } },
     });
     const started = Date.now();
-    const r: MeshVerification = await env.run(() => verifyMesh({ kube, tuning: { pollMs: 50 } }, { plan, runId: 'r' }));
+    const r: MeshVerification = await env.run(() => verifyMesh({ kube, tuning: { pollMs: 50 } }, { plan, migrationId: 'r' }));
     // The window had already passed: no new wait, and the comparison is against the earlier read.
     expect(Date.now() - started).toBeLessThan(1_000);
     expect(r.errorIncreases).toEqual(['pilot_total_xds_internal_errors 4 -> 9']);

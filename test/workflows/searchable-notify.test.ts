@@ -170,13 +170,13 @@ function words(command: string): string[] {
 let cluster: FakeCluster;
 /** Runs whose mesh verification is held until the test lets it go (a run that is busy, not waiting). */
 const held = new Map<string, { release(): void; promise: Promise<void> }>();
-function hold(runId: string): () => void {
+function hold(migrationId: string): () => void {
   let release!: () => void;
   const promise = new Promise<void>((r) => (release = r));
-  held.set(runId, { release, promise });
+  held.set(migrationId, { release, promise });
   return () => {
     release();
-    held.delete(runId);
+    held.delete(migrationId);
   };
 }
 
@@ -197,7 +197,7 @@ describe('searchable runs and notifications (search attributes registered)', () 
       activities: {
         ...dispatchingActivities(() => cluster),
         verifyMesh: async (input: RunRef) => {
-          await held.get(input.runId)?.promise;
+          await held.get(input.migrationId)?.promise;
           return cluster.activities().verifyMesh(input);
         },
         notify: (input: Parameters<typeof notify>[1]) => notify({ env: { MESHMOVE_TEST_HOOK_SECRET: SECRET } }, input),
@@ -243,7 +243,7 @@ describe('searchable runs and notifications (search attributes registered)', () 
     expect(decisionHook.bad).toBeNull();
     expect(decisionHook.json).toMatchObject({
       event: 'decision-needed',
-      runId: x,
+      migrationId: x,
       step: 'backup',
       allowed: ['retry', 'skip', 'rollback', 'abort'],
     });
@@ -363,7 +363,7 @@ describe('searchable runs and notifications (search attributes registered)', () 
       (g) => g.json.step === 'restart',
     );
     expect(nsHook.bad).toBeNull();
-    expect(nsHook.json).toMatchObject({ runId: x, workflowId: `${x}/ns/inventory`, namespace: 'inventory' });
+    expect(nsHook.json).toMatchObject({ migrationId: x, workflowId: `${x}/ns/inventory`, namespace: 'inventory' });
     const nsRetry = (nsHook.json.commands as string[]).find((c) => c.includes(' retry'))!;
     expect(nsRetry).toBe(`meshmove decide ${x} retry --k8s-namespace inventory --step restart`);
     const nsDecided = await meshmove(words(nsRetry), as('bob'));
@@ -377,7 +377,7 @@ describe('searchable runs and notifications (search attributes registered)', () 
     expect(ended.bad).toBeNull();
     expect(ended.json).toMatchObject({
       event: 'run-ended',
-      runId: x,
+      migrationId: x,
       outcome: 'completed',
       phase: 'completed',
       commands: [`meshmove status ${x}`],

@@ -3,7 +3,7 @@
 //   POST <url>   Content-Type: application/json
 //     X-Meshmove-Timestamp: <unix seconds>
 //     X-Meshmove-Signature: sha256=<hex HMAC-SHA256(secret, timestamp + "." + rawBody)>
-//   body {"records":[{"name":"shop.y7test.com","type":"A","address":"127.0.0.20","ttl":30}],"runId":"...","requestId":"..."}
+//   body {"records":[{"name":"shop.y7test.com","type":"A","address":"127.0.0.20","ttl":30}],"migrationId":"...","requestId":"..."}
 //   → 401 on a bad signature or a timestamp more than 300 s away from now
 //   → 400 on a body that does not validate
 //   → 200 {"changed": boolean, "records": [...]}; the same content again → changed false.
@@ -57,7 +57,7 @@ export const dnsWebhookBody = z.object({
       }),
     )
     .min(1, 'at least one record'),
-  runId: z.string().optional(),
+  migrationId: z.string().optional(),
   requestId: z.string().optional(),
 });
 
