@@ -11,6 +11,9 @@
 //                           twin's 20 ms); the table then shows the physical limit, the sum of the
 //                           namespaces' rollout times divided by the concurrency, and each run against it
 //     [--worker-heap-mb MB] the worker's V8 old-space cap (--max-old-space-size), as a memory limit would set it
+//     [--worker built|source] built (default): `meshmove worker` from dist/, the worker users run
+//                           (`npm run bench:compare` builds first); source: bench/worker.ts through tsx,
+//                           which takes --qps and BENCH_TUNING
 import type { ChildProcess } from 'node:child_process';
 import { execFileSync } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
@@ -25,7 +28,19 @@ import { sendGateVerdict } from '../client/runs.js';
 import { startDevServer } from '../test/support/temporal.js';
 import { benchPlan, repoFile, SCRIPT_USER, type BenchShape } from './scenario.js';
 import { runKubectlScript, type ScriptResult } from './kubectl-script.js';
-import { bundleWorkflows, countStates, freshTwin, historyOf, log, round, rssMiB, spawnWorker, stopWorker, waitFor } from './stack.js';
+import {
+  bundleWorkflows,
+  countStates,
+  freshTwin,
+  historyOf,
+  log,
+  round,
+  rssMiB,
+  spawnBuiltWorker,
+  spawnWorker,
+  stopWorker,
+  waitFor,
+} from './stack.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -39,8 +54,11 @@ const { values: args } = parseArgs({
     qps: { type: 'string' },
     'pod-start-ms': { type: 'string' },
     'worker-heap-mb': { type: 'string' },
+    worker: { type: 'string', default: 'built' },
   },
 });
+if (args.worker !== 'built' && args.worker !== 'source') throw new Error(`--worker: built or source, not "${args.worker}"`);
+if (args.worker === 'built' && args.qps) throw new Error("--qps sets the source worker's rate limit: add --worker source");
 const podStartMs = args['pod-start-ms'] === undefined ? undefined : Number(args['pod-start-ms']);
 const shape: BenchShape = {
   namespaces: Number(args.namespaces),
@@ -95,13 +113,12 @@ async function runMeshmove(dir: string) {
   let worker: ChildProcess | undefined;
   try {
     const plan = await benchPlan(twin, shape, dir);
-    worker = await spawnWorker(
-      env.connection.options.address ?? '',
-      twin,
-      await bundleWorkflows(dir),
-      args.qps ? { BENCH_QPS: args.qps } : {},
-      args['worker-heap-mb'] ? Number(args['worker-heap-mb']) : undefined,
-    );
+    const address = env.connection.options.address ?? '';
+    const heapMiB = args['worker-heap-mb'] ? Number(args['worker-heap-mb']) : undefined;
+    worker =
+      args.worker === 'built'
+        ? await spawnBuiltWorker(address, twin, heapMiB)
+        : await spawnWorker(address, twin, await bundleWorkflows(dir), args.qps ? { BENCH_QPS: args.qps } : {}, heapMiB);
     const client = env.client;
     const id = `bench-${shape.namespaces}-${Date.now()}`;
     const t0 = Date.now();
@@ -133,6 +150,7 @@ async function runMeshmove(dir: string) {
       startToGateMs: toGateMs,
       wallMs: migratedMs,
       approvalToCompletedMs: completedMs,
+      worker: args.worker,
       workerPeakRssMiB: rss,
       parentHistory: await historyOf(client, id),
       childHistory: { workflowId: childId, ...(await historyOf(client, childId)) },
@@ -208,7 +226,7 @@ if (mesh) {
   );
   log(`child history                 ${mesh.childHistory.events} events, ${mesh.childHistory.bytes} B`);
   log(`status query                  ${mesh.statusQueryBytes} B`);
-  log(`worker peak RSS               ${mesh.workerPeakRssMiB} MiB (${mesh.workerRssAtMigratedMiB} MiB when all were migrated)`);
+  log(`worker peak RSS (${mesh.worker})      ${mesh.workerPeakRssMiB} MiB (${mesh.workerRssAtMigratedMiB} MiB when all were migrated)`);
 }
 if (script)
   log(

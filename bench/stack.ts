@@ -2,6 +2,7 @@
 // workflows bundled beforehand (as `npm run build` bundles them for `meshmove worker`), the worker
 // in its own process (so its RSS is its own), and readings of status, histories and memory.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -80,6 +81,39 @@ export function spawnWorker(
   return new Promise((resolve, reject) => {
     child.stdout!.on('data', (d: Buffer) => {
       if (d.toString().includes('worker ready')) resolve(child);
+    });
+    child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
+  });
+}
+
+/**
+ * The worker users run, `meshmove worker` from the build (dist/, with the build's workflow bundle),
+ * in its own process; resolves once it polls. Its activities take the defaults a user gets (no
+ * BENCH_QPS or BENCH_TUNING); `heapMiB` caps V8's old space as for spawnWorker.
+ */
+export function spawnBuiltWorker(address: string, twin: BenchTwin, heapMiB?: number): Promise<ChildProcess> {
+  if (!existsSync(repoFile('dist/workflows.bundle.js'))) {
+    return Promise.reject(new Error('no build: run `npm run build` first (the built worker runs from dist/)'));
+  }
+  const node = heapMiB ? [`--max-old-space-size=${heapMiB}`] : [];
+  const child = spawn(
+    process.execPath,
+    [...node, repoFile('bin/meshmove.js'), 'worker', '--address', address, '--kubeconfig', twin.kubeconfigPath],
+    {
+      env: {
+        ...process.env,
+        // The plan's DNS webhook secret, read by the worker from its environment as in production.
+        MESHMOVE_DNS_SECRET: twin.dnsWebhookSecret,
+        NODE_EXTRA_CA_CERTS: twin.caFile,
+        MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn',
+      },
+      stdio: ['ignore', 'inherit', 'pipe'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    child.stderr!.on('data', (d: Buffer) => {
+      process.stderr.write(d);
+      if (d.toString().includes('polling task queue')) resolve(child);
     });
     child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
   });
