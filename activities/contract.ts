@@ -54,6 +54,15 @@ export interface RelabelResult {
   changed: boolean;
 }
 
+export interface GatewayRelabel {
+  /** Where the gateway's pods take their revision from: istio.io/rev on their namespace or on their pod template. */
+  where: 'namespace' | 'template';
+  /** The revision before this run moved it (what the compensation moves it back to). */
+  previous: string;
+  /** False when it already had the revision asked for. */
+  changed: boolean;
+}
+
 export interface RestartResult {
   /** `Kind/name` of each workload restarted (a namespace has tens, not thousands). */
   workloads: string[];
@@ -161,9 +170,13 @@ export interface MigrationActivities {
   restoreNamespaceLabels(input: NamespaceRef & { labels: Record<string, string> }): Promise<{ changed: boolean }>;
   /** rootRelation: preflight's comparison of the two control planes' roots (`same`: no stability window). */
   waitCaReady(input: NamespaceRef & { rootRelation?: PreflightReport['rootRelation'] }): Promise<{ root: string }>;
-  /** `key` makes the restart idempotent: a workload already restarted for this key is not restarted again. */
-  restartWorkloads(input: NamespaceRef & { key: string; expectRevision: string }): Promise<RestartResult>;
-  verifyProxies(input: NamespaceRef & { revision: string }): Promise<ProxyReport>;
+  /**
+   * `key` makes the restart idempotent: a workload already restarted for this key is not restarted
+   * again. `only` (`Kind/name`) restarts just those workloads of the namespace (the gateway's).
+   */
+  restartWorkloads(input: NamespaceRef & { key: string; expectRevision: string; only?: string[] }): Promise<RestartResult>;
+  /** `selector`: only the pods it matches (the gateway's); every pod of the namespace when absent. */
+  verifyProxies(input: NamespaceRef & { revision: string; selector?: Record<string, string> }): Promise<ProxyReport>;
   verifyTraffic(input: NamespaceRef): Promise<ProbeReport>;
   /** After a namespace rollback: which control plane's webhook would inject its new pods. Never changes anything. */
   explainInjection(input: NamespaceRef): Promise<{ injectors: string[]; message: string }>;
@@ -172,6 +185,18 @@ export interface MigrationActivities {
   checkGatewayStable(input: RunRef): Promise<{ address: string }>;
   switchDns(input: RunRef & { to: 'target' | 'source' }): Promise<DnsChange>;
   verifyDns(input: RunRef & { address: string }): Promise<{ resolved: string[] }>;
+
+  // In-place gateway move (target.gateway: in-place)
+  /** Set the gateway's istio.io/rev where its pods take it from (namespace or pod template); `key` rides along on the template. */
+  relabelGateway(input: RunRef & { revision: string; key: string }): Promise<GatewayRelabel>;
+  /** Every verification.gateway probe, through the gateway Service's external address. */
+  verifyGateway(input: RunRef): Promise<ProbeReport>;
+
+  // The revision-tag path (target.tag)
+  /** Point the tag's injector webhooks at the target (or back at the source), as `istioctl tag set` does. */
+  pointTag(input: RunRef & { to: 'target' | 'source' }): Promise<{ config: string; changed: boolean }>;
+  /** After the tag points back: namespaces a rollback pinned to the source revision get the tag label again. */
+  unpinTagNamespaces(input: RunRef): Promise<{ unpinned: number; sample: string[] }>;
 
   // Traffic analysis (plan.analysis): Prometheus answers, meshmove compares
   trafficBaseline(input: RunRef): Promise<TrafficBaseline>;

@@ -120,6 +120,18 @@ export const FAILURES = {
   DnsWebhookRejected: { retry: 'depends', hint: 'the DNS webhook refused the change: read its answer, fix the provider, then retry' },
   DnsWebhookUnavailable: { retry: 'always', hint: 'the DNS webhook could not be reached: retried' },
 
+  // ---- an in-place gateway move (activities/gateway)
+  GatewayNotMovable: {
+    retry: 'never',
+    hint: "the gateway's pods do not take their revision from istio.io/rev (on their namespace or pod template): label one, or use a second gateway, then retry",
+  },
+
+  // ---- the revision-tag path (activities/tag)
+  TagNotMovable: {
+    retry: 'depends',
+    hint: "the revision tag's webhook configuration cannot be pointed at the revision (missing, duplicated, or no injector to copy): fix it (istioctl tag list), then retry",
+  },
+
   // ---- decommission (activities/decommission)
   DecommissionUnsafe: {
     retry: 'never',

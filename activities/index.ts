@@ -18,6 +18,9 @@ import { waitCaReady } from './namespace/ca-ready.js';
 import { restartWorkloads } from './namespace/restart.js';
 import { verifyProxies, verifyTraffic, explainInjection, verifyMesh } from './verify/index.js';
 import { checkGatewayStable, switchDns, verifyDns } from './dns/index.js';
+import { relabelGateway } from './gateway/move.js';
+import { pointTag, unpinTagNamespaces } from './tag/point.js';
+import { verifyGatewayProbes } from './verify/probes.js';
 import { awaitGatewayDrained, awaitGatewayShift, checkNamespaceTraffic, trafficBaseline } from './analysis/index.js';
 import { notify } from './notify/index.js';
 
@@ -81,6 +84,11 @@ export function createActivities(deps: ActivityDeps): MigrationActivities & Noti
     checkGatewayStable: act(checkGatewayStable),
     switchDns: act(switchDns),
     verifyDns: act(verifyDns),
+
+    relabelGateway: act(relabelGateway),
+    verifyGateway: act(verifyGatewayProbes),
+    pointTag: act(pointTag),
+    unpinTagNamespaces: act(unpinTagNamespaces),
 
     trafficBaseline: act(trafficBaseline),
     checkNamespaceTraffic: act(checkNamespaceTraffic),

@@ -18,6 +18,8 @@ export interface RehearsalTrafficOptions {
   maxDurationMs: number;
   phase?: () => string;
   timeoutMs?: number;
+  /** Where clients resolve the probes' hosts; the plan's DNS resolvers when absent (a plan with `dns: none` has none). */
+  resolvers?: string[];
 }
 
 /** What the load sends, from the plan's probes and records. */
@@ -37,7 +39,7 @@ export function startRehearsalTraffic(o: RehearsalTrafficOptions): LoadHandle {
     // A bound, never the limit in practice: the duration ends the run first.
     maxRequests: Math.min(1_000_000, Math.ceil((o.maxDurationMs / 1000) * o.ratePerSecond * targets.length) + targets.length),
     timeoutMs: o.timeoutMs ?? 2_000,
-    resolvers: o.plan.dns.resolvers.map((r) => (r.includes(':') ? r : `${r}:53`)),
+    resolvers: (o.resolvers ?? o.plan.dns?.resolvers ?? []).map((r) => (r.includes(':') ? r : `${r}:53`)),
     reasonHeader: 'x-twin-reason',
     ...(o.phase ? { phase: o.phase } : {}),
   });

@@ -70,6 +70,26 @@ function describeIssue(issue: z.core.$ZodIssue): string {
   }
 }
 
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  return path.reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<PropertyKey, unknown>)[k] : undefined), root);
+}
+
+/**
+ * A field that is one of several shapes (`dns: none` or a cutover; `target.gateway` a gateway or
+ * `in-place`) fails as one issue naming the shapes. When a map was written, the map-shaped
+ * alternative is the one meant: its own problems are reported instead, each at its path.
+ */
+function expandUnion(issue: z.core.$ZodIssue, root: unknown): z.core.$ZodIssue[] {
+  if (issue.code !== 'invalid_union') return [issue];
+  const written = valueAt(root, issue.path);
+  if (written === null || typeof written !== 'object' || Array.isArray(written)) return [issue];
+  const meant = issue.errors.filter(
+    (branch) => !branch.every((e) => e.path.length === 0 && (e.code === 'invalid_type' || e.code === 'invalid_value')),
+  );
+  if (meant.length !== 1) return [issue];
+  return meant[0]!.map((e) => ({ ...e, path: [...issue.path, ...e.path] }));
+}
+
 /** Validate an already-parsed value; `doc` lets problems carry line numbers. */
 export function validatePlan(
   value: unknown,
@@ -81,7 +101,9 @@ export function validatePlan(
   // zod runs cross-field checks only on an otherwise valid plan; run them here too, so that every
   // problem is reported at once.
   const issues: { path: PropertyKey[]; message: string }[] = [
-    ...result.error.issues.map((issue) => ({ path: issue.path as PropertyKey[], message: describeIssue(issue) })),
+    ...result.error.issues
+      .flatMap((issue) => expandUnion(issue, value))
+      .map((issue) => ({ path: issue.path as PropertyKey[], message: describeIssue(issue) })),
     ...crossFieldIssues(value),
   ];
   // zod's own cross-field pass and ours may report the same problem: once each.

@@ -349,13 +349,27 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
   if (source.revision !== undefined && source.revision === target.revision && source.istiodNamespace === target.istiodNamespace) {
     issues.push({ path: ['target', 'revision'], message: 'the target control plane is the source one; give the target its own revision' });
   }
+  if (target.tag !== undefined && (target.tag === target.revision || target.tag === source.revision || target.tag === 'default')) {
+    issues.push({
+      path: ['target', 'tag'],
+      message:
+        target.tag === 'default'
+          ? 'the "default" tag also selects istio-injection=enabled and the default validator: move it with istioctl tag set default, not in a plan'
+          : 'a revision tag is a name of its own, neither the source nor the target revision',
+    });
+  }
   for (const sys of new Set([source.istiodNamespace, target.istiodNamespace])) {
     if (typeof sys === 'string' && seen.has(sys))
       issues.push({ path: ['waves'], message: `"${sys}" is a control-plane namespace; do not migrate it as a workload namespace` });
   }
   const gates = obj(plan.gates);
-  // Defaults: start, dnsCutover and decommission gates are on unless turned off.
-  const anyGate = gates.start !== false || gates.namespace === true || gates.dnsCutover !== false || gates.decommission !== false;
+  // Defaults: start, dnsCutover, gatewayMove and decommission gates are on unless turned off.
+  const anyGate =
+    gates.start !== false ||
+    gates.namespace === true ||
+    gates.dnsCutover !== false ||
+    gates.gatewayMove !== false ||
+    gates.decommission !== false;
   const approvers = Array.isArray(plan.approvers) ? plan.approvers : [];
   if (anyGate && Array.isArray(plan.approvers) && approvers.length === 0) {
     issues.push({
@@ -404,6 +418,30 @@ export function crossFieldIssues(input: unknown): CrossFieldIssue[] {
   return issues;
 }
 
+/** What a DNS cutover changes and how it is verified (the field report's way: a second gateway, DNS moved to it). */
+const dnsCutoverSchema = z.strictObject({
+  provider: dnsProvider,
+  resolvers: z.array(hostPort).min(1, 'at least one resolver to verify the records through'),
+  ttl: duration,
+  stabilityWindow: duration.prefault(30),
+  records: z
+    .array(
+      z.strictObject({
+        name: z
+          .string()
+          .min(1)
+          .regex(/^[a-z0-9.-]+$/i, 'a DNS name'),
+        type: z.enum(['A']).default('A'),
+      }),
+    )
+    .min(1, 'at least one record to cut over'),
+});
+
+/** `dns: none`: no DNS cutover, for moves where clients keep the address they use (e.g. the gateway moves in place). */
+export const NO_DNS = 'none';
+/** `target.gateway: in-place`: no second gateway; the source's gateway Deployment moves to the target revision. */
+export const IN_PLACE = 'in-place';
+
 export const planSchema = z
   .strictObject({
     apiVersion: z.literal('meshmove.dev/v1alpha1', { error: 'must be "meshmove.dev/v1alpha1"' }),
@@ -426,7 +464,16 @@ export const planSchema = z
       revision,
       istiodNamespace: namespaceName,
       discoveryLabels: labels.refine((l) => Object.keys(l).length > 0, "at least one label the target's discoverySelectors select on"),
-      gateway: gatewayRef,
+      gateway: z
+        .union([gatewayRef, z.literal(IN_PLACE)], {
+          error: `a second gateway (namespace, service, selector) or "${IN_PLACE}" (the source's gateway moves to this revision)`,
+        })
+        .describe('a second gateway that DNS moves to, or "in-place": the source gateway is relabelled and restarted'),
+      tag: revision
+        .optional()
+        .describe(
+          'the revision tag the namespaces select (istio.io/rev=<tag>): pointed at this revision once, before the waves, as `istioctl tag set` does',
+        ),
     }),
     waves: z.array(wave).min(1, 'at least one wave'),
     restart: z
@@ -440,6 +487,8 @@ export const planSchema = z
         start: z.boolean().default(true),
         namespace: z.boolean().default(false),
         dnsCutover: z.boolean().default(true),
+        /** Before an in-place gateway move (target.gateway: in-place). */
+        gatewayMove: z.boolean().default(true),
         decommission: z.boolean().default(true),
         expiresAfter: duration.prefault(86_400),
       })
@@ -461,22 +510,8 @@ export const planSchema = z
       .prefault({}),
     analysis: analysis.optional(),
     notify: notify.optional(),
-    dns: z.strictObject({
-      provider: dnsProvider,
-      resolvers: z.array(hostPort).min(1, 'at least one resolver to verify the records through'),
-      ttl: duration,
-      stabilityWindow: duration.prefault(30),
-      records: z
-        .array(
-          z.strictObject({
-            name: z
-              .string()
-              .min(1)
-              .regex(/^[a-z0-9.-]+$/i, 'a DNS name'),
-            type: z.enum(['A']).default('A'),
-          }),
-        )
-        .min(1, 'at least one record to cut over'),
+    dns: z.union([z.literal(NO_DNS), dnsCutoverSchema], {
+      error: `the DNS cutover (provider, resolvers, ttl, records), or "${NO_DNS}" where clients keep the address they use`,
     }),
     failurePolicy: z
       .strictObject({
@@ -489,7 +524,20 @@ export const planSchema = z
   .superRefine((plan, ctx) => {
     for (const issue of crossFieldIssues(plan)) ctx.addIssue({ code: 'custom', ...issue });
     // Normalized durations are milliseconds here.
-    if (plan.dns.ttl < 1000) ctx.addIssue({ code: 'custom', path: ['dns', 'ttl'], message: 'a TTL of at least 1s' });
+    if (plan.dns !== NO_DNS && plan.dns.ttl < 1000) ctx.addIssue({ code: 'custom', path: ['dns', 'ttl'], message: 'a TTL of at least 1s' });
+    if (plan.target.gateway === IN_PLACE && plan.dns !== NO_DNS)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dns'],
+        message: `the gateway moves in place and keeps its address: set dns: ${NO_DNS} (there is nothing to cut over)`,
+      });
+  })
+  // The run works on one shape: target.gateway is always a gateway (the source's when it moves in
+  // place, with gatewayMove saying so) and dns is the cutover, or absent for `dns: none`.
+  .transform(({ dns, target: { gateway, ...target }, ...rest }) => {
+    const moves: { gateway: z.output<typeof gatewayRef>; gatewayMove?: typeof IN_PLACE } =
+      gateway === IN_PLACE ? { gateway: rest.source.gateway, gatewayMove: IN_PLACE } : { gateway };
+    return { ...rest, target: { ...target, ...moves }, dns: dns === NO_DNS ? undefined : dns };
   });
 
 /** The plan as written (before defaults and normalization). */
@@ -500,7 +548,8 @@ export type Wave = Plan['waves'][number];
 export type GatewayRef = Plan['target']['gateway'];
 export type CrossNamespaceProbe = Plan['verification']['crossNamespace'][number];
 export type GatewayProbe = Plan['verification']['gateway'][number];
-export type DnsProviderConfig = Plan['dns']['provider'];
+export type DnsCutover = z.output<typeof dnsCutoverSchema>;
+export type DnsProviderConfig = DnsCutover['provider'];
 export type AnalysisConfig = NonNullable<Plan['analysis']>;
 
 export type WaveSelect = NonNullable<Wave['select']>;
@@ -554,7 +603,10 @@ export function resolvedPlan<P extends Pick<Plan, 'waves'>>(plan: P, resolution:
   };
 }
 
-/** The exact label change a namespace gets: set the revision and discovery labels, drop istio-injection. */
+/**
+ * The exact label change a namespace gets: set the revision (or the revision tag, which points at
+ * it) and the discovery labels, drop istio-injection.
+ */
 export function relabelFor(plan: Pick<Plan, 'target'>): { set: Record<string, string>; remove: string[] } {
-  return { set: { 'istio.io/rev': plan.target.revision, ...plan.target.discoveryLabels }, remove: ['istio-injection'] };
+  return { set: { 'istio.io/rev': plan.target.tag ?? plan.target.revision, ...plan.target.discoveryLabels }, remove: ['istio-injection'] };
 }

@@ -4,8 +4,8 @@
 // (those keep the summary they were opened with).
 import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline, WaveSelection } from '../activities/contract.js';
 import { gatewayRequestRate, namespaceErrorRatio } from '../mesh/traffic-queries.js';
-import type { Plan } from '../plan/schema.js';
-import { describeSelect, plannedNamespaces, relabelFor } from '../plan/schema.js';
+import type { DnsCutover, Plan } from '../plan/schema.js';
+import { IN_PLACE, describeSelect, plannedNamespaces, relabelFor } from '../plan/schema.js';
 import type { GateSummary, StepRecord } from './messages.js';
 
 /** What preflight left for the start gate: counts, and the blocking findings of the attempt that made them. */
@@ -121,12 +121,18 @@ export function startGateSummary(i: StartGateInput): GateSummary {
     details: [
       ...i.written.waves.map((w, n) => waveLine(w, plan.waves[n]!.namespaces, n)),
       ...(i.selection?.unmatched ? [unmatchedLine(i.selection.unmatched)] : []),
+      ...(plan.target.tag !== undefined
+        ? [
+            `first, once: revision tag ${plan.target.tag} pointed at ${plan.target.revision} (as istioctl tag set does): every namespace on the tag gets ${plan.target.revision}'s sidecar at its next restart`,
+          ]
+        : []),
       `each namespace: set ${labelPairs(change.set, ', ')}; remove ${change.remove.join(', ')}; rollout-restart workloads with a sidecar`,
       `preflight: ${i.preflight?.warnings ?? 0} warning(s); backup: ${i.backup?.location ?? 'skipped'}`,
       ...i.skippedPreflight,
       ...analysisLines(plan),
     ],
     commands: [
+      ...(plan.target.tag !== undefined ? [`istioctl tag set ${plan.target.tag} --revision ${plan.target.revision} --overwrite`] : []),
       `kubectl label namespace NS ${labelPairs(change.set, ' ')} istio-injection- --overwrite`,
       'kubectl rollout restart deployment,statefulset,daemonset -n NS',
     ],
@@ -134,13 +140,38 @@ export function startGateSummary(i: StartGateInput): GateSummary {
 }
 
 /** The DNS cutover gate: the records, the provider and the TTL wait, how many namespaces moved. */
-export function dnsCutoverGateSummary(plan: Plan, migrated: number, total: number): GateSummary {
+export function dnsCutoverGateSummary(plan: Plan, dns: DnsCutover, migrated: number, total: number): GateSummary {
   return {
     title: `Point DNS at the new gateway ${plan.target.gateway.namespace}/${plan.target.gateway.service}`,
     details: [
-      ...plan.dns.records.map((r) => `${r.type} ${r.name} → the new gateway's external address`),
-      `provider: ${plan.dns.provider.type}; then a wait of one TTL (${Math.round(plan.dns.ttl / 1000)}s) with both gateways serving`,
+      ...dns.records.map((r) => `${r.type} ${r.name} → the new gateway's external address`),
+      `provider: ${dns.provider.type}; then a wait of one TTL (${Math.round(dns.ttl / 1000)}s) with both gateways serving`,
       `namespaces migrated: ${migrated}/${total}`,
+    ],
+  };
+}
+
+/** The gateway's Deployment `namespace/name`, and the `Kind/name` a restart names it by. */
+export function gatewayWorkload(plan: Pick<Plan, 'source'>): { id: string; workload: string } {
+  const gw = plan.source.gateway;
+  const name = gw.deployment ?? gw.service;
+  return { id: `${gw.namespace}/${name}`, workload: `Deployment/${name}` };
+}
+
+/** The in-place gateway move's gate: the label change, the rollout, what is verified; no DNS change. */
+export function gatewayMoveGateSummary(plan: Plan, migrated: number, total: number): GateSummary {
+  const gw = plan.source.gateway;
+  const { id } = gatewayWorkload(plan);
+  return {
+    title: `Move the gateway ${id} to ${plan.target.revision} in place`,
+    details: [
+      `istio.io/rev=${plan.target.revision} where its pods take their revision (namespace ${gw.namespace} or the pod template), then a rolling restart; its address stays, DNS is not changed`,
+      `then verified: its proxies SYNCED on ${plan.target.revision}, ${plan.verification.gateway.length} gateway probe(s)`,
+      `namespaces migrated: ${migrated}/${total}`,
+    ],
+    commands: [
+      `kubectl -n ${gw.namespace} patch deployment ${gw.deployment ?? gw.service} --type merge -p '{"spec":{"template":{"metadata":{"labels":{"istio.io/rev":"${plan.target.revision}"}}}}}'`,
+      `kubectl -n ${gw.namespace} rollout status deployment ${gw.deployment ?? gw.service}`,
     ],
   };
 }
@@ -160,7 +191,14 @@ export function decommissionGateSummary(plan: Plan, scope: string | undefined, d
     details: [
       scope ?? "the source revision's webhook configurations, istiod and gateway Deployments/Services; never CRDs",
       'each object is backed up before it is deleted',
-      ...(plan.analysis ? [`old gateway: ${drained ?? 'drain not measured (step skipped)'}`] : []),
+      ...(plan.target.gatewayMove === IN_PLACE
+        ? [`the gateway ${gatewayWorkload(plan).id} moved in place to ${plan.target.revision}: it is kept`]
+        : plan.analysis
+          ? [`old gateway: ${drained ?? 'drain not measured (step skipped)'}`]
+          : []),
+      ...(plan.dns === undefined && plan.target.gatewayMove !== IN_PLACE
+        ? [`no DNS cutover (dns: none): clients still sent to the old gateway ${gatewayWorkload(plan).id} lose it here`]
+        : []),
     ],
   };
 }

@@ -40,6 +40,7 @@ export type Phase =
   | 'awaiting-start'
   | 'namespaces'
   | 'dns-cutover'
+  | 'gateway-move'
   | 'verifying'
   | 'decommissioning'
   | 'rolling-back'

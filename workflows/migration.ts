@@ -1,10 +1,12 @@
 // The migration: the field report's checklist as one durable run.
 //   before migration (preflight, backup) → gate start → namespaces, wave by wave (child workflows)
-//   → gate dns-cutover → DNS cutover and a durable wait of one TTL → after migration (verify)
-//   → gate decommission → decommission → completed.
+//   → the cutover → after migration (verify) → gate decommission → decommission → completed.
+// The cutover is the plan's: gate dns-cutover, DNS moved to the second gateway and a durable wait of
+// one TTL (the field report's way); or gate gateway-move, the source's gateway relabelled, rolled
+// and checked on the target revision (target.gateway: in-place); or nothing (dns: none).
 // A rejected or expired gate, an operator's rollback, or cancelling the workflow undoes everything
-// done so far, newest first: DNS back (and a TTL for clients to follow), then the namespaces in
-// reverse order of migration.
+// done so far, newest first: the gateway or DNS back (and a TTL for clients to follow), then the
+// namespaces in reverse order of migration.
 import {
   ApplicationFailure,
   CancellationScope,
@@ -22,7 +24,7 @@ import {
 } from '@temporalio/workflow';
 import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline, WaveSelection } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
-import { backupTarget, hasSelectWaves, resolvedPlan } from '../plan/schema.js';
+import { IN_PLACE, backupTarget, hasSelectWaves, resolvedPlan } from '../plan/schema.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
 import {
@@ -30,6 +32,8 @@ import {
   blockingLines,
   decommissionGateSummary,
   dnsCutoverGateSummary,
+  gatewayMoveGateSummary,
+  gatewayWorkload,
   manualDnsGateSummary,
   nothingSelectedError,
   resolvedWavesSummary,
@@ -69,8 +73,15 @@ export interface MigrationResult {
   namespaces: NamespaceStatus[];
 }
 
-/** The inverses the migration registers: a migrated namespace (moved back by its own workflow), the DNS switch. */
-type MigrationUndo = { kind: 'namespace'; namespace: string; wave: string; previousLabels: Record<string, string> } | { kind: 'dns' };
+/**
+ * The inverses the migration registers: a migrated namespace (moved back by its own workflow), the
+ * DNS switch, the gateway moved in place (back to the revision it had).
+ */
+type MigrationUndo =
+  | { kind: 'namespace'; namespace: string; wave: string; previousLabels: Record<string, string> }
+  | { kind: 'dns' }
+  | { kind: 'gateway'; previous: string }
+  | { kind: 'tag' };
 
 /** What the migration's steps leave for later ones (and for status); each set once its step ran. */
 interface MigrationResults {
@@ -180,7 +191,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   const analysis = plan.analysis;
   const longestWait = Math.max(
     plan.restart.timeout,
-    plan.dns.stabilityWindow,
+    plan.dns?.stabilityWindow ?? 0,
     plan.verification.metricsWindow * 2,
     10 * 60_000,
     analysis ? Math.max(analysis.cutover.timeout, analysis.drain.timeout) : 0,
@@ -342,13 +353,98 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       ns.state = 'rolled-back';
       return;
     }
+    if (d.kind === 'tag') {
+      // Registered before any namespace moved, so undone after every one: the tag back at the
+      // source, then the namespaces pinned to the source revision meanwhile back on the tag.
+      await quick.pointTag({ ...ref, to: 'source' });
+      await quick.unpinTagNamespaces(ref);
+      return;
+    }
+    if (d.kind === 'gateway') {
+      // The gateway back to its revision where it was changed, rolled, and its proxies on the source again.
+      const gw = plan.source.gateway;
+      const key = `${migrationId}/gateway/rollback`;
+      await quick.relabelGateway({ ...ref, revision: d.previous, key });
+      await waiting.restartWorkloads({
+        ...ref,
+        namespace: gw.namespace,
+        key,
+        expectRevision: d.previous,
+        only: [gatewayWorkload(plan).workload],
+      });
+      const r = await waiting.verifyProxies({ ...ref, namespace: gw.namespace, revision: d.previous, selector: gw.selector });
+      if (r.problems.length > 0)
+        throw ApplicationFailure.nonRetryable(
+          `the gateway's proxies are not back on ${d.previous}: ${r.problems.join('; ')}`,
+          FailureType.CheckFailed,
+        );
+      return;
+    }
     // DNS back to the old gateway, verified, then one TTL so clients follow before namespaces move.
     const change = await quick.switchDns({ ...ref, to: 'source' });
     if (change.provider === 'manual' && change.changed === false) {
       await rb.gate(MigrationGate.dnsRevert, manualDnsGateSummary('Point DNS back at the old gateway (manual provider)', change));
     }
     await waiting.verifyDns({ ...ref, address: change.address });
-    await sleep(plan.dns.ttl);
+    const ttl = plan.dns?.ttl;
+    if (ttl !== undefined) await sleep(ttl);
+  };
+
+  /** target.gateway: in-place: the source's gateway Deployment moves to the target revision, then is checked. */
+  const moveGatewayInPlace = async (): Promise<void> => {
+    const gw = plan.source.gateway;
+    const { id, workload } = gatewayWorkload(plan);
+    const target = plan.target.revision;
+    const key = `${migrationId}/gateway/migrate`;
+    rb.setPhase('gateway-move');
+    if (plan.gates.gatewayMove && !rb.finished(MigrationStep.gatewayRelabel)) {
+      const migrated = st.namespaces.filter((n) => n.state === 'migrated').length;
+      await rb.gate(MigrationGate.gatewayMove, gatewayMoveGateSummary(plan, migrated, st.namespaces.length));
+    }
+    if (!rb.finished(MigrationStep.gatewayRelabel)) {
+      await rb.step(
+        MigrationStep.gatewayRelabel,
+        `Set istio.io/rev=${target} for the gateway ${id}`,
+        () => quick.relabelGateway({ ...ref, revision: target, key }),
+        {
+          compensation: (r) => [
+            {
+              id: MigrationStep.gatewayRelabel,
+              title: `move the gateway ${id} back to ${r.previous}`,
+              data: { kind: 'gateway', previous: r.previous },
+            },
+          ],
+          summarize: (r) =>
+            r.changed
+              ? `istio.io/rev ${r.previous} → ${target} on ${r.where === 'namespace' ? `namespace ${gw.namespace}` : 'its pod template'}`
+              : `already on ${target}`,
+        },
+      );
+    }
+    if (!rb.finished(MigrationStep.gatewayRestart)) {
+      await rb.step(
+        MigrationStep.gatewayRestart,
+        `Roll the gateway ${id} onto ${target}`,
+        () => waiting.restartWorkloads({ ...ref, namespace: gw.namespace, key, expectRevision: target, only: [workload] }),
+        { summarize: (r) => (r.workloads.length > 0 ? `${r.workloads.join(', ')} rolled out` : `its pods were already on ${target}`) },
+      );
+    }
+    if (!rb.finished(MigrationStep.gatewayVerify)) {
+      await rb.step(
+        MigrationStep.gatewayVerify,
+        `The gateway's proxies SYNCED on ${target}; gateway probes answer`,
+        async () => {
+          const proxies = await waiting.verifyProxies({ ...ref, namespace: gw.namespace, revision: target, selector: gw.selector });
+          const probes = await waiting.verifyGateway(ref);
+          const problems = [...proxies.problems, ...probes.failures];
+          if (proxies.pods === 0) problems.unshift(`no pod of the gateway ${id} found`);
+          if (problems.length > 0)
+            throw ApplicationFailure.nonRetryable(`the gateway ${id}: ${problems.join('; ')}`, FailureType.CheckFailed);
+          return { proxies, probes };
+        },
+        { summarize: (r) => `${r.proxies.synced}/${r.proxies.pods} proxies SYNCED, ${r.probes.probes} probe(s) passed` },
+      );
+    }
   };
 
   try {
@@ -455,17 +551,33 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
 
       // ---- namespaces, wave by wave ----
       rb.setPhase('namespaces');
+      const tag = plan.target.tag;
+      if (tag !== undefined && !rb.finished(MigrationStep.tagSwitch)) {
+        // One webhook change for every namespace on the tag; the waves then restart them.
+        await rb.step(
+          MigrationStep.tagSwitch,
+          `Point revision tag ${tag} at ${plan.target.revision}`,
+          () => quick.pointTag({ ...ref, to: 'target' }),
+          {
+            compensation: () => [
+              { id: MigrationStep.tagSwitch, title: `point revision tag ${tag} back at ${plan.source.revision}`, data: { kind: 'tag' } },
+            ],
+            summarize: (r) => `${r.config} ${r.changed ? 'now calls' : 'already called'} ${plan.target.revision}'s istiod`,
+          },
+        );
+      }
       for (let i = 0; i < plan.waves.length; i++) {
         // A wave that continued as new mid-way runs again for what is still pending.
         while (wavePending(st.namespaces, plan.waves[i]!.name)) await runWave(i);
       }
 
-      // ---- DNS cutover ----
-      if (!rb.finished(MigrationStep.dnsVerify)) {
+      // ---- cutover: DNS to the second gateway (the field report's way), or none (`dns: none`) ----
+      const dns = plan.dns;
+      if (dns && !rb.finished(MigrationStep.dnsVerify)) {
         rb.setPhase('dns-cutover');
         if (plan.gates.dnsCutover) {
           const migrated = st.namespaces.filter((n) => n.state === 'migrated').length;
-          await rb.gate(MigrationGate.dnsCutover, dnsCutoverGateSummary(plan, migrated, st.namespaces.length));
+          await rb.gate(MigrationGate.dnsCutover, dnsCutoverGateSummary(plan, dns, migrated, st.namespaces.length));
         }
         const stable = await rb.step(MigrationStep.gatewayStable, 'New gateway address is stable', () => waiting.checkGatewayStable(ref), {
           summarize: (r) => `address ${r.address}`,
@@ -493,13 +605,17 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           });
         }
       }
-      if (!rb.finished(MigrationStep.dnsTtl)) {
-        await rb.step(MigrationStep.dnsTtl, `Wait one TTL (${Math.round(plan.dns.ttl / 1000)}s); the old gateway keeps serving`, () =>
-          sleep(plan.dns.ttl),
+      if (dns && !rb.finished(MigrationStep.dnsTtl)) {
+        await rb.step(MigrationStep.dnsTtl, `Wait one TTL (${Math.round(dns.ttl / 1000)}s); the old gateway keeps serving`, () =>
+          sleep(dns.ttl),
         );
       }
+      // ---- or the gateway itself moves to the target revision (target.gateway: in-place) ----
+      const inPlace = plan.target.gatewayMove === IN_PLACE;
+      if (inPlace && !rb.finished(MigrationStep.gatewayVerify)) await moveGatewayInPlace();
 
-      if (analysis && !rb.finished(MigrationStep.trafficShift)) {
+      // The shift from the old gateway to the new one is measured where there are two and DNS moved.
+      if (analysis && dns && !inPlace && !rb.finished(MigrationStep.trafficShift)) {
         const sourceBaseline = st.results.trafficBaseline?.sourceGateway;
         await rb.step(
           MigrationStep.trafficShift,
@@ -531,7 +647,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           },
         );
       }
-      if (analysis && !rb.finished(MigrationStep.gatewayDrained)) {
+      if (analysis && !inPlace && !rb.finished(MigrationStep.gatewayDrained)) {
         // The field report: take the old control plane down only once its gateway carries nothing.
         await rb.step(
           MigrationStep.gatewayDrained,

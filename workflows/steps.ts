@@ -9,11 +9,17 @@ export const MigrationStep = {
   preflight: 'preflight',
   backup: 'backup',
   trafficBaseline: 'traffic-baseline',
+  /** The revision-tag path (target.tag): the tag pointed at the target once, before the waves. */
+  tagSwitch: 'tag-switch',
   failureBudget: 'failure-budget',
   gatewayStable: 'gateway-stable',
   dnsSwitch: 'dns-switch',
   dnsVerify: 'dns-verify',
   dnsTtl: 'dns-ttl',
+  /** The gateway moved in place (target.gateway: in-place): its revision label, its rollout, its check. */
+  gatewayRelabel: 'gateway-relabel',
+  gatewayRestart: 'gateway-restart',
+  gatewayVerify: 'gateway-verify',
   trafficShift: 'traffic-shift',
   verifyMesh: 'verify-mesh',
   gatewayDrained: 'gateway-drained',
@@ -29,6 +35,8 @@ export const MigrationGate = {
   dnsConfirm: 'dns-confirm',
   /** Manual DNS provider, during a rollback: a person points the records back. */
   dnsRevert: 'dns-revert',
+  /** Before the gateway moves in place (target.gateway: in-place). */
+  gatewayMove: 'gateway-move',
   decommission: 'decommission',
 } as const;
 export type MigrationGateId = (typeof MigrationGate)[keyof typeof MigrationGate];

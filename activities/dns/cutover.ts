@@ -3,7 +3,7 @@
 import { Resolver } from 'node:dns/promises';
 import { ApplicationFailure } from '@temporalio/common';
 import type { DnsChange, RunRef } from '../contract.js';
-import type { GatewayRef } from '../../plan/schema.js';
+import type { DnsCutover, GatewayRef } from '../../plan/schema.js';
 import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
 import { EXTERNAL_ADDRESS_SOURCES, externalAddress, readGatewayService } from '../shared/gateway.js';
 import { pollUntil, resumedDetails } from '../shared/waiting.js';
@@ -20,10 +20,22 @@ export const DnsCutoverFailure = {
   notResolved: FailureType.DnsNotResolved,
 } as const;
 
+/** The plan's DNS cutover; a plan with `dns: none` never schedules these activities. */
+function dnsOf(input: RunRef): DnsCutover {
+  const dns = input.plan.dns;
+  if (!dns)
+    throw ApplicationFailure.create({
+      type: FailureType.ConfigError,
+      nonRetryable: true,
+      message: 'the plan has dns: none: no DNS to change or verify',
+    });
+  return dns;
+}
+
 function provider(deps: DnsDeps, input: RunRef): DnsProvider {
   return (
     deps.dnsProvider ??
-    createDnsProvider(input.plan.dns.provider, {
+    createDnsProvider(dnsOf(input).provider, {
       env: deps.env ?? process.env,
       timeoutMs: tuning(deps).httpTimeoutMs,
       now: () => nowMs(deps),
@@ -45,7 +57,7 @@ export function observeAddress(prev: StableProgress | undefined, address: string
 
 export async function checkGatewayStable(deps: DnsDeps, input: RunRef): Promise<{ address: string }> {
   const gw = input.plan.target.gateway;
-  const window = input.plan.dns.stabilityWindow;
+  const window = dnsOf(input).stabilityWindow;
   const t = tuning(deps);
   // A resumed attempt keeps the observation window it had reached.
   let state = resumedDetails<StableProgress>((d) => typeof (d as StableProgress).since === 'number');
@@ -73,8 +85,9 @@ export async function checkGatewayStable(deps: DnsDeps, input: RunRef): Promise<
 }
 
 export function recordChanges(input: RunRef, address: string): DnsRecordChange[] {
-  const ttl = Math.round(input.plan.dns.ttl / 1000);
-  return input.plan.dns.records.map((r) => ({ name: r.name, type: r.type, address, ttl }));
+  const dns = dnsOf(input);
+  const ttl = Math.round(dns.ttl / 1000);
+  return dns.records.map((r) => ({ name: r.name, type: r.type, address, ttl }));
 }
 
 async function gatewayAddress(deps: ClusterDeps, gw: GatewayRef): Promise<string> {
@@ -142,7 +155,8 @@ async function resolveAll(resolvers: readonly string[], names: readonly string[]
 
 export async function verifyDns(deps: DnsDeps, input: RunRef & { address: string }): Promise<{ resolved: string[] }> {
   const t = tuning(deps);
-  const names = input.plan.dns.records.map((r) => r.name);
+  const dns = dnsOf(input);
+  const names = dns.records.map((r) => r.name);
   const resumed = resumedDetails<{ address: string; startedAt: number }>(
     (d) => typeof (d as { startedAt?: unknown }).startedAt === 'number',
   );
@@ -150,7 +164,7 @@ export async function verifyDns(deps: DnsDeps, input: RunRef & { address: string
   return pollUntil<{ resolved: string[] }, string[]>({
     intervalMs: t.pollMs,
     // Caches may hold the old answer for one TTL after the change, then propagation takes a while.
-    deadline: startedAt + input.plan.dns.ttl + t.dnsVerifyTimeoutMs,
+    deadline: startedAt + dns.ttl + t.dnsVerifyTimeoutMs,
     now: () => nowMs(deps),
     details: (pending) => ({ address: input.address, startedAt, pending }),
     onTimeout: (pending) =>
@@ -160,7 +174,7 @@ export async function verifyDns(deps: DnsDeps, input: RunRef & { address: string
         message: `the records do not answer ${input.address} yet: ${(pending ?? []).join('; ')}. Check the change at the DNS provider, then retry`,
       }),
     check: async () => {
-      const answers = await resolveAll(input.plan.dns.resolvers, names, Math.min(t.httpTimeoutMs, 5_000));
+      const answers = await resolveAll(dns.resolvers, names, Math.min(t.httpTimeoutMs, 5_000));
       if (dnsSettled(answers, input.address)) return { done: true, value: { resolved: names } };
       return { done: false, progress: describeAnswers(answers, input.address) };
     },

@@ -641,6 +641,12 @@ export class ClientKubeAccess implements KubeAccess {
     );
   }
 
+  patchMutatingWebhookConfiguration(name: string, patch: object, type: PatchType = 'merge') {
+    return this.call({ verb: 'patch', resource: 'mutatingwebhookconfigurations', group: 'admissionregistration.k8s.io', name }, () =>
+      this.admission.patchMutatingWebhookConfiguration({ name, body: patch }, this.patchOptions(type)),
+    );
+  }
+
   listValidatingWebhookConfigurations(opts: ListOptions = {}) {
     return this.listAll(
       { verb: 'list', resource: 'validatingwebhookconfigurations', group: 'admissionregistration.k8s.io' },

@@ -150,6 +150,7 @@ export interface KubeAccess {
   listMutatingWebhookConfigurations(opts?: ListOptions): Promise<V1MutatingWebhookConfiguration[]>;
   getMutatingWebhookConfiguration(name: string): Promise<V1MutatingWebhookConfiguration | undefined>;
   deleteMutatingWebhookConfiguration(name: string): Promise<DeleteOutcome>;
+  patchMutatingWebhookConfiguration(name: string, patch: object, type?: PatchType): Promise<V1MutatingWebhookConfiguration>;
   listValidatingWebhookConfigurations(opts?: ListOptions): Promise<V1ValidatingWebhookConfiguration[]>;
   patchValidatingWebhookConfiguration(name: string, patch: object, type?: PatchType): Promise<V1ValidatingWebhookConfiguration>;
 

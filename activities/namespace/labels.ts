@@ -4,8 +4,28 @@
 // loses nothing, and a rerun finds the record and reports the original labels again.
 import type { Plan } from '../../plan/schema.js';
 import { relabelFor } from '../../plan/schema.js';
+import { IstioLabel } from '../../mesh/naming.js';
 
 export const PREVIOUS_LABELS_ANNOTATION = 'meshmove.dev/previous-labels';
+/**
+ * migrationId → the revision tag a namespace was moved back from (plan target.tag). While the tag
+ * points at the target, a namespace rolled back is pinned to the source revision instead; once the
+ * tag points back, the run puts the tag label back (activities/tag).
+ */
+export const TAG_PINNED_ANNOTATION = 'meshmove.dev/pinned-from-tag';
+
+/** `{ migrationId: tag }` from the annotation; empty when absent or unreadable. */
+export function readTagPins(annotations: Record<string, string>): Record<string, string> {
+  try {
+    const parsed: unknown = JSON.parse(annotations[TAG_PINNED_ANNOTATION] ?? '{}');
+    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) return {};
+    return Object.fromEntries(
+      Object.entries(parsed as Record<string, unknown>).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    );
+  } catch {
+    return {};
+  }
+}
 
 export type Labels = Record<string, string>;
 /** JSON merge patch of metadata: `null` removes a key (RFC 7386). */
@@ -104,20 +124,32 @@ export interface RestoreDecision {
 /**
  * Put back exactly the previous values of the keys the relabel touches (keys absent before are
  * removed) and drop this run's record. Other labels are left alone: someone else may own them.
+ * `pin`: istio.io/rev=<tag> goes back as the source revision itself, recorded for the tag's own
+ * undo (the tag still points at the target while namespaces move back).
  */
-export function decideRestore(ns: NamespaceState, plan: Pick<Plan, 'target'>, migrationId: string, previous: Labels): RestoreDecision {
+export function decideRestore(
+  ns: NamespaceState,
+  plan: Pick<Plan, 'target'>,
+  migrationId: string,
+  previous: Labels,
+  pin?: { tag: string; revision: string },
+): RestoreDecision {
   const keys = [...new Set([...touchedKeys(relabelFor(plan)), ...Object.keys(previous)])].sort();
+  const pinned = pin !== undefined && previous[IstioLabel.rev] === pin.tag;
+  const wanted: Labels = pinned ? { ...previous, [IstioLabel.rev]: pin.revision } : previous;
   const labels: Record<string, string | null> = {};
   for (const k of keys) {
-    const want = previous[k];
+    const want = wanted[k];
     const have = ns.labels[k];
     if (want === undefined && have !== undefined) labels[k] = null;
     else if (want !== undefined && have !== want) labels[k] = want;
   }
   const record = readPreviousLabelsRecord(ns.annotations);
   const hasRecord = migrationId in record;
+  const pins = readTagPins(ns.annotations);
+  const pinToRecord = pinned && pins[migrationId] !== pin.tag;
   const labelsChange = Object.keys(labels).length > 0;
-  if (!labelsChange && !hasRecord) return { changed: false };
+  if (!labelsChange && !hasRecord && !pinToRecord) return { changed: false };
   const patch: MetadataMergePatch = { metadata: {} };
   if (labelsChange) patch.metadata.labels = labels;
   if (hasRecord) {
@@ -125,6 +157,11 @@ export function decideRestore(ns: NamespaceState, plan: Pick<Plan, 'target'>, mi
     delete rest[migrationId];
     patch.metadata.annotations = { [PREVIOUS_LABELS_ANNOTATION]: Object.keys(rest).length > 0 ? JSON.stringify(rest) : null };
   }
+  if (pinToRecord)
+    patch.metadata.annotations = {
+      ...patch.metadata.annotations,
+      [TAG_PINNED_ANNOTATION]: JSON.stringify({ ...pins, [migrationId]: pin.tag }),
+    };
   if (ns.resourceVersion !== undefined) patch.metadata.resourceVersion = ns.resourceVersion;
   return { patch, changed: labelsChange };
 }

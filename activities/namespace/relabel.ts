@@ -48,9 +48,12 @@ export async function restoreNamespaceLabels(
   deps: ClusterDeps,
   input: NamespaceRef & { labels: Record<string, string> },
 ): Promise<{ changed: boolean }> {
+  // The revision-tag path: the tag points at the target until the run's own undo moves it back.
+  const tag = input.plan.target.tag;
+  const pin = tag !== undefined ? { tag, revision: input.plan.source.revision } : undefined;
   return withConflictRetry(async () => {
     const ns = await readNamespace(deps, input.namespace);
-    const d = decideRestore(ns, input.plan, input.migrationId, input.labels);
+    const d = decideRestore(ns, input.plan, input.migrationId, input.labels, pin);
     if (d.patch) {
       await deps.kube.patchNamespace(input.namespace, d.patch, 'merge');
       deps.logger?.info(

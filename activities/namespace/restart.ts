@@ -157,7 +157,7 @@ class WorkloadView {
 
 export async function restartWorkloads(
   deps: ClusterDeps,
-  input: NamespaceRef & { key: string; expectRevision: string },
+  input: NamespaceRef & { key: string; expectRevision: string; only?: string[] },
 ): Promise<RestartResult> {
   const { namespace, key, expectRevision, plan } = input;
   const t = tuning(deps);
@@ -178,6 +178,7 @@ export async function restartWorkloads(
   let alreadyRestarted = 0;
   const blockers: string[] = [];
   for (const [id, { kind, w }] of first.workloads) {
+    if (input.only && !input.only.includes(id)) continue;
     keyAtFirstLook.set(id, templateRestartKey(w));
     const action = decideRestart(kind, w, first.pods, key, expectRevision);
     if (action.action === 'skip') continue;

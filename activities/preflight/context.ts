@@ -10,6 +10,7 @@ import { MESH_CONFIG_KEY, istiodServiceName, meshConfigMapName } from '../../mes
 import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import type { RootRelation } from '../shared/ca-roots.js';
 import { controlPlaneScope, istiodBuild, type ControlPlaneScope } from '../shared/control-plane-scope.js';
+import { labelSelectorOf } from '../shared/pods.js';
 
 export type Side = 'source' | 'target';
 
@@ -95,9 +96,7 @@ export class PreflightContext {
     const gw = this.plan.target.gateway;
     return this.once('target-gateway-pods', async () => {
       const pods = await this.kube.listPods(gw.namespace, {
-        labelSelector: Object.entries(gw.selector)
-          .map(([k, v]) => `${k}=${v}`)
-          .join(','),
+        labelSelector: labelSelectorOf(gw.selector),
       });
       return { ...gw.selector, ...(pods[0]?.metadata?.labels ?? {}) };
     });

@@ -14,6 +14,7 @@ import { checkDiscovery } from './discovery.js';
 import { checkInjection } from './injection.js';
 import { checkRootCa } from './root-ca.js';
 import { checkProxyStatus } from './proxy-status.js';
+import { checkCutover } from './cutover.js';
 import { decideDecommissionScope, readDecommissionScope } from './pitfall-guard.js';
 import { summarize } from './findings.js';
 import { isKubeFailure } from '../kube/errors.js';
@@ -25,6 +26,7 @@ export const PREFLIGHT_CHECKS: { id: string; title: string; run: (ctx: Preflight
   { id: 'injection', title: 'Sidecar injection', run: checkInjection },
   { id: 'root-ca', title: 'Root CA', run: checkRootCa },
   { id: 'proxy-status', title: 'Proxy status', run: checkProxyStatus },
+  { id: 'cutover', title: 'Cutover (DNS, or the gateway in place)', run: checkCutover },
   {
     id: 'pitfall',
     title: 'Pitfall guards',

@@ -15,6 +15,7 @@ import type { Plan } from '../../plan/schema.js';
 import type { NamespaceView, PreflightContext } from './context.js';
 import { collapse, nameList } from './findings.js';
 import { labelsAfterRelabel } from './relabel.js';
+import { afterTagSwitch } from '../tag/point.js';
 
 export function describeMatches(d: InjectionDecision): string {
   if (d.matches.length === 0) return 'no webhook (no sidecar)';
@@ -109,8 +110,10 @@ export function decideInjectionAll(
 
 export async function checkInjection(ctx: PreflightContext): Promise<Finding[]> {
   const [{ present }, mwcs] = await Promise.all([ctx.plannedNamespaces(), ctx.mutatingWebhookConfigurations()]);
+  // The revision-tag path: namespaces are injected through the tag, as it will be once it points at the target.
+  const configs = afterTagSwitch(mwcs, ctx.plan);
   try {
-    return decideInjectionAll(present, mwcs as MutatingWebhookConfigurationLike[], ctx.plan);
+    return decideInjectionAll(present, configs as MutatingWebhookConfigurationLike[], ctx.plan);
   } catch (err) {
     return [
       {

@@ -29,6 +29,7 @@ import type {
 } from '@kubernetes/client-node';
 import type { Finding } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
+import { IN_PLACE } from '../../plan/schema.js';
 import { selectorMatches } from '../../mesh/labels.js';
 import {
   DEFAULT_VALIDATOR_CONFIG,
@@ -43,15 +44,12 @@ import {
 import type { KubeAccess, KubeObject } from '../kube/types.js';
 import { ISTIO_RESOURCES } from '../kube/istio-resources.js';
 import { nameList } from './findings.js';
+import { labelSelectorOf } from '../shared/pods.js';
+import { pointWebhooksPatch, webhooksPointAt, type WebhookClientConfig } from '../shared/webhook-move.js';
+
+export type { WebhookClientConfig } from '../shared/webhook-move.js';
 
 export type DecommissionKind = 'ValidatingWebhookConfiguration' | 'MutatingWebhookConfiguration' | 'Deployment' | 'Service';
-
-/** A webhook's clientConfig: where the apiserver sends the review, and the CA it trusts. */
-export interface WebhookClientConfig {
-  url?: string;
-  service?: { name: string; namespace: string; path?: string; port?: number };
-  caBundle?: string;
-}
 
 /** The default validator moved to the target: what its webhooks will call. */
 export interface ValidatorMove {
@@ -162,20 +160,12 @@ export function targetValidationClientConfig(
 
 /** Whether a validator already calls `to` (caBundle aside: the target istiod re-patches it) and is labeled for the revision. */
 export function validatorPointsAt(vwc: V1ValidatingWebhookConfiguration, to: WebhookClientConfig, revision: string): boolean {
-  if (vwc.metadata?.labels?.[IstioLabel.rev] !== revision) return false;
-  const same = (c: WebhookClientConfig | undefined): boolean =>
-    JSON.stringify(c?.service ?? null) === JSON.stringify(to.service ?? null) && (c?.url ?? null) === (to.url ?? null);
-  return (vwc.webhooks ?? []).every((w) => same(w.clientConfig as WebhookClientConfig));
+  return webhooksPointAt(vwc, to, revision);
 }
 
 /** The merge patch that moves a validator to the target (every webhook; labels), or undefined when it is there. */
 export function validatorMovePatch(vwc: V1ValidatingWebhookConfiguration, to: WebhookClientConfig, revision: string): object | undefined {
-  if (validatorPointsAt(vwc, to, revision)) return undefined;
-  return {
-    metadata: { labels: { [IstioLabel.rev]: revision } },
-    // A merge patch replaces the list: every webhook as it is, with the target's clientConfig.
-    webhooks: (vwc.webhooks ?? []).map((w) => ({ ...w, clientConfig: structuredClone(to) })),
-  };
+  return pointWebhooksPatch(vwc, to, revision);
 }
 
 export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
@@ -201,6 +191,10 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
       continue;
     }
     const tag = cfg.metadata?.labels?.[IstioLabel.tag];
+    if (tag !== undefined && tag === target.tag) {
+      out.kept.push({ id, why: `it is the plan's revision tag "${tag}", pointed at ${target.revision} before the first wave` });
+      continue;
+    }
     if (tag !== undefined) {
       out.kept.push({ id, why: `it is revision tag "${tag}" (shared by name with whatever namespaces use the tag)` });
       out.notes.push(
@@ -257,7 +251,12 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
   const sameObject =
     gw.namespace === target.gateway.namespace &&
     (gw.service === target.gateway.service || gwDeployment === (target.gateway.deployment ?? target.gateway.service));
-  if (sameObject) {
+  if (target.gatewayMove === IN_PLACE) {
+    // target.gateway: in-place: the one gateway moves to the target revision before decommission.
+    const why = `the gateway moves in place to ${target.revision} (target.gateway: in-place)`;
+    if (v.gatewayService) out.kept.push({ id: itemId({ kind: 'Service', namespace: gw.namespace, name: gw.service }), why });
+    if (v.gatewayDeployment) out.kept.push({ id: itemId({ kind: 'Deployment', namespace: gw.namespace, name: gwDeployment }), why });
+  } else if (sameObject) {
     out.blockers.push(
       `the source and target gateways are the same object (${gw.namespace}/${gw.service}): decommission would remove the gateway serving the migrated traffic`,
     );
@@ -449,9 +448,7 @@ export async function readDecommissionScope(kube: KubeAccess, plan: Pick<Plan, '
     kube.getWorkload('Deployment', s.gateway.namespace, gwDeployment),
     kube.getService(s.gateway.namespace, s.gateway.service),
     kube.listPods(plan.target.gateway.namespace, {
-      labelSelector: Object.entries(plan.target.gateway.selector)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(','),
+      labelSelector: labelSelectorOf(plan.target.gateway.selector),
     }),
     kube.listCustomResourceDefinitions(),
   ]);

@@ -2,6 +2,13 @@
 // why a pod is not getting anywhere (image pull, crash loop, unschedulable). Pure.
 import type { V1Pod } from '@kubernetes/client-node';
 
+/** `k=v,k=v`: a label selector choosing pods by equality on each of these labels. */
+export function labelSelectorOf(labels: Record<string, string>): string {
+  return Object.entries(labels)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+}
+
 /** Deleted, its containers still stopping: no longer counts as one of its workload's pods. */
 export function isTerminating(p: V1Pod): boolean {
   return p.metadata?.deletionTimestamp !== undefined && p.metadata.deletionTimestamp !== null;

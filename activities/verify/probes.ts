@@ -5,7 +5,7 @@
 // access needed, and it works the same on a real cluster and on the twin.
 import { createHash } from 'node:crypto';
 import type { V1Job, V1Pod } from '@kubernetes/client-node';
-import type { NamespaceRef, ProbeReport } from '../contract.js';
+import type { NamespaceRef, ProbeReport, RunRef } from '../contract.js';
 import type { CrossNamespaceProbe, GatewayProbe, Plan } from '../../plan/schema.js';
 import { mapLimit } from '../shared/concurrency.js';
 import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
@@ -171,6 +171,20 @@ async function runGatewayProbe(
   }
   const r = await httpGetWithHost(address, port, probe.host, probe.path, tuning(deps).httpTimeoutMs);
   return { status: r.status, ...(r.error !== undefined ? { detail: `${address}:${port}: ${r.error}` } : {}) };
+}
+
+/** Every gateway probe of the plan (after the gateway itself moved): through the target gateway's address. */
+export async function verifyGatewayProbes(deps: ClusterDeps, input: RunRef): Promise<ProbeReport> {
+  const probes = input.plan.verification.gateway;
+  const results = await mapLimit(probes, PROBE_CONCURRENCY, (p) => runGatewayProbe(deps, input.plan, p));
+  const failures = probes.flatMap((p, i) =>
+    results[i]!.status === p.expectStatus
+      ? []
+      : [describeFailure(`gateway ${p.host}${p.path}`, results[i]!.status, p.expectStatus, results[i]!.detail)],
+  );
+  const listed = failures.slice(0, MAX_FAILURES);
+  if (failures.length > MAX_FAILURES) listed.push(`... and ${failures.length - MAX_FAILURES} more`);
+  return { probes: probes.length, failed: failures.length, failures: listed };
 }
 
 export async function verifyTraffic(deps: ClusterDeps, input: NamespaceRef): Promise<ProbeReport> {

@@ -8,6 +8,7 @@ import type { NamespaceRef, ProxyReport } from '../contract.js';
 import type { Plan } from '../../plan/schema.js';
 import { findProxy, hasSidecar, parseSyncz, sidecarRevision, SyncStatus, type SynczEntry } from '../../mesh/syncz.js';
 import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
+import { labelSelectorOf } from '../shared/pods.js';
 import { pollUntil } from '../shared/waiting.js';
 import { FailureType } from '../failures.js';
 
@@ -88,8 +89,12 @@ export async function readSyncz(deps: ClusterDeps, revision: string, istiodNames
   return out;
 }
 
-export async function verifyProxies(deps: ClusterDeps, input: NamespaceRef & { revision: string }): Promise<ProxyReport> {
+export async function verifyProxies(
+  deps: ClusterDeps,
+  input: NamespaceRef & { revision: string; selector?: Record<string, string> },
+): Promise<ProxyReport> {
   const { namespace, revision, plan } = input;
+  const listOptions = input.selector ? { labelSelector: labelSelectorOf(input.selector) } : undefined;
   const istiodNs = istiodNamespaceOf(plan, revision);
   const t = tuning(deps);
   const start = nowMs(deps);
@@ -106,7 +111,7 @@ export async function verifyProxies(deps: ClusterDeps, input: NamespaceRef & { r
       details: (r) => ({ namespace, revision, pods: r?.pods, synced: r?.synced, problems: r?.problems.length }),
       onTimeout: () => new SettleTimeout(),
       check: async () => {
-        const [pods, syncz] = await Promise.all([deps.kube.listPods(namespace), readSyncz(deps, revision, istiodNs)]);
+        const [pods, syncz] = await Promise.all([deps.kube.listPods(namespace, listOptions), readSyncz(deps, revision, istiodNs)]);
         last = judgeProxies(namespace, pods, syncz, revision);
         return last.problems.length === 0 ? { done: true, value: last } : { done: false, progress: last };
       },

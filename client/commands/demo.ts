@@ -83,11 +83,16 @@ async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: st
   await writeKubeconfigAs(twin, rbacYaml, workerKubeconfig);
   // The rehearsal's DNS is the twin's, whatever the plan names (a plan from `plan init` has placeholders):
   // its signed webhook changes the records, its server answers them.
-  const secretEnv = plan.dns.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'MESHMOVE_DNS_SECRET';
+  const secretEnv = plan.dns?.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'MESHMOVE_DNS_SECRET';
   const webhookUrl = `${twin.apiUrl}/_twin/dns`;
   const resolver = `${twin.dns.host}:${twin.dns.port}`;
-  const onTwin: Plan = { ...plan, dns: { ...plan.dns, provider: { type: 'webhook', url: webhookUrl, secretEnv }, resolvers: [resolver] } };
-  if (plan.dns.provider.type !== 'webhook' || plan.dns.provider.url !== webhookUrl || plan.dns.resolvers.join() !== resolver) {
+  const onTwin: Plan = plan.dns
+    ? { ...plan, dns: { ...plan.dns, provider: { type: 'webhook', url: webhookUrl, secretEnv }, resolvers: [resolver] } }
+    : plan;
+  if (
+    plan.dns &&
+    (plan.dns.provider.type !== 'webhook' || plan.dns.provider.url !== webhookUrl || plan.dns.resolvers.join() !== resolver)
+  ) {
     say(
       `                the plan's DNS is rehearsed on the twin's: webhook ${twin.apiUrl}/_twin/dns, resolver ${twin.dns.host}:${twin.dns.port}`,
     );
@@ -131,7 +136,7 @@ async function startRealCluster(opts: DemoOptions, plan: Plan, rbacYaml: string,
   const cluster = await startFieldReportLab({
     dir: join(opts.dataDir, 'lab'),
     rbacYaml,
-    hosts: plan.dns.records.map((r) => r.name),
+    hosts: plan.dns?.records.map((r) => r.name) ?? [],
     dnsSecret,
     progress: (line) => say(`                ${line}`),
   });
@@ -142,14 +147,18 @@ async function startRealCluster(opts: DemoOptions, plan: Plan, rbacYaml: string,
   say(
     `  DNS           ${cluster.dns.resolver}   gateways: ${cluster.lab.gateways.map((g) => `${g.namespace}/${g.name} ${g.address}:${g.port}`).join(', ')}`,
   );
-  const provider = plan.dns.provider.type === 'webhook' ? { ...plan.dns.provider, url: cluster.dns.webhookUrl } : plan.dns.provider;
+  const dns = plan.dns && {
+    ...plan.dns,
+    provider: plan.dns.provider.type === 'webhook' ? { ...plan.dns.provider, url: cluster.dns.webhookUrl } : plan.dns.provider,
+    resolvers: [cluster.dns.resolver],
+  };
   return {
     workerKubeconfig: cluster.workerKubeconfig,
     dnsSecret,
     plan: {
       ...plan,
       cluster: { ...plan.cluster, context: LAB_CONTEXT },
-      dns: { ...plan.dns, provider, resolvers: [cluster.dns.resolver] },
+      dns,
     },
     close: () => cluster.stop(),
   };
@@ -234,7 +243,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       kube: (context) => createKubeAccess({ kubeconfig: workerKubeconfig, context, logger }),
       logger,
       // The twin's DNS webhook checks this shared secret (never logged, never in history).
-      env: { ...process.env, [plan.dns.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'UNUSED']: cluster.dnsSecret },
+      env: { ...process.env, [plan.dns?.provider.type === 'webhook' ? plan.dns.provider.secretEnv : 'UNUSED']: cluster.dnsSecret },
     });
     const worker = await createWorker({ target: { connectionOptions: { address: server.address }, namespace: 'default' }, activities });
     const workerDone = worker.run();

@@ -260,6 +260,7 @@ const PHASES: readonly Phase[] = [
   'awaiting-start',
   'namespaces',
   'dns-cutover',
+  'gateway-move',
   'verifying',
   'decommissioning',
   'rolling-back',

@@ -13,6 +13,7 @@ const PHASE_TITLE: Record<string, string> = {
   'awaiting-start': 'Before migration: waiting for the start gate',
   namespaces: 'Namespaces, wave by wave',
   'dns-cutover': 'DNS cutover',
+  'gateway-move': 'The gateway moves in place',
   verifying: 'After migration: verification',
   decommissioning: 'Decommission the old control plane',
   'rolling-back': 'Rolling back (newest change first)',

@@ -85,6 +85,7 @@ export async function startDemoTraffic(o: {
     plan,
     gatewayPort: port,
     callUrl: twin.controlUrls.istioCall!,
+    resolvers: [`${twin.dns.host}:${twin.dns.port}`],
     ratePerSecond: 5,
     maxDurationMs: 4 * 3_600_000,
     phase: () => phase,

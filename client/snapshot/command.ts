@@ -54,8 +54,8 @@ export async function runSnapshot(opts: SnapshotCliOptions, now: () => Date = ()
     throw err;
   }
   const shape = await readClusterShape(kube, {
-    names: plan?.dns.records.map((r) => r.name) ?? [],
-    resolvers: plan?.dns.resolvers ?? [],
+    names: plan?.dns?.records.map((r) => r.name) ?? [],
+    resolvers: plan?.dns?.resolvers ?? [],
   }).catch((err: unknown) => Promise.reject(asCliError(err)));
   const result = scenarioFromCluster(shape, { plan });
   const scenario = opts.anonymize ? anonymizeScenario(result.scenario) : result.scenario;

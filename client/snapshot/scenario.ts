@@ -430,7 +430,7 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
 
   // ---- DNS records named in the plan
   const records: DnsRecordInput[] = [];
-  if (plan) {
+  if (plan?.dns) {
     const gatewayIds = new Set(gateways.map((g) => `${g.namespace}/${g.name}`));
     const sourceGateway = `${plan.source.gateway.namespace}/${plan.source.gateway.deployment ?? plan.source.gateway.service}`;
     const planTtl = Math.round(plan.dns.ttl / 1000);
@@ -453,8 +453,8 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
 
   // ---- ports: where the plan expects the twin's DNS webhook and resolver, when they are on loopback
   const ports = {
-    api: plan && plan.dns.provider.type === 'webhook' ? (loopbackFromUrl(plan.dns.provider.url) ?? 0) : 0,
-    dns: plan ? (loopbackResolverPort(plan.dns.resolvers) ?? 0) : 0,
+    api: plan?.dns?.provider.type === 'webhook' ? (loopbackFromUrl(plan.dns.provider.url) ?? 0) : 0,
+    dns: plan?.dns ? (loopbackResolverPort(plan.dns.resolvers) ?? 0) : 0,
   };
 
   const scenario: ScenarioInput = {

@@ -26,9 +26,9 @@ beforeAll(async () => {
   const kube = createKubeAccess({ kubeconfig: twin.kubeconfigPath, context: twin.context, rateLimit: { qps: 1000, burst: 1000 } });
   plan = parsePlanText(readFileSync(PLAN, 'utf8'), PLAN);
   // The plan names fixed ports; this twin listens on free ones.
-  plan.dns.provider = { type: 'webhook', url: `${twin.apiUrl}/_twin/dns`, secretEnv: 'MESHMOVE_DNS_SECRET' };
-  plan.dns.resolvers = [`${twin.dns.host}:${twin.dns.port}`];
-  plan.dns.stabilityWindow = 400;
+  plan.dns!.provider = { type: 'webhook', url: `${twin.apiUrl}/_twin/dns`, secretEnv: 'MESHMOVE_DNS_SECRET' };
+  plan.dns!.resolvers = [`${twin.dns.host}:${twin.dns.port}`];
+  plan.dns!.stabilityWindow = 400;
   deps = { kube, env: { MESHMOVE_DNS_SECRET: twin.dnsWebhookSecret }, tuning: { pollMs: 50, dnsVerifyTimeoutMs: 5_000 } };
 });
 afterAll(async () => {
@@ -43,7 +43,7 @@ describe('DNS cutover through the webhook provider', () => {
     const started = Date.now();
     const r = await run(() => checkGatewayStable(deps, { plan, migrationId: RUN }));
     expect(r.address).toBe(gatewayAddress(`${plan.target.gateway.namespace}/${plan.target.gateway.service}`));
-    expect(Date.now() - started).toBeGreaterThanOrEqual(plan.dns.stabilityWindow);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(plan.dns!.stabilityWindow);
   });
 
   it('switches the records to the target once, and resolvers answer it', async () => {
@@ -69,7 +69,7 @@ describe('DNS cutover through the webhook provider', () => {
   it('verifyDns gives up with what each resolver answered when the records never move', async () => {
     const target = gatewayAddress(`${plan.target.gateway.namespace}/${plan.target.gateway.service}`);
     const impatient: DnsDeps = { ...deps, tuning: { pollMs: 50, dnsVerifyTimeoutMs: 200 } };
-    const p: Plan = { ...plan, dns: { ...plan.dns, ttl: 1_000 } };
+    const p: Plan = { ...plan, dns: { ...plan.dns!, ttl: 1_000 } };
     const err = await run(() => verifyDns(impatient, { plan: p, migrationId: RUN, address: target })).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(ApplicationFailure);
     expect((err as ApplicationFailure).nonRetryable).toBe(true);
@@ -91,7 +91,7 @@ describe('DNS cutover through the webhook provider', () => {
   });
 
   it('the manual provider changes nothing', async () => {
-    const manual: Plan = { ...plan, dns: { ...plan.dns, provider: { type: 'manual' } } };
+    const manual: Plan = { ...plan, dns: { ...plan.dns!, provider: { type: 'manual' } } };
     const before = twin.dns.zone.changes;
     const r = await run(() => switchDns(deps, { plan: manual, migrationId: RUN, to: 'target' }));
     expect(r).toMatchObject({ provider: 'manual', changed: false });

@@ -46,7 +46,7 @@ describe('plan init on the field-report twin', () => {
     const ns = plannedNamespaces(plan);
     expect(ns.length).toBe(4);
     expect([...ns].sort()).toEqual([...plannedNamespaces(example)].sort());
-    expect(plan.dns.records.map((d) => d.name).sort()).toEqual(example.dns.records.map((d) => d.name).sort());
+    expect(plan.dns!.records.map((d) => d.name).sort()).toEqual(example.dns!.records.map((d) => d.name).sort());
     expect(plan.gates).toEqual(example.gates);
     expect(plan.backup.location).toBe('./.meshmove/backups');
     expect(plan.cluster.context).toBe(twin.context);

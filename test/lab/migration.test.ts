@@ -141,7 +141,7 @@ describe('from the real cluster to a plan and a rehearsal', () => {
     expect(plan.source).toEqual(lab.source);
     expect(plan.target).toEqual(lab.target);
     expect([...plannedNamespaces(plan)].sort()).toEqual([...NAMESPACES].sort());
-    expect(plan.dns.records.map((d) => d.name).sort()).toEqual([...HOSTS].sort());
+    expect(plan.dns!.records.map((d) => d.name).sort()).toEqual([...HOSTS].sort());
     const text = await readFile(out, 'utf8');
     console.log(`[lab e2e] the plan plan init wrote for the lab's real cluster:\n${text}`);
     // Preflight over it, as the worker's ServiceAccount: its findings' statuses match those over the lab's plan.

@@ -145,7 +145,23 @@ export class FakeCluster {
         const address = to === 'target' ? 'new-gateway' : 'old-gateway';
         const changed = this.dns !== address;
         this.dns = address;
-        return { provider: 'webhook', address, records: plan.dns.records.map((r) => r.name), changed };
+        return { provider: 'webhook', address, records: plan.dns!.records.map((r) => r.name), changed };
+      },
+      relabelGateway: async ({ plan: p, revision }) => {
+        await this.enter('relabelGateway');
+        return { where: 'template', previous: p.source.revision, changed: revision !== p.source.revision };
+      },
+      verifyGateway: async ({ plan: p }) => {
+        await this.enter('verifyGateway');
+        return { probes: p.verification.gateway.length, failed: 0, failures: [] };
+      },
+      pointTag: async ({ to }) => {
+        await this.enter('pointTag');
+        return { config: `tag-to-${to}`, changed: true };
+      },
+      unpinTagNamespaces: async () => {
+        await this.enter('unpinTagNamespaces');
+        return { unpinned: 0, sample: [] };
       },
       verifyDns: async ({ address }) => {
         await this.enter('verifyDns');

@@ -25,8 +25,8 @@ describe('twin scenarios', () => {
     const s = await loadScenario(`${dir}field-report.yaml`);
     const plan = await loadPlanFile();
     expect(s.ports).toEqual({
-      api: Number(new URL(plan.dns.provider.type === 'webhook' ? plan.dns.provider.url : '').port),
-      dns: Number(plan.dns.resolvers[0]!.split(':')[1]),
+      api: Number(new URL(plan.dns!.provider.type === 'webhook' ? plan.dns!.provider.url : '').port),
+      dns: Number(plan.dns!.resolvers[0]!.split(':')[1]),
     });
     const src = s.controlPlanes.find((c) => c.revision === plan.source.revision)!;
     const tgt = s.controlPlanes.find((c) => c.revision === plan.target.revision)!;
@@ -40,8 +40,8 @@ describe('twin scenarios', () => {
     const planned = plan.waves.flatMap((w) => w.namespaces);
     expect(s.namespaces.map((n) => n.name).sort()).toEqual([...planned].sort());
     for (const n of s.namespaces) expect(n.labels).toEqual({ 'istio-injection': 'enabled' });
-    expect(s.dns.records.map((r) => r.name).sort()).toEqual(plan.dns.records.map((r) => r.name).sort());
-    expect(s.dns.webhookSecretEnv).toBe(plan.dns.provider.type === 'webhook' ? plan.dns.provider.secretEnv : '');
+    expect(s.dns.records.map((r) => r.name).sort()).toEqual(plan.dns!.records.map((r) => r.name).sort());
+    expect(s.dns.webhookSecretEnv).toBe(plan.dns!.provider.type === 'webhook' ? plan.dns!.provider.secretEnv : '');
     expect(s.sameRootCA).toBe(true);
     expect(istioInjectorWebhookConfiguration(tgt.revision, { isDefault: false, istiodNamespace: tgt.namespace }).metadata.name).toBe(
       'istio-sidecar-injector-istio-1-16-5-istio-1-16-5',

@@ -201,7 +201,7 @@ describe('step lines', () => {
 
 describe('the later gates', () => {
   it('the DNS cutover gate: the records, the provider and TTL, how many namespaces moved', () => {
-    expect(dnsCutoverGateSummary(plan, 3, 4)).toEqual({
+    expect(dnsCutoverGateSummary(plan, plan.dns!, 3, 4)).toEqual({
       title: 'Point DNS at the new gateway istio-1-16-5/istio-ingressgateway',
       details: [
         "A shop.y7test.com → the new gateway's external address",

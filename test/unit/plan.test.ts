@@ -36,6 +36,7 @@ const valid: PlanInput = {
   dns: { provider: { type: 'manual' }, resolvers: ['10.0.0.2'], ttl: '30s', records: [{ name: 'shop.example.com' }] },
   backup: { location: './backups' },
 };
+const validDns = valid.dns as Exclude<PlanInput['dns'], 'none'>;
 
 function problems(plan: unknown): { path: string; message: string; line?: number }[] {
   try {
@@ -51,7 +52,7 @@ describe('plan', () => {
   it('the field-report example is valid and normalized', async () => {
     const { plan, digest } = await loadPlan('examples/plans/field-report.yaml');
     expect(plan.target.revision).toBe('istio-1-16-5');
-    expect(plan.dns.ttl).toBe(30_000);
+    expect(plan.dns!.ttl).toBe(30_000);
     expect(plan.restart.timeout).toBe(600_000);
     expect(plan.gates.expiresAfter).toBe(86_400_000);
     expect(digest).toMatch(/^[0-9a-f]{64}$/);
@@ -60,10 +61,17 @@ describe('plan', () => {
 
   it('defaults: gates on, four-eyes, pause on failure', () => {
     const plan = parsePlanText(stringify(valid));
-    expect(plan.gates).toEqual({ start: true, namespace: false, dnsCutover: true, decommission: true, expiresAfter: 86_400_000 });
+    expect(plan.gates).toEqual({
+      start: true,
+      namespace: false,
+      dnsCutover: true,
+      gatewayMove: true,
+      decommission: true,
+      expiresAfter: 86_400_000,
+    });
     expect(plan.fourEyes).toBe(true);
     expect(plan.failurePolicy).toEqual({ onNamespaceFailure: 'pause', failureBudget: 1 });
-    expect(plan.dns.stabilityWindow).toBe(30_000);
+    expect(plan.dns!.stabilityWindow).toBe(30_000);
     expect(plan.identity).toBe('signed');
   });
 
@@ -134,8 +142,9 @@ describe('plan', () => {
     [{ approvers: ['alice'] }, 'approvers', 'fourEyes needs at least two'],
     [{ target: { ...valid.target, revision: 'default', istiodNamespace: 'istio-system' } }, 'target.revision', 'its own revision'],
     [{ target: { ...valid.target, discoveryLabels: { 'bad key!': 'x' } } }, 'target.discoveryLabels.bad key!', 'a label key such as'],
-    [{ dns: { ...valid.dns, ttl: '5 minutes' } }, 'dns.ttl', 'a duration such as'],
-    [{ dns: { ...valid.dns, provider: { type: 'webhook', url: 'ftp://x' } } }, 'dns.provider.url', 'http'],
+    [{ dns: { ...validDns, ttl: '5 minutes' } }, 'dns.ttl', 'a duration such as'],
+    [{ target: { ...valid.target, gateway: { namespace: 'istio-canary', service: 'gw' } } }, 'target.gateway.selector', 'required'],
+    [{ dns: { ...validDns, provider: { type: 'webhook', url: 'ftp://x' } } }, 'dns.provider.url', 'http'],
     [{ colour: 'red' }, '', 'unknown field "colour"'],
     [
       { verification: { crossNamespace: [{ from: 'zzz', url: 'http://x.y.svc:80/' }] } },
@@ -148,6 +157,35 @@ describe('plan', () => {
       found.find((p) => p.path === path && p.message.includes(message)),
       JSON.stringify(found),
     ).toBeDefined();
+  });
+
+  it('dns: none runs without a DNS cutover; a second gateway stays as written', () => {
+    const plan = parsePlanText(stringify({ ...valid, dns: 'none' }));
+    expect(plan.dns).toBeUndefined();
+    expect(plan.target.gateway).toEqual(valid.target.gateway);
+    expect(plan.target.gatewayMove).toBeUndefined();
+  });
+
+  it('target.gateway: in-place is the source gateway, moved; it needs dns: none', () => {
+    const plan = parsePlanText(stringify({ ...valid, target: { ...valid.target, gateway: 'in-place' }, dns: 'none' }));
+    expect(plan.target.gateway).toEqual(plan.source.gateway);
+    expect(plan.target.gatewayMove).toBe('in-place');
+    expect(problems({ ...valid, target: { ...valid.target, gateway: 'in-place' } })).toEqual([
+      expect.objectContaining({ path: 'dns', message: expect.stringContaining('set dns: none') }),
+    ]);
+    expect(problems({ ...valid, target: { ...valid.target, gateway: 'inplace' } })).toEqual([
+      expect.objectContaining({ path: 'target.gateway', message: expect.stringContaining('"in-place"') }),
+    ]);
+    expect(problems({ ...valid, dns: 'off' })).toEqual([
+      expect.objectContaining({ path: 'dns', message: expect.stringContaining('"none"') }),
+    ]);
+  });
+
+  it('the revision-upgrade example is valid: the gateway in place, no DNS', async () => {
+    const { plan } = await loadPlan('examples/plans/revision-upgrade.yaml');
+    expect(plan.target.gatewayMove).toBe('in-place');
+    expect(plan.target.gateway).toEqual(plan.source.gateway);
+    expect(plan.dns).toBeUndefined();
   });
 
   it('reports every problem at once, cross-field ones too, each with a line', () => {

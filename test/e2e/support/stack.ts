@@ -74,6 +74,8 @@ export interface E2eTwinOptions {
    * own, and one worker serves them all: the activities pick the cluster by the plan's context.
    */
   context?: string;
+  /** deploy/rbac.yaml adjusted to another plan (the names of the source's objects decommission deletes). */
+  rbac?: (yaml: string) => string;
 }
 
 /** The field-report cluster on random ports, short timings, DNS records with a 1 s TTL. */
@@ -90,7 +92,8 @@ export async function startE2eTwin(opts: E2eTwinOptions = {}): Promise<Twin> {
   // service account with exactly deploy/rbac.yaml's permissions: a missing one is a 403 here too.
   const context = opts.context ?? twin.context;
   const kubeconfigPath = join(await tempDir('kubeconfig'), 'kubeconfig');
-  await writeKubeconfigAs(twin, await readFile(RBAC_FILE, 'utf8'), kubeconfigPath, { context });
+  const rbac = await readFile(RBAC_FILE, 'utf8');
+  await writeKubeconfigAs(twin, opts.rbac ? opts.rbac(rbac) : rbac, kubeconfigPath, { context });
   return { ...twin, context, kubeconfigPath, kubeconfigYaml: await readFile(kubeconfigPath, 'utf8') };
 }
 
@@ -355,7 +358,12 @@ export async function approveAllAndFinish(
     if (!seen.attention.gates.some((g) => g.id === gate)) throw new Error(`expected gate ${gate}; saw ${describeSeen(seen)}`);
     await cli.approve(id, gate);
   }
-  return waitForRun(client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, 'the end of the run');
+  return waitForEnd(client, id, 'the end of the run');
+}
+
+/** The run once it ended, or paused for a decision. */
+export function waitForEnd(client: Client, id: string, what: string): Promise<Seen> {
+  return waitForRun(client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, what);
 }
 
 // ---------------------------------------------------------------------------------------------
