@@ -1,5 +1,7 @@
 // What every command shares: exit codes, errors that carry one, output for people or for scripts.
+import { existsSync } from 'node:fs';
 import { userInfo } from 'node:os';
+import { fileURLToPath } from 'node:url';
 
 /** The CLI's exit codes (scripts and tests depend on them). */
 export const ExitCode = {
@@ -65,4 +67,14 @@ export function untilInterrupted(close: () => Promise<void>): Promise<void> {
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+}
+
+/** A file shipped with meshmove (deploy/rbac.yaml, the examples), from the sources or the build. */
+export function packageFile(rel: string): string {
+  // dist/client → the package root, or client → the repository root.
+  for (const up of ['../../', '../']) {
+    const p = fileURLToPath(new URL(`${up}${rel}`, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  throw new CliError(`${rel} is missing from this installation`, ExitCode.failed);
 }

@@ -7,7 +7,6 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { Client, Connection } from '@temporalio/client';
 import { createActivities } from '../../activities/index.js';
@@ -16,7 +15,7 @@ import { createLogger, logToFile } from '../../logging/logger.js';
 import { loadPlan, planDigest } from '../../plan/load.js';
 import { createWorker, installRuntime } from '../../worker/worker.js';
 import { TERMINAL_PHASES, type RunStatus } from '../../workflows/messages.js';
-import { CliError, ExitCode } from '../cli-kit.js';
+import { CliError, ExitCode, packageFile } from '../cli-kit.js';
 import { Presenter } from '../demo/presenter.js';
 import { defaultDataDir, startLocalTemporal } from '../local-temporal.js';
 import { describeRun, queryStatus, runHistoryJson, sendDecision, sendGateVerdict, startRun, whatWaits } from '../runs.js';
@@ -26,19 +25,11 @@ import { WORKER_USER } from '../../worker/service-account.js';
 import type { Plan } from '../../plan/schema.js';
 import { backupTarget } from '../../plan/schema.js';
 import { startDemoTraffic, type DemoTraffic } from '../demo/traffic.js';
+import { rbacForPlan } from '../plan-rbac.js';
 
 const DEMO_RUN_ID = 'meshmove-demo';
 /** The simulated cluster's state in the data dir (--fresh deletes it with the rest). */
 export const TWIN_STATE_FILE = 'twin-state.json';
-
-function example(rel: string): string {
-  // dist/client/commands → repo root, or client/commands → repo root.
-  for (const up of ['../../../', '../../']) {
-    const p = fileURLToPath(new URL(`${up}${rel}`, import.meta.url));
-    if (existsSync(p)) return p;
-  }
-  throw new CliError(`${rel} is missing from this installation`, ExitCode.failed);
-}
 
 interface DemoOptions {
   fresh?: boolean;
@@ -65,7 +56,7 @@ interface DemoCluster {
 
 async function startSimulatedCluster(opts: DemoOptions, plan: Plan, rbacYaml: string, say: (l: string) => void): Promise<DemoCluster> {
   // The simulated cluster lives in the data dir too, so a resumed run finds the cluster it left.
-  const twin = await startTwinOrExplain(opts.scenario ?? example('examples/twin/field-report.yaml'), {
+  const twin = await startTwinOrExplain(opts.scenario ?? packageFile('examples/twin/field-report.yaml'), {
     kubeconfigPath: join(opts.dataDir, 'kubeconfig'),
     statePath: join(opts.dataDir, TWIN_STATE_FILE),
   });
@@ -199,7 +190,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   const logFile = join(opts.dataDir, 'meshmove.log');
   logToFile(logFile);
   installRuntime();
-  const loaded = await loadPlan(opts.plan ?? example('examples/plans/field-report.yaml'));
+  const loaded = await loadPlan(opts.plan ?? packageFile('examples/plans/field-report.yaml'));
   // Decisions are signed: the rehearsal's people get throwaway keys of their own, in the data dir.
   const keys = await demoKeys(opts.dataDir, loaded.plan.identity === 'signed' ? loaded.plan.approvers.map((a) => a.name) : []);
   // Backups of the rehearsal go next to its database, not into the current directory.
@@ -221,7 +212,8 @@ async function runDemo(opts: DemoOptions): Promise<void> {
   process.once('SIGTERM', onSignal);
 
   try {
-    say(`meshmove demo — the field report's migration, rehearsed on ${opts.real ? 'real control planes' : 'a simulated cluster'}\n`);
+    const what = opts.plan ? `plan "${plan.metadata.name}"` : "the field report's migration";
+    say(`meshmove demo — ${what}, rehearsed on ${opts.real ? 'real control planes' : 'a simulated cluster'}\n`);
     const port = Number(opts.port);
     const server = await startLocalTemporal({
       db: join(opts.dataDir, 'temporal.db'),
@@ -233,7 +225,9 @@ async function runDemo(opts: DemoOptions): Promise<void> {
     say(`  Temporal      ${server.address}  (database ${server.db})`);
     say(`  Temporal UI   ${server.uiUrl}`);
 
-    const rbacYaml = await readFile(example('deploy/rbac.yaml'), 'utf8');
+    // deploy/rbac.yaml with this plan's names (what `meshmove plan rbac` prints): the rehearsal
+    // runs with exactly the permissions the worker would get for it.
+    const rbacYaml = rbacForPlan(await readFile(packageFile('deploy/rbac.yaml'), 'utf8'), plan);
     const cluster = await (opts.real ? startRealCluster : startSimulatedCluster)(opts, plan, rbacYaml, say);
     stops.push(() => cluster.close());
     plan = cluster.plan;
@@ -251,7 +245,7 @@ async function runDemo(opts: DemoOptions): Promise<void> {
       worker.shutdown();
       await workerDone;
     });
-    say(`  worker        running as ${WORKER_USER}, with deploy/rbac.yaml's permissions`);
+    say(`  worker        running as ${WORKER_USER}, with deploy/rbac.yaml's permissions for this plan (meshmove plan rbac)`);
     say(`                logs: ${logFile}\n`);
 
     const client = new Client({ connection: await Connection.connect({ address: server.address }) });

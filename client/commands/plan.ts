@@ -1,10 +1,12 @@
 // `meshmove plan validate FILE`: validation only, nothing started.
 // `meshmove plan init`: propose a commented plan from what the cluster runs (read-only).
-import { rename, stat, unlink, writeFile } from 'node:fs/promises';
+// `meshmove plan rbac FILE`: the worker's RBAC for the plan (deploy/rbac.yaml with its names).
+import { readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { loadPlan } from '../../plan/load.js';
 import { plannedNamespaces } from '../../plan/schema.js';
-import { CliError, emit, ExitCode } from '../cli-kit.js';
+import { CliError, emit, ExitCode, packageFile } from '../cli-kit.js';
+import { rbacForPlan } from '../plan-rbac.js';
 import { initPlan, PlanInitError } from '../plan-init/index.js';
 import { addKubeOptions, asCliError, kubeForCli, type KubeCliOptions } from './kube-options.js';
 
@@ -57,6 +59,15 @@ export function registerPlanCommands(program: Command): void {
         () =>
           `✓ ${file} is a valid plan "${p.metadata.name}": ${what} in ${p.waves.length} wave(s), ${p.source.revision} → ${p.target.revision}\n  digest ${digest}`,
       );
+    });
+
+  plan
+    .command('rbac')
+    .description("the worker's least-privilege RBAC for this plan: deploy/rbac.yaml with the plan's namespaces and object names")
+    .argument('<file>', 'the plan (YAML or JSON)')
+    .action(async (file: string) => {
+      const { plan: p } = await loadPlan(file);
+      process.stdout.write(rbacForPlan(await readFile(packageFile('deploy/rbac.yaml'), 'utf8'), p));
     });
 
   addKubeOptions(

@@ -12,12 +12,14 @@
 // tag set` does); the waves then add the discovery labels and restart, with istio.io/rev left on
 // the tag. Rolled back, the tag calls the source again and every namespace is on the tag again,
 // its pods on the source.
+import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import {
   APPROVER,
   NAMESPACES,
+  RBAC_FILE,
   STARTER,
   approveAllAndFinish,
   approveWhenOpen,
@@ -80,6 +82,11 @@ describe('the gateway moved in place (revision upgrade, dns: none)', () => {
     const twin = twins.add(await startE2eTwin({ scenario: UPGRADE_SCENARIO, context: 'e2e-gw-in-place', rbac: upgradeRbac }));
     const plan = await writeUpgradePlan(twin, await tempDir('gw-in-place'));
     expect(await gatewayTemplateRevision(twin)).toBe(SOURCE);
+
+    // The worker of this twin is bound by what `meshmove plan rbac` prints for this plan.
+    const rbac = await cli.run(['plan', 'rbac', plan]);
+    expect(rbac.code, rbac.stderr).toBe(0);
+    expect(rbac.stdout).toBe(upgradeRbac(await readFile(RBAC_FILE, 'utf8')));
 
     const pre = await cli.run(['preflight', plan, '--kubeconfig', twin.kubeconfigPath, '--json']);
     const report = JSON.parse(pre.stdout) as { findings: { check: string; status: string; reason: string }[] };

@@ -3,13 +3,28 @@
 // ServiceAccount bound by exactly deploy/rbac.yaml: relabel → CA ready → restart → proxies SYNCED
 // in the real target istiod's syncz (read by port-forward through the apiserver), then the
 // compensation back to the source. Injection, the CA ConfigMap and syncz come from real istiod.
+// Then the other cutover strategies' own steps: a gateway moved to another revision in place (its
+// pod template's istio.io/rev, one rollout, the gateway template injected by the other istiod), and
+// a revision tag pointed at the target and back (the real apiserver calls whichever istiod the
+// tag's configuration names).
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { parse } from 'yaml';
-import { applyNamespaces, FIELD_REPORT_NAMESPACES, startLab, writeWorkerKubeconfig, type Lab } from '../../lab/index.js';
+import {
+  applyNamespaces,
+  FIELD_REPORT_GATEWAYS,
+  FIELD_REPORT_NAMESPACES,
+  startLab,
+  writeWorkerKubeconfig,
+  type Lab,
+} from '../../lab/index.js';
+import { relabelGateway } from '../../activities/gateway/move.js';
+import { pointTag } from '../../activities/tag/point.js';
+import { istioInjectorWebhooks } from '../../mesh/injection.js';
+import { rbacForPlan } from '../../client/plan-rbac.js';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
 import {
   relabelNamespace,
@@ -27,6 +42,9 @@ const RUN = 'lab-run-1';
 const SOURCE = 'default';
 const TARGET = 'istio-1-16-5';
 const NS = 'inventory';
+const TAG = 'prod-stable';
+/** The target's gateway (FIELD_REPORT_GATEWAYS): its pod template carries istio.io/rev=istio-1-16-5. */
+const GATEWAY = FIELD_REPORT_GATEWAYS.find((g) => g.namespace === TARGET)!;
 
 let lab: Lab;
 let kube: KubeAccess;
@@ -45,6 +63,10 @@ interface PodJson {
 
 /** Who injected each live pod: the revision in sidecar.istio.io/status and the discovery address. */
 async function injectedBy(namespace: string): Promise<{ revision?: string; discovery?: string }[]> {
+  return (await injectedByPods(namespace)).map(({ name: _name, ...rest }) => rest);
+}
+
+async function injectedByPods(namespace: string): Promise<{ name: string; revision?: string; discovery?: string }[]> {
   const list = JSON.parse(await lab.kube.kubectl(['get', 'pods', '-n', namespace, '-o', 'json'])) as { items: PodJson[] };
   return list.items
     .filter((p) => !p.metadata.deletionTimestamp)
@@ -54,6 +76,7 @@ async function injectedBy(namespace: string): Promise<{ revision?: string; disco
       // PROXY_CONFIG holds only what differs from ProxyConfig's defaults (discovery at istiod.istio-system).
       const pc = parse(proxy?.env?.find((e) => e.name === 'PROXY_CONFIG')?.value ?? '{}') as { discoveryAddress?: string };
       return {
+        name: p.metadata.name,
         ...(status.revision ? { revision: status.revision } : {}),
         discovery: pc.discoveryAddress ?? 'istiod.istio-system.svc:15012',
       };
@@ -61,10 +84,14 @@ async function injectedBy(namespace: string): Promise<{ revision?: string; disco
 }
 
 beforeAll(async () => {
-  lab = await startLab({ sharedRoot: true, progress: (l) => process.stderr.write(`${l}\n`) });
+  lab = await startLab({ sharedRoot: true, gateways: [GATEWAY], progress: (l) => process.stderr.write(`${l}\n`) });
   await applyNamespaces(lab.kube, FIELD_REPORT_NAMESPACES);
   const workerKubeconfig = path.join(lab.dir, 'worker.kubeconfig');
-  await writeWorkerKubeconfig(lab, readFileSync(RBAC, 'utf8'), workerKubeconfig);
+  // deploy/rbac.yaml for the plan with the revision tag below (`meshmove plan rbac`): the field report's names, and the tag's patch.
+  const tagged = fieldReportPlan((p) => {
+    p.target.tag = TAG;
+  });
+  await writeWorkerKubeconfig(lab, rbacForPlan(readFileSync(RBAC, 'utf8'), tagged), workerKubeconfig);
   kube = createKubeAccess({ kubeconfig: workerKubeconfig, context: 'lab' });
   deps = { kube, tuning: { pollMs: 200, caReadyTimeoutMs: 60_000, caStableMs: 2_000, proxySettleMs: 30_000 } };
   // vi.waitFor, not expect.poll: a hook is not a test.
@@ -126,6 +153,105 @@ spec:
   hosts: [${name}.${namespace}.svc.cluster.local]
   http: [{ route: [{ destination: { host: ${name}.${namespace}.svc.cluster.local } }] }]
 `;
+
+describe('the gateway moved in place on real istiod', () => {
+  const gwPlan = fieldReportPlan((p) => {
+    p.cluster.context = 'lab';
+    p.source.gateway = { namespace: GATEWAY.namespace, service: GATEWAY.name, selector: GATEWAY.labels };
+  });
+  const gwRef = { plan: gwPlan, migrationId: RUN };
+  const gatewayPods = async () =>
+    (await injectedByPods(GATEWAY.namespace)).filter((p) => p.name.startsWith(`${GATEWAY.name}-`)).map((p) => p.revision ?? 'none');
+
+  it('its pod template to the other revision, one rollout, the other istiod injects and lists it SYNCED; and back', async () => {
+    expect(await gatewayPods()).toEqual([TARGET]);
+    const there = await run(() => relabelGateway(deps, { ...gwRef, revision: SOURCE, key: `${RUN}/gateway/forward` }));
+    expect(there).toEqual({ where: 'template', previous: TARGET, changed: true });
+    const rolled = await run(() =>
+      restartWorkloads(deps, {
+        ...gwRef,
+        namespace: GATEWAY.namespace,
+        key: `${RUN}/gateway/forward`,
+        expectRevision: SOURCE,
+        only: [`Deployment/${GATEWAY.name}`],
+      }),
+    );
+    // Only the gateway: istiod's own Deployment in that namespace is left alone.
+    expect(rolled.workloads).toEqual([`Deployment/${GATEWAY.name}`]);
+    expect(await gatewayPods()).toEqual([SOURCE]);
+    const onSource = await run(() =>
+      verifyProxies(deps, { ...gwRef, namespace: GATEWAY.namespace, revision: SOURCE, selector: GATEWAY.labels }),
+    );
+    expect(onSource).toMatchObject({ pods: 1, synced: 1, problems: [] });
+
+    const back = await run(() => relabelGateway(deps, { ...gwRef, revision: TARGET, key: `${RUN}/gateway/rollback` }));
+    // The revision recorded before the first move, not the one it had a moment ago.
+    expect(back).toEqual({ where: 'template', previous: TARGET, changed: true });
+    await run(() =>
+      restartWorkloads(deps, {
+        ...gwRef,
+        namespace: GATEWAY.namespace,
+        key: `${RUN}/gateway/rollback`,
+        expectRevision: TARGET,
+        only: [`Deployment/${GATEWAY.name}`],
+      }),
+    );
+    expect(await gatewayPods()).toEqual([TARGET]);
+    const onTarget = await run(() =>
+      verifyProxies(deps, { ...gwRef, namespace: GATEWAY.namespace, revision: TARGET, selector: GATEWAY.labels }),
+    );
+    expect(onTarget).toMatchObject({ pods: 1, synced: 1, problems: [] });
+  });
+});
+
+describe('a revision tag pointed at the target and back on real istiod', () => {
+  const tagPlan = fieldReportPlan((p) => {
+    p.cluster.context = 'lab';
+    p.target.tag = TAG;
+  });
+  const tagRef = { plan: tagPlan, migrationId: RUN, namespace: 'tagged' };
+
+  it('the apiserver calls the istiod the tag names: the source, then after pointTag the target, then the source again', async () => {
+    // The tag as `istioctl tag set prod-stable --revision default` makes it: the source's calls, selecting istio.io/rev=prod-stable.
+    const source = JSON.parse(await lab.kube.kubectl(['get', 'mutatingwebhookconfiguration', 'istio-sidecar-injector', '-o', 'json'])) as {
+      webhooks: { clientConfig: object }[];
+    };
+    const tagConfig = {
+      apiVersion: 'admissionregistration.k8s.io/v1',
+      kind: 'MutatingWebhookConfiguration',
+      metadata: { name: `istio-revision-tag-${TAG}`, labels: { 'istio.io/rev': SOURCE, 'istio.io/tag': TAG, app: 'sidecar-injector' } },
+      webhooks: istioInjectorWebhooks(SOURCE, { isDefault: false, tag: TAG, istiodNamespace: 'istio-system' }).map((w) => ({
+        ...w,
+        clientConfig: source.webhooks[0]!.clientConfig,
+      })),
+    };
+    await lab.kube.kubectl(['apply', '-f', '-'], JSON.stringify(tagConfig));
+    await applyNamespaces(lab.kube, [
+      { name: 'tagged', labels: { 'istio.io/rev': TAG, usergroup: TARGET }, deployments: [{ name: 'tagged', replicas: 1 }] },
+    ]);
+    await vi.waitFor(async () => expect((await injectedBy('tagged')).map((p) => p.revision)).toEqual([SOURCE]), {
+      timeout: 60_000,
+      interval: 500,
+    });
+
+    expect(await run(() => pointTag(deps, { plan: tagPlan, migrationId: RUN, to: 'target' }))).toEqual({
+      config: `istio-revision-tag-${TAG}`,
+      changed: true,
+    });
+    await run(() => restartWorkloads(deps, { ...tagRef, key: `${RUN}/tagged/forward`, expectRevision: TARGET }));
+    expect(await injectedBy('tagged')).toEqual([{ revision: TARGET, discovery: `istiod-${TARGET}.${TARGET}.svc:15012` }]);
+    expect(await run(() => verifyProxies(deps, { ...tagRef, revision: TARGET }))).toMatchObject({ pods: 1, synced: 1, problems: [] });
+    // Idempotent: a retry finds the tag there.
+    expect((await run(() => pointTag(deps, { plan: tagPlan, migrationId: RUN, to: 'target' }))).changed).toBe(false);
+
+    await run(() => pointTag(deps, { plan: tagPlan, migrationId: RUN, to: 'source' }));
+    await run(() => restartWorkloads(deps, { ...tagRef, key: `${RUN}/tagged/back`, expectRevision: SOURCE }));
+    expect(await injectedBy('tagged')).toEqual([{ revision: SOURCE, discovery: 'istiod.istio-system.svc:15012' }]);
+    // Out of the way of decommission below.
+    await lab.kube.kubectl(['delete', 'namespace', 'tagged', '--wait=false']);
+    await lab.kube.kubectl(['delete', 'mutatingwebhookconfiguration', `istio-revision-tag-${TAG}`]);
+  });
+});
 
 describe('decommission on real istiod', () => {
   it('after every namespace moved and the source istiod is gone, Istio config can still be written', async () => {

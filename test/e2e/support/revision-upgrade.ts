@@ -1,10 +1,12 @@
 // The revision-upgrade example (examples/plans/revision-upgrade.yaml on examples/twin/revision-upgrade.yaml)
-// for end-to-end tests: its plan pointed at a twin, deploy/rbac.yaml adjusted to it as the file's
-// header asks, and what the tests read of the gateway and the revision tag.
+// for end-to-end tests: its plan pointed at a twin, the worker's RBAC for it (`meshmove plan rbac`),
+// and what the tests read of the gateway.
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import type { Twin } from '../../../twin/index.js';
+import { rbacForPlan } from '../../../client/plan-rbac.js';
+import { loadPlan } from '../../../plan/load.js';
 import { APPROVER, STARTER, keyOf, kubeGet, podRevisions, type Obj, type PlanDoc } from './stack.js';
 
 export const UPGRADE_SCENARIO = join(import.meta.dirname, '../../../examples/twin/revision-upgrade.yaml');
@@ -13,28 +15,11 @@ export const UPGRADE_SOURCE = 'istio-1-15-7';
 export const UPGRADE_TARGET = 'istio-1-16-5';
 export const UPGRADE_GATEWAY = 'istio-system/istio-ingressgateway';
 
-/**
- * deploy/rbac.yaml for this plan: the source's objects carry the revision in their names, the
- * gateway (which stays) is not the worker's to delete, and with `tag` the commented rule for the
- * tag's configuration is in force. Throws when the file no longer has what it replaces.
- */
+const example = (await loadPlan(UPGRADE_PLAN)).plan;
+
+/** deploy/rbac.yaml for this plan (and with `tag`, for it on the revision-tag path), as `meshmove plan rbac` renders it. */
 export function upgradeRbac(yaml: string, tag?: string): string {
-  const replace = (text: string, from: string, to: string): string => {
-    if (!text.includes(from)) throw new Error(`deploy/rbac.yaml has no "${from}" any more: adjust upgradeRbac`);
-    return text.replaceAll(from, to);
-  };
-  let out = replace(yaml, 'resourceNames: [istio-sidecar-injector]', `resourceNames: [istio-sidecar-injector-${UPGRADE_SOURCE}]`);
-  out = replace(out, 'resourceNames: [istiod, istio-ingressgateway]', `resourceNames: [istiod-${UPGRADE_SOURCE}]`);
-  if (tag !== undefined) {
-    const rule = [
-      '  # - apiGroups: [admissionregistration.k8s.io]',
-      '  #   resources: [mutatingwebhookconfigurations]',
-      '  #   resourceNames: [istio-revision-tag-TAG]',
-      '  #   verbs: [patch]',
-    ].join('\n');
-    out = replace(out, rule, rule.replaceAll('  # ', '  ').replaceAll('  #   ', '    ').replace('TAG', tag));
-  }
-  return out;
+  return rbacForPlan(yaml, tag === undefined ? example : { ...example, target: { ...example.target, tag } });
 }
 
 /** The example plan pointed at this twin, with short timings and the tests' keys; `edit` changes it further. */
