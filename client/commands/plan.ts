@@ -118,7 +118,7 @@ export function registerPlanCommands(program: Command): void {
     process.stdout.write(
       `✓ wrote ${opts.output}: plan "${p.metadata.name}", ${p.source.revision} (${p.source.istiodNamespace}) → ${p.target.revision} (${p.target.istiodNamespace}), ` +
         `${plannedNamespaces(p).length} namespace(s) in ${p.waves.length} wave(s), ${p.dns ? `${p.dns.records.length} DNS record(s)` : 'no DNS cutover'}\n  ${pfText}\n` +
-        `  replace every CHANGE-ME (approvers, dns.resolvers, dns.ttl), then: meshmove preflight ${opts.output}\n`,
+        `  replace every CHANGE-ME (approvers${p.dns ? ', dns.resolvers, dns.ttl' : ''}), then: meshmove preflight ${opts.output}\n`,
     );
   });
 }

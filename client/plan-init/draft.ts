@@ -2,7 +2,9 @@
 // explain each choice keyed by the path of the field they belong to (document.ts places them).
 // Everything here is decided from the inventory; nothing is read from the cluster.
 import { generateKeyPairSync } from 'node:crypto';
-import type { PlanInput } from '../../plan/schema.js';
+import { IN_PLACE, NO_DNS, type PlanInput } from '../../plan/schema.js';
+import { IstioLabel } from '../../mesh/naming.js';
+import { gatewayRevisionSource } from '../../activities/gateway/move.js';
 import type { ClusterInventory, ControlPlaneInfo, GatewayInfo, NamespaceInfo } from './inventory.js';
 import { chooseDiscoveryLabels, chooseGateway, gatewaySelector, hostsBoundTo, planName, suggestWaves, type SideChoice } from './choose.js';
 
@@ -140,6 +142,21 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
   const waves = suggestWaves(plannedInfo.map((n) => ({ name: n.name, workloads: n.workloads, hosts: hostsPerNs.get(n.name) ?? 0 })));
   const workloadsOf = new Map(plannedInfo.map((n) => [n.name, n.workloads]));
 
+  // The cutover: with no gateway of the target's own, the source's moves in place when it can
+  // (istio.io/rev on its namespace or pod template), and DNS stays as it is.
+  const nsLabels = new Map(inv.namespaces.map((n) => [n.name, n.labels]));
+  const inPlace =
+    !tgt.chosen &&
+    src.chosen !== undefined &&
+    gatewayRevisionSource(nsLabels.get(src.chosen.namespace) ?? {}, src.chosen.podLabels).where !== 'none';
+  // The revision-tag path: the tag pointing at the source that most planned namespaces select.
+  const tags = inv.revisionTags
+    .filter((t) => t.revision === source.revision)
+    .map((t) => ({ tag: t.tag, namespaces: plannedInfo.filter((n) => n.labels[IstioLabel.rev] === t.tag).length }))
+    .filter((t) => t.namespaces > 0)
+    .sort((a, b) => b.namespaces - a.namespaces || a.tag.localeCompare(b.tag));
+  const tag = tags[0];
+
   const records = bound.hosts.length > 0 ? bound.hosts.map((h) => ({ name: h.name })) : [{ name: RECORD_PLACEHOLDER }];
   const plan: PlanInput = {
     apiVersion: 'meshmove.dev/v1alpha1',
@@ -154,23 +171,28 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
       revision: target.revision,
       istiodNamespace: target.namespace,
       discoveryLabels: discovery.labels,
-      gateway: gatewayRef(tgt.chosen, target),
+      gateway: inPlace ? IN_PLACE : gatewayRef(tgt.chosen, target),
+      ...(tag ? { tag: tag.tag } : {}),
     },
     waves: waves.length > 0 ? waves : [{ name: 'canary', concurrency: 1, namespaces: ['change-me'] }],
     restart: { maxConcurrent: 3, timeout: '10m' },
-    gates: { start: true, namespace: false, dnsCutover: true, decommission: true, expiresAfter: '24h' },
+    gates: inPlace
+      ? { start: true, namespace: false, gatewayMove: true, decommission: true, expiresAfter: '24h' }
+      : { start: true, namespace: false, dnsCutover: true, decommission: true, expiresAfter: '24h' },
     identity: 'signed',
     approvers: APPROVER_PLACEHOLDERS.map((name) => ({ name, keys: [keyNobodyHolds()] })),
     fourEyes: true,
     rootCA: { acceptDifferentRoots: false },
     verification: { metricsWindow: '30s' },
-    dns: {
-      provider: { type: 'manual' },
-      resolvers: [RESOLVER_PLACEHOLDER],
-      ttl: '300s',
-      stabilityWindow: '30s',
-      records,
-    },
+    dns: inPlace
+      ? NO_DNS
+      : {
+          provider: { type: 'manual' },
+          resolvers: [RESOLVER_PLACEHOLDER],
+          ttl: '300s',
+          stabilityWindow: '30s',
+          records,
+        },
     failurePolicy: { onNamespaceFailure: 'pause', failureBudget: 1 },
     backup: { location: BACKUP_LOCATION },
   };
@@ -186,8 +208,12 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
       inv.revisionTags.length > 0
         ? `Revision tags: ${inv.revisionTags.map((t) => `${t.tag} -> ${t.revision} (${t.webhookConfiguration})`).join('; ')}.`
         : 'Revision tags: none.',
-      'Before using it, replace every CHANGE-ME: the approvers (their keys), dns.resolvers, dns.ttl and',
-      'dns.provider; add verification probes. Then:  meshmove plan validate FILE  and  meshmove preflight FILE',
+      inPlace
+        ? 'Before using it, replace every CHANGE-ME: the approvers (their keys); add verification probes.'
+        : 'Before using it, replace every CHANGE-ME: the approvers (their keys), dns.resolvers, dns.ttl and',
+      inPlace
+        ? 'Then:  meshmove plan validate FILE,  meshmove plan rbac FILE  and  meshmove preflight FILE'
+        : 'dns.provider; add verification probes. Then:  meshmove plan validate FILE  and  meshmove preflight FILE',
     ].join('\n'),
   );
 
@@ -197,7 +223,24 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
   note(['source', 'gateway'], describeGateway(src.chosen, source, src.others, 'source'));
   note(['target'], describeControlPlane(target, 'The control plane being moved to'));
   note(['target', 'discoveryLabels'], `${discovery.note}; added to each namespace in the same patch as istio.io/rev`);
-  note(['target', 'gateway'], describeGateway(tgt.chosen, target, tgt.others, 'target'));
+  if (inPlace)
+    note(
+      ['target', 'gateway'],
+      `in-place: ${target.revision} has no ingress gateway of its own, so the source's (${src.chosen!.namespace}/${src.chosen!.deployment}) moves to it after the namespaces: istio.io/rev where its pods take their revision, one rollout; its address stays, so dns: none. Or name a second gateway here and give a dns section`,
+    );
+  else note(['target', 'gateway'], describeGateway(tgt.chosen, target, tgt.others, 'target'));
+  if (tag)
+    note(
+      ['target', 'tag'],
+      `${tag.namespaces} of the planned namespaces select revision tag ${tag.tag}, which points at ${source.revision}: the run points it at ${target.revision} once before the first wave (as istioctl tag set does), then restarts the namespaces wave by wave${
+        tags.length > 1
+          ? `; other tags on the source: ${tags
+              .slice(1)
+              .map((t) => t.tag)
+              .join(', ')}`
+          : ''
+      }. Remove this line to set istio.io/rev=${target.revision} on each namespace instead`,
+    );
 
   const waveLines = [
     waves.length > 0
@@ -260,22 +303,25 @@ export function draftPlan(inv: ClusterInventory, sides: SideChoice, opts: { gene
   note(['verification', 'metricsWindow'], 'istiod push-error metrics are read twice this far apart', 'after');
 
   note(['dns'], 'Traffic analysis against Prometheus (analysis:) is off; see examples/plans/field-report.yaml to add it.');
-  note(
-    ['dns', 'provider', 'type'],
-    'manual: a person changes the records and confirms at the dnsCutover gate; or type: webhook with url and secretEnv',
-    'after',
-  );
-  note(
-    ['dns', 'resolvers'],
-    `CHANGE-ME: the resolvers the records are checked through after the change (${RESOLVER_PLACEHOLDER} never answers)`,
-    'after',
-  );
-  note(['dns', 'ttl'], "CHANGE-ME: the records' current TTL (the old gateway stays up at least this long)", 'after');
-  const recordNote =
-    bound.hosts.length > 0
-      ? `the hosts of the VirtualServices bound to a Gateway that selects the source gateway's pods (${bound.hosts.map((h) => `${h.name}: ${h.namespaces.join(', ')}`).join('; ')})`
-      : `CHANGE-ME: no VirtualService host is bound to the source gateway${src.chosen ? '' : ' (no source gateway found)'}; name the records DNS points at it`;
-  note(['dns', 'records'], bound.skipped.length > 0 ? `${recordNote}; not usable as records: ${names(bound.skipped)}` : recordNote);
+  if (inPlace) note(['dns'], 'none: the gateway moves in place and keeps its address; no record changes', 'after');
+  else {
+    note(
+      ['dns', 'provider', 'type'],
+      'manual: a person changes the records and confirms at the dnsCutover gate; or type: webhook with url and secretEnv',
+      'after',
+    );
+    note(
+      ['dns', 'resolvers'],
+      `CHANGE-ME: the resolvers the records are checked through after the change (${RESOLVER_PLACEHOLDER} never answers)`,
+      'after',
+    );
+    note(['dns', 'ttl'], "CHANGE-ME: the records' current TTL (the old gateway stays up at least this long)", 'after');
+    const recordNote =
+      bound.hosts.length > 0
+        ? `the hosts of the VirtualServices bound to a Gateway that selects the source gateway's pods (${bound.hosts.map((h) => `${h.name}: ${h.namespaces.join(', ')}`).join('; ')})`
+        : `CHANGE-ME: no VirtualService host is bound to the source gateway${src.chosen ? '' : ' (no source gateway found)'}; name the records DNS points at it`;
+    note(['dns', 'records'], bound.skipped.length > 0 ? `${recordNote}; not usable as records: ${names(bound.skipped)}` : recordNote);
+  }
   note(['failurePolicy', 'onNamespaceFailure'], '"rollback-namespace": undo that namespace and go on', 'after');
   note(['backup', 'location'], 'one folder per run, with a manifest of sha256 digests', 'after');
 

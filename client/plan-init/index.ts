@@ -67,6 +67,8 @@ export function fieldOfFinding(check: string): FieldPath {
       return ['waves'];
     case 'root-ca':
       return ['rootCA'];
+    case 'cutover':
+      return rest.startsWith('tag') ? ['target', 'tag'] : rest.startsWith('gateway') ? ['target', 'gateway'] : ['dns'];
     default:
       return [];
   }

@@ -17,6 +17,7 @@ import { meshmove } from '../support/cli.js';
 
 const SCENARIO = fileURLToPath(new URL('../../examples/twin/field-report.yaml', import.meta.url));
 const EXAMPLE = fileURLToPath(new URL('../../examples/plans/field-report.yaml', import.meta.url));
+const UPGRADE_SCENARIO = fileURLToPath(new URL('../../examples/twin/revision-upgrade.yaml', import.meta.url));
 const dir = mkdtempSync(join(tmpdir(), 'meshmove-plan-init-'));
 
 describe('plan init on the field-report twin', () => {
@@ -126,6 +127,48 @@ describe('plan init on the field-report twin', () => {
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/exists: .*--force/);
     expect(readFileSync(out, 'utf8')).toBe('mine\n');
+  });
+});
+
+describe('plan init on a revision upgrade: one gateway, namespaces on a revision tag', () => {
+  let twin: Twin;
+  beforeAll(async () => {
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    const doc = parse(readFileSync(UPGRADE_SCENARIO, 'utf8')) as any;
+    doc.controlPlanes[0].tags = ['prod-stable'];
+    for (const n of doc.namespaces) n.labels = { 'istio.io/rev': 'prod-stable' };
+    twin = await startTwin(parseScenario(doc, 'revision upgrade on a tag'), { randomPorts: true });
+  });
+  afterAll(async () => {
+    await twin?.close();
+  });
+
+  it('proposes the gateway moved in place, no DNS, and the tag; preflight over it blocks nothing', async () => {
+    const out = join(dir, 'revision-upgrade.yaml');
+    const r = await meshmove(['plan', 'init', '--kubeconfig', twin.kubeconfigPath, '-o', out]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(
+      /istio-1-15-7 \(istio-system\) → istio-1-16-5 \(istio-1-16-5\), 4 namespace\(s\) in 3 wave\(s\), no DNS cutover/,
+    );
+    const { plan } = await loadPlan(out);
+    expect(plan.target.gatewayMove).toBe('in-place');
+    expect(plan.target.gateway).toEqual(plan.source.gateway);
+    expect(plan.source.gateway).toMatchObject({ namespace: 'istio-system', service: 'istio-ingressgateway' });
+    expect(plan.dns).toBeUndefined();
+    expect(plan.target.tag).toBe('prod-stable');
+    expect(plan.gates.gatewayMove).toBe(true);
+    const text = readFileSync(out, 'utf8');
+    expect(text).toMatch(/# in-place: istio-1-16-5 has no ingress gateway of its own/);
+    expect(text).toMatch(/# 4 of the planned namespaces select revision tag prod-stable/);
+    expect(text).toMatch(/^dns: none # none: the gateway moves in place/m);
+    process.stdout.write(`\n----- plan written on the revision-upgrade twin -----\n${text}\n-----\n`);
+
+    const res = await meshmove(['preflight', '--kubeconfig', twin.kubeconfigPath, '--json', out]);
+    expect(res.code, res.stdout + res.stderr).toBe(0);
+    const report = JSON.parse(res.stdout) as PreflightReport;
+    expect(report.findings.filter((f) => f.status === 'block')).toEqual([]);
+    expect(report.findings.find((f) => f.check === 'cutover/tag')?.status).toBe('pass');
+    expect(report.findings.find((f) => f.check === 'cutover/gateway')?.status).toBe('pass');
   });
 });
 
