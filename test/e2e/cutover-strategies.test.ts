@@ -7,6 +7,9 @@
 // template, rolls, and is verified on the target; no DNS step runs; decommission keeps the gateway.
 // Rejecting decommission moves the gateway back to the source revision before the namespaces.
 //
+// And `dns: none` with the field report's second gateway: no DNS step at all, said so by preflight
+// and at the decommission gate.
+//
 // The revision-tag path (target.tag): the namespaces select revision tag prod-stable, which calls
 // the source istiod. Before the first wave the run points the tag at the target once (as `istioctl
 // tag set` does); the waves then add the discovery labels and restart, with istio.io/rev left on
@@ -18,6 +21,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Twin } from '../../twin/index.js';
 import {
   APPROVER,
+  HOSTS,
   NAMESPACES,
   RBAC_FILE,
   STARTER,
@@ -29,12 +33,14 @@ import {
   kubeGet,
   namespaceLabels,
   podRevisions,
+  resolveA,
   startE2eTwin,
   startMultiTwinStack,
   stopStack,
   tempDir,
   waitForEnd,
   waitForRun,
+  writePlan,
   type Cli,
   type Obj,
   type RunningWorker,
@@ -274,5 +280,43 @@ describe('the revision-tag path', () => {
     }
     expect(await gatewayPodRevisions(twin)).toEqual([UPGRADE_SOURCE]);
     console.log(`[e2e] revision tag, rolled back: ${elapsed(t0)}`);
+  }, 600_000);
+});
+
+describe('dns: none with a second gateway (the clients are moved by someone else)', () => {
+  it('no DNS step runs; preflight and the decommission gate say the old gateway goes; rejecting it moves every namespace back', async () => {
+    const t0 = Date.now();
+    const twin = twins.add(await startE2eTwin({ context: 'e2e-no-dns' }));
+    const plan = await writePlan(twin, await tempDir('no-dns'), (p) => {
+      p.dns = 'none';
+    });
+    const pre = await cli.run(['preflight', plan, '--kubeconfig', twin.kubeconfigPath, '--json']);
+    expect(pre.code, pre.stdout + pre.stderr).toBe(0);
+    const findings = (JSON.parse(pre.stdout) as { findings: { check: string; status: string }[] }).findings;
+    expect(findings.find((f) => f.check === 'cutover/dns')?.status).toBe('warn');
+
+    const id = 'e2e-no-dns';
+    await cli.start(plan, id, STARTER);
+    await approveWhenOpen(cli, env.client, id, 'start');
+    const atGate = await waitForRun(
+      env.client,
+      id,
+      (s) => s.attention.gates.some((g) => g.id === 'decommission') || s.attention.decisions.length > 0,
+      'gate decommission',
+    );
+    expect(atGate.attention.gates[0]?.summary.details.at(-1), describeSeen(atGate)).toContain('no DNS cutover (dns: none)');
+    const s = await cli.status(id);
+    expect(s.steps.map((x) => x.id).filter((x) => x.startsWith('dns-') || x.startsWith('gateway-'))).toEqual([]);
+    for (const h of HOSTS) expect(await resolveA(twin, h), h).toEqual([twin.gateways['istio-system/istio-ingressgateway']!.address]);
+
+    const rejected = await cli.run(['reject', id, 'decommission', '--reason', 'e2e: clients not moved yet'], APPROVER);
+    expect(rejected.code, rejected.stderr).toBe(0);
+    const end = await waitForEnd(env.client, id, 'the rollback');
+    expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
+    const after = await cli.status(id);
+    expect(after.namespaces.map((n) => n.state)).toEqual(NAMESPACES.map(() => 'rolled-back'));
+    expect(after.steps.filter((x) => x.id.startsWith('undo:')).map((x) => x.id)).not.toContain('undo:dns-switch');
+    for (const ns of NAMESPACES) expect(await namespaceLabels(twin, ns), ns).toMatchObject({ 'istio-injection': 'enabled' });
+    console.log(`[e2e] dns: none with a second gateway, rolled back: ${elapsed(t0)}`);
   }, 600_000);
 });
