@@ -30,13 +30,31 @@ import { plannedNamespaces } from '../../plan/schema.js';
 import { startTwin } from '../../twin/index.js';
 import { loadScenario } from '../../twin/scenario.js';
 import { httpGet } from '../twin/istio-helpers.js';
-import { kubectlJson, namespaceLabels, podRevisions, startLabStack, waitInjected, writeLabPlan, type LabStack } from './support/stack.js';
+import {
+  createSourceTag,
+  kubectlJson,
+  namespaceLabels,
+  podRevisions,
+  startLabStack,
+  waitInjected,
+  writeLabPlan,
+  type LabStack,
+} from './support/stack.js';
+
+/** The revision tag of the tag-path run (the worker's RBAC may patch its configuration). */
+const TAG = 'prod-stable';
+
+/** `kubectl rollout restart` of a namespace's Deployments, and `rollout status` until they are done. */
+async function restartAndWait(ns: string): Promise<void> {
+  await stack.lab.kube.kubectl(['rollout', 'restart', 'deployment', '-n', ns]);
+  await stack.lab.kube.kubectl(['rollout', 'status', 'deployment', '-n', ns, '--timeout=120s']);
+}
 
 let stack: LabStack;
 const fileStart = Date.now();
 
 beforeAll(async () => {
-  stack = await startLabStack();
+  stack = await startLabStack({ tag: TAG });
   console.log(`[lab e2e] stack up in ${elapsed(fileStart)}`);
 }, 1_800_000);
 
@@ -265,6 +283,86 @@ describe('the field-report migration through the CLI, on real control planes', (
     expect((await gatewayRequest(stack.source, 'shop.y7test.com', '/')).status).toBe(200);
     for (const h of HOSTS) expect(await resolveA(h), h).toEqual([stack.source.address]);
     console.log(`[lab e2e] reject at dns-cutover: ${elapsed(t0)}`);
+  }, 900_000);
+
+  it('on a revision tag, rejected at dns-cutover: the real apiserver injected the target through the switched tag, and after the rollback the source through it again', async () => {
+    const t0 = Date.now();
+    // The namespaces on revision tag prod-stable (pointing at the source), their pods injected through
+    // it. They carry the target's discovery label already: on the tag path every pod restarted after
+    // the switch gets the target's sidecar, before its wave too, and preflight blocks otherwise
+    // (cutover/tag-discovery; the lab's istiod scopes its CA writer by discoverySelectors).
+    const tagConfig = await createSourceTag(stack.lab, TAG);
+    for (const ns of NAMESPACES) {
+      await stack.lab.kube.kubectl(['label', 'namespace', ns, `istio.io/rev=${TAG}`, `usergroup=${TARGET_REV}`, 'istio-injection-']);
+      await restartAndWait(ns);
+    }
+    await waitInjected(stack.lab, SOURCE_REV);
+    try {
+      const plan = await writeLabPlan(stack, await tempDir('lab-tag'), (p) => {
+        p.target.tag = TAG;
+      });
+      const id = 'lab-tag-reject-dns-cutover';
+      await stack.cli.start(plan, id, STARTER);
+      await approveWhenOpen(stack.cli, stack.env.client, id, 'start');
+      const atGate = await waitForRun(
+        stack.env.client,
+        id,
+        (s) =>
+          s.attention.gates.some((g) => g.id === 'dns-cutover') || s.attention.decisions.length > 0 || TERMINAL.includes(s.status.phase),
+        'gate dns-cutover',
+        600_000,
+      );
+      expect(
+        atGate.attention.gates.map((g) => g.id),
+        describeSeen(atGate),
+      ).toEqual(['dns-cutover']);
+      const tagLabel = async () =>
+        (await kubectlJson<{ metadata: { labels: Record<string, string> } }>(stack.lab, ['get', 'mutatingwebhookconfiguration', tagConfig]))
+          .metadata.labels['istio.io/rev'];
+      expect(await tagLabel()).toBe(TARGET_REV);
+      for (const ns of NAMESPACES) {
+        expect(await namespaceLabels(stack.lab, ns), ns).toEqual({
+          'kubernetes.io/metadata.name': ns,
+          'istio.io/rev': TAG,
+          usergroup: TARGET_REV,
+        });
+        for (const p of (await inspect(ns)).pods)
+          expect(p, `${ns}/${p.name}`).toMatchObject({ sidecarRevision: TARGET_REV, sync: 'SYNCED' });
+      }
+
+      const rejected = await stack.cli.run(['reject', id, 'dns-cutover', '--reason', 'lab e2e: not today'], STARTER);
+      expect(rejected.code, rejected.stderr).toBe(0);
+      const end = await waitForRun(
+        stack.env.client,
+        id,
+        (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
+        'the rollback',
+        600_000,
+      );
+      expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
+      expect(await tagLabel()).toBe(SOURCE_REV);
+      for (const ns of NAMESPACES) {
+        expect(await namespaceLabels(stack.lab, ns), ns).toEqual({
+          'kubernetes.io/metadata.name': ns,
+          'istio.io/rev': TAG,
+          usergroup: TARGET_REV,
+        });
+        for (const p of (await inspect(ns)).pods)
+          expect(p, `${ns}/${p.name}`).toMatchObject({ sidecarRevision: SOURCE_REV, sync: 'SYNCED' });
+      }
+      console.log(`[lab e2e] on a revision tag, reject at dns-cutover: ${elapsed(t0)}`);
+    } finally {
+      // The field report's cluster again for the test below: istio-injection, no tag.
+      for (const ns of NAMESPACES) {
+        await stack.lab.kube.kubectl(['label', 'namespace', ns, 'istio-injection=enabled', `istio.io/rev=${TAG}`, '--overwrite']);
+        await stack.lab.kube.kubectl(['label', 'namespace', ns, 'istio.io/rev-']);
+        await stack.lab.kube.kubectl(['label', 'namespace', ns, `usergroup=${TARGET_REV}`, '--overwrite']);
+        await stack.lab.kube.kubectl(['label', 'namespace', ns, 'usergroup-']);
+        await restartAndWait(ns);
+      }
+      await stack.lab.kube.kubectl(['delete', 'mutatingwebhookconfiguration', tagConfig, '--ignore-not-found']);
+      await waitInjected(stack.lab, SOURCE_REV);
+    }
   }, 900_000);
 
   it('every gate approved: every namespace on the target, SYNCED in the real target istiod, served by the new gateway by its xDS, DNS moved, the source decommissioned', async () => {

@@ -23,7 +23,7 @@ import {
 } from '../../lab/index.js';
 import { relabelGateway } from '../../activities/gateway/move.js';
 import { pointTag } from '../../activities/tag/point.js';
-import { istioInjectorWebhooks } from '../../mesh/injection.js';
+import { createSourceTag } from './support/stack.js';
 import { rbacForPlan } from '../../client/plan-rbac.js';
 import { createKubeAccess, type KubeAccess } from '../../activities/kube/index.js';
 import {
@@ -212,20 +212,7 @@ describe('a revision tag pointed at the target and back on real istiod', () => {
   const tagRef = { plan: tagPlan, migrationId: RUN, namespace: 'tagged' };
 
   it('the apiserver calls the istiod the tag names: the source, then after pointTag the target, then the source again', async () => {
-    // The tag as `istioctl tag set prod-stable --revision default` makes it: the source's calls, selecting istio.io/rev=prod-stable.
-    const source = JSON.parse(await lab.kube.kubectl(['get', 'mutatingwebhookconfiguration', 'istio-sidecar-injector', '-o', 'json'])) as {
-      webhooks: { clientConfig: object }[];
-    };
-    const tagConfig = {
-      apiVersion: 'admissionregistration.k8s.io/v1',
-      kind: 'MutatingWebhookConfiguration',
-      metadata: { name: `istio-revision-tag-${TAG}`, labels: { 'istio.io/rev': SOURCE, 'istio.io/tag': TAG, app: 'sidecar-injector' } },
-      webhooks: istioInjectorWebhooks(SOURCE, { isDefault: false, tag: TAG, istiodNamespace: 'istio-system' }).map((w) => ({
-        ...w,
-        clientConfig: source.webhooks[0]!.clientConfig,
-      })),
-    };
-    await lab.kube.kubectl(['apply', '-f', '-'], JSON.stringify(tagConfig));
+    const tagConfig = await createSourceTag(lab, TAG);
     await applyNamespaces(lab.kube, [
       { name: 'tagged', labels: { 'istio.io/rev': TAG, usergroup: TARGET }, deployments: [{ name: 'tagged', replicas: 1 }] },
     ]);
@@ -249,7 +236,7 @@ describe('a revision tag pointed at the target and back on real istiod', () => {
     expect(await injectedBy('tagged')).toEqual([{ revision: SOURCE, discovery: 'istiod.istio-system.svc:15012' }]);
     // Out of the way of decommission below.
     await lab.kube.kubectl(['delete', 'namespace', 'tagged', '--wait=false']);
-    await lab.kube.kubectl(['delete', 'mutatingwebhookconfiguration', `istio-revision-tag-${TAG}`]);
+    await lab.kube.kubectl(['delete', 'mutatingwebhookconfiguration', tagConfig]);
   });
 });
 

@@ -9,7 +9,18 @@ import { join } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
 import type { Lab, LabGateway } from '../../../lab/index.js';
-import { LAB_CONTEXT, podRevisions, startFieldReportLab, waitInjected, type FieldReportLab } from '../../../lab/field-report.js';
+import {
+  LAB_CONTEXT,
+  LAB_SOURCE_REVISION,
+  podRevisions,
+  startFieldReportLab,
+  waitInjected,
+  type FieldReportLab,
+} from '../../../lab/field-report.js';
+import { istioInjectorWebhooks } from '../../../mesh/injection.js';
+import { injectorWebhookConfigName, revisionTagConfigName } from '../../../mesh/naming.js';
+import { rbacForPlan } from '../../../client/plan-rbac.js';
+import { loadPlan } from '../../../plan/load.js';
 import type { LabDns } from '../../../lab/dns.js';
 import type { Tuning } from '../../../activities/shared/deps.js';
 import { TASK_QUEUE } from '../../../workflows/messages.js';
@@ -18,6 +29,7 @@ import { expect, vi } from 'vitest';
 import {
   Cli,
   E2E_TUNING,
+  FIELD_REPORT_PLAN,
   HOSTS,
   RBAC_FILE,
   dnsSecret,
@@ -62,7 +74,36 @@ export async function namespaceLabels(lab: Lab, ns: string): Promise<Record<stri
 
 export { podRevisions, waitInjected };
 
-export async function startLabStack(): Promise<LabStack> {
+/**
+ * Revision tag `tag` for the lab's source revision, as `istioctl tag set <tag> --revision default`
+ * makes it: the source injector's calls (copied from its configuration), selecting
+ * istio.io/rev=<tag>, labeled istio.io/tag and the source's revision.
+ */
+export async function createSourceTag(lab: Lab, tag: string): Promise<string> {
+  const source = await kubectlJson<{ webhooks: { clientConfig: object }[] }>(lab, [
+    'get',
+    'mutatingwebhookconfiguration',
+    injectorWebhookConfigName(LAB_SOURCE_REVISION, 'istio-system'),
+  ]);
+  const name = revisionTagConfigName(tag, 'istio-system');
+  const config = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name, labels: { 'istio.io/rev': LAB_SOURCE_REVISION, 'istio.io/tag': tag, app: 'sidecar-injector' } },
+    webhooks: istioInjectorWebhooks(LAB_SOURCE_REVISION, { isDefault: false, tag, istiodNamespace: 'istio-system' }).map((w) => ({
+      ...w,
+      clientConfig: source.webhooks[0]!.clientConfig,
+    })),
+  };
+  await lab.kube.kubectl(['apply', '-f', '-'], JSON.stringify(config));
+  return name;
+}
+
+/**
+ * `tag`: the worker is bound by the RBAC `meshmove plan rbac` renders for the field-report plan on
+ * that revision tag (deploy/rbac.yaml and patch on the tag's configuration); without, by deploy/rbac.yaml.
+ */
+export async function startLabStack(opts: { tag?: string } = {}): Promise<LabStack> {
   const parts: { cluster?: FieldReportLab; env?: TestWorkflowEnvironment; worker?: RunningWorker } = {};
   const stop = async () => {
     await parts.worker?.stop();
@@ -73,7 +114,7 @@ export async function startLabStack(): Promise<LabStack> {
     // MESHMOVE_LAB_DIR=DIR keeps the lab's logs (the stand-in's decisions, istiod's) after the run.
     const dir = process.env.MESHMOVE_LAB_DIR ? await mkdtemp(join(process.env.MESHMOVE_LAB_DIR, 'lab-')) : undefined;
     const cluster = (parts.cluster = await startFieldReportLab({
-      rbacYaml: await readFile(RBAC_FILE, 'utf8'),
+      rbacYaml: await workerRbac(opts.tag),
       hosts: HOSTS,
       dnsSecret: dnsSecret(),
       progress: (l: string) => process.stderr.write(`${l}\n`),
@@ -109,6 +150,13 @@ export async function startLabStack(): Promise<LabStack> {
     await stop();
     throw err;
   }
+}
+
+async function workerRbac(tag: string | undefined): Promise<string> {
+  const template = await readFile(RBAC_FILE, 'utf8');
+  if (tag === undefined) return template;
+  const { plan } = await loadPlan(FIELD_REPORT_PLAN);
+  return rbacForPlan(template, { ...plan, target: { ...plan.target, tag } });
 }
 
 /** The field-report plan for this lab (context `lab`, the lab's DNS provider, backups under `dir`). */
