@@ -30,7 +30,9 @@ import { benchPlan, repoFile, SCRIPT_USER, type BenchShape } from './scenario.js
 import { runKubectlScript, type ScriptResult } from './kubectl-script.js';
 import {
   bundleWorkflows,
+  childPidsMatching,
   countStates,
+  cpuSeconds,
   freshTwin,
   historyOf,
   log,
@@ -38,6 +40,7 @@ import {
   rssMiB,
   spawnBuiltWorker,
   spawnWorker,
+  stepTimeline,
   stopWorker,
   waitFor,
 } from './stack.js';
@@ -131,11 +134,26 @@ async function runMeshmove(dir: string) {
     const toGateMs = Date.now() - t0;
     // Requests from here until every namespace is migrated: the namespaces' own work.
     twin.control.resetCounters();
+    const server = childPidsMatching('start-dev')[0];
+    const cpuAt = () => ({
+      worker: cpuSeconds(worker!.pid!) ?? 0,
+      temporal: server === undefined ? 0 : (cpuSeconds(server) ?? 0),
+      // The twin runs in this process (its API server, controllers and istiods).
+      twin: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
+    });
+    const cpu0 = cpuAt();
     const tApprove = Date.now();
     await sendGateVerdict(client, id, 'start', { verdict: 'approve', by: 'bob' });
     const allMigrated = await waitFor(client, id, (s) => s.namespaces.every((n) => n.state === 'migrated'), 3 * 3600_000);
     const migratedMs = Date.now() - tApprove;
     const requestsPerNamespace = perNamespace(twin.control.counters().byUser[WORKER_USER], shape.namespaces);
+    const cpu1 = cpuAt();
+    // CPU seconds from the approval until every namespace was migrated, per process.
+    const cpuSecondsToMigrated = {
+      worker: round(cpu1.worker - cpu0.worker),
+      temporal: round(cpu1.temporal - cpu0.temporal),
+      twin: round(cpu1.twin - cpu0.twin),
+    };
     const rssAtMigrated = rssMiB(worker.pid!, 'VmRSS');
     const end = await waitFor(client, id, (s) => TERMINAL_PHASES.includes(s.phase), 3600_000);
     const completedMs = Date.now() - tApprove;
@@ -158,6 +176,8 @@ async function runMeshmove(dir: string) {
       continueAsNew: status.generation,
       workerRssAtMigratedMiB: rssAtMigrated,
       requestsPerNamespace,
+      cpuSecondsToMigrated,
+      timeline: await stepTimeline(client, id),
     };
     return figures;
   } finally {
@@ -226,6 +246,16 @@ if (mesh) {
   );
   log(`child history                 ${mesh.childHistory.events} events, ${mesh.childHistory.bytes} B`);
   log(`status query                  ${mesh.statusQueryBytes} B`);
+  const c = mesh.cpuSecondsToMigrated;
+  log(
+    `CPU s, approval→migrated      worker ${c.worker}, Temporal ${c.temporal}, twin ${c.twin} (${round((c.worker + c.temporal + c.twin) / (mesh.wallMs / 1000))} cores busy on average)`,
+  );
+  const t = mesh.timeline;
+  const ms = (x: { p50: number; p95: number }) => `${x.p50}/${x.p95} ms`;
+  log(`where a namespace's time goes (p50/p95 over ${t.children} children):`);
+  log(`  child wall ${ms(t.childWallMs)}; outside activities ${ms(t.outsideActivitiesMs)}`);
+  log(`  parent: child start ${ms(t.childStartMs)}, a freed slot refilled ${ms(t.slotRefillMs)}`);
+  for (const [type, a] of Object.entries(t.activities)) log(`  ${type.padEnd(24)} queued ${ms(a.queuedMs).padEnd(16)} ran ${ms(a.runMs)}`);
   log(`worker peak RSS (${mesh.worker})      ${mesh.workerPeakRssMiB} MiB (${mesh.workerRssAtMigratedMiB} MiB when all were migrated)`);
 }
 if (script)

@@ -24,10 +24,21 @@ import { startDevServer } from '../test/support/temporal.js';
 import { migrationWorkflow } from '../workflows/migration.js';
 import { TASK_QUEUE, statusQuery } from '../workflows/messages.js';
 import { benchPlan, type BenchShape } from './scenario.js';
-import { bundleWorkflows, freshTwin, log, quantile, round, spawnWorker, stopWorker, waitFor, type BenchTwin } from './stack.js';
+import {
+  bundleWorkflows,
+  eventMs,
+  freshTwin,
+  log,
+  quantile,
+  round,
+  spawnWorker,
+  stopWorker,
+  waitFor,
+  type BenchTwin,
+  type HistoryEvent,
+} from './stack.js';
 
 const { temporal } = proto;
-type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 
 const { values: args } = parseArgs({
   options: {
@@ -37,9 +48,6 @@ const { values: args } = parseArgs({
     out: { type: 'string' },
   },
 });
-
-const ms = (t: proto.google.protobuf.ITimestamp | null | undefined): number =>
-  Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
 
 /** The bench plan with every namespace in one wave, one namespace at a time. */
 function oneAtATime(base: Plan): Plan {
@@ -70,8 +78,8 @@ function firstActivityAfterUpdate(events: HistoryEvent[]): { scheduledAt: number
       e.activityTaskStartedEventAttributes && Number(e.activityTaskStartedEventAttributes.scheduledEventId) === Number(scheduled.eventId),
   );
   return {
-    scheduledAt: ms(scheduled.eventTime),
-    ...(started ? { startedAt: ms(started.eventTime) } : {}),
+    scheduledAt: eventMs(scheduled.eventTime),
+    ...(started ? { startedAt: eventMs(started.eventTime) } : {}),
     type: scheduled.activityTaskScheduledEventAttributes!.activityType?.name ?? '?',
   };
 }

@@ -2,7 +2,7 @@
 // workflows bundled beforehand (as `npm run build` bundles them for `meshmove worker`), the worker
 // in its own process (so its RSS is its own), and readings of status, histories and memory.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parse } from 'yaml';
@@ -15,6 +15,11 @@ import { TERMINAL_PHASES, statusQuery, type RunStatus } from '../workflows/messa
 import { benchScenario, repoFile, SCRIPT_RBAC, SCRIPT_USER, type BenchShape } from './scenario.js';
 
 const { temporal } = proto;
+export type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
+
+/** An event's time in ms since the epoch. */
+export const eventMs = (t: proto.google.protobuf.ITimestamp | null | undefined): number =>
+  Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
 
 export type BenchTwin = Twin & { kubeconfigPath: string; caFile: string };
 
@@ -95,7 +100,9 @@ export function spawnBuiltWorker(address: string, twin: BenchTwin, heapMiB?: num
   if (!existsSync(repoFile('dist/workflows.bundle.js'))) {
     return Promise.reject(new Error('no build: run `npm run build` first (the built worker runs from dist/)'));
   }
-  const node = heapMiB ? [`--max-old-space-size=${heapMiB}`] : [];
+  // BENCH_WORKER_NODE_ARGS: more node flags for the worker, e.g. "--cpu-prof --cpu-prof-dir=DIR".
+  const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const node = [...(heapMiB ? [`--max-old-space-size=${heapMiB}`] : []), ...extra];
   const child = spawn(
     process.execPath,
     [...node, repoFile('bin/meshmove.js'), 'worker', '--address', address, '--kubeconfig', twin.kubeconfigPath],
@@ -117,6 +124,34 @@ export function spawnBuiltWorker(address: string, twin: BenchTwin, heapMiB?: num
     });
     child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
   });
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
+export function cpuSeconds(pid: number): number | undefined {
+  try {
+    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th, in ticks.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return undefined;
+  }
+}
+
+/** This process's children whose command line contains `needle` (the Temporal dev server). */
+export function childPidsMatching(needle: string): number[] {
+  const pids: number[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) pids.push(Number(d));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
 }
 
 /** SIGTERM and wait (the worker drains); nothing if it has exited. */
@@ -172,4 +207,100 @@ export async function waitFor(
 /** The p-th quantile (0..1) of a sample, nearest rank. */
 export function quantile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? Number.NaN;
+}
+
+/** p50 and p95 of a sample, rounded to ms. */
+function spread(xs: number[]): { p50: number; p95: number } {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return { p50: Math.round(quantile(sorted, 0.5)), p95: Math.round(quantile(sorted, 0.95)) };
+}
+
+export interface StepTimeline {
+  /** Children read. */
+  children: number;
+  /** A child's start to its end. */
+  childWallMs: { p50: number; p95: number };
+  /** Per activity type: scheduled -> started (waiting for a worker slot) and started -> completed. */
+  activities: Record<string, { queuedMs: { p50: number; p95: number }; runMs: { p50: number; p95: number } }>;
+  /** A child's wall time not spent inside an activity: workflow tasks, scheduling, timers. */
+  outsideActivitiesMs: { p50: number; p95: number };
+  /** Parent: the child's start asked -> the child started. */
+  childStartMs: { p50: number; p95: number };
+  /** Parent: a child ended -> the next child's start asked (a freed slot refilled). */
+  slotRefillMs: { p50: number; p95: number };
+}
+
+/**
+ * Where a namespace's time goes, read from the histories: the parent's child starts and slot
+ * refills, and for up to `sample` children (spread over the run) each activity's queueing and run
+ * time, and what is left outside activities.
+ */
+export async function stepTimeline(client: Client, parentId: string, sample = 100): Promise<StepTimeline> {
+  const parentEvents: HistoryEvent[] = [];
+  for await (const w of client.workflow.list({ query: `WorkflowId = '${parentId}'` })) {
+    const h = await client.workflow.getHandle(parentId, w.runId).fetchHistory();
+    parentEvents.push(...((h.events ?? []) as HistoryEvent[]));
+  }
+  parentEvents.sort((a, b) => eventMs(a.eventTime) - eventMs(b.eventTime));
+  const initiated = new Map<string, number>();
+  const childStart: number[] = [];
+  const refill: number[] = [];
+  let lastEnded: number | undefined;
+  const childIds: string[] = [];
+  for (const e of parentEvents) {
+    const t = eventMs(e.eventTime);
+    const init = e.startChildWorkflowExecutionInitiatedEventAttributes;
+    if (init?.workflowId?.includes('/ns/') && !init.workflowId.endsWith('/rollback')) {
+      initiated.set(init.workflowId, t);
+      childIds.push(init.workflowId);
+      if (lastEnded !== undefined) refill.push(t - lastEnded);
+      lastEnded = undefined;
+    }
+    const started = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+    if (started && initiated.has(started)) childStart.push(t - initiated.get(started)!);
+    if (e.childWorkflowExecutionCompletedEventAttributes) lastEnded ??= t;
+  }
+  const step = Math.max(1, Math.floor(childIds.length / sample));
+  const picked = childIds.filter((_, i) => i % step === 0).slice(0, sample);
+  const wall: number[] = [];
+  const outside: number[] = [];
+  const queued = new Map<string, number[]>();
+  const ran = new Map<string, number[]>();
+  for (const id of picked) {
+    const events = ((await client.workflow.getHandle(id).fetchHistory()).events ?? []) as HistoryEvent[];
+    if (events.length < 2) continue;
+    const childWall = eventMs(events.at(-1)!.eventTime) - eventMs(events[0]!.eventTime);
+    const scheduled = new Map<number, { type: string; at: number; startedAt?: number }>();
+    let inside = 0;
+    for (const e of events) {
+      const t = eventMs(e.eventTime);
+      const s = e.activityTaskScheduledEventAttributes;
+      if (s) scheduled.set(Number(e.eventId), { type: s.activityType?.name ?? '?', at: t });
+      const st = e.activityTaskStartedEventAttributes;
+      if (st) {
+        const a = scheduled.get(Number(st.scheduledEventId));
+        if (a) a.startedAt = t;
+      }
+      const done = e.activityTaskCompletedEventAttributes ?? e.activityTaskFailedEventAttributes;
+      if (done) {
+        const a = scheduled.get(Number(done.scheduledEventId));
+        if (a) {
+          const startedAt = a.startedAt ?? a.at;
+          (queued.get(a.type) ?? queued.set(a.type, []).get(a.type)!).push(startedAt - a.at);
+          (ran.get(a.type) ?? ran.set(a.type, []).get(a.type)!).push(t - startedAt);
+          inside += t - startedAt;
+        }
+      }
+    }
+    wall.push(childWall);
+    outside.push(childWall - inside);
+  }
+  return {
+    children: wall.length,
+    childWallMs: spread(wall),
+    activities: Object.fromEntries([...ran].map(([type, runs]) => [type, { queuedMs: spread(queued.get(type)!), runMs: spread(runs) }])),
+    outsideActivitiesMs: spread(outside),
+    childStartMs: spread(childStart),
+    slotRefillMs: spread(refill),
+  };
 }
