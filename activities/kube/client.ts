@@ -23,6 +23,7 @@ import {
   type V1Pod,
 } from '@kubernetes/client-node';
 import type { Logger } from '../../logging/logger.js';
+import { keepConnections } from './agents.js';
 import { resendableStatus, withRetries, type FailedAttempt } from '../../kube-retry/retry.js';
 import {
   classifyKubeError,
@@ -143,7 +144,7 @@ export function loadKubeConfig(opts: Pick<KubeAccessOptions, 'kubeconfig' | 'con
       message: `the kubeconfig ${opts.kubeconfig ?? '(default)'} has no cluster for context "${kc.getCurrentContext()}"`,
     });
   }
-  return kc;
+  return keepConnections(kc);
 }
 
 export function createKubeAccess(opts: KubeAccessOptions = {}): KubeAccess {
