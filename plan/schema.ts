@@ -4,6 +4,20 @@
 import { z } from 'zod';
 import { isDns1123Label, isValidLabelKey, isValidLabelValue } from '../mesh/k8s-names.js';
 import { parsePublicKey } from '../workflows/identity/sshsig.js';
+import { IN_PLACE, NO_DNS } from './model.js';
+
+// What the plan means, without zod (the workflows load it): kept importable from here.
+export {
+  IN_PLACE,
+  NO_DNS,
+  backupTarget,
+  describeSelect,
+  hasSelectWaves,
+  plannedNamespaces,
+  relabelFor,
+  resolvedPlan,
+  type WaveResolution,
+} from './model.js';
 
 const namespaceName = z
   .string()
@@ -36,11 +50,6 @@ const backupSchema = z
       });
     }
   });
-
-/** Where a plan's backups go, for people: the directory, or `cluster:<namespace>`. */
-export function backupTarget(b: { location?: string; cluster?: { namespace: string } }): string {
-  return b.cluster ? `cluster:${b.cluster.namespace}` : (b.location ?? '');
-}
 
 const labelKey = z.string().max(317).refine(isValidLabelKey, 'a label key such as "usergroup" or "istio.io/rev"');
 const labelValue = z
@@ -437,11 +446,6 @@ const dnsCutoverSchema = z.strictObject({
     .min(1, 'at least one record to cut over'),
 });
 
-/** `dns: none`: no DNS cutover, for moves where clients keep the address they use (e.g. the gateway moves in place). */
-export const NO_DNS = 'none';
-/** `target.gateway: in-place`: no second gateway; the source's gateway Deployment moves to the target revision. */
-export const IN_PLACE = 'in-place';
-
 export const planSchema = z
   .strictObject({
     apiVersion: z.literal('meshmove.dev/v1alpha1', { error: 'must be "meshmove.dev/v1alpha1"' }),
@@ -553,60 +557,3 @@ export type DnsProviderConfig = DnsCutover['provider'];
 export type AnalysisConfig = NonNullable<Plan['analysis']>;
 
 export type WaveSelect = NonNullable<Wave['select']>;
-
-/**
- * Every planned namespace in migration order. A plan with `select` waves lists only its named
- * namespaces until resolved: the run works on `resolvedPlan(plan, resolution)`.
- */
-export function plannedNamespaces(plan: Pick<Plan, 'waves'>): string[] {
-  return plan.waves.flatMap((w) => w.namespaces);
-}
-
-/** Whether some wave chooses its namespaces from the cluster (and so must be resolved before the run moves anything). */
-export function hasSelectWaves(plan: Pick<Plan, 'waves'>): boolean {
-  return plan.waves.some((w) => w.select !== undefined);
-}
-
-/** How a select wave chooses, in one line for the start gate, e.g. `names inv*; injected by the source; at most 10%`. */
-export function describeSelect(select: WaveSelect): string {
-  const parts: string[] = [];
-  if (select.matchLabels)
-    parts.push(
-      `labels ${Object.entries(select.matchLabels)
-        .map(([k, v]) => `${k}=${v}`)
-        .join(',')}`,
-    );
-  for (const e of select.matchExpressions ?? []) parts.push(`${e.key} ${e.operator}${e.values?.length ? ` (${e.values.join(',')})` : ''}`);
-  if (select.injectedBy) parts.push('injected by the source');
-  if (select.names) parts.push(`names ${select.names.join(',')}`);
-  if (select.exclude) parts.push(`except ${select.exclude.join(',')}`);
-  if (select.limit !== undefined) parts.push(`at most ${select.limit}`);
-  return parts.join('; ');
-}
-
-/** Each wave's concrete namespaces, as resolved once before the start gate. */
-export interface WaveResolution {
-  waves: { name: string; namespaces: string[] }[];
-}
-
-/**
- * The plan the run works on: each `select` wave replaced by the namespaces it resolved to (a name
- * wave like any other). Name waves are kept as written.
- */
-export function resolvedPlan<P extends Pick<Plan, 'waves'>>(plan: P, resolution: WaveResolution): P {
-  const found = new Map(resolution.waves.map((w) => [w.name, w.namespaces]));
-  return {
-    ...plan,
-    waves: plan.waves.map((w) =>
-      w.select === undefined ? w : { name: w.name, concurrency: w.concurrency, namespaces: [...(found.get(w.name) ?? [])] },
-    ),
-  };
-}
-
-/**
- * The exact label change a namespace gets: set the revision (or the revision tag, which points at
- * it) and the discovery labels, drop istio-injection.
- */
-export function relabelFor(plan: Pick<Plan, 'target'>): { set: Record<string, string>; remove: string[] } {
-  return { set: { 'istio.io/rev': plan.target.tag ?? plan.target.revision, ...plan.target.discoveryLabels }, remove: ['istio-injection'] };
-}

@@ -5,7 +5,7 @@
 import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline, WaveSelection } from '../activities/contract.js';
 import { gatewayRequestRate, namespaceErrorRatio } from '../mesh/traffic-queries.js';
 import type { DnsCutover, Plan } from '../plan/schema.js';
-import { IN_PLACE, describeSelect, plannedNamespaces, relabelFor } from '../plan/schema.js';
+import { IN_PLACE, describeSelect, plannedNamespaces, relabelFor } from '../plan/model.js';
 import type { GateSummary, StepRecord } from './messages.js';
 
 /** What preflight left for the start gate: counts, and the blocking findings of the attempt that made them. */

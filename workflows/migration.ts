@@ -24,7 +24,7 @@ import {
 } from '@temporalio/workflow';
 import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline, WaveSelection } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
-import { IN_PLACE, backupTarget, hasSelectWaves, resolvedPlan } from '../plan/schema.js';
+import { IN_PLACE, backupTarget, hasSelectWaves, resolvedPlan } from '../plan/model.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, nowIso, type Compensation, type RunbookState } from './engine/runbook.js';
 import {

@@ -47,3 +47,22 @@ describe('what the CLI and the worker load', () => {
     expect([...staticGraph('twin/index.ts').keys()]).toContain('twin/apiserver/index.ts');
   });
 });
+
+describe('what the workflow sandbox loads', () => {
+  // The sandbox evaluates the workflow modules again for every workflow it starts (every
+  // namespace's child): a zod schema built at import time cost ~24 ms of CPU per child at 200
+  // namespaces (bench/compare.ts with --cpu-prof). plan/model.ts holds what the workflows need.
+  it('workflows/index.ts reaches no module that imports zod', () => {
+    const graph = staticGraph('workflows/index.ts');
+    expect(graph.has('plan/model.ts')).toBe(true);
+    const withZod = [...graph]
+      .filter(([f]) => /^\s*import\s+(?!type\b)[^;]*?from\s+['"]zod(?:\/[^'"]*)?['"]/m.test(readFileSync(resolve(root, f), 'utf8')))
+      .map(([, via]) => via.join(' → '));
+    expect(withZod).toEqual([]);
+  });
+
+  it('the check would see a zod import (plan/schema.ts has one)', () => {
+    expect(readFileSync(resolve(root, 'plan/schema.ts'), 'utf8')).toMatch(/^import \{ z \} from 'zod';$/m);
+    expect(staticGraph('plan/load.ts').has('plan/schema.ts')).toBe(true);
+  });
+});
