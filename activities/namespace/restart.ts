@@ -4,7 +4,7 @@
 // resumed after a worker crash, finds the key and only waits.
 // Two restarts of one namespace must never alternate (issue 8: a rollback's restart and the
 // still-running forward one re-patched each other's key, a dozen rolling restarts of each workload
-// in seconds). So the activity checks for its cancellation before every patch, and it stops for
+// in seconds). So the activity checks for its cancellation before every round of patches, and it stops for
 // good when a workload it restarted, or one still queued, now carries another meshmove restart key:
 // a newer step (the compensation's restart back) has taken the namespace over.
 import type { V1Pod } from '@kubernetes/client-node';
@@ -307,15 +307,20 @@ export async function restartWorkloads(
         pods = undefined;
         const room = Math.max(0, plan.restart.maxConcurrent - inFlight.length);
         const now = new Date(nowMs(deps));
-        for (const id of pending.slice(0, room)) {
-          const { kind } = s.workloads.get(id)!;
-          const name = id.slice(kind.length + 1);
-          throwIfCancelled();
-          view.set(kind, (await deps.kube.patchWorkload(kind, namespace, name, restartPatch(key, now), 'merge')) as AnyWorkload);
-          restarted.add(id);
-          deps.logger?.info({ namespace, workload: id, key }, 'workload restarted');
-          inFlight.push(`${id}: restarted`);
-        }
+        // The workloads that have room start side by side: their rollouts are independent, and a
+        // round's patches in sequence only delayed the later ones.
+        const starting = pending.slice(0, room);
+        if (starting.length > 0) throwIfCancelled();
+        await Promise.all(
+          starting.map(async (id) => {
+            const { kind } = s.workloads.get(id)!;
+            const name = id.slice(kind.length + 1);
+            view.set(kind, (await deps.kube.patchWorkload(kind, namespace, name, restartPatch(key, now), 'merge')) as AnyWorkload);
+            restarted.add(id);
+            deps.logger?.info({ namespace, workload: id, key }, 'workload restarted');
+            inFlight.push(`${id}: restarted`);
+          }),
+        );
         if (done.size === order.length) return { done: true, value: { workloads: order, alreadyRestarted } };
         return { done: false, progress: [...inFlight, ...pending.slice(room).map((id) => `${id}: queued`)] };
       },
