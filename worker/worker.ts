@@ -3,6 +3,7 @@
 import { NativeConnection, Runtime, Worker, type WorkerOptions, type LogLevel, type InjectedSinks } from '@temporalio/worker';
 import type { Duration } from '@temporalio/common';
 import type { MigrationActivities } from '../activities/contract.js';
+import { keepHeartbeating } from '../activities/shared/waiting.js';
 import { createLogger } from '../logging/logger.js';
 import { TASK_QUEUE } from '../workflows/messages.js';
 import type { MeshmoveMetricsSinks } from '../workflows/interceptors.js';
@@ -74,8 +75,11 @@ export async function createWorker(opts: MeshmoveWorkerOptions): Promise<Worker>
       // The decision counter; a bundle has the interceptors it was bundled with (the build's has
       // this one: worker/write-bundle.ts).
       ...(code.workflowsPath ? { workflowModules: [workflowInterceptorsPath()] } : {}),
-      ...(opts.metrics ? { activity: [activityFailureCounter(opts.metrics)] } : {}),
+      activity: [heartbeatLiveness, ...(opts.metrics ? [activityFailureCounter(opts.metrics)] : [])],
     },
+    // keepHeartbeating repeats every 2 s; the server hears from a live worker at least every 3 s, well
+    // inside the waiting activities' 10 s heartbeat timeout (the SDK would otherwise wait 0.8 x that).
+    maxHeartbeatThrottleInterval: HEARTBEAT_THROTTLE,
     sinks: metricSinks(opts.metrics),
   });
 }
@@ -84,6 +88,18 @@ export async function createWorker(opts: MeshmoveWorkerOptions): Promise<Worker>
 function metricSinks(metrics: MeshmoveMetrics | undefined): InjectedSinks<MeshmoveMetricsSinks> {
   return { meshmoveMetrics: { decision: { fn: (_info, d) => metrics?.decision(d), callDuringReplay: false } } };
 }
+
+/** The most time between two heartbeats the worker sends for one activity. */
+export const HEARTBEAT_THROTTLE = '3s';
+
+/**
+ * Every activity with a heartbeat timeout heartbeats while it runs, between its own progress
+ * reports too (activities/shared/waiting.ts keepHeartbeating): a heartbeat timeout then means a
+ * dead worker, never a slow request.
+ */
+export const heartbeatLiveness: NonNullable<NonNullable<WorkerOptions['interceptors']>['activity']>[number] = () => ({
+  inbound: { execute: (input, next) => keepHeartbeating(() => next(input)) },
+});
 
 /** An activity inbound interceptor: each failed attempt counted by activity and failure type. */
 function activityFailureCounter(metrics: MeshmoveMetrics): NonNullable<NonNullable<WorkerOptions['interceptors']>['activity']>[number] {

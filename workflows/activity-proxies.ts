@@ -6,7 +6,11 @@ import { NON_RETRYABLE } from '../activities/failures.js';
 
 /** Knobs the tests turn down (a killed worker's activity is retried after the heartbeat timeout). */
 export interface EngineOptions {
-  /** How long an activity may go silent before Temporal retries it elsewhere. Default 30 s. */
+  /**
+   * How long a waiting activity may go silent before Temporal retries it elsewhere. Default 10 s:
+   * the worker heartbeats every running activity every few seconds (worker/worker.ts), so silence
+   * means a dead worker, not a slow request.
+   */
   heartbeatTimeoutMs?: number;
   /** Continue-as-new once the history has this many events (the server suggests it at 4 Ki). */
   maxHistoryEvents?: number;
@@ -57,7 +61,7 @@ export function activityProxies(options: EngineOptions = {}, longestWaitMs = 30 
     cancellationType,
     // The activity enforces the plan's own timeouts; this bound only catches a lost worker.
     startToCloseTimeout: longestWaitMs + 5 * 60_000,
-    heartbeatTimeout: options.heartbeatTimeoutMs ?? 30_000,
+    heartbeatTimeout: options.heartbeatTimeoutMs ?? 10_000,
     retry: {
       ...RETRY,
       maximumAttempts: 4,

@@ -5,7 +5,7 @@
 //
 // Waits are durable: the window's start, the deadline and the run of zeros go into every heartbeat,
 // so an attempt resumed on another worker keeps them instead of starting over.
-import { heartbeat, sleep } from '@temporalio/activity';
+import { sleep } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
 import type { AnalysisConfig, Plan } from '../../plan/schema.js';
 import { plannedNamespaces } from '../../plan/schema.js';
@@ -21,7 +21,7 @@ import {
 } from '../../mesh/traffic-queries.js';
 import type { GatewayTraffic, NamespaceRef, NamespaceTrafficCheck, RunRef, TrafficBaseline, TrafficRates } from '../contract.js';
 import { nowMs, type ClusterDeps } from '../shared/deps.js';
-import { pollUntil, resumedDetails, throwIfCancelled } from '../shared/waiting.js';
+import { heartbeatIfActivity, pollUntil, resumedDetails, throwIfCancelled } from '../shared/waiting.js';
 import { describeAnswer, drained, judgeNamespace, judgeShift, nextDrainState, perSecond, type DrainState } from './judge.js';
 import type { DrainProgress, ShiftProgress, WindowProgress } from './progress.js';
 import { PrometheusQueryError, queryInstant, singleValue, type PromAnswer, type PrometheusEndpoint } from './prometheus.js';
@@ -144,7 +144,7 @@ export async function trafficBaseline(deps: AnalysisDeps, input: RunRef): Promis
 async function waitWindow(progress: WindowProgress, ms: number, intervalMs: number, now: () => number): Promise<void> {
   for (;;) {
     throwIfCancelled();
-    heartbeat(progress);
+    heartbeatIfActivity(progress);
     const left = progress.since + ms - now();
     if (left <= 0) return;
     await sleep(Math.min(left, intervalMs));

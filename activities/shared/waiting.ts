@@ -2,15 +2,53 @@
 // delivers cancellation through heartbeats), sleep with the activity's cancellable sleep, and keep
 // the deadline in the heartbeat details so an attempt resumed after a worker crash keeps the
 // original deadline instead of starting a fresh one.
-import { activityInfo, cancellationSignal, Context, heartbeat, sleep } from '@temporalio/activity';
+// Between rounds, keepHeartbeating (run around every activity by the worker) repeats the last
+// details every few seconds: the heartbeat then says "this worker is alive", even while one
+// request takes its full timeout, so the heartbeat timeout can be short and a dead worker's work
+// moves to another worker within seconds.
+import { activityInfo, cancellationSignal, Context, sleep } from '@temporalio/activity';
 import { CancelledFailure } from '@temporalio/common';
+
+/** What each running activity last reported, repeated by keepHeartbeating. */
+const lastDetails = new WeakMap<Context, unknown>();
 
 /** Heartbeat when running as an activity; a no-op when called from the CLI or a unit test. */
 export function heartbeatIfActivity(details: unknown): void {
+  let ctx: Context;
   try {
-    Context.current().heartbeat(details);
+    ctx = Context.current();
   } catch {
     // Not inside an activity: nobody to report progress to.
+    return;
+  }
+  lastDetails.set(ctx, details);
+  ctx.heartbeat(details);
+}
+
+/** How often keepHeartbeating repeats the last details (the SDK throttles what it sends on). */
+export const LIVENESS_EVERY_MS = 2_000;
+
+/**
+ * Runs `fn` (an activity's body) while repeating its last heartbeat details every few seconds, for
+ * activities that have a heartbeat timeout. Before the activity's first heartbeat of this attempt,
+ * the previous attempt's details are repeated, so that a resumed attempt that dies early does not
+ * erase what the next one resumes from.
+ */
+export async function keepHeartbeating<T>(fn: () => Promise<T>, everyMs = LIVENESS_EVERY_MS): Promise<T> {
+  let ctx: Context;
+  try {
+    ctx = Context.current();
+  } catch {
+    return fn();
+  }
+  const timeoutMs = ctx.info.heartbeatTimeoutMs;
+  if (!timeoutMs) return fn();
+  const repeat = () => ctx.heartbeat(lastDetails.has(ctx) ? lastDetails.get(ctx) : ctx.info.heartbeatDetails);
+  const timer = setInterval(repeat, Math.max(50, Math.min(everyMs, timeoutMs / 3)));
+  try {
+    return await fn();
+  } finally {
+    clearInterval(timer);
   }
 }
 
@@ -88,7 +126,7 @@ export async function pollUntil<T, P>(o: PollOptions<T, P>): Promise<T> {
     const r = await o.check();
     if (r.done) return r.value;
     last = r.progress;
-    heartbeat(o.details(last));
+    heartbeatIfActivity(o.details(last));
     if (o.deadline !== undefined && o.now() >= o.deadline) throw o.onTimeout(last);
     const wait = o.deadline === undefined ? pace : Math.max(1, Math.min(pace, o.deadline - o.now()));
     pace = Math.min(pace * 2, o.intervalMs);

@@ -1,13 +1,13 @@
 // verifyMesh, after the last namespace moved: every planned namespace's proxies on the target and
 // none on the source; the target istiod's push/send error counters read twice a window apart;
 // optionally Prometheus for the error ratio and the old gateway's traffic.
-import { heartbeat, sleep } from '@temporalio/activity';
+import { sleep } from '@temporalio/activity';
 import type { MeshVerification, RunRef } from '../contract.js';
 import { plannedNamespaces, type Plan } from '../../plan/schema.js';
 import { findProxy, sidecarRevision, SyncStatus, type SynczEntry } from '../../mesh/syncz.js';
 import { mapLimit } from '../shared/concurrency.js';
 import { nowMs, tuning, type ClusterDeps } from '../shared/deps.js';
-import { resumedDetails } from '../shared/waiting.js';
+import { heartbeatIfActivity, resumedDetails } from '../shared/waiting.js';
 import { compareCounters, errorCounters, NONEXISTENT_PUSH_ERRORS_METRIC } from './metrics.js';
 import { podsToVerify, readSyncz } from './proxies.js';
 
@@ -80,7 +80,7 @@ export async function verifyMesh(deps: ClusterDeps, input: RunRef): Promise<Mesh
     firstAt: nowMs(deps),
     first: await readErrorCounters(deps, plan),
   };
-  heartbeat(progress);
+  heartbeatIfActivity(progress);
 
   // Census while the window runs.
   const namespaces = plannedNamespaces(plan);
@@ -94,7 +94,7 @@ export async function verifyMesh(deps: ClusterDeps, input: RunRef): Promise<Mesh
   }
   const censuses = await mapLimit(namespaces, 4, async (ns) => {
     const c = censusNamespace(ns, await deps.kube.listPods(ns), plan, targetSyncz, sourceSyncz);
-    heartbeat(progress);
+    heartbeatIfActivity(progress);
     return c;
   });
   const onTarget = censuses.reduce((n, c) => n + c.onTarget, 0);
@@ -108,7 +108,7 @@ export async function verifyMesh(deps: ClusterDeps, input: RunRef): Promise<Mesh
   for (;;) {
     const left = progress.firstAt + plan.verification.metricsWindow - nowMs(deps);
     if (left <= 0) break;
-    heartbeat(progress);
+    heartbeatIfActivity(progress);
     await sleep(Math.min(left, t.pollMs));
   }
   const second = await readErrorCounters(deps, plan);
