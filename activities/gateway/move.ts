@@ -8,16 +8,15 @@ import type { V1Deployment, V1Namespace } from '@kubernetes/client-node';
 import { ApplicationFailure } from '@temporalio/common';
 import type { GatewayRelabel, RunRef } from '../contract.js';
 import { IstioLabel } from '../../mesh/naming.js';
-import { retryOnConflict } from '../../kube-retry/retry.js';
-import { KubeErrorType, mustExist } from '../kube/errors.js';
+import { mustExist, retryOnKubeConflict } from '../kube/errors.js';
 import { restartPatch } from '../namespace/rollout.js';
 import { nowMs, type ClusterDeps } from '../shared/deps.js';
 import { FailureType } from '../failures.js';
+import { gatewayDeploymentName } from '../../plan/model.js';
 
 /** On the gateway Deployment: `{"migrationId":…,"where":…,"previous":…}` as it was before this run moved it. */
 export const GATEWAY_PREVIOUS_ANNOTATION = 'meshmove.dev/gateway-previous-revision';
 const INJECTION_LEGACY = 'istio-injection';
-const CONFLICT_ATTEMPTS = 5;
 
 interface PreviousRecord {
   migrationId: string;
@@ -63,10 +62,6 @@ export function readPreviousRecord(d: V1Deployment, migrationId: string): Previo
   }
 }
 
-function isConflict(err: unknown): boolean {
-  return err instanceof ApplicationFailure && err.type === KubeErrorType.conflict;
-}
-
 /**
  * Set the gateway's revision to `revision` where its pods take it from. On the pod template the
  * same patch writes the restart key, so the restart that follows (restartWorkloads with `key`) only
@@ -75,88 +70,84 @@ function isConflict(err: unknown): boolean {
  */
 export async function relabelGateway(deps: ClusterDeps, input: RunRef & { revision: string; key: string }): Promise<GatewayRelabel> {
   const gw = input.plan.source.gateway;
-  const name = gw.deployment ?? gw.service;
-  return retryOnConflict(
-    async () => {
-      const [ns, d] = await Promise.all([
-        deps.kube.getNamespace(gw.namespace),
-        deps.kube.getWorkload('Deployment', gw.namespace, name) as Promise<V1Deployment | undefined>,
-      ]);
-      const namespace: V1Namespace = mustExist(
-        ns,
-        { resource: 'namespaces', group: '', name: gw.namespace },
-        'plan.source.gateway.namespace',
-      );
-      const deployment = mustExist(
-        d,
-        { resource: 'deployments', group: 'apps', namespace: gw.namespace, name },
-        'plan.source.gateway.deployment (or its service name)',
-      );
-      const source = gatewayRevisionSource(namespace.metadata?.labels ?? {}, deployment.spec?.template?.metadata?.labels ?? {});
-      if (source.where === 'none') {
-        throw ApplicationFailure.create({
-          type: FailureType.GatewayNotMovable,
-          nonRetryable: true,
-          message: `gateway ${gw.namespace}/${name} cannot move to ${input.revision} in place: ${source.why}`,
-        });
-      }
-      const recorded = readPreviousRecord(deployment, input.migrationId);
-      const previous = recorded?.previous ?? source.revision;
-      const result: GatewayRelabel = { where: source.where, previous, changed: source.revision !== input.revision };
-      const record = recorded
-        ? {}
-        : {
-            metadata: {
-              annotations: {
-                [GATEWAY_PREVIOUS_ANNOTATION]: JSON.stringify({
-                  migrationId: input.migrationId,
-                  where: source.where,
-                  previous,
-                } satisfies PreviousRecord),
-              },
+  const name = gatewayDeploymentName(gw);
+  return retryOnKubeConflict(async () => {
+    const [ns, d] = await Promise.all([
+      deps.kube.getNamespace(gw.namespace),
+      deps.kube.getWorkload('Deployment', gw.namespace, name) as Promise<V1Deployment | undefined>,
+    ]);
+    const namespace: V1Namespace = mustExist(
+      ns,
+      { resource: 'namespaces', group: '', name: gw.namespace },
+      'plan.source.gateway.namespace',
+    );
+    const deployment = mustExist(
+      d,
+      { resource: 'deployments', group: 'apps', namespace: gw.namespace, name },
+      'plan.source.gateway.deployment (or its service name)',
+    );
+    const source = gatewayRevisionSource(namespace.metadata?.labels ?? {}, deployment.spec?.template?.metadata?.labels ?? {});
+    if (source.where === 'none') {
+      throw ApplicationFailure.create({
+        type: FailureType.GatewayNotMovable,
+        nonRetryable: true,
+        message: `gateway ${gw.namespace}/${name} cannot move to ${input.revision} in place: ${source.why}`,
+      });
+    }
+    const recorded = readPreviousRecord(deployment, input.migrationId);
+    const previous = recorded?.previous ?? source.revision;
+    const result: GatewayRelabel = { where: source.where, previous, changed: source.revision !== input.revision };
+    const record = recorded
+      ? {}
+      : {
+          metadata: {
+            annotations: {
+              [GATEWAY_PREVIOUS_ANNOTATION]: JSON.stringify({
+                migrationId: input.migrationId,
+                where: source.where,
+                previous,
+              } satisfies PreviousRecord),
             },
-          };
-      if (source.where === 'template') {
-        if (!result.changed && recorded) return result;
-        // Conditional on what was read: a concurrent writer gets a 409, and the next round decides again.
-        const restart = restartPatch(input.key, new Date(nowMs(deps))) as { spec: { template: { metadata: { annotations: object } } } };
-        const patch = {
-          metadata: { resourceVersion: deployment.metadata?.resourceVersion, ...record.metadata },
-          ...(result.changed
-            ? { spec: { template: { metadata: { labels: { [IstioLabel.rev]: input.revision }, ...restart.spec.template.metadata } } } }
-            : {}),
-        };
-        await deps.kube.patchWorkload('Deployment', gw.namespace, name, patch, 'merge');
-      } else {
-        if (!recorded)
-          await deps.kube.patchWorkload(
-            'Deployment',
-            gw.namespace,
-            name,
-            { metadata: { resourceVersion: deployment.metadata?.resourceVersion, ...record.metadata } },
-            'merge',
-          );
-        if (result.changed)
-          await deps.kube.patchNamespace(
-            gw.namespace,
-            { metadata: { resourceVersion: namespace.metadata?.resourceVersion, labels: { [IstioLabel.rev]: input.revision } } },
-            'merge',
-          );
-      }
-      if (result.changed)
-        deps.logger?.info(
-          {
-            migrationId: input.migrationId,
-            gateway: `${gw.namespace}/${name}`,
-            where: source.where,
-            from: source.revision,
-            to: input.revision,
           },
-          'gateway relabeled',
+        };
+    if (source.where === 'template') {
+      if (!result.changed && recorded) return result;
+      // Conditional on what was read: a concurrent writer gets a 409, and the next round decides again.
+      const restart = restartPatch(input.key, new Date(nowMs(deps))) as { spec: { template: { metadata: { annotations: object } } } };
+      const patch = {
+        metadata: { resourceVersion: deployment.metadata?.resourceVersion, ...record.metadata },
+        ...(result.changed
+          ? { spec: { template: { metadata: { labels: { [IstioLabel.rev]: input.revision }, ...restart.spec.template.metadata } } } }
+          : {}),
+      };
+      await deps.kube.patchWorkload('Deployment', gw.namespace, name, patch, 'merge');
+    } else {
+      if (!recorded)
+        await deps.kube.patchWorkload(
+          'Deployment',
+          gw.namespace,
+          name,
+          { metadata: { resourceVersion: deployment.metadata?.resourceVersion, ...record.metadata } },
+          'merge',
         );
-      return result;
-    },
-    isConflict,
-    CONFLICT_ATTEMPTS,
-  );
+      if (result.changed)
+        await deps.kube.patchNamespace(
+          gw.namespace,
+          { metadata: { resourceVersion: namespace.metadata?.resourceVersion, labels: { [IstioLabel.rev]: input.revision } } },
+          'merge',
+        );
+    }
+    if (result.changed)
+      deps.logger?.info(
+        {
+          migrationId: input.migrationId,
+          gateway: `${gw.namespace}/${name}`,
+          where: source.where,
+          from: source.revision,
+          to: input.revision,
+        },
+        'gateway relabeled',
+      );
+    return result;
+  });
 }

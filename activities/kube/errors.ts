@@ -3,7 +3,7 @@
 // ApplicationFailure with a stable type a workflow (or a person reading the history) can act on.
 // The classification itself is pure (`classifyKubeError`) and table-tested.
 import { ApplicationFailure } from '@temporalio/common';
-import { parseRetryAfterHeader } from '../../kube-retry/retry.js';
+import { parseRetryAfterHeader, retryOnConflict } from '../../kube-retry/retry.js';
 import { FailureType } from '../failures.js';
 
 export const KubeErrorType = {
@@ -243,6 +243,22 @@ export function classifyKubeError(err: unknown, target: KubeCallTarget): KubeErr
 /** Marks an error already turned into an ApplicationFailure by this layer (so nobody wraps twice). */
 export function isKubeFailure(err: unknown): err is ApplicationFailure {
   return err instanceof ApplicationFailure && typeof err.type === 'string' && err.type.startsWith('Kube');
+}
+
+/** A 409 Conflict as the access layer reports it: the object changed since it was read. */
+export function isKubeConflict(err: unknown): boolean {
+  return err instanceof ApplicationFailure && err.type === KubeErrorType.conflict;
+}
+
+/** Reads, then writes what the read decides, at most this many times when another writer came first. */
+const CONFLICT_ATTEMPTS = 5;
+
+/**
+ * Runs `readAndWrite` again after a 409 Conflict (someone changed the object between its read and
+ * its write): it re-reads and decides again, up to five times in all.
+ */
+export function retryOnKubeConflict<T>(readAndWrite: () => Promise<T>): Promise<T> {
+  return retryOnConflict(readAndWrite, isKubeConflict, CONFLICT_ATTEMPTS);
 }
 
 export function kubeFailure(c: KubeErrorClass, cause?: unknown): ApplicationFailure {

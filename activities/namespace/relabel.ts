@@ -1,14 +1,9 @@
 // relabelNamespace and its compensation restoreNamespaceLabels: one conditional merge patch each,
 // decided by labels.ts from what the namespace holds now.
-import { ApplicationFailure } from '@temporalio/common';
 import type { NamespaceRef, RelabelResult } from '../contract.js';
-import { KubeErrorType, mustExist } from '../kube/errors.js';
+import { mustExist, retryOnKubeConflict } from '../kube/errors.js';
 import type { ClusterDeps } from '../shared/deps.js';
 import { decideRelabel, decideRestore, type NamespaceState } from './labels.js';
-import { retryOnConflict } from '../../kube-retry/retry.js';
-
-/** A conditional patch racing another writer gets 409; re-read and decide again this many times. */
-const CONFLICT_ATTEMPTS = 5;
 
 async function readNamespace(deps: ClusterDeps, name: string): Promise<NamespaceState> {
   const ns = mustExist(
@@ -23,17 +18,8 @@ async function readNamespace(deps: ClusterDeps, name: string): Promise<Namespace
   };
 }
 
-function isConflict(err: unknown): boolean {
-  return err instanceof ApplicationFailure && err.type === KubeErrorType.conflict;
-}
-
-/** Someone changed the namespace between our read and patch: the next round re-reads it and decides again. */
-function withConflictRetry<T>(readAndPatch: () => Promise<T>): Promise<T> {
-  return retryOnConflict(readAndPatch, isConflict, CONFLICT_ATTEMPTS);
-}
-
 export async function relabelNamespace(deps: ClusterDeps, input: NamespaceRef): Promise<RelabelResult> {
-  return withConflictRetry(async () => {
+  return retryOnKubeConflict(async () => {
     const ns = await readNamespace(deps, input.namespace);
     const d = decideRelabel(ns, input.plan, input.migrationId);
     if (d.patch) {
@@ -51,7 +37,7 @@ export async function restoreNamespaceLabels(
   // The revision-tag path: the tag points at the target until the run's own undo moves it back.
   const tag = input.plan.target.tag;
   const pin = tag !== undefined ? { tag, revision: input.plan.source.revision } : undefined;
-  return withConflictRetry(async () => {
+  return retryOnKubeConflict(async () => {
     const ns = await readNamespace(deps, input.namespace);
     const d = decideRestore(ns, input.plan, input.migrationId, input.labels, pin);
     if (d.patch) {

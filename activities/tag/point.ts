@@ -11,16 +11,11 @@ import { ApplicationFailure } from '@temporalio/common';
 import type { RunRef } from '../contract.js';
 import { IstioLabel, injectorWebhookConfigName } from '../../mesh/naming.js';
 import type { Plan } from '../../plan/schema.js';
-import { retryOnConflict } from '../../kube-retry/retry.js';
-import { KubeErrorType } from '../kube/errors.js';
+import { retryOnKubeConflict } from '../kube/errors.js';
 import { TAG_PINNED_ANNOTATION, readTagPins } from '../namespace/labels.js';
 import type { ClusterDeps } from '../shared/deps.js';
 import { pointWebhooksPatch, webhooksPointAt, type WebhookClientConfig } from '../shared/webhook-move.js';
 import { FailureType } from '../failures.js';
-
-const CONFLICT_ATTEMPTS = 5;
-
-const isConflict = (err: unknown): boolean => err instanceof ApplicationFailure && err.type === KubeErrorType.conflict;
 
 /** The tag's injector configurations (there should be exactly one). */
 export function tagConfigs(mwcs: readonly V1MutatingWebhookConfiguration[], tag: string): V1MutatingWebhookConfiguration[] {
@@ -99,34 +94,30 @@ export async function pointTag(
   deps: ClusterDeps,
   input: RunRef & { to: 'target' | 'source' },
 ): Promise<{ config: string; changed: boolean }> {
-  return retryOnConflict(
-    async () => {
-      const mwcs = await deps.kube.listMutatingWebhookConfigurations();
-      const d = decideTagPoint(mwcs, input.plan, input.to);
-      if ('error' in d) throw ApplicationFailure.create({ type: FailureType.TagNotMovable, nonRetryable: true, message: d.error });
-      if (!d.patch) return { config: d.name, changed: false };
-      const current = mwcs.find((c) => c.metadata?.name === d.name)!;
-      // Conditional on what was read: another writer (an istiod patching the caBundle) gets a 409 and a re-read.
-      const patch = {
-        ...d.patch,
-        metadata: { ...(d.patch as { metadata: object }).metadata, resourceVersion: current.metadata?.resourceVersion },
-      };
-      const moved = await deps.kube.patchMutatingWebhookConfiguration(d.name, patch, 'merge');
-      if (!webhooksPointAt(moved, d.to, d.revision))
-        throw ApplicationFailure.create({
-          type: FailureType.TagNotMovable,
-          nonRetryable: false,
-          message: `${d.name} does not call ${d.revision}'s istiod after the patch (changed meanwhile?)`,
-        });
-      deps.logger?.info(
-        { migrationId: input.migrationId, tag: input.plan.target.tag, config: d.name, revision: d.revision },
-        'revision tag pointed',
-      );
-      return { config: d.name, changed: true };
-    },
-    isConflict,
-    CONFLICT_ATTEMPTS,
-  );
+  return retryOnKubeConflict(async () => {
+    const mwcs = await deps.kube.listMutatingWebhookConfigurations();
+    const d = decideTagPoint(mwcs, input.plan, input.to);
+    if ('error' in d) throw ApplicationFailure.create({ type: FailureType.TagNotMovable, nonRetryable: true, message: d.error });
+    if (!d.patch) return { config: d.name, changed: false };
+    const current = mwcs.find((c) => c.metadata?.name === d.name)!;
+    // Conditional on what was read: another writer (an istiod patching the caBundle) gets a 409 and a re-read.
+    const patch = {
+      ...d.patch,
+      metadata: { ...(d.patch as { metadata: object }).metadata, resourceVersion: current.metadata?.resourceVersion },
+    };
+    const moved = await deps.kube.patchMutatingWebhookConfiguration(d.name, patch, 'merge');
+    if (!webhooksPointAt(moved, d.to, d.revision))
+      throw ApplicationFailure.create({
+        type: FailureType.TagNotMovable,
+        nonRetryable: false,
+        message: `${d.name} does not call ${d.revision}'s istiod after the patch (changed meanwhile?)`,
+      });
+    deps.logger?.info(
+      { migrationId: input.migrationId, tag: input.plan.target.tag, config: d.name, revision: d.revision },
+      'revision tag pointed',
+    );
+    return { config: d.name, changed: true };
+  });
 }
 
 /**
@@ -139,27 +130,23 @@ export async function unpinTagNamespaces(deps: ClusterDeps, input: RunRef): Prom
   const pinned = await deps.kube.listNamespaces({ labelSelector: `${IstioLabel.rev}=${input.plan.source.revision}` });
   const names = pinned.filter((n) => readTagPins(n.metadata?.annotations ?? {})[input.migrationId] === tag).map((n) => n.metadata!.name!);
   for (const name of names) {
-    await retryOnConflict(
-      async () => {
-        const ns = await deps.kube.getNamespace(name);
-        const pins = readTagPins(ns?.metadata?.annotations ?? {});
-        if (!ns || pins[input.migrationId] !== tag) return;
-        delete pins[input.migrationId];
-        await deps.kube.patchNamespace(
-          name,
-          {
-            metadata: {
-              resourceVersion: ns.metadata?.resourceVersion,
-              labels: { [IstioLabel.rev]: tag },
-              annotations: { [TAG_PINNED_ANNOTATION]: Object.keys(pins).length > 0 ? JSON.stringify(pins) : null },
-            },
+    await retryOnKubeConflict(async () => {
+      const ns = await deps.kube.getNamespace(name);
+      const pins = readTagPins(ns?.metadata?.annotations ?? {});
+      if (!ns || pins[input.migrationId] !== tag) return;
+      delete pins[input.migrationId];
+      await deps.kube.patchNamespace(
+        name,
+        {
+          metadata: {
+            resourceVersion: ns.metadata?.resourceVersion,
+            labels: { [IstioLabel.rev]: tag },
+            annotations: { [TAG_PINNED_ANNOTATION]: Object.keys(pins).length > 0 ? JSON.stringify(pins) : null },
           },
-          'merge',
-        );
-      },
-      isConflict,
-      CONFLICT_ATTEMPTS,
-    );
+        },
+        'merge',
+      );
+    });
   }
   if (names.length > 0)
     deps.logger?.info({ migrationId: input.migrationId, tag, namespaces: names.length }, 'namespaces back on the revision tag');
