@@ -7,6 +7,7 @@
 import { Document, parseAllDocuments, YAMLMap } from 'yaml';
 import { injectorWebhookConfigName, istiodServiceName, revisionTagConfigName } from '../mesh/naming.js';
 import { IN_PLACE, type Plan } from '../plan/schema.js';
+import { gatewayDeploymentName } from '../plan/model.js';
 
 /** The names deploy/rbac.yaml is written with (the field report's). */
 const TEMPLATE = {
@@ -68,7 +69,7 @@ export function rbacForPlan(template: string, plan: Plan): string {
   const docs = parseAllDocuments(template) as Document[];
   const { source, target } = plan;
   const gw = source.gateway;
-  const gwDeployment = gw.deployment ?? gw.service;
+  const gwDeployment = gatewayDeploymentName(gw);
   const keepsGateway = target.gatewayMove === IN_PLACE;
 
   const cluster = find(docs, 'ClusterRole', TEMPLATE.clusterRole);

@@ -2,12 +2,17 @@
 // moves, the labels it sets, its cutover choices. No zod here: the workflows import this module,
 // and the workflow sandbox loads its modules again for every workflow it starts, so a schema built
 // at import time would be built again for every namespace's workflow.
-import type { Plan, WaveSelect } from './schema.js';
+import type { GatewayRef, Plan, WaveSelect } from './schema.js';
 
 /** `dns: none`: no DNS cutover, for moves where clients keep the address they use (e.g. the gateway moves in place). */
 export const NO_DNS = 'none';
 /** `target.gateway: in-place`: no second gateway; the source's gateway Deployment moves to the target revision. */
 export const IN_PLACE = 'in-place';
+
+/** A gateway's Deployment: the one the plan names, else the one named like its Service. */
+export function gatewayDeploymentName(gw: Pick<GatewayRef, 'service' | 'deployment'>): string {
+  return gw.deployment ?? gw.service;
+}
 
 /** Where a plan's backups go, for people: the directory, or `cluster:<namespace>`. */
 export function backupTarget(b: { location?: string; cluster?: { namespace: string } }): string {

@@ -5,7 +5,7 @@
 import type { BackupRef, DnsChange, PreflightReport, TrafficBaseline, WaveSelection } from '../activities/contract.js';
 import { gatewayRequestRate, namespaceErrorRatio } from '../mesh/traffic-queries.js';
 import type { DnsCutover, Plan } from '../plan/schema.js';
-import { IN_PLACE, describeSelect, plannedNamespaces, relabelFor } from '../plan/model.js';
+import { describeSelect, gatewayDeploymentName, IN_PLACE, plannedNamespaces, relabelFor } from '../plan/model.js';
 import type { GateSummary, StepRecord } from './messages.js';
 
 /** What preflight left for the start gate: counts, and the blocking findings of the attempt that made them. */
@@ -58,7 +58,7 @@ export function baselineSummary(b: TrafficBaseline): string {
 export function analysisLines(plan: Plan): string[] {
   const a = plan.analysis;
   if (!a) return [];
-  const oldGw = { namespace: plan.source.gateway.namespace, workload: plan.source.gateway.deployment ?? plan.source.gateway.service };
+  const oldGw = { namespace: plan.source.gateway.namespace, workload: gatewayDeploymentName(plan.source.gateway) };
   return [
     `traffic analysis via ${a.prometheus.url}: each namespace's error rate after its move ≤ its baseline + ${(a.namespace.maxErrorRateIncrease * 100).toFixed(2)}%, e.g. ${namespaceErrorRatio('NS', a.namespace.window)}`,
     `before decommission: the old gateway at 0 req/s for ${Math.round(a.drain.window / 1000)}s: ${gatewayRequestRate(oldGw, a.drain.window)}`,
@@ -154,7 +154,7 @@ export function dnsCutoverGateSummary(plan: Plan, dns: DnsCutover, migrated: num
 /** The gateway's Deployment `namespace/name`, and the `Kind/name` a restart names it by. */
 export function gatewayWorkload(plan: Pick<Plan, 'source'>): { id: string; workload: string } {
   const gw = plan.source.gateway;
-  const name = gw.deployment ?? gw.service;
+  const name = gatewayDeploymentName(gw);
   return { id: `${gw.namespace}/${name}`, workload: `Deployment/${name}` };
 }
 
@@ -170,8 +170,8 @@ export function gatewayMoveGateSummary(plan: Plan, migrated: number, total: numb
       `namespaces migrated: ${migrated}/${total}`,
     ],
     commands: [
-      `kubectl -n ${gw.namespace} patch deployment ${gw.deployment ?? gw.service} --type merge -p '{"spec":{"template":{"metadata":{"labels":{"istio.io/rev":"${plan.target.revision}"}}}}}'`,
-      `kubectl -n ${gw.namespace} rollout status deployment ${gw.deployment ?? gw.service}`,
+      `kubectl -n ${gw.namespace} patch deployment ${gatewayDeploymentName(gw)} --type merge -p '{"spec":{"template":{"metadata":{"labels":{"istio.io/rev":"${plan.target.revision}"}}}}}'`,
+      `kubectl -n ${gw.namespace} rollout status deployment ${gatewayDeploymentName(gw)}`,
     ],
   };
 }

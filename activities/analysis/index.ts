@@ -26,6 +26,7 @@ import { describeAnswer, drained, judgeNamespace, judgeShift, nextDrainState, pe
 import type { DrainProgress, ShiftProgress, WindowProgress } from './progress.js';
 import { PrometheusQueryError, queryInstant, singleValue, type PromAnswer, type PrometheusEndpoint } from './prometheus.js';
 import { FailureType } from '../failures.js';
+import { gatewayDeploymentName } from '../../plan/model.js';
 
 export const AnalysisFailure = {
   /** Prometheus could not be asked (down, timeout, 5xx): retried, then the step fails. */
@@ -94,7 +95,7 @@ function byNamespace(answer: PromAnswer): Map<string, number> {
 }
 
 export function gatewayWorkload(g: Plan['source']['gateway']): GatewayWorkload {
-  return { namespace: g.namespace, workload: g.deployment ?? g.service };
+  return { namespace: g.namespace, workload: gatewayDeploymentName(g) };
 }
 
 const finite = (v: number | undefined): number | undefined => (v === undefined || Number.isNaN(v) ? undefined : v);

@@ -18,6 +18,7 @@ import { gatewayRevisionSource } from '../gateway/move.js';
 import { podsOf } from '../namespace/rollout.js';
 import type { NamespaceView, PreflightContext } from './context.js';
 import { nameList } from './findings.js';
+import { gatewayDeploymentName } from '../../plan/model.js';
 
 export interface CutoverView {
   plan: Pick<Plan, 'source' | 'target' | 'dns'>;
@@ -31,7 +32,7 @@ export interface CutoverView {
 export function decideCutover(v: CutoverView): Finding[] {
   const { source, target, dns } = v.plan;
   const gw = source.gateway;
-  const name = gw.deployment ?? gw.service;
+  const name = gatewayDeploymentName(gw);
   if (target.gatewayMove !== IN_PLACE) {
     if (dns !== undefined) return [];
     return [
@@ -174,7 +175,7 @@ async function checkGatewayCutover(ctx: PreflightContext): Promise<Finding[]> {
   const { plan } = ctx;
   if (plan.target.gatewayMove !== IN_PLACE) return decideCutover({ plan });
   const gw = plan.source.gateway;
-  const name = gw.deployment ?? gw.service;
+  const name = gatewayDeploymentName(gw);
   const [ns, d, deployments, pods] = await Promise.all([
     ctx.kube.getNamespace(gw.namespace),
     ctx.kube.getWorkload('Deployment', gw.namespace, name),

@@ -46,6 +46,7 @@ import { ISTIO_RESOURCES } from '../kube/istio-resources.js';
 import { nameList } from './findings.js';
 import { labelSelectorOf } from '../shared/pods.js';
 import { pointWebhooksPatch, webhooksPointAt, type WebhookClientConfig } from '../shared/webhook-move.js';
+import { gatewayDeploymentName } from '../../plan/model.js';
 
 export type { WebhookClientConfig } from '../shared/webhook-move.js';
 
@@ -247,10 +248,10 @@ export function decommissionScope(v: DecommissionScopeView): DecommissionScope {
 
   // The source gateway, unless it is (or selects) the target's.
   const gw = source.gateway;
-  const gwDeployment = gw.deployment ?? gw.service;
+  const gwDeployment = gatewayDeploymentName(gw);
   const sameObject =
     gw.namespace === target.gateway.namespace &&
-    (gw.service === target.gateway.service || gwDeployment === (target.gateway.deployment ?? target.gateway.service));
+    (gw.service === target.gateway.service || gwDeployment === gatewayDeploymentName(target.gateway));
   if (target.gatewayMove === IN_PLACE) {
     // target.gateway: in-place: the one gateway moves to the target revision before decommission.
     const why = `the gateway moves in place to ${target.revision} (target.gateway: in-place)`;
@@ -424,7 +425,7 @@ export function decideDecommissionScope(scope: DecommissionScope, sourceRevision
 /** Fetch what the scope is decided from (a handful of GETs and two lists). */
 export async function readDecommissionScope(kube: KubeAccess, plan: Pick<Plan, 'source' | 'target'>): Promise<DecommissionScope> {
   const s = plan.source;
-  const gwDeployment = s.gateway.deployment ?? s.gateway.service;
+  const gwDeployment = gatewayDeploymentName(s.gateway);
   const gatewayRef = ISTIO_RESOURCES.find((r) => r.kind === 'Gateway')!;
   const gatewayNamespaces = [...new Set([s.istiodNamespace, s.gateway.namespace])];
   const [

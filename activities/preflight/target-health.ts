@@ -7,6 +7,7 @@ import type { Plan } from '../../plan/schema.js';
 import { istiodServiceName } from '../../mesh/naming.js';
 import type { PreflightContext } from './context.js';
 import { EXTERNAL_ADDRESS_SOURCES, externalAddress } from '../shared/gateway.js';
+import { gatewayDeploymentName } from '../../plan/model.js';
 
 export interface DeploymentHealth {
   name: string;
@@ -96,7 +97,7 @@ export function decideTargetHealth(v: TargetHealthView): Finding[] {
 export async function checkTargetHealth(ctx: PreflightContext): Promise<Finding[]> {
   const t: Plan['target'] = ctx.plan.target;
   const istiodName = istiodServiceName(t.revision);
-  const gwDeployment = t.gateway.deployment ?? t.gateway.service;
+  const gwDeployment = gatewayDeploymentName(t.gateway);
   const [istiod, gateway, svc] = await Promise.all([
     ctx.istiodDeployment('target'),
     ctx.kube.getWorkload('Deployment', t.gateway.namespace, gwDeployment),

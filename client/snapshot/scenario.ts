@@ -9,6 +9,7 @@ import { parseMeshConfig } from '../../mesh/meshconfig.js';
 import { IstioLabel, injectorWebhookConfigName, istiodServiceName, meshConfigMapName } from '../../mesh/naming.js';
 import type { Plan } from '../../plan/schema.js';
 import type { ScenarioInput } from '../../twin/scenario.js';
+import { gatewayDeploymentName } from '../../plan/model.js';
 
 type ControlPlaneInput = ScenarioInput['controlPlanes'][number];
 type GatewayInput = NonNullable<ScenarioInput['gateways']>[number];
@@ -432,7 +433,7 @@ export function scenarioFromCluster(shape: ClusterShape, opts: SnapshotOptions =
   const records: DnsRecordInput[] = [];
   if (plan?.dns) {
     const gatewayIds = new Set(gateways.map((g) => `${g.namespace}/${g.name}`));
-    const sourceGateway = `${plan.source.gateway.namespace}/${plan.source.gateway.deployment ?? plan.source.gateway.service}`;
+    const sourceGateway = `${plan.source.gateway.namespace}/${gatewayDeploymentName(plan.source.gateway)}`;
     const planTtl = Math.round(plan.dns.ttl / 1000);
     for (const r of plan.dns.records) {
       const answer = shape.dnsAnswers.get(r.name) ?? null;
