@@ -34,10 +34,12 @@ import {
   countStates,
   cpuSeconds,
   freshTwin,
+  historyFigures,
   historyOf,
   log,
   round,
   rssMiB,
+  runHistories,
   spawnBuiltWorker,
   spawnWorker,
   stepTimeline,
@@ -135,12 +137,15 @@ async function runMeshmove(dir: string) {
     // Requests from here until every namespace is migrated: the namespaces' own work.
     twin.control.resetCounters();
     const server = childPidsMatching('start-dev')[0];
-    const cpuAt = () => ({
-      worker: cpuSeconds(worker!.pid!) ?? 0,
-      temporal: server === undefined ? 0 : (cpuSeconds(server) ?? 0),
+    const cpuAt = () => {
       // The twin runs in this process (its API server, controllers and istiods).
-      twin: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6,
-    });
+      const own = process.cpuUsage();
+      return {
+        worker: cpuSeconds(worker!.pid!) ?? 0,
+        temporal: server === undefined ? 0 : (cpuSeconds(server) ?? 0),
+        twin: (own.user + own.system) / 1e6,
+      };
+    };
     const cpu0 = cpuAt();
     const tApprove = Date.now();
     await sendGateVerdict(client, id, 'start', { verdict: 'approve', by: 'bob' });
@@ -159,6 +164,8 @@ async function runMeshmove(dir: string) {
     const completedMs = Date.now() - tApprove;
     const rss = rssMiB(worker.pid!, 'VmHWM');
     const status = await client.workflow.getHandle(id).query(statusQuery);
+    // Fetched once: their sizes and the timeline are both read from them.
+    const parentRuns = await runHistories(client, id);
     // A big run's status lists only the namespaces still moving: the child is named by its id.
     const names = plan.waves.flatMap((w) => w.namespaces);
     const childId = `${id}/ns/${names[Math.min(1, names.length - 1)]!}`;
@@ -170,14 +177,14 @@ async function runMeshmove(dir: string) {
       approvalToCompletedMs: completedMs,
       worker: args.worker,
       workerPeakRssMiB: rss,
-      parentHistory: await historyOf(client, id),
+      parentHistory: historyFigures(parentRuns),
       childHistory: { workflowId: childId, ...(await historyOf(client, childId)) },
       statusQueryBytes: Buffer.byteLength(JSON.stringify(status)),
       continueAsNew: status.generation,
       workerRssAtMigratedMiB: rssAtMigrated,
       requestsPerNamespace,
       cpuSecondsToMigrated,
-      timeline: await stepTimeline(client, id),
+      timeline: await stepTimeline(client, parentRuns),
     };
     return figures;
   } finally {
@@ -251,7 +258,7 @@ if (mesh) {
     `CPU s, approval→migrated      worker ${c.worker}, Temporal ${c.temporal}, twin ${c.twin} (${round((c.worker + c.temporal + c.twin) / (mesh.wallMs / 1000))} cores busy on average)`,
   );
   const t = mesh.timeline;
-  const ms = (x: { p50: number; p95: number }) => `${x.p50}/${x.p95} ms`;
+  const ms = (x: { p50: number; p95: number }) => `${Math.round(x.p50)}/${Math.round(x.p95)} ms`;
   log(`where a namespace's time goes (p50/p95 over ${t.children} children):`);
   log(`  child wall ${ms(t.childWallMs)}; outside activities ${ms(t.outsideActivitiesMs)}`);
   log(`  parent: child start ${ms(t.childStartMs)}, a freed slot refilled ${ms(t.slotRefillMs)}`);

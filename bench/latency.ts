@@ -29,10 +29,10 @@ import {
   eventMs,
   freshTwin,
   log,
-  quantile,
   round,
   spawnWorker,
   stopWorker,
+  summary,
   waitFor,
   type BenchTwin,
   type HistoryEvent,
@@ -188,11 +188,6 @@ async function measureKills(dir: string, kills: number, podStartMs: number) {
     await env.teardown();
   }
 }
-
-const summary = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return { n: s.length, p50: quantile(s, 0.5), p95: quantile(s, 0.95), max: s[s.length - 1] ?? Number.NaN };
-};
 
 const dir = await mkdtemp(join(tmpdir(), 'meshmove-latency-'));
 const result: Record<string, unknown> = { at: new Date().toISOString() };

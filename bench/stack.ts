@@ -126,12 +126,17 @@ export function spawnBuiltWorker(address: string, twin: BenchTwin, heapMiB?: num
   });
 }
 
+/** The fields of /proc/PID/stat after the command's closing parenthesis (state, ppid, ...). */
+function procStat(pid: number | string): string[] {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux); undefined elsewhere. */
 export function cpuSeconds(pid: number): number | undefined {
   try {
-    // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th, in ticks.
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // utime and stime, in ticks.
+    const fields = procStat(pid);
     return (Number(fields[11]) + Number(fields[12])) / 100;
   } catch {
     return undefined;
@@ -144,8 +149,7 @@ export function childPidsMatching(needle: string): number[] {
   for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d)) continue;
     try {
-      const stat = readFileSync(`/proc/${d}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(procStat(d)[1]);
       if (ppid === process.pid && readFileSync(`/proc/${d}/cmdline`, 'utf8').includes(needle)) pids.push(Number(d));
     } catch {
       // gone meanwhile
@@ -169,14 +173,26 @@ export interface HistoryFigures {
   perRun: { events: number; bytes: number }[];
 }
 
-/** Events and encoded bytes of every run of a workflow id (continue-as-new makes several). */
-export async function historyOf(client: Client, workflowId: string): Promise<HistoryFigures> {
-  const perRun: { events: number; bytes: number }[] = [];
+export type History = proto.temporal.api.history.v1.IHistory;
+
+/** The history of every run of a workflow id (continue-as-new makes several). */
+export async function runHistories(client: Client, workflowId: string): Promise<History[]> {
+  const runs: History[] = [];
   for await (const w of client.workflow.list({ query: `WorkflowId = '${workflowId}'` })) {
-    const h = await client.workflow.getHandle(workflowId, w.runId).fetchHistory();
-    perRun.push({ events: h.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(h).finish().byteLength });
+    runs.push(await client.workflow.getHandle(workflowId, w.runId).fetchHistory());
   }
+  return runs;
+}
+
+/** Events and encoded bytes of a workflow's runs. */
+export function historyFigures(runs: readonly History[]): HistoryFigures {
+  const perRun = runs.map((h) => ({ events: h.events?.length ?? 0, bytes: temporal.api.history.v1.History.encode(h).finish().byteLength }));
   return { runs: perRun.length, events: perRun.reduce((s, r) => s + r.events, 0), bytes: perRun.reduce((s, r) => s + r.bytes, 0), perRun };
+}
+
+/** Events and encoded bytes of every run of a workflow id. */
+export async function historyOf(client: Client, workflowId: string): Promise<HistoryFigures> {
+  return historyFigures(await runHistories(client, workflowId));
 }
 
 export function countStates(s: RunStatus | undefined): Record<string, number> {
@@ -209,38 +225,41 @@ export function quantile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))] ?? Number.NaN;
 }
 
-/** p50 and p95 of a sample, rounded to ms. */
-function spread(xs: number[]): { p50: number; p95: number } {
-  const sorted = [...xs].sort((a, b) => a - b);
-  return { p50: Math.round(quantile(sorted, 0.5)), p95: Math.round(quantile(sorted, 0.95)) };
+export interface Summary {
+  n: number;
+  p50: number;
+  p95: number;
+  max: number;
+}
+
+/** How many, p50, p95 and the largest of a sample. */
+export function summary(xs: readonly number[]): Summary {
+  const s = [...xs].sort((a, b) => a - b);
+  return { n: s.length, p50: quantile(s, 0.5), p95: quantile(s, 0.95), max: s[s.length - 1] ?? Number.NaN };
 }
 
 export interface StepTimeline {
   /** Children read. */
   children: number;
   /** A child's start to its end. */
-  childWallMs: { p50: number; p95: number };
+  childWallMs: Summary;
   /** Per activity type: scheduled -> started (waiting for a worker slot) and started -> completed. */
-  activities: Record<string, { queuedMs: { p50: number; p95: number }; runMs: { p50: number; p95: number } }>;
+  activities: Record<string, { queuedMs: Summary; runMs: Summary }>;
   /** A child's wall time not spent inside an activity: workflow tasks, scheduling, timers. */
-  outsideActivitiesMs: { p50: number; p95: number };
+  outsideActivitiesMs: Summary;
   /** Parent: the child's start asked -> the child started. */
-  childStartMs: { p50: number; p95: number };
+  childStartMs: Summary;
   /** Parent: a child ended -> the next child's start asked (a freed slot refilled). */
-  slotRefillMs: { p50: number; p95: number };
+  slotRefillMs: Summary;
 }
 
 /**
  * Where a namespace's time goes, read from the histories: the parent's child starts and slot
- * refills, and for up to `sample` children (spread over the run) each activity's queueing and run
- * time, and what is left outside activities.
+ * refills (from `parentRuns`, the parent's run histories), and for up to `sample` children (spread
+ * over the run) each activity's queueing and run time, and what is left outside activities.
  */
-export async function stepTimeline(client: Client, parentId: string, sample = 100): Promise<StepTimeline> {
-  const parentEvents: HistoryEvent[] = [];
-  for await (const w of client.workflow.list({ query: `WorkflowId = '${parentId}'` })) {
-    const h = await client.workflow.getHandle(parentId, w.runId).fetchHistory();
-    parentEvents.push(...((h.events ?? []) as HistoryEvent[]));
-  }
+export async function stepTimeline(client: Client, parentRuns: readonly History[], sample = 100): Promise<StepTimeline> {
+  const parentEvents = parentRuns.flatMap((h) => (h.events ?? []) as HistoryEvent[]);
   parentEvents.sort((a, b) => eventMs(a.eventTime) - eventMs(b.eventTime));
   const initiated = new Map<string, number>();
   const childStart: number[] = [];
@@ -297,10 +316,10 @@ export async function stepTimeline(client: Client, parentId: string, sample = 10
   }
   return {
     children: wall.length,
-    childWallMs: spread(wall),
-    activities: Object.fromEntries([...ran].map(([type, runs]) => [type, { queuedMs: spread(queued.get(type)!), runMs: spread(runs) }])),
-    outsideActivitiesMs: spread(outside),
-    childStartMs: spread(childStart),
-    slotRefillMs: spread(refill),
+    childWallMs: summary(wall),
+    activities: Object.fromEntries([...ran].map(([type, runs]) => [type, { queuedMs: summary(queued.get(type)!), runMs: summary(runs) }])),
+    outsideActivitiesMs: summary(outside),
+    childStartMs: summary(childStart),
+    slotRefillMs: summary(refill),
   };
 }
