@@ -50,6 +50,27 @@ export default tseslint.config(
     },
   },
   {
+    // The worker repeats each running activity's last heartbeat details (keepHeartbeating, run by
+    // worker/worker.ts); it knows them only when they go through heartbeatIfActivity. A direct
+    // heartbeat would be overwritten by the repeat of older details.
+    files: ['activities/**/*.ts'],
+    ignores: ['activities/shared/waiting.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [
+            {
+              name: '@temporalio/activity',
+              importNames: ['heartbeat'],
+              message: 'Use heartbeatIfActivity (activities/shared/waiting.ts): the worker repeats the details it records.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     // The twin is the referee of meshmove's rehearsals: it reproduces the behaviour of kube-apiserver
     // and istiod that test/lab/twin-vs-real.test.ts and test/lab/apiserver-vs-twin.test.ts pin, and
     // never decides with the product's own functions (a wrong rule in mesh/ would be copied into the

@@ -12,15 +12,20 @@ import { CancelledFailure } from '@temporalio/common';
 /** What each running activity last reported, repeated by keepHeartbeating. */
 const lastDetails = new WeakMap<Context, unknown>();
 
+/** The running activity's context; undefined outside an activity (the CLI, a unit test). */
+function activityContext(): Context | undefined {
+  try {
+    return Context.current();
+  } catch {
+    return undefined;
+  }
+}
+
 /** Heartbeat when running as an activity; a no-op when called from the CLI or a unit test. */
 export function heartbeatIfActivity(details: unknown): void {
-  let ctx: Context;
-  try {
-    ctx = Context.current();
-  } catch {
-    // Not inside an activity: nobody to report progress to.
-    return;
-  }
+  const ctx = activityContext();
+  // Not inside an activity: nobody to report progress to.
+  if (!ctx) return;
   lastDetails.set(ctx, details);
   ctx.heartbeat(details);
 }
@@ -35,14 +40,9 @@ export const LIVENESS_EVERY_MS = 2_000;
  * erase what the next one resumes from.
  */
 export async function keepHeartbeating<T>(fn: () => Promise<T>, everyMs = LIVENESS_EVERY_MS): Promise<T> {
-  let ctx: Context;
-  try {
-    ctx = Context.current();
-  } catch {
-    return fn();
-  }
-  const timeoutMs = ctx.info.heartbeatTimeoutMs;
-  if (!timeoutMs) return fn();
+  const ctx = activityContext();
+  const timeoutMs = ctx?.info.heartbeatTimeoutMs;
+  if (!ctx || !timeoutMs) return fn();
   const repeat = () => ctx.heartbeat(lastDetails.has(ctx) ? lastDetails.get(ctx) : ctx.info.heartbeatDetails);
   const timer = setInterval(repeat, Math.max(50, Math.min(everyMs, timeoutMs / 3)));
   try {
