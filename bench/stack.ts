@@ -69,26 +69,18 @@ export function spawnWorker(
   env: NodeJS.ProcessEnv = {},
   heapMiB?: number,
 ): Promise<ChildProcess> {
-  const node = heapMiB ? [`--max-old-space-size=${heapMiB}`] : [];
-  const child = spawn(process.execPath, [...node, '--import', 'tsx', repoFile('bench/worker.ts')], {
-    env: {
-      ...process.env,
+  return spawnUntilReady(
+    [...heapFlag(heapMiB), '--import', 'tsx', repoFile('bench/worker.ts')],
+    twin,
+    {
       BENCH_ADDRESS: address,
       BENCH_KUBECONFIG: twin.kubeconfigPath,
       BENCH_DNS_SECRET: twin.dnsWebhookSecret,
-      NODE_EXTRA_CA_CERTS: twin.caFile,
-      MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn',
       BENCH_WORKFLOW_BUNDLE: bundle,
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  return new Promise((resolve, reject) => {
-    child.stdout!.on('data', (d: Buffer) => {
-      if (d.toString().includes('worker ready')) resolve(child);
-    });
-    child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
-  });
+    { stream: 'stdout', marker: 'worker ready' },
+  );
 }
 
 /**
@@ -102,25 +94,35 @@ export function spawnBuiltWorker(address: string, twin: BenchTwin, heapMiB?: num
   }
   // BENCH_WORKER_NODE_ARGS: more node flags for the worker, e.g. "--cpu-prof --cpu-prof-dir=DIR".
   const extra = (process.env.BENCH_WORKER_NODE_ARGS ?? '').split(' ').filter(Boolean);
-  const node = [...(heapMiB ? [`--max-old-space-size=${heapMiB}`] : []), ...extra];
-  const child = spawn(
-    process.execPath,
-    [...node, repoFile('bin/meshmove.js'), 'worker', '--address', address, '--kubeconfig', twin.kubeconfigPath],
-    {
-      env: {
-        ...process.env,
-        // The plan's DNS webhook secret, read by the worker from its environment as in production.
-        MESHMOVE_DNS_SECRET: twin.dnsWebhookSecret,
-        NODE_EXTRA_CA_CERTS: twin.caFile,
-        MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn',
-      },
-      stdio: ['ignore', 'inherit', 'pipe'],
-    },
+  return spawnUntilReady(
+    [...heapFlag(heapMiB), ...extra, repoFile('bin/meshmove.js'), 'worker', '--address', address, '--kubeconfig', twin.kubeconfigPath],
+    twin,
+    // The plan's DNS webhook secret, read by the worker from its environment as in production.
+    { MESHMOVE_DNS_SECRET: twin.dnsWebhookSecret },
+    { stream: 'stderr', marker: 'polling task queue' },
   );
+}
+
+function heapFlag(heapMiB: number | undefined): string[] {
+  return heapMiB ? [`--max-old-space-size=${heapMiB}`] : [];
+}
+
+/** node with `args`, trusting the twin's CA; resolves once `ready.marker` appears on `ready.stream` (the other stream is inherited). */
+function spawnUntilReady(
+  args: string[],
+  twin: BenchTwin,
+  env: NodeJS.ProcessEnv,
+  ready: { stream: 'stdout' | 'stderr'; marker: string },
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, NODE_EXTRA_CA_CERTS: twin.caFile, MESHMOVE_LOG_LEVEL: process.env.MESHMOVE_LOG_LEVEL ?? 'warn', ...env },
+    stdio: ['ignore', ready.stream === 'stdout' ? 'pipe' : 'inherit', ready.stream === 'stderr' ? 'pipe' : 'inherit'],
+  });
   return new Promise((resolve, reject) => {
-    child.stderr!.on('data', (d: Buffer) => {
-      process.stderr.write(d);
-      if (d.toString().includes('polling task queue')) resolve(child);
+    child[ready.stream]!.on('data', (d: Buffer) => {
+      // What the worker logs to stderr still reaches the person running the benchmark.
+      if (ready.stream === 'stderr') process.stderr.write(d);
+      if (d.toString().includes(ready.marker)) resolve(child);
     });
     child.once('exit', (code, signal) => reject(new Error(`worker exited (${code ?? signal}) before it was ready`)));
   });
@@ -247,6 +249,8 @@ export interface StepTimeline {
   activities: Record<string, { queuedMs: Summary; runMs: Summary }>;
   /** A child's wall time not spent inside an activity: workflow tasks, scheduling, timers. */
   outsideActivitiesMs: Summary;
+  /** A child's workflow tasks: how many, scheduled -> started (waiting for a poller) and started -> completed (the worker's turn). */
+  workflowTasks: { perChild: Summary; queuedMs: Summary; ranMs: Summary };
   /** Parent: the child's start asked -> the child started. */
   childStartMs: Summary;
   /** Parent: a child ended -> the next child's start asked (a freed slot refilled). */
@@ -285,14 +289,29 @@ export async function stepTimeline(client: Client, parentRuns: readonly History[
   const outside: number[] = [];
   const queued = new Map<string, number[]>();
   const ran = new Map<string, number[]>();
+  const wftCount: number[] = [];
+  const wftQueued: number[] = [];
+  const wftRan: number[] = [];
   for (const id of picked) {
     const events = ((await client.workflow.getHandle(id).fetchHistory()).events ?? []) as HistoryEvent[];
     if (events.length < 2) continue;
     const childWall = eventMs(events.at(-1)!.eventTime) - eventMs(events[0]!.eventTime);
     const scheduled = new Map<number, { type: string; at: number; startedAt?: number }>();
     let inside = 0;
+    let wfts = 0;
+    let wftScheduledAt: number | undefined;
+    let wftStartedAt: number | undefined;
     for (const e of events) {
       const t = eventMs(e.eventTime);
+      if (e.workflowTaskScheduledEventAttributes) wftScheduledAt = t;
+      if (e.workflowTaskStartedEventAttributes && wftScheduledAt !== undefined) {
+        wftQueued.push(t - wftScheduledAt);
+        wftStartedAt = t;
+      }
+      if (e.workflowTaskCompletedEventAttributes && wftStartedAt !== undefined) {
+        wftRan.push(t - wftStartedAt);
+        wfts++;
+      }
       const s = e.activityTaskScheduledEventAttributes;
       if (s) scheduled.set(Number(e.eventId), { type: s.activityType?.name ?? '?', at: t });
       const st = e.activityTaskStartedEventAttributes;
@@ -313,12 +332,14 @@ export async function stepTimeline(client: Client, parentRuns: readonly History[
     }
     wall.push(childWall);
     outside.push(childWall - inside);
+    wftCount.push(wfts);
   }
   return {
     children: wall.length,
     childWallMs: summary(wall),
     activities: Object.fromEntries([...ran].map(([type, runs]) => [type, { queuedMs: summary(queued.get(type)!), runMs: summary(runs) }])),
     outsideActivitiesMs: summary(outside),
+    workflowTasks: { perChild: summary(wftCount), queuedMs: summary(wftQueued), ranMs: summary(wftRan) },
     childStartMs: summary(childStart),
     slotRefillMs: summary(refill),
   };
