@@ -51,6 +51,19 @@ export interface LocalTemporalOptions {
   alreadyServingHint?: string;
 }
 
+/**
+ * The server settings `meshmove dev` starts with, and the ones to ask of a team's server: eager
+ * activity dispatch hands the worker an activity it schedules in the reply to the workflow task that
+ * scheduled it, instead of through the task queue (measured in bench/compare.ts --eager-activities:
+ * each activity's wait for a worker ~30 ms -> 0 on the dev server). Off by default in the server.
+ */
+export const DEV_SERVER_DYNAMIC_CONFIG: Readonly<Record<string, unknown>> = { 'system.enableActivityEagerExecution': true };
+
+/** `temporal server start-dev` arguments for dynamic config values (KEY=JSON). */
+export function dynamicConfigArgs(config: Readonly<Record<string, unknown>>): string[] {
+  return Object.entries(config).flatMap(([k, v]) => ['--dynamic-config-value', `${k}=${JSON.stringify(v)}`]);
+}
+
 export type PortOccupant = 'free' | 'temporal' | 'other';
 
 /** What listens on host:port: nothing, a Temporal frontend, or something else. */
@@ -135,6 +148,7 @@ export async function startLocalTemporal(opts: LocalTemporalOptions = {}): Promi
     // The Meshmove* search attributes (`meshmove list --waiting`, the UI's filters); an existing
     // database keeps them, and registering them again is a no-op.
     ...devServerSearchAttributeArgs(),
+    ...dynamicConfigArgs(DEV_SERVER_DYNAMIC_CONFIG),
   ];
   // Its own process group: a Ctrl-C in the terminal reaches meshmove, which drains the worker first
   // and then stops the server, instead of the server dying under a worker still reporting to it.

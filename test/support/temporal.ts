@@ -7,6 +7,7 @@ import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } f
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
 import { vi } from 'vitest';
 import { installRuntime } from '../../worker/worker.js';
+import { dynamicConfigArgs } from '../../client/local-temporal.js';
 import { workflowsPath } from '../../worker/bundle.js';
 import { statusQuery, type RunStatus } from '../../workflows/messages.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
@@ -31,6 +32,8 @@ export interface DevServerOptions {
   port?: number;
   /** Register the Meshmove* search attributes, as `meshmove dev` does (default); false: a team's server without them. */
   searchAttributes?: boolean;
+  /** Server dynamic config, KEY → value (default: the server's own defaults). */
+  dynamicConfig?: Readonly<Record<string, unknown>>;
 }
 
 export async function startDevServer(opts: DevServerOptions = {}): Promise<TestWorkflowEnvironment> {
@@ -42,7 +45,7 @@ export async function startDevServer(opts: DevServerOptions = {}): Promise<TestW
         ip: '127.0.0.1',
         ...(opts.dbFilename ? { dbFilename: opts.dbFilename } : {}),
         ...(opts.port ? { port: opts.port } : {}),
-        extraArgs: ['--log-level', 'error'],
+        extraArgs: ['--log-level', 'error', ...dynamicConfigArgs(opts.dynamicConfig ?? {})],
         ...(opts.searchAttributes === false ? {} : { searchAttributes: [...SEARCH_ATTRIBUTES] }),
       },
     });
