@@ -295,12 +295,16 @@ export async function sendGateVerdict(
 export async function sendDecision(
   client: Client,
   pending: { workflowId: string; step: string; digest?: string; namespace?: string },
-  decision: DecisionKind,
-  by: string,
-  reason?: string,
-  signer?: SignerSource,
-  identity?: RunStatus['identity'],
+  req: {
+    decision: DecisionKind;
+    by: string;
+    reason?: string;
+    signer?: SignerSource;
+    /** The run's identity policy (status.identity): whether and how the decision must be signed. */
+    identity?: RunStatus['identity'];
+  },
 ): Promise<void> {
+  const { decision, by, reason } = req;
   const handle = client.workflow.getHandle(pending.workflowId);
   const fields = {
     workflow: pending.workflowId,
@@ -312,10 +316,16 @@ export async function sendDecision(
     by,
     reason: reason ?? '',
   };
-  const req = { step: pending.step, decision, by, ...(reason ? { reason } : {}), ...(await signedIfRequired(identity, signer, fields)) };
+  const full = {
+    step: pending.step,
+    decision,
+    by,
+    ...(reason ? { reason } : {}),
+    ...(await signedIfRequired(req.identity, req.signer, fields)),
+  };
   await decideOrExplain(
-    () => handle.executeUpdate(operatorDecisionUpdate, { args: [req] }),
-    () => handle.signal(operatorDecisionSignal, req),
+    () => handle.executeUpdate(operatorDecisionUpdate, { args: [full] }),
+    () => handle.signal(operatorDecisionSignal, full),
   );
 }
 
@@ -343,7 +353,7 @@ export async function answerFailedStep(
 ): Promise<Attention['decisions'][number]> {
   const { status, attention } = await readRun(client, migrationId);
   const d = pickDecision(migrationId, attention.decisions, req);
-  await sendDecision(client, d, decision, req.by, req.reason, req.signer, status.identity);
+  await sendDecision(client, d, { ...req, decision, identity: status.identity });
   return d;
 }
 

@@ -330,9 +330,13 @@ async function runDemo(opts: DemoOptions): Promise<void> {
         answered.add(`${d.workflowId}/${d.step}/${d.error}`);
         const answer = await presenter.askDecision(d, approver, opts.autoApprove === true);
         if (answer)
-          await sendDecision(client, d, answer.decision, approver, answer.reason, signerOf(approver), s.identity).catch((err: Error) =>
-            say(`    ${err.message}`),
-          );
+          await sendDecision(client, d, {
+            decision: answer.decision,
+            by: approver,
+            ...(answer.reason ? { reason: answer.reason } : {}),
+            signer: signerOf(approver),
+            identity: s.identity,
+          }).catch((err: Error) => say(`    ${err.message}`));
         continue;
       }
       await new Promise((r) => setTimeout(r, 300));

@@ -23,6 +23,7 @@ import {
   gatewayRequest,
   migratedLabels,
   tempDir,
+  waitForEnd,
   waitForRun,
 } from '../e2e/support/stack.js';
 import { loadPlan } from '../../plan/load.js';
@@ -260,13 +261,7 @@ describe('the field-report migration through the CLI, on real control planes', (
 
     const rejected = await stack.cli.run(['reject', id, 'dns-cutover', '--reason', 'lab e2e: the change window closed'], STARTER);
     expect(rejected.code, rejected.stderr).toBe(0);
-    const end = await waitForRun(
-      stack.env.client,
-      id,
-      (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
-      'the rollback',
-      600_000,
-    );
+    const end = await waitForEnd(stack.env.client, id, 'the rollback', 600_000);
     expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
     const s = await stack.cli.status(id);
     expect(s.namespaces.map((n) => [n.name, n.state])).toEqual(NAMESPACES.map((n) => [n, 'rolled-back']));
@@ -332,13 +327,7 @@ describe('the field-report migration through the CLI, on real control planes', (
 
       const rejected = await stack.cli.run(['reject', id, 'dns-cutover', '--reason', 'lab e2e: not today'], STARTER);
       expect(rejected.code, rejected.stderr).toBe(0);
-      const end = await waitForRun(
-        stack.env.client,
-        id,
-        (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
-        'the rollback',
-        600_000,
-      );
+      const end = await waitForEnd(stack.env.client, id, 'the rollback', 600_000);
       expect(end.status.phase, describeSeen(end)).toBe('rolled-back');
       expect(await tagLabel()).toBe(SOURCE_REV);
       for (const ns of NAMESPACES) {
@@ -373,13 +362,7 @@ describe('the field-report migration through the CLI, on real control planes', (
     expect((await gatewayRequest(stack.target, 'shop.y7test.com', '/')).status).toBe(404);
     await stack.cli.start(plan, id, STARTER);
     for (const gate of ['start', 'dns-cutover', 'decommission']) await approveWhenOpen(stack.cli, stack.env.client, id, gate, APPROVER);
-    const end = await waitForRun(
-      stack.env.client,
-      id,
-      (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0,
-      'the end',
-      900_000,
-    );
+    const end = await waitForEnd(stack.env.client, id, 'the end', 900_000);
     expect(end.status.phase, describeSeen(end)).toBe('completed');
     console.log(`[lab e2e] full migration: ${elapsed(t0)}`);
 

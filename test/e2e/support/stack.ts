@@ -362,8 +362,9 @@ export async function approveAllAndFinish(
 }
 
 /** The run once it ended, or paused for a decision. */
-export function waitForEnd(client: Client, id: string, what: string): Promise<Seen> {
-  return waitForRun(client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, what);
+/** The run ended, or a step waits for a decision (a failure the test then reports). */
+export function waitForEnd(client: Client, id: string, what: string, timeoutMs?: number): Promise<Seen> {
+  return waitForRun(client, id, (s) => TERMINAL.includes(s.status.phase) || s.attention.decisions.length > 0, what, timeoutMs);
 }
 
 // ---------------------------------------------------------------------------------------------
