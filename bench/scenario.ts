@@ -16,6 +16,8 @@ export interface BenchShape {
   namespaces: number;
   deployments: number;
   concurrency: number;
+  /** The rest wave's prepareAhead (absent: the plan's default, none). */
+  prepareAhead?: number;
   /** Twin timings; absent = the scenario schema's defaults. */
   timings?: Partial<Scenario['timings']>;
 }
@@ -58,7 +60,16 @@ export async function benchPlan(twin: Twin, shape: BenchShape, dir: string): Pro
   doc.cluster = { context: twin.context };
   doc.waves = [
     { name: 'canary', concurrency: 1, namespaces: names.slice(0, 1) },
-    ...(names.length > 1 ? [{ name: 'rest', concurrency: shape.concurrency, namespaces: names.slice(1) }] : []),
+    ...(names.length > 1
+      ? [
+          {
+            name: 'rest',
+            concurrency: shape.concurrency,
+            ...(shape.prepareAhead ? { prepareAhead: shape.prepareAhead } : {}),
+            namespaces: names.slice(1),
+          },
+        ]
+      : []),
   ];
   // kubectl rollout restart deployment -n NS restarts all of them at once: so does meshmove here.
   doc.restart.maxConcurrent = shape.deployments;

@@ -63,7 +63,14 @@ export function resolvedPlan<P extends Pick<Plan, 'waves'>>(plan: P, resolution:
   return {
     ...plan,
     waves: plan.waves.map((w) =>
-      w.select === undefined ? w : { name: w.name, concurrency: w.concurrency, namespaces: [...(found.get(w.name) ?? [])] },
+      w.select === undefined
+        ? w
+        : {
+            name: w.name,
+            concurrency: w.concurrency,
+            ...(w.prepareAhead !== undefined ? { prepareAhead: w.prepareAhead } : {}),
+            namespaces: [...(found.get(w.name) ?? [])],
+          },
     ),
   };
 }

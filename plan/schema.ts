@@ -143,6 +143,15 @@ const wave = z
   .strictObject({
     name: z.string().min(1).max(63).refine(isDns1123Label, 'a short name: lower-case letters, digits and "-"'),
     concurrency: z.number().int('a whole number').min(1, 'at least 1 namespace at a time').max(50, 'at most 50 at once'),
+    prepareAhead: z
+      .number()
+      .int('a whole number')
+      .min(0, '0 (the default) or more')
+      .max(50, 'at most 50')
+      .optional()
+      .describe(
+        'namespaces of this wave relabelled and CA-checked while `concurrency` others restart; each restarts when a slot frees (absent or 0: none)',
+      ),
     namespaces: z.array(namespaceName).min(1, 'at least one namespace').optional(),
     select: waveSelect.optional(),
   })

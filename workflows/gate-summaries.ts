@@ -67,9 +67,10 @@ export function analysisLines(plan: Plan): string[] {
 
 /** The start gate's line for one wave: its namespaces, and for a `select` wave how they were chosen. */
 export function waveLine(written: Plan['waves'][number], namespaces: readonly string[], i: number): string {
-  if (!written.select) return `wave ${i + 1} "${written.name}" (${written.concurrency} at a time): ${namespaces.join(', ')}`;
+  const pace = `${written.concurrency} at a time${written.prepareAhead ? `, ${written.prepareAhead} prepared ahead` : ''}`;
+  if (!written.select) return `wave ${i + 1} "${written.name}" (${pace}): ${namespaces.join(', ')}`;
   const resolved = namespaces.length > 0 ? namespaces.join(', ') : 'no namespace matched: this wave moves nothing';
-  return `wave ${i + 1} "${written.name}" (${written.concurrency} at a time; select: ${describeSelect(written.select)}): ${resolved}`;
+  return `wave ${i + 1} "${written.name}" (${pace}; select: ${describeSelect(written.select)}): ${resolved}`;
 }
 
 /** The start gate's line for the namespaces the source still injects that no wave takes. */

@@ -205,3 +205,12 @@ export function namespacesForStatus(
 }
 /** A namespace's workflow tells the run about each decision it recorded, so the run's audit trail is whole. */
 export const namespaceAuditSignal = defineSignal<[AuditEntry]>('namespaceAudit');
+
+/**
+ * The run to a namespace it launched ahead of a free restart slot (wave.prepareAhead): restart now
+ * (a slot freed), or stop where it is without undoing anything (the run was aborted meanwhile).
+ */
+export type RestartSlot = { restart: true } | { restart: false; why: string };
+export const restartSlotSignal = defineSignal<[RestartSlot]>('restartSlot');
+/** A namespace of such a wave to the run: its restart step is over, its slot is free for the next one. */
+export const restartSlotFreedSignal = defineSignal<[{ namespace: string }]>('restartSlotFreed');

@@ -16,6 +16,7 @@ import {
   condition,
   continueAsNew,
   executeChild,
+  getExternalWorkflowHandle,
   log,
   patched,
   setHandler,
@@ -42,8 +43,17 @@ import {
   type PreflightResults,
 } from './gate-summaries.js';
 import { MigrationGate, MigrationStep } from './steps.js';
-import { budgetSpent, failedNamespacesMessage, launchable, stopAfter, wavePending } from './wave-schedule.js';
-import { namespaceAuditSignal, type AuditEntry, type NamespaceStatus, type Phase, type RunStatus } from './messages.js';
+import { RestartSlots, budgetSpent, failedNamespacesMessage, launchable, stopAfter, wavePending } from './wave-schedule.js';
+import {
+  namespaceAuditSignal,
+  restartSlotFreedSignal,
+  restartSlotSignal,
+  type AuditEntry,
+  type NamespaceStatus,
+  type Phase,
+  type RestartSlot,
+  type RunStatus,
+} from './messages.js';
 import { MAX_AGE_MS, MAX_SKEW_MS, planIdentity, sha256Hex, verifyDecision, type SignedDecision } from './identity/decision.js';
 import { namespaceWorkflow, planForNamespace, type NamespaceOutcome } from './namespace.js';
 import { RunObserver } from './observe.js';
@@ -182,6 +192,10 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       'signal',
     );
   });
+  // The running wave's restart slots (wave.prepareAhead): a namespace frees its slot as soon as its
+  // restart step is over, before its checks. Only a holder's own name frees a slot (RestartSlots).
+  let freeRestartSlot: ((namespace: string) => void) | undefined;
+  setHandler(restartSlotFreedSignal, ({ namespace }) => freeRestartSlot?.(String(namespace)));
   const st = rb.state;
   const selects = hasSelectWaves(input.plan);
   if (selects && st.results.waves) plan = resolvedPlan(input.plan, st.results.waves);
@@ -209,7 +223,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   };
 
   /** Start the child for one namespace; returns when it ends, having recorded the outcome. */
-  const migrateNamespace = async (name: string, wave: string): Promise<NamespaceOutcome> => {
+  const migrateNamespace = async (name: string, wave: string, restartSlot?: 'held' | 'waiting'): Promise<NamespaceOutcome> => {
     const ns = nsStatus(name);
     ns.state = 'migrating';
     ns.workflowId = `${migrationId}/ns/${name}`;
@@ -234,6 +248,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
           ...(withRootRelation ? { rootRelation } : {}),
           ...(input.searchAttributes ? { searchAttributes: true } : {}),
           ...(baseline?.namespaces[name] ? { baseline: baseline.namespaces[name] } : {}),
+          ...(restartSlot ? { restartSlot } : {}),
         },
       ],
       // A parent rollback cancels running namespaces; each undoes its own steps before it ends.
@@ -263,36 +278,67 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   /**
    * One wave: at most `concurrency` namespaces at once. Namespaces of earlier waves that are pending
    * again (a failure-budget retry) run with it. Stops launching on rollback, abort or continue-as-new.
+   * With `prepareAhead`, that many more namespaces are launched and wait, relabelled and CA-checked,
+   * for one of the `concurrency` restart slots (RestartSlots), so that a slot never waits for them.
    */
   const runWave = async (waveIndex: number): Promise<void> => {
     const wave = plan.waves[waveIndex]!;
     const queue = launchable(plan, st.namespaces, waveIndex);
     const running = new Map<string, Promise<{ name: string; outcome: NamespaceOutcome }>>();
+    const ahead = wave.prepareAhead ?? 0;
+    const slots = ahead > 0 ? new RestartSlots(wave.concurrency) : undefined;
+    const told: Promise<void>[] = [];
+    const tell = (name: string, slot: RestartSlot): void => {
+      const workflowId = nsStatus(name).workflowId!;
+      told.push(
+        getExternalWorkflowHandle(workflowId)
+          .signal(restartSlotSignal, slot)
+          .catch((err: unknown) =>
+            log.warn('a namespace waiting for a restart slot could not be told', { workflowId, error: String(err) }),
+          ),
+      );
+    };
     let stop: RollbackNeeded | AbortRequested | null = null;
     let pauseForContinue = false;
+    /** A slot passes to `next`, unless the run is stopping (on rollback every launched namespace is cancelled and undoes its own steps; on abort, see below). */
+    const passTo = (next: string | undefined): void => {
+      if (next !== undefined && !stop) tell(next, { restart: true });
+    };
+    if (slots) freeRestartSlot = (name) => passTo(slots.freed(name));
+    const ended = (name: string): void => {
+      running.delete(name);
+      passTo(slots?.ended(name));
+    };
     while (queue.length > 0 || running.size > 0) {
-      while (!stop && !pauseForContinue && running.size < wave.concurrency && queue.length > 0) {
+      while (!stop && !pauseForContinue && running.size < wave.concurrency + ahead && queue.length > 0) {
         const ns = queue.shift()!;
+        const slot = slots ? (slots.launched(ns.name) ? 'held' : 'waiting') : undefined;
         running.set(
           ns.name,
-          migrateNamespace(ns.name, ns.wave).then((outcome) => ({ name: ns.name, outcome })),
+          migrateNamespace(ns.name, ns.wave, slot).then((outcome) => ({ name: ns.name, outcome })),
         );
       }
       if (running.size === 0) break;
       const { name, outcome } = await Promise.race(running.values());
-      running.delete(name);
       if (!stop) {
         const s = stopAfter(outcome, rb.rollbackRequested);
         if (s) stop = s.kind === 'rollback' ? new RollbackNeeded(s.why) : new AbortRequested(s.why);
+        // Abort undoes nothing: the namespaces waiting for a slot end where they are, unrestarted.
+        if (stop instanceof AbortRequested) for (const n of slots?.takeWaiting() ?? []) tell(n, { restart: false, why: stop.why });
       }
+      ended(name);
       if (stop) {
         // Running namespaces undo their own steps when cancelled; wait for them.
         if (!rb.rollbackRequested && stop instanceof RollbackNeeded) rb.cancelForward();
         continue;
       }
       if (budgetSpent(outcome, st.namespaces, plan.failurePolicy.failureBudget)) {
-        // Decide with nothing in flight.
-        await Promise.all(running.values());
+        // Decide with nothing in flight: those launched ahead still get their slots as others end.
+        if (slots) {
+          while (running.size > 0) ended((await Promise.race(running.values())).name);
+        } else {
+          await Promise.all(running.values());
+        }
         running.clear();
         await decideOnFailedNamespaces();
         queue.push(...launchable(plan, st.namespaces, waveIndex).filter((n) => !queue.includes(n)));
@@ -302,6 +348,8 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
         pauseForContinue = info.continueAsNewSuggested || info.historyLength >= (input.options?.maxHistoryEvents ?? DEFAULT_MAX_HISTORY);
       }
     }
+    freeRestartSlot = undefined;
+    if (told.length > 0) await Promise.all(told);
     if (stop) throw stop;
     if (pauseForContinue) await maybeContinueAsNew();
   };

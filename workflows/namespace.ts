@@ -1,12 +1,28 @@
 // One namespace's move, as a child workflow with its own steps, gate and compensation:
 // drift check → relabel → CA ready → rollout restart → proxies verified → traffic verified.
 // In `rollback` mode it moves a migrated namespace back: restore labels → restart → verify.
-import { ApplicationFailure, CancellationScope, getExternalWorkflowHandle, log, patched, workflowInfo } from '@temporalio/workflow';
+import {
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  getExternalWorkflowHandle,
+  log,
+  patched,
+  setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
 import type { BackupRef, TrafficRates } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
 import { WAIT_FOR_CANCELLED_ACTIVITIES_PATCH, activityProxies, type EngineOptions } from './activity-proxies.js';
 import { AbortRequested, RollbackNeeded, Runbook, StepFailed, describeFailure, nowIso, type Compensation } from './engine/runbook.js';
-import { namespaceAuditSignal, type AuditEntry, type Phase } from './messages.js';
+import {
+  namespaceAuditSignal,
+  restartSlotFreedSignal,
+  restartSlotSignal,
+  type AuditEntry,
+  type Phase,
+  type RestartSlot,
+} from './messages.js';
 import { planIdentity } from './identity/decision.js';
 import { RunObserver } from './observe.js';
 import { FailureType } from '../activities/failures.js';
@@ -38,6 +54,11 @@ export interface NamespaceInput {
   baseline?: TrafficRates;
   /** Upsert the Meshmove* search attributes (the run's input flag; absent in older runs). */
   searchAttributes?: boolean;
+  /**
+   * A wave with prepareAhead: `waiting`, launched ahead, relabels and checks the CA, then restarts
+   * when the run signals a free slot; either way the run is told when the restart step is over.
+   */
+  restartSlot?: 'held' | 'waiting';
 }
 
 export type NamespaceOutcome =
@@ -110,15 +131,33 @@ export async function namespaceWorkflow(input: NamespaceInput): Promise<Namespac
       }),
     );
   };
+  const freeSlot = (): void => {
+    if (runWorkflowId === undefined) return;
+    const run = getExternalWorkflowHandle(runWorkflowId);
+    told.push(
+      CancellationScope.nonCancellable(() => run.signal(restartSlotFreedSignal, { namespace: input.namespace })).catch((err: unknown) => {
+        // The run frees the slot when this workflow ends anyway.
+        log.warn('the run could not be told that a restart slot is free', { error: describeFailure(err) });
+      }),
+    );
+  };
   try {
-    return await moveNamespace(input, onAudit);
+    return await moveNamespace(input, { onAudit, freeSlot });
   } finally {
     // The run has every decision before it learns that this namespace ended.
     await Promise.all(told);
   }
 }
 
-async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry) => void): Promise<NamespaceOutcome> {
+/** What a namespace's workflow tells the run while it works. */
+interface ToRun {
+  /** A decision recorded here, for the run's audit trail. */
+  onAudit: (entry: AuditEntry) => void;
+  /** The restart step is over: its slot is free (waves with prepareAhead). */
+  freeSlot: () => void;
+}
+
+async function moveNamespace(input: NamespaceInput, { onAudit, freeSlot }: ToRun): Promise<NamespaceOutcome> {
   const { plan, namespace } = input;
   const migrationId = migrationIdOf(input);
   const identity = planIdentity(plan);
@@ -148,7 +187,7 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
   rb.install();
   observer.started();
   try {
-    return await moveNamespaceWith(input, rb);
+    return await moveNamespaceWith(input, rb, freeSlot);
   } finally {
     // The run, not each namespace, tells the webhooks that it ended.
     observer.ended(rb.state.phase, rb.state.phase, false);
@@ -156,7 +195,11 @@ async function moveNamespace(input: NamespaceInput, onAudit: (entry: AuditEntry)
   }
 }
 
-async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUndo>): Promise<NamespaceOutcome> {
+async function moveNamespaceWith(
+  input: NamespaceInput,
+  rb: Runbook<NamespaceUndo>,
+  freeSlot: ToRun['freeSlot'],
+): Promise<NamespaceOutcome> {
   const { plan, namespace } = input;
   const migrationId = migrationIdOf(input);
   rb.state.namespaces = [
@@ -209,6 +252,12 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUnd
 
   const pauseOnFailure = input.onFailure === 'pause';
   let previousLabels: Record<string, string> = {};
+  // The run's word on a restart slot (it may come before this namespace is ready for it).
+  let slotSaid: RestartSlot | undefined;
+  setHandler(restartSlotSignal, (slot) => {
+    slotSaid ??= slot;
+  });
+
   try {
     await rb.forward(async () => {
       rb.setPhase('namespaces');
@@ -247,6 +296,11 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUnd
         () => waiting.waitCaReady(input.rootRelation ? { ...ref, rootRelation: input.rootRelation } : ref),
         { pauseOnFailure },
       );
+      if (input.restartSlot === 'waiting') {
+        // Inside the forward scope: a rollback cancels this wait like any step.
+        const slot = await condition(() => slotSaid !== undefined).then(() => slotSaid!);
+        if (!slot.restart) throw new AbortRequested(slot.why);
+      }
       await rb.step(
         NamespaceStep.restart,
         'Rollout-restart workloads with a sidecar',
@@ -256,6 +310,8 @@ async function moveNamespaceWith(input: NamespaceInput, rb: Runbook<NamespaceUnd
           pauseOnFailure,
         },
       );
+      // The next namespace may restart while this one's proxies and traffic are checked.
+      if (input.restartSlot) freeSlot();
       await rb.step(
         NamespaceStep.verifyProxies,
         `Proxies SYNCED on ${plan.target.revision}, none on ${plan.source.revision}`,

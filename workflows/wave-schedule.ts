@@ -42,3 +42,46 @@ export function budgetSpent(outcome: NamespaceOutcome, namespaces: readonly Name
 export function failedNamespacesMessage(failed: readonly NamespaceStatus[]): string {
   return `${failed.length} namespace(s) failed and were moved back: ${failed.map((n) => `${n.name} (${n.error ?? 'failed'})`).join('; ')}. retry: move them again; skip: go on without them`;
 }
+
+/**
+ * A wave's restart slots when it prepares namespaces ahead (wave.prepareAhead): at most `capacity`
+ * of its launched namespaces may restart at once; the others wait, relabelled and CA-checked, and
+ * get a slot in the order they were launched as restarting ones end.
+ */
+export class RestartSlots {
+  private readonly holders = new Set<string>();
+  private waiting: string[] = [];
+
+  constructor(private readonly capacity: number) {}
+
+  /** A namespace was launched: whether it holds a slot at once (else it waits for one). */
+  launched(name: string): boolean {
+    if (this.holders.size < this.capacity) {
+      this.holders.add(name);
+      return true;
+    }
+    this.waiting.push(name);
+    return false;
+  }
+
+  /** A namespace's restart is over: if it held a slot, the waiting namespace the slot passes to. */
+  freed(name: string): string | undefined {
+    if (!this.holders.delete(name)) return undefined;
+    const next = this.waiting.shift();
+    if (next !== undefined) this.holders.add(next);
+    return next;
+  }
+
+  /** A namespace's workflow ended (after its restart, or before it had one): as freed, and it waits no more. */
+  ended(name: string): string | undefined {
+    this.waiting = this.waiting.filter((n) => n !== name);
+    return this.freed(name);
+  }
+
+  /** Every namespace still waiting, no longer waiting (the run stops launching restarts). */
+  takeWaiting(): string[] {
+    const all = this.waiting;
+    this.waiting = [];
+    return all;
+  }
+}

@@ -47,11 +47,33 @@ export class FakeCluster {
     return this.calls.filter((c) => c.split(' ')[0] === activity);
   }
 
-  private async enter(activity: string, namespace?: string): Promise<void> {
+  /**
+   * Each call's start (`+key`) and the end of its delay (`-key`), in order: what ran at the same
+   * time. A restart's key ends with the revision it restarts onto.
+   */
+  readonly spans: string[] = [];
+
+  /** The most calls of `activity` (onto `revision`, for restarts) between their start and the end of their delay at once. */
+  mostAtOnce(activity: string, revision?: string): number {
+    let now = 0;
+    let most = 0;
+    for (const e of this.spans) {
+      const [a, , r] = e.slice(1).split(' ');
+      if (a !== activity || (revision !== undefined && r !== revision)) continue;
+      now += e.startsWith('+') ? 1 : -1;
+      most = Math.max(most, now);
+    }
+    return most;
+  }
+
+  private async enter(activity: string, namespace?: string, revision?: string): Promise<void> {
     const key = namespace ? `${activity} ${namespace}` : activity;
     this.calls.push(key);
+    const span = revision ? `${key} ${revision}` : key;
+    this.spans.push(`+${span}`);
     const delay = this.delays.get(activity);
     if (delay) await new Promise((r) => setTimeout(r, delay));
+    this.spans.push(`-${span}`);
     const left = this.failures.get(key) ?? this.failures.get(activity) ?? 0;
     if (left > 0) {
       this.failures.set(this.failures.has(key) ? key : activity, left - 1);
@@ -121,7 +143,7 @@ export class FakeCluster {
         // Keyed like the real activity: a workload already restarted for this key is only waited for.
         const already = this.applied.has(`restart ${key}`);
         if (!already) this.apply(`restart ${key}`);
-        await this.enter('restartWorkloads', namespace);
+        await this.enter('restartWorkloads', namespace, expectRevision);
         return { workloads: [`Deployment/${namespace}-web@${expectRevision}`], alreadyRestarted: already ? 1 : 0 };
       },
       verifyProxies: async ({ namespace, revision }) => {

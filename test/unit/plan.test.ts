@@ -135,6 +135,7 @@ describe('plan', () => {
 
   it.each([
     [{ waves: [{ name: 'w1', concurrency: 0, namespaces: ['a'] }] }, 'waves[0].concurrency', 'at least 1'],
+    [{ waves: [{ name: 'w1', concurrency: 1, prepareAhead: -1, namespaces: ['a'] }] }, 'waves[0].prepareAhead', '0 (the default) or more'],
     [{ waves: [{ name: 'w1', concurrency: 1, namespaces: ['Bad_NS'] }] }, 'waves[0].namespaces[0]', 'namespace name'],
     [{ waves: [{ name: 'w1', concurrency: 1, namespaces: ['a', 'a'] }] }, 'waves[0].namespaces[1]', 'already planned'],
     [{ waves: [{ name: 'w1', concurrency: 1, namespaces: ['istio-system'] }] }, 'waves', 'control-plane namespace'],

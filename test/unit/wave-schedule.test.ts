@@ -2,7 +2,7 @@
 // run stops launching, when the failure budget is spent. The loop that runs them is proven end to
 // end in test/workflows (failure budget, rollback mid-wave, continue-as-new mid-wave).
 import { describe, expect, it } from 'vitest';
-import { budgetSpent, failedNamespacesMessage, launchable, stopAfter, wavePending } from '../../workflows/wave-schedule.js';
+import { RestartSlots, budgetSpent, failedNamespacesMessage, launchable, stopAfter, wavePending } from '../../workflows/wave-schedule.js';
 import type { NamespaceStatus } from '../../workflows/messages.js';
 import type { NamespaceOutcome } from '../../workflows/namespace.js';
 
@@ -98,5 +98,39 @@ describe('the failure budget', () => {
     expect(failedNamespacesMessage([ns('a', 'canary', 'failed', 'ca timeout'), ns('b', 'rest', 'failed')])).toBe(
       '2 namespace(s) failed and were moved back: a (ca timeout); b (failed). retry: move them again; skip: go on without them',
     );
+  });
+});
+
+describe('RestartSlots (wave.prepareAhead)', () => {
+  it('the first `capacity` launched hold a slot; the others get one in launch order as slots free', () => {
+    const slots = new RestartSlots(2);
+    expect(['a', 'b', 'c', 'd'].map((n) => slots.launched(n))).toEqual([true, true, false, false]);
+    expect(slots.freed('b')).toBe('c');
+    expect(slots.freed('a')).toBe('d');
+    expect(slots.freed('c')).toBeUndefined();
+  });
+
+  it('a slot frees once: the restart being over and the workflow ending, in either order', () => {
+    const slots = new RestartSlots(1);
+    ['a', 'b', 'c'].forEach((n) => slots.launched(n));
+    expect(slots.freed('a')).toBe('b');
+    expect(slots.ended('a')).toBeUndefined();
+    expect(slots.ended('b')).toBe('c');
+    expect(slots.freed('b')).toBeUndefined();
+  });
+
+  it('a namespace that ends while waiting (failed before its restart) waits no more; a stray free of a waiting one changes nothing', () => {
+    const slots = new RestartSlots(1);
+    ['a', 'b', 'c'].forEach((n) => slots.launched(n));
+    expect(slots.freed('c')).toBeUndefined();
+    expect(slots.ended('b')).toBeUndefined();
+    expect(slots.freed('a')).toBe('c');
+  });
+
+  it('takeWaiting empties the queue (an abort tells them to stop)', () => {
+    const slots = new RestartSlots(1);
+    ['a', 'b', 'c'].forEach((n) => slots.launched(n));
+    expect(slots.takeWaiting()).toEqual(['b', 'c']);
+    expect(slots.freed('a')).toBeUndefined();
   });
 });
