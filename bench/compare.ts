@@ -11,6 +11,10 @@
 //                           twin's 20 ms); the table then shows the physical limit, the sum of the
 //                           namespaces' rollout times divided by the concurrency, and each run against it
 //     [--worker-heap-mb MB] the worker's V8 old-space cap (--max-old-space-size), as a memory limit would set it
+//     [--prepare-ahead N]   meshmove's rest wave prepares N namespaces ahead of its restart slots
+//                           (wave.prepareAhead; the script has no such thing and ignores it)
+//     [--eager-activities]  the dev server with the settings `meshmove dev` gives it (eager activity
+//                           dispatch, client/local-temporal.ts); default: the server's own defaults
 //     [--worker built|source] built (default): `meshmove worker` from dist/, the worker users run
 //                           (`npm run bench:compare` builds first); source: bench/worker.ts through tsx,
 //                           which takes --qps and BENCH_TUNING
@@ -26,6 +30,7 @@ import { migrationWorkflow } from '../workflows/migration.js';
 import { TASK_QUEUE, TERMINAL_PHASES, statusQuery } from '../workflows/messages.js';
 import { sendGateVerdict } from '../client/runs.js';
 import { startDevServer } from '../test/support/temporal.js';
+import { DEV_SERVER_DYNAMIC_CONFIG } from '../client/local-temporal.js';
 import { benchPlan, repoFile, SCRIPT_USER, type BenchShape } from './scenario.js';
 import { runKubectlScript, type ScriptResult } from './kubectl-script.js';
 import {
@@ -60,6 +65,8 @@ const { values: args } = parseArgs({
     'pod-start-ms': { type: 'string' },
     'worker-heap-mb': { type: 'string' },
     worker: { type: 'string', default: 'built' },
+    'eager-activities': { type: 'boolean', default: false },
+    'prepare-ahead': { type: 'string' },
   },
 });
 if (args.worker !== 'built' && args.worker !== 'source') throw new Error(`--worker: built or source, not "${args.worker}"`);
@@ -69,6 +76,7 @@ const shape: BenchShape = {
   namespaces: Number(args.namespaces),
   deployments: Number(args.deployments),
   concurrency: Number(args.concurrency),
+  ...(args['prepare-ahead'] ? { prepareAhead: Number(args['prepare-ahead']) } : {}),
   ...(podStartMs === undefined ? {} : { timings: { podStartDelayMs: podStartMs } }),
 };
 /**
@@ -113,7 +121,7 @@ async function runScript(dir: string): Promise<ScriptResult & { requestsPerNames
 }
 
 async function runMeshmove(dir: string) {
-  const env = await startDevServer();
+  const env = await startDevServer(args['eager-activities'] ? { dynamicConfig: DEV_SERVER_DYNAMIC_CONFIG } : {});
   const twin = await freshTwin(shape, 'worker', dir);
   let worker: ChildProcess | undefined;
   try {
@@ -202,8 +210,13 @@ const result: Record<string, unknown> = {
   shape,
   at: new Date().toISOString(),
   host: { cpus: (await import('node:os')).cpus().length },
+  server: args['eager-activities'] ? { dynamicConfig: DEV_SERVER_DYNAMIC_CONFIG } : 'defaults',
 };
-log(`bench: ${shape.namespaces} namespaces x ${shape.deployments} Deployments, concurrency ${shape.concurrency}`);
+log(
+  `bench: ${shape.namespaces} namespaces x ${shape.deployments} Deployments, concurrency ${shape.concurrency}` +
+    `${shape.prepareAhead ? `, ${shape.prepareAhead} prepared ahead` : ''}` +
+    `; Temporal dev server ${args['eager-activities'] ? 'with eager activity dispatch' : 'with its defaults'}`,
+);
 let mesh: Awaited<ReturnType<typeof runMeshmove>> | undefined;
 let script: Awaited<ReturnType<typeof runScript>> | undefined;
 if (args.only !== 'script') {
@@ -261,6 +274,8 @@ if (mesh) {
   const ms = (x: { p50: number; p95: number }) => `${Math.round(x.p50)}/${Math.round(x.p95)} ms`;
   log(`where a namespace's time goes (p50/p95 over ${t.children} children):`);
   log(`  child wall ${ms(t.childWallMs)}; outside activities ${ms(t.outsideActivitiesMs)}`);
+  const w = t.workflowTasks;
+  log(`  workflow tasks: ${w.perChild.p50} per child, each queued ${ms(w.queuedMs)}, ran ${ms(w.ranMs)}`);
   log(`  parent: child start ${ms(t.childStartMs)}, a freed slot refilled ${ms(t.slotRefillMs)}`);
   for (const [type, a] of Object.entries(t.activities)) log(`  ${type.padEnd(24)} queued ${ms(a.queuedMs).padEnd(16)} ran ${ms(a.runMs)}`);
   log(`worker peak RSS (${mesh.worker})      ${mesh.workerPeakRssMiB} MiB (${mesh.workerRssAtMigratedMiB} MiB when all were migrated)`);
