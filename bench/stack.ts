@@ -197,7 +197,12 @@ export async function historyOf(client: Client, workflowId: string): Promise<His
   return historyFigures(await runHistories(client, workflowId));
 }
 
+/**
+ * Namespaces by state: the status query's counts of every namespace when it has them (above
+ * STATUS_NAMESPACE_LIMIT it lists only those that need looking at), else counted from its list.
+ */
 export function countStates(s: RunStatus | undefined): Record<string, number> {
+  if (s?.namespaceCounts) return { ...s.namespaceCounts } as Record<string, number>;
   const c: Record<string, number> = {};
   for (const n of s?.namespaces ?? []) c[n.state] = (c[n.state] ?? 0) + 1;
   return c;
