@@ -195,7 +195,12 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
   // The running wave's restart slots (wave.prepareAhead): a namespace frees its slot as soon as its
   // restart step is over, before its checks. Only a holder's own name frees a slot (RestartSlots).
   let freeRestartSlot: ((namespace: string) => void) | undefined;
-  setHandler(restartSlotFreedSignal, ({ namespace }) => freeRestartSlot?.(String(namespace)));
+  // Anyone may signal: a payload that is not a namespace's name is ignored (a throwing handler would
+  // fail every workflow task of the run from then on).
+  setHandler(restartSlotFreedSignal, (freed) => {
+    const namespace = (freed as unknown as { namespace?: unknown } | null)?.namespace;
+    if (typeof namespace === 'string') freeRestartSlot?.(namespace);
+  });
   const st = rb.state;
   const selects = hasSelectWaves(input.plan);
   if (selects && st.results.waves) plan = resolvedPlan(input.plan, st.results.waves);

@@ -254,8 +254,12 @@ async function moveNamespaceWith(
   let previousLabels: Record<string, string> = {};
   // The run's word on a restart slot (it may come before this namespace is ready for it).
   let slotSaid: RestartSlot | undefined;
-  setHandler(restartSlotSignal, (slot) => {
-    slotSaid ??= slot;
+  setHandler(restartSlotSignal, (said) => {
+    // Anyone may signal: only the run's two answers count (a throwing handler would fail every
+    // workflow task of this namespace from then on).
+    const slot = said as unknown as { restart?: unknown; why?: unknown } | null;
+    if (slot?.restart === true) slotSaid ??= { restart: true };
+    else if (slot?.restart === false) slotSaid ??= { restart: false, why: String(slot.why ?? 'the run stopped') };
   });
 
   try {

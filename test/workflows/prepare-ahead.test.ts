@@ -138,6 +138,21 @@ describe('wave.prepareAhead', () => {
     expect(cluster.mostAtOnce('restartWorkloads', TARGET)).toBeLessThanOrEqual(2);
   });
 
+  it("signals that are not the run's answers are ignored: the run goes on, one restart at a time", async () => {
+    const { handle, cluster } = await start(plan({ concurrency: 1, prepareAhead: 1, namespaces: NAMESPACES.slice(0, 3) }));
+    cluster.delays.set('restartWorkloads', 600);
+    await waitForStatus(handle, () => cluster.spans.includes('+restartWorkloads ns-0 ' + TARGET));
+    // To the run: not a name, and the name of a namespace that waits (it holds no slot to free).
+    for (const bad of [null, 42, { namespace: 7 }, { namespace: 'ns-1' }]) await handle.signal('restartSlotFreed', bad);
+    // To the namespace that waits: neither a go nor a stop.
+    const waiting = env.client.workflow.getHandle(`${handle.workflowId}/ns/ns-1`);
+    for (const bad of [null, 'go', { restart: 'yes' }]) await waiting.signal('restartSlot', bad);
+    const result = await handle.result();
+    expect(result.phase).toBe('completed');
+    expect(result.namespaces.map((n) => n.state)).toEqual(['migrated', 'migrated', 'migrated']);
+    expect(cluster.mostAtOnce('restartWorkloads', TARGET)).toBe(1);
+  });
+
   it('a spent failure budget: the namespaces launched ahead still get their slots before the run asks', async () => {
     const { handle, cluster } = await start(
       plan(
