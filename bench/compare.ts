@@ -71,6 +71,8 @@ const { values: args } = parseArgs({
 });
 if (args.worker !== 'built' && args.worker !== 'source') throw new Error(`--worker: built or source, not "${args.worker}"`);
 if (args.worker === 'built' && args.qps) throw new Error("--qps sets the source worker's rate limit: add --worker source");
+/** The dev server's dynamic config: the settings `meshmove dev` starts it with, or none (the server's defaults). */
+const serverConfig = args['eager-activities'] ? DEV_SERVER_DYNAMIC_CONFIG : undefined;
 const podStartMs = args['pod-start-ms'] === undefined ? undefined : Number(args['pod-start-ms']);
 const shape: BenchShape = {
   namespaces: Number(args.namespaces),
@@ -121,7 +123,7 @@ async function runScript(dir: string): Promise<ScriptResult & { requestsPerNames
 }
 
 async function runMeshmove(dir: string) {
-  const env = await startDevServer(args['eager-activities'] ? { dynamicConfig: DEV_SERVER_DYNAMIC_CONFIG } : {});
+  const env = await startDevServer(serverConfig ? { dynamicConfig: serverConfig } : {});
   const twin = await freshTwin(shape, 'worker', dir);
   let worker: ChildProcess | undefined;
   try {
@@ -212,12 +214,12 @@ const result: Record<string, unknown> = {
   shape,
   at: new Date().toISOString(),
   host: { cpus: (await import('node:os')).cpus().length },
-  server: args['eager-activities'] ? { dynamicConfig: DEV_SERVER_DYNAMIC_CONFIG } : 'defaults',
+  server: serverConfig ? { dynamicConfig: serverConfig } : 'defaults',
 };
 log(
   `bench: ${shape.namespaces} namespaces x ${shape.deployments} Deployments, concurrency ${shape.concurrency}` +
     `${shape.prepareAhead ? `, ${shape.prepareAhead} prepared ahead` : ''}` +
-    `; Temporal dev server ${args['eager-activities'] ? 'with eager activity dispatch' : 'with its defaults'}`,
+    `; Temporal dev server ${serverConfig ? 'with eager activity dispatch' : 'with its defaults'}`,
 );
 let mesh: Awaited<ReturnType<typeof runMeshmove>> | undefined;
 let script: Awaited<ReturnType<typeof runScript>> | undefined;

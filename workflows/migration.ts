@@ -339,12 +339,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       }
       if (budgetSpent(outcome, st.namespaces, plan.failurePolicy.failureBudget)) {
         // Decide with nothing in flight: those launched ahead still get their slots as others end.
-        if (slots) {
-          while (running.size > 0) ended((await Promise.race(running.values())).name);
-        } else {
-          await Promise.all(running.values());
-        }
-        running.clear();
+        while (running.size > 0) ended((await Promise.race(running.values())).name);
         await decideOnFailedNamespaces();
         queue.push(...launchable(plan, st.namespaces, waveIndex).filter((n) => !queue.includes(n)));
       }

@@ -10,6 +10,7 @@ import {
   patched,
   setHandler,
   workflowInfo,
+  type SignalDefinition,
 } from '@temporalio/workflow';
 import type { BackupRef, TrafficRates } from '../activities/contract.js';
 import type { Plan } from '../plan/schema.js';
@@ -116,31 +117,30 @@ export async function namespaceWorkflow(input: NamespaceInput): Promise<Namespac
   const runWorkflowId = workflowInfo().parent?.workflowId;
   const tellRun = runWorkflowId !== undefined && patched(AUDIT_TO_RUN_PATCH);
   const told: Promise<void>[] = [];
-  const onAudit = (entry: AuditEntry): void => {
-    if (!tellRun || runWorkflowId === undefined) return;
-    const run = getExternalWorkflowHandle(runWorkflowId);
-    const tagged: AuditEntry = { ...entry, namespace: input.namespace, workflowId: workflowInfo().workflowId };
-    // Not cancellable: a rollback of the run cancels this workflow, and its decisions still count.
-    told.push(
-      CancellationScope.nonCancellable(() => run.signal(namespaceAuditSignal, tagged)).catch((err: unknown) => {
-        log.warn("a decision could not be added to the run's audit trail", {
-          action: entry.action,
-          by: entry.by,
-          error: describeFailure(err),
-        });
-      }),
-    );
-  };
-  const freeSlot = (): void => {
+  /**
+   * Signal the run, awaited before this workflow ends. Not cancellable: a rollback of the run cancels
+   * this workflow, and what it reports still counts. A failure is logged with `what` and `fields`.
+   */
+  const signalRun = <Arg>(signal: SignalDefinition<[Arg]>, arg: Arg, what: string, fields: Record<string, unknown> = {}): void => {
     if (runWorkflowId === undefined) return;
     const run = getExternalWorkflowHandle(runWorkflowId);
     told.push(
-      CancellationScope.nonCancellable(() => run.signal(restartSlotFreedSignal, { namespace: input.namespace })).catch((err: unknown) => {
-        // The run frees the slot when this workflow ends anyway.
-        log.warn('the run could not be told that a restart slot is free', { error: describeFailure(err) });
+      CancellationScope.nonCancellable(() => run.signal(signal, arg)).catch((err: unknown) => {
+        log.warn(what, { ...fields, error: describeFailure(err) });
       }),
     );
   };
+  const onAudit = (entry: AuditEntry): void => {
+    if (!tellRun) return;
+    const tagged: AuditEntry = { ...entry, namespace: input.namespace, workflowId: workflowInfo().workflowId };
+    signalRun(namespaceAuditSignal, tagged, "a decision could not be added to the run's audit trail", {
+      action: entry.action,
+      by: entry.by,
+    });
+  };
+  // If the run is not told, it frees the slot when this workflow ends anyway.
+  const freeSlot = (): void =>
+    signalRun(restartSlotFreedSignal, { namespace: input.namespace }, 'the run could not be told that a restart slot is free');
   try {
     return await moveNamespace(input, { onAudit, freeSlot });
   } finally {
