@@ -92,7 +92,9 @@ export function registerWorkerCommands(program: Command): void {
     .addHelpText(
       'after',
       '\nIf a Temporal server already answers on --port, dev refuses (exit 1) instead of attaching its worker to it.\n' +
-        'To run a worker against a server that is already running: meshmove worker --address 127.0.0.1:PORT',
+        'To run a worker against a server that is already running: meshmove worker --address 127.0.0.1:PORT\n' +
+        'The server starts with eager activity dispatch (--dynamic-config-value system.enableActivityEagerExecution=true):\n' +
+        'ask for the same on your own server; meshmove works the same without it, each step a little later.',
     )
     .action(async (opts: { db: string; port: string; uiPort: string; kubeconfig?: string }) => {
       const port = Number(opts.port);

@@ -87,5 +87,6 @@ describe('meshmove dev on a busy port', () => {
   it('says so in --help', async () => {
     const help = await meshmove(['dev', '--help']);
     expect(help.stdout).toContain('meshmove worker --address');
+    expect(help.stdout).toContain('system.enableActivityEagerExecution=true');
   });
 });
