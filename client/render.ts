@@ -51,10 +51,13 @@ function gateLine(g: GateRecord): string {
 }
 
 function namespaceLine(n: NamespaceStatus, child?: RunStatus): string {
-  const step = child?.currentStep ? ` — ${child.currentStep}` : '';
+  const step = n.waitingForRestartSlot ? ` — ${WAITING_FOR_SLOT}` : child?.currentStep ? ` — ${child.currentStep}` : '';
   const err = n.error ? ` — ${n.error}` : '';
   return `${MARK[n.state] ?? '·'} ${n.name}${n.state === 'migrated' || n.state === 'pending' ? '' : ` (${n.state})`}${step}${err}`;
 }
+
+/** A namespace prepared ahead (wave.prepareAhead) whose restart waits for a free slot. */
+const WAITING_FOR_SLOT = 'prepared, waiting for a restart slot';
 
 /** Order of the counts in a wave's line. */
 const STATE_ORDER: NamespaceStatus['state'][] = ['migrated', 'migrating', 'failed', 'rolling-back', 'rolled-back', 'skipped', 'pending'];
@@ -74,7 +77,10 @@ export function namespaceLines(namespaces: readonly NamespaceStatus[], attention
     const counts = new Map<string, number>();
     for (const n of ns) counts.set(n.state, (counts.get(n.state) ?? 0) + 1);
     const done = counts.get('migrated') ?? 0;
-    const rest = STATE_ORDER.filter((st) => st !== 'migrated' && counts.get(st)).map((st) => `${counts.get(st)} ${st}`);
+    const prepared = ns.filter((n) => n.state === 'migrating' && n.waitingForRestartSlot).length;
+    const rest = STATE_ORDER.filter((st) => st !== 'migrated' && counts.get(st)).map(
+      (st) => `${counts.get(st)} ${st}${st === 'migrating' && prepared ? ` (${prepared} of them ${WAITING_FOR_SLOT})` : ''}`,
+    );
     lines.push(`  wave ${w} (${done}/${ns.length} migrated)${rest.length ? `: ${rest.join(', ')}` : ''}`);
     for (const n of ns) {
       const shown = n.state === 'migrating' || n.state === 'failed' || n.state === 'rolling-back' || waiting.has(n.name);

@@ -136,6 +136,8 @@ export interface NamespaceStatus {
   /** The child workflow working on it now (migration or rollback). */
   workflowId?: string;
   error?: string;
+  /** Relabelled and CA-checked, waiting for one of its wave's restart slots (wave.prepareAhead). */
+  waitingForRestartSlot?: true;
 }
 
 export interface RunStatus {

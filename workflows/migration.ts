@@ -233,6 +233,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     ns.state = 'migrating';
     ns.workflowId = `${migrationId}/ns/${name}`;
     delete ns.error;
+    if (restartSlot === 'waiting') ns.waitingForRestartSlot = true;
     const rootRelation = st.results.preflight?.rootRelation;
     const withRootRelation = rootRelation !== undefined && patched(ROOT_RELATION_TO_NAMESPACES_PATCH);
     const baseline = st.results.trafficBaseline;
@@ -260,6 +261,7 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       cancellationType: ChildWorkflowCancellationType.WAIT_CANCELLATION_COMPLETED,
       parentClosePolicy: ParentClosePolicy.TERMINATE,
     });
+    delete ns.waitingForRestartSlot;
     switch (outcome.outcome) {
       case 'migrated':
         ns.state = 'migrated';
@@ -294,7 +296,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     const slots = ahead > 0 ? new RestartSlots(wave.concurrency) : undefined;
     const told: Promise<void>[] = [];
     const tell = (name: string, slot: RestartSlot): void => {
-      const workflowId = nsStatus(name).workflowId!;
+      const ns = nsStatus(name);
+      delete ns.waitingForRestartSlot;
+      const workflowId = ns.workflowId!;
       told.push(
         getExternalWorkflowHandle(workflowId)
           .signal(restartSlotSignal, slot)

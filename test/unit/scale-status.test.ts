@@ -61,6 +61,19 @@ describe('meshmove status: a wave as counts by state', () => {
     ]);
     expect(lines[lines.length - 1]).toBe('    ✗ ns-2000 (failed) — restart: RolloutStuck');
   });
+
+  it('says which running namespaces were prepared ahead and wait for a restart slot (wave.prepareAhead)', () => {
+    const all = run(2000);
+    const running = all.filter((n) => n.state === 'migrating');
+    for (const n of running.slice(12)) n.waitingForRestartSlot = true;
+    const lines = namespaceLines(all, none);
+    expect(lines[1]).toBe(
+      '  wave rest (999/1999 migrated): 20 migrating (8 of them prepared, waiting for a restart slot), 1 failed, 979 pending',
+    );
+    expect(lines.filter((l) => l.endsWith(' — prepared, waiting for a restart slot'))).toEqual(
+      running.slice(12).map((n) => `    ▶ ${n.name} (migrating) — prepared, waiting for a restart slot`),
+    );
+  });
 });
 
 describe('the CA stability window', () => {

@@ -13,6 +13,7 @@ import { FakeCluster, dispatchingActivities, testPlan } from '../support/fake-ac
 import { startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
 import { recordHistory } from '../support/histories.js';
 import type { Plan, PlanInput } from '../../plan/schema.js';
+import type { RunStatus } from '../../workflows/messages.js';
 
 let env: TestWorkflowEnvironment;
 let worker: Worker;
@@ -101,7 +102,12 @@ describe('wave.prepareAhead', () => {
   it('relabels and checks the next namespaces while others restart; at most `concurrency` restart at once', async () => {
     const { handle, cluster } = await start(plan({}));
     cluster.delays.set('restartWorkloads', 800);
+    // While two restart, the status says which two wait for a slot.
+    const waitingForSlot = (s: Pick<RunStatus, 'namespaces'>) => s.namespaces.filter((n) => n.waitingForRestartSlot).map((n) => n.name);
+    const during = await waitForStatus(handle, (s) => waitingForSlot(s).length === 2);
+    expect(during.namespaces.filter((n) => n.waitingForRestartSlot).every((n) => n.state === 'migrating')).toBe(true);
     const result = await handle.result();
+    expect(waitingForSlot(result)).toEqual([]);
     expect(result.phase).toBe('completed');
     expect(result.namespaces.map((n) => n.state)).toEqual(NAMESPACES.map(() => 'migrated'));
     expect(cluster.mostAtOnce('restartWorkloads', TARGET)).toBe(2);
