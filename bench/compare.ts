@@ -10,6 +10,9 @@
 //     [--pod-start-ms MS]   realistic rollouts: each new pod takes MS to become ready (default: the
 //                           twin's 20 ms); the table then shows the physical limit, the sum of the
 //                           namespaces' rollout times divided by the concurrency, and each run against it
+//     [--pod-start-spread-ms MS] each Deployment's pods start up to MS sooner or later than --pod-start-ms,
+//                           the same in both runs (the twin's podStartSpreadMs): rollouts that do not all
+//                           end at once, as real ones do not; the physical limit counts each one's time
 //     [--worker-heap-mb MB] the worker's V8 old-space cap (--max-old-space-size), as a memory limit would set it
 //     [--prepare-ahead N]   meshmove's rest wave prepares N namespaces ahead of its restart slots
 //                           (wave.prepareAhead; the script has no such thing and ignores it)
@@ -31,7 +34,9 @@ import { TASK_QUEUE, TERMINAL_PHASES, statusQuery } from '../workflows/messages.
 import { sendGateVerdict } from '../client/runs.js';
 import { startDevServer } from '../test/support/temporal.js';
 import { DEV_SERVER_DYNAMIC_CONFIG } from '../client/local-temporal.js';
-import { benchPlan, repoFile, SCRIPT_USER, type BenchShape } from './scenario.js';
+import { benchPlan, deploymentNames, namespaceNames, repoFile, SCRIPT_USER, type BenchShape } from './scenario.js';
+import { podStartDelay } from '../twin/apiserver/controllers/context.js';
+import { scenarioSchema } from '../twin/scenario.js';
 import { runKubectlScript, type ScriptResult } from './kubectl-script.js';
 import {
   bundleWorkflows,
@@ -63,6 +68,7 @@ const { values: args } = parseArgs({
     label: { type: 'string', default: '' },
     qps: { type: 'string' },
     'pod-start-ms': { type: 'string' },
+    'pod-start-spread-ms': { type: 'string' },
     'worker-heap-mb': { type: 'string' },
     worker: { type: 'string', default: 'built' },
     'eager-activities': { type: 'boolean', default: false },
@@ -74,22 +80,29 @@ if (args.worker === 'built' && args.qps) throw new Error("--qps sets the source 
 /** The dev server's dynamic config: the settings `meshmove dev` starts it with, or none (the server's defaults). */
 const serverConfig = args['eager-activities'] ? DEV_SERVER_DYNAMIC_CONFIG : undefined;
 const podStartMs = args['pod-start-ms'] === undefined ? undefined : Number(args['pod-start-ms']);
+const podStartSpreadMs = args['pod-start-spread-ms'] === undefined ? 0 : Number(args['pod-start-spread-ms']);
+if (podStartSpreadMs > 0 && podStartMs === undefined) throw new Error('--pod-start-spread-ms varies --pod-start-ms: give both');
 const shape: BenchShape = {
   namespaces: Number(args.namespaces),
   deployments: Number(args.deployments),
   concurrency: Number(args.concurrency),
   ...(args['prepare-ahead'] ? { prepareAhead: Number(args['prepare-ahead']) } : {}),
-  ...(podStartMs === undefined ? {} : { timings: { podStartDelayMs: podStartMs } }),
+  ...(podStartMs === undefined ? {} : { timings: { podStartDelayMs: podStartMs, podStartSpreadMs } }),
 };
 /**
  * The physical limit of the restarts alone: a namespace's single-replica Deployments roll out side by
- * side, each new pod ready after the pod start delay (+ the twin's step between rollout pods), so a
- * namespace takes one rollout; the canary alone, then the rest `concurrency` at a time.
+ * side, each new pod ready after its start delay (the twin's podStartDelay, + the twin's step between
+ * rollout pods), so a namespace takes its slowest Deployment's rollout; the canary alone, then the
+ * sum of the rest's divided by `concurrency`.
  */
 function physicalLimitMs(): number | undefined {
   if (podStartMs === undefined) return undefined;
-  const rollout = podStartMs + (shape.timings?.rolloutPodDelayMs ?? 50);
-  return rollout + (rollout * (shape.namespaces - 1)) / shape.concurrency;
+  const timings = { podStartDelayMs: podStartMs, podStartSpreadMs };
+  const step = shape.timings?.rolloutPodDelayMs ?? scenarioSchema.shape.timings.parse(undefined).rolloutPodDelayMs;
+  const [canary, ...rest] = namespaceNames(shape.namespaces).map(
+    (ns) => step + Math.max(...deploymentNames(shape.deployments).map((d) => podStartDelay(timings, ns, d))),
+  );
+  return canary! + rest.reduce((sum, ms) => sum + ms, 0) / shape.concurrency;
 }
 
 function findKubectl(): string {
@@ -253,7 +266,7 @@ log(`wall (approval→all migrated)  ${s(mesh?.wallMs).padEnd(15)} ${s(script?.w
 if (mesh && script) log(`ratio meshmove/script         ${result.ratio as number}`);
 if (limit !== undefined) {
   const over = (ms: number | undefined) => (ms === undefined ? '-' : `${round(ms / limit)}x`);
-  log(`${`physical limit (${podStartMs} ms pods)`.padEnd(30)}${s(limit)}`);
+  log(`${`physical limit (${podStartMs}${podStartSpreadMs ? ` ± ${podStartSpreadMs}` : ''} ms pods)`.padEnd(30)}${s(limit)}`);
   log(`wall / physical limit         ${over(mesh?.wallMs).padEnd(15)} ${over(script?.wallMs)}`);
 }
 log(

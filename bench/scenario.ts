@@ -27,6 +27,11 @@ export function namespaceNames(n: number): string[] {
   return Array.from({ length: n }, (_, i) => `ns-${String(i + 1).padStart(width, '0')}`);
 }
 
+/** A generated namespace's Deployments. */
+export function deploymentNames(n: number): string[] {
+  return Array.from({ length: n }, (_, j) => `app-${j + 1}`);
+}
+
 export async function benchScenario(shape: BenchShape): Promise<Scenario> {
   const base = await loadScenario(repoFile('examples/twin/field-report.yaml'));
   const defaults = scenarioSchema.shape.timings.parse(undefined);
@@ -40,9 +45,9 @@ export async function benchScenario(shape: BenchShape): Promise<Scenario> {
     namespaces: namespaceNames(shape.namespaces).map((name) => ({
       name,
       labels: { 'istio-injection': 'enabled' },
-      workloads: Array.from({ length: shape.deployments }, (_, j) => ({
+      workloads: deploymentNames(shape.deployments).map((workload) => ({
         kind: 'Deployment' as const,
-        name: `app-${j + 1}`,
+        name: workload,
         replicas: 1,
         labels: {},
         service: { port: 8080 },

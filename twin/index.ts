@@ -127,6 +127,7 @@ export async function startTwin(scenarioOrPath: Scenario | string, overrides: Tw
       // A restored twin asks for its previous port first, so kubeconfigs written before still work.
       preferredPort: state?.ports.api,
       podStartDelayMs: scenario.timings.podStartDelayMs,
+      podStartSpreadMs: scenario.timings.podStartSpreadMs,
       rolloutPodDelayMs: scenario.timings.rolloutPodDelayMs,
       tls: overrides.tls === true,
       logger: logger.child({ component: 'twin-apiserver' }),

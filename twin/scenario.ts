@@ -158,11 +158,13 @@ export const scenarioSchema = z
     timings: z
       .strictObject({
         podStartDelayMs: z.number().int().min(0).default(20),
+        /** Each workload's pods start up to this much sooner or later, the same on every rollout (0: all alike). */
+        podStartSpreadMs: z.number().int().min(0).default(0),
         rolloutPodDelayMs: z.number().int().min(0).default(50),
         /** How long a namespace controller waits before rewriting a ConfigMap another istiod changed (real istiods: within ~0.3 s). */
         caRewriteDelayMs: z.number().int().min(10).default(300),
       })
-      .default({ podStartDelayMs: 20, rolloutPodDelayMs: 50, caRewriteDelayMs: 300 }),
+      .default({ podStartDelayMs: 20, podStartSpreadMs: 0, rolloutPodDelayMs: 50, caRewriteDelayMs: 300 }),
     /** true: every control plane shares one root; false: each has its own; absent: per control plane `rootCA`. */
     sameRootCA: z.boolean().optional(),
     controlPlanes: z.array(controlPlane).min(1, 'at least one control plane'),

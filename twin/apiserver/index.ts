@@ -39,6 +39,8 @@ export interface ApiServerOptions {
   tls?: boolean;
   /** Delay before the kubelet stand-in marks a new pod Running and Ready (default 50 ms). */
   podStartDelayMs?: number;
+  /** Each workload's pods start up to this much sooner or later than podStartDelayMs (default 0; podStartDelay). */
+  podStartSpreadMs?: number;
   /** Pause between pods of a rollout (default 50 ms). */
   rolloutPodDelayMs?: number;
   logger?: Logger;
@@ -134,6 +136,7 @@ export async function startApiServer(opts: ApiServerOptions = {}): Promise<ApiSe
     logger,
     nodeName: NODE_NAME,
     podStartDelayMs: opts.podStartDelayMs ?? 50,
+    podStartSpreadMs: opts.podStartSpreadMs ?? 0,
     rolloutPodDelayMs: opts.rolloutPodDelayMs ?? 50,
   });
 

@@ -9,13 +9,12 @@ import type { ResourceDef } from '../resources.js';
 import type { Store } from '../storage.js';
 import type { KubeObject, OwnerReference } from '../types.js';
 
-export interface ControllerContext {
+export interface ControllerContext extends PodStartTimings {
   core: ApiCore;
   store: Store;
   faults: FaultController;
   logs: PodLogs;
   logger: Logger;
-  podStartDelayMs: number;
   rolloutPodDelayMs: number;
   nodeName: string;
 }
@@ -34,6 +33,38 @@ export function ownedBy(o: KubeObject, owner: KubeObject): boolean {
 
 export function ownerRefTo(owner: KubeObject, apiVersion: string, kind: string): OwnerReference {
   return { apiVersion, kind, name: owner.metadata.name!, uid: owner.metadata.uid!, controller: true, blockOwnerDeletion: true };
+}
+
+/** FNV-1a, 32 bits, over a string's UTF-16 code units. */
+export function fnv1a32(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) {
+    h ^= s.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h;
+}
+
+/**
+ * How long a new pod of `namespace`/`workload` takes to become ready: the pod start delay, moved by up
+ * to ± the spread by the workload's name, so that workloads start unequally, as real ones do, yet
+ * the same on every rollout and in every twin of one scenario (two runs wait alike).
+ */
+export function podStartDelay(timings: PodStartTimings, namespace: string, workload: string): number {
+  if (timings.podStartSpreadMs <= 0) return timings.podStartDelayMs;
+  // FNV-1a alone moves its high bits little for names that differ in their last character (app-1,
+  // app-2): murmur3's finalizer spreads them over the whole range.
+  let h = fnv1a32(`${namespace}/${workload}`);
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  const u = ((h ^ (h >>> 16)) >>> 0) / 0x1_0000_0000;
+  return Math.max(0, Math.round(timings.podStartDelayMs + (2 * u - 1) * timings.podStartSpreadMs));
+}
+
+export interface PodStartTimings {
+  podStartDelayMs: number;
+  /** 0: every pod takes podStartDelayMs. */
+  podStartSpreadMs: number;
 }
 
 /**
@@ -58,12 +89,7 @@ export function templateHash(template: unknown): string {
       );
     return v;
   };
-  const s = JSON.stringify(canonical(template));
-  let h = 0x811c9dc5;
-  for (let i = 0; i < s.length; i++) {
-    h ^= s.charCodeAt(i);
-    h = Math.imul(h, 0x01000193) >>> 0;
-  }
+  const h = fnv1a32(JSON.stringify(canonical(template)));
   const alphabet = 'bcdfghjklmnpqrstvwxz2456789';
   return String(h)
     .split('')

@@ -1,11 +1,11 @@
-// The kubelet stand-in: binds new pods to the node and, after podStartDelayMs, marks them Running
+// The kubelet stand-in: binds new pods to the node and, after their start delay (podStartDelay), marks them Running
 // and Ready with the conditions and containerStatuses a real kubelet reports (IPs are made up and
 // never contacted). Pods of a workload under a stuckRollouts fault stay not Ready in
 // CrashLoopBackOff until the fault is cleared. Job pods are left Running for their runner to end.
 import { randomBytes } from 'node:crypto';
 import type { StoreEvent } from '../storage.js';
 import { jsonClone, type KubeObject } from '../types.js';
-import { controllerRef, defOf, type ControllerContext } from './context.js';
+import { controllerRef, defOf, podStartDelay, type ControllerContext } from './context.js';
 
 interface ContainerSpec {
   name: string;
@@ -41,10 +41,13 @@ export class Kubelet {
     const ip = /^10\.244\.(\d+)\.(\d+)$/.exec(String((pod.status as { podIP?: string } | undefined)?.podIP ?? ''));
     if (e.type === 'ADDED' && ip) this.nextIp = Math.max(this.nextIp, Number(ip[1]) * 250 + Number(ip[2]) - 1);
     if (e.type === 'ADDED' && (pod.status as { phase?: string } | undefined)?.phase === 'Pending') {
-      const t = setTimeout(() => {
-        this.timers.delete(key);
-        this.start(key);
-      }, this.ctx.podStartDelayMs);
+      const t = setTimeout(
+        () => {
+          this.timers.delete(key);
+          this.start(key);
+        },
+        podStartDelay(this.ctx, pod.metadata.namespace ?? '', this.workloadOf(pod)),
+      );
       this.timers.set(key, t);
     }
   }
