@@ -1,7 +1,8 @@
-// The kubelet stand-in: binds new pods to the node and, after their start delay (podStartDelay), marks them Running
-// and Ready with the conditions and containerStatuses a real kubelet reports (IPs are made up and
-// never contacted). Pods of a workload under a stuckRollouts fault stay not Ready in
-// CrashLoopBackOff until the fault is cleared. Job pods are left Running for their runner to end.
+// The kubelet stand-in: binds new pods to the node and, after their start delay (podStartDelay),
+// marks them Running and Ready with the conditions and containerStatuses a real kubelet reports
+// (IPs are made up and never contacted). Pods of a workload under a stuckRollouts fault stay not
+// Ready in CrashLoopBackOff until the fault is cleared. Job pods are left Running for their runner
+// to end.
 import { randomBytes } from 'node:crypto';
 import type { StoreEvent } from '../storage.js';
 import { jsonClone, type KubeObject } from '../types.js';
@@ -46,7 +47,10 @@ export class Kubelet {
           this.timers.delete(key);
           this.start(key);
         },
-        podStartDelay(this.ctx, pod.metadata.namespace ?? '', this.workloadOf(pod)),
+        // The workload is looked up only when the scenario spreads pod starts.
+        this.ctx.podStartSpreadMs > 0
+          ? podStartDelay(this.ctx, pod.metadata.namespace ?? '', this.workloadOf(pod))
+          : this.ctx.podStartDelayMs,
       );
       this.timers.set(key, t);
     }
