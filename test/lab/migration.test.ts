@@ -2,7 +2,8 @@
 // installed from Istio's charts, the field report's layout), the way a user meets meshmove: the
 // CLI starts the field-report plan on a real Temporal dev server; a worker with the real
 // activities, as the ServiceAccount bound by exactly deploy/rbac.yaml, moves the cluster; gates are
-// answered through the CLI by a second person. Gateways and probe pods are answered by
+// answered through the CLI by a second person; the approved run's backend wave prepares one
+// namespace ahead of its restart slot. Gateways and probe pods are answered by
 // lab/go/xds-standin from what the real istiods serve them over xDS; DNS is the twin's server.
 import { Resolver } from 'node:dns/promises';
 import { readFile } from 'node:fs/promises';
@@ -31,6 +32,7 @@ import { plannedNamespaces } from '../../plan/schema.js';
 import { startTwin } from '../../twin/index.js';
 import { loadScenario } from '../../twin/scenario.js';
 import { httpGet } from '../twin/istio-helpers.js';
+import { activitySpan, signalNames } from '../support/histories.js';
 import {
   createSourceTag,
   kubectlJson,
@@ -356,7 +358,11 @@ describe('the field-report migration through the CLI, on real control planes', (
 
   it('every gate approved: every namespace on the target, SYNCED in the real target istiod, served by the new gateway by its xDS, DNS moved, the source decommissioned', async () => {
     const t0 = Date.now();
-    const plan = await writeLabPlan(stack, await tempDir('lab-full'));
+    // The backend wave prepares one namespace ahead (wave.prepareAhead): orders is relabelled and
+    // CA-checked on the real control planes while payments restarts, and restarts after it.
+    const plan = await writeLabPlan(stack, await tempDir('lab-full'), (p) => {
+      p.waves = (p.waves as { name: string }[]).map((w) => (w.name === 'backend' ? { ...w, concurrency: 1, prepareAhead: 1 } : w));
+    });
     const id = 'lab-full-migration';
     // Before: the new gateway serves none of the hosts (the target istiod does not see the routes' namespaces yet).
     expect((await gatewayRequest(stack.target, 'shop.y7test.com', '/')).status).toBe(404);
@@ -368,6 +374,14 @@ describe('the field-report migration through the CLI, on real control planes', (
 
     const s = await stack.cli.status(id);
     expect(s.namespaces.map((n) => [n.name, n.state])).toEqual(NAMESPACES.map((n) => [n, 'migrated']));
+    expect(s.namespaces.some((n) => n.waitingForRestartSlot)).toBe(false);
+    const history = (ns: string) => stack.env.client.workflow.getHandle(`${id}/ns/${ns}`).fetchHistory();
+    const [payments, orders] = [await history('payments'), await history('orders')];
+    expect(signalNames(orders)).toContain('restartSlot');
+    expect(signalNames(payments)).not.toContain('restartSlot');
+    expect(activitySpan(orders, 'restartWorkloads').startedMs).toBeGreaterThanOrEqual(
+      activitySpan(payments, 'restartWorkloads').completedMs,
+    );
     expect(s.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual([
       `${APPROVER} approve start`,
       `${APPROVER} approve dns-cutover`,

@@ -18,3 +18,27 @@ export async function recordHistory(client: Client, workflowId: string, name: st
     await writeFile(`${HISTORY_DIR}${name}.json`, `{"workflowId":${JSON.stringify(workflowId)},"history":${historyToJSON(history)}}\n`);
   }
 }
+
+type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
+
+const eventTimeMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
+  Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+
+/** When a workflow's first `activityType` started and completed, by the server's clock, from its history. */
+export function activitySpan(history: History, activityType: string): { startedMs: number; completedMs: number } {
+  const events = history.events ?? [];
+  const scheduled = events.find((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === activityType);
+  if (!scheduled) throw new Error(`no ${activityType} activity in this history`);
+  const of = (e: (typeof events)[number]) =>
+    (e.activityTaskStartedEventAttributes ?? e.activityTaskCompletedEventAttributes)?.scheduledEventId?.toString();
+  const id = scheduled.eventId?.toString();
+  const started = events.find((e) => e.activityTaskStartedEventAttributes && of(e) === id);
+  const completed = events.find((e) => e.activityTaskCompletedEventAttributes && of(e) === id);
+  if (!started || !completed) throw new Error(`${activityType} did not complete in this history`);
+  return { startedMs: eventTimeMs(started.eventTime), completedMs: eventTimeMs(completed.eventTime) };
+}
+
+/** The names of the signals a workflow was sent, in order, from its history. */
+export function signalNames(history: History): string[] {
+  return (history.events ?? []).flatMap((e) => e.workflowExecutionSignaledEventAttributes?.signalName ?? []);
+}
