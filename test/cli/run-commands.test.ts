@@ -1,17 +1,14 @@
 // The CLI contract on a real Temporal dev server (activities mocked at the boundary): exit codes,
 // refusals with the workflow's reason, the audit trail, status --json, history for replay.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { waitUntilNamed } from '../support/wait-until.js';
 import { writeFile, mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
-import { TASK_QUEUE } from '../../workflows/messages.js';
 import { runStatus, whatWaits } from '../../client/runs.js';
 import { FakeCluster, testPlan } from '../support/fake-activities.js';
-import { startDevServer, workflowBundle } from '../support/temporal.js';
+import { useDevServerWorker } from '../support/temporal.js';
 import { meshmove as runCli, type CliResult } from '../support/cli.js';
 import { readFile } from 'node:fs/promises';
 import { parseOpenSshPrivateKey } from '../../client/signing.js';
@@ -19,9 +16,6 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { HISTORY_DIR } from '../support/histories.js';
 import { makeKey } from '../support/ssh-keys.js';
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 let planFile: string;
 let badPlanFile: string;
 let planDoc: Record<string, unknown>;
@@ -37,20 +31,14 @@ const meshmove = async (args: string[], env?: Record<string, string>): Promise<C
 // Each person signs with their own key, made by ssh-keygen (alice ed25519, bob ECDSA, mallory not in the plan).
 const keys = { alice: makeKey('alice', 'ed25519'), bob: makeKey('bob', 'ecdsa'), mallory: makeKey('mallory', 'ed25519') };
 const as = (who: string) => ({
-  TEMPORAL_ADDRESS: env.address,
+  TEMPORAL_ADDRESS: temporal.env.address,
   MESHMOVE_USER: who,
   MESHMOVE_SIGNING_KEY: keys[who as keyof typeof keys]?.file ?? '',
 });
 
+const temporal = useDevServerWorker(() => cluster.activities());
+
 beforeAll(async () => {
-  env = await startDevServer();
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
-    activities: cluster.activities(),
-  });
-  running = worker.run();
   const dir = await mkdtemp(join(tmpdir(), 'meshmove-cli-'));
   planFile = join(dir, 'plan.yaml');
   const plan = {
@@ -89,12 +77,6 @@ beforeAll(async () => {
   planDoc = plan;
   badPlanFile = join(dir, 'bad.yaml');
   await writeFile(badPlanFile, stringify({ ...plan, waves: [{ name: 'w', concurrency: 0, namespaces: ['Bad_NS'] }], approvers: 'alice' }));
-});
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
 });
 
 describe('meshmove CLI on a real Temporal server', () => {
@@ -209,7 +191,8 @@ describe('meshmove CLI on a real Temporal server', () => {
     const id = 'cli-decide-ns';
     cluster.failNext('verifyTraffic', 'payments');
     cluster.failNext('verifyTraffic', 'orders');
-    const waiting = async () => (await whatWaits(env.client, await runStatus(env.client, id))).decisions.map((d) => d.namespace).sort();
+    const waiting = async () =>
+      (await whatWaits(temporal.env.client, await runStatus(temporal.env.client, id))).decisions.map((d) => d.namespace).sort();
     const until = (what: string, ok: () => Promise<boolean>) => waitUntilNamed(what, ok, { timeout: 60_000, interval: 200 });
     try {
       expect((await meshmove(['start', file, '--id', id], as('alice'))).code).toBe(0);
@@ -242,7 +225,7 @@ describe('meshmove CLI on a real Temporal server', () => {
       expect(retried.stdout).toContain('retry for step verify-traffic in orders as bob');
       await until(
         'orders to be migrated',
-        async () => (await runStatus(env.client, id)).namespaces.find((n) => n.name === 'orders')?.state === 'migrated',
+        async () => (await runStatus(temporal.env.client, id)).namespaces.find((n) => n.name === 'orders')?.state === 'migrated',
       );
       expect(await waiting()).toEqual(['payments']);
 
@@ -251,7 +234,7 @@ describe('meshmove CLI on a real Temporal server', () => {
         as('bob'),
       );
       expect(skipped.code).toBe(0);
-      await until('the run to complete', async () => (await runStatus(env.client, id)).phase === 'completed');
+      await until('the run to complete', async () => (await runStatus(temporal.env.client, id)).phase === 'completed');
 
       const help = await meshmove(['decide', '--help']);
       expect(help.stdout).toContain('--k8s-namespace <ns>');
@@ -270,7 +253,7 @@ describe('meshmove CLI on a real Temporal server', () => {
     const running = await meshmove(['start', planFile, '--id', 'cli-running'], as('alice'));
     expect(running.code).toBe(1);
     expect(running.stderr).toContain('already exists (RUNNING');
-    await env.client.workflow.getHandle('cli-running').terminate('test over');
+    await temporal.env.client.workflow.getHandle('cli-running').terminate('test over');
   }, 120_000);
 
   it('audit verify: every decision of a run verifies offline; a tampered history fails naming the entry', async () => {

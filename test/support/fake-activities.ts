@@ -267,15 +267,20 @@ export function testPlan(overrides: Partial<PlanInput> = {}): Plan {
 }
 
 /**
- * Activities that call whatever `current()` returns at call time: one worker for a test file, and
- * each test swaps in its own fake cluster.
+ * Activities that call, at call time, whatever `current()` returns: one worker for a test file, and
+ * each test swaps in its own.
  */
-export function dispatchingActivities(current: () => FakeCluster): ReturnType<FakeCluster['activities']> {
+export function dispatchTo(current: () => MigrationActivities): MigrationActivities {
   const names = Object.keys(new FakeCluster(testPlan()).activities());
   return Object.fromEntries(
     names.map((name) => [
       name,
-      (...args: unknown[]) => (current().activities() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args),
+      (...args: unknown[]) => (current() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args),
     ]),
-  ) as unknown as ReturnType<FakeCluster['activities']>;
+  ) as unknown as MigrationActivities;
+}
+
+/** dispatchTo the current test's fake cluster. */
+export function dispatchingActivities(current: () => FakeCluster): MigrationActivities {
+  return dispatchTo(() => current().activities());
 }

@@ -3,13 +3,13 @@
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode, DefaultLogger, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import { bundleWorkflowCode, DefaultLogger, Worker, type WorkerOptions, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import { WorkflowUpdateFailedError, type WorkflowHandle } from '@temporalio/client';
-import { vi } from 'vitest';
+import { afterAll, beforeAll, vi } from 'vitest';
 import { installRuntime } from '../../worker/worker.js';
 import { dynamicConfigArgs } from '../../client/local-temporal.js';
 import { workflowsPath } from '../../worker/bundle.js';
-import { statusQuery, type RunStatus } from '../../workflows/messages.js';
+import { TASK_QUEUE, statusQuery, type RunStatus } from '../../workflows/messages.js';
 import { SEARCH_ATTRIBUTES } from '../../workflows/search-attributes.js';
 
 const script = fileURLToPath(new URL('../../scripts/temporal-cli.sh', import.meta.url));
@@ -67,6 +67,37 @@ let bundled: Promise<WorkflowBundleWithSourceMap> | undefined;
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
   bundled ??= bundleWorkflowCode({ workflowsPath: workflowsPath(), logger: new DefaultLogger('WARN') });
   return bundled;
+}
+
+/**
+ * A dev server and one worker on TASK_QUEUE for a whole test file: started before its first test
+ * and stopped after its last. `activities` is called once, when the worker is made; tests read `env`.
+ */
+export function useDevServerWorker(activities: () => NonNullable<WorkerOptions['activities']>): { readonly env: TestWorkflowEnvironment } {
+  let env: TestWorkflowEnvironment | undefined;
+  let worker: Worker | undefined;
+  let running: Promise<void> | undefined;
+  beforeAll(async () => {
+    env = await startDevServer();
+    worker = await Worker.create({
+      connection: env.nativeConnection,
+      taskQueue: TASK_QUEUE,
+      workflowBundle: await workflowBundle(),
+      activities: activities(),
+    });
+    running = worker.run();
+  });
+  afterAll(async () => {
+    worker?.shutdown();
+    await running;
+    await env?.teardown();
+  });
+  return {
+    get env(): TestWorkflowEnvironment {
+      if (!env) throw new Error('the dev server starts in beforeAll: read env in a test or a hook');
+      return env;
+    },
+  };
 }
 
 /**

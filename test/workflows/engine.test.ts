@@ -1,9 +1,7 @@
 // The runbook engine on a real Temporal dev server, with activities mocked at the activity
 // boundary: gates, operator decisions, compensation order, expiry, authorization, audit.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { type WorkflowHandle } from '@temporalio/client';
 import { migrationWorkflow } from '../../workflows/migration.js';
 import {
@@ -15,47 +13,21 @@ import {
   statusQuery,
   type RunStatus,
 } from '../../workflows/messages.js';
-import { FakeCluster, testPlan } from '../support/fake-activities.js';
-import { refusal, startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
+import { FakeCluster, dispatchingActivities, testPlan } from '../support/fake-activities.js';
+import { refusal, useDevServerWorker, waitForStatus } from '../support/temporal.js';
 import { recordHistory } from '../support/histories.js';
 import type { Plan } from '../../plan/schema.js';
 
-let env: TestWorkflowEnvironment;
 let cluster: FakeCluster;
-let worker: Worker;
-let running: Promise<void>;
 // One worker for the file; each test swaps in its own fake cluster.
 const current: { cluster?: FakeCluster } = {};
 
-beforeAll(async () => {
-  env = await startDevServer();
-  const activities = new FakeCluster(testPlan()).activities();
-  // Dispatch each activity to the current test's fake cluster.
-  const dispatch = Object.fromEntries(
-    Object.keys(activities).map((name) => [
-      name,
-      (...args: unknown[]) => (current.cluster!.activities() as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args),
-    ]),
-  );
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
-    activities: dispatch,
-  });
-  running = worker.run();
-});
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const temporal = useDevServerWorker(() => dispatchingActivities(() => current.cluster!));
 
 async function start(plan: Plan, startedBy = 'alice'): Promise<WorkflowHandle<typeof migrationWorkflow>> {
   cluster = new FakeCluster(plan);
   current.cluster = cluster;
-  return env.client.workflow.start(migrationWorkflow, {
+  return temporal.env.client.workflow.start(migrationWorkflow, {
     taskQueue: TASK_QUEUE,
     workflowId: `test-${randomUUID()}`,
     args: [{ plan, planDigest: 'test', startedBy, options: { heartbeatTimeoutMs: 5_000 } }],
@@ -122,8 +94,8 @@ describe('migration workflow (engine)', () => {
       'carol approve decommission',
     ]);
     expect(status.backup?.objects).toBe(12);
-    await recordHistory(env.client, handle.workflowId, 'happy-path');
-    await recordHistory(env.client, `${handle.workflowId}/ns/inventory`, 'happy-path-namespace');
+    await recordHistory(temporal.env.client, handle.workflowId, 'happy-path');
+    await recordHistory(temporal.env.client, `${handle.workflowId}/ns/inventory`, 'happy-path-namespace');
   });
 
   it('rejecting the start gate undoes nothing and ends rolled-back', async () => {
@@ -151,8 +123,8 @@ describe('migration workflow (engine)', () => {
     expect(onTarget(plan)).toEqual([]);
     expect(cluster.labels.get('inventory')).toEqual({ 'istio-injection': 'enabled', team: 'inventory' });
     expect(cluster.callsOf('switchDns')).toEqual([]);
-    await recordHistory(env.client, handle.workflowId, 'reject-dns-cutover');
-    await recordHistory(env.client, `${handle.workflowId}/ns/inventory/rollback`, 'reject-dns-cutover-namespace-rollback');
+    await recordHistory(temporal.env.client, handle.workflowId, 'reject-dns-cutover');
+    await recordHistory(temporal.env.client, `${handle.workflowId}/ns/inventory/rollback`, 'reject-dns-cutover-namespace-rollback');
   });
 
   it('rejecting decommission points DNS back before moving namespaces back', async () => {
@@ -200,7 +172,7 @@ describe('migration workflow (engine)', () => {
       (s) => s.namespaces.some((n) => n.name === 'inventory' && n.state === 'migrating') && s.phase === 'namespaces',
     );
     expect(paused.pendingDecision).toBeNull(); // the decision is in the namespace's own workflow
-    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
+    const child = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     const s = await waitForStatus(child, (x) => x.pendingDecision !== null);
     expect(s.pendingDecision).toMatchObject({ step: 'restart', allowed: ['retry', 'skip', 'rollback', 'abort'] });
     expect(s.pendingDecision!.error).toContain('injected failure of restartWorkloads inventory');
@@ -212,14 +184,14 @@ describe('migration workflow (engine)', () => {
     expect(cluster.callsOf('restartWorkloads').filter((c) => c.endsWith('inventory'))).toHaveLength(2);
     const childStatus = await child.query(statusQuery);
     expect(childStatus.steps.find((x) => x.id === 'restart')).toMatchObject({ state: 'succeeded', attempts: 2 });
-    await recordHistory(env.client, child.workflowId, 'retry-namespace');
+    await recordHistory(temporal.env.client, child.workflowId, 'retry-namespace');
   });
 
   it('skip passes over a failed step and records it', async () => {
     const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
     const handle = await start(plan);
     cluster.failNext('verifyTraffic', 'orders');
-    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/orders`);
+    const child = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/orders`);
     await waitForStatus(child, (x) => x.pendingDecision?.step === 'verify-traffic');
     const why = await refusal(
       child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'verify-traffic', decision: 'skip', by: 'bob' }] }),
@@ -237,14 +209,14 @@ describe('migration workflow (engine)', () => {
       accepted: true,
       reason: 'probe target under maintenance',
     });
-    await recordHistory(env.client, child.workflowId, 'skip-namespace');
+    await recordHistory(temporal.env.client, child.workflowId, 'skip-namespace');
   });
 
   it('rollback decided at a failed step undoes the whole run', async () => {
     const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
     const handle = await start(plan);
     cluster.failNext('waitCaReady', 'payments');
-    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/payments`);
+    const child = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/payments`);
     await waitForStatus(child, (x) => x.pendingDecision?.step === 'ca-ready');
     await child.executeUpdate(operatorDecisionUpdate, {
       args: [{ step: 'ca-ready', decision: 'rollback', by: 'bob', reason: 'CA never arrives' }],
@@ -259,7 +231,7 @@ describe('migration workflow (engine)', () => {
     const plan = testPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
     const handle = await start(plan);
     cluster.failNext('verifyProxies', 'inventory');
-    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
+    const child = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     await waitForStatus(child, (x) => x.pendingDecision?.step === 'verify-proxies');
     await child.executeUpdate(operatorDecisionUpdate, {
       args: [{ step: 'verify-proxies', decision: 'abort', by: 'bob', reason: 'investigate by hand' }],
@@ -317,7 +289,7 @@ describe('migration workflow (engine)', () => {
     expect(await ask({})).toContain('gate "start" is not open: it was approved by carol');
     await handle.cancel();
     expect((await handle.result()).phase).toBe('rolled-back');
-    await recordHistory(env.client, handle.workflowId, 'refusals-and-cancel');
+    await recordHistory(temporal.env.client, handle.workflowId, 'refusals-and-cancel');
   });
 
   it('with plan.analysis: a baseline before the first relabel, each namespace judged after its probes, the gateways after the TTL, drained before decommission', async () => {
@@ -354,8 +326,8 @@ describe('migration workflow (engine)', () => {
     expect(status.steps.find((st) => st.id === 'traffic-baseline')!.summary).toBe(
       '4 namespace(s) with traffic (4.00 req/s), 0 without; no errors; old gateway 2.00 req/s',
     );
-    await recordHistory(env.client, handle.workflowId, 'analysis');
-    await recordHistory(env.client, `${handle.workflowId}/ns/inventory`, 'analysis-namespace');
+    await recordHistory(temporal.env.client, handle.workflowId, 'analysis');
+    await recordHistory(temporal.env.client, `${handle.workflowId}/ns/inventory`, 'analysis-namespace');
   });
 
   it('rollback-namespace: a failing namespace is moved back, the budget pauses the run, retry moves it again', async () => {
@@ -384,11 +356,11 @@ describe('migration workflow (engine)', () => {
       gates: { start: true, dnsCutover: true, decommission: false },
       verification: { crossNamespace: [], gateway: [] },
     });
-    const handle = env.client.workflow.getHandle(
+    const handle = temporal.env.client.workflow.getHandle(
       await (async () => {
         cluster = new FakeCluster(plan);
         current.cluster = cluster;
-        const h = await env.client.workflow.start(migrationWorkflow, {
+        const h = await temporal.env.client.workflow.start(migrationWorkflow, {
           taskQueue: TASK_QUEUE,
           workflowId: `test-${randomUUID()}`,
           args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 50 } }],
@@ -405,13 +377,13 @@ describe('migration workflow (engine)', () => {
     expect(st.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'carol reject dns-cutover']);
     expect(cluster.callsOf('restoreNamespaceLabels')).toHaveLength(24);
     expect([...cluster.labels.values()].every((l) => l['istio.io/rev'] === undefined)).toBe(true);
-    await recordHistory(env.client, handle.workflowId, 'continue-as-new-last-run');
+    await recordHistory(temporal.env.client, handle.workflowId, 'continue-as-new-last-run');
   });
 
   it('a namespace gate lives in the namespace workflow; rejecting it rolls the run back', async () => {
     const plan = testPlan({ gates: { start: false, namespace: true, dnsCutover: false, decommission: false } });
     const handle = await start(plan);
-    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
+    const child = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     const cs = await waitForStatus(child, (x) => x.pendingGate?.id === 'namespace:inventory');
     expect(cs.pendingGate!.summary.commands?.[0]).toContain(
       'kubectl label namespace inventory istio.io/rev=istio-1-16-5 usergroup=istio-1-16-5 istio-injection-',
@@ -419,7 +391,7 @@ describe('migration workflow (engine)', () => {
     await child.executeUpdate(gateDecisionUpdate, {
       args: [{ gate: 'namespace:inventory', verdict: 'approve', by: 'bob', digest: cs.pendingGate!.digest }],
     });
-    const next = env.client.workflow.getHandle(`${handle.workflowId}/ns/payments`);
+    const next = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/payments`);
     const ps = await waitForStatus(next, (x) => x.pendingGate?.id === 'namespace:payments');
     await next.executeUpdate(gateDecisionUpdate, {
       args: [{ gate: 'namespace:payments', verdict: 'reject', by: 'bob', digest: ps.pendingGate!.digest, reason: 'payments freeze' }],
@@ -443,7 +415,7 @@ describe('migration workflow (engine)', () => {
     for (const ns of ['inventory', 'payments', 'orders', 'frontend', 'legacy']) cluster.addNamespace(ns);
     cluster.addNamespace('istio-system'); // the source's own namespace (istio-injection=enabled): never taken
     cluster.addNamespace('tools', { team: 'tools' }); // not injected by the source
-    const handle = await env.client.workflow.start(migrationWorkflow, {
+    const handle = await temporal.env.client.workflow.start(migrationWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId: `test-${randomUUID()}`,
       args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 5_000 } }],
@@ -503,7 +475,7 @@ describe('migration workflow (engine)', () => {
     cluster = new FakeCluster(plan);
     current.cluster = cluster;
     cluster.addNamespace('orders');
-    const handle = await env.client.workflow.start(migrationWorkflow, {
+    const handle = await temporal.env.client.workflow.start(migrationWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId: `test-${randomUUID()}`,
       args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs: 5_000 } }],
@@ -532,7 +504,7 @@ describe('migration workflow (engine)', () => {
     cluster = new FakeCluster(plan);
     current.cluster = cluster;
     for (const ns of names) cluster.addNamespace(ns);
-    const handle = await env.client.workflow.start(migrationWorkflow, {
+    const handle = await temporal.env.client.workflow.start(migrationWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId: `test-${randomUUID()}`,
       args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { maxHistoryEvents: 50 } }],
@@ -543,7 +515,7 @@ describe('migration workflow (engine)', () => {
     // The handle follows the continued runs to the last one's result.
     const result = await handle.result();
     expect(result.phase).toBe('completed');
-    const st = await env.client.workflow.getHandle(handle.workflowId).query(statusQuery);
+    const st = await temporal.env.client.workflow.getHandle(handle.workflowId).query(statusQuery);
     expect(st.generation).toBeGreaterThan(0);
     expect(result.namespaces.map((n) => n.name)).toEqual(names);
     expect(cluster.callsOf('resolveWaves')).toHaveLength(1);

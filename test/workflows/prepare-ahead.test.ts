@@ -2,40 +2,19 @@
 // launched ahead are relabelled and CA-checked while others restart, and restart only when a slot
 // frees, so at most `concurrency` restart at once; a spent failure budget, an abort and a rollback
 // each leave those waiting namespaces as their meaning says.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import { migrationWorkflow } from '../../workflows/migration.js';
-import { TASK_QUEUE, operatorDecisionUpdate, statusQuery } from '../../workflows/messages.js';
+import { TASK_QUEUE, operatorDecisionUpdate, statusQuery, type RunStatus } from '../../workflows/messages.js';
 import { FakeCluster, dispatchingActivities, testPlan } from '../support/fake-activities.js';
-import { startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
+import { useDevServerWorker, waitForStatus } from '../support/temporal.js';
 import { recordHistory } from '../support/histories.js';
 import type { Plan, PlanInput } from '../../plan/schema.js';
-import type { RunStatus } from '../../workflows/messages.js';
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 const current: { cluster?: FakeCluster } = {};
 
-beforeAll(async () => {
-  env = await startDevServer();
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
-    activities: dispatchingActivities(() => current.cluster!),
-  });
-  running = worker.run();
-});
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const temporal = useDevServerWorker(() => dispatchingActivities(() => current.cluster!));
 
 const TARGET = 'istio-1-16-5';
 const NAMESPACES = ['ns-0', 'ns-1', 'ns-2', 'ns-3', 'ns-4', 'ns-5'];
@@ -55,7 +34,7 @@ async function start(
 ): Promise<{ handle: WorkflowHandle<typeof migrationWorkflow>; cluster: FakeCluster }> {
   const cluster = new FakeCluster(p);
   current.cluster = cluster;
-  const handle = await env.client.workflow.start(migrationWorkflow, {
+  const handle = await temporal.env.client.workflow.start(migrationWorkflow, {
     taskQueue: TASK_QUEUE,
     workflowId: `test-${randomUUID()}`,
     args: [
@@ -91,7 +70,7 @@ async function restartFailedWithOneWaiting(decision: 'abort' | 'rollback', reaso
   const started = await start(plan({ concurrency: 1, prepareAhead: 1, namespaces: NAMESPACES.slice(0, 3) }));
   const { handle, cluster } = started;
   cluster.failNext('restartWorkloads', 'ns-0', 1);
-  const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/ns-0`);
+  const child = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/ns-0`);
   await waitForStatus(child, (x) => x.pendingDecision?.step === 'restart');
   await waitForStatus(handle, () => cluster.spans.includes('-waitCaReady ns-1'));
   await child.executeUpdate(operatorDecisionUpdate, { args: [{ step: 'restart', decision, by: 'bob', reason }] });
@@ -120,8 +99,8 @@ describe('wave.prepareAhead', () => {
       expect(cluster.spans.indexOf(`+restartWorkloads ${ns} ${TARGET}`), ns).toBeGreaterThan(firstRestartEnded);
     }
     expect(mostMovingAtOnce(cluster)).toBe(4);
-    await recordHistory(env.client, handle.workflowId, 'prepare-ahead');
-    await recordHistory(env.client, `${handle.workflowId}/ns/ns-2`, 'prepare-ahead-namespace');
+    await recordHistory(temporal.env.client, handle.workflowId, 'prepare-ahead');
+    await recordHistory(temporal.env.client, `${handle.workflowId}/ns/ns-2`, 'prepare-ahead-namespace');
   });
 
   it('without it, a wave moves `concurrency` namespaces at a time, relabel to verified', async () => {
@@ -151,7 +130,7 @@ describe('wave.prepareAhead', () => {
     // To the run: not a name, and the name of a namespace that waits (it holds no slot to free).
     for (const bad of [null, 42, { namespace: 7 }, { namespace: 'ns-1' }]) await handle.signal('restartSlotFreed', bad);
     // To the namespace that waits: neither a go nor a stop.
-    const waiting = env.client.workflow.getHandle(`${handle.workflowId}/ns/ns-1`);
+    const waiting = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/ns-1`);
     for (const bad of [null, 'go', { restart: 'yes' }]) await waiting.signal('restartSlot', bad);
     const result = await handle.result();
     expect(result.phase).toBe('completed');
@@ -191,7 +170,7 @@ describe('wave.prepareAhead', () => {
     expect(cluster.callsOf('relabelNamespace').sort()).toEqual(['relabelNamespace ns-0', 'relabelNamespace ns-1']);
     expect(cluster.callsOf('restoreNamespaceLabels')).toEqual([]);
     expect(cluster.labels.get('ns-1')?.['istio.io/rev']).toBe('istio-1-16-5');
-    await recordHistory(env.client, `${handle.workflowId}/ns/ns-1`, 'prepare-ahead-abort-waiting-namespace');
+    await recordHistory(temporal.env.client, `${handle.workflowId}/ns/ns-1`, 'prepare-ahead-abort-waiting-namespace');
   });
 
   it('rollback: a namespace waiting for a slot is cancelled and undoes its relabel', async () => {

@@ -4,11 +4,9 @@
 // - decisions made in a namespace's child workflow (its gate, its failed steps), accepted or
 //   refused, appear in the run's own audit trail with the namespace;
 // - the start gate's summary names a blocking preflight check an operator skipped, who and why.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { heartbeat, sleep } from '@temporalio/activity';
-import { Worker } from '@temporalio/worker';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { MigrationActivities } from '../../activities/contract.js';
 import { migrationWorkflow } from '../../workflows/migration.js';
@@ -22,43 +20,18 @@ import {
   rollbackUpdate,
   statusQuery,
 } from '../../workflows/messages.js';
-import { FakeCluster, testPlan } from '../support/fake-activities.js';
-import { startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
+import { FakeCluster, dispatchTo, testPlan } from '../support/fake-activities.js';
+import { useDevServerWorker, waitForStatus } from '../support/temporal.js';
 import { recordHistory } from '../support/histories.js';
 import type { Plan } from '../../plan/schema.js';
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 const current: { activities?: MigrationActivities } = {};
 
-beforeAll(async () => {
-  env = await startDevServer();
-  const names = Object.keys(new FakeCluster(testPlan()).activities());
-  const dispatch = Object.fromEntries(
-    names.map((name) => [
-      name,
-      (...args: unknown[]) => (current.activities as unknown as Record<string, (...a: unknown[]) => unknown>)[name]!(...args),
-    ]),
-  );
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
-    activities: dispatch,
-  });
-  running = worker.run();
-});
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const temporal = useDevServerWorker(() => dispatchTo(() => current.activities!));
 
 function start(plan: Plan, activities: MigrationActivities, heartbeatTimeoutMs = 5_000): Promise<WorkflowHandle<typeof migrationWorkflow>> {
   current.activities = activities;
-  return env.client.workflow.start(migrationWorkflow, {
+  return temporal.env.client.workflow.start(migrationWorkflow, {
     taskQueue: TASK_QUEUE,
     workflowId: `test-${randomUUID()}`,
     args: [{ plan, planDigest: 'test', startedBy: 'alice', options: { heartbeatTimeoutMs } }],
@@ -105,10 +78,10 @@ describe('a rollback requested while a namespace step runs', () => {
     expect(restored, cluster.calls.join(', ')).toBeGreaterThan(stopped);
     expect(cluster.calls.indexOf('restartWorkloads inventory rollback')).toBeGreaterThan(stopped);
     // The interrupted step is recorded as interrupted, the namespace as rolled back.
-    const child = await env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`).query(statusQuery);
+    const child = await temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`).query(statusQuery);
     expect(child.steps.find((s) => s.id === 'restart')).toMatchObject({ state: 'failed', lastError: 'interrupted by a rollback' });
     expect(result.namespaces).toEqual([expect.objectContaining({ name: 'inventory', state: 'rolled-back' })]);
-    await recordHistory(env.client, `${handle.workflowId}/ns/inventory`, 'rollback-during-restart-namespace');
+    await recordHistory(temporal.env.client, `${handle.workflowId}/ns/inventory`, 'rollback-during-restart-namespace');
   });
 });
 
@@ -129,7 +102,7 @@ describe("a namespace's decisions in the run's audit trail", () => {
       workflowId: 'elsewhere',
     });
     await waitForStatus(handle, (x) => x.audit.length === 1);
-    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
+    const child = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     const gate = await waitForStatus(child, (x) => x.pendingGate?.id === 'namespace:inventory');
     const digest = gate.pendingGate!.digest;
     // The starter may not approve (four-eyes): refused, and audited because it came as a signal.
@@ -199,8 +172,8 @@ describe("a namespace's decisions in the run's audit trail", () => {
     const own = (await child.query(statusQuery)).audit;
     expect(run.audit.slice(1).map((a) => a.at)).toEqual(own.map((a) => a.at));
     expect(run.audit.every((a) => !Number.isNaN(Date.parse(a.at)))).toBe(true);
-    await recordHistory(env.client, handle.workflowId, 'namespace-decisions-in-run-audit');
-    await recordHistory(env.client, childWorkflowId, 'namespace-decisions-in-run-audit-namespace');
+    await recordHistory(temporal.env.client, handle.workflowId, 'namespace-decisions-in-run-audit');
+    await recordHistory(temporal.env.client, childWorkflowId, 'namespace-decisions-in-run-audit-namespace');
   });
 });
 
@@ -225,7 +198,7 @@ describe('the start gate after a skipped blocking preflight check', () => {
       args: [{ gate: 'start', verdict: 'reject', by: 'carol', digest: s.pendingGate!.digest, reason: 'not with a skipped check' }],
     });
     expect((await handle.result()).phase).toBe('rolled-back');
-    await recordHistory(env.client, handle.workflowId, 'start-gate-skipped-preflight');
+    await recordHistory(temporal.env.client, handle.workflowId, 'start-gate-skipped-preflight');
   });
 
   it('a preflight that passed after a retry mentions no skipped check', async () => {

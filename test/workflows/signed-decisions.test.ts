@@ -2,10 +2,8 @@
 // the workflow itself verifies each SSHSIG signature (ssh-keygen's and meshmove's), and refuses forged
 // names, unknown keys, replays on another run, gate or summary, reused nonces, expired windows, the
 // starter's key and unsigned requests, by Update and by Signal, with the reason in the audit trail.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import { WorkflowFailedError, type WorkflowHandle } from '@temporalio/client';
 import { migrationWorkflow } from '../../workflows/migration.js';
 import {
@@ -21,13 +19,10 @@ import { parsePublicKey } from '../../workflows/identity/sshsig.js';
 import { loadSigner } from '../../client/signing.js';
 import type { Plan } from '../../plan/schema.js';
 import { FakeCluster, dispatchingActivities, testPlan } from '../support/fake-activities.js';
-import { refusal, startDevServer, waitForStatus, workflowBundle } from '../support/temporal.js';
+import { refusal, useDevServerWorker, waitForStatus } from '../support/temporal.js';
 import { recordHistory } from '../support/histories.js';
 import { makeKey, sshKeygenSign, type TestKey } from '../support/ssh-keys.js';
 
-let env: TestWorkflowEnvironment;
-let worker: Worker;
-let running: Promise<void>;
 const cluster: { current?: FakeCluster } = {};
 
 const alice = makeKey('alice', 'ed25519');
@@ -35,23 +30,7 @@ const bob = makeKey('bob', 'ecdsa');
 const carol = makeKey('carol', 'ed25519');
 const mallory = makeKey('mallory', 'ed25519');
 
-beforeAll(async () => {
-  env = await startDevServer();
-  const activities = dispatchingActivities(() => cluster.current!);
-  worker = await Worker.create({
-    connection: env.nativeConnection,
-    taskQueue: TASK_QUEUE,
-    workflowBundle: await workflowBundle(),
-    activities,
-  });
-  running = worker.run();
-});
-
-afterAll(async () => {
-  worker?.shutdown();
-  await running;
-  await env?.teardown();
-});
+const temporal = useDevServerWorker(() => dispatchingActivities(() => cluster.current!));
 
 /** alice and bob may decide everything; carol only dns-cutover; `ops` holds alice's key (one person, two entries). */
 function signedPlan(overrides: Parameters<typeof testPlan>[0] = {}): Plan {
@@ -90,7 +69,7 @@ async function startSigned(
 ): Promise<WorkflowHandle<typeof migrationWorkflow>> {
   cluster.current = new FakeCluster(plan);
   const start = signWithSshKeygen(by, { workflow: id, kind: 'start', verdict: 'start', digest: sha256Hex(JSON.stringify(plan)) });
-  return env.client.workflow.start(migrationWorkflow, {
+  return temporal.env.client.workflow.start(migrationWorkflow, {
     taskQueue: TASK_QUEUE,
     workflowId: id,
     args: [{ plan, planDigest: 'test', startedBy: by.name, start }],
@@ -135,7 +114,7 @@ describe('signed decisions (verified in the workflow)', () => {
       ['bob approve decommission', fp(bob)],
     ]);
     expect(st.gates.every((g) => /^[0-9a-f]{64}$/.test(g.digest))).toBe(true);
-    await recordHistory(env.client, handle.workflowId, 'signed-happy-path');
+    await recordHistory(temporal.env.client, handle.workflowId, 'signed-happy-path');
   });
 
   it('refuses unsigned, unknown keys, forged names, other runs, gates and summaries, old signatures and keys not allowed for the gate', async () => {
@@ -199,14 +178,14 @@ describe('signed decisions (verified in the workflow)', () => {
     ).toContain('signed for gate start, not gate dns-cutover');
     await handle.cancel();
     expect((await handle.result()).phase).toBe('rolled-back');
-    await recordHistory(env.client, handle.workflowId, 'signed-refusals');
+    await recordHistory(temporal.env.client, handle.workflowId, 'signed-refusals');
   });
 
   it("a failed step is decided with a signature over that pause; meshmove's own signer (ECDSA) is accepted", async () => {
     const plan = signedPlan({ gates: { start: false, dnsCutover: false, decommission: false } });
     const handle = await startSigned(plan);
     cluster.current!.failNext('restartWorkloads', 'inventory');
-    const child = env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
+    const child = temporal.env.client.workflow.getHandle(`${handle.workflowId}/ns/inventory`);
     const s = await waitForStatus(child, (x) => x.pendingDecision !== null);
     const d = s.pendingDecision!;
     expect(d.digest).toMatch(/^[0-9a-f]{64}$/);
@@ -248,7 +227,7 @@ describe('signed decisions (verified in the workflow)', () => {
   it('an unsigned start, or one signed by a stranger, ends the run before anything runs', async () => {
     const plan = signedPlan();
     cluster.current = new FakeCluster(plan);
-    const unsigned = await env.client.workflow.start(migrationWorkflow, {
+    const unsigned = await temporal.env.client.workflow.start(migrationWorkflow, {
       taskQueue: TASK_QUEUE,
       workflowId: `signed-${randomUUID()}`,
       args: [{ plan, planDigest: 'x', startedBy: 'alice' }],
