@@ -299,13 +299,27 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
       const ns = nsStatus(name);
       delete ns.waitingForRestartSlot;
       const workflowId = ns.workflowId!;
-      told.push(
-        getExternalWorkflowHandle(workflowId)
-          .signal(restartSlotSignal, slot)
-          .catch((err: unknown) =>
-            log.warn('a namespace waiting for a restart slot could not be told', { workflowId, error: String(err) }),
-          ),
-      );
+      const send = async (): Promise<void> => {
+        for (let retryMs = 1_000; ; retryMs = Math.min(retryMs * 2, 30_000)) {
+          try {
+            await getExternalWorkflowHandle(workflowId).signal(restartSlotSignal, slot);
+            return;
+          } catch (err) {
+            // A namespace launched moments ago may not have started yet (the server does not find
+            // it): it waits for this answer and would wait forever, so tell it again while it runs.
+            const again = running.has(name);
+            log.warn('a namespace waiting for a restart slot could not be told', { workflowId, error: String(err), again });
+            if (!again) return;
+          }
+          // A rollback cancels the wait, and the namespaces with it: none needs telling any more.
+          const slept = await sleep(retryMs).then(
+            () => true,
+            () => false,
+          );
+          if (!slept) return;
+        }
+      };
+      told.push(send());
     };
     let stop: RollbackNeeded | AbortRequested | null = null;
     let pauseForContinue = false;
