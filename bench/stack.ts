@@ -13,13 +13,12 @@ import { startTwin, writeKubeconfigAs, type Twin } from '../twin/index.js';
 import { workflowsPath } from '../worker/bundle.js';
 import { TERMINAL_PHASES, statusQuery, type RunStatus } from '../workflows/messages.js';
 import { benchScenario, repoFile, SCRIPT_RBAC, SCRIPT_USER, type BenchShape } from './scenario.js';
+import { eventMs } from '../test/support/histories.js';
 
 const { temporal } = proto;
 export type HistoryEvent = proto.temporal.api.history.v1.IHistoryEvent;
 
-/** An event's time in ms since the epoch. */
-export const eventMs = (t: proto.google.protobuf.ITimestamp | null | undefined): number =>
-  Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
+export { eventMs };
 
 export type BenchTwin = Twin & { kubeconfigPath: string; caFile: string };
 

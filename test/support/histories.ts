@@ -21,7 +21,8 @@ export async function recordHistory(client: Client, workflowId: string, name: st
 
 type History = Awaited<ReturnType<ReturnType<Client['workflow']['getHandle']>['fetchHistory']>>;
 
-const eventTimeMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
+/** An event's time in ms since the epoch. */
+export const eventMs = (t: { seconds?: unknown; nanos?: number | null } | null | undefined): number =>
   Number(t?.seconds ?? 0) * 1000 + Math.floor((t?.nanos ?? 0) / 1e6);
 
 /** When a workflow's first `activityType` started and completed, by the server's clock, from its history. */
@@ -35,7 +36,7 @@ export function activitySpan(history: History, activityType: string): { startedM
   const started = events.find((e) => e.activityTaskStartedEventAttributes && of(e) === id);
   const completed = events.find((e) => e.activityTaskCompletedEventAttributes && of(e) === id);
   if (!started || !completed) throw new Error(`${activityType} did not complete in this history`);
-  return { startedMs: eventTimeMs(started.eventTime), completedMs: eventTimeMs(completed.eventTime) };
+  return { startedMs: eventMs(started.eventTime), completedMs: eventMs(completed.eventTime) };
 }
 
 /** The names of the signals a workflow was sent, in order, from its history. */
