@@ -96,11 +96,12 @@ interface Packed {
   bytes: number;
 }
 
-/** Pack the objects' pieces into ConfigMaps of at most `chunkBytes` data bytes, in order. */
+/** Pack the objects' pieces into ConfigMaps of at most `chunkBytes` data bytes, in order, numbered from `first`. */
 export function packObjects(
   base: string,
   objects: { text: string }[],
   chunkBytes = CHUNK_BYTES,
+  first = 0,
 ): { configMaps: Packed[]; chunks: ChunkRef[][] } {
   const configMaps: Packed[] = [];
   const chunks: ChunkRef[][] = [];
@@ -110,7 +111,7 @@ export function packObjects(
     splitUtf8(o.text, chunkBytes).forEach((piece, p) => {
       const size = Buffer.byteLength(piece, 'utf8');
       if (!current || current.bytes + size > chunkBytes) {
-        current = { name: `${base}-o-${String(configMaps.length).padStart(4, '0')}`, data: {}, bytes: 0 };
+        current = { name: `${base}-o-${String(first + configMaps.length).padStart(4, '0')}`, data: {}, bytes: 0 };
         configMaps.push(current);
       }
       const key = `o${String(i).padStart(6, '0')}.${p}`;
@@ -123,15 +124,6 @@ export function packObjects(
   return { configMaps, chunks };
 }
 
-/**
- * Manifests this process has read whose digest was the one the workflow recorded, by cluster,
- * location and digest. Such a manifest never changes (a changed one has another digest), so the
- * drift check of each of 2,000 namespaces reads the pieces it needs, not a manifest of megabytes
- * again. `verifyBackup` never uses it: it reads everything.
- */
-const trustedManifests = new Map<string, string>();
-const TRUSTED_MANIFESTS_MAX = 16;
-
 function unavailable(message: string): ApplicationFailure {
   return ApplicationFailure.create({ type: BackupStoreErrorType.unavailable, nonRetryable: true, message });
 }
@@ -139,12 +131,15 @@ function unavailable(message: string): ApplicationFailure {
 /** ConfigMaps of one backup in `namespace`. */
 export class ClusterBackupStore implements BackupStore {
   readonly location: string;
+  readonly identity: string;
   readonly head: string;
   /** The `meshmove.dev/backup` label value every ConfigMap of this backup carries. */
   private readonly label: string;
   private readonly cache = new Map<string, Promise<V1ConfigMap | undefined>>();
   /** The manifest pieces the head names (read with the manifest), to tell leftovers from parts. */
   private manifestParts = new Set<string>();
+  /** Object ConfigMaps written by this attempt so far: a batch's are numbered after the previous batch's. */
+  private objectConfigMaps = 0;
 
   constructor(
     private readonly kube: KubeAccess,
@@ -154,6 +149,7 @@ export class ClusterBackupStore implements BackupStore {
     private readonly chunkBytes = CHUNK_BYTES,
   ) {
     this.location = clusterLocation(namespace, backupId);
+    this.identity = `${kube.server} ${this.location}`;
     this.head = headName(backupId);
     this.label = sha256(backupId).slice(0, 40);
   }
@@ -210,19 +206,7 @@ export class ClusterBackupStore implements BackupStore {
     return p;
   }
 
-  async readManifestText(expectedDigest?: string): Promise<string | undefined> {
-    const trustedKey = expectedDigest && `${this.kube.server} ${this.location} ${expectedDigest}`;
-    const trusted = trustedKey ? trustedManifests.get(trustedKey) : undefined;
-    if (trusted !== undefined) return trusted;
-    const text = await this.readManifestFromCluster();
-    if (trustedKey && text !== undefined && sha256(text) === expectedDigest) {
-      if (trustedManifests.size >= TRUSTED_MANIFESTS_MAX) trustedManifests.delete(trustedManifests.keys().next().value!);
-      trustedManifests.set(trustedKey, text);
-    }
-    return text;
-  }
-
-  private async readManifestFromCluster(): Promise<string | undefined> {
+  async readManifestText(): Promise<string | undefined> {
     this.cache.clear();
     this.manifestParts = new Set();
     const head = await this.get(this.head);
@@ -260,6 +244,7 @@ export class ClusterBackupStore implements BackupStore {
       if (name && name !== this.head) await this.guard(`deleting ${name}`, () => this.kube.deleteConfigMap(this.namespace, name));
     }
     this.cache.clear();
+    this.objectConfigMaps = 0;
   }
 
   /** Create, or overwrite an object of that name (left by an attempt this one replaces). */
@@ -270,8 +255,9 @@ export class ClusterBackupStore implements BackupStore {
   }
 
   async writeObjects(objects: { file: string; text: string }[]): Promise<ChunkRef[][]> {
-    const { configMaps, chunks } = packObjects(this.head, objects, this.chunkBytes);
+    const { configMaps, chunks } = packObjects(this.head, objects, this.chunkBytes, this.objectConfigMaps);
     for (const p of configMaps) await this.put(this.configMap(p.name, 'objects', p.data));
+    this.objectConfigMaps += configMaps.length;
     return chunks;
   }
 

@@ -28,44 +28,51 @@ export function gatewaySelects(gw: KubeObject, podLabels: Record<string, string>
   return selectorMatches({ matchLabels: sel }, podLabels);
 }
 
-export async function collectBackupObjects(kube: KubeAccess, plan: Plan, progress?: (step: string) => void): Promise<KubeObject[]> {
+/**
+ * The backup's objects, one batch per list (the workloads, the largest, one kind at a time), so
+ * that each batch is written and let go before the next is listed (store.ts writeBackup).
+ */
+export async function* backupObjectBatches(kube: KubeAccess, plan: Plan, progress?: (step: string) => void): AsyncGenerator<KubeObject[]> {
   const planned = new Set(plannedNamespaces(plan));
-  const out: KubeObject[] = [];
 
   progress?.('namespaces');
-  for (const ns of await kube.listNamespaces()) if (planned.has(ns.metadata?.name ?? '')) out.push(typed(ns, 'v1', 'Namespace'));
+  yield (await kube.listNamespaces()).filter((ns) => planned.has(ns.metadata?.name ?? '')).map((ns) => typed(ns, 'v1', 'Namespace'));
 
   progress?.('mutatingwebhookconfigurations');
-  for (const m of await kube.listMutatingWebhookConfigurations())
-    out.push(typed(m, 'admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration'));
+  yield (await kube.listMutatingWebhookConfigurations()).map((m) =>
+    typed(m, 'admissionregistration.k8s.io/v1', 'MutatingWebhookConfiguration'),
+  );
 
   progress?.('customresourcedefinitions');
-  for (const c of await kube.listCustomResourceDefinitions()) {
-    if ((c.spec?.group ?? '').endsWith('istio.io')) out.push(typed(c, 'apiextensions.k8s.io/v1', 'CustomResourceDefinition'));
-  }
+  yield (await kube.listCustomResourceDefinitions())
+    .filter((c) => (c.spec?.group ?? '').endsWith('istio.io'))
+    .map((c) => typed(c, 'apiextensions.k8s.io/v1', 'CustomResourceDefinition'));
 
   for (const r of ISTIO_RESOURCES) {
     progress?.(r.plural);
+    const batch: KubeObject[] = [];
     for (const o of await kube.listCustomObjects(r, undefined)) {
       const obj = typed(o, `${r.group}/${r.version}`, r.kind);
       const inPlanned = planned.has(o.metadata?.namespace ?? '');
       const gatewayOf =
         r.kind === 'Gateway' && (gatewaySelects(obj, plan.source.gateway.selector) || gatewaySelects(obj, plan.target.gateway.selector));
-      if (inPlanned || gatewayOf) out.push(obj);
+      if (inPlanned || gatewayOf) batch.push(obj);
     }
+    yield batch;
   }
 
   progress?.('mesh configs');
+  const meshConfigs: KubeObject[] = [];
   for (const side of [plan.source, plan.target]) {
     const cm = await kube.getConfigMap(side.istiodNamespace, meshConfigMapName(side.revision));
-    if (cm) out.push(typed(cm, 'v1', 'ConfigMap'));
+    if (cm) meshConfigs.push(typed(cm, 'v1', 'ConfigMap'));
   }
+  yield meshConfigs;
 
   for (const w of WORKLOADS) {
     progress?.(w.kind);
-    for (const o of await kube.listWorkloads(w.kind, undefined)) {
-      if (planned.has(o.metadata?.namespace ?? '')) out.push(typed(o, w.apiVersion, w.kind));
-    }
+    yield (await kube.listWorkloads(w.kind, undefined))
+      .filter((o) => planned.has(o.metadata?.namespace ?? ''))
+      .map((o) => typed(o, w.apiVersion, w.kind));
   }
-  return out;
 }

@@ -9,7 +9,7 @@ import type { Plan } from '../../plan/schema.js';
 import type { KubeAccess, KubeObject } from '../kube/types.js';
 import type { ClusterDeps } from '../shared/deps.js';
 import { heartbeatIfActivity } from '../shared/waiting.js';
-import { collectBackupObjects } from './collect.js';
+import { backupObjectBatches } from './collect.js';
 import { ClusterBackupStore, parseClusterLocation } from './cluster-store.js';
 import { backupDir, DirectoryBackupStore, NO_MANIFEST, verifyBackup, writeBackup, type BackupStore } from './store.js';
 import { FailureType } from '../failures.js';
@@ -59,16 +59,17 @@ export async function existingBackup(store: BackupStore | string): Promise<Backu
   return { location: v.location, manifestDigest: v.manifestDigest!, objects: v.objects };
 }
 
-/** Back up `objects()` into `store` once: a rerun returns the finished backup. */
+/** Back up `objects()` (all at once, or batches as they are listed) into `store` once: a rerun returns the finished backup. */
 export async function backupOnce(
   store: BackupStore | string,
   meta: { migrationId: string; purpose: string; plan: string; context: string },
-  objects: () => Promise<KubeObject[]>,
+  objects: () => Promise<KubeObject[]> | AsyncIterable<KubeObject[]>,
   now?: () => Date,
 ): Promise<{ ref: BackupRef; reused: boolean }> {
   const done = await existingBackup(store);
   if (done) return { ref: done, reused: true };
-  const ref = await writeBackup({ store, ...meta, objects: await objects(), now });
+  const listed = objects();
+  const ref = await writeBackup({ store, ...meta, objects: listed instanceof Promise ? await listed : listed, now });
   return { ref, reused: false };
 }
 
@@ -78,7 +79,7 @@ export async function runBackup(kube: KubeAccess, plan: Plan, migrationId: strin
   const { ref } = await backupOnce(
     store,
     { migrationId, purpose, plan: plan.metadata.name, context: kube.contextName },
-    () => collectBackupObjects(kube, plan, opts.progress),
+    () => backupObjectBatches(kube, plan, opts.progress),
     opts.now,
   );
   return ref;
@@ -104,4 +105,4 @@ export {
   type VerifyResult,
 } from './store.js';
 export { ClusterBackupStore, clusterLocation, parseClusterLocation, CHUNK_BYTES } from './cluster-store.js';
-export { collectBackupObjects, gatewaySelects } from './collect.js';
+export { backupObjectBatches, gatewaySelects } from './collect.js';

@@ -239,6 +239,52 @@ describe('ClusterBackupStore (in memory)', () => {
     await expect(readBackupObjects(s(), (e) => e.name === 'a', ref.manifestDigest)).rejects.toThrow(/does not match its manifest digest/);
   });
 
+  it("a backup written batch by batch as it is listed: the batches' ConfigMaps are numbered on (none overwritten), the manifest lists each object once, sorted", async () => {
+    const { kube, store, writes } = memoryKube();
+    const s = new ClusterBackupStore(kube, 'meshmove-backups', 'run-7', {}, 200);
+    async function* batches(): AsyncGenerator<KubeObject[]> {
+      yield [obj('c'), obj('a')];
+      yield [];
+      // A later duplicate of an object already written is left out, as with one list.
+      yield [obj('b'), obj('a', { data: { v: 'later' } })];
+    }
+    const { ref } = await backupOnce(s, meta, () => batches());
+    expect(writes.filter((w) => !w.startsWith('create'))).toEqual([]);
+    const names = [...store.values()].map((cm) => cm.metadata!.name!).filter((n) => n.includes('-o-'));
+    expect(names.length).toBeGreaterThan(2);
+    expect(new Set(names).size).toBe(names.length);
+    const v = await verifyBackup(s, ref.manifestDigest);
+    expect(v, v.problems.join('\n')).toMatchObject({ ok: true, objects: 3 });
+    expect((await readManifest(s))!.manifest.objects.map((e) => e.name)).toEqual(['a', 'b', 'c']);
+    expect((await readBackupObjects(s, undefined, ref.manifestDigest)).map((b) => b.object)).toEqual([obj('a'), obj('b'), obj('c')]);
+  });
+
+  it('a directory backup too: a manifest read with the recorded digest is read once per process (parsed, frozen); without it, or with another digest, it is read again', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    class Counting extends DirectoryBackupStore {
+      reads = 0;
+      override readManifestText() {
+        this.reads++;
+        return super.readManifestText();
+      }
+    }
+    const dir = join(mkdtempSync(join(tmpdir(), 'mm-unit-')), 'run-8');
+    const { ref } = await backupOnce(dir, meta, () => Promise.resolve([obj('a'), obj('b')]));
+    const s = new Counting(dir);
+    expect((await readBackupObjects(s, (e) => e.name === 'a', ref.manifestDigest)).map((b) => b.object)).toEqual([obj('a')]);
+    expect((await readBackupObjects(new Counting(dir), (e) => e.name === 'b', ref.manifestDigest)).length).toBe(1);
+    expect(s.reads).toBe(1);
+    const again = new Counting(dir);
+    const cached = (await readManifest(again, ref.manifestDigest))!;
+    expect(again.reads).toBe(0);
+    expect(Object.isFrozen(cached.manifest.objects[0])).toBe(true);
+    await readManifest(again);
+    await expect(readBackupObjects(again, undefined, 'another digest')).rejects.toThrow(/changed since the backup/);
+    expect(again.reads).toBe(2);
+  });
+
   it('a missing namespace: a non-retryable failure that says how to create it; nothing written', async () => {
     const { kube, writes } = memoryKube([]);
     const s = new ClusterBackupStore(kube, 'meshmove-backups', 'run-4');
