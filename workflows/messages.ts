@@ -133,7 +133,7 @@ export interface NamespaceStatus {
   name: string;
   wave: string;
   state: NamespaceState;
-  /** The child workflow working on it now (migration or rollback). */
+  /** The child workflow working on it now (migration or rollback), or that failed; none once migrated (it was `<run>/ns/<name>`). */
   workflowId?: string;
   error?: string;
   /** Relabelled and CA-checked, waiting for one of its wave's restart slots (wave.prepareAhead). */

@@ -43,3 +43,20 @@ export function activitySpan(history: History, activityType: string): { startedM
 export function signalNames(history: History): string[] {
   return (history.events ?? []).flatMap((e) => e.workflowExecutionSignaledEventAttributes?.signalName ?? []);
 }
+
+/**
+ * The children a run sent `signalName` to before the server had started them, from the run's
+ * history (each such signal fails: the workflow is not found yet).
+ */
+export function signalledBeforeStarted(history: History, signalName: string): string[] {
+  const started = new Set<string>();
+  const early: string[] = [];
+  for (const e of history.events ?? []) {
+    const childStarted = e.childWorkflowExecutionStartedEventAttributes?.workflowExecution?.workflowId;
+    if (childStarted) started.add(childStarted);
+    const signal = e.signalExternalWorkflowExecutionInitiatedEventAttributes;
+    const to = signal?.workflowExecution?.workflowId;
+    if (signal?.signalName === signalName && to && !started.has(to)) early.push(to);
+  }
+  return early;
+}

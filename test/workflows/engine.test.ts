@@ -369,11 +369,20 @@ describe('migration workflow (engine)', () => {
       })(),
     );
     await approve(handle, 'start');
+    // What is carried across continue-as-new stays small: a migrated namespace keeps no child id,
+    // its compensation no title (the rollback names it).
+    const migrated = await waitForStatus(handle, (s) => s.pendingGate?.id === 'dns-cutover');
+    expect(migrated.namespaces.filter((n) => n.state === 'migrated')).toHaveLength(24);
+    expect(migrated.namespaces.filter((n) => n.workflowId !== undefined)).toEqual([]);
     await reject(handle, 'dns-cutover', 'carol');
     const result = await handle.result();
     expect(result.phase).toBe('rolled-back');
     const st = await handle.query(statusQuery);
     expect(st.generation).toBeGreaterThan(0);
+    expect(st.steps.find((s) => s.id === 'undo:namespace:ns-3')).toMatchObject({
+      title: `Undo: move ns-3 back to ${plan.source.revision}`,
+      state: 'succeeded',
+    });
     expect(st.audit.filter((a) => a.accepted).map((a) => `${a.by} ${a.action}`)).toEqual(['bob approve start', 'carol reject dns-cutover']);
     expect(cluster.callsOf('restoreNamespaceLabels')).toHaveLength(24);
     expect([...cluster.labels.values()].every((l) => l['istio.io/rev'] === undefined)).toBe(true);

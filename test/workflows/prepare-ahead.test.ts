@@ -9,7 +9,7 @@ import { migrationWorkflow } from '../../workflows/migration.js';
 import { TASK_QUEUE, operatorDecisionUpdate, statusQuery, type RunStatus } from '../../workflows/messages.js';
 import { FakeCluster, dispatchingActivities, testPlan } from '../support/fake-activities.js';
 import { useDevServerWorker, waitForStatus } from '../support/temporal.js';
-import { recordHistory } from '../support/histories.js';
+import { recordHistory, signalledBeforeStarted } from '../support/histories.js';
 import type { Plan, PlanInput } from '../../plan/schema.js';
 
 const current: { cluster?: FakeCluster } = {};
@@ -99,6 +99,8 @@ describe('wave.prepareAhead', () => {
       expect(cluster.spans.indexOf(`+restartWorkloads ${ns} ${TARGET}`), ns).toBeGreaterThan(firstRestartEnded);
     }
     expect(mostMovingAtOnce(cluster)).toBe(4);
+    // A slot goes only to a namespace whose workflow the server has started.
+    expect(signalledBeforeStarted(await handle.fetchHistory(), 'restartSlot')).toEqual([]);
     await recordHistory(temporal.env.client, handle.workflowId, 'prepare-ahead');
     await recordHistory(temporal.env.client, `${handle.workflowId}/ns/ns-2`, 'prepare-ahead-namespace');
   });
@@ -121,6 +123,7 @@ describe('wave.prepareAhead', () => {
     expect(result.namespaces.map((n) => n.state)).toEqual(names.map(() => 'migrated'));
     expect(cluster.callsOf('relabelNamespace')).toHaveLength(12);
     expect(cluster.mostAtOnce('restartWorkloads', TARGET)).toBeLessThanOrEqual(2);
+    expect(signalledBeforeStarted(await handle.fetchHistory(), 'restartSlot')).toEqual([]);
   });
 
   it("signals that are not the run's answers are ignored: the run goes on, one restart at a time", async () => {

@@ -48,7 +48,12 @@ import { undoStepId } from '../steps.js';
  */
 export interface Compensation<Undo = unknown> {
   id: string;
-  title: string;
+  /**
+   * What undoing it does, for people. May be left out where the owning workflow names it from
+   * `data` when it compensates: the state is carried across continue-as-new, and a run of 2,000
+   * namespaces registers 2,000 of them.
+   */
+  title?: string;
   data: Undo;
   done?: boolean;
 }
@@ -594,7 +599,10 @@ export class Runbook<Undo = unknown, Results extends RunbookResults = RunbookRes
    * Run every registered compensation not yet done, newest first, where nothing can cancel it. A
    * failing compensation waits for `retry` or `skip`: it is never swallowed.
    */
-  async compensate(execute: (c: Compensation<Undo>) => Promise<void>): Promise<void> {
+  async compensate(
+    execute: (c: Compensation<Undo>) => Promise<void>,
+    titleOf: (c: Compensation<Undo>) => string = (c) => c.title ?? c.id,
+  ): Promise<void> {
     await CancellationScope.nonCancellable(async () => {
       for (let i = this.state.compensations.length - 1; i >= 0; i--) {
         const c = this.state.compensations[i]!;
@@ -604,7 +612,7 @@ export class Runbook<Undo = unknown, Results extends RunbookResults = RunbookRes
         const before = fwd?.state;
         if (fwd) fwd.state = 'compensating';
         const undoId = undoStepId(c.id);
-        const result = await this.step(undoId, `Undo: ${c.title}`, () => execute(c), { allowed: ['retry', 'skip'] });
+        const result = await this.step(undoId, `Undo: ${titleOf(c)}`, () => execute(c), { allowed: ['retry', 'skip'] });
         c.done = true;
         const rec = this.state.steps.find((s) => s.id === undoId)!;
         // The forward step is now compensated (or its undo skipped, as the record of the undo says).
