@@ -57,7 +57,7 @@ function namespaceLine(n: NamespaceStatus, child?: RunStatus): string {
 }
 
 /** A namespace prepared ahead (wave.prepareAhead) whose restart waits for a free slot. */
-const WAITING_FOR_SLOT = 'prepared, waiting for a restart slot';
+export const WAITING_FOR_SLOT = 'prepared, waiting for a restart slot';
 
 /** Order of the counts in a wave's line. */
 const STATE_ORDER: NamespaceStatus['state'][] = ['migrated', 'migrating', 'failed', 'rolling-back', 'rolled-back', 'skipped', 'pending'];

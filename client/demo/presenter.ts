@@ -4,6 +4,7 @@ import { createInterface, type Interface } from 'node:readline';
 import type { RunStatus, StepRecord } from '../../workflows/messages.js';
 import type { Attention } from '../runs.js';
 import { CliError, ExitCode } from '../cli-kit.js';
+import { WAITING_FOR_SLOT } from '../render.js';
 
 export type GateAnswer = { verdict: 'approve' } | { verdict: 'reject'; reason: string };
 export type DecisionAnswer = { decision: 'retry' | 'skip' | 'rollback' | 'abort'; reason?: string };
@@ -31,11 +32,13 @@ export function namespaceCounts(s: RunStatus): { total: number; line: string; mi
   const counts: Record<string, number> = { ...(s.namespaceCounts ?? {}) };
   if (!s.namespaceCounts) for (const n of s.namespaces) counts[n.state] = (counts[n.state] ?? 0) + 1;
   const total = Object.values(counts).reduce((a, b) => a + b, 0);
+  // Listed whatever the run's size: they are migrating.
+  const prepared = s.namespaces.filter((n) => n.state === 'migrating' && n.waitingForRestartSlot).length;
   return {
     total,
     migrated: counts.migrated ?? 0,
     line: COUNT_ORDER.filter((st) => counts[st])
-      .map((st) => `${counts[st]} ${st}`)
+      .map((st) => `${counts[st]} ${st}${st === 'migrating' && prepared ? ` (${prepared} of them ${WAITING_FOR_SLOT})` : ''}`)
       .join(', '),
   };
 }
@@ -104,11 +107,13 @@ export class Presenter {
     }
     for (const n of s.namespaces) {
       const key = `ns ${n.name}`;
-      if (this.seen.get(key) !== n.state && n.state !== 'pending' && !quiet(n.state)) {
+      // A namespace prepared ahead is shown waiting for its restart slot, and again when it has it.
+      const state = n.waitingForRestartSlot ? `${n.state}, ${WAITING_FOR_SLOT}` : n.state;
+      if (this.seen.get(key) !== state && n.state !== 'pending' && !quiet(n.state)) {
         const mark = n.state === 'migrated' ? '✓' : n.state === 'failed' ? '✗' : n.state === 'migrating' ? '▶' : '↶';
-        this.say(`  ${mark} namespace ${n.name} (wave ${n.wave}): ${n.state}${n.error ? ` — ${n.error}` : ''}`);
+        this.say(`  ${mark} namespace ${n.name} (wave ${n.wave}): ${state}${n.error ? ` — ${n.error}` : ''}`);
       }
-      this.seen.set(key, n.state);
+      this.seen.set(key, state);
       const child = a.children.get(n.name);
       if (child) for (const step of child.steps) if (!quiet(step.state)) this.step(`${n.name}: `, step);
     }

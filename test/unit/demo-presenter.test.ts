@@ -2,8 +2,8 @@
 // before the next phase's header, also when a resumed run is first shown.
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { Presenter } from '../../client/demo/presenter.js';
-import type { RunStatus, StepRecord } from '../../workflows/messages.js';
+import { Presenter, namespaceCounts } from '../../client/demo/presenter.js';
+import type { NamespaceStatus, RunStatus, StepRecord } from '../../workflows/messages.js';
 
 const step = (id: string, state: StepRecord['state'], summary?: string): StepRecord => ({
   id,
@@ -59,5 +59,35 @@ describe('Presenter', () => {
     expect(
       render([status('namespaces', [step('preflight', 'succeeded', '13 checks'), step('backup', 'succeeded', '24 objects')])]),
     ).toEqual(['    ✓ preflight — 13 checks', '    ✓ backup — 24 objects', '▌ Namespaces, wave by wave']);
+  });
+
+  it('a namespace prepared ahead is shown waiting for its restart slot, and again when it has it', () => {
+    const ns = (waiting: boolean): NamespaceStatus => ({
+      name: 'orders',
+      wave: 'backend',
+      state: 'migrating',
+      ...(waiting ? { waitingForRestartSlot: true as const } : {}),
+    });
+    const look = (waiting: boolean): RunStatus => ({ ...status('namespaces', []), namespaces: [ns(waiting)] });
+    // (What a first look finds is printed before the phase's header, as for steps.)
+    expect(render([look(true), look(true), look(false)])).toEqual([
+      '  ▶ namespace orders (wave backend): migrating, prepared, waiting for a restart slot',
+      '▌ Namespaces, wave by wave',
+      '  ▶ namespace orders (wave backend): migrating',
+    ]);
+  });
+
+  it('a big run counts the namespaces waiting for a slot among those migrating', () => {
+    const s: RunStatus = {
+      ...status('namespaces', []),
+      namespaceCounts: { migrated: 180, migrating: 25, pending: 95 },
+      namespaces: Array.from({ length: 25 }, (_, i) => ({
+        name: `ns-${i}`,
+        wave: 'rest',
+        state: 'migrating' as const,
+        ...(i < 5 ? { waitingForRestartSlot: true as const } : {}),
+      })),
+    };
+    expect(namespaceCounts(s).line).toBe('180 migrated, 25 migrating (5 of them prepared, waiting for a restart slot), 95 pending');
   });
 });
