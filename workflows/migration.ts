@@ -410,9 +410,9 @@ export async function migrationWorkflow(input: MigrationInput): Promise<Migratio
     if (decided.skipped) for (const n of failed) n.state = 'skipped';
   };
 
-  /** A compensation's title; a namespace's is not stored with it (see migrateNamespace). */
-  const undoTitle = (c: Compensation<MigrationUndo>): string =>
-    c.title ?? (c.data.kind === 'namespace' ? `move ${c.data.namespace} back to ${plan.source.revision}` : c.id);
+  /** The title of a namespace's compensation, which is not stored with it (see migrateNamespace). */
+  const undoTitle = (d: MigrationUndo): string | undefined =>
+    d.kind === 'namespace' ? `move ${d.namespace} back to ${plan.source.revision}` : undefined;
 
   const undo = async (c: Compensation<MigrationUndo>): Promise<void> => {
     const d = c.data;

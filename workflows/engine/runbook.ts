@@ -50,7 +50,7 @@ export interface Compensation<Undo = unknown> {
   id: string;
   /**
    * What undoing it does, for people. May be left out where the owning workflow names it from
-   * `data` when it compensates: the state is carried across continue-as-new, and a run of 2,000
+   * `data` when it compensates (`compensate`'s `titleOf`): the state is carried across continue-as-new, and a run of 2,000
    * namespaces registers 2,000 of them.
    */
   title?: string;
@@ -599,10 +599,7 @@ export class Runbook<Undo = unknown, Results extends RunbookResults = RunbookRes
    * Run every registered compensation not yet done, newest first, where nothing can cancel it. A
    * failing compensation waits for `retry` or `skip`: it is never swallowed.
    */
-  async compensate(
-    execute: (c: Compensation<Undo>) => Promise<void>,
-    titleOf: (c: Compensation<Undo>) => string = (c) => c.title ?? c.id,
-  ): Promise<void> {
+  async compensate(execute: (c: Compensation<Undo>) => Promise<void>, titleOf?: (undo: Undo) => string | undefined): Promise<void> {
     await CancellationScope.nonCancellable(async () => {
       for (let i = this.state.compensations.length - 1; i >= 0; i--) {
         const c = this.state.compensations[i]!;
@@ -612,7 +609,8 @@ export class Runbook<Undo = unknown, Results extends RunbookResults = RunbookRes
         const before = fwd?.state;
         if (fwd) fwd.state = 'compensating';
         const undoId = undoStepId(c.id);
-        const result = await this.step(undoId, `Undo: ${titleOf(c)}`, () => execute(c), { allowed: ['retry', 'skip'] });
+        const title = c.title ?? titleOf?.(c.data) ?? c.id;
+        const result = await this.step(undoId, `Undo: ${title}`, () => execute(c), { allowed: ['retry', 'skip'] });
         c.done = true;
         const rec = this.state.steps.find((s) => s.id === undoId)!;
         // The forward step is now compensated (or its undo skipped, as the record of the undo says).
